@@ -1,0 +1,140 @@
+"""What every stage hands to the reporters: findings, good practices and files not analyzed.
+
+Static rules, runtime detectors and the live database review all produce these same
+dataclasses, so one ``Audit`` object can carry everything a report shows (DESIGN.md,
+"Reports"). They are frozen and slotted so they pickle cheaply across worker processes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Literal
+
+
+class Severity(IntEnum):
+    """Ordered so that ``severity >= Severity.LOW`` reads as it should; ``INFO`` never fails a check."""
+
+    INFO = 0
+    LOW = 1
+    MEDIUM = 2
+    HIGH = 3
+    CRITICAL = 4
+
+    @classmethod
+    def parse(cls, text: str) -> Severity:
+        try:
+            return cls[text.strip().upper()]
+        except KeyError:
+            names = ", ".join(s.name.lower() for s in cls)
+            raise ValueError(f"unknown severity {text!r} (expected one of: {names})") from None
+
+    def __str__(self) -> str:
+        return self.name.lower()
+
+
+Confidence = Literal["low", "medium", "high"]
+FindingSource = Literal["static", "runtime", "live"]
+
+
+@dataclass(frozen=True, slots=True)
+class CallHop:
+    """One step of the chain from a loop down to the query it ends up issuing."""
+
+    path: str
+    line: int
+    function: str
+    detail: str = ""  # e.g. "calls RendersDAL.get_by_chain_id" or "session.execute(select(Render))"
+
+
+@dataclass(frozen=True, slots=True)
+class Fix:
+    """A concrete fix, written for the code it was found in."""
+
+    summary: str
+    code: str = ""
+    language: str = "python"
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeEvidence:
+    """What a runtime profile measured for a finding: the proof that a static finding is real."""
+
+    queries: int
+    total_ms: float
+    unit: str = ""  # test id, request path or profile name
+    fingerprint: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    rule: str
+    severity: Severity
+    message: str
+    path: str
+    line: int
+    end_line: int
+    function: str = ""
+    col: int = 0
+    query_cost: str = ""
+    fixed_query_cost: str = ""
+    call_chain: tuple[CallHop, ...] = ()
+    fix: Fix | None = None
+    confidence: Confidence = "medium"
+    source: FindingSource = "static"
+    code: str = ""  # the source excerpt the finding points at
+    problem: str = ""  # the longer explanation a report prints under the message
+    evidence: RuntimeEvidence | None = None
+
+    def baseline_key(self) -> str:
+        """Stable across moves: rule, file, function and the code's shape, never line numbers."""
+        shape = " ".join(self.code.split())
+        digest = hashlib.sha256(
+            "\x1f".join((self.rule, self.path, self.function, shape)).encode()
+        ).hexdigest()
+        return digest[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class GoodPractice:
+    """An operation that is already optimal, listed so a report can say what not to touch."""
+
+    kind: str  # "batched IN", "window function", "aggregation", "eager loading", "concurrent awaits", ...
+    path: str
+    line: int
+    end_line: int
+    function: str
+    description: str
+    query_cost: str = ""
+    code: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedFile:
+    """A file that was not analyzed, and why (every "no" has a reason)."""
+
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class FileSummary:
+    path: str
+    lines: int
+    layer: str = "other"  # "data access" | "services" | "handlers/actions" | "models" | "other"
+    language: str = "python"
+
+
+@dataclass(slots=True)
+class Audit:
+    """The one result object every reporter reads."""
+
+    roots: tuple[str, ...] = ()
+    files: list[FileSummary] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    good_practices: list[GoodPractice] = field(default_factory=list)
+    skipped: list[SkippedFile] = field(default_factory=list)
+
+    def findings_at_or_above(self, severity: Severity) -> list[Finding]:
+        return [f for f in self.findings if f.severity >= severity]
