@@ -1,0 +1,1 @@
+"""The schema model and its loaders (live catalog, SQLAlchemy, Django, SQL DDL)."""
