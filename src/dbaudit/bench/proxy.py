@@ -78,9 +78,13 @@ class WireCounts:
     round_trips: int = 0
     bytes_up: int = 0
     bytes_down: int = 0
+    # Chunks that were held back for a non-zero delay before being passed on.
+    held_chunks: int = 0
 
     def snapshot(self) -> WireSnapshot:
-        return WireSnapshot(self.connections, self.round_trips, self.bytes_up, self.bytes_down)
+        return WireSnapshot(
+            self.connections, self.round_trips, self.bytes_up, self.bytes_down, self.held_chunks
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +93,7 @@ class WireSnapshot:
     round_trips: int
     bytes_up: int
     bytes_down: int
+    held_chunks: int
 
     def __sub__(self, other: WireSnapshot) -> WireSnapshot:
         return WireSnapshot(
@@ -96,6 +101,7 @@ class WireSnapshot:
             self.round_trips - other.round_trips,
             self.bytes_up - other.bytes_up,
             self.bytes_down - other.bytes_down,
+            self.held_chunks - other.held_chunks,
         )
 
 
@@ -178,6 +184,10 @@ class DelayProxy:
                 await asyncio.gather(*pumps, return_exceptions=True)
                 for writer in (client_writer, server_writer):
                     writer.close()
+        except asyncio.CancelledError:
+            # Cancelled by __aexit__: the handler ends here (asyncio's stream callback would
+            # report a cancelled handler task as an unhandled error).
+            return
         finally:
             self._tasks.discard(task)
 
@@ -190,8 +200,8 @@ class DelayProxy:
         upstream: bool,
     ) -> None:
         loop = asyncio.get_running_loop()
-        # (release time, data); None marks end of stream.
-        queue: asyncio.Queue[tuple[float, bytes] | None] = asyncio.Queue()
+        # (delay, release time, data); None marks end of stream.
+        queue: asyncio.Queue[tuple[float, float, bytes] | None] = asyncio.Queue()
         writer_task = asyncio.create_task(self._release(queue, writer))
         try:
             while True:
@@ -199,7 +209,7 @@ class DelayProxy:
                 if not data:
                     break
                 self._record(data, conversation, upstream=upstream)
-                queue.put_nowait((loop.time() + self.delay_s, data))
+                queue.put_nowait((self.delay_s, loop.time() + self.delay_s, data))
             queue.put_nowait(None)
             await writer_task
         finally:
@@ -216,16 +226,17 @@ class DelayProxy:
             self.counts.bytes_down += len(data)
             conversation.server_spoke_last = True
 
-    @staticmethod
     async def _release(
-        queue: asyncio.Queue[tuple[float, bytes] | None], writer: asyncio.StreamWriter
+        self, queue: asyncio.Queue[tuple[float, float, bytes] | None], writer: asyncio.StreamWriter
     ) -> None:
         loop = asyncio.get_running_loop()
         while (item := await queue.get()) is not None:
-            release_at, data = item
+            delay, release_at, data = item
             wait = release_at - loop.time()
             if wait > 0:
                 await asyncio.sleep(wait)
+            if delay > 0:
+                self.counts.held_chunks += 1
             writer.write(data)
             await writer.drain()
         if writer.can_write_eof():
