@@ -18,7 +18,7 @@ CONNECT_TIMEOUT_S = 5
 
 _USER_NAMESPACES = """
     n.nspname NOT IN ('pg_catalog', 'information_schema')
-    AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'
+    AND n.nspname !~ '^pg_(toast|temp)'
 """
 
 TABLES_SQL = f"""

@@ -1,0 +1,1 @@
+"""Index health checks and the planner-judged index advisor."""
