@@ -1,0 +1,230 @@
+"""Turn the reference render platform's operations table into before/after benchmark cases.
+
+Each variant gets its own database (the optimized schema has indexes the naive one lacks), loaded
+with the same deterministic data, and its own engine from the variant's ``create_engine`` (its
+own pool settings) pointed at the delay proxy. Write operations are undone between calls by
+restoring every table from a snapshot taken right after the load, over a direct connection
+that bypasses the proxy, so the restore is neither delayed nor counted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, Protocol
+
+import asyncpg  # type: ignore[import-untyped]
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from dbaudit.bench.proxy import DelayProxy, target_from_url, url_through_proxy
+from dbaudit.bench.runner import BenchmarkResult, Case, CaseResult, Settings, Subject, run_benchmark
+from dbaudit.db import sqlalchemy_url
+
+SNAPSHOT_SCHEMA = "dbaudit_bench_snapshot"
+NO_CONCURRENT_WRITES = (
+    "each call deletes what it works on; concurrent callers would repeat a delete of nothing"
+)
+
+
+class Operation(Protocol):
+    """What the benchmark reads from an entry of ``operations.OPERATIONS``."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def call(self) -> Callable[[Any, Any], Awaitable[object]]: ...
+    @property
+    def naive_round_trips(self) -> int: ...
+    @property
+    def optimized_round_trips(self) -> int: ...
+    @property
+    def writes(self) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedReference:
+    """Both variants loaded and connected through the proxy, ready to be measured."""
+
+    cases: tuple[Case, ...]
+    operations: tuple[Operation, ...]
+    dataset: Any
+    # (naive, optimized) result of one call of each operation compared with ``==``.
+    results_equal: tuple[tuple[str, bool], ...]
+
+
+def _modules() -> tuple[ModuleType, ModuleType, ModuleType, ModuleType, ModuleType]:
+    # Imported late so that the measuring machinery never depends on the reference app.
+    from dbaudit.reference.render_platform import datagen, naive, operations, optimized, schema
+
+    return naive, optimized, schema, datagen, operations
+
+
+def table_names(schema_module: ModuleType) -> tuple[str, ...]:
+    """Every table of the reference schema, parents before children."""
+    return tuple(table.name for table in schema_module.Base.metadata.sorted_tables)
+
+
+async def snapshot_tables(url: str, tables: Sequence[str]) -> None:
+    """Copy every table into :data:`SNAPSHOT_SCHEMA` of the same database."""
+    connection = await asyncpg.connect(url)
+    try:
+        async with connection.transaction():
+            await connection.execute(f"CREATE SCHEMA {SNAPSHOT_SCHEMA}")
+            for table in tables:
+                await connection.execute(
+                    f"CREATE TABLE {SNAPSHOT_SCHEMA}.{table} AS TABLE public.{table}"
+                )
+    finally:
+        await connection.close()
+
+
+def restorer(url: str, tables: Sequence[str]) -> Callable[[], Awaitable[None]]:
+    """An async callable that puts every table back as the snapshot has it, in one transaction.
+
+    Foreign keys are checked at the end of each ``INSERT``, so the parents-first order and
+    self-references within ``renders`` both hold.
+    """
+    truncate = "TRUNCATE " + ", ".join(f"public.{table}" for table in tables)
+    inserts = [
+        f"INSERT INTO public.{table} SELECT * FROM {SNAPSHOT_SCHEMA}.{table}" for table in tables
+    ]
+
+    async def restore() -> None:
+        connection = await asyncpg.connect(url)
+        try:
+            async with connection.transaction():
+                await connection.execute(truncate)
+                for insert in inserts:
+                    await connection.execute(insert)
+        finally:
+            await connection.close()
+
+    return restore
+
+
+async def _load_variant(
+    url: str, variant: str, scale: Any, seed: int, schema: ModuleType, datagen: ModuleType
+) -> Any:
+    setup_engine = create_async_engine(sqlalchemy_url(url))
+    try:
+        await schema.create_schema(setup_engine, variant)
+    finally:
+        await setup_engine.dispose()
+    return await datagen.generate(url, scale, seed)
+
+
+@contextlib.asynccontextmanager
+async def load_reference(
+    naive_url: str,
+    optimized_url: str,
+    proxy_port: int,
+    *,
+    scale: Any = None,
+    seed: int = 0,
+) -> AsyncIterator[LoadedReference]:
+    """Load both variants into their (empty) databases and yield cases that run through the proxy.
+
+    ``naive_url`` and ``optimized_url`` are libpq URLs of two fresh databases; ``scale`` defaults
+    to ``Scale.demo()``. The engines are disposed on exit; the databases are the caller's.
+    """
+    naive, optimized, schema, datagen, operations = _modules()
+    scale = scale if scale is not None else datagen.Scale.demo()
+    all_operations: tuple[Operation, ...] = tuple(operations.OPERATIONS)
+    tables = table_names(schema)
+    urls = {"naive": naive_url, "optimized": optimized_url}
+
+    datasets = {
+        variant: await _load_variant(url, variant, scale, seed, schema, datagen)
+        for variant, url in urls.items()
+    }
+    if datasets["naive"] != datasets["optimized"]:
+        raise RuntimeError("the data generator gave the two variants different datasets")
+    dataset = datasets["naive"]
+
+    restores: dict[str, Callable[[], Awaitable[None]] | None] = dict.fromkeys(urls)
+    if any(operation.writes for operation in all_operations):
+        for variant, url in urls.items():
+            await snapshot_tables(url, tables)
+            restores[variant] = restorer(url, tables)
+
+    engines: dict[str, AsyncEngine] = {}
+    try:
+        platforms = {}
+        for variant, module in (("naive", naive), ("optimized", optimized)):
+            engines[variant] = module.create_engine(url_through_proxy(urls[variant], proxy_port))
+            platforms[variant] = module.RenderPlatform(engines[variant])
+
+        def subject(variant: str, operation: Operation) -> Subject:
+            platform = platforms[variant]
+
+            async def call() -> object:
+                return await operation.call(platform, dataset)
+
+            restore = restores[variant] if operation.writes else None
+            return Subject(call, engines[variant], restore)
+
+        cases = tuple(
+            Case(
+                name=operation.name,
+                before=subject("naive", operation),
+                after=subject("optimized", operation),
+                writes=operation.writes,
+                no_concurrency_reason=NO_CONCURRENT_WRITES if operation.writes else None,
+            )
+            for operation in all_operations
+        )
+        equal = []
+        for case in cases:
+            results = []
+            for side in (case.before, case.after):
+                if side.restore is not None:
+                    await side.restore()
+                results.append(await side.call())
+            equal.append((case.name, results[0] == results[1]))
+        yield LoadedReference(cases, all_operations, dataset, tuple(equal))
+    finally:
+        for engine in engines.values():
+            await engine.dispose()
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceRun:
+    """A measured run of every reference operation, with what the operations table expected."""
+
+    result: BenchmarkResult
+    results_equal: tuple[tuple[str, bool], ...]
+    # name -> (naive, optimized) statements the operations table states for demo scale.
+    expected_statements: tuple[tuple[str, int, int], ...]
+    row_counts: tuple[tuple[str, int], ...]
+
+
+async def run_reference(
+    naive_url: str,
+    optimized_url: str,
+    settings: Settings,
+    *,
+    scale: Any = None,
+    seed: int = 0,
+    on_case: Callable[[CaseResult], None] | None = None,
+) -> ReferenceRun:
+    """Load both variants, measure every operation behind the delay proxy, clean up engines.
+
+    The two databases must be on the same server (one proxy serves both).
+    """
+    async with (
+        DelayProxy(target_from_url(naive_url)) as proxy,
+        load_reference(naive_url, optimized_url, proxy.port, scale=scale, seed=seed) as loaded,
+    ):
+        result = await run_benchmark(
+            loaded.cases, proxy, url_through_proxy(naive_url, proxy.port), settings, on_case
+        )
+    return ReferenceRun(
+        result=result,
+        results_equal=loaded.results_equal,
+        expected_statements=tuple(
+            (op.name, op.naive_round_trips, op.optimized_round_trips) for op in loaded.operations
+        ),
+        row_counts=tuple(getattr(loaded.dataset, "row_counts", ())),
+    )

@@ -1,0 +1,210 @@
+"""``dbaudit demo``: measure the bundled reference app, naive against optimized, on a real database.
+
+Resolves a PostgreSQL server (``DBAUDIT_DATABASE_URL``, 127.0.0.1:5432, else an embedded one),
+creates two temporary databases (one per variant: the optimized schema has indexes the naive
+one lacks), loads the demo-scale data, runs every operation of both variants behind a delay
+proxy that imitates a networked database, and prints the measured before/after table. The
+temporary databases and any embedded server are removed on exit, on errors and on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import sys
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+from rich.console import Console
+from sqlalchemy.engine import make_url
+
+from dbaudit.bench.reference import ReferenceRun, run_reference
+from dbaudit.bench.runner import CaseResult, Settings
+from dbaudit.bench.table import render_plain, render_rich, to_json
+from dbaudit.cli import UsageError
+from dbaudit.db import (
+    DatabaseUnavailable,
+    PostgresServer,
+    redact,
+    resolve_server,
+    temporary_database,
+)
+
+HELP = "Measure the bundled reference app, naive vs optimized, on a real PostgreSQL."
+
+DEFAULT_DELAY_MS = 1.0
+DEFAULT_REPEAT = 10
+DEFAULT_CLIENTS = 20
+DEFAULT_CALLS_PER_CLIENT = 3
+SOURCE_NAMES = {
+    "env": "DBAUDIT_DATABASE_URL",
+    "local": "local server",
+    "embedded": "embedded PostgreSQL (pgserver)",
+}
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--delay-ms",
+        type=float,
+        default=DEFAULT_DELAY_MS,
+        metavar="MS",
+        help="one-way network delay injected in each direction (default %(default)g; 0 allowed)",
+    )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=DEFAULT_REPEAT,
+        metavar="N",
+        help="timed calls per operation and variant (default %(default)d)",
+    )
+    parser.add_argument(
+        "--clients",
+        type=int,
+        default=DEFAULT_CLIENTS,
+        metavar="N",
+        help="concurrent clients for the throughput run; 0 skips it (default %(default)d)",
+    )
+    parser.add_argument(
+        "--calls-per-client",
+        type=int,
+        default=DEFAULT_CALLS_PER_CLIENT,
+        metavar="N",
+        help="calls each concurrent client makes (default %(default)d)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="data generator seed (default 0)")
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON document instead of tables"
+    )
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    if args.delay_ms < 0:
+        raise UsageError(f"--delay-ms must be 0 or more, not {args.delay_ms:g}")
+    if args.repeat < 1:
+        raise UsageError(f"--repeat must be at least 1, not {args.repeat}")
+    if args.clients < 0:
+        raise UsageError(f"--clients must be 0 or more, not {args.clients}")
+    if args.calls_per_client < 1:
+        raise UsageError(f"--calls-per-client must be at least 1, not {args.calls_per_client}")
+    return Settings(
+        delays_ms=(args.delay_ms,),
+        repeat=args.repeat,
+        warmup=2,
+        clients=args.clients,
+        calls_per_client=args.calls_per_client,
+        concurrency_delay_ms=args.delay_ms if args.clients > 0 else None,
+        rtt_samples=20,
+    )
+
+
+@contextlib.contextmanager
+def _server() -> Iterator[PostgresServer]:
+    with warnings.catch_warnings():
+        # pgserver's platformdirs warns about XDG_RUNTIME_DIR on minimal machines; not ours.
+        warnings.filterwarnings("ignore", module="platformdirs")
+        server = resolve_server()
+    with server:
+        yield server
+
+
+@contextlib.contextmanager
+def _database(server: PostgresServer) -> Iterator[str]:
+    try:
+        manager = temporary_database(server)
+        url = manager.__enter__()
+    except psycopg.Error as error:
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise DatabaseUnavailable(
+            f"cannot create a temporary database on {redact(server.url)}: {first_line}"
+        ) from None
+    try:
+        yield url
+    finally:
+        manager.__exit__(None, None, None)
+
+
+def _database_name(url: str) -> str:
+    return make_url(url).database or ""
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    on_terminal = sys.stdout.isatty() and not args.json
+    progress = Console(stderr=True)
+    with _server() as server, _database(server) as naive_url, _database(server) as optimized_url:
+        if not args.json:
+            progress.print(
+                f"dbaudit demo: reference render platform on {SOURCE_NAMES[server.source]} "
+                f"({redact(server.url)}), {args.delay_ms:g} ms one-way delay",
+                highlight=False,
+            )
+
+        def on_case(case: CaseResult) -> None:
+            if not args.json and progress.is_terminal:
+                progress.print(f"  measured {case.name}", style="dim", highlight=False)
+
+        reference = asyncio.run(run_reference(naive_url, optimized_url, settings, on_case=on_case))
+        databases = [_database_name(naive_url), _database_name(optimized_url)]
+
+    if args.json:
+        document = demo_json(reference, server, databases)
+        print(json.dumps(document, indent=2))
+    elif on_terminal:
+        console = Console()
+        render_rich(reference.result, console)
+        for line in notes(reference):
+            console.print(line, highlight=False)
+    else:
+        sys.stdout.write(render_plain(reference.result))
+        for line in notes(reference):
+            print(line)
+    return 0
+
+
+def notes(reference: ReferenceRun) -> list[str]:
+    """Lines under the table: result equality and any statement count off the app's table."""
+    lines = [""]
+    unequal = [name for name, equal in reference.results_equal if not equal]
+    if unequal:
+        lines.append("naive and optimized returned DIFFERENT results for: " + ", ".join(unequal))
+    else:
+        lines.append(
+            f"naive and optimized returned identical results for all "
+            f"{len(reference.results_equal)} operations"
+        )
+    measured = {case.name: case for case in reference.result.cases}
+    for name, naive, optimized in reference.expected_statements:
+        case = measured[name]
+        if (case.before.statements, case.after.statements) != (naive, optimized):
+            lines.append(
+                f"{name}: measured {case.before.statements} → {case.after.statements} "
+                f"statements; the operations table states {naive} → {optimized}"
+            )
+    lines.append(
+        "statements: SQL statements the app executed (SQLAlchemy cursor events); round trips: "
+        "client turns on the wire, including BEGIN/COMMIT and pool pre-ping"
+    )
+    return lines
+
+
+def demo_json(
+    reference: ReferenceRun, server: PostgresServer, databases: list[str]
+) -> dict[str, Any]:
+    document = to_json(reference.result)
+    equal = dict(reference.results_equal)
+    expected = {name: (naive, opt) for name, naive, opt in reference.expected_statements}
+    for operation in document["operations"]:
+        operation["results_equal"] = equal[operation["name"]]
+        naive, optimized = expected[operation["name"]]
+        operation["expected_statements"] = {"naive": naive, "optimized": optimized}
+    return {
+        "database": {"source": server.source, "url": redact(server.url)},
+        "temporary_databases": databases,
+        "rows": dict(reference.row_counts),
+        **document,
+    }
