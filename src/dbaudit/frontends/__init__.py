@@ -1,0 +1,1 @@
+"""Language frontends: source text -> the program model (``dbaudit.model``)."""

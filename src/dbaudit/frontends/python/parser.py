@@ -1,0 +1,1657 @@
+"""Python source -> ``ModuleModel``: walking only, no judgement.
+
+``parse_module(path, source)`` parses once with ``ast`` and walks each function a single time,
+recording database operations (recognised through ``patterns.py``), calls, loops, assignments,
+attribute reads on loop variables, awaits and ``gather`` uses, plus the module's imports,
+classes, ORM models and engine/pool creations. It never imports user code.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from dbaudit.frontends.python import patterns as P
+from dbaudit.frontends.python.sql_text import looks_like_sql, sql_facts
+from dbaudit.model import (
+    Assign,
+    AttrAccess,
+    Await,
+    Call,
+    ClassInfo,
+    DbOp,
+    DbOpKind,
+    EngineCreation,
+    Filter,
+    ForeignKey,
+    Function,
+    Gather,
+    Import,
+    Loop,
+    LoopKind,
+    ModelClass,
+    ModuleModel,
+    Relationship,
+    Span,
+)
+
+_MAX_TEXT = 160
+_IGNORED_READS = frozenset({"self", "cls"})
+
+
+class ParseError(Exception):
+    """The source is not valid Python; the message is one line for the report."""
+
+
+def might_touch_database(source: str) -> bool:
+    """A cheap test run before parsing: ``False`` means the file can be skipped.
+
+    True when the text mentions a database library or API, an ORM manager, a session or
+    cursor, a data-access class, or ``await`` (an async function may await a helper that
+    queries). A sync file calling an imported helper without any of these tokens is the one
+    case it gives up: the loop there is not seen (documented in the rules' docs).
+    """
+    return P.PRECHECK.search(source) is not None
+
+
+def parse_module(path: str, source: str) -> ModuleModel:
+    """Build the program model of one file. Raises ``ParseError`` on invalid Python."""
+    try:
+        tree = ast.parse(source, filename=path)
+    except (SyntaxError, ValueError) as error:  # ValueError: NUL bytes
+        line = getattr(error, "lineno", None)
+        where = f" (line {line})" if line else ""
+        message = getattr(error, "msg", None) or str(error)
+        raise ParseError(f"syntax error{where}: {message}") from None
+    except RecursionError:
+        raise ParseError("too deeply nested to parse") from None
+    lines = source.splitlines()
+    return _ModuleWalker(path, lines).walk(tree)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _dotted(node: ast.AST) -> str | None:
+    """``a.b.c`` for Name/Attribute chains, None otherwise."""
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+        return ".".join(reversed(parts))
+    return None
+
+
+def _callee_text(node: ast.AST) -> str:
+    """The called expression as written, calls in the middle shown as ``()``."""
+    parts: list[str] = []
+    while True:
+        if isinstance(node, ast.Attribute):
+            parts.append(node.attr)
+            node = node.value
+        elif isinstance(node, ast.Call):
+            parts.append("()")
+            node = node.func
+        elif isinstance(node, ast.Name):
+            parts.append(node.id)
+            break
+        elif isinstance(node, ast.Await):
+            node = node.value
+        else:
+            parts.append("<expr>")
+            break
+    text = ""
+    for part in reversed(parts):
+        if part == "()":
+            text += "()"
+        else:
+            text = f"{text}.{part}" if text else part
+    return text
+
+
+def _last(name: str) -> str:
+    return name.rsplit(".", 1)[-1]
+
+
+def _short(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _MAX_TEXT else text[: _MAX_TEXT - 1] + "…"
+
+
+def _unparse(node: ast.AST) -> str:
+    try:
+        return _short(ast.unparse(node))
+    except (ValueError, RecursionError, AttributeError):
+        return "<expr>"
+
+
+def _names(node: ast.AST | None) -> frozenset[str]:
+    if node is None:
+        return frozenset()
+    found = {
+        n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)
+    }
+    return frozenset(found - _IGNORED_READS)
+
+
+def _target_names(node: ast.AST) -> tuple[str, ...]:
+    if isinstance(node, ast.Name):
+        return (node.id,)
+    if isinstance(node, ast.Tuple | ast.List):
+        return tuple(n for elt in node.elts for n in _target_names(elt))
+    if isinstance(node, ast.Starred):
+        return _target_names(node.value)
+    if isinstance(node, ast.Attribute):
+        dotted = _dotted(node)
+        return (dotted,) if dotted else ()
+    return ()
+
+
+def _string_value(node: ast.AST | None) -> str | None:
+    """The constant text of a string, an f-string (holes as ``?``) or a ``+`` concatenation."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.JoinedStr):
+        return "".join(
+            v.value if isinstance(v, ast.Constant) and isinstance(v.value, str) else "?"
+            for v in node.values
+        )
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add | ast.Mod):
+        left = _string_value(node.left)
+        if left is not None:
+            right = _string_value(node.right) if isinstance(node.op, ast.Add) else ""
+            return left + (right or "?")
+    return None
+
+
+def _unchain(node: ast.AST) -> tuple[ast.AST, list[tuple[str, ast.Call]]]:
+    """``a.b(x).c(y)`` -> (``a``, [("b", call), ("c", call)]), innermost link first."""
+    links: list[tuple[str, ast.Call]] = []
+    while isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        links.append((node.func.attr, node))
+        node = node.func.value
+    links.reverse()
+    return node, links
+
+
+def _is_class_name(node: ast.AST) -> bool:
+    name = _dotted(node)
+    return bool(name) and _last(name or "")[:1].isupper()
+
+
+def _is_early_exit(body: Sequence[ast.stmt]) -> bool:
+    return bool(body) and isinstance(body[-1], ast.Return | ast.Raise | ast.Continue | ast.Break)
+
+
+# ------------------------------------------------------------------ statement facts
+
+
+@dataclass(slots=True)
+class _Stmt:
+    """What a SQL statement (builder chain, text or string) says about itself."""
+
+    kind: DbOpKind = "raw"
+    library: str = "sqlalchemy"
+    tables: list[str] = field(default_factory=list)
+    filters: list[Filter] = field(default_factory=list)
+    order_by: list[str] = field(default_factory=list)
+    has_limit: bool = False
+    batched: bool = False
+    aggregate: list[str] = field(default_factory=list)
+    group_by: bool = False
+    window: bool = False
+    joins: list[str] = field(default_factory=list)
+    eager: list[str] = field(default_factory=list)
+    reads: frozenset[str] = frozenset()
+    sql: str = ""
+    positional: list[str] = field(default_factory=list)  # $1.. / %s parameters, bound later
+    is_subquery: bool = False
+
+    def merge_from(self, other: _Stmt) -> None:
+        self.tables.extend(t for t in other.tables if t not in self.tables)
+        self.filters.extend(other.filters)
+        self.order_by.extend(other.order_by)
+        self.has_limit |= other.has_limit
+        self.batched |= other.batched
+        self.aggregate.extend(other.aggregate)
+        self.group_by |= other.group_by
+        self.window |= other.window
+        self.joins.extend(other.joins)
+        self.eager.extend(other.eager)
+        self.reads |= other.reads
+
+
+_AGG_FUNCS = frozenset({"count", "sum", "avg", "min", "max", "array_agg", "json_agg"})
+_WINDOW_FUNCS = frozenset({"row_number", "rank", "dense_rank", "lag", "lead", "ntile"})
+_COMPARE_OPS = {
+    ast.Eq: "==",
+    ast.NotEq: "!=",
+    ast.Lt: "<",
+    ast.LtE: "<=",
+    ast.Gt: ">",
+    ast.GtE: ">=",
+    ast.In: "in",
+    ast.Is: "is",
+    ast.IsNot: "is not",
+}
+
+
+def _column_of(node: ast.AST) -> tuple[str, str] | None:
+    """``Render.chain_id`` -> ("Render", "chain_id"); ``renders.c.chain_id`` too."""
+    if isinstance(node, ast.Attribute):
+        owner = _dotted(node.value)
+        if owner is None:
+            return None
+        if owner.endswith(".c"):
+            owner = owner[:-2]
+        return _last(owner), node.attr
+    return None
+
+
+def _conditions(node: ast.AST, out: list[Filter], stmt: _Stmt) -> None:
+    if isinstance(node, ast.BoolOp):
+        for value in node.values:
+            _conditions(value, out, stmt)
+        return
+    if isinstance(node, ast.Call):
+        name = _last(_callee_text(node.func))
+        if name in {"and_", "or_", "not_"}:
+            for arg in node.args:
+                _conditions(arg, out, stmt)
+            return
+        if isinstance(node.func, ast.Attribute):
+            column = _column_of(node.func.value)
+            method = node.func.attr
+            if column and method in {"in_", "any_", "contains"}:
+                value = _unparse(node.args[0]) if node.args else ""
+                single = (
+                    node.args
+                    and isinstance(node.args[0], ast.List | ast.Tuple)
+                    and len(node.args[0].elts) <= 1
+                )
+                if not single:
+                    stmt.batched = True
+                out.append(Filter(column[1], "in", value, column[0]))
+                return
+            if column and method in {"is_", "isnot", "is_not", "like", "ilike", "between"}:
+                value = _unparse(node.args[0]) if node.args else ""
+                out.append(Filter(column[1], method.rstrip("_"), value, column[0]))
+                return
+        return
+    if isinstance(node, ast.Compare) and len(node.ops) == 1:
+        column = _column_of(node.left)
+        right = node.comparators[0]
+        if column is None:
+            return
+        op = _COMPARE_OPS.get(type(node.ops[0]), "?")
+        if isinstance(right, ast.Call) and _last(_callee_text(right.func)) in {"any_", "any"}:
+            stmt.batched = True
+            value = _unparse(right.args[0]) if right.args else ""
+            out.append(Filter(column[1], "in", value, column[0]))
+            return
+        out.append(Filter(column[1], op, _unparse(right), column[0]))
+        return
+    if isinstance(node, ast.UnaryOp):
+        _conditions(node.operand, out, stmt)
+
+
+def _expression_features(node: ast.AST, stmt: _Stmt) -> None:
+    """Aggregates, window functions and tables mentioned by selected columns."""
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Call):
+            name = _callee_text(sub.func)
+            last = _last(name)
+            if name.startswith("func.") or name.startswith("sa.func.") or last in _AGG_FUNCS:
+                if last in _AGG_FUNCS:
+                    stmt.aggregate.append(last)
+                if last in _WINDOW_FUNCS:
+                    stmt.window = True
+            if last == "over":
+                stmt.window = True
+        elif isinstance(sub, ast.Attribute) and sub.attr == "over":
+            stmt.window = True
+
+
+def _django_filters(call: ast.Call, stmt: _Stmt) -> None:
+    for kw in call.keywords:
+        if kw.arg is None:
+            continue
+        parts = kw.arg.split("__")
+        lookup = parts[-1] if len(parts) > 1 else "exact"
+        op = {"in": "in", "exact": "==", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}.get(
+            lookup, lookup
+        )
+        if op == "in":
+            stmt.batched = True
+        column = parts[0] if lookup in {"in", "exact", "gt", "gte", "lt", "lte"} else kw.arg
+        stmt.filters.append(Filter(column, op, _unparse(kw.value)))
+
+
+# ---------------------------------------------------------------------- the walkers
+
+
+@dataclass(slots=True)
+class _ModuleContext:
+    path: str
+    lines: list[str]
+    sql_constants: dict[str, str] = field(default_factory=dict)
+    imported: dict[str, str] = field(default_factory=dict)  # local name -> module.name
+    engines: list[EngineCreation] = field(default_factory=list)
+    class_attribute_types: dict[str, dict[str, str]] = field(default_factory=dict)
+    driver: str = "dbapi"  # the DB-API driver this module imports, for connection/cursor calls
+
+
+class _ModuleWalker:
+    def __init__(self, path: str, lines: list[str]) -> None:
+        self.ctx = _ModuleContext(path, lines)
+        self.functions: list[Function] = []
+        self.classes: list[ClassInfo] = []
+        self.models: list[ModelClass] = []
+        self.imports: list[Import] = []
+        self.global_types: dict[str, str] = {}
+
+    def walk(self, tree: ast.Module) -> ModuleModel:
+        module_level: list[ast.stmt] = []
+        for node in tree.body:
+            self._collect_imports(node)
+        modules = {i.module.split(".")[0] for i in self.imports}
+        for driver in ("asyncpg", "psycopg", "psycopg2", "sqlite3", "aiosqlite", "pymysql"):
+            if driver in modules:
+                self.ctx.driver = driver
+                break
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                self._function(node, prefix="", class_name="")
+            elif isinstance(node, ast.ClassDef):
+                self._class(node)
+            else:
+                self._module_statement(node)
+                module_level.append(node)
+        if module_level and any(
+            not isinstance(n, ast.Import | ast.ImportFrom | ast.Assign | ast.AnnAssign | ast.Expr)
+            or isinstance(getattr(n, "value", None), ast.Call | ast.Await)
+            for n in module_level
+        ):
+            walker = _FunctionWalker(self.ctx, "<module>", "", {})
+            walker.block(module_level)
+            if walker.ops or walker.loops or walker.calls:
+                self.functions.append(
+                    walker.build(
+                        qualname="<module>",
+                        name="<module>",
+                        node=None,
+                        class_name="",
+                        decorators=(),
+                        is_async=False,
+                        params=(),
+                        annotations=(),
+                    )
+                )
+        return ModuleModel(
+            path=self.ctx.path,
+            lines=len(self.ctx.lines),
+            imports=tuple(self.imports),
+            functions=tuple(self.functions),
+            classes=tuple(self.classes),
+            models=tuple(self.models),
+            engines=tuple(sorted(self.ctx.engines, key=lambda e: (e.span.line, e.span.col))),
+            global_types=tuple(sorted(self.global_types.items())),
+        )
+
+    # ---- module-level facts
+
+    def _collect_imports(self, node: ast.stmt) -> None:
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                local = alias.asname or alias.name.split(".")[0]
+                module = alias.name if alias.asname else alias.name.split(".")[0]
+                self.imports.append(Import(local, module))
+                self.ctx.imported[local] = module
+        elif isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            for alias in node.names:
+                if alias.name == "*":
+                    continue
+                local = alias.asname or alias.name
+                self.imports.append(Import(local, module, alias.name, node.level))
+                self.ctx.imported[local] = f"{module}.{alias.name}"
+        elif isinstance(node, ast.If | ast.Try):
+            # ``if TYPE_CHECKING:`` / ``try: import x except ImportError`` blocks
+            for child in ast.iter_child_nodes(node):
+                if isinstance(child, ast.stmt):
+                    self._collect_imports(child)
+            for handler in getattr(node, "handlers", ()):
+                for child in handler.body:
+                    self._collect_imports(child)
+
+    def _module_statement(self, node: ast.stmt) -> None:
+        if isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            value = node.value
+            for target in targets:
+                if not isinstance(target, ast.Name) or value is None:
+                    continue
+                text = _string_value(value)
+                if text is not None and looks_like_sql(text):
+                    self.ctx.sql_constants[target.id] = text
+                elif isinstance(value, ast.Call) and _is_class_name(value.func):
+                    self.global_types[target.id] = _last(_dotted(value.func) or "")
+
+    def _class(self, node: ast.ClassDef, prefix: str = "") -> None:
+        name = f"{prefix}{node.name}"
+        methods: list[str] = []
+        attribute_types: dict[str, str] = {}
+        for item in node.body:
+            if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef):
+                methods.append(item.name)
+                annotations = {
+                    a.arg: _last(_unparse(a.annotation))
+                    for a in (*item.args.posonlyargs, *item.args.args, *item.args.kwonlyargs)
+                    if a.annotation is not None
+                }
+                for sub in ast.walk(item):
+                    if (
+                        isinstance(sub, ast.Assign)
+                        and len(sub.targets) == 1
+                        and isinstance(sub.targets[0], ast.Attribute)
+                        and isinstance(sub.targets[0].value, ast.Name)
+                        and sub.targets[0].value.id == "self"
+                    ):
+                        attr = sub.targets[0].attr
+                        value = sub.value
+                        if isinstance(value, ast.Call) and _is_class_name(value.func):
+                            attribute_types[attr] = _last(_dotted(value.func) or "")
+                        elif isinstance(value, ast.Name) and value.id in annotations:
+                            attribute_types[attr] = annotations[value.id]
+            elif isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
+                attribute_types.setdefault(item.target.id, _last(_unparse(item.annotation)))
+        self.ctx.class_attribute_types[name] = attribute_types
+        self.classes.append(
+            ClassInfo(
+                name=name,
+                bases=tuple(_callee_text(b) for b in node.bases),
+                span=Span(node.lineno, node.end_lineno or node.lineno, node.col_offset),
+                methods=tuple(methods),
+                attribute_types=tuple(sorted(attribute_types.items())),
+            )
+        )
+        model = _model_class(node)
+        if model is not None:
+            self.models.append(model)
+        for item in node.body:
+            if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef):
+                self._function(item, prefix=f"{name}.", class_name=name)
+            elif isinstance(item, ast.ClassDef):
+                self._class(item, prefix=f"{name}.")
+
+    def _function(
+        self, node: ast.FunctionDef | ast.AsyncFunctionDef, prefix: str, class_name: str
+    ) -> None:
+        qualname = f"{prefix}{node.name}"
+        args = node.args
+        all_args = (*args.posonlyargs, *args.args, *args.kwonlyargs)
+        params = tuple(a.arg for a in all_args)
+        if args.vararg:
+            params += (args.vararg.arg,)
+        if args.kwarg:
+            params += (args.kwarg.arg,)
+        annotations = tuple(
+            (a.arg, _unparse(a.annotation)) for a in all_args if a.annotation is not None
+        )
+        decorators = tuple(
+            _callee_text(d.func if isinstance(d, ast.Call) else d) for d in node.decorator_list
+        )
+        types: dict[str, str] = {}
+        for param, annotation in annotations:
+            inner = re.findall(r"[A-Za-z_][\w.]*", annotation)
+            for candidate in inner:
+                role = P.ANNOTATION_ROLES.get(_last(candidate))
+                if role:
+                    types[param] = role
+                    break
+            else:
+                last = _last(inner[0]) if inner else ""
+                if last[:1].isupper():
+                    types[param] = last
+        walker = _FunctionWalker(self.ctx, qualname, class_name, types)
+        walker.block(node.body)
+        self.functions.append(
+            walker.build(
+                qualname=qualname,
+                name=node.name,
+                node=node,
+                class_name=class_name,
+                decorators=decorators,
+                is_async=isinstance(node, ast.AsyncFunctionDef),
+                params=params,
+                annotations=annotations,
+            )
+        )
+        for nested in walker.nested:
+            self._function(nested, prefix=f"{qualname}.<locals>.", class_name="")
+
+
+class _FunctionWalker:
+    """Walks one function body once, in evaluation order."""
+
+    def __init__(
+        self, ctx: _ModuleContext, qualname: str, class_name: str, types: dict[str, str]
+    ) -> None:
+        self.ctx = ctx
+        self.qualname = qualname
+        self.class_name = class_name
+        self.types = types  # local name -> role ("session", ...) or class name
+        self.seq = 0
+        self.ops: list[DbOp] = []
+        self.calls: list[Call] = []
+        self.loops: list[Loop] = []
+        self.assigns: list[Assign] = []
+        self.attrs: list[AttrAccess] = []
+        self.awaits: list[Await] = []
+        self.gathers: list[Gather] = []
+        self.returns: set[str] = set()
+        self.loop_stack: list[int] = []
+        self.loop_targets: dict[str, int] = {}
+        self.branch: list[tuple[int, int]] = []
+        self.control: list[frozenset[str]] = []
+        self.guards: set[str] = set()
+        self.statements: dict[str, _Stmt] = {}
+        self.nested: list[ast.FunctionDef | ast.AsyncFunctionDef] = []
+        self.branch_ids = 0
+        self.loads: Counter[str] = Counter()
+        # per statement: names it binds, so calls inside know their result's targets
+        self.targets: tuple[str, ...] = ()
+        self.gather_depth = 0
+
+    # ---- output
+
+    def build(
+        self,
+        *,
+        qualname: str,
+        name: str,
+        node: ast.FunctionDef | ast.AsyncFunctionDef | None,
+        class_name: str,
+        decorators: tuple[str, ...],
+        is_async: bool,
+        params: tuple[str, ...],
+        annotations: tuple[tuple[str, str], ...],
+    ) -> Function:
+        if node is not None:
+            span = Span(node.lineno, node.end_lineno or node.lineno, node.col_offset)
+        else:
+            span = Span(1, len(self.ctx.lines) or 1, 0)
+        keep_source = bool(self.ops or self.loops or self.awaits)
+        source_lines = tuple(self.ctx.lines[span.line - 1 : span.end_line]) if keep_source else ()
+        decorator_names = set(decorators)
+        return Function(
+            qualname=qualname,
+            name=name,
+            span=span,
+            class_name=class_name,
+            decorators=decorators,
+            is_async=is_async,
+            params=params,
+            param_annotations=annotations,
+            is_staticmethod="staticmethod" in decorator_names,
+            is_classmethod="classmethod" in decorator_names,
+            db_ops=tuple(self.ops),
+            calls=tuple(self.calls),
+            loops=tuple(self.loops),
+            assigns=tuple(self.assigns),
+            attr_accesses=tuple(self.attrs),
+            awaits=tuple(self.awaits),
+            gathers=tuple(self.gathers),
+            returns_reads=frozenset(self.returns),
+            name_loads=tuple(sorted(self.loads.items())),
+            source_lines=source_lines,
+        )
+
+    # ---- shared event context
+
+    def _next(self) -> int:
+        self.seq += 1
+        return self.seq
+
+    def _control(self) -> frozenset[str]:
+        result: set[str] = set(self.guards)
+        for reads in self.control:
+            result |= reads
+        return frozenset(result)
+
+    def _span(self, node: ast.AST) -> Span:
+        line = getattr(node, "lineno", 1)
+        return Span(line, getattr(node, "end_lineno", None) or line, getattr(node, "col_offset", 0))
+
+    def _text(self, node: ast.AST) -> str:
+        line = getattr(node, "lineno", 0)
+        if 0 < line <= len(self.ctx.lines):
+            end = getattr(node, "end_lineno", line) or line
+            chunk = self.ctx.lines[line - 1 : min(end, line + 3)]
+            if chunk:
+                chunk = [chunk[0][getattr(node, "col_offset", 0) :], *chunk[1:]]
+            return _short(" ".join(chunk))
+        return ""
+
+    # ---- statements
+
+    def block(self, body: Iterable[ast.stmt]) -> None:
+        for statement in body:
+            self.statement(statement)
+
+    def statement(self, node: ast.stmt) -> None:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            self.nested.append(node)
+            return
+        if isinstance(node, ast.ClassDef):
+            return
+        self.targets = ()
+        if isinstance(node, ast.Assign):
+            targets = tuple(n for t in node.targets for n in _target_names(t))
+            self._assign(targets, node.value, node)
+        elif isinstance(node, ast.AnnAssign):
+            if node.value is not None:
+                self._assign(_target_names(node.target), node.value, node)
+            if isinstance(node.target, ast.Name):
+                role = P.ANNOTATION_ROLES.get(_last(_unparse(node.annotation)))
+                if role:
+                    self.types[node.target.id] = role
+        elif isinstance(node, ast.AugAssign):
+            targets = _target_names(node.target)
+            self.targets = targets
+            self.expr(node.value)
+            reads = _names(node.value) | frozenset(t for t in targets if "." not in t)
+            self.assigns.append(
+                Assign(
+                    targets,
+                    reads,
+                    self._span(node),
+                    self._next(),
+                    tuple(self.loop_stack),
+                    _unparse(node.value),
+                    "augassign",
+                )
+            )
+        elif isinstance(node, ast.For | ast.AsyncFor):
+            self._for(node)
+        elif isinstance(node, ast.While):
+            self.expr(node.test)
+            loop_id = self._open_loop("while", node, node.test, (), frozenset())
+            self.control.append(_names(node.test))
+            self.block(node.body)
+            self.control.pop()
+            self._close_loop(loop_id)
+            self.block(node.orelse)
+        elif isinstance(node, ast.If):
+            self.expr(node.test)
+            self._branches(node.test, [node.body, node.orelse])
+            if _is_early_exit(node.body) and not node.orelse:
+                self.guards |= _names(node.test)
+        elif isinstance(node, ast.With | ast.AsyncWith):
+            for item in node.items:
+                self.expr(item.context_expr)
+                if item.optional_vars is not None:
+                    names = _target_names(item.optional_vars)
+                    role = self._constructed_role(item.context_expr)
+                    for name in names:
+                        if role:
+                            self.types[name] = role
+                    self.assigns.append(
+                        Assign(
+                            names,
+                            _names(item.context_expr),
+                            self._span(item.context_expr),
+                            self._next(),
+                            tuple(self.loop_stack),
+                            _unparse(item.context_expr),
+                            "with-target",
+                        )
+                    )
+            self.block(node.body)
+        elif isinstance(node, ast.Try | ast.TryStar):
+            self.block(node.body)
+            arms = [h.body for h in node.handlers]
+            if arms:
+                self._branches(None, arms)
+            self.block(node.orelse)
+            self.block(node.finalbody)
+        elif isinstance(node, ast.Match):
+            self.expr(node.subject)
+            self._branches(node.subject, [case.body for case in node.cases])
+        elif isinstance(node, ast.Return):
+            if node.value is not None:
+                self.expr(node.value)
+                self.returns |= _names(node.value)
+        else:
+            for child in ast.iter_child_nodes(node):
+                if isinstance(child, ast.expr):
+                    self.expr(child)
+                elif isinstance(child, ast.stmt):
+                    self.statement(child)
+
+    def _branches(self, test: ast.AST | None, arms: list[list[ast.stmt]]) -> None:
+        self.branch_ids += 1
+        branch_id = self.branch_ids
+        reads = _names(test)
+        guards_before = set(self.guards)
+        for index, arm in enumerate(arms):
+            if not arm:
+                continue
+            self.branch.append((branch_id, index))
+            self.control.append(reads)
+            self.block(arm)
+            self.control.pop()
+            self.branch.pop()
+        # a guard inside one arm only guards that arm
+        self.guards = guards_before
+
+    def _assign(self, targets: tuple[str, ...], value: ast.AST, node: ast.stmt) -> None:
+        self.targets = targets
+        self.expr(value)
+        kind = "assign"
+        inner = value.value if isinstance(value, ast.Await) else value
+        if isinstance(inner, ast.Call):
+            callee = _callee_text(inner.func)
+            if callee in {"len", "sum"}:
+                kind = callee
+            role = self._constructed_role(inner)
+            statement = self._statement(inner)
+            for target in targets:
+                if statement is not None and "." not in target:
+                    self.statements[target] = statement
+                elif role:
+                    self.types[target] = role
+                elif _is_class_name(inner.func):
+                    self.types[target] = _last(_dotted(inner.func) or "")
+                elif target in self.types and target not in self.statements:
+                    self.types.pop(target, None)
+        self.assigns.append(
+            Assign(
+                targets,
+                _names(value),
+                self._span(node),
+                self._next(),
+                tuple(self.loop_stack),
+                _unparse(value),
+                kind,
+            )
+        )
+
+    def _for(self, node: ast.For | ast.AsyncFor) -> None:
+        self.expr(node.iter)
+        targets = _target_names(node.target)
+        kind: LoopKind = "async for" if isinstance(node, ast.AsyncFor) else "for"
+        loop_id = self._open_loop(kind, node, node.iter, targets, _names(node.iter))
+        self.assigns.append(
+            Assign(
+                targets,
+                _names(node.iter),
+                self._span(node.target),
+                self._next(),
+                tuple(self.loop_stack),
+                _unparse(node.iter),
+                "for-target",
+            )
+        )
+        self.block(node.body)
+        self._close_loop(loop_id)
+        self.block(node.orelse)
+
+    def _open_loop(
+        self,
+        kind: LoopKind,
+        node: ast.AST,
+        iterable: ast.AST,
+        targets: tuple[str, ...],
+        reads: frozenset[str],
+    ) -> int:
+        loop_id = len(self.loops)
+        chunked = False
+        constant_size: int | None = None
+        if isinstance(iterable, ast.Call):
+            callee = _callee_text(iterable.func)
+            chunked = P.CHUNK_FUNCTIONS.search(callee) is not None
+            if (
+                callee == "range"
+                and iterable.args
+                and all(
+                    isinstance(a, ast.Constant) and isinstance(a.value, int) for a in iterable.args
+                )
+            ):
+                bounds = [a.value for a in iterable.args if isinstance(a, ast.Constant)]
+                span_range = range(*bounds[:3]) if len(bounds) <= 3 else range(0)
+                constant_size = len(span_range)
+            if callee == "range" and len(iterable.args) == 3:
+                chunked = True  # for start in range(0, len(ids), 500): offsets of batches
+        elif isinstance(iterable, ast.Tuple | ast.List | ast.Set) and not any(
+            isinstance(e, ast.Starred) for e in iterable.elts
+        ):
+            constant_size = len(iterable.elts)
+        elif isinstance(iterable, ast.Constant) and isinstance(iterable.value, str | bytes):
+            constant_size = len(iterable.value)
+        if not chunked and any(re.search(r"chunk|batch", t, re.I) for t in targets):
+            chunked = True
+        self.loops.append(
+            Loop(
+                id=loop_id,
+                kind=kind,
+                iterable=_unparse(iterable) if not isinstance(iterable, ast.Constant) else "",
+                span=self._span(node),
+                parent=self.loop_stack[-1] if self.loop_stack else None,
+                targets=targets,
+                reads=reads,
+                chunked=chunked,
+                constant_size=constant_size,
+                is_async=kind == "async for",
+            )
+        )
+        self.loop_stack.append(loop_id)
+        for target in targets:
+            self.loop_targets[target] = loop_id
+        return loop_id
+
+    def _close_loop(self, loop_id: int) -> None:
+        self.loop_stack.pop()
+        for target in self.loops[loop_id].targets:
+            if self.loop_targets.get(target) == loop_id:
+                del self.loop_targets[target]
+
+    # ---- expressions
+
+    def expr(self, node: ast.AST, awaited: bool = False) -> None:
+        if isinstance(node, ast.Name):
+            if isinstance(node.ctx, ast.Load):
+                self.loads[node.id] += 1
+            return
+        if isinstance(node, ast.Constant):
+            return
+        if isinstance(node, ast.Await):
+            self.awaits.append(
+                Await(self._span(node), self._next(), tuple(self.loop_stack), self._text(node))
+            )
+            self.expr(node.value, awaited=True)
+            return
+        if isinstance(node, ast.Call):
+            self._call(node, awaited)
+            return
+        if isinstance(node, ast.ListComp | ast.SetComp | ast.GeneratorExp | ast.DictComp):
+            self._comprehension(node)
+            return
+        if isinstance(node, ast.Lambda):
+            return
+        if isinstance(node, ast.Attribute):
+            self._attribute(node, "")
+            return
+        if isinstance(node, ast.Subscript):
+            self.expr(node.value)
+            self.expr(node.slice)
+            return
+        for child in ast.iter_child_nodes(node):
+            self.expr(child)
+
+    def _attribute(self, node: ast.Attribute, call: str) -> None:
+        base = node.value
+        while isinstance(base, ast.Attribute) and isinstance(base.value, ast.Attribute):
+            base = base.value
+        if isinstance(base, ast.Attribute) and isinstance(base.value, ast.Name):
+            owner = base.value.id
+            if owner in self.loop_targets:
+                if base is node:
+                    called = "()" if call else ""  # ``p.save()``: a method of the variable
+                elif base is node.value:
+                    called = call  # ``p.renders.all()``
+                else:
+                    called = ""
+                self.attrs.append(
+                    AttrAccess(
+                        owner,
+                        base.attr,
+                        self._span(node),
+                        self._next(),
+                        tuple(self.loop_stack),
+                        called,
+                        self._text(node),
+                    )
+                )
+        elif isinstance(base, ast.Name) and base is node.value:
+            pass
+        self.expr(node.value)
+
+    def _comprehension(
+        self, node: ast.ListComp | ast.SetComp | ast.GeneratorExp | ast.DictComp
+    ) -> None:
+        opened: list[int] = []
+        for index, generator in enumerate(node.generators):
+            self.expr(generator.iter)
+            targets = _target_names(generator.target)
+            loop_id = self._open_loop(
+                "comprehension",
+                node if index == 0 else generator.iter,
+                generator.iter,
+                targets,
+                _names(generator.iter),
+            )
+            self.assigns.append(
+                Assign(
+                    targets,
+                    _names(generator.iter),
+                    self._span(generator.target),
+                    self._next(),
+                    tuple(self.loop_stack),
+                    _unparse(generator.iter),
+                    "for-target",
+                )
+            )
+            opened.append(loop_id)
+            for condition in generator.ifs:
+                self.expr(condition)
+        if isinstance(node, ast.DictComp):
+            self.expr(node.key)
+            self.expr(node.value)
+        else:
+            self.expr(node.elt)
+        for loop_id in reversed(opened):
+            self._close_loop(loop_id)
+
+    def _call(self, node: ast.Call, awaited: bool) -> None:
+        callee = _callee_text(node.func)
+        last = _last(callee)
+        span = self._span(node)
+        if last in P.ENGINE_APIS and (callee == last or "." in callee):
+            self._engine(node, callee, last)
+        if last in P.CONCURRENT_APIS and (
+            callee.startswith("asyncio.") or last in {"gather", "create_task", "start_soon"}
+        ):
+            self.gathers.append(
+                Gather(callee, span, self._next(), len(node.args), tuple(self.loop_stack))
+            )
+            self.gather_depth += 1
+            for child in (*node.args, *(k.value for k in node.keywords)):
+                self.expr(child.value if isinstance(child, ast.Starred) else child)
+            self.gather_depth -= 1
+            return
+        op = self._recognize(node, awaited)
+        if op is not None:
+            self.ops.append(op)
+            return
+        if isinstance(node.func, ast.Attribute):
+            self._attribute(node.func, last)
+        else:
+            self.expr(node.func)
+        for arg in node.args:
+            self.expr(arg)
+        for keyword in node.keywords:
+            self.expr(keyword.value)
+        if not isinstance(node.func, ast.Name | ast.Attribute):
+            return
+        deferred = last in P.DEFERRED_METHODS and isinstance(node.func, ast.Attribute)
+        in_loop = bool(self.loop_stack)
+        receiver_type = ""
+        if isinstance(node.func, ast.Attribute):
+            receiver = _dotted(node.func.value)
+            if receiver is not None:
+                receiver_type = self.types.get(receiver, "")
+                if receiver_type in {"session", "connection", "cursor", "pool", "engine"}:
+                    receiver_type = ""
+        self.calls.append(
+            Call(
+                callee=callee,
+                span=span,
+                seq=self._next(),
+                args=tuple(_unparse(a) for a in node.args[:4]) if (in_loop or awaited) else (),
+                awaited=awaited,
+                loops=tuple(self.loop_stack),
+                reads=_names(node),
+                targets=self.targets,
+                control_reads=self._control(),
+                branch=tuple(self.branch),
+                in_gather=self.gather_depth > 0,
+                deferred=deferred,
+                receiver_type=receiver_type,
+            )
+        )
+
+    def _engine(self, node: ast.Call, callee: str, last: str) -> None:
+        self.ctx.engines.append(
+            EngineCreation(
+                api=callee,
+                library=P.ENGINE_APIS[last],
+                span=self._span(node),
+                function=self.qualname if self.qualname != "<module>" else "",
+                keywords=tuple(k.arg for k in node.keywords if k.arg),
+                has_kwargs_splat=any(k.arg is None for k in node.keywords),
+                url=_unparse(node.args[0]) if node.args else "",
+                text=self._text(node),
+            )
+        )
+
+    # ---- database call recognition (data-driven through patterns.py)
+
+    def _role(self, receiver: ast.AST) -> str | None:
+        dotted = _dotted(receiver)
+        if dotted is None:
+            if isinstance(receiver, ast.Call):
+                return self._constructed_role(receiver)
+            return None
+        known = self.types.get(dotted)
+        if known in {"session", "connection", "cursor", "pool", "engine"}:
+            return known
+        if known:
+            return None  # a local of a known non-database class
+        if dotted.startswith("self.") and dotted.count(".") == 1:
+            attr_type = self.ctx.class_attribute_types.get(self.class_name, {}).get(dotted[5:])
+            if attr_type:
+                role = P.ANNOTATION_ROLES.get(attr_type)
+                if role:
+                    return role
+        last = _last(dotted).strip("_")
+        for pattern, role in P.RECEIVER_NAME_ROLES:
+            if pattern.match(last):
+                return role
+        return None
+
+    def _constructed_role(self, node: ast.AST) -> str | None:
+        if not isinstance(node, ast.Call):
+            return None
+        callee = _callee_text(node.func)
+        role = P.CONSTRUCTOR_ROLES.get(_last(callee))
+        if role:
+            return role
+        if re.search(r"session", _last(callee), re.I) and callee[-2:] != "()":
+            return "session"
+        if callee.endswith("()") and re.search(r"session", callee, re.I):
+            return "session"  # sessionmaker(...)() / async_sessionmaker()()
+        return None
+
+    def _statement(self, node: ast.AST) -> _Stmt | None:
+        """Facts of a SQL statement expression, or None when it is not one."""
+        if isinstance(node, ast.Name):
+            if node.id in self.statements:
+                return self.statements[node.id]
+            sql = self.ctx.sql_constants.get(node.id)
+            return self._sql_statement(sql, "dbapi") if sql is not None else None
+        text = _string_value(node)
+        if text is not None:
+            return self._sql_statement(text, "dbapi") if looks_like_sql(text) else None
+        if not isinstance(node, ast.Call):
+            return None
+        root, links = _unchain(node)
+        start = 0
+        kind: DbOpKind | None = None
+        base_args: list[ast.AST] = []
+        statement = _Stmt()
+        if isinstance(root, ast.Call) and isinstance(root.func, ast.Name):
+            kind = P.SA_STATEMENTS.get(root.func.id)
+            if kind is None or root.func.id in self.types:
+                return None
+            if root.func.id == "select" and self.ctx.imported.get("select") == "select":
+                return None
+            base_args = list(root.args)
+            if kind == "raw":
+                text = _string_value(root.args[0]) if root.args else None
+                statement = self._sql_statement(text or "", "sqlalchemy")
+                statement.reads |= _names(root)
+        elif isinstance(root, ast.Name) and root.id in self.statements and links:
+            statement = _Stmt(
+                **{
+                    f: getattr(self.statements[root.id], f)
+                    for f in _Stmt.__slots__  # type: ignore[attr-defined]
+                }
+            )
+            statement.tables = list(statement.tables)
+            statement.filters = list(statement.filters)
+            kind = statement.kind
+        elif links and links[0][0] in P.SA_STATEMENTS:
+            owner = _dotted(root) or ""
+            module = self.ctx.imported.get(owner, "")
+            if module.startswith("sqlalchemy") or owner in {"sa", "sqlalchemy"}:
+                kind = P.SA_STATEMENTS[links[0][0]]
+                base_args = list(links[0][1].args)
+                start = 1
+            elif owner.endswith("__table__") or _last(owner).endswith("table"):
+                kind = P.SA_STATEMENTS[links[0][0]]
+                statement.tables.append(_last(owner.removesuffix(".__table__")))
+                start = 1
+            else:
+                return None
+            if kind == "raw":
+                text = _string_value(base_args[0]) if base_args else None
+                statement = self._sql_statement(text or "", "sqlalchemy")
+        else:
+            return None
+        statement.kind = kind
+        statement.library = "sqlalchemy"
+        for arg in base_args:
+            if isinstance(arg, ast.Starred):
+                continue
+            for sub in ast.walk(arg):
+                if isinstance(sub, ast.Name) and sub.id[:1].isupper():
+                    if sub.id not in statement.tables and sub.id not in {"True", "False"}:
+                        statement.tables.append(sub.id)
+                    break
+            _expression_features(arg, statement)
+        self._links(links[start:], statement)
+        statement.reads = statement.reads | _names(node)
+        return statement
+
+    def _links(self, links: list[tuple[str, ast.Call]], statement: _Stmt) -> None:
+        for name, call in links:
+            if name in {"where", "filter", "having"}:
+                for arg in call.args:
+                    _conditions(arg, statement.filters, statement)
+                    _expression_features(arg, statement)
+            elif name == "filter_by":
+                for kw in call.keywords:
+                    if kw.arg:
+                        statement.filters.append(Filter(kw.arg, "==", _unparse(kw.value)))
+            elif name in {"join", "outerjoin", "join_from", "select_from"}:
+                for arg in call.args[:1]:
+                    statement.joins.append(_unparse(arg))
+            elif name == "options":
+                for arg in call.args:
+                    for sub in ast.walk(arg):
+                        if isinstance(sub, ast.Call) and _last(_callee_text(sub.func)) in (
+                            P.SA_EAGER
+                        ):
+                            for target in sub.args:
+                                statement.eager.append(
+                                    target.attr
+                                    if isinstance(target, ast.Attribute)
+                                    else _unparse(target).strip("'\"")
+                                )
+            elif name in {
+                "limit",
+                "fetch",
+                "first",
+                "one",
+                "one_or_none",
+                "scalar_one",
+                "scalar_one_or_none",
+                "get",
+            }:
+                statement.has_limit = True
+            elif name == "order_by":
+                statement.order_by.extend(_unparse(a) for a in call.args)
+            elif name == "group_by":
+                statement.group_by = True
+            elif name == "values" and statement.kind == "insert":
+                if call.args and not isinstance(call.args[0], ast.Dict):
+                    statement.batched = True
+            elif name in {"subquery", "scalar_subquery", "cte", "alias", "lateral"}:
+                statement.is_subquery = True
+            elif name in {"with_only_columns", "add_columns", "column"}:
+                for arg in call.args:
+                    _expression_features(arg, statement)
+
+    def _sql_statement(self, text: str, library: str) -> _Stmt:
+        facts = sql_facts(text)
+        statement = _Stmt(
+            kind=facts.kind,  # type: ignore[arg-type]
+            library=library,
+            tables=list(facts.tables),
+            filters=[Filter(c, "==" if o == "=" else o, v) for c, o, v in facts.filters],
+            has_limit=facts.has_limit,
+            batched=facts.batched,
+            aggregate=list(facts.aggregates),
+            group_by=facts.group_by,
+            window=facts.window,
+            joins=["join"] * facts.joins,
+            sql=_short(text),
+        )
+        return statement
+
+    def _recognize(self, node: ast.Call, awaited: bool) -> DbOp | None:
+        root, links = _unchain(node)
+        if not links:
+            return None
+        # Django: <Model>.objects.<...>, or a queryset variable
+        django_model = self._django_root(root, links)
+        if django_model is not None:
+            return self._django_op(node, django_model, root, links, awaited)
+        first, first_call = links[0]
+        receiver = root
+        role = self._role(receiver)
+        # SQLAlchemy 1.x session.query(...) chains
+        if (
+            first == "query"
+            and role in {"session", None}
+            and (role == "session" or (first_call.args and _is_class_name(first_call.args[0])))
+            and len(links) >= 1
+        ):
+            return self._query_op(node, receiver, links, awaited)
+        patterns = P.PATTERNS_BY_METHOD.get(first)
+        if patterns is None:
+            return None
+        argument = first_call.args[0] if first_call.args else None
+        statement = self._statement(argument) if argument is not None else None
+        if statement is not None and statement.is_subquery:
+            statement = None
+        chosen: P.MethodPattern | None = None
+        for pattern in patterns:
+            if role != pattern.role:
+                continue
+            if pattern.needs_statement and statement is None:
+                continue
+            if pattern.needs_model_arg and not (argument is not None and _is_class_name(argument)):
+                continue
+            chosen = pattern
+            break
+        if chosen is None:
+            if statement is None or first not in P.SQL_ARGUMENT_METHODS:
+                return None
+            if role is not None and role not in {"session", "connection", "cursor", "pool"}:
+                return None
+            library = "asyncpg" if first.startswith("fetch") else statement.library
+            chosen = P.MethodPattern(
+                library, role or "connection", first, "raw", "rows", batched=first == "executemany"
+            )
+        if statement is None and chosen.method in {
+            "execute",
+            "scalars",
+            "scalar",
+            "stream",
+            "stream_scalars",
+            "fetch",
+            "fetchrow",
+            "fetchval",
+            "exec_driver_sql",
+            "callproc",
+        }:
+            statement = _Stmt(kind=chosen.kind, library=chosen.library)
+        elif statement is None:
+            statement = _Stmt(kind=chosen.kind, library=chosen.library)
+            if chosen.needs_model_arg and argument is not None:
+                statement.tables.append(_last(_dotted(argument) or ""))
+                if len(first_call.args) > 1:
+                    statement.filters.append(Filter("id", "==", _unparse(first_call.args[1])))
+        kind: DbOpKind = statement.kind if chosen.kind == "raw" else chosen.kind
+        if chosen.method in {"scalars", "scalar"} and statement.kind != "raw":
+            kind = statement.kind
+        # positional parameters: $1 / %s / ? bound to the call's further arguments
+        params = [_unparse(a) for a in first_call.args[1:]]
+        if len(first_call.args) == 2 and isinstance(first_call.args[1], ast.Tuple | ast.List):
+            params = [_unparse(e) for e in first_call.args[1].elts]
+        filters = [self._bind(f, params, first_call) for f in statement.filters]
+        library = chosen.library
+        if library == "dbapi":
+            library = self.ctx.driver if statement.library != "sqlalchemy" else "sqlalchemy"
+        if chosen.library == "sqlalchemy":
+            library = "sqlalchemy"
+        batched = chosen.batched or statement.batched
+        if (
+            chosen.method == "execute"
+            and len(first_call.args) > 1
+            and isinstance(first_call.args[1], ast.List | ast.ListComp | ast.Name)
+            and statement.kind in {"insert", "update", "delete"}
+            and library == "sqlalchemy"
+        ):
+            batched = True  # session.execute(insert(X), [rows...]): executemany
+        shape = chosen.result_shape
+        if statement.aggregate and not statement.group_by:
+            shape = "scalar"
+        single_key = chosen.single_key or any(
+            f.op == "==" and f.column in {"id", "pk"} for f in filters
+        )
+        return DbOp(
+            library=library,
+            kind="count"
+            if kind == "select" and "count" in statement.aggregate and not statement.group_by
+            else kind,
+            api=_callee_text(first_call.func),
+            receiver=_dotted(receiver) or "",
+            span=self._span(node),
+            seq=self._next(),
+            tables=tuple(dict.fromkeys(statement.tables)),
+            filters=tuple(filters),
+            order_by=tuple(statement.order_by),
+            has_limit=statement.has_limit
+            or any(
+                n in {"first", "one", "one_or_none", "scalar_one", "scalar_one_or_none"}
+                for n, _ in links[1:]
+            ),
+            batched=batched,
+            single_key=single_key,
+            aggregate=tuple(dict.fromkeys(statement.aggregate)),
+            group_by=statement.group_by,
+            window=statement.window,
+            joins=tuple(statement.joins),
+            eager_loads=tuple(statement.eager),
+            awaited=awaited,
+            loops=tuple(self.loop_stack),
+            reads=_names(node) | statement.reads,
+            targets=self.targets,
+            control_reads=self._control(),
+            branch=tuple(self.branch),
+            in_gather=self.gather_depth > 0,
+            result_shape=shape,
+            sql=statement.sql,
+            text=self._text(node),
+        )
+
+    def _bind(self, flt: Filter, params: list[str], call: ast.Call) -> Filter:
+        value = flt.value
+        if value.startswith("$") and value[1:].isdigit():
+            index = int(value[1:]) - 1
+            if 0 <= index < len(params):
+                return Filter(flt.column, flt.op, params[index], flt.table)
+        elif value in {"%s", "?"} and params:
+            return Filter(flt.column, flt.op, params[0] if len(params) == 1 else "", flt.table)
+        elif value.startswith(":") or value.startswith("%("):
+            key = value.strip(":%()s")
+            for arg in call.args[1:]:
+                if isinstance(arg, ast.Dict):
+                    for k, v in zip(arg.keys, arg.values, strict=False):
+                        if isinstance(k, ast.Constant) and k.value == key:
+                            return Filter(flt.column, flt.op, _unparse(v), flt.table)
+            for kw in call.keywords:
+                if kw.arg == key:
+                    return Filter(flt.column, flt.op, _unparse(kw.value), flt.table)
+        return flt
+
+    def _query_op(
+        self, node: ast.Call, receiver: ast.AST, links: list[tuple[str, ast.Call]], awaited: bool
+    ) -> DbOp:
+        statement = _Stmt(kind="select", library="sqlalchemy")
+        query_call = links[0][1]
+        for arg in query_call.args:
+            name = _dotted(arg)
+            if name and _is_class_name(arg):
+                statement.tables.append(_last(name))
+            elif isinstance(arg, ast.Attribute):
+                owner = _column_of(arg)
+                if owner:
+                    statement.tables.append(owner[0])
+            _expression_features(arg, statement)
+        self._links(links[1:], statement)
+        terminal = links[-1][0]
+        kind, shape = P.SA_QUERY_TERMINALS.get(terminal, ("select", "rows"))
+        if terminal == "get":
+            statement.filters.append(
+                Filter("id", "==", _unparse(links[-1][1].args[0]) if links[-1][1].args else "")
+            )
+        if statement.aggregate and not statement.group_by:
+            shape = "scalar"
+        return DbOp(
+            library="sqlalchemy",
+            kind="count"
+            if kind == "select" and "count" in statement.aggregate and not statement.group_by
+            else kind,
+            api=f"{_dotted(receiver) or ''}.query",
+            receiver=_dotted(receiver) or "",
+            span=self._span(node),
+            seq=self._next(),
+            tables=tuple(dict.fromkeys(statement.tables)),
+            filters=tuple(statement.filters),
+            order_by=tuple(statement.order_by),
+            has_limit=statement.has_limit,
+            batched=statement.batched,
+            single_key=terminal == "get"
+            or any(f.op == "==" and f.column in {"id", "pk"} for f in statement.filters),
+            aggregate=tuple(dict.fromkeys(statement.aggregate)),
+            group_by=statement.group_by,
+            window=statement.window,
+            joins=tuple(statement.joins),
+            eager_loads=tuple(statement.eager),
+            awaited=awaited,
+            loops=tuple(self.loop_stack),
+            reads=_names(node),
+            targets=self.targets,
+            control_reads=self._control(),
+            branch=tuple(self.branch),
+            in_gather=self.gather_depth > 0,
+            result_shape=shape,
+            text=self._text(node),
+        )
+
+    def _django_root(self, root: ast.AST, links: list[tuple[str, ast.Call]]) -> str | None:
+        if isinstance(root, ast.Attribute) and root.attr in P.DJANGO_MANAGERS:
+            model = _dotted(root.value)
+            if model and _last(model)[:1].isupper():
+                return _last(model)
+        if isinstance(root, ast.Name):
+            known = self.types.get(root.id, "")
+            if known.startswith("queryset:"):
+                return known.split(":", 1)[1]
+        return None
+
+    def _django_op(
+        self,
+        node: ast.Call,
+        model: str,
+        root: ast.AST,
+        links: list[tuple[str, ast.Call]],
+        awaited: bool,
+    ) -> DbOp:
+        statement = _Stmt(kind="select", library="django", tables=[model])
+        terminal = links[-1][0]
+        kind, shape = P.DJANGO_TERMINALS.get(terminal, ("select", "rows"))
+        for name, call in links:
+            if name in {
+                "filter",
+                "get",
+                "exclude",
+                "get_or_create",
+                "update_or_create",
+                "aget",
+                "first",
+                "exists",
+                "count",
+                "delete",
+                "update",
+            }:
+                if name in {"filter", "get", "exclude", "aget", "get_or_create"}:
+                    _django_filters(call, statement)
+            elif name in P.DJANGO_EAGER:
+                statement.eager.extend(_unparse(a).strip("'\"") for a in call.args)
+            elif name in {"annotate", "aggregate", "aaggregate"}:
+                for arg in (*call.args, *(k.value for k in call.keywords)):
+                    for sub in ast.walk(arg):
+                        if isinstance(sub, ast.Call):
+                            func = _last(_callee_text(sub.func)).lower()
+                            if func in _AGG_FUNCS:
+                                statement.aggregate.append(func)
+                            if func == "window":
+                                statement.window = True
+                if name == "annotate":
+                    statement.group_by = True
+            elif name == "order_by":
+                statement.order_by.extend(_unparse(a).strip("'\"") for a in call.args)
+            elif name == "in_bulk":
+                statement.batched = True
+        if terminal in P.DJANGO_BATCHED:
+            statement.batched = True
+        if terminal in {"get", "first", "last", "earliest", "latest", "aget", "afirst"}:
+            statement.has_limit = True
+        for target in self.targets:
+            if (
+                kind == "select"
+                and shape == "rows"
+                and terminal not in {"values", "values_list", "in_bulk"}
+            ):
+                self.types[target] = f"queryset:{model}"
+        return DbOp(
+            library="django",
+            kind=kind,
+            api=_callee_text(node.func),
+            receiver=_dotted(root) or "",
+            span=self._span(node),
+            seq=self._next(),
+            tables=(model,),
+            filters=tuple(statement.filters),
+            order_by=tuple(statement.order_by),
+            has_limit=statement.has_limit,
+            batched=statement.batched,
+            single_key=terminal in {"get", "aget"}
+            and any(f.column in {"id", "pk"} for f in statement.filters),
+            aggregate=tuple(dict.fromkeys(statement.aggregate)),
+            group_by=statement.group_by,
+            window=statement.window,
+            eager_loads=tuple(statement.eager),
+            awaited=awaited,
+            loops=tuple(self.loop_stack),
+            reads=_names(node),
+            targets=self.targets,
+            control_reads=self._control(),
+            branch=tuple(self.branch),
+            in_gather=self.gather_depth > 0,
+            result_shape=shape,
+            text=self._text(node),
+        )
+
+
+# ------------------------------------------------------------------------ ORM models
+
+
+_SA_RELATIONSHIP = frozenset({"relationship", "relation", "Relationship"})
+_SA_COLUMN = frozenset({"Column", "mapped_column", "Field", "column_property"})
+_DJANGO_FK = frozenset({"ForeignKey", "OneToOneField", "ParentalKey"})
+_DJANGO_M2M = frozenset({"ManyToManyField", "ParentalManyToManyField"})
+
+
+def _keyword(call: ast.Call, name: str) -> ast.AST | None:
+    for kw in call.keywords:
+        if kw.arg == name:
+            return kw.value
+    return None
+
+
+def _model_class(node: ast.ClassDef) -> ModelClass | None:
+    bases = [_callee_text(b) for b in node.bases]
+    table = ""
+    for item in node.body:
+        if (
+            isinstance(item, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id == "__tablename__" for t in item.targets)
+            and isinstance(item.value, ast.Constant)
+        ):
+            table = str(item.value.value)
+    is_django = any(b in {"models.Model", "Model"} or b.endswith("models.Model") for b in bases)
+    is_sqlmodel = any(_last(b) == "SQLModel" for b in bases) and any(
+        k.arg == "table" for k in node.keywords
+    )
+    if not table and not is_django and not is_sqlmodel:
+        has_relationship = any(
+            isinstance(item, ast.Assign | ast.AnnAssign)
+            and isinstance(item.value, ast.Call)
+            and _last(_callee_text(item.value.func)) in _SA_RELATIONSHIP | _DJANGO_FK
+            for item in node.body
+        )
+        if not has_relationship:
+            return None
+        is_django = any(
+            isinstance(item, ast.Assign)
+            and isinstance(item.value, ast.Call)
+            and _callee_text(item.value.func).startswith("models.")
+            for item in node.body
+        )
+    library = "django" if is_django and not table else "sqlalchemy"
+    columns: list[str] = []
+    fks: list[ForeignKey] = []
+    relationships: list[Relationship] = []
+    reverse: list[tuple[str, Relationship]] = []
+    for item in node.body:
+        if isinstance(item, ast.Assign) and len(item.targets) == 1:
+            target, value, annotation = item.targets[0], item.value, None
+        elif isinstance(item, ast.AnnAssign):
+            target, value, annotation = item.target, item.value, item.annotation
+        else:
+            continue
+        if not isinstance(target, ast.Name):
+            continue
+        name = target.id
+        span = Span(item.lineno, item.end_lineno or item.lineno, item.col_offset)
+        func = _last(_callee_text(value.func)) if isinstance(value, ast.Call) else ""
+        if isinstance(value, ast.Call) and func in _SA_RELATIONSHIP:
+            target_name = ""
+            if value.args:
+                target_name = _string_value(value.args[0]) or _dotted(value.args[0]) or ""
+            annotation_text = _unparse(annotation) if annotation is not None else ""
+            if not target_name and annotation_text:
+                found = re.findall(r"[\"']?([A-Z]\w*)[\"']?\]*$", annotation_text.replace("]", ""))
+                candidates = [
+                    c
+                    for c in re.findall(r"[A-Z]\w*", annotation_text)
+                    if c
+                    not in {"Mapped", "List", "Set", "Optional", "WriteOnlyMapped", "DynamicMapped"}
+                ]
+                target_name = candidates[-1] if candidates else (found[-1] if found else "")
+            lazy_node = _keyword(value, "lazy")
+            lazy = str(lazy_node.value) if isinstance(lazy_node, ast.Constant) else "select"
+            uselist_node = _keyword(value, "uselist")
+            if isinstance(uselist_node, ast.Constant):
+                uselist = bool(uselist_node.value)
+            else:
+                uselist = bool(re.search(r"\b(list|List|set|Set)\[", annotation_text)) or (
+                    not annotation_text
+                    and _keyword(value, "back_populates") is not None
+                    and name.endswith("s")
+                )
+            relationships.append(Relationship(name, _last(target_name), lazy, uselist, span))
+            backref = _keyword(value, "backref")
+            backref_name = _string_value(backref) if backref is not None else None
+            if backref_name is None and isinstance(backref, ast.Call) and backref.args:
+                backref_name = _string_value(backref.args[0])
+            if backref_name:
+                reverse.append(
+                    (
+                        _last(target_name),
+                        Relationship(backref_name, node.name, "select", True, span),
+                    )
+                )
+        elif isinstance(value, ast.Call) and func in _DJANGO_FK | _DJANGO_M2M:
+            target_name = ""
+            if value.args:
+                target_name = _string_value(value.args[0]) or _dotted(value.args[0]) or ""
+            else:
+                to = _keyword(value, "to")
+                target_name = (_string_value(to) or _dotted(to) or "") if to else ""
+            target_name = _last(target_name)
+            if target_name == "self":
+                target_name = node.name
+            many = func in _DJANGO_M2M
+            relationships.append(Relationship(name, target_name, "select", many, span))
+            if not many:
+                columns.append(f"{name}_id")
+                fks.append(ForeignKey(f"{name}_id", target_name))
+            related = _keyword(value, "related_name")
+            related_name = _string_value(related) if related is not None else None
+            if related_name is None:
+                related_name = f"{node.name.lower()}_set"
+            if related_name and not related_name.endswith("+"):
+                reverse.append(
+                    (
+                        target_name,
+                        Relationship(
+                            related_name, node.name, "select", func != "OneToOneField", span
+                        ),
+                    )
+                )
+        elif isinstance(value, ast.Call) and (func in _SA_COLUMN or func.endswith("Field")):
+            columns.append(name)
+            for sub in ast.walk(value):
+                if isinstance(sub, ast.Call) and _last(_callee_text(sub.func)) == "ForeignKey":
+                    ref = _string_value(sub.args[0]) if sub.args else None
+                    if ref is None and sub.args:
+                        ref = _unparse(sub.args[0])
+                    if ref:
+                        table_name, _, column = ref.rpartition(".")
+                        fks.append(ForeignKey(name, table_name or ref, column or "id"))
+        elif annotation is not None and value is None and "Mapped" in _unparse(annotation):
+            columns.append(name)
+    if not table:
+        table = node.name.lower()
+    return ModelClass(
+        name=node.name,
+        library=library,
+        table=table,
+        span=Span(node.lineno, node.end_lineno or node.lineno, node.col_offset),
+        columns=tuple(columns),
+        foreign_keys=tuple(fks),
+        relationships=tuple(relationships),
+        reverse=tuple(reverse),
+    )

@@ -1,0 +1,266 @@
+"""Which Python calls reach a database: a table of API patterns per library.
+
+Rules never decide what a database call is; this table does. A call ``<receiver>.<method>(...)``
+is a database call when the method is listed for the receiver's *role* (a SQLAlchemy session,
+a DB-API/asyncpg connection, a cursor, a pool, an engine) and the receiver is known to play
+that role: by its inferred type (an annotation, ``Session(...)``, ``pool.acquire()``, ...),
+by its name (``session``, ``conn``, ``cur``, ...), or because the statement passed to it is
+SQL (``select(...)``, ``text(...)``, a string starting with ``SELECT``). Django querysets are
+recognised by their ``<Model>.objects`` root instead.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from dbaudit.model import DbOpKind
+
+Role = str  # "session" | "connection" | "cursor" | "pool" | "engine"
+
+
+@dataclass(frozen=True, slots=True)
+class MethodPattern:
+    library: str
+    role: Role
+    method: str
+    kind: DbOpKind
+    result_shape: str = "rows"
+    batched: bool = False
+    single_key: bool = False
+    # the call is only a query when its first argument is a statement or SQL (``session.get``
+    # and ``conn.execute`` are too common as names to trust the receiver's name alone)
+    needs_statement: bool = False
+    needs_model_arg: bool = False
+
+
+def _methods(
+    library: str, role: Role, kinds: dict[str, tuple[DbOpKind, str]], **flags: bool
+) -> tuple[MethodPattern, ...]:
+    return tuple(
+        MethodPattern(library, role, method, kind, shape, **flags)
+        for method, (kind, shape) in kinds.items()
+    )
+
+
+METHOD_PATTERNS: tuple[MethodPattern, ...] = (
+    # SQLAlchemy ORM Session / AsyncSession (1.x and 2.0 style)
+    *_methods(
+        "sqlalchemy",
+        "session",
+        {
+            "execute": ("raw", "rows"),
+            "scalars": ("select", "rows"),
+            "scalar": ("select", "scalar"),
+            "stream": ("stream", "rows"),
+            "stream_scalars": ("stream", "rows"),
+            "refresh": ("refresh", "row"),
+            "merge": ("select", "row"),
+            "flush": ("flush", ""),
+        },
+    ),
+    MethodPattern(
+        "sqlalchemy", "session", "get", "select", "row", single_key=True, needs_model_arg=True
+    ),
+    MethodPattern(
+        "sqlalchemy", "session", "get_one", "select", "row", single_key=True, needs_model_arg=True
+    ),
+    MethodPattern("sqlalchemy", "session", "bulk_save_objects", "insert", "", batched=True),
+    MethodPattern("sqlalchemy", "session", "bulk_insert_mappings", "insert", "", batched=True),
+    MethodPattern("sqlalchemy", "session", "bulk_update_mappings", "update", "", batched=True),
+    # SQLAlchemy Connection / AsyncConnection, DB-API and sqlite3/psycopg connections
+    *_methods(
+        "dbapi",
+        "connection",
+        {
+            "execute": ("raw", "rows"),
+            "scalars": ("select", "rows"),
+            "scalar": ("select", "scalar"),
+            "exec_driver_sql": ("raw", "rows"),
+        },
+    ),
+    MethodPattern("dbapi", "connection", "executemany", "raw", "", batched=True),
+    MethodPattern("dbapi", "connection", "executescript", "raw", "", batched=True),
+    # asyncpg connection and pool (the pool acquires a connection per call)
+    *_methods(
+        "asyncpg",
+        "connection",
+        {
+            "fetch": ("select", "rows"),
+            "fetchrow": ("select", "row"),
+            "fetchval": ("select", "scalar"),
+            "copy_records_to_table": ("insert", ""),
+        },
+    ),
+    *_methods(
+        "asyncpg",
+        "pool",
+        {
+            "fetch": ("select", "rows"),
+            "fetchrow": ("select", "row"),
+            "fetchval": ("select", "scalar"),
+            "execute": ("raw", ""),
+        },
+    ),
+    MethodPattern("asyncpg", "pool", "executemany", "raw", "", batched=True),
+    # DB-API cursors (psycopg, psycopg2, sqlite3, pymysql, ...)
+    MethodPattern("dbapi", "cursor", "execute", "raw", "rows"),
+    MethodPattern("dbapi", "cursor", "executemany", "raw", "", batched=True),
+    MethodPattern("dbapi", "cursor", "callproc", "raw", "rows"),
+    MethodPattern("dbapi", "cursor", "copy_expert", "raw", "", batched=True),
+    # SQLAlchemy 1.x Engine.execute
+    MethodPattern("sqlalchemy", "engine", "execute", "raw", "rows", needs_statement=True),
+)
+
+PATTERNS_BY_METHOD: dict[str, tuple[MethodPattern, ...]] = {}
+for _p in METHOD_PATTERNS:
+    PATTERNS_BY_METHOD[_p.method] = (*PATTERNS_BY_METHOD.get(_p.method, ()), _p)
+
+# Methods that look like queries when their first argument is SQL text, whatever the receiver.
+SQL_ARGUMENT_METHODS = frozenset(
+    {"execute", "executemany", "fetch", "fetchrow", "fetchval", "exec_driver_sql"}
+)
+
+# The receiver's last name segment (leading underscores stripped) -> role.
+RECEIVER_NAME_ROLES: tuple[tuple[re.Pattern[str], Role], ...] = (
+    (re.compile(r"^(?:\w+_)?(?:session|sess|db_session|dbsession|db|database)$", re.I), "session"),
+    (re.compile(r"^(?:\w+_)?(?:conn|connection|con|cnx|cx|tx|transaction)$", re.I), "connection"),
+    (re.compile(r"^(?:\w+_)?(?:cur|cursor|curs)$", re.I), "cursor"),
+    (re.compile(r"^(?:\w+_)?pool$", re.I), "pool"),
+    (re.compile(r"^(?:\w+_)?engine$", re.I), "engine"),
+)
+
+# Annotations (last dotted segment) -> role.
+ANNOTATION_ROLES: dict[str, Role] = {
+    "AsyncSession": "session",
+    "Session": "session",
+    "scoped_session": "session",
+    "async_scoped_session": "session",
+    "Connection": "connection",
+    "AsyncConnection": "connection",
+    "PoolConnectionProxy": "connection",
+    "Pool": "pool",
+    "AsyncConnectionPool": "pool",
+    "ConnectionPool": "pool",
+    "Cursor": "cursor",
+    "AsyncCursor": "cursor",
+    "Engine": "engine",
+    "AsyncEngine": "engine",
+}
+
+# ``x = <call>`` / ``with <call> as x``: the last segment of the called name -> role of x.
+CONSTRUCTOR_ROLES: dict[str, Role] = {
+    "Session": "session",
+    "AsyncSession": "session",
+    "session_factory": "session",
+    "async_session": "session",
+    "async_session_maker": "session",
+    "SessionLocal": "session",
+    "get_session": "session",
+    "begin_nested": "session",
+    "acquire": "connection",
+    "connect": "connection",
+    "begin": "connection",
+    "raw_connection": "connection",
+    "cursor": "cursor",
+    "create_pool": "pool",
+    "ConnectionPool": "pool",
+    "AsyncConnectionPool": "pool",
+    "create_engine": "engine",
+    "create_async_engine": "engine",
+}
+
+# SQLAlchemy statement constructors (last segment of the called name) -> kind.
+SA_STATEMENTS: dict[str, DbOpKind] = {
+    "select": "select",
+    "insert": "insert",
+    "update": "update",
+    "delete": "delete",
+    "text": "raw",
+    "union": "select",
+    "union_all": "select",
+    "exists": "select",
+}
+
+# SQLAlchemy 1.x ``session.query(...)`` terminal methods -> (kind, result shape).
+SA_QUERY_TERMINALS: dict[str, tuple[DbOpKind, str]] = {
+    "all": ("select", "rows"),
+    "first": ("select", "row"),
+    "one": ("select", "row"),
+    "one_or_none": ("select", "row"),
+    "scalar": ("select", "scalar"),
+    "get": ("select", "row"),
+    "count": ("count", "count"),
+    "delete": ("delete", ""),
+    "update": ("update", ""),
+    "exists": ("count", "scalar"),
+}
+
+# Django queryset methods -> (kind, result shape). Lazy ones evaluate when iterated.
+DJANGO_TERMINALS: dict[str, tuple[DbOpKind, str]] = {
+    "get": ("select", "row"),
+    "first": ("select", "row"),
+    "last": ("select", "row"),
+    "earliest": ("select", "row"),
+    "latest": ("select", "row"),
+    "count": ("count", "count"),
+    "exists": ("count", "scalar"),
+    "aggregate": ("select", "scalar"),
+    "create": ("insert", "row"),
+    "get_or_create": ("insert", "row"),
+    "update_or_create": ("insert", "row"),
+    "update": ("update", ""),
+    "delete": ("delete", ""),
+    "bulk_create": ("insert", ""),
+    "bulk_update": ("update", ""),
+    "in_bulk": ("select", "rows"),
+    "values": ("select", "rows"),
+    "values_list": ("select", "rows"),
+    "iterator": ("select", "rows"),
+    "aget": ("select", "row"),
+    "afirst": ("select", "row"),
+    "alast": ("select", "row"),
+    "acount": ("count", "count"),
+    "aexists": ("count", "scalar"),
+    "acreate": ("insert", "row"),
+    "aupdate": ("update", ""),
+    "adelete": ("delete", ""),
+    "abulk_create": ("insert", ""),
+    "aaggregate": ("select", "scalar"),
+}
+DJANGO_BATCHED = frozenset({"bulk_create", "bulk_update", "in_bulk", "abulk_create"})
+DJANGO_MANAGERS = frozenset({"objects", "_default_manager", "_base_manager", "all_objects"})
+DJANGO_EAGER = frozenset({"select_related", "prefetch_related"})
+SA_EAGER = frozenset(
+    {"selectinload", "joinedload", "subqueryload", "immediateload", "contains_eager"}
+)
+
+# Calls whose work happens elsewhere (a task queue, a scheduled task): never a query here.
+DEFERRED_METHODS = frozenset(
+    {"delay", "apply_async", "send_task", "enqueue", "add_task", "s", "si", "signature"}
+)
+CONCURRENT_APIS = frozenset({"gather", "create_task", "as_completed", "wait", "start_soon"})
+
+# Iterables that are batches of keys: ``for chunk in chunked(ids, 500)``.
+CHUNK_FUNCTIONS = re.compile(
+    r"(?:^|[._])(chunk|chunks|chunked|batch|batches|batched|grouper|"
+    r"partition|paginate|pages|windowed|split_every|slices)$",
+    re.I,
+)
+
+# Engine / pool creation and the settings DBA201 wants spelled out.
+ENGINE_APIS: dict[str, str] = {
+    "create_engine": "sqlalchemy",
+    "create_async_engine": "sqlalchemy",
+    "create_pool": "asyncpg",
+    "ConnectionPool": "psycopg",
+    "AsyncConnectionPool": "psycopg",
+}
+
+# Tokens whose absence proves a file cannot reach a database by itself or through helpers
+# we could resolve (see ``might_touch_database``).
+PRECHECK = re.compile(
+    r"sqlalchemy|django|asyncpg|psycopg|sqlite3|pymysql|MySQLdb|aiosqlite|peewee|tortoise"
+    r"|\.execute\(|\.executemany\(|\.fetch|cursor|session|Session|\.objects\b|\.query\("
+    r"|\bawait\b|relationship\(|DAL\b|_dal\b|Repository|repository|\bdao\b|DAO\b|crud"
+)
