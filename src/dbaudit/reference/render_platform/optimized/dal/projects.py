@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dbaudit.reference.render_platform.schema import Project, Render
+
+
+class ProjectsDAL:
+    @staticmethod
+    async def with_render_counts(
+        session: AsyncSession, user_id: int, limit: int | None = None
+    ) -> Sequence[tuple[Project, int]]:
+        """A user's projects, newest activity first, each with its render count (one GROUP BY)."""
+        query = (
+            select(Project, func.count(Render.id))
+            .outerjoin(Render, Render.project_id == Project.id)
+            .where(Project.user_id == user_id)
+            .group_by(Project.id)
+            .order_by(Project.updated_at.desc(), Project.id.desc())
+        )
+        if limit is not None:
+            query = query.limit(limit)
+        return (await session.execute(query)).tuples().all()
+
+    @staticmethod
+    async def list_for_user(session: AsyncSession, user_id: int) -> Sequence[Project]:
+        query = (
+            select(Project)
+            .where(Project.user_id == user_id)
+            .order_by(Project.updated_at.desc(), Project.id.desc())
+        )
+        return (await session.scalars(query)).all()
