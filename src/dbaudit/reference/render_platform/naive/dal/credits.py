@@ -25,4 +25,5 @@ class SubscriptionsDAL:
             .order_by(UserSubscription.current_period_end.desc(), UserSubscription.id.desc())
             .limit(1)
         )
-        return (await session.execute(query)).tuples().first()
+        row = (await session.execute(query)).first()
+        return None if row is None else (row[0], row[1])

@@ -33,4 +33,5 @@ class ProjectsDAL:
             .group_by(Project.id)
             .order_by(Project.updated_at.desc(), Project.id.desc())
         )
-        return (await session.execute(query)).tuples().all()
+        rows = await session.execute(query)
+        return [(project_id, name, count) for project_id, name, count in rows]

@@ -34,6 +34,6 @@ class CreditsDAL:
             .outerjoin(SubscriptionPlan, SubscriptionPlan.id == UserSubscription.plan_id)
             .where(UserCredits.user_id == user_id)
         )
-        row = (await session.execute(query)).tuples().first()
+        row = (await session.execute(query)).first()
         # Outer joins: the subscription and the plan may be NULL, which the ORM types cannot say.
         return None if row is None else (row[0], row[1], row[2])

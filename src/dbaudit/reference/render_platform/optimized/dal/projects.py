@@ -23,7 +23,7 @@ class ProjectsDAL:
         )
         if limit is not None:
             query = query.limit(limit)
-        return (await session.execute(query)).tuples().all()
+        return [(project, count) for project, count in await session.execute(query)]
 
     @staticmethod
     async def list_for_user(session: AsyncSession, user_id: int) -> Sequence[Project]:

@@ -65,7 +65,7 @@ class RendersDAL:
             .outerjoin(RenderChain, RenderChain.id == Render.chain_id)
             .where(Render.id == render_id)
         )
-        row = (await session.execute(query)).tuples().first()
+        row = (await session.execute(query)).first()
         # Outer joins: parent, reference and chain may be NULL, which the ORM types cannot say.
         return None if row is None else (row[0], row[1], row[2], row[3])
 
@@ -84,7 +84,7 @@ class RendersDAL:
             .where(Render.id.in_(render_ids))
             .order_by(Render.id)
         )
-        return [(render, chain) for render, chain in (await session.execute(query)).tuples()]
+        return [(render, chain) for render, chain in await session.execute(query)]
 
     @staticmethod
     async def update_status(session: AsyncSession, render_ids: Sequence[int], status: str) -> int:
