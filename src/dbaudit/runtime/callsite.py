@@ -1,0 +1,134 @@
+"""Find the application frames that issued a query, cheaply.
+
+A query passes through many library frames (the ORM, the driver, asyncio, pytest) before it
+reaches a capture hook. The call site is the innermost frame of application code, and the stack
+is the chain of application frames above it. Both are cached: "is this file application code"
+by code object, and the resulting ``CallSite`` chain by the tuple of (code object, line) pairs,
+so a query issued from a loop costs one frame walk and a dictionary lookup after the first time.
+
+SQLAlchemy's asyncio layer runs the synchronous ORM inside a greenlet whose stack starts fresh;
+the application's coroutine frames are in the parent greenlet, suspended in ``greenlet_spawn``.
+The walk continues there when it runs off the bottom of such a greenlet.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import sysconfig
+from collections.abc import Callable
+from types import CodeType, FrameType
+from typing import Any
+
+from dbaudit.runtime.events import CallSite
+
+MAX_STACK = 8  # application frames kept per query: enough to tell loops apart, bounded memory
+_CACHE_LIMIT = 50_000
+
+_getcurrent: Callable[[], Any] | None
+try:
+    import greenlet  # type: ignore[import-untyped]
+
+    _getcurrent = greenlet.getcurrent
+except ImportError:  # pragma: no cover - greenlet ships with SQLAlchemy's asyncio extra
+    _getcurrent = None
+
+
+def _library_roots() -> tuple[str, ...]:
+    paths = sysconfig.get_paths()
+    roots = {paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib") if key in paths}
+    roots.update(
+        os.path.join(prefix, "lib") for prefix in {sys.prefix, sys.base_prefix, sys.exec_prefix}
+    )
+    here = os.path.dirname(os.path.abspath(__file__))  # dbaudit/runtime: our own hooks
+    roots.add(here)
+    roots.add(os.path.join(os.path.dirname(here), "sql"))
+    return tuple(sorted(os.path.realpath(r) + os.sep for r in roots))
+
+
+_LIBRARY_ROOTS = _library_roots()
+# The bundled reference app lives inside the installed package but is application code.
+_ALWAYS_USER = (os.sep + os.path.join("dbaudit", "reference") + os.sep,)
+
+_is_user_code: dict[CodeType, bool] = {}
+_chains: dict[tuple[tuple[CodeType, int], ...], tuple[CallSite, ...]] = {}
+
+
+def is_user_file(filename: str) -> bool:
+    """True for application source files: not the standard library, not site-packages, not
+    dbaudit's own hooks, not generated code (``<string>``, ``<frozen ...>``)."""
+    if not filename or filename.startswith("<"):
+        return False
+    path = os.path.realpath(filename)
+    if any(marker in path for marker in _ALWAYS_USER):
+        return True
+    return not path.startswith(_LIBRARY_ROOTS)
+
+
+def capture_stack(skip: int = 1, limit: int = MAX_STACK) -> tuple[CallSite, ...]:
+    """Application frames of the current call, innermost first (``skip`` frames of the caller's
+    own are not looked at)."""
+    frame: FrameType | None = sys._getframe(skip)
+    key: list[tuple[CodeType, int]] = []
+    user_code = _is_user_code
+    hopped = False  # into the parent greenlet, at most once
+    while True:
+        while frame is not None:
+            code = frame.f_code
+            is_user = user_code.get(code)
+            if is_user is None:
+                is_user = _remember(code)
+            if is_user:
+                key.append((code, frame.f_lineno))
+                if len(key) >= limit:
+                    break
+            frame = frame.f_back
+        if frame is not None or hopped or (frame := _parent_greenlet_frame()) is None:
+            break
+        hopped = True
+    return _chain(tuple(key))
+
+
+def _remember(code: CodeType) -> bool:
+    if len(_is_user_code) > _CACHE_LIMIT:
+        _is_user_code.clear()
+    verdict = is_user_file(code.co_filename)
+    _is_user_code[code] = verdict
+    return verdict
+
+
+def _parent_greenlet_frame() -> FrameType | None:
+    if _getcurrent is None:
+        return None
+    current = _getcurrent()
+    # Only SQLAlchemy's bridge greenlets: other greenlet parents (a gevent hub) are not callers.
+    if not getattr(current, "__sqlalchemy_greenlet_provider__", False):
+        return None
+    parent = current.parent
+    frame: FrameType | None = getattr(parent, "gr_frame", None) if parent is not None else None
+    return frame
+
+
+def _chain(key: tuple[tuple[CodeType, int], ...]) -> tuple[CallSite, ...]:
+    chain = _chains.get(key)
+    if chain is None:
+        if len(_chains) > _CACHE_LIMIT:
+            _chains.clear()
+        chain = tuple(
+            CallSite(_display_path(code.co_filename), line, _qualname(code)) for code, line in key
+        )
+        _chains[key] = chain
+    return chain
+
+
+def _qualname(code: CodeType) -> str:
+    return getattr(code, "co_qualname", code.co_name)
+
+
+def _display_path(filename: str) -> str:
+    """Relative to the working directory when inside it, so reports read like the static audit."""
+    try:
+        relative = os.path.relpath(filename)
+    except ValueError:  # another drive on Windows
+        return filename
+    return filename if relative.startswith("..") else relative

@@ -1,0 +1,153 @@
+"""psycopg 3 connections, sync and async, in place: the connection's ``cursor_factory`` becomes a
+subclass of the one it had, so ``conn.execute``, ``conn.cursor()`` and the caller's own cursor
+subclass all keep working, and the connection object stays the one the application holds."""
+
+from __future__ import annotations
+
+from time import perf_counter
+from typing import Any
+
+from dbaudit.runtime.unit import _STATE, record
+
+_MARK = "__dbaudit_profiled__"
+
+
+def _text(query: Any, cursor: Any) -> str:
+    if isinstance(query, str):
+        return query
+    if isinstance(query, bytes):
+        return query.decode(errors="replace")
+    try:
+        return str(query.as_string(cursor.connection))  # psycopg.sql.Composed
+    except Exception:
+        return str(query)
+
+
+def _rowcount(cursor: Any) -> int | None:
+    count = getattr(cursor, "rowcount", -1)
+    return count if isinstance(count, int) and count >= 0 else None
+
+
+def _sync_cursor_class(base: Any) -> type:
+    def execute(self: Any, query: Any, params: Any = None, **kwargs: Any) -> Any:
+        state = _STATE.get()
+        if state is None:
+            return base.execute(self, query, params, **kwargs)
+        started = perf_counter()
+        try:
+            result = base.execute(self, query, params, **kwargs)
+        except BaseException as error:
+            record(
+                state,
+                _text(query, self),
+                params,
+                started,
+                perf_counter() - started,
+                source="psycopg",
+                error=error,
+            )
+            raise
+        record(
+            state,
+            _text(query, self),
+            params,
+            started,
+            perf_counter() - started,
+            rows=_rowcount(self),
+            source="psycopg",
+        )
+        return result
+
+    def executemany(self: Any, query: Any, params_seq: Any, **kwargs: Any) -> Any:
+        state = _STATE.get()
+        if state is None:
+            return base.executemany(self, query, params_seq, **kwargs)
+        started = perf_counter()
+        try:
+            return base.executemany(self, query, params_seq, **kwargs)
+        finally:
+            record(
+                state,
+                _text(query, self),
+                None,
+                started,
+                perf_counter() - started,
+                rows=_rowcount(self),
+                source="psycopg",
+                many=True,
+            )
+
+    namespace = {"execute": execute, "executemany": executemany, _MARK: True}
+    return type(f"Profiled{base.__name__}", (base,), namespace)
+
+
+def _async_cursor_class(base: Any) -> type:
+    async def execute(self: Any, query: Any, params: Any = None, **kwargs: Any) -> Any:
+        state = _STATE.get()
+        if state is None:
+            return await base.execute(self, query, params, **kwargs)
+        started = perf_counter()
+        try:
+            result = await base.execute(self, query, params, **kwargs)
+        except BaseException as error:
+            record(
+                state,
+                _text(query, self),
+                params,
+                started,
+                perf_counter() - started,
+                source="psycopg",
+                error=error,
+            )
+            raise
+        record(
+            state,
+            _text(query, self),
+            params,
+            started,
+            perf_counter() - started,
+            rows=_rowcount(self),
+            source="psycopg",
+        )
+        return result
+
+    async def executemany(self: Any, query: Any, params_seq: Any, **kwargs: Any) -> Any:
+        state = _STATE.get()
+        if state is None:
+            return await base.executemany(self, query, params_seq, **kwargs)
+        started = perf_counter()
+        try:
+            return await base.executemany(self, query, params_seq, **kwargs)
+        finally:
+            record(
+                state,
+                _text(query, self),
+                None,
+                started,
+                perf_counter() - started,
+                rows=_rowcount(self),
+                source="psycopg",
+                many=True,
+            )
+
+    namespace = {"execute": execute, "executemany": executemany, _MARK: True}
+    return type(f"Profiled{base.__name__}", (base,), namespace)
+
+
+_classes: dict[type, type] = {}
+
+
+def instrument_connection(connection: Any) -> Any:
+    """Profile a ``psycopg.Connection`` or ``psycopg.AsyncConnection`` in place (idempotent)."""
+    import psycopg
+
+    base = connection.cursor_factory
+    if getattr(base, _MARK, False):
+        return connection
+    profiled = _classes.get(base)
+    if profiled is None:
+        is_async = isinstance(connection, psycopg.AsyncConnection)
+        profiled = (_async_cursor_class if is_async else _sync_cursor_class)(base)
+        _classes[base] = profiled
+    connection.cursor_factory = profiled
+    return connection

@@ -1,0 +1,124 @@
+"""SQLAlchemy engines, sync and asyncio, through the engine's own cursor events.
+
+``before_cursor_execute`` / ``after_cursor_execute`` see the exact SQL and parameters the driver
+gets (nplusone and queryspy hook the ORM instead and miss Core and text queries). The start time
+rides on the execution context, so nested or concurrent executions never mix their timings, and a
+second set of listeners (engine-level and global both installed) records each statement once.
+"""
+
+from __future__ import annotations
+
+from time import perf_counter
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine, ExceptionContext
+from sqlalchemy.engine.interfaces import DBAPICursor, ExecutionContext
+
+from dbaudit.runtime.unit import _STATE, hash_rows, record
+
+_PENDING = "_dbaudit_pending"
+RESULT_ROWS_HASHED = 100  # enough to see the keys a following query may use, bounded cost
+
+_DIALECTS = {"postgresql": "postgres", "sqlite": "sqlite", "mysql": "mysql", "mariadb": "mysql"}
+
+
+def _before(
+    conn: Connection,
+    cursor: DBAPICursor,
+    statement: str,
+    parameters: Any,
+    context: ExecutionContext | None,
+    executemany: bool,
+) -> None:
+    state = _STATE.get()
+    if state is None or context is None:
+        return
+    try:
+        setattr(context, _PENDING, (state, perf_counter()))
+    except Exception:  # an execution context that refuses attributes: skip, never fail the query
+        return
+
+
+def _after(
+    conn: Connection,
+    cursor: DBAPICursor,
+    statement: str,
+    parameters: Any,
+    context: ExecutionContext | None,
+    executemany: bool,
+) -> None:
+    pending = context.__dict__.pop(_PENDING, None) if context is not None else None
+    if pending is None:
+        return
+    ended = perf_counter()
+    state, started = pending
+    try:
+        rows = cursor.rowcount
+        buffered = getattr(cursor, "_rows", None)  # the asyncio adapters prefetch into a deque
+        results = hash_rows(buffered, RESULT_ROWS_HASHED) if buffered else None
+        dialect = _DIALECTS.get(conn.dialect.name, "postgres")
+    except Exception:
+        rows, results, dialect = None, None, "postgres"
+    record(
+        state,
+        statement,
+        parameters,
+        started,
+        ended - started,
+        rows=rows,
+        source="sqlalchemy",
+        dialect=dialect,
+        many=executemany,
+        result_hashes=results,
+    )
+
+
+def _error(context: ExceptionContext) -> None:
+    execution = context.execution_context
+    pending = execution.__dict__.pop(_PENDING, None) if execution is not None else None
+    if pending is None or context.statement is None:
+        return
+    state, started = pending
+    record(
+        state,
+        context.statement,
+        context.parameters,
+        started,
+        perf_counter() - started,
+        source="sqlalchemy",
+        dialect=_DIALECTS.get(context.dialect.name, "postgres"),
+        error=context.original_exception,
+    )
+
+
+_LISTENERS = (
+    ("before_cursor_execute", _before),
+    ("after_cursor_execute", _after),
+    ("handle_error", _error),
+)
+
+
+def instrument_engine(engine: Any) -> Any:
+    """Listen on one ``Engine`` or ``AsyncEngine`` (idempotent); returns the engine unchanged."""
+    target = getattr(engine, "sync_engine", engine)
+    for name, listener in _LISTENERS:
+        if not event.contains(target, name, listener):
+            event.listen(target, name, listener)
+    return engine
+
+
+def uninstrument_engine(engine: Any) -> None:
+    target = getattr(engine, "sync_engine", engine)
+    for name, listener in _LISTENERS:
+        if event.contains(target, name, listener):
+            event.remove(target, name, listener)
+
+
+def instrument_all_engines() -> None:
+    """Listen on the ``Engine`` class: every engine, existing or future, sync or asyncio."""
+    instrument_engine(Engine)
+
+
+def uninstrument_all_engines() -> None:
+    uninstrument_engine(Engine)

@@ -1,0 +1,403 @@
+"""Runtime detectors: pure functions from one unit's ``QueryEvent``s to ``Finding``s.
+
+Recording is separate from judging (STYLE.md section 5): nothing here touches a database, a frame
+or a clock. The detectors run once per unit, in order, and each claims the queries it explains so
+that one problem is reported once (an N+1 loop is not also a run of "sequential" queries):
+
+1. **N+1** (DBA101, the static rule ID of "query in a loop"): the same fingerprint from the same
+   chain of application frames, at least ``n_plus_one_threshold`` times with at least two
+   different parameter sets.
+2. **Duplicate queries** (DBA301): the same fingerprint with the same parameters, repeated.
+3. **Sequential independent queries** (DBA105): consecutive SELECTs in one asyncio task where no
+   query's parameters can have come from an earlier query's result. A parameter value counts as
+   "known before" when it was already a parameter of a query at or before the run's first query;
+   when the adapter saw the results (asyncpg connections), a value absent from every earlier
+   result is independent too. Anything else ends the run: a query whose input is unaccounted for
+   is assumed dependent, so this detector errs towards silence. The saving reported is what
+   overlapping the run would have saved: sum of durations minus the longest.
+4. **Slow queries** (DBA302): any execution at or over ``slow_query_ms``.
+
+Findings matching an ``allow`` pattern (fnmatch, against the normalised SQL, ``path:line``, the
+path or the function) are moved to ``suppressed`` with the pattern as their reason.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+
+from dbaudit.findings import CallHop, Finding, Fix, RuntimeEvidence, Severity
+from dbaudit.runtime.events import CallSite, QueryEvent
+
+N_PLUS_ONE = "DBA101"
+SEQUENTIAL = "DBA105"
+DUPLICATE = "DBA301"
+SLOW = "DBA302"
+RULES = (N_PLUS_ONE, SEQUENTIAL, DUPLICATE, SLOW)
+
+_JUDGED_KINDS = frozenset({"select", "insert", "update", "delete"})
+
+
+@dataclass(frozen=True, slots=True)
+class DetectConfig:
+    """Thresholds for one unit. Every field is validated: a bad value is a clear ``ValueError``."""
+
+    n_plus_one_threshold: int = 3
+    duplicate_threshold: int = 2
+    sequential_min_queries: int = 2
+    sequential_min_saving_ms: float = 0.0
+    slow_query_ms: float = 100.0
+    max_events: int = 10_000
+    allow: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        for name in ("n_plus_one_threshold", "duplicate_threshold", "sequential_min_queries"):
+            if getattr(self, name) < 2:
+                raise ValueError(f"{name} must be at least 2, got {getattr(self, name)}")
+        if self.slow_query_ms <= 0 or self.sequential_min_saving_ms < 0:
+            raise ValueError("slow_query_ms must be > 0 and sequential_min_saving_ms >= 0")
+        if self.max_events < 1:
+            raise ValueError(f"max_events must be at least 1, got {self.max_events}")
+        for pattern in self.allow:
+            if not isinstance(pattern, str) or not pattern.strip():
+                raise ValueError(f"allow patterns must be non-empty strings, got {pattern!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Suppressed:
+    finding: Finding
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    findings: tuple[Finding, ...]
+    suppressed: tuple[Suppressed, ...] = ()
+    claimed: frozenset[int] = frozenset()  # seq of every event some finding explains
+
+
+def detect(events: Sequence[QueryEvent], config: DetectConfig, unit: str = "") -> Detection:
+    """Run every detector over one unit's events (in the order they were recorded)."""
+    judged = [e for e in events if not e.ignored and e.error is None]
+    claimed: set[int] = set()
+    findings: list[Finding] = []
+    for finding, explained in find_n_plus_one(judged, config, unit):
+        findings.append(finding)
+        claimed.update(explained)
+    remaining = [e for e in judged if e.seq not in claimed]
+    for finding, explained in find_duplicates(remaining, config, unit):
+        findings.append(finding)
+        claimed.update(explained)
+    remaining = [e for e in judged if e.seq not in claimed]
+    findings.extend(find_sequential(remaining, config, unit))
+    findings.extend(find_slow(judged, config, unit))
+    kept, suppressed = _apply_allowlist(findings, config.allow)
+    return Detection(tuple(kept), tuple(suppressed), frozenset(claimed))
+
+
+def find_n_plus_one(
+    events: Sequence[QueryEvent], config: DetectConfig, unit: str = ""
+) -> Iterable[tuple[Finding, set[int]]]:
+    groups: dict[tuple[str, tuple[CallSite, ...]], list[QueryEvent]] = defaultdict(list)
+    for event in events:
+        if event.fingerprint.kind in _JUDGED_KINDS and not event.many:
+            groups[(event.fingerprint.digest, event.stack)].append(event)
+    for group in groups.values():
+        distinct_params = len({e.params_key for e in group})
+        if len(group) < config.n_plus_one_threshold or distinct_params < 2:
+            continue  # the same parameters every time is a duplicate, not a loop over keys
+        first = group[0]
+        total_ms = _total_ms(group)
+        text = first.fingerprint.text
+        finding = _finding(
+            rule=N_PLUS_ONE,
+            severity=Severity.HIGH if len(group) >= 10 else Severity.MEDIUM,
+            message=(
+                f"N+1: the same query ran {len(group)} times from one call site "
+                f"({distinct_params} different parameter sets, {total_ms:.1f} ms)"
+            ),
+            stack=first.stack,
+            problem=(
+                f"Each iteration sends its own round trip: `{text}`. The cost grows with the "
+                "number of rows the loop walks over."
+            ),
+            fix=Fix(
+                summary=(
+                    "Fetch all keys in one query (or eager-load the relationship) before the "
+                    "loop, then group the rows in Python."
+                ),
+                code=suggest_batch(text),
+                language="sql",
+            ),
+            evidence=RuntimeEvidence(
+                len(group), round(total_ms, 3), unit, first.fingerprint.digest
+            ),
+            query_cost=str(len(group)),
+            fixed_query_cost="1",
+            confidence="high" if first.stack else "low",
+        )
+        yield finding, {e.seq for e in group}
+
+
+def find_duplicates(
+    events: Sequence[QueryEvent], config: DetectConfig, unit: str = ""
+) -> Iterable[tuple[Finding, set[int]]]:
+    groups: dict[tuple[str, int | None], list[QueryEvent]] = defaultdict(list)
+    for event in events:
+        if event.fingerprint.kind in _JUDGED_KINDS and not event.many:
+            groups[(event.fingerprint.digest, event.params_key)].append(event)
+    for group in groups.values():
+        if len(group) < config.duplicate_threshold:
+            continue
+        first = group[0]
+        total_ms = _total_ms(group)
+        sites = list(dict.fromkeys(e.call_site for e in group if e.call_site is not None))
+        finding = _finding(
+            rule=DUPLICATE,
+            severity=Severity.MEDIUM if len(group) >= 5 else Severity.LOW,
+            message=(
+                f"Duplicate query: the same statement with the same parameters ran "
+                f"{len(group)} times ({total_ms:.1f} ms)"
+            ),
+            stack=first.stack,
+            extra_sites=sites[1:],
+            problem=(
+                f"`{first.fingerprint.text}` returned the same rows {len(group) - 1} more "
+                f"time(s) than needed, from {len(sites) or 'an unknown number of'} call site(s)."
+            ),
+            fix=Fix(
+                summary="Run it once and pass the result along (or cache it for the unit of work)."
+            ),
+            evidence=RuntimeEvidence(
+                len(group), round(total_ms, 3), unit, first.fingerprint.digest
+            ),
+            query_cost=str(len(group)),
+            fixed_query_cost="1",
+            confidence="high",
+        )
+        yield finding, {e.seq for e in group}
+
+
+def find_sequential(
+    events: Sequence[QueryEvent], config: DetectConfig, unit: str = ""
+) -> list[Finding]:
+    by_task: dict[int, list[QueryEvent]] = defaultdict(list)
+    for event in events:
+        if event.task_id is not None:
+            by_task[event.task_id].append(event)
+    runs: dict[tuple[tuple[CallSite, ...], ...], list[list[QueryEvent]]] = defaultdict(list)
+    for task_events in by_task.values():
+        for run in independent_runs(sorted(task_events, key=lambda e: e.started)):
+            if len(run) < config.sequential_min_queries:
+                continue
+            if _saving_ms(run) < config.sequential_min_saving_ms:
+                continue
+            runs[tuple(e.stack for e in run)].append(run)
+    findings = []
+    for occurrences in runs.values():
+        first_run = occurrences[0]
+        queries = sum(len(run) for run in occurrences)
+        total_ms = sum(_total_ms(run) for run in occurrences)
+        saving_ms = sum(_saving_ms(run) for run in occurrences)
+        sites = [e.call_site for e in first_run if e.call_site is not None]
+        times = f" ({len(occurrences)} times)" if len(occurrences) > 1 else ""
+        findings.append(
+            _finding(
+                rule=SEQUENTIAL,
+                severity=Severity.MEDIUM,
+                message=(
+                    f"{len(first_run)} independent queries ran one after another in one task"
+                    f"{times}; running them concurrently would save {saving_ms:.1f} ms "
+                    f"of {total_ms:.1f} ms"
+                ),
+                stack=first_run[0].stack,
+                extra_sites=list(dict.fromkeys(sites[1:])),
+                problem=(
+                    "None of these queries uses a value returned by the others, yet each waited "
+                    "for the previous one: "
+                    + "; ".join(f"`{e.fingerprint.text}`" for e in first_run)
+                ),
+                fix=Fix(
+                    summary=(
+                        "Run them with asyncio.gather, each on its own connection or session "
+                        "(one AsyncSession cannot run two queries at once), or join them."
+                    ),
+                    code="results = await asyncio.gather(query_a(), query_b())",
+                    language="python",
+                ),
+                evidence=RuntimeEvidence(
+                    queries, round(total_ms, 3), unit, first_run[0].fingerprint.digest
+                ),
+                query_cost=f"{len(first_run)} sequential",
+                fixed_query_cost=f"{len(first_run)} concurrent",
+                confidence="medium",
+            )
+        )
+    return findings
+
+
+def independent_runs(task_events: Sequence[QueryEvent]) -> list[list[QueryEvent]]:
+    """Split one task's events (in start order) into runs of mutually independent SELECTs."""
+    runs: list[list[QueryEvent]] = []
+    known: set[int] = set()  # parameter values seen so far in this task
+    run: list[QueryEvent] = []
+    run_known: set[int] = set()  # values available when the current run started
+    for event in task_events:
+        if event.fingerprint.kind != "select" or event.many:
+            runs.append(run)
+            run = []
+        elif run and _independent(event, run, run_known):
+            run.append(event)
+        else:
+            runs.append(run)
+            run = [event]
+            run_known = known | set(event.param_hashes)
+        known.update(event.param_hashes)
+    runs.append(run)
+    return [r for r in runs if r]
+
+
+def _independent(event: QueryEvent, run: list[QueryEvent], run_known: set[int]) -> bool:
+    results_seen = all(e.result_hashes is not None for e in run)
+    for value in event.param_hashes:
+        if value in run_known:
+            continue
+        if results_seen and not any(value in (e.result_hashes or ()) for e in run):
+            continue
+        return False
+    return True
+
+
+def find_slow(events: Sequence[QueryEvent], config: DetectConfig, unit: str = "") -> list[Finding]:
+    threshold_s = config.slow_query_ms / 1000
+    groups: dict[str, list[QueryEvent]] = defaultdict(list)
+    for event in events:
+        if event.duration >= threshold_s:
+            groups[event.fingerprint.digest].append(event)
+    findings = []
+    for group in groups.values():
+        slowest = max(group, key=lambda e: e.duration)
+        slowest_ms = slowest.duration * 1000
+        total_ms = _total_ms(group)
+        findings.append(
+            _finding(
+                rule=SLOW,
+                severity=Severity.HIGH if slowest_ms >= 1000 else Severity.MEDIUM,
+                message=(
+                    f"Slow query: {slowest_ms:.1f} ms (threshold {config.slow_query_ms:g} ms)"
+                    + (f", {len(group)} slow executions" if len(group) > 1 else "")
+                ),
+                stack=slowest.stack,
+                problem=f"`{slowest.fingerprint.text}` took {slowest_ms:.1f} ms.",
+                fix=Fix(
+                    summary=(
+                        "Look at its plan (dbaudit.runtime.explain, EXPLAIN without ANALYZE for "
+                        "writes) for a sequential scan or a sort that an index would remove."
+                    )
+                ),
+                evidence=RuntimeEvidence(
+                    len(group), round(total_ms, 3), unit, slowest.fingerprint.digest
+                ),
+                confidence="high",
+            )
+        )
+    return findings
+
+
+_EQUALS_PARAM = re.compile(r"((?:\"[^\"]+\"|\w+)(?:\.(?:\"[^\"]+\"|\w+))?)\s*=\s*\?")
+
+
+def suggest_batch(text: str) -> str:
+    """The one query that replaces a loop of ``text`` (a normalised statement).
+
+    >>> suggest_batch("SELECT * FROM renders WHERE renders.chain_id = ? ORDER BY renders.id")
+    'SELECT * FROM renders WHERE renders.chain_id IN (?) ORDER BY renders.id'
+    >>> suggest_batch("INSERT INTO t (a) VALUES (?)")
+    'INSERT INTO t (a) VALUES (?), (?), ... -- one statement for all rows'
+    """
+    if text.upper().startswith("INSERT"):
+        return _batch_insert(text)
+    head, separator, tail = text.partition(" WHERE ")
+    if not separator:
+        return ""
+    matches = _EQUALS_PARAM.findall(tail)
+    if len(matches) != 1:
+        return ""  # zero or several keys: no single obvious batch column
+    batched = _EQUALS_PARAM.sub(lambda m: f"{m.group(1)} IN (?)", tail, count=1)
+    return f"{head}{separator}{batched}"
+
+
+def _batch_insert(text: str) -> str:
+    values = text.rfind("VALUES (")
+    row_end = text.find(")", values)
+    if values < 0 or row_end < 0:
+        return ""
+    return f"{text[: row_end + 1]}, (?), ... -- one statement for all rows"
+
+
+def _finding(
+    *,
+    rule: str,
+    severity: Severity,
+    message: str,
+    stack: tuple[CallSite, ...],
+    problem: str,
+    fix: Fix,
+    evidence: RuntimeEvidence,
+    confidence: str,
+    query_cost: str = "",
+    fixed_query_cost: str = "",
+    extra_sites: Sequence[CallSite] = (),
+) -> Finding:
+    site = stack[0] if stack else CallSite("<unknown>", 0, "")
+    hops = [CallHop(s.path, s.line, s.function) for s in reversed(stack)]
+    hops += [CallHop(s.path, s.line, s.function, "also from here") for s in extra_sites]
+    return Finding(
+        rule=rule,
+        severity=severity,
+        message=message,
+        path=site.path,
+        line=site.line,
+        end_line=site.line,
+        function=site.function,
+        query_cost=query_cost,
+        fixed_query_cost=fixed_query_cost,
+        call_chain=tuple(hops),
+        fix=fix,
+        confidence=confidence,  # type: ignore[arg-type]
+        source="runtime",
+        problem=problem,
+        evidence=evidence,
+    )
+
+
+def _apply_allowlist(
+    findings: list[Finding], patterns: tuple[str, ...]
+) -> tuple[list[Finding], list[Suppressed]]:
+    if not patterns:
+        return findings, []
+    kept, suppressed = [], []
+    for finding in findings:
+        subjects = (
+            finding.problem,
+            f"{finding.path}:{finding.line}",
+            finding.path,
+            finding.function,
+        )
+        pattern = next((p for p in patterns if any(fnmatchcase(s, p) for s in subjects)), None)
+        if pattern is None:
+            kept.append(finding)
+        else:
+            suppressed.append(Suppressed(finding, f"allowed by pattern {pattern!r}"))
+    return kept, suppressed
+
+
+def _total_ms(events: Iterable[QueryEvent]) -> float:
+    return sum(e.duration for e in events) * 1000
+
+
+def _saving_ms(run: Sequence[QueryEvent]) -> float:
+    return (sum(e.duration for e in run) - max(e.duration for e in run)) * 1000

@@ -1,0 +1,62 @@
+"""What the capture adapters emit: one ``QueryEvent`` per statement sent to the database.
+
+``QueryEvent`` is a ``NamedTuple`` rather than a frozen dataclass on purpose: it is built on the
+hot path of every profiled query, and a named tuple is immutable, compact and about four times
+cheaper to construct than a frozen slotted dataclass (whose ``__init__`` goes through
+``object.__setattr__`` once per field).
+
+Literal values are never kept: ``param_hashes`` holds ``hash()`` of each parameter value (enough
+to tell "same parameters" and "this value came from that result" apart within one process) and
+``params`` stays ``None`` unless the unit was asked to keep values (``keep_params=True``) or the
+query was slow enough to be worth an ``EXPLAIN`` later.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from dbaudit.sql import Fingerprint
+
+
+@dataclass(frozen=True, slots=True)
+class CallSite:
+    """One frame of application code (library and dbaudit frames are skipped)."""
+
+    path: str
+    line: int
+    function: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line} in {self.function}"
+
+
+class QueryEvent(NamedTuple):
+    seq: int  # position within its unit, from 0
+    fingerprint: Fingerprint
+    started: float  # time.perf_counter() when the statement was sent
+    duration: float  # seconds
+    rows: int | None  # rows returned or affected when the driver says so
+    stack: tuple[CallSite, ...]  # application frames, innermost first; empty if none found
+    thread_id: int
+    task_id: int | None  # id() of the asyncio task, None outside a task
+    param_hashes: tuple[int, ...]  # hash() of each parameter value, in order
+    result_hashes: frozenset[int] | None  # hash() of result values when the adapter saw them
+    ignored: bool  # issued inside ``dbaudit.ignore()``: counted, never judged
+    source: str  # "sqlalchemy", "sqlite3", "psycopg", "asyncpg", "dbapi", "django"
+    many: bool  # executemany: one round trip carrying many parameter sets
+    error: str | None  # exception class name when the statement failed
+    params: Any  # the raw parameters, only when kept (see module docstring)
+
+    @property
+    def call_site(self) -> CallSite | None:
+        return self.stack[0] if self.stack else None
+
+    @property
+    def params_key(self) -> int | None:
+        """Equal for two executions with the same parameter values (None for executemany)."""
+        return None if self.many else hash(self.param_hashes)
+
+    @property
+    def ended(self) -> float:
+        return self.started + self.duration

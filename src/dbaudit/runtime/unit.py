@@ -1,0 +1,388 @@
+"""Units of work: the scope in which queries are collected and judged.
+
+A unit is a ``with dbaudit.profile():`` block, a decorated function call, one pytest test or one
+HTTP request. The active unit lives in one ``ContextVar`` (the only runtime state, STYLE.md rule
+3), so asyncio tasks and threads never see each other's units: a task started inside a unit
+inherits it, a thread does not (unless it runs in a copied context, as ``asyncio.to_thread``
+does). Units nest: an ``assert_max_queries`` block inside a profiled test records into both.
+
+Capture adapters call :func:`active` first (one ``ContextVar.get``; nothing else happens when no
+unit is active) and :func:`record` after the statement ran. ``record`` never raises: a failure
+inside the profiler is counted (:func:`profiler_errors`) and logged once, and the application's
+query goes on untouched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import itertools
+import logging
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, NamedTuple, ParamSpec, TypeVar
+
+from dbaudit.findings import Finding
+from dbaudit.runtime.callsite import capture_stack
+from dbaudit.runtime.detect import DetectConfig, Detection, detect
+from dbaudit.runtime.events import QueryEvent
+from dbaudit.sql import Fingerprint, fingerprint
+
+log = logging.getLogger("dbaudit.runtime")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class _State(NamedTuple):
+    unit: Unit
+    ignored: bool
+
+
+_STATE: ContextVar[_State | None] = ContextVar("dbaudit_unit", default=None)
+_sequence = itertools.count()  # process-wide order of events; next() is atomic in CPython
+_fingerprints: dict[tuple[str, str], Fingerprint] = {}
+_FINGERPRINT_CACHE_LIMIT = 20_000
+_failures = 0
+_failure_logged = False
+
+
+def active() -> _State | None:
+    """The state to pass to :func:`record`, or None when no unit is active (the fast path)."""
+    return _STATE.get()
+
+
+def current_unit() -> Unit | None:
+    state = _STATE.get()
+    return state.unit if state is not None else None
+
+
+def profiler_errors() -> int:
+    """How many times a capture hook failed internally (the query itself always went on)."""
+    return _failures
+
+
+class Unit:
+    """The queries of one unit of work, and (once closed) what the detectors found in them."""
+
+    __slots__ = (
+        "_detection",
+        "config",
+        "dropped",
+        "ended",
+        "events",
+        "keep_params",
+        "name",
+        "parent",
+        "started",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        config: DetectConfig | None = None,
+        parent: Unit | None = None,
+        keep_params: bool = False,
+    ) -> None:
+        self.name = name
+        self.config = config or DetectConfig()
+        self.parent = parent
+        self.keep_params = keep_params
+        self.events: list[QueryEvent] = []
+        self.dropped = 0  # events over ``config.max_events``: counted, not kept
+        self.started = time.perf_counter()
+        self.ended: float | None = None
+        self._detection: Detection | None = None
+
+    def add(self, event: QueryEvent) -> None:
+        unit: Unit | None = self
+        while unit is not None:
+            if len(unit.events) < unit.config.max_events:
+                unit.events.append(event)
+            else:
+                unit.dropped += 1
+            unit = unit.parent
+
+    @property
+    def query_count(self) -> int:
+        return len(self.events) + self.dropped
+
+    @property
+    def judged_count(self) -> int:
+        """Queries outside ``ignore()`` blocks (among the kept events)."""
+        return sum(1 for event in self.events if not event.ignored)
+
+    @property
+    def db_time_ms(self) -> float:
+        return sum(event.duration for event in self.events) * 1000
+
+    def close(self) -> None:
+        if self.ended is None:
+            self.ended = time.perf_counter()
+
+    @property
+    def detection(self) -> Detection:
+        """Detectors run once, on first access after the unit closed (or on demand while open)."""
+        if self._detection is None or self.ended is None:
+            detection = detect(self.events, self.config, unit=self.name)
+            if self.ended is None:
+                return detection
+            self._detection = detection
+        return self._detection
+
+    @property
+    def findings(self) -> list[Finding]:
+        return list(self.detection.findings)
+
+    def __repr__(self) -> str:
+        return f"<Unit {self.name!r}: {self.query_count} queries>"
+
+
+def record(
+    state: _State,
+    sql: str,
+    params: Any,
+    started: float,
+    duration: float,
+    *,
+    rows: int | None = None,
+    source: str,
+    dialect: str = "postgres",
+    many: bool = False,
+    error: BaseException | None = None,
+    result_hashes: frozenset[int] | None = None,
+) -> None:
+    """Turn one executed statement into a ``QueryEvent`` in the active unit(s). Never raises."""
+    try:
+        unit = state.unit
+        key = (sql, dialect)
+        fp = _fingerprints.get(key)
+        if fp is None:
+            fp = _fingerprint(key)
+        loop = asyncio._get_running_loop()
+        task = asyncio.current_task(loop) if loop is not None else None
+        keep = unit.keep_params or duration * 1000 >= unit.config.slow_query_ms
+        unit.add(
+            QueryEvent(
+                next(_sequence),
+                fp,
+                started,
+                duration,
+                rows if rows is None or rows >= 0 else None,
+                capture_stack(2),
+                threading.get_ident(),
+                id(task) if task is not None else None,
+                () if many else hash_values(params),
+                result_hashes,
+                state.ignored,
+                source,
+                many,
+                type(error).__name__ if error is not None else None,
+                params if keep else None,
+            )
+        )
+    except Exception as failure:
+        _note_failure(failure)
+
+
+def _fingerprint(key: tuple[str, str]) -> Fingerprint:
+    if len(_fingerprints) > _FINGERPRINT_CACHE_LIMIT:
+        _fingerprints.clear()
+    fp = fingerprint(*key)
+    _fingerprints[key] = fp
+    return fp
+
+
+def hash_values(params: Any) -> tuple[int, ...]:
+    """``hash()`` of each parameter value, whatever the paramstyle (sequence or mapping)."""
+    if params is None:
+        return ()
+    kind = type(params)
+    if kind is dict:
+        values = params.values()
+    elif kind is tuple or kind is list:
+        values = params
+    elif isinstance(params, dict):
+        values = params.values()
+    elif isinstance(params, str | bytes):
+        values = (params,)
+    else:
+        try:
+            values = tuple(params)
+        except TypeError:
+            values = (params,)
+    hashes = []
+    for value in values:
+        try:
+            hashes.append(hash(value))
+        except TypeError:  # lists for ``= ANY($1)``, dicts for JSON
+            hashes.append(hash(repr(value)))
+    return tuple(hashes)
+
+
+def hash_rows(rows: Any, limit: int = 1000) -> frozenset[int]:
+    """``hash()`` of the values in the first ``limit`` result rows, to tell dependent queries."""
+    hashes: set[int] = set()
+    for row in itertools.islice(rows, limit):
+        for value in row if isinstance(row, tuple | list) else tuple(row):
+            try:
+                hashes.add(hash(value))
+            except TypeError:
+                continue
+    return frozenset(hashes)
+
+
+def _note_failure(failure: Exception) -> None:
+    global _failures, _failure_logged
+    _failures += 1
+    if not _failure_logged:
+        _failure_logged = True
+        log.warning("dbaudit: a capture hook failed and was skipped: %r", failure)
+
+
+def _caller_name(depth: int = 2) -> str:
+    frame = sys._getframe(depth)
+    return f"{frame.f_code.co_filename}:{frame.f_lineno}"
+
+
+class profile:  # lower case: it reads as a function, ``with dbaudit.profile():``
+    """Open a unit of work: ``with dbaudit.profile() as unit:`` or ``@dbaudit.profile()``.
+
+    ``raise_on`` names rules (``"DBA101"`` ...) that raise :class:`QueryProblem` when found
+    at the end of the unit; ``on_finish(unit)`` is called with every closed unit (for a decorated
+    function, the only way to see it). Events go to the engines and connections passed to
+    ``dbaudit.runtime.instrument``.
+    """
+
+    def __init__(
+        self,
+        name: str = "",
+        *,
+        config: DetectConfig | None = None,
+        keep_params: bool = False,
+        raise_on: tuple[str, ...] = (),
+        on_finish: Callable[[Unit], None] | None = None,
+    ) -> None:
+        self.name = name
+        self.config = config
+        self.keep_params = keep_params
+        self.raise_on = raise_on
+        self.on_finish = on_finish
+        self._open: list[tuple[Unit, Any]] = []
+
+    def _enter(self, default_name: str) -> Unit:
+        unit = Unit(self.name or default_name, self.config, current_unit(), self.keep_params)
+        token = _STATE.set(_State(unit, False))
+        self._open.append((unit, token))
+        return unit
+
+    def _exit(self, failed: bool) -> None:
+        unit, token = self._open.pop()
+        _STATE.reset(token)
+        unit.close()
+        if self.on_finish is not None:
+            self.on_finish(unit)
+        if self.raise_on and not failed:
+            problems = [f for f in unit.findings if f.rule in self.raise_on]
+            if problems:
+                raise QueryProblem(unit, problems)
+
+    def __enter__(self) -> Unit:
+        return self._enter(_caller_name())
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        self._exit(kind is not None)
+
+    async def __aenter__(self) -> Unit:
+        return self._enter(_caller_name())
+
+    async def __aexit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        self._exit(kind is not None)
+
+    def _fresh(self, name: str) -> profile:
+        return profile(
+            self.name or name,
+            config=self.config,
+            keep_params=self.keep_params,
+            raise_on=self.raise_on,
+            on_finish=self.on_finish,
+        )
+
+    def __call__(self, function: Callable[P, R]) -> Callable[P, R]:
+        name = getattr(function, "__qualname__", repr(function))
+        if inspect.iscoroutinefunction(function):
+
+            @functools.wraps(function)
+            async def run_async(*args: P.args, **kwargs: P.kwargs) -> Any:
+                async with self._fresh(name):
+                    return await function(*args, **kwargs)
+
+            return run_async  # type: ignore[return-value]
+
+        @functools.wraps(function)
+        def run(*args: P.args, **kwargs: P.kwargs) -> R:
+            with self._fresh(name):
+                return function(*args, **kwargs)
+
+        return run
+
+
+@contextmanager
+def ignore() -> Iterator[None]:
+    """Queries inside still count (totals, budgets) but no detector judges them."""
+    state = _STATE.get()
+    if state is None:
+        yield
+        return
+    token = _STATE.set(_State(state.unit, True))
+    try:
+        yield
+    finally:
+        _STATE.reset(token)
+
+
+class QueryProblem(AssertionError):
+    """Raised at the end of a unit that found problems it was told to fail on."""
+
+    def __init__(self, unit: Unit, findings: list[Finding]) -> None:
+        self.unit = unit
+        self.findings = findings
+        lines = [f"{len(findings)} query problem(s) in {unit.name}:"]
+        lines += [f"  {f.rule} {f.path}:{f.line} {f.message}" for f in findings]
+        super().__init__("\n".join(lines))
+
+
+class QueryBudgetExceeded(AssertionError):
+    def __init__(self, unit: Unit, budget: int) -> None:
+        self.unit = unit
+        self.budget = budget
+        lines = [f"expected at most {budget} queries, {unit.query_count} ran:"]
+        for event in unit.events[:50]:
+            site = f"  ({event.call_site})" if event.call_site else ""
+            lines.append(f"  {event.fingerprint.text}{site}")
+        if unit.query_count > 50:
+            lines.append(f"  ... and {unit.query_count - 50} more")
+        super().__init__("\n".join(lines))
+
+
+@contextmanager
+def assert_max_queries(budget: int, name: str = "") -> Iterator[Unit]:
+    """Fail with the list of queries when the block runs more than ``budget`` of them
+    (queries inside ``ignore()`` count too: ignoring silences detectors, not budgets)."""
+    if budget < 0:
+        raise ValueError(f"query budget must be >= 0, got {budget}")
+    scope = profile(name or f"assert_max_queries({budget})")
+    unit = scope._enter(_caller_name(3))
+    failed = True
+    try:
+        yield unit
+        failed = False
+    finally:
+        scope._exit(failed)
+    if unit.query_count > budget:
+        raise QueryBudgetExceeded(unit, budget)

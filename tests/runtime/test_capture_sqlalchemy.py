@@ -1,0 +1,211 @@
+"""SQLAlchemy capture: sync ORM on sqlite, asyncio ORM on PostgreSQL (asyncpg and psycopg)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from sqlalchemy import ForeignKey, String, create_engine, select, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    Session,
+    mapped_column,
+    relationship,
+    selectinload,
+)
+
+from dbaudit.db import sqlalchemy_url
+from dbaudit.runtime import ignore, instrument, profile, uninstrument
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Author(Base):
+    __tablename__ = "rt_authors"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(50))
+    books: Mapped[list[Book]] = relationship(back_populates="author", order_by="Book.id")
+
+
+class Book(Base):
+    __tablename__ = "rt_books"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    author_id: Mapped[int] = mapped_column(ForeignKey("rt_authors.id"))
+    title: Mapped[str] = mapped_column(String(50))
+    author: Mapped[Author] = relationship(back_populates="books")
+
+
+AUTHORS = 6
+
+
+def seed() -> list[Author]:
+    return [
+        Author(id=a, name=f"a{a}", books=[Book(id=a * 10 + b, title=f"b{b}") for b in range(3)])
+        for a in range(1, AUTHORS + 1)
+    ]
+
+
+@pytest.fixture()
+def engine() -> Iterator[Engine]:
+    engine = create_engine("sqlite://")
+    Base.metadata.create_all(engine)
+    with Session(engine) as session:
+        session.add_all(seed())
+        session.commit()
+    instrument(engine)
+    yield engine
+    uninstrument(engine)
+    engine.dispose()
+
+
+def titles_lazy(session: Session) -> list[str]:
+    authors = session.scalars(select(Author).order_by(Author.id)).all()
+    return [book.title for author in authors for book in author.books]  # a lazy load per author
+
+
+def titles_eager(session: Session) -> list[str]:
+    authors = session.scalars(
+        select(Author).options(selectinload(Author.books)).order_by(Author.id)
+    ).all()
+    return [book.title for author in authors for book in author.books]
+
+
+def test_orm_lazy_load_n_plus_one_detected(engine: Engine) -> None:
+    with Session(engine) as session, profile("lazy") as unit:
+        titles = titles_lazy(session)
+    assert len(titles) == AUTHORS * 3
+    assert unit.query_count == 1 + AUTHORS
+    [finding] = unit.findings
+    assert finding.rule == "DBA101"
+    assert finding.evidence is not None and finding.evidence.queries == AUTHORS
+    assert finding.function.startswith("titles_lazy")  # 3.11: inside its <listcomp>
+    assert finding.path.endswith("test_capture_sqlalchemy.py")
+
+
+def test_orm_eager_load_is_clean(engine: Engine) -> None:
+    with Session(engine) as session, profile("eager") as unit:
+        titles = titles_eager(session)
+    assert len(titles) == AUTHORS * 3
+    assert unit.query_count == 2
+    assert unit.findings == []
+
+
+def test_row_counts_errors_and_executemany(engine: Engine) -> None:
+    with engine.begin() as conn, profile() as unit:
+        conn.execute(text("UPDATE rt_books SET title = 'x' WHERE author_id = 1"))
+        conn.execute(
+            Book.__table__.insert(),
+            [{"id": 900 + i, "author_id": 1, "title": "n"} for i in range(3)],
+        )
+        with pytest.raises(Exception, match="no such table"):
+            conn.execute(text("SELECT * FROM missing_table"))
+    update, insert, failed = unit.events
+    assert update.rows == 3 and update.fingerprint.kind == "update"
+    assert insert.many and insert.fingerprint.kind == "insert"
+    assert failed.error is not None
+
+
+def test_global_instrumentation_covers_new_engines_once(engine: Engine) -> None:
+    instrument()  # every Engine, on top of this engine's own listeners
+    try:
+        other = create_engine("sqlite://")
+        with profile() as unit:
+            with other.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 2"))
+        assert unit.query_count == 2  # engine listeners + global listeners: still one event each
+    finally:
+        uninstrument()
+    with profile() as after, other.connect() as conn:
+        conn.execute(text("SELECT 1"))
+    assert after.query_count == 0
+
+
+@pytest.fixture(params=["asyncpg", "psycopg"])
+async def async_engine(request: pytest.FixtureRequest, pg_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_async_engine(sqlalchemy_url(pg_url, request.param))
+    async with engine.begin() as conn:
+        await conn.run_sync(Base.metadata.drop_all)
+        await conn.run_sync(Base.metadata.create_all)
+    async with AsyncSession(engine) as session:
+        session.add_all(seed())
+        await session.commit()
+    instrument(engine)
+    yield engine
+    uninstrument(engine)
+    async with engine.begin() as conn:
+        await conn.run_sync(Base.metadata.drop_all)
+    await engine.dispose()
+
+
+async def book_titles(session: AsyncSession, author_id: int) -> list[str]:
+    result = await session.scalars(select(Book.title).where(Book.author_id == author_id))
+    return list(result)
+
+
+async def titles_in_loop(session: AsyncSession) -> list[str]:
+    author_ids = (await session.scalars(select(Author.id).order_by(Author.id))).all()
+    titles = []
+    for author_id in author_ids:
+        titles += await book_titles(session, author_id)
+    return titles
+
+
+async def titles_batched(session: AsyncSession) -> list[str]:
+    author_ids = (await session.scalars(select(Author.id).order_by(Author.id))).all()
+    result = await session.scalars(select(Book.title).where(Book.author_id.in_(author_ids)))
+    return list(result)
+
+
+async def test_async_loop_n_plus_one_with_call_chain(async_engine: AsyncEngine) -> None:
+    async with AsyncSession(async_engine) as session, profile("loop") as unit:
+        titles = await titles_in_loop(session)
+    assert len(titles) == AUTHORS * 3
+    assert unit.query_count == 1 + AUTHORS
+    [finding] = unit.findings
+    assert finding.rule == "DBA101"
+    assert finding.evidence is not None and finding.evidence.queries == AUTHORS
+    # the greenlet bridge is crossed: the chain reaches the loop in titles_in_loop
+    assert [hop.function for hop in finding.call_chain][-2:] == ["titles_in_loop", "book_titles"]
+    assert all(e.task_id is not None for e in unit.events)
+
+
+async def test_async_batched_is_clean(async_engine: AsyncEngine) -> None:
+    async with AsyncSession(async_engine) as session, profile("batched") as unit:
+        titles = await titles_batched(session)
+    assert len(titles) == AUTHORS * 3
+    assert unit.query_count == 2
+    assert unit.findings == []  # the second query uses the first one's results: dependent
+
+
+async def profile_stats(session: AsyncSession, author_id: int) -> tuple[object, ...]:
+    author = await session.get(Author, author_id)
+    books = (await session.scalars(select(Book).where(Book.author_id == author_id))).all()
+    count = await session.scalar(
+        select(text("count(*)")).select_from(Book).where(Book.author_id == author_id)
+    )
+    return author, books, count
+
+
+async def test_async_sequential_independent_detected(async_engine: AsyncEngine) -> None:
+    async with AsyncSession(async_engine) as session, profile("stats") as unit:
+        await profile_stats(session, 2)
+    assert unit.query_count == 3
+    assert [f.rule for f in unit.findings] == ["DBA105"]
+    assert unit.findings[0].evidence is not None and unit.findings[0].evidence.queries == 3
+
+
+async def test_async_ignore_and_nothing_outside_units(async_engine: AsyncEngine) -> None:
+    async with AsyncSession(async_engine) as session:
+        await titles_in_loop(session)  # no unit: nothing recorded, nothing raised
+        async with profile() as unit:
+            with ignore():
+                await titles_in_loop(session)
+    assert unit.query_count == 1 + AUTHORS
+    assert unit.findings == []

@@ -1,0 +1,267 @@
+"""Detectors over synthetic events, in pairs: the problem is found / its fixed shape is not."""
+
+from __future__ import annotations
+
+import doctest
+import sys
+
+import pytest
+
+from dbaudit.runtime.detect import DetectConfig, detect, independent_runs, suggest_batch
+from dbaudit.runtime.events import CallSite, QueryEvent
+from dbaudit.sql import fingerprint
+
+LOOP = (CallSite("app/dal.py", 10, "RendersDAL.by_chain"), CallSite("app/service.py", 20, "load"))
+OTHER = (CallSite("app/dal.py", 10, "RendersDAL.by_chain"), CallSite("app/service.py", 31, "other"))
+BY_CHAIN = "SELECT * FROM renders WHERE renders.chain_id = $1"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.seq = 0
+
+
+def ev(
+    clock: Clock,
+    sql: str,
+    params: tuple[object, ...] = (),
+    *,
+    stack: tuple[CallSite, ...] = LOOP,
+    ms: float = 1.0,
+    task: int | None = 1,
+    results: frozenset[int] | None = None,
+    ignored: bool = False,
+) -> QueryEvent:
+    event = QueryEvent(
+        clock.seq,
+        fingerprint(sql),
+        clock.now,
+        ms / 1000,
+        None,
+        stack,
+        1,
+        task,
+        tuple(hash(p) for p in params),
+        results,
+        ignored,
+        "test",
+        False,
+        None,
+        None,
+    )
+    clock.seq += 1
+    clock.now += ms / 1000 + 0.0001
+    return event
+
+
+CONFIG = DetectConfig()
+
+
+def rules(events: list[QueryEvent], config: DetectConfig = CONFIG) -> list[str]:
+    return sorted(f.rule for f in detect(events, config).findings)
+
+
+def test_n_plus_one_detected_with_exact_count_and_location() -> None:
+    c = Clock()
+    events = [ev(c, "SELECT * FROM chains WHERE user_id = $1", (7,), stack=OTHER)]
+    events += [ev(c, BY_CHAIN, (i,)) for i in range(50)]
+    findings = detect(events, CONFIG, unit="t").findings
+    assert [f.rule for f in findings] == ["DBA101"]
+    n1 = findings[0]
+    assert n1.evidence is not None and n1.evidence.queries == 50 and n1.evidence.unit == "t"
+    assert (n1.path, n1.line, n1.function) == ("app/dal.py", 10, "RendersDAL.by_chain")
+    assert [hop.line for hop in n1.call_chain] == [20, 10]  # outermost first
+    assert n1.source == "runtime"
+    assert n1.fix is not None and "renders.chain_id IN (?)" in n1.fix.code
+    assert n1.evidence.total_ms == pytest.approx(50.0)
+
+
+def test_n_plus_one_not_below_threshold_nor_from_different_callers() -> None:
+    c = Clock()
+    two = [ev(c, BY_CHAIN, (i,)) for i in range(2)]
+    assert rules(two) == []
+    c = Clock()
+    callers = [ev(c, BY_CHAIN, (i,), stack=(LOOP, OTHER)[i % 2]) for i in range(4)]
+    assert "DBA101" not in rules(callers)
+
+
+def test_n_plus_one_threshold_is_configurable() -> None:
+    c = Clock()
+    two = [ev(c, BY_CHAIN, (i,)) for i in range(2)]
+    assert rules(two, DetectConfig(n_plus_one_threshold=2)) == ["DBA101"]
+
+
+def test_same_parameters_in_a_loop_is_a_duplicate_not_n_plus_one() -> None:
+    c = Clock()
+    events = [ev(c, BY_CHAIN, (5,)) for _ in range(4)]
+    findings = detect(events, CONFIG).findings
+    assert [f.rule for f in findings] == ["DBA301"]
+    assert findings[0].evidence is not None and findings[0].evidence.queries == 4
+
+
+def test_duplicates_across_call_sites_and_none_for_different_parameters() -> None:
+    c = Clock()
+    dup = [ev(c, "SELECT * FROM users WHERE id = $1", (1,), stack=s) for s in (LOOP, OTHER)]
+    assert rules(dup) == ["DBA301"]
+    c = Clock()
+    distinct = [
+        ev(c, "SELECT * FROM users WHERE id = $1", (i,), stack=s)
+        for i, s in enumerate((LOOP, OTHER))
+    ]
+    assert "DBA301" not in rules(distinct)
+
+
+def test_n_plus_one_claims_its_queries_so_nothing_is_reported_twice() -> None:
+    c = Clock()
+    events = [ev(c, BY_CHAIN, (i % 3,)) for i in range(9)]  # a loop with repeats
+    assert rules(events) == ["DBA101"]
+
+
+def test_sequential_independent_queries_detected_with_saving() -> None:
+    c = Clock()
+    events = [
+        ev(c, "SELECT * FROM users WHERE id = $1", (7,), stack=(CallSite("s.py", 1, "f"),), ms=2),
+        ev(
+            c,
+            "SELECT * FROM projects WHERE user_id = $1",
+            (7,),
+            stack=(CallSite("s.py", 2, "f"),),
+            ms=3,
+        ),
+        ev(
+            c,
+            "SELECT * FROM credits WHERE user_id = $1",
+            (7,),
+            stack=(CallSite("s.py", 3, "f"),),
+            ms=4,
+        ),
+    ]
+    findings = detect(events, CONFIG).findings
+    assert [f.rule for f in findings] == ["DBA105"]
+    assert "save 5.0 ms of 9.0 ms" in findings[0].message
+    assert findings[0].evidence is not None and findings[0].evidence.queries == 3
+
+
+def test_dependent_queries_are_not_sequential_independent() -> None:
+    c = Clock()
+    render = ev(c, "SELECT * FROM renders WHERE id = $1", (1,), stack=(CallSite("s.py", 1, "f"),))
+    # the chain id 99 was never a parameter before: it came from the render row
+    chain = ev(c, "SELECT * FROM chains WHERE id = $1", (99,), stack=(CallSite("s.py", 2, "f"),))
+    assert rules([render, chain]) == []
+
+
+def test_results_seen_make_dependency_precise() -> None:
+    c = Clock()
+    render = ev(
+        c,
+        "SELECT * FROM renders WHERE id = $1",
+        (1,),
+        stack=(CallSite("s.py", 1, "f"),),
+        results=frozenset({hash(1), hash(99), hash(42)}),
+    )
+    parent = ev(
+        c,
+        "SELECT * FROM renders WHERE id = $1",
+        (42,),
+        stack=(CallSite("s.py", 2, "f"),),
+        results=frozenset({hash(42)}),
+    )
+    chain = ev(
+        c,
+        "SELECT * FROM chains WHERE id = $1",
+        (99,),
+        stack=(CallSite("s.py", 3, "f"),),
+        results=frozenset({hash(99)}),
+    )
+    runs = independent_runs([render, parent, chain])
+    assert [[e.seq for e in run] for run in runs] == [[0], [1, 2]]
+    assert rules([render, parent, chain]) == ["DBA105"]
+
+
+def test_sequential_needs_one_async_task_and_reads_only() -> None:
+    c = Clock()
+    sync_code = [
+        ev(
+            c,
+            f"SELECT * FROM t{i} WHERE u = $1",
+            (7,),
+            stack=(CallSite("s.py", i, "f"),),
+            task=None,
+        )
+        for i in range(3)
+    ]
+    assert rules(sync_code) == []
+    c = Clock()
+    two_tasks = [
+        ev(c, f"SELECT * FROM t{i} WHERE u = $1", (7,), stack=(CallSite("s.py", i, "f"),), task=i)
+        for i in range(3)
+    ]
+    assert rules(two_tasks) == []
+    c = Clock()
+    writes = [
+        ev(c, f"UPDATE t{i} SET a = 1 WHERE u = $1", (7,), stack=(CallSite("s.py", i, "f"),))
+        for i in range(3)
+    ]
+    assert rules(writes) == []
+
+
+def test_sequential_minimum_saving() -> None:
+    c = Clock()
+    events = [
+        ev(c, f"SELECT * FROM t{i} WHERE u = $1", (7,), stack=(CallSite("s.py", i, "f"),), ms=1)
+        for i in range(2)
+    ]
+    assert rules(events, DetectConfig(sequential_min_saving_ms=5)) == []
+    assert rules(events, DetectConfig(sequential_min_saving_ms=0.5)) == ["DBA105"]
+
+
+def test_slow_query_detected_and_fast_one_not() -> None:
+    c = Clock()
+    slow = [ev(c, "SELECT * FROM big WHERE a = $1", (1,), ms=250, task=None)]
+    findings = detect(slow, CONFIG).findings
+    assert [f.rule for f in findings] == ["DBA302"]
+    assert "250.0 ms" in findings[0].message
+    c = Clock()
+    assert rules([ev(c, "SELECT * FROM big WHERE a = $1", (1,), ms=99, task=None)]) == []
+
+
+def test_ignored_and_failed_queries_are_never_judged() -> None:
+    c = Clock()
+    events = [ev(c, BY_CHAIN, (i,), ignored=True) for i in range(5)]
+    assert rules(events) == []
+    c = Clock()
+    failed = [ev(c, BY_CHAIN, (i,))._replace(error="OperationalError") for i in range(5)]
+    assert rules(failed) == []
+
+
+def test_allowlist_suppresses_with_a_reason() -> None:
+    c = Clock()
+    events = [ev(c, BY_CHAIN, (i,)) for i in range(5)]
+    detection = detect(events, DetectConfig(allow=("app/dal.py",)))
+    assert detection.findings == ()
+    assert [s.reason for s in detection.suppressed] == ["allowed by pattern 'app/dal.py'"]
+    by_sql = detect(events, DetectConfig(allow=("*renders.chain_id*",)))
+    assert by_sql.findings == () and len(by_sql.suppressed) == 1
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"n_plus_one_threshold": 1}, {"slow_query_ms": 0}, {"max_events": 0}, {"allow": ("",)}],
+)
+def test_config_validation(bad: dict[str, object]) -> None:
+    with pytest.raises(ValueError):
+        DetectConfig(**bad)  # type: ignore[arg-type]
+
+
+def test_suggest_batch() -> None:
+    assert suggest_batch("UPDATE renders SET status = ? WHERE renders.id = ?") == (
+        "UPDATE renders SET status = ? WHERE renders.id IN (?)"
+    )
+    assert suggest_batch("SELECT * FROM t WHERE a = ? AND b = ?") == ""  # no single key
+    assert suggest_batch("SELECT * FROM t") == ""
+
+
+def test_doctests() -> None:
+    result = doctest.testmod(sys.modules["dbaudit.runtime.detect"])
+    assert result.attempted >= 2 and result.failed == 0
