@@ -117,12 +117,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         ):
             version = _server_version(server.url)
 
-            def progress(case: CaseResult) -> None:
+            def report(step: str) -> None:
                 if not args.json:
-                    print(f"  measured {case.name}", file=sys.stderr, flush=True)
+                    print(f"  {step}", file=sys.stderr, flush=True)
 
             reference = asyncio.run(
-                run_reference(naive_url, optimized_url, settings, seed=args.seed, on_case=progress)
+                run_reference(naive_url, optimized_url, settings, seed=args.seed, progress=report)
             )
     except DatabaseUnavailable as error:
         print(f"reference_ops: error: {error}", file=sys.stderr)

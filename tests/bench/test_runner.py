@@ -60,8 +60,8 @@ async def test_counts_statements_and_wire_round_trips(
     assert case.before.statements == 10
     assert case.after.statements == 1
     # BEGIN and ROLLBACK of the connection's implicit transaction travel too.
-    assert case.before.round_trips == 12
-    assert case.after.round_trips == 3
+    assert case.before.wire_round_trips == 12
+    assert case.after.wire_round_trips == 3
     assert [rtt.delay_ms for rtt in result.rtts] == [0.0, 1.0]
     for variant in (case.before, case.after):
         assert [item.latency.samples for item in variant.latencies] == [3, 3]
@@ -70,7 +70,7 @@ async def test_counts_statements_and_wire_round_trips(
     assert proxy.delay_s == 0.0  # left as found
 
 
-async def test_restore_runs_before_every_timed_and_counted_call(
+async def test_restore_runs_after_every_call(
     proxied: tuple[DelayProxy, str, AsyncEngine],
 ) -> None:
     proxy, url, engine = proxied
@@ -92,7 +92,7 @@ async def test_restore_runs_before_every_timed_and_counted_call(
     )
     settings = Settings(delays_ms=(0.0,), repeat=2, warmup=1, rtt_samples=1)
     result = await run_benchmark([case], proxy, url, settings)
-    assert calls == ["restore", "call"] * (2 * (1 + 1 + 2))
+    assert calls == ["call", "restore"] * (2 * (1 + 1 + 2))
     assert result.cases[0].before.throughput is None
 
 

@@ -23,7 +23,7 @@ from dbaudit.bench.table import render_plain, render_rich, to_json
 def _variant(statements: int, round_trips: int, medians: tuple[float, float], per_s: float):
     return VariantResult(
         statements=statements,
-        round_trips=round_trips,
+        wire_round_trips=round_trips,
         latencies=(
             LatencyAt(0.0, LatencySummary(10, medians[0], medians[0] * 1.5)),
             LatencyAt(1.0, LatencySummary(10, medians[1], medians[1] * 1.5)),
@@ -72,7 +72,7 @@ def test_plain_text_has_the_rtt_and_one_table_per_delay_and_throughput() -> None
     )
     throughput_row = next(line for line in reversed(lines) if line.startswith("get_user_projects"))
     assert throughput_row.split() == ["get_user_projects", "400", "2000", "+400%"]
-    assert "not run: each call deletes its input" in text
+    assert "delete_chain: no concurrent run: each call deletes its input" in lines
 
 
 def test_rich_rendering_prints_the_same_figures() -> None:
@@ -89,7 +89,7 @@ def test_json_document() -> None:
     assert [op["name"] for op in document["operations"]] == ["get_user_projects", "delete_chain"]
     first = document["operations"][0]
     assert first["naive"]["statements"] == 51
-    assert first["optimized"]["round_trips"] == 4
+    assert first["optimized"]["wire_round_trips"] == 4
     assert first["naive"]["latency"]["1ms"]["median_ms"] == 120.0
     assert first["improvement_pct"]["1ms"] == 91.6667
     assert first["throughput_gain_pct"] == 400.0

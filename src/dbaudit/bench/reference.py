@@ -19,7 +19,7 @@ import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from dbaudit.bench.proxy import DelayProxy, target_from_url, url_through_proxy
-from dbaudit.bench.runner import BenchmarkResult, Case, CaseResult, Settings, Subject, run_benchmark
+from dbaudit.bench.runner import BenchmarkResult, Case, Settings, Subject, run_benchmark
 from dbaudit.db import sqlalchemy_url
 
 SNAPSHOT_SCHEMA = "dbaudit_bench_snapshot"
@@ -41,6 +41,8 @@ class Operation(Protocol):
     def optimized_round_trips(self) -> int: ...
     @property
     def writes(self) -> bool: ...
+
+    # Optional: ``restore(url, dataset)`` undoes what a writing call changed.
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,11 +145,17 @@ async def load_reference(
         raise RuntimeError("the data generator gave the two variants different datasets")
     dataset = datasets["naive"]
 
-    restores: dict[str, Callable[[], Awaitable[None]] | None] = dict.fromkeys(urls)
+    # Write operations are undone by putting every table back from a snapshot taken after the
+    # load. (An operation's own ``restore`` is not used: putting back only what it knows it
+    # changed leaves e.g. ``updated_at`` behind, and the variants' data would drift apart.)
+    restores: dict[str, Callable[[], Awaitable[None]]] = {}
     if any(operation.writes for operation in all_operations):
         for variant, url in urls.items():
             await snapshot_tables(url, tables)
             restores[variant] = restorer(url, tables)
+
+    def restore_for(variant: str, operation: Operation) -> Callable[[], Awaitable[None]] | None:
+        return restores[variant] if operation.writes else None
 
     engines: dict[str, AsyncEngine] = {}
     try:
@@ -162,8 +170,7 @@ async def load_reference(
             async def call() -> object:
                 return await operation.call(platform, dataset)
 
-            restore = restores[variant] if operation.writes else None
-            return Subject(call, engines[variant], restore)
+            return Subject(call, engines[variant], restore_for(variant, operation))
 
         cases = tuple(
             Case(
@@ -179,9 +186,9 @@ async def load_reference(
         for case in cases:
             results = []
             for side in (case.before, case.after):
+                results.append(await side.call())
                 if side.restore is not None:
                     await side.restore()
-                results.append(await side.call())
             equal.append((case.name, results[0] == results[1]))
         yield LoadedReference(cases, all_operations, dataset, tuple(equal))
     finally:
@@ -207,7 +214,7 @@ async def run_reference(
     *,
     scale: Any = None,
     seed: int = 0,
-    on_case: Callable[[CaseResult], None] | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> ReferenceRun:
     """Load both variants, measure every operation behind the delay proxy, clean up engines.
 
@@ -218,7 +225,7 @@ async def run_reference(
         load_reference(naive_url, optimized_url, proxy.port, scale=scale, seed=seed) as loaded,
     ):
         result = await run_benchmark(
-            loaded.cases, proxy, url_through_proxy(naive_url, proxy.port), settings, on_case
+            loaded.cases, proxy, url_through_proxy(naive_url, proxy.port), settings, progress
         )
     return ReferenceRun(
         result=result,

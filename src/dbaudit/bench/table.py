@@ -1,8 +1,8 @@
 """Print a :class:`BenchmarkResult` as the before/after table the audit report shows.
 
-One table per injected delay (operation, statements, round trips, median and p95 before → after,
-improvement), one throughput table for the concurrent run, and the measured ``SELECT 1`` RTT for
-each delay above them. The same rows feed a rich table (terminal), plain text (pipes, files,
+One table per injected delay (operation, statements, wire round trips, median and p95 before →
+after, improvement), one throughput table for the concurrent run, and the measured ``SELECT 1``
+RTT for each delay above them. The same rows feed a rich table (terminal), plain text (pipes, files,
 README) and a JSON document (machines).
 """
 
@@ -64,7 +64,7 @@ def latency_table(result: BenchmarkResult, delay_ms: float) -> TextTable:
             (
                 case.name,
                 f"{case.before.statements} {ARROW} {case.after.statements}",
-                f"{case.before.round_trips} {ARROW} {case.after.round_trips}",
+                f"{case.before.wire_round_trips} {ARROW} {case.after.wire_round_trips}",
                 f"{_ms(before.median_ms)} {ARROW} {_ms(after.median_ms)}",
                 f"{_ms(before.p95_ms)} {ARROW} {_ms(after.p95_ms)}",
                 _faster(before.median_ms, after.median_ms),
@@ -76,7 +76,7 @@ def latency_table(result: BenchmarkResult, delay_ms: float) -> TextTable:
         headers=(
             "operation",
             "statements",
-            "round trips",
+            "wire round trips",
             "median ms",
             "p95 ms",
             "improvement",
@@ -97,7 +97,7 @@ def throughput_table(result: BenchmarkResult) -> TextTable | None:
     rows = []
     for case in result.cases:
         if case.no_concurrency_reason is not None:
-            rows.append((case.name, "-", "-", f"not run: {case.no_concurrency_reason}"))
+            rows.append((case.name, "-", "-", "not run"))
             continue
         before, after = _per_s(case.before.throughput), _per_s(case.after.throughput)
         rows.append(
@@ -119,6 +119,17 @@ def throughput_table(result: BenchmarkResult) -> TextTable | None:
     )
 
 
+def throughput_notes(result: BenchmarkResult) -> list[str]:
+    """Why an operation has no concurrent run (every "no" has a reason)."""
+    if result.settings.concurrency_delay_ms is None:
+        return []
+    return [
+        f"{case.name}: no concurrent run: {case.no_concurrency_reason}"
+        for case in result.cases
+        if case.no_concurrency_reason is not None
+    ]
+
+
 def tables(result: BenchmarkResult) -> list[TextTable]:
     found = [latency_table(result, delay) for delay in result.settings.delays_ms]
     throughput = throughput_table(result)
@@ -132,7 +143,8 @@ def render_plain(result: BenchmarkResult) -> str:
     blocks = ["\n".join(rtt_lines(result))]
     for table in tables(result):
         blocks.append(_plain_table(table))
-    return "\n\n".join(blocks) + "\n"
+    notes = throughput_notes(result)
+    return "\n\n".join(blocks) + "\n" + "".join(f"{note}\n" for note in notes)
 
 
 def _plain_table(table: TextTable) -> str:
@@ -170,6 +182,8 @@ def render_rich(result: BenchmarkResult, console: Console) -> None:
             rich_table.add_row(*styled)
         console.print()
         console.print(rich_table)
+    for note in throughput_notes(result):
+        console.print(note, style="dim", highlight=False)
 
 
 def _latency_json(summary: LatencySummary) -> dict[str, Any]:
@@ -189,7 +203,7 @@ def _variant_json(case: CaseResult, which: str) -> dict[str, Any]:
     throughput = variant.throughput
     return {
         "statements": variant.statements,
-        "round_trips": variant.round_trips,
+        "wire_round_trips": variant.wire_round_trips,
         "latency": {
             f"{item.delay_ms:g}ms": _latency_json(item.latency) for item in variant.latencies
         },

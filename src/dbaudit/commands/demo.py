@@ -23,7 +23,7 @@ from rich.console import Console
 from sqlalchemy.engine import make_url
 
 from dbaudit.bench.reference import ReferenceRun, run_reference
-from dbaudit.bench.runner import CaseResult, Settings
+from dbaudit.bench.runner import Settings
 from dbaudit.bench.table import render_plain, render_rich, to_json
 from dbaudit.cli import UsageError
 from dbaudit.db import (
@@ -135,21 +135,22 @@ def _database_name(url: str) -> str:
 def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     on_terminal = sys.stdout.isatty() and not args.json
-    progress = Console(stderr=True)
+    progress = Console(stderr=True, soft_wrap=True)
     with _server() as server, _database(server) as naive_url, _database(server) as optimized_url:
+        databases = [_database_name(naive_url), _database_name(optimized_url)]
         if not args.json:
             progress.print(
                 f"dbaudit demo: reference render platform on {SOURCE_NAMES[server.source]} "
-                f"({redact(server.url)}), {args.delay_ms:g} ms one-way delay",
+                f"({redact(server.url)}), temporary databases {' and '.join(databases)}, "
+                f"{args.delay_ms:g} ms one-way delay",
                 highlight=False,
             )
 
-        def on_case(case: CaseResult) -> None:
-            if not args.json and progress.is_terminal:
-                progress.print(f"  measured {case.name}", style="dim", highlight=False)
+        def report(step: str) -> None:
+            if not args.json:
+                progress.print(f"  {step}", style="dim", highlight=False)
 
-        reference = asyncio.run(run_reference(naive_url, optimized_url, settings, on_case=on_case))
-        databases = [_database_name(naive_url), _database_name(optimized_url)]
+        reference = asyncio.run(run_reference(naive_url, optimized_url, settings, progress=report))
 
     if args.json:
         document = demo_json(reference, server, databases)
@@ -186,8 +187,10 @@ def notes(reference: ReferenceRun) -> list[str]:
                 f"statements; the operations table states {naive} → {optimized}"
             )
     lines.append(
-        "statements: SQL statements the app executed (SQLAlchemy cursor events); round trips: "
-        "client turns on the wire, including BEGIN/COMMIT and pool pre-ping"
+        "statements: SQL statements the app sent (SQLAlchemy cursor events), the round trips "
+        "of the operations table; wire round trips: times a client waited on the network, "
+        "counted by the proxy over all connections, with BEGIN/ROLLBACK, statement "
+        "preparation and pool pre-ping"
     )
     return lines
 

@@ -1,0 +1,149 @@
+"""``dbaudit demo`` end to end, in a subprocess, against a real PostgreSQL.
+
+Checks the JSON document's structure, that every operation needs fewer statements (the round
+trips of the operations table) optimized than naive, that both variants agree, and that the
+temporary databases are gone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from typing import Any
+
+import psycopg
+import pytest
+
+from dbaudit.db import PostgresServer
+
+FAST = ["--repeat", "2", "--clients", "2", "--calls-per-client", "1"]
+
+
+def _demo(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "dbaudit", "demo", *args],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+def _databases(server: PostgresServer) -> set[str]:
+    with psycopg.connect(server.url) as connection:
+        return {row[0] for row in connection.execute("SELECT datname FROM pg_database")}
+
+
+def _check_document(document: dict[str, Any]) -> None:
+    operations = document["operations"]
+    assert len(operations) >= 7
+    names = {operation["name"] for operation in operations}
+    assert {"get_user_projects", "delete_chain", "get_render_with_context"} <= names
+    assert document["settings"]["delays_ms"] == [1.0]
+    assert document["select1_rtt"][0]["delay_ms"] == 1.0
+    for operation in operations:
+        naive, optimized = operation["naive"], operation["optimized"]
+        label = operation["name"]
+        assert operation["results_equal"] is True, label
+        # Statements are the round trips of the issue's operations table (cursor events).
+        assert naive["statements"] > optimized["statements"], label
+        # The wire sees every statement, plus BEGIN/ROLLBACK, prepares and pre-pings.
+        assert naive["wire_round_trips"] >= naive["statements"], label
+        assert optimized["wire_round_trips"] >= optimized["statements"], label
+        assert naive["statements"] == operation["expected_statements"]["naive"], label
+        assert optimized["statements"] == operation["expected_statements"]["optimized"], label
+        for variant in (naive, optimized):
+            assert variant["latency"]["1ms"]["samples"] == 2
+            assert variant["latency"]["1ms"]["median_ms"] > 0
+        if operation["writes"]:
+            assert operation["no_concurrency_reason"]
+            assert naive["throughput"] is None
+        else:
+            assert naive["throughput"]["calls"] == 2
+            assert optimized["throughput"]["per_second"] > 0
+
+
+def test_demo_json_on_the_resolved_server(pg_server: PostgresServer) -> None:
+    before = _databases(pg_server)
+    completed = _demo("--json", *FAST)
+    assert completed.returncode == 0, completed.stderr
+    document = json.loads(completed.stdout)
+    _check_document(document)
+    temporary = set(document["temporary_databases"])
+    assert len(temporary) == 2
+    assert not temporary & before
+    assert not temporary & _databases(pg_server), "temporary databases were left behind"
+
+
+def test_demo_plain_text_when_piped() -> None:
+    completed = _demo(*FAST, "--delay-ms", "0")
+    assert completed.returncode == 0, completed.stderr
+    assert "Before → after at 0 ms one-way delay" in completed.stdout
+    assert "get_user_projects" in completed.stdout
+    assert "identical results" in completed.stdout
+    assert "\x1b[" not in completed.stdout  # no terminal escapes in a pipe
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--delay-ms", "-1", "--delay-ms must be 0 or more"),
+        ("--repeat", "0", "--repeat must be at least 1"),
+    ],
+)
+def test_bad_options_give_one_line_and_exit_2(flag: str, value: str, message: str) -> None:
+    completed = _demo(flag, value)
+    assert completed.returncode == 2
+    assert completed.stderr.strip().splitlines() == [f"dbaudit: error: {message}, not {value}"]
+
+
+def test_no_database_gives_one_line_and_exit_2() -> None:
+    completed = _demo(
+        "--json",
+        env={
+            "DBAUDIT_DATABASE": "env",
+            "DBAUDIT_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/x",
+        },
+    )
+    assert completed.returncode == 2
+    lines = completed.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("dbaudit: error: no PostgreSQL server available; tried env")
+    assert completed.stdout == ""
+
+
+def test_demo_on_the_embedded_server() -> None:
+    completed = _demo("--json", *FAST, env={"DBAUDIT_DATABASE": "embedded"})
+    assert completed.returncode == 0, completed.stderr
+    document = json.loads(completed.stdout)
+    assert document["database"]["source"] == "embedded"
+    _check_document(document)
+
+
+def test_ctrl_c_drops_the_temporary_databases(pg_server: PostgresServer) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dbaudit", "demo", "--repeat", "500"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        header = process.stderr.readline()
+        found = re.search(r"temporary databases (\S+) and (\S+),", header)
+        assert found is not None, header
+        names = set(found.groups())
+        assert names <= _databases(pg_server)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, stderr
+    assert stderr.strip().splitlines()[-1] == "dbaudit: interrupted"
+    assert not names & _databases(pg_server), "temporary databases were left behind"
