@@ -1,0 +1,234 @@
+"""Candidate indexes for a workload: pure functions from statement shapes and a schema.
+
+For each statement and each table it reads: the equality columns, then the range or sort
+columns as composites (sort keys keep their direction, so ``ORDER BY created_at DESC LIMIT 20``
+gets ``(user_id, created_at DESC)``); partial indexes for constant predicates (``IS NULL``,
+``is_public = true``, a status value); join columns; and foreign keys with no index. A
+candidate an existing index already serves as a prefix is rejected here with that reason;
+everything else goes to the planner.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from dbaudit.schema.model import Index, IndexKey, Schema, Table, quote_identifier
+from dbaudit.sql.extract import SortKey, StatementShape
+
+# Below this many rows a sequential scan reads the whole table in a page or two.
+MIN_TABLE_ROWS = 1_000
+MAX_KEY_COLUMNS = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    table: str
+    keys: tuple[IndexKey, ...]
+    predicate: str | None = None
+    origin: str = ""  # why it was proposed: "equality + sort", "foreign key", ...
+
+    @property
+    def identity(self) -> tuple[str, tuple[IndexKey, ...], str | None]:
+        return (self.table, self.keys, self.predicate)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return tuple(k.column or k.expression for k in self.keys)
+
+    def name(self) -> str:
+        suffix = "_partial" if self.predicate else ""
+        base = f"{self.table.split('.')[-1]}_{'_'.join(self.columns)}{suffix}_idx"
+        return base[:63]
+
+    def definition(self, *, concurrently: bool = True, name: str | None = None) -> str:
+        keys = ", ".join(k.render() for k in self.keys)
+        how = "CONCURRENTLY " if concurrently else ""
+        target = ".".join(quote_identifier(part) for part in self.table.split("."))
+        index_name = quote_identifier(name or self.name())
+        ddl = f"CREATE INDEX {how}{index_name} ON {target} ({keys})"
+        if self.predicate:
+            ddl += f" WHERE {self.predicate}"
+        return ddl
+
+    def anonymous_definition(self) -> str:
+        """``CREATE INDEX ON ...`` as HypoPG takes it."""
+        keys = ", ".join(k.render() for k in self.keys)
+        target = ".".join(quote_identifier(part) for part in self.table.split("."))
+        ddl = f"CREATE INDEX ON {target} ({keys})"
+        if self.predicate:
+            ddl += f" WHERE {self.predicate}"
+        return ddl
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    candidate: Candidate
+    reason: str
+
+
+def _key(column: str, descending: bool = False, nulls_first: bool | None = None) -> IndexKey:
+    return IndexKey(
+        expression=column, column=column, descending=descending, nulls_first=nulls_first
+    )
+
+
+def _sort_key(key: SortKey) -> IndexKey:
+    return _key(key.column, key.descending, key.nulls_first)
+
+
+def _dedupe(columns: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(columns))
+
+
+def shape_candidates(shape: StatementShape, table: Table) -> list[Candidate]:
+    """The candidates one statement suggests for one of its tables."""
+    name = table.name if table.schema == "public" else table.qualified_name
+    filters = [f for f in shape.filters if f.table == table.name]
+    indexable = [f for f in filters if f.value != "subquery" or f.operator == "IN"]
+    equality = _dedupe(f.column for f in indexable if f.operator in ("=", "IN"))
+    ranges = _dedupe(
+        f.column
+        for f in indexable
+        if f.operator in ("<", "<=", ">", ">=", "BETWEEN") and f.column not in equality
+    )
+    nulls = _dedupe(f.column for f in filters if f.operator == "IS NULL")
+    join_columns = _dedupe(
+        ref.column
+        for join in shape.joins
+        for ref in (join.left, join.right)
+        if ref.table == table.name
+    )
+    sort = [k for k in shape.sort_keys if k.table == table.name]
+    sort_usable = bool(sort) and len(sort) == len(shape.sort_keys)
+    sort_keys = [_sort_key(k) for k in sort if k.column not in equality] if sort_usable else []
+
+    found: list[Candidate] = []
+
+    def add(keys: Sequence[IndexKey], origin: str, predicate: str | None = None) -> None:
+        keys = tuple(keys)[:MAX_KEY_COLUMNS]
+        if keys:
+            found.append(Candidate(name, keys, predicate, origin))
+
+    eq_keys = [_key(c) for c in [*equality, *nulls]]
+    if eq_keys:
+        add(eq_keys, "equality columns")
+        for column in equality:
+            add([_key(column)], "equality column")
+    if sort_keys:
+        add([*eq_keys, *sort_keys], "equality + sort" if eq_keys else "sort")
+    if ranges:
+        add([*eq_keys, _key(ranges[0])], "equality + range" if eq_keys else "range")
+    for column in join_columns:
+        add([_key(column)], "join column")
+        if eq_keys and column not in equality:
+            add([*eq_keys, _key(column)], "equality + join column")
+
+    constants = [f for f in filters if f.is_constant_predicate]
+    if constants:
+        predicate = " AND ".join(f.predicate_sql() for f in constants)
+        constant_columns = {f.column for f in constants}
+        rest_eq = [_key(c) for c in equality if c not in constant_columns]
+        rest = [*rest_eq, *sort_keys] if sort_keys else rest_eq
+        if not rest and ranges:
+            rest = [_key(ranges[0])]
+        elif ranges and not sort_keys:
+            rest = [*rest, _key(ranges[0])]
+        add(rest, "partial index for constant predicate", predicate)
+    return found
+
+
+def foreign_key_candidates(table: Table) -> list[Candidate]:
+    name = table.name if table.schema == "public" else table.qualified_name
+    return [
+        Candidate(name, tuple(_key(c) for c in fk.columns), None, "foreign key")
+        for fk in table.foreign_keys
+    ]
+
+
+def _same_direction(existing: Sequence[IndexKey], wanted: Sequence[IndexKey]) -> bool:
+    """A btree serves the wanted order read forwards, or every key flipped read backwards."""
+    pairs = list(zip(existing, wanted, strict=False))
+    forwards = all(e.descending == w.descending and _nulls(e) == _nulls(w) for e, w in pairs)
+    backwards = all(e.descending != w.descending and _nulls(e) != _nulls(w) for e, w in pairs)
+    return forwards or backwards
+
+
+def _nulls(key: IndexKey) -> bool:
+    return key.nulls_first if key.nulls_first is not None else key.descending
+
+
+def covering_index(table: Table, candidate: Candidate) -> Index | None:
+    """An existing valid btree index that starts with the candidate's keys (as a prefix)."""
+    wanted = candidate.keys
+    for index in table.indexes:
+        if not index.valid or index.method != "btree" or len(index.keys) < len(wanted):
+            continue
+        if index.predicate is not None and index.predicate != candidate.predicate:
+            continue
+        prefix = index.keys[: len(wanted)]
+        if [k.column for k in prefix] != [k.column for k in wanted]:
+            continue
+        if _same_direction(prefix, wanted):
+            return index
+    # Equality-only candidates are served by any index on the same column set in another order.
+    if all(not k.descending for k in wanted) and candidate.origin.startswith("equality column"):
+        for index in table.indexes:
+            head = {k.column for k in index.keys[: len(wanted)]}
+            if index.valid and index.predicate is None and head == {k.column for k in wanted}:
+                return index
+    return None
+
+
+def generate(
+    shapes: Sequence[StatementShape | None], schema: Schema
+) -> tuple[list[tuple[Candidate, tuple[int, ...]]], list[Rejection]]:
+    """All distinct candidates with the statements that suggested them, and the rejections."""
+    motivating: dict[tuple[str, tuple[IndexKey, ...], str | None], list[int]] = {}
+    first: dict[tuple[str, tuple[IndexKey, ...], str | None], Candidate] = {}
+    for number, shape in enumerate(shapes):
+        if shape is None:
+            continue
+        for table_name in shape.tables:
+            table = schema.table(table_name)
+            if table is None:
+                continue
+            for candidate in shape_candidates(shape, table):
+                first.setdefault(candidate.identity, candidate)
+                motivating.setdefault(candidate.identity, [])
+                if number not in motivating[candidate.identity]:
+                    motivating[candidate.identity].append(number)
+    for table in schema.tables:
+        for candidate in foreign_key_candidates(table):
+            first.setdefault(candidate.identity, candidate)
+            motivating.setdefault(candidate.identity, [])
+
+    accepted: list[tuple[Candidate, tuple[int, ...]]] = []
+    rejected: list[Rejection] = []
+    for identity, candidate in first.items():
+        table = schema.table(candidate.table)
+        if table is None:  # pragma: no cover - candidates only come from known tables
+            continue
+        missing = [k.column for k in candidate.keys if k.column and table.column(k.column) is None]
+        if missing:
+            rejected.append(
+                Rejection(candidate, f"column {missing[0]} is not in table {candidate.table}")
+            )
+            continue
+        cover = covering_index(table, candidate)
+        if cover is not None:
+            rejected.append(
+                Rejection(candidate, f"covered by existing index {cover.name} (prefix)")
+            )
+            continue
+        if table.row_estimate is not None and table.row_estimate < MIN_TABLE_ROWS:
+            rejected.append(
+                Rejection(
+                    candidate,
+                    f"table too small ({table.row_estimate} rows, under {MIN_TABLE_ROWS}): "
+                    "a sequential scan is as fast",
+                )
+            )
+            continue
+        accepted.append((candidate, tuple(motivating[identity])))
+    return accepted, rejected

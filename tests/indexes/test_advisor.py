@@ -1,0 +1,231 @@
+"""The advisor end to end on a real database, on both what-if paths, leaving nothing behind."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable, Iterator
+
+import psycopg
+import pytest
+
+from dbaudit.db import PostgresServer
+from dbaudit.indexes.advisor import AdvisorResult, AdvisorSettings, advise
+from dbaudit.indexes.whatif import WhatIfUnavailable
+from dbaudit.indexes.workload import WorkloadQuery, from_statements
+from dbaudit.schema.live import connect, load_schema
+
+Snapshot = Callable[[str], object]
+
+# The case Supabase's index_advisor and Dexter get wrong (issue 6): equality on two columns,
+# sort on a third, descending, with a LIMIT.
+FEED = "SELECT * FROM renders WHERE user_id = $1 AND status = $2 ORDER BY created_at DESC LIMIT 20"
+WORKLOAD = (
+    (FEED, 100),
+    ("SELECT * FROM renders WHERE chain_id = $1", 50),
+    ("SELECT * FROM renders WHERE deleted_at IS NULL ORDER BY created_at DESC LIMIT 10", 10),
+    ("SELECT * FROM users WHERE email = $1", 10),
+    ("SELECT * FROM tiny WHERE code = $1", 10),
+)
+
+
+def run(url: str, workload: object = WORKLOAD, **settings: object) -> AdvisorResult:
+    queries = (
+        workload
+        if isinstance(workload, tuple) and isinstance(workload[0], WorkloadQuery)
+        else from_statements(workload)
+    )  # type: ignore[arg-type]
+    with connect(url) as conn:
+        return advise(conn, load_schema(conn), queries, AdvisorSettings(**settings))  # type: ignore[arg-type]
+
+
+def ddls(result: AdvisorResult) -> list[str]:
+    return [a.ddl for a in result.advice]
+
+
+EXPECTED = {
+    "CREATE INDEX CONCURRENTLY renders_user_id_status_created_at_idx "
+    "ON renders (user_id, status, created_at DESC);",
+    "CREATE INDEX CONCURRENTLY renders_chain_id_idx ON renders (chain_id);",
+    "CREATE INDEX CONCURRENTLY renders_created_at_partial_idx "
+    "ON renders (created_at DESC) WHERE deleted_at IS NULL;",
+}
+
+
+@pytest.mark.usefixtures("hypopg")
+def test_hypopg_recommends_composites_with_direction_and_partial(
+    advisor_url: str, snapshot: Snapshot
+) -> None:
+    before = snapshot(advisor_url)
+    result = run(advisor_url, method="hypopg")
+    assert snapshot(advisor_url) == before
+    assert result.method == "hypopg"
+    assert result.notes == (
+        "HypoPG was not installed: it was created inside this run's transaction, "
+        "which was rolled back",
+    )
+    extensions = before[2]  # the pg_extension rows: hypopg is not there before nor after
+    assert all(name != "hypopg" for name, _version in extensions)  # type: ignore[attr-defined]
+    assert set(ddls(result)) == EXPECTED
+    feed = next(a for a in result.advice if "status, created_at DESC" in a.ddl)
+    assert feed.priority == "high" and feed.est_size > 0
+    (effect,) = [e for e in feed.queries if e.query == FEED]
+    assert effect.calls == 100 and effect.cost_after * 10 < effect.cost_before
+    assert result.workload_cost_after < result.workload_cost_before / 5
+
+
+def test_rollback_path_recommends_the_same_and_leaves_nothing(
+    advisor_url: str, snapshot: Snapshot
+) -> None:
+    before = snapshot(advisor_url)
+    result = run(advisor_url, method="rollback", allow_rollback_indexes=True)
+    assert snapshot(advisor_url) == before
+    assert result.method == "rollback"
+    assert set(ddls(result)) == EXPECTED
+
+
+def test_every_rejection_and_skip_has_a_reason(advisor_url: str) -> None:
+    result = run(advisor_url, method="rollback", allow_rollback_indexes=True)
+    reasons = {r.ddl: r.reason for r in result.rejected}
+    assert all(r.reason for r in result.rejected)
+    assert reasons["CREATE INDEX CONCURRENTLY users_email_idx ON users (email);"] == (
+        "covered by existing index users_email_key (prefix)"
+    )
+    assert reasons["CREATE INDEX CONCURRENTLY tiny_code_idx ON tiny (code);"].startswith(
+        "table too small (20 rows"
+    )
+    assert "superseded" in reasons[
+        "CREATE INDEX CONCURRENTLY renders_user_id_idx ON renders (user_id);"
+    ] or (
+        "already serve"
+        in reasons["CREATE INDEX CONCURRENTLY renders_user_id_idx ON renders (user_id);"]
+    )
+    payload = json.loads(json.dumps(result.to_json()))
+    assert all(item["reason"] for item in payload["rejected"])
+    assert payload["advice"][0]["queries"][0]["cost_before"] > 0
+
+
+def test_threshold_gives_its_reason(advisor_url: str) -> None:
+    result = run(
+        advisor_url,
+        WORKLOAD[1:2],
+        min_improvement=1.0,
+        method="rollback",
+        allow_rollback_indexes=True,
+    )
+    assert result.advice == ()
+    reason = next(r.reason for r in result.rejected if "(chain_id)" in r.ddl)
+    assert reason.startswith("saves 99.") and reason.endswith("under the 100% threshold")
+
+
+def test_write_heavy_table_outweighs_a_rare_read(advisor_url: str) -> None:
+    workload = (
+        ("SELECT * FROM renders WHERE chain_id = $1", 1),
+        (
+            "INSERT INTO renders (id, user_id, status, created_at, chain_id) "
+            "VALUES ($1, $2, $3, now(), $4)",
+            100_000,
+        ),
+    )
+    result = run(advisor_url, workload, method="rollback", allow_rollback_indexes=True)
+    assert result.advice == ()
+    reason = next(r.reason for r in result.rejected if "(chain_id)" in r.ddl)
+    assert reason.startswith("write-heavy table: maintaining it costs 100000.0 per workload run")
+    # An update that does not touch the indexed column keeps HOT updates: no write cost.
+    hot = (
+        ("SELECT * FROM renders WHERE chain_id = $1", 1),
+        ("UPDATE renders SET status = $1 WHERE id = $2", 100_000),
+    )
+    assert ddls(run(advisor_url, hot, method="rollback", allow_rollback_indexes=True)) == [
+        "CREATE INDEX CONCURRENTLY renders_chain_id_idx ON renders (chain_id);"
+    ]
+
+
+def test_bad_statements_are_skipped_with_one_line_and_the_rest_goes_on(advisor_url: str) -> None:
+    workload = (
+        ("SELECT * FROM renders WHERE chain_id = $1", 10),
+        ("SELECT * FROM renders WHERE user_id = $1 AND $2 IS NULL", 1),  # untyped $2
+        ("SELECT * FROM renders WHERE no_such_column = 1", 1),
+        ("SELECT FROM WHERE", 1),
+        ("SELECT * FROM elsewhere WHERE id = 1", 1),
+        ("VACUUM renders", 1),
+    )
+    result = run(advisor_url, workload, method="rollback", allow_rollback_indexes=True)
+    assert ddls(result) == ["CREATE INDEX CONCURRENTLY renders_chain_id_idx ON renders (chain_id);"]
+    reasons = [s.reason for s in result.skipped]
+    assert all("\n" not in r for r in reasons)
+    assert "planner rejected it: could not determine data type of parameter $2" in reasons
+    assert 'planner rejected it: column "no_such_column" does not exist' in reasons
+    assert "reads no table of this database" in reasons
+    assert "not a SELECT, INSERT, UPDATE or DELETE" in reasons
+    assert len(result.skipped) == 5
+
+
+def test_delete_counts_the_foreign_key_checks_it_causes(advisor_url: str) -> None:
+    result = run(
+        advisor_url,
+        (("DELETE FROM users WHERE id = $1", 100),),
+        method="rollback",
+        allow_rollback_indexes=True,
+    )
+    (advice,) = result.advice
+    assert advice.ddl == "CREATE INDEX CONCURRENTLY renders_user_id_idx ON renders (user_id);"
+    assert advice.queries[0].label == "q1 (foreign key check renders_user_id_fkey)"
+
+
+def test_verify_measures_with_sample_values(advisor_url: str) -> None:
+    workload = (
+        WorkloadQuery(FEED, 100, params=(7, "done")),
+        WorkloadQuery("SELECT * FROM renders WHERE chain_id = $1", 50),
+    )
+    result = run(advisor_url, workload, method="rollback", allow_rollback_indexes=True, verify=True)
+    by_query = {v.query: v for v in result.verification}
+    feed = by_query[FEED]
+    assert feed.before_ms is not None and feed.after_ms is not None and feed.reason == ""
+    assert feed.cost_after < feed.cost_before
+    chain = by_query["SELECT * FROM renders WHERE chain_id = $1"]
+    assert chain.before_ms is None and chain.reason == "has $n parameters and no sample values"
+
+
+def test_per_query_baseline_has_no_sort_direction(advisor_url: str) -> None:
+    result = run(advisor_url, method="rollback", allow_rollback_indexes=True, strategy="per-query")
+    assert result.advice
+    assert not any("DESC" in d or "WHERE" in d for d in ddls(result))
+
+
+def test_empty_database(fresh_pg_url: str) -> None:
+    result = run(fresh_pg_url, method="rollback", allow_rollback_indexes=True)
+    assert result.advice == () and result.rejected == ()
+    assert {s.reason for s in result.skipped} == {"reads no table of this database"}
+
+
+@pytest.fixture()
+def unprivileged_url(pg_server: PostgresServer, advisor_url: str) -> Iterator[str]:
+    """A login role that may read the tables but owns none and is no superuser."""
+    role = f"dbaudit_reader_{secrets.token_hex(4)}"
+    with psycopg.connect(advisor_url, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN")
+        admin.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
+    try:
+        yield advisor_url.replace("postgres@", f"{role}@", 1)
+    finally:
+        with psycopg.connect(advisor_url, autocommit=True) as admin:
+            admin.execute(f"DROP OWNED BY {role}")
+            admin.execute(f"DROP ROLE {role}")
+
+
+def test_missing_privileges_are_one_line_each(
+    unprivileged_url: str, advisor_url: str, snapshot: Snapshot
+) -> None:
+    before = snapshot(advisor_url)
+    with pytest.raises(WhatIfUnavailable) as error:
+        run(unprivileged_url, method="auto")
+    message = str(error.value)
+    assert "\n" not in message
+    assert "HypoPG cannot be created here" in message and "--rollback-indexes" in message
+    result = run(unprivileged_url, method="auto", allow_rollback_indexes=True)
+    assert result.advice == ()
+    assert any(
+        r.reason.startswith("could not be created: must be owner of table") for r in result.rejected
+    )
+    assert snapshot(advisor_url) == before
