@@ -1,0 +1,379 @@
+"""The static audit of a Python tree: files in, one ``Audit`` out.
+
+``run_static_audit(paths, options)`` finds the ``.py`` files, reads each once, drops the ones
+that cannot reach a database after a cheap text pre-check, parses the rest once into the
+program model (in a process pool), runs the whole-tree analysis and applies the project's
+choices (``[tool.dbaudit]``, ``--select``/``--ignore``, inline ``# dbaudit: ignore``).
+Unchanged files and unchanged trees are served from a content-hash cache.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from dbaudit.findings import Audit, FileSummary, Finding, GoodPractice, Severity, SkippedFile
+from dbaudit.scan import cache as cache_module
+from dbaudit.scan import layers, project_config
+from dbaudit.scan.discovery import DEFAULT_EXCLUDES, ExcludeMatcher, SourceFile, discover
+from dbaudit.scan.project_config import ConfigError, ProjectConfig
+from dbaudit.scan.reading import DEFAULT_MAX_FILE_BYTES
+from dbaudit.scan.worker import FileJob, FileMeta, FileOutcome, process_file
+
+ProgressCallback = Callable[[int, int], None]  # (files done, files to do)
+
+# below this many files to parse, a process pool costs more than it saves
+_POOL_THRESHOLD = 48
+
+
+class AuditError(ValueError):
+    """Options or configuration the user has to fix (unknown rule code, bad pyproject)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AuditOptions:
+    """What a caller may choose; ``None`` means "not given here, use the project's config"."""
+
+    select: tuple[str, ...] | None = None
+    ignore: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    default_excludes: bool = True
+    min_severity: Severity | None = None
+    jobs: int | None = None  # None: every core this process may use
+    use_cache: bool = True
+    cache_dir: str | None = None
+    config_file: str | None = None  # an explicit pyproject.toml
+    use_project_config: bool = True
+    max_file_bytes: int | None = None
+    cwd: str | None = None
+    progress: ProgressCallback | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ScanStats:
+    files_found: int
+    files_parsed: int  # parsed in this run (cache misses that reach a database)
+    files_from_cache: int
+    analysis_from_cache: bool
+    suppressed: int  # findings silenced by ``# dbaudit: ignore``
+    filtered: int  # findings left out by select/ignore/min-severity
+    jobs: int
+    seconds: float
+    cache_note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StaticAuditRun:
+    audit: Audit
+    config: ProjectConfig
+    stats: ScanStats
+
+
+def run_static_audit(paths: Sequence[str], options: AuditOptions | None = None) -> Audit:
+    return scan(paths, options or AuditOptions()).audit
+
+
+def scan(paths: Sequence[str], options: AuditOptions) -> StaticAuditRun:
+    started = time.perf_counter()
+    if not paths:
+        raise AuditError("no path given to audit")
+    cwd = os.path.abspath(options.cwd or os.getcwd())
+    config = _load_config(paths, options, cwd)
+    select = options.select if options.select is not None else config.select
+    ignore = tuple(dict.fromkeys((*config.ignore, *options.ignore)))
+    _check_codes(select or (), "select")
+    _check_codes(ignore, "ignore")
+    min_severity = options.min_severity or config.min_severity or Severity.INFO
+    max_bytes = options.max_file_bytes or config.max_file_size or DEFAULT_MAX_FILE_BYTES
+
+    found = discover(paths, _matchers(options, config, cwd), cwd=cwd)
+    jobs = _job_count(options.jobs)
+    store = _open_cache(options, config, paths, cwd)
+    try:
+        outcomes, from_cache, parsed = _process(found.files, store, max_bytes, jobs, options)
+        result, analysis_cached = _analyze(outcomes, store)
+    finally:
+        note = store.problem
+        store.close()
+
+    metas = {o.display_path: o.meta for o in outcomes}
+    findings, suppressed, filtered = _select_findings(
+        result.findings, metas, select, ignore, min_severity
+    )
+    audit = Audit(
+        roots=tuple(dict.fromkeys(f.root for f in found.files)) or tuple(paths),
+        files=[
+            FileSummary(o.display_path, o.meta.lines, layers.classify(o.display_path))
+            for o in outcomes
+            if not o.meta.skip_reason
+        ],
+        findings=findings,
+        good_practices=sorted(result.good_practices, key=_practice_order),
+        skipped=sorted(
+            [*found.skipped, *(_skipped(o) for o in outcomes if o.meta.skip_reason)],
+            key=lambda s: s.path,
+        ),
+    )
+    stats = ScanStats(
+        files_found=len(found.files),
+        files_parsed=parsed,
+        files_from_cache=from_cache,
+        analysis_from_cache=analysis_cached,
+        suppressed=suppressed,
+        filtered=filtered,
+        jobs=jobs,
+        seconds=time.perf_counter() - started,
+        cache_note=note,
+    )
+    return StaticAuditRun(audit=audit, config=config, stats=stats)
+
+
+# reasons for leaving a file out by design rather than because something is wrong with it
+BENIGN_SKIP_REASONS = ("empty file", "too large", "same file as")
+
+
+def is_error(skipped: SkippedFile) -> bool:
+    """Whether a file was left out because something is wrong, not by design (empty file)."""
+    return not skipped.reason.startswith(BENIGN_SKIP_REASONS)
+
+
+# --- configuration ---------------------------------------------------------------------------
+
+
+def _load_config(paths: Sequence[str], options: AuditOptions, cwd: str) -> ProjectConfig:
+    try:
+        if options.config_file is not None:
+            return project_config.load(options.config_file)
+        if not options.use_project_config:
+            return ProjectConfig()
+        first = os.path.join(cwd, paths[0])
+        found = project_config.find_pyproject(first)
+        return ProjectConfig() if found is None else project_config.load(found)
+    except ConfigError as error:
+        raise AuditError(str(error)) from None
+
+
+def _matchers(options: AuditOptions, config: ProjectConfig, cwd: str) -> list[ExcludeMatcher]:
+    matchers = []
+    if options.default_excludes:
+        matchers.append(ExcludeMatcher(DEFAULT_EXCLUDES, cwd))
+    if config.exclude:
+        matchers.append(ExcludeMatcher(config.exclude, config.base_dir))
+    if options.exclude:
+        matchers.append(ExcludeMatcher(options.exclude, cwd))
+    return matchers
+
+
+def known_rule_codes() -> tuple[str, ...]:
+    try:
+        from dbaudit.rules import registry
+    except ImportError:
+        return ()
+    return tuple(sorted(registry.RULES)) if hasattr(registry, "RULES") else ()
+
+
+def _check_codes(codes: Iterable[str], option: str) -> None:
+    known = known_rule_codes()
+    if not known:
+        return
+    for code in codes:
+        if not any(k.startswith(code.upper()) for k in known):
+            raise AuditError(f"unknown rule code {code!r} in {option} (see `dbaudit rules`)")
+
+
+def _job_count(requested: int | None) -> int:
+    if requested is not None:
+        if requested < 1:
+            raise AuditError("--jobs must be at least 1")
+        return requested
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _open_cache(
+    options: AuditOptions, config: ProjectConfig, paths: Sequence[str], cwd: str
+) -> cache_module.Cache:
+    if not options.use_cache:
+        return cache_module.Cache(None)
+    directory = options.cache_dir or config.cache_dir
+    if directory is None:
+        project = config.base_dir or _project_dir(os.path.join(cwd, paths[0]))
+        directory = cache_module.default_cache_dir(project)
+    store = cache_module.Cache(directory)
+    store.prune_other_versions()
+    return store
+
+
+def _project_dir(path: str) -> str:
+    """The folder holding pyproject.toml/setup.py/.git above ``path``, else ``path``'s folder."""
+    start = os.path.abspath(path)
+    directory = start if os.path.isdir(start) else os.path.dirname(start)
+    probe = directory
+    while True:
+        if any(os.path.exists(os.path.join(probe, m)) for m in ("pyproject.toml", ".git")):
+            return probe
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            return directory
+        probe = parent
+
+
+# --- reading and parsing ---------------------------------------------------------------------
+
+
+def _process(
+    files: Sequence[SourceFile],
+    store: cache_module.Cache,
+    max_bytes: int,
+    jobs: int,
+    options: AuditOptions,
+) -> tuple[list[FileOutcome], int, int]:
+    """One outcome per file, in discovery order: from the cache when its content is known."""
+    from dbaudit.scan.reading import Unreadable, content_digest, read_bytes
+
+    keys: dict[str, str] = {}
+    outcomes: dict[str, FileOutcome] = {}
+    for source in files:
+        raw = read_bytes(source.real_path, max_bytes)
+        if isinstance(raw, Unreadable):
+            meta = FileMeta(skip_reason=raw.reason, skip_is_error=raw.is_error)
+            outcomes[source.display_path] = FileOutcome(source.display_path, "", meta)
+        else:
+            keys[source.display_path] = cache_module.file_key(
+                source.display_path, content_digest(raw.data)
+            )
+    cached = store.get_metas(keys.values())
+    todo: list[FileJob] = []
+    for source in files:
+        key = keys.get(source.display_path)
+        if key is None:
+            continue
+        meta = cached.get(key)
+        if isinstance(meta, FileMeta):
+            digest = key.rsplit("\x1f", 1)[1]
+            outcomes[source.display_path] = FileOutcome(source.display_path, digest, meta)
+        else:
+            todo.append(FileJob(source.real_path, source.display_path, max_bytes))
+
+    total = len(files)
+    done = total - len(todo)
+    if options.progress is not None:
+        options.progress(done, total)
+    fresh: dict[str, tuple[Any, Any]] = {}
+    for outcome in _run_jobs(todo, jobs):
+        outcomes[outcome.display_path] = outcome
+        if outcome.digest:
+            key = cache_module.file_key(outcome.display_path, outcome.digest)
+            fresh[key] = (outcome.meta, outcome.module)
+        done += 1
+        if options.progress is not None:
+            options.progress(done, total)
+    store.put_files(fresh)
+    parsed = sum(1 for o in outcomes.values() if o.module is not None)
+    ordered = [outcomes[s.display_path] for s in files if s.display_path in outcomes]
+    return ordered, total - len(todo), parsed
+
+
+def _run_jobs(todo: list[FileJob], jobs: int) -> Iterable[FileOutcome]:
+    if jobs <= 1 or len(todo) < _POOL_THRESHOLD:
+        return (process_file(job) for job in todo)
+    return _pooled(todo, jobs)
+
+
+def _pooled(todo: list[FileJob], jobs: int) -> Iterable[FileOutcome]:
+    import multiprocessing
+
+    import dbaudit.frontends.python  # noqa: F401  (imported once here, inherited by forked workers)
+
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else None)
+    # big files first would balance better, but discovery order keeps the cache writes simple
+    chunk = max(1, min(64, len(todo) // (jobs * 8)))
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        yield from pool.map(process_file, todo, chunksize=chunk)
+
+
+# --- analysis --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Result:
+    findings: list[Finding]
+    good_practices: list[GoodPractice]
+
+
+def _analyze(outcomes: list[FileOutcome], store: cache_module.Cache) -> tuple[_Result, bool]:
+    reachable = [o for o in outcomes if o.meta.touches_db and not o.meta.skip_reason]
+    if not reachable:
+        return _Result([], []), False
+    keys = [cache_module.file_key(o.display_path, o.digest) for o in reachable if o.digest]
+    tree_key = cache_module.analysis_key(keys) if len(keys) == len(reachable) else ""
+    if tree_key:
+        hit = store.get_analysis(tree_key)
+        if isinstance(hit, _Result):
+            return hit, True
+    missing = [
+        cache_module.file_key(o.display_path, o.digest) for o in reachable if o.module is None
+    ]
+    loaded = store.get_modules(missing)
+    modules = []
+    for outcome in reachable:
+        module = outcome.module
+        if module is None:
+            module = loaded.get(cache_module.file_key(outcome.display_path, outcome.digest))
+        if module is not None:
+            modules.append(module)
+    from dbaudit.analysis import analyze
+
+    analysis = analyze(modules)
+    result = _Result(list(analysis.findings), list(analysis.good_practices))
+    if tree_key:
+        store.put_analysis(tree_key, result)
+    return result, False
+
+
+def _select_findings(
+    findings: Iterable[Finding],
+    metas: dict[str, FileMeta],
+    select: tuple[str, ...] | None,
+    ignore: tuple[str, ...],
+    min_severity: Severity,
+) -> tuple[list[Finding], int, int]:
+    kept: list[Finding] = []
+    suppressed = filtered = 0
+    for finding in findings:
+        if not _rule_selected(finding.rule, select, ignore) or finding.severity < min_severity:
+            filtered += 1
+            continue
+        meta = metas.get(finding.path)
+        if meta is not None and meta.suppressions.covers(finding):
+            suppressed += 1
+            continue
+        kept.append(finding)
+    kept.sort(key=lambda f: (f.path, f.line, f.col, f.rule))
+    return kept, suppressed, filtered
+
+
+def _rule_selected(rule: str, select: tuple[str, ...] | None, ignore: tuple[str, ...]) -> bool:
+    """Codes or prefixes, as in ruff: the longest matching pattern decides."""
+    rule = rule.upper()
+    if select is None:
+        chosen = 0
+    else:
+        chosen = max((len(s) for s in select if rule.startswith(s.upper())), default=-1)
+    dropped = max((len(i) for i in ignore if rule.startswith(i.upper())), default=-1)
+    return chosen >= 0 and dropped < chosen
+
+
+def _practice_order(practice: GoodPractice) -> tuple[str, int]:
+    return (practice.path, practice.line)
+
+
+def _skipped(outcome: FileOutcome) -> SkippedFile:
+    return SkippedFile(outcome.display_path, outcome.meta.skip_reason)

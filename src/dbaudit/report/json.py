@@ -1,0 +1,127 @@
+"""The JSON report: a documented, versioned schema (docs/json-schema.md, audit-report.schema.json).
+
+``schema_version`` changes its major number only when a field is removed or changes meaning;
+new fields may appear in any version, so consumers should ignore keys they do not know.
+"""
+
+from __future__ import annotations
+
+import json as _json
+from typing import Any
+
+from dbaudit import __version__
+from dbaudit.findings import (
+    Audit,
+    CallHop,
+    FileSummary,
+    Finding,
+    Fix,
+    GoodPractice,
+    RuntimeEvidence,
+    SkippedFile,
+)
+from dbaudit.report.common import SEVERITIES_DESC, severity_counts
+from dbaudit.scan.layers import LAYERS
+
+SCHEMA_ID = "urn:dbaudit:schema:audit-report:1"
+SCHEMA_VERSION = "1.0"
+
+
+def render(audit: Audit) -> str:
+    return _json.dumps(to_dict(audit), indent=2, ensure_ascii=False) + "\n"
+
+
+def to_dict(audit: Audit) -> dict[str, Any]:
+    return {
+        "$schema": SCHEMA_ID,
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "dbaudit", "version": __version__},
+        "roots": list(audit.roots),
+        "summary": _summary(audit),
+        "findings": [finding_dict(f) for f in audit.findings],
+        "good_practices": [_practice(p) for p in audit.good_practices],
+        "files": [_file(f) for f in audit.files],
+        "skipped": [_skipped(s) for s in audit.skipped],
+    }
+
+
+def _summary(audit: Audit) -> dict[str, Any]:
+    counts = severity_counts(audit.findings)
+    by_layer = {layer: 0 for layer in LAYERS}
+    for summary in audit.files:
+        by_layer[summary.layer] = by_layer.get(summary.layer, 0) + 1
+    return {
+        "files_audited": len(audit.files),
+        "lines_audited": sum(f.lines for f in audit.files),
+        "files_by_layer": by_layer,
+        "files_skipped": len(audit.skipped),
+        "findings": len(audit.findings),
+        "findings_by_severity": {str(s): counts[s] for s in SEVERITIES_DESC},
+        "good_practices": len(audit.good_practices),
+    }
+
+
+def finding_dict(finding: Finding) -> dict[str, Any]:
+    return {
+        "rule": finding.rule,
+        "severity": str(finding.severity),
+        "confidence": finding.confidence,
+        "source": finding.source,
+        "path": finding.path,
+        "line": finding.line,
+        "end_line": finding.end_line,
+        "column": finding.col + 1,
+        "function": finding.function,
+        "message": finding.message,
+        "problem": finding.problem,
+        "query_cost": finding.query_cost,
+        "fixed_query_cost": finding.fixed_query_cost,
+        "call_chain": [_hop(h) for h in finding.call_chain],
+        "fix": None if finding.fix is None else _fix(finding.fix),
+        "code": finding.code,
+        "evidence": None if finding.evidence is None else _evidence(finding.evidence),
+        "baseline_key": finding.baseline_key(),
+    }
+
+
+def _hop(hop: CallHop) -> dict[str, Any]:
+    return {"path": hop.path, "line": hop.line, "function": hop.function, "detail": hop.detail}
+
+
+def _fix(fix: Fix) -> dict[str, Any]:
+    return {"summary": fix.summary, "code": fix.code, "language": fix.language}
+
+
+def _evidence(evidence: RuntimeEvidence) -> dict[str, Any]:
+    return {
+        "queries": evidence.queries,
+        "total_ms": evidence.total_ms,
+        "unit": evidence.unit,
+        "fingerprint": evidence.fingerprint,
+    }
+
+
+def _practice(practice: GoodPractice) -> dict[str, Any]:
+    return {
+        "kind": practice.kind,
+        "path": practice.path,
+        "line": practice.line,
+        "end_line": practice.end_line,
+        "function": practice.function,
+        "description": practice.description,
+        "query_cost": practice.query_cost,
+        "code": practice.code,
+    }
+
+
+def _file(summary: FileSummary) -> dict[str, Any]:
+    return {
+        "path": summary.path,
+        "lines": summary.lines,
+        "layer": summary.layer,
+        "language": summary.language,
+    }
+
+
+def _skipped(skipped: SkippedFile) -> dict[str, Any]:
+    return {"path": skipped.path, "reason": skipped.reason}

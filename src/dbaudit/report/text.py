@@ -1,0 +1,123 @@
+"""Terminal output in the convention of linters: ``path:line:col: DBA101 message``, grouped by file.
+
+Under each finding, indented: severity, function, query cost now and after the fix, the chain
+of calls from the loop to the query, and runtime evidence when there is some. Then the files
+not analyzed and one summary line. ``build`` returns a rich ``Text`` (coloured on a terminal);
+``render`` its plain form for pipes and files.
+"""
+
+from __future__ import annotations
+
+from itertools import groupby
+
+from rich.text import Text
+
+from dbaudit.findings import Audit, Finding, Severity
+from dbaudit.report.common import (
+    evidence_text,
+    location,
+    plural,
+    queries,
+    severity_summary,
+)
+
+SEVERITY_STYLES: dict[Severity, str] = {
+    Severity.CRITICAL: "bold white on red",
+    Severity.HIGH: "bold red",
+    Severity.MEDIUM: "yellow",
+    Severity.LOW: "cyan",
+    Severity.INFO: "dim",
+}
+
+MAX_LISTED = 20  # good practices and skipped files; JSON lists them all
+
+
+def render(audit: Audit, *, note: str = "") -> str:
+    return build(audit, note=note).plain
+
+
+def build(audit: Audit, *, note: str = "") -> Text:
+    out = Text()
+    ordered = sorted(audit.findings, key=lambda f: (f.path, f.line, f.col, f.rule))
+    for _, group in groupby(ordered, key=lambda f: f.path):
+        for finding in group:
+            _finding(out, finding)
+        out.append("\n")
+    _practices(out, audit)
+    _skipped(out, audit)
+    if note:
+        out.append(note + "\n", style="dim")
+    out.append(summary_line(audit) + "\n", style="bold")
+    return out
+
+
+def summary_line(audit: Audit) -> str:
+    files_with = len({f.path for f in audit.findings})
+    lines = sum(f.lines for f in audit.files)
+    if audit.findings:
+        head = (
+            f"Found {plural(len(audit.findings), 'finding')} "
+            f"({severity_summary(audit.findings)}) in {plural(files_with, 'file')}"
+        )
+    else:
+        head = "No findings"
+    parts = [
+        head,
+        f"audited {plural(len(audit.files), 'file')} ({plural(lines, 'line')})",
+        f"{plural(len(audit.good_practices), 'operation')} already optimized",
+    ]
+    if audit.skipped:
+        parts.append(f"{plural(len(audit.skipped), 'file')} not analyzed")
+    return "; ".join(parts) + "."
+
+
+def _finding(out: Text, finding: Finding) -> None:
+    out.append(f"{location(finding)}: ", style="bold")
+    out.append(finding.rule, style=SEVERITY_STYLES[finding.severity])
+    out.append(f" {finding.message}\n")
+    details = [str(finding.severity)]
+    if finding.function:
+        details.append(f"in {finding.function}")
+    if finding.query_cost:
+        cost = queries(finding.query_cost)
+        if finding.fixed_query_cost:
+            cost += f", {queries(finding.fixed_query_cost)} after fix"
+        details.append(cost)
+    if finding.source != "static":
+        details.append(f"source: {finding.source}")
+    out.append("    " + " · ".join(details) + "\n", style="dim")
+    if finding.call_chain:
+        hops = " -> ".join(f"{h.function} ({h.path}:{h.line})" for h in finding.call_chain)
+        out.append(f"    via {hops}\n", style="dim")
+    if finding.evidence is not None:
+        out.append(f"    {evidence_text(finding.evidence)}\n", style="magenta")
+    if finding.fix is not None and finding.fix.summary:
+        out.append(f"    fix: {finding.fix.summary}\n", style="green")
+
+
+def _practices(out: Text, audit: Audit) -> None:
+    if not audit.good_practices:
+        return
+    out.append("Already optimized:\n", style="bold green")
+    for practice in audit.good_practices[:MAX_LISTED]:
+        cost = f" ({queries(practice.query_cost)})" if practice.query_cost else ""
+        out.append(f"  {practice.path}:{practice.line}: ", style="green")
+        out.append(f"{practice.function}: {practice.kind}{cost}\n")
+    _more(out, len(audit.good_practices), "green")
+    out.append("\n")
+
+
+def _skipped(out: Text, audit: Audit) -> None:
+    if not audit.skipped:
+        return
+    out.append("Not analyzed:\n", style="bold yellow")
+    for skipped in audit.skipped[:MAX_LISTED]:
+        out.append(f"  {skipped.path}: {skipped.reason}\n", style="yellow")
+    _more(out, len(audit.skipped), "yellow")
+    out.append("\n")
+
+
+def _more(out: Text, total: int, style: str) -> None:
+    hidden = total - MAX_LISTED
+    if hidden > 0:
+        out.append(f"  ... and {hidden} more (all are listed by --format json)\n", style=style)

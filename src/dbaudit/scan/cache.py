@@ -1,0 +1,231 @@
+"""A content-hash cache, so a re-scan of an unchanged tree costs reading and hashing its files.
+
+One SQLite file holds two tables: per file (keyed by path and content hash) what its worker
+produced, and per tree (keyed by every analyzed file's key) the whole analysis result. Every key
+also carries the analyzer's fingerprint (a hash of the frontend, model, analysis and rules source),
+so upgrading dbaudit or editing a rule can never serve a stale answer. A cache that cannot be
+opened or written is switched off for the run; it never fails an audit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import pickle
+import sqlite3
+import sys
+from collections.abc import Iterable, Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import dbaudit
+
+CACHE_DIR_NAME = ".dbaudit-cache"
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS files (key TEXT PRIMARY KEY, meta BLOB NOT NULL, module BLOB)",
+    "CREATE TABLE IF NOT EXISTS analyses (key TEXT PRIMARY KEY, result BLOB NOT NULL)",
+)
+_KEEP_ANALYSES = 8
+
+# the packages whose code decides what a file's model and the findings are
+_ANALYZER_PACKAGES = ("frontends", "model", "analysis", "rules", "findings.py", "scan")
+
+
+@cache
+def analyzer_fingerprint() -> str:
+    digest = hashlib.blake2b(digest_size=12)
+    digest.update(dbaudit.__version__.encode())
+    digest.update(sys.version.encode())
+    package = Path(dbaudit.__file__).parent
+    for name in _ANALYZER_PACKAGES:
+        target = package / name
+        sources = sorted(target.rglob("*.py")) if target.is_dir() else [target]
+        for source in sources:
+            try:
+                digest.update(str(source.relative_to(package)).encode())
+                digest.update(source.read_bytes())
+            except OSError:
+                continue
+    return digest.hexdigest()
+
+
+def file_key(display_path: str, content_digest: str) -> str:
+    return f"{display_path}\x1f{content_digest}"
+
+
+def default_cache_dir(project_dir: str) -> str:
+    """``<project>/.dbaudit-cache`` when writable, else the user's cache folder."""
+    local = os.path.join(project_dir, CACHE_DIR_NAME)
+    if os.path.isdir(local) and os.access(local, os.W_OK):
+        return local
+    if not os.path.exists(local) and os.access(project_dir, os.W_OK):
+        return local
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    project_tag = hashlib.blake2b(os.path.abspath(project_dir).encode(), digest_size=6).hexdigest()
+    return os.path.join(base, "dbaudit", project_tag)
+
+
+class Cache:
+    """The cache for one run; every method is a no-op once the cache has been switched off."""
+
+    def __init__(self, directory: str | None) -> None:
+        self.directory = directory
+        self.problem = ""  # why the cache is off, for --verbose output
+        self._db: sqlite3.Connection | None = None
+        self._fingerprint = analyzer_fingerprint()
+        if directory is not None:
+            self._open(directory)
+
+    @property
+    def enabled(self) -> bool:
+        return self._db is not None
+
+    def _open(self, directory: str) -> None:
+        try:
+            os.makedirs(directory, exist_ok=True)
+            _write_tag_files(directory)
+            self._db = sqlite3.connect(os.path.join(directory, "cache.sqlite3"), timeout=5)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=OFF")
+            for statement in _SCHEMA:
+                self._db.execute(statement)
+            self._db.commit()
+        except (OSError, sqlite3.Error) as error:
+            self._switch_off(error)
+
+    def _switch_off(self, error: BaseException) -> None:
+        self.problem = f"cache disabled: {error}"
+        self.close()
+
+    def _key(self, key: str) -> str:
+        return f"{self._fingerprint}\x1e{key}"
+
+    def get_metas(self, keys: Iterable[str]) -> dict[str, Any]:
+        """Per-file results (without their models) for the keys present in the cache."""
+        wanted = list(keys)
+        if self._db is None or not wanted:
+            return {}
+        found: dict[str, Any] = {}
+        try:
+            for chunk_start in range(0, len(wanted), 500):
+                chunk = [self._key(k) for k in wanted[chunk_start : chunk_start + 500]]
+                marks = ",".join("?" * len(chunk))
+                rows = self._db.execute(
+                    f"SELECT key, meta FROM files WHERE key IN ({marks})", chunk
+                ).fetchall()
+                for key, blob in rows:
+                    found[key.split("\x1e", 1)[1]] = pickle.loads(blob)
+        except (sqlite3.Error, pickle.UnpicklingError, EOFError, AttributeError) as error:
+            self._switch_off(error)
+            return {}
+        return found
+
+    def get_modules(self, keys: Iterable[str]) -> dict[str, Any]:
+        wanted = list(keys)
+        if self._db is None or not wanted:
+            return {}
+        found: dict[str, Any] = {}
+        try:
+            for chunk_start in range(0, len(wanted), 500):
+                chunk = [self._key(k) for k in wanted[chunk_start : chunk_start + 500]]
+                marks = ",".join("?" * len(chunk))
+                rows = self._db.execute(
+                    f"SELECT key, module FROM files WHERE key IN ({marks}) AND module IS NOT NULL",
+                    chunk,
+                ).fetchall()
+                for key, blob in rows:
+                    found[key.split("\x1e", 1)[1]] = pickle.loads(blob)
+        except (sqlite3.Error, pickle.UnpicklingError, EOFError, AttributeError) as error:
+            self._switch_off(error)
+            return {}
+        return found
+
+    def put_files(self, entries: Mapping[str, tuple[Any, Any]]) -> None:
+        """Store ``key -> (meta, module or None)``."""
+        if self._db is None or not entries:
+            return
+        try:
+            rows = [
+                (
+                    self._key(key),
+                    pickle.dumps(meta, protocol=pickle.HIGHEST_PROTOCOL),
+                    None if module is None else pickle.dumps(module, pickle.HIGHEST_PROTOCOL),
+                )
+                for key, (meta, module) in entries.items()
+            ]
+            self._db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?)", rows)
+            self._db.commit()
+        except (sqlite3.Error, pickle.PicklingError, TypeError, AttributeError) as error:
+            self._switch_off(error)
+
+    def get_analysis(self, key: str) -> Any | None:
+        if self._db is None:
+            return None
+        try:
+            row = self._db.execute(
+                "SELECT result FROM analyses WHERE key = ?", (self._key(key),)
+            ).fetchone()
+            return None if row is None else pickle.loads(row[0])
+        except (sqlite3.Error, pickle.UnpicklingError, EOFError, AttributeError) as error:
+            self._switch_off(error)
+            return None
+
+    def put_analysis(self, key: str, result: Any) -> None:
+        if self._db is None:
+            return
+        try:
+            blob = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+            self._db.execute(
+                "INSERT OR REPLACE INTO analyses VALUES (?, ?)", (self._key(key), blob)
+            )
+            # the newest few trees are enough: a re-scan hits the last one
+            self._db.execute(
+                "DELETE FROM analyses WHERE rowid NOT IN "
+                "(SELECT rowid FROM analyses ORDER BY rowid DESC LIMIT ?)",
+                (_KEEP_ANALYSES,),
+            )
+            self._db.commit()
+        except (sqlite3.Error, pickle.PicklingError, TypeError, AttributeError) as error:
+            self._switch_off(error)
+
+    def prune_other_versions(self) -> None:
+        """Drop entries written by another analyzer version; they can never be hit again."""
+        if self._db is None:
+            return
+        prefix = self._fingerprint + "\x1e"
+        try:
+            for table in ("files", "analyses"):
+                self._db.execute(
+                    f"DELETE FROM {table} WHERE substr(key, 1, ?) != ?", (len(prefix), prefix)
+                )
+            self._db.commit()
+        except sqlite3.Error as error:
+            self._switch_off(error)
+
+    def close(self) -> None:
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+            self._db = None
+
+
+def analysis_key(file_keys: Iterable[str]) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    for key in sorted(file_keys):
+        digest.update(key.encode())
+        digest.update(b"\x00")
+    return digest.hexdigest()
+
+
+def _write_tag_files(directory: str) -> None:
+    # keep the cache out of git and mark it as a cache for backup tools, as ruff and pytest do
+    gitignore = os.path.join(directory, ".gitignore")
+    if not os.path.exists(gitignore):
+        with open(gitignore, "w", encoding="utf-8") as handle:
+            handle.write("# created by dbaudit\n*\n")
+    tag = os.path.join(directory, "CACHEDIR.TAG")
+    if not os.path.exists(tag):
+        with open(tag, "w", encoding="utf-8") as handle:
+            handle.write("Signature: 8a477f597d28d172789f06886806bc55\n# created by dbaudit\n")

@@ -1,0 +1,96 @@
+"""What happens to one file, in whichever process runs it: read, decode, pre-check, parse once.
+
+The result is small and picklable (no source text, no syntax tree) so it crosses the process
+pool and sits in the cache cheaply. Any failure becomes a reason the file was not analyzed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from dbaudit.scan.reading import Unreadable, count_lines, decode, read_bytes
+from dbaudit.scan.suppression import NO_SUPPRESSIONS, Suppressions, comment_lines
+
+
+@dataclass(frozen=True, slots=True)
+class FileJob:
+    real_path: str
+    display_path: str
+    max_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class FileMeta:
+    """Everything about a file except its model; what a cached re-scan needs."""
+
+    lines: int = 0
+    touches_db: bool = False
+    skip_reason: str = ""
+    skip_is_error: bool = True
+    suppressions: Suppressions = NO_SUPPRESSIONS
+
+
+@dataclass(frozen=True, slots=True)
+class FileOutcome:
+    display_path: str
+    digest: str  # "" when the file could not be read, so nothing is cached for it
+    meta: FileMeta
+    module: Any = None  # dbaudit.model.ModuleModel when the file can reach a database
+
+
+def process_file(job: FileJob) -> FileOutcome:
+    raw = read_bytes(job.real_path, job.max_bytes)
+    if isinstance(raw, Unreadable):
+        return FileOutcome(job.display_path, "", _skipped(raw))
+    meta, module = analyze_bytes(job.display_path, raw.data)
+    return FileOutcome(job.display_path, raw.digest, meta, module)
+
+
+def analyze_bytes(display_path: str, data: bytes) -> tuple[FileMeta, Any]:
+    lines = count_lines(data)
+    text = decode(data)
+    if isinstance(text, Unreadable):
+        return FileMeta(lines=lines, skip_reason=text.reason, skip_is_error=text.is_error), None
+    from dbaudit.frontends import python as frontend
+
+    try:
+        if not frontend.might_touch_database(text):
+            return FileMeta(lines=lines), None
+        module = frontend.parse_module(display_path, text)
+    except frontend.ParseError as error:
+        return FileMeta(lines=lines, skip_reason=str(error) or "cannot parse"), None
+    except SyntaxError as error:
+        return FileMeta(lines=lines, skip_reason=_syntax_reason(error)), None
+    except RecursionError:
+        return FileMeta(lines=lines, skip_reason="too deeply nested to parse"), None
+    except MemoryError:
+        return FileMeta(lines=lines, skip_reason="out of memory while parsing"), None
+    except ValueError as error:  # e.g. "source code string cannot contain null bytes"
+        return FileMeta(lines=lines, skip_reason=f"cannot parse: {error}"), None
+    except Exception as error:  # one bad file never stops the audit of the others
+        reason = f"internal error while analyzing: {type(error).__name__}: {error}"
+        return FileMeta(lines=lines, skip_reason=reason[:300]), None
+    comments = comment_lines(text)
+    suppressions = Suppressions(comments, _blocks(module)) if comments else NO_SUPPRESSIONS
+    return FileMeta(lines=lines, touches_db=True, suppressions=suppressions), module
+
+
+def _skipped(unreadable: Unreadable) -> FileMeta:
+    return FileMeta(skip_reason=unreadable.reason, skip_is_error=unreadable.is_error)
+
+
+def _syntax_reason(error: SyntaxError) -> str:
+    where = f" (line {error.lineno})" if error.lineno else ""
+    return f"syntax error: {error.msg}{where}"
+
+
+def _blocks(module: Any) -> tuple[tuple[int, int, int], ...]:
+    """Header line and extent of every function and loop, from the model (no second parse)."""
+    blocks: list[tuple[int, int, int]] = []
+    for function in getattr(module, "functions", ()):
+        span = function.span
+        blocks.append((span.line, span.line, span.end_line))
+        for loop in function.loops:
+            blocks.append((loop.span.line, loop.span.line, loop.span.end_line))
+    return tuple(blocks)

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import doctest
+
+import pytest
+
+from dbaudit.findings import Finding, RuntimeEvidence, Severity
+from dbaudit.report import common
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ("2", 2),
+        ("1 + N", 51),
+        ("1 + N + N·M", 1 + 50 + 2500),
+        ("1 + N*M", 2501),
+        ("≤ 4 (sequential)", 4),
+        ("3 (concurrent)", 3),
+        ("2 + 2·N", 102),
+        ("", None),
+        ("depends on the data", None),
+    ],
+)
+def test_evaluate_cost(expression: str, expected: int | None) -> None:
+    assert common.evaluate_cost(expression) == expected
+
+
+def test_doctests() -> None:
+    assert doctest.testmod(common).failed == 0
+
+
+def _finding(cost: str, fixed: str, evidence: RuntimeEvidence | None = None) -> Finding:
+    return Finding(
+        "DBA101",
+        Severity.HIGH,
+        "m",
+        "a.py",
+        1,
+        1,
+        query_cost=cost,
+        fixed_query_cost=fixed,
+        evidence=evidence,
+    )
+
+
+def test_improvement_is_an_estimate_without_evidence_and_measured_with_it() -> None:
+    estimate = common.improvement(_finding("1 + N", "2"))
+    assert estimate is not None
+    assert (estimate.before, estimate.after, estimate.measured) == (51, 2, False)
+    assert estimate.percent_fewer == 96
+    measured = common.improvement(_finding("1 + N", "2", RuntimeEvidence(30, 100.0)))
+    assert measured is not None
+    assert (measured.before, measured.measured) == (30, True)
+
+
+def test_total_improvement_sums_only_quantified_findings() -> None:
+    total = common.total_improvement(
+        [_finding("1 + N", "2"), _finding("4", "1"), _finding("?", "1")]
+    )
+    assert total is not None
+    assert (total.before, total.after) == (55, 3)
+    assert common.total_improvement([_finding("?", "?")]) is None
+
+
+def test_severity_summary_leaves_out_empty_severities() -> None:
+    findings = [_finding("1", "1"), _finding("1", "1")]
+    assert common.severity_summary(findings) == "2 high"
+    assert common.severity_summary([]) == "none"

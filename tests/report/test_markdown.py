@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+from datetime import date
+
+from dbaudit.findings import Audit, FileSummary, Finding, Severity
+from dbaudit.report import markdown
+
+AUDIT_DATE = date(2026, 1, 15)
+
+
+def test_markdown_report_matches_golden(sample_audit: Audit, golden) -> None:
+    golden.check("sample.md", markdown.render(sample_audit, today=AUDIT_DATE))
+
+
+def test_sections_follow_the_audit_layout(sample_audit: Audit) -> None:
+    report = markdown.render(sample_audit, today=AUDIT_DATE)
+    headings = [line for line in report.splitlines() if line.startswith("## ")]
+    assert headings == [
+        "## Executive Summary",
+        "## Detailed Findings by File",
+        "## Performance Metrics Summary",
+        "## Files Not Analyzed",
+        "## Implementation Priority",
+        "## Code Review Checklist",
+    ]
+
+
+def test_executive_summary_counts_files_by_layer_and_findings(sample_audit: Audit) -> None:
+    report = markdown.render(sample_audit, today=AUDIT_DATE)
+    assert (
+        "- **Total Files Audited:** 6 files (375 lines): 2 data access, 2 services, "
+        "1 handlers/actions, 1 models" in report
+    )
+    assert "- **Findings:** 3 (1 high, 1 medium, 1 info)" in report
+    assert "- **Already Optimized:** 2 operations (1 window function, 1 batched IN)" in report
+
+
+def test_finding_block_has_lines_code_problem_fix_and_counts(sample_audit: Audit) -> None:
+    report = markdown.render(sample_audit, today=AUDIT_DATE)
+    block = report[report.index("**Issue:** UPDATE per render") :]
+    block = block[: block.index("\n---\n")]
+    assert "**Severity:** HIGH" in block
+    assert "**Lines 14-16:**" in block
+    assert "for render in renders:" in block
+    assert "**Problem:**" in block and "52 statements" in block
+    assert "**Solution:**" in block and "update(Render).where(Render.id.in_(render_ids))" in block
+    assert "- Before: 52 queries measured" in block
+    assert "- After: 3 queries" in block
+    assert "*confirmed at runtime: 52 queries, 412 ms in test_delete_chain*" in block
+    assert "1. `app/services/render_chain.py:15` `RenderChainService.delete_chain`" in block
+
+
+def test_improvement_is_marked_as_estimate_without_measurements() -> None:
+    finding = Finding(
+        "DBA101",
+        Severity.HIGH,
+        "query in a loop",
+        "a/dal.py",
+        3,
+        5,
+        function="get_all",
+        query_cost="1 + N",
+        fixed_query_cost="2",
+    )
+    audit = Audit(
+        roots=("a",), files=[FileSummary("a/dal.py", 10, "data access")], findings=[finding]
+    )
+    report = markdown.render(audit, today=AUDIT_DATE)
+    assert "51 → 2 queries across the flagged operations (**96% fewer**)" in report
+    assert "*estimate: no database was measured; loops assumed to run 50 times*" in report
+    assert "### Before and After (Estimated)" in report
+    assert "**96% fewer queries** (51 → 2, estimate at N = 50)" in report
+
+
+def test_optimized_files_are_listed_without_findings(sample_audit: Audit) -> None:
+    report = markdown.render(sample_audit, today=AUDIT_DATE)
+    optimized = report[report.index("### 🟢 OPTIMIZED") : report.index("### 🔴 HIGH")]
+    assert "#### File: `app/dal/projects.py`" in optimized
+    assert "app/services/render_chain.py" not in optimized  # it has a finding
+
+
+def test_empty_audit_still_renders_every_mandatory_section() -> None:
+    report = markdown.render(Audit(roots=("empty",)), today=AUDIT_DATE)
+    assert "## Executive Summary" in report
+    assert "- **Findings:** none" in report
+    assert "## Code Review Checklist" in report
+    assert "- [ ] No queries inside loops" in report

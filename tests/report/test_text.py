@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+from dbaudit.findings import Audit
+from dbaudit.report import render
+from dbaudit.report import text as text_report
+
+
+def test_text_report_matches_golden(sample_audit: Audit, golden) -> None:
+    golden.check("sample.txt", text_report.render(sample_audit))
+
+
+def test_each_finding_starts_with_path_line_col_and_code(sample_audit: Audit) -> None:
+    lines = render(sample_audit, "text").splitlines()
+    assert "app/services/render_chain.py:14:9: DBA103 UPDATE per render" in "\n".join(lines)
+    heads = [line for line in lines if line.startswith("app/") and ": DBA" in line]
+    assert [h.split(":")[0] for h in heads] == [
+        "app/actions/projects.py",
+        "app/services/profile_stats.py",
+        "app/services/render_chain.py",
+    ]
+
+
+def test_call_chain_and_runtime_evidence_are_printed(sample_audit: Audit) -> None:
+    output = render(sample_audit, "text")
+    assert (
+        "via RenderChainService.delete_chain (app/services/render_chain.py:15)"
+        " -> RenderChainsDAL.remove_render (app/dal/render_chains.py:31)" in output
+    )
+    assert "confirmed at runtime: 52 queries, 412 ms in test_delete_chain" in output
+    assert "source: runtime" in output
+
+
+def test_summary_line_counts_by_severity(sample_audit: Audit) -> None:
+    last = render(sample_audit, "text").splitlines()[-1]
+    assert last == (
+        "Found 3 findings (1 high, 1 medium, 1 info) in 3 files; audited 6 files (375 lines); "
+        "2 operations already optimized; 2 files not analyzed."
+    )
+
+
+def test_plain_render_has_no_escape_codes_and_rich_build_has_styles(sample_audit: Audit) -> None:
+    assert "\x1b[" not in render(sample_audit, "text")
+    built = text_report.build(sample_audit)
+    assert any("red" in str(span.style) for span in built.spans)
+
+
+def test_empty_audit_says_no_findings() -> None:
+    assert render(Audit(), "text").strip() == (
+        "No findings; audited 0 files (0 lines); 0 operations already optimized."
+    )
+
+
+def test_long_lists_are_cut_with_a_pointer_to_json(sample_audit: Audit) -> None:
+    from dbaudit.findings import SkippedFile
+
+    sample_audit.skipped = [SkippedFile(f"f{i}.py", "empty file") for i in range(25)]
+    output = render(sample_audit, "text")
+    assert "f19.py: empty file" in output
+    assert "f20.py" not in output
+    assert "... and 5 more (all are listed by --format json)" in output
