@@ -1,0 +1,134 @@
+"""What only the optimized variant has: atomic delete, batch helpers, pool settings, health."""
+
+from __future__ import annotations
+
+import asyncpg
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from dbaudit.reference.render_platform import optimized
+from dbaudit.reference.render_platform.datagen import Scale
+from dbaudit.reference.render_platform.optimized.engine import EngineSettings
+from dbaudit.reference.render_platform.results import NotFound
+
+from .conftest import Loaded, load, platforms, round_trips, table_state
+
+FAIL_MIDWAY = """
+CREATE FUNCTION fail_midway() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF OLD.chain_id = {chain_id} AND OLD.chain_position = {position} THEN
+        RAISE EXCEPTION 'injected failure at chain position {position}';
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER fail_midway BEFORE UPDATE ON renders
+    FOR EACH ROW EXECUTE FUNCTION fail_midway();
+"""
+
+
+async def inject_failure_midway(url: str, chain_id: int, position: int) -> None:
+    """A real database error raised while the chain's renders are being detached."""
+    connection = await asyncpg.connect(url)
+    try:
+        await connection.execute(FAIL_MIDWAY.format(chain_id=chain_id, position=position))
+    finally:
+        await connection.close()
+
+
+async def test_delete_chain_is_atomic_when_it_fails_midway(fresh_pg_url: str) -> None:
+    dataset = await load(fresh_pg_url, Scale.demo(), seed=1)
+    await inject_failure_midway(fresh_pg_url, dataset.long_chain_id, position=25)
+    before = await table_state(fresh_pg_url)
+    async with platforms(fresh_pg_url, dataset) as loaded:
+        with pytest.raises(DBAPIError, match="injected failure at chain position 25"):
+            await loaded.optimized.delete_chain(dataset.long_chain_id)
+    assert await table_state(fresh_pg_url) == before
+
+
+async def test_delete_chain_of_an_unknown_id_changes_nothing(demo: Loaded) -> None:
+    before = await table_state(demo.url, ignore=())
+    unknown = demo.dataset.chain_ids[-1] + 1
+    with pytest.raises(NotFound, match=f"render chain {unknown} does not exist"):
+        await demo.optimized.delete_chain(unknown)
+    assert await table_state(demo.url, ignore=()) == before
+
+
+async def test_batch_reads_take_one_query_and_skip_unknown_ids(demo: Loaded) -> None:
+    app = demo.optimized
+    chain = demo.dataset.long_chain_render_ids
+    wanted = [chain[3], 1, chain[0], 999_999_999]
+    assert await round_trips(app.engine, app.get_renders_by_ids, wanted) == 1
+    renders = await app.get_renders_by_ids(wanted)
+    assert [r.id for r in renders] == sorted([1, chain[0], chain[3]])
+    context = await app.get_render_with_context(chain[3])
+    assert context is not None and context.render in renders
+
+    assert await round_trips(app.engine, app.get_renders_by_ids_with_chains, wanted) == 1
+    with_chains = await app.get_renders_by_ids_with_chains(wanted)
+    assert [item.render for item in with_chains] == list(renders)
+    by_id = {item.render.id: item.chain for item in with_chains}
+    assert by_id[chain[0]] is not None and by_id[chain[0]].id == demo.dataset.long_chain_id
+    assert by_id[1] is None  # the first render of the heavy user is in no chain
+
+    assert await round_trips(app.engine, app.get_renders_by_ids, []) == 0
+    assert await app.get_renders_by_ids_with_chains([]) == ()
+
+
+async def test_status_batch_update_is_one_statement(fresh_pg_url: str) -> None:
+    dataset = await load(fresh_pg_url, Scale.demo(), seed=2)
+    async with platforms(fresh_pg_url, dataset) as loaded:
+        app = loaded.optimized
+        ids = list(dataset.long_chain_render_ids[:10])
+        with pytest.raises(ValueError, match="unknown render status 'done'"):
+            await app.update_render_status_batch(ids, "done")
+        assert await round_trips(app.engine, app.update_render_status_batch, ids, "failed") == 1
+        assert await app.update_render_status_batch([*ids, 999_999_999], "completed") == 10
+        assert {r.status for r in await app.get_renders_by_ids(ids)} == {"completed"}
+        assert await app.update_render_status_batch([], "failed") == 0
+
+
+async def test_engine_has_explicit_pool_limits_and_a_statement_timeout(demo: Loaded) -> None:
+    settings = EngineSettings(
+        pool_size=3, max_overflow=2, pool_timeout_s=1.5, statement_timeout_ms=1234
+    )
+    engine = optimized.create_engine(demo.url, settings)
+    try:
+        pool = engine.pool
+        assert (pool.size(), pool._max_overflow, pool._timeout) == (3, 2, 1.5)  # type: ignore[attr-defined]
+        assert pool._recycle == settings.pool_recycle_s and pool._pre_ping
+        async with engine.connect() as connection:
+            timeout = (await connection.execute(text("SHOW statement_timeout"))).scalar_one()
+        assert timeout == "1234ms"
+    finally:
+        await engine.dispose()
+
+
+async def test_a_statement_over_the_timeout_is_cancelled(demo: Loaded) -> None:
+    engine = optimized.create_engine(demo.url, EngineSettings(statement_timeout_ms=50))
+    try:
+        async with engine.connect() as connection:
+            with pytest.raises(DBAPIError, match="statement timeout"):
+                await connection.execute(text("SELECT pg_sleep(5)"))
+    finally:
+        await engine.dispose()
+
+
+async def test_health_reports_latency_when_up(demo: Loaded) -> None:
+    health = await demo.optimized.check_database_health()
+    assert health.status == "healthy" and health.error is None
+    assert health.latency_ms is not None and health.latency_ms > 0
+
+
+async def test_health_reports_the_error_in_one_line_when_down() -> None:
+    # Nothing listens on port 1; the password must not show up in what is reported.
+    engine = optimized.create_engine(
+        "postgresql://app:s3cret-pw@127.0.0.1:1/nowhere", EngineSettings(pool_pre_ping=False)
+    )
+    try:
+        health = await optimized.check_database_health(engine)
+    finally:
+        await engine.dispose()
+    assert health.status == "unhealthy" and health.latency_ms is None
+    assert health.error is not None and "\n" not in health.error
+    assert "s3cret-pw" not in health.error
