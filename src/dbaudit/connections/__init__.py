@@ -1,0 +1,1 @@
+"""Connection management review: live server settings and connection states."""
