@@ -16,20 +16,51 @@ every SQLAlchemy engine, existing or future.
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from dbaudit.runtime.detect import DetectConfig, Detection, Suppressed, detect
-from dbaudit.runtime.events import CallSite, QueryEvent
-from dbaudit.runtime.unit import (
-    QueryBudgetExceeded,
-    QueryProblem,
-    Unit,
-    assert_max_queries,
-    current_unit,
-    ignore,
-    profile,
-    profiler_errors,
-)
+if TYPE_CHECKING:
+    from dbaudit.runtime.detect import DetectConfig, Detection, Suppressed, detect
+    from dbaudit.runtime.events import CallSite, QueryEvent
+    from dbaudit.runtime.unit import (
+        QueryBudgetExceeded,
+        QueryProblem,
+        Unit,
+        assert_max_queries,
+        current_unit,
+        ignore,
+        profile,
+        profiler_errors,
+    )
+
+# Exported lazily: the pytest plugin imports this package in every test run, and a run that does
+# not use dbaudit must not pay for importing sqlglot.
+_EXPORTS = {
+    "DetectConfig": "detect",
+    "Detection": "detect",
+    "Suppressed": "detect",
+    "detect": "detect",
+    "CallSite": "events",
+    "QueryEvent": "events",
+    "QueryBudgetExceeded": "unit",
+    "QueryProblem": "unit",
+    "Unit": "unit",
+    "assert_max_queries": "unit",
+    "current_unit": "unit",
+    "ignore": "unit",
+    "profile": "unit",
+    "profiler_errors": "unit",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'dbaudit.runtime' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"dbaudit.runtime.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "CallSite",
