@@ -1,0 +1,132 @@
+"""ASGI and WSGI middleware: one unit of work per HTTP request.
+
+Each request is profiled; when it ends, one structured log line goes to the ``dbaudit.request``
+logger (endpoint, status, queries, time in the database, finding rule IDs, as JSON) and, in debug
+mode, the response carries an ``X-DB-Query-Count`` header (the count when the headers were sent;
+a streamed body may run more queries, which the log line includes). Engines and connections must
+be instrumented once at startup (``dbaudit.runtime.instrument``).
+
+    app = DbauditASGIMiddleware(app, debug=settings.DEBUG)
+    application = DbauditWSGIMiddleware(application)
+
+``on_unit`` receives every closed unit, for tests or to collect events for ``dbaudit report``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from typing import Any
+
+from dbaudit.runtime.detect import DetectConfig
+from dbaudit.runtime.unit import Unit, profile
+
+HEADER = "X-DB-Query-Count"
+log = logging.getLogger("dbaudit.request")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
+def request_record(endpoint: str, status: int | None, unit: Unit) -> dict[str, Any]:
+    """The fields of the per-request log line (pure: a unit in, a dict out)."""
+    findings = unit.findings
+    return {
+        "event": "dbaudit.request",
+        "endpoint": endpoint,
+        "status": status,
+        "queries": unit.query_count,
+        "db_ms": round(unit.db_time_ms, 3),
+        "findings": [f.rule for f in findings],
+        "problems": [f"{f.rule} {f.path}:{f.line} {f.message}" for f in findings],
+    }
+
+
+class _Middleware:
+    def __init__(
+        self,
+        debug: bool = False,
+        config: DetectConfig | None = None,
+        logger: logging.Logger | None = None,
+        on_unit: Callable[[Unit], None] | None = None,
+    ) -> None:
+        self.debug = debug
+        self.config = config
+        self.logger = logger or log
+        self.on_unit = on_unit
+
+    def _finish(self, endpoint: str, status: int | None, unit: Unit) -> None:
+        try:
+            record = request_record(endpoint, status, unit)
+            level = logging.WARNING if record["findings"] else logging.INFO
+            self.logger.log(level, json.dumps(record), extra={"dbaudit": record})
+            if self.on_unit is not None:
+                self.on_unit(unit)
+        except Exception:  # a logging or callback failure must not turn into a 500
+            self.logger.exception("dbaudit: could not report request %s", endpoint)
+
+
+class DbauditASGIMiddleware(_Middleware):
+    def __init__(self, app: ASGIApp, **options: Any) -> None:
+        super().__init__(**options)
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope.get("type") != "http":
+            await self.app(scope, receive, send)
+            return
+        endpoint = f"{scope.get('method', '')} {scope.get('path', '')}".strip()
+        status: list[int] = []
+        scope_profile = profile(endpoint, config=self.config)
+
+        async def send_with_count(message: Message) -> None:
+            if message.get("type") == "http.response.start":
+                status.append(int(message.get("status", 0)))
+                if self.debug:
+                    headers = list(message.get("headers", []))
+                    headers.append((HEADER.lower().encode(), str(unit.query_count).encode()))
+                    message = {**message, "headers": headers}
+            await send(message)
+
+        unit = scope_profile._enter(endpoint)
+        try:
+            await self.app(scope, receive, send_with_count)
+        finally:
+            scope_profile._exit(True)
+            self._finish(endpoint, status[0] if status else None, unit)
+
+
+class DbauditWSGIMiddleware(_Middleware):
+    """The unit covers the application call; a lazily generated body runs outside it."""
+
+    def __init__(self, app: WSGIApp, **options: Any) -> None:
+        super().__init__(**options)
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        endpoint = f"{environ.get('REQUEST_METHOD', '')} {environ.get('PATH_INFO', '')}".strip()
+        status: list[int] = []
+        scope_profile = profile(endpoint, config=self.config)
+        unit = scope_profile._enter(endpoint)
+
+        def start_with_count(
+            status_line: str, headers: list[tuple[str, str]], exc_info: Any = None
+        ) -> Any:
+            with contextlib.suppress(ValueError):
+                status.append(int(status_line.split(None, 1)[0]))
+            if self.debug:
+                headers = [*headers, (HEADER, str(unit.query_count))]
+            return start_response(status_line, headers, exc_info)
+
+        try:
+            return self.app(environ, start_with_count)
+        finally:
+            scope_profile._exit(True)
+            self._finish(endpoint, status[0] if status else None, unit)

@@ -1,0 +1,128 @@
+"""ASGI and WSGI middleware: one unit per request, a header in debug mode, one log line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+from typing import Any
+from wsgiref.util import setup_testing_defaults
+
+import pytest
+
+from dbaudit.runtime import Unit, instrument
+from dbaudit.runtime.middleware import DbauditASGIMiddleware, DbauditWSGIMiddleware
+
+
+@pytest.fixture()
+def db() -> Any:
+    connection = instrument(sqlite3.connect(":memory:", check_same_thread=False))
+    connection.execute("CREATE TABLE posts (id INTEGER PRIMARY KEY, author INTEGER)")
+    connection.executemany("INSERT INTO posts VALUES (?, ?)", [(i, i % 3) for i in range(10)])
+    return connection
+
+
+def handler(db: Any, path: str) -> bytes:
+    if path == "/loop":
+        authors = [
+            db.execute("SELECT author FROM posts WHERE id = ?", (i,)).fetchone() for i in range(5)
+        ]
+        return str(len(authors)).encode()
+    return str(db.execute("SELECT count(*) FROM posts").fetchone()[0]).encode()
+
+
+def asgi_app(db: Any) -> Any:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        body = handler(db, scope["path"])
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/plain")],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    return app
+
+
+async def call_asgi(app: Any, path: str) -> list[dict[str, Any]]:
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app({"type": "http", "method": "GET", "path": path}, receive, send)
+    return sent
+
+
+def test_asgi_counts_per_request_and_logs(db: Any, caplog: pytest.LogCaptureFixture) -> None:
+    units: list[Unit] = []
+    app = DbauditASGIMiddleware(asgi_app(db), debug=True, on_unit=units.append)
+
+    async def both() -> list[list[dict[str, Any]]]:
+        return await asyncio.gather(call_asgi(app, "/loop"), call_asgi(app, "/count"))
+
+    with caplog.at_level(logging.INFO, logger="dbaudit.request"):
+        loop_response, count_response = asyncio.run(both())
+    assert (b"x-db-query-count", b"5") in loop_response[0]["headers"]
+    assert (b"x-db-query-count", b"1") in count_response[0]["headers"]
+    assert sorted((u.name, u.query_count) for u in units) == [("GET /count", 1), ("GET /loop", 5)]
+    records = sorted(
+        (json.loads(r.getMessage()) for r in caplog.records), key=lambda r: r["endpoint"]
+    )
+    assert [(r["endpoint"], r["status"], r["queries"], r["findings"]) for r in records] == [
+        ("GET /count", 200, 1, []),
+        ("GET /loop", 200, 5, ["DBA101"]),
+    ]
+
+
+def test_asgi_no_header_outside_debug_and_lifespan_passes_through(db: Any) -> None:
+    app = DbauditASGIMiddleware(asgi_app(db))
+    sent = asyncio.run(call_asgi(app, "/count"))
+    assert all(name != b"x-db-query-count" for name, _ in sent[0]["headers"])
+    seen: list[str] = []
+
+    async def lifespan_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        seen.append(scope["type"])
+
+    asyncio.run(DbauditASGIMiddleware(lifespan_app)({"type": "lifespan"}, None, None))  # type: ignore[arg-type]
+    assert seen == ["lifespan"]
+
+
+def test_wsgi_counts_per_request_and_logs(db: Any, caplog: pytest.LogCaptureFixture) -> None:
+    def wsgi_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        body = handler(db, environ["PATH_INFO"])
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [body]
+
+    units: list[Unit] = []
+    app = DbauditWSGIMiddleware(wsgi_app, debug=True, on_unit=units.append)
+    headers: list[tuple[str, str]] = []
+    environ: dict[str, Any] = {"PATH_INFO": "/loop"}
+    setup_testing_defaults(environ)
+    environ["PATH_INFO"] = "/loop"
+    with caplog.at_level(logging.INFO, logger="dbaudit.request"):
+        body = app(environ, lambda status, h, exc=None: headers.extend(h))
+    assert list(body) == [b"5"]
+    assert ("X-DB-Query-Count", "5") in headers
+    [record] = [json.loads(r.getMessage()) for r in caplog.records]
+    assert (record["endpoint"], record["queries"], record["findings"]) == (
+        "GET /loop",
+        5,
+        ["DBA101"],
+    )
+    assert units[0].query_count == 5
+
+
+def test_a_failing_callback_never_breaks_the_response(db: Any) -> None:
+    def broken(unit: Unit) -> None:
+        raise RuntimeError("collector down")
+
+    app = DbauditASGIMiddleware(asgi_app(db), on_unit=broken)
+    sent = asyncio.run(call_asgi(app, "/count"))
+    assert sent[1]["body"] == b"10"
