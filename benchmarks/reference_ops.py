@@ -62,7 +62,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def settings_for(args: argparse.Namespace) -> Settings:
     return Settings(
         delays_ms=(0.0, COMPARED_AT_MS),
-        repeat=args.repeat or (8 if args.quick else 30),
+        repeat=args.repeat or (5 if args.quick else 30),
         warmup=2 if args.quick else 3,
         clients=args.clients,
         calls_per_client=args.calls_per_client or (1 if args.quick else 4),
@@ -140,6 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         document = {"environment": environment, **to_json(reference.result)}
         document["seed_estimates_pct"] = SEED_ESTIMATES_PCT
         document["results_equal"] = dict(reference.results_equal)
+        document["checkout_overhead_round_trips"] = dict(reference.checkout_overhead)
         print(json.dumps(document, indent=2))
         return 0
 
@@ -151,6 +152,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print(seed_comparison(reference))
     print()
+    overhead = dict(reference.checkout_overhead)
+    print(
+        "checkout: each use of a pooled connection costs wire round trips besides its statements:"
+        f" naive engine {overhead.get('naive')}, optimized engine {overhead.get('optimized')}"
+    )
     unequal = [name for name, equal in reference.results_equal if not equal]
     print(
         "results: naive and optimized "

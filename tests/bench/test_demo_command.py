@@ -46,6 +46,9 @@ def _check_document(document: dict[str, Any]) -> None:
     assert {"get_user_projects", "delete_chain", "get_render_with_context"} <= names
     assert document["settings"]["delays_ms"] == [1.0]
     assert document["select1_rtt"][0]["delay_ms"] == 1.0
+    overhead = document["checkout_overhead_round_trips"]
+    assert set(overhead) == {"naive", "optimized"}
+    assert all(value >= 0 for value in overhead.values())
     for operation in operations:
         naive, optimized = operation["naive"], operation["optimized"]
         label = operation["name"]

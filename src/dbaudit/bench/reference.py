@@ -16,6 +16,7 @@ from types import ModuleType
 from typing import Any, Protocol
 
 import asyncpg  # type: ignore[import-untyped]
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from dbaudit.bench.proxy import DelayProxy, target_from_url, url_through_proxy
@@ -54,6 +55,8 @@ class LoadedReference:
     dataset: Any
     # (naive, optimized) result of one call of each operation compared with ``==``.
     results_equal: tuple[tuple[str, bool], ...]
+    # ("naive" | "optimized", engine through the proxy)
+    engines: tuple[tuple[str, AsyncEngine], ...]
 
 
 def _modules() -> tuple[ModuleType, ModuleType, ModuleType, ModuleType, ModuleType]:
@@ -190,7 +193,7 @@ async def load_reference(
                 if side.restore is not None:
                     await side.restore()
             equal.append((case.name, results[0] == results[1]))
-        yield LoadedReference(cases, all_operations, dataset, tuple(equal))
+        yield LoadedReference(cases, all_operations, dataset, tuple(equal), tuple(engines.items()))
     finally:
         for engine in engines.values():
             await engine.dispose()
@@ -205,6 +208,25 @@ class ReferenceRun:
     # name -> (naive, optimized) statements the operations table states for demo scale.
     expected_statements: tuple[tuple[str, int, int], ...]
     row_counts: tuple[tuple[str, int], ...]
+    # ("naive" | "optimized", wire round trips a checkout costs besides its statements)
+    checkout_overhead: tuple[tuple[str, int], ...]
+
+
+async def checkout_overhead(engine: AsyncEngine, proxy: DelayProxy) -> int:
+    """Wire round trips one ``SELECT 1`` on a pooled connection costs beyond the statement itself
+    (``BEGIN``/``ROLLBACK``, pool pre-ping, ...).
+
+    The pool hands out its idle connections in turn and each prepares ``SELECT 1`` once, so
+    the calls go once round the pool and the fewest is the steady state.
+    """
+    idle: int = getattr(engine.pool, "checkedin", lambda: 0)()
+    found = []
+    for _ in range(idle + 2):
+        before = proxy.counts.snapshot()
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+        found.append((proxy.counts.snapshot() - before).round_trips - 1)
+    return min(found)
 
 
 async def run_reference(
@@ -227,6 +249,10 @@ async def run_reference(
         result = await run_benchmark(
             loaded.cases, proxy, url_through_proxy(naive_url, proxy.port), settings, progress
         )
+        proxy.delay_s = 0.0
+        overhead = [
+            (variant, await checkout_overhead(engine, proxy)) for variant, engine in loaded.engines
+        ]
     return ReferenceRun(
         result=result,
         results_equal=loaded.results_equal,
@@ -234,4 +260,5 @@ async def run_reference(
             (op.name, op.naive_round_trips, op.optimized_round_trips) for op in loaded.operations
         ),
         row_counts=tuple(getattr(loaded.dataset, "row_counts", ())),
+        checkout_overhead=tuple(overhead),
     )

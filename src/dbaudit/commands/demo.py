@@ -186,6 +186,12 @@ def notes(reference: ReferenceRun) -> list[str]:
                 f"{name}: measured {case.before.statements} → {case.after.statements} "
                 f"statements; the operations table states {naive} → {optimized}"
             )
+    overhead = dict(reference.checkout_overhead)
+    lines.append(
+        f"each use of a pooled connection costs wire round trips besides its statements: "
+        f"naive engine {overhead.get('naive')}, optimized engine {overhead.get('optimized')} "
+        f"(BEGIN/ROLLBACK, plus pool pre-ping where enabled)"
+    )
     lines.append(
         "statements: SQL statements the app sent (SQLAlchemy cursor events), the round trips "
         "of the operations table; wire round trips: times a client waited on the network, "
@@ -209,5 +215,6 @@ def demo_json(
         "database": {"source": server.source, "url": redact(server.url)},
         "temporary_databases": databases,
         "rows": dict(reference.row_counts),
+        "checkout_overhead_round_trips": dict(reference.checkout_overhead),
         **document,
     }
