@@ -9,12 +9,11 @@ that one problem is reported once (an N+1 loop is not also a run of "sequential"
    different parameter sets.
 2. **Duplicate queries** (DBA301): the same fingerprint with the same parameters, repeated.
 3. **Sequential independent queries** (DBA105): consecutive SELECTs in one asyncio task where no
-   query's parameters can have come from an earlier query's result. A parameter value counts as
-   "known before" when it was already a parameter of a query at or before the run's first query;
-   when the adapter saw the results (asyncpg connections), a value absent from every earlier
-   result is independent too. Anything else ends the run: a query whose input is unaccounted for
-   is assumed dependent, so this detector errs towards silence. The saving reported is what
-   overlapping the run would have saved: sum of durations minus the longest.
+   query's parameters can have come from another's result (see :func:`ready_levels`: parameter
+   values are traced to the task's inputs or to earlier results, which the asyncpg adapters
+   see; a value of unknown origin counts as dependent, so this detector errs towards silence).
+   The saving reported is what overlapping the run would have saved: the sum of durations minus
+   the longest.
 4. **Slow queries** (DBA302): any execution at or over ``slow_query_ms``.
 
 Findings matching an ``allow`` pattern (fnmatch, against the normalised SQL, ``path:line``, the
@@ -91,8 +90,7 @@ def detect(events: Sequence[QueryEvent], config: DetectConfig, unit: str = "") -
     for finding, explained in find_duplicates(remaining, config, unit):
         findings.append(finding)
         claimed.update(explained)
-    remaining = [e for e in judged if e.seq not in claimed]
-    findings.extend(find_sequential(remaining, config, unit))
+    findings.extend(find_sequential(judged, config, unit, claimed))
     findings.extend(find_slow(judged, config, unit))
     kept, suppressed = _apply_allowlist(findings, config.allow)
     return Detection(tuple(kept), tuple(suppressed), frozenset(claimed))
@@ -182,7 +180,10 @@ def find_duplicates(
 
 
 def find_sequential(
-    events: Sequence[QueryEvent], config: DetectConfig, unit: str = ""
+    events: Sequence[QueryEvent],
+    config: DetectConfig,
+    unit: str = "",
+    claimed: frozenset[int] | set[int] = frozenset(),
 ) -> list[Finding]:
     by_task: dict[int, list[QueryEvent]] = defaultdict(list)
     for event in events:
@@ -190,7 +191,7 @@ def find_sequential(
             by_task[event.task_id].append(event)
     runs: dict[tuple[tuple[CallSite, ...], ...], list[list[QueryEvent]]] = defaultdict(list)
     for task_events in by_task.values():
-        for run in independent_runs(sorted(task_events, key=lambda e: e.started)):
+        for run in independent_runs(sorted(task_events, key=lambda e: e.started), claimed):
             if len(run) < config.sequential_min_queries:
                 continue
             if _saving_ms(run) < config.sequential_min_saving_ms:
@@ -239,36 +240,88 @@ def find_sequential(
     return findings
 
 
-def independent_runs(task_events: Sequence[QueryEvent]) -> list[list[QueryEvent]]:
-    """Split one task's events (in start order) into runs of mutually independent SELECTs."""
+def independent_runs(
+    task_events: Sequence[QueryEvent], claimed: frozenset[int] | set[int] = frozenset()
+) -> list[list[QueryEvent]]:
+    """Split one task's events (in start order) into runs of consecutive, mutually independent
+    SELECTs: consecutive queries at the same :func:`ready_levels` level. Claimed events (an N+1
+    loop) and writes take part in the dependency levels but never in a run."""
+    levels = ready_levels(task_events)
     runs: list[list[QueryEvent]] = []
-    known: set[int] = set()  # parameter values seen so far in this task
     run: list[QueryEvent] = []
-    run_known: set[int] = set()  # values available when the current run started
-    for event in task_events:
-        if event.fingerprint.kind != "select" or event.many:
-            runs.append(run)
-            run = []
-        elif run and _independent(event, run, run_known):
+    run_level = -1
+    for event, level in zip(task_events, levels, strict=True):
+        eligible = (
+            event.fingerprint.kind == "select" and not event.many and event.seq not in claimed
+        )
+        if eligible and run and level == run_level:
             run.append(event)
-        else:
-            runs.append(run)
-            run = [event]
-            run_known = known | set(event.param_hashes)
-        known.update(event.param_hashes)
+            continue
+        runs.append(run)
+        run, run_level = ([event], level) if eligible else ([], -1)
     runs.append(run)
     return [r for r in runs if r]
 
 
-def _independent(event: QueryEvent, run: list[QueryEvent], run_known: set[int]) -> bool:
-    results_seen = all(e.result_hashes is not None for e in run)
-    for value in event.param_hashes:
-        if value in run_known:
-            continue
-        if results_seen and not any(value in (e.result_hashes or ()) for e in run):
-            continue
-        return False
-    return True
+def ready_levels(task_events: Sequence[QueryEvent]) -> list[int]:
+    """For each query, the earliest "round" it could have started in: 0 for queries needing only
+    the task's inputs, one more than the query whose result a parameter came from, and no earlier
+    than the round after any write before it (reads after a write may read what it wrote).
+
+    A parameter value is *known* from the earliest query that used it as a parameter, and
+    *produced* by the earliest query whose (seen) result holds it. A multi-valued parameter set
+    (an ``IN`` list) wholly contained in an earlier result is taken from the latest such result,
+    even when small integers also happen to be known. A value of unknown origin while some
+    result was not seen is assumed to come from the previous query: the detector errs towards
+    silence.
+    """
+    levels: list[int] = []
+    known: dict[int, int] = {}
+    produced: dict[int, int] = {}
+    barrier = 0
+    all_results_seen = True
+    for index, event in enumerate(task_events):
+        ready = barrier
+        values = event.param_hashes
+        source = _single_source(task_events, levels, index, values)
+        if source is not None:
+            ready = max(ready, levels[source] + 1)
+        else:
+            for value in values:
+                origins = [x for x in (known.get(value), produced.get(value)) if x is not None]
+                if origins:
+                    ready = max(ready, min(origins))
+                elif index and not all_results_seen:
+                    ready = max(ready, levels[index - 1] + 1)
+        levels.append(ready)
+        for value in values:
+            known.setdefault(value, ready)
+        if event.result_hashes is None:
+            all_results_seen = False
+        else:
+            for value in event.result_hashes:
+                produced.setdefault(value, ready + 1)
+        if event.fingerprint.kind != "select" or event.many:
+            barrier = ready + 1
+    return levels
+
+
+_SOURCE_LOOKBACK = 50
+
+
+def _single_source(
+    events: Sequence[QueryEvent], levels: list[int], index: int, values: tuple[int, ...]
+) -> int | None:
+    wanted = set(values)
+    if len(wanted) < 2:
+        return None
+    # The latest such result: small integers are in many results, and the latest is the
+    # conservative choice (a later round, so less concurrency claimed).
+    for earlier in range(index - 1, max(-1, index - 1 - _SOURCE_LOOKBACK), -1):
+        results = events[earlier].result_hashes
+        if results is not None and wanted <= results:
+            return earlier
+    return None
 
 
 def find_slow(events: Sequence[QueryEvent], config: DetectConfig, unit: str = "") -> list[Finding]:
@@ -307,7 +360,9 @@ def find_slow(events: Sequence[QueryEvent], config: DetectConfig, unit: str = ""
     return findings
 
 
-_EQUALS_PARAM = re.compile(r"((?:\"[^\"]+\"|\w+)(?:\.(?:\"[^\"]+\"|\w+))?)\s*=\s*\?")
+_EQUALS_PARAM = re.compile(
+    r"((?:\"[^\"]+\"|\w+)(?:\.(?:\"[^\"]+\"|\w+))?)\s*=\s*(\?|CAST\(\? AS [\w ]+\))"
+)
 
 
 def suggest_batch(text: str) -> str:
@@ -326,8 +381,12 @@ def suggest_batch(text: str) -> str:
     matches = _EQUALS_PARAM.findall(tail)
     if len(matches) != 1:
         return ""  # zero or several keys: no single obvious batch column
+    key = matches[0][0]
     batched = _EQUALS_PARAM.sub(lambda m: f"{m.group(1)} IN (?)", tail, count=1)
-    return f"{head}{separator}{batched}"
+    suggestion = f"{head}{separator}{batched}"
+    if " LIMIT " in suggestion:  # a per-key limit does not survive batching as is
+        suggestion += f" -- per key: ROW_NUMBER() OVER (PARTITION BY {key}) <= the limit"
+    return suggestion
 
 
 def _batch_insert(text: str) -> str:

@@ -225,10 +225,14 @@ def hash_values(params: Any) -> tuple[int, ...]:
     return tuple(hashes)
 
 
-def hash_rows(rows: Any, limit: int = 1000) -> frozenset[int]:
-    """``hash()`` of the values in the first ``limit`` result rows, to tell dependent queries."""
+def hash_rows(rows: Any, limit: int = 1000) -> frozenset[int] | None:
+    """``hash()`` of every value of a result, to tell dependent queries apart; None (not seen)
+    when it has more than ``limit`` rows: a partial set would make a dependent query look
+    independent."""
+    if len(rows) > limit:
+        return None
     hashes: set[int] = set()
-    for row in itertools.islice(rows, limit):
+    for row in rows:
         for value in row if isinstance(row, tuple | list) else tuple(row):
             try:
                 hashes.add(hash(value))

@@ -20,7 +20,7 @@ from asyncpg.pool import Pool  # type: ignore[import-untyped]
 
 from dbaudit.runtime.unit import _STATE, hash_rows, record
 
-RESULT_ROWS_HASHED = 100
+RESULT_ROWS_HASHED = 1000  # larger results are not hashed (bounded cost): seen as unknown
 _ASYNCPG_DIR = os.path.dirname(asyncpg.__file__) + os.sep
 _HOUSEKEEPING = frozenset({"reset"})  # Connection.reset runs the pool's reset query
 _MARK = "__dbaudit_profiled__"

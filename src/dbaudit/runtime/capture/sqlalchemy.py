@@ -18,7 +18,7 @@ from sqlalchemy.engine.interfaces import DBAPICursor, ExecutionContext
 from dbaudit.runtime.unit import _STATE, hash_rows, record
 
 _PENDING = "_dbaudit_pending"
-RESULT_ROWS_HASHED = 100  # enough to see the keys a following query may use, bounded cost
+RESULT_ROWS_HASHED = 1000  # larger results are not hashed (bounded cost): seen as unknown
 
 _DIALECTS = {"postgresql": "postgres", "sqlite": "sqlite", "mysql": "mysql", "mariadb": "mysql"}
 
@@ -56,7 +56,7 @@ def _after(
     try:
         rows = cursor.rowcount
         buffered = getattr(cursor, "_rows", None)  # the asyncio adapters prefetch into a deque
-        results = hash_rows(buffered, RESULT_ROWS_HASHED) if buffered else None
+        results = hash_rows(buffered, RESULT_ROWS_HASHED) if buffered is not None else None
         dialect = _DIALECTS.get(conn.dialect.name, "postgres")
     except Exception:
         rows, results, dialect = None, None, "postgres"
