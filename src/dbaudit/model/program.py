@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 DbOpKind = Literal[
-    "select", "count", "insert", "update", "delete", "raw", "flush", "refresh", "stream"
+    "select", "count", "insert", "update", "delete", "raw", "flush", "refresh", "stream", "ddl"
 ]
 LoopKind = Literal["for", "async for", "while", "comprehension"]
 Branch = tuple[tuple[int, int], ...]
@@ -239,6 +239,9 @@ class EngineCreation:
     keywords: tuple[str, ...]
     has_kwargs_splat: bool = False  # ``**options``: we cannot tell what is set
     url: str = ""  # the URL argument as written (never its value)
+    # keyword -> value expression as written (shortened): ``connect_args`` may hold the
+    # statement timeout, ``poolclass`` may say there is no pool at all
+    settings: tuple[tuple[str, str], ...] = ()
     text: str = ""
 
 

@@ -39,11 +39,16 @@ from dbaudit.model import (
 )
 
 _MAX_TEXT = 160
+RETURN = "<return>"  # the target of events whose value is returned directly
 _IGNORED_READS = frozenset({"self", "cls"})
+_ONE_ROW = frozenset(
+    {"first", "one", "one_or_none", "scalar_one", "scalar_one_or_none", "scalar", "fetchone"}
+)
 
 
-class ParseError(Exception):
-    """The source is not valid Python; the message is one line for the report."""
+class ParseError(SyntaxError):
+    """The source is not valid Python. A ``SyntaxError`` (so callers catching that see it too)
+    whose ``msg`` is one line for the report."""
 
 
 def might_touch_database(source: str) -> bool:
@@ -65,7 +70,7 @@ def parse_module(path: str, source: str) -> ModuleModel:
         line = getattr(error, "lineno", None)
         where = f" (line {line})" if line else ""
         message = getattr(error, "msg", None) or str(error)
-        raise ParseError(f"syntax error{where}: {message}") from None
+        raise ParseError(f"syntax error{where}: {message}", (path, line or 0, 0, "")) from None
     except RecursionError:
         raise ParseError("too deeply nested to parse") from None
     lines = source.splitlines()
@@ -317,6 +322,17 @@ def _expression_features(node: ast.AST, stmt: _Stmt) -> None:
             stmt.window = True
 
 
+def _column_expression(node: ast.AST) -> _Stmt | None:
+    """``rank = func.row_number().over(...)``: a named column expression with SQL features.
+
+    Kept as a fragment (``is_subquery``) so the statement that uses the name inherits its
+    window function or aggregate.
+    """
+    fragment = _Stmt(is_subquery=True)
+    _expression_features(node, fragment)
+    return fragment if fragment.window or fragment.aggregate else None
+
+
 def _django_filters(call: ast.Call, stmt: _Stmt) -> None:
     for kw in call.keywords:
         if kw.arg is None:
@@ -344,6 +360,7 @@ class _ModuleContext:
     engines: list[EngineCreation] = field(default_factory=list)
     class_attribute_types: dict[str, dict[str, str]] = field(default_factory=dict)
     driver: str = "dbapi"  # the DB-API driver this module imports, for connection/cursor calls
+    statements: dict[str, _Stmt] = field(default_factory=dict)  # module-level statement constants
 
 
 class _ModuleWalker:
@@ -364,6 +381,16 @@ class _ModuleWalker:
             if driver in modules:
                 self.ctx.driver = driver
                 break
+        # statement constants first: functions above their definition still use them
+        constants = _FunctionWalker(self.ctx, "<module>", "", {})
+        for node in tree.body:
+            if isinstance(node, ast.Assign) and len(node.targets) == 1:
+                target = node.targets[0]
+                if isinstance(target, ast.Name) and isinstance(node.value, ast.Call):
+                    statement = constants._statement(node.value) or _column_expression(node.value)
+                    if statement is not None:
+                        constants.statements[target.id] = statement
+                        self.ctx.statements[target.id] = statement
         for node in tree.body:
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 self._function(node, prefix="", class_name="")
@@ -567,6 +594,7 @@ class _FunctionWalker:
         # per statement: names it binds, so calls inside know their result's targets
         self.targets: tuple[str, ...] = ()
         self.gather_depth = 0
+        self.result_methods: dict[int, list[str]] = {}
 
     # ---- output
 
@@ -630,8 +658,12 @@ class _FunctionWalker:
 
     def _text(self, node: ast.AST) -> str:
         line = getattr(node, "lineno", 0)
+        end = getattr(node, "end_lineno", line) or line
+        if 0 < line <= len(self.ctx.lines) and end == line:
+            col = getattr(node, "col_offset", 0)
+            end_col = getattr(node, "end_col_offset", None)
+            return _short(self.ctx.lines[line - 1][col:end_col])
         if 0 < line <= len(self.ctx.lines):
-            end = getattr(node, "end_lineno", line) or line
             chunk = self.ctx.lines[line - 1 : min(end, line + 3)]
             if chunk:
                 chunk = [chunk[0][getattr(node, "col_offset", 0) :], *chunk[1:]]
@@ -725,6 +757,7 @@ class _FunctionWalker:
             self._branches(node.subject, [case.body for case in node.cases])
         elif isinstance(node, ast.Return):
             if node.value is not None:
+                self.targets = (RETURN,)
                 self.expr(node.value)
                 self.returns |= _names(node.value)
         else:
@@ -760,7 +793,7 @@ class _FunctionWalker:
             if callee in {"len", "sum"}:
                 kind = callee
             role = self._constructed_role(inner)
-            statement = self._statement(inner)
+            statement = self._statement(inner) or _column_expression(inner)
             for target in targets:
                 if statement is not None and "." not in target:
                     self.statements[target] = statement
@@ -883,6 +916,7 @@ class _FunctionWalker:
             self._comprehension(node)
             return
         if isinstance(node, ast.Lambda):
+            self.expr(node.body)
             return
         if isinstance(node, ast.Attribute):
             self._attribute(node, "")
@@ -975,6 +1009,10 @@ class _FunctionWalker:
                 self.expr(child.value if isinstance(child, ast.Starred) else child)
             self.gather_depth -= 1
             return
+        root, links = _unchain(node)
+        if isinstance(root, ast.Await) and isinstance(root.value, ast.Call):
+            # ``(await session.scalars(q)).one_or_none()``: how the result is consumed
+            self.result_methods[id(root.value)] = [name for name, _ in links]
         op = self._recognize(node, awaited)
         if op is not None:
             self.ops.append(op)
@@ -1026,6 +1064,7 @@ class _FunctionWalker:
                 keywords=tuple(k.arg for k in node.keywords if k.arg),
                 has_kwargs_splat=any(k.arg is None for k in node.keywords),
                 url=_unparse(node.args[0]) if node.args else "",
+                settings=tuple((k.arg, _unparse(k.value)) for k in node.keywords if k.arg),
                 text=self._text(node),
             )
         )
@@ -1073,6 +1112,8 @@ class _FunctionWalker:
         if isinstance(node, ast.Name):
             if node.id in self.statements:
                 return self.statements[node.id]
+            if node.id in self.ctx.statements:
+                return self.ctx.statements[node.id]
             sql = self.ctx.sql_constants.get(node.id)
             return self._sql_statement(sql, "dbapi") if sql is not None else None
         text = _string_value(node)
@@ -1136,7 +1177,12 @@ class _FunctionWalker:
                     break
             _expression_features(arg, statement)
         self._links(links[start:], statement)
-        statement.reads = statement.reads | _names(node)
+        names = _names(node)
+        for name in names:
+            sub = self.statements.get(name) or self.ctx.statements.get(name)
+            if sub is not None and sub.is_subquery and sub is not statement:
+                statement.merge_from(sub)
+        statement.reads = statement.reads | names
         return statement
 
     def _links(self, links: list[tuple[str, ast.Call]], statement: _Stmt) -> None:
@@ -1212,6 +1258,13 @@ class _FunctionWalker:
         # Django: <Model>.objects.<...>, or a queryset variable
         django_model = self._django_root(root, links)
         if django_model is not None:
+            terminal = links[-1][0]
+            if (
+                isinstance(root, ast.Name)
+                and root.id in self.targets
+                and terminal not in P.DJANGO_TERMINALS
+            ):
+                return None  # ``qs = qs.filter(...)``: refining a lazy queryset runs nothing
             return self._django_op(node, django_model, root, links, awaited)
         first, first_call = links[0]
         receiver = root
@@ -1292,6 +1345,11 @@ class _FunctionWalker:
         ):
             batched = True  # session.execute(insert(X), [rows...]): executemany
         shape = chosen.result_shape
+        consumed = [n for n, _ in links[1:]] + self.result_methods.get(id(node), [])
+        has_limit = statement.has_limit
+        if any(n in _ONE_ROW for n in consumed):
+            shape = "row"
+            has_limit = True
         if statement.aggregate and not statement.group_by:
             shape = "scalar"
         single_key = chosen.single_key or any(
@@ -1309,11 +1367,7 @@ class _FunctionWalker:
             tables=tuple(dict.fromkeys(statement.tables)),
             filters=tuple(filters),
             order_by=tuple(statement.order_by),
-            has_limit=statement.has_limit
-            or any(
-                n in {"first", "one", "one_or_none", "scalar_one", "scalar_one_or_none"}
-                for n, _ in links[1:]
-            ),
+            has_limit=has_limit,
             batched=batched,
             single_key=single_key,
             aggregate=tuple(dict.fromkeys(statement.aggregate)),

@@ -57,6 +57,7 @@ METHOD_PATTERNS: tuple[MethodPattern, ...] = (
             "refresh": ("refresh", "row"),
             "merge": ("select", "row"),
             "flush": ("flush", ""),
+            "commit": ("flush", ""),
         },
     ),
     MethodPattern(
@@ -77,6 +78,7 @@ METHOD_PATTERNS: tuple[MethodPattern, ...] = (
             "scalars": ("select", "rows"),
             "scalar": ("select", "scalar"),
             "exec_driver_sql": ("raw", "rows"),
+            "commit": ("flush", ""),
         },
     ),
     MethodPattern("dbapi", "connection", "executemany", "raw", "", batched=True),
@@ -180,6 +182,17 @@ SA_STATEMENTS: dict[str, DbOpKind] = {
     "union": "select",
     "union_all": "select",
     "exists": "select",
+    # schema changes: per-table loops over these are migrations, not N+1s
+    "CreateTable": "ddl",
+    "CreateIndex": "ddl",
+    "DropTable": "ddl",
+    "DropIndex": "ddl",
+    "CreateSchema": "ddl",
+    "DropSchema": "ddl",
+    "AddConstraint": "ddl",
+    "DropConstraint": "ddl",
+    "CreateSequence": "ddl",
+    "DDL": "ddl",
 }
 
 # SQLAlchemy 1.x ``session.query(...)`` terminal methods -> (kind, result shape).

@@ -14,7 +14,16 @@ import re
 from dataclasses import dataclass
 
 _START = re.compile(
-    r"^\s*(?:--[^\n]*\n\s*|/\*.*?\*/\s*)*(select|insert|update|delete|with|copy|merge|values)\b",
+    r"^\s*(?:--[^\n]*\n\s*|/\*.*?\*/\s*)*"
+    r"(select(?=\s+(?:distinct\s+)?[\w\"*(]+.*?(?:\bfrom\b|[(*\d]))|select(?=\s+\d|\s*\*)"
+    r"|insert(?=\s+into\b)|update(?=\s+[\w\".]+\s+(?:as\s+\w+\s+)?set\b)|delete(?=\s+from\b)"
+    r"|with(?=\s+(?:recursive\s+)?\w+(?:\s*\([^)]*\))?\s+as\s*(?:not\s+)?(?:materialized\s+)?\()"
+    r"|copy(?=\s+[\w\".]+.*\b(?:from|to)\b)|merge(?=\s+into\b)|values(?=\s*\()"
+    r"|(?:create|alter|drop)(?=\s+(?:or\s+replace\s+)?(?:unique\s+)?(?:table|index|schema|"
+    r"extension|view|materialized|sequence|type|function|trigger|temp|temporary|database|role|"
+    r"user|policy|domain|procedure)\b)"
+    r"|truncate(?=\s+\w)|(?:grant|revoke)(?=\s+\w+.*\s+on\s)"
+    r"|vacuum|reindex|set(?=\s+(?:local\s+|session\s+)?\w+\s*(?:=|to)\s))\b",
     re.I | re.S,
 )
 _TABLE = re.compile(r"\b(?:from|join|into|update)\s+((?:\"?\w+\"?\.)?\"?\w+\"?)", re.I)
@@ -23,6 +32,9 @@ _FILTER = re.compile(
 )
 _MAIN_VERB = re.compile(r"\)\s*(select|insert|update|delete)\b", re.I)
 _AGGREGATE = re.compile(r"\b(count|sum|avg|min|max|array_agg|json_agg|jsonb_agg)\s*\(", re.I)
+_DDL = frozenset(
+    {"create", "alter", "drop", "truncate", "grant", "revoke", "vacuum", "reindex", "set"}
+)
 _KEYWORDS = frozenset({"select", "lateral", "unnest", "only", "set", "values", "where"})
 
 
@@ -50,7 +62,9 @@ def sql_facts(text: str) -> SqlFacts:
         main = _MAIN_VERB.search(text)
         verb = main.group(1).lower() if main else "select"
     kind = {"values": "select", "copy": "insert", "merge": "update"}.get(verb, verb)
-    if kind not in {"select", "insert", "update", "delete"}:
+    if kind in _DDL:
+        kind = "ddl"
+    elif kind not in {"select", "insert", "update", "delete"}:
         kind = "raw"
     tables = tuple(
         dict.fromkeys(

@@ -1,0 +1,344 @@
+"""The whole analysed program: call graph, what each function reaches, costs, data flow.
+
+Rules receive one ``Program`` and ask it questions; each answer is computed once and memoised,
+so the rule set stays linear in the size of the tree.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+from dbaudit.analysis.callgraph import CallGraph, FunctionId, FunctionRef
+from dbaudit.analysis.cost import ZERO, Cost
+from dbaudit.findings import CallHop, Confidence, Finding, Fix, Severity
+from dbaudit.model import Call, DbOp, Filter, Function, Loop, ModelClass, ModuleModel, Span
+
+WRITE_KINDS = frozenset({"insert", "update", "delete", "flush"})
+READ_KINDS = frozenset({"select", "count", "stream", "refresh"})
+# a loop over this few known items is not an N+1 (``for kind in ("a", "b")``)
+SMALL_CONSTANT_LOOP = 10
+_ROUTE_DECORATOR = re.compile(
+    r"(^|\.)(get|post|put|patch|delete|route|api_route|websocket|api_view|action|view_config"
+    r"|require_http_methods|require_GET|require_POST|login_required)$"
+)
+_HANDLER_PATH = re.compile(
+    r"(^|/)(views?|handlers?|routes?|routers?|api|endpoints?|actions?)(/|\.py$)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Reach:
+    """What calling a function costs and does, through every helper it calls."""
+
+    cost: Cost
+    reads: bool
+    writes: bool
+    batched_only: bool  # every query it reaches is batched (IN/ANY/executemany/bulk)
+    chain: tuple[CallHop, ...]  # from inside the function down to its first query
+    first_op: DbOp | None
+    single_row: bool  # its only query returns one row
+    returned_op: DbOp | None  # the query whose rows it returns (for lazy-load analysis)
+    returned_model_path: str = ""
+    first_call: Call | None = None  # the call inside the function that leads to first_op
+    first_target: FunctionRef | None = None
+
+    @property
+    def queries(self) -> bool:
+        return bool(self.cost.terms)
+
+
+_NO_REACH = Reach(ZERO, False, False, True, (), None, False, None)
+
+
+def loop_levels(fn: Function, loops: tuple[int, ...]) -> tuple[tuple[int, ...], int]:
+    """The cost monomial of an event in ``loops``, and the multiplier of constant loops."""
+    multiplier = 1
+    depth = 0
+    for loop_id in loops:
+        loop = fn.loops[loop_id]
+        if loop.constant_size is not None and loop.constant_size <= SMALL_CONSTANT_LOOP:
+            multiplier *= max(loop.constant_size, 1)
+        else:
+            depth += 1
+    return tuple(range(1, depth + 1)), multiplier
+
+
+def significant_loops(fn: Function, loops: tuple[int, ...]) -> list[Loop]:
+    """Enclosing loops that can run many times (not small constant collections)."""
+    return [
+        fn.loops[i]
+        for i in loops
+        if not (
+            fn.loops[i].constant_size is not None
+            and fn.loops[i].constant_size <= SMALL_CONSTANT_LOOP  # type: ignore[operator]
+        )
+    ]
+
+
+class Program:
+    def __init__(self, modules: Sequence[ModuleModel]) -> None:
+        self.graph = CallGraph(modules)
+        self.modules = self.graph.modules
+        self._reach: dict[FunctionId, Reach] = {}
+        self._in_progress: set[FunctionId] = set()
+
+    # ---- basics
+
+    @property
+    def functions(self) -> Iterable[FunctionRef]:
+        return self.graph.functions.values()
+
+    @property
+    def models(self) -> dict[str, ModelClass]:
+        return self.graph.models
+
+    def resolve(self, ref: FunctionRef, call: Call) -> FunctionRef | None:
+        return self.graph.resolve(ref, call)
+
+    # ---- reach and cost
+
+    def reach(self, ref: FunctionRef) -> Reach:
+        cached = self._reach.get(ref.id)
+        if cached is not None:
+            return cached
+        if ref.id in self._in_progress:
+            return Reach(Cost(unknown=True), False, False, True, (), None, False, None)
+        self._in_progress.add(ref.id)
+        try:
+            result = self._compute_reach(ref)
+        finally:
+            self._in_progress.discard(ref.id)
+        self._reach[ref.id] = result
+        return result
+
+    def _compute_reach(self, ref: FunctionRef) -> Reach:
+        fn = ref.function
+        cost = ZERO
+        reads = writes = False
+        batched_only = True
+        chain: tuple[CallHop, ...] = ()
+        first: DbOp | None = None
+        awaited_events = 0
+        first_call: Call | None = None
+        first_target: FunctionRef | None = None
+        for op in fn.db_ops:
+            if op.kind in WRITE_KINDS:
+                writes = True
+            else:
+                reads = True
+            if op.kind != "flush":
+                monomial, multiplier = loop_levels(fn, op.loops)
+                term = Cost.term(monomial, multiplier) if monomial else Cost.constant(multiplier)
+                if op.branch:
+                    term = term.with_flags(conditional=True)
+                if op.in_gather and not monomial:
+                    term = Cost(term.terms, term.conditional, False, multiplier)
+                cost = cost + term
+                if op.awaited and not op.in_gather and not op.loops:
+                    awaited_events += 1
+                if not op.batched:
+                    batched_only = False
+            if first is None or (first.kind == "flush" and op.kind != "flush"):
+                first = op
+                chain = (self.hop(ref, op.span.line, self.describe_op(op)),)
+        returned_op: DbOp | None = None
+        returned_path = ""
+        for op in fn.db_ops:
+            if (
+                op.kind in {"select", "stream"}
+                and op.result_shape == "rows"
+                and ("<return>" in op.targets or set(op.targets) & self.returned_names(fn))
+            ):
+                returned_op = op
+                returned_path = ref.module.path
+        for call, target in self.graph.callees(ref):
+            sub = self.reach(target)
+            if not sub.queries and not sub.writes:
+                continue
+            reads |= sub.reads
+            writes |= sub.writes
+            batched_only &= sub.batched_only
+            monomial, multiplier = loop_levels(fn, call.loops)
+            term = sub.cost.shifted(monomial, multiplier)
+            if call.branch:
+                term = term.with_flags(conditional=True)
+            if call.in_gather and not monomial:
+                term = Cost(
+                    term.terms, term.conditional, False, sub.cost.total_constant * multiplier
+                )
+            cost = cost + term
+            if call.awaited and not call.in_gather and not call.loops:
+                awaited_events += 1
+            if first is None:
+                first = sub.first_op
+                first_call, first_target = call, target
+                chain = (self.hop(ref, call.span.line, f"calls {call.callee}"), *sub.chain)
+            if sub.returned_op is not None and (
+                "<return>" in call.targets or set(call.targets) & self.returned_names(fn)
+            ):
+                returned_op = sub.returned_op
+                returned_path = sub.returned_model_path
+        if awaited_events >= 2 and fn.is_async:
+            cost = cost.with_flags(sequential=True)
+        single_row = (
+            cost.is_constant
+            and cost.total_constant == 1
+            and first is not None
+            and is_single_row(first)
+        )
+        return Reach(
+            cost,
+            reads,
+            writes,
+            batched_only,
+            chain,
+            first,
+            single_row,
+            returned_op,
+            returned_path,
+            first_call,
+            first_target,
+        )
+
+    def key_in_caller(self, call: Call, target: FunctionRef, depth: int = 0) -> Filter | None:
+        """The key filter of the first query ``call`` leads to, written in the caller's terms.
+
+        ``for p in projects: overview(session, p)`` -> ``RendersDAL.list_for_project(session,
+        p.id)`` -> ``Render.project_id == project_id`` gives ``project_id == p.id``.
+        """
+        reach = self.reach(target)
+        if reach.first_call is not None and reach.first_target is not None and depth < 8:
+            inner = self.key_in_caller(reach.first_call, reach.first_target, depth + 1)
+        elif reach.first_op is not None:
+            inner = next((f for f in reach.first_op.filters if f.op in {"==", "in"}), None)
+        else:
+            inner = None
+        if inner is None:
+            return None
+        params = list(target.function.params)
+        if target.function.class_name and not target.function.is_staticmethod and params:
+            params = params[1:]  # self / cls are bound by the call
+        base, dot, rest = inner.value.partition(".")
+        if base in params and params.index(base) < len(call.args):
+            arg = call.args[params.index(base)]
+            return Filter(inner.column, inner.op, f"{arg}{dot}{rest}", inner.table)
+        return None
+
+    # ---- data flow inside one function
+
+    def derived(self, fn: Function, sources: Iterable[str], until: int | None = None) -> set[str]:
+        """Names whose value comes from ``sources`` (through assignments, loop targets)."""
+        names = {s for s in sources if s != "<return>"}
+        if not names:
+            return set()
+        for assign in fn.assigns:
+            if until is not None and assign.seq > until:
+                break
+            if assign.reads & names:
+                names.update(t for t in assign.targets if "." not in t)
+        return names
+
+    def returned_names(self, fn: Function) -> set[str]:
+        """Names whose value flows into a return statement (backwards through assignments)."""
+        names = set(fn.returns_reads)
+        for assign in reversed(fn.assigns):
+            if set(assign.targets) & names:
+                names |= assign.reads
+        return names
+
+    def loads(self, fn: Function, name: str) -> int:
+        return dict(fn.name_loads).get(name, 0)
+
+    # ---- request-serving code
+
+    @cached_property
+    def serving(self) -> frozenset[FunctionId]:
+        """Functions that serve a request: handlers and everything they call."""
+        roots = [ref for ref in self.functions if self.is_handler(ref)]
+        seen: set[FunctionId] = set()
+        stack = list(roots)
+        while stack:
+            ref = stack.pop()
+            if ref.id in seen:
+                continue
+            seen.add(ref.id)
+            for _, target in self.graph.callees(ref):
+                if target.id not in seen:
+                    stack.append(target)
+        return frozenset(seen)
+
+    def is_handler(self, ref: FunctionRef) -> bool:
+        fn = ref.function
+        if any(_ROUTE_DECORATOR.search(d) for d in fn.decorators):
+            return True
+        path = ref.module.path.replace("\\", "/")
+        return bool(_HANDLER_PATH.search(path)) and not fn.name.startswith("_")
+
+    # ---- building findings
+
+    def hop(self, ref: FunctionRef, line: int, detail: str) -> CallHop:
+        return CallHop(ref.module.path, line, ref.function.qualname, detail)
+
+    def describe_op(self, op: DbOp) -> str:
+        table = f" on {op.tables[0]}" if op.tables else ""
+        return f"{op.text or op.api} ({op.kind}{table})"
+
+    def excerpt(self, ref: FunctionRef, span: Span, context: int = 0) -> str:
+        fn = ref.function
+        lines = fn.source_lines
+        if not lines:
+            return ""
+        start = max(span.line - context, fn.span.line)
+        end = min(span.end_line + context, fn.span.end_line, span.line + 14)
+        chunk = lines[start - fn.span.line : end - fn.span.line + 1]
+        indent = min((len(x) - len(x.lstrip()) for x in chunk if x.strip()), default=0)
+        return "\n".join(x[indent:] for x in chunk)
+
+    def finding(
+        self,
+        *,
+        rule: str,
+        severity: Severity,
+        message: str,
+        ref: FunctionRef,
+        span: Span,
+        query_cost: str,
+        fixed_query_cost: str,
+        fix: Fix,
+        problem: str,
+        confidence: Confidence = "medium",
+        call_chain: tuple[CallHop, ...] = (),
+        code_span: Span | None = None,
+    ) -> Finding:
+        shown = code_span or span
+        return Finding(
+            rule=rule,
+            severity=severity,
+            message=message,
+            path=ref.module.path,
+            line=span.line,
+            end_line=span.end_line,
+            function=ref.function.qualname,
+            col=span.col,
+            query_cost=query_cost,
+            fixed_query_cost=fixed_query_cost,
+            call_chain=call_chain,
+            fix=fix,
+            confidence=confidence,
+            code=self.excerpt(ref, shown),
+            problem=problem,
+        )
+
+
+def is_single_row(op: DbOp) -> bool:
+    return op.result_shape in {"row", "scalar"} or op.single_key
+
+
+def loop_noun(loop: Loop) -> str:
+    """``for project in projects`` -> "project"; used in messages ("a query per project")."""
+    if loop.targets:
+        return loop.targets[0].split(".")[-1]
+    return "iteration"

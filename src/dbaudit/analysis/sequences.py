@@ -1,0 +1,349 @@
+"""Queries a function runs one after another, and how they depend on each other.
+
+DBA105 (independent sequential awaits), DBA106 (lookups by a fetched row's foreign keys) and
+DBA107 (two single-row queries keyed by the same value) all look at the same thing: the
+queries of one function that are not in a loop, in source order, each either a direct database
+call or a call to a helper that queries. The three rules split these sequences between them so
+that one pair of queries is reported by the rule whose fix fits best, never twice.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from dbaudit.analysis.callgraph import FunctionRef
+from dbaudit.analysis.program import READ_KINDS, Program, Reach, is_single_row
+from dbaudit.model import Branch, Call, DbOp, Filter, Span
+
+_SESSION_NAME = re.compile(r"(^|\.|_)(session|sess|db|conn|connection|con|cur|cursor|tx)$")
+_LITERAL = re.compile(r"^(['\"\d-]|None$|True$|False$)")
+
+
+@dataclass(frozen=True, slots=True)
+class QueryEvent:
+    seq: int
+    span: Span
+    text: str
+    targets: tuple[str, ...]
+    reads: frozenset[str]
+    control_reads: frozenset[str]
+    branch: Branch
+    awaited: bool
+    in_gather: bool
+    reads_only: bool
+    single_row: bool
+    batched: bool
+    keys: tuple[Filter, ...]  # filters with values as the *caller* writes them
+    tables: tuple[str, ...]
+    session: str  # the session/connection it runs on, as written ("" when unknown)
+    op: DbOp | None = None
+    call: Call | None = None
+    target: FunctionRef | None = None
+
+    @property
+    def name(self) -> str:
+        if self.call is not None:
+            return self.call.callee
+        return self.op.api if self.op is not None else "query"
+
+
+def exclusive(a: Branch, b: Branch) -> bool:
+    """Two events in different arms of the same ``if``/``try``/``match`` never both run."""
+    arms = dict(a)
+    return any(statement in arms and arms[statement] != arm for statement, arm in b)
+
+
+def _map_keys(call: Call, target: FunctionRef, op: DbOp | None) -> tuple[Filter, ...]:
+    if op is None:
+        return ()
+    params = list(target.function.params)
+    if target.function.class_name and not target.function.is_staticmethod and params:
+        params = params[1:]  # self / cls
+    mapped = []
+    for flt in op.filters:
+        if flt.value in params:
+            index = params.index(flt.value)
+            if index < len(call.args):
+                mapped.append(Filter(flt.column, flt.op, call.args[index], flt.table))
+                continue
+        mapped.append(Filter(flt.column, flt.op, "", flt.table))
+    return tuple(mapped)
+
+
+def _session_of_call(call: Call) -> str:
+    for arg in call.args:
+        if _SESSION_NAME.search(arg):
+            return arg
+    if "." in call.callee:
+        receiver = call.callee.rsplit(".", 1)[0]
+        if receiver.startswith("self."):
+            return receiver
+    return ""
+
+
+def query_events(program: Program, ref: FunctionRef) -> list[QueryEvent]:
+    """The function's queries outside loops, in source order (direct ones and via helpers)."""
+    fn = ref.function
+    events: list[QueryEvent] = []
+    for op in fn.db_ops:
+        if op.loops or op.kind == "flush":
+            continue
+        events.append(
+            QueryEvent(
+                seq=op.seq,
+                span=op.span,
+                text=op.text,
+                targets=op.targets,
+                reads=op.reads,
+                control_reads=op.control_reads,
+                branch=op.branch,
+                awaited=op.awaited,
+                in_gather=op.in_gather,
+                reads_only=op.kind in READ_KINDS or (op.kind == "raw" and not op.sql),
+                single_row=is_single_row(op),
+                batched=op.batched,
+                keys=op.filters,
+                tables=op.tables,
+                session=op.receiver,
+                op=op,
+            )
+        )
+    for call, target in program.graph.callees(ref):
+        if call.loops:
+            continue
+        reach: Reach = program.reach(target)
+        if not reach.queries:
+            continue
+        first = reach.first_op
+        events.append(
+            QueryEvent(
+                seq=call.seq,
+                span=call.span,
+                text=call.callee,
+                targets=call.targets,
+                reads=call.reads,
+                control_reads=call.control_reads,
+                branch=call.branch,
+                awaited=call.awaited,
+                in_gather=call.in_gather,
+                reads_only=reach.reads and not reach.writes,
+                single_row=reach.single_row,
+                batched=reach.batched_only,
+                keys=_map_keys(call, target, first)
+                if reach.single_row or reach.cost.total_constant == 1
+                else (),
+                tables=first.tables if first is not None else (),
+                session=_session_of_call(call),
+                call=call,
+                target=target,
+            )
+        )
+    events.sort(key=lambda e: e.seq)
+    return events
+
+
+def depends_on(program: Program, ref: FunctionRef, later: QueryEvent, earlier: QueryEvent) -> bool:
+    """``later`` needs ``earlier``'s result: it reads it, or only runs depending on it."""
+    produced = program.derived(ref.function, earlier.targets, until=later.seq)
+    return bool((later.reads | later.control_reads) & produced)
+
+
+@dataclass(frozen=True, slots=True)
+class Lookups:
+    """A row fetched, then further queries keyed by its foreign keys one at a time (DBA106)."""
+
+    base: QueryEvent
+    lookups: tuple[QueryEvent, ...]
+    row_name: str
+    attributes: tuple[str, ...]
+
+
+def _fk_attribute(value: str, names: set[str]) -> tuple[str, str] | None:
+    match = re.fullmatch(r"(\w+)\.(\w+)", value.strip())
+    if match and match.group(1) in names:
+        attr = match.group(2)
+        if attr.endswith("_id") or attr.endswith("_pk") or attr in {"id", "pk"}:
+            return match.group(1), attr
+    return None
+
+
+def dependent_lookups(program: Program, ref: FunctionRef) -> list[Lookups]:
+    events = [e for e in query_events(program, ref) if e.reads_only and not e.in_gather]
+    found: list[Lookups] = []
+    claimed: set[int] = set()
+    for index, base in enumerate(events):
+        if not base.single_row or not base.targets or base.seq in claimed:
+            continue
+        row_names = program.derived(ref.function, base.targets)
+        lookups: list[QueryEvent] = []
+        attributes: list[str] = []
+        row_name = base.targets[0]
+        for later in events[index + 1 :]:
+            if later.batched or not later.single_row:
+                continue
+            values = [k.value for k in later.keys]
+            if later.call is not None:
+                values.extend(later.call.args)
+            hit = next((h for v in values if (h := _fk_attribute(v, row_names))), None)
+            if hit is None or hit[1] in {"id", "pk"}:
+                continue
+            lookups.append(later)
+            attributes.append(hit[1])
+            row_name = hit[0]
+        if len(lookups) >= 2:
+            found.append(Lookups(base, tuple(lookups), row_name, tuple(attributes)))
+            claimed.update(e.seq for e in lookups)
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class Combinable:
+    """Two single-row queries keyed by the same value on related tables (DBA107)."""
+
+    first: QueryEvent
+    second: QueryEvent
+    key: str
+    columns: tuple[str, str]
+
+
+def _fk_target(program: Program, table: str, column: str) -> str | None:
+    model = program.models.get(table)
+    if model is None:
+        for candidate in program.models.values():
+            if candidate.table == table:
+                model = candidate
+                break
+    if model is None:
+        return None
+    for fk in model.foreign_keys:
+        if fk.column == column:
+            return fk.target_table
+    return None
+
+
+def _table_name(program: Program, table: str) -> str:
+    model = program.models.get(table)
+    return model.table if model is not None else table
+
+
+def related(program: Program, a: QueryEvent, fa: Filter, b: QueryEvent, fb: Filter) -> bool:
+    table_a = fa.table or (a.tables[0] if a.tables else "")
+    table_b = fb.table or (b.tables[0] if b.tables else "")
+    if not table_a or not table_b or table_a == table_b:
+        return False
+    target_a = _fk_target(program, table_a, fa.column)
+    target_b = _fk_target(program, table_b, fb.column)
+    if target_a is not None and target_b is not None:
+        return target_a == target_b
+    if target_a is not None:
+        return target_a == _table_name(program, table_b) and fb.column in {"id", "pk"}
+    if target_b is not None:
+        return target_b == _table_name(program, table_a) and fa.column in {"id", "pk"}
+    return fa.column == fb.column and fa.column.endswith("_id")
+
+
+def combinable_pairs(program: Program, ref: FunctionRef) -> list[Combinable]:
+    fn = ref.function
+    events = [
+        e
+        for e in query_events(program, ref)
+        if e.reads_only and not e.in_gather and e.single_row and not e.batched
+    ]
+    if len(events) < 2:
+        return []
+    lookup_seqs = {e.seq for group in dependent_lookups(program, ref) for e in group.lookups}
+    # how many of the function's queries each key value drives: with three or more, the
+    # function fetches several aspects of one entity and DBA105's gather is the fix, not a JOIN
+    keyed: dict[str, int] = {}
+    for event in query_events(program, ref):
+        for value in {k.value for k in event.keys if k.value} | set(
+            event.call.args if event.call is not None else ()
+        ):
+            keyed[value] = keyed.get(value, 0) + 1
+    returned = program.returned_names(fn)
+    pairs: list[Combinable] = []
+    used: set[int] = set()
+    for index, first in enumerate(events):
+        if first.seq in used or first.seq in lookup_seqs:
+            continue
+        for second in events[index + 1 :]:
+            if (
+                second.seq in used
+                or second.seq in lookup_seqs
+                or exclusive(first.branch, second.branch)
+            ):
+                continue
+            produced = program.derived(fn, first.targets, until=second.seq)
+            if second.reads & produced:
+                continue  # keyed by the first one's result: DBA106's business
+            pair = _shared_key(program, first, second)
+            if pair is None:
+                continue
+            if not (program.derived(fn, first.targets) & (returned | {"<return>"})) or not (
+                program.derived(fn, second.targets) & (returned | {"<return>"})
+            ):
+                continue  # results are not merged into what the function returns
+            key, fa, fb = pair
+            if keyed.get(key, 0) > 2:
+                continue
+            pairs.append(Combinable(first, second, key, (fa.column, fb.column)))
+            used.update((first.seq, second.seq))
+            break
+    return pairs
+
+
+def _shared_key(
+    program: Program, a: QueryEvent, b: QueryEvent
+) -> tuple[str, Filter, Filter] | None:
+    for fa in a.keys:
+        if fa.op != "==" or not fa.value or _LITERAL.match(fa.value):
+            continue
+        for fb in b.keys:
+            if fb.op == "==" and fb.value == fa.value and related(program, a, fa, b, fb):
+                return fa.value, fa, fb
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Sequential:
+    """Awaited queries that do not need each other's results (DBA105)."""
+
+    events: tuple[QueryEvent, ...]
+    shared_session: str
+
+
+def sequential_groups(program: Program, ref: FunctionRef) -> list[Sequential]:
+    fn = ref.function
+    if not fn.is_async:
+        return []
+    claimed = {e.seq for group in dependent_lookups(program, ref) for e in group.lookups}
+    for pair in combinable_pairs(program, ref):
+        claimed.update((pair.first.seq, pair.second.seq))
+    events = [
+        e
+        for e in query_events(program, ref)
+        if e.awaited and not e.in_gather and e.reads_only and e.seq not in claimed
+    ]
+    groups: list[list[QueryEvent]] = []
+    current: list[QueryEvent] = []
+    for event in events:
+        independent = all(
+            not depends_on(program, ref, event, member)
+            and not exclusive(event.branch, member.branch)
+            for member in current
+        )
+        if independent:
+            current.append(event)
+        else:
+            groups.append(current)
+            current = [event]
+    groups.append(current)
+    result = []
+    for group in groups:
+        if len(group) < 2:
+            continue
+        sessions = {e.session for e in group}
+        shared = sessions.pop() if len(sessions) == 1 else ""
+        result.append(Sequential(tuple(group), shared))
+    return result

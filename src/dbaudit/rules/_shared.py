@@ -1,0 +1,89 @@
+"""Small helpers the rule modules share: loop descriptions and fix code written for the code."""
+
+from __future__ import annotations
+
+from dbaudit.analysis.cost import Cost
+from dbaudit.model import DbOp, Filter, Function, Loop
+
+_NESTED_BY_DEPTH = {1: "a query per {noun}", 2: "queries per {noun} of each outer item"}
+
+
+def loop_header(loop: Loop) -> str:
+    target = ", ".join(loop.targets) or "_"
+    if loop.kind == "while":
+        return f"while {loop.iterable}"
+    keyword = "async for" if loop.is_async else "for"
+    return f"{keyword} {target} in {loop.iterable}"
+
+
+def noun(loop: Loop) -> str:
+    return loop.targets[0].split(".")[-1] if loop.targets else "iteration"
+
+
+def fixed_cost(cost: Cost) -> str:
+    """The cost once every per-item query is batched: one query per query site."""
+    total = cost.total_constant + sum(c for m, c in cost.terms if m)
+    return str(max(total, 1))
+
+
+def key_filter(op: DbOp | None, loop: Loop | None = None) -> Filter | None:
+    """The filter that ties a per-item query to the loop variable (``project_id == p.id``)."""
+    if op is None:
+        return None
+    targets = set(loop.targets) if loop is not None else set()
+    for flt in op.filters:
+        base = flt.value.split(".")[0].split("[")[0]
+        if flt.op in {"==", "in"} and (not targets or base in targets):
+            return flt
+    return next((f for f in op.filters if f.op == "=="), None)
+
+
+def main_table(op: DbOp | None, fallback: str = "Row") -> str:
+    if op is not None and op.tables:
+        return op.tables[0]
+    return fallback
+
+
+def is_write(op: DbOp) -> bool:
+    return op.kind in {"insert", "update", "delete", "flush"}
+
+
+def batched_select_code(
+    op: DbOp | None, loop: Loop, library: str = "", key: Filter | None = None
+) -> str:
+    """``for p in projects: <query keyed by p.id>`` rewritten as one IN query and a dict."""
+    table = main_table(op)
+    item = noun(loop)
+    flt = key or key_filter(op, loop)
+    column = flt.column if flt else "id"
+    value = flt.value if flt and flt.value else f"{item}.id"
+    library = library or (op.library if op else "sqlalchemy")
+    lines = []
+    items = loop.iterable
+    if "(" in items or "await" in items:
+        items = f"{item}s" if not item.endswith("s") else f"{item}_list"
+        lines.append(f"{items} = {loop.iterable}")
+    lines.append(f"keys = [{value} for {item} in {items}]")
+    if library == "django":
+        lines.append(f"rows = list({table}.objects.filter({column}__in=keys))")
+    elif library in {"asyncpg", "psycopg", "psycopg2", "sqlite3", "dbapi"}:
+        placeholder = "= ANY($1)" if library == "asyncpg" else "= ANY(%s)"
+        lines.append(
+            f'rows = await conn.fetch("SELECT * FROM {table} WHERE {column} {placeholder}", keys)'
+        )
+    else:
+        query = f"select({table}).where({table}.{column}.in_(keys))"
+        lines.append(f"rows = (await session.scalars({query})).all()")
+    lines[-1] += "  # one query for all of them"
+    lines += [
+        "by_key: dict = {}",
+        "for row in rows:",
+        f"    by_key.setdefault(row.{column}, []).append(row)",
+        f"for {item} in {items}:",
+        f"    ...  # use by_key.get({value}, [])",
+    ]
+    return "\n".join(lines)
+
+
+def loops_of(fn: Function, ids: tuple[int, ...]) -> list[Loop]:
+    return [fn.loops[i] for i in ids]

@@ -1,0 +1,102 @@
+"""DBA101: query in a loop.
+
+## What it does
+Finds a database call made directly inside a ``for``, ``while`` or ``async for`` loop or a
+comprehension: ``session.execute``, ``session.get``, ``session.query(...).all()``,
+``Model.objects.get``, ``cursor.execute``, asyncpg ``fetch``/``fetchrow``/``fetchval``, ...
+
+Not reported: loops over a small literal collection (``for kind in ("a", "b")``), batched
+queries inside a loop over chunks of keys (``for chunk in chunked(ids, 1000)`` with ``IN``),
+keyset/offset pagination (a ``while`` loop around a query with ``LIMIT``), queries handed to
+``asyncio.gather``, and writes (DBA103 reports those).
+
+## Why is this bad?
+Every iteration is a network round trip: with N items the code issues ``1 + N`` queries where
+one or two would do. At 1 ms of latency, 200 items cost 200 ms before the database does any
+work, and the cost grows with the data, so the page that was fast in development is slow in
+production.
+
+## Example
+```python
+projects = (await session.scalars(select(Project).where(Project.user_id == user_id))).all()
+for project in projects:
+    count = await session.scalar(
+        select(func.count(Render.id)).where(Render.project_id == project.id)
+    )
+```
+
+## Use instead
+```python
+counts = dict((await session.execute(
+    select(Render.project_id, func.count(Render.id))
+    .where(Render.project_id.in_([p.id for p in projects]))
+    .group_by(Render.project_id)
+)).tuples().all())
+```
+
+## References
+- SQLAlchemy: "Selecting with IN", https://docs.sqlalchemy.org/en/20/orm/queryguide/select.html
+- Django: "Database access optimization", https://docs.djangoproject.com/en/stable/topics/db/optimization/
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from dbaudit.analysis.program import Program, significant_loops
+from dbaudit.findings import Finding, Fix, Severity
+from dbaudit.rules._shared import batched_select_code, fixed_cost, is_write, loop_header, noun
+
+CODE = "DBA101"
+NAME = "query-in-loop"
+CATEGORY = "queries"
+
+
+def check(program: Program) -> Iterator[Finding]:
+    for ref in program.functions:
+        fn = ref.function
+        if not fn.loops or not fn.db_ops:
+            continue
+        for op in fn.db_ops:
+            if not op.loops or op.in_gather or is_write(op) or op.kind == "ddl":
+                continue
+            loops = significant_loops(fn, op.loops)
+            if not loops:
+                continue
+            inner = loops[-1]
+            if op.batched and any(loop.chunked for loop in loops):
+                continue  # chunked batching: one IN query per batch of keys
+            if inner.kind == "while" and op.has_limit:
+                continue  # pagination: each page is one bounded query
+            cost = program.reach(ref).cost
+            nested = len(loops) >= 2
+            item = noun(inner)
+            table = op.tables[0] if op.tables else ""
+            on_table = f" on {table}" if table else ""
+            from_rows = any(
+                inner.reads & program.derived(fn, other.targets, until=op.seq)
+                for other in fn.db_ops
+                if other.seq < op.seq and not other.loops
+            )
+            yield program.finding(
+                rule=CODE,
+                severity=Severity.CRITICAL if nested else Severity.HIGH,
+                message=f"`{op.api}` runs a query{on_table} per {item} inside "
+                f"`{loop_header(inner)}` (N+1)",
+                ref=ref,
+                span=op.span,
+                query_cost=str(cost),
+                fixed_query_cost=fixed_cost(cost),
+                fix=Fix(
+                    f"Fetch {table or 'the rows'} for every {item} in one query before the loop "
+                    f"(IN / ANY on the keys, or a JOIN / GROUP BY), then look rows up in a dict.",
+                    batched_select_code(op, inner),
+                ),
+                problem=(
+                    f"`{op.text}` sits inside `{loop_header(inner)}` (line {inner.span.line}), so "
+                    f"`{fn.qualname}` makes one round trip per {item}: {cost} queries in total. "
+                    "Latency adds up linearly with the number of items."
+                ),
+                confidence="high" if from_rows or op.library != "dbapi" else "medium",
+                code_span=inner.span,
+            )

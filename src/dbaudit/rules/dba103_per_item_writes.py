@@ -1,0 +1,224 @@
+"""DBA103: per-item writes in a loop.
+
+## What it does
+Finds INSERT, UPDATE or DELETE statements (and commits) issued once per item inside a loop,
+directly or through helpers, where one bulk statement would do the same work:
+``insert(Model).values([...])``, ``update(Model).where(Model.id.in_(ids))``,
+``session.execute(insert(Model), rows)``, ``executemany``, Django ``bulk_create`` /
+``bulk_update`` / ``queryset.update()``, or Django ``obj.save()`` on every row of a queryset.
+
+Not reported: ``session.add(obj)`` in a loop (the unit of work batches those at flush), writes
+inside a loop over chunks of rows that are already bulk statements, and loops over small
+literal collections.
+
+## Why is this bad?
+Each statement is a round trip, and a commit per item is also a transaction per item: the
+work is not atomic (a failure half way leaves half the rows changed) and every commit waits
+for the WAL to be flushed to disk. 50 updates with 50 commits take 100 round trips where one
+statement takes one.
+
+## Example
+```python
+for render in renders:
+    await session.execute(update(Render).where(Render.id == render.id).values(chain_id=None))
+    await session.commit()
+```
+
+## Use instead
+```python
+async with session.begin():
+    await session.execute(
+        update(Render).where(Render.id.in_([r.id for r in renders])).values(chain_id=None)
+    )
+```
+
+## References
+- SQLAlchemy ORM bulk INSERT / UPDATE: https://docs.sqlalchemy.org/en/20/orm/queryguide/dml.html
+- Django ``bulk_update``: https://docs.djangoproject.com/en/stable/ref/models/querysets/#bulk-update
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from dbaudit.analysis.callgraph import FunctionRef
+from dbaudit.analysis.program import Program, significant_loops
+from dbaudit.findings import CallHop, Finding, Fix, Severity
+from dbaudit.model import DbOp, Loop, Span
+from dbaudit.rules._shared import fixed_cost, is_write, key_filter, loop_header, noun
+
+CODE = "DBA103"
+NAME = "per-item-writes"
+CATEGORY = "queries"
+
+
+def _bulk_code(op: DbOp | None, loop: Loop) -> str:
+    table = op.tables[0] if op is not None and op.tables else "Model"
+    item = noun(loop)
+    library = op.library if op is not None else "sqlalchemy"
+    kind = op.kind if op is not None else "update"
+    flt = key_filter(op, loop)
+    value = flt.value if flt and flt.value else f"{item}.id"
+    column = flt.column if flt else "id"
+    if library == "django":
+        if kind == "insert":
+            return f"{table}.objects.bulk_create([{table}(...) for {item} in {loop.iterable}])"
+        return (
+            f"{table}.objects.filter({column}__in=[{value} for {item} in {loop.iterable}])"
+            ".update(...)  # or bulk_update(objs, fields) when values differ per row"
+        )
+    if library in {"asyncpg", "psycopg", "psycopg2", "sqlite3", "dbapi"}:
+        return (
+            "await conn.executemany(sql, [(...) for "
+            f"{item} in {loop.iterable}])  # or one statement with = ANY($1)"
+        )
+    if kind == "insert":
+        return (
+            f"await session.execute(insert({table}), [{{...}} for {item} in {loop.iterable}])\n"
+            "await session.commit()  # once, after the loop"
+        )
+    verb = "delete" if kind == "delete" else "update"
+    values = "" if verb == "delete" else ".values(...)"
+    return (
+        "async with session.begin():  # one transaction: atomic\n"
+        f"    await session.execute(\n"
+        f"        {verb}({table})\n"
+        f"        .where({table}.{column}.in_([{value} for {item} in {loop.iterable}]))"
+        f"{values}\n"
+        "    )"
+    )
+
+
+def _finding(
+    program: Program,
+    ref: FunctionRef,
+    op: DbOp | None,
+    loops: list[Loop],
+    span: Span,
+    chain: tuple[CallHop, ...],
+    what: str,
+    commits: bool,
+) -> Finding:
+    inner = loops[-1]
+    cost = program.reach(ref).cost
+    item = noun(inner)
+    table = op.tables[0] if op is not None and op.tables else "rows"
+    kind = (op.kind if op is not None and op.kind != "flush" else "write").upper()
+    commit_note = (
+        " and commits each one (not atomic: a failure half way leaves half the rows changed)"
+        if commits
+        else ""
+    )
+    return program.finding(
+        rule=CODE,
+        severity=Severity.HIGH,
+        message=f"{what} issues one {kind} on {table} per {item} inside "
+        f"`{loop_header(inner)}`; one bulk statement would do",
+        ref=ref,
+        span=span,
+        query_cost=str(cost),
+        fixed_query_cost=fixed_cost(cost),
+        call_chain=chain,
+        fix=Fix(
+            f"Collect the keys of every {item} and write them with one statement "
+            "(UPDATE/DELETE ... WHERE id IN (...), INSERT of a list of rows, executemany, "
+            "bulk_create/bulk_update) inside one transaction.",
+            _bulk_code(op, inner),
+        ),
+        problem=(
+            f"`{fn_name(ref)}` writes {table} row by row{commit_note}. That is one round trip "
+            f"per {item} ({cost} in total) where a single bulk statement needs one."
+        ),
+        confidence="high",
+        code_span=inner.span,
+    )
+
+
+def fn_name(ref: FunctionRef) -> str:
+    return ref.function.qualname
+
+
+def check(program: Program) -> Iterator[Finding]:
+    for ref in program.functions:
+        fn = ref.function
+        if not fn.loops:
+            continue
+        for op in fn.db_ops:
+            if not op.loops or not is_write(op) or op.batched:
+                continue
+            loops = significant_loops(fn, op.loops)
+            if not loops:
+                continue
+            if op.kind == "flush" and any(
+                o.loops == op.loops and is_write(o) and o.kind != "flush" for o in fn.db_ops
+            ):
+                continue  # reported once, on the statement it commits
+            commits = any(o.kind == "flush" and o.loops == op.loops for o in fn.db_ops)
+            what = f"`{op.api}`" if op.kind != "flush" else f"`{op.api}` (a commit per item)"
+            yield _finding(program, ref, op, loops, op.span, (), what, commits)
+        for call, target in program.graph.callees(ref):
+            if not call.loops or call.in_gather:
+                continue
+            reach = program.reach(target)
+            if not reach.writes or reach.reads or reach.batched_only:
+                continue
+            loops = significant_loops(fn, call.loops)
+            if not loops:
+                continue
+            chain = (
+                program.hop(
+                    ref, call.span.line, f"calls {call.callee} in `{loop_header(loops[-1])}`"
+                ),
+                *reach.chain,
+            )
+            commits = _commits(program, target)
+            op = reach.first_op
+            yield _finding(program, ref, op, loops, call.span, chain, f"`{call.callee}`", commits)
+        yield from _django_saves(program, ref)
+
+
+def _commits(program: Program, ref: FunctionRef) -> bool:
+    if any(op.kind == "flush" for op in ref.function.db_ops):
+        return True
+    return any(_commits(program, t) for _, t in program.graph.callees(ref) if t.id != ref.id)
+
+
+def _django_saves(program: Program, ref: FunctionRef) -> Iterator[Finding]:
+    """``for obj in Model.objects.filter(...): obj.save()``: one UPDATE per row."""
+    fn = ref.function
+    django_rows = [op for op in fn.db_ops if op.library == "django" and op.kind == "select"]
+    if not django_rows:
+        return
+    for access in fn.attr_accesses:
+        if access.attr not in {"save", "delete"} or access.call != "()":
+            continue
+        loop_ids = [i for i in access.loops if access.base in fn.loops[i].targets]
+        if not loop_ids:
+            continue
+        loop = fn.loops[loop_ids[-1]]
+        source = next(
+            (
+                op
+                for op in django_rows
+                if op.seq < access.seq
+                and loop.reads & program.derived(fn, op.targets, until=access.seq)
+            ),
+            None,
+        )
+        if source is None:
+            continue
+        loops = significant_loops(fn, access.loops)
+        if not loops:
+            continue
+        fake = DbOp(
+            library="django",
+            kind="update" if access.attr == "save" else "delete",
+            api=f"{access.base}.{access.attr}",
+            receiver=access.base,
+            span=access.span,
+            seq=access.seq,
+            tables=source.tables,
+        )
+        yield _finding(
+            program, ref, fake, loops, access.span, (), f"`{access.base}.{access.attr}()`", False
+        )

@@ -1,0 +1,178 @@
+"""DBA104: lazy relationship loads in a loop.
+
+## What it does
+Finds attribute access on an ORM relationship inside a loop over query results that did not
+load that relationship eagerly: ``project.renders`` in ``for project in projects`` where the
+query had no ``selectinload(Project.renders)``/``joinedload`` and the relationship is not
+declared ``lazy="selectin"``/``"joined"``; Django ``book.author`` without ``select_related``
+and ``author.books.all()`` without ``prefetch_related``. The model classes (SQLAlchemy
+declarative and Django models, including ``backref``/``related_name`` reverse relations) are
+read from the tree, so only real relationships are reported.
+
+## Why is this bad?
+The loop looks like plain attribute access, but each first access to an unloaded relationship
+runs a SELECT: N rows give N more queries. This is the most common N+1 in Python code. With
+SQLAlchemy's asyncio extension it is worse: the implicit load raises ``MissingGreenlet``.
+
+## Example
+```python
+projects = (await session.scalars(select(Project).where(Project.user_id == user_id))).all()
+for project in projects:
+    print(project.name, len(project.renders))
+```
+
+## Use instead
+```python
+query = (
+    select(Project)
+    .where(Project.user_id == user_id)
+    .options(selectinload(Project.renders))
+)
+```
+
+## References
+- SQLAlchemy relationship loading techniques: https://docs.sqlalchemy.org/en/20/orm/queryguide/relationships.html
+- Django ``select_related`` / ``prefetch_related``: https://docs.djangoproject.com/en/stable/ref/models/querysets/
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from dbaudit.analysis.callgraph import FunctionRef
+from dbaudit.analysis.program import Program, significant_loops
+from dbaudit.findings import Finding, Fix, Severity
+from dbaudit.model import DbOp, Function, Loop, Relationship, Span
+from dbaudit.rules._shared import fixed_cost, loop_header, noun
+
+CODE = "DBA104"
+NAME = "lazy-load-in-loop"
+CATEGORY = "queries"
+
+EAGER_STRATEGIES = frozenset(
+    {"joined", "selectin", "subquery", "immediate", "raise", "raise_on_sql", "noload"}
+)
+
+
+def relationships_of(program: Program, model_name: str) -> dict[str, Relationship]:
+    found: dict[str, Relationship] = {}
+    model = program.models.get(model_name)
+    if model is not None:
+        found.update({r.name: r for r in model.relationships})
+    for other in program.models.values():
+        for owner, relationship in other.reverse:
+            if owner == model_name:
+                found.setdefault(relationship.name, relationship)
+    return found
+
+
+def _source(program: Program, ref: FunctionRef, loop: Loop) -> tuple[DbOp, str] | None:
+    """The query whose rows the loop iterates, and the model they are instances of."""
+    fn = ref.function
+    for op in fn.db_ops:
+        if op.kind != "select" or op.result_shape not in {"rows", "queryset"} or not op.tables:
+            continue
+        if op.span.line == loop.span.line and set(op.loops) == set(_outer(fn, loop)):
+            return op, op.tables[0]
+        if op.targets and loop.reads & program.derived(fn, op.targets):
+            return op, op.tables[0]
+    for call, target in program.graph.callees(ref):
+        reach = program.reach(target)
+        op = reach.returned_op
+        if op is None or not op.tables:
+            continue
+        at_header = call.span.line == loop.span.line and set(call.loops) == set(_outer(fn, loop))
+        if at_header or (call.targets and loop.reads & program.derived(fn, call.targets)):
+            return op, op.tables[0]
+    return None
+
+
+def _outer(fn: Function, loop: Loop) -> tuple[int, ...]:
+    ids: list[int] = []
+    parent = loop.parent
+    while parent is not None:
+        ids.append(parent)
+        parent = fn.loops[parent].parent
+    return tuple(reversed(ids))
+
+
+def _eager(op: DbOp, name: str) -> bool:
+    for loaded in op.eager_loads:
+        first = loaded.split("__")[0].split(".")[-1]
+        if first == name or loaded.endswith(f".{name}") or loaded == name:
+            return True
+    return False
+
+
+def check(program: Program) -> Iterator[Finding]:
+    if not program.models:
+        return
+    for ref in program.functions:
+        fn = ref.function
+        if not fn.loops or not fn.attr_accesses:
+            continue
+        reported: set[tuple[int, str]] = set()
+        sources: dict[int, tuple[DbOp, str] | None] = {}
+        for access in fn.attr_accesses:
+            loop_ids = [i for i in access.loops if access.base in fn.loops[i].targets]
+            if not loop_ids:
+                continue
+            loop = fn.loops[loop_ids[-1]]
+            if loop.id not in sources:
+                sources[loop.id] = _source(program, ref, loop)
+            source = sources[loop.id]
+            if source is None:
+                continue
+            op, model = source
+            relationship = relationships_of(program, model).get(access.attr)
+            if relationship is None or relationship.lazy in EAGER_STRATEGIES:
+                continue
+            if _eager(op, access.attr) or (loop.id, access.attr) in reported:
+                continue
+            if not significant_loops(fn, access.loops):
+                continue
+            reported.add((loop.id, access.attr))
+            yield _finding(program, ref, loop, op, model, relationship, access.span)
+
+
+def _finding(
+    program: Program,
+    ref: FunctionRef,
+    loop: Loop,
+    op: DbOp,
+    model: str,
+    relationship: Relationship,
+    span: Span,
+) -> Finding:
+    item = noun(loop)
+    cost = program.reach(ref).cost
+    lazy_cost = f"{cost} + N (lazy loads)"
+    if op.library == "django":
+        method = "prefetch_related" if relationship.uselist else "select_related"
+        fix_code = f'{op.api.split(".")[0]}.objects.filter(...).{method}("{relationship.name}")'
+        summary = f'Add `.{method}("{relationship.name}")` to the queryset that feeds the loop.'
+    else:
+        loader = "selectinload" if relationship.uselist else "joinedload"
+        fix_code = f"select({model}).where(...).options({loader}({model}.{relationship.name}))"
+        summary = (
+            f"Load `{model}.{relationship.name}` eagerly in the query that feeds the loop with "
+            f"`.options({loader}({model}.{relationship.name}))`."
+        )
+    return program.finding(
+        rule=CODE,
+        severity=Severity.HIGH,
+        message=f"`{item}.{relationship.name}` lazy-loads {relationship.target or 'a relationship'}"
+        f" once per {item} inside `{loop_header(loop)}`",
+        ref=ref,
+        span=span,
+        query_cost=lazy_cost,
+        fixed_query_cost=fixed_cost(cost) if cost.terms else "2",
+        fix=Fix(summary, fix_code),
+        problem=(
+            f"The rows of `{loop.iterable}` come from `{op.text or op.api}` (line {op.span.line}), "
+            f"which does not load `{model}.{relationship.name}` eagerly, so the first access in "
+            f"each iteration runs a SELECT: one query per {item}."
+        ),
+        confidence="high",
+        code_span=loop.span,
+    )

@@ -1,0 +1,125 @@
+"""DBA105: sequential independent awaited queries.
+
+## What it does
+In an ``async def``, finds queries awaited one after another (directly or through helpers)
+where no query needs another's result: neither its arguments nor the conditions it runs under
+come from an earlier one. Data dependencies are followed through assignments, so
+``user = await get_user(...)`` followed by ``if user is None: return`` makes every later query
+depend on ``user``. Writes are never regrouped (their order matters), and queries already
+reported as foreign-key lookups (DBA106) or combinable (DBA107) are left to those rules.
+
+## Why is this bad?
+Awaiting independent queries in sequence adds their latencies: four 5 ms queries take 20 ms
+where running them at once takes about 5 ms. The fix is to run them concurrently with
+``asyncio.gather`` or a ``TaskGroup``, each on its own session or pool connection: one
+``AsyncSession`` (or one asyncpg connection) runs a single statement at a time, so gathering
+on a shared session fails or serialises.
+
+## Example
+```python
+counts = await ProjectsDAL.render_counts_for_user(session, user_id)
+credits = await CreditsDAL.get_for_user(session, user_id)
+recent = await RendersDAL.recent_for_user(session, user_id, 100)
+```
+
+## Use instead
+```python
+async def in_own_session(query):
+    async with sessions() as session:  # one session, and pooled connection, per query
+        return await query(session)
+
+counts, credits, recent = await asyncio.gather(
+    in_own_session(lambda s: ProjectsDAL.render_counts_for_user(s, user_id)),
+    in_own_session(lambda s: CreditsDAL.get_for_user(s, user_id)),
+    in_own_session(lambda s: RendersDAL.recent_for_user(s, user_id, 100)),
+)
+```
+
+## References
+- asyncio.gather / TaskGroup: https://docs.python.org/3/library/asyncio-task.html
+- SQLAlchemy: "Using AsyncSession with Concurrent Tasks",
+  https://docs.sqlalchemy.org/en/20/orm/extensions/asyncio.html
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from dbaudit.analysis.program import Program
+from dbaudit.analysis.sequences import QueryEvent, sequential_groups
+from dbaudit.findings import Finding, Fix, Severity
+from dbaudit.model import Span
+
+CODE = "DBA105"
+NAME = "sequential-independent-awaits"
+CATEGORY = "concurrency"
+
+
+def check(program: Program) -> Iterator[Finding]:
+    for ref in program.functions:
+        fn = ref.function
+        if not fn.is_async or len(fn.awaits) < 2:
+            continue
+        for group in sequential_groups(program, ref):
+            events = group.events
+            names = [e.name for e in events]
+            span = Span(events[0].span.line, events[-1].span.end_line, events[0].span.col)
+            count = len(events)
+            targets = [", ".join(e.targets) or "_" for e in events]
+            if group.shared_session:
+                session_note = (
+                    f"They all run on `{group.shared_session}`, and one session/connection runs "
+                    "one statement at a time: give each query its own session from the "
+                    "sessionmaker (or its own pool connection) before gathering."
+                )
+                wrapper = (
+                    "async def in_own_session(query):\n"
+                    "    async with sessions() as s:  # the async_sessionmaker of the app\n"
+                    "        return await query(s)\n\n"
+                )
+                calls = [
+                    f"    in_own_session(lambda s: {_with_session(e, group.shared_session)}),"
+                    for e in events
+                ]
+            else:
+                session_note = "They use separate sessions/connections, so they can overlap."
+                wrapper = ""
+                calls = [f"    {_call_text(e)}," for e in events]
+            code = (
+                wrapper
+                + f"{', '.join(targets)} = await asyncio.gather(\n"
+                + "\n".join(calls)
+                + "\n)"
+            )
+            yield program.finding(
+                rule=CODE,
+                severity=Severity.MEDIUM,
+                message=f"{count} independent queries are awaited one after another "
+                f"({', '.join(f'`{n}`' for n in names)}); run them concurrently",
+                ref=ref,
+                span=span,
+                query_cost=f"{count} (sequential)",
+                fixed_query_cost=f"{count} (concurrent)",
+                fix=Fix(
+                    "Run them with asyncio.gather (or a TaskGroup), each on its own session or "
+                    f"pool connection. {session_note}",
+                    code,
+                ),
+                problem=(
+                    f"None of these {count} queries reads another's result, yet `{fn.qualname}` "
+                    f"waits for each before starting the next, so its latency is the sum of "
+                    f"{count} round trips instead of the slowest one. {session_note}"
+                ),
+                confidence="high" if all(e.call is None or e.target for e in events) else "medium",
+            )
+
+
+def _call_text(event: QueryEvent) -> str:
+    if event.call is not None:
+        return f"{event.call.callee}({', '.join(event.call.args)})"
+    return event.text
+
+
+def _with_session(event: QueryEvent, session: str) -> str:
+    call = _call_text(event)
+    return call.replace(f"({session},", "(s,").replace(f"{session}.", "s.", 1)

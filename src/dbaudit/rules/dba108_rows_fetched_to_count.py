@@ -1,0 +1,117 @@
+"""DBA108: rows fetched only to be counted or summed.
+
+## What it does
+Finds a query (or a helper returning rows) whose result is used only by ``len(...)`` or
+``sum(...)`` in Python: every row crosses the network and is turned into objects just to be
+counted.
+
+## Why is this bad?
+The database can count or sum without sending rows: ``SELECT count(*)`` returns one number
+whatever the table size, while fetching all rows costs transfer time and memory proportional
+to the data (and ORM object construction on top).
+
+## Example
+```python
+all_renders = await RendersDAL.list_for_user_projects(session, user_id)
+total = len(all_renders)
+```
+
+## Use instead
+```python
+total = await session.scalar(
+    select(func.count(Render.id)).join(Project).where(Project.user_id == user_id)
+)
+```
+
+## References
+- SQLAlchemy aggregate functions: https://docs.sqlalchemy.org/en/20/tutorial/data_select.html#aggregate-functions-with-group-by-having
+- Django ``count()`` / ``aggregate()``: https://docs.djangoproject.com/en/stable/topics/db/aggregation/
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from dbaudit.analysis.callgraph import FunctionRef
+from dbaudit.analysis.program import Program
+from dbaudit.findings import CallHop, Finding, Fix, Severity
+from dbaudit.model import Call, DbOp, Span
+
+CODE = "DBA108"
+NAME = "rows-fetched-to-count"
+CATEGORY = "queries"
+
+
+def _only_counted(program: Program, ref: FunctionRef, name: str) -> list[Call]:
+    fn = ref.function
+    uses = program.loads(fn, name)
+    if uses == 0:
+        return []
+    counters = [c for c in fn.calls if c.callee in {"len", "sum"} and name in c.reads and c.seq]
+    if len(counters) != uses:
+        return []
+    return counters
+
+
+def check(program: Program) -> Iterator[Finding]:
+    for ref in program.functions:
+        fn = ref.function
+        if not any(c.callee in {"len", "sum"} for c in fn.calls):
+            continue
+        candidates: list[tuple[DbOp, Span, str, tuple[CallHop, ...], str]] = []
+        for op in fn.db_ops:
+            if op.kind == "select" and op.result_shape == "rows" and not op.aggregate:
+                for target in op.targets:
+                    candidates.append((op, op.span, target, (), op.text))
+        for call, target_ref in program.graph.callees(ref):
+            reach = program.reach(target_ref)
+            op = reach.returned_op
+            if op is None or op.aggregate or not reach.cost.is_constant:
+                continue
+            for target in call.targets:
+                chain = (program.hop(ref, call.span.line, f"calls {call.callee}"), *reach.chain)
+                candidates.append((op, call.span, target, chain, call.callee))
+        for op, span, name, chain, what in candidates:
+            if "." in name or name == "<return>":
+                continue
+            counters = _only_counted(program, ref, name)
+            if not counters:
+                continue
+            how = counters[0].callee
+            table = op.tables[0] if op.tables else "rows"
+            aggregate = "count" if how == "len" else "sum"
+            where = ", ".join(f"{f.table or table}.{f.column} {f.op} {f.value}" for f in op.filters)
+            code = (
+                f"{name}_{aggregate} = await session.scalar(\n"
+                f"    select(func.{aggregate}({table}.{'id' if how == 'len' else '<column>'}))"
+                + "".join(f".join({j})" for j in op.joins)
+                + (f".where({where})" if where else "")
+                + "\n)"
+            )
+            if op.library == "django":
+                tail = "count()" if how == "len" else "aggregate(total=Sum(...))"
+                code = f"{table}.objects.filter(...).{tail}"
+            verb = "counted" if how == "len" else "summed"
+            last = counters[-1].span
+            yield program.finding(
+                rule=CODE,
+                severity=Severity.MEDIUM,
+                message=f"`{name}` fetches every {table} row only to be {verb} with {how}(); "
+                f"let SQL {aggregate.upper()} do it",
+                ref=ref,
+                span=Span(span.line, last.end_line, span.col),
+                query_cost="1 (all rows transferred)",
+                fixed_query_cost="1 (one number transferred)",
+                call_chain=chain,
+                fix=Fix(
+                    f"Replace `{what}` + `{how}({name})` with a {aggregate.upper()} query that "
+                    "returns one number.",
+                    code,
+                ),
+                problem=(
+                    f"`{name}` holds all rows returned by `{what}`, but `{fn.qualname}` only "
+                    f"uses it in `{how}()`. The rows are transferred and materialised for "
+                    f"nothing; the work grows with the number of rows."
+                ),
+                confidence="high",
+            )

@@ -1,0 +1,96 @@
+"""DBA109: a query whose answer the function already has.
+
+## What it does
+Finds a query that repeats an earlier query of the same function with the same statement and
+the same arguments, with no write in between, and a lookup of a row by the id of an object
+the function already loaded from the same table (``session.get(User, user.id)`` after
+``user`` was fetched).
+
+## Why is this bad?
+The second round trip returns what the function already holds. It costs latency and load for
+nothing, and often hides a refactoring leftover.
+
+## Example
+```python
+user = await session.get(User, user_id)
+...
+owner = await session.get(User, user.id)
+```
+
+## Use instead
+```python
+owner = user
+```
+
+## References
+- SQLAlchemy identity map: https://docs.sqlalchemy.org/en/20/orm/session_basics.html#get-by-primary-key
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from dbaudit.analysis.program import WRITE_KINDS, Program
+from dbaudit.analysis.sequences import QueryEvent, exclusive, query_events
+from dbaudit.findings import Finding, Fix, Severity
+
+CODE = "DBA109"
+NAME = "query-answer-already-known"
+CATEGORY = "queries"
+
+
+def check(program: Program) -> Iterator[Finding]:
+    for ref in program.functions:
+        fn = ref.function
+        if len(fn.db_ops) + len(fn.calls) < 2:
+            continue
+        writes = [op.seq for op in fn.db_ops if op.kind in WRITE_KINDS]
+        seen: dict[tuple[object, ...], QueryEvent] = {}
+        for event in query_events(program, ref):
+            if not event.reads_only:
+                continue
+            signature = _signature(event)
+            if signature is None:
+                continue
+            first = seen.get(signature)
+            seen[signature] = event
+            if first is None or exclusive(first.branch, event.branch):
+                continue
+            if any(first.seq < w < event.seq for w in writes):
+                continue
+            if any(
+                first.seq < a.seq < event.seq and set(a.targets) & event.reads for a in fn.assigns
+            ):
+                continue  # an argument changed in between
+            reuse = next((t for t in first.targets if t != "<return>"), "")
+            targets = ", ".join(event.targets) or "result"
+            yield program.finding(
+                rule=CODE,
+                severity=Severity.LOW,
+                message=f"`{event.name}` repeats the query of line {first.span.line} "
+                "with the same arguments; reuse its result",
+                ref=ref,
+                span=event.span,
+                query_cost="2",
+                fixed_query_cost="1",
+                fix=Fix(
+                    f"Reuse the result of line {first.span.line}"
+                    + (f" (`{reuse}`)" if reuse else "")
+                    + " instead of querying again.",
+                    f"{targets} = {reuse}" if reuse else "",
+                ),
+                problem=(
+                    f"`{fn.qualname}` runs the same query twice with nothing written in between;"
+                    " the second round trip returns what the function already holds."
+                ),
+                confidence="medium",
+            )
+
+
+def _signature(event: QueryEvent) -> tuple[object, ...] | None:
+    if event.op is not None:
+        op = event.op
+        return ("op", op.api, op.tables, op.filters, op.sql, op.kind, op.text)
+    if event.call is not None and event.target is not None:
+        return ("call", event.target.id, event.call.args)
+    return None

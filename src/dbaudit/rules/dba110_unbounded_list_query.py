@@ -1,0 +1,77 @@
+"""DBA110: unbounded list query in request-serving code (advisory).
+
+## What it does
+Finds a query returning rows with no ``LIMIT`` (no ``.limit()``, ``[:n]``, ``first()``...),
+no aggregate and no batched key list, in a function that serves a request: a route handler
+(``@app.get``, ``@router.post``, ``@api_view``, ...), code under ``views``/``handlers``/
+``routes``/``api``/``actions``, or anything they call.
+
+It is ``info``: many such lists are bounded by the data model (a user's few projects), which a
+static tool cannot know. It never fails ``dbaudit check``.
+
+## Why is this bad?
+A list without a bound grows with the data. The endpoint that returns 50 rows today returns
+500,000 for the largest customer, with the memory, latency and payload that goes with it.
+
+## Example
+```python
+return (await session.scalars(select(Render).where(Render.user_id == user_id))).all()
+```
+
+## Use instead
+```python
+query = select(Render).where(Render.user_id == user_id).order_by(Render.id).limit(page_size)
+```
+
+## References
+- PostgreSQL LIMIT and OFFSET: https://www.postgresql.org/docs/current/queries-limit.html
+- Keyset pagination: https://use-the-index-luke.com/no-offset
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from dbaudit.analysis.program import Program
+from dbaudit.findings import Finding, Fix, Severity
+
+CODE = "DBA110"
+NAME = "unbounded-list-query"
+CATEGORY = "queries"
+
+
+def check(program: Program) -> Iterator[Finding]:
+    serving = program.serving
+    for ref in program.functions:
+        if ref.id not in serving:
+            continue
+        for op in ref.function.db_ops:
+            if op.kind != "select" or op.result_shape != "rows":
+                continue
+            if op.has_limit or op.batched or op.aggregate or op.single_key or op.loops:
+                continue
+            if op.library not in {"sqlalchemy", "django"} and not op.sql:
+                continue
+            table = op.tables[0] if op.tables else "rows"
+            if op.library == "django":
+                code = f"{op.api}(...).order_by('id')[:page_size]"
+            else:
+                code = f"select({table}).where(...).order_by({table}.id).limit(page_size)"
+            yield program.finding(
+                rule=CODE,
+                severity=Severity.INFO,
+                message=f"`{op.api}` lists {table} rows without a LIMIT in request-serving code",
+                ref=ref,
+                span=op.span,
+                query_cost="1 (rows grow with the data)",
+                fixed_query_cost="1 (bounded page)",
+                fix=Fix(
+                    "Bound the list: a LIMIT with keyset pagination, or a documented maximum.",
+                    code,
+                ),
+                problem=(
+                    f"`{ref.function.qualname}` serves a request and returns every matching "
+                    f"{table} row; the response grows with the data."
+                ),
+                confidence="low",
+            )
