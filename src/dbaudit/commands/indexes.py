@@ -1,0 +1,252 @@
+"""``dbaudit indexes --db URL``: live index review, planner-judged index advice, connections.
+
+Reads the catalog (read-only), runs the index health checks, judges candidate indexes for a
+workload with the planner (HypoPG, or with ``--rollback-indexes`` real indexes inside a
+transaction that is rolled back), and reviews connection settings. Whatever fails (no
+pg_stat_statements, HypoPG not creatable, missing privileges, an empty database) is one line
+and the rest of the review goes on; an unreachable server or a bad URL ends it with exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+
+from dbaudit.cli import UsageError
+from dbaudit.connections.live import ConnectionReview, review_connections
+from dbaudit.db import redact
+from dbaudit.findings import Finding
+from dbaudit.indexes.advisor import AdvisorResult, AdvisorSettings, advise
+from dbaudit.indexes.checks import human_bytes, run_checks
+from dbaudit.indexes.whatif import WhatIfUnavailable
+from dbaudit.indexes.workload import (
+    WorkloadError,
+    WorkloadQuery,
+    from_file,
+    from_pg_stat_statements,
+)
+from dbaudit.schema.live import connect, first_line, load_schema
+
+HELP = "Review a live PostgreSQL: index advice judged by the planner, index health, connections."
+
+PG_STAT_STATEMENTS = "pg_stat_statements"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--db", required=True, metavar="URL", help="PostgreSQL URL to review")
+    parser.add_argument(
+        "--workload",
+        metavar="FILE|pg_stat_statements",
+        help="statements to advise for: a SQL file (a '-- calls: N' comment weighs a statement) "
+        "or pg_stat_statements (the default when it is installed)",
+    )
+    parser.add_argument(
+        "--verify",
+        action="store_true",
+        help="EXPLAIN ANALYZE the read statements with and without the advised indexes, "
+        "built for real inside a transaction that is rolled back",
+    )
+    parser.add_argument(
+        "--rollback-indexes",
+        action="store_true",
+        help="when HypoPG cannot be used, judge candidates with real indexes built inside a "
+        "rolled-back transaction (blocks writes to those tables while it runs)",
+    )
+    parser.add_argument(
+        "--min-improvement",
+        type=float,
+        default=AdvisorSettings().min_improvement,
+        metavar="SHARE",
+        help="least share of the helped statements' cost an index must save (default %(default)s)",
+    )
+    parser.add_argument(
+        "--pool-connections",
+        type=int,
+        metavar="N",
+        help="most connections the application's pools open together, to check against "
+        "max_connections",
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument(
+        "--verbose", action="store_true", help="list every candidate not recommended and why"
+    )
+
+
+@dataclass(slots=True)
+class Review:
+    url: str
+    tables: int = 0
+    advisor: AdvisorResult | None = None
+    workload_source: str = ""
+    health: list[Finding] = field(default_factory=list)
+    connections: ConnectionReview | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+def _workload(conn: psycopg.Connection[Any], option: str | None) -> tuple[list[WorkloadQuery], str]:
+    if option and option != PG_STAT_STATEMENTS:
+        return list(from_file(option)), option
+    try:
+        return list(from_pg_stat_statements(conn)), PG_STAT_STATEMENTS
+    except WorkloadError as error:
+        if option == PG_STAT_STATEMENTS:
+            raise
+        raise WorkloadError(f"no workload given and {error}") from None
+
+
+def review(args: argparse.Namespace) -> Review:
+    if args.min_improvement < 0 or args.min_improvement > 1:
+        raise UsageError("--min-improvement must be between 0 and 1")
+    result = Review(url=redact(args.db))
+    with connect(args.db) as conn:
+        try:
+            schema = load_schema(conn)
+        except psycopg.Error as error:
+            result.problems.append(f"cannot read the catalog: {first_line(error)}")
+            schema = None
+        if schema is not None:
+            result.tables = len(schema.tables)
+            if not schema.tables:
+                result.problems.append(f"database {conn.info.dbname} has no tables to review")
+            else:
+                findings, errors = run_checks(conn)
+                result.health = findings
+                result.problems.extend(errors)
+                try:
+                    workload, result.workload_source = _workload(conn, args.workload)
+                except WorkloadError as error:
+                    workload = []
+                    result.problems.append(str(error))
+                if workload:
+                    settings = AdvisorSettings(
+                        min_improvement=args.min_improvement,
+                        allow_rollback_indexes=args.rollback_indexes,
+                        verify=args.verify,
+                    )
+                    try:
+                        result.advisor = advise(conn, schema, workload, settings)
+                    except WhatIfUnavailable as error:
+                        result.problems.append(f"index advisor: {error}")
+                    except psycopg.Error as error:
+                        result.problems.append(f"index advisor: {first_line(error)}")
+        try:
+            result.connections = review_connections(conn, pool_connections=args.pool_connections)
+        except psycopg.Error as error:
+            result.problems.append(f"connection review: {first_line(error)}")
+    return result
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.workload and args.workload != PG_STAT_STATEMENTS:
+        try:
+            from_file(args.workload)
+        except WorkloadError as error:
+            raise UsageError(str(error)) from None
+    outcome = review(args)
+    if args.json:
+        print(json.dumps(to_json(outcome), indent=2))
+    else:
+        print(render_text(outcome, verbose=args.verbose))
+    for problem in outcome.problems:
+        print(f"dbaudit: {problem}", file=sys.stderr)
+    return 0
+
+
+def _finding_json(finding: Finding) -> dict[str, Any]:
+    return {
+        "rule": finding.rule,
+        "severity": str(finding.severity),
+        "message": finding.message,
+        "path": finding.path,
+        "fix": finding.fix.code if finding.fix else "",
+    }
+
+
+def to_json(outcome: Review) -> dict[str, Any]:
+    return {
+        "database": outcome.url,
+        "tables": outcome.tables,
+        "workload": outcome.workload_source,
+        "advisor": outcome.advisor.to_json() if outcome.advisor else None,
+        "health": [_finding_json(f) for f in outcome.health],
+        "connections": outcome.connections.to_json() if outcome.connections else None,
+        "problems": outcome.problems,
+    }
+
+
+def _percent(before: float, after: float) -> str:
+    return f"{(after - before) / before:+.0%}" if before > 0 else "n/a"
+
+
+def _finding_text(finding: Finding) -> str:
+    fix = finding.fix.code.replace("\n", "\n           ") if finding.fix else ""
+    return f"  {finding.rule} {finding.message}\n      fix: {fix}"
+
+
+def render_text(outcome: Review, *, verbose: bool = False) -> str:
+    lines = [f"dbaudit indexes: {outcome.url} ({outcome.tables} tables)"]
+    advisor = outcome.advisor
+    if advisor is not None:
+        lines += [
+            "",
+            f"Index advice (planner via {advisor.method}; workload {outcome.workload_source}; "
+            f"cost {advisor.workload_cost_before:.0f} -> {advisor.workload_cost_after:.0f}, "
+            f"{_percent(advisor.workload_cost_before, advisor.workload_cost_after)})",
+        ]
+        if not advisor.advice:
+            lines.append("  no index would help this workload enough")
+        for advice in advisor.advice:
+            lines.append(f"  [{advice.priority}] {advice.ddl}  ({human_bytes(advice.est_size)})")
+            lines.append(f"      {advice.reason}")
+            for effect in advice.queries:
+                lines.append(
+                    f"      {effect.label} x{effect.calls:g}: cost {effect.cost_before:.1f} -> "
+                    f"{effect.cost_after:.1f}  {effect.query}"
+                )
+        if advisor.verification:
+            lines += ["", "Verification (EXPLAIN ANALYZE, indexes built and rolled back)"]
+            for check in advisor.verification:
+                if check.before_ms is not None and check.after_ms is not None:
+                    lines.append(
+                        f"  {check.label}: {check.before_ms:.2f} ms -> {check.after_ms:.2f} ms "
+                        f"(cost {check.cost_before:.1f} -> {check.cost_after:.1f})  {check.query}"
+                    )
+                elif verbose:
+                    lines.append(f"  {check.label}: not measured: {check.reason}")
+        if verbose:
+            lines += ["", "Not recommended"]
+            lines += [f"  {r.ddl}\n      {r.reason}" for r in advisor.rejected] or ["  (none)"]
+            lines += ["", "Statements skipped"]
+            lines += [f"  {s.label}: {s.reason}  {s.query}" for s in advisor.skipped] or [
+                "  (none)"
+            ]
+        elif advisor.rejected or advisor.skipped:
+            lines.append(
+                f"  {len(advisor.rejected)} candidates not recommended, "
+                f"{len(advisor.skipped)} statements skipped (--verbose says why)"
+            )
+        lines += [f"  note: {note}" for note in advisor.notes]
+    lines += ["", "Index health"]
+    lines += [
+        f"  {f.rule} {f.message}\n      fix: {f.fix.code if f.fix else ''}" for f in outcome.health
+    ]
+    if not outcome.health:
+        lines.append("  no problems found")
+    connections = outcome.connections
+    if connections is not None:
+        states = ", ".join(f"{state} {count}" for state, count in connections.by_state.items())
+        lines += [
+            "",
+            "Connections",
+            f"  max_connections {connections.max_connections} "
+            f"({connections.reserved_connections} reserved); in use: {states or 'none'}",
+            f"  statement_timeout {connections.statement_timeout}; idle_in_transaction_"
+            f"session_timeout {connections.idle_in_transaction_session_timeout}",
+        ]
+        lines += [_finding_text(f) for f in connections.findings]
+    return "\n".join(lines)

@@ -1,0 +1,89 @@
+"""``dbaudit indexes`` end to end through the CLI entry point."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dbaudit.cli import main
+
+WORKLOAD = """\
+-- calls: 100
+SELECT * FROM renders WHERE user_id = $1 AND status = $2 ORDER BY created_at DESC LIMIT 20;
+-- calls: 50
+SELECT * FROM renders WHERE chain_id = $1;
+SELECT * FROM nowhere;
+"""
+
+
+@pytest.fixture()
+def workload_file(tmp_path: Path) -> Path:
+    path = tmp_path / "workload.sql"
+    path.write_text(WORKLOAD)
+    return path
+
+
+def test_json_report(
+    advisor_url: str, workload_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        ["indexes", "--db", advisor_url, "--workload", str(workload_file), "--json",
+         "--rollback-indexes"]
+    )  # fmt: skip
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["workload"] == str(workload_file)
+    assert [a["ddl"] for a in report["advisor"]["advice"]] == [
+        "CREATE INDEX CONCURRENTLY renders_user_id_status_created_at_idx "
+        "ON renders (user_id, status, created_at DESC);",
+        "CREATE INDEX CONCURRENTLY renders_chain_id_idx ON renders (chain_id);",
+    ]
+    assert report["advisor"]["skipped_queries"][0]["reason"] == "reads no table of this database"
+    assert {f["rule"] for f in report["health"]} >= {"DBA402"}
+    assert report["connections"]["max_connections"] > 0
+
+
+def test_text_report_verbose(
+    advisor_url: str, workload_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["indexes", "--db", advisor_url, "--workload", str(workload_file), "--verbose",
+                 "--rollback-indexes"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert "[high] CREATE INDEX CONCURRENTLY renders_chain_id_idx ON renders (chain_id);" in out
+    assert "Not recommended" in out and "workload.sql#3: reads no table of this database" in out
+    assert "DBA402 foreign key renders_user_id_fkey" in out
+
+
+def test_unreachable_server_is_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["indexes", "--db", "postgresql://me:hunter2@127.0.0.1:1/nothing"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and "hunter2" not in err
+    assert err.startswith("dbaudit: error: cannot connect to postgresql://me:***@127.0.0.1:1/")
+
+
+def test_missing_workload_file_is_a_usage_error(
+    advisor_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["indexes", "--db", advisor_url, "--workload", "/no/such.sql"]) == 2
+    assert "cannot read workload file /no/such.sql" in capsys.readouterr().err
+
+
+def test_empty_database_goes_on_with_connections(
+    fresh_pg_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["indexes", "--db", fresh_pg_url]) == 0
+    captured = capsys.readouterr()
+    assert "has no tables to review" in captured.err
+    assert "Connections" in captured.out
+
+
+def test_no_workload_and_no_pg_stat_statements(
+    advisor_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["indexes", "--db", advisor_url]) == 0
+    captured = capsys.readouterr()
+    assert "no workload given and pg_stat_statements is not installed" in captured.err
+    assert "Index health" in captured.out
