@@ -1,0 +1,1653 @@
+"""TypeScript/JavaScript syntax tree -> ``ModuleModel``: walking only, no judgement.
+
+One pass over each function body in evaluation order, recording what the Python frontend
+records (database operations through ``queries.py``, calls, loops, assignments, attribute
+reads, awaits, ``Promise.all``) with the same conventions (see ``dbaudit.model.program``):
+
+- functions of every shape: declarations, ``const f = async () => ...``, class methods
+  (``static`` ones are the DAL style ``RendersDAL.getByChainId``), object-literal methods
+  (``export const actions = { async run() {} }`` is ``actions.run``), CommonJS
+  ``exports.f = ...``; a function declared inside another is ``outer.<locals>.inner``;
+- callbacks passed to other calls are walked inline: ``items.map(async (p) => ...)`` and
+  ``.forEach``/``.reduce``/... open a loop over ``items``; ``Promise.all([...])`` and
+  ``Promise.all(items.map(...))`` mark what they run ``in_gather`` (N concurrent queries);
+  ``db.transaction(async (tx) => ...)`` runs its body right there;
+- ``this.x`` is written ``self.x`` in instance methods and ``cls.x`` in static ones, the
+  receiver spelling the call graph already resolves for Python.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+from tree_sitter import Node
+
+from dbaudit.frontends.typescript import patterns as P
+from dbaudit.frontends.typescript import schema
+from dbaudit.frontends.typescript.queries import Facts, Source, arguments, recognise, short
+from dbaudit.frontends.typescript.resolution import TsConfig, module_key, resolve_specifier
+from dbaudit.frontends.typescript.syntax import unwrap
+from dbaudit.model import (
+    Assign,
+    AttrAccess,
+    Await,
+    Call,
+    ClassInfo,
+    DbOp,
+    EngineCreation,
+    Function,
+    Gather,
+    Import,
+    Loop,
+    LoopKind,
+    ModelClass,
+    ModuleModel,
+    Span,
+)
+
+RETURN = "<return>"  # the target of events whose value is returned directly (as in Python)
+FUNCTION_TYPES = frozenset(
+    {"arrow_function", "function_expression", "function", "generator_function"}
+)
+_DECLARATIONS = frozenset({"lexical_declaration", "variable_declaration"})
+_SKIP = frozenset(
+    {
+        "type_annotation",
+        "type_arguments",
+        "type_parameters",
+        "type_alias_declaration",
+        "interface_declaration",
+        "comment",
+        "regex",
+        "string",
+        "number",
+        "true",
+        "false",
+        "null",
+        "undefined",
+        "property_identifier",
+        "private_property_identifier",
+        "enum_declaration",
+        "ambient_declaration",
+        "abstract_method_signature",
+        "predefined_type",
+        "type_identifier",
+        "import_statement",
+    }
+)
+_IGNORED_READS = frozenset({"this", "undefined", "self", "cls"})
+
+
+def span_of(node: Node) -> Span:
+    return Span(node.start_point[0] + 1, node.end_point[0] + 1, node.start_point[1])
+
+
+@dataclass(slots=True)
+class ModuleContext:
+    path: str
+    src: Source
+    lines: list[str]
+    config: TsConfig | None
+    resolve_files: bool
+    imported: dict[str, str] = field(default_factory=dict)  # local -> module key
+    handles: dict[str, str] = field(default_factory=dict)  # name -> library of a db handle
+    class_names: set[str] = field(default_factory=set)
+    aliases: dict[str, str] = field(default_factory=dict)  # alias(renders, 'p') -> renders
+    engines: list[EngineCreation] = field(default_factory=list)
+    class_attribute_types: dict[str, dict[str, str]] = field(default_factory=dict)
+    use_server: bool = False
+
+    def handle_of(self, receiver: str, local: dict[str, str]) -> str:
+        if receiver in local:
+            return local[receiver]
+        if receiver in self.handles:
+            return self.handles[receiver]
+        last = receiver.rsplit(".", 1)[-1]
+        if last in local:
+            return local[last]
+        if last in self.handles and "." not in receiver:
+            return self.handles[last]
+        if receiver.startswith(("self.", "cls.", "this.")) or "." not in receiver:
+            if P.DB_RECEIVER_NAME.match(last):
+                return _library_by_name(last)
+        elif P.DB_RECEIVER_NAME.match(last):
+            return _library_by_name(last)
+        return ""
+
+
+def _library_by_name(name: str) -> str:
+    lowered = name.lower()
+    if "prisma" in lowered:
+        return "prisma"
+    if "knex" in lowered:
+        return "knex"
+    if lowered in {"pool", "pg", "pgclient"} or lowered.endswith("pool"):
+        return "pg"
+    return "db"
+
+
+class ModuleBuilder:
+    def __init__(self, ctx: ModuleContext) -> None:
+        self.ctx = ctx
+        self.functions: list[Function] = []
+        self.classes: list[ClassInfo] = []
+        self.models: list[ModelClass] = []
+        self.imports: list[Import] = []
+        self.global_types: dict[str, str] = {}
+
+    # ---------------------------------------------------------------- module level
+
+    def build(self, root: Node) -> ModuleModel:
+        statements = [c for c in root.named_children if c.type != "comment"]
+        self.ctx.use_server = _has_directive(statements, self.ctx.src, "use server")
+        for node in statements:
+            self._collect(node)
+        module_level: list[Node] = []
+        for node in statements:
+            if not self._declare(node, exported=False):
+                module_level.append(node)
+        self.models.extend(schema.drizzle_models(root, self.ctx.src))
+        if any(self._worth_walking(n) for n in module_level):
+            walker = FunctionWalker(self, "<module>", "", is_static=False, is_async=True)
+            for node in module_level:
+                walker.statement(node)
+            if walker.ops or walker.loops or walker.calls:
+                self.functions.append(walker.build("<module>", "<module>", None, (), (), ()))
+        return ModuleModel(
+            path=self.ctx.path,
+            lines=len(self.ctx.lines),
+            imports=tuple(self.imports),
+            functions=tuple(self.functions),
+            classes=tuple(self.classes),
+            models=tuple(self.models),
+            engines=tuple(sorted(self.ctx.engines, key=lambda e: (e.span.line, e.span.col))),
+            global_types=tuple(sorted(self.global_types.items())),
+            language="typescript",
+        )
+
+    def _worth_walking(self, node: Node) -> bool:
+        if node.type in {"import_statement", "comment", "class_declaration"} | _DECLARATIONS:
+            return False
+        if node.type == "expression_statement":
+            inner = node.named_children[0] if node.named_children else None
+            return inner is not None and inner.type not in {"string", "assignment_expression"}
+        return node.type not in {
+            "export_statement",
+            "type_alias_declaration",
+            "interface_declaration",
+            "enum_declaration",
+        }
+
+    def _module_key(self, specifier: str) -> str:
+        if not self.ctx.resolve_files:
+            return specifier
+        return resolve_specifier(self.ctx.path, specifier, config=self.ctx.config)
+
+    def _collect(self, node: Node) -> None:
+        """Imports, re-exports, ``require`` bindings and database handles."""
+        src = self.ctx.src
+        if node.type == "import_statement":
+            source = node.child_by_field_name("source")
+            if source is None:
+                return
+            module = self._module_key(_unquote(src.text(source)))
+            clause = next((c for c in node.named_children if c.type == "import_clause"), None)
+            if clause is None:
+                return
+            for part in clause.named_children:
+                if part.type == "identifier":
+                    self._import(src.text(part), module, "default")
+                elif part.type == "namespace_import":
+                    ident = next((c for c in part.named_children if c.type == "identifier"), None)
+                    if ident is not None:
+                        self._import(src.text(ident), module, "")
+                elif part.type == "named_imports":
+                    for spec in part.named_children:
+                        if spec.type != "import_specifier":
+                            continue
+                        name = spec.child_by_field_name("name")
+                        alias = spec.child_by_field_name("alias")
+                        if name is None:
+                            continue
+                        local = src.text(alias or name)
+                        self._import(local, module, src.text(name))
+        elif node.type == "export_statement":
+            source = node.child_by_field_name("source")
+            if source is not None:
+                module = self._module_key(_unquote(src.text(source)))
+                clause = next((c for c in node.named_children if c.type == "export_clause"), None)
+                space = next((c for c in node.named_children if c.type == "namespace_export"), None)
+                if clause is not None:
+                    for spec in clause.named_children:
+                        name = spec.child_by_field_name("name")
+                        alias = spec.child_by_field_name("alias")
+                        if name is not None:
+                            self._import(src.text(alias or name), module, src.text(name))
+                elif space is not None:
+                    ident = next((c for c in space.named_children if c.type == "identifier"), None)
+                    if ident is not None:
+                        self._import(src.text(ident), module, "")
+                else:
+                    self._import("*", module, "*")
+                return
+            declaration = node.child_by_field_name("declaration")
+            if declaration is not None:
+                self._collect(declaration)
+            if any(not c.is_named and src.text(c) == "default" for c in node.children):
+                # ``export default function main`` / ``export default RendersDAL``: other
+                # modules import it as "default"; an import of this very module names it
+                target = (
+                    declaration if declaration is not None else node.child_by_field_name("value")
+                )
+                name = target.child_by_field_name("name") if target is not None else None
+                if target is not None and target.type == "identifier":
+                    name = target
+                if name is not None:
+                    self._import("default", module_key(self.ctx.path), src.text(name))
+        elif node.type in _DECLARATIONS:
+            for declarator in node.named_children:
+                if declarator.type == "variable_declarator":
+                    self._collect_declarator(declarator)
+        elif node.type in {"class_declaration", "abstract_class_declaration"}:
+            name = node.child_by_field_name("name")
+            if name is not None:
+                self.ctx.class_names.add(src.text(name))
+
+    def _collect_declarator(self, declarator: Node) -> None:
+        src = self.ctx.src
+        name_node = declarator.child_by_field_name("name")
+        value = declarator.child_by_field_name("value")
+        if name_node is None or value is None:
+            return
+        value = unwrap(value)
+        if value.type == "await_expression" and value.named_children:
+            value = unwrap(value.named_children[0])
+        callee = _constructor_name(value, src)
+        if callee == "require":
+            args = arguments(value.child_by_field_name("arguments"))
+            if args and args[0].type == "string":
+                module = self._module_key(_unquote(src.text(args[0])))
+                if name_node.type == "identifier":
+                    self._import(src.text(name_node), module, "")
+                elif name_node.type == "object_pattern":
+                    for local, imported in _pattern_pairs(name_node, src):
+                        self._import(local, module, imported)
+            return
+        if name_node.type != "identifier":
+            return
+        name = src.text(name_node)
+        if callee:
+            last = callee.rsplit(".", 1)[-1]
+            library = P.HANDLE_FACTORIES.get(last)
+            if library is not None:
+                self.ctx.handles[name] = library
+                if last in P.ENGINE_APIS:
+                    self._engine(value, callee, P.ENGINE_APIS[last], "")
+            if last == "alias":
+                args = arguments(value.child_by_field_name("arguments"))
+                if args:
+                    self.ctx.aliases[name] = src.text(args[0])
+            if value.type == "new_expression" or (last[:1].isupper() and library is None):
+                self.global_types[name] = last
+
+    def _import(self, local: str, module: str, name: str) -> None:
+        self.imports.append(Import(local, module, name))
+        self.ctx.imported[local] = module
+
+    def _engine(self, node: Node, callee: str, library: str, function: str) -> None:
+        src = self.ctx.src
+        args = arguments(node.child_by_field_name("arguments"))
+        settings: list[tuple[str, str]] = []
+        url = ""
+        splat = False
+        for arg in args:
+            arg = unwrap(arg)
+            if arg.type == "object":
+                for child in arg.named_children:
+                    if child.type == "pair":
+                        key = child.child_by_field_name("key")
+                        value = child.child_by_field_name("value")
+                        if key is not None and value is not None:
+                            settings.append((_unquote(src.text(key)), short(src.text(value))))
+                    elif child.type == "shorthand_property_identifier":
+                        settings.append((src.text(child), src.text(child)))
+                    elif child.type == "spread_element":
+                        splat = True
+            elif not url:
+                url = short(src.text(arg))
+        self.ctx.engines.append(
+            EngineCreation(
+                api=callee,
+                library=library,
+                span=span_of(node),
+                function=function,
+                keywords=tuple(k for k, _ in settings),
+                has_kwargs_splat=splat,
+                url=url,
+                settings=tuple(settings),
+                text=short(src.text(node)),
+            )
+        )
+
+    def _declare(self, node: Node, *, exported: bool, prefix: str = "") -> bool:
+        """Functions and classes at module level; False when ``node`` is plain module code."""
+        src = self.ctx.src
+        if node.type == "export_statement":
+            declaration = node.child_by_field_name("declaration")
+            if declaration is not None:
+                return self._declare(declaration, exported=True, prefix=prefix)
+            value = node.child_by_field_name("value")
+            if value is not None and unwrap(value).type in FUNCTION_TYPES:
+                self.function(unwrap(value), "default", "default", decorators=self._marks(True))
+                return True
+            return node.child_by_field_name("source") is not None or value is None
+        if node.type in {"function_declaration", "generator_function_declaration"}:
+            name = node.child_by_field_name("name")
+            label = src.text(name) if name is not None else "default"
+            self.function(node, prefix + label, label, decorators=self._marks(exported))
+            return True
+        if node.type in {"class_declaration", "abstract_class_declaration"}:
+            self._class(node, prefix)
+            return True
+        if node.type in _DECLARATIONS:
+            handled = True
+            for declarator in node.named_children:
+                if declarator.type != "variable_declarator":
+                    continue
+                name_node = declarator.child_by_field_name("name")
+                value = declarator.child_by_field_name("value")
+                if name_node is None or value is None or name_node.type != "identifier":
+                    handled = handled and value is None
+                    continue
+                label = src.text(name_node)
+                inner = unwrap(value)
+                if inner.type in FUNCTION_TYPES:
+                    self.function(inner, prefix + label, label, decorators=self._marks(exported))
+                elif inner.type == "object" and _has_functions(inner):
+                    self._object_methods(inner, prefix + label, exported)
+                elif inner.type == "class":
+                    self._class(inner, prefix, name=label)
+                elif _contains_call(inner) and not _is_setup_call(inner, src):
+                    handled = False
+            return handled
+        if node.type == "expression_statement" and node.named_children:
+            inner = unwrap(node.named_children[0])
+            if inner.type == "assignment_expression":
+                left = inner.child_by_field_name("left")
+                right = inner.child_by_field_name("right")
+                if left is not None and right is not None:
+                    target = src.text(left)
+                    value = unwrap(right)
+                    if (
+                        target.startswith(("exports.", "module.exports."))
+                        and value.type in FUNCTION_TYPES
+                    ):
+                        label = target.rsplit(".", 1)[-1]
+                        self.function(value, label, label, decorators=self._marks(True))
+                        return True
+                    if target == "module.exports" and value.type == "object":
+                        self._object_methods(value, "", True)
+                        return True
+        return node.type in {"import_statement", "comment", "empty_statement"} or (
+            node.type == "expression_statement"
+            and bool(node.named_children)
+            and node.named_children[0].type == "string"
+        )
+
+    def _marks(self, exported: bool) -> tuple[str, ...]:
+        return ("use server",) if exported and self.ctx.use_server else ()
+
+    def _object_methods(self, node: Node, owner: str, exported: bool) -> None:
+        src = self.ctx.src
+        for child in node.named_children:
+            if child.type == "method_definition":
+                name = child.child_by_field_name("name")
+                if name is not None:
+                    label = src.text(name)
+                    qual = f"{owner}.{label}" if owner else label
+                    self.function(child, qual, label, decorators=self._marks(exported))
+            elif child.type == "pair":
+                key = child.child_by_field_name("key")
+                value = child.child_by_field_name("value")
+                if key is not None and value is not None and unwrap(value).type in FUNCTION_TYPES:
+                    label = _unquote(src.text(key))
+                    qual = f"{owner}.{label}" if owner else label
+                    self.function(unwrap(value), qual, label, decorators=self._marks(exported))
+
+    def _class(self, node: Node, prefix: str, name: str = "") -> None:
+        src = self.ctx.src
+        name_node = node.child_by_field_name("name")
+        class_name = prefix + (
+            name or (src.text(name_node) if name_node is not None else "Anonymous")
+        )
+        bases: list[str] = []
+        for child in node.named_children:
+            if child.type == "class_heritage":
+                for clause in child.named_children:
+                    if clause.type == "extends_clause":
+                        value = clause.child_by_field_name("value")
+                        if value is not None:
+                            bases.append(src.text(value))
+                    elif child.type == "identifier":
+                        bases.append(src.text(clause))
+            elif child.type == "identifier" and node.type == "class" and not bases:
+                pass
+        body = node.child_by_field_name("body")
+        methods: list[Node] = []
+        attribute_types: dict[str, str] = {}
+        if body is not None:
+            pending_decorators: list[str] = []
+            for member in body.named_children:
+                if member.type == "decorator":
+                    pending_decorators.append(_decorator_name(member, src))
+                    continue
+                if member.type == "method_definition":
+                    methods.append(member)
+                    for param in _parameters(member):
+                        if any(
+                            c.type == "accessibility_modifier" or src.text(c) == "readonly"
+                            for c in param.children
+                        ):
+                            pattern = param.child_by_field_name("pattern")
+                            annotation = param.child_by_field_name("type")
+                            if pattern is not None and annotation is not None:
+                                attribute_types[src.text(pattern)] = _type_name(annotation, src)
+                    for sub in _walk(member):
+                        if sub.type == "assignment_expression":
+                            left = sub.child_by_field_name("left")
+                            right = sub.child_by_field_name("right")
+                            if left is None or right is None:
+                                continue
+                            target = src.text(left)
+                            if target.startswith("this.") and target.count(".") == 1:
+                                ctor = _constructor_name(unwrap(right), src)
+                                if ctor and ctor.rsplit(".", 1)[-1][:1].isupper():
+                                    attribute_types[target[5:]] = ctor.rsplit(".", 1)[-1]
+                elif member.type in {"public_field_definition", "field_definition"}:
+                    field_name = member.child_by_field_name("name") or member.child_by_field_name(
+                        "property"
+                    )
+                    value = member.child_by_field_name("value")
+                    annotation = member.child_by_field_name("type")
+                    if field_name is None:
+                        continue
+                    label = src.text(field_name)
+                    if annotation is not None:
+                        attribute_types[label] = _type_name(annotation, src)
+                    if value is not None:
+                        inner = unwrap(value)
+                        if inner.type in FUNCTION_TYPES:
+                            methods.append(member)
+                        else:
+                            ctor = _constructor_name(inner, src)
+                            if ctor and ctor.rsplit(".", 1)[-1][:1].isupper():
+                                attribute_types[label] = ctor.rsplit(".", 1)[-1]
+                pending_decorators = []
+        self.ctx.class_attribute_types[class_name] = attribute_types
+        self.ctx.class_names.add(class_name)
+        method_names: list[str] = []
+        for member in methods:
+            label_node = member.child_by_field_name("name") or member.child_by_field_name(
+                "property"
+            )
+            if label_node is None:
+                continue
+            label = src.text(label_node)
+            method_names.append(label)
+            is_static = any(
+                c.type == "static" or src.text(c) == "static"
+                for c in member.children
+                if not c.is_named
+            )
+            decorators = tuple(
+                _decorator_name(d, src) for d in member.named_children if d.type == "decorator"
+            )
+            decorators += _preceding_decorators(member, src)
+            body_node = member
+            if member.type in {"public_field_definition", "field_definition"}:
+                field_value = member.child_by_field_name("value")
+                body_node = unwrap(field_value) if field_value is not None else member
+            self.function(
+                body_node,
+                f"{class_name}.{label}",
+                label,
+                class_name=class_name,
+                is_static=is_static,
+                decorators=decorators + ("staticmethod",) * is_static,
+            )
+        self.classes.append(
+            ClassInfo(
+                name=class_name,
+                bases=tuple(bases),
+                span=span_of(node),
+                methods=tuple(method_names),
+                attribute_types=tuple(sorted(attribute_types.items())),
+            )
+        )
+
+    def function(
+        self,
+        node: Node,
+        qualname: str,
+        name: str,
+        *,
+        class_name: str = "",
+        is_static: bool = False,
+        decorators: tuple[str, ...] = (),
+    ) -> None:
+        src = self.ctx.src
+        is_async = any(not c.is_named and src.text(c) == "async" for c in node.children)
+        walker = FunctionWalker(self, qualname, class_name, is_static=is_static, is_async=is_async)
+        params: list[str] = []
+        annotations: list[tuple[str, str]] = []
+        for param in _parameters(node):
+            names, annotation = _param_names(param, src)
+            params.extend(names)
+            if annotation:
+                for param_name in names:
+                    annotations.append((param_name, annotation))
+                    last = re.findall(r"[A-Za-z_$][\w$]*", annotation)
+                    if last and last[0][:1].isupper() and last[0] not in {"Promise", "Array"}:
+                        walker.types[param_name] = last[0]
+        walker.locals.update(params)
+        body = node.child_by_field_name("body")
+        if body is not None:
+            if body.type == "statement_block":
+                walker.block(body)
+            else:
+                walker.returned(body)
+        self.functions.append(
+            walker.build(qualname, name, node, decorators, tuple(params), tuple(annotations))
+        )
+        for nested_name, nested in walker.nested:
+            self.function(nested, f"{qualname}.<locals>.{nested_name}", nested_name)
+
+
+@dataclass(slots=True)
+class Ctx:
+    loops: tuple[int, ...] = ()
+    branch: tuple[tuple[int, int], ...] = ()
+    control: frozenset[str] = frozenset()
+    in_gather: bool = False
+    awaited: bool = False
+    targets: tuple[str, ...] = ()
+    in_query: bool = False
+
+    def but(self, **changes: object) -> Ctx:
+        copy = Ctx(
+            self.loops,
+            self.branch,
+            self.control,
+            self.in_gather,
+            self.awaited,
+            self.targets,
+            self.in_query,
+        )
+        for key, value in changes.items():
+            setattr(copy, key, value)
+        return copy
+
+
+class FunctionWalker:
+    """Walks one function body once, in evaluation order."""
+
+    def __init__(
+        self,
+        module: ModuleBuilder,
+        qualname: str,
+        class_name: str,
+        *,
+        is_static: bool,
+        is_async: bool,
+    ) -> None:
+        self.module = module
+        self.ctx = module.ctx
+        self.src = module.ctx.src
+        self.qualname = qualname
+        self.class_name = class_name
+        self.this_name = "cls" if is_static else "self"
+        self.is_async = is_async
+        self.is_static = is_static
+        self.seq = 0
+        self.ops: list[DbOp] = []
+        self.calls: list[Call] = []
+        self.loops: list[Loop] = []
+        self.assigns: list[Assign] = []
+        self.attrs: list[AttrAccess] = []
+        self.awaits: list[Await] = []
+        self.gathers: list[Gather] = []
+        self.returns: set[str] = set()
+        self.loads: Counter[str] = Counter()
+        self.locals: set[str] = set()
+        self.types: dict[str, str] = {}
+        self.handles: dict[str, str] = {}  # local db handles (transaction callbacks, ...)
+        self.loop_targets: dict[str, int] = {}
+        self.nested: list[tuple[str, Node]] = []
+        self.branch_ids = 0
+        # ``const ranked = db.select()....as("ranked")``: a subquery the next query reads from
+        self.subqueries: dict[str, Facts] = {}
+
+    def build(
+        self,
+        qualname: str,
+        name: str,
+        node: Node | None,
+        decorators: tuple[str, ...],
+        params: tuple[str, ...],
+        annotations: tuple[tuple[str, str], ...],
+    ) -> Function:
+        lines = self.ctx.lines
+        span = span_of(node) if node is not None else Span(1, max(len(lines), 1), 0)
+        keep = bool(self.ops or self.loops or self.awaits)
+        source_lines = tuple(lines[span.line - 1 : span.end_line]) if keep else ()
+        return Function(
+            qualname=qualname,
+            name=name,
+            span=span,
+            class_name=self.class_name,
+            decorators=decorators,
+            is_async=self.is_async,
+            params=params,
+            param_annotations=annotations,
+            is_staticmethod=self.is_static,
+            db_ops=tuple(self.ops),
+            calls=tuple(self.calls),
+            loops=tuple(self.loops),
+            assigns=tuple(self.assigns),
+            attr_accesses=tuple(self.attrs),
+            awaits=tuple(self.awaits),
+            gathers=tuple(self.gathers),
+            returns_reads=frozenset(self.returns),
+            name_loads=tuple(sorted(self.loads.items())),
+            source_lines=source_lines,
+        )
+
+    # ------------------------------------------------------------------ helpers
+
+    def _next(self) -> int:
+        self.seq += 1
+        return self.seq
+
+    def text(self, node: Node) -> str:
+        return short(self.src.text(node))
+
+    def names(self, node: Node | None) -> frozenset[str]:
+        """Identifiers read inside ``node`` (not property names, not nested function params)."""
+        if node is None:
+            return frozenset()
+        found: set[str] = set()
+        stack = [node]
+        while stack:
+            current = stack.pop()
+            kind = current.type
+            if kind in {"identifier", "shorthand_property_identifier"}:
+                found.add(self.src.text(current))
+            elif kind == "this" or kind in _SKIP:
+                continue
+            else:
+                stack.extend(current.named_children)
+        return frozenset(found - _IGNORED_READS)
+
+    def handle_of(self, receiver: str) -> str:
+        receiver = re.sub(r"^(self|cls)\.", "this.", receiver)
+        if receiver.startswith("this.") and receiver.count(".") == 1:
+            attr_type = self.ctx.class_attribute_types.get(self.class_name, {}).get(receiver[5:])
+            if attr_type:
+                library = P.HANDLE_FACTORIES.get(attr_type)
+                if library:
+                    return library
+                if attr_type in {"PrismaClient"}:
+                    return "prisma"
+                if attr_type in {"NodePgDatabase", "PostgresJsDatabase", "PgDatabase"}:
+                    return "drizzle"
+        if receiver in self.types:
+            known = self.types[receiver]
+            if known in {"PrismaClient"}:
+                return "prisma"
+            if known in {"Pool", "PoolClient", "Client"}:
+                return "pg"
+            if known in {"Knex"}:
+                return "knex"
+            if known.endswith(("Database", "Transaction")):
+                return "drizzle"
+        return self.ctx.handle_of(receiver, self.handles)
+
+    def callee_text(self, node: Node) -> str:
+        """``RendersDAL.getByChainId``, ``self.dal.get``; calls in the middle as ``()``."""
+        parts: list[str] = []
+        current = unwrap(node)
+        while True:
+            if current.type == "member_expression":
+                prop = current.child_by_field_name("property")
+                parts.append(self.src.text(prop) if prop is not None else "?")
+                obj = current.child_by_field_name("object")
+                if obj is None:
+                    break
+                current = unwrap(obj)
+            elif current.type == "call_expression":
+                parts.append("()")
+                function = current.child_by_field_name("function")
+                if function is None:
+                    break
+                current = unwrap(function)
+            elif current.type == "identifier":
+                parts.append(self.src.text(current))
+                break
+            elif current.type == "this":
+                parts.append(self.this_name)
+                break
+            elif current.type == "await_expression" and current.named_children:
+                current = unwrap(current.named_children[0])
+            else:
+                parts.append("<expr>")
+                break
+        text = ""
+        for part in reversed(parts):
+            text = text + "()" if part == "()" else (f"{text}.{part}" if text else part)
+        return text
+
+    # --------------------------------------------------------------- statements
+
+    def block(self, node: Node, ctx: Ctx | None = None) -> None:
+        ctx = ctx or Ctx()
+        for child in node.named_children:
+            ctx = self.statement(child, ctx) or ctx
+
+    def statement(self, node: Node, ctx: Ctx | None = None) -> Ctx | None:
+        """Walk one statement; returns the context for the statements after it (guards)."""
+        ctx = ctx or Ctx()
+        kind = node.type
+        if kind in _DECLARATIONS:
+            for declarator in node.named_children:
+                if declarator.type == "variable_declarator":
+                    self._declarator(declarator, ctx)
+        elif kind == "expression_statement":
+            for child in node.named_children:
+                self.expr(child, ctx.but(targets=()))
+        elif kind == "return_statement":
+            value = next((c for c in node.named_children), None)
+            if value is not None:
+                self.returned(value, ctx)
+        elif kind == "if_statement":
+            return self._if(node, ctx)
+        elif kind in {"for_statement", "for_in_statement", "while_statement", "do_statement"}:
+            self._loop_statement(node, ctx)
+        elif kind == "statement_block":
+            self.block(node, ctx)
+        elif kind == "try_statement":
+            for child in node.named_children:
+                if child.type == "statement_block":
+                    self.block(child, ctx)
+                elif child.type in {"catch_clause", "finally_clause"}:
+                    body = child.child_by_field_name("body") or next(
+                        (c for c in child.named_children if c.type == "statement_block"), None
+                    )
+                    if body is not None:
+                        self.block(body, ctx)
+        elif kind == "switch_statement":
+            value = node.child_by_field_name("value")
+            reads = self.names(value)
+            if value is not None:
+                self.expr(value, ctx)
+            self.branch_ids += 1
+            branch_id = self.branch_ids
+            body = node.child_by_field_name("body")
+            for index, case in enumerate(body.named_children if body is not None else ()):
+                arm = ctx.but(branch=(*ctx.branch, (branch_id, index)), control=ctx.control | reads)
+                for child in case.named_children:
+                    if child.type.endswith("statement") or child.type in _DECLARATIONS:
+                        self.statement(child, arm)
+                    else:
+                        self.expr(child, arm)
+        elif kind in {"function_declaration", "generator_function_declaration"}:
+            name = node.child_by_field_name("name")
+            if name is not None:
+                self.nested.append((self.src.text(name), node))
+                self.locals.add(self.src.text(name))
+        elif kind in {
+            "class_declaration",
+            "comment",
+            "empty_statement",
+            "import_statement",
+            "type_alias_declaration",
+            "interface_declaration",
+            "enum_declaration",
+            "break_statement",
+            "continue_statement",
+            "debugger_statement",
+        }:
+            pass
+        elif kind == "export_statement":
+            declaration = node.child_by_field_name("declaration")
+            if declaration is not None:
+                self.statement(declaration, ctx)
+        elif kind == "labeled_statement":
+            body = node.child_by_field_name("body")
+            if body is not None:
+                self.statement(body, ctx)
+        else:  # throw, ERROR nodes, anything else: walk the expressions inside
+            for child in node.named_children:
+                if child.type.endswith("statement") or child.type in _DECLARATIONS:
+                    self.statement(child, ctx)
+                else:
+                    self.expr(child, ctx.but(targets=()))
+        return None
+
+    def returned(self, value: Node, ctx: Ctx | None = None) -> None:
+        ctx = ctx or Ctx()
+        self.returns |= self.names(value)
+        # ``return db.select()...`` in an async function: the caller awaits this query
+        self.expr(value, ctx.but(targets=(RETURN,), awaited=ctx.awaited or self.is_async))
+
+    def _declarator(self, declarator: Node, ctx: Ctx) -> None:
+        name_node = declarator.child_by_field_name("name")
+        value = declarator.child_by_field_name("value")
+        if name_node is None:
+            return
+        targets = _pattern_names(name_node, self.src)
+        self.locals.update(targets)
+        if value is None:
+            return
+        inner = unwrap(value)
+        if inner.type in FUNCTION_TYPES and name_node.type == "identifier":
+            self.nested.append((targets[0], inner))
+            return
+        self.expr(value, ctx.but(targets=targets))
+        self._bind_types(targets, inner)
+        self.assigns.append(
+            Assign(
+                targets,
+                self.names(value),
+                span_of(declarator),
+                self._next(),
+                ctx.loops,
+                self.text(value),
+                self._assign_kind(inner),
+            )
+        )
+
+    def _assign_kind(self, value: Node) -> str:
+        value = unwrap(value)
+        if value.type == "member_expression":
+            prop = value.child_by_field_name("property")
+            if prop is not None and self.src.text(prop) == "length":
+                return "len"
+        return "assign"
+
+    def _bind_types(self, targets: tuple[str, ...], value: Node) -> None:
+        if len(targets) != 1:
+            return
+        ctor = _constructor_name(value, self.src)
+        if not ctor:
+            return
+        last = ctor.rsplit(".", 1)[-1]
+        library = P.HANDLE_FACTORIES.get(last)
+        if library:
+            self.handles[targets[0]] = library
+        elif value.type == "new_expression" and last[:1].isupper():
+            self.types[targets[0]] = last
+
+    def _if(self, node: Node, ctx: Ctx) -> Ctx | None:
+        condition = node.child_by_field_name("condition")
+        consequence = node.child_by_field_name("consequence")
+        alternative = node.child_by_field_name("alternative")
+        reads = self.names(condition)
+        if condition is not None:
+            self.expr(condition, ctx.but(targets=()))
+        self.branch_ids += 1
+        branch_id = self.branch_ids
+        arms = [consequence]
+        if alternative is not None:
+            inner = next((c for c in alternative.named_children), None)
+            arms.append(inner)
+        for index, arm in enumerate(arms):
+            if arm is None:
+                continue
+            arm_ctx = ctx.but(
+                branch=(*ctx.branch, (branch_id, index)), control=ctx.control | reads, targets=()
+            )
+            if arm.type == "statement_block":
+                self.block(arm, arm_ctx)
+            else:
+                self.statement(arm, arm_ctx)
+        if alternative is None and consequence is not None and _exits(consequence):
+            return ctx.but(control=ctx.control | reads)
+        return None
+
+    def _loop_statement(self, node: Node, ctx: Ctx) -> None:
+        kind = node.type
+        body = node.child_by_field_name("body")
+        if kind == "for_in_statement":
+            left = node.child_by_field_name("left")
+            right = node.child_by_field_name("right")
+            is_await = any(not c.is_named and self.src.text(c) == "await" for c in node.children)
+            if right is not None:
+                self.expr(right, ctx.but(targets=()))
+            targets = _pattern_names(left, self.src) if left is not None else ()
+            loop_kind: LoopKind = "async for" if is_await else "for"
+            loop_id = self._open_loop(loop_kind, node, right, targets, ctx)
+            inner = ctx.but(loops=(*ctx.loops, loop_id), targets=())
+            self.locals.update(targets)
+            self.assigns.append(
+                Assign(
+                    targets,
+                    self.names(right),
+                    span_of(left or node),
+                    self._next(),
+                    inner.loops,
+                    self.text(right) if right is not None else "",
+                    "for-target",
+                )
+            )
+        else:
+            initializer = node.child_by_field_name("initializer")
+            if initializer is not None:
+                self.statement(
+                    initializer, ctx
+                ) if initializer.type in _DECLARATIONS else self.expr(initializer, ctx)
+            condition = node.child_by_field_name("condition")
+            loop_kind = "for" if kind == "for_statement" else "while"
+            loop_id = self._open_loop(loop_kind, node, condition, (), ctx)
+            inner = ctx.but(
+                loops=(*ctx.loops, loop_id), targets=(), control=ctx.control | self.names(condition)
+            )
+            if condition is not None:
+                self.expr(condition, inner)
+            increment = node.child_by_field_name("increment")
+            if increment is not None:
+                self.expr(increment, inner)
+        if body is not None:
+            if body.type == "statement_block":
+                self.block(body, inner)
+            else:
+                self.statement(body, inner)
+        self._close_loop(loop_id)
+
+    def _open_loop(
+        self,
+        kind: LoopKind,
+        node: Node,
+        iterable: Node | None,
+        targets: tuple[str, ...],
+        ctx: Ctx,
+    ) -> int:
+        loop_id = len(self.loops)
+        chunked = False
+        constant_size: int | None = None
+        iterable_text = ""
+        if iterable is not None:
+            iterable = unwrap(iterable)
+            iterable_text = self.text(iterable)
+            if iterable.type == "call_expression":
+                callee = self.callee_text(iterable.child_by_field_name("function") or iterable)
+                chunked = P.CHUNK_FUNCTIONS.search(callee) is not None
+            elif iterable.type == "array" and not any(
+                c.type == "spread_element" for c in iterable.named_children
+            ):
+                constant_size = len(iterable.named_children)
+        if not chunked and any(re.search(r"chunk|batch", t, re.I) for t in targets):
+            chunked = True
+        self.loops.append(
+            Loop(
+                id=loop_id,
+                kind=kind,
+                iterable=iterable_text,
+                span=span_of(node),
+                parent=ctx.loops[-1] if ctx.loops else None,
+                targets=targets,
+                reads=self.names(iterable),
+                chunked=chunked,
+                constant_size=constant_size,
+                is_async=kind == "async for",
+            )
+        )
+        for target in targets:
+            self.loop_targets[target] = loop_id
+        return loop_id
+
+    def _close_loop(self, loop_id: int) -> None:
+        for target in self.loops[loop_id].targets:
+            if self.loop_targets.get(target) == loop_id:
+                del self.loop_targets[target]
+
+    # -------------------------------------------------------------- expressions
+
+    def expr(self, node: Node, ctx: Ctx) -> None:
+        kind = node.type
+        if kind == "identifier" or kind == "shorthand_property_identifier":
+            self.loads[self.src.text(node)] += 1
+            return
+        if kind in _SKIP or kind == "this":
+            return
+        if kind in {
+            "parenthesized_expression",
+            "as_expression",
+            "satisfies_expression",
+            "non_null_expression",
+            "type_assertion",
+        }:
+            for child in node.named_children:
+                self.expr(child, ctx)
+            return
+        if kind == "await_expression":
+            if not ctx.in_query:
+                self.awaits.append(Await(span_of(node), self._next(), ctx.loops, self.text(node)))
+            for child in node.named_children:
+                self.expr(child, ctx.but(awaited=True))
+            return
+        if kind == "call_expression":
+            self._call(node, ctx)
+            return
+        if kind == "new_expression":
+            self._new(node, ctx)
+            return
+        if kind == "ternary_expression":
+            self._ternary(node, ctx)
+            return
+        if kind in FUNCTION_TYPES:
+            self._inline_function(node, ctx.but(targets=(), awaited=False))
+            return
+        if kind == "member_expression":
+            self._member(node, ctx)
+            return
+        if kind in {"assignment_expression", "augmented_assignment_expression"}:
+            self._assignment(node, ctx)
+            return
+        if kind == "template_string":
+            for child in node.named_children:
+                if child.type == "template_substitution":
+                    for inner in child.named_children:
+                        self.expr(inner, ctx.but(targets=()))
+            return
+        if kind in {"binary_expression"}:
+            operator = node.child_by_field_name("operator")
+            op = self.src.text(operator) if operator is not None else ""
+            left = node.child_by_field_name("left")
+            right = node.child_by_field_name("right")
+            if op in {"&&", "||", "??"} and left is not None and right is not None:
+                self.expr(left, ctx.but(targets=()))
+                self.branch_ids += 1
+                arm = ctx.but(
+                    branch=(*ctx.branch, (self.branch_ids, 0)),
+                    control=ctx.control | self.names(left),
+                )
+                self.expr(right, arm)
+                return
+        keep_targets = kind in {"array", "object", "spread_element", "pair"}
+        for child in node.named_children:
+            if child.type == "pair":
+                value = child.child_by_field_name("value")
+                key = child.child_by_field_name("key")
+                if key is not None and key.type == "computed_property_name":
+                    self.expr(key, ctx.but(targets=()))
+                if value is not None:
+                    self.expr(value, ctx.but(targets=()) if not keep_targets else ctx)
+            else:
+                self.expr(child, ctx if keep_targets else ctx.but(targets=()))
+
+    def _ternary(self, node: Node, ctx: Ctx) -> None:
+        condition = node.child_by_field_name("condition")
+        reads = self.names(condition)
+        if condition is not None:
+            self.expr(condition, ctx.but(targets=()))
+        self.branch_ids += 1
+        branch_id = self.branch_ids
+        for index, field_name in enumerate(("consequence", "alternative")):
+            arm = node.child_by_field_name(field_name)
+            if arm is not None:
+                self.expr(
+                    arm,
+                    ctx.but(branch=(*ctx.branch, (branch_id, index)), control=ctx.control | reads),
+                )
+
+    def _member(self, node: Node, ctx: Ctx) -> None:
+        obj = node.child_by_field_name("object")
+        prop = node.child_by_field_name("property")
+        if obj is None:
+            return
+        base = unwrap(obj)
+        if base.type == "identifier" and prop is not None and not ctx.in_query:
+            owner = self.src.text(base)
+            attr = self.src.text(prop)
+            if attr == "length":
+                self.assigns.append(
+                    Assign(
+                        (),
+                        frozenset({owner}),
+                        span_of(node),
+                        self._next(),
+                        ctx.loops,
+                        self.text(node),
+                        "len",
+                    )
+                )
+            elif owner in self.loop_targets:
+                parent = node.parent
+                called = ""
+                if parent is not None and parent.type == "member_expression":
+                    grand = parent.parent
+                    if grand is not None and grand.type == "call_expression":
+                        method = parent.child_by_field_name("property")
+                        called = self.src.text(method) if method is not None else ""
+                elif parent is not None and parent.type == "call_expression":
+                    called = "()"
+                self.attrs.append(
+                    AttrAccess(
+                        owner, attr, span_of(node), self._next(), ctx.loops, called, self.text(node)
+                    )
+                )
+        self.expr(obj, ctx.but(targets=()))
+        if node.child_by_field_name("property") is None:
+            for child in node.named_children[1:]:
+                self.expr(child, ctx.but(targets=()))
+
+    def _assignment(self, node: Node, ctx: Ctx) -> None:
+        left = node.child_by_field_name("left")
+        right = node.child_by_field_name("right")
+        if left is None or right is None:
+            return
+        left_inner = unwrap(left)
+        if left_inner.type in {"identifier", "array_pattern", "object_pattern"}:
+            targets = _pattern_names(left_inner, self.src)
+        else:
+            targets = (
+                (self.callee_text(left_inner),) if left_inner.type == "member_expression" else ()
+            )
+            self.expr(left_inner, ctx.but(targets=()))
+        self.expr(right, ctx.but(targets=targets))
+        if left_inner.type == "identifier":
+            self._bind_types(targets, unwrap(right))
+        kind = "augassign" if node.type == "augmented_assignment_expression" else "assign"
+        reads = self.names(right)
+        if kind == "augassign":
+            reads |= frozenset(t for t in targets if "." not in t)
+        self.assigns.append(
+            Assign(targets, reads, span_of(node), self._next(), ctx.loops, self.text(right), kind)
+        )
+
+    def _inline_function(self, node: Node, ctx: Ctx) -> None:
+        """A callback walked where it is passed (transaction bodies, wrappers, handlers)."""
+        for param in _parameters(node):
+            self.locals.update(_param_names(param, self.src)[0])
+        body = node.child_by_field_name("body")
+        if body is None:
+            return
+        if body.type == "statement_block":
+            self.block(body, ctx)
+        else:
+            self.expr(body, ctx)
+
+    def _callback_params(self, node: Node) -> tuple[str, ...]:
+        names: list[str] = []
+        for param in _parameters(node):
+            names.extend(_param_names(param, self.src)[0])
+        return tuple(names)
+
+    def _new(self, node: Node, ctx: Ctx) -> None:
+        constructor = node.child_by_field_name("constructor")
+        args = arguments(node.child_by_field_name("arguments"))
+        name = self.callee_text(constructor) if constructor is not None else ""
+        last = name.rsplit(".", 1)[-1]
+        if last in P.ENGINE_APIS and ctx.loops == () and self.qualname != "<module>":
+            self.module._engine(node, name, P.ENGINE_APIS[last], self.qualname)
+        for arg in args:
+            self.expr(arg, ctx.but(targets=()))
+        if ctx.in_query or not name or name.split(".")[0] in P.GLOBAL_OBJECTS:
+            return
+        self.calls.append(
+            Call(
+                callee=name,
+                span=span_of(node),
+                seq=self._next(),
+                args=tuple(self.text(a) for a in args[:4]) if ctx.loops else (),
+                awaited=ctx.awaited,
+                loops=ctx.loops,
+                reads=self.names(node),
+                targets=ctx.targets,
+                control_reads=ctx.control,
+                branch=ctx.branch,
+                in_gather=ctx.in_gather,
+            )
+        )
+
+    def _call(self, node: Node, ctx: Ctx) -> None:
+        function = node.child_by_field_name("function")
+        args = arguments(node.child_by_field_name("arguments"))
+        if function is None:
+            return
+        function = unwrap(function)
+        if ctx.in_query:
+            self.expr(function, ctx)
+            for arg in args:
+                self.expr(arg, ctx)
+            return
+        callee = self.callee_text(function)
+        last = callee.rsplit(".", 1)[-1]
+        if callee in P.CONCURRENT_APIS:
+            self._gather(node, callee, args, ctx)
+            return
+        facts = recognise(node, self.src, self.handle_of)
+        if facts is not None:
+            self._db_op(node, facts, ctx)
+            return
+        if function.type == "member_expression" and last in P.TRANSACTION_METHODS:
+            receiver = function.child_by_field_name("object")
+            library = self.handle_of(self.callee_text(receiver)) if receiver is not None else ""
+            if library:
+                for arg in args:
+                    inner = unwrap(arg)
+                    if inner.type in FUNCTION_TYPES:
+                        for param in self._callback_params(inner)[:1]:
+                            self.handles[param] = library
+                        self._inline_function(inner, ctx.but(targets=(), awaited=False))
+                    else:
+                        self.expr(arg, ctx.but(targets=(), in_gather=False))
+                return
+        if function.type == "member_expression" and last in P.LOOP_METHODS:
+            callback = next((a for a in args if unwrap(a).type in FUNCTION_TYPES), None)
+            if callback is not None:
+                self._iteration(node, function, P.LOOP_METHODS[last], unwrap(callback), args, ctx)
+                return
+            named = unwrap(args[0]) if args else None
+            if named is not None and named.type in {"identifier", "member_expression"}:
+                name = self.callee_text(named)
+                if name.split(".", 1)[0] not in P.GLOBAL_OBJECTS and "<expr>" not in name:
+                    self._named_callback_loop(
+                        node, function, P.LOOP_METHODS[last], named, name, ctx
+                    )
+                    return
+        if callee == "Array.from" and len(args) == 2 and unwrap(args[1]).type in FUNCTION_TYPES:
+            self.expr(args[0], ctx.but(targets=()))
+            self._callback_loop(node, args[0], unwrap(args[1]), "comprehension", ctx)
+            return
+        # the called expression itself (``foo().bar()`` runs ``foo()`` first)
+        if function.type == "member_expression":
+            self._member(function, ctx)
+        else:
+            self.expr(function, ctx.but(targets=()))
+        for arg in args:
+            self.expr(arg, ctx.but(targets=(), awaited=False))
+        if not self._worth_recording(function, callee, last):
+            return
+        deferred = callee in P.DEFERRED_CALLS or (
+            function.type == "member_expression" and last in P.DEFERRED_METHODS
+        )
+        receiver_type = ""
+        if function.type == "member_expression":
+            receiver_name = callee.rsplit(".", 1)[0]
+            receiver_type = self.types.get(receiver_name, "")
+            if (
+                receiver_name.startswith("self.")
+                and receiver_name.count(".") == 1
+                and not receiver_type
+            ):
+                receiver_type = self.ctx.class_attribute_types.get(self.class_name, {}).get(
+                    receiver_name[5:], ""
+                )
+        self.calls.append(
+            Call(
+                callee=callee,
+                span=span_of(node),
+                seq=self._next(),
+                args=tuple(self.text(a) for a in args[:4]) if (ctx.loops or ctx.awaited) else (),
+                awaited=ctx.awaited,
+                loops=ctx.loops,
+                reads=self.names(node),
+                targets=ctx.targets,
+                control_reads=ctx.control,
+                branch=ctx.branch,
+                in_gather=ctx.in_gather,
+                deferred=deferred,
+                receiver_type=receiver_type,
+            )
+        )
+
+    def _worth_recording(self, function: Node, callee: str, last: str) -> bool:
+        if "<expr>" in callee or not callee:
+            return False
+        root = callee.split(".", 1)[0].split("(", 1)[0]
+        if root in P.GLOBAL_OBJECTS or callee in P.GLOBAL_OBJECTS:
+            return False
+        if function.type == "member_expression" and last in P.COLLECTION_METHODS:
+            # ``rows.push(x)`` yes, ``RendersDAL.get(id)`` / ``self.cache.get`` stay calls
+            return (
+                root[:1].isupper()  # a class or a namespace object: ``Users.get(id)``
+                or root in self.ctx.imported
+                or root in self.ctx.class_names
+                or root in {"self", "cls"}
+            )
+        return True
+
+    def _iteration(
+        self,
+        node: Node,
+        function: Node,
+        kind: str,
+        callback: Node,
+        args: tuple[Node, ...],
+        ctx: Ctx,
+    ) -> None:
+        receiver = function.child_by_field_name("object")
+        if receiver is not None:
+            self.expr(receiver, ctx.but(targets=(), awaited=False))
+        for arg in args:
+            if unwrap(arg) is not callback and arg != callback:
+                self.expr(arg, ctx.but(targets=()))
+        if receiver is not None and function.child_by_field_name("property") is not None:
+            prop = self.src.text(function.child_by_field_name("property"))  # type: ignore[arg-type]
+            if prop == "push":
+                return
+        self._callback_loop(node, receiver, callback, kind, ctx)
+
+    def _named_callback_loop(
+        self, node: Node, function: Node, kind: str, callback: Node, name: str, ctx: Ctx
+    ) -> None:
+        """``ids.map(loadUser)``: ``loadUser`` is called once per item."""
+        receiver = function.child_by_field_name("object")
+        if receiver is not None:
+            self.expr(receiver, ctx.but(targets=(), awaited=False))
+        loop_kind: LoopKind = "comprehension" if kind == "comprehension" else "for"
+        loop_id = self._open_loop(loop_kind, node, receiver, (), ctx)
+        loops = (*ctx.loops, loop_id)
+        self.expr(callback, ctx.but(targets=()))
+        self.calls.append(
+            Call(
+                callee=name,
+                span=span_of(callback),
+                seq=self._next(),
+                args=(),
+                awaited=ctx.in_gather,
+                loops=loops,
+                reads=self.names(receiver),
+                control_reads=ctx.control,
+                branch=ctx.branch,
+                in_gather=ctx.in_gather,
+            )
+        )
+        self._close_loop(loop_id)
+
+    def _callback_loop(
+        self, node: Node, iterable: Node | None, callback: Node, kind: str, ctx: Ctx
+    ) -> None:
+        params = self._callback_params(callback)
+        # reduce((acc, item) => ...): the item is the second parameter
+        function = node.child_by_field_name("function")
+        method = ""
+        if function is not None and unwrap(function).type == "member_expression":
+            prop = unwrap(function).child_by_field_name("property")
+            method = self.src.text(prop) if prop is not None else ""
+        targets = params[1:2] if method in {"reduce", "reduceRight"} else params[:1]
+        loop_kind: LoopKind = "comprehension" if kind == "comprehension" else "for"
+        loop_id = self._open_loop(loop_kind, node, iterable, targets, ctx)
+        inner = ctx.but(loops=(*ctx.loops, loop_id), targets=(), awaited=False)
+        self.locals.update(params)
+        self.assigns.append(
+            Assign(
+                targets,
+                self.names(iterable),
+                span_of(callback),
+                self._next(),
+                inner.loops,
+                self.text(iterable) if iterable is not None else "",
+                "for-target",
+            )
+        )
+        body = callback.child_by_field_name("body")
+        if body is not None:
+            if body.type == "statement_block":
+                self.block(body, inner)
+            else:
+                # ``items.map((p) => db.select()...)``: the promise is the callback's result;
+                # an async arrow's body is awaited by whoever awaits the promise
+                self.expr(body, inner.but(awaited=ctx.in_gather or _is_async(callback, self.src)))
+        self._close_loop(loop_id)
+
+    def _gather(self, node: Node, callee: str, args: tuple[Node, ...], ctx: Ctx) -> None:
+        first = unwrap(args[0]) if args else None
+        arity = len(first.named_children) if first is not None and first.type == "array" else 0
+        self.gathers.append(Gather(callee, span_of(node), self._next(), arity, ctx.loops))
+        inner = ctx.but(in_gather=True, awaited=True, targets=())
+        if first is not None and first.type == "array":
+            targets = ctx.targets if len(ctx.targets) == arity else ()
+            for index, element in enumerate(first.named_children):
+                element_targets = (targets[index],) if targets else ()
+                self.expr(element, inner.but(targets=element_targets))
+        for arg in args[1:] if first is not None and first.type == "array" else args:
+            self.expr(arg, inner)
+
+    def _db_op(self, node: Node, facts: Facts, ctx: Ctx) -> None:
+        # the statement's own arguments (values, conditions, subqueries) are part of it
+        query_ctx = ctx.but(in_query=True, targets=())
+        function = node.child_by_field_name("function")
+        if function is not None:
+            self.expr(function, query_ctx)
+        for arg in arguments(node.child_by_field_name("arguments")):
+            if unwrap(arg).type not in FUNCTION_TYPES:
+                self.expr(arg, query_ctx)
+        if not facts.runs:
+            if len(ctx.targets) == 1:
+                self.subqueries[ctx.targets[0]] = facts
+            return
+        for table in list(facts.tables):
+            inner = self.subqueries.get(table)
+            if inner is not None:
+                facts.tables = [*inner.tables, *(t for t in facts.tables if t != table)]
+                facts.filters.extend(inner.filters)
+                facts.joins.extend(inner.joins)
+                facts.aggregate.extend(inner.aggregate)
+                facts.batched |= inner.batched
+                facts.window |= inner.window
+                facts.group_by |= inner.group_by
+        tables = tuple(self.ctx.aliases.get(t, t) for t in facts.tables)
+        joins = tuple(self.ctx.aliases.get(t, t) for t in facts.joins)
+        self.ops.append(
+            DbOp(
+                library=facts.library,
+                kind=facts.kind,
+                api=facts.api,
+                receiver=re.sub(r"^this\.", f"{self.this_name}.", facts.receiver),
+                span=span_of(node),
+                seq=self._next(),
+                tables=tables,
+                columns=tuple(dict.fromkeys(facts.columns)),
+                filters=tuple(facts.filters),
+                order_by=tuple(facts.order_by),
+                has_limit=facts.has_limit,
+                batched=facts.batched,
+                single_key=facts.single_key,
+                aggregate=tuple(dict.fromkeys(facts.aggregate)),
+                group_by=facts.group_by,
+                window=facts.window,
+                joins=joins,
+                eager_loads=tuple(dict.fromkeys(facts.eager_loads)),
+                awaited=ctx.awaited,
+                loops=ctx.loops,
+                reads=self.names(node),
+                targets=ctx.targets,
+                control_reads=ctx.control,
+                branch=ctx.branch,
+                in_gather=ctx.in_gather,
+                result_shape=facts.result_shape,
+                sql=facts.sql,
+                text=self.text(node),
+            )
+        )
+        for callback in facts.callbacks:
+            callback_node = unwrap(callback)
+            if callback_node.type in FUNCTION_TYPES:
+                self._inline_function(callback_node, ctx.but(targets=(), awaited=False))
+
+
+# ------------------------------------------------------------------------ node helpers
+
+
+def _unquote(text: str) -> str:
+    if len(text) >= 2 and text[0] in "'\"`" and text[-1] == text[0]:
+        return text[1:-1]
+    return text
+
+
+def _walk(node: Node) -> list[Node]:
+    out: list[Node] = []
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        out.append(current)
+        stack.extend(reversed(current.named_children))
+    return out
+
+
+def _has_directive(statements: list[Node], src: Source, directive: str) -> bool:
+    for node in statements[:3]:
+        if node.type == "expression_statement" and node.named_children:
+            inner = node.named_children[0]
+            if inner.type == "string" and _unquote(src.text(inner)) == directive:
+                return True
+    return False
+
+
+def _has_functions(node: Node) -> bool:
+    for child in node.named_children:
+        if child.type == "method_definition":
+            return True
+        if child.type == "pair":
+            value = child.child_by_field_name("value")
+            if value is not None and unwrap(value).type in FUNCTION_TYPES:
+                return True
+    return False
+
+
+def _contains_call(node: Node) -> bool:
+    return any(n.type in {"call_expression", "await_expression"} for n in _walk(node))
+
+
+def _is_setup_call(node: Node, src: Source) -> bool:
+    """``drizzle(pool)``, ``new Pool({...})``, ``pgTable(...)``, ``alias(...)``: not a query."""
+    name = _constructor_name(node, src).rsplit(".", 1)[-1]
+    return bool(name) and (
+        name in P.HANDLE_FACTORIES
+        or name
+        in {
+            "pgTable",
+            "mysqlTable",
+            "sqliteTable",
+            "relations",
+            "alias",
+            "require",
+            "pgEnum",
+            "pgSchema",
+            "cache",
+            "createSelectSchema",
+            "createInsertSchema",
+        }
+        or name[:1].isupper()
+    )
+
+
+def _constructor_name(node: Node, src: Source) -> str:
+    """``X`` for ``new X(...)`` and ``x.y`` for ``x.y(...)``; "" otherwise."""
+    node = unwrap(node)
+    if node.type == "new_expression":
+        constructor = node.child_by_field_name("constructor")
+        return src.text(constructor) if constructor is not None else ""
+    if node.type == "call_expression":
+        function = node.child_by_field_name("function")
+        if function is not None and unwrap(function).type in {"identifier", "member_expression"}:
+            return src.text(unwrap(function))
+    return ""
+
+
+def _parameters(node: Node) -> list[Node]:
+    params = node.child_by_field_name("parameters")
+    if params is not None:
+        return list(params.named_children)
+    single = node.child_by_field_name("parameter")
+    return [single] if single is not None else []
+
+
+def _param_names(param: Node, src: Source) -> tuple[tuple[str, ...], str]:
+    if param.type in {"required_parameter", "optional_parameter"}:
+        pattern = param.child_by_field_name("pattern")
+        annotation = param.child_by_field_name("type")
+        names = _pattern_names(pattern, src) if pattern is not None else ()
+        type_text = src.text(annotation).lstrip(":").strip() if annotation is not None else ""
+        return names, type_text
+    return _pattern_names(param, src), ""
+
+
+def _pattern_names(node: Node, src: Source) -> tuple[str, ...]:
+    kind = node.type
+    if kind in {"identifier", "shorthand_property_identifier_pattern"}:
+        return (src.text(node),)
+    if kind in {"array_pattern", "object_pattern"}:
+        out: list[str] = []
+        for child in node.named_children:
+            if child.type == "pair_pattern":
+                value = child.child_by_field_name("value")
+                if value is not None:
+                    out.extend(_pattern_names(value, src))
+            else:
+                out.extend(_pattern_names(child, src))
+        return tuple(out)
+    if kind in {"assignment_pattern", "object_assignment_pattern"}:
+        left = node.child_by_field_name("left")
+        return _pattern_names(left, src) if left is not None else ()
+    if kind == "rest_pattern":
+        return tuple(n for c in node.named_children for n in _pattern_names(c, src))
+    if kind in {"required_parameter", "optional_parameter"}:
+        return _param_names(node, src)[0]
+    return ()
+
+
+def _pattern_pairs(node: Node, src: Source) -> list[tuple[str, str]]:
+    """``{ a, b: c }`` -> [("a", "a"), ("c", "b")] as (local, imported)."""
+    out: list[tuple[str, str]] = []
+    for child in node.named_children:
+        if child.type == "shorthand_property_identifier_pattern":
+            out.append((src.text(child), src.text(child)))
+        elif child.type == "pair_pattern":
+            key = child.child_by_field_name("key")
+            value = child.child_by_field_name("value")
+            if key is not None and value is not None and value.type == "identifier":
+                out.append((src.text(value), src.text(key)))
+    return out
+
+
+def _type_name(annotation: Node, src: Source) -> str:
+    found = re.findall(r"[A-Za-z_$][\w$]*", src.text(annotation))
+    found = [f for f in found if f not in {"readonly", "typeof", "Promise", "Array"}]
+    return found[0] if found else ""
+
+
+def _decorator_name(node: Node, src: Source) -> str:
+    text = src.text(node).lstrip("@")
+    return text.split("(", 1)[0].strip()
+
+
+def _preceding_decorators(member: Node, src: Source) -> tuple[str, ...]:
+    found: list[str] = []
+    sibling = member.prev_named_sibling
+    while sibling is not None and sibling.type == "decorator":
+        found.append(_decorator_name(sibling, src))
+        sibling = sibling.prev_named_sibling
+    return tuple(reversed(found))
+
+
+def _exits(node: Node) -> bool:
+    if node.type in {
+        "return_statement",
+        "throw_statement",
+        "continue_statement",
+        "break_statement",
+    }:
+        return True
+    if node.type == "statement_block":
+        children = [c for c in node.named_children if c.type != "comment"]
+        return bool(children) and _exits(children[-1])
+    return False
+
+
+def _is_async(node: Node, src: Source) -> bool:
+    return any(not c.is_named and src.text(c) == "async" for c in node.children)

@@ -1,0 +1,332 @@
+"""Which TypeScript/JavaScript calls reach a database: a table of API patterns per library.
+
+As on the Python side, rules never decide what a database call is; this table does. A call
+chain is read from its root outwards (``db.select().from(t).where(...)``): the root must be a
+receiver that plays a database role (by its name, ``db``/``tx``/``prisma``/``pool``..., or
+because the module bound it to ``drizzle(...)``, ``new PrismaClient()``, ``new Pool()``,
+``knex(...)``), and the first step must be one of the library's entry methods listed here.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from dbaudit.model import DbOpKind
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """What a method means when it starts (or ends) a query chain."""
+
+    kind: DbOpKind
+    result_shape: str = "rows"
+    single_key: bool = False
+    batched: bool = False
+    has_limit: bool = False
+
+
+# Drizzle: ``db.<method>(...)`` starts a statement builder that runs when awaited.
+DRIZZLE_ENTRIES: dict[str, Entry] = {
+    "select": Entry("select"),
+    "selectDistinct": Entry("select"),
+    "selectDistinctOn": Entry("select"),
+    "insert": Entry("insert", ""),
+    "update": Entry("update", ""),
+    "delete": Entry("delete", ""),
+    "execute": Entry("raw"),
+    "run": Entry("raw"),
+    "all": Entry("raw"),
+    "get": Entry("raw", "row"),
+    "$count": Entry("count", "count"),
+}
+# ``db.query.<table>.<method>(...)``: the relational query API.
+DRIZZLE_QUERY_METHODS: dict[str, Entry] = {
+    "findMany": Entry("select"),
+    "findFirst": Entry("select", "row", has_limit=True),
+}
+DRIZZLE_JOINS = frozenset(
+    {
+        "leftJoin",
+        "rightJoin",
+        "innerJoin",
+        "fullJoin",
+        "join",
+        "crossJoin",
+        "leftJoinLateral",
+        "innerJoinLateral",
+        "crossJoinLateral",
+    }
+)
+# Builder steps after which the chain is not run here: a subquery, a prepared statement, SQL text.
+DRIZZLE_NOT_RUN = frozenset({"as", "toSQL", "getSQL", "prepare", "getQuery"})
+# Condition helpers of drizzle-orm -> Filter.op
+DRIZZLE_OPERATORS: dict[str, str] = {
+    "eq": "==",
+    "ne": "!=",
+    "gt": ">",
+    "gte": ">=",
+    "lt": "<",
+    "lte": "<=",
+    "inArray": "in",
+    "notInArray": "not in",
+    "isNull": "is",
+    "isNotNull": "is not",
+    "like": "like",
+    "ilike": "like",
+    "notLike": "not like",
+    "notIlike": "not like",
+    "between": "between",
+    "arrayContains": "any",
+    "arrayOverlaps": "any",
+}
+DRIZZLE_CONNECTIVES = frozenset({"and", "or", "not"})
+AGGREGATE_HELPERS: dict[str, str] = {
+    "count": "count",
+    "countDistinct": "count",
+    "sum": "sum",
+    "sumDistinct": "sum",
+    "avg": "avg",
+    "avgDistinct": "avg",
+    "min": "min",
+    "max": "max",
+}
+
+# Prisma: ``prisma.<model>.<method>(args)``.
+PRISMA_METHODS: dict[str, Entry] = {
+    "findUnique": Entry("select", "row", single_key=True, has_limit=True),
+    "findUniqueOrThrow": Entry("select", "row", single_key=True, has_limit=True),
+    "findFirst": Entry("select", "row", has_limit=True),
+    "findFirstOrThrow": Entry("select", "row", has_limit=True),
+    "findMany": Entry("select"),
+    "create": Entry("insert", "row"),
+    "createMany": Entry("insert", "", batched=True),
+    "createManyAndReturn": Entry("insert", "rows", batched=True),
+    "update": Entry("update", "row", single_key=True),
+    "updateMany": Entry("update", "", batched=True),
+    "updateManyAndReturn": Entry("update", "rows", batched=True),
+    "upsert": Entry("insert", "row", single_key=True),
+    "delete": Entry("delete", "row", single_key=True),
+    "deleteMany": Entry("delete", "", batched=True),
+    "count": Entry("count", "count"),
+    "aggregate": Entry("select", "scalar"),
+    "groupBy": Entry("select", "rows"),
+}
+PRISMA_RAW: dict[str, Entry] = {
+    "$queryRaw": Entry("raw"),
+    "$queryRawUnsafe": Entry("raw"),
+    "$executeRaw": Entry("raw", ""),
+    "$executeRawUnsafe": Entry("raw", ""),
+}
+PRISMA_EAGER_KEYS = frozenset({"include"})
+TRANSACTION_METHODS = frozenset({"transaction", "$transaction"})
+
+# Knex: ``knex('t')....`` or ``knex.select(...).from('t')``; the chain runs when awaited.
+KNEX_STEPS: dict[str, Entry] = {
+    "select": Entry("select"),
+    "first": Entry("select", "row", has_limit=True),
+    "pluck": Entry("select"),
+    "insert": Entry("insert", ""),
+    "update": Entry("update", ""),
+    "del": Entry("delete", ""),
+    "delete": Entry("delete", ""),
+    "count": Entry("count", "count"),
+    "countDistinct": Entry("count", "count"),
+    "sum": Entry("select", "scalar"),
+    "avg": Entry("select", "scalar"),
+    "min": Entry("select", "scalar"),
+    "max": Entry("select", "scalar"),
+    "increment": Entry("update", ""),
+    "decrement": Entry("update", ""),
+    "truncate": Entry("delete", ""),
+    "upsert": Entry("insert", ""),
+    "raw": Entry("raw"),
+}
+KNEX_ENTRY_METHODS = frozenset({"select", "from", "table", "insert", "raw", "with", "into"})
+KNEX_WHERE: dict[str, str] = {
+    "where": "==",
+    "andWhere": "==",
+    "orWhere": "==",
+    "whereNot": "!=",
+    "whereIn": "in",
+    "orWhereIn": "in",
+    "whereNotIn": "not in",
+    "whereNull": "is",
+    "whereNotNull": "is not",
+    "whereBetween": "between",
+    "whereLike": "like",
+    "whereILike": "like",
+}
+
+# node-postgres / mysql2 / postgres.js: ``<pool|client>.query(sql, params)``.
+SQL_METHODS: dict[str, Entry] = {
+    "query": Entry("raw"),
+    "execute": Entry("raw"),
+    "unsafe": Entry("raw"),
+}
+
+# Receivers that play a database role by name: the last segment of ``this.db``, ``ctx.prisma``.
+DB_RECEIVER_NAME = re.compile(
+    r"^(?:\w*_)?(?:db|database|tx|trx|transaction|drizzle|orm|prisma|prismaClient|knex|pool|"
+    r"client|pgClient|dbClient|conn|connection|pg|\w+Db|\w+DB|\w+Pool|\w+Prisma)$"
+)
+KNEX_NAMES = re.compile(r"^(?:knex|db|trx|k|qb|\w+Knex)$")
+# ``x = <factory>(...)`` / ``new <Class>(...)`` at module level: x is a database handle.
+HANDLE_FACTORIES: dict[str, str] = {
+    "drizzle": "drizzle",
+    "PrismaClient": "prisma",
+    "Pool": "pg",
+    "Client": "pg",
+    "knex": "knex",
+    "Knex": "knex",
+    "postgres": "postgres",
+    "createPool": "mysql2",
+    "createConnection": "mysql2",
+    "neon": "neon",
+}
+# Calls creating a pool or client whose settings DBA201 reviews.
+ENGINE_APIS: dict[str, str] = {
+    "Pool": "pg",
+    "Client": "pg",
+    "PrismaClient": "prisma",
+    "postgres": "postgres",
+    "knex": "knex",
+    "createPool": "mysql2",
+    "drizzle": "drizzle",
+}
+
+# Iteration: ``items.<method>(callback)`` runs the callback once per item.
+LOOP_METHODS: dict[str, str] = {
+    "forEach": "for",
+    "reduce": "for",
+    "reduceRight": "for",
+    "map": "comprehension",
+    "flatMap": "comprehension",
+    "filter": "comprehension",
+    "some": "comprehension",
+    "every": "comprehension",
+    "find": "comprehension",
+    "findIndex": "comprehension",
+}
+LOOP_FUNCTIONS = frozenset({"Array.from"})  # Array.from(items, fn)
+CONCURRENT_APIS = frozenset({"Promise.all", "Promise.allSettled", "Promise.any", "Promise.race"})
+# Work queued elsewhere: no query runs in this function's time.
+DEFERRED_CALLS = frozenset(
+    {"setTimeout", "setImmediate", "queueMicrotask", "after", "waitUntil", "process.nextTick"}
+)
+DEFERRED_METHODS = frozenset({"enqueue", "waitUntil", "sendMessage", "publish", "emit"})
+CHUNK_FUNCTIONS = re.compile(
+    r"(?:^|[._])(chunk|chunks|chunked|batch|batches|batched|paginate|pages|splitEvery)$", re.I
+)
+
+# Globals and collection methods that never reach a database (kept out of ``Function.calls``).
+GLOBAL_OBJECTS = frozenset(
+    {
+        "console",
+        "JSON",
+        "Math",
+        "Object",
+        "Array",
+        "Number",
+        "String",
+        "Boolean",
+        "Date",
+        "Promise",
+        "Reflect",
+        "Symbol",
+        "BigInt",
+        "Error",
+        "TypeError",
+        "RangeError",
+        "Map",
+        "Set",
+        "WeakMap",
+        "WeakSet",
+        "process",
+        "Buffer",
+        "Intl",
+        "URL",
+        "URLSearchParams",
+        "crypto",
+        "parseInt",
+        "parseFloat",
+        "isNaN",
+        "isFinite",
+        "encodeURIComponent",
+        "decodeURIComponent",
+        "structuredClone",
+        "require",
+        "String.raw",
+        "fetch",
+    }
+)
+COLLECTION_METHODS = frozenset(
+    {
+        "push",
+        "pop",
+        "shift",
+        "unshift",
+        "slice",
+        "splice",
+        "concat",
+        "join",
+        "split",
+        "includes",
+        "indexOf",
+        "lastIndexOf",
+        "sort",
+        "reverse",
+        "flat",
+        "keys",
+        "values",
+        "entries",
+        "has",
+        "add",
+        "set",
+        "get",
+        "toString",
+        "toISOString",
+        "toJSON",
+        "trim",
+        "startsWith",
+        "endsWith",
+        "replace",
+        "replaceAll",
+        "toLowerCase",
+        "toUpperCase",
+        "getTime",
+        "padStart",
+        "padEnd",
+        "charAt",
+        "substring",
+        "at",
+        "fill",
+        "then",
+        "catch",
+        "finally",
+        "match",
+        "test",
+        "toFixed",
+        "localeCompare",
+        "clear",
+        "bind",
+        "call",
+        "apply",
+        "valueOf",
+        "log",
+        "warn",
+        "error",
+        "info",
+        "debug",
+    }
+)
+
+# Tokens whose absence means a file cannot reach a database, by itself or through a helper.
+PRECHECK = re.compile(
+    r"\bawait\b|\.then\(|drizzle|prisma|Prisma|knex|\bpg\b|postgres|\.query\b|\.execute\(|"
+    r"pgTable|findMany|findFirst|findUnique|DAL\b|Dal\b|Repository|repository|"
+    r"\bdb\b|\btx\b|Promise\.all"
+)
+# A line longer than this, or an average line longer than MINIFIED_AVERAGE, means a bundle.
+MINIFIED_LINE = 5000
+MINIFIED_AVERAGE = 300

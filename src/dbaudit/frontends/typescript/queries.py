@@ -1,0 +1,797 @@
+"""Is this call chain a database round trip, and what does it say about itself?
+
+``recognise(call, ...)`` reads a chain from its root outwards (``db.select().from(renders)
+.where(eq(renders.id, id)).limit(1)``), tries each library of ``patterns.py`` in turn and
+returns the statement's facts: kind, tables, filters, joins, LIMIT, batching, aggregates,
+window functions, eager loads. Only the outermost call of a chain is a round trip; the
+builder asks about that one and treats everything inside it as part of the statement.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from tree_sitter import Node
+
+from dbaudit.frontends.python.sql_text import looks_like_sql, sql_facts
+from dbaudit.frontends.typescript import patterns as P
+from dbaudit.frontends.typescript.syntax import unwrap
+from dbaudit.model import DbOpKind, Filter
+
+_MAX_TEXT = 160
+_WINDOW = re.compile(r"\bover\s*\(", re.I)
+_AGGREGATE = re.compile(r"\b(count|sum|avg|min|max|array_agg|json_agg|jsonb_agg)\s*\(", re.I)
+_GROUP_BY = re.compile(r"\bgroup\s+by\b", re.I)
+_PLURAL = re.compile(r"(s|rows|list|items|values|batch|array|records|entries|data)$", re.I)
+
+
+def short(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _MAX_TEXT else text[: _MAX_TEXT - 1] + "…"
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One link of a chain: ``.where(...)`` (args set) or ``.query`` (a property, args None)."""
+
+    name: str
+    args: tuple[Node, ...] | None
+    node: Node
+
+
+@dataclass(frozen=True, slots=True)
+class Chain:
+    base: Node  # the innermost expression: an identifier, ``this``, or a call like knex('t')
+    base_text: str
+    steps: tuple[Step, ...]
+
+
+@dataclass(slots=True)
+class Facts:
+    library: str
+    kind: DbOpKind
+    api: str
+    receiver: str
+    runs: bool = True  # False for a subquery / prepared statement built but not run here
+    tables: list[str] = field(default_factory=list)
+    columns: list[str] = field(default_factory=list)
+    filters: list[Filter] = field(default_factory=list)
+    order_by: list[str] = field(default_factory=list)
+    has_limit: bool = False
+    batched: bool = False
+    single_key: bool = False
+    aggregate: list[str] = field(default_factory=list)
+    group_by: bool = False
+    window: bool = False
+    joins: list[str] = field(default_factory=list)
+    eager_loads: list[str] = field(default_factory=list)
+    result_shape: str = "rows"
+    sql: str = ""
+    callbacks: list[Node] = field(default_factory=list)  # transaction bodies to walk inline
+
+
+class Source:
+    """Text of nodes from the file's bytes (tree-sitter gives byte offsets)."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def text(self, node: Node) -> str:
+        return self.data[node.start_byte : node.end_byte].decode("utf-8", "replace")
+
+
+def arguments(node: Node | None) -> tuple[Node, ...]:
+    """The argument expressions of an ``arguments`` node, or the template of a tagged call."""
+    if node is None:
+        return ()
+    if node.type == "template_string":
+        return (node,)
+    return tuple(c for c in node.named_children if c.type != "comment")
+
+
+def flatten(call: Node, src: Source) -> Chain:
+    steps: list[Step] = []
+    current = unwrap(call)
+    while True:
+        if current.type == "call_expression":
+            function = current.child_by_field_name("function")
+            args = arguments(current.child_by_field_name("arguments"))
+            function = unwrap(function) if function is not None else None
+            if function is not None and function.type == "member_expression":
+                prop = function.child_by_field_name("property")
+                steps.append(Step(src.text(prop) if prop is not None else "", args, current))
+                obj = function.child_by_field_name("object")
+                if obj is None:
+                    break
+                current = unwrap(obj)
+                continue
+            break
+        if current.type == "member_expression":
+            prop = current.child_by_field_name("property")
+            obj = current.child_by_field_name("object")
+            if obj is None:
+                break
+            steps.append(Step(src.text(prop) if prop is not None else "", None, current))
+            current = unwrap(obj)
+            continue
+        break
+    steps.reverse()
+    return Chain(
+        current, src.text(current) if current.type != "call_expression" else "", tuple(steps)
+    )
+
+
+Handles = Callable[[str], str]  # receiver text -> library it is a handle of ("" when unknown)
+
+
+def recognise(call: Node, src: Source, handle_of: Handles) -> Facts | None:
+    """Facts of the database statement ``call`` runs, or None when it is not one."""
+    chain = flatten(call, src)
+    steps = chain.steps
+    if chain.base.type == "call_expression":
+        facts = _knex_from_call(chain, src, handle_of)
+        if facts is not None:
+            return facts
+        return None
+    if chain.base.type not in {"identifier", "this", "member_expression"}:
+        return None
+    # try receivers from the shortest (``db``) to the longest (``this.ctx.db``)
+    prefix = chain.base_text
+    for index in range(len(steps) + 1):
+        if index > 0:
+            step = steps[index - 1]
+            if step.args is not None:
+                break
+            prefix = f"{prefix}.{step.name}"
+        rest = steps[index:]
+        if not rest:
+            break
+        library = handle_of(prefix)
+        if not library:
+            continue
+        for reader in _READERS:
+            facts = reader(prefix, rest, src, library)
+            if facts is not None:
+                return facts
+    return None
+
+
+# ------------------------------------------------------------------------------- Drizzle
+
+
+def _drizzle(receiver: str, rest: tuple[Step, ...], src: Source, library: str) -> Facts | None:
+    if library not in {"drizzle", "db"}:
+        return None
+    names = [s.name for s in rest]
+    first = rest[0]
+    # db.query.<table>.findMany({...})
+    if (
+        first.name == "query"
+        and first.args is None
+        and len(rest) >= 3
+        and rest[1].args is None
+        and rest[2].name in P.DRIZZLE_QUERY_METHODS
+        and rest[2].args is not None
+    ):
+        entry = P.DRIZZLE_QUERY_METHODS[rest[2].name]
+        facts = Facts(
+            "drizzle",
+            entry.kind,
+            f"{receiver}.query.{rest[1].name}.{rest[2].name}",
+            receiver,
+            tables=[rest[1].name],
+            has_limit=entry.has_limit,
+            result_shape=entry.result_shape,
+        )
+        if rest[2].args:
+            _drizzle_relational_options(rest[2].args[0], src, facts, rest[1].name)
+        _tail(rest[3:], facts)
+        _finish(facts)
+        return facts
+    index = 0
+    if first.name == "with" and first.args is not None and len(rest) > 1:
+        index = 1  # db.with(cte).select()...
+    entry_step = rest[index]
+    found = P.DRIZZLE_ENTRIES.get(entry_step.name)
+    if found is None or entry_step.args is None:
+        return None
+    entry = found
+    later = names[index + 1 :]
+    if entry_step.name in {"select", "selectDistinct", "selectDistinctOn"} and "from" not in later:
+        return None
+    if entry_step.name == "update" and "set" not in later:
+        return None
+    if entry_step.name == "insert" and not {"values", "select"} & set(later):
+        return None
+    if entry_step.name in {"insert", "update", "delete"} and not (
+        entry_step.args and unwrap(entry_step.args[0]).type in {"identifier", "member_expression"}
+    ):
+        return None
+    if entry_step.name in {"execute", "run", "all", "get"} and not (
+        entry_step.args and _is_sql_argument(entry_step.args[0], src)
+    ):
+        return None
+    facts = Facts(
+        "drizzle",
+        entry.kind,
+        _api(receiver, rest[index:]),
+        receiver,
+        runs=not any(n in P.DRIZZLE_NOT_RUN for n in later),
+        result_shape=entry.result_shape,
+    )
+    if entry_step.name in {"insert", "update", "delete"} and entry_step.args:
+        facts.tables.append(_table_name(entry_step.args[0], src))
+    if entry_step.name in {"select", "selectDistinct", "selectDistinctOn"} and entry_step.args:
+        _selection(entry_step.args[-1], src, facts)
+    if entry_step.name in {"execute", "run", "all", "get"} and entry_step.args:
+        _sql_text_facts(_template_text(entry_step.args[0], src), facts)
+    for step in rest[index + 1 :]:
+        args = step.args or ()
+        if step.name == "from" and args:
+            facts.tables.insert(0, _table_name(args[0], src))
+        elif step.name in P.DRIZZLE_JOINS and args:
+            facts.joins.append(_table_name(args[0], src))
+            if len(args) > 1:
+                _conditions(args[1], src, facts, join=True)
+        elif step.name == "where" and args:
+            _conditions(args[0], src, facts)
+        elif step.name == "limit" and args:
+            facts.has_limit = True
+            if src.text(args[0]).strip() == "1":
+                facts.result_shape = "row"
+        elif step.name == "orderBy":
+            facts.order_by.extend(short(src.text(a)) for a in args)
+        elif step.name == "groupBy":
+            facts.group_by = True
+        elif step.name == "values" and args:
+            value = unwrap(args[0])
+            if (
+                (value.type == "array" and len(value.named_children) != 1)
+                or value.type == "call_expression"
+                or (value.type == "identifier" and _PLURAL.search(src.text(value)))
+            ):
+                facts.batched = True
+        elif step.name == "returning":
+            facts.result_shape = "rows"
+        elif step.name == "set" and args:
+            pass
+    _templates(rest, src, facts)
+    _finish(facts)
+    return facts
+
+
+def _drizzle_relational_options(node: Node, src: Source, facts: Facts, table: str) -> None:
+    options = unwrap(node)
+    if options.type != "object":
+        return
+    for key, value in _pairs(options, src):
+        if key == "where":
+            value = unwrap(value)
+            if value.type in {"arrow_function", "function_expression"}:
+                body = value.child_by_field_name("body")
+                if body is not None:
+                    _conditions(body, src, facts, default_table=table)
+            elif value.type == "object":
+                for column, expr in _pairs(value, src):
+                    _object_filter(column, expr, src, facts, table)
+            else:
+                _conditions(value, src, facts, default_table=table)
+        elif key == "with":
+            facts.eager_loads.extend(_with_keys(value, src, ""))
+        elif key == "limit":
+            facts.has_limit = True
+        elif key == "orderBy":
+            facts.order_by.append(short(src.text(value)))
+        elif key == "columns":
+            facts.columns.extend(k for k, _ in _pairs(unwrap(value), src))
+        elif key == "extras":
+            _templates_in(value, src, facts)
+
+
+def _with_keys(node: Node, src: Source, prefix: str) -> Iterator[str]:
+    node = unwrap(node)
+    if node.type != "object":
+        return
+    for key, value in _pairs(node, src):
+        name = f"{prefix}{key}"
+        yield name
+        inner = unwrap(value)
+        if inner.type == "object":
+            for sub_key, sub_value in _pairs(inner, src):
+                if sub_key in {"with", "include"}:
+                    yield from _with_keys(sub_value, src, f"{name}.")
+
+
+def _selection(node: Node, src: Source, facts: Facts) -> None:
+    node = unwrap(node)
+    if node.type != "object":
+        return
+    for key, value in _pairs(node, src):
+        facts.columns.append(key)
+        for call in _calls_in(value):
+            name = src.text(call.child_by_field_name("function") or call)
+            if name in P.AGGREGATE_HELPERS:
+                facts.aggregate.append(P.AGGREGATE_HELPERS[name])
+
+
+def _conditions(
+    node: Node, src: Source, facts: Facts, *, join: bool = False, default_table: str = ""
+) -> None:
+    node = unwrap(node)
+    if node.type == "call_expression":
+        function = node.child_by_field_name("function")
+        name = src.text(function) if function is not None else ""
+        name = name.rsplit(".", 1)[-1]
+        args = arguments(node.child_by_field_name("arguments"))
+        if name in P.DRIZZLE_CONNECTIVES:
+            for arg in args:
+                _conditions(arg, src, facts, join=join, default_table=default_table)
+            return
+        op = P.DRIZZLE_OPERATORS.get(name)
+        if op is None or not args or join:
+            return
+        table, column = _column_ref(args[0], src, default_table)
+        value = short(src.text(args[1])) if len(args) > 1 else ""
+        if op in {"in", "any"}:
+            literal = unwrap(args[1]) if len(args) > 1 else None
+            if not (
+                literal is not None and literal.type == "array" and len(literal.named_children) <= 1
+            ):
+                facts.batched = True
+        facts.filters.append(Filter(column, op, value, table))
+    elif node.type == "binary_expression":
+        for child in node.named_children:
+            _conditions(child, src, facts, join=join, default_table=default_table)
+
+
+def _object_filter(column: str, expr: Node, src: Source, facts: Facts, table: str) -> None:
+    expr = unwrap(expr)
+    if column in {"AND", "OR", "NOT", "and", "or", "not"}:
+        items = expr.named_children if expr.type == "array" else (expr,)
+        for item in items:
+            item = unwrap(item)
+            if item.type == "object":
+                for sub, value in _pairs(item, src):
+                    _object_filter(sub, value, src, facts, table)
+        return
+    if expr.type == "object":
+        for op_name, value in _pairs(expr, src):
+            op = {
+                "in": "in",
+                "notIn": "not in",
+                "equals": "==",
+                "eq": "==",
+                "gt": ">",
+                "gte": ">=",
+                "lt": "<",
+                "lte": "<=",
+                "not": "!=",
+                "contains": "like",
+                "startsWith": "like",
+                "endsWith": "like",
+                "has": "any",
+                "hasSome": "any",
+                "isNull": "is",
+                "isNotNull": "is not",
+            }.get(op_name)
+            if op is None:
+                continue  # a relation filter (some/every/is) or an option
+            if op in {"in", "any"}:
+                facts.batched = True
+            facts.filters.append(Filter(column, op, short(src.text(value)), table))
+        return
+    facts.filters.append(Filter(column, "==", short(src.text(expr)), table))
+
+
+def _column_ref(node: Node, src: Source, default_table: str) -> tuple[str, str]:
+    node = unwrap(node)
+    if node.type == "member_expression":
+        obj = node.child_by_field_name("object")
+        prop = node.child_by_field_name("property")
+        owner = src.text(obj).rsplit(".", 1)[-1] if obj is not None else ""
+        column = src.text(prop) if prop is not None else ""
+        if default_table and obj is not None and unwrap(obj).type == "identifier":
+            # ``(t, { eq }) => eq(t.id, x)``: the callback's parameter stands for the table
+            return (default_table if len(owner) <= 2 else owner), column
+        return owner, column
+    return default_table, short(src.text(node))
+
+
+def _table_name(node: Node, src: Source) -> str:
+    node = unwrap(node)
+    if node.type == "string":
+        return _string_text(node, src)
+    if node.type == "call_expression":  # sql`${renders} as parent` / alias(renders, 'p')
+        for child in _walk(node):
+            if child.type == "identifier" and src.text(child) not in {"sql", "alias"}:
+                return src.text(child)
+    return src.text(node).rsplit(".", 1)[-1]
+
+
+# --------------------------------------------------------------------------------- Prisma
+
+
+def _prisma(receiver: str, rest: tuple[Step, ...], src: Source, library: str) -> Facts | None:
+    if library not in {"prisma", "db"}:
+        return None
+    first = rest[0]
+    if first.name in P.PRISMA_RAW and first.args is not None:
+        entry = P.PRISMA_RAW[first.name]
+        facts = Facts(
+            "prisma",
+            entry.kind,
+            f"{receiver}.{first.name}",
+            receiver,
+            result_shape=entry.result_shape,
+        )
+        if first.args:
+            _sql_text_facts(_template_text(first.args[0], src), facts)
+        _tail(rest[1:], facts)
+        return facts
+    if len(rest) < 2 or first.args is not None or first.name.startswith("$"):
+        return None
+    method = rest[1]
+    found = P.PRISMA_METHODS.get(method.name)
+    if found is None or method.args is None:
+        return None
+    entry = found
+    if any(s.args is None or s.name not in {"then", "catch", "finally"} for s in rest[2:]):
+        return None
+    facts = Facts(
+        "prisma",
+        entry.kind,
+        f"{receiver}.{first.name}.{method.name}",
+        receiver,
+        tables=[first.name],
+        single_key=entry.single_key,
+        batched=entry.batched,
+        has_limit=entry.has_limit,
+        result_shape=entry.result_shape,
+    )
+    if method.name in {"aggregate", "count"}:
+        facts.aggregate.append("count" if method.name == "count" else "aggregate")
+    if method.name == "groupBy":
+        facts.group_by = True
+    if method.args:
+        _prisma_options(method.args[0], src, facts, first.name)
+    _tail(rest[2:], facts)
+    _finish(facts)
+    return facts
+
+
+def _prisma_options(node: Node, src: Source, facts: Facts, table: str) -> None:
+    options = unwrap(node)
+    if options.type != "object":
+        return
+    for key, value in _pairs(options, src):
+        if key == "where":
+            value = unwrap(value)
+            if value.type == "object":
+                for column, expr in _pairs(value, src):
+                    _object_filter(column, expr, src, facts, table)
+        elif key == "include":
+            facts.eager_loads.extend(_prisma_relations(value, src, "", include=True))
+            if any(k == "_count" for k, _ in _pairs(unwrap(value), src)):
+                facts.aggregate.append("count")
+        elif key == "select":
+            facts.eager_loads.extend(_prisma_relations(value, src, "", include=False))
+            facts.columns.extend(k for k, _ in _pairs(unwrap(value), src))
+        elif key == "take":
+            facts.has_limit = True
+        elif key == "orderBy":
+            facts.order_by.append(short(src.text(value)))
+        elif key == "data":
+            data = unwrap(value)
+            if data.type == "array" or (
+                data.type == "identifier" and _PLURAL.search(src.text(data))
+            ):
+                facts.batched = True
+        elif key == "by":
+            facts.group_by = True
+        elif key in {"_count", "_sum", "_avg", "_min", "_max"}:
+            facts.aggregate.append(key[1:])
+
+
+def _prisma_relations(node: Node, src: Source, prefix: str, *, include: bool) -> Iterator[str]:
+    node = unwrap(node)
+    if node.type != "object":
+        return
+    for key, value in _pairs(node, src):
+        inner = unwrap(value)
+        if key == "_count":
+            continue
+        if include or inner.type == "object":
+            name = f"{prefix}{key}"
+            yield name
+            if inner.type == "object":
+                for sub_key, sub_value in _pairs(inner, src):
+                    if sub_key in {"include", "select"}:
+                        yield from _prisma_relations(
+                            sub_value, src, f"{name}.", include=sub_key == "include"
+                        )
+
+
+# ----------------------------------------------------------------------------------- Knex
+
+
+def _knex_from_call(chain: Chain, src: Source, handle_of: Handles) -> Facts | None:
+    base = chain.base
+    function = base.child_by_field_name("function")
+    if function is None:
+        return None
+    callee = src.text(unwrap(function))
+    args = arguments(base.child_by_field_name("arguments"))
+    library = handle_of(callee)
+    if library == "postgres" and args and args[0].type == "template_string":
+        facts = Facts("postgres", "raw", callee, callee)
+        _sql_text_facts(_template_text(args[0], src), facts)
+        return facts
+    if library not in {"knex", "db"} or not P.KNEX_NAMES.match(callee.rsplit(".", 1)[-1]):
+        return None
+    if not args or unwrap(args[0]).type not in {"string", "template_string"}:
+        return None
+    facts = Facts(
+        "knex",
+        "select",
+        _api(callee, chain.steps),
+        callee,
+        tables=[_string_text(unwrap(args[0]), src)],
+    )
+    _knex_steps(chain.steps, src, facts)
+    return facts
+
+
+def _knex(receiver: str, rest: tuple[Step, ...], src: Source, library: str) -> Facts | None:
+    if library not in {"knex", "db"} or rest[0].name not in P.KNEX_ENTRY_METHODS:
+        return None
+    if rest[0].args is None:
+        return None
+    names = {s.name for s in rest}
+    if rest[0].name == "select" and not names & {"from", "table"}:
+        return None
+    if rest[0].name == "raw":
+        if not rest[0].args or not _is_sql_argument(rest[0].args[0], src):
+            return None
+        facts = Facts("knex", "raw", f"{receiver}.raw", receiver)
+        _sql_text_facts(_template_text(rest[0].args[0], src), facts)
+        return facts
+    facts = Facts("knex", "select", _api(receiver, rest), receiver)
+    _knex_steps(rest, src, facts)
+    if not facts.tables:
+        return None
+    return facts
+
+
+def _knex_steps(steps: tuple[Step, ...], src: Source, facts: Facts) -> None:
+    for step in steps:
+        args = step.args or ()
+        if step.name in {"from", "table", "into"} and args:
+            facts.tables.insert(0, _table_name(args[0], src))
+        elif step.name in P.KNEX_WHERE and args:
+            op = P.KNEX_WHERE[step.name]
+            first = unwrap(args[0])
+            if first.type == "object":
+                for column, value in _pairs(first, src):
+                    facts.filters.append(Filter(column, op, short(src.text(value))))
+            elif first.type in {"string", "template_string"}:
+                column = _string_text(first, src).rsplit(".", 1)[-1]
+                written = short(src.text(args[-1])) if len(args) > 1 else ""
+                if len(args) == 3:
+                    op = _string_text(unwrap(args[1]), src) or op
+                facts.filters.append(Filter(column, op, written))
+            if op == "in":
+                facts.batched = True
+        elif step.name in {"join", "leftJoin", "innerJoin", "rightJoin", "leftOuterJoin"} and args:
+            facts.joins.append(_table_name(args[0], src))
+        elif step.name == "limit":
+            facts.has_limit = True
+        elif step.name == "orderBy":
+            facts.order_by.extend(short(src.text(a)) for a in args)
+        elif step.name == "groupBy":
+            facts.group_by = True
+        elif step.name in P.KNEX_STEPS and step.args is not None:
+            entry = P.KNEX_STEPS[step.name]
+            if entry.kind != "select" or facts.kind == "select":
+                facts.kind = entry.kind
+            facts.result_shape = entry.result_shape
+            facts.has_limit |= entry.has_limit
+            if step.name in {"count", "countDistinct", "sum", "avg", "min", "max"}:
+                facts.aggregate.append("count" if "count" in step.name else step.name)
+            if step.name == "insert" and args:
+                first = unwrap(args[0])
+                if first.type == "array" or (
+                    first.type == "identifier" and _PLURAL.search(src.text(first))
+                ):
+                    facts.batched = True
+    if facts.kind == "count" and facts.group_by:
+        facts.kind = "select"
+        facts.result_shape = "rows"
+    _finish(facts)
+
+
+# ------------------------------------------------------------------- node-postgres & co.
+
+
+def _sql_client(receiver: str, rest: tuple[Step, ...], src: Source, library: str) -> Facts | None:
+    first = rest[0]
+    entry = P.SQL_METHODS.get(first.name)
+    if entry is None or not first.args:
+        return None
+    argument = unwrap(first.args[0])
+    text = ""
+    if argument.type in {"string", "template_string"}:
+        text = _template_text(argument, src)
+    elif argument.type == "object":
+        for key, value in _pairs(argument, src):
+            if key == "text":
+                text = _template_text(unwrap(value), src)
+    # an SQL text, or a query variable handed to a known pg/mysql2 pool
+    if (not text or not looks_like_sql(text)) and (
+        library not in {"pg", "mysql2", "neon"} or argument.type != "identifier"
+    ):
+        return None
+    facts = Facts(
+        library if library in {"pg", "mysql2", "neon"} else "pg",
+        entry.kind,
+        f"{receiver}.{first.name}",
+        receiver,
+    )
+    if text:
+        _sql_text_facts(text, facts)
+    _tail(rest[1:], facts)
+    return facts
+
+
+_READERS = (_drizzle, _prisma, _knex, _sql_client)
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _api(receiver: str, steps: tuple[Step, ...]) -> str:
+    return receiver + "".join(f".{s.name}()" if s.args is not None else f".{s.name}" for s in steps)
+
+
+def _tail(steps: tuple[Step, ...], facts: Facts) -> None:
+    for step in steps:
+        if step.name in {"then", "catch", "finally"} and step.args:
+            facts.callbacks.extend(step.args)
+
+
+def _finish(facts: Facts) -> None:
+    if any(f.op == "==" and f.column in {"id", "pk"} for f in facts.filters):
+        facts.single_key = True
+        if facts.kind == "select" and facts.has_limit:
+            facts.result_shape = "row"
+    if (
+        facts.kind == "select"
+        and facts.library == "drizzle"
+        and "count" in facts.aggregate
+        and not facts.group_by
+        and not facts.window
+    ) and len(facts.columns) <= 1:
+        facts.kind = "count"
+        facts.result_shape = "count"
+    facts.tables = [t for t in dict.fromkeys(facts.tables) if t]
+
+
+def _sql_text_facts(text: str, facts: Facts) -> None:
+    if not text:
+        return
+    found = sql_facts(text)
+    facts.sql = short(text)
+    if found.kind != "raw" and facts.kind == "raw":
+        facts.kind = found.kind  # type: ignore[assignment]
+    facts.tables.extend(found.tables)
+    facts.filters.extend(Filter(c, "==" if o == "=" else o, v) for c, o, v in found.filters)
+    facts.has_limit |= found.has_limit
+    facts.batched |= found.batched
+    facts.aggregate.extend(found.aggregates)
+    facts.group_by |= found.group_by
+    facts.window |= found.window
+    facts.joins.extend(["join"] * found.joins)
+    if facts.kind == "select" and found.aggregates and not found.group_by and not found.window:
+        facts.kind = "count" if "count" in found.aggregates else facts.kind
+        facts.result_shape = "scalar"
+
+
+def _templates(steps: tuple[Step, ...], src: Source, facts: Facts) -> None:
+    for step in steps:
+        for arg in step.args or ():
+            _templates_in(arg, src, facts)
+
+
+def _templates_in(node: Node, src: Source, facts: Facts) -> None:
+    for sub in _walk(node):
+        if sub.type == "template_string":
+            text = src.text(sub)
+            if _WINDOW.search(text):
+                facts.window = True
+            facts.aggregate.extend(a.lower() for a in _AGGREGATE.findall(text))
+            if _GROUP_BY.search(text):
+                facts.group_by = True
+
+
+def _is_sql_argument(node: Node, src: Source) -> bool:
+    node = unwrap(node)
+    if node.type in {"string", "template_string"}:
+        return True
+    if node.type == "call_expression":
+        function = node.child_by_field_name("function")
+        name = src.text(function) if function is not None else ""
+        return name.split("<")[0].strip() in {"sql", "sql.raw"} or name.endswith(".raw")
+    return node.type == "binary_expression" and src.text(node).startswith("sql")
+
+
+def _template_text(node: Node, src: Source) -> str:
+    """The SQL of a string, a template or ``sql`...```, with substitutions as ``$n``."""
+    node = unwrap(node)
+    if node.type == "call_expression":
+        for child in node.named_children:
+            if child.type == "template_string":
+                node = child
+                break
+            if child.type == "arguments":
+                inner = arguments(child)
+                if inner:
+                    return _template_text(inner[0], src)
+    if node.type == "binary_expression":
+        right = node.child_by_field_name("right")
+        if right is not None and right.type == "template_string":
+            node = right
+    if node.type == "string":
+        return _string_text(node, src)
+    if node.type != "template_string":
+        return ""
+    parts: list[str] = []
+    counter = 0
+    for child in node.children:
+        if child.type == "template_substitution":
+            counter += 1
+            parts.append(f"${counter}")
+        elif child.type == "string_fragment" or child.type == "escape_sequence":
+            parts.append(src.text(child))
+    return "".join(parts)
+
+
+def _string_text(node: Node, src: Source) -> str:
+    text = src.text(node)
+    if len(text) >= 2 and text[0] in "'\"`" and text[-1] == text[0]:
+        return text[1:-1]
+    return text
+
+
+def _pairs(node: Node, src: Source) -> Iterator[tuple[str, Node]]:
+    """``key: value`` and shorthand ``key`` entries of an object literal."""
+    if node.type != "object":
+        return
+    for child in node.named_children:
+        if child.type == "pair":
+            key = child.child_by_field_name("key")
+            value = child.child_by_field_name("value")
+            if key is not None and value is not None:
+                yield _string_text(key, src), value
+        elif child.type == "shorthand_property_identifier":
+            yield src.text(child), child
+        elif child.type == "method_definition":
+            name = child.child_by_field_name("name")
+            if name is not None:
+                yield src.text(name), child
+
+
+def _calls_in(node: Node) -> Iterator[Node]:
+    for sub in _walk(node):
+        if sub.type == "call_expression":
+            yield sub
+
+
+def _walk(node: Node) -> Iterator[Node]:
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        stack.extend(reversed(current.named_children))

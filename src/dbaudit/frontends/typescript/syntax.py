@@ -1,0 +1,74 @@
+"""tree-sitter plumbing: one cached parser per dialect, and small helpers over nodes.
+
+The grammars come from the PyPI wheels ``tree-sitter-typescript`` (TypeScript and TSX) and
+``tree-sitter-javascript``. Everything else in this frontend works on the nodes these return;
+nothing outside ``frontends/typescript`` ever sees them.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from tree_sitter import Language, Node, Parser, Tree
+
+# Wrappers that change the type of an expression but not its value (TS casts, parentheses).
+TRANSPARENT = frozenset(
+    {
+        "parenthesized_expression",
+        "as_expression",
+        "satisfies_expression",
+        "non_null_expression",
+        "type_assertion",
+    }
+)
+
+
+def dialect_for(path: str) -> str:
+    """``tsx`` for .tsx, ``javascript`` for .js/.jsx/.mjs/.cjs, ``typescript`` otherwise."""
+    lowered = path.lower()
+    if lowered.endswith(".tsx"):
+        return "tsx"
+    if lowered.endswith((".js", ".jsx", ".mjs", ".cjs")):
+        return "javascript"
+    return "typescript"
+
+
+@cache
+def parser_for(dialect: str) -> Parser:
+    if dialect == "javascript":
+        import tree_sitter_javascript
+
+        return Parser(Language(tree_sitter_javascript.language()))
+    import tree_sitter_typescript
+
+    if dialect == "tsx":
+        return Parser(Language(tree_sitter_typescript.language_tsx()))
+    return Parser(Language(tree_sitter_typescript.language_typescript()))
+
+
+def parse(source: bytes, dialect: str) -> Tree:
+    return parser_for(dialect).parse(source)
+
+
+def unwrap(node: Node) -> Node:
+    """Strip parentheses, ``as T``, ``satisfies T`` and ``!`` around an expression."""
+    while node.type in TRANSPARENT:
+        inner = node.named_children
+        if not inner:
+            break
+        node = inner[0]
+    return node
+
+
+def error_lines(root: Node, limit: int = 5) -> tuple[int, ...]:
+    """1-based lines of the first ``ERROR``/missing nodes, for a note on a damaged file."""
+    found: list[int] = []
+    stack = [root]
+    while stack and len(found) < limit:
+        node = stack.pop()
+        if node.is_error or node.is_missing:
+            found.append(node.start_point[0] + 1)
+            continue
+        if node.has_error:
+            stack.extend(reversed(node.children))
+    return tuple(sorted(set(found)))

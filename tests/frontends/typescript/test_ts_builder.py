@@ -1,0 +1,244 @@
+# ruff: noqa: E501  (TypeScript snippets and model assertions read best on one line)
+"""Functions, loops, awaits, concurrency and data flow in the model (builder.py)."""
+
+from __future__ import annotations
+
+from dbaudit.frontends.typescript import parse
+from dbaudit.model import Function, ModuleModel
+
+
+def build(source: str, path: str = "app/lib/module.ts") -> ModuleModel:
+    return parse(path, source, resolve_files=False).module
+
+
+def function(module: ModuleModel, qualname: str) -> Function:
+    found = module.function(qualname)
+    assert found is not None, [f.qualname for f in module.functions]
+    return found
+
+
+SHAPES = """
+'use server';
+import { db } from '@/lib/db';
+export async function declared(a: number, { b, c }: Opts = {}, ...rest: string[]) {}
+export const arrow = async (id: string) => db.select().from(t).where(eq(t.id, id));
+const plain = function (x) { return x; };
+export class RendersDAL extends BaseDAL {
+  private cache = new Map();
+  constructor(private readonly chains: ChainsDAL) { super(); this.dal = new UsersDAL(); }
+  static async getByChainId(chainId: string) { return db.select().from(renders).where(eq(renders.chainId, chainId)); }
+  async instance() { return this.chains.list(); }
+  handler = async () => this.instance();
+}
+export const actions = {
+  async run(id) { return RendersDAL.getByChainId(id); },
+  other: async (id) => 1,
+};
+exports.legacy = async function (x) { return x; };
+export default async function main() {}
+"""
+
+
+def test_functions_of_every_shape() -> None:
+    module = build(SHAPES)
+    names = {f.qualname for f in module.functions}
+    assert {
+        "declared",
+        "arrow",
+        "plain",
+        "RendersDAL.getByChainId",
+        "RendersDAL.instance",
+        "RendersDAL.handler",
+        "RendersDAL.constructor",
+        "actions.run",
+        "actions.other",
+        "legacy",
+        "main",
+    } <= names
+    # ``import main from "./module"`` reaches it through the module's own "default" entry
+    assert ("default", "app/lib/module.ts", "main") in {
+        (i.local, i.module, i.name) for i in module.imports
+    }
+    declared = function(module, "declared")
+    assert declared.params == ("a", "b", "c", "rest") and declared.is_async
+    assert ("a", "number") in declared.param_annotations
+    assert declared.decorators == ("use server",)  # exported from a 'use server' file
+    assert function(module, "plain").decorators == ()  # not exported: not a server action
+    static = function(module, "RendersDAL.getByChainId")
+    assert static.is_staticmethod and static.class_name == "RendersDAL"
+    assert static.db_ops[0].targets == ("<return>",) and static.db_ops[0].awaited
+    assert len(function(module, "arrow").db_ops) == 1
+    (info,) = module.classes
+    assert info.bases == ("BaseDAL",)
+    assert dict(info.attribute_types) == {"chains": "ChainsDAL", "dal": "UsersDAL", "cache": "Map"}
+    call = function(module, "RendersDAL.instance").calls[0]
+    assert call.callee == "self.chains.list" and call.receiver_type == "ChainsDAL"
+    assert function(module, "RendersDAL.handler").calls[0].callee == "self.instance"
+    assert function(module, "actions.run").calls[0].callee == "RendersDAL.getByChainId"
+
+
+def test_nested_functions_are_locals_of_their_parent() -> None:
+    module = build(
+        "async function outer(ids) {\n  const load = async (id) => db.select().from(t).where(eq(t.id, id));\n"
+        "  function helper() { return 1; }\n  for (const id of ids) { await load(id); }\n}"
+    )
+    assert {"outer.<locals>.load", "outer.<locals>.helper"} <= {
+        f.qualname for f in module.functions
+    }
+    outer = function(module, "outer")
+    assert outer.db_ops == ()
+    assert [(c.callee, c.loops) for c in outer.calls] == [("load", (0,))]
+
+
+LOOPS = """
+async function f(items, ids) {
+  for (let i = 0; i < items.length; i++) { await A.one(items[i]); }
+  for (const item of items) { await A.two(item); }
+  for await (const row of stream()) { await A.three(row); }
+  while (await A.more()) { await A.four(); }
+  items.forEach(async (item) => { await A.five(item); });
+  const mapped = items.map((item) => A.six(item));
+  const total = items.reduce(async (acc, item) => (await acc) + (await A.seven(item)), 0);
+  for (const chunk of chunks(ids, 500)) { await A.eight(chunk); }
+  for (const k of [1, 2, 3]) { await A.nine(k); }
+}
+"""
+
+
+def test_loops_of_every_shape() -> None:
+    fn = function(build(LOOPS), "f")
+    kinds = [(loop.kind, loop.iterable, loop.targets) for loop in fn.loops]
+    assert kinds[0][0] == "for" and kinds[0][2] == ()
+    assert kinds[1] == ("for", "items", ("item",))
+    assert kinds[2] == ("async for", "stream()", ("row",)) and fn.loops[2].is_async
+    assert kinds[3][0] == "while"
+    assert kinds[4] == ("for", "items", ("item",))  # forEach
+    assert kinds[5] == ("comprehension", "items", ("item",))  # map
+    assert kinds[6] == ("for", "items", ("item",))  # reduce: the item is the second parameter
+    assert fn.loops[7].chunked and fn.loops[8].constant_size == 3
+    loops_of = {c.callee: c.loops for c in fn.calls}
+    assert loops_of["A.one"] == (0,) and loops_of["A.two"] == (1,) and loops_of["A.three"] == (2,)
+    assert loops_of["A.more"] == (3,) and loops_of["A.four"] == (3,)  # the condition runs each time
+    assert loops_of["A.five"] == (4,) and loops_of["A.six"] == (5,) and loops_of["A.seven"] == (6,)
+
+
+def test_promise_all_over_map_is_n_concurrent_queries() -> None:
+    fn = function(
+        build(
+            "async function f(projects) {\n  return Promise.all(projects.map(async (p) => {\n"
+            "    const rows = await db.select().from(renders).where(eq(renders.projectId, p.id));\n"
+            "    return rows;\n  }));\n}"
+        ),
+        "f",
+    )
+    (op,) = fn.db_ops
+    assert op.loops == (0,) and op.in_gather and op.awaited
+    assert fn.loops[0].kind == "comprehension" and fn.loops[0].iterable == "projects"
+    assert fn.gathers[0].api == "Promise.all" and fn.gathers[0].arity == 0
+
+
+def test_promise_all_of_an_array_destructures_each_target() -> None:
+    fn = function(
+        build(
+            "async function f(u) {\n  const [user, credits] = await Promise.all([Users.get(u), Credits.get(u)]);\n"
+            "  return user;\n}"
+        ),
+        "f",
+    )
+    assert [(c.callee, c.targets, c.in_gather, c.awaited) for c in fn.calls] == [
+        ("Users.get", ("user",), True, True),
+        ("Credits.get", ("credits",), True, True),
+    ]
+    assert fn.gathers[0].arity == 2
+
+
+def test_named_callbacks_in_map_are_calls_per_item() -> None:
+    fn = function(build("async function f(ids) { return Promise.all(ids.map(loadUser)); }"), "f")
+    (call,) = fn.calls
+    assert call.callee == "loadUser" and call.loops == (0,) and call.in_gather
+
+
+def test_data_flow_destructuring_conditionals_and_guards() -> None:
+    fn = function(
+        build(
+            "async function f(renderId) {\n"
+            "  const [render] = await db.select().from(renders).where(eq(renders.id, renderId)).limit(1);\n"
+            "  if (!render) return null;\n"
+            "  const [parent] = render.parentId\n"
+            "    ? await db.select().from(renders).where(eq(renders.id, render.parentId)).limit(1)\n"
+            "    : [null];\n"
+            "  const chain = render.chainId ? await Chains.get(render.chainId) : null;\n"
+            "  return { render, parent, chain };\n}"
+        ),
+        "f",
+    )
+    first, second = fn.db_ops
+    assert first.targets == ("render",) and "renderId" in first.reads
+    assert second.targets == ("parent",) and "render" in second.reads
+    assert "render" in second.control_reads and second.branch
+    (call,) = fn.calls
+    assert call.targets == ("chain",) and call.awaited and "render" in call.control_reads
+    assert call.branch != second.branch
+    assert {"render", "parent", "chain"} <= fn.returns_reads
+    assert [a.targets for a in fn.assigns if a.kind == "assign"] == [
+        ("render",),
+        ("parent",),
+        ("chain",),
+    ]
+    assert len(fn.awaits) == 3
+
+
+def test_length_reads_are_counted_like_len() -> None:
+    fn = function(
+        build(
+            "async function f(u) {\n  const all = await R.list(u);\n  return { total: all.length };\n}"
+        ),
+        "f",
+    )
+    assert any(a.kind == "len" and a.reads == frozenset({"all"}) for a in fn.assigns)
+    assert dict(fn.name_loads)["all"] == 1
+
+
+def test_attribute_reads_on_loop_variables() -> None:
+    fn = function(
+        build(
+            "async function f(ps) { for (const p of ps) { console.log(p.renders); await p.chain.load(); } }"
+        ),
+        "f",
+    )
+    assert [(a.base, a.attr, a.call) for a in fn.attr_accesses] == [
+        ("p", "renders", ""),
+        ("p", "chain", "load"),
+    ]
+
+
+def test_module_level_code_and_engines() -> None:
+    module = build(
+        "import { Pool } from 'pg';\nexport const pool = new Pool({ max: 10, ...extra });\n"
+        "for (const id of ids) { await pool.query('DELETE FROM t WHERE id = $1', [id]); }"
+    )
+    (engine,) = module.engines
+    assert engine.library == "pg" and engine.keywords == ("max",) and engine.has_kwargs_splat
+    top = function(module, "<module>")
+    assert top.db_ops[0].loops == (0,)
+    assert ("pool", "Pool") in module.global_types
+
+
+def test_imports_of_every_kind() -> None:
+    module = build(
+        "import def, { a, b as c } from './x';\nimport * as ns from '@/y';\n"
+        "export { d } from './d';\nexport * from './e';\nconst { f: g } = require('./f');\n"
+        "const h = require('h');\n"
+    )
+    imports = {(i.local, i.module, i.name) for i in module.imports}
+    assert imports == {
+        ("def", "./x", "default"),
+        ("a", "./x", "a"),
+        ("c", "./x", "b"),
+        ("ns", "@/y", ""),
+        ("d", "./d", "d"),
+        ("*", "./e", "*"),
+        ("g", "./f", "f"),
+        ("h", "h", ""),
+    }
+    assert module.language == "typescript"
