@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import asyncpg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from dbaudit.bench.proxy import DelayProxy, target_from_url, url_through_proxy
 from dbaudit.reference.render_platform import optimized
 from dbaudit.reference.render_platform.datagen import Scale
+from dbaudit.reference.render_platform.operations import operation
 from dbaudit.reference.render_platform.optimized.engine import EngineSettings
 from dbaudit.reference.render_platform.results import NotFound
 
@@ -94,14 +100,67 @@ async def test_engine_has_explicit_pool_limits_and_a_statement_timeout(demo: Loa
     )
     engine = optimized.create_engine(demo.url, settings)
     try:
-        pool = engine.pool
-        assert (pool.size(), pool._max_overflow, pool._timeout) == (3, 2, 1.5)  # type: ignore[attr-defined]
-        assert pool._recycle == settings.pool_recycle_s and pool._pre_ping
+        pool: Any = engine.pool
+        assert (pool.size(), pool._max_overflow, pool._timeout) == (3, 2, 1.5)
+        assert pool._recycle == settings.pool_recycle_s
         async with engine.connect() as connection:
             timeout = (await connection.execute(text("SHOW statement_timeout"))).scalar_one()
-        assert timeout == "1234ms"
+            # The server reports its transaction level; autocommit is the driver's mode.
+            raw: Any = await connection.get_raw_connection()
+            autocommit = raw.dbapi_connection.autocommit
+        assert (timeout, autocommit) == ("1234ms", True)
     finally:
         await engine.dispose()
+
+
+async def _backend_pid(engine: AsyncEngine) -> int:
+    async with engine.connect() as connection:
+        pid: int = (await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+    return pid
+
+
+async def test_an_idle_connection_that_died_is_replaced_at_checkout(demo: Loaded) -> None:
+    engine = optimized.create_engine(demo.url, EngineSettings(ping_after_idle_s=0.05))
+    try:
+        dead = await _backend_pid(engine)
+        admin = await asyncpg.connect(demo.url)
+        try:
+            assert await admin.fetchval("SELECT pg_terminate_backend($1)", dead)
+        finally:
+            await admin.close()
+        await asyncio.sleep(0.2)  # idle past the window: the next checkout pings
+        assert await _backend_pid(engine) != dead
+    finally:
+        await engine.dispose()
+
+
+SINGLE_CONNECTION_READS = (
+    "get_user_projects",
+    "get_user_chains_with_renders",
+    "get_user_recent_projects",
+    "get_render_with_context",
+    "get_user_credits_with_reset",
+)
+
+
+async def test_on_the_wire_the_optimized_engine_sends_its_statements_and_nothing_else(
+    demo: Loaded,
+) -> None:
+    """No BEGIN/ROLLBACK around reads, no ping for a connection just used (bench proxy counts)."""
+    async with DelayProxy(target_from_url(demo.url)) as proxy:
+        engine = optimized.create_engine(url_through_proxy(demo.url, proxy.port))
+        app = optimized.RenderPlatform(engine)
+        try:
+            for name in SINGLE_CONNECTION_READS:
+                op = operation(name)
+                for _ in range(2):  # warm: connect, and asyncpg prepares each statement once
+                    await op.call(app, demo.dataset)
+                before = proxy.counts.snapshot()
+                statements = await round_trips(engine, op.call, app, demo.dataset)
+                wire = (proxy.counts.snapshot() - before).round_trips
+                assert (name, wire) == (name, statements)
+        finally:
+            await engine.dispose()
 
 
 async def test_a_statement_over_the_timeout_is_cancelled(demo: Loaded) -> None:
@@ -123,7 +182,7 @@ async def test_health_reports_latency_when_up(demo: Loaded) -> None:
 async def test_health_reports_the_error_in_one_line_when_down() -> None:
     # Nothing listens on port 1; the password must not show up in what is reported.
     engine = optimized.create_engine(
-        "postgresql://app:s3cret-pw@127.0.0.1:1/nowhere", EngineSettings(pool_pre_ping=False)
+        "postgresql://app:s3cret-pw@127.0.0.1:1/nowhere", EngineSettings(pre_ping=False)
     )
     try:
         health = await optimized.check_database_health(engine)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from sqlalchemy import Row
+
 from dbaudit.reference.render_platform.results import ChainRow, CreditsRow, RenderRow, UserRow
 from dbaudit.reference.render_platform.schema import Render, RenderChain, User, UserCredits
 
@@ -22,6 +26,15 @@ def render_row(render: Render) -> RenderRow:
         created_at=render.created_at,
         updated_at=render.updated_at,
     )
+
+
+def render_rows(rows: Iterable[Row[object]]) -> list[RenderRow]:
+    """Plain result rows of the ``renders`` columns, straight into ``RenderRow``.
+
+    Listings read rows instead of ORM instances: no identity map and no instance state to build,
+    which is most of the client CPU of a query returning a hundred renders.
+    """
+    return [RenderRow(**row._mapping) for row in rows]
 
 
 def chain_row(chain: RenderChain) -> ChainRow:

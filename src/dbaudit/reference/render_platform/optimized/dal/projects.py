@@ -26,6 +26,19 @@ class ProjectsDAL:
         return [(project, count) for project, count in await session.execute(query)]
 
     @staticmethod
+    async def render_counts(session: AsyncSession, user_id: int) -> list[tuple[int, str, int]]:
+        """Only the columns a profile shows: id, name and render count per project."""
+        query = (
+            select(Project.id, Project.name, func.count(Render.id))
+            .outerjoin(Render, Render.project_id == Project.id)
+            .where(Project.user_id == user_id)
+            .group_by(Project.id)
+            .order_by(Project.updated_at.desc(), Project.id.desc())
+        )
+        rows = await session.execute(query)
+        return [(project_id, name, count) for project_id, name, count in rows]
+
+    @staticmethod
     async def list_for_user(session: AsyncSession, user_id: int) -> Sequence[Project]:
         query = (
             select(Project)

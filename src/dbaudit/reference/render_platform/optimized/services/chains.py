@@ -12,7 +12,7 @@ from dbaudit.reference.render_platform.results import (
     ProjectChains,
     RenderRow,
 )
-from dbaudit.reference.render_platform.rows import chain_row, render_row
+from dbaudit.reference.render_platform.rows import chain_row
 
 
 async def user_chains_with_renders(
@@ -27,7 +27,7 @@ async def user_chains_with_renders(
     renders_by_chain: defaultdict[int, list[RenderRow]] = defaultdict(list)
     for render in renders:
         assert render.chain_id is not None
-        renders_by_chain[render.chain_id].append(render_row(render))
+        renders_by_chain[render.chain_id].append(render)
     chains_by_project: defaultdict[int, list[ChainWithRenders]] = defaultdict(list)
     for chain in chains:
         chains_by_project[chain.project_id].append(
@@ -40,6 +40,7 @@ async def user_chains_with_renders(
 
 
 async def delete_chain(session: AsyncSession, chain_id: int) -> ChainDeletion:
+    """One statement, so one round trip, and atomic without a surrounding transaction."""
     async with session.begin():
         deleted, detached = await ChainsDAL.delete_detaching_renders(session, chain_id)
     if deleted is None:

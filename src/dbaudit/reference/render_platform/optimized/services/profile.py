@@ -17,7 +17,7 @@ from dbaudit.reference.render_platform.results import (
     ProfileStats,
     ProjectRenderCount,
 )
-from dbaudit.reference.render_platform.rows import credits_row, render_row, user_row
+from dbaudit.reference.render_platform.rows import credits_row, user_row
 
 T = TypeVar("T")
 
@@ -37,7 +37,7 @@ async def profile_stats(
     """Four independent queries at once; the total is summed from the per-project counts."""
     user, counted, credits, recent = await asyncio.gather(
         _in_own_session(sessions, lambda s: UsersDAL.get_by_id(s, user_id)),
-        _in_own_session(sessions, lambda s: ProjectsDAL.with_render_counts(s, user_id)),
+        _in_own_session(sessions, lambda s: ProjectsDAL.render_counts(s, user_id)),
         _in_own_session(sessions, lambda s: CreditsDAL.get_for_user(s, user_id)),
         _in_own_session(
             sessions, lambda s: RendersDAL.recent_for_user(s, user_id, PROFILE_RECENT_RENDERS)
@@ -46,13 +46,13 @@ async def profile_stats(
     if user is None:
         return None
     projects = tuple(
-        ProjectRenderCount(project_id=project.id, name=project.name, render_count=count)
-        for project, count in counted
+        ProjectRenderCount(project_id=project_id, name=name, render_count=count)
+        for project_id, name, count in counted
     )
     return ProfileStats(
         user=user_row(user),
         projects=projects,
         credits=credits_row(credits) if credits is not None else None,
-        recent_renders=tuple(render_row(r) for r in recent),
+        recent_renders=tuple(recent),
         total_renders=sum(p.render_count for p in projects),
     )

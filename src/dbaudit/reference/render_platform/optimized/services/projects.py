@@ -12,7 +12,6 @@ from dbaudit.reference.render_platform.results import (
     RenderRow,
     check_limit,
 )
-from dbaudit.reference.render_platform.rows import render_row
 from dbaudit.reference.render_platform.schema import Project
 
 
@@ -33,7 +32,7 @@ async def latest_renders_by_project(
     renders = await RendersDAL.latest_per_project(session, project_ids, LATEST_RENDERS_PER_PROJECT)
     grouped: defaultdict[int, list[RenderRow]] = defaultdict(list)
     for render in renders:
-        grouped[render.project_id].append(render_row(render))
+        grouped[render.project_id].append(render)
     return {project_id: tuple(grouped[project_id]) for project_id in project_ids}
 
 

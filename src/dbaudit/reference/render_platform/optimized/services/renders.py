@@ -31,7 +31,7 @@ async def renders_by_ids(session: AsyncSession, render_ids: Sequence[int]) -> tu
     """Renders in id order; unknown ids are left out."""
     if not render_ids:
         return ()
-    return tuple(render_row(r) for r in await RendersDAL.by_ids(session, list(render_ids)))
+    return tuple(await RendersDAL.by_ids(session, list(render_ids)))
 
 
 async def renders_by_ids_with_chains(
