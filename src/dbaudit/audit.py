@@ -90,7 +90,8 @@ def scan(paths: Sequence[str], options: AuditOptions) -> StaticAuditRun:
     min_severity = options.min_severity or config.min_severity or Severity.INFO
     max_bytes = options.max_file_bytes or config.max_file_size or DEFAULT_MAX_FILE_BYTES
 
-    found = discover(paths, _matchers(options, config, cwd), cwd=cwd)
+    absolute = [os.path.join(cwd, path) for path in paths]
+    found = discover(absolute, _matchers(options, config, cwd), cwd=cwd)
     jobs = _job_count(options.jobs)
     store = _open_cache(options, config, paths, cwd)
     try:
@@ -169,17 +170,13 @@ def _matchers(options: AuditOptions, config: ProjectConfig, cwd: str) -> list[Ex
 
 
 def known_rule_codes() -> tuple[str, ...]:
-    try:
-        from dbaudit.rules import registry
-    except ImportError:
-        return ()
-    return tuple(sorted(registry.RULES)) if hasattr(registry, "RULES") else ()
+    from dbaudit.rules.registry import REGISTRY
+
+    return tuple(sorted(REGISTRY))
 
 
 def _check_codes(codes: Iterable[str], option: str) -> None:
     known = known_rule_codes()
-    if not known:
-        return
     for code in codes:
         if not any(k.startswith(code.upper()) for k in known):
             raise AuditError(f"unknown rule code {code!r} in {option} (see `dbaudit rules`)")
@@ -203,24 +200,23 @@ def _open_cache(
         return cache_module.Cache(None)
     directory = options.cache_dir or config.cache_dir
     if directory is None:
-        project = config.base_dir or _project_dir(os.path.join(cwd, paths[0]))
+        project = config.base_dir or _project_dir(os.path.join(cwd, paths[0]), cwd)
         directory = cache_module.default_cache_dir(project)
     store = cache_module.Cache(directory)
     store.prune_other_versions()
     return store
 
 
-def _project_dir(path: str) -> str:
-    """The folder holding pyproject.toml/setup.py/.git above ``path``, else ``path``'s folder."""
+def _project_dir(path: str, cwd: str) -> str:
+    """The folder holding pyproject.toml or .git above ``path``; else the working directory."""
     start = os.path.abspath(path)
-    directory = start if os.path.isdir(start) else os.path.dirname(start)
-    probe = directory
+    probe = start if os.path.isdir(start) else os.path.dirname(start)
     while True:
         if any(os.path.exists(os.path.join(probe, m)) for m in ("pyproject.toml", ".git")):
             return probe
         parent = os.path.dirname(probe)
         if parent == probe:
-            return directory
+            return cwd
         probe = parent
 
 

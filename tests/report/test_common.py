@@ -18,6 +18,9 @@ from dbaudit.report import common
         ("≤ 4 (sequential)", 4),
         ("3 (concurrent)", 3),
         ("2 + 2·N", 102),
+        ("1 query for N keys", 1),
+        ("1 (rows grow with the data)", 1),
+        ("1 + N + N·M queries", 2551),
         ("", None),
         ("depends on the data", None),
     ],
@@ -30,7 +33,9 @@ def test_doctests() -> None:
     assert doctest.testmod(common).failed == 0
 
 
-def _finding(cost: str, fixed: str, evidence: RuntimeEvidence | None = None) -> Finding:
+def _finding(
+    cost: str, fixed: str, evidence: RuntimeEvidence | None = None, function: str = "f"
+) -> Finding:
     return Finding(
         "DBA101",
         Severity.HIGH,
@@ -38,6 +43,7 @@ def _finding(cost: str, fixed: str, evidence: RuntimeEvidence | None = None) -> 
         "a.py",
         1,
         1,
+        function=function,
         query_cost=cost,
         fixed_query_cost=fixed,
         evidence=evidence,
@@ -56,11 +62,19 @@ def test_improvement_is_an_estimate_without_evidence_and_measured_with_it() -> N
 
 def test_total_improvement_sums_only_quantified_findings() -> None:
     total = common.total_improvement(
-        [_finding("1 + N", "2"), _finding("4", "1"), _finding("?", "1")]
+        [_finding("1 + N", "2"), _finding("4", "1", function="g"), _finding("?", "1")]
     )
     assert total is not None
     assert (total.before, total.after) == (55, 3)
     assert common.total_improvement([_finding("?", "?")]) is None
+
+
+def test_one_function_counts_once_and_unchanged_counts_are_left_out() -> None:
+    total = common.total_improvement(
+        [_finding("1 + N", "2"), _finding("1 + N", "3"), _finding("1", "1", function="h")]
+    )
+    assert total is not None
+    assert (total.before, total.after, total.percent_fewer) == (51, 2, 96)
 
 
 def test_severity_summary_leaves_out_empty_severities() -> None:

@@ -20,6 +20,8 @@ _TERM_SPLIT = re.compile(r"\s*\+\s*")
 _FACTOR_SPLIT = re.compile(r"\s*(?:\*|\u00b7|\u00d7|\u22c5)\s*")  # star, middle dot, times, dot op
 _NUMBER = re.compile(r"\d+")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# a cost may already name its unit and say more after it: "1 query for N keys"
+_NOUN = re.compile(r"\b(?:quer(?:y|ies)|statements?|round trips?)\b", re.IGNORECASE)
 
 
 def severity_counts(findings: Iterable[Finding]) -> dict[Severity, int]:
@@ -45,7 +47,11 @@ def evaluate_cost(expression: str, size: int = ASSUMED_LOOP_SIZE) -> int | None:
     >>> evaluate_cost("unknown") is None
     True
     """
-    text = _PARENTHESES.sub("", expression).replace("≤", "").replace("<=", "").strip()
+    text = _PARENTHESES.sub("", expression)
+    noun = _NOUN.search(text)
+    if noun is not None:
+        text = text[: noun.start()]
+    text = text.replace("≤", "").replace("<=", "").strip()
     text = text.replace("~", "").replace("up to", "").strip()
     if not text:
         return None
@@ -66,7 +72,9 @@ def evaluate_cost(expression: str, size: int = ASSUMED_LOOP_SIZE) -> int | None:
 
 def has_loop_size(expression: str) -> bool:
     """Whether a cost depends on a loop's size (``1 + N``), not only on constants."""
-    return bool(_NAME.search(_PARENTHESES.sub("", expression)))
+    text = _PARENTHESES.sub("", expression)
+    noun = _NOUN.search(text)
+    return bool(_NAME.search(text if noun is None else text[: noun.start()]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +87,8 @@ class Improvement:
     def percent_fewer(self) -> int:
         if self.before <= 0:
             return 0
-        return round(100 * (self.before - self.after) / self.before)
+        # rounded down, so 5,271 -> 24 reads "99% fewer", never an impossible 100%
+        return (100 * (self.before - self.after)) // self.before
 
 
 def improvement(finding: Finding) -> Improvement | None:
@@ -95,30 +104,39 @@ def improvement(finding: Finding) -> Improvement | None:
 
 
 def total_improvement(findings: Iterable[Finding]) -> Improvement | None:
-    """Queries of all flagged operations before and after their fixes, summed."""
-    before = after = 0
-    measured_all = True
-    seen = False
+    """Queries of all flagged operations before and after their fixes, summed.
+
+    Findings in one function describe the same operation's cost, so each function counts once
+    (its costliest finding); findings whose fix does not change the count are left out.
+    """
+    per_operation: dict[tuple[str, str], Improvement] = {}
     for finding in findings:
         step = improvement(finding)
-        if step is None:
+        if step is None or step.before <= step.after:
             continue
-        seen = True
-        before += step.before
-        after += step.after
-        measured_all = measured_all and step.measured
-    if not seen:
+        operation = (finding.path, finding.function or str(finding.line))
+        known = per_operation.get(operation)
+        if known is None or step.before > known.before:
+            per_operation[operation] = step
+    if not per_operation:
         return None
-    return Improvement(before, after, measured=measured_all)
+    steps = per_operation.values()
+    return Improvement(
+        before=sum(s.before for s in steps),
+        after=sum(s.after for s in steps),
+        measured=all(s.measured for s in steps),
+    )
 
 
 def queries(cost: str) -> str:
     """``1 query``, ``1 + N queries``, ``4 queries (sequential)``.
 
-    >>> queries("1"), queries("≤ 4 (sequential)")
-    ('1 query', '≤ 4 queries (sequential)')
+    >>> queries("1"), queries("≤ 4 (sequential)"), queries("1 query for N keys")
+    ('1 query', '≤ 4 queries (sequential)', '1 query for N keys')
     """
     cost = cost.strip()
+    if _NOUN.search(cost):
+        return cost
     head, paren, tail = cost.partition("(")
     noun = "query" if head.strip() == "1" else "queries"
     return f"{head.strip()} {noun}" + (f" ({tail}" if paren else "")
@@ -138,12 +156,10 @@ def is_estimate(audit: Audit) -> bool:
 
 
 def rule_names() -> dict[str, str]:
-    """Rule code -> short name, from the registry when it is installed."""
-    try:
-        from dbaudit.rules.registry import RULES
-    except ImportError:
-        return {}
-    return {code: getattr(rule, "name", code) for code, rule in RULES.items()}
+    """Rule code -> short name, from the registry."""
+    from dbaudit.rules.registry import REGISTRY
+
+    return {code: rule.name for code, rule in REGISTRY.items()}
 
 
 def one_line(text: str, limit: int = 160) -> str:
