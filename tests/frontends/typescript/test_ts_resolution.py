@@ -1,4 +1,3 @@
-import os
 from pathlib import Path
 
 import pytest
@@ -10,6 +9,7 @@ from dbaudit.frontends.typescript.resolution import (
     is_relative,
     load_tsconfig,
     module_key,
+    module_parts,
     parse_tsconfig,
     resolve_specifier,
     strip_json_comments,
@@ -82,7 +82,13 @@ def test_relative_importers_get_relative_keys(
     (tmp_path / "lib" / "b.ts").write_text("")
     monkeypatch.chdir(tmp_path)
     assert resolve_specifier("lib/a.ts", "./b") == "lib/b.ts"
-    assert module_key("lib\\b.ts".replace("\\", os.sep)) == "lib/b.ts"
+    assert module_key("lib/b.ts") == "lib.b"
+
+
+def test_module_keys_are_dotted_like_python_modules() -> None:
+    assert module_parts("src/lib/dal/renders.ts") == ("src", "lib", "dal", "renders")
+    assert module_parts("/abs/lib/dal/index.tsx") == ("abs", "lib", "dal")
+    assert module_key("./app/x.cjs") == "app.x"
 
 
 def test_load_tsconfig_walks_up_and_follows_extends(tmp_path: Path) -> None:

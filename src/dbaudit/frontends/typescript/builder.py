@@ -183,7 +183,8 @@ class ModuleBuilder:
     def _module_key(self, specifier: str) -> str:
         if not self.ctx.resolve_files:
             return specifier
-        return resolve_specifier(self.ctx.path, specifier, config=self.ctx.config)
+        resolved = resolve_specifier(self.ctx.path, specifier, config=self.ctx.config)
+        return specifier if resolved == specifier else module_key(resolved)
 
     def _collect(self, node: Node) -> None:
         """Imports, re-exports, ``require`` bindings and database handles."""
@@ -283,7 +284,7 @@ class ModuleBuilder:
             library = P.HANDLE_FACTORIES.get(last)
             if library is not None:
                 self.ctx.handles[name] = library
-                if last in P.ENGINE_APIS:
+                if last in P.ENGINE_APIS and not self._wraps_handle(value):
                     self._engine(value, callee, P.ENGINE_APIS[last], "")
             if last == "alias":
                 args = arguments(value.child_by_field_name("arguments"))
@@ -291,6 +292,16 @@ class ModuleBuilder:
                     self.ctx.aliases[name] = src.text(args[0])
             if value.type == "new_expression" or (last[:1].isupper() and library is None):
                 self.global_types[name] = last
+
+    def _wraps_handle(self, call: Node) -> bool:
+        """``drizzle(pool)``: the pool was configured where it was created, not here."""
+        args = arguments(call.child_by_field_name("arguments"))
+        first = unwrap(args[0]) if args else None
+        return (
+            first is not None
+            and first.type == "identifier"
+            and self.ctx.src.text(first) in self.ctx.handles
+        )
 
     def _import(self, local: str, module: str, name: str) -> None:
         self.imports.append(Import(local, module, name))
@@ -1112,15 +1123,18 @@ class FunctionWalker:
             owner = self.src.text(base)
             attr = self.src.text(prop)
             if attr == "length":
-                self.assigns.append(
-                    Assign(
-                        (),
-                        frozenset({owner}),
-                        span_of(node),
-                        self._next(),
-                        ctx.loops,
-                        self.text(node),
-                        "len",
+                # ``rows.length`` is Python's ``len(rows)``: the rules look for that call
+                self.calls.append(
+                    Call(
+                        callee="len",
+                        span=span_of(node),
+                        seq=self._next(),
+                        args=(owner,),
+                        loops=ctx.loops,
+                        reads=frozenset({owner}),
+                        targets=ctx.targets,
+                        control_reads=ctx.control,
+                        branch=ctx.branch,
                     )
                 )
             elif owner in self.loop_targets:

@@ -1,12 +1,14 @@
 """Where an import specifier points: relative paths, ``index`` files and ``tsconfig.json`` aliases.
 
-The call graph joins modules by ``Import.module``. For TypeScript and JavaScript that is the
-path of the imported file in the same form as ``ModuleModel.path`` (relative stays relative,
-posix separators), so ``import { RendersDAL } from "@/lib/dal/renders"`` in
-``app/lib/services/chains.ts`` becomes ``Import("RendersDAL", "app/lib/dal/renders.ts",
-"RendersDAL")``. A package import (``drizzle-orm``) keeps its bare specifier. When no file
-exists for a relative or aliased specifier the best guess without extension is kept, so a
-model built from text alone (tests, the hypothesis run) is still stable.
+The call graph joins modules by ``Import.module``, a dotted name matched against the dotted
+form of each module's path. ``resolve_specifier`` finds the imported file (its path in the
+same form as ``ModuleModel.path``: relative stays relative) and ``module_key`` turns it into
+that dotted name, so ``import { RendersDAL } from "@/lib/dal/renders"`` in
+``app/lib/services/chains.ts`` becomes ``Import("RendersDAL", "app.lib.dal.renders",
+"RendersDAL")`` and ``"@/lib/dal"`` (an ``index.ts``) becomes ``app.lib.dal``. A package import
+(``drizzle-orm``) keeps its bare specifier. When no file exists for a relative or aliased
+specifier the best guess without extension is kept, so a model built from text alone (tests,
+the hypothesis run) is still stable.
 
 Resolution follows TypeScript's ``moduleResolution: bundler`` rules closely enough for
 application code: try the path as written, then with each source extension, then as a folder
@@ -201,9 +203,26 @@ def _display_form(importer: str, absolute: str) -> str:
     return posixpath.normpath(relative.replace(os.sep, "/"))
 
 
+def module_parts(path: str) -> tuple[str, ...]:
+    """``lib/dal/renders.ts`` -> ("lib", "dal", "renders"); ``lib/dal/index.ts`` -> ("lib", "dal").
+
+    The TypeScript counterpart of the call graph's ``module_dotted`` for Python files: the
+    extension goes, and an ``index`` file stands for its folder as ``__init__.py`` does.
+    """
+    normalized = path.replace("\\", "/")
+    for extension in SOURCE_EXTENSIONS:
+        if normalized.endswith(extension):
+            normalized = normalized[: -len(extension)]
+            break
+    parts = [p for p in normalized.split("/") if p not in {"", "."}]
+    if parts and parts[-1] == "index":
+        parts.pop()
+    return tuple(parts)
+
+
 def module_key(path: str) -> str:
-    """The key other modules' imports use for the file at ``path`` (its path, posix form)."""
-    return posixpath.normpath(path.replace(os.sep, "/"))
+    """The ``Import.module`` other files use for the file at ``path``: its dotted parts."""
+    return ".".join(module_parts(path))
 
 
 def tsconfig_for(importer: str) -> TsConfig | None:
