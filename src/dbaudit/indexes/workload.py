@@ -8,8 +8,9 @@ and their calls add up; the first text seen is kept as the sample the advisor ex
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -147,3 +148,27 @@ def from_pg_stat_statements(
         for queryid, query, calls, _total in rows
         if query
     )
+
+
+@contextlib.contextmanager
+def recording(engine: Any) -> Iterator[list[WorkloadQuery]]:
+    """Record every statement a SQLAlchemy engine (sync or async) sends, with its parameters,
+    as a runtime-profile workload; ``merge`` the list to weigh statements by repetition."""
+    from sqlalchemy import event
+
+    sync_engine = getattr(engine, "sync_engine", engine)
+    captured: list[WorkloadQuery] = []
+
+    def listener(
+        _conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, many: bool
+    ) -> None:
+        params = None
+        if not many and isinstance(parameters, list | tuple):
+            params = tuple(parameters)
+        captured.append(WorkloadQuery(sql=statement, source="profile", params=params))
+
+    event.listen(sync_engine, "before_cursor_execute", listener)
+    try:
+        yield captured
+    finally:
+        event.remove(sync_engine, "before_cursor_execute", listener)
