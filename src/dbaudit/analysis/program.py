@@ -252,6 +252,26 @@ class Program:
     def loads(self, fn: Function, name: str) -> int:
         return dict(fn.name_loads).get(name, 0)
 
+    def loop_source(self, ref: FunctionRef, loop: Loop) -> DbOp | None:
+        """The query whose rows ``loop`` iterates (directly, or returned by a helper)."""
+        fn = ref.function
+        outer = _outer_loops(fn, loop)
+        for op in fn.db_ops:
+            if op.kind != "select" or op.result_shape != "rows" or not op.tables:
+                continue
+            if op.span.line == loop.span.line and set(op.loops) == set(outer):
+                return op
+            if op.targets and loop.reads & self.derived(fn, op.targets):
+                return op
+        for call, target in self.graph.callees(ref):
+            returned = self.reach(target).returned_op
+            if returned is None or not returned.tables:
+                continue
+            at_header = call.span.line == loop.span.line and set(call.loops) == set(outer)
+            if at_header or (call.targets and loop.reads & self.derived(fn, call.targets)):
+                return returned
+        return None
+
     # ---- request-serving code
 
     @cached_property
@@ -331,6 +351,15 @@ class Program:
             code=self.excerpt(ref, shown),
             problem=problem,
         )
+
+
+def _outer_loops(fn: Function, loop: Loop) -> tuple[int, ...]:
+    ids: list[int] = []
+    parent = loop.parent
+    while parent is not None:
+        ids.append(parent)
+        parent = fn.loops[parent].parent
+    return tuple(reversed(ids))
 
 
 def is_single_row(op: DbOp) -> bool:

@@ -34,6 +34,7 @@ class QueryEvent:
     reads_only: bool
     single_row: bool
     batched: bool
+    entity: bool  # returns a row of a table (not a count or other aggregate)
     keys: tuple[Filter, ...]  # filters with values as the *caller* writes them
     tables: tuple[str, ...]
     session: str  # the session/connection it runs on, as written ("" when unknown)
@@ -103,6 +104,7 @@ def query_events(program: Program, ref: FunctionRef) -> list[QueryEvent]:
                 reads_only=op.kind in READ_KINDS or (op.kind == "raw" and not op.sql),
                 single_row=is_single_row(op),
                 batched=op.batched,
+                entity=not op.aggregate and op.kind != "count",
                 keys=op.filters,
                 tables=op.tables,
                 session=op.receiver,
@@ -130,6 +132,7 @@ def query_events(program: Program, ref: FunctionRef) -> list[QueryEvent]:
                 reads_only=reach.reads and not reach.writes,
                 single_row=reach.single_row,
                 batched=reach.batched_only,
+                entity=first is not None and not first.aggregate and first.kind != "count",
                 keys=_map_keys(call, target, first)
                 if reach.single_row or reach.cost.total_constant == 1
                 else (),
@@ -248,7 +251,7 @@ def combinable_pairs(program: Program, ref: FunctionRef) -> list[Combinable]:
     events = [
         e
         for e in query_events(program, ref)
-        if e.reads_only and not e.in_gather and e.single_row and not e.batched
+        if e.reads_only and not e.in_gather and e.single_row and not e.batched and e.entity
     ]
     if len(events) < 2:
         return []

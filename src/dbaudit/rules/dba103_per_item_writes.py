@@ -186,8 +186,7 @@ def _commits(program: Program, ref: FunctionRef) -> bool:
 def _django_saves(program: Program, ref: FunctionRef) -> Iterator[Finding]:
     """``for obj in Model.objects.filter(...): obj.save()``: one UPDATE per row."""
     fn = ref.function
-    django_rows = [op for op in fn.db_ops if op.library == "django" and op.kind == "select"]
-    if not django_rows:
+    if not any(op.library == "django" for op in fn.db_ops):
         return
     for access in fn.attr_accesses:
         if access.attr not in {"save", "delete"} or access.call != "()":
@@ -196,16 +195,8 @@ def _django_saves(program: Program, ref: FunctionRef) -> Iterator[Finding]:
         if not loop_ids:
             continue
         loop = fn.loops[loop_ids[-1]]
-        source = next(
-            (
-                op
-                for op in django_rows
-                if op.seq < access.seq
-                and loop.reads & program.derived(fn, op.targets, until=access.seq)
-            ),
-            None,
-        )
-        if source is None:
+        source = program.loop_source(ref, loop)
+        if source is None or source.library != "django":
             continue
         loops = significant_loops(fn, access.loops)
         if not loops:

@@ -42,7 +42,7 @@ from collections.abc import Iterator
 from dbaudit.analysis.callgraph import FunctionRef
 from dbaudit.analysis.program import Program, significant_loops
 from dbaudit.findings import Finding, Fix, Severity
-from dbaudit.model import DbOp, Function, Loop, Relationship, Span
+from dbaudit.model import DbOp, Loop, Relationship, Span
 from dbaudit.rules._shared import fixed_cost, loop_header, noun
 
 CODE = "DBA104"
@@ -66,36 +66,6 @@ def relationships_of(program: Program, model_name: str) -> dict[str, Relationshi
     return found
 
 
-def _source(program: Program, ref: FunctionRef, loop: Loop) -> tuple[DbOp, str] | None:
-    """The query whose rows the loop iterates, and the model they are instances of."""
-    fn = ref.function
-    for op in fn.db_ops:
-        if op.kind != "select" or op.result_shape not in {"rows", "queryset"} or not op.tables:
-            continue
-        if op.span.line == loop.span.line and set(op.loops) == set(_outer(fn, loop)):
-            return op, op.tables[0]
-        if op.targets and loop.reads & program.derived(fn, op.targets):
-            return op, op.tables[0]
-    for call, target in program.graph.callees(ref):
-        reach = program.reach(target)
-        op = reach.returned_op
-        if op is None or not op.tables:
-            continue
-        at_header = call.span.line == loop.span.line and set(call.loops) == set(_outer(fn, loop))
-        if at_header or (call.targets and loop.reads & program.derived(fn, call.targets)):
-            return op, op.tables[0]
-    return None
-
-
-def _outer(fn: Function, loop: Loop) -> tuple[int, ...]:
-    ids: list[int] = []
-    parent = loop.parent
-    while parent is not None:
-        ids.append(parent)
-        parent = fn.loops[parent].parent
-    return tuple(reversed(ids))
-
-
 def _eager(op: DbOp, name: str) -> bool:
     for loaded in op.eager_loads:
         first = loaded.split("__")[0].split(".")[-1]
@@ -112,18 +82,18 @@ def check(program: Program) -> Iterator[Finding]:
         if not fn.loops or not fn.attr_accesses:
             continue
         reported: set[tuple[int, str]] = set()
-        sources: dict[int, tuple[DbOp, str] | None] = {}
+        sources: dict[int, DbOp | None] = {}
         for access in fn.attr_accesses:
             loop_ids = [i for i in access.loops if access.base in fn.loops[i].targets]
             if not loop_ids:
                 continue
             loop = fn.loops[loop_ids[-1]]
             if loop.id not in sources:
-                sources[loop.id] = _source(program, ref, loop)
-            source = sources[loop.id]
-            if source is None:
+                sources[loop.id] = program.loop_source(ref, loop)
+            op = sources[loop.id]
+            if op is None:
                 continue
-            op, model = source
+            model = op.tables[0]
             relationship = relationships_of(program, model).get(access.attr)
             if relationship is None or relationship.lazy in EAGER_STRATEGIES:
                 continue

@@ -929,7 +929,7 @@ class _FunctionWalker:
             self.expr(child)
 
     def _attribute(self, node: ast.Attribute, call: str) -> None:
-        base = node.value
+        base: ast.expr = node
         while isinstance(base, ast.Attribute) and isinstance(base.value, ast.Attribute):
             base = base.value
         if isinstance(base, ast.Attribute) and isinstance(base.value, ast.Name):
@@ -952,8 +952,6 @@ class _FunctionWalker:
                         self._text(node),
                     )
                 )
-        elif isinstance(base, ast.Name) and base is node.value:
-            pass
         self.expr(node.value)
 
     def _comprehension(
@@ -1355,6 +1353,11 @@ class _FunctionWalker:
         single_key = chosen.single_key or any(
             f.op == "==" and f.column in {"id", "pk"} for f in filters
         )
+        targets = self.targets
+        receiver_name = _dotted(receiver) or ""
+        if not targets and role == "cursor" and receiver_name:
+            # DB-API: the rows come back through the cursor (``cursor.fetchone()``)
+            targets = (receiver_name,)
         return DbOp(
             library=library,
             kind="count"
@@ -1378,7 +1381,7 @@ class _FunctionWalker:
             awaited=awaited,
             loops=tuple(self.loop_stack),
             reads=_names(node) | statement.reads,
-            targets=self.targets,
+            targets=targets,
             control_reads=self._control(),
             branch=tuple(self.branch),
             in_gather=self.gather_depth > 0,

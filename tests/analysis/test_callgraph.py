@@ -1,0 +1,98 @@
+import textwrap
+
+from dbaudit.analysis.callgraph import CallGraph, module_dotted
+from dbaudit.frontends.python import parse_module
+from dbaudit.model import ModuleModel
+
+
+def mod(path: str, source: str) -> ModuleModel:
+    return parse_module(path, textwrap.dedent(source))
+
+
+def targets(graph: CallGraph, path: str, qualname: str) -> dict[str, str]:
+    ref = graph.functions[f"{path}::{qualname}"]
+    return {call.callee: target.function.qualname for call, target in graph.callees(ref)}
+
+
+def test_module_dotted() -> None:
+    assert module_dotted("src/app/dal/renders.py") == ("src", "app", "dal", "renders")
+    assert module_dotted("./app/dal/__init__.py") == ("app", "dal")
+
+
+def test_resolves_imports_reexports_relative_and_aliases() -> None:
+    modules = [
+        mod(
+            "pkg/dal/renders.py",
+            "class RendersDAL:\n    @staticmethod\n    def get(s): ...\ndef helper(): ...\n",
+        ),
+        mod("pkg/dal/__init__.py", "from pkg.dal.renders import RendersDAL, helper\n"),
+        mod(
+            "pkg/services/a.py",
+            """
+            from pkg.dal import RendersDAL
+            from ..dal import renders
+            from ..dal.renders import helper as h
+            import pkg.dal.renders as r
+            def run():
+                RendersDAL.get(1)
+                renders.helper()
+                h()
+                r.helper()
+                unknown()
+            """,
+        ),
+    ]
+    graph = CallGraph(modules)
+    assert targets(graph, "pkg/services/a.py", "run") == {
+        "RendersDAL.get": "RendersDAL.get",
+        "renders.helper": "helper",
+        "h": "helper",
+        "r.helper": "helper",
+    }
+
+
+def test_self_cls_attributes_inheritance_and_locals() -> None:
+    module = mod(
+        "app.py",
+        """
+        class Base:
+            def shared(self): ...
+        class DAL:
+            def get(self): ...
+        class Service(Base):
+            def __init__(self, dal: DAL):
+                self.dal = dal
+                self.other = DAL()
+            def one(self): ...
+            @classmethod
+            def make(cls): ...
+            def run(self):
+                self.one()
+                self.shared()
+                self.dal.get()
+                self.other.get()
+                self.make()
+                local = DAL()
+                local.get()
+                super().shared()
+        """,
+    )
+    graph = CallGraph([module])
+    assert targets(graph, "app.py", "Service.run") == {
+        "self.one": "Service.one",
+        "self.shared": "Base.shared",
+        "self.dal.get": "DAL.get",
+        "self.other.get": "DAL.get",
+        "self.make": "Service.make",
+        "local.get": "DAL.get",
+        "super().shared": "Base.shared",
+    }
+
+
+def test_scan_root_inside_the_package() -> None:
+    modules = [
+        mod("dal/renders.py", "def get(): ...\n"),
+        mod("services/x.py", "from myapp.deep.dal.renders import get\ndef run():\n    get()\n"),
+    ]
+    graph = CallGraph(modules)
+    assert targets(graph, "services/x.py", "run") == {"get": "get"}

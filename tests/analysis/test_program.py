@@ -1,0 +1,79 @@
+import textwrap
+
+from dbaudit.analysis.program import Program
+from dbaudit.frontends.python import parse_module
+
+
+def program(source: str) -> Program:
+    return Program([parse_module("app.py", textwrap.dedent(source))])
+
+
+SOURCE = """
+from sqlalchemy import select
+
+async def one(session, pid):
+    return (await session.scalars(select(Render).where(Render.project_id == pid))).all()
+
+async def per_project(session, projects):
+    for p in projects:
+        await one(session, p.id)
+
+async def nested(session, users):
+    for u in users:
+        await per_project(session, u.projects)
+
+async def maybe(session, flag):
+    a = await session.get(User, 1)
+    if flag:
+        b = await session.get(User, 2)
+    return a
+
+def recursive(session, n):
+    session.execute(select(User))
+    return recursive(session, n - 1)
+"""
+
+
+def test_reach_cost_through_helpers() -> None:
+    prog = program(SOURCE)
+    cost = {ref.function.qualname: str(prog.reach(ref).cost) for ref in prog.functions}
+    assert cost["one"] == "1"
+    assert cost["per_project"] == "N"
+    assert cost["nested"] == "N·M"
+    assert cost["maybe"] == "≤ 2 (sequential)"
+    assert cost["recursive"] == "1"
+
+
+def test_chain_and_returned_op() -> None:
+    prog = program(SOURCE)
+    ref = prog.graph.functions["app.py::nested"]
+    reach = prog.reach(ref)
+    assert [h.function for h in reach.chain] == ["nested", "per_project", "one"]
+    assert prog.reach(prog.graph.functions["app.py::one"]).returned_op is not None
+
+
+def test_key_in_caller_maps_parameters_to_arguments() -> None:
+    prog = program(SOURCE)
+    ref = prog.graph.functions["app.py::per_project"]
+    ((call, target),) = list(prog.graph.callees(ref))
+    key = prog.key_in_caller(call, target)
+    assert key is not None and (key.column, key.value) == ("project_id", "p.id")
+
+
+def test_derived_names_and_serving() -> None:
+    prog = program(
+        """
+        @router.get("/x")
+        async def handler(session):
+            rows = await session.execute(select(A))
+            items = rows.scalars().all()
+            first = items[0]
+            return await helper(session)
+
+        async def helper(session): ...
+        async def unrelated(session): ...
+        """
+    )
+    ref = prog.graph.functions["app.py::handler"]
+    assert {"rows", "items", "first"} <= prog.derived(ref.function, ["rows"])
+    assert {r.split("::")[1] for r in prog.serving} == {"handler", "helper"}
