@@ -10,6 +10,7 @@ Unchanged files and unchanged trees are served from a content-hash cache.
 from __future__ import annotations
 
 import os
+import pickle
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -96,7 +97,13 @@ def scan(paths: Sequence[str], options: AuditOptions) -> StaticAuditRun:
     store = _open_cache(options, config, paths, cwd)
     try:
         outcomes, from_cache, parsed = _process(found.files, store, max_bytes, jobs, options)
-        result, analysis_cached = _analyze(outcomes, store)
+        by_path = {f.display_path: f for f in found.files}
+
+        def reparse(paths: list[str]) -> list[FileOutcome]:
+            todo = [FileJob(by_path[p].real_path, p, max_bytes) for p in paths]
+            return list(_run_jobs(todo, jobs))
+
+        result, analysis_cached = _analyze(outcomes, store, reparse)
     finally:
         note = store.problem
         store.close()
@@ -245,6 +252,7 @@ def _process(
                 source.display_path, content_digest(raw.data)
             )
     cached = store.get_metas(keys.values())
+    hits = 0
     todo: list[FileJob] = []
     for source in files:
         key = keys.get(source.display_path)
@@ -252,6 +260,7 @@ def _process(
             continue
         meta = cached.get(key)
         if isinstance(meta, FileMeta):
+            hits += 1
             digest = key.rsplit("\x1f", 1)[1]
             outcomes[source.display_path] = FileOutcome(source.display_path, digest, meta)
         else:
@@ -261,19 +270,19 @@ def _process(
     done = total - len(todo)
     if options.progress is not None:
         options.progress(done, total)
-    fresh: dict[str, tuple[Any, Any]] = {}
+    fresh: dict[str, tuple[Any, bytes | None]] = {}
     for outcome in _run_jobs(todo, jobs):
         outcomes[outcome.display_path] = outcome
         if outcome.digest:
             key = cache_module.file_key(outcome.display_path, outcome.digest)
-            fresh[key] = (outcome.meta, outcome.module)
+            fresh[key] = (outcome.meta, outcome.module_blob)
         done += 1
         if options.progress is not None:
             options.progress(done, total)
     store.put_files(fresh)
-    parsed = sum(1 for o in outcomes.values() if o.module is not None)
+    parsed = sum(1 for o in outcomes.values() if o.module_blob is not None)
     ordered = [outcomes[s.display_path] for s in files if s.display_path in outcomes]
-    return ordered, total - len(todo), parsed
+    return ordered, hits, parsed
 
 
 def _run_jobs(todo: list[FileJob], jobs: int) -> Iterable[FileOutcome]:
@@ -304,7 +313,11 @@ class _Result:
     good_practices: list[GoodPractice]
 
 
-def _analyze(outcomes: list[FileOutcome], store: cache_module.Cache) -> tuple[_Result, bool]:
+def _analyze(
+    outcomes: list[FileOutcome],
+    store: cache_module.Cache,
+    reparse: Callable[[list[str]], list[FileOutcome]],
+) -> tuple[_Result, bool]:
     reachable = [o for o in outcomes if o.meta.touches_db and not o.meta.skip_reason]
     if not reachable:
         return _Result([], []), False
@@ -315,16 +328,23 @@ def _analyze(outcomes: list[FileOutcome], store: cache_module.Cache) -> tuple[_R
         if isinstance(hit, _Result):
             return hit, True
     missing = [
-        cache_module.file_key(o.display_path, o.digest) for o in reachable if o.module is None
+        cache_module.file_key(o.display_path, o.digest) for o in reachable if o.module_blob is None
     ]
     loaded = store.get_modules(missing)
     modules = []
+    lost: list[str] = []  # cached metas whose models are gone (cache switched off meanwhile)
     for outcome in reachable:
-        module = outcome.module
+        if outcome.module_blob is not None:
+            modules.append(pickle.loads(outcome.module_blob))
+            continue
+        module = loaded.get(cache_module.file_key(outcome.display_path, outcome.digest))
         if module is None:
-            module = loaded.get(cache_module.file_key(outcome.display_path, outcome.digest))
-        if module is not None:
+            lost.append(outcome.display_path)
+        else:
             modules.append(module)
+    for again in reparse(lost) if lost else ():
+        if again.module_blob is not None:
+            modules.append(pickle.loads(again.module_blob))
     from dbaudit.analysis import analyze
 
     analysis = analyze(modules)

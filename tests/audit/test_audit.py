@@ -257,3 +257,16 @@ def test_no_path_and_bad_jobs_are_errors(tmp_path: Path) -> None:
         run_static_audit([], _options(tmp_path))
     with pytest.raises(AuditError, match="--jobs"):
         run_static_audit(["."], _options(tmp_path, jobs=0))
+
+
+def test_models_missing_from_the_cache_are_parsed_again(tmp_path: Path) -> None:
+    import sqlite3
+
+    root = _app(tmp_path)
+    first = scan(["app"], _options(root))
+    with sqlite3.connect(root / ".cache" / "cache.sqlite3") as db:
+        db.execute("UPDATE files SET module = NULL")
+        db.execute("DELETE FROM analyses")
+    second = scan(["app"], _options(root))
+    assert second.stats.files_from_cache == 2
+    assert second.audit.findings == first.audit.findings

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 from pathlib import Path
 
 from dbaudit.scan.cache import Cache, analysis_key, default_cache_dir, file_key
@@ -10,7 +11,8 @@ def test_round_trips_metas_modules_and_analyses(tmp_path: Path) -> None:
     cache = Cache(str(tmp_path / "c"))
     assert cache.enabled
     key = file_key("a.py", "abc")
-    cache.put_files({key: ({"lines": 3}, ("module", 1)), file_key("b.py", "d"): ("m", None)})
+    blob = pickle.dumps(("module", 1))
+    cache.put_files({key: ({"lines": 3}, blob), file_key("b.py", "d"): ("m", None)})
     assert cache.get_metas([key, "missing"]) == {key: {"lines": 3}}
     assert cache.get_modules([key, file_key("b.py", "d")]) == {key: ("module", 1)}
     tree = analysis_key([key])

@@ -142,8 +142,8 @@ class Cache:
             return {}
         return found
 
-    def put_files(self, entries: Mapping[str, tuple[Any, Any]]) -> None:
-        """Store ``key -> (meta, module or None)``."""
+    def put_files(self, entries: Mapping[str, tuple[Any, bytes | None]]) -> None:
+        """Store ``key -> (meta, pickled module or None)``."""
         if self._db is None or not entries:
             return
         try:
@@ -151,9 +151,9 @@ class Cache:
                 (
                     self._key(key),
                     pickle.dumps(meta, protocol=pickle.HIGHEST_PROTOCOL),
-                    None if module is None else pickle.dumps(module, pickle.HIGHEST_PROTOCOL),
+                    module_blob,
                 )
-                for key, (meta, module) in entries.items()
+                for key, (meta, module_blob) in entries.items()
             ]
             self._db.executemany("INSERT OR REPLACE INTO files VALUES (?, ?, ?)", rows)
             self._db.commit()

@@ -6,7 +6,8 @@ pool and sits in the cache cheaply. Any failure becomes a reason the file was no
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import pickle
+from dataclasses import dataclass, replace
 from typing import Any
 
 from dbaudit.scan.reading import Unreadable, count_lines, decode, read_bytes
@@ -36,7 +37,9 @@ class FileOutcome:
     display_path: str
     digest: str  # "" when the file could not be read, so nothing is cached for it
     meta: FileMeta
-    module: Any = None  # dbaudit.model.ModuleModel when the file can reach a database
+    # the pickled dbaudit.model.ModuleModel when the file can reach a database: pickled once
+    # here, it crosses the process pool and goes into the cache without being pickled again
+    module_blob: bytes | None = None
 
 
 def process_file(job: FileJob) -> FileOutcome:
@@ -44,7 +47,14 @@ def process_file(job: FileJob) -> FileOutcome:
     if isinstance(raw, Unreadable):
         return FileOutcome(job.display_path, "", _skipped(raw))
     meta, module = analyze_bytes(job.display_path, raw.data)
-    return FileOutcome(job.display_path, raw.digest, meta, module)
+    if module is None:
+        return FileOutcome(job.display_path, raw.digest, meta)
+    try:
+        blob = pickle.dumps(module, protocol=pickle.HIGHEST_PROTOCOL)
+    except (pickle.PicklingError, RecursionError, TypeError) as error:
+        reason = f"internal error while storing the model: {type(error).__name__}"
+        return FileOutcome(job.display_path, raw.digest, replace(meta, skip_reason=reason))
+    return FileOutcome(job.display_path, raw.digest, meta, blob)
 
 
 def analyze_bytes(display_path: str, data: bytes) -> tuple[FileMeta, Any]:

@@ -1,0 +1,293 @@
+"""Static audit speed on a large real tree, side by side with bandit and ruff in one run.
+
+Downloads the sdists of django, SQLAlchemy and sympy from PyPI (``pip download --no-deps
+--no-binary :all:``) into a temporary folder (never into the repository), unpacks them, then
+times on the same files:
+
+- ``dbaudit audit`` cold (empty cache, ``--jobs`` = every core),
+- ``dbaudit audit`` again on the unchanged tree (content-hash cache),
+- ``bandit -r`` (install it into the venv for this benchmark: ``.venv/bin/pip install bandit``),
+- ``ruff check --select ALL --no-cache``,
+- CPython's own ``ast.parse`` + ``ast.walk`` on the same number of processes (the floor for any
+  tool built on ``ast``).
+
+Each tool runs as a subprocess; peak memory is the highest summed RSS of the process and its
+children, sampled every 20 ms. Usage::
+
+    .venv/bin/python benchmarks/scan_speed.py [--workdir DIR] [--jobs N] [--skip-bandit]
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+PACKAGES = ("django", "SQLAlchemy", "sympy")
+BIN = Path(sys.executable).parent
+
+
+@dataclass(frozen=True)
+class Timing:
+    name: str
+    seconds: float
+    peak_rss_mib: float
+    exit_code: int
+    note: str = ""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--workdir",
+        default=os.path.join(tempfile.gettempdir(), "dbaudit-scan-speed"),
+        help="where the sdists are downloaded and unpacked (reused between runs)",
+    )
+    parser.add_argument("--jobs", type=int, default=len(os.sched_getaffinity(0)))
+    parser.add_argument("--skip-bandit", action="store_true", help="bandit takes minutes")
+    args = parser.parse_args(argv)
+
+    tree = prepare_tree(Path(args.workdir))
+    files, lines = count_python(tree)
+    print(f"tree: {tree} — {files:,} .py files, {lines:,} lines; {args.jobs} jobs", flush=True)
+    if lines < 1_000_000:
+        print("warning: fewer than 1M lines; the numbers are less meaningful", flush=True)
+
+    timings: list[Timing] = []
+    cache_dir = Path(tempfile.mkdtemp(prefix="dbaudit-bench-cache-"))
+    # dbaudit runs from a copy of its source taken now: the cache is keyed by the analyzer's
+    # source, so an edit made in the repository between the two runs must not reach them
+    snapshot = Path(tempfile.mkdtemp(prefix="dbaudit-bench-src-"))
+    shutil.copytree(
+        Path(__file__).resolve().parents[1] / "src" / "dbaudit",
+        snapshot / "dbaudit",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    environment = {**os.environ, "PYTHONPATH": str(snapshot)}
+    try:
+        dbaudit = [
+            str(BIN / "python"),
+            "-m",
+            "dbaudit",
+            "audit",
+            str(tree),
+            "--format",
+            "json",
+            "-o",
+            os.devnull,
+            "--jobs",
+            str(args.jobs),
+            "--cache-dir",
+            str(cache_dir),
+            "--no-default-excludes",
+            "--isolated",
+            "--no-progress",
+            "--statistics",
+        ]
+        timings.append(run("dbaudit (cold)", dbaudit, environment))
+        timings.append(run("dbaudit (cached re-scan)", dbaudit, environment))
+    finally:
+        shutil.rmtree(cache_dir, ignore_errors=True)
+        shutil.rmtree(snapshot, ignore_errors=True)
+    timings.append(reference_ast(tree, args.jobs))
+    ruff = BIN / "ruff"
+    if ruff.exists():
+        timings.append(
+            run(
+                "ruff check --select ALL",
+                [
+                    str(ruff),
+                    "check",
+                    "--select",
+                    "ALL",
+                    "--no-cache",
+                    "--exit-zero",
+                    "--quiet",
+                    "--output-format",
+                    "concise",
+                    str(tree),
+                ],
+            )
+        )
+    else:
+        print("ruff not installed in the venv: skipped", flush=True)
+    bandit = BIN / "bandit"
+    if args.skip_bandit:
+        print("bandit: skipped (--skip-bandit)", flush=True)
+    elif bandit.exists():
+        timings.append(
+            run("bandit -r", [str(bandit), "-r", "-q", "-f", "json", "-o", os.devnull, str(tree)])
+        )
+    else:
+        print("bandit not installed: .venv/bin/pip install bandit", flush=True)
+
+    print_table(timings, lines)
+    return 0
+
+
+def prepare_tree(workdir: Path) -> Path:
+    downloads = workdir / "sdists"
+    tree = workdir / "tree"
+    downloads.mkdir(parents=True, exist_ok=True)
+    if not any(downloads.glob("*.tar.gz")):
+        print(f"downloading {', '.join(PACKAGES)} sdists into {downloads} ...", flush=True)
+        subprocess.run(
+            [
+                str(BIN / "python"),
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--no-binary",
+                ":all:",
+                "--quiet",
+                "-d",
+                str(downloads),
+                *PACKAGES,
+            ],
+            check=True,
+        )
+    if not tree.exists() or not any(tree.iterdir()):
+        tree.mkdir(parents=True, exist_ok=True)
+        for archive in sorted(downloads.glob("*.tar.gz")):
+            with tarfile.open(archive) as handle:
+                handle.extractall(tree, filter="data")
+    return tree
+
+
+def count_python(tree: Path) -> tuple[int, int]:
+    files = lines = 0
+    for path in tree.rglob("*.py"):
+        if path.is_file():
+            files += 1
+            data = path.read_bytes()
+            lines += data.count(b"\n") + (0 if not data or data.endswith(b"\n") else 1)
+    return files, lines
+
+
+def run(name: str, command: list[str], environment: dict[str, str] | None = None) -> Timing:
+    print(f"running {name} ...", flush=True)
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=environment
+    )
+    sampler = PeakMemory(process.pid)
+    sampler.start()
+    _, stderr = process.communicate()
+    seconds = time.perf_counter() - started
+    sampler.stop()
+    lines = stderr.decode(errors="replace").strip().splitlines()
+    # dbaudit's --statistics line says what was parsed and what came from the cache
+    note = next((line for line in lines if "lines/s" in line), lines[-1] if lines else "")
+    if note:
+        print(f"  {note}", flush=True)
+    return Timing(name, seconds, sampler.peak_mib, process.returncode, note)
+
+
+def _parse_and_walk(path: str) -> int:
+    try:
+        with open(path, "rb") as handle:
+            tree = ast.parse(handle.read())
+    except (SyntaxError, ValueError, RecursionError):
+        return 0
+    return sum(1 for _ in ast.walk(tree))
+
+
+def reference_ast(tree: Path, jobs: int) -> Timing:
+    print("running ast.parse + ast.walk ...", flush=True)
+    paths = [str(p) for p in tree.rglob("*.py") if p.is_file()]
+    started = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        sum(pool.map(_parse_and_walk, paths, chunksize=64))
+    seconds = time.perf_counter() - started
+    return Timing(f"ast.parse + ast.walk ({jobs} processes)", seconds, float("nan"), 0)
+
+
+class PeakMemory:
+    """Highest summed RSS of a process and all its descendants (Linux ``/proc``)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak_bytes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    @property
+    def peak_mib(self) -> float:
+        return self.peak_bytes / (1024 * 1024)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        page = os.sysconf("SC_PAGE_SIZE")
+        while not self._stop.is_set():
+            total = sum(_rss_pages(pid) for pid in _tree_pids(self.pid)) * page
+            self.peak_bytes = max(self.peak_bytes, total)
+            self._stop.wait(0.02)
+
+
+def _tree_pids(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+def _rss_pages(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as handle:
+            return int(handle.read().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def print_table(timings: list[Timing], lines: int) -> None:
+    bandit = next((t for t in timings if t.name.startswith("bandit")), None)
+    print()
+    print(f"{'tool':<38} {'seconds':>9} {'lines/s':>12} {'vs bandit':>10} {'peak RSS':>10}")
+    for timing in timings:
+        rate = lines / timing.seconds if timing.seconds > 0 else float("inf")
+        ratio = f"{bandit.seconds / timing.seconds:.1f}x" if bandit else "-"
+        memory = "-" if math.isnan(timing.peak_rss_mib) else f"{timing.peak_rss_mib:.0f} MiB"
+        status = "" if timing.exit_code in (0, 3) else f"  (exit {timing.exit_code})"
+        print(
+            f"{timing.name:<38} {timing.seconds:>9.2f} {rate:>12,.0f} {ratio:>10} "
+            f"{memory:>10}{status}"
+        )
+    cold = next((t for t in timings if t.name == "dbaudit (cold)"), None)
+    warm = next((t for t in timings if t.name == "dbaudit (cached re-scan)"), None)
+    if cold and warm and warm.seconds > 0:
+        print(f"\ncached re-scan is {cold.seconds / warm.seconds:.1f}x faster than the cold scan")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
