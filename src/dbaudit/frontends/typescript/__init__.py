@@ -15,7 +15,7 @@ from dbaudit.frontends.typescript import patterns as P
 from dbaudit.frontends.typescript.builder import ModuleBuilder, ModuleContext
 from dbaudit.frontends.typescript.queries import Source
 from dbaudit.frontends.typescript.resolution import tsconfig_for
-from dbaudit.frontends.typescript.syntax import dialect_for, error_lines
+from dbaudit.frontends.typescript.syntax import IdentifierIndex, dialect_for, error_lines
 from dbaudit.frontends.typescript.syntax import parse as parse_tree
 from dbaudit.model import ModuleModel
 
@@ -50,7 +50,7 @@ def skip_reason(path: str, source: str) -> str | None:
     if "\0" in source:
         return "binary content (NUL bytes)"
     lines = source.count("\n") + 1
-    longest = max((len(line) for line in source.splitlines()), default=0)
+    longest = max(map(len, source.splitlines()), default=0)
     if longest > P.MINIFIED_LINE or (
         len(source) > 20_000 and len(source) / lines > P.MINIFIED_AVERAGE
     ):
@@ -64,7 +64,8 @@ def parse(path: str, source: str, *, resolve_files: bool = True) -> ParseOutcome
     if reason is not None:
         raise SkippedSource(reason)
     data = source.encode("utf-8", "surrogatepass")
-    tree = parse_tree(data, dialect_for(path))
+    dialect = dialect_for(path)
+    tree = parse_tree(data, dialect)
     root = tree.root_node
     ctx = ModuleContext(
         path=path,
@@ -72,6 +73,7 @@ def parse(path: str, source: str, *, resolve_files: bool = True) -> ParseOutcome
         lines=source.splitlines(),
         config=tsconfig_for(path) if resolve_files else None,
         resolve_files=resolve_files,
+        identifiers=IdentifierIndex(root, data, dialect),
     )
     try:
         module = ModuleBuilder(ctx).build(root)

@@ -28,7 +28,7 @@ from dbaudit.frontends.typescript import patterns as P
 from dbaudit.frontends.typescript import schema
 from dbaudit.frontends.typescript.queries import Facts, Source, arguments, recognise, short
 from dbaudit.frontends.typescript.resolution import TsConfig, module_key, resolve_specifier
-from dbaudit.frontends.typescript.syntax import unwrap
+from dbaudit.frontends.typescript.syntax import IdentifierIndex, unwrap
 from dbaudit.model import (
     Assign,
     AttrAccess,
@@ -91,6 +91,7 @@ class ModuleContext:
     lines: list[str]
     config: TsConfig | None
     resolve_files: bool
+    identifiers: IdentifierIndex
     imported: dict[str, str] = field(default_factory=dict)  # local -> module key
     handles: dict[str, str] = field(default_factory=dict)  # name -> library of a db handle
     class_names: set[str] = field(default_factory=set)
@@ -465,7 +466,12 @@ class ModuleBuilder:
                             annotation = param.child_by_field_name("type")
                             if pattern is not None and annotation is not None:
                                 attribute_types[src.text(pattern)] = _type_name(annotation, src)
-                    for sub in _walk(member):
+                    constructor = member.child_by_field_name("name")
+                    is_constructor = (
+                        constructor is not None and src.text(constructor) == "constructor"
+                    )
+                    # ``this.dal = new RendersDAL()``: attributes are typed where they are built
+                    for sub in _walk(member) if is_constructor else ():
                         if sub.type == "assignment_expression":
                             left = sub.child_by_field_name("left")
                             right = sub.child_by_field_name("right")
@@ -586,7 +592,13 @@ class Ctx:
     targets: tuple[str, ...] = ()
     in_query: bool = False
 
+    def plain(self) -> Ctx:
+        """The context for a sub-expression whose value is not what gets bound."""
+        return self if not self.targets else self.but(targets=())
+
     def but(self, **changes: object) -> Ctx:
+        if all(getattr(self, key) == value for key, value in changes.items()):
+            return self  # a context is never changed once built, so sharing it is safe
         copy = Ctx(
             self.loops,
             self.branch,
@@ -685,21 +697,10 @@ class FunctionWalker:
         return short(self.src.text(node))
 
     def names(self, node: Node | None) -> frozenset[str]:
-        """Identifiers read inside ``node`` (not property names, not nested function params)."""
+        """Identifiers inside ``node`` (property names are not identifiers in the grammar)."""
         if node is None:
             return frozenset()
-        found: set[str] = set()
-        stack = [node]
-        while stack:
-            current = stack.pop()
-            kind = current.type
-            if kind in {"identifier", "shorthand_property_identifier"}:
-                found.add(self.src.text(current))
-            elif kind == "this" or kind in _SKIP:
-                continue
-            else:
-                stack.extend(current.named_children)
-        return frozenset(found - _IGNORED_READS)
+        return frozenset(self.ctx.identifiers.within(node) - _IGNORED_READS)
 
     def handle_of(self, receiver: str) -> str:
         receiver = re.sub(r"^(self|cls)\.", "this.", receiver)
@@ -776,7 +777,7 @@ class FunctionWalker:
                     self._declarator(declarator, ctx)
         elif kind == "expression_statement":
             for child in node.named_children:
-                self.expr(child, ctx.but(targets=()))
+                self.expr(child, ctx.plain())
         elif kind == "return_statement":
             value = next((c for c in node.named_children), None)
             if value is not None:
@@ -843,7 +844,7 @@ class FunctionWalker:
                 if child.type.endswith("statement") or child.type in _DECLARATIONS:
                     self.statement(child, ctx)
                 else:
-                    self.expr(child, ctx.but(targets=()))
+                    self.expr(child, ctx.plain())
         return None
 
     def returned(self, value: Node, ctx: Ctx | None = None) -> None:
@@ -906,7 +907,7 @@ class FunctionWalker:
         alternative = node.child_by_field_name("alternative")
         reads = self.names(condition)
         if condition is not None:
-            self.expr(condition, ctx.but(targets=()))
+            self.expr(condition, ctx.plain())
         self.branch_ids += 1
         branch_id = self.branch_ids
         arms = [consequence]
@@ -935,7 +936,7 @@ class FunctionWalker:
             right = node.child_by_field_name("right")
             is_await = any(not c.is_named and self.src.text(c) == "await" for c in node.children)
             if right is not None:
-                self.expr(right, ctx.but(targets=()))
+                self.expr(right, ctx.plain())
             targets = _pattern_names(left, self.src) if left is not None else ()
             loop_kind: LoopKind = "async for" if is_await else "for"
             loop_id = self._open_loop(loop_kind, node, right, targets, ctx)
@@ -1070,7 +1071,7 @@ class FunctionWalker:
             for child in node.named_children:
                 if child.type == "template_substitution":
                     for inner in child.named_children:
-                        self.expr(inner, ctx.but(targets=()))
+                        self.expr(inner, ctx.plain())
             return
         if kind in {"binary_expression"}:
             operator = node.child_by_field_name("operator")
@@ -1078,7 +1079,7 @@ class FunctionWalker:
             left = node.child_by_field_name("left")
             right = node.child_by_field_name("right")
             if op in {"&&", "||", "??"} and left is not None and right is not None:
-                self.expr(left, ctx.but(targets=()))
+                self.expr(left, ctx.plain())
                 self.branch_ids += 1
                 arm = ctx.but(
                     branch=(*ctx.branch, (self.branch_ids, 0)),
@@ -1092,17 +1093,17 @@ class FunctionWalker:
                 value = child.child_by_field_name("value")
                 key = child.child_by_field_name("key")
                 if key is not None and key.type == "computed_property_name":
-                    self.expr(key, ctx.but(targets=()))
+                    self.expr(key, ctx.plain())
                 if value is not None:
-                    self.expr(value, ctx.but(targets=()) if not keep_targets else ctx)
+                    self.expr(value, ctx.plain() if not keep_targets else ctx)
             else:
-                self.expr(child, ctx if keep_targets else ctx.but(targets=()))
+                self.expr(child, ctx if keep_targets else ctx.plain())
 
     def _ternary(self, node: Node, ctx: Ctx) -> None:
         condition = node.child_by_field_name("condition")
         reads = self.names(condition)
         if condition is not None:
-            self.expr(condition, ctx.but(targets=()))
+            self.expr(condition, ctx.plain())
         self.branch_ids += 1
         branch_id = self.branch_ids
         for index, field_name in enumerate(("consequence", "alternative")):
@@ -1152,10 +1153,10 @@ class FunctionWalker:
                         owner, attr, span_of(node), self._next(), ctx.loops, called, self.text(node)
                     )
                 )
-        self.expr(obj, ctx.but(targets=()))
+        self.expr(obj, ctx.plain())
         if node.child_by_field_name("property") is None:
             for child in node.named_children[1:]:
-                self.expr(child, ctx.but(targets=()))
+                self.expr(child, ctx.plain())
 
     def _assignment(self, node: Node, ctx: Ctx) -> None:
         left = node.child_by_field_name("left")
@@ -1169,7 +1170,7 @@ class FunctionWalker:
             targets = (
                 (self.callee_text(left_inner),) if left_inner.type == "member_expression" else ()
             )
-            self.expr(left_inner, ctx.but(targets=()))
+            self.expr(left_inner, ctx.plain())
         self.expr(right, ctx.but(targets=targets))
         if left_inner.type == "identifier":
             self._bind_types(targets, unwrap(right))
@@ -1207,7 +1208,7 @@ class FunctionWalker:
         if last in P.ENGINE_APIS and ctx.loops == () and self.qualname != "<module>":
             self.module._engine(node, name, P.ENGINE_APIS[last], self.qualname)
         for arg in args:
-            self.expr(arg, ctx.but(targets=()))
+            self.expr(arg, ctx.plain())
         if ctx.in_query or not name or name.split(".")[0] in P.GLOBAL_OBJECTS:
             return
         self.calls.append(
@@ -1273,14 +1274,14 @@ class FunctionWalker:
                     )
                     return
         if callee == "Array.from" and len(args) == 2 and unwrap(args[1]).type in FUNCTION_TYPES:
-            self.expr(args[0], ctx.but(targets=()))
+            self.expr(args[0], ctx.plain())
             self._callback_loop(node, args[0], unwrap(args[1]), "comprehension", ctx)
             return
         # the called expression itself (``foo().bar()`` runs ``foo()`` first)
         if function.type == "member_expression":
             self._member(function, ctx)
         else:
-            self.expr(function, ctx.but(targets=()))
+            self.expr(function, ctx.plain())
         for arg in args:
             self.expr(arg, ctx.but(targets=(), awaited=False))
         if not self._worth_recording(function, callee, last):
@@ -1348,7 +1349,7 @@ class FunctionWalker:
             self.expr(receiver, ctx.but(targets=(), awaited=False))
         for arg in args:
             if unwrap(arg) is not callback and arg != callback:
-                self.expr(arg, ctx.but(targets=()))
+                self.expr(arg, ctx.plain())
         if receiver is not None and function.child_by_field_name("property") is not None:
             prop = self.src.text(function.child_by_field_name("property"))  # type: ignore[arg-type]
             if prop == "push":
@@ -1365,7 +1366,7 @@ class FunctionWalker:
         loop_kind: LoopKind = "comprehension" if kind == "comprehension" else "for"
         loop_id = self._open_loop(loop_kind, node, receiver, (), ctx)
         loops = (*ctx.loops, loop_id)
-        self.expr(callback, ctx.but(targets=()))
+        self.expr(callback, ctx.plain())
         self.calls.append(
             Call(
                 callee=name,

@@ -111,6 +111,7 @@ def load_tsconfig(directory: str) -> TsConfig | None:
         current = parent
 
 
+@lru_cache(maxsize=64)
 def _read_tsconfig(path: str, depth: int) -> TsConfig | None:
     try:
         with open(path, encoding="utf-8", errors="replace") as handle:

@@ -7,9 +7,10 @@ nothing outside ``frontends/typescript`` ever sees them.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from functools import cache
 
-from tree_sitter import Language, Node, Parser, Tree
+from tree_sitter import Language, Node, Parser, Query, QueryCursor, Tree
 
 # Wrappers that change the type of an expression but not its value (TS casts, parentheses).
 TRANSPARENT = frozenset(
@@ -34,16 +35,47 @@ def dialect_for(path: str) -> str:
 
 
 @cache
-def parser_for(dialect: str) -> Parser:
+def language_for(dialect: str) -> Language:
     if dialect == "javascript":
         import tree_sitter_javascript
 
-        return Parser(Language(tree_sitter_javascript.language()))
+        return Language(tree_sitter_javascript.language())
     import tree_sitter_typescript
 
     if dialect == "tsx":
-        return Parser(Language(tree_sitter_typescript.language_tsx()))
-    return Parser(Language(tree_sitter_typescript.language_typescript()))
+        return Language(tree_sitter_typescript.language_tsx())
+    return Language(tree_sitter_typescript.language_typescript())
+
+
+@cache
+def parser_for(dialect: str) -> Parser:
+    return Parser(language_for(dialect))
+
+
+@cache
+def _identifier_query(dialect: str) -> Query:
+    return Query(language_for(dialect), "[(identifier) (shorthand_property_identifier)] @name")
+
+
+class IdentifierIndex:
+    """Every identifier read in a file, by position: the names inside any node by bisection.
+
+    Collected once per file by a tree-sitter query (matching runs in C), so asking "which
+    names does this expression read?" for each of thousands of calls never re-walks a subtree.
+    """
+
+    __slots__ = ("names", "starts")
+
+    def __init__(self, root: Node, data: bytes, dialect: str) -> None:
+        captured = QueryCursor(_identifier_query(dialect)).captures(root).get("name", [])
+        pairs = sorted((n.start_byte, n.end_byte) for n in captured)
+        self.starts = [start for start, _ in pairs]
+        self.names = [data[start:end].decode("utf-8", "replace") for start, end in pairs]
+
+    def within(self, node: Node) -> set[str]:
+        low = bisect_left(self.starts, node.start_byte)
+        high = bisect_left(self.starts, node.end_byte, low)
+        return set(self.names[low:high])
 
 
 def parse(source: bytes, dialect: str) -> Tree:
