@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import fields
+from typing import Any
 
 from sqlalchemy import Row
 
@@ -28,13 +30,22 @@ def render_row(render: Render) -> RenderRow:
     )
 
 
-def render_rows(rows: Iterable[Row[object]]) -> list[RenderRow]:
-    """Plain result rows of the ``renders`` columns, straight into ``RenderRow``.
+# render_rows builds RenderRow positionally from rows of the renders table's columns; that
+# only holds while the two list the same names in the same order, checked here once.
+_RENDER_FIELDS = tuple(field.name for field in fields(RenderRow))
+if tuple(column.name for column in Render.__table__.c) != _RENDER_FIELDS:
+    raise RuntimeError("RenderRow fields and renders columns differ in name or order")
+# A row's arity is invisible to the type checker; the check above is what guarantees it.
+_render_row_from_values: Callable[..., RenderRow] = RenderRow
+
+
+def render_rows(rows: Iterable[Row[Any]]) -> list[RenderRow]:
+    """Plain result rows of the ``renders`` columns (in table order), straight into ``RenderRow``.
 
     Listings read rows instead of ORM instances: no identity map and no instance state to build,
     which is most of the client CPU of a query returning a hundred renders.
     """
-    return [RenderRow(**row._mapping) for row in rows]
+    return [_render_row_from_values(*row) for row in rows]
 
 
 def chain_row(chain: RenderChain) -> ChainRow:
