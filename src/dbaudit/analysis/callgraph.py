@@ -9,12 +9,14 @@ cannot be resolved is left alone: no guessing by method name, so no false chains
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from dbaudit.model import Call, ClassInfo, Function, ModelClass, ModuleModel
 
 FunctionId = str  # "<path>::<qualname>"
+_SOURCE_SUFFIX = re.compile(r"\.(?:py|pyi|ts|tsx|js|jsx|mjs|cjs|mts|cts)$")
 
 
 def function_id(module: ModuleModel, function: Function) -> FunctionId:
@@ -23,11 +25,9 @@ def function_id(module: ModuleModel, function: Function) -> FunctionId:
 
 def module_dotted(path: str) -> tuple[str, ...]:
     """``src/app/dal/renders.py`` -> ("src", "app", "dal", "renders"); packages drop __init__."""
-    normalized = path.replace("\\", "/")
-    if normalized.endswith(".py"):
-        normalized = normalized[:-3]
+    normalized = _SOURCE_SUFFIX.sub("", path.replace("\\", "/"))
     parts = [p for p in normalized.split("/") if p not in {"", "."}]
-    if parts and parts[-1] == "__init__":
+    if parts and parts[-1] in {"__init__", "index"}:  # a package / a TypeScript folder index
         parts.pop()
     return tuple(parts)
 
@@ -91,7 +91,7 @@ class CallGraph:
         parts = tuple(p for p in name.split(".") if p)
         if level:
             base = self._dotted[importer.path]
-            is_package = importer.path.replace("\\", "/").endswith("__init__.py")
+            is_package = re.search(r"(^|/)(__init__|index)\.\w+$", importer.path) is not None
             package = base if is_package else base[:-1]
             if level > 1:
                 package = package[: len(package) - (level - 1)]

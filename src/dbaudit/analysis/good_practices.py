@@ -112,6 +112,8 @@ def _gathers(program: Program, ref: FunctionRef) -> Iterator[GoodPractice]:
             for o in fn.db_ops
             if o.in_gather and gather.span.line <= o.span.line <= gather.span.end_line
         ]
+        if any(o.loops for o in ops) or any(c.loops for c in inside if c.loops != gather.loops):
+            continue  # a fan-out over items: N queries, reported by DBA101/DBA102
         queries = len(ops)
         for call in inside:
             target = program.resolve(ref, call)

@@ -166,7 +166,7 @@ def _fk_attribute(value: str, names: set[str]) -> tuple[str, str] | None:
     match = re.fullmatch(r"(\w+)\.(\w+)", value.strip())
     if match and match.group(1) in names:
         attr = match.group(2)
-        if attr.endswith("_id") or attr.endswith("_pk") or attr in {"id", "pk"}:
+        if attr.endswith(("_id", "_pk")) or attr in {"id", "pk"} or re.search(r"[a-z0-9]Id$", attr):
             return match.group(1), attr
     return None
 

@@ -87,3 +87,11 @@ def batched_select_code(
 
 def loops_of(fn: Function, ids: tuple[int, ...]) -> list[Loop]:
     return [fn.loops[i] for i in ids]
+
+
+def fanned_out(fn: Function, loop: Loop) -> bool:
+    """The loop is inside an ``asyncio.gather(...)``/``Promise.all(...)`` call: the per-item
+    queries run concurrently, but there are still N of them (N round trips, N connections)."""
+    return any(
+        g.span.line <= loop.span.line and loop.span.end_line <= g.span.end_line for g in fn.gathers
+    )

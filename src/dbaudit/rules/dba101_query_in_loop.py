@@ -45,7 +45,14 @@ from collections.abc import Iterator
 
 from dbaudit.analysis.program import Program, significant_loops
 from dbaudit.findings import Finding, Fix, Severity
-from dbaudit.rules._shared import batched_select_code, fixed_cost, is_write, loop_header, noun
+from dbaudit.rules._shared import (
+    batched_select_code,
+    fanned_out,
+    fixed_cost,
+    is_write,
+    loop_header,
+    noun,
+)
 
 CODE = "DBA101"
 NAME = "query-in-loop"
@@ -58,12 +65,15 @@ def check(program: Program) -> Iterator[Finding]:
         if not fn.loops or not fn.db_ops:
             continue
         for op in fn.db_ops:
-            if not op.loops or op.in_gather or is_write(op) or op.kind == "ddl":
+            if not op.loops or is_write(op) or op.kind == "ddl":
                 continue
             loops = significant_loops(fn, op.loops)
             if not loops:
                 continue
             inner = loops[-1]
+            concurrent = op.in_gather and fanned_out(fn, inner)
+            if op.in_gather and not concurrent:
+                continue  # gathered with other work inside a loop body: reported by the loop
             if op.batched and any(loop.chunked for loop in loops):
                 continue  # chunked batching: one IN query per batch of keys
             if inner.kind == "while" and op.has_limit:
@@ -80,9 +90,16 @@ def check(program: Program) -> Iterator[Finding]:
             )
             yield program.finding(
                 rule=CODE,
-                severity=Severity.CRITICAL if nested else Severity.HIGH,
-                message=f"`{op.api}` runs a query{on_table} per {item} inside "
-                f"`{loop_header(inner)}` (N+1)",
+                severity=Severity.MEDIUM
+                if concurrent
+                else (Severity.CRITICAL if nested else Severity.HIGH),
+                message=(
+                    f"`{op.api}` runs a query{on_table} per {item}, fanned out concurrently "
+                    f"over `{loop_header(inner)}` (N round trips and N connections)"
+                    if concurrent
+                    else f"`{op.api}` runs a query{on_table} per {item} inside "
+                    f"`{loop_header(inner)}` (N+1)"
+                ),
                 ref=ref,
                 span=op.span,
                 query_cost=str(cost),

@@ -42,7 +42,7 @@ from collections.abc import Iterator
 
 from dbaudit.analysis.program import Program, significant_loops
 from dbaudit.findings import Finding, Fix, Severity
-from dbaudit.rules._shared import batched_select_code, fixed_cost, loop_header, noun
+from dbaudit.rules._shared import batched_select_code, fanned_out, fixed_cost, loop_header, noun
 
 CODE = "DBA102"
 NAME = "query-in-loop-through-helpers"
@@ -55,10 +55,13 @@ def check(program: Program) -> Iterator[Finding]:
         if not fn.loops:
             continue
         for call, target in program.graph.callees(ref):
-            if not call.loops or call.in_gather:
+            if not call.loops:
                 continue
             loops = significant_loops(fn, call.loops)
             if not loops:
+                continue
+            concurrent = call.in_gather and fanned_out(fn, loops[-1])
+            if call.in_gather and not concurrent:
                 continue
             reach = program.reach(target)
             if not reach.queries or not reach.reads:
@@ -80,10 +83,17 @@ def check(program: Program) -> Iterator[Finding]:
             per_item = str(reach.cost)
             yield program.finding(
                 rule=CODE,
-                severity=Severity.CRITICAL if nested else Severity.HIGH,
-                message=f"`{call.callee}` queries {table} once per {item} inside "
-                f"`{loop_header(inner)}` (N+1 through {len(chain) - 1} call"
-                f"{'s' if len(chain) > 2 else ''})",
+                severity=Severity.MEDIUM
+                if concurrent
+                else (Severity.CRITICAL if nested else Severity.HIGH),
+                message=(
+                    f"`{call.callee}` queries {table} once per {item}, fanned out concurrently "
+                    f"over `{loop_header(inner)}` (N round trips and N connections)"
+                    if concurrent
+                    else f"`{call.callee}` queries {table} once per {item} inside "
+                    f"`{loop_header(inner)}` (N+1 through {len(chain) - 1} call"
+                    f"{'s' if len(chain) > 2 else ''})"
+                ),
                 ref=ref,
                 span=call.span,
                 query_cost=str(cost),

@@ -50,8 +50,8 @@ def check(program: Program) -> Iterator[Finding]:
                 continue
             if op.has_limit or op.batched or op.aggregate or op.single_key or op.loops:
                 continue
-            if op.library not in {"sqlalchemy", "django"} and not op.sql:
-                continue
+            if not op.tables and not op.sql:
+                continue  # nothing says what it lists (a driver call on a statement variable)
             table = op.tables[0] if op.tables else "rows"
             if op.library == "django":
                 code = f"{op.api}(...).order_by('id')[:page_size]"

@@ -65,6 +65,21 @@ _SETTINGS: dict[str, dict[str, tuple[str, ...]]] = {
         "checkout timeout": ("timeout",),
         "recycle": ("max_inactive_connection_lifetime", "max_queries"),
     },
+    # node-postgres ``new Pool({...})`` and friends (TypeScript frontend)
+    "pg": {
+        "pool size": ("max",),
+        "checkout timeout": ("connectionTimeoutMillis",),
+        "recycle": ("idleTimeoutMillis", "maxLifetimeSeconds", "maxUses"),
+    },
+    "postgres": {
+        "pool size": ("max",),
+        "checkout timeout": ("connect_timeout",),
+        "recycle": ("idle_timeout", "max_lifetime"),
+    },
+    "knex": {
+        "pool size": ("pool",),
+        "checkout timeout": ("acquireConnectionTimeout",),
+    },
     "psycopg": {
         "pool size": ("max_size",),
         "checkout timeout": ("timeout",),
@@ -72,7 +87,9 @@ _SETTINGS: dict[str, dict[str, tuple[str, ...]]] = {
         "pre-ping": ("check",),
     },
 }
-_STATEMENT_TIMEOUT = re.compile(r"statement_timeout|command_timeout|lock_timeout")
+_STATEMENT_TIMEOUT = re.compile(
+    r"statement_timeout|command_timeout|lock_timeout|query_timeout|statementTimeout|queryTimeout"
+)
 _NO_POOL = re.compile(r"NullPool|StaticPool|SingletonThreadPool|AssertionPool")
 
 
@@ -97,6 +114,12 @@ def _fix_code(engine: EngineCreation) -> str:
             "    timeout=10,  # connect timeout\n    command_timeout=5,  # per statement\n"
             "    max_inactive_connection_lifetime=300,\n)"
         )
+    if engine.library in {"pg", "postgres", "knex"}:
+        return (
+            f"{engine.text.split('(')[0]}({{\n  connectionString: {url},\n  max: 10,\n"
+            "  connectionTimeoutMillis: 10_000,\n  idleTimeoutMillis: 30_000,\n"
+            "  statement_timeout: 5_000,\n})"
+        )
     if engine.library == "psycopg":
         return (
             f"pool = {engine.api}(\n    {url},\n    min_size=2,\n    max_size=10,\n"
@@ -120,6 +143,8 @@ def check(program: Program) -> Iterator[Finding]:
         for engine in module.engines:
             if engine.has_kwargs_splat or "sqlite" in (engine.url + engine.text).lower():
                 continue
+            if engine.library not in _SETTINGS:
+                continue  # a library whose settings this rule does not know: no guess
             if _NO_POOL.search(dict(engine.settings).get("poolclass", "")):
                 continue
             missing = missing_settings(engine)

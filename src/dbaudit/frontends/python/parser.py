@@ -41,6 +41,7 @@ from dbaudit.model import (
 _MAX_TEXT = 160
 RETURN = "<return>"  # the target of events whose value is returned directly
 _IGNORED_READS = frozenset({"self", "cls"})
+_EMPTY: frozenset[str] = frozenset()
 _ONE_ROW = frozenset(
     {"first", "one", "one_or_none", "scalar_one", "scalar_one_or_none", "scalar", "fetchone"}
 )
@@ -189,6 +190,55 @@ def _is_class_name(node: ast.AST) -> bool:
     return bool(name) and _last(name or "")[:1].isupper()
 
 
+_INIT_METHODS = frozenset({"__init__", "__post_init__", "setup", "setUp", "__aenter__"})
+
+
+def _annotation_text(node: ast.AST) -> str:
+    dotted = _dotted(node)
+    if dotted is not None:
+        return dotted
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    return _unparse(node)
+
+
+def _annotation_name(node: ast.AST) -> str:
+    """``AsyncSession`` / ``Optional[RendersDAL]`` / ``"DAL"`` -> the class name it names."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return _last(node.value.strip())
+    if isinstance(node, ast.Subscript):
+        inner = node.slice
+        if isinstance(inner, ast.Tuple) and inner.elts:
+            inner = inner.elts[0]
+        return _annotation_name(inner)
+    if isinstance(node, ast.BinOp):  # ``X | None``
+        return _annotation_name(node.left)
+    dotted = _dotted(node)
+    return _last(dotted) if dotted else ""
+
+
+def _self_attribute_types(method: ast.AST, out: dict[str, str]) -> None:
+    annotations = {
+        a.arg: _annotation_name(a.annotation)
+        for a in (*method.args.posonlyargs, *method.args.args, *method.args.kwonlyargs)  # type: ignore[attr-defined]
+        if a.annotation is not None
+    }
+    for sub in ast.walk(method):
+        if (
+            isinstance(sub, ast.Assign)
+            and len(sub.targets) == 1
+            and isinstance(sub.targets[0], ast.Attribute)
+            and isinstance(sub.targets[0].value, ast.Name)
+            and sub.targets[0].value.id == "self"
+        ):
+            attr = sub.targets[0].attr
+            value = sub.value
+            if isinstance(value, ast.Call) and _is_class_name(value.func):
+                out[attr] = _last(_dotted(value.func) or "")
+            elif isinstance(value, ast.Name) and value.id in annotations:
+                out[attr] = annotations[value.id]
+
+
 def _is_early_exit(body: Sequence[ast.stmt]) -> bool:
     return bool(body) and isinstance(body[-1], ast.Return | ast.Raise | ast.Continue | ast.Break)
 
@@ -322,12 +372,17 @@ def _expression_features(node: ast.AST, stmt: _Stmt) -> None:
             stmt.window = True
 
 
+_FRAGMENT_HINT = re.compile(r"(^|\.)(func|over|label|filter|within_group)(\.|\(|$)|func\.")
+
+
 def _column_expression(node: ast.AST) -> _Stmt | None:
     """``rank = func.row_number().over(...)``: a named column expression with SQL features.
 
     Kept as a fragment (``is_subquery``) so the statement that uses the name inherits its
     window function or aggregate.
     """
+    if not isinstance(node, ast.Call) or not _FRAGMENT_HINT.search(_callee_text(node.func)):
+        return None
     fragment = _Stmt(is_subquery=True)
     _expression_features(node, fragment)
     return fragment if fragment.window or fragment.aggregate else None
@@ -476,28 +531,21 @@ class _ModuleWalker:
         for item in node.body:
             if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef):
                 methods.append(item.name)
-                annotations = {
-                    a.arg: _last(_unparse(a.annotation))
-                    for a in (*item.args.posonlyargs, *item.args.args, *item.args.kwonlyargs)
-                    if a.annotation is not None
-                }
-                for sub in ast.walk(item):
-                    if (
-                        isinstance(sub, ast.Assign)
-                        and len(sub.targets) == 1
-                        and isinstance(sub.targets[0], ast.Attribute)
-                        and isinstance(sub.targets[0].value, ast.Name)
-                        and sub.targets[0].value.id == "self"
-                    ):
-                        attr = sub.targets[0].attr
-                        value = sub.value
-                        if isinstance(value, ast.Call) and _is_class_name(value.func):
-                            attribute_types[attr] = _last(_dotted(value.func) or "")
-                        elif isinstance(value, ast.Name) and value.id in annotations:
-                            attribute_types[attr] = annotations[value.id]
+                if item.name in _INIT_METHODS:
+                    # typed before the methods are walked, so ``self.session`` has a role
+                    _self_attribute_types(item, attribute_types)
             elif isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
-                attribute_types.setdefault(item.target.id, _last(_unparse(item.annotation)))
+                attribute_types.setdefault(item.target.id, _annotation_name(item.annotation))
         self.ctx.class_attribute_types[name] = attribute_types
+        model = _model_class(node)
+        if model is not None:
+            self.models.append(model)
+        for item in node.body:
+            if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef):
+                self._function(item, prefix=f"{name}.", class_name=name)
+            elif isinstance(item, ast.ClassDef):
+                self._class(item, prefix=f"{name}.")
+        # other methods' ``self.x = Cls(...)`` were added while walking them
         self.classes.append(
             ClassInfo(
                 name=name,
@@ -507,14 +555,6 @@ class _ModuleWalker:
                 attribute_types=tuple(sorted(attribute_types.items())),
             )
         )
-        model = _model_class(node)
-        if model is not None:
-            self.models.append(model)
-        for item in node.body:
-            if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef):
-                self._function(item, prefix=f"{name}.", class_name=name)
-            elif isinstance(item, ast.ClassDef):
-                self._class(item, prefix=f"{name}.")
 
     def _function(
         self, node: ast.FunctionDef | ast.AsyncFunctionDef, prefix: str, class_name: str
@@ -528,7 +568,7 @@ class _ModuleWalker:
         if args.kwarg:
             params += (args.kwarg.arg,)
         annotations = tuple(
-            (a.arg, _unparse(a.annotation)) for a in all_args if a.annotation is not None
+            (a.arg, _annotation_text(a.annotation)) for a in all_args if a.annotation is not None
         )
         decorators = tuple(
             _callee_text(d.func if isinstance(d, ast.Call) else d) for d in node.decorator_list
@@ -690,14 +730,13 @@ class _FunctionWalker:
             if node.value is not None:
                 self._assign(_target_names(node.target), node.value, node)
             if isinstance(node.target, ast.Name):
-                role = P.ANNOTATION_ROLES.get(_last(_unparse(node.annotation)))
+                role = P.ANNOTATION_ROLES.get(_annotation_name(node.annotation))
                 if role:
                     self.types[node.target.id] = role
         elif isinstance(node, ast.AugAssign):
             targets = _target_names(node.target)
             self.targets = targets
-            self.expr(node.value)
-            reads = _names(node.value) | frozenset(t for t in targets if "." not in t)
+            reads = self.expr(node.value) | frozenset(t for t in targets if "." not in t)
             self.assigns.append(
                 Assign(
                     targets,
@@ -705,28 +744,28 @@ class _FunctionWalker:
                     self._span(node),
                     self._next(),
                     tuple(self.loop_stack),
-                    _unparse(node.value),
+                    self._text(node.value),
                     "augassign",
                 )
             )
         elif isinstance(node, ast.For | ast.AsyncFor):
             self._for(node)
         elif isinstance(node, ast.While):
-            self.expr(node.test)
+            test_reads = self.expr(node.test)
             loop_id = self._open_loop("while", node, node.test, (), frozenset())
-            self.control.append(_names(node.test))
+            self.control.append(test_reads)
             self.block(node.body)
             self.control.pop()
             self._close_loop(loop_id)
             self.block(node.orelse)
         elif isinstance(node, ast.If):
-            self.expr(node.test)
-            self._branches(node.test, [node.body, node.orelse])
+            test_reads = self.expr(node.test)
+            self._branches(test_reads, [node.body, node.orelse])
             if _is_early_exit(node.body) and not node.orelse:
-                self.guards |= _names(node.test)
+                self.guards |= test_reads
         elif isinstance(node, ast.With | ast.AsyncWith):
             for item in node.items:
-                self.expr(item.context_expr)
+                context_reads = self.expr(item.context_expr)
                 if item.optional_vars is not None:
                     names = _target_names(item.optional_vars)
                     role = self._constructed_role(item.context_expr)
@@ -736,11 +775,11 @@ class _FunctionWalker:
                     self.assigns.append(
                         Assign(
                             names,
-                            _names(item.context_expr),
+                            context_reads,
                             self._span(item.context_expr),
                             self._next(),
                             tuple(self.loop_stack),
-                            _unparse(item.context_expr),
+                            self._text(item.context_expr),
                             "with-target",
                         )
                     )
@@ -749,17 +788,16 @@ class _FunctionWalker:
             self.block(node.body)
             arms = [h.body for h in node.handlers]
             if arms:
-                self._branches(None, arms)
+                self._branches(_EMPTY, arms)
             self.block(node.orelse)
             self.block(node.finalbody)
         elif isinstance(node, ast.Match):
-            self.expr(node.subject)
-            self._branches(node.subject, [case.body for case in node.cases])
+            subject_reads = self.expr(node.subject)
+            self._branches(subject_reads, [case.body for case in node.cases])
         elif isinstance(node, ast.Return):
             if node.value is not None:
                 self.targets = (RETURN,)
-                self.expr(node.value)
-                self.returns |= _names(node.value)
+                self.returns |= self.expr(node.value)
         else:
             for child in ast.iter_child_nodes(node):
                 if isinstance(child, ast.expr):
@@ -767,10 +805,9 @@ class _FunctionWalker:
                 elif isinstance(child, ast.stmt):
                     self.statement(child)
 
-    def _branches(self, test: ast.AST | None, arms: list[list[ast.stmt]]) -> None:
+    def _branches(self, reads: frozenset[str], arms: list[list[ast.stmt]]) -> None:
         self.branch_ids += 1
         branch_id = self.branch_ids
-        reads = _names(test)
         guards_before = set(self.guards)
         for index, arm in enumerate(arms):
             if not arm:
@@ -785,7 +822,7 @@ class _FunctionWalker:
 
     def _assign(self, targets: tuple[str, ...], value: ast.AST, node: ast.stmt) -> None:
         self.targets = targets
-        self.expr(value)
+        reads = self.expr(value)
         kind = "assign"
         inner = value.value if isinstance(value, ast.Await) else value
         if isinstance(inner, ast.Call):
@@ -794,6 +831,11 @@ class _FunctionWalker:
                 kind = callee
             role = self._constructed_role(inner)
             statement = self._statement(inner) or _column_expression(inner)
+            if self.class_name and _is_class_name(inner.func):
+                known = self.ctx.class_attribute_types.setdefault(self.class_name, {})
+                for target in targets:
+                    if target.startswith("self.") and target.count(".") == 1:
+                        known.setdefault(target[5:], _last(_dotted(inner.func) or ""))
             for target in targets:
                 if statement is not None and "." not in target:
                     self.statements[target] = statement
@@ -806,28 +848,28 @@ class _FunctionWalker:
         self.assigns.append(
             Assign(
                 targets,
-                _names(value),
+                reads,
                 self._span(node),
                 self._next(),
                 tuple(self.loop_stack),
-                _unparse(value),
+                self._text(value),
                 kind,
             )
         )
 
     def _for(self, node: ast.For | ast.AsyncFor) -> None:
-        self.expr(node.iter)
+        iter_reads = self.expr(node.iter)
         targets = _target_names(node.target)
         kind: LoopKind = "async for" if isinstance(node, ast.AsyncFor) else "for"
-        loop_id = self._open_loop(kind, node, node.iter, targets, _names(node.iter))
+        loop_id = self._open_loop(kind, node, node.iter, targets, iter_reads)
         self.assigns.append(
             Assign(
                 targets,
-                _names(node.iter),
+                iter_reads,
                 self._span(node.target),
                 self._next(),
                 tuple(self.loop_stack),
-                _unparse(node.iter),
+                self._text(node.iter),
                 "for-target",
             )
         )
@@ -873,7 +915,7 @@ class _FunctionWalker:
             Loop(
                 id=loop_id,
                 kind=kind,
-                iterable=_unparse(iterable) if not isinstance(iterable, ast.Constant) else "",
+                iterable=self._text(iterable) if not isinstance(iterable, ast.Constant) else "",
                 span=self._span(node),
                 parent=self.loop_stack[-1] if self.loop_stack else None,
                 targets=targets,
@@ -896,39 +938,37 @@ class _FunctionWalker:
 
     # ---- expressions
 
-    def expr(self, node: ast.AST, awaited: bool = False) -> None:
+    def expr(self, node: ast.AST, awaited: bool = False) -> frozenset[str]:
+        """Walk an expression once; returns the local names it reads (for data dependencies)."""
         if isinstance(node, ast.Name):
             if isinstance(node.ctx, ast.Load):
                 self.loads[node.id] += 1
-            return
+                if node.id not in _IGNORED_READS:
+                    return frozenset((node.id,))
+            return _EMPTY
         if isinstance(node, ast.Constant):
-            return
+            return _EMPTY
         if isinstance(node, ast.Await):
             self.awaits.append(
                 Await(self._span(node), self._next(), tuple(self.loop_stack), self._text(node))
             )
-            self.expr(node.value, awaited=True)
-            return
+            return self.expr(node.value, awaited=True)
         if isinstance(node, ast.Call):
-            self._call(node, awaited)
-            return
+            return self._call(node, awaited)
         if isinstance(node, ast.ListComp | ast.SetComp | ast.GeneratorExp | ast.DictComp):
-            self._comprehension(node)
-            return
+            return self._comprehension(node)
         if isinstance(node, ast.Lambda):
-            self.expr(node.body)
-            return
+            return self.expr(node.body)
         if isinstance(node, ast.Attribute):
-            self._attribute(node, "")
-            return
-        if isinstance(node, ast.Subscript):
-            self.expr(node.value)
-            self.expr(node.slice)
-            return
+            return self._attribute(node, "")
+        names: frozenset[str] = _EMPTY
         for child in ast.iter_child_nodes(node):
-            self.expr(child)
+            found = self.expr(child)
+            if found:
+                names = names | found
+        return names
 
-    def _attribute(self, node: ast.Attribute, call: str) -> None:
+    def _attribute(self, node: ast.Attribute, call: str) -> frozenset[str]:
         base: ast.expr = node
         while isinstance(base, ast.Attribute) and isinstance(base.value, ast.Attribute):
             base = base.value
@@ -952,45 +992,50 @@ class _FunctionWalker:
                         self._text(node),
                     )
                 )
-        self.expr(node.value)
+        return self.expr(node.value)
 
     def _comprehension(
         self, node: ast.ListComp | ast.SetComp | ast.GeneratorExp | ast.DictComp
-    ) -> None:
+    ) -> frozenset[str]:
         opened: list[int] = []
+        names: set[str] = set()
+        bound: set[str] = set()
         for index, generator in enumerate(node.generators):
-            self.expr(generator.iter)
+            iter_names = self.expr(generator.iter)
+            names |= iter_names
             targets = _target_names(generator.target)
+            bound.update(targets)
             loop_id = self._open_loop(
                 "comprehension",
                 node if index == 0 else generator.iter,
                 generator.iter,
                 targets,
-                _names(generator.iter),
+                iter_names,
             )
             self.assigns.append(
                 Assign(
                     targets,
-                    _names(generator.iter),
+                    iter_names,
                     self._span(generator.target),
                     self._next(),
                     tuple(self.loop_stack),
-                    _unparse(generator.iter),
+                    self._text(generator.iter),
                     "for-target",
                 )
             )
             opened.append(loop_id)
             for condition in generator.ifs:
-                self.expr(condition)
+                names |= self.expr(condition)
         if isinstance(node, ast.DictComp):
-            self.expr(node.key)
-            self.expr(node.value)
+            names |= self.expr(node.key)
+            names |= self.expr(node.value)
         else:
-            self.expr(node.elt)
+            names |= self.expr(node.elt)
         for loop_id in reversed(opened):
             self._close_loop(loop_id)
+        return frozenset(names - bound) if bound else frozenset(names)
 
-    def _call(self, node: ast.Call, awaited: bool) -> None:
+    def _call(self, node: ast.Call, awaited: bool) -> frozenset[str]:
         callee = _callee_text(node.func)
         last = _last(callee)
         span = self._span(node)
@@ -1003,10 +1048,11 @@ class _FunctionWalker:
                 Gather(callee, span, self._next(), len(node.args), tuple(self.loop_stack))
             )
             self.gather_depth += 1
+            gathered: set[str] = set()
             for child in (*node.args, *(k.value for k in node.keywords)):
-                self.expr(child.value if isinstance(child, ast.Starred) else child)
+                gathered |= self.expr(child.value if isinstance(child, ast.Starred) else child)
             self.gather_depth -= 1
-            return
+            return frozenset(gathered)
         root, links = _unchain(node)
         if isinstance(root, ast.Await) and isinstance(root.value, ast.Call):
             # ``(await session.scalars(q)).one_or_none()``: how the result is consumed
@@ -1014,17 +1060,18 @@ class _FunctionWalker:
         op = self._recognize(node, awaited)
         if op is not None:
             self.ops.append(op)
-            return
+            return op.reads
         if isinstance(node.func, ast.Attribute):
-            self._attribute(node.func, last)
+            names = set(self._attribute(node.func, last))
         else:
-            self.expr(node.func)
+            names = set(self.expr(node.func))
         for arg in node.args:
-            self.expr(arg)
+            names |= self.expr(arg)
         for keyword in node.keywords:
-            self.expr(keyword.value)
+            names |= self.expr(keyword.value)
+        reads = frozenset(names)
         if not isinstance(node.func, ast.Name | ast.Attribute):
-            return
+            return reads
         deferred = last in P.DEFERRED_METHODS and isinstance(node.func, ast.Attribute)
         in_loop = bool(self.loop_stack)
         receiver_type = ""
@@ -1039,10 +1086,10 @@ class _FunctionWalker:
                 callee=callee,
                 span=span,
                 seq=self._next(),
-                args=tuple(_unparse(a) for a in node.args[:4]) if (in_loop or awaited) else (),
+                args=tuple(self._text(a) for a in node.args[:4]) if (in_loop or awaited) else (),
                 awaited=awaited,
                 loops=tuple(self.loop_stack),
-                reads=_names(node),
+                reads=reads,
                 targets=self.targets,
                 control_reads=self._control(),
                 branch=tuple(self.branch),
@@ -1051,6 +1098,7 @@ class _FunctionWalker:
                 receiver_type=receiver_type,
             )
         )
+        return reads
 
     def _engine(self, node: ast.Call, callee: str, last: str) -> None:
         self.ctx.engines.append(
