@@ -3,7 +3,7 @@
 A query passes through many library frames (the ORM, the driver, asyncio, pytest) before it
 reaches a capture hook. The call site is the innermost frame of application code, and the stack
 is the chain of application frames above it. Both are cached: "is this file application code"
-by code object, and the resulting ``CallSite`` chain by the tuple of (code object, line) pairs,
+by code object, and the resulting ``CallSite`` chain by the (code object, instruction) pairs,
 so a query issued from a loop costs one frame walk and a dictionary lookup after the first time.
 
 SQLAlchemy's asyncio layer runs the synchronous ORM inside a greenlet whose stack starts fresh;
@@ -50,8 +50,12 @@ _LIBRARY_ROOTS = _library_roots()
 # The bundled reference app lives inside the installed package but is application code.
 _ALWAYS_USER = (os.sep + os.path.join("dbaudit", "reference") + os.sep,)
 
-_is_user_code: dict[CodeType, bool] = {}
-_chains: dict[tuple[tuple[CodeType, int], ...], tuple[CallSite, ...]] = {}
+# Keyed by id(): hashing a code object hashes its bytecode and constants on every call, which
+# cost more than the rest of the capture. ``_code_objects`` keeps every keyed object alive so
+# that an id is never reused for another one while it is a key.
+_is_user_code: dict[int, bool] = {}
+_code_objects: list[CodeType] = []
+_chains: dict[tuple[int, ...], tuple[CallSite, ...]] = {}
 
 
 def is_user_file(filename: str) -> bool:
@@ -69,31 +73,41 @@ def capture_stack(skip: int = 1, limit: int = MAX_STACK) -> tuple[CallSite, ...]
     """Application frames of the current call, innermost first (``skip`` frames of the caller's
     own are not looked at)."""
     frame: FrameType | None = sys._getframe(skip)
-    key: list[tuple[CodeType, int]] = []
+    # id(code), instruction offset, ...: ``f_lasti`` is a plain read where ``f_lineno`` decodes
+    # the line table; lines are computed only when a chain is seen for the first time.
+    key: list[int] = []
+    frames: list[FrameType] = []
     user_code = _is_user_code
     hopped = False  # into the parent greenlet, at most once
     while True:
         while frame is not None:
             code = frame.f_code
-            is_user = user_code.get(code)
+            is_user = user_code.get(id(code))
             if is_user is None:
                 is_user = _remember(code)
             if is_user:
-                key.append((code, frame.f_lineno))
-                if len(key) >= limit:
+                key.append(id(code))
+                key.append(frame.f_lasti)
+                frames.append(frame)
+                if len(frames) >= limit:
                     break
             frame = frame.f_back
         if frame is not None or hopped or (frame := _parent_greenlet_frame()) is None:
             break
         hopped = True
-    return _chain(tuple(key))
+    chain = _chains.get(tuple(key))
+    if chain is None:
+        chain = _new_chain(tuple(key), frames)
+    return chain
 
 
 def _remember(code: CodeType) -> bool:
     if len(_is_user_code) > _CACHE_LIMIT:
         _is_user_code.clear()
+        _code_objects.clear()
     verdict = is_user_file(code.co_filename)
-    _is_user_code[code] = verdict
+    _is_user_code[id(code)] = verdict
+    _code_objects.append(code)
     return verdict
 
 
@@ -109,15 +123,14 @@ def _parent_greenlet_frame() -> FrameType | None:
     return frame
 
 
-def _chain(key: tuple[tuple[CodeType, int], ...]) -> tuple[CallSite, ...]:
-    chain = _chains.get(key)
-    if chain is None:
-        if len(_chains) > _CACHE_LIMIT:
-            _chains.clear()
-        chain = tuple(
-            CallSite(_display_path(code.co_filename), line, _qualname(code)) for code, line in key
-        )
-        _chains[key] = chain
+def _new_chain(key: tuple[int, ...], frames: list[FrameType]) -> tuple[CallSite, ...]:
+    if len(_chains) > _CACHE_LIMIT:
+        _chains.clear()
+    chain = tuple(
+        CallSite(_display_path(frame.f_code.co_filename), frame.f_lineno, _qualname(frame.f_code))
+        for frame in frames
+    )
+    _chains[key] = chain
     return chain
 
 

@@ -99,12 +99,13 @@ def detect(events: Sequence[QueryEvent], config: DetectConfig, unit: str = "") -
 def find_n_plus_one(
     events: Sequence[QueryEvent], config: DetectConfig, unit: str = ""
 ) -> Iterable[tuple[Finding, set[int]]]:
-    groups: dict[tuple[str, tuple[CallSite, ...]], list[QueryEvent]] = defaultdict(list)
+    groups: dict[tuple[str, int], list[QueryEvent]] = defaultdict(list)
+    stack_keys = _StackKeys()
     for event in events:
         if event.fingerprint.kind in _JUDGED_KINDS and not event.many:
-            groups[(event.fingerprint.digest, event.stack)].append(event)
+            groups[(event.fingerprint.digest, stack_keys(event.stack))].append(event)
     for group in groups.values():
-        distinct_params = len({e.params_key for e in group})
+        distinct_params = len({e.param_hashes for e in group})
         if len(group) < config.n_plus_one_threshold or distinct_params < 2:
             continue  # the same parameters every time is a duplicate, not a loop over keys
         first = group[0]
@@ -299,8 +300,8 @@ def ready_levels(task_events: Sequence[QueryEvent]) -> list[int]:
         if event.result_hashes is None:
             all_results_seen = False
         else:
-            for value in event.result_hashes:
-                produced.setdefault(value, ready + 1)
+            # earliest producer wins; set difference and dict building run at C speed
+            produced.update(dict.fromkeys(event.result_hashes - produced.keys(), ready + 1))
         if event.fingerprint.kind != "select" or event.many:
             barrier = ready + 1
     return levels
@@ -452,6 +453,22 @@ def _apply_allowlist(
         else:
             suppressed.append(Suppressed(finding, f"allowed by pattern {pattern!r}"))
     return kept, suppressed
+
+
+class _StackKeys:
+    """Hash each distinct stack tuple once: capture hands out one shared tuple per call chain,
+    and hashing a tuple of dataclasses field by field, per event, is the detectors' main cost."""
+
+    __slots__ = ("_by_id",)
+
+    def __init__(self) -> None:
+        self._by_id: dict[int, tuple[tuple[CallSite, ...], int]] = {}
+
+    def __call__(self, stack: tuple[CallSite, ...]) -> int:
+        known = self._by_id.get(id(stack))
+        if known is None:
+            known = self._by_id[id(stack)] = (stack, hash(stack))  # keeps ``stack`` alive
+        return known[1]
 
 
 def _total_ms(events: Iterable[QueryEvent]) -> float:
