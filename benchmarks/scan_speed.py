@@ -11,7 +11,7 @@ times on the same files:
 - CPython's own ``ast.parse`` + ``ast.walk`` on the same number of processes (the floor for any
   tool built on ``ast``).
 
-Each tool runs as a subprocess; peak memory is the highest summed RSS of the process and its
+Each tool runs as a subprocess; peak memory is the highest summed PSS of the process and its
 children, sampled every 20 ms. Usage::
 
     .venv/bin/python benchmarks/scan_speed.py [--workdir DIR] [--jobs N] [--skip-bandit]
@@ -43,7 +43,7 @@ BIN = Path(sys.executable).parent
 class Timing:
     name: str
     seconds: float
-    peak_rss_mib: float
+    peak_mib: float
     exit_code: int
     note: str = ""
 
@@ -216,7 +216,11 @@ def reference_ast(tree: Path, jobs: int) -> Timing:
 
 
 class PeakMemory:
-    """Highest summed RSS of a process and all its descendants (Linux ``/proc``)."""
+    """Highest summed memory of a process and all its descendants (Linux ``/proc``).
+
+    PSS (proportional set size) where the kernel reports it, so pages a forked worker shares
+    with its parent count once, not once per process; RSS otherwise.
+    """
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
@@ -236,9 +240,8 @@ class PeakMemory:
         self._thread.join()
 
     def _loop(self) -> None:
-        page = os.sysconf("SC_PAGE_SIZE")
         while not self._stop.is_set():
-            total = sum(_rss_pages(pid) for pid in _tree_pids(self.pid)) * page
+            total = sum(_memory_bytes(pid) for pid in _tree_pids(self.pid))
             self.peak_bytes = max(self.peak_bytes, total)
             self._stop.wait(0.02)
 
@@ -262,10 +265,17 @@ def _tree_pids(root: int) -> list[int]:
     return found
 
 
-def _rss_pages(pid: int) -> int:
+def _memory_bytes(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as handle:
+            for line in handle:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, IndexError, ValueError):
+        pass
     try:
         with open(f"/proc/{pid}/statm", "rb") as handle:
-            return int(handle.read().split()[1])
+            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, IndexError, ValueError):
         return 0
 
@@ -273,11 +283,11 @@ def _rss_pages(pid: int) -> int:
 def print_table(timings: list[Timing], lines: int) -> None:
     bandit = next((t for t in timings if t.name.startswith("bandit")), None)
     print()
-    print(f"{'tool':<38} {'seconds':>9} {'lines/s':>12} {'vs bandit':>10} {'peak RSS':>10}")
+    print(f"{'tool':<38} {'seconds':>9} {'lines/s':>12} {'vs bandit':>10} {'peak mem':>10}")
     for timing in timings:
         rate = lines / timing.seconds if timing.seconds > 0 else float("inf")
         ratio = f"{bandit.seconds / timing.seconds:.1f}x" if bandit else "-"
-        memory = "-" if math.isnan(timing.peak_rss_mib) else f"{timing.peak_rss_mib:.0f} MiB"
+        memory = "-" if math.isnan(timing.peak_mib) else f"{timing.peak_mib:.0f} MiB"
         status = "" if timing.exit_code in (0, 3) else f"  (exit {timing.exit_code})"
         print(
             f"{timing.name:<38} {timing.seconds:>9.2f} {rate:>12,.0f} {ratio:>10} "

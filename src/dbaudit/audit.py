@@ -14,7 +14,7 @@ import pickle
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from dbaudit.findings import Audit, FileSummary, Finding, GoodPractice, Severity, SkippedFile
@@ -333,9 +333,12 @@ def _analyze(
     loaded = store.get_modules(missing)
     modules = []
     lost: list[str] = []  # cached metas whose models are gone (cache switched off meanwhile)
-    for outcome in reachable:
+    for index, outcome in enumerate(outcomes):
+        if not outcome.meta.touches_db or outcome.meta.skip_reason:
+            continue
         if outcome.module_blob is not None:
             modules.append(pickle.loads(outcome.module_blob))
+            outcomes[index] = replace(outcome, module_blob=None)  # peak memory: models only
             continue
         module = loaded.get(cache_module.file_key(outcome.display_path, outcome.digest))
         if module is None:
