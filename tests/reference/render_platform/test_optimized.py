@@ -119,19 +119,47 @@ async def _backend_pid(engine: AsyncEngine) -> int:
     return pid
 
 
+async def _kill_pooled_connection(url: str, engine: AsyncEngine) -> int:
+    """Use a pooled connection, then end its server process, as a restart or a proxy would."""
+    dead = await _backend_pid(engine)
+    admin = await asyncpg.connect(url)
+    try:
+        assert await admin.fetchval("SELECT pg_terminate_backend($1)", dead)
+    finally:
+        await admin.close()
+    return dead
+
+
 async def test_an_idle_connection_that_died_is_replaced_at_checkout(demo: Loaded) -> None:
     engine = optimized.create_engine(demo.url, EngineSettings(ping_after_idle_s=0.05))
     try:
-        dead = await _backend_pid(engine)
-        admin = await asyncpg.connect(demo.url)
-        try:
-            assert await admin.fetchval("SELECT pg_terminate_backend($1)", dead)
-        finally:
-            await admin.close()
+        dead = await _kill_pooled_connection(demo.url, engine)
         await asyncio.sleep(0.2)  # idle past the window: the next checkout pings
         assert await _backend_pid(engine) != dead
     finally:
         await engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "settings", [EngineSettings(ping_after_idle_s=60), EngineSettings(pre_ping=False)]
+)
+async def test_without_a_ping_a_connection_that_died_fails_the_request(
+    demo: Loaded, settings: EngineSettings
+) -> None:
+    """The price of the idle window: a connection used moments ago is trusted without a ping."""
+    engine = optimized.create_engine(demo.url, settings)
+    try:
+        await _kill_pooled_connection(demo.url, engine)
+        await asyncio.sleep(0.2)
+        with pytest.raises(DBAPIError):
+            await _backend_pid(engine)
+    finally:
+        await engine.dispose()
+
+
+def test_a_negative_idle_window_is_refused() -> None:
+    with pytest.raises(ValueError, match="ping_after_idle_s must be zero or more"):
+        EngineSettings(ping_after_idle_s=-1)
 
 
 SINGLE_CONNECTION_READS = (
