@@ -15,7 +15,7 @@ from types import ModuleType
 from dbaudit import __version__
 from dbaudit.db import DatabaseUnavailable
 
-COMMANDS: tuple[str, ...] = ("demo", "indexes", "audit", "check", "rules", "rule")
+COMMANDS: tuple[str, ...] = ("demo", "indexes", "audit", "check", "rules", "rule", "report")
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1

@@ -36,7 +36,8 @@ except ImportError:  # pragma: no cover - greenlet ships with SQLAlchemy's async
 
 def _library_roots() -> tuple[str, ...]:
     paths = sysconfig.get_paths()
-    roots = {paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib") if key in paths}
+    keys = ("stdlib", "platstdlib", "purelib", "platlib", "scripts")  # scripts: bin/pytest
+    roots = {paths[key] for key in keys if key in paths}
     roots.update(
         os.path.join(prefix, "lib") for prefix in {sys.prefix, sys.base_prefix, sys.exec_prefix}
     )
