@@ -150,6 +150,8 @@ async def test_foreign_key_checks_can_be_skipped_with_the_same_result(
 def test_scale_refuses_impossible_ranges() -> None:
     with pytest.raises(ValueError, match="projects_per_user"):
         Scale("bad", 1, (3, 1), (0, 1), (0, 1), (0, 1))
+    with pytest.raises(ValueError, match="chain_length"):
+        Scale("bad", 1, (0, 1), (0, 1), (0, 1), (2, 1))
     with pytest.raises(ValueError, match="subscribed_fraction"):
         Scale("bad", 1, (0, 1), (0, 1), (0, 1), (0, 1), subscribed_fraction=1.5)
     assert Scale.large().users * 25 >= 1_000_000  # mean 5 projects of mean 5 renders per user

@@ -113,13 +113,21 @@ class Scale:
     def __post_init__(self) -> None:
         if self.users < 0:
             raise ValueError(f"users must be zero or more, not {self.users}")
-        for label in ("projects_per_user", "renders_per_project", "chains_per_project"):
+        for label in (
+            "projects_per_user",
+            "renders_per_project",
+            "chains_per_project",
+            "chain_length",
+            "transactions_per_user",
+        ):
             low, high = getattr(self, label)
             if not 0 <= low <= high:
                 raise ValueError(f"{label} must be 0 <= low <= high, not {(low, high)}")
         for label in ("subscribed_fraction", "credited_fraction"):
             if not 0.0 <= getattr(self, label) <= 1.0:
                 raise ValueError(f"{label} must be within 0..1")
+        if self.users_per_batch < 1:
+            raise ValueError(f"users_per_batch must be at least 1, not {self.users_per_batch}")
 
     @classmethod
     def demo(cls) -> Scale:

@@ -3,7 +3,8 @@
 The secondary indexes are declared here, next to the models, but only the optimized variant
 creates them: ``create_schema(engine, "naive")`` makes tables with their primary keys, foreign
 keys, unique and check constraints and nothing else, which is the schema the naive app ships
-with (and the one the index advisor is meant to improve).
+with (and the one the index advisor is meant to improve). ``Base.metadata.create_all`` would
+create the indexes as well, since they are bound to the model columns: use ``create_schema``.
 """
 
 from __future__ import annotations
