@@ -26,7 +26,14 @@ from tree_sitter import Node
 
 from dbaudit.frontends.typescript import patterns as P
 from dbaudit.frontends.typescript import schema
-from dbaudit.frontends.typescript.queries import Facts, Source, arguments, recognise, short
+from dbaudit.frontends.typescript.queries import (
+    Facts,
+    Source,
+    arguments,
+    extend,
+    recognise,
+    short,
+)
 from dbaudit.frontends.typescript.resolution import TsConfig, module_key, resolve_specifier
 from dbaudit.frontends.typescript.syntax import IdentifierIndex, unwrap
 from dbaudit.model import (
@@ -119,6 +126,12 @@ class ModuleContext:
 
 
 def _library_by_name(name: str) -> str:
+    """The libraries a receiver may belong to, judged by its name alone.
+
+    ``db``/``tx`` may be Drizzle, Prisma or Knex ("db"); ``conn``/``client``/``pool`` are
+    driver handles ("sql": only ``.query(sql)`` counts), so ``connection.manager.create(...)``
+    (TypeORM, builds an entity in memory) is not read as a Prisma call.
+    """
     lowered = name.lower()
     if "prisma" in lowered:
         return "prisma"
@@ -126,6 +139,8 @@ def _library_by_name(name: str) -> str:
         return "knex"
     if lowered in {"pool", "pg", "pgclient"} or lowered.endswith("pool"):
         return "pg"
+    if lowered.endswith(("conn", "connection", "client")):
+        return "sql"
     return "db"
 
 
@@ -651,6 +666,9 @@ class FunctionWalker:
         self.branch_ids = 0
         # ``const ranked = db.select()....as("ranked")``: a subquery the next query reads from
         self.subqueries: dict[str, Facts] = {}
+        # builders bound to a name and not run yet: name -> (facts, node, ctx, reserved seq)
+        self.pending: dict[str, tuple[Facts, Node, Ctx, int]] = {}
+        self.pending_used: set[str] = set()
 
     def build(
         self,
@@ -661,6 +679,12 @@ class FunctionWalker:
         params: tuple[str, ...],
         annotations: tuple[tuple[str, str], ...],
     ) -> Function:
+        for name, (facts, built, ctx, seq) in list(self.pending.items()):
+            if name not in self.pending_used:
+                # never awaited here: handed to a caller or a helper that runs it
+                self._run(built, facts, ctx, seq)
+        self.pending.clear()
+        self.ops.sort(key=lambda op: op.seq)
         lines = self.ctx.lines
         span = span_of(node) if node is not None else Span(1, max(len(lines), 1), 0)
         keep = bool(self.ops or self.loops or self.awaits)
@@ -1029,7 +1053,13 @@ class FunctionWalker:
     def expr(self, node: Node, ctx: Ctx) -> None:
         kind = node.type
         if kind == "identifier" or kind == "shorthand_property_identifier":
-            self.loads[self.src.text(node)] += 1
+            name = self.src.text(node)
+            self.loads[name] += 1
+            if ctx.awaited and name in self.pending and not ctx.in_query:
+                # each ``await query`` runs it (in if/else arms: one run per arm)
+                self.pending_used.add(name)
+                facts, built, _, _ = self.pending[name]
+                self._run(node, facts, ctx, built=built)
             return
         if kind in _SKIP or kind == "this":
             return
@@ -1243,6 +1273,14 @@ class FunctionWalker:
         if callee in P.CONCURRENT_APIS:
             self._gather(node, callee, args, ctx)
             return
+        if self.pending:
+            base = callee.split(".", 1)[0]
+            if base in self.pending:
+                continued = extend(self.pending[base][0], node, self.src)
+                if continued is not None:
+                    self.pending_used.add(base)
+                    self._db_op(node, continued, ctx)
+                    return
         facts = recognise(node, self.src, self.handle_of)
         if facts is not None:
             self._db_op(node, facts, ctx)
@@ -1445,6 +1483,32 @@ class FunctionWalker:
             if len(ctx.targets) == 1:
                 self.subqueries[ctx.targets[0]] = facts
             return
+        self._run(node, facts, ctx)
+
+    def _run(
+        self,
+        node: Node,
+        facts: Facts,
+        ctx: Ctx,
+        seq: int | None = None,
+        built: Node | None = None,
+    ) -> None:
+        """Record the round trip ``facts`` describes, or keep a builder bound to a name.
+
+        ``const query = db.select()...$dynamic()`` does not run yet (Drizzle and Knex
+        builders run when awaited); ``query = query.limit(n)`` adds to it and ``await query``
+        runs it, so the one round trip carries everything the builder was given.
+        """
+        if (
+            not ctx.awaited
+            and seq is None
+            and len(ctx.targets) == 1
+            and ctx.targets[0] != RETURN
+            and facts.library in {"drizzle", "knex"}
+        ):
+            self.pending[ctx.targets[0]] = (facts, node, ctx, self._next())
+            self.pending_used.discard(ctx.targets[0])
+            return
         for table in list(facts.tables):
             inner = self.subqueries.get(table)
             if inner is not None:
@@ -1464,7 +1528,7 @@ class FunctionWalker:
                 api=facts.api,
                 receiver=re.sub(r"^this\.", f"{self.this_name}.", facts.receiver),
                 span=span_of(node),
-                seq=self._next(),
+                seq=seq if seq is not None else self._next(),
                 tables=tables,
                 columns=tuple(dict.fromkeys(facts.columns)),
                 filters=tuple(facts.filters),
@@ -1486,7 +1550,7 @@ class FunctionWalker:
                 in_gather=ctx.in_gather,
                 result_shape=facts.result_shape,
                 sql=facts.sql,
-                text=self.text(node),
+                text=self.text(built if built is not None else node),
             )
         )
         for callback in facts.callbacks:

@@ -81,6 +81,28 @@ DRIZZLE_OPERATORS: dict[str, str] = {
     "arrayOverlaps": "any",
 }
 DRIZZLE_CONNECTIVES = frozenset({"and", "or", "not"})
+# Steps that continue a builder kept in a variable (``query = query.where(...)``).
+DRIZZLE_BUILDER_STEPS = frozenset(
+    {
+        "where",
+        "limit",
+        "offset",
+        "orderBy",
+        "groupBy",
+        "having",
+        "$dynamic",
+        "returning",
+        "onConflictDoNothing",
+        "onConflictDoUpdate",
+        "for",
+        "then",
+        "catch",
+        "finally",
+        "execute",
+        *DRIZZLE_JOINS,
+        *DRIZZLE_NOT_RUN,
+    }
+)
 AGGREGATE_HELPERS: dict[str, str] = {
     "count": "count",
     "countDistinct": "count",
@@ -142,6 +164,28 @@ KNEX_STEPS: dict[str, Entry] = {
     "upsert": Entry("insert", ""),
     "raw": Entry("raw"),
 }
+KNEX_BUILDER_STEPS = frozenset(
+    {
+        "where",
+        "andWhere",
+        "orWhere",
+        "whereIn",
+        "whereNot",
+        "whereNull",
+        "whereNotNull",
+        "orderBy",
+        "groupBy",
+        "limit",
+        "offset",
+        "first",
+        "select",
+        "join",
+        "leftJoin",
+        "then",
+        "catch",
+        "finally",
+    }
+)
 KNEX_ENTRY_METHODS = frozenset({"select", "from", "table", "insert", "raw", "with", "into"})
 KNEX_WHERE: dict[str, str] = {
     "where": "==",

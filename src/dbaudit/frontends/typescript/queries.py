@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from copy import copy
 from dataclasses import dataclass, field
 
 from tree_sitter import Node
@@ -229,7 +230,14 @@ def _drizzle(receiver: str, rest: tuple[Step, ...], src: Source, library: str) -
         _selection(entry_step.args[-1], src, facts)
     if entry_step.name in {"execute", "run", "all", "get"} and entry_step.args:
         _sql_text_facts(_template_text(entry_step.args[0], src), facts)
-    for step in rest[index + 1 :]:
+    _drizzle_steps(rest[index + 1 :], src, facts)
+    _templates(rest, src, facts)
+    _finish(facts)
+    return facts
+
+
+def _drizzle_steps(steps: tuple[Step, ...], src: Source, facts: Facts) -> None:
+    for step in steps:
         args = step.args or ()
         if step.name == "from" and args:
             facts.tables.insert(0, _table_name(args[0], src))
@@ -259,9 +267,38 @@ def _drizzle(receiver: str, rest: tuple[Step, ...], src: Source, library: str) -
             facts.result_shape = "rows"
         elif step.name == "set" and args:
             pass
-    _templates(rest, src, facts)
-    _finish(facts)
-    return facts
+
+
+def extend(facts: Facts, call: Node, src: Source) -> Facts | None:
+    """A statement built earlier (``let q = db.select()...$dynamic()``) and continued here
+    (``q.where(...).limit(n)``): the earlier facts with this chain's steps added.
+
+    None when the chain does not continue a builder (``q.toString()``).
+    """
+    chain = flatten(call, src)
+    steps = chain.steps
+    if not steps or any(s.args is None for s in steps):
+        return None
+    known = P.DRIZZLE_BUILDER_STEPS if facts.library == "drizzle" else P.KNEX_BUILDER_STEPS
+    if any(s.name not in known for s in steps):
+        return None
+    merged = copy(facts)
+    merged.tables = list(facts.tables)
+    merged.filters = list(facts.filters)
+    merged.order_by = list(facts.order_by)
+    merged.joins = list(facts.joins)
+    merged.aggregate = list(facts.aggregate)
+    merged.columns = list(facts.columns)
+    merged.callbacks = []
+    merged.runs = not any(s.name in P.DRIZZLE_NOT_RUN for s in steps)
+    if facts.library == "drizzle":
+        _drizzle_steps(steps, src, merged)
+        _templates(steps, src, merged)
+    else:
+        _knex_steps(steps, src, merged)
+    _tail(steps, merged)
+    _finish(merged)
+    return merged
 
 
 def _drizzle_relational_options(node: Node, src: Source, facts: Facts, table: str) -> None:
