@@ -242,3 +242,23 @@ def test_imports_of_every_kind() -> None:
         ("h", "h", ""),
     }
     assert module.language == "typescript"
+
+
+def test_builders_kept_in_variables_are_one_round_trip_where_awaited() -> None:
+    module = build(
+        "async function f(userId, limit) {\n"
+        "  let q = db.select().from(projects).where(eq(projects.userId, userId)).$dynamic();\n"
+        "  if (limit) q = q.limit(limit);\n"
+        "  return await q;\n}\n"
+        "async function g() {\n  const q = db.select().from(t);\n  return helper(q);\n}\n"
+        "async function h(flag) {\n  const q = knex('renders').where({ flag });\n"
+        "  if (flag) { return await q.first(); }\n  return await q;\n}\n"
+    )
+    (op,) = function(module, "f").db_ops
+    assert op.has_limit and op.awaited and op.targets == ("<return>",)
+    assert op.filters[0].column == "userId" and op.span.line == 4
+    assert "db.select()" in op.text  # the excerpt shows the builder, not just ``q``
+    (kept,) = function(module, "g").db_ops  # handed to a helper: recorded where built
+    assert not kept.awaited and kept.span.line == 7
+    first, rest = function(module, "h").db_ops  # one run per arm
+    assert first.result_shape == "row" and first.branch and rest.result_shape == "rows"

@@ -1278,8 +1278,13 @@ class FunctionWalker:
             if base in self.pending:
                 continued = extend(self.pending[base][0], node, self.src)
                 if continued is not None:
+                    started = self.pending[base][1]
                     self.pending_used.add(base)
                     self._db_op(node, continued, ctx)
+                    for name in ctx.targets:  # ``q = q.limit(n)``: still the builder of ``q``
+                        kept = self.pending.get(name)
+                        if kept is not None and kept[1] is node:
+                            self.pending[name] = (kept[0], started, kept[2], kept[3])
                     return
         facts = recognise(node, self.src, self.handle_of)
         if facts is not None:
