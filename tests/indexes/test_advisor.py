@@ -94,12 +94,8 @@ def test_every_rejection_and_skip_has_a_reason(advisor_url: str) -> None:
     assert reasons["CREATE INDEX CONCURRENTLY tiny_code_idx ON tiny (code);"].startswith(
         "table too small (20 rows"
     )
-    assert "superseded" in reasons[
-        "CREATE INDEX CONCURRENTLY renders_user_id_idx ON renders (user_id);"
-    ] or (
-        "already serve"
-        in reasons["CREATE INDEX CONCURRENTLY renders_user_id_idx ON renders (user_id);"]
-    )
+    user_id = reasons["CREATE INDEX CONCURRENTLY renders_user_id_idx ON renders (user_id);"]
+    assert user_id.startswith(("superseded", "the recommended indexes already", "a prefix of"))
     payload = json.loads(json.dumps(result.to_json()))
     assert all(item["reason"] for item in payload["rejected"])
     assert payload["advice"][0]["queries"][0]["cost_before"] > 0

@@ -154,6 +154,19 @@ def _same_direction(existing: Sequence[IndexKey], wanted: Sequence[IndexKey]) ->
     return forwards or backwards
 
 
+def serves_as_prefix(wider: Candidate, narrower: Candidate) -> bool:
+    """Whether ``wider`` starts with ``narrower``'s keys (same table and predicate), so that
+    ``narrower`` would be a redundant index next to it."""
+    n = len(narrower.keys)
+    return (
+        wider.table == narrower.table
+        and wider.predicate == narrower.predicate
+        and len(wider.keys) > n
+        and [k.column for k in wider.keys[:n]] == [k.column for k in narrower.keys]
+        and _same_direction(wider.keys[:n], narrower.keys)
+    )
+
+
 def _nulls(key: IndexKey) -> bool:
     return key.nulls_first if key.nulls_first is not None else key.descending
 

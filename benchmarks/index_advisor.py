@@ -1,0 +1,291 @@
+"""Index advisor against two baselines, measured side by side in one run (issue 6, Performance).
+
+For each scenario (a schema, its data and a workload), with no secondary index and then with
+the indexes of each strategy in place:
+
+- ``advisor``: dbaudit's advisor (workload-wide greedy choice, composites with sort direction,
+  partial indexes, write cost), with its wall time;
+- ``every filtered column``: a single-column index on every column a workload statement
+  filters or joins on (what is not already indexed);
+- ``per-query (2 col)``: the advisor restricted to the best-known open-source strategy: one-
+  and two-column candidates without sort direction or partial predicate, chosen statement by
+  statement with a fixed 50% saving bar.
+
+It prints the frequency-weighted planner cost of the workload (HypoPG what-if, or real indexes
+in a rolled-back transaction), the frequency-weighted ``EXPLAIN ANALYZE`` time of its read
+statements (indexes built for real inside a transaction that is rolled back; best of three
+runs each) and the index bytes (as the what-if method sizes them), then checks that the advisor
+beats both baselines on cost and time with no more bytes than "every filtered column".
+
+Scenarios: the reference render platform's naive schema at ``Scale.large()`` (over 1M renders)
+with its operations recorded as the workload, and a multi-tenant shop of our own (1M orders,
+1.5M order items) whose workload is range filters, constant predicates, joins and writes.
+
+    python benchmarks/index_advisor.py                  # both scenarios (a few minutes)
+    python benchmarks/index_advisor.py --only shop      # or: --only reference
+    python benchmarks/index_advisor.py --reference-scale mid   # 110k renders instead of 1.1M
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+import psycopg
+
+from dbaudit.db import redact, resolve_server, sqlalchemy_url, temporary_database
+from dbaudit.indexes.advisor import AdvisorSettings, advise, workload_cost
+from dbaudit.indexes.candidates import Candidate, covering_index
+from dbaudit.indexes.checks import human_bytes
+from dbaudit.indexes.whatif import measure
+from dbaudit.indexes.workload import WorkloadQuery
+from dbaudit.schema.live import connect, load_schema
+from dbaudit.schema.model import IndexKey, Schema
+from dbaudit.sql.extract import ExtractError, extract
+
+SHOP_DDL = """
+CREATE TABLE accounts (id bigint PRIMARY KEY, name text NOT NULL, plan text NOT NULL);
+CREATE TABLE products (
+    id bigint PRIMARY KEY,
+    account_id bigint NOT NULL REFERENCES accounts(id),
+    sku text NOT NULL,
+    archived boolean NOT NULL DEFAULT false
+);
+CREATE TABLE orders (
+    id bigint PRIMARY KEY,
+    account_id bigint NOT NULL REFERENCES accounts(id),
+    customer_email text NOT NULL,
+    status text NOT NULL,
+    total_cents int NOT NULL,
+    created_at timestamptz NOT NULL,
+    shipped_at timestamptz,
+    deleted_at timestamptz
+);
+CREATE TABLE order_items (
+    id bigint PRIMARY KEY,
+    order_id bigint NOT NULL REFERENCES orders(id),
+    product_id bigint NOT NULL REFERENCES products(id),
+    quantity int NOT NULL
+);
+"""
+
+SHOP_DATA = """
+INSERT INTO accounts SELECT g, 'account ' || g, (ARRAY['free', 'pro', 'team'])[1 + g % 3]
+FROM generate_series(1, 2000) g;
+INSERT INTO products SELECT g, 1 + g % 2000, 'SKU-' || lpad(g::text, 7, '0'), g % 5 = 0
+FROM generate_series(1, 50000) g;
+INSERT INTO orders
+SELECT g, 1 + (g * 7919) % 2000, 'c' || (g % 200000) || '@example.com',
+       CASE WHEN g % 100 < 85 THEN 'delivered' WHEN g % 100 < 93 THEN 'shipped'
+            WHEN g % 100 < 98 THEN 'pending' ELSE 'cancelled' END,
+       (g * 37) % 50000,
+       timestamptz '2026-01-01' - (g * interval '30 seconds'),
+       CASE WHEN g % 100 BETWEEN 85 AND 92 OR g % 100 < 85
+            THEN timestamptz '2026-01-01' - (g * interval '30 seconds') + interval '2 days' END,
+       CASE WHEN g % 50 = 0 THEN timestamptz '2026-01-01' END
+FROM generate_series(1::bigint, 1000000) g;
+INSERT INTO order_items
+SELECT g, 1 + (g * 104729) % 1000000, 1 + (g * 31) % 50000, 1 + g % 3
+FROM generate_series(1::bigint, 1500000) g;
+ANALYZE;
+"""
+
+T0 = datetime(2025, 12, 1, tzinfo=UTC)
+T1 = datetime(2025, 12, 15, tzinfo=UTC)
+
+
+def shop_workload() -> tuple[WorkloadQuery, ...]:
+    def q(label: str, sql: str, calls: float, params: tuple[object, ...] | None) -> WorkloadQuery:
+        return WorkloadQuery(sql=sql, calls=calls, source="list", params=params, label=label)
+
+    return (
+        q("account order feed",
+          "SELECT * FROM orders WHERE account_id = $1 AND deleted_at IS NULL "
+          "ORDER BY created_at DESC LIMIT 25", 200, (17,)),
+        q("pending queue",
+          "SELECT id, total_cents FROM orders WHERE status = 'pending' AND created_at < $1 "
+          "ORDER BY created_at LIMIT 100", 50, (T1,)),
+        q("orders by customer", "SELECT * FROM orders WHERE customer_email = $1", 100,
+          ("c4242@example.com",)),
+        q("order items with sku",
+          "SELECT oi.*, p.sku FROM order_items oi JOIN products p ON p.id = oi.product_id "
+          "WHERE oi.order_id = $1", 100, (123456,)),
+        q("account revenue in range",
+          "SELECT count(*), sum(total_cents) FROM orders WHERE account_id = $1 "
+          "AND created_at >= $2 AND created_at < $3", 20, (17, T0, T1)),
+        q("active products",
+          "SELECT * FROM products WHERE account_id = $1 AND NOT archived ORDER BY sku LIMIT 50",
+          10, (17,)),
+        q("late shipments",
+          "SELECT * FROM orders WHERE status = 'shipped' AND shipped_at < $1", 5, (T0,)),
+        q("new order",
+          "INSERT INTO orders (id, account_id, customer_email, status, total_cents, created_at) "
+          "VALUES ($1, $2, $3, 'pending', $4, now())", 300, None),
+        q("ship order",
+          "UPDATE orders SET status = $1, shipped_at = now() WHERE id = $2", 100, None),
+    )  # fmt: skip
+
+
+def every_filtered_column(schema: Schema, workload: Sequence[WorkloadQuery]) -> list[Candidate]:
+    """Baseline 1: one single-column index per filtered or joined column not yet indexed."""
+    columns = schema.columns_by_table()
+    chosen: dict[tuple[str, str], Candidate] = {}
+    for query in workload:
+        try:
+            shape = extract(query.sql, schema=columns)
+        except ExtractError:
+            continue
+        refs = [(f.table, f.column) for f in shape.filters]
+        refs += [(r.table, r.column) for j in shape.joins for r in (j.left, j.right)]
+        for table_name, column in refs:
+            table = schema.table(table_name) if table_name else None
+            if table is None or table.column(column) is None:
+                continue
+            candidate = Candidate(
+                table.name, (IndexKey(column, column),), None, "every filtered column"
+            )
+            if covering_index(table, candidate) is None:
+                chosen.setdefault((table.name, column), candidate)
+    return list(chosen.values())
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    name: str
+    indexes: int
+    index_bytes: int
+    cost: float
+    measured_ms: float
+    wall_s: float | None = None
+
+
+def weighted_ms(
+    conn: psycopg.Connection, workload: Sequence[WorkloadQuery], indexes: list[Candidate]
+) -> tuple[float, float]:
+    """(before, after): frequency-weighted EXPLAIN ANALYZE ms of the measurable reads."""
+    runs = [(q.sql, q.params) for q in workload]
+    results = measure(conn, runs, indexes)
+    before = after = 0.0
+    for query, result in zip(workload, results, strict=True):
+        if result.before_ms is not None and result.after_ms is not None:
+            before += query.calls * result.before_ms
+            after += query.calls * result.after_ms
+    return before, after
+
+
+def run_scenario(url: str, title: str, workload: Sequence[WorkloadQuery]) -> bool:
+    print(f"\n== {title} ==")
+    with connect(url) as conn:
+        schema = load_schema(conn)
+        rows = {t.name: t.row_estimate for t in schema.tables}
+        print("rows: " + ", ".join(f"{name} {count:,}" for name, count in rows.items() if count))
+        print(f"workload: {len(workload)} statements, {sum(q.calls for q in workload):g} calls")
+        settings = AdvisorSettings()
+        started = time.perf_counter()
+        result = advise(conn, schema, workload, settings)
+        wall = time.perf_counter() - started
+        print(f"advisor ({result.method}) wall time: {wall:.2f} s")
+        for advice in result.advice:
+            print(f"  [{advice.priority}] {advice.ddl}  ({human_bytes(advice.est_size)})")
+        started = time.perf_counter()
+        baseline = advise(conn, schema, workload, replace(settings, strategy="per-query"))
+        baseline_wall = time.perf_counter() - started
+        strategies = {
+            "no secondary index": [],
+            "advisor": [a.candidate for a in result.advice],
+            "every filtered column": every_filtered_column(schema, workload),
+            "per-query (2 col, 50%)": [a.candidate for a in baseline.advice],
+        }
+        walls = {"advisor": wall, "per-query (2 col, 50%)": baseline_wall}
+        outcomes: list[Outcome] = []
+        before_ms = None
+        for name, indexes in strategies.items():
+            cost = workload_cost(conn, schema, workload, indexes, settings)
+            before, after = weighted_ms(conn, workload, indexes)
+            before_ms = before if before_ms is None else min(before_ms, before)
+            measured = before_ms if not indexes else after
+            outcomes.append(
+                Outcome(name, len(indexes), cost.index_bytes, cost.cost, measured, walls.get(name))
+            )
+    print(f"{'strategy':<26}{'indexes':>8}{'index bytes':>14}{'planner cost':>16}"
+          f"{'EXPLAIN ANALYZE':>18}{'wall':>9}")  # fmt: skip
+    for o in outcomes:
+        wall_text = f"{o.wall_s:.2f}s" if o.wall_s is not None else ""
+        print(f"{o.name:<26}{o.indexes:>8}{human_bytes(o.index_bytes):>14}{o.cost:>16,.0f}"
+              f"{o.measured_ms:>15,.1f} ms{wall_text:>9}")  # fmt: skip
+    by_name = {o.name: o for o in outcomes}
+    ours = by_name["advisor"]
+    every = by_name["every filtered column"]
+    per_query = by_name["per-query (2 col, 50%)"]
+    none = by_name["no secondary index"]
+    print(
+        f"advisor vs none: cost /{none.cost / max(ours.cost, 1e-9):,.0f}, "
+        f"time /{none.measured_ms / max(ours.measured_ms, 1e-9):,.0f}"
+    )
+    checks = {
+        "cost below every-filtered-column": ours.cost < every.cost,
+        "cost below per-query": ours.cost < per_query.cost,
+        "time below every-filtered-column": ours.measured_ms < every.measured_ms,
+        "time below per-query": ours.measured_ms < per_query.measured_ms,
+        "bytes at most every-filtered-column": ours.index_bytes <= every.index_bytes,
+    }
+    for label, passed in checks.items():
+        print(f"  {'PASS' if passed else 'FAIL'}  advisor {label}")
+    return all(checks.values())
+
+
+async def load_reference(url: str, scale_name: str) -> tuple[WorkloadQuery, ...]:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from dbaudit.indexes.reference_workload import record_reference_workload
+    from dbaudit.reference.render_platform.datagen import Scale, generate
+    from dbaudit.reference.render_platform.schema import create_schema
+
+    engine = create_async_engine(sqlalchemy_url(url, "asyncpg"))
+    try:
+        await create_schema(engine, "naive")
+    finally:
+        await engine.dispose()
+    large = Scale.large()
+    scale = large if scale_name == "large" else replace(large, name="mid", users=large.users // 10)
+    started = time.perf_counter()
+    dataset = await generate(url, scale, skip_foreign_key_checks=True)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("ANALYZE")
+    print(f"loaded reference app ({scale.name}) in {time.perf_counter() - started:.1f} s")
+    return await record_reference_workload(url, dataset)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", choices=("reference", "shop"))
+    parser.add_argument("--reference-scale", choices=("large", "mid"), default="large")
+    args = parser.parse_args(argv)
+    ok = True
+    with resolve_server() as server:
+        print(f"server: {redact(server.url)} ({server.source})")
+        if args.only in (None, "reference"):
+            with temporary_database(server) as url:
+                workload = asyncio.run(load_reference(url, args.reference_scale))
+                ok &= run_scenario(
+                    url, f"reference render platform, naive schema ({args.reference_scale})",
+                    workload,
+                )  # fmt: skip
+        if args.only in (None, "shop"):
+            with temporary_database(server) as url:
+                started = time.perf_counter()
+                with psycopg.connect(url, autocommit=True) as conn:
+                    conn.execute(SHOP_DDL)
+                    conn.execute(SHOP_DATA)
+                print(f"\nloaded shop in {time.perf_counter() - started:.1f} s")
+                ok &= run_scenario(url, "multi-tenant shop (own schema)", shop_workload())
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
