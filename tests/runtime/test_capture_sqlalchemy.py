@@ -209,3 +209,42 @@ async def test_async_ignore_and_nothing_outside_units(async_engine: AsyncEngine)
                 await titles_in_loop(session)
     assert unit.query_count == 1 + AUTHORS
     assert unit.findings == []
+
+
+async def test_slow_query_keeps_its_statement_and_explains(async_engine: AsyncEngine) -> None:
+    from dbaudit.runtime import DetectConfig
+    from dbaudit.runtime.explain import CannotExplain, explain_async
+
+    async with async_engine.connect() as conn:
+        async with profile(config=DetectConfig(slow_query_ms=5)) as unit:
+            await conn.execute(text("SELECT pg_sleep(0.01), CAST(:x AS int) AS x"), {"x": 3})
+        async with profile(keep_params=True) as kept:
+            await conn.execute(text("UPDATE rt_books SET title = title WHERE id = :i"), {"i": -1})
+    [slow_select] = unit.events
+    [slow_update] = kept.events
+    assert [f.rule for f in unit.findings] == ["DBA302"]
+    assert slow_select.statement is not None and slow_select.params is not None
+    plan = await explain_async(async_engine, slow_select)
+    assert plan[0]["Plan"]["Node Type"] == "Result"
+    with pytest.raises(CannotExplain, match="would execute a update"):
+        await explain_async(async_engine, slow_update, analyze=True)
+
+
+def test_fast_query_keeps_nothing_and_cannot_be_explained(engine: Engine) -> None:
+    from dbaudit.runtime.explain import CannotExplain, explain
+
+    with engine.connect() as conn, profile() as unit:
+        conn.execute(text("SELECT 1"))
+    [event] = unit.events
+    assert event.statement is None and event.params is None
+    with pytest.raises(CannotExplain, match="kept no statement"):
+        explain(engine, event)
+
+
+def test_sqlite_plan_with_kept_params(engine: Engine) -> None:
+    from dbaudit.runtime.explain import explain
+
+    with engine.connect() as conn, profile(keep_params=True) as unit:
+        conn.execute(select(Book).where(Book.author_id == 2)).all()
+    plan = explain(engine, unit.events[0])
+    assert any("rt_books" in str(row) for row in plan)

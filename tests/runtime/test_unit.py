@@ -19,6 +19,7 @@ from dbaudit.runtime import (
     current_unit,
     ignore,
     instrument,
+    no_n_plus_one,
     profile,
     profiler_errors,
 )
@@ -210,3 +211,21 @@ def test_tasks_started_inside_a_unit_belong_to_it(db: sqlite3.Connection) -> Non
 def test_negative_budget_is_rejected() -> None:
     with pytest.raises(ValueError, match="budget"), assert_max_queries(-1):
         pass
+
+
+def test_no_n_plus_one(db: sqlite3.Connection) -> None:
+    with pytest.raises(QueryProblem, match="DBA101"), no_n_plus_one():
+        for key in range(3):
+            load_item(db, key)
+    with no_n_plus_one(threshold=4):
+        for key in range(3):
+            load_item(db, key)
+
+
+def test_top_level_package_exports() -> None:
+    import dbaudit
+
+    assert dbaudit.profile is profile
+    assert dbaudit.ignore is ignore
+    with pytest.raises(AttributeError):
+        _ = dbaudit.no_such_name  # type: ignore[attr-defined]

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         assert_max_queries,
         current_unit,
         ignore,
+        no_n_plus_one,
         profile,
         profiler_errors,
     )
@@ -48,6 +49,7 @@ _EXPORTS = {
     "assert_max_queries": "unit",
     "current_unit": "unit",
     "ignore": "unit",
+    "no_n_plus_one": "unit",
     "profile": "unit",
     "profiler_errors": "unit",
 }
@@ -76,6 +78,7 @@ __all__ = [
     "detect",
     "ignore",
     "instrument",
+    "no_n_plus_one",
     "profile",
     "profiler_errors",
     "uninstrument",

@@ -7,8 +7,10 @@ cheaper to construct than a frozen slotted dataclass (whose ``__init__`` goes th
 
 Literal values are never kept: ``param_hashes`` holds ``hash()`` of each parameter value (enough
 to tell "same parameters" and "this value came from that result" apart within one process) and
-``params`` stays ``None`` unless the unit was asked to keep values (``keep_params=True``) or the
-query was slow enough to be worth an ``EXPLAIN`` later.
+``params`` (and ``statement``, the SQL as sent) stay ``None`` unless the unit was asked to keep
+values (``keep_params=True``) or the query was slow enough to be worth an ``EXPLAIN`` later
+(``dbaudit.runtime.explain``); they live in memory only and are written to an events file only
+when the unit asked to keep values.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ class QueryEvent(NamedTuple):
     many: bool  # executemany: one round trip carrying many parameter sets
     error: str | None  # exception class name when the statement failed
     params: Any  # the raw parameters, only when kept (see module docstring)
+    statement: str | None = None  # the SQL as sent, kept with ``params`` (for EXPLAIN)
 
     @property
     def call_site(self) -> CallSite | None:

@@ -187,6 +187,7 @@ def record(
                 many,
                 type(error).__name__ if error is not None else None,
                 params if keep else None,
+                sql if keep else None,
             )
         )
     except Exception as failure:
@@ -394,3 +395,13 @@ def assert_max_queries(budget: int, name: str = "") -> Iterator[Unit]:
         scope._exit(failed)
     if unit.query_count > budget:
         raise QueryBudgetExceeded(unit, budget)
+
+
+def no_n_plus_one(name: str = "", threshold: int = 3) -> profile:
+    """A unit that raises :class:`QueryProblem` when it ran an N+1 (context manager or
+    decorator): ``with no_n_plus_one(): render_page()``."""
+    from dbaudit.runtime.detect import N_PLUS_ONE
+
+    return profile(
+        name, config=DetectConfig(n_plus_one_threshold=threshold), raise_on=(N_PLUS_ONE,)
+    )
