@@ -25,3 +25,20 @@ def test_select_limits_rules_and_empty_input() -> None:
     module = parse_module("a.py", SOURCE)
     assert analyze([module], select=["DBA105"]).findings == []
     assert analyze([]) == AnalysisResult()
+
+
+def test_findings_in_tests_and_migrations_are_advisory() -> None:
+    result = analyze(
+        [
+            parse_module("app/migrations/0002_fill.py", SOURCE),
+            parse_module("app/tests/test_views.py", SOURCE),
+            parse_module("app/views.py", SOURCE),
+        ]
+    )
+    severities = {f.path: str(f.severity) for f in result.findings}
+    assert severities == {
+        "app/migrations/0002_fill.py": "info",
+        "app/tests/test_views.py": "info",
+        "app/views.py": "high",
+    }
+    assert all("runs once" in f.problem for f in result.findings if f.path != "app/views.py")

@@ -6,11 +6,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from dbaudit.analysis.cost import Cost
-from dbaudit.analysis.program import Program, Reach
-from dbaudit.findings import Finding, GoodPractice
+from dbaudit.analysis.program import Program, Reach, is_one_off_code
+from dbaudit.findings import Finding, GoodPractice, Severity
 from dbaudit.model import ModuleModel
 
 __all__ = ["AnalysisResult", "Cost", "Program", "Reach", "analyze"]
@@ -36,10 +36,18 @@ def analyze(
         if rule.status == "removed" or (chosen is not None and rule.code not in chosen):
             continue
         findings.extend(rule.check(program))
-    findings = _deduplicate(findings)
+    findings = [_one_off(f) for f in _deduplicate(findings)]
     findings.sort(key=lambda f: (f.path, f.line, f.col, f.rule))
     practices = sorted(good_practices(program), key=lambda p: (p.path, p.line, p.kind))
     return AnalysisResult(findings, practices)
+
+
+def _one_off(finding: Finding) -> Finding:
+    """Tests and migrations run once, not per request: their findings are advisory."""
+    if finding.severity <= Severity.INFO or not is_one_off_code(finding.path):
+        return finding
+    note = " Reported as info: this is test or migration code, which runs once, not per request."
+    return replace(finding, severity=Severity.INFO, problem=finding.problem + note)
 
 
 def _deduplicate(findings: list[Finding]) -> list[Finding]:

@@ -24,6 +24,22 @@ _ROUTE_DECORATOR = re.compile(
     r"(^|\.)(get|post|put|patch|delete|route|api_route|websocket|api_view|action|view_config"
     r"|require_http_methods|require_GET|require_POST|login_required)$"
 )
+# ``while queue:`` / ``while len(pending) > 0`` / ``while self.items``: draining a collection
+_CONSUMES_COLLECTION = re.compile(
+    r"^(?:len\(\s*)?(?:[A-Za-z_]\w*\.)*(?:\w*s|\w*(?:queue|stack|pending|todo|remaining|"
+    r"frontier|batch|buffer|heap|list|set))(?:\s*\))?(?:\s*>\s*0)?$",
+    re.I,
+)
+# loops over a model's fields, a call's keyword arguments or the schema's tables: bounded by
+# the code, not by the data
+_SCHEMA_BOUNDED = re.compile(
+    r"(^|[^\w])(kwargs|__dict__|sorted_tables|metadata\.tables|__table__\.columns|"
+    r"_meta\.(?:get_)?fields|__mapper__\.\w+|inspect\([^)]*\)\.\w+)([^\w]|$)"
+)
+_CACHED = re.compile(
+    r"(^|\.)(memoize|memoized|cached|cache|lru_cache|cached_property|cachedmethod|alru_cache|"
+    r"cache_result|cache_on_arguments|ttl_cache|async_lru)$"
+)
 _HANDLER_PATH = re.compile(
     r"(^|/)(views?|handlers?|routes?|routers?|api|endpoints?|actions?)(/|\.py$)"
 )
@@ -67,15 +83,23 @@ def loop_levels(fn: Function, loops: tuple[int, ...]) -> tuple[tuple[int, ...], 
 
 
 def significant_loops(fn: Function, loops: tuple[int, ...]) -> list[Loop]:
-    """Enclosing loops that can run many times (not small constant collections)."""
-    return [
-        fn.loops[i]
-        for i in loops
-        if not (
-            fn.loops[i].constant_size is not None
-            and fn.loops[i].constant_size <= SMALL_CONSTANT_LOOP  # type: ignore[operator]
-        )
-    ]
+    """Enclosing loops that iterate over many items.
+
+    Left out: small literal collections, and ``while`` loops that do not consume a collection
+    (``while True``, ``while not self.shutdown``, ``while email is None``): polling, retry and
+    prompt loops run their body once per event, not once per item of a result.
+    """
+    found = []
+    for i in loops:
+        loop = fn.loops[i]
+        if loop.constant_size is not None and loop.constant_size <= SMALL_CONSTANT_LOOP:
+            continue
+        if loop.kind == "while" and not _CONSUMES_COLLECTION.match(loop.iterable):
+            continue
+        if _SCHEMA_BOUNDED.search(loop.iterable):
+            continue
+        found.append(loop)
+    return found
 
 
 class Program:
@@ -116,6 +140,9 @@ class Program:
 
     def _compute_reach(self, ref: FunctionRef) -> Reach:
         fn = ref.function
+        if any(_CACHED.search(d) for d in fn.decorators):
+            # memoised: the query runs once per cache lifetime, not once per call
+            return _NO_REACH
         cost = ZERO
         reads = writes = False
         batched_only = True
@@ -360,6 +387,27 @@ def _outer_loops(fn: Function, loop: Loop) -> tuple[int, ...]:
         ids.append(parent)
         parent = fn.loops[parent].parent
     return tuple(reversed(ids))
+
+
+def per_table(op: DbOp) -> bool:
+    """The statement's table is a variable: a loop over tables (backups, fixes), not rows."""
+    return "<dynamic>" in op.tables
+
+
+def runs_once_in_loop(targets: tuple[str, ...]) -> bool:
+    """``for c in checks: if ...: return lookup(c)``: the call ends the loop, so it runs once."""
+    return "<return>" in targets
+
+
+_ONE_OFF_PATH = re.compile(
+    r"(^|/)(tests?|testing|migrations|alembic|versions|fixtures|conftest\.py|test_[^/]*\.py|"
+    r"[^/]*_tests?\.py)(/|$)"
+)
+
+
+def is_one_off_code(path: str) -> bool:
+    """Tests and schema/data migrations: run once or in CI, never on a user's request."""
+    return _ONE_OFF_PATH.search(path.replace("\\", "/")) is not None
 
 
 def is_single_row(op: DbOp) -> bool:

@@ -43,7 +43,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from dbaudit.analysis.program import Program, significant_loops
+from dbaudit.analysis.program import (
+    Program,
+    per_table,
+    runs_once_in_loop,
+    significant_loops,
+)
 from dbaudit.findings import Finding, Fix, Severity
 from dbaudit.rules._shared import (
     batched_select_code,
@@ -65,7 +70,13 @@ def check(program: Program) -> Iterator[Finding]:
         if not fn.loops or not fn.db_ops:
             continue
         for op in fn.db_ops:
-            if not op.loops or is_write(op) or op.kind == "ddl":
+            if (
+                not op.loops
+                or is_write(op)
+                or op.kind == "ddl"
+                or runs_once_in_loop(op.targets)
+                or per_table(op)
+            ):
                 continue
             loops = significant_loops(fn, op.loops)
             if not loops:

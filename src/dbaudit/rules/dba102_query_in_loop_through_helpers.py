@@ -40,7 +40,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from dbaudit.analysis.program import Program, significant_loops
+from dbaudit.analysis.program import Program, runs_once_in_loop, significant_loops
 from dbaudit.findings import Finding, Fix, Severity
 from dbaudit.rules._shared import batched_select_code, fanned_out, fixed_cost, loop_header, noun
 
@@ -55,7 +55,7 @@ def check(program: Program) -> Iterator[Finding]:
         if not fn.loops:
             continue
         for call, target in program.graph.callees(ref):
-            if not call.loops:
+            if not call.loops or runs_once_in_loop(call.targets):
                 continue
             loops = significant_loops(fn, call.loops)
             if not loops:
@@ -66,6 +66,8 @@ def check(program: Program) -> Iterator[Finding]:
             reach = program.reach(target)
             if not reach.queries or not reach.reads:
                 continue  # write-only helpers: DBA103
+            if reach.cost.conditional and len(reach.chain) >= 3:
+                continue  # a query three calls down behind a condition: too weak to report
             inner = loops[-1]
             if reach.batched_only and any(loop.chunked for loop in loops):
                 continue

@@ -42,7 +42,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from dbaudit.analysis.callgraph import FunctionRef
-from dbaudit.analysis.program import Program, significant_loops
+from dbaudit.analysis.program import (
+    Program,
+    per_table,
+    runs_once_in_loop,
+    significant_loops,
+)
 from dbaudit.findings import CallHop, Finding, Fix, Severity
 from dbaudit.model import DbOp, Loop, Span
 from dbaudit.rules._shared import fixed_cost, is_write, key_filter, loop_header, noun
@@ -102,8 +107,8 @@ def _finding(
     inner = loops[-1]
     cost = program.reach(ref).cost
     item = noun(inner)
-    table = op.tables[0] if op is not None and op.tables else "rows"
-    kind = (op.kind if op is not None and op.kind != "flush" else "write").upper()
+    table = op.tables[0] if op is not None and op.tables else "the session"
+    kind = (op.kind if op is not None and op.kind != "flush" else "transaction").upper()
     commit_note = (
         " and commits each one (not atomic: a failure half way leaves half the rows changed)"
         if commits
@@ -144,7 +149,13 @@ def check(program: Program) -> Iterator[Finding]:
         if not fn.loops:
             continue
         for op in fn.db_ops:
-            if not op.loops or not is_write(op) or op.batched:
+            if (
+                not op.loops
+                or not is_write(op)
+                or op.batched
+                or runs_once_in_loop(op.targets)
+                or per_table(op)
+            ):
                 continue
             loops = significant_loops(fn, op.loops)
             if not loops:
@@ -153,11 +164,15 @@ def check(program: Program) -> Iterator[Finding]:
                 o.loops == op.loops and is_write(o) and o.kind != "flush" for o in fn.db_ops
             ):
                 continue  # reported once, on the statement it commits
+            if op.kind == "flush" and any(
+                o.kind == "flush" and o.loops == op.loops and o.seq < op.seq for o in fn.db_ops
+            ):
+                continue  # one finding per loop for its commits
             commits = any(o.kind == "flush" and o.loops == op.loops for o in fn.db_ops)
             what = f"`{op.api}`" if op.kind != "flush" else f"`{op.api}` (a commit per item)"
             yield _finding(program, ref, op, loops, op.span, (), what, commits)
         for call, target in program.graph.callees(ref):
-            if not call.loops or call.in_gather:
+            if not call.loops or call.in_gather or runs_once_in_loop(call.targets):
                 continue
             reach = program.reach(target)
             if not reach.writes or reach.reads or reach.batched_only:

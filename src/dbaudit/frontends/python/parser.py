@@ -40,6 +40,7 @@ from dbaudit.model import (
 
 _MAX_TEXT = 160
 RETURN = "<return>"  # the target of events whose value is returned directly
+DYNAMIC_TABLE = "<dynamic>"  # the statement's table is a variable (a loop over tables)
 _IGNORED_READS = frozenset({"self", "cls"})
 _EMPTY: frozenset[str] = frozenset()
 _ONE_ROW = frozenset(
@@ -237,6 +238,18 @@ def _self_attribute_types(method: ast.AST, out: dict[str, str]) -> None:
                 out[attr] = _last(_dotted(value.func) or "")
             elif isinstance(value, ast.Name) and value.id in annotations:
                 out[attr] = annotations[value.id]
+
+
+def _is_orm_entity(node: ast.AST) -> bool:
+    """``User``, ``User.id``, ``func.count(User.id)``: what ``session.query(...)`` is given."""
+    if _is_class_name(node):
+        return True
+    if isinstance(node, ast.Attribute):
+        return _is_class_name(node.value)
+    if isinstance(node, ast.Call):
+        callee = _callee_text(node.func)
+        return callee.startswith(("func.", "sa.func.", "distinct", "aliased", "literal"))
+    return False
 
 
 def _is_early_exit(body: Sequence[ast.stmt]) -> bool:
@@ -635,6 +648,8 @@ class _FunctionWalker:
         self.targets: tuple[str, ...] = ()
         self.gather_depth = 0
         self.result_methods: dict[int, list[str]] = {}
+        # names computed from a loop variable inside the loop (``table = tables[name]``)
+        self.loop_derived: set[str] = set()
 
     # ---- output
 
@@ -823,6 +838,8 @@ class _FunctionWalker:
     def _assign(self, targets: tuple[str, ...], value: ast.AST, node: ast.stmt) -> None:
         self.targets = targets
         reads = self.expr(value)
+        if self.loop_stack and reads & (self.loop_targets.keys() | self.loop_derived):
+            self.loop_derived.update(t for t in targets if "." not in t)
         kind = "assign"
         inner = value.value if isinstance(value, ast.Await) else value
         if isinstance(inner, ast.Call):
@@ -1000,8 +1017,11 @@ class _FunctionWalker:
         opened: list[int] = []
         names: set[str] = set()
         bound: set[str] = set()
+        outer_targets = self.targets
         for index, generator in enumerate(node.generators):
             iter_names = self.expr(generator.iter)
+            # only the first iterable is evaluated once; what runs per item binds no name
+            self.targets = ()
             names |= iter_names
             targets = _target_names(generator.target)
             bound.update(targets)
@@ -1033,6 +1053,7 @@ class _FunctionWalker:
             names |= self.expr(node.elt)
         for loop_id in reversed(opened):
             self._close_loop(loop_id)
+        self.targets = outer_targets
         return frozenset(names - bound) if bound else frozenset(names)
 
     def _call(self, node: ast.Call, awaited: bool) -> frozenset[str]:
@@ -1073,7 +1094,6 @@ class _FunctionWalker:
         if not isinstance(node.func, ast.Name | ast.Attribute):
             return reads
         deferred = last in P.DEFERRED_METHODS and isinstance(node.func, ast.Attribute)
-        in_loop = bool(self.loop_stack)
         receiver_type = ""
         if isinstance(node.func, ast.Attribute):
             receiver = _dotted(node.func.value)
@@ -1086,7 +1106,10 @@ class _FunctionWalker:
                 callee=callee,
                 span=span,
                 seq=self._next(),
-                args=tuple(self._text(a) for a in node.args[:4]) if (in_loop or awaited) else (),
+                args=(
+                    *(self._text(a) for a in node.args[:6]),
+                    *(f"{k.arg}={self._text(k.value)}" for k in node.keywords[:4] if k.arg),
+                ),
                 awaited=awaited,
                 loops=tuple(self.loop_stack),
                 reads=reads,
@@ -1153,6 +1176,9 @@ class _FunctionWalker:
             return "session"  # sessionmaker(...)() / async_sessionmaker()()
         return None
 
+    def _per_item(self, name: str) -> bool:
+        return name in self.loop_targets or name in self.loop_derived
+
     def _statement(self, node: ast.AST) -> _Stmt | None:
         """Facts of a SQL statement expression, or None when it is not one."""
         if isinstance(node, ast.Name):
@@ -1202,7 +1228,9 @@ class _FunctionWalker:
                 start = 1
             elif owner.endswith("__table__") or _last(owner).endswith("table"):
                 kind = P.SA_STATEMENTS[links[0][0]]
-                statement.tables.append(_last(owner.removesuffix(".__table__")))
+                name = _last(owner.removesuffix(".__table__"))
+                dynamic = self._per_item(owner.split(".")[0])
+                statement.tables.append(DYNAMIC_TABLE if dynamic else name)
                 start = 1
             else:
                 return None
@@ -1215,6 +1243,9 @@ class _FunctionWalker:
         statement.library = "sqlalchemy"
         for arg in base_args:
             if isinstance(arg, ast.Starred):
+                continue
+            if isinstance(arg, ast.Name) and self._per_item(arg.id) and kind != "raw":
+                statement.tables.append(DYNAMIC_TABLE)  # ``for table in ...: delete(table)``
                 continue
             for sub in ast.walk(arg):
                 if isinstance(sub, ast.Name) and sub.id[:1].isupper():
@@ -1285,7 +1316,8 @@ class _FunctionWalker:
         statement = _Stmt(
             kind=facts.kind,  # type: ignore[arg-type]
             library=library,
-            tables=list(facts.tables),
+            tables=list(facts.tables)
+            or ([DYNAMIC_TABLE] if re.search(r"(?i)\b(from|update|into|join)\s+\?", text) else []),
             filters=[Filter(c, "==" if o == "=" else o, v) for c, o, v in facts.filters],
             has_limit=facts.has_limit,
             batched=facts.batched,
@@ -1319,8 +1351,8 @@ class _FunctionWalker:
         if (
             first == "query"
             and role in {"session", None}
-            and (role == "session" or (first_call.args and _is_class_name(first_call.args[0])))
-            and len(links) >= 1
+            and first_call.args
+            and _is_orm_entity(first_call.args[0])
         ):
             return self._query_op(node, receiver, links, awaited)
         patterns = P.PATTERNS_BY_METHOD.get(first)
@@ -1328,6 +1360,11 @@ class _FunctionWalker:
             return None
         argument = first_call.args[0] if first_call.args else None
         statement = self._statement(argument) if argument is not None else None
+        if statement is None and argument is not None:
+            literal = _string_value(argument)
+            if literal is not None and not looks_like_sql(literal):
+                # ``KILL 12``, ``PRAGMA ...``, ``LISTEN x``: administration, not a query per row
+                statement = _Stmt(kind="ddl", library="dbapi", sql=_short(literal))
         if statement is not None and statement.is_subquery:
             statement = None
         chosen: P.MethodPattern | None = None
