@@ -262,3 +262,15 @@ def test_builders_kept_in_variables_are_one_round_trip_where_awaited() -> None:
     assert not kept.awaited and kept.span.line == 7
     first, rest = function(module, "h").db_ops  # one run per arm
     assert first.result_shape == "row" and first.branch and rest.result_shape == "rows"
+
+
+def test_pool_options_built_elsewhere_are_unknown_not_missing() -> None:
+    module = build(
+        "import { Pool } from 'pg';\nconst a = new Pool(options);\n"
+        "const b = new Pool({ connectionString: process.env.DATABASE_URL });\n"
+        "const c = postgres(process.env.DATABASE_URL, { max: 5 });\n"
+    )
+    first, second, third = module.engines
+    assert first.has_kwargs_splat and first.keywords == ()
+    assert not second.has_kwargs_splat and second.keywords == ("connectionString",)
+    assert third.url == "process.env.DATABASE_URL" and third.keywords == ("max",)

@@ -342,8 +342,10 @@ class ModuleBuilder:
                         settings.append((src.text(child), src.text(child)))
                     elif child.type == "spread_element":
                         splat = True
-            elif not url:
-                url = short(src.text(arg))
+            elif arg.type in {"string", "template_string"} or "url" in src.text(arg).lower():
+                url = url or short(src.text(arg))
+            else:
+                splat = True  # ``new Pool(options)``: the settings are built elsewhere
         self.ctx.engines.append(
             EngineCreation(
                 api=callee,
