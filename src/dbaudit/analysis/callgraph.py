@@ -205,11 +205,11 @@ class CallGraph:
         fn = caller.function
         if "()" in callee:
             if callee.startswith("super()."):
-                owner = self._classes[module.path].get(fn.class_name)
-                if owner is None:
+                current = self._classes[module.path].get(fn.class_name)
+                if current is None:
                     return None
                 name = callee.split(".", 1)[1]
-                for base in owner.bases:
+                for base in current.bases:
                     resolved = self._resolve_dotted(module, base)
                     if isinstance(resolved, _ClassRef):
                         return self.method(resolved, name)

@@ -187,8 +187,9 @@ def check(program: Program) -> Iterator[Finding]:
                 *reach.chain,
             )
             commits = _commits(program, target)
-            op = reach.first_op
-            yield _finding(program, ref, op, loops, call.span, chain, f"`{call.callee}`", commits)
+            yield _finding(
+                program, ref, reach.first_op, loops, call.span, chain, f"`{call.callee}`", commits
+            )
         yield from _django_saves(program, ref)
 
 

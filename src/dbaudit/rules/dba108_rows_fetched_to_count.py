@@ -65,12 +65,12 @@ def check(program: Program) -> Iterator[Finding]:
                     candidates.append((op, op.span, target, (), op.text))
         for call, target_ref in program.graph.callees(ref):
             reach = program.reach(target_ref)
-            op = reach.returned_op
-            if op is None or op.aggregate or not reach.cost.is_constant:
+            returned = reach.returned_op
+            if returned is None or returned.aggregate or not reach.cost.is_constant:
                 continue
             for target in call.targets:
                 chain = (program.hop(ref, call.span.line, f"calls {call.callee}"), *reach.chain)
-                candidates.append((op, call.span, target, chain, call.callee))
+                candidates.append((returned, call.span, target, chain, call.callee))
         for op, span, name, chain, what in candidates:
             if "." in name or name == "<return>":
                 continue

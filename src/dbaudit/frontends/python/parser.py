@@ -336,7 +336,7 @@ def _conditions(node: ast.AST, out: list[Filter], stmt: _Stmt) -> None:
             column = _column_of(node.func.value)
             method = node.func.attr
             if column and method in {"in_", "any_", "contains"}:
-                value = _unparse(node.args[0]) if node.args else ""
+                text = _unparse(node.args[0]) if node.args else ""
                 single = (
                     node.args
                     and isinstance(node.args[0], ast.List | ast.Tuple)
@@ -344,11 +344,11 @@ def _conditions(node: ast.AST, out: list[Filter], stmt: _Stmt) -> None:
                 )
                 if not single:
                     stmt.batched = True
-                out.append(Filter(column[1], "in", value, column[0]))
+                out.append(Filter(column[1], "in", text, column[0]))
                 return
             if column and method in {"is_", "isnot", "is_not", "like", "ilike", "between"}:
-                value = _unparse(node.args[0]) if node.args else ""
-                out.append(Filter(column[1], method.rstrip("_"), value, column[0]))
+                text = _unparse(node.args[0]) if node.args else ""
+                out.append(Filter(column[1], method.rstrip("_"), text, column[0]))
                 return
         return
     if isinstance(node, ast.Compare) and len(node.ops) == 1:
@@ -359,8 +359,8 @@ def _conditions(node: ast.AST, out: list[Filter], stmt: _Stmt) -> None:
         op = _COMPARE_OPS.get(type(node.ops[0]), "?")
         if isinstance(right, ast.Call) and _last(_callee_text(right.func)) in {"any_", "any"}:
             stmt.batched = True
-            value = _unparse(right.args[0]) if right.args else ""
-            out.append(Filter(column[1], "in", value, column[0]))
+            text = _unparse(right.args[0]) if right.args else ""
+            out.append(Filter(column[1], "in", text, column[0]))
             return
         out.append(Filter(column[1], op, _unparse(right), column[0]))
         return
@@ -915,8 +915,12 @@ class _FunctionWalker:
                     isinstance(a, ast.Constant) and isinstance(a.value, int) for a in iterable.args
                 )
             ):
-                bounds = [a.value for a in iterable.args if isinstance(a, ast.Constant)]
-                span_range = range(*bounds[:3]) if len(bounds) <= 3 else range(0)
+                bounds = [
+                    a.value
+                    for a in iterable.args
+                    if isinstance(a, ast.Constant) and isinstance(a.value, int)
+                ]
+                span_range = range(*bounds[:3]) if 1 <= len(bounds) <= 3 else range(0)
                 constant_size = len(span_range)
             if callee == "range" and len(iterable.args) == 3:
                 chunked = True  # for start in range(0, len(ids), 500): offsets of batches
@@ -1210,12 +1214,7 @@ class _FunctionWalker:
                 statement = self._sql_statement(text or "", "sqlalchemy")
                 statement.reads |= _names(root)
         elif isinstance(root, ast.Name) and root.id in self.statements and links:
-            statement = _Stmt(
-                **{
-                    f: getattr(self.statements[root.id], f)
-                    for f in _Stmt.__slots__  # type: ignore[attr-defined]
-                }
-            )
+            statement = _Stmt(**{f: getattr(self.statements[root.id], f) for f in _Stmt.__slots__})
             statement.tables = list(statement.tables)
             statement.filters = list(statement.filters)
             kind = statement.kind
@@ -1256,9 +1255,9 @@ class _FunctionWalker:
         self._links(links[start:], statement)
         names = _names(node)
         for name in names:
-            sub = self.statements.get(name) or self.ctx.statements.get(name)
-            if sub is not None and sub.is_subquery and sub is not statement:
-                statement.merge_from(sub)
+            fragment = self.statements.get(name) or self.ctx.statements.get(name)
+            if fragment is not None and fragment.is_subquery and fragment is not statement:
+                statement.merge_from(fragment)
         statement.reads = statement.reads | names
         return statement
 
@@ -1697,6 +1696,8 @@ def _model_class(node: ast.ClassDef) -> ModelClass | None:
     relationships: list[Relationship] = []
     reverse: list[tuple[str, Relationship]] = []
     for item in node.body:
+        value: ast.expr | None
+        annotation: ast.expr | None
         if isinstance(item, ast.Assign) and len(item.targets) == 1:
             target, value, annotation = item.targets[0], item.value, None
         elif isinstance(item, ast.AnnAssign):
