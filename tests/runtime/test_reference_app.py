@@ -95,3 +95,24 @@ async def test_n_plus_one_points_into_the_data_layer_with_the_loop_in_its_chain(
     layers = [hop.path.rsplit("/naive/", 1)[-1].split("/")[0] for hop in finding.call_chain]
     assert "services" in layers and layers[-1] == "dal"  # the loop's caller, then the query
     assert finding.fix is not None and " IN (?)" in finding.fix.code
+
+
+async def test_every_naive_runtime_finding_confirms_a_static_finding(loaded: Loaded) -> None:
+    """The link between the halves: each problem the profiler measured in the naive app is one
+    the static audit reported, now marked confirmed with measured queries."""
+    from pathlib import Path
+
+    from dbaudit.audit import run_static_audit
+    from dbaudit.findings import Audit
+    from dbaudit.runtime.merge import merge
+
+    observed = []
+    for op in OPERATIONS:
+        observed += (await run(naive, "asyncpg", loaded, op)).findings
+    source = Path(naive.__file__).parent
+    static = run_static_audit([str(source)])
+    merged = merge(static, Audit(findings=observed))
+    assert [f for f in merged.findings if f.source == "runtime"] == []  # all folded in
+    confirmed = {(f.rule, f.evidence.unit) for f in merged.findings if f.evidence is not None}
+    assert {unit for _, unit in confirmed} == set(EXPECTED_NAIVE)
+    assert len(merged.findings) == len(static.findings)

@@ -204,7 +204,7 @@ def find_sequential(
         queries = sum(len(run) for run in occurrences)
         total_ms = sum(_total_ms(run) for run in occurrences)
         saving_ms = sum(_saving_ms(run) for run in occurrences)
-        sites = [e.call_site for e in first_run if e.call_site is not None]
+        sites = sequence_sites(first_run)
         times = f" ({len(occurrences)} times)" if len(occurrences) > 1 else ""
         findings.append(
             _finding(
@@ -216,7 +216,7 @@ def find_sequential(
                     f"of {total_ms:.1f} ms"
                 ),
                 stack=first_run[0].stack,
-                extra_sites=list(dict.fromkeys(sites[1:])),
+                extra_sites=sites,
                 problem=(
                     "None of these queries uses a value returned by the others, yet each waited "
                     "for the previous one: "
@@ -239,6 +239,22 @@ def find_sequential(
             )
         )
     return findings
+
+
+def sequence_sites(run: Sequence[QueryEvent]) -> list[CallSite]:
+    """Where each later query of a run was awaited, in the function that awaited them all: the
+    first frame (from the outside in) where its stack leaves the first query's stack. That is
+    the line a reader fixes (and the one the static rule points at), not the DAL line."""
+    first = run[0].stack[::-1]
+    sites: list[CallSite] = []
+    for event in run[1:]:
+        stack = event.stack[::-1]
+        depth = 0
+        while depth < min(len(stack), len(first)) and stack[depth] == first[depth]:
+            depth += 1
+        if depth < len(stack):
+            sites.append(stack[depth])
+    return list(dict.fromkeys(sites))
 
 
 def independent_runs(
