@@ -274,3 +274,21 @@ def test_pool_options_built_elsewhere_are_unknown_not_missing() -> None:
     assert first.has_kwargs_splat and first.keywords == ()
     assert not second.has_kwargs_splat and second.keywords == ("connectionString",)
     assert third.url == "process.env.DATABASE_URL" and third.keywords == ("max",)
+
+
+def test_functions_nested_in_config_objects_and_wrappers() -> None:
+    module = build(
+        "export const authOptions = {\n"
+        "  providers: [Email({ sendVerificationRequest: async ({ identifier }) => {\n"
+        "    const user = await db.user.findUnique({ where: { email: identifier } });\n  } })],\n"
+        "  callbacks: { async jwt({ token }) { return db.user.findFirst({ where: { email: token.email } }); } },\n"
+        "};\n"
+        "export const POST = withAuth(async (req) => db.post.create({ data: req.body }));\n"
+    )
+    names = {f.qualname for f in module.functions}
+    assert {
+        "authOptions.providers.sendVerificationRequest",
+        "authOptions.callbacks.jwt",
+        "POST",
+    } <= names
+    assert all(len(function(module, n).db_ops) == 1 for n in ("authOptions.callbacks.jwt", "POST"))

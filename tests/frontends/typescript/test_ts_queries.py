@@ -179,3 +179,15 @@ def test_transaction_callbacks_run_inline_with_their_handle() -> None:
     )
     assert [op.kind for op in fn.db_ops] == ["update", "delete"]
     assert all(op.receiver == "trx" for op in fn.db_ops)
+
+
+def test_negated_conditions_are_not_key_lookups() -> None:
+    drizzle = only_op(
+        "async function f(s, id) { return db.select().from(p).where(and(eq(p.storeId, s), not(eq(p.id, id)))).limit(4); }"
+    )
+    assert [(x.column, x.op) for x in drizzle.filters] == [("storeId", "=="), ("id", "!=")]
+    assert not drizzle.single_key and drizzle.result_shape == "rows"
+    prisma = only_op(
+        "async function f(id) { return prisma.post.findMany({ where: { NOT: { id } } }); }"
+    )
+    assert [(x.column, x.op) for x in prisma.filters] == [("id", "!=")] and not prisma.single_key

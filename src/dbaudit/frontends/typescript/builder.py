@@ -394,10 +394,14 @@ class ModuleBuilder:
                 inner = unwrap(value)
                 if inner.type in FUNCTION_TYPES:
                     self.function(inner, prefix + label, label, decorators=self._marks(exported))
-                elif inner.type == "object" and _has_functions(inner):
+                elif inner.type == "object":
                     self._object_methods(inner, prefix + label, exported)
                 elif inner.type == "class":
                     self._class(inner, prefix, name=label)
+                elif inner.type == "call_expression" and (wrapped := _wrapped_function(inner)):
+                    # ``export const POST = withAuth(async (req) => ...)``: the handler is
+                    # the wrapped function, named after the constant
+                    self.function(wrapped, prefix + label, label, decorators=self._marks(exported))
                 elif _contains_call(inner) and not _is_setup_call(inner, src):
                     handled = False
             return handled
@@ -428,8 +432,27 @@ class ModuleBuilder:
     def _marks(self, exported: bool) -> tuple[str, ...]:
         return ("use server",) if exported and self.ctx.use_server else ()
 
-    def _object_methods(self, node: Node, owner: str, exported: bool) -> None:
+    def _object_methods(self, node: Node, owner: str, exported: bool, depth: int = 0) -> int:
+        """Functions inside an object literal, at any depth: ``authOptions.callbacks.jwt``.
+
+        Config objects (NextAuth, tRPC routers, handler maps) hold their functions in nested
+        objects, arrays and factory calls (``EmailProvider({ sendVerificationRequest })``).
+        Returns how many functions were found.
+        """
         src = self.ctx.src
+        found = 0
+        if depth > 6:
+            return found
+        node = unwrap(node)
+        if node.type in {"array", "arguments"}:
+            for element in node.named_children:
+                found += self._object_methods(element, owner, exported, depth + 1)
+            return found
+        if node.type == "call_expression":
+            args = node.child_by_field_name("arguments")
+            return self._object_methods(args, owner, exported, depth + 1) if args else 0
+        if node.type != "object":
+            return found
         for child in node.named_children:
             if child.type == "method_definition":
                 name = child.child_by_field_name("name")
@@ -437,13 +460,20 @@ class ModuleBuilder:
                     label = src.text(name)
                     qual = f"{owner}.{label}" if owner else label
                     self.function(child, qual, label, decorators=self._marks(exported))
+                    found += 1
             elif child.type == "pair":
                 key = child.child_by_field_name("key")
                 value = child.child_by_field_name("value")
-                if key is not None and value is not None and unwrap(value).type in FUNCTION_TYPES:
-                    label = _unquote(src.text(key))
-                    qual = f"{owner}.{label}" if owner else label
+                if key is None or value is None:
+                    continue
+                label = _unquote(src.text(key))
+                qual = f"{owner}.{label}" if owner else label
+                if unwrap(value).type in FUNCTION_TYPES:
                     self.function(unwrap(value), qual, label, decorators=self._marks(exported))
+                    found += 1
+                else:
+                    found += self._object_methods(value, qual, exported, depth + 1)
+        return found
 
     def _class(self, node: Node, prefix: str, name: str = "") -> None:
         src = self.ctx.src
@@ -1594,15 +1624,19 @@ def _has_directive(statements: list[Node], src: Source, directive: str) -> bool:
     return False
 
 
-def _has_functions(node: Node) -> bool:
-    for child in node.named_children:
-        if child.type == "method_definition":
-            return True
-        if child.type == "pair":
-            value = child.child_by_field_name("value")
-            if value is not None and unwrap(value).type in FUNCTION_TYPES:
-                return True
-    return False
+def _wrapped_function(call: Node) -> Node | None:
+    """The one function passed to a wrapper call (``withAuth(async () => ...)``), if any."""
+    args = call.child_by_field_name("arguments")
+    if args is None:
+        return None
+    functions = [unwrap(a) for a in args.named_children if unwrap(a).type in FUNCTION_TYPES]
+    if len(functions) == 1:
+        return functions[0]
+    for arg in args.named_children:  # withA(withB(async () => ...))
+        inner = unwrap(arg)
+        if inner.type == "call_expression":
+            return _wrapped_function(inner)
+    return None
 
 
 def _contains_call(node: Node) -> bool:

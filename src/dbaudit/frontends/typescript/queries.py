@@ -355,8 +355,26 @@ def _selection(node: Node, src: Source, facts: Facts) -> None:
                 facts.aggregate.append(P.AGGREGATE_HELPERS[name])
 
 
+_NEGATED = {
+    "==": "!=",
+    "!=": "==",
+    "in": "not in",
+    "not in": "in",
+    "is": "is not",
+    "is not": "is",
+    "like": "not like",
+    "not like": "like",
+}
+
+
 def _conditions(
-    node: Node, src: Source, facts: Facts, *, join: bool = False, default_table: str = ""
+    node: Node,
+    src: Source,
+    facts: Facts,
+    *,
+    join: bool = False,
+    default_table: str = "",
+    negate: bool = False,
 ) -> None:
     node = unwrap(node)
     if node.type == "call_expression":
@@ -365,12 +383,18 @@ def _conditions(
         name = name.rsplit(".", 1)[-1]
         args = arguments(node.child_by_field_name("arguments"))
         if name in P.DRIZZLE_CONNECTIVES:
+            # ``not(eq(t.id, x))`` is ``id != x``: never a lookup by key
+            inner_negate = negate != (name == "not")
             for arg in args:
-                _conditions(arg, src, facts, join=join, default_table=default_table)
+                _conditions(
+                    arg, src, facts, join=join, default_table=default_table, negate=inner_negate
+                )
             return
         op = P.DRIZZLE_OPERATORS.get(name)
         if op is None or not args or join:
             return
+        if negate:
+            op = _NEGATED.get(op, f"not {op}")
         table, column = _column_ref(args[0], src, default_table)
         value = short(src.text(args[1])) if len(args) > 1 else ""
         if op in {"in", "any"}:
@@ -382,18 +406,29 @@ def _conditions(
         facts.filters.append(Filter(column, op, value, table))
     elif node.type == "binary_expression":
         for child in node.named_children:
-            _conditions(child, src, facts, join=join, default_table=default_table)
+            _conditions(child, src, facts, join=join, default_table=default_table, negate=negate)
 
 
-def _object_filter(column: str, expr: Node, src: Source, facts: Facts, table: str) -> None:
+def _object_filter(
+    column: str, expr: Node, src: Source, facts: Facts, table: str, negate: bool = False
+) -> None:
     expr = unwrap(expr)
     if column in {"AND", "OR", "NOT", "and", "or", "not"}:
+        inner_negate = negate != (column in {"NOT", "not"})
         items = expr.named_children if expr.type == "array" else (expr,)
         for item in items:
             item = unwrap(item)
             if item.type == "object":
                 for sub, value in _pairs(item, src):
-                    _object_filter(sub, value, src, facts, table)
+                    _object_filter(sub, value, src, facts, table, inner_negate)
+        return
+    if negate:
+        before = len(facts.filters)
+        _object_filter(column, expr, src, facts, table)
+        facts.filters[before:] = [
+            Filter(f.column, _NEGATED.get(f.op, f"not {f.op}"), f.value, f.table)
+            for f in facts.filters[before:]
+        ]
         return
     if expr.type == "object":
         for op_name, value in _pairs(expr, src):
