@@ -7,8 +7,8 @@ concurrent clients at 1 ms. The measured ``SELECT 1`` round trip at each setting
 so the reader sees what the injected delay really costs on this machine. Improvements at 1 ms
 are then set against the seed estimates of the issue.
 
-    python benchmarks/reference_ops.py            # full run (about a minute)
-    python benchmarks/reference_ops.py --quick    # short run (a few seconds), same tables
+    python benchmarks/reference_ops.py            # full run (one to three minutes)
+    python benchmarks/reference_ops.py --quick    # short run (under 30 s), same tables
     python benchmarks/reference_ops.py --json     # one JSON document
 
 The database comes from ``dbaudit.db.resolve_server`` (``DBAUDIT_DATABASE_URL``, 127.0.0.1:5432,
@@ -62,7 +62,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def settings_for(args: argparse.Namespace) -> Settings:
     return Settings(
         delays_ms=(0.0, COMPARED_AT_MS),
-        repeat=args.repeat or (5 if args.quick else 30),
+        repeat=args.repeat or (5 if args.quick else 20),
         warmup=2 if args.quick else 3,
         clients=args.clients,
         calls_per_client=args.calls_per_client or (1 if args.quick else 4),

@@ -21,6 +21,8 @@ import pytest
 from dbaudit.db import PostgresServer
 
 FAST = ["--repeat", "2", "--clients", "2", "--calls-per-client", "1"]
+# The network delay changes timings only; 0 ms keeps the slow naive calls short.
+NO_DELAY = ["--delay-ms", "0"]
 
 
 def _demo(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -39,13 +41,13 @@ def _databases(server: PostgresServer) -> set[str]:
         return {row[0] for row in connection.execute("SELECT datname FROM pg_database")}
 
 
-def _check_document(document: dict[str, Any]) -> None:
+def _check_document(document: dict[str, Any], delay: str) -> None:
     operations = document["operations"]
     assert len(operations) >= 7
     names = {operation["name"] for operation in operations}
     assert {"get_user_projects", "delete_chain", "get_render_with_context"} <= names
-    assert document["settings"]["delays_ms"] == [1.0]
-    assert document["select1_rtt"][0]["delay_ms"] == 1.0
+    assert document["settings"]["delays_ms"] == [float(delay)]
+    assert document["select1_rtt"][0]["delay_ms"] == float(delay)
     overhead = document["checkout_overhead_round_trips"]
     assert set(overhead) == {"naive", "optimized"}
     assert all(value >= 0 for value in overhead.values())
@@ -61,8 +63,8 @@ def _check_document(document: dict[str, Any]) -> None:
         assert naive["statements"] == operation["expected_statements"]["naive"], label
         assert optimized["statements"] == operation["expected_statements"]["optimized"], label
         for variant in (naive, optimized):
-            assert variant["latency"]["1ms"]["samples"] == 2
-            assert variant["latency"]["1ms"]["median_ms"] > 0
+            assert variant["latency"][f"{delay}ms"]["samples"] == 2
+            assert variant["latency"][f"{delay}ms"]["median_ms"] > 0
         if operation["writes"]:
             assert operation["no_concurrency_reason"]
             assert naive["throughput"] is None
@@ -73,23 +75,14 @@ def _check_document(document: dict[str, Any]) -> None:
 
 def test_demo_json_on_the_resolved_server(pg_server: PostgresServer) -> None:
     before = _databases(pg_server)
-    completed = _demo("--json", *FAST)
+    completed = _demo("--json", *FAST)  # the default delay, 1 ms
     assert completed.returncode == 0, completed.stderr
     document = json.loads(completed.stdout)
-    _check_document(document)
+    _check_document(document, "1")
     temporary = set(document["temporary_databases"])
     assert len(temporary) == 2
     assert not temporary & before
     assert not temporary & _databases(pg_server), "temporary databases were left behind"
-
-
-def test_demo_plain_text_when_piped() -> None:
-    completed = _demo(*FAST, "--delay-ms", "0")
-    assert completed.returncode == 0, completed.stderr
-    assert "Before → after at 0 ms one-way delay" in completed.stdout
-    assert "get_user_projects" in completed.stdout
-    assert "identical results" in completed.stdout
-    assert "\x1b[" not in completed.stdout  # no terminal escapes in a pipe
 
 
 @pytest.mark.parametrize(
@@ -120,12 +113,17 @@ def test_no_database_gives_one_line_and_exit_2() -> None:
     assert completed.stdout == ""
 
 
-def test_demo_on_the_embedded_server() -> None:
-    completed = _demo("--json", *FAST, env={"DBAUDIT_DATABASE": "embedded"})
+def test_demo_on_the_embedded_server_prints_plain_text_when_piped() -> None:
+    completed = _demo(*FAST, *NO_DELAY, env={"DBAUDIT_DATABASE": "embedded"})
     assert completed.returncode == 0, completed.stderr
-    document = json.loads(completed.stdout)
-    assert document["database"]["source"] == "embedded"
-    _check_document(document)
+    header = completed.stderr.splitlines()[0]
+    assert header.startswith("dbaudit demo: reference render platform on embedded PostgreSQL")
+    out = completed.stdout
+    assert "\x1b[" not in out  # no terminal escapes in a pipe
+    assert "Before → after at 0 ms one-way delay (2 calls each)" in out
+    rows = [line.split() for line in out.splitlines() if line.startswith("get_user_projects")]
+    assert rows[0][1:4] == ["51", "→", "2"]  # statements in the latency table
+    assert "naive and optimized returned identical results for all" in out
 
 
 def test_ctrl_c_drops_the_temporary_databases(pg_server: PostgresServer) -> None:
