@@ -292,3 +292,16 @@ def test_functions_nested_in_config_objects_and_wrappers() -> None:
         "POST",
     } <= names
     assert all(len(function(module, n).db_ops) == 1 for n in ("authOptions.callbacks.jwt", "POST"))
+
+
+def test_next_navigation_helpers_end_a_guard() -> None:
+    fn = function(
+        build(
+            "export default async function Page({ params }) {\n"
+            "  const store = await db.query.stores.findFirst({ where: eq(stores.id, params.id) });\n"
+            "  if (!store) {\n    notFound()\n  }\n"
+            "  const orders = await db.select().from(orders).where(eq(orders.storeId, params.id));\n}"
+        ),
+        "Page",
+    )
+    assert "store" in fn.db_ops[1].control_reads

@@ -1766,6 +1766,13 @@ def _exits(node: Node) -> bool:
     if node.type == "statement_block":
         children = [c for c in node.named_children if c.type != "comment"]
         return bool(children) and _exits(children[-1])
+    if node.type == "expression_statement" and node.named_children:
+        # ``notFound()`` / ``redirect("/login")`` throw in Next.js: the guard ends the function
+        call = unwrap(node.named_children[0])
+        if call.type == "call_expression":
+            function = call.child_by_field_name("function")
+            if function is not None and function.type == "identifier":
+                return function.text is not None and function.text.decode() in P.EXIT_CALLS
     return False
 
 

@@ -259,6 +259,8 @@ DEFERRED_CALLS = frozenset(
     {"setTimeout", "setImmediate", "queueMicrotask", "after", "waitUntil", "process.nextTick"}
 )
 DEFERRED_METHODS = frozenset({"enqueue", "waitUntil", "sendMessage", "publish", "emit"})
+# Calls that never return (Next.js navigation helpers throw; process.exit ends the process).
+EXIT_CALLS = frozenset({"notFound", "redirect", "permanentRedirect", "forbidden", "unauthorized"})
 CHUNK_FUNCTIONS = re.compile(
     r"(?:^|[._])(chunk|chunks|chunked|batch|batches|batched|paginate|pages|splitEvery)$", re.I
 )
