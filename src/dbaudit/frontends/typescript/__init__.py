@@ -40,7 +40,9 @@ def handles(path: str) -> bool:
 
 def might_touch_database(source: str) -> bool:
     """False when the text cannot reach a database by itself or through a helper it calls."""
-    return P.PRECHECK.search(source) is not None
+    if any(token in source for token in P.PRECHECK_TOKENS):
+        return True
+    return P.PRECHECK_WORDS.search(source) is not None
 
 
 def skip_reason(path: str, source: str) -> str | None:

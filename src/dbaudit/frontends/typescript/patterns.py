@@ -367,12 +367,49 @@ COLLECTION_METHODS = frozenset(
     }
 )
 
-# Tokens whose absence means a file cannot reach a database, by itself or through a helper.
-PRECHECK = re.compile(
-    r"\bawait\b|\.then\(|drizzle|prisma|Prisma|knex|\bpg\b|postgres|\.query\b|\.execute\(|"
-    r"pgTable|findMany|findFirst|findUnique|DAL\b|Dal\b|Repository|repository|"
-    r"\bdb\b|\btx\b|Promise\.all"
+# Tokens whose absence means a file cannot reach a database, by itself or through a helper:
+# plain substrings first (each a fast scan in C), then the short names that need word bounds.
+PRECHECK_TOKENS: tuple[str, ...] = (
+    "await",
+    ".then(",
+    "Promise.all",
+    "drizzle",
+    "prisma",
+    "Prisma",
+    "knex",
+    "postgres",
+    ".query",
+    ".execute(",
+    "pgTable",
+    "findMany",
+    "findFirst",
+    "findUnique",
+    "DAL",
+    "Dal",
+    "Repository",
+    "repository",
 )
+PRECHECK_WORDS = re.compile(r"\b(?:pg|db|tx)\b")
 # A line longer than this, or an average line longer than MINIFIED_AVERAGE, means a bundle.
 MINIFIED_LINE = 5000
 MINIFIED_AVERAGE = 300
+
+# Every method a recognised query chain can end with: a cheap first test before reading a chain.
+CHAIN_METHODS = frozenset(
+    {
+        *DRIZZLE_ENTRIES,
+        *DRIZZLE_QUERY_METHODS,
+        *DRIZZLE_BUILDER_STEPS,
+        "from",
+        "set",
+        "values",
+        "with",
+        *PRISMA_METHODS,
+        *PRISMA_RAW,
+        *KNEX_STEPS,
+        *KNEX_WHERE,
+        *KNEX_BUILDER_STEPS,
+        *KNEX_ENTRY_METHODS,
+        *SQL_METHODS,
+    }
+)

@@ -131,6 +131,17 @@ Handles = Callable[[str], str]  # receiver text -> library it is a handle of (""
 
 def recognise(call: Node, src: Source, handle_of: Handles) -> Facts | None:
     """Facts of the database statement ``call`` runs, or None when it is not one."""
+    function = call.child_by_field_name("function")
+    if function is None:
+        return None
+    function = unwrap(function)
+    if function.type == "member_expression":
+        # most calls in a tree are not queries: a method no library's chain ends with is out
+        prop = function.child_by_field_name("property")
+        if prop is None or src.text(prop) not in P.CHAIN_METHODS:
+            return None
+    elif function.type != "identifier" or not handle_of(src.text(function)):
+        return None
     chain = flatten(call, src)
     steps = chain.steps
     if chain.base.type == "call_expression":
