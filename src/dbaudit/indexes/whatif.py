@@ -134,7 +134,7 @@ class PlannerSession:
         """Undo what lives outside the transaction (backend memory)."""
 
     def _run(self, statement: str, params: Any = None) -> list[Any]:
-        cursor = self.conn.execute(statement, params)  # type: ignore[arg-type]
+        cursor = self.conn.execute(statement, params)
         return cursor.fetchall() if cursor.description else []
 
     def _savepoint(self, name: str) -> None:
@@ -315,12 +315,12 @@ def _execution_ms(conn: Connection, statement: str, params: tuple[Any, ...] | No
     conn.execute("SAVEPOINT dbaudit_measure")
     try:
         if params:
-            conn.execute(sql.SQL("PREPARE {} AS ").format(name) + sql.SQL(statement))  # type: ignore[arg-type]
+            conn.execute(sql.SQL("PREPARE {} AS ").format(name) + sql.SQL(statement))
             run = sql.SQL("EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE {}({})").format(
                 name, _literal_arguments(params)
             )
         else:
-            run = sql.SQL("EXPLAIN (ANALYZE, FORMAT JSON) ") + sql.SQL(statement)  # type: ignore[arg-type]
+            run = sql.SQL("EXPLAIN (ANALYZE, FORMAT JSON) ") + sql.SQL(statement)
         for _ in range(VERIFY_REPEATS):
             row = conn.execute(run).fetchone()
             assert row is not None
@@ -376,7 +376,7 @@ def measure(
                 failed[number] = str(error)
         for position, candidate in enumerate(indexes):
             name = f"dbaudit_verify_{secrets.token_hex(3)}_{position}"
-            conn.execute(candidate.definition(concurrently=False, name=name))  # type: ignore[arg-type]
+            conn.execute(candidate.definition(concurrently=False, name=name))
         for number in runnable:
             if number in failed:
                 results[number] = Measurement(None, None, failed[number])

@@ -132,7 +132,7 @@ def from_pg_stat_statements(
         with conn.transaction(force_rollback=True):
             conn.execute("SET TRANSACTION READ ONLY")
             rows = conn.execute(
-                PG_STAT_STATEMENTS_SQL.format(schema=schema),  # type: ignore[arg-type]
+                PG_STAT_STATEMENTS_SQL.format(schema=schema),
                 {"limit": limit},
             ).fetchall()
     except psycopg.Error as error:

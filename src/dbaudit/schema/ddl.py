@@ -37,18 +37,18 @@ class _TableDraft:
 
 
 def _names(values: Iterable[ast.String] | None) -> tuple[str, ...]:
-    return tuple(v.sval for v in values or ())
+    return tuple(v.sval or "" for v in values or ())
 
 
 def _type_name(type_name: ast.TypeName | None) -> str:
     if type_name is None:
         return ""
-    parts = [n.sval for n in type_name.names or () if n.sval != "pg_catalog"]
+    parts = [n.sval or "" for n in type_name.names or () if n.sval != "pg_catalog"]
     return ".".join(parts)
 
 
 def _qualified(relation: ast.RangeVar) -> tuple[str, str]:
-    return relation.schemaname or "public", relation.relname
+    return relation.schemaname or "public", relation.relname or ""
 
 
 def _key_name(name: str, schema: str) -> str:
@@ -59,7 +59,9 @@ class _Loader:
     def __init__(self) -> None:
         self.tables: dict[str, _TableDraft] = {}
 
-    def table(self, relation: ast.RangeVar) -> _TableDraft:
+    def table(self, relation: ast.RangeVar | None) -> _TableDraft:
+        if relation is None:  # pragma: no cover - pglast always fills it for these statements
+            raise DDLError("statement without a table")
         schema, name = _qualified(relation)
         key = _key_name(name, schema)
         if key not in self.tables:
@@ -114,7 +116,7 @@ class _Loader:
                     for c in constraints
                 )
                 draft.columns.append(
-                    Column(element.colname, _type_name(element.typeName), not not_null)
+                    Column(element.colname or "", _type_name(element.typeName), not not_null)
                 )
                 deferred.extend((c, element.colname) for c in constraints)
             elif isinstance(element, ast.Constraint):
@@ -162,9 +164,7 @@ class _Loader:
     def drop(self, statement: ast.DropStmt) -> None:
         if statement.removeType != enums.ObjectType.OBJECT_INDEX:
             return
-        dropped = {
-            ".".join(n.sval for n in names)[-63:].split(".")[-1] for names in statement.objects
-        }
+        dropped = {names[-1].sval for names in statement.objects or ()}
         for draft in self.tables.values():
             draft.indexes = [i for i in draft.indexes if i.name not in dropped]
 

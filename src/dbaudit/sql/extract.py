@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 import sqlglot
 from sqlglot import exp
@@ -124,7 +124,7 @@ def parse(sql: str) -> exp.Expression:
         raise ExtractError(f"cannot parse SQL: {str(error).splitlines()[0][:200]}") from None
     if len(statements) != 1:
         raise ExtractError(f"expected one statement, found {len(statements)}")
-    return statements[0]
+    return cast(exp.Expression, statements[0])
 
 
 def statement_kind(tree: exp.Expression) -> StatementKind:
@@ -189,16 +189,16 @@ def conjuncts(condition: exp.Expression | None) -> Iterator[exp.Expression]:
     """Top-level AND terms; an OR stays one term (it is no simple index key)."""
     if condition is None:
         return
-    node = condition.unnest()
+    node = cast(exp.Expression, condition.unnest())
     if isinstance(node, exp.And):
-        yield from conjuncts(node.left)
-        yield from conjuncts(node.right)
+        yield from conjuncts(cast(exp.Expression, node.left))
+        yield from conjuncts(cast(exp.Expression, node.right))
     else:
         yield node
 
 
 def _value_kind(node: exp.Expression) -> ValueKind:
-    node = node.unnest()
+    node = cast(exp.Expression, node.unnest())
     if isinstance(node, exp.Parameter | exp.Placeholder):
         return "parameter"
     if isinstance(node, exp.Literal | exp.Boolean | exp.Null):
@@ -259,13 +259,16 @@ def _term_filters(
     if isinstance(term, exp.Like | exp.ILike) and isinstance(term.this, exp.Column):
         ref = resolve_column(term.this, aliases, schema)
         # Only a case-sensitive LIKE can use a btree (with a text_pattern_ops or C collation).
-        operator = "LIKE" if isinstance(term, exp.Like) else "ILIKE"
-        yield Filter(ref.table, ref.column, operator, _value_kind(term.expression))
+        like = "LIKE" if isinstance(term, exp.Like) else "ILIKE"
+        yield Filter(ref.table, ref.column, like, _value_kind(term.expression))
         return
-    operator = _COMPARISONS.get(type(term))
-    if operator is None:
+    comparison = _COMPARISONS.get(type(term))
+    if comparison is None:
         return
-    left, right = term.left.unnest(), term.right.unnest()
+    operator = comparison
+    binary = cast(exp.Binary, term)
+    left = cast(exp.Expression, binary.left.unnest())
+    right = cast(exp.Expression, binary.right.unnest())
     if isinstance(right, exp.Column) and not isinstance(left, exp.Column):
         left, right, operator = right, left, _FLIPPED[operator]
     if not isinstance(left, exp.Column):
