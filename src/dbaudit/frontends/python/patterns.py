@@ -273,7 +273,9 @@ ENGINE_APIS: dict[str, str] = {
 # Tokens whose absence proves a file cannot reach a database by itself or through helpers
 # we could resolve (see ``might_touch_database``).
 PRECHECK = re.compile(
-    r"sqlalchemy|django|asyncpg|psycopg|sqlite3|pymysql|MySQLdb|aiosqlite|peewee|tortoise"
-    r"|\.execute\(|\.executemany\(|\.fetch|cursor|session|Session|\.objects\b|\.query\("
-    r"|\bawait\b|relationship\(|DAL\b|_dal\b|Repository|repository|\bdao\b|DAO\b|crud"
+    r"sqlalchemy|asyncpg|psycopg|sqlite3|pymysql|MySQLdb|aiosqlite|peewee|tortoise|sqlmodel"
+    r"|django\.db|\bmodels\b|\.objects\b|QuerySet|get_object_or_404|_related\("
+    r"|\.execute\(|\.executemany\(|\.fetch|cursor|session|Session|\.query\("
+    r"|\bawait\b|relationship\(|[a-z]DAL\b|\bDAL\b|_dal\b|Repository|repository|\bdao\b|DAO\b"
+    r"|\bcrud\b|\brepo\b"
 )
