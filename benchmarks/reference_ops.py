@@ -109,6 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"reference_ops: error: {error}", file=sys.stderr)
         return 2
     started = time.perf_counter()
+    load_before = os.getloadavg()[0]
     try:
         with (
             resolve_server() as server,
@@ -135,6 +136,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
         ),
         "elapsed_s": round(elapsed, 1),
+        # The machine is shared: the 1-minute load average says how busy it was.
+        "load_average": f"{load_before:.1f} at start, {os.getloadavg()[0]:.1f} at end",
     }
     if args.json:
         document = {"environment": environment, **to_json(reference.result)}
@@ -145,7 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
     print(f"database: {environment['database']}")
-    print(f"machine:  {environment['machine']}")
+    print(f"machine:  {environment['machine']}, load average {environment['load_average']}")
     print(f"rows:     {', '.join(f'{t} {n}' for t, n in reference.row_counts)}")
     print()
     sys.stdout.write(render_plain(reference.result))
