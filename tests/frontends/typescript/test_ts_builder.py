@@ -305,3 +305,13 @@ def test_next_navigation_helpers_end_a_guard() -> None:
         "Page",
     )
     assert "store" in fn.db_ops[1].control_reads
+
+
+def test_trpc_procedures_are_named_after_their_router_key() -> None:
+    module = build(
+        "export const appRouter = router({\n"
+        "  byId: publicProcedure.input(z.string()).query(async ({ input }) => {\n"
+        "    return db.query.posts.findFirst({ where: eq(posts.id, input) });\n  }),\n"
+        "});\n"
+    )
+    assert len(function(module, "appRouter.byId").db_ops) == 1

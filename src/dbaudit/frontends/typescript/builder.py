@@ -398,10 +398,20 @@ class ModuleBuilder:
                     self._object_methods(inner, prefix + label, exported)
                 elif inner.type == "class":
                     self._class(inner, prefix, name=label)
-                elif inner.type == "call_expression" and (wrapped := _wrapped_function(inner)):
+                elif (
+                    inner.type == "call_expression"
+                    and not _is_setup_call(inner, src)
+                    and (wrapped := _wrapped_function(inner))
+                ):
                     # ``export const POST = withAuth(async (req) => ...)``: the handler is
                     # the wrapped function, named after the constant
                     self.function(wrapped, prefix + label, label, decorators=self._marks(exported))
+                elif (
+                    inner.type == "call_expression"
+                    and not _is_setup_call(inner, src)
+                    and self._object_methods(inner, prefix + label, exported)
+                ):
+                    pass  # ``router({ byId: procedure.query(async () => ...) })``
                 elif _contains_call(inner) and not _is_setup_call(inner, src):
                     handled = False
             return handled
@@ -446,7 +456,14 @@ class ModuleBuilder:
         node = unwrap(node)
         if node.type in {"array", "arguments"}:
             for element in node.named_children:
-                found += self._object_methods(element, owner, exported, depth + 1)
+                inner = unwrap(element)
+                if inner.type in FUNCTION_TYPES and owner:
+                    # ``getUser: procedure.input(schema).query(async ({ input }) => ...)``
+                    label = owner.rsplit(".", 1)[-1]
+                    self.function(inner, owner, label, decorators=self._marks(exported))
+                    found += 1
+                else:
+                    found += self._object_methods(element, owner, exported, depth + 1)
             return found
         if node.type == "call_expression":
             args = node.child_by_field_name("arguments")
