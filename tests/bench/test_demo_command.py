@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import signal
 import subprocess
 import sys
@@ -17,8 +18,10 @@ from typing import Any
 
 import psycopg
 import pytest
+from sqlalchemy.engine import make_url
 
 from dbaudit.db import PostgresServer
+from dbaudit.db.harness import libpq_url
 
 FAST = ["--repeat", "2", "--clients", "2", "--calls-per-client", "1"]
 # The network delay changes timings only; 0 ms keeps the slow naive calls short.
@@ -148,3 +151,22 @@ def test_ctrl_c_drops_the_temporary_databases(pg_server: PostgresServer) -> None
     assert process.returncode == 130, stderr
     assert stderr.strip().splitlines()[-1] == "dbaudit: interrupted"
     assert not names & _databases(pg_server), "temporary databases were left behind"
+
+
+def test_no_right_to_create_a_database_gives_one_line_and_exit_2(
+    pg_server: PostgresServer,
+) -> None:
+    role = f"dbaudit_nocreatedb_{secrets.token_hex(4)}"
+    with psycopg.connect(pg_server.url, autocommit=True) as admin:
+        admin.execute(f"CREATE ROLE {role} LOGIN NOCREATEDB")
+    try:
+        url = libpq_url(make_url(pg_server.url).set(username=role))
+        completed = _demo("--json", env={"DBAUDIT_DATABASE": "env", "DBAUDIT_DATABASE_URL": url})
+    finally:
+        with psycopg.connect(pg_server.url, autocommit=True) as admin:
+            admin.execute(f"DROP ROLE {role}")
+    assert completed.returncode == 2
+    lines = completed.stderr.strip().splitlines()
+    assert len(lines) == 1, completed.stderr
+    assert lines[0].startswith("dbaudit: error: cannot create a temporary database on ")
+    assert "permission denied" in lines[0]

@@ -114,18 +114,16 @@ def _server() -> Iterator[PostgresServer]:
 
 @contextlib.contextmanager
 def _database(server: PostgresServer) -> Iterator[str]:
-    try:
-        manager = temporary_database(server)
-        url = manager.__enter__()
-    except psycopg.Error as error:
-        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise DatabaseUnavailable(
-            f"cannot create a temporary database on {redact(server.url)}: {first_line}"
-        ) from None
-    try:
+    """A temporary database on ``server``, dropped on exit; failing to create one is one line."""
+    with contextlib.ExitStack() as stack:
+        try:
+            url = stack.enter_context(temporary_database(server))
+        except psycopg.Error as error:
+            first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            raise DatabaseUnavailable(
+                f"cannot create a temporary database on {redact(server.url)}: {first_line}"
+            ) from None
         yield url
-    finally:
-        manager.__exit__(None, None, None)
 
 
 def _database_name(url: str) -> str:
