@@ -23,6 +23,10 @@ from typing import Any
 from dbaudit.runtime.events import CallSite
 
 MAX_STACK = 8  # application frames kept per query: enough to tell loops apart, bounded memory
+# Library frames in a row, after application frames, that end the walk: a decorator or wrapper
+# from a library sits between application frames (1-3 frames), the test runner or server
+# underneath them is dozens (pytest and pluggy ~40), and every frame walked costs a frame object.
+MAX_LIBRARY_GAP = 8
 _CACHE_LIMIT = 50_000
 
 _getcurrent: Callable[[], Any] | None
@@ -80,6 +84,7 @@ def capture_stack(skip: int = 1, limit: int = MAX_STACK) -> tuple[CallSite, ...]
     frames: list[FrameType] = []
     user_code = _is_user_code
     hopped = False  # into the parent greenlet, at most once
+    gap = 0  # library frames since the last application frame
     while True:
         while frame is not None:
             code = frame.f_code
@@ -91,6 +96,11 @@ def capture_stack(skip: int = 1, limit: int = MAX_STACK) -> tuple[CallSite, ...]
                 key.append(frame.f_lasti)
                 frames.append(frame)
                 if len(frames) >= limit:
+                    break
+                gap = 0
+            elif frames:
+                gap += 1
+                if gap >= MAX_LIBRARY_GAP:
                     break
             frame = frame.f_back
         if frame is not None or hopped or (frame := _parent_greenlet_frame()) is None:

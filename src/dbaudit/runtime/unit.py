@@ -46,6 +46,8 @@ class _State(NamedTuple):
 
 
 _STATE: ContextVar[_State | None] = ContextVar("dbaudit_unit", default=None)
+# tuple.__new__ straight away: a NamedTuple's generated __new__ is one more Python call per query
+_new_event = tuple.__new__
 _sequence = itertools.count()  # process-wide order of events; next() is atomic in CPython
 _fingerprints: dict[tuple[str, str], Fingerprint] = {}
 _FINGERPRINT_CACHE_LIMIT = 20_000
@@ -171,23 +173,26 @@ def record(
         task = asyncio.current_task(loop) if loop is not None else None
         keep = unit.keep_params or duration >= unit.slow_s
         unit.add(
-            QueryEvent(
-                next(_sequence),
-                fp,
-                started,
-                duration,
-                rows if rows is None or rows >= 0 else None,
-                capture_stack(2),
-                threading.get_ident(),
-                id(task) if task is not None else None,
-                () if many else hash_values(params),
-                result_hashes,
-                state.ignored,
-                source,
-                many,
-                type(error).__name__ if error is not None else None,
-                params if keep else None,
-                sql if keep else None,
+            _new_event(
+                QueryEvent,
+                (
+                    next(_sequence),
+                    fp,
+                    started,
+                    duration,
+                    rows if rows is None or rows >= 0 else None,
+                    capture_stack(2),
+                    threading.get_ident(),
+                    id(task) if task is not None else None,
+                    () if many else hash_values(params),
+                    result_hashes,
+                    state.ignored,
+                    source,
+                    many,
+                    type(error).__name__ if error is not None else None,
+                    params if keep else None,
+                    sql if keep else None,
+                ),
             )
         )
     except Exception as failure:

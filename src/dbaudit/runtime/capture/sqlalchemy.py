@@ -55,8 +55,9 @@ def _after(
     state, started = pending
     try:
         rows = cursor.rowcount
-        buffered = getattr(cursor, "_rows", None)  # the asyncio adapters prefetch into a deque
-        results = hash_rows(buffered, RESULT_ROWS_HASHED) if buffered is not None else None
+        results = None
+        if _buffers_rows(type(cursor)):  # the asyncio adapters prefetch rows into a deque
+            results = hash_rows(cursor._rows, RESULT_ROWS_HASHED)
         dialect = _DIALECTS.get(conn.dialect.name, "postgres")
     except Exception:
         rows, results, dialect = None, None, "postgres"
@@ -72,6 +73,18 @@ def _after(
         many=executemany,
         result_hashes=results,
     )
+
+
+_buffering: dict[type, bool] = {}
+
+
+def _buffers_rows(cursor_type: type) -> bool:
+    """Per cursor class, not per query: a failed getattr on a C cursor costs an exception."""
+    known = _buffering.get(cursor_type)
+    if known is None:
+        # a slot (a descriptor on the class): true for SQLAlchemy's asyncio cursor adapters
+        known = _buffering[cursor_type] = hasattr(cursor_type, "_rows")
+    return known
 
 
 def _error(context: ExceptionContext) -> None:
