@@ -86,3 +86,11 @@ def test_paths_outside_the_working_directory_are_absolute(tmp_path: Path) -> Non
     _tree(tmp_path, ["proj/a.py", "elsewhere/b.py"])
     found = discover([str(tmp_path / "elsewhere")], [], cwd=str(tmp_path / "proj"))
     assert found.files[0].display_path == (tmp_path / "elsewhere" / "b.py").as_posix()
+
+
+def test_fifos_are_listed_not_read(tmp_path: Path) -> None:
+    _tree(tmp_path, ["ok.py"])
+    os.mkfifo(tmp_path / "pipe.py")
+    found = discover([str(tmp_path), str(tmp_path / "pipe.py")], [], cwd=str(tmp_path))
+    assert [f.display_path for f in found.files] == ["ok.py"]
+    assert [(s.path, s.reason) for s in found.skipped] == [("pipe.py", "not a regular file")]

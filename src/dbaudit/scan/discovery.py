@@ -8,6 +8,7 @@ command line are always audited, even when an exclude pattern would match them (
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
@@ -119,8 +120,8 @@ def discover(
         walker = _Walker(cwd, root_display, matchers, seen_files, files, skipped)
         walker.start(given)
     files.sort(key=lambda f: f.display_path)
-    skipped.sort(key=lambda s: s.path)
-    return Discovery(files=tuple(files), skipped=tuple(skipped))
+    unique_skipped = sorted(set(skipped), key=lambda s: (s.path, s.reason))
+    return Discovery(files=tuple(files), skipped=tuple(unique_skipped))
 
 
 class _Walker:
@@ -205,6 +206,14 @@ class _Walker:
 
     def _add_file(self, path: str) -> None:
         shown = display_path(path, self.cwd)
+        try:
+            regular = stat.S_ISREG(os.stat(path).st_mode)
+        except OSError as error:
+            self.skipped.append(SkippedFile(shown, f"unreadable: {_os_reason(error)}"))
+            return
+        if not regular:  # a FIFO or device would block or never end when read
+            self.skipped.append(SkippedFile(shown, "not a regular file"))
+            return
         real = os.path.realpath(path)
         if real in self.seen_files:
             if self.seen_files[real] != shown:
