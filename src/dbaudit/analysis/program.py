@@ -16,6 +16,7 @@ from dbaudit.analysis.cost import ZERO, Cost
 from dbaudit.findings import CallHop, Confidence, Finding, Fix, Severity
 from dbaudit.model import Call, DbOp, Filter, Function, Loop, ModelClass, ModuleModel, Span
 
+ROW_SHAPES = frozenset({"rows", "queryset"})  # many rows, fetched now or when iterated
 WRITE_KINDS = frozenset({"insert", "update", "delete", "flush"})
 READ_KINDS = frozenset({"select", "count", "stream", "refresh"})
 # a loop over this few known items is not an N+1 (``for kind in ("a", "b")``)
@@ -33,7 +34,7 @@ _CONSUMES_COLLECTION = re.compile(
 # loops over a model's fields, a call's keyword arguments or the schema's tables: bounded by
 # the code, not by the data
 _SCHEMA_BOUNDED = re.compile(
-    r"(^|[^\w])(kwargs|__dict__|sorted_tables|metadata\.tables|__table__\.columns|"
+    r"(^|[^\w])(kwargs|__dict__|sorted_tables|metadata\.tables|__table__\.columns|models|"
     r"_meta\.(?:get_)?fields|__mapper__\.\w+|inspect\([^)]*\)\.\w+)([^\w]|$)"
 )
 _CACHED = re.compile(
@@ -176,7 +177,7 @@ class Program:
         for op in fn.db_ops:
             if (
                 op.kind in {"select", "stream"}
-                and op.result_shape == "rows"
+                and op.result_shape in ROW_SHAPES
                 and ("<return>" in op.targets or set(op.targets) & self.returned_names(fn))
             ):
                 returned_op = op
@@ -284,7 +285,7 @@ class Program:
         fn = ref.function
         outer = _outer_loops(fn, loop)
         for op in fn.db_ops:
-            if op.kind != "select" or op.result_shape != "rows" or not op.tables:
+            if op.kind != "select" or op.result_shape not in ROW_SHAPES or not op.tables:
                 continue
             if op.span.line == loop.span.line and set(op.loops) == set(outer):
                 return op
@@ -401,7 +402,7 @@ def runs_once_in_loop(targets: tuple[str, ...]) -> bool:
 
 _ONE_OFF_PATH = re.compile(
     r"(^|/)(tests?|testing|migrations|alembic|versions|fixtures|conftest\.py|test_[^/]*\.py|"
-    r"[^/]*_tests?\.py)(/|$)"
+    r"[^/]*_tests?\.py|tests?\.py)(/|$)"
 )
 
 

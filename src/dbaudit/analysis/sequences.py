@@ -185,9 +185,8 @@ def dependent_lookups(program: Program, ref: FunctionRef) -> list[Lookups]:
         for later in events[index + 1 :]:
             if later.batched or not later.single_row:
                 continue
-            values = [k.value for k in later.keys]
-            if later.call is not None:
-                values.extend(later.call.args)
+            # the looked-up row is the one the fetched row points at: keyed by its primary key
+            values = [k.value for k in later.keys if k.column in {"id", "pk"} and k.op == "=="]
             hit = next((h for v in values if (h := _fk_attribute(v, row_names))), None)
             if hit is None or hit[1] in {"id", "pk"}:
                 continue

@@ -33,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from dbaudit.analysis.callgraph import FunctionRef
-from dbaudit.analysis.program import Program
+from dbaudit.analysis.program import ROW_SHAPES, Program
 from dbaudit.findings import CallHop, Finding, Fix, Severity
 from dbaudit.model import Call, DbOp, Span
 
@@ -60,7 +60,7 @@ def check(program: Program) -> Iterator[Finding]:
             continue
         candidates: list[tuple[DbOp, Span, str, tuple[CallHop, ...], str]] = []
         for op in fn.db_ops:
-            if op.kind == "select" and op.result_shape == "rows" and not op.aggregate:
+            if op.kind == "select" and op.result_shape in ROW_SHAPES and not op.aggregate:
                 for target in op.targets:
                     candidates.append((op, op.span, target, (), op.text))
         for call, target_ref in program.graph.callees(ref):

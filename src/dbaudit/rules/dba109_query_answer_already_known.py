@@ -47,7 +47,7 @@ def check(program: Program) -> Iterator[Finding]:
         writes = [op.seq for op in fn.db_ops if op.kind in WRITE_KINDS]
         seen: dict[tuple[object, ...], QueryEvent] = {}
         for event in query_events(program, ref):
-            if not event.reads_only:
+            if not event.reads_only or _lazy(program, event):
                 continue
             signature = _signature(event)
             if signature is None:
@@ -94,3 +94,13 @@ def _signature(event: QueryEvent) -> tuple[object, ...] | None:
     if event.call is not None and event.target is not None:
         return ("call", event.target.id, event.call.args)
     return None
+
+
+def _lazy(program: Program, event: QueryEvent) -> bool:
+    """A Django queryset that is built but not evaluated here runs no query by itself."""
+    if event.op is not None:
+        return event.op.result_shape == "queryset"
+    if event.target is not None:
+        returned = program.reach(event.target).returned_op
+        return returned is not None and returned.result_shape == "queryset"
+    return False

@@ -43,6 +43,7 @@ RETURN = "<return>"  # the target of events whose value is returned directly
 DYNAMIC_TABLE = "<dynamic>"  # the statement's table is a variable (a loop over tables)
 _IGNORED_READS = frozenset({"self", "cls"})
 _EMPTY: frozenset[str] = frozenset()
+_EVALUATORS = frozenset({"list", "tuple", "set", "sorted", "len", "bool", "sum", "any", "all"})
 _ONE_ROW = frozenset(
     {"first", "one", "one_or_none", "scalar_one", "scalar_one_or_none", "scalar", "fetchone"}
 )
@@ -248,7 +249,7 @@ def _is_orm_entity(node: ast.AST) -> bool:
         return _is_class_name(node.value)
     if isinstance(node, ast.Call):
         callee = _callee_text(node.func)
-        return callee.startswith(("func.", "sa.func.", "distinct", "aliased", "literal"))
+        return "func." in callee or _last(callee) in {"distinct", "aliased", "literal", "label"}
     return False
 
 
@@ -648,6 +649,8 @@ class _FunctionWalker:
         self.targets: tuple[str, ...] = ()
         self.gather_depth = 0
         self.result_methods: dict[int, list[str]] = {}
+        # expressions whose lazy queryset is evaluated right there (iterated, list(), len())
+        self.evaluated: set[int] = set()
         # names computed from a loop variable inside the loop (``table = tables[name]``)
         self.loop_derived: set[str] = set()
 
@@ -875,6 +878,7 @@ class _FunctionWalker:
         )
 
     def _for(self, node: ast.For | ast.AsyncFor) -> None:
+        self.evaluated.add(id(node.iter))
         iter_reads = self.expr(node.iter)
         targets = _target_names(node.target)
         kind: LoopKind = "async for" if isinstance(node, ast.AsyncFor) else "for"
@@ -1023,6 +1027,7 @@ class _FunctionWalker:
         bound: set[str] = set()
         outer_targets = self.targets
         for index, generator in enumerate(node.generators):
+            self.evaluated.add(id(generator.iter))
             iter_names = self.expr(generator.iter)
             # only the first iterable is evaluated once; what runs per item binds no name
             self.targets = ()
@@ -1078,6 +1083,8 @@ class _FunctionWalker:
                 gathered |= self.expr(child.value if isinstance(child, ast.Starred) else child)
             self.gather_depth -= 1
             return frozenset(gathered)
+        if callee in _EVALUATORS and node.args:
+            self.evaluated.add(id(node.args[0]))
         root, links = _unchain(node)
         if isinstance(root, ast.Await) and isinstance(root.value, ast.Call):
             # ``(await session.scalars(q)).one_or_none()``: how the result is consumed
@@ -1221,7 +1228,11 @@ class _FunctionWalker:
         elif links and links[0][0] in P.SA_STATEMENTS:
             owner = _dotted(root) or ""
             module = self.ctx.imported.get(owner, "")
-            if module.startswith("sqlalchemy") or owner in {"sa", "sqlalchemy"}:
+            if module.startswith(("sqlalchemy", "sqlmodel")) or _last(owner) in {
+                "sa",
+                "sqlalchemy",
+                "db",  # Flask-SQLAlchemy's ``db.select(User)``
+            }:
                 kind = P.SA_STATEMENTS[links[0][0]]
                 base_args = list(links[0][1].args)
                 start = 1
@@ -1336,6 +1347,8 @@ class _FunctionWalker:
         django_model = self._django_root(root, links)
         if django_model is not None:
             terminal = links[-1][0]
+            if terminal in P.DJANGO_NO_QUERY:
+                return None
             if (
                 isinstance(root, ast.Name)
                 and root.id in self.targets
@@ -1345,6 +1358,14 @@ class _FunctionWalker:
             return self._django_op(node, django_model, root, links, awaited)
         first, first_call = links[0]
         receiver = root
+        # Flask-SQLAlchemy ``User.query.filter_by(...)`` and SQLAlchemy Query variables
+        if isinstance(root, ast.Attribute) and root.attr == "query" and _is_class_name(root.value):
+            return self._query_op(node, root, links, awaited, _last(_dotted(root.value) or ""))
+        if isinstance(root, ast.Name) and self.types.get(root.id, "").startswith("query:"):
+            terminal = links[-1][0]
+            if root.id in self.targets and terminal not in P.SA_QUERY_TERMINALS:
+                return None  # ``q = q.filter(...)``: refining a query runs nothing
+            return self._query_op(node, root, links, awaited, self.types[root.id][6:])
         role = self._role(receiver)
         # SQLAlchemy 1.x session.query(...) chains
         if (
@@ -1495,22 +1516,39 @@ class _FunctionWalker:
         return flt
 
     def _query_op(
-        self, node: ast.Call, receiver: ast.AST, links: list[tuple[str, ast.Call]], awaited: bool
+        self,
+        node: ast.Call,
+        receiver: ast.AST,
+        links: list[tuple[str, ast.Call]],
+        awaited: bool,
+        model: str = "",
     ) -> DbOp:
+        """``session.query(M)...``, Flask-SQLAlchemy ``M.query...``, or a Query variable."""
         statement = _Stmt(kind="select", library="sqlalchemy")
-        query_call = links[0][1]
-        for arg in query_call.args:
-            name = _dotted(arg)
-            if name and _is_class_name(arg):
-                statement.tables.append(_last(name))
-            elif isinstance(arg, ast.Attribute):
-                owner = _column_of(arg)
-                if owner:
-                    statement.tables.append(owner[0])
-            _expression_features(arg, statement)
-        self._links(links[1:], statement)
-        terminal = links[-1][0]
-        kind, shape = P.SA_QUERY_TERMINALS.get(terminal, ("select", "rows"))
+        if model:
+            statement.tables.append(model)
+            rest = links
+        else:
+            for arg in links[0][1].args:
+                name = _dotted(arg)
+                if name and _is_class_name(arg):
+                    statement.tables.append(_last(name))
+                elif isinstance(arg, ast.Attribute):
+                    owner = _column_of(arg)
+                    if owner:
+                        statement.tables.append(owner[0])
+                _expression_features(arg, statement)
+            rest = links[1:]
+        self._links(rest, statement)
+        terminal = links[-1][0] if rest else ""
+        kind, shape = P.SA_QUERY_TERMINALS.get(terminal, ("select", "queryset"))
+        if shape == "queryset":
+            if id(node) in self.evaluated:
+                shape = "rows"
+            elif statement.tables:
+                for target in self.targets:
+                    if "." not in target and target != RETURN:
+                        self.types[target] = f"query:{statement.tables[0]}"
         if terminal == "get":
             statement.filters.append(
                 Filter("id", "==", _unparse(links[-1][1].args[0]) if links[-1][1].args else "")
@@ -1522,7 +1560,7 @@ class _FunctionWalker:
             kind="count"
             if kind == "select" and "count" in statement.aggregate and not statement.group_by
             else kind,
-            api=f"{_dotted(receiver) or ''}.query",
+            api=f"{model}.query" if model else f"{_dotted(receiver) or ''}.query",
             receiver=_dotted(receiver) or "",
             span=self._span(node),
             seq=self._next(),
@@ -1570,7 +1608,10 @@ class _FunctionWalker:
     ) -> DbOp:
         statement = _Stmt(kind="select", library="django", tables=[model])
         terminal = links[-1][0]
-        kind, shape = P.DJANGO_TERMINALS.get(terminal, ("select", "rows"))
+        # a queryset without a terminal method is lazy: it runs when iterated, counted, ...
+        kind, shape = P.DJANGO_TERMINALS.get(terminal, ("select", "queryset"))
+        if shape == "queryset" and id(node) in self.evaluated:
+            shape = "rows"
         for name, call in links:
             if name in {
                 "filter",
@@ -1609,11 +1650,7 @@ class _FunctionWalker:
         if terminal in {"get", "first", "last", "earliest", "latest", "aget", "afirst"}:
             statement.has_limit = True
         for target in self.targets:
-            if (
-                kind == "select"
-                and shape == "rows"
-                and terminal not in {"values", "values_list", "in_bulk"}
-            ):
+            if kind == "select" and shape == "queryset":
                 self.types[target] = f"queryset:{model}"
         return DbOp(
             library="django",

@@ -227,8 +227,8 @@ DJANGO_TERMINALS: dict[str, tuple[DbOpKind, str]] = {
     "bulk_create": ("insert", ""),
     "bulk_update": ("update", ""),
     "in_bulk": ("select", "rows"),
-    "values": ("select", "rows"),
-    "values_list": ("select", "rows"),
+    "values": ("select", "queryset"),
+    "values_list": ("select", "queryset"),
     "iterator": ("select", "rows"),
     "aget": ("select", "row"),
     "afirst": ("select", "row"),
@@ -241,6 +241,8 @@ DJANGO_TERMINALS: dict[str, tuple[DbOpKind, str]] = {
     "abulk_create": ("insert", ""),
     "aaggregate": ("select", "scalar"),
 }
+# Manager/queryset methods that never run a query (an empty queryset, a cached lookup)
+DJANGO_NO_QUERY = frozenset({"none", "get_for_model", "get_for_models", "get_for_id", "using"})
 DJANGO_BATCHED = frozenset({"bulk_create", "bulk_update", "in_bulk", "abulk_create"})
 DJANGO_MANAGERS = frozenset({"objects", "_default_manager", "_base_manager", "all_objects"})
 DJANGO_EAGER = frozenset({"select_related", "prefetch_related"})
