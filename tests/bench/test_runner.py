@@ -113,5 +113,7 @@ async def test_rtt_grows_with_the_delay_by_round_trips_not_time(
 def test_settings_reject_nonsense() -> None:
     with pytest.raises(ValueError, match="repeat"):
         Settings(repeat=0)
+    with pytest.raises(ValueError, match="warmup"):
+        Settings(warmup=0)
     with pytest.raises(ValueError, match="negative"):
         Settings(delays_ms=(-1.0,))

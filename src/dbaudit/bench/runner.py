@@ -67,6 +67,9 @@ class Settings:
     def __post_init__(self) -> None:
         if self.repeat < 1:
             raise ValueError("repeat must be at least 1")
+        if self.warmup < 1:
+            # The counts are taken over the warm-up calls (the fewest of them).
+            raise ValueError("warmup must be at least 1")
         if any(d < 0 for d in self.delays_ms):
             raise ValueError("delays cannot be negative")
         if not self.delays_ms:
