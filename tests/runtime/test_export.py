@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dbaudit.runtime import instrument, profile
+from dbaudit.runtime import DetectConfig, instrument, profile
 from dbaudit.runtime.export import (
     EventsFileError,
     finding_from_dict,
@@ -32,15 +32,25 @@ def test_round_trip_and_audit(tmp_path: Path) -> None:
         run_loop(connection, 7)
     with profile("secret", keep_params=True) as kept:
         connection.execute("SELECT ?", ("s3cr3t",)).fetchone()
+    slow_config = DetectConfig(slow_query_ms=0.000001)  # every query is "slow": values kept
+    with profile("slow", config=slow_config) as slow:
+        connection.execute("SELECT ?", ("t0p-s3cr3t",)).fetchone()
+    assert slow.events[0].params == ("t0p-s3cr3t",)  # in memory, for EXPLAIN
     path = tmp_path / "events.json"
-    write(path, [first, second, kept])
+    write(path, [first, second, kept, slow])
     text = path.read_text()
     assert text.count("s3cr3t") == 1  # only the unit that asked to keep values
     units = load(path)
-    assert [(u.name, u.queries) for u in units] == [("first", 4), ("second", 7), ("secret", 1)]
+    assert [(u.name, u.queries) for u in units] == [
+        ("first", 4),
+        ("second", 7),
+        ("secret", 1),
+        ("slow", 1),
+    ]
     assert units[0].findings == tuple(first.findings)  # Finding survives the round trip
     audit = to_audit(units)
-    [finding] = audit.findings
+    assert sorted(f.rule for f in audit.findings) == ["DBA101", "DBA302"]
+    [finding] = [f for f in audit.findings if f.rule == "DBA101"]
     assert finding.rule == "DBA101"
     assert finding.evidence is not None and finding.evidence.queries == 7  # worst unit kept
     assert finding.message.endswith("(in 2 units)")

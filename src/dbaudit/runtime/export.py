@@ -84,7 +84,7 @@ def unit_to_dict(unit: Unit) -> dict[str, Any]:
         "dropped": unit.dropped,
         "db_time_ms": round(unit.db_time_ms, 3),
         "duration_ms": round((ended - unit.started) * 1000, 3),
-        "events": [_event_to_dict(event, unit.started) for event in unit.events],
+        "events": [_event_to_dict(event, unit.started, unit.keep_params) for event in unit.events],
         "findings": [finding_to_dict(f) for f in detection.findings],
         "suppressed": [
             {"reason": s.reason, "finding": finding_to_dict(s.finding)}
@@ -93,7 +93,7 @@ def unit_to_dict(unit: Unit) -> dict[str, Any]:
     }
 
 
-def _event_to_dict(event: QueryEvent, origin: float) -> dict[str, Any]:
+def _event_to_dict(event: QueryEvent, origin: float, keep_params: bool) -> dict[str, Any]:
     data: dict[str, Any] = {
         "seq": event.seq,
         "fingerprint": event.fingerprint.digest,
@@ -110,7 +110,8 @@ def _event_to_dict(event: QueryEvent, origin: float) -> dict[str, Any]:
         "error": event.error,
         "stack": [{"path": s.path, "line": s.line, "function": s.function} for s in event.stack],
     }
-    if event.params is not None:
+    # Slow queries keep their values in memory for EXPLAIN; only a unit that asked writes them.
+    if keep_params and event.params is not None:
         values = event.params.values() if isinstance(event.params, Mapping) else event.params
         data["params"] = [repr(v) for v in values]
     return data
