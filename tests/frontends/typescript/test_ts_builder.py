@@ -315,3 +315,18 @@ def test_trpc_procedures_are_named_after_their_router_key() -> None:
         "});\n"
     )
     assert len(function(module, "appRouter.byId").db_ops) == 1
+
+
+def test_registered_callbacks_are_functions_of_their_own() -> None:
+    module = build(
+        "test('creates a user', async () => {\n  await prisma.user.create({ data: {} });\n});\n"
+        "test('deletes a user', async () => {\n  await prisma.user.delete({ where: { id: 1 } });\n});\n"
+        "app.get('/users', async (req, res) => {\n  res.json(await pool.query('SELECT * FROM users'));\n});\n"
+        "describe('suite', () => {\n  it('runs', async () => { await db.select().from(t); });\n});\n"
+    )
+    names = {f.qualname: f for f in module.functions}
+    assert "test(creates a user)@1" in names and "test(deletes a user)@4" in names
+    route = names["app.get(/users)@7"]
+    assert route.decorators == ("app.get",) and route.db_ops[0].tables == ("users",)
+    assert "describe(suite)@10.<locals>.it(runs)@11" in names
+    assert names["<module>"].db_ops == ()  # at import time only the registrations run

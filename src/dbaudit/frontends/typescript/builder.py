@@ -171,6 +171,10 @@ class ModuleBuilder:
                 walker.statement(node)
             if walker.ops or walker.loops or walker.calls:
                 self.functions.append(walker.build("<module>", "<module>", None, (), (), ()))
+            for nested_name, nested in walker.nested:
+                self.function(nested, nested_name, nested_name)
+            for label, callback, marks in walker.registered:
+                self.function(callback, label, label, decorators=marks)
         return ModuleModel(
             path=self.ctx.path,
             lines=len(self.ctx.lines),
@@ -644,6 +648,8 @@ class ModuleBuilder:
         )
         for nested_name, nested in walker.nested:
             self.function(nested, f"{qualname}.<locals>.{nested_name}", nested_name)
+        for label, callback, marks in walker.registered:
+            self.function(callback, f"{qualname}.<locals>.{label}", label, decorators=marks)
 
 
 @dataclass(slots=True)
@@ -712,6 +718,8 @@ class FunctionWalker:
         self.handles: dict[str, str] = {}  # local db handles (transaction callbacks, ...)
         self.loop_targets: dict[str, int] = {}
         self.nested: list[tuple[str, Node]] = []
+        # callbacks handed to a registrar (``test(...)``, ``app.get(...)``): their own functions
+        self.registered: list[tuple[str, Node, tuple[str, ...]]] = []
         self.branch_ids = 0
         # ``const ranked = db.select()....as("ranked")``: a subquery the next query reads from
         self.subqueries: dict[str, Facts] = {}
@@ -1369,12 +1377,16 @@ class FunctionWalker:
             self.expr(args[0], ctx.plain())
             self._callback_loop(node, args[0], unwrap(args[1]), "comprehension", ctx)
             return
+        registrar = last in P.CALLBACK_REGISTRARS or callee in P.CALLBACK_REGISTRARS
         # the called expression itself (``foo().bar()`` runs ``foo()`` first)
         if function.type == "member_expression":
             self._member(function, ctx)
         else:
             self.expr(function, ctx.plain())
         for arg in args:
+            if registrar and unwrap(arg).type in FUNCTION_TYPES:
+                self._register(node, callee, args, unwrap(arg))
+                continue
             self.expr(arg, ctx.but(targets=(), awaited=False))
         if not self._worth_recording(function, callee, last):
             return
@@ -1410,6 +1422,18 @@ class FunctionWalker:
                 receiver_type=receiver_type,
             )
         )
+
+    def _register(self, node: Node, callee: str, args: tuple[Node, ...], callback: Node) -> None:
+        """``test("creates a user", async () => ...)`` / ``app.get("/users", handler)``:
+        the callback runs later, once per test or request, not here; it is a function of its
+        own, named after what registered it (a route registration keeps the method as its
+        decorator, so the analysis knows it serves requests)."""
+        title = next((a for a in args if a.type in {"string", "template_string"}), None)
+        described = _unquote(self.src.text(title))[:60] if title is not None else ""
+        line = node.start_point[0] + 1
+        label = f"{callee}({described})@{line}" if described else f"{callee}@{line}"
+        decorators = (callee,) if callee.rsplit(".", 1)[-1] in P.ROUTE_METHODS else ()
+        self.registered.append((label, callback, decorators))
 
     def _worth_recording(self, function: Node, callee: str, last: str) -> bool:
         if "<expr>" in callee or not callee:

@@ -259,6 +259,43 @@ DEFERRED_CALLS = frozenset(
     {"setTimeout", "setImmediate", "queueMicrotask", "after", "waitUntil", "process.nextTick"}
 )
 DEFERRED_METHODS = frozenset({"enqueue", "waitUntil", "sendMessage", "publish", "emit"})
+# Calls that keep a callback to run later (per test, per request, per event): the callback is
+# a function of its own, not code that runs where it is registered.
+ROUTE_METHODS = frozenset({"get", "post", "put", "patch", "delete", "all", "head", "options"})
+CALLBACK_REGISTRARS = frozenset(
+    {
+        "test",
+        "it",
+        "describe",
+        "suite",
+        "beforeEach",
+        "afterEach",
+        "beforeAll",
+        "afterAll",
+        "test.each",
+        "it.each",
+        "test.only",
+        "it.only",
+        "test.skip",
+        "describe.only",
+        "describe.each",
+        "describe.serial",
+        "test.describe",
+        "test.step",
+        *ROUTE_METHODS,
+        "use",
+        "route",
+        "on",
+        "once",
+        "addEventListener",
+        "subscribe",
+        "setTimeout",
+        "setInterval",
+        "setImmediate",
+        "queueMicrotask",
+        "nextTick",
+    }
+)
 # Calls that never return (Next.js navigation helpers throw; process.exit ends the process).
 EXIT_CALLS = frozenset({"notFound", "redirect", "permanentRedirect", "forbidden", "unauthorized"})
 CHUNK_FUNCTIONS = re.compile(
