@@ -330,3 +330,20 @@ def test_registered_callbacks_are_functions_of_their_own() -> None:
     assert route.decorators == ("app.get",) and route.db_ops[0].tables == ("users",)
     assert "describe(suite)@10.<locals>.it(runs)@11" in names
     assert names["<module>"].db_ops == ()  # at import time only the registrations run
+
+
+def test_promises_collected_then_awaited_together_are_concurrent() -> None:
+    module = build(
+        "async function mapped(items) {\n  const jobs = items.map((i) => Loader.load(i));\n"
+        "  return await Promise.all(jobs);\n}\n"
+        "async function pushed(items) {\n  const jobs = [];\n"
+        "  for (const i of items) { jobs.push(db.select().from(t).where(eq(t.id, i))); }\n"
+        "  await Promise.all([...jobs]);\n}\n"
+        "async function sequential(items) {\n  for (const i of items) { await Loader.load(i); }\n}\n"
+    )
+    (load,) = function(module, "mapped").calls
+    assert load.loops == (0,) and load.in_gather and load.awaited
+    (op,) = function(module, "pushed").db_ops
+    assert op.loops == (0,) and op.in_gather and op.awaited
+    (plain,) = function(module, "sequential").calls
+    assert not plain.in_gather

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from tree_sitter import Node
 
@@ -720,6 +720,9 @@ class FunctionWalker:
         self.nested: list[tuple[str, Node]] = []
         # callbacks handed to a registrar (``test(...)``, ``app.get(...)``): their own functions
         self.registered: list[tuple[str, Node, tuple[str, ...]]] = []
+        # ``const jobs = items.map((i) => load(i))`` / ``jobs.push(load(i))``: the unawaited
+        # calls and queries whose promises a name collects, for a later ``Promise.all(jobs)``
+        self.promises: dict[str, tuple[list[int], list[int]]] = {}
         self.branch_ids = 0
         # ``const ranked = db.select()....as("ranked")``: a subquery the next query reads from
         self.subqueries: dict[str, Facts] = {}
@@ -947,7 +950,10 @@ class FunctionWalker:
         if inner.type in FUNCTION_TYPES and name_node.type == "identifier":
             self.nested.append((targets[0], inner))
             return
+        calls_from, ops_from = len(self.calls), len(self.ops)
         self.expr(value, ctx.but(targets=targets))
+        if len(targets) == 1 and inner.type == "call_expression":
+            self._collect_promises(targets[0], calls_from, ops_from)
         self._bind_types(targets, inner)
         self.assigns.append(
             Assign(
@@ -1378,6 +1384,7 @@ class FunctionWalker:
             self._callback_loop(node, args[0], unwrap(args[1]), "comprehension", ctx)
             return
         registrar = last in P.CALLBACK_REGISTRARS or callee in P.CALLBACK_REGISTRARS
+        calls_from, ops_from = len(self.calls), len(self.ops)
         # the called expression itself (``foo().bar()`` runs ``foo()`` first)
         if function.type == "member_expression":
             self._member(function, ctx)
@@ -1388,6 +1395,9 @@ class FunctionWalker:
                 self._register(node, callee, args, unwrap(arg))
                 continue
             self.expr(arg, ctx.but(targets=(), awaited=False))
+        if last == "push" and function.type == "member_expression" and "." in callee:
+            # ``jobs.push(load(item))``: the promise is kept for later
+            self._collect_promises(callee.rsplit(".", 1)[0], calls_from, ops_from)
         if not self._worth_recording(function, callee, last):
             return
         deferred = callee in P.DEFERRED_CALLS or (
@@ -1535,6 +1545,22 @@ class FunctionWalker:
                 self.expr(body, inner.but(awaited=ctx.in_gather or _is_async(callback, self.src)))
         self._close_loop(loop_id)
 
+    def _collect_promises(self, name: str, calls_from: int, ops_from: int) -> None:
+        calls = [i for i in range(calls_from, len(self.calls)) if not self.calls[i].awaited]
+        ops = [i for i in range(ops_from, len(self.ops)) if not self.ops[i].awaited]
+        if calls or ops:
+            known_calls, known_ops = self.promises.setdefault(name, ([], []))
+            known_calls.extend(calls)
+            known_ops.extend(ops)
+
+    def _gathered(self, name: str) -> None:
+        """``await Promise.all(jobs)``: what ``jobs`` collected ran concurrently and awaited."""
+        calls, ops = self.promises.pop(name, ([], []))
+        for index in calls:
+            self.calls[index] = replace(self.calls[index], in_gather=True, awaited=True)
+        for index in ops:
+            self.ops[index] = replace(self.ops[index], in_gather=True, awaited=True)
+
     def _gather(self, node: Node, callee: str, args: tuple[Node, ...], ctx: Ctx) -> None:
         first = unwrap(args[0]) if args else None
         arity = len(first.named_children) if first is not None and first.type == "array" else 0
@@ -1547,6 +1573,15 @@ class FunctionWalker:
                 self.expr(element, inner.but(targets=element_targets))
         for arg in args[1:] if first is not None and first.type == "array" else args:
             self.expr(arg, inner)
+        collected = [first] if first is not None else []
+        if first is not None and first.type == "array":
+            collected = [
+                c.named_children[0] if c.type == "spread_element" and c.named_children else c
+                for c in first.named_children
+            ]
+        for item in collected:
+            if item.type == "identifier":
+                self._gathered(self.src.text(item))
 
     def _db_op(self, node: Node, facts: Facts, ctx: Ctx) -> None:
         # the statement's own arguments (values, conditions, subqueries) are part of it
