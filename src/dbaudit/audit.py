@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import signal
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -298,10 +299,24 @@ def _pooled(todo: list[FileJob], jobs: int) -> Iterable[FileOutcome]:
 
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    # big files first would balance better, but discovery order keeps the cache writes simple
     chunk = max(1, min(64, len(todo) // (jobs * 8)))
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_quiet_worker)
+    try:
         yield from pool.map(process_file, todo, chunksize=chunk)
+    except BaseException:
+        # Ctrl-C or an error: drop the queued files instead of parsing the rest of the tree, and
+        # stop the chunks in progress (Python 3.14 has terminate_workers(); 3.11 has no API)
+        pool.shutdown(wait=False, cancel_futures=True)
+        workers = getattr(pool, "_processes", None) or {}
+        for process in list(workers.values()):
+            process.terminate()
+        raise
+    pool.shutdown(wait=True)
+
+
+def _quiet_worker() -> None:
+    """Workers leave Ctrl-C to the parent, which stops the pool; no traceback per worker."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 # --- analysis --------------------------------------------------------------------------------
