@@ -1,0 +1,40 @@
+"""The Markdown audit of the bundled reference app, naive and optimized (real analysis)."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import dbaudit.reference.render_platform as platform
+from dbaudit.audit import AuditOptions, run_static_audit
+from dbaudit.findings import Severity
+from dbaudit.report import markdown
+
+APP = Path(platform.__file__).parent
+
+
+def _report(variant: str) -> tuple[str, int]:
+    audit = run_static_audit([str(APP / variant)], AuditOptions(use_cache=False, jobs=1))
+    flagged = len(audit.findings_at_or_above(Severity.LOW))
+    return markdown.render(audit, today=date(2026, 1, 15)), flagged
+
+
+def test_naive_report_shows_the_problems_with_code_fixes_and_counts() -> None:
+    report, flagged = _report("naive")
+    assert flagged >= 5
+    assert "data access" in report and "services" in report
+    assert "queries across the flagged operations" in report
+    assert "*estimate: no database was measured" in report
+    for heading in ("**Issue:**", "**Problem:**", "**Solution:**", "**Expected Improvement:**"):
+        assert report.count(heading) >= flagged
+    assert "```python\n# ❌ DBA102" in report
+    assert "## Code Review Checklist" in report
+
+
+def test_optimized_report_lists_good_practices_and_no_problem_at_low_or_above() -> None:
+    report, flagged = _report("optimized")
+    assert flagged == 0
+    assert "### 🟢 OPTIMIZED - No Changes Needed" in report
+    assert "#### ✅ Good Practices Already Implemented" in report
+    assert "batched IN" in report
+    assert "🔴" not in report and "🟠" not in report
