@@ -67,3 +67,48 @@ def test_schema_tables_for_the_index_review() -> None:
 def test_files_without_tables_have_no_models() -> None:
     module = parse("x.ts", "export const a = 1;", resolve_files=False).module
     assert module.models == ()
+
+
+def test_schema_from_sources_merges_files_and_notes_problems() -> None:
+    from dbaudit.frontends.typescript.schema import schema_from_sources
+
+    path = FIXTURE / "optimized" / "lib" / "db" / "schema.ts"
+    schema = schema_from_sources(
+        [
+            (str(path), path.read_text()),
+            ("other.ts", "export const x = 1;"),
+            ("dup.ts", 'export const again = pgTable("renders", { id: serial("id") });'),
+        ]
+    )
+    assert schema.table("renders") is not None and len(schema.tables) == 7
+    assert schema.notes == ("dup.ts: table renders declared again; the first one is kept",)
+    fks = {
+        (fk.table, fk.columns, fk.referenced_table) for t in schema.tables for fk in t.foreign_keys
+    }
+    assert ("renders", ("parent_render_id",), "renders") in fks
+
+
+def test_index_review_sees_unindexed_foreign_keys_without_a_database() -> None:
+    from dbaudit.frontends.typescript.schema import schema_from_sources
+    from dbaudit.indexes.candidates import covering_index, foreign_key_candidates
+
+    def unindexed(variant: str) -> set[tuple[str, str]]:
+        path = FIXTURE / variant / "lib" / "db" / "schema.ts"
+        schema = schema_from_sources([(str(path), path.read_text())])
+        return {
+            (table.name, candidate.keys[0].column or "")
+            for table in schema.tables
+            for candidate in foreign_key_candidates(table)
+            if covering_index(table, candidate) is None
+        }
+
+    assert {
+        ("renders", "chain_id"),
+        ("renders", "project_id"),
+        ("render_chains", "project_id"),
+    } <= unindexed("naive")
+    optimized = unindexed("optimized")
+    assert ("renders", "chain_id") not in optimized and (
+        "render_chains",
+        "project_id",
+    ) not in optimized

@@ -12,7 +12,7 @@ so they carry ``lazy="noload"``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from tree_sitter import Node
@@ -20,7 +20,7 @@ from tree_sitter import Node
 from dbaudit.frontends.typescript.queries import Source, arguments
 from dbaudit.frontends.typescript.syntax import unwrap
 from dbaudit.model import ForeignKey, ModelClass, Relationship, Span
-from dbaudit.schema.model import Column, Index, IndexKey, Table
+from dbaudit.schema.model import Column, Index, IndexKey, Schema, Table
 from dbaudit.schema.model import ForeignKey as SchemaForeignKey
 
 TABLE_FACTORIES = frozenset({"pgTable", "mysqlTable", "sqliteTable"})
@@ -312,3 +312,30 @@ def _relations(builder: Node, src: Source) -> Iterator[Relationship]:
         args = arguments(value.child_by_field_name("arguments"))
         target = src.text(args[0]) if args else ""
         yield Relationship(src.text(key), target, "noload", callee == "many", _span(pair))
+
+
+def schema_from_sources(sources: Iterable[tuple[str, str]]) -> Schema:
+    """One ``Schema`` from Drizzle schema files given as (path, text), for the index review.
+
+    Files without ``pgTable(`` are passed over; a file that cannot be read as TypeScript adds
+    a note instead of stopping the others. ``source`` is "ddl" (declared, not live) until the
+    schema model names Drizzle as a source of its own.
+    """
+    from dbaudit.frontends.typescript.syntax import dialect_for
+    from dbaudit.frontends.typescript.syntax import parse as parse_tree
+
+    tables: dict[str, Table] = {}
+    notes: list[str] = []
+    for path, text in sources:
+        if "Table(" not in text:
+            continue
+        data = text.encode("utf-8", "surrogatepass")
+        root = parse_tree(data, dialect_for(path)).root_node
+        if root.has_error:
+            notes.append(f"{path}: syntax errors; tables read where the tree allowed")
+        for table in drizzle_schema_tables(root, Source(data)):
+            if table.name in tables:
+                notes.append(f"{path}: table {table.name} declared again; the first one is kept")
+                continue
+            tables[table.name] = table
+    return Schema(tables=tuple(tables.values()), source="ddl", notes=tuple(notes))
