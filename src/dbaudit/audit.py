@@ -23,7 +23,7 @@ from dbaudit.scan import cache as cache_module
 from dbaudit.scan import layers, project_config
 from dbaudit.scan.discovery import DEFAULT_EXCLUDES, ExcludeMatcher, SourceFile, discover
 from dbaudit.scan.project_config import ConfigError, ProjectConfig
-from dbaudit.scan.reading import DEFAULT_MAX_FILE_BYTES
+from dbaudit.scan.reading import DEFAULT_MAX_FILE_BYTES, Unreadable, read_bytes
 from dbaudit.scan.worker import FileJob, FileMeta, FileOutcome, process_file
 
 ProgressCallback = Callable[[int, int], None]  # (files done, files to do)
@@ -239,8 +239,6 @@ def _process(
     options: AuditOptions,
 ) -> tuple[list[FileOutcome], int, int]:
     """One outcome per file, in discovery order: from the cache when its content is known."""
-    from dbaudit.scan.reading import Unreadable, content_digest, read_bytes
-
     keys: dict[str, str] = {}
     outcomes: dict[str, FileOutcome] = {}
     for source in files:
@@ -249,9 +247,7 @@ def _process(
             meta = FileMeta(skip_reason=raw.reason, skip_is_error=raw.is_error)
             outcomes[source.display_path] = FileOutcome(source.display_path, "", meta)
         else:
-            keys[source.display_path] = cache_module.file_key(
-                source.display_path, content_digest(raw.data)
-            )
+            keys[source.display_path] = cache_module.file_key(source.display_path, raw.digest)
     cached = store.get_metas(keys.values())
     hits = 0
     todo: list[FileJob] = []
@@ -259,11 +255,11 @@ def _process(
         key = keys.get(source.display_path)
         if key is None:
             continue
-        meta = cached.get(key)
-        if isinstance(meta, FileMeta):
+        hit = cached.get(key)
+        if isinstance(hit, FileMeta):
             hits += 1
             digest = key.rsplit("\x1f", 1)[1]
-            outcomes[source.display_path] = FileOutcome(source.display_path, digest, meta)
+            outcomes[source.display_path] = FileOutcome(source.display_path, digest, hit)
         else:
             todo.append(FileJob(source.real_path, source.display_path, max_bytes))
 
