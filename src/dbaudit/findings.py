@@ -126,6 +126,23 @@ class FileSummary:
     language: str = "python"
 
 
+@dataclass(frozen=True, slots=True)
+class OperationMetric:
+    """Queries and time in the database for one operation, before and after its fix.
+
+    ``measured`` is True when both sides were measured against a database (``dbaudit demo``
+    runs the naive and the optimized variant); False when "after" (or both sides) is modelled
+    from the fixed query cost and the measured per-query latency, so reports label it an estimate.
+    """
+
+    name: str
+    queries_before: int
+    queries_after: int
+    ms_before: float
+    ms_after: float
+    measured: bool = True
+
+
 @dataclass(slots=True)
 class Audit:
     """The one result object every reporter reads."""
@@ -135,6 +152,7 @@ class Audit:
     findings: list[Finding] = field(default_factory=list)
     good_practices: list[GoodPractice] = field(default_factory=list)
     skipped: list[SkippedFile] = field(default_factory=list)
+    metrics: tuple[OperationMetric, ...] = ()  # per operation, where something was measured
 
     def findings_at_or_above(self, severity: Severity) -> list[Finding]:
         return [f for f in self.findings if f.severity >= severity]
