@@ -244,7 +244,7 @@ def _process(
     for source in files:
         raw = read_bytes(source.real_path, max_bytes)
         if isinstance(raw, Unreadable):
-            meta = FileMeta(skip_reason=raw.reason, skip_is_error=raw.is_error)
+            meta = FileMeta(skip_reason=raw.reason)
             outcomes[source.display_path] = FileOutcome(source.display_path, "", meta)
         else:
             keys[source.display_path] = cache_module.file_key(source.display_path, raw.digest)

@@ -28,7 +28,6 @@ class FileMeta:
     lines: int = 0
     touches_db: bool = False
     skip_reason: str = ""
-    skip_is_error: bool = True
     suppressions: Suppressions = NO_SUPPRESSIONS
 
 
@@ -61,7 +60,7 @@ def analyze_bytes(display_path: str, data: bytes) -> tuple[FileMeta, Any]:
     lines = count_lines(data)
     text = decode(data)
     if isinstance(text, Unreadable):
-        return FileMeta(lines=lines, skip_reason=text.reason, skip_is_error=text.is_error), None
+        return FileMeta(lines=lines, skip_reason=text.reason), None
     from dbaudit.frontends import python as frontend
 
     try:
@@ -87,7 +86,7 @@ def analyze_bytes(display_path: str, data: bytes) -> tuple[FileMeta, Any]:
 
 
 def _skipped(unreadable: Unreadable) -> FileMeta:
-    return FileMeta(skip_reason=unreadable.reason, skip_is_error=unreadable.is_error)
+    return FileMeta(skip_reason=unreadable.reason)
 
 
 def _syntax_reason(error: SyntaxError) -> str:
