@@ -14,7 +14,9 @@ import secrets
 import signal
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import psycopg
 import pytest
@@ -170,3 +172,41 @@ def test_no_right_to_create_a_database_gives_one_line_and_exit_2(
     assert len(lines) == 1, completed.stderr
     assert lines[0].startswith("dbaudit: error: cannot create a temporary database on ")
     assert "permission denied" in lines[0]
+
+
+def test_ctrl_c_stops_the_embedded_server_and_removes_its_directory() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dbaudit", "demo", "--repeat", "500"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "DBAUDIT_DATABASE": "embedded"},
+    )
+    try:
+        assert process.stderr is not None
+        header = process.stderr.readline()
+        found = re.search(r"host=([^)\s]+)\)", header)
+        assert found is not None, header
+        data_dir = Path(unquote(found.group(1)))
+        assert data_dir.is_dir()
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, stderr
+    assert stderr.strip().splitlines()[-1] == "dbaudit: interrupted"
+    assert not data_dir.exists(), "the embedded server's directory was left behind"
+    assert not _processes_mentioning(str(data_dir)), "the embedded server is still running"
+
+
+def _processes_mentioning(text: str) -> list[str]:
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            command = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # the process ended while we looked
+            continue
+        if text in command:
+            found.append(command)
+    return found
