@@ -347,3 +347,24 @@ def test_promises_collected_then_awaited_together_are_concurrent() -> None:
     assert op.loops == (0,) and op.in_gather and op.awaited
     (plain,) = function(module, "sequential").calls
     assert not plain.in_gather
+
+
+def test_async_foreach_is_a_concurrent_fan_out() -> None:
+    fn = function(
+        build("async function f(ids) { ids.forEach(async (id) => { await Users.touch(id); }); }"),
+        "f",
+    )
+    (call,) = fn.calls
+    assert call.loops == (0,) and call.in_gather
+
+
+def test_loops_fetching_pages_are_batches() -> None:
+    fn = function(
+        build(
+            "async function f() {\n  let offset = 0;\n  while (true) {\n"
+            "    const page = await db.select().from(t).orderBy(t.id).limit(500).offset(offset);\n"
+            "    if (page.length === 0) break;\n    offset += 500;\n  }\n}\n"
+        ),
+        "f",
+    )
+    assert fn.loops[0].kind == "while" and fn.loops[0].chunked

@@ -723,6 +723,7 @@ class FunctionWalker:
         # ``const jobs = items.map((i) => load(i))`` / ``jobs.push(load(i))``: the unawaited
         # calls and queries whose promises a name collects, for a later ``Promise.all(jobs)``
         self.promises: dict[str, tuple[list[int], list[int]]] = {}
+        self.paged_loops: set[int] = set()  # loops that fetch one page (LIMIT/OFFSET) per turn
         self.branch_ids = 0
         # ``const ranked = db.select()....as("ranked")``: a subquery the next query reads from
         self.subqueries: dict[str, Facts] = {}
@@ -1107,6 +1108,9 @@ class FunctionWalker:
         return loop_id
 
     def _close_loop(self, loop_id: int) -> None:
+        if loop_id in self.paged_loops:
+            # ``while (...) { page = await q.limit(500).offset(n) }``: batches, not one per row
+            self.loops[loop_id] = replace(self.loops[loop_id], chunked=True)
         for target in self.loops[loop_id].targets:
             if self.loop_targets.get(target) == loop_id:
                 del self.loop_targets[target]
@@ -1523,6 +1527,9 @@ class FunctionWalker:
         loop_kind: LoopKind = "comprehension" if kind == "comprehension" else "for"
         loop_id = self._open_loop(loop_kind, node, iterable, targets, ctx)
         inner = ctx.but(loops=(*ctx.loops, loop_id), targets=(), awaited=False)
+        if method == "forEach" and _is_async(callback, self.src):
+            # forEach never waits for an async callback: every item's queries start at once
+            inner = inner.but(in_gather=True)
         self.locals.update(params)
         self.assigns.append(
             Assign(
@@ -1622,6 +1629,8 @@ class FunctionWalker:
             self.pending[ctx.targets[0]] = (facts, node, ctx, self._next())
             self.pending_used.discard(ctx.targets[0])
             return
+        if facts.paged and ctx.loops:
+            self.paged_loops.add(ctx.loops[-1])
         for table in list(facts.tables):
             inner = self.subqueries.get(table)
             if inner is not None:

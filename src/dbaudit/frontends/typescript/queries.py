@@ -69,6 +69,7 @@ class Facts:
     joins: list[str] = field(default_factory=list)
     eager_loads: list[str] = field(default_factory=list)
     result_shape: str = "rows"
+    paged: bool = False  # OFFSET / cursor / skip: one page of a larger result
     sql: str = ""
     callbacks: list[Node] = field(default_factory=list)  # transaction bodies to walk inline
 
@@ -262,6 +263,8 @@ def _drizzle_steps(steps: tuple[Step, ...], src: Source, facts: Facts) -> None:
             facts.has_limit = True
             if src.text(args[0]).strip() == "1":
                 facts.result_shape = "row"
+        elif step.name == "offset":
+            facts.paged = True
         elif step.name == "orderBy":
             facts.order_by.extend(short(src.text(a)) for a in args)
         elif step.name == "groupBy":
@@ -565,6 +568,8 @@ def _prisma_options(node: Node, src: Source, facts: Facts, table: str) -> None:
             facts.columns.extend(k for k, _ in _pairs(unwrap(value), src))
         elif key == "take":
             facts.has_limit = True
+        elif key in {"skip", "cursor"}:
+            facts.paged = True
         elif key == "orderBy":
             facts.order_by.append(short(src.text(value)))
         elif key == "data":
@@ -672,6 +677,8 @@ def _knex_steps(steps: tuple[Step, ...], src: Source, facts: Facts) -> None:
             facts.joins.append(_table_name(args[0], src))
         elif step.name == "limit":
             facts.has_limit = True
+        elif step.name == "offset":
+            facts.paged = True
         elif step.name == "orderBy":
             facts.order_by.extend(short(src.text(a)) for a in args)
         elif step.name == "groupBy":
