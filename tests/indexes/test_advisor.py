@@ -129,7 +129,7 @@ def test_write_heavy_table_outweighs_a_rare_read(advisor_url: str) -> None:
     assert reason.startswith("write-heavy table: maintaining it costs 100000.0 per workload run")
     # An update that does not touch the indexed column keeps HOT updates: no write cost.
     hot = (
-        ("SELECT * FROM renders WHERE chain_id = $1", 1),
+        ("SELECT * FROM renders WHERE chain_id = $1", 1000),
         ("UPDATE renders SET status = $1 WHERE id = $2", 100_000),
     )
     assert ddls(run(advisor_url, hot, method="rollback", allow_rollback_indexes=True)) == [
@@ -225,3 +225,14 @@ def test_missing_privileges_are_one_line_each(
         r.reason.startswith("could not be created: must be owner of table") for r in result.rejected
     )
     assert snapshot(advisor_url) == before
+
+
+def test_minimum_share_of_the_workload_gives_its_reason(advisor_url: str) -> None:
+    workload = ((FEED, 1), ("SELECT * FROM renders WHERE chain_id = $1", 1))
+    result = run(
+        advisor_url, workload, method="rollback", allow_rollback_indexes=True,
+        min_workload_share=0.9,
+    )  # fmt: skip
+    assert result.advice == ()
+    reason = next(r.reason for r in result.rejected if "(chain_id)" in r.ddl)
+    assert "of the workload's cost" in reason and reason.endswith("under the 90% minimum")

@@ -60,6 +60,10 @@ HIGH_PRIORITY_MIN_SHARE = 0.02  # a 10x speedup of a statement that hardly runs 
 @dataclass(frozen=True, slots=True)
 class AdvisorSettings:
     min_improvement: float = 0.10  # share of the helped statements' cost an index must save
+    # ... and share of the whole workload's cost (with the indexes chosen so far): a further
+    # 80% off a statement an earlier choice already made 1000x cheaper is no reason for a
+    # 90 MB index.
+    min_workload_share: float = 0.01
     write_cost_per_row: float = WRITE_COST_PER_ROW
     method: Method = "auto"
     allow_rollback_indexes: bool = False  # the opt-in for real indexes in a rolled-back tx
@@ -289,7 +293,6 @@ class _Evaluation:
     saving: float = 0.0
     write_cost: float = 0.0
     helped_cost: float = 0.0  # weighted current cost of the statements it helps
-    helped_base: float = 0.0  # their weighted cost on the database as it is today
     error: str = ""
     stale: bool = True
     best_saving: float = 0.0  # the best saving it ever had (to explain later rejections)
@@ -301,13 +304,6 @@ class _Evaluation:
     @property
     def relative(self) -> float:
         return self.net / self.helped_cost if self.helped_cost > 0 else 0.0
-
-    @property
-    def relative_today(self) -> float:
-        """The saving against what the helped statements cost today, without new indexes: a
-        further 80% off a statement an earlier choice already made 1000x cheaper is no reason
-        for another index."""
-        return self.net / self.helped_base if self.helped_base > 0 else 0.0
 
 
 def _relevant(statements: Sequence[_Statement], candidate: Candidate) -> list[int]:
@@ -342,7 +338,6 @@ def _evaluate(
     candidate: Candidate,
     statements: Sequence[_Statement],
     current: dict[int, float],
-    base: dict[int, float],
     rows_written: dict[int, float],
     settings: AdvisorSettings,
     evaluation: _Evaluation,
@@ -367,17 +362,14 @@ def _evaluate(
     evaluation.costs = costs
     saving = 0.0
     helped = 0.0
-    helped_base = 0.0
     for number, cost in costs.items():
         before = current[number]
         if cost < before * (1 - NOISE):
             weight = statements[number].weight
             saving += weight * (before - cost)
             helped += weight * before
-            helped_base += weight * base[number]
     evaluation.saving = saving
     evaluation.helped_cost = helped
-    evaluation.helped_base = helped_base
     evaluation.write_cost = _write_cost(
         statements, candidate, rows_written, settings.write_cost_per_row
     )
@@ -385,7 +377,10 @@ def _evaluate(
 
 
 def _rejection_reason(
-    evaluation: _Evaluation, settings: AdvisorSettings, chosen: Sequence[Candidate]
+    evaluation: _Evaluation,
+    settings: AdvisorSettings,
+    chosen: Sequence[Candidate],
+    workload_total: float,
 ) -> str:
     if evaluation.error:
         return evaluation.error
@@ -399,15 +394,16 @@ def _rejection_reason(
             f"write-heavy table: maintaining it costs {evaluation.write_cost:.1f} per workload "
             f"run, more than its read saving of {evaluation.saving:.1f}"
         )
-    if evaluation.relative < settings.min_improvement or not chosen:
+    if evaluation.relative < settings.min_improvement:
         return (
             f"saves {evaluation.relative:.1%} of the cost of the statements it helps{after}, "
             f"under the {settings.min_improvement:.0%} threshold"
         )
+    share = evaluation.net / workload_total if workload_total > 0 else 0.0
     return (
-        f"saves {evaluation.relative_today:.2%} of what the statements it helps cost today "
-        f"({evaluation.relative:.0%} of their cost with the recommended indexes), under the "
-        f"{settings.min_improvement:.0%} threshold"
+        f"saves {share:.2%} of the workload's cost{after} "
+        f"({evaluation.relative:.0%} of the statements it helps), under the "
+        f"{settings.min_workload_share:.0%} minimum"
     )
 
 
@@ -423,7 +419,9 @@ def _greedy(
     evaluations = {c.identity: _Evaluation() for c in candidates}
     remaining = list(candidates)
     chosen: list[Candidate] = []
+    total = 0.0
     while remaining:
+        total = sum(statements[n].weight * cost for n, cost in current.items())
         for candidate in remaining:
             evaluation = evaluations[candidate.identity]
             if evaluation.stale:
@@ -432,7 +430,6 @@ def _greedy(
                     candidate,
                     statements,
                     current,
-                    base,
                     rows_written,
                     settings,
                     evaluation,
@@ -442,7 +439,8 @@ def _greedy(
             for c in remaining
             if not evaluations[c.identity].error
             and evaluations[c.identity].net > 0
-            and evaluations[c.identity].relative_today >= settings.min_improvement
+            and evaluations[c.identity].relative >= settings.min_improvement
+            and evaluations[c.identity].net >= settings.min_workload_share * total
         ]
         if not qualified:
             break
@@ -466,7 +464,7 @@ def _greedy(
         RejectedIndex(
             c.definition() + ";",
             c.table,
-            _rejection_reason(evaluations[c.identity], settings, chosen),
+            _rejection_reason(evaluations[c.identity], settings, chosen, total),
             evaluations[c.identity].size or None,
         )
         for c in remaining
