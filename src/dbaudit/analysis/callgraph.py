@@ -84,6 +84,7 @@ class CallGraph:
             for model in module.models:
                 self.models.setdefault(model.name, model)
         self._resolved: dict[tuple[FunctionId, int], FunctionRef | None] = {}
+        self._callees: dict[FunctionId, list[tuple[Call, FunctionRef]]] = {}
 
     # ---- modules and names
 
@@ -251,9 +252,15 @@ class CallGraph:
         return None
 
     def callees(self, caller: FunctionRef) -> Iterator[tuple[Call, FunctionRef]]:
-        for call in caller.function.calls:
-            if call.deferred:
-                continue
-            target = self.resolve(caller, call)
-            if target is not None and target.id != caller.id:
-                yield call, target
+        """The calls of ``caller`` that resolve to a function of the tree (memoised)."""
+        found = self._callees.get(caller.id)
+        if found is None:
+            found = []
+            for call in caller.function.calls:
+                if call.deferred:
+                    continue
+                target = self.resolve(caller, call)
+                if target is not None and target.id != caller.id:
+                    found.append((call, target))
+            self._callees[caller.id] = found
+        return iter(found)

@@ -108,6 +108,8 @@ class Program:
         self.graph = CallGraph(modules)
         self.modules = self.graph.modules
         self._reach: dict[FunctionId, Reach] = {}
+        # per-function answers shared by several rules (query events, lookups, pairs)
+        self.memo: dict[tuple[str, FunctionId], object] = {}
         self._in_progress: set[FunctionId] = set()
 
     # ---- basics
@@ -401,7 +403,7 @@ def runs_once_in_loop(targets: tuple[str, ...]) -> bool:
 
 
 _ONE_OFF_PATH = re.compile(
-    r"(^|/)(tests?|testing|migrations|alembic|versions|fixtures|conftest\.py|test_[^/]*\.py|"
+    r"(^|/)(tests?|testing|migrations|alembic|fixtures|conftest\.py|test_[^/]*\.py|"
     r"[^/]*_tests?\.py|tests?\.py)(/|$)"
 )
 

@@ -10,7 +10,9 @@ that one pair of queries is reported by the rule whose fix fits best, never twic
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar, cast
 
 from dbaudit.analysis.callgraph import FunctionRef
 from dbaudit.analysis.program import READ_KINDS, Program, Reach, is_single_row
@@ -49,6 +51,19 @@ class QueryEvent:
         return self.op.api if self.op is not None else "query"
 
 
+T = TypeVar("T")
+
+
+def _memo(
+    program: Program, name: str, ref: FunctionRef, compute: Callable[[Program, FunctionRef], T]
+) -> T:
+    """Compute once per function: three rules ask the same questions."""
+    key = (name, ref.id)
+    if key not in program.memo:
+        program.memo[key] = compute(program, ref)
+    return cast(T, program.memo[key])
+
+
 def exclusive(a: Branch, b: Branch) -> bool:
     """Two events in different arms of the same ``if``/``try``/``match`` never both run."""
     arms = dict(a)
@@ -85,6 +100,10 @@ def _session_of_call(call: Call) -> str:
 
 def query_events(program: Program, ref: FunctionRef) -> list[QueryEvent]:
     """The function's queries outside loops, in source order (direct ones and via helpers)."""
+    return _memo(program, "query_events", ref, _query_events)
+
+
+def _query_events(program: Program, ref: FunctionRef) -> list[QueryEvent]:
     fn = ref.function
     events: list[QueryEvent] = []
     for op in fn.db_ops:
@@ -172,6 +191,10 @@ def _fk_attribute(value: str, names: set[str]) -> tuple[str, str] | None:
 
 
 def dependent_lookups(program: Program, ref: FunctionRef) -> list[Lookups]:
+    return _memo(program, "dependent_lookups", ref, _dependent_lookups)
+
+
+def _dependent_lookups(program: Program, ref: FunctionRef) -> list[Lookups]:
     events = [e for e in query_events(program, ref) if e.reads_only and not e.in_gather]
     found: list[Lookups] = []
     claimed: set[int] = set()
@@ -246,6 +269,10 @@ def related(program: Program, a: QueryEvent, fa: Filter, b: QueryEvent, fb: Filt
 
 
 def combinable_pairs(program: Program, ref: FunctionRef) -> list[Combinable]:
+    return _memo(program, "combinable_pairs", ref, _combinable_pairs)
+
+
+def _combinable_pairs(program: Program, ref: FunctionRef) -> list[Combinable]:
     fn = ref.function
     events = [
         e
