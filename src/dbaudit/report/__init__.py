@@ -1,6 +1,6 @@
 """Reporters: one module per output format, all reading the same ``Audit``.
 
-``render(audit, "text" | "json" | "markdown")`` is what commands and other stages call.
+``render(audit, fmt)`` with ``fmt`` one of ``FORMATS`` is what commands and other stages call.
 Reporters are generic over where a finding came from (static analysis, a runtime profile or the
 live database review) and print a finding's runtime evidence whenever it has some.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dbaudit.findings import Audit
 
-FORMATS: tuple[str, ...] = ("text", "json", "markdown")
+FORMATS: tuple[str, ...] = ("text", "json", "markdown", "sarif")
 
 
 def render(audit: Audit, fmt: str) -> str:
@@ -26,4 +26,11 @@ def render(audit: Audit, fmt: str) -> str:
         from dbaudit.report import markdown
 
         return markdown.render(audit)
+    if fmt == "sarif":
+        import os
+
+        from dbaudit.report import sarif
+
+        # finding paths are relative to the working directory the audit ran in
+        return sarif.render(audit, source_root=os.getcwd())
     raise ValueError(f"unknown report format {fmt!r} (expected one of: {', '.join(FORMATS)})")
