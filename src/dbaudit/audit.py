@@ -20,7 +20,7 @@ from typing import Any
 
 from dbaudit.findings import Audit, FileSummary, Finding, GoodPractice, Severity, SkippedFile
 from dbaudit.scan import cache as cache_module
-from dbaudit.scan import layers, project_config
+from dbaudit.scan import layers, project_config, skipped_by_design
 from dbaudit.scan.discovery import DEFAULT_EXCLUDES, ExcludeMatcher, SourceFile, discover
 from dbaudit.scan.project_config import ConfigError, ProjectConfig
 from dbaudit.scan.reading import DEFAULT_MAX_FILE_BYTES, Unreadable, read_bytes
@@ -141,13 +141,9 @@ def scan(paths: Sequence[str], options: AuditOptions) -> StaticAuditRun:
     return StaticAuditRun(audit=audit, config=config, stats=stats)
 
 
-# reasons for leaving a file out by design rather than because something is wrong with it
-BENIGN_SKIP_REASONS = ("empty file", "too large", "same file as")
-
-
 def is_error(skipped: SkippedFile) -> bool:
     """Whether a file was left out because something is wrong, not by design (empty file)."""
-    return not skipped.reason.startswith(BENIGN_SKIP_REASONS)
+    return not skipped_by_design(skipped)
 
 
 # --- configuration ---------------------------------------------------------------------------

@@ -85,3 +85,15 @@ def test_empty_audit_still_renders_every_mandatory_section() -> None:
     assert "- **Findings:** none" in report
     assert "## Code Review Checklist" in report
     assert "- [ ] No queries inside loops" in report
+
+
+def test_files_skipped_by_design_are_summarised_below_the_errors(sample_audit: Audit) -> None:
+    from dbaudit.findings import SkippedFile
+
+    sample_audit.skipped += [SkippedFile(f"pkg{i}/__init__.py", "empty file") for i in range(3)]
+    report = markdown.render(sample_audit, today=AUDIT_DATE)
+    section = report[report.index("## Files Not Analyzed") : report.index("## Implementation")]
+    assert "| `app/legacy.py` | syntax error (line 3): invalid syntax |" in section
+    assert "Skipped by design: empty file: 3." in section
+    assert "- `pkg2/__init__.py`: empty file" in section
+    assert section.index("app/legacy.py") < section.index("Skipped by design")

@@ -53,8 +53,21 @@ def test_empty_audit_says_no_findings() -> None:
 def test_long_lists_are_cut_with_a_pointer_to_json(sample_audit: Audit) -> None:
     from dbaudit.findings import SkippedFile
 
-    sample_audit.skipped = [SkippedFile(f"f{i}.py", "empty file") for i in range(25)]
+    broken = [SkippedFile(f"bad{i:02d}.py", "syntax error (line 1): x") for i in range(22)]
+    empty = [SkippedFile(f"e{i}.py", "empty file") for i in range(25)]
+    sample_audit.skipped = empty + broken
     output = render(sample_audit, "text")
-    assert "f19.py: empty file" in output
-    assert "f20.py" not in output
-    assert "... and 5 more (all are listed by --format json)" in output
+    assert "bad19.py: syntax error" in output
+    assert "bad20.py" not in output
+    assert "... and 2 more (all are listed by --format json)" in output
+    assert "skipped by design: empty file: 25 (listed by --format json)" in output
+    assert "e1.py" not in output
+
+
+def test_a_few_files_skipped_by_design_are_listed_after_the_errors(sample_audit: Audit) -> None:
+    from dbaudit.findings import SkippedFile
+
+    sample_audit.skipped = [SkippedFile("e.py", "empty file"), SkippedFile("b.py", "syntax error")]
+    lines = render(sample_audit, "text").splitlines()
+    start = lines.index("Not analyzed:")
+    assert lines[start + 1 : start + 3] == ["  b.py: syntax error", "  e.py: empty file"]

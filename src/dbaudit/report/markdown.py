@@ -31,6 +31,7 @@ from dbaudit.report.common import (
     severity_summary,
     total_improvement,
 )
+from dbaudit.scan import skipped_by_design
 from dbaudit.scan.layers import LAYERS
 
 SECTION_TITLES: dict[Severity, str] = {
@@ -355,13 +356,20 @@ def _metrics(audit: Audit) -> str:
 def _skipped(audit: Audit) -> str:
     if not audit.skipped:
         return ""
-    lines = [
-        "## Files Not Analyzed\n",
-        "| File | Reason |",
-        "|------|--------|",
-    ]
-    lines.extend(f"| `{s.path}` | {_cell(s.reason)} |" for s in audit.skipped)
-    lines.append("")
+    broken = [s for s in audit.skipped if not skipped_by_design(s)]
+    by_design = [s for s in audit.skipped if skipped_by_design(s)]
+    lines = ["## Files Not Analyzed\n"]
+    if broken:
+        lines += ["| File | Reason |", "|------|--------|"]
+        lines.extend(f"| `{s.path}` | {_cell(s.reason)} |" for s in broken)
+        lines.append("")
+    if by_design:
+        reasons = Counter(s.reason.split(" (")[0] for s in by_design)
+        summary = ", ".join(f"{reason}: {n}" for reason, n in reasons.most_common())
+        lines.append(f"Skipped by design: {summary}.\n")
+        lines.append("<details><summary>Files skipped by design</summary>\n")
+        lines.extend(f"- `{s.path}`: {s.reason}" for s in by_design)
+        lines.append("\n</details>\n")
     return "\n".join(lines)
 
 

@@ -8,6 +8,7 @@ not analyzed and one summary line. ``build`` returns a rich ``Text`` (coloured o
 
 from __future__ import annotations
 
+from collections import Counter
 from itertools import groupby
 
 from rich.text import Text
@@ -20,6 +21,7 @@ from dbaudit.report.common import (
     queries,
     severity_summary,
 )
+from dbaudit.scan import skipped_by_design
 
 SEVERITY_STYLES: dict[Severity, str] = {
     Severity.CRITICAL: "bold white on red",
@@ -110,10 +112,19 @@ def _practices(out: Text, audit: Audit) -> None:
 def _skipped(out: Text, audit: Audit) -> None:
     if not audit.skipped:
         return
+    broken = [s for s in audit.skipped if not skipped_by_design(s)]
+    by_design = [s for s in audit.skipped if skipped_by_design(s)]
     out.append("Not analyzed:\n", style="bold yellow")
-    for skipped in audit.skipped[:MAX_LISTED]:
+    for skipped in broken[:MAX_LISTED]:
         out.append(f"  {skipped.path}: {skipped.reason}\n", style="yellow")
-    _more(out, len(audit.skipped), "yellow")
+    _more(out, len(broken), "yellow")
+    if len(by_design) > MAX_LISTED - min(len(broken), MAX_LISTED):
+        reasons = Counter(s.reason.split(" (")[0] for s in by_design)
+        summary = ", ".join(f"{reason}: {n}" for reason, n in reasons.most_common())
+        out.append(f"  skipped by design: {summary} (listed by --format json)\n", style="dim")
+    else:
+        for skipped in by_design:
+            out.append(f"  {skipped.path}: {skipped.reason}\n", style="dim")
     out.append("\n")
 
 
