@@ -29,7 +29,7 @@ def _validate(value: Any, schema: dict[str, Any], root: dict[str, Any], where: s
     if "enum" in schema and value not in schema["enum"]:
         errors.append(f"{where}: {value!r} not in {schema['enum']}")
     kind = schema.get("type")
-    types = {"object": dict, "array": list, "string": str, "null": type(None)}
+    types = {"object": dict, "array": list, "string": str, "null": type(None), "boolean": bool}
     if kind == "integer" and (not isinstance(value, int) or isinstance(value, bool)):
         return [f"{where}: not an integer"]
     if kind == "number" and not isinstance(value, int | float):
@@ -85,7 +85,9 @@ def test_findings_good_practices_and_skipped_are_separate_top_level_keys(
     assert document["skipped"][0] == {
         "path": "app/legacy.py",
         "reason": "syntax error (line 3): invalid syntax",
+        "by_design": False,
     }
+    assert document["summary"]["files_not_analyzable"] == 2
     first = document["findings"][0]
     assert first["call_chain"][1] == {
         "path": "app/dal/render_chains.py",

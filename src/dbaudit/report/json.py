@@ -21,6 +21,7 @@ from dbaudit.findings import (
     SkippedFile,
 )
 from dbaudit.report.common import SEVERITIES_DESC, severity_counts
+from dbaudit.scan import skipped_by_design
 from dbaudit.scan.layers import LAYERS
 
 SCHEMA_ID = "urn:dbaudit:schema:audit-report:1"
@@ -55,6 +56,7 @@ def _summary(audit: Audit) -> dict[str, Any]:
         "lines_audited": sum(f.lines for f in audit.files),
         "files_by_layer": by_layer,
         "files_skipped": len(audit.skipped),
+        "files_not_analyzable": sum(1 for s in audit.skipped if not skipped_by_design(s)),
         "findings": len(audit.findings),
         "findings_by_severity": {str(s): counts[s] for s in SEVERITIES_DESC},
         "good_practices": len(audit.good_practices),
@@ -124,4 +126,8 @@ def _file(summary: FileSummary) -> dict[str, Any]:
 
 
 def _skipped(skipped: SkippedFile) -> dict[str, Any]:
-    return {"path": skipped.path, "reason": skipped.reason}
+    return {
+        "path": skipped.path,
+        "reason": skipped.reason,
+        "by_design": skipped_by_design(skipped),
+    }
