@@ -191,3 +191,32 @@ def test_negated_conditions_are_not_key_lookups() -> None:
         "async function f(id) { return prisma.post.findMany({ where: { NOT: { id } } }); }"
     )
     assert [(x.column, x.op) for x in prisma.filters] == [("id", "!=")] and not prisma.single_key
+
+
+def test_typeorm_repositories_managers_and_query_builders() -> None:
+    find = only_op(
+        "async function f(ids) { return this.userRepository.find({ where: { id: In(ids) }, relations: ['posts'], take: 10 }); }"
+    )
+    assert (find.library, find.tables, find.batched, find.eager_loads) == (
+        "typeorm",
+        ("user",),
+        True,
+        ("posts",),
+    )
+    assert find.has_limit and find.receiver == "self.userRepository"
+    one = only_op("async function f(id) { return manager.findOneBy(Post, { id }); }")
+    assert one.tables == ("Post",) and one.single_key and one.result_shape == "row"
+    save = only_op("async function f(rows) { await dataSource.getRepository(Render).save(rows); }")
+    assert save.kind == "insert" and save.batched and save.tables == ("Render",)
+    built = only_op(
+        "async function f(ids) { return repo.createQueryBuilder('r').leftJoinAndSelect('r.chain', 'c')"
+        ".where('r.id IN (:...ids)', { ids }).getMany(); }"
+    )
+    assert built.batched and built.eager_loads == ("chain",) and built.kind == "select"
+    # building an entity in memory is not a query
+    assert (
+        function(
+            build("async function f() { return this.userRepository.create({ name: 'x' }); }"), "f"
+        ).db_ops
+        == ()
+    )

@@ -117,11 +117,10 @@ class ModuleContext:
             return local[last]
         if last in self.handles and "." not in receiver:
             return self.handles[last]
-        if receiver.startswith(("self.", "cls.", "this.")) or "." not in receiver:
-            if P.DB_RECEIVER_NAME.match(last):
-                return _library_by_name(last)
-        elif P.DB_RECEIVER_NAME.match(last):
+        if P.DB_RECEIVER_NAME.match(last):
             return _library_by_name(last)
+        if P.TYPEORM_RECEIVER.match(last) or last.endswith(("DataSource", "dataSource")):
+            return "typeorm"
         return ""
 
 

@@ -1,4 +1,5 @@
-"""Which TypeScript/JavaScript calls reach a database: a table of API patterns per library.
+"""Which TypeScript/JavaScript calls reach a database: a table of API patterns per library
+(Drizzle, Prisma, Knex, TypeORM, node-postgres / mysql2 / postgres.js).
 
 As on the Python side, rules never decide what a database call is; this table does. A call
 chain is read from its root outwards (``db.select().from(t).where(...)``): the root must be a
@@ -201,6 +202,54 @@ KNEX_WHERE: dict[str, str] = {
     "whereLike": "like",
     "whereILike": "like",
 }
+
+# TypeORM: ``repository.<method>(options)`` / ``manager.<method>(Entity, options)``.
+# ``create``/``merge`` only build entities in memory: not listed.
+TYPEORM_METHODS: dict[str, Entry] = {
+    "find": Entry("select"),
+    "findBy": Entry("select"),
+    "findAndCount": Entry("select"),
+    "findAndCountBy": Entry("select"),
+    "findOne": Entry("select", "row", has_limit=True),
+    "findOneBy": Entry("select", "row", has_limit=True),
+    "findOneOrFail": Entry("select", "row", has_limit=True),
+    "findOneByOrFail": Entry("select", "row", has_limit=True),
+    "findByIds": Entry("select", batched=True),
+    "count": Entry("count", "count"),
+    "countBy": Entry("count", "count"),
+    "exists": Entry("count", "scalar"),
+    "existsBy": Entry("count", "scalar"),
+    "sum": Entry("select", "scalar"),
+    "average": Entry("select", "scalar"),
+    "preload": Entry("select", "row"),
+    "save": Entry("insert", "row"),
+    "insert": Entry("insert", ""),
+    "upsert": Entry("insert", ""),
+    "update": Entry("update", ""),
+    "delete": Entry("delete", ""),
+    "remove": Entry("delete", ""),
+    "softDelete": Entry("update", ""),
+    "softRemove": Entry("update", ""),
+    "restore": Entry("update", ""),
+    "increment": Entry("update", ""),
+    "decrement": Entry("update", ""),
+    "query": Entry("raw"),
+}
+TYPEORM_TERMINALS: dict[str, Entry] = {
+    "getMany": Entry("select"),
+    "getOne": Entry("select", "row"),
+    "getOneOrFail": Entry("select", "row"),
+    "getRawMany": Entry("select"),
+    "getRawOne": Entry("select", "row"),
+    "getManyAndCount": Entry("select"),
+    "getCount": Entry("count", "count"),
+    "getExists": Entry("count", "scalar"),
+    "execute": Entry("raw", ""),
+    "stream": Entry("stream"),
+}
+TYPEORM_RECEIVER = re.compile(
+    r"^(?:\w*Repository|\w*Repo|repository|repo|manager|entityManager|em|\w*Manager)$"
+)
 
 # node-postgres / mysql2 / postgres.js: ``<pool|client>.query(sql, params)``.
 SQL_METHODS: dict[str, Entry] = {
@@ -448,5 +497,7 @@ CHAIN_METHODS = frozenset(
         *KNEX_BUILDER_STEPS,
         *KNEX_ENTRY_METHODS,
         *SQL_METHODS,
+        *TYPEORM_METHODS,
+        *TYPEORM_TERMINALS,
     }
 )

@@ -736,7 +736,167 @@ def _sql_client(receiver: str, rest: tuple[Step, ...], src: Source, library: str
     return facts
 
 
-_READERS = (_drizzle, _prisma, _knex, _sql_client)
+# ----------------------------------------------------------------------------------- TypeORM
+
+
+def _typeorm(receiver: str, rest: tuple[Step, ...], src: Source, library: str) -> Facts | None:
+    if library not in {"typeorm", "sql", "db"}:
+        return None
+    entity = ""
+    if rest[0].name in {"getRepository", "getTreeRepository", "withRepository"}:
+        if not rest[0].args or len(rest) < 2:
+            return None
+        entity = src.text(rest[0].args[0]).rsplit(".", 1)[-1]
+        receiver = f"{receiver}.{rest[0].name}({entity})"
+        rest = rest[1:]
+    elif library != "typeorm":
+        return None
+    first = rest[0]
+    if first.args is None:
+        return None
+    if first.name == "createQueryBuilder":
+        return _typeorm_builder(receiver, rest, src, entity)
+    entry = P.TYPEORM_METHODS.get(first.name)
+    if entry is None or any(s.name not in {"then", "catch", "finally"} for s in rest[1:]):
+        return None
+    args = first.args
+    # ``manager.find(User, {...})``: the entity comes first on an EntityManager
+    if args and not entity and unwrap(args[0]).type in {"identifier", "member_expression"}:
+        head = src.text(args[0]).rsplit(".", 1)[-1]
+        if head[:1].isupper():
+            entity, args = head, args[1:]
+    if not entity:
+        entity = _entity_from_receiver(receiver)
+    facts = Facts(
+        "typeorm",
+        entry.kind,
+        f"{receiver}.{first.name}",
+        receiver,
+        tables=[entity] if entity else [],
+        has_limit=entry.has_limit,
+        batched=entry.batched,
+        result_shape=entry.result_shape,
+    )
+    if first.name == "query" and args:
+        _sql_text_facts(_template_text(args[0], src), facts)
+    elif args:
+        options = unwrap(args[0])
+        if first.name.endswith("By") or first.name in {"delete", "update", "softDelete"}:
+            _typeorm_where(options, src, facts, entity)
+        elif first.name in {"save", "insert", "upsert", "remove", "softRemove"}:
+            if options.type == "array" or (
+                options.type == "identifier" and _PLURAL.search(src.text(options))
+            ):
+                facts.batched = True
+        elif options.type == "object":
+            for key, value in _pairs(options, src):
+                if key == "where":
+                    _typeorm_where(unwrap(value), src, facts, entity)
+                elif key == "relations":
+                    facts.eager_loads.extend(_typeorm_relations(unwrap(value), src))
+                elif key == "take":
+                    facts.has_limit = True
+                elif key == "skip":
+                    facts.paged = True
+                elif key == "order":
+                    facts.order_by.append(short(src.text(value)))
+    _tail(rest[1:], facts)
+    _finish(facts)
+    return facts
+
+
+def _typeorm_builder(
+    receiver: str, rest: tuple[Step, ...], src: Source, entity: str
+) -> Facts | None:
+    terminal = next((s for s in rest if s.name in P.TYPEORM_TERMINALS), None)
+    if terminal is None:
+        return None
+    entry = P.TYPEORM_TERMINALS[terminal.name]
+    facts = Facts(
+        "typeorm", entry.kind, _api(receiver, rest), receiver, result_shape=entry.result_shape
+    )
+    if entity or _entity_from_receiver(receiver):
+        facts.tables.append(entity or _entity_from_receiver(receiver))
+    for step in rest:
+        args = step.args or ()
+        if step.name in {"from", "update", "delete", "insert", "into"} and args:
+            facts.tables.append(src.text(args[0]).rsplit(".", 1)[-1].strip("'\""))
+        elif step.name in {"update", "softDelete"}:
+            facts.kind = "update"
+        elif step.name == "delete":
+            facts.kind = "delete"
+        elif step.name == "insert":
+            facts.kind = "insert"
+        elif step.name.endswith("JoinAndSelect") and args:
+            relation = _string_text(unwrap(args[0]), src).rsplit(".", 1)[-1]
+            facts.joins.append(relation)
+            facts.eager_loads.append(relation)
+        elif step.name.endswith("Join") and args:
+            facts.joins.append(_string_text(unwrap(args[0]), src).rsplit(".", 1)[-1])
+        elif step.name in {"where", "andWhere", "orWhere"} and args:
+            condition = _template_text(args[0], src)
+            for column, op, value in sql_facts(f"SELECT 1 FROM t WHERE {condition}").filters:
+                facts.filters.append(Filter(column, "==" if op == "=" else op, value))
+            if re.search(r"\bIN\s*\(\s*:\.\.\.", condition, re.I):
+                facts.batched = True
+        elif step.name in {"take", "limit"}:
+            facts.has_limit = True
+        elif step.name in {"skip", "offset"}:
+            facts.paged = True
+        elif step.name in {"orderBy", "addOrderBy"}:
+            facts.order_by.extend(short(src.text(a)) for a in args)
+        elif step.name in {"groupBy", "addGroupBy"}:
+            facts.group_by = True
+    _templates(rest, src, facts)
+    _finish(facts)
+    return facts
+
+
+def _typeorm_where(node: Node, src: Source, facts: Facts, table: str) -> None:
+    items = node.named_children if node.type == "array" else (node,)
+    for item in items:
+        item = unwrap(item)
+        if item.type != "object":
+            continue
+        for column, value in _pairs(item, src):
+            inner = unwrap(value)
+            if inner.type == "call_expression":
+                function = inner.child_by_field_name("function")
+                name = src.text(function) if function is not None else ""
+                if name == "In":
+                    facts.batched = True
+                    call_args = arguments(inner.child_by_field_name("arguments"))
+                    written = short(src.text(call_args[0])) if call_args else ""
+                    facts.filters.append(Filter(column, "in", written, table))
+                    continue
+                if name in {"Not", "IsNull", "MoreThan", "LessThan", "Like", "ILike", "Between"}:
+                    facts.filters.append(
+                        Filter(column, name.lower(), short(src.text(inner)), table)
+                    )
+                    continue
+            if inner.type == "object":
+                continue  # a relation's nested condition
+            facts.filters.append(Filter(column, "==", short(src.text(inner)), table))
+
+
+def _typeorm_relations(node: Node, src: Source) -> list[str]:
+    if node.type == "array":
+        return [
+            _string_text(unwrap(c), src) for c in node.named_children if unwrap(c).type == "string"
+        ]
+    if node.type == "object":
+        return [key for key, _ in _pairs(node, src)]
+    return []
+
+
+def _entity_from_receiver(receiver: str) -> str:
+    """``this.userRepository`` -> "user"; ``manager`` -> ""."""
+    last = receiver.rsplit(".", 1)[-1]
+    stem = re.sub(r"(Repository|Repo|repository|repo)$", "", last)
+    return stem if stem and stem != last else ""
+
+
+_READERS = (_drizzle, _prisma, _knex, _typeorm, _sql_client)
 
 
 # ---------------------------------------------------------------------------- helpers
