@@ -202,6 +202,11 @@ def run_scenario(url: str, title: str, workload: Sequence[WorkloadQuery]) -> boo
             "per-query (2 col, 50%)": [a.candidate for a in baseline.advice],
         }
         walls = {"advisor": wall, "per-query (2 col, 50%)": baseline_wall}
+        for name in ("every filtered column", "per-query (2 col, 50%)"):
+            listed = ", ".join(
+                f"{c.table}({', '.join(k.render() for k in c.keys)})" for c in strategies[name]
+            )
+            print(f"  {name}: {listed}")
         outcomes: list[Outcome] = []
         before_ms = None
         for name, indexes in strategies.items():
