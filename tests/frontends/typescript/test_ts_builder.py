@@ -368,3 +368,15 @@ def test_loops_fetching_pages_are_batches() -> None:
         "f",
     )
     assert fn.loops[0].kind == "while" and fn.loops[0].chunked
+
+
+def test_iterating_helpers_run_their_callback_per_item() -> None:
+    module = build(
+        "async function f(ids) {\n  await pMap(ids, async (id) => Users.load(id), { concurrency: 5 });\n"
+        "  await async.eachSeries(ids, async (id) => { await Users.save(id); });\n}"
+    )
+    concurrent, sequential = function(module, "f").calls[-2:]
+    assert concurrent.callee == "Users.load" and concurrent.loops == (0,) and concurrent.in_gather
+    assert (
+        sequential.callee == "Users.save" and sequential.loops == (1,) and not sequential.in_gather
+    )

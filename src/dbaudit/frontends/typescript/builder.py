@@ -1382,10 +1382,14 @@ class FunctionWalker:
                         node, function, P.LOOP_METHODS[last], named, name, ctx
                     )
                     return
-        if callee == "Array.from" and len(args) == 2 and unwrap(args[1]).type in FUNCTION_TYPES:
-            self.expr(args[0], ctx.plain())
-            self._callback_loop(node, args[0], unwrap(args[1]), "comprehension", ctx)
-            return
+        if callee in P.LOOP_FUNCTIONS and len(args) >= 2:
+            callback = next((unwrap(a) for a in args[1:] if unwrap(a).type in FUNCTION_TYPES), None)
+            if callback is not None:
+                self.expr(args[0], ctx.plain())
+                concurrent = P.LOOP_FUNCTIONS[callee]
+                loop_ctx = ctx.but(in_gather=True) if concurrent else ctx
+                self._callback_loop(node, args[0], callback, "comprehension", loop_ctx)
+                return
         registrar = last in P.CALLBACK_REGISTRARS or callee in P.CALLBACK_REGISTRARS
         calls_from, ops_from = len(self.calls), len(self.ops)
         # the called expression itself (``foo().bar()`` runs ``foo()`` first)

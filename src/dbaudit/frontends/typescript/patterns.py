@@ -301,7 +301,23 @@ LOOP_METHODS: dict[str, str] = {
     "find": "comprehension",
     "findIndex": "comprehension",
 }
-LOOP_FUNCTIONS = frozenset({"Array.from"})  # Array.from(items, fn)
+# ``f(items, callback)`` runs the callback once per item: True when the calls overlap
+# (p-map, Bluebird, async.map), False when one waits for the other (Array.from, *Series).
+LOOP_FUNCTIONS: dict[str, bool] = {
+    "Array.from": False,
+    "pMap": True,
+    "pMapSeries": False,
+    "pAll": True,
+    "Bluebird.map": True,
+    "Bluebird.each": False,
+    "Bluebird.mapSeries": False,
+    "async.map": True,
+    "async.each": True,
+    "async.mapLimit": True,
+    "async.eachLimit": True,
+    "async.eachSeries": False,
+    "async.mapSeries": False,
+}
 CONCURRENT_APIS = frozenset({"Promise.all", "Promise.allSettled", "Promise.any", "Promise.race"})
 # Work queued elsewhere: no query runs in this function's time.
 DEFERRED_CALLS = frozenset(
