@@ -24,6 +24,7 @@ from dbaudit.scan import layers, project_config, skipped_by_design
 from dbaudit.scan.discovery import DEFAULT_EXCLUDES, ExcludeMatcher, SourceFile, discover
 from dbaudit.scan.project_config import ConfigError, ProjectConfig
 from dbaudit.scan.reading import DEFAULT_MAX_FILE_BYTES, Unreadable, read_bytes
+from dbaudit.scan.serialization import register_static_model
 from dbaudit.scan.worker import FileJob, FileMeta, FileOutcome, process_file
 
 ProgressCallback = Callable[[int, int], None]  # (files done, files to do)
@@ -83,6 +84,7 @@ def scan(paths: Sequence[str], options: AuditOptions) -> StaticAuditRun:
     started = time.perf_counter()
     if not paths:
         raise AuditError("no path given to audit")
+    register_static_model()  # before the pool forks, so the workers inherit it
     cwd = os.path.abspath(options.cwd or os.getcwd())
     config = _load_config(paths, options, cwd)
     select = options.select if options.select is not None else config.select
@@ -309,6 +311,7 @@ def _pooled(todo: list[FileJob], jobs: int) -> Iterable[FileOutcome]:
 def _quiet_worker() -> None:
     """Workers leave Ctrl-C to the parent, which stops the pool; no traceback per worker."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    register_static_model()  # already inherited when forked; needed when spawned
 
 
 # --- analysis --------------------------------------------------------------------------------
