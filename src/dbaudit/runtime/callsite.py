@@ -13,6 +13,7 @@ The walk continues there when it runs off the bottom of such a greenlet.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 import sysconfig
@@ -59,6 +60,9 @@ _ALWAYS_USER = (os.sep + os.path.join("dbaudit", "reference") + os.sep,)
 # cost more than the rest of the capture. ``_code_objects`` keeps every keyed object alive so
 # that an id is never reused for another one while it is a key.
 _is_user_code: dict[int, bool] = {}
+# Where a task's own stack ends: below ``Handle._run`` is the event loop (run_once, run_forever,
+# asyncio.run, the caller of asyncio.run), shared by every task and never where a query is from.
+_BOUNDARIES = frozenset({id(asyncio.events.Handle._run.__code__)})
 _code_objects: list[CodeType] = []
 _chains: dict[tuple[int, ...], tuple[CallSite, ...]] = {}
 
@@ -88,6 +92,9 @@ def capture_stack(skip: int = 1, limit: int = MAX_STACK) -> tuple[CallSite, ...]
     while True:
         while frame is not None:
             code = frame.f_code
+            if id(code) in _BOUNDARIES:
+                frame = None
+                break
             is_user = user_code.get(id(code))
             if is_user is None:
                 is_user = _remember(code)

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
 from dbaudit.findings import CallHop, Finding, Fix, RuntimeEvidence, Severity
-from dbaudit.runtime.events import CallSite, QueryEvent
+from dbaudit.runtime.events import CallSite, QueryEvent, result_hashes
 
 N_PLUS_ONE = "DBA101"
 SEQUENTIAL = "DBA105"
@@ -294,7 +294,6 @@ def ready_levels(task_events: Sequence[QueryEvent]) -> list[int]:
     """
     levels: list[int] = []
     known: dict[int, int] = {}
-    produced: dict[int, int] = {}
     barrier = 0
     all_results_seen = True
     for index, event in enumerate(task_events):
@@ -305,9 +304,11 @@ def ready_levels(task_events: Sequence[QueryEvent]) -> list[int]:
             ready = max(ready, levels[source] + 1)
         else:
             for value in values:
-                origins = [x for x in (known.get(value), produced.get(value)) if x is not None]
-                if origins:
-                    ready = max(ready, min(origins))
+                origin = known.get(value)
+                if origin is None:  # results are hashed only when a value is not a known input
+                    origin = _produced_at(task_events, levels, index, value)
+                if origin is not None:
+                    ready = max(ready, origin)
                 elif index and not all_results_seen:
                     ready = max(ready, levels[index - 1] + 1)
         levels.append(ready)
@@ -315,12 +316,26 @@ def ready_levels(task_events: Sequence[QueryEvent]) -> list[int]:
             known.setdefault(value, ready)
         if event.result_hashes is None:
             all_results_seen = False
-        else:
-            # earliest producer wins; set difference and dict building run at C speed
-            produced.update(dict.fromkeys(event.result_hashes - produced.keys(), ready + 1))
         if event.fingerprint.kind != "select" or event.many:
             barrier = ready + 1
     return levels
+
+
+_PRODUCER_LOOKBACK = 200  # queries searched for a value's producer: bounded detection time
+
+
+def _produced_at(
+    events: Sequence[QueryEvent], levels: list[int], index: int, value: int
+) -> int | None:
+    """The round after the earliest query (among the last ``_PRODUCER_LOOKBACK``) whose
+    result holds ``value``; when the search was cut short, the round after the previous query
+    (the detector errs towards silence)."""
+    start = max(0, index - _PRODUCER_LOOKBACK)
+    for earlier in range(start, index):
+        results = result_hashes(events[earlier].result_hashes)
+        if results is not None and value in results:
+            return levels[earlier] + 1
+    return levels[index - 1] + 1 if start else None
 
 
 _SOURCE_LOOKBACK = 50
@@ -335,7 +350,7 @@ def _single_source(
     # The latest such result: small integers are in many results, and the latest is the
     # conservative choice (a later round, so less concurrency claimed).
     for earlier in range(index - 1, max(-1, index - 1 - _SOURCE_LOOKBACK), -1):
-        results = events[earlier].result_hashes
+        results = result_hashes(events[earlier].result_hashes)
         if results is not None and wanted <= results:
             return earlier
     return None

@@ -15,6 +15,8 @@ when the unit asked to keep values.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -33,6 +35,47 @@ class CallSite:
         return f"{self.path}:{self.line} in {self.function}"
 
 
+class Results:
+    """The rows a query returned, hashed only if a detector asks (most are never asked).
+
+    Copying the row list is a C-speed pointer copy; hashing every value of every row on the
+    query's path was the largest cost of the sequential detector. Held in memory for the
+    unit's lifetime only, never written anywhere.
+    """
+
+    __slots__ = ("_hashes", "_rows")
+
+    def __init__(self, rows: list[Any]) -> None:
+        self._rows: list[Any] | None = rows
+        self._hashes: frozenset[int] | None = None
+
+    def hashes(self) -> frozenset[int]:
+        if self._hashes is None:
+            self._hashes = hash_values_of_rows(self._rows or ())
+            self._rows = None
+        return self._hashes
+
+    def __contains__(self, value_hash: object) -> bool:
+        return value_hash in self.hashes()
+
+
+def hash_values_of_rows(rows: Any) -> frozenset[int]:
+    """``hash()`` of every value in ``rows``."""
+    try:
+        return frozenset(map(hash, itertools.chain.from_iterable(rows)))  # all at C speed
+    except TypeError:  # a list or dict value (arrays, JSON): skip just those
+        hashes: set[int] = set()
+        for row in rows:
+            for value in row:
+                with contextlib.suppress(TypeError):
+                    hashes.add(hash(value))
+        return frozenset(hashes)
+
+
+def result_hashes(results: frozenset[int] | Results | None) -> frozenset[int] | None:
+    return results.hashes() if isinstance(results, Results) else results
+
+
 class QueryEvent(NamedTuple):
     seq: int  # position within its unit, from 0
     fingerprint: Fingerprint
@@ -43,7 +86,7 @@ class QueryEvent(NamedTuple):
     thread_id: int
     task_id: int | None  # id() of the asyncio task, None outside a task
     param_hashes: tuple[int, ...]  # hash() of each parameter value, in order
-    result_hashes: frozenset[int] | None  # hash() of result values when the adapter saw them
+    result_hashes: frozenset[int] | Results | None  # result values, when the adapter saw them
     ignored: bool  # issued inside ``dbaudit.ignore()``: counted, never judged
     source: str  # "sqlalchemy", "sqlite3", "psycopg", "asyncpg", "dbapi", "django"
     many: bool  # executemany: one round trip carrying many parameter sets

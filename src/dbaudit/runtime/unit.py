@@ -15,7 +15,6 @@ query goes on untouched.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import inspect
 import itertools
@@ -31,7 +30,7 @@ from typing import Any, NamedTuple, ParamSpec, TypeVar
 from dbaudit.findings import Finding
 from dbaudit.runtime.callsite import capture_stack
 from dbaudit.runtime.detect import DetectConfig, Detection, detect
-from dbaudit.runtime.events import QueryEvent
+from dbaudit.runtime.events import QueryEvent, Results
 from dbaudit.sql import Fingerprint, fingerprint
 
 log = logging.getLogger("dbaudit.runtime")
@@ -160,7 +159,7 @@ def record(
     dialect: str = "postgres",
     many: bool = False,
     error: BaseException | None = None,
-    result_hashes: frozenset[int] | None = None,
+    result_hashes: frozenset[int] | Results | None = None,
 ) -> None:
     """Turn one executed statement into a ``QueryEvent`` in the active unit(s). Never raises."""
     try:
@@ -234,21 +233,13 @@ def hash_values(params: Any) -> tuple[int, ...]:
     return tuple(hashes)
 
 
-def hash_rows(rows: Any, limit: int = 1000) -> frozenset[int] | None:
-    """``hash()`` of every value of a result, to tell dependent queries apart; None (not seen)
-    when it has more than ``limit`` rows: a partial set would make a dependent query look
-    independent."""
+def keep_rows(rows: Any, limit: int = 1000) -> Results | None:
+    """The result rows, copied (pointers only) for the dependency check; None (not seen) when
+    there are more than ``limit``: a partial view would make a dependent query look
+    independent, and a bounded copy keeps a unit's memory bounded."""
     if len(rows) > limit:
         return None
-    try:
-        return frozenset(map(hash, itertools.chain.from_iterable(rows)))  # all at C speed
-    except TypeError:  # a list or dict value (arrays, JSON): skip just those
-        hashes: set[int] = set()
-        for row in rows:
-            for value in row:
-                with contextlib.suppress(TypeError):
-                    hashes.add(hash(value))
-        return frozenset(hashes)
+    return Results(list(rows))
 
 
 def _note_failure(failure: Exception) -> None:

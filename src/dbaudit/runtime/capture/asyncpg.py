@@ -18,9 +18,10 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]
 from asyncpg.pool import Pool  # type: ignore[import-untyped]
 
-from dbaudit.runtime.unit import _STATE, hash_rows, record
+from dbaudit.runtime.events import Results
+from dbaudit.runtime.unit import _STATE, keep_rows, record
 
-RESULT_ROWS_HASHED = 1000  # larger results are not hashed (bounded cost): seen as unknown
+RESULT_ROWS_KEPT = 1000  # larger results are not kept (bounded memory): seen as unknown
 _ASYNCPG_DIR = os.path.dirname(asyncpg.__file__) + os.sep
 _HOUSEKEEPING = frozenset({"reset"})  # Connection.reset runs the pool's reset query
 _MARK = "__dbaudit_profiled__"
@@ -32,14 +33,14 @@ def _called_by_asyncpg() -> bool:
     return caller.co_name in _HOUSEKEEPING and caller.co_filename.startswith(_ASYNCPG_DIR)
 
 
-def _results(value: Any, kind: str) -> frozenset[int] | None:
+def _results(value: Any, kind: str) -> Results | None:
     try:
         if kind == "rows":
-            return hash_rows(value, RESULT_ROWS_HASHED)
+            return keep_rows(value, RESULT_ROWS_KEPT)
         if kind == "row":
-            return hash_rows([value], 1) if value is not None else frozenset()
+            return Results([value] if value is not None else [])
         if kind == "value":
-            return frozenset((hash(value),))
+            return Results([(value,)])
     except Exception:
         return None
     return None

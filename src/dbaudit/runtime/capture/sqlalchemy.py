@@ -15,10 +15,10 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine, ExceptionContext
 from sqlalchemy.engine.interfaces import DBAPICursor, ExecutionContext
 
-from dbaudit.runtime.unit import _STATE, hash_rows, record
+from dbaudit.runtime.unit import _STATE, keep_rows, record
 
 _PENDING = "_dbaudit_pending"
-RESULT_ROWS_HASHED = 1000  # larger results are not hashed (bounded cost): seen as unknown
+RESULT_ROWS_KEPT = 1000  # larger results are not kept (bounded memory): seen as unknown
 
 _DIALECTS = {"postgresql": "postgres", "sqlite": "sqlite", "mysql": "mysql", "mariadb": "mysql"}
 
@@ -57,7 +57,7 @@ def _after(
         rows = cursor.rowcount
         results = None
         if _buffers_rows(type(cursor)):  # the asyncio adapters prefetch rows into a deque
-            results = hash_rows(cursor._rows, RESULT_ROWS_HASHED)
+            results = keep_rows(cursor._rows, RESULT_ROWS_KEPT)
         dialect = _DIALECTS.get(conn.dialect.name, "postgres")
     except Exception:
         rows, results, dialect = None, None, "postgres"
