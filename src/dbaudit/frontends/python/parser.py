@@ -126,9 +126,9 @@ def _last(name: str) -> str:
     return name.rsplit(".", 1)[-1]
 
 
-def _short(text: str) -> str:
+def _short(text: str, limit: int = _MAX_TEXT) -> str:
     text = " ".join(text.split())
-    return text if len(text) <= _MAX_TEXT else text[: _MAX_TEXT - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _unparse(node: ast.AST) -> str:
@@ -239,6 +239,164 @@ def _self_attribute_types(method: ast.AST, out: dict[str, str]) -> None:
                 out[attr] = _last(_dotted(value.func) or "")
             elif isinstance(value, ast.Name) and value.id in annotations:
                 out[attr] = annotations[value.id]
+
+
+# Builtins and str/list/dict/logging methods: such calls never reach a database, and there
+# are many of them, so they are not kept in the model (``len``/``sum`` are: DBA108 needs them).
+_BUILTINS = frozenset(
+    {
+        "print",
+        "isinstance",
+        "issubclass",
+        "str",
+        "int",
+        "float",
+        "bool",
+        "list",
+        "dict",
+        "set",
+        "tuple",
+        "frozenset",
+        "range",
+        "enumerate",
+        "zip",
+        "map",
+        "filter",
+        "sorted",
+        "reversed",
+        "min",
+        "max",
+        "any",
+        "all",
+        "abs",
+        "round",
+        "repr",
+        "hash",
+        "id",
+        "type",
+        "getattr",
+        "setattr",
+        "hasattr",
+        "delattr",
+        "callable",
+        "iter",
+        "next",
+        "super",
+        "format",
+        "vars",
+        "dir",
+        "bytes",
+        "bytearray",
+        "object",
+        "divmod",
+        "pow",
+        "chr",
+        "ord",
+        "hex",
+        "oct",
+        "bin",
+        "slice",
+        "property",
+        "staticmethod",
+        "classmethod",
+        "open",
+    }
+)
+_PLAIN_METHODS = frozenset(
+    {
+        "append",
+        "extend",
+        "join",
+        "split",
+        "rsplit",
+        "strip",
+        "lstrip",
+        "rstrip",
+        "startswith",
+        "endswith",
+        "lower",
+        "upper",
+        "title",
+        "format",
+        "items",
+        "keys",
+        "values",
+        "encode",
+        "decode",
+        "replace",
+        "setdefault",
+        "sort",
+        "isdigit",
+        "isalpha",
+        "splitlines",
+        "partition",
+        "rpartition",
+        "zfill",
+        "ljust",
+        "rjust",
+        "center",
+        "casefold",
+        "isoformat",
+        "strftime",
+        "hexdigest",
+        "copy",
+        "__init__",
+    }
+)
+_BUILDER_METHODS = frozenset(
+    {
+        "where",
+        "order_by",
+        "filter",
+        "filter_by",
+        "join",
+        "outerjoin",
+        "limit",
+        "offset",
+        "group_by",
+        "having",
+        "options",
+        "returning",
+        "label",
+        "desc",
+        "asc",
+        "in_",
+        "is_",
+        "like",
+        "ilike",
+        "over",
+        "alias",
+        "subquery",
+        "scalar_subquery",
+        "select_from",
+        "with_only_columns",
+        "execution_options",
+        "correlate",
+        "distinct",
+        "exclude",
+        "select_related",
+        "prefetch_related",
+        "annotate",
+        "only",
+        "defer",
+        "cte",
+        "c",
+    }
+)
+_LOG_METHODS = frozenset({"debug", "info", "warning", "warn", "error", "exception", "critical"})
+
+
+def _never_a_query(func: ast.expr, callee: str, last: str) -> bool:
+    if last[:1].isupper():
+        return True  # a constructor: the call graph does not follow ``__init__``
+    if isinstance(func, ast.Name):
+        return last in _BUILTINS
+    if last in _PLAIN_METHODS:
+        return True
+    if "()" in callee and last in _BUILDER_METHODS:
+        return True  # a step of a statement or queryset chain
+    receiver = callee.rsplit(".", 1)[0].lower()
+    return last in _LOG_METHODS and ("log" in receiver or "warnings" in receiver)
 
 
 def _is_orm_entity(node: ast.AST) -> bool:
@@ -649,6 +807,9 @@ class _FunctionWalker:
         self.targets: tuple[str, ...] = ()
         self.gather_depth = 0
         self.result_methods: dict[int, list[str]] = {}
+        self._control_cache: dict[
+            tuple[frozenset[str], tuple[frozenset[str], ...]], frozenset[str]
+        ] = {}
         # expressions whose lazy queryset is evaluated right there (iterated, list(), len())
         self.evaluated: set[int] = set()
         # names computed from a loop variable inside the loop (``table = tables[name]``)
@@ -705,22 +866,30 @@ class _FunctionWalker:
         return self.seq
 
     def _control(self) -> frozenset[str]:
-        result: set[str] = set(self.guards)
-        for reads in self.control:
-            result |= reads
-        return frozenset(result)
+        # one shared frozenset per distinct state, so events share it (small pickles)
+        key = (frozenset(self.guards), tuple(self.control))
+        cached = self._control_cache.get(key)
+        if cached is None:
+            result: set[str] = set(self.guards)
+            for reads in self.control:
+                result |= reads
+            cached = self._control_cache[key] = frozenset(result)
+        return cached
 
     def _span(self, node: ast.AST) -> Span:
         line = getattr(node, "lineno", 1)
         return Span(line, getattr(node, "end_lineno", None) or line, getattr(node, "col_offset", 0))
 
-    def _text(self, node: ast.AST) -> str:
+    def _text(self, node: ast.AST, limit: int = _MAX_TEXT) -> str:
         line = getattr(node, "lineno", 0)
         end = getattr(node, "end_lineno", line) or line
         if 0 < line <= len(self.ctx.lines) and end == line:
             col = getattr(node, "col_offset", 0)
             end_col = getattr(node, "end_col_offset", None)
-            return _short(self.ctx.lines[line - 1][col:end_col])
+            text = self.ctx.lines[line - 1][col:end_col]
+            if len(text) <= limit and "  " not in text:
+                return text
+            return _short(text, limit)
         if 0 < line <= len(self.ctx.lines):
             chunk = self.ctx.lines[line - 1 : min(end, line + 3)]
             if chunk:
@@ -872,7 +1041,7 @@ class _FunctionWalker:
                 self._span(node),
                 self._next(),
                 tuple(self.loop_stack),
-                self._text(value),
+                self._text(value, 60),
                 kind,
             )
         )
@@ -1104,6 +1273,8 @@ class _FunctionWalker:
         reads = frozenset(names)
         if not isinstance(node.func, ast.Name | ast.Attribute):
             return reads
+        if _never_a_query(node.func, callee, last):
+            return reads
         deferred = last in P.DEFERRED_METHODS and isinstance(node.func, ast.Attribute)
         receiver_type = ""
         if isinstance(node.func, ast.Attribute):
@@ -1118,8 +1289,8 @@ class _FunctionWalker:
                 span=span,
                 seq=self._next(),
                 args=(
-                    *(self._text(a) for a in node.args[:6]),
-                    *(f"{k.arg}={self._text(k.value)}" for k in node.keywords[:4] if k.arg),
+                    *(self._text(a, 80) for a in node.args[:6]),
+                    *(f"{k.arg}={self._text(k.value, 60)}" for k in node.keywords[:4] if k.arg),
                 ),
                 awaited=awaited,
                 loops=tuple(self.loop_stack),
