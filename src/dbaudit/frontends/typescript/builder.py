@@ -85,6 +85,7 @@ _SKIP = frozenset(
     }
 )
 _IGNORED_READS = frozenset({"this", "undefined", "self", "cls"})
+_JSX = frozenset({"jsx_element", "jsx_self_closing_element", "jsx_opening_element", "jsx_fragment"})
 
 
 def span_of(node: Node) -> Span:
@@ -1183,6 +1184,10 @@ class FunctionWalker:
                 )
                 self.expr(right, arm)
                 return
+        if kind in _JSX:
+            # markup: only the ``{expressions}`` in it (and attribute values) can run code
+            self._jsx(node, ctx.plain())
+            return
         keep_targets = kind in {"array", "object", "spread_element", "pair"}
         for child in node.named_children:
             if child.type == "pair":
@@ -1194,6 +1199,16 @@ class FunctionWalker:
                     self.expr(value, ctx.plain() if not keep_targets else ctx)
             else:
                 self.expr(child, ctx if keep_targets else ctx.plain())
+
+    def _jsx(self, node: Node, ctx: Ctx) -> None:
+        stack = [node]
+        while stack:
+            current = stack.pop()
+            if current.type == "jsx_expression":
+                for child in current.named_children:
+                    self.expr(child, ctx)
+            elif current.type in _JSX or current.type == "jsx_attribute":
+                stack.extend(reversed(current.named_children))
 
     def _ternary(self, node: Node, ctx: Ctx) -> None:
         condition = node.child_by_field_name("condition")
