@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dbaudit.findings import Audit
 
-FORMATS: tuple[str, ...] = ("text", "json", "markdown", "sarif")
+FORMATS: tuple[str, ...] = ("text", "json", "markdown", "html", "sarif")
 
 
 def render(audit: Audit, fmt: str) -> str:
@@ -26,6 +26,10 @@ def render(audit: Audit, fmt: str) -> str:
         from dbaudit.report import markdown
 
         return markdown.render(audit)
+    if fmt == "html":
+        from dbaudit.report import html
+
+        return html.render(audit)
     if fmt == "sarif":
         import os
 

@@ -1,0 +1,879 @@
+"""The HTML audit: one self-contained file a reader opens in any browser, offline.
+
+Everything is inline (CSS, a little JavaScript, SVG charts drawn here in Python); a Content
+Security Policy with the hashes of the one style and one script block forbids every other
+resource, so the report never touches the network and text from the audited code can never
+run as script even if it slipped through escaping (it does not: every value is escaped).
+
+Sections: summary cards, charts (findings by severity; queries per operation now and after the
+fix; time in the database), a findings table filterable by severity and file (the filter lives
+in the URL fragment, ``#severity=high,critical&file=app/dal/x.py``, so a filtered view can be
+shared), one card per finding (the code with the problem lines highlighted, call chain, problem,
+fix, query counts), operations already optimized, implementation priority, files not analyzed.
+
+Charts read ``Audit.metrics`` when something was measured per operation; otherwise they show
+the findings' query costs with loops assumed to run ``ASSUMED_LOOP_SIZE`` times, and time only
+where a finding carries runtime evidence ("after" modelled from the measured time per query).
+Estimates are always labelled as such.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from html import escape
+
+from dbaudit import __version__
+from dbaudit.findings import Audit, Finding, GoodPractice, OperationMetric, Severity
+from dbaudit.report.common import (
+    ASSUMED_LOOP_SIZE,
+    SEVERITIES_DESC,
+    evaluate_cost,
+    evidence_text,
+    has_loop_size,
+    improvement,
+    line_range,
+    plural,
+    queries,
+    rule_names,
+    total_improvement,
+)
+
+# Chart and badge colours; the screenshot test looks for these exact pixels.
+SEVERITY_COLOURS: dict[Severity, str] = {
+    Severity.CRITICAL: "#9f1239",
+    Severity.HIGH: "#dc2626",
+    Severity.MEDIUM: "#f59e0b",
+    Severity.LOW: "#3b82f6",
+    Severity.INFO: "#94a3b8",
+}
+BEFORE_COLOUR = "#f97316"
+AFTER_COLOUR = "#10b981"
+RULE_COLOUR = "#475569"
+MAX_CHART_ROWS = 12  # the costliest operations; the table lists every finding
+
+CSS = """
+:root{--ink:#0f172a;--muted:#64748b;--line:#e2e8f0;--bg:#f4f6f9;--card:#fff;--accent:#1e3a8a}
+*{box-sizing:border-box}
+[hidden]{display:none!important}
+body{margin:0;background:var(--bg);color:var(--ink);font:15px/1.5 system-ui,-apple-system,
+"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
+code,pre{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,"Liberation Mono",monospace;
+font-size:13px}
+.wrap{max-width:1200px;margin:0 auto;padding:0 24px}
+header.top{background:linear-gradient(135deg,#0f172a,#1e3a8a);color:#fff;padding:28px 0 30px}
+header.top .brand{font-size:12px;letter-spacing:.16em;text-transform:uppercase;opacity:.75}
+header.top h1{margin:4px 0 8px;font-size:30px;font-weight:650}
+header.top .meta{margin:0;opacity:.85;font-size:14px}
+header.top code{background:rgba(255,255,255,.12);padding:1px 6px;border-radius:4px;color:#fff}
+main.wrap{padding-top:24px;padding-bottom:40px}
+section{margin:0 0 28px}
+h2{font-size:20px;margin:0 0 12px}
+h3{font-size:16px;margin:4px 0}
+h4{font-size:13px;text-transform:uppercase;letter-spacing:.06em;color:var(--muted);
+margin:16px 0 6px}
+.cards{display:grid;grid-template-columns:repeat(4,minmax(0,1fr));gap:16px}
+.card,.panel,.finding,.practice{background:var(--card);border:1px solid var(--line);
+border-radius:10px;box-shadow:0 1px 2px rgba(15,23,42,.05)}
+.card{padding:16px 18px}
+.card .label{font-size:12px;text-transform:uppercase;letter-spacing:.08em;color:var(--muted)}
+.card .value{font-size:28px;font-weight:700;margin:2px 0}
+.card .detail{font-size:13px;color:var(--muted)}
+.charts{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,2fr);gap:16px}
+.panel{padding:16px 18px}
+.panel.wide{grid-column:1/-1}
+.panel h3{margin:0}
+.panel .sub{margin:2px 0 10px;font-size:13px;color:var(--muted)}
+.panel .empty{color:var(--muted);font-size:14px;padding:18px 0}
+svg.chart{display:block;width:100%;height:auto}
+svg.chart text{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;
+font-size:12px;fill:#334155}
+svg.chart text.value{font-weight:600;fill:#0f172a}
+svg.chart text.note{font-size:11px;fill:#64748b}
+.panel h3.second{margin:18px 0 8px}
+.legend{display:flex;gap:16px;font-size:13px;color:#334155;margin:0 0 6px}
+.swatch{display:inline-block;width:11px;height:11px;border-radius:2px;margin-right:6px;
+vertical-align:-1px}
+.sw-before{background:#f97316}.sw-after{background:#10b981}
+.filters{display:flex;flex-wrap:wrap;align-items:center;gap:10px;margin:0 0 12px}
+.chip{display:inline-flex;align-items:center;gap:6px;border:1px solid var(--line);
+background:#fff;border-radius:999px;padding:4px 12px 4px 8px;font-size:13px;cursor:pointer;
+user-select:none}
+.chip input{margin:0}
+.chip .n{color:var(--muted)}
+select{font:inherit;font-size:13px;padding:5px 8px;border:1px solid var(--line);
+border-radius:8px;background:#fff;max-width:420px}
+.shown{margin-left:auto;font-size:13px;color:var(--muted)}
+table{width:100%;border-collapse:collapse;background:#fff;border:1px solid var(--line);
+border-radius:10px;overflow:hidden;font-size:14px}
+th,td{text-align:left;padding:8px 10px;border-bottom:1px solid var(--line);vertical-align:top}
+th{background:#f8fafc;font-size:12px;text-transform:uppercase;letter-spacing:.06em;
+color:var(--muted)}
+tr:last-child td{border-bottom:0}
+td a{color:var(--accent);text-decoration:none}
+td a:hover{text-decoration:underline}
+table.findings{table-layout:fixed}
+.c-sev{width:108px}.c-rule{width:76px}.c-where{width:21%}.c-fn{width:19%}.c-cost{width:15%}
+td code{overflow-wrap:anywhere}
+.badge{display:inline-block;min-width:64px;text-align:center;padding:2px 8px;
+border-radius:999px;font-size:11px;font-weight:700;letter-spacing:.06em;color:#fff}
+.sev-critical{background:#9f1239}.sev-high{background:#dc2626}.sev-medium{background:#f59e0b}
+.sev-low{background:#3b82f6}.sev-info{background:#94a3b8}
+.chip.sev-critical,.chip.sev-high,.chip.sev-medium,.chip.sev-low,.chip.sev-info{background:#fff}
+.dot{display:inline-block;width:10px;height:10px;border-radius:50%}
+.finding{padding:18px 20px;margin:0 0 16px;border-left-width:5px}
+.finding.b-critical{border-left-color:#9f1239}.finding.b-high{border-left-color:#dc2626}
+.finding.b-medium{border-left-color:#f59e0b}.finding.b-low{border-left-color:#3b82f6}
+.finding.b-info{border-left-color:#94a3b8}
+.finding .rule{font-size:13px;color:var(--muted);margin-left:8px}
+.where{margin:2px 0 0;font-size:13px;color:var(--muted)}
+.costs{display:flex;flex-wrap:wrap;gap:8px 22px;margin:12px 0 0;padding:10px 14px;
+background:#f8fafc;border:1px solid var(--line);border-radius:8px;font-size:14px}
+.costs b{font-size:15px}
+.gain{color:#047857;font-weight:700}
+.tag{font-size:11px;text-transform:uppercase;letter-spacing:.06em;color:var(--muted);
+border:1px solid var(--line);border-radius:4px;padding:0 5px;margin-left:4px}
+pre.code{margin:0;background:#0f172a;color:#e2e8f0;border-radius:8px;padding:10px 0;
+overflow-x:auto;line-height:1.55}
+pre.code .ln{display:block;padding:0 14px 0 0;white-space:pre}
+pre.code .no{display:inline-block;width:52px;padding-right:12px;text-align:right;
+color:#64748b;user-select:none}
+pre.code .hl{background:rgba(248,113,113,.22);box-shadow:inset 3px 0 0 #f87171}
+pre.code .hop{background:rgba(251,191,36,.16);box-shadow:inset 3px 0 0 #fbbf24}
+pre.fix{background:#052e2b;color:#d1fae5}
+.chain{margin:0;padding-left:22px;font-size:14px}
+.chain li{margin:2px 0}
+.problem p,.fixtext{margin:0}
+.evidence{margin:10px 0 0;font-size:14px;color:#047857;font-weight:600}
+.practice{padding:12px 16px;margin:0 0 10px}
+.practice .kind{display:inline-block;background:#dcfce7;color:#166534;border-radius:999px;
+font-size:11px;font-weight:700;padding:2px 8px;text-transform:uppercase;letter-spacing:.06em}
+details summary{cursor:pointer;color:var(--accent);font-size:13px;margin-top:6px}
+ol.phase{margin:4px 0 14px;padding-left:22px}
+ol.phase li{margin:3px 0}
+.note{font-size:13px;color:var(--muted)}
+footer{border-top:1px solid var(--line);padding:16px 0 32px;font-size:13px;color:var(--muted)}
+@media (max-width:900px){.cards{grid-template-columns:repeat(2,minmax(0,1fr))}
+.charts{grid-template-columns:minmax(0,1fr)}}
+@media print{header.top{background:#0f172a}.filters{display:none}}
+""".strip()
+
+SCRIPT = """
+(function () {
+  "use strict";
+  var boxes = Array.prototype.slice.call(document.querySelectorAll("input[data-filter]"));
+  var fileSelect = document.getElementById("file-filter");
+  var items = Array.prototype.slice.call(document.querySelectorAll("[data-severity][data-file]"));
+  var counter = document.getElementById("shown-count");
+  var none = document.getElementById("no-match");
+
+  function apply(remember) {
+    var wanted = {};
+    boxes.forEach(function (box) { if (box.checked) { wanted[box.value] = true; } });
+    var file = fileSelect ? fileSelect.value : "";
+    var shown = 0;
+    items.forEach(function (item) {
+      var visible = wanted[item.getAttribute("data-severity")] === true &&
+        (file === "" || item.getAttribute("data-file") === file);
+      item.hidden = !visible;
+      if (visible && item.tagName === "TR") { shown += 1; }
+    });
+    if (counter) { counter.textContent = String(shown); }
+    if (none) { none.hidden = shown !== 0; }
+    document.body.setAttribute("data-shown", String(shown));
+    if (remember) {
+      var params = new URLSearchParams();
+      params.set("severity", Object.keys(wanted).join(","));
+      if (file !== "") { params.set("file", file); }
+      // a shareable link to this view; without history (some file: contexts) it is only lost
+      if (window.history && history.replaceState) {
+        history.replaceState(null, "", "#" + params.toString());
+      }
+    }
+  }
+
+  function fromFragment() {
+    var params = new URLSearchParams(window.location.hash.slice(1));
+    var severity = params.get("severity");
+    if (severity !== null) {
+      var chosen = severity.split(",");
+      boxes.forEach(function (box) { box.checked = chosen.indexOf(box.value) >= 0; });
+    }
+    var file = params.get("file");
+    if (file !== null && fileSelect) { fileSelect.value = file; }
+  }
+
+  boxes.forEach(function (box) { box.addEventListener("change", function () { apply(true); }); });
+  if (fileSelect) { fileSelect.addEventListener("change", function () { apply(true); }); }
+  fromFragment();
+  apply(false);
+})();
+""".strip()
+
+
+def _csp_hash(text: str) -> str:
+    return "sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
+
+
+CONTENT_SECURITY_POLICY = (
+    f"default-src 'none'; style-src '{_csp_hash(CSS)}'; script-src '{_csp_hash(SCRIPT)}'; "
+    "img-src data:; base-uri 'none'; form-action 'none'"
+)
+
+_INLINE_CODE = re.compile(r"`([^`\n]+)`")
+
+
+def render(audit: Audit, *, today: date | None = None) -> str:
+    names = rule_names()
+    ranked = sorted(audit.findings, key=lambda f: (-f.severity, f.path, f.line))
+    anchors = {id(f): f"finding-{number}" for number, f in enumerate(ranked, start=1)}
+    body = [
+        _header(audit, today or date.today()),
+        '<main class="wrap">',
+        _cards(audit),
+        _charts(audit),
+        _findings_table(ranked, names, anchors),
+        _finding_details(ranked, names, anchors),
+        _practices(audit.good_practices),
+        _priority(ranked, anchors),
+        _skipped(audit),
+        "</main>",
+        _footer(audit),
+    ]
+    return "\n".join(
+        [
+            "<!DOCTYPE html>",
+            '<html lang="en">',
+            "<head>",
+            '<meta charset="utf-8">',
+            '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            f'<meta http-equiv="Content-Security-Policy" content="{CONTENT_SECURITY_POLICY}">',
+            f"<title>Database Performance Audit: {_e(_scope_text(audit))}</title>",
+            f"<style>{CSS}</style>",
+            "</head>",
+            "<body>",
+            *[part for part in body if part],
+            f"<script>{SCRIPT}</script>",
+            "</body>",
+            "</html>",
+            "",
+        ]
+    )
+
+
+# --- small helpers ---------------------------------------------------------------------------
+
+
+def _e(text: object) -> str:
+    """Escape for element content and double-quoted attributes alike."""
+    return escape(str(text), quote=True)
+
+
+def _prose(text: str) -> str:
+    """Escaped text with ``code`` spans (backticks) shown as code."""
+    return _INLINE_CODE.sub(r"<code>\1</code>", _e(text))
+
+
+def _scope_text(audit: Audit) -> str:
+    return ", ".join(audit.roots) or "nothing"
+
+
+def _sources(audit: Audit) -> str:
+    kinds = {f.source for f in audit.findings}
+    described = ["static analysis"]
+    if "runtime" in kinds or audit.metrics:
+        described.append("runtime profile")
+    if "live" in kinds:
+        described.append("live database review")
+    return ", ".join(described)
+
+
+def _number(value: float) -> str:
+    """``2,551``, ``23.8``, ``1.5``, ``0.42``: as many digits as the size deserves."""
+    if value >= 100 or value == int(value):
+        return f"{value:,.0f}"
+    if value >= 10:
+        return f"{value:,.1f}"
+    return f"{value:.2f}".rstrip("0").rstrip(".")
+
+
+# --- header and cards ------------------------------------------------------------------------
+
+
+def _header(audit: Audit, today: date) -> str:
+    roots = " ".join(f"<code>{_e(root)}</code>" for root in audit.roots) or "nothing"
+    return (
+        '<header class="top"><div class="wrap">'
+        '<div class="brand">dbaudit report</div>'
+        "<h1>Database Performance Audit</h1>"
+        f'<p class="meta">Scope: {roots} · {today.isoformat()} · dbaudit {_e(__version__)} '
+        f"· {_e(_sources(audit))}</p>"
+        "</div></header>"
+    )
+
+
+def _cards(audit: Audit) -> str:
+    lines = sum(f.lines for f in audit.files)
+    layers = Counter(f.layer for f in audit.files)
+    layer_text = ", ".join(f"{n} {layer}" for layer, n in layers.most_common())
+    counts = Counter(f.severity for f in audit.findings)
+    severity_text = ", ".join(f"{counts[s]} {s}" for s in SEVERITIES_DESC if counts[s]) or "none"
+    kinds = Counter(p.kind for p in audit.good_practices)
+    kinds_text = ", ".join(f"{n} {kind}" for kind, n in kinds.most_common()) or "none recognised"
+    cards = [
+        _card("Files audited", f"{len(audit.files):,}", f"{plural(lines, 'line')}; {layer_text}"),
+        _card("Findings", f"{len(audit.findings):,}", severity_text),
+        _card("Already optimized", f"{len(audit.good_practices):,}", kinds_text),
+        _improvement_card(audit),
+    ]
+    return f'<section class="cards" aria-label="Summary">{"".join(cards)}</section>'
+
+
+def _card(label: str, value: str, detail: str) -> str:
+    return (
+        f'<div class="card"><div class="label">{_e(label)}</div>'
+        f'<div class="value">{_e(value)}</div><div class="detail">{_e(detail)}</div></div>'
+    )
+
+
+def _improvement_card(audit: Audit) -> str:
+    if audit.metrics:
+        before = sum(m.queries_before for m in audit.metrics)
+        after = sum(m.queries_after for m in audit.metrics)
+        label = "measured" if all(m.measured for m in audit.metrics) else "after modelled"
+        percent = (100 * (before - after)) // before if before > 0 else 0
+        detail = f"{before:,} → {after:,} queries over {plural(len(audit.metrics), 'operation')}"
+        return _card("Fewer queries", f"{percent}%", f"{detail} ({label})")
+    total = total_improvement(audit.findings)
+    if total is None:
+        return _card("Fewer queries", "none", "no fix changes a query count")
+    label = "measured" if total.measured else f"estimate, loops at N = {ASSUMED_LOOP_SIZE}"
+    detail = f"{total.before:,} → {total.after:,} queries in the flagged operations ({label})"
+    return _card("Fewer queries", f"{total.percent_fewer}%", detail)
+
+
+# --- charts ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ChartRow:
+    label: str
+    before: float
+    after: float
+
+
+def _charts(audit: Audit) -> str:
+    panels = [
+        _severity_panel(audit.findings),
+        _queries_panel(audit),
+        _time_panel(audit),
+    ]
+    return (
+        '<section class="charts" id="charts" aria-label="Charts">' + "".join(panels) + "</section>"
+    )
+
+
+def _severity_panel(findings: list[Finding]) -> str:
+    counts = Counter(f.severity for f in findings)
+    if not findings:
+        chart = '<p class="empty">No findings.</p>'
+    else:
+        chart = severity_chart({s: counts.get(s, 0) for s in SEVERITIES_DESC})
+    by_rule = ""
+    if findings:
+        rules = Counter(f.rule for f in findings).most_common(8)
+        by_rule = f'<h3 class="second">Findings by rule</h3>{rule_chart(rules)}'
+    return (
+        '<div class="panel" id="chart-severity"><h3>Findings by severity</h3>'
+        f'<p class="sub">{plural(len(findings), "finding")}</p>{chart}{by_rule}</div>'
+    )
+
+
+def rule_chart(counts: Sequence[tuple[str, int]]) -> str:
+    """Horizontal bars, one per rule code, most frequent first."""
+    names = rule_names()
+    width, label_width, row, top = 360, 78, 26, 4
+    largest = max((n for _, n in counts), default=0) or 1
+    room = width - label_width - 40
+    parts = []
+    for index, (code, count) in enumerate(counts):
+        y = top + index * row
+        bar = max(2, round(room * count / largest))
+        name = names.get(code, code)
+        parts.append(
+            f'<text x="0" y="{y + 14}"><title>{_e(name)}</title>{_e(code)}</text>'
+            f'<rect x="{label_width}" y="{y + 3}" width="{bar}" height="15" rx="3" '
+            f'fill="{RULE_COLOUR}"><title>{_e(code)} {_e(name)}: {count}</title></rect>'
+            f'<text class="value" x="{label_width + bar + 6}" y="{y + 15}">{count}</text>'
+        )
+    height = top * 2 + row * len(counts)
+    return (
+        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="Findings by rule">{"".join(parts)}</svg>'
+    )
+
+
+def severity_chart(counts: dict[Severity, int]) -> str:
+    """Horizontal bars, one per severity, longest for the largest count."""
+    width, label_width, row, top = 360, 78, 30, 6
+    largest = max(counts.values(), default=0) or 1
+    room = width - label_width - 40
+    parts = []
+    for index, (severity, count) in enumerate(counts.items()):
+        y = top + index * row
+        bar = round(room * count / largest) if count else 0
+        parts.append(
+            f'<text x="0" y="{y + 15}">{_e(str(severity).capitalize())}</text>'
+            f'<rect x="{label_width}" y="{y + 3}" width="{room}" height="18" rx="3" '
+            'fill="#f1f5f9"/>'
+        )
+        if bar:
+            parts.append(
+                f'<rect x="{label_width}" y="{y + 3}" width="{bar}" height="18" rx="3" '
+                f'fill="{SEVERITY_COLOURS[severity]}"><title>{count} {severity}</title></rect>'
+            )
+        parts.append(
+            f'<text class="value" x="{label_width + max(bar, 0) + 6}" y="{y + 16}">{count}</text>'
+        )
+    height = top * 2 + row * len(counts)
+    return (
+        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="Findings by severity">{"".join(parts)}</svg>'
+    )
+
+
+def _queries_panel(audit: Audit) -> str:
+    title = "Queries per operation: now and after the fix"
+    if audit.metrics:
+        rows = [ChartRow(m.name, m.queries_before, m.queries_after) for m in audit.metrics]
+        sub = _metrics_label(audit.metrics, "queries issued per call")
+    else:
+        rows, measured = _estimated_query_rows(audit.findings)
+        if measured == len(rows) and rows:
+            sub = "queries per call, measured at runtime; after the fix from the fixed query cost"
+        elif measured:
+            sub = (
+                f"{measured} operation(s) measured at runtime; elsewhere an estimate with loops"
+                f" at N = {ASSUMED_LOOP_SIZE}"
+            )
+        else:
+            sub = (
+                "estimate: no database was measured; loops assumed to run "
+                f"{ASSUMED_LOOP_SIZE} times"
+            )
+    if not rows:
+        body = '<p class="empty">No finding changes how many queries an operation issues.</p>'
+    else:
+        body = _legend() + before_after_chart(rows, "queries", title)
+    return (
+        f'<div class="panel" id="chart-queries"><h3>{_e(title)}</h3>'
+        f'<p class="sub">{_e(sub)}</p>{body}</div>'
+    )
+
+
+def _time_panel(audit: Audit) -> str:
+    title = "Time in the database per operation (ms)"
+    if audit.metrics:
+        rows = [ChartRow(m.name, m.ms_before, m.ms_after) for m in audit.metrics]
+        sub = _metrics_label(audit.metrics, "milliseconds in the database per call")
+    else:
+        rows = _evidence_time_rows(audit.findings)
+        sub = (
+            "before measured at runtime; after modelled as the fixed query count times the "
+            "measured time per query"
+        )
+    if not rows:
+        body = (
+            '<p class="empty">Not measured: time needs a runtime profile '
+            "(<code>pytest --dbaudit</code>) or <code>dbaudit demo</code>. "
+            "Query counts above are from the code alone.</p>"
+        )
+        sub = "no runtime measurement in this audit"
+    else:
+        body = _legend() + before_after_chart(rows, "ms", title, width=1120)
+    return (
+        f'<div class="panel wide" id="chart-time"><h3>{_e(title)}</h3>'
+        f'<p class="sub">{_e(sub)}</p>{body}</div>'
+    )
+
+
+def _metrics_label(metrics: Sequence[OperationMetric], what: str) -> str:
+    if all(m.measured for m in metrics):
+        return f"{what}, both sides measured against the database"
+    if any(m.measured for m in metrics):
+        return f"{what}; measured, except where 'after' is modelled from the fixed query cost"
+    return f"{what}; before measured, after modelled from the fixed query cost"
+
+
+def _legend() -> str:
+    return (
+        '<div class="legend"><span><span class="swatch sw-before"></span>now</span>'
+        '<span><span class="swatch sw-after"></span>after the fix</span></div>'
+    )
+
+
+def _operation_label(finding: Finding) -> str:
+    return finding.function or f"{finding.path}:{finding.line}"
+
+
+def _estimated_query_rows(findings: Iterable[Finding]) -> tuple[list[ChartRow], int]:
+    """The costliest finding per operation whose fix lowers the query count, and how many of
+    them were measured."""
+    chosen: dict[tuple[str, str], tuple[Finding, int, int, bool]] = {}
+    for finding in findings:
+        step = improvement(finding)
+        if step is None or step.before <= step.after:
+            continue
+        key = (finding.path, _operation_label(finding))
+        known = chosen.get(key)
+        if known is None or step.before > known[1]:
+            chosen[key] = (finding, step.before, step.after, step.measured)
+    ranked = sorted(chosen.values(), key=lambda item: (-item[1], _operation_label(item[0])))
+    ranked = ranked[:MAX_CHART_ROWS]
+    rows = [ChartRow(_operation_label(f), before, after) for f, before, after, _ in ranked]
+    return rows, sum(1 for *_, measured in ranked if measured)
+
+
+def _evidence_time_rows(findings: Iterable[Finding]) -> list[ChartRow]:
+    rows: dict[str, ChartRow] = {}
+    for finding in findings:
+        evidence = finding.evidence
+        if evidence is None or evidence.queries <= 0:
+            continue
+        after_queries = (
+            evaluate_cost(finding.fixed_query_cost) if finding.fixed_query_cost else None
+        )
+        if after_queries is None:
+            continue
+        per_query = evidence.total_ms / evidence.queries
+        row = ChartRow(_operation_label(finding), evidence.total_ms, per_query * after_queries)
+        known = rows.get(row.label)
+        if known is None or row.before > known.before:
+            rows[row.label] = row
+    return sorted(rows.values(), key=lambda r: -r.before)[:MAX_CHART_ROWS]
+
+
+def before_after_chart(rows: Sequence[ChartRow], unit: str, title: str, width: int = 760) -> str:
+    """Two horizontal bars per operation (now, after the fix) on one linear scale.
+
+    ``width`` is the drawing's width in CSS pixels at a 1280 px window, so text keeps its size
+    in the narrow and the full-width panel alike.
+    """
+    label_width, pair, gap, top = 230, 34, 12, 4
+    scale, broken = chart_scale([v for r in rows for v in (r.before, r.after)])
+    room = width - label_width - 70
+    parts = []
+    for index, row in enumerate(rows):
+        y = top + index * (pair + gap)
+        label = row.label if len(row.label) <= 32 else row.label[:31] + "…"
+        parts.append(f'<text x="0" y="{y + 21}"><title>{_e(row.label)}</title>{_e(label)}</text>')
+        for offset, value, colour, when in (
+            (0, row.before, BEFORE_COLOUR, "now"),
+            (17, row.after, AFTER_COLOUR, "after the fix"),
+        ):
+            bar = max(2, round(room * min(value, scale) / scale)) if value > 0 else 0
+            shown = _number(value)
+            parts.append(
+                f'<rect x="{label_width}" y="{y + offset}" width="{bar}" height="15" rx="2" '
+                f'fill="{colour}"><title>{_e(row.label)}: {shown} {unit} {when}</title></rect>'
+                f'<text class="value" x="{label_width + bar + 6}" y="{y + offset + 12}">'
+                f"{shown}</text>"
+            )
+            if value > scale:
+                parts.append(_break_mark(label_width + round(room * 0.8), y + offset))
+    height = top * 2 + len(rows) * (pair + gap) - gap
+    if broken:
+        parts.append(
+            f'<text class="note" x="{label_width}" y="{height + 14}">Bars with a break are cut'
+            " to fit the scale; the numbers are exact.</text>"
+        )
+        height += 22
+    return (
+        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="{_e(title)}">{"".join(parts)}</svg>'
+    )
+
+
+def chart_scale(values: Sequence[float]) -> tuple[float, bool]:
+    """The value a full bar stands for, and whether the largest bars are cut to fit it.
+
+    One operation often dwarfs the rest (2,551 queries next to 52): on a linear scale the
+    others would be slivers, so when the largest value is over four times the next one the
+    scale ends a little above the next one and the outlier's bar is drawn broken.
+    """
+    distinct = sorted({v for v in values if v > 0}, reverse=True)
+    if not distinct:
+        return 1.0, False
+    if len(distinct) >= 2 and distinct[0] > 4 * distinct[1]:
+        return distinct[1] * 1.25, True
+    return distinct[0], False
+
+
+def _break_mark(x: int, y: int) -> str:
+    return (
+        f'<path d="M{x} {y + 17} l5 -19 M{x + 6} {y + 17} l5 -19" stroke="#ffffff" '
+        'stroke-width="3"/>'
+    )
+
+
+# --- findings table --------------------------------------------------------------------------
+
+
+def _findings_table(ranked: list[Finding], names: dict[str, str], anchors: dict[int, str]) -> str:
+    if not ranked:
+        return (
+            '<section id="findings"><h2>Findings</h2>'
+            '<p class="note">No finding at any severity.</p></section>'
+        )
+    counts = Counter(f.severity for f in ranked)
+    chips = "".join(
+        f'<label class="chip"><input type="checkbox" data-filter="severity" '
+        f'value="{severity}" checked><span class="dot sev-{severity}"></span>'
+        f'{_e(str(severity).capitalize())} <span class="n">{counts[severity]}</span></label>'
+        for severity in SEVERITIES_DESC
+        if counts[severity]
+    )
+    files = Counter(f.path for f in ranked)
+    prefix = common_folder(list(files))
+    options = "".join(
+        f'<option value="{_e(path)}">{_e(path[len(prefix) :])} ({n})</option>'
+        for path, n in sorted(files.items())
+    )
+    select = (
+        '<select id="file-filter" aria-label="Filter by file">'
+        f'<option value="">All files ({len(files)})</option>{options}</select>'
+    )
+    rows = "".join(_table_row(f, names, anchors[id(f)], prefix) for f in ranked)
+    under = f'<p class="note">Files under <code>{_e(prefix)}</code></p>' if prefix else ""
+    return (
+        '<section id="findings"><h2>Findings</h2>'
+        f'<div class="filters">{chips}{select}<span class="shown">'
+        f'Showing <b id="shown-count">{len(ranked)}</b> of {len(ranked)}</span></div>{under}'
+        '<table class="findings"><thead><tr><th class="c-sev">Severity</th>'
+        '<th class="c-rule">Rule</th><th class="c-where">Location</th>'
+        '<th class="c-fn">Function</th><th>Issue</th><th class="c-cost">Queries now → fixed</th>'
+        f"</tr></thead><tbody>{rows}</tbody></table>"
+        '<p class="note" id="no-match" hidden>No finding matches these filters.</p></section>'
+    )
+
+
+def common_folder(paths: Sequence[str]) -> str:
+    """The folder every relative path shares, with its trailing slash (``""`` if none)."""
+    if not paths or any(p.startswith("/") or "://" in p for p in paths):
+        return ""
+    folders = [p.split("/")[:-1] for p in paths]
+    shared: list[str] = []
+    for parts in zip(*folders, strict=False):
+        if len(set(parts)) != 1:
+            break
+        shared.append(parts[0])
+    return "/".join(shared) + "/" if shared else ""
+
+
+def _table_row(finding: Finding, names: dict[str, str], anchor: str, prefix: str) -> str:
+    severity = str(finding.severity)
+    rule_title = f' title="{_e(names[finding.rule])}"' if finding.rule in names else ""
+    short = finding.path[len(prefix) :]
+    where = f"{short}:{finding.line}" if finding.line >= 1 else short
+    cost = _e(finding.query_cost) if finding.query_cost else "-"
+    if finding.fixed_query_cost:
+        cost += f" → {_e(finding.fixed_query_cost)}"
+    return (
+        f'<tr data-severity="{severity}" data-file="{_e(finding.path)}">'
+        f'<td><span class="badge sev-{severity}">{severity.upper()}</span></td>'
+        f"<td{rule_title}>{_e(finding.rule)}</td>"
+        f'<td><a href="#{anchor}" title="{_e(finding.path)}"><code>{_e(where)}</code></a></td>'
+        f"<td><code>{_e(finding.function or '-')}</code></td>"
+        f"<td>{_prose(finding.message)}</td>"
+        f'<td class="num">{cost}</td></tr>'
+    )
+
+
+# --- finding cards ---------------------------------------------------------------------------
+
+
+def _finding_details(ranked: list[Finding], names: dict[str, str], anchors: dict[int, str]) -> str:
+    if not ranked:
+        return ""
+    cards = "".join(_finding_card(f, names, anchors[id(f)]) for f in ranked)
+    return f'<section id="details"><h2>Finding details</h2>{cards}</section>'
+
+
+def _finding_card(finding: Finding, names: dict[str, str], anchor: str) -> str:
+    severity = str(finding.severity)
+    rule = finding.rule + (f" · {names[finding.rule]}" if finding.rule in names else "")
+    where = [f"<code>{_e(finding.path)}</code>"]
+    if finding.line >= 1:
+        where.append(_e(line_range(finding.line, finding.end_line)))
+    if finding.function:
+        where.append(f"in <code>{_e(finding.function)}</code>")
+    where.append(f"confidence {_e(finding.confidence)}")
+    where.append(f"found by {_e(finding.source)} analysis")
+    parts = [
+        f'<article class="finding b-{severity}" id="{anchor}" data-severity="{severity}" '
+        f'data-file="{_e(finding.path)}">',
+        f'<span class="badge sev-{severity}">{severity.upper()}</span>'
+        f'<span class="rule">{_e(rule)}</span>',
+        f"<h3>{_prose(finding.message)}</h3>",
+        f'<p class="where">{" · ".join(where)}</p>',
+        _costs(finding),
+    ]
+    if finding.code:
+        parts.append("<h4>Code</h4>")
+        parts.append(code_excerpt(finding))
+    if finding.call_chain:
+        hops = "".join(
+            f"<li><code>{_e(hop.path)}:{hop.line}</code> <code>{_e(hop.function)}</code>"
+            + (f" — {_prose(hop.detail)}" if hop.detail else "")
+            + "</li>"
+            for hop in finding.call_chain
+        )
+        parts.append(f'<h4>Call chain</h4><ol class="chain">{hops}</ol>')
+    problem = _prose(finding.problem or finding.message)
+    parts.append(f'<div class="problem"><h4>Problem</h4><p>{problem}</p></div>')
+    if finding.evidence is not None:
+        parts.append(f'<p class="evidence">✔ {_e(evidence_text(finding.evidence))}</p>')
+    if finding.fix is not None:
+        parts.append(f'<h4>Fix</h4><p class="fixtext">{_prose(finding.fix.summary)}</p>')
+        if finding.fix.code:
+            parts.append(_plain_code(finding.fix.code, "fix"))
+    parts.append("</article>")
+    return "".join(parts)
+
+
+def _costs(finding: Finding) -> str:
+    if not finding.query_cost and finding.evidence is None:
+        return ""
+    items = []
+    if finding.evidence is not None:
+        measured = plural(finding.evidence.queries, "query", "queries")
+        items.append(f'Now: <b>{measured}</b> <span class="tag">measured</span>')
+    elif finding.query_cost:
+        now = f"Now: <b>{_e(queries(finding.query_cost))}</b>"
+        value = evaluate_cost(finding.query_cost)
+        if has_loop_size(finding.query_cost) and value is not None:
+            now += f" (≈{value:,} at N = {ASSUMED_LOOP_SIZE})"
+        items.append(now)
+    if finding.fixed_query_cost:
+        items.append(f"After the fix: <b>{_e(queries(finding.fixed_query_cost))}</b>")
+    step = improvement(finding)
+    if step is not None and step.before > step.after:
+        label = "" if step.measured else ' <span class="tag">estimate</span>'
+        items.append(f'<span class="gain">{step.percent_fewer}% fewer queries</span>{label}')
+    return f'<div class="costs">{"".join(f"<span>{item}</span>" for item in items)}</div>'
+
+
+def code_excerpt(finding: Finding) -> str:
+    """The finding's code, numbered from its first line, its lines (and call-chain hops in the
+    same file) highlighted.
+
+    ``Finding.code`` starts at ``Finding.line``; lines ``line``..``end_line`` are the problem.
+    """
+    hop_lines = {hop.line for hop in finding.call_chain if hop.path == finding.path}
+    lines = finding.code.rstrip("\n").split("\n")
+    out = []
+    for offset, text in enumerate(lines):
+        number = finding.line + offset if finding.line >= 1 else offset + 1
+        if finding.line <= number <= max(finding.end_line, finding.line):
+            kind = " hl"
+        elif number in hop_lines:
+            kind = " hop"
+        else:
+            kind = ""
+        out.append(f'<span class="ln{kind}"><span class="no">{number}</span>{_e(text)}</span>')
+    return f'<pre class="code"><code>{"".join(out)}</code></pre>'
+
+
+def _plain_code(code: str, kind: str) -> str:
+    lines = code.rstrip("\n").split("\n")
+    out = "".join(
+        f'<span class="ln"><span class="no">{n}</span>{_e(text)}</span>'
+        for n, text in enumerate(lines, start=1)
+    )
+    return f'<pre class="code {kind}"><code>{out}</code></pre>'
+
+
+# --- good practices, priority, skipped -------------------------------------------------------
+
+
+def _practices(practices: list[GoodPractice]) -> str:
+    if not practices:
+        return ""
+    items = []
+    for practice in sorted(practices, key=lambda p: (p.path, p.line)):
+        cost = f" · {_e(queries(practice.query_cost))}" if practice.query_cost else ""
+        code = ""
+        if practice.code:
+            code = (
+                f"<details><summary>Show code</summary>{_plain_code(practice.code, 'ok')}</details>"
+            )
+        items.append(
+            '<div class="practice">'
+            f'<span class="kind">{_e(practice.kind)}</span> '
+            f"<b><code>{_e(practice.function or practice.path)}</code></b>"
+            f'<p class="where"><code>{_e(practice.path)}</code> · '
+            f"{_e(line_range(practice.line, practice.end_line))}{cost}</p>"
+            f"<p>{_prose(practice.description)}</p>{code}</div>"
+        )
+    return (
+        '<section id="optimized"><h2>Already optimized: keep these</h2>'
+        + "".join(items)
+        + "</section>"
+    )
+
+
+PHASES: tuple[tuple[str, tuple[Severity, ...]], ...] = (
+    ("Phase 1: critical and high (do immediately)", (Severity.CRITICAL, Severity.HIGH)),
+    ("Phase 2: medium (this sprint)", (Severity.MEDIUM,)),
+    ("Phase 3: low and advisory (when touching the code)", (Severity.LOW, Severity.INFO)),
+)
+
+
+def _priority(ranked: list[Finding], anchors: dict[int, str]) -> str:
+    if not ranked:
+        return ""
+    out = ['<section id="priority"><h2>Implementation priority</h2>']
+    for title, severities in PHASES:
+        chosen = [f for f in ranked if f.severity in severities]
+        if not chosen:
+            continue
+        items = "".join(
+            f'<li><a href="#{anchors[id(f)]}"><b>{_e(_operation_label(f))}</b></a> '
+            f"(<code>{_e(f.path)}:{f.line}</code>, {_e(f.rule)}): "
+            f"{_prose(f.fix.summary if f.fix is not None else f.message)}</li>"
+            for f in chosen
+        )
+        out.append(f'<h3>{_e(title)}</h3><ol class="phase">{items}</ol>')
+    out.append("</section>")
+    return "".join(out)
+
+
+def _skipped(audit: Audit) -> str:
+    if not audit.skipped:
+        return ""
+    rows = "".join(
+        f"<tr><td><code>{_e(s.path)}</code></td><td>{_e(s.reason)}</td></tr>" for s in audit.skipped
+    )
+    return (
+        '<section id="skipped"><h2>Files not analyzed</h2>'
+        f"<table><thead><tr><th>File</th><th>Reason</th></tr></thead><tbody>{rows}</tbody>"
+        "</table></section>"
+    )
+
+
+def _footer(audit: Audit) -> str:
+    if audit.metrics or not any(f.evidence is None for f in audit.findings):
+        note = "Query counts and times marked measured come from running the code."
+    else:
+        note = (
+            f"Numbers marked estimate were not measured: loops are assumed to run "
+            f"{ASSUMED_LOOP_SIZE} times. Measure them with <code>pytest --dbaudit</code>."
+        )
+    return (
+        f'<footer><div class="wrap">Generated by dbaudit {_e(__version__)}. {note}</div></footer>'
+    )

@@ -1,0 +1,446 @@
+"""The HTML report: structure, escaping, charts, and a real browser (headless Chromium).
+
+The browser tests need Debian's ``chromium``; without it they skip, unless
+``DBAUDIT_REQUIRE_CHROMIUM=1`` (CI) makes a missing browser a failure.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import replace
+from datetime import date
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+import dbaudit.reference.render_platform as platform
+from dbaudit.audit import AuditOptions, run_static_audit
+from dbaudit.cli import main
+from dbaudit.findings import (
+    Audit,
+    CallHop,
+    Finding,
+    Fix,
+    GoodPractice,
+    OperationMetric,
+    Severity,
+    SkippedFile,
+)
+from dbaudit.report import FORMATS, html
+
+AUDIT_DATE = date(2026, 1, 15)
+APP = Path(platform.__file__).parent
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--hide-scrollbars",
+)
+
+
+class Elements(HTMLParser):
+    """Every start tag and its attributes, as a browser's tokenizer would see them."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def parse(document: str) -> Elements:
+    parser = Elements()
+    parser.feed(document)
+    parser.close()
+    return parser
+
+
+def _report(audit: Audit) -> str:
+    return html.render(audit, today=AUDIT_DATE)
+
+
+# --- structure -------------------------------------------------------------------------------
+
+
+def test_html_report_matches_golden(sample_audit: Audit, golden) -> None:
+    golden.check("sample.html", _report(sample_audit))
+
+
+def test_one_self_contained_file_that_loads_nothing(sample_audit: Audit) -> None:
+    document = _report(sample_audit)
+    tags = parse(document).tags
+    assert "html" in FORMATS
+    assert document.startswith("<!DOCTYPE html>")
+    assert [tag for tag, _ in tags if tag in ("link", "img", "iframe", "object", "embed")] == []
+    assert all("src" not in attrs for tag, attrs in tags if tag == "script")
+    assert "url(" not in document and "@import" not in document
+    assert "http://" not in document and "https://" not in document
+
+
+def test_content_security_policy_allows_only_the_inline_style_and_script(
+    sample_audit: Audit,
+) -> None:
+    document = _report(sample_audit)
+    csp = next(
+        attrs["content"]
+        for tag, attrs in parse(document).tags
+        if tag == "meta" and attrs.get("http-equiv") == "Content-Security-Policy"
+    )
+    assert csp is not None
+    style = re.search(r"<style>(.*?)</style>", document, re.S)
+    script = re.search(r"<script>(.*?)</script>", document, re.S)
+    assert style is not None and script is not None
+
+    def digest(text: str) -> str:
+        return base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
+
+    assert "default-src 'none'" in csp
+    assert f"style-src 'sha256-{digest(style.group(1))}'" in csp
+    assert f"script-src 'sha256-{digest(script.group(1))}'" in csp
+    assert "unsafe-inline" not in csp
+
+
+def test_sections_cards_and_charts(sample_audit: Audit) -> None:
+    document = _report(sample_audit)
+    ids = {attrs.get("id") for _, attrs in parse(document).tags}
+    assert {"charts", "chart-severity", "chart-queries", "chart-time", "findings"} <= ids
+    assert {"details", "optimized", "priority", "skipped"} <= ids
+    assert "<title>Database Performance Audit: app</title>" in document
+    assert "2026-01-15" in document
+    # 52 measured queries -> 3 after the fix
+    assert '<div class="value">94%</div>' in document
+    assert "52 → 3 queries in the flagged operations (measured)" in document
+
+
+def test_severity_chart_draws_one_bar_per_severity_present(sample_audit: Audit) -> None:
+    document = _report(sample_audit)
+    chart = document[document.index('id="chart-severity"') : document.index('id="chart-queries"')]
+    bars = re.findall(r'<rect [^>]*fill="(#[0-9a-f]{6})"><title>(\d+) (\w+)</title>', chart)
+    assert sorted(bars) == sorted(
+        [
+            (html.SEVERITY_COLOURS[Severity.HIGH], "1", "high"),
+            (html.SEVERITY_COLOURS[Severity.MEDIUM], "1", "medium"),
+            (html.SEVERITY_COLOURS[Severity.INFO], "1", "info"),
+        ]
+    )
+
+
+def test_query_and_time_charts_from_findings_label_what_was_measured(sample_audit: Audit) -> None:
+    document = _report(sample_audit)
+    queries = document[document.index('id="chart-queries"') : document.index('id="chart-time"')]
+    assert "RenderChainService.delete_chain: 52 queries now" in queries
+    assert "RenderChainService.delete_chain: 3 queries after the fix" in queries
+    assert "measured at runtime" in queries
+    time = document[document.index('id="chart-time"') : document.index('id="findings"')]
+    # 412.5 ms for 52 queries; the fix's 3 queries modelled at the same time per query
+    assert "RenderChainService.delete_chain: 412 ms now" in time
+    assert "RenderChainService.delete_chain: 23.8 ms after the fix" in time
+    assert "after modelled" in time
+
+
+def test_charts_from_measured_operation_metrics() -> None:
+    metrics = (
+        OperationMetric("get_user_projects", 51, 2, 38.0, 3.1),
+        OperationMetric("delete_chain", 52, 2, 61.5, 4.25),
+    )
+    document = _report(Audit(roots=("app",), metrics=metrics))
+    queries = document[document.index('id="chart-queries"') : document.index('id="chart-time"')]
+    assert "both sides measured" in queries
+    assert "get_user_projects: 51 queries now" in queries
+    assert "delete_chain: 2 queries after the fix" in queries
+    start = document.index('id="chart-time"')
+    time = document[start : document.index("</section>", start)]
+    assert "get_user_projects: 38 ms now" in time
+    assert "delete_chain: 4.25 ms after the fix" in time
+    assert '<div class="value">96%</div>' in document  # 103 -> 4 queries
+    modelled = _report(
+        Audit(metrics=(OperationMetric("get_user_projects", 51, 2, 38.0, 1.5, measured=False),))
+    )
+    assert "before measured, after modelled" in modelled
+
+
+def test_without_measurements_time_is_not_drawn_and_counts_are_estimates() -> None:
+    finding = Finding(
+        "DBA101",
+        Severity.HIGH,
+        "query in a loop",
+        "a/dal.py",
+        3,
+        4,
+        function="get_all",
+        query_cost="1 + N",
+        fixed_query_cost="2",
+        code="for x in xs:\n    await s.get(X, x)",
+    )
+    document = _report(Audit(roots=("a",), findings=[finding]))
+    assert "estimate: no database was measured; loops assumed to run 50 times" in document
+    assert "get_all: 51 queries now" in document
+    assert "Not measured: time needs a runtime profile" in document
+    assert "(≈51 at N = 50)" in document
+    assert '<span class="tag">estimate</span>' in document
+
+
+def test_chart_scale_breaks_a_bar_that_dwarfs_the_rest() -> None:
+    assert html.chart_scale([2551, 3, 52, 3, 51, 2]) == (65.0, True)
+    assert html.chart_scale([52, 3, 51, 2]) == (52, False)
+    assert html.chart_scale([]) == (1.0, False)
+    rows = [html.ChartRow("huge", 2551, 3), html.ChartRow("small", 52, 3)]
+    chart = html.before_after_chart(rows, "queries", "t")
+    assert chart.count("<path ") == 1  # one break mark, on the 2,551 bar
+    assert ">2,551</text>" in chart  # the number stays exact
+
+
+def test_findings_table_rows_and_file_filter(sample_audit: Audit) -> None:
+    elements = parse(_report(sample_audit)).tags
+    rows = [attrs for tag, attrs in elements if tag == "tr" and "data-severity" in attrs]
+    assert [(r["data-severity"], r["data-file"]) for r in rows] == [
+        ("high", "app/services/render_chain.py"),
+        ("medium", "app/services/profile_stats.py"),
+        ("info", "app/actions/projects.py"),
+    ]
+    boxes = [a["value"] for t, a in elements if t == "input" and a.get("data-filter")]
+    assert boxes == ["high", "medium", "info"]
+    options = [a["value"] for t, a in elements if t == "option"]
+    assert options == [
+        "",
+        "app/actions/projects.py",
+        "app/services/profile_stats.py",
+        "app/services/render_chain.py",
+    ]
+    cards = [a for t, a in elements if t == "article"]
+    assert [c["data-file"] for c in cards] == [r["data-file"] for r in rows]
+
+
+def test_common_folder() -> None:
+    assert html.common_folder(["src/app/a.py", "src/app/dal/b.py"]) == "src/app/"
+    assert html.common_folder(["a.py", "src/b.py"]) == ""
+    assert html.common_folder(["db://x/t", "src/b.py"]) == ""
+    assert html.common_folder([]) == ""
+
+
+def test_code_excerpt_numbers_and_highlights_the_problem_lines() -> None:
+    finding = Finding(
+        "DBA102",
+        Severity.HIGH,
+        "m",
+        "app/s.py",
+        10,
+        11,
+        code="for p in ps:\n    x = 1\n    y = 2\n    await helper(p)\n    z = 3\n",
+        call_chain=(CallHop("app/s.py", 13, "f", "calls helper"), CallHop("app/d.py", 11, "h")),
+    )
+    lines = re.findall(
+        r'<span class="ln( \w+)?"><span class="no">(\d+)</span>', html.code_excerpt(finding)
+    )
+    assert lines == [(" hl", "10"), (" hl", "11"), ("", "12"), (" hop", "13"), ("", "14")]
+
+
+# --- escaping --------------------------------------------------------------------------------
+
+HOSTILE = "<script>alert(1)</script>\"'><img src=x onerror=alert(2)>&amp;"
+
+
+def hostile_audit() -> Audit:
+    finding = Finding(
+        rule="DBA101",
+        severity=Severity.HIGH,
+        message=f"query in `{HOSTILE}` loop {HOSTILE}",
+        path=f"app/{HOSTILE}.py",
+        line=2,
+        end_line=3,
+        function=HOSTILE,
+        query_cost=HOSTILE,
+        fixed_query_cost=HOSTILE,
+        code=f"</code></pre>{HOSTILE}\nx = '{HOSTILE}'",
+        problem=HOSTILE,
+        fix=Fix(HOSTILE, f"</pre>{HOSTILE}", HOSTILE),
+        call_chain=(CallHop(HOSTILE, 3, HOSTILE, HOSTILE),),
+    )
+    return Audit(
+        roots=(HOSTILE,),
+        findings=[finding],
+        good_practices=[GoodPractice(HOSTILE, HOSTILE, 1, 2, HOSTILE, HOSTILE, HOSTILE, HOSTILE)],
+        skipped=[SkippedFile(HOSTILE, HOSTILE)],
+        metrics=(OperationMetric(HOSTILE, 3, 1, 2.0, 1.0),),
+    )
+
+
+def test_text_from_the_audited_code_cannot_become_markup() -> None:
+    document = _report(hostile_audit())
+    elements = parse(document)
+    tags = [tag for tag, _ in elements.tags]
+    assert tags.count("script") == 1  # ours, at the end
+    assert "img" not in tags
+    for _, attrs in elements.tags:
+        assert not [name for name in attrs if name.startswith("on")]
+    # and the text survives, readable, as text
+    assert HOSTILE in "".join(elements.text)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;&quot;&#x27;&gt;&lt;img" in document
+
+
+# --- the audit command -----------------------------------------------------------------------
+
+
+def test_audit_command_writes_html(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "items.py").write_text(
+        "from sqlalchemy import select\n\n\n"
+        "async def load(session, ids):\n"
+        "    rows = []\n"
+        "    for item_id in ids:\n"
+        "        rows.append(await session.scalar(select(Item).where(Item.id == item_id)))\n"
+        "    return rows\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    assert main(["audit", "app", "--format", "html", "-o", "out.html", "--no-cache"]) == 0
+    document = (tmp_path / "out.html").read_text(encoding="utf-8")
+    assert document.startswith("<!DOCTYPE html>")
+    assert 'data-file="app/items.py"' in document
+    assert "load: 50 queries now" in document  # cost N, loops assumed at 50
+
+
+# --- a real browser --------------------------------------------------------------------------
+
+
+def chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        if os.environ.get("DBAUDIT_REQUIRE_CHROMIUM") == "1":
+            pytest.fail("DBAUDIT_REQUIRE_CHROMIUM=1 but no chromium on PATH")
+        pytest.skip("chromium is not installed (Debian: apt-get install chromium)")
+    return found
+
+
+def run_chromium(url: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    with tempfile.TemporaryDirectory(prefix="dbaudit-chromium-") as profile:
+        return subprocess.run(
+            [chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *extra, url],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+
+def console_messages(stderr: str) -> list[str]:
+    """Console output Chromium logs with --enable-logging=stderr: errors, CSP violations."""
+    return [line for line in stderr.splitlines() if re.search(r":CONSOLE[:(]", line)]
+
+
+def dump_dom(path: Path, fragment: str = "") -> tuple[str, list[str]]:
+    done = run_chromium(path.as_uri() + fragment, "--enable-logging=stderr", "--v=0", "--dump-dom")
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout, console_messages(done.stderr)
+
+
+def _body_attribute(dom: str, name: str) -> str | None:
+    body = next(attrs for tag, attrs in parse(dom).tags if tag == "body")
+    return body.get(name)
+
+
+def test_browser_renders_the_reference_app_report_without_console_errors(tmp_path: Path) -> None:
+    chromium()
+    audit = run_static_audit([str(APP / "naive")], AuditOptions(use_cache=False, jobs=1))
+    page = tmp_path / "audit.html"
+    page.write_text(html.render(audit), encoding="utf-8")
+    dom, console = dump_dom(page)
+    assert console == []
+    # the filter script ran: every finding shown
+    assert _body_attribute(dom, "data-shown") == str(len(audit.findings))
+
+
+def test_browser_applies_the_filter_from_the_url_fragment(
+    sample_audit: Audit, tmp_path: Path
+) -> None:
+    chromium()
+    page = tmp_path / "audit.html"
+    page.write_text(_report(sample_audit), encoding="utf-8")
+    dom, console = dump_dom(page, "#severity=high,info&file=app/actions/projects.py")
+    assert console == []
+    assert _body_attribute(dom, "data-shown") == "1"
+    rows = [a for t, a in parse(dom).tags if t == "tr" and "data-severity" in a]
+    assert [("hidden" in r, r["data-file"]) for r in rows] == [
+        (True, "app/services/render_chain.py"),
+        (True, "app/services/profile_stats.py"),
+        (False, "app/actions/projects.py"),
+    ]
+
+
+def test_browser_console_check_catches_errors_and_the_policy_blocks_the_network(
+    sample_audit: Audit, tmp_path: Path
+) -> None:
+    chromium()
+    page = tmp_path / "audit.html"
+    tampered = _report(sample_audit).replace(
+        "</main>", '<img src="https://example.invalid/pixel.png"></main>'
+    )
+    page.write_text(tampered, encoding="utf-8")
+    _, console = dump_dom(page)
+    assert any("Content Security Policy" in line for line in console), console
+
+
+def _pixels_near(image: object, colour: str, tolerance: int = 4) -> int:
+    from PIL import Image
+
+    assert isinstance(image, Image.Image)
+    target = tuple(int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    rgb = image.convert("RGB")
+    return sum(
+        count
+        for count, pixel in rgb.getcolors(maxcolors=1 << 24) or []
+        if all(
+            abs(channel - want) <= tolerance for channel, want in zip(pixel, target, strict=True)
+        )
+    )
+
+
+def test_screenshot_shows_the_charts_drawn(sample_audit: Audit, tmp_path: Path) -> None:
+    chromium()
+    from PIL import Image
+
+    audit = replace(
+        sample_audit,
+        metrics=(
+            OperationMetric("get_user_projects", 51, 2, 38.0, 3.0),
+            OperationMetric("delete_chain", 52, 2, 61.0, 4.0),
+            OperationMetric("get_render_with_context", 4, 1, 5.0, 1.5),
+        ),
+    )
+    document = _report(audit)
+    # only the header, summary cards and charts: badges further down share the chart colours
+    charts_only = (
+        document[: document.index('<section id="findings">')]
+        + document[document.index("</main>") :]
+    )
+    page = tmp_path / "charts.html"
+    page.write_text(charts_only, encoding="utf-8")
+    shot = tmp_path / "charts.png"
+    done = run_chromium(page.as_uri(), f"--screenshot={shot}", "--window-size=1280,1600")
+    assert done.returncode == 0 and shot.exists(), done.stderr[-2000:]
+    image = Image.open(shot)
+    for severity in (Severity.HIGH, Severity.MEDIUM, Severity.INFO):
+        assert _pixels_near(image, html.SEVERITY_COLOURS[severity]) > 300, severity
+    for absent in (Severity.CRITICAL, Severity.LOW):
+        assert _pixels_near(image, html.SEVERITY_COLOURS[absent]) < 50, absent
+    # before/after bars of two charts, far more than the legend swatches (11 x 11 each)
+    assert _pixels_near(image, html.BEFORE_COLOUR) > 4000
+    assert _pixels_near(image, html.AFTER_COLOUR) > 800
+    assert _pixels_near(image, html.RULE_COLOUR) > 300
