@@ -1,29 +1,35 @@
 """Runtime profiler overhead, side by side in one run (issue 5, "Performance").
 
-Per-query overhead in microseconds with the profiler off (hooks installed, no unit active) and on
-(a unit per 100 queries, detection included), on:
+Per-query overhead in microseconds, on:
 
-- ``sqlite-orm``: 20,000 ``session.execute(select(M).where(M.id == i))`` on sqlite in-memory, also
-  measured under pytest-queryguard and queryspy (same workload, same run);
-- ``sqlite-dbapi``: plain ``sqlite3`` ``execute(...).fetchone()`` through dbaudit's proxy;
-- ``pg-orm-asyncpg``: the ORM workload on PostgreSQL over loopback with SQLAlchemy + asyncpg,
-  also under the two other tools;
+- ``sqlite-orm``: ``session.execute(select(M).where(M.id == i))`` on sqlite in-memory (20,000 per
+  pass by default), also under pytest-queryguard and queryspy (same workload, same run);
+- ``sqlite-dbapi``: plain ``sqlite3`` ``execute(...).fetchone()``;
+- ``pg-orm-asyncpg``: the ORM workload on PostgreSQL over loopback, SQLAlchemy + asyncpg, also
+  under the two other tools;
 - ``pg-psycopg``: plain psycopg 3 on PostgreSQL;
-- ``reference``: the reference app's read operations (naive and optimized), whole-workload
-  slowdown.
+- ``reference``: every read operation of the reference app (naive and optimized), per pass.
 
-Each (workload, tool) pair runs in its own subprocess, so one tool's global SQLAlchemy listeners
-never slow another's measurements, and rounds alternate between tools so machine noise spreads
-evenly. The figure per pair is the median over rounds of the per-query time.
+Modes: ``bare`` (no hooks), ``off`` (dbaudit's hooks installed, no unit active) and ``on`` (a
+unit per 100 queries, as a test or a request would be, detection included). Every (workload,
+tool) pair runs in a subprocess of its own, so no tool's global listeners touch another's
+figures, and *inside* it the modes alternate pass by pass, so that the load of a shared machine
+falls on all of them alike. dbaudit's hooks come off between passes (``uninstrument``, the raw
+connection), so its ``bare`` is truly bare. The other two tools cannot be uninstalled once
+loaded: their ``bare`` is "installed, not recording" (slightly in their favour).
 
-The other tools are pytest plugins that, once installed, switch themselves on in every pytest
-run of the environment, so they are not project dependencies and should not live in a shared
-venv: install them into a separate directory and point ``--competitors`` at it::
+The figures: client CPU time per query (``time.process_time``: what the profiler adds, and
+barely moved by other processes competing for the machine), min over passes; and wall time,
+median over passes.
+
+The other tools are pytest plugins that switch themselves on in every pytest run of the
+environment they are installed in, so they are not project dependencies and must not live in a
+shared venv. Install them into a directory of their own and point ``--competitors`` at it::
 
     pip install --no-deps --target /work/bench-competitors pytest-queryguard==0.4.1 queryspy==0.6.0
     .venv/bin/python benchmarks/runtime_overhead.py --competitors /work/bench-competitors
 
-Run: ``.venv/bin/python benchmarks/runtime_overhead.py [--queries 20000] [--rounds 3]``.
+Run: ``.venv/bin/python benchmarks/runtime_overhead.py [--queries 20000] [--rounds 5]``.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 UNIT_SIZE = 100  # queries per profiled unit: a test or a request, detection included
@@ -46,24 +52,18 @@ COMPETITORS = {"queryguard": "pytest-queryguard 0.4.1", "queryspy": "queryspy 0.
 DEFAULT_COMPETITORS_DIR = "/work/bench-competitors"
 
 WORKLOADS: dict[str, tuple[str, ...]] = {
-    "sqlite-orm": ("bare", "dbaudit-off", "dbaudit-on", "queryguard", "queryspy"),
-    "sqlite-dbapi": ("bare", "dbaudit-off", "dbaudit-on"),
-    "pg-orm-asyncpg": ("bare", "dbaudit-off", "dbaudit-on", "queryguard", "queryspy"),
-    "pg-psycopg": ("bare", "dbaudit-off", "dbaudit-on"),
-    "reference": ("bare", "dbaudit-on"),
+    "sqlite-orm": ("dbaudit", "queryguard", "queryspy"),
+    "sqlite-dbapi": ("dbaudit",),
+    "pg-orm-asyncpg": ("dbaudit", "queryguard", "queryspy"),
+    "pg-psycopg": ("dbaudit",),
+    "reference": ("dbaudit",),
 }
 
-
-# --------------------------------------------------------------------------- the child side
-
-Timing = tuple[float, float]  # (wall seconds, CPU seconds of this process), per query or pass
+Timing = tuple[float, float]  # (wall seconds, CPU seconds of this process) per query
+Block = Callable[[], contextlib.AbstractContextManager[Any]]
 
 
 class Clock:
-    """Wall time and this process's CPU time. The CPU figure is what the profiler adds on the
-    client and barely moves when other processes compete for the machine; wall time is what
-    a user waits."""
-
     def __init__(self) -> None:
         self.wall = time.perf_counter()
         self.cpu = time.process_time()
@@ -72,18 +72,19 @@ class Clock:
         return ((time.perf_counter() - self.wall) / n, (time.process_time() - self.cpu) / n)
 
 
-def unit_blocks(tool: str) -> Callable[[], contextlib.AbstractContextManager[Any]]:
-    """A context manager factory: one "unit" (test, request) of the tool being measured."""
-    if tool in ("bare", "dbaudit-off"):
-        return contextlib.nullcontext
-    if tool == "dbaudit-on":
+# --------------------------------------------------------------------------- the child side
+
+
+def recording_block(tool: str) -> Block:
+    """One "unit" (test, request) of the tool being measured, detection included."""
+    if tool == "dbaudit":
         from dbaudit.runtime import profile
 
         @contextlib.contextmanager
         def unit() -> Iterator[None]:
             with profile("bench") as opened:
                 yield
-            _ = opened.findings  # detection is part of the cost
+            _ = opened.findings
 
         return unit
     if tool == "queryguard":
@@ -110,6 +111,10 @@ def unit_blocks(tool: str) -> Callable[[], contextlib.AbstractContextManager[Any
     raise ValueError(tool)
 
 
+def modes_for(tool: str) -> tuple[str, ...]:
+    return ("bare", "off", "on") if tool == "dbaudit" else ("bare", "on")
+
+
 def orm_models() -> Any:
     from sqlalchemy import Column, Integer, String
     from sqlalchemy.orm import DeclarativeBase
@@ -125,7 +130,53 @@ def orm_models() -> Any:
     return Base, Item
 
 
-def run_sqlite_orm(tool: str, queries: int, reps: int) -> list[Timing]:
+def alternate(
+    tool: str, rounds: int, one_pass: Callable[[str, Block], Timing], switch: Callable[[str], None]
+) -> dict[str, list[Timing]]:
+    """Run the modes one pass each, ``rounds`` times, after one warm-up round."""
+    block = recording_block(tool)
+    timings: dict[str, list[Timing]] = {mode: [] for mode in modes_for(tool)}
+    for round_index in range(rounds + 1):
+        for mode in modes_for(tool):
+            switch(mode)
+            timing = one_pass(mode, block if mode == "on" else contextlib.nullcontext)
+            if round_index:  # round 0 warms caches: statements, fingerprints, call sites
+                timings[mode].append(timing)
+    return timings
+
+
+async def alternate_async(
+    tool: str,
+    rounds: int,
+    one_pass: Callable[[str, Block], Awaitable[Timing]],
+    switch: Callable[[str], None],
+) -> dict[str, list[Timing]]:
+    block = recording_block(tool)
+    timings: dict[str, list[Timing]] = {mode: [] for mode in modes_for(tool)}
+    for round_index in range(rounds + 1):
+        for mode in modes_for(tool):
+            switch(mode)
+            timing = await one_pass(mode, block if mode == "on" else contextlib.nullcontext)
+            if round_index:
+                timings[mode].append(timing)
+    return timings
+
+
+def engine_switch(tool: str, engine: Any) -> Callable[[str], None]:
+    from dbaudit.runtime import instrument, uninstrument
+
+    def switch(mode: str) -> None:
+        if tool != "dbaudit":
+            return
+        if mode == "bare":
+            uninstrument(engine)
+        else:
+            instrument(engine)
+
+    return switch
+
+
+def run_sqlite_orm(tool: str, queries: int, rounds: int) -> dict[str, list[Timing]]:
     from sqlalchemy import create_engine, insert, select
     from sqlalchemy.orm import Session
 
@@ -134,58 +185,45 @@ def run_sqlite_orm(tool: str, queries: int, reps: int) -> list[Timing]:
     base.metadata.create_all(engine)
     with engine.begin() as conn:
         conn.execute(insert(item), [{"id": i, "name": f"item {i}"} for i in range(ROWS)])
-    if tool.startswith("dbaudit"):
-        from dbaudit.runtime import instrument
-
-        instrument(engine)
-    block = unit_blocks(tool)
-    timings = []
     with Session(engine) as session:
 
-        def one_pass(n: int) -> Timing:
+        def one_pass(mode: str, block: Block) -> Timing:
             clock = Clock()
-            for first in range(0, n, UNIT_SIZE):
+            for first in range(0, queries, UNIT_SIZE):
                 with block():
-                    for i in range(first, min(first + UNIT_SIZE, n)):
+                    for i in range(first, min(first + UNIT_SIZE, queries)):
                         session.execute(select(item).where(item.id == i % ROWS)).scalar_one()
                 session.expunge_all()
-            return clock.per(n)
+            return clock.per(queries)
 
-        one_pass(min(queries, 2000))  # warm-up: statement cache, fingerprints, call sites
-        for _ in range(reps):
-            timings.append(one_pass(queries))
-    return timings
+        return alternate(tool, rounds, one_pass, engine_switch(tool, engine))
 
 
-def run_sqlite_dbapi(tool: str, queries: int, reps: int) -> list[Timing]:
+def run_sqlite_dbapi(tool: str, queries: int, rounds: int) -> dict[str, list[Timing]]:
     import sqlite3
 
-    connection: Any = sqlite3.connect(":memory:")
-    connection.execute("CREATE TABLE bench_items (id INTEGER PRIMARY KEY, name TEXT)")
-    connection.executemany(
-        "INSERT INTO bench_items VALUES (?, ?)", [(i, f"item {i}") for i in range(ROWS)]
-    )
-    if tool.startswith("dbaudit"):
-        from dbaudit.runtime import instrument
+    from dbaudit.runtime import instrument
 
-        connection = instrument(connection)
-    block = unit_blocks(tool)
+    raw = sqlite3.connect(":memory:")
+    raw.execute("CREATE TABLE bench_items (id INTEGER PRIMARY KEY, name TEXT)")
+    raw.executemany("INSERT INTO bench_items VALUES (?, ?)", [(i, f"n{i}") for i in range(ROWS)])
+    profiled = instrument(raw)
 
-    def one_pass(n: int) -> Timing:
+    def one_pass(mode: str, block: Block) -> Timing:
+        connection: Any = raw if mode == "bare" else profiled
         clock = Clock()
-        for first in range(0, n, UNIT_SIZE):
+        for first in range(0, queries, UNIT_SIZE):
             with block():
-                for i in range(first, min(first + UNIT_SIZE, n)):
+                for i in range(first, min(first + UNIT_SIZE, queries)):
                     connection.execute(
                         "SELECT * FROM bench_items WHERE id = ?", (i % ROWS,)
                     ).fetchone()
-        return clock.per(n)
+        return clock.per(queries)
 
-    one_pass(min(queries, 2000))
-    return [one_pass(queries) for _ in range(reps)]
+    return alternate(tool, rounds, one_pass, lambda mode: None)
 
 
-def run_pg_orm(tool: str, queries: int, reps: int, url: str) -> list[Timing]:
+def run_pg_orm(tool: str, queries: int, rounds: int, url: str) -> dict[str, list[Timing]]:
     from sqlalchemy import insert, select
     from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
@@ -193,108 +231,95 @@ def run_pg_orm(tool: str, queries: int, reps: int, url: str) -> list[Timing]:
 
     base, item = orm_models()
 
-    async def main() -> list[Timing]:
+    async def main() -> dict[str, list[Timing]]:
         engine = create_async_engine(sqlalchemy_url(url, "asyncpg"))
         async with engine.begin() as conn:
             await conn.run_sync(base.metadata.drop_all)
             await conn.run_sync(base.metadata.create_all)
             await conn.execute(insert(item), [{"id": i, "name": f"item {i}"} for i in range(ROWS)])
-        if tool.startswith("dbaudit"):
-            from dbaudit.runtime import instrument
-
-            instrument(engine)
-        block = unit_blocks(tool)
         try:
             async with AsyncSession(engine) as session:
 
-                async def one_pass(n: int) -> Timing:
+                async def one_pass(mode: str, block: Block) -> Timing:
                     clock = Clock()
-                    for first in range(0, n, UNIT_SIZE):
+                    for first in range(0, queries, UNIT_SIZE):
                         with block():
-                            for i in range(first, min(first + UNIT_SIZE, n)):
-                                result = await session.execute(
-                                    select(item).where(item.id == i % ROWS)
-                                )
-                                result.scalar_one()
+                            for i in range(first, min(first + UNIT_SIZE, queries)):
+                                statement = select(item).where(item.id == i % ROWS)
+                                (await session.execute(statement)).scalar_one()
                         session.expunge_all()
-                    return clock.per(n)
+                    return clock.per(queries)
 
-                await one_pass(min(queries, 1000))
-                return [await one_pass(queries) for _ in range(reps)]
+                switch = engine_switch(tool, engine)
+                return await alternate_async(tool, rounds, one_pass, switch)
         finally:
             await engine.dispose()
 
     return asyncio.run(main())
 
 
-def run_pg_psycopg(tool: str, queries: int, reps: int, url: str) -> list[Timing]:
+def run_pg_psycopg(tool: str, queries: int, rounds: int, url: str) -> dict[str, list[Timing]]:
     import psycopg
+
+    from dbaudit.runtime import instrument
 
     with psycopg.connect(url, autocommit=True) as connection:
         connection.execute("DROP TABLE IF EXISTS bench_raw")
         connection.execute("CREATE TABLE bench_raw (id int PRIMARY KEY, name text)")
         with connection.cursor() as cursor:
-            cursor.executemany(
-                "INSERT INTO bench_raw VALUES (%s, %s)", [(i, f"item {i}") for i in range(ROWS)]
-            )
-        if tool.startswith("dbaudit"):
-            from dbaudit.runtime import instrument
+            rows = [(i, f"item {i}") for i in range(ROWS)]
+            cursor.executemany("INSERT INTO bench_raw VALUES (%s, %s)", rows)
+        plain_factory = connection.cursor_factory
+        instrument(connection)
+        profiled_factory = connection.cursor_factory
 
-            instrument(connection)
-        block = unit_blocks(tool)
+        def switch(mode: str) -> None:
+            connection.cursor_factory = plain_factory if mode == "bare" else profiled_factory
 
-        def one_pass(n: int) -> Timing:
+        def one_pass(mode: str, block: Block) -> Timing:
             clock = Clock()
-            for first in range(0, n, UNIT_SIZE):
+            for first in range(0, queries, UNIT_SIZE):
                 with block():
-                    for i in range(first, min(first + UNIT_SIZE, n)):
+                    for i in range(first, min(first + UNIT_SIZE, queries)):
                         connection.execute(
                             "SELECT * FROM bench_raw WHERE id = %s", (i % ROWS,)
                         ).fetchone()
-            return clock.per(n)
+            return clock.per(queries)
 
-        one_pass(min(queries, 1000))
-        return [one_pass(queries) for _ in range(reps)]
+        return alternate(tool, rounds, one_pass, switch)
 
 
-def run_reference(tool: str, queries: int, reps: int, url: str) -> list[Timing]:
-    """Seconds per pass over every read operation, naive and optimized (writes are left out:
-    they would need a restore between passes that is not part of the workload)."""
+def run_reference(tool: str, queries: int, rounds: int, url: str) -> dict[str, list[Timing]]:
+    """Timing per pass (not per query) over every read operation, naive and optimized, each
+    operation one unit. Writes are left out: they need a restore between passes."""
     from dbaudit.reference.render_platform import naive, optimized
     from dbaudit.reference.render_platform.operations import OPERATIONS
+    from dbaudit.runtime import instrument, uninstrument
 
     dataset = load_reference_dataset(url)
 
-    async def main() -> list[Timing]:
-        engines = [variant.create_engine(url) for variant in (naive, optimized)]
-        platforms = [
-            variant.RenderPlatform(engine)
-            for variant, engine in zip((naive, optimized), engines, strict=True)
-        ]
-        if tool.startswith("dbaudit"):
-            from dbaudit.runtime import instrument
-
-            for engine in engines:
-                instrument(engine)
+    async def main() -> dict[str, list[Timing]]:
+        variants = (naive, optimized)
+        engines = [variant.create_engine(url) for variant in variants]
+        platforms = [v.RenderPlatform(e) for v, e in zip(variants, engines, strict=True)]
         reads = [op for op in OPERATIONS if not op.writes]
-        block = unit_blocks(tool)
+        passes = max(1, queries // 2000)
 
-        async def one_pass() -> Timing:
+        def switch(mode: str) -> None:
+            for engine in engines:
+                (uninstrument if mode == "bare" else instrument)(engine)
+
+        async def one_pass(mode: str, block: Block) -> Timing:
             clock = Clock()
-            for platform in platforms:
-                for op in reads:
-                    with block():
-                        await op.call(platform, dataset)
-            return clock.per(1)
+            for _ in range(passes):
+                for platform in platforms:
+                    for op in reads:
+                        with block():
+                            await op.call(platform, dataset)
+            return clock.per(passes)
 
         try:
-            for _ in range(3):
-                await one_pass()
-            passes = [await one_pass() for _ in range(max(1, queries // 1000))]
-            return [
-                (statistics.median(p[0] for p in passes), statistics.median(p[1] for p in passes))
-                for _ in range(reps)
-            ]
+            return await alternate_async(tool, rounds, one_pass, switch)
         finally:
             for engine in engines:
                 await engine.dispose()
@@ -337,35 +362,39 @@ def load_reference_dataset(url: str) -> Any:
     return dataset
 
 
-def child(workload: str, tool: str, queries: int, reps: int, url: str | None) -> None:
+def child(workload: str, tool: str, queries: int, rounds: int, url: str | None) -> None:
     if workload == "sqlite-orm":
-        timings = run_sqlite_orm(tool, queries, reps)
+        timings = run_sqlite_orm(tool, queries, rounds)
     elif workload == "sqlite-dbapi":
-        timings = run_sqlite_dbapi(tool, queries, reps)
+        timings = run_sqlite_dbapi(tool, queries, rounds)
     elif workload == "pg-orm-asyncpg":
-        timings = run_pg_orm(tool, queries, reps, str(url))
+        timings = run_pg_orm(tool, queries, rounds, str(url))
     elif workload == "pg-psycopg":
-        timings = run_pg_psycopg(tool, queries, reps, str(url))
+        timings = run_pg_psycopg(tool, queries, rounds, str(url))
     else:
-        timings = run_reference(tool, queries, reps, str(url))
-    print(json.dumps({"timings": timings}))
+        timings = run_reference(tool, queries, rounds, str(url))
+    print(json.dumps(timings))
 
 
 # --------------------------------------------------------------------------- the parent side
 
 
-def competitor_available(tool: str, directory: str | None) -> str | None:
-    """None when importable, else the reason (printed as one clear line)."""
+def competitor_missing(tool: str, directory: str | None) -> str | None:
+    """None when importable, else the reason, printed as one clear line."""
     module = {"queryguard": "pytest_queryguard", "queryspy": "queryspy"}[tool]
-    code = f"import {module}"
-    env = child_env(directory)
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-c", f"import {module}"],
+        env=child_env(directory),
+        capture_output=True,
+        text=True,
+    )
     if done.returncode == 0:
         return None
     where = f" in {directory}" if directory else ""
+    package = COMPETITORS[tool].replace(" ", "==")
     return (
-        f"{COMPETITORS[tool]} is not installed{where}: pip install --no-deps --target DIR "
-        f"{COMPETITORS[tool].replace(' ', '==')} and pass --competitors DIR"
+        f"{COMPETITORS[tool]} is not installed{where}, so it is not measured: "
+        f"pip install --no-deps --target DIR {package}, then pass --competitors DIR"
     )
 
 
@@ -376,21 +405,24 @@ def child_env(directory: str | None) -> dict[str, str]:
     return env
 
 
-def run_child(workload: str, tool: str, args: argparse.Namespace, url: str | None) -> list[Timing]:
-    command = [sys.executable, __file__, "--child", workload, tool, "--queries", str(args.queries)]
-    command += ["--reps", "1"] + (["--url", url] if url else [])
-    directory = args.competitors if tool in COMPETITORS else None
-    done = subprocess.run(command, env=child_env(directory), capture_output=True, text=True)
+def run_child(
+    workload: str, tool: str, queries: int, rounds: int, url: str | None, directory: str | None
+) -> dict[str, list[Timing]]:
+    command = [sys.executable, __file__, "--child", workload, tool]
+    command += ["--queries", str(queries), "--rounds", str(rounds)]
+    command += ["--url", url] if url else []
+    env = child_env(directory if tool in COMPETITORS else None)
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
     if done.returncode != 0:
-        raise RuntimeError(f"{workload}/{tool} failed:\n{done.stderr[-2000:]}")
-    timings = json.loads(done.stdout.strip().splitlines()[-1])["timings"]
-    return [(float(wall), float(cpu)) for wall, cpu in timings]
+        raise RuntimeError(f"{workload}/{tool} failed:\n{done.stderr[-3000:]}")
+    data = json.loads(done.stdout.strip().splitlines()[-1])
+    return {mode: [(float(w), float(c)) for w, c in values] for mode, values in data.items()}
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--queries", type=int, default=20_000, help="queries per measured pass")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per pair")
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--queries", type=int, default=20_000, help="queries per sqlite pass")
+    parser.add_argument("--rounds", type=int, default=5, help="passes per mode")
     parser.add_argument("--workloads", default=",".join(WORKLOADS), help="comma separated")
     parser.add_argument(
         "--competitors",
@@ -399,11 +431,10 @@ def main() -> int:
         help="directory holding pytest-queryguard and queryspy (pip install --target)",
     )
     parser.add_argument("--child", nargs=2, metavar=("WORKLOAD", "TOOL"), help=argparse.SUPPRESS)
-    parser.add_argument("--reps", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child[0], args.child[1], args.queries, args.reps, args.url)
+        child(args.child[0], args.child[1], args.queries, args.rounds, args.url)
         return 0
 
     workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
@@ -411,33 +442,34 @@ def main() -> int:
     if unknown:
         print(f"runtime_overhead: unknown workload(s): {', '.join(unknown)}", file=sys.stderr)
         return 2
-    missing = {tool: competitor_available(tool, args.competitors) for tool in COMPETITORS}
+    missing = {tool: competitor_missing(tool, args.competitors) for tool in COMPETITORS}
     for reason in missing.values():
         if reason:
             print(f"note: {reason}")
 
-    needs_pg = any(w.startswith("pg") or w == "reference" for w in workloads)
     with contextlib.ExitStack() as stack:
         url = None
-        if needs_pg:
+        if any(w.startswith("pg") or w == "reference" for w in workloads):
             from dbaudit.db import redact, resolve_server, temporary_database
 
             server = stack.enter_context(resolve_server())
             url = stack.enter_context(temporary_database(server))
             stack.callback(_remove, dataset_marker(url))
             print(f"PostgreSQL: {redact(server.url)} ({server.source})")
-        print(f"{args.queries} queries per pass, {args.rounds} rounds, unit = {UNIT_SIZE} queries")
+        print(
+            f"{args.rounds} passes per mode, alternating; a unit = {UNIT_SIZE} queries; "
+            f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+        )
         for workload in workloads:
-            tools = [t for t in WORKLOADS[workload] if not missing.get(t)]
-            samples: dict[str, list[Timing]] = {tool: [] for tool in tools}
-            queries = (
-                args.queries if not workload.startswith("pg") else max(1000, args.queries // 4)
-            )
-            run_args = argparse.Namespace(**{**vars(args), "queries": queries})
-            for _ in range(args.rounds):
-                for tool in tools:
-                    samples[tool] += run_child(workload, tool, run_args, url)
-            report(workload, samples, queries)
+            queries = args.queries if workload.startswith("sqlite") else max(500, args.queries // 4)
+            results = {}
+            for tool in WORKLOADS[workload]:
+                if missing.get(tool):
+                    continue
+                results[tool] = run_child(
+                    workload, tool, queries, args.rounds, url, args.competitors
+                )
+            report(workload, results, queries)
     return 0
 
 
@@ -446,36 +478,28 @@ def _remove(path: str) -> None:
         os.remove(path)
 
 
-def report(workload: str, samples: dict[str, list[Timing]], queries: int) -> None:
-    """CPU: the best round (least disturbed by other processes); wall: the median round."""
-    cpu = {tool: min(t[1] for t in values) for tool, values in samples.items()}
-    wall = {tool: statistics.median(t[0] for t in values) for tool, values in samples.items()}
+def report(workload: str, results: dict[str, dict[str, list[Timing]]], queries: int) -> None:
     print()
-    if workload == "reference":
-        print(
-            "reference app, read operations of both variants, one pass: "
-            f"{wall['bare'] * 1000:.1f} ms wall, {cpu['bare'] * 1000:.1f} ms client CPU (bare)"
+    unit = "ms per pass" if workload == "reference" else "us per query"
+    scale = 1e3 if workload == "reference" else 1e6
+    what = "every read operation, naive + optimized" if workload == "reference" else queries
+    print(f"{workload} ({what}), {unit}:")
+    print(
+        "  {:22s} {:>9s} {:>10s} {:>7s} {:>9s} {:>8s}".format(
+            "tool / mode", "CPU", "overhead", "ratio", "wall", "wall +%"
         )
-        for tool in samples:
-            if tool != "bare":
-                wall_pct = 100 * (wall[tool] / wall["bare"] - 1)
-                cpu_pct = 100 * (cpu[tool] / cpu["bare"] - 1)
-                print(
-                    f"  {tool:12s} wall {wall[tool] * 1000:7.1f} ms ({wall_pct:+.1f}%)"
-                    f"   client CPU {cpu[tool] * 1000:7.1f} ms ({cpu_pct:+.1f}%)"
-                )
-        return
-    print(f"{workload}: {queries} queries per pass, per query:")
-    header = ("tool", "CPU us", "overhead", "ratio", "wall us", "overhead")
-    print("  {:12s} {:>8s} {:>10s} {:>6s} {:>9s} {:>10s}".format(*header))
-    for tool in samples:
-        cpu_over = (cpu[tool] - cpu["bare"]) * 1e6
-        wall_over = (wall[tool] - wall["bare"]) * 1e6
-        ratio = cpu[tool] / cpu["bare"]
-        print(
-            f"  {tool:12s} {cpu[tool] * 1e6:8.1f} {cpu_over:+9.1f}us {ratio:5.2f}x"
-            f" {wall[tool] * 1e6:9.1f} {wall_over:+9.1f}us"
-        )
+    )
+    for tool, modes in results.items():
+        bare_cpu = min(t[1] for t in modes["bare"])
+        bare_wall = statistics.median(t[0] for t in modes["bare"])
+        for mode, values in modes.items():
+            cpu = min(t[1] for t in values)
+            wall = statistics.median(t[0] for t in values)
+            label = f"{tool} {mode}" if tool == "dbaudit" or mode != "bare" else f"{tool} idle"
+            print(
+                f"  {label:22s} {cpu * scale:9.1f} {(cpu - bare_cpu) * scale:+10.1f}"
+                f" {cpu / bare_cpu:6.2f}x {wall * scale:9.1f} {100 * (wall / bare_wall - 1):+7.1f}%"
+            )
 
 
 if __name__ == "__main__":
