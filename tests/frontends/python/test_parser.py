@@ -300,3 +300,73 @@ def test_model_is_small_and_picklable() -> None:
     module = parse_module("many.py", source)
     assert pickle.loads(pickle.dumps(module)) == module
     assert len(pickle.dumps(module)) < len(source.encode()) * 20
+
+
+def test_flask_sqlalchemy_and_query_variables() -> None:
+    module = parse(
+        """
+        def f(uid, filters):
+            user = User.query.filter_by(id=uid).first()
+            q = db.session.query(Render)
+            for condition in filters:
+                q = q.filter(condition)
+            rows = q.all()
+            stmt = db.select(Render).where(Render.user_id == uid)
+            return db.session.execute(stmt)
+        """
+    )
+    ops = fn(module, "f").db_ops
+    assert [(o.api, o.tables, o.result_shape) for o in ops] == [
+        ("User.query", ("User",), "row"),
+        ("db.session.query", ("Render",), "queryset"),
+        ("q.all", ("Render",), "rows"),
+        ("db.session.execute", ("Render",), "rows"),
+    ]
+
+
+def test_django_laziness_and_evaluation() -> None:
+    module = parse(
+        """
+        def f(author_id):
+            lazy = Book.objects.filter(author_id=author_id)
+            listed = list(Book.objects.filter(author_id=author_id))
+            for book in Book.objects.all():
+                pass
+            empty = Book.objects.none()
+            return lazy, listed
+        """
+    )
+    ops = fn(module, "f").db_ops
+    assert [o.result_shape for o in ops] == ["queryset", "rows", "rows"]
+
+
+def test_admin_statements_and_tables_per_iteration() -> None:
+    module = parse(
+        """
+        def f(session, connection, meta, pids):
+            for pid in pids:
+                session.execute(f"KILL {pid}")
+            for name in meta.tables:
+                table = meta.tables[name]
+                connection.execute(table.delete())
+        """
+    )
+    kill, delete = fn(module, "f").db_ops
+    assert kill.kind == "ddl"
+    assert delete.kind == "delete" and delete.tables == ("<dynamic>",)
+
+
+def test_calls_that_never_query_are_not_kept() -> None:
+    module = parse(
+        """
+        def f(items, log):
+            out = []
+            for item in items:
+                out.append(str(item))
+                log.info("x")
+                helper(item)
+                Model(name=item)
+            return len(out)
+        """
+    )
+    assert [c.callee for c in fn(module, "f").calls] == ["helper", "len"]

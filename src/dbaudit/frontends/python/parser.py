@@ -399,6 +399,14 @@ def _never_a_query(func: ast.expr, callee: str, last: str) -> bool:
     return last in _LOG_METHODS and ("log" in receiver or "warnings" in receiver)
 
 
+def _query_api(receiver: ast.AST, links: list[tuple[str, ast.Call]], model: str) -> str:
+    if isinstance(receiver, ast.Name) and model:  # a Query variable: ``q.all``
+        return f"{receiver.id}.{links[-1][0]}"
+    if model:  # Flask-SQLAlchemy ``User.query``
+        return f"{model}.query"
+    return f"{_dotted(receiver) or ''}.query"
+
+
 def _is_orm_entity(node: ast.AST) -> bool:
     """``User``, ``User.id``, ``func.count(User.id)``: what ``session.query(...)`` is given."""
     if _is_class_name(node):
@@ -1009,6 +1017,7 @@ class _FunctionWalker:
 
     def _assign(self, targets: tuple[str, ...], value: ast.AST, node: ast.stmt) -> None:
         self.targets = targets
+        types_before = {t: self.types.get(t) for t in targets}
         reads = self.expr(value)
         if self.loop_stack and reads & (self.loop_targets.keys() | self.loop_derived):
             self.loop_derived.update(t for t in targets if "." not in t)
@@ -1032,8 +1041,14 @@ class _FunctionWalker:
                     self.types[target] = role
                 elif _is_class_name(inner.func):
                     self.types[target] = _last(_dotted(inner.func) or "")
-                elif target in self.types and target not in self.statements:
-                    self.types.pop(target, None)
+                elif (
+                    target in self.types
+                    and target not in self.statements
+                    and self.types[target] == types_before.get(target)
+                ):
+                    root, _ = _unchain(inner)
+                    if not (isinstance(root, ast.Name) and root.id == target):
+                        self.types.pop(target, None)  # rebound to something else
         self.assigns.append(
             Assign(
                 targets,
@@ -1731,7 +1746,7 @@ class _FunctionWalker:
             kind="count"
             if kind == "select" and "count" in statement.aggregate and not statement.group_by
             else kind,
-            api=f"{model}.query" if model else f"{_dotted(receiver) or ''}.query",
+            api=_query_api(receiver, links, model),
             receiver=_dotted(receiver) or "",
             span=self._span(node),
             seq=self._next(),
