@@ -77,7 +77,7 @@ def _sync_cursor_class(base: Any) -> type:
                 many=True,
             )
 
-    namespace = {"execute": execute, "executemany": executemany, _MARK: True}
+    namespace = {"__slots__": (), "execute": execute, "executemany": executemany, _MARK: True}
     return type(f"Profiled{base.__name__}", (base,), namespace)
 
 
@@ -130,7 +130,7 @@ def _async_cursor_class(base: Any) -> type:
                 many=True,
             )
 
-    namespace = {"execute": execute, "executemany": executemany, _MARK: True}
+    namespace = {"__slots__": (), "execute": execute, "executemany": executemany, _MARK: True}
     return type(f"Profiled{base.__name__}", (base,), namespace)
 
 
