@@ -380,3 +380,11 @@ def test_iterating_helpers_run_their_callback_per_item() -> None:
     assert (
         sequential.callee == "Users.save" and sequential.loops == (1,) and not sequential.in_gather
     )
+
+
+def test_javascript_classes_keep_their_base() -> None:
+    module = build(
+        "class RendersDAL extends BaseDAL { async list() { return db.select().from(t); } }", "a.js"
+    )
+    assert module.classes[0].bases == ("BaseDAL",)
+    assert build("class A extends B implements C {}").classes[0].bases == ("B",)

@@ -506,14 +506,12 @@ class ModuleBuilder:
         for child in node.named_children:
             if child.type == "class_heritage":
                 for clause in child.named_children:
-                    if clause.type == "extends_clause":
+                    if clause.type == "extends_clause":  # TypeScript
                         value = clause.child_by_field_name("value")
                         if value is not None:
                             bases.append(src.text(value))
-                    elif child.type == "identifier":
+                    elif clause.type not in {"implements_clause", "comment"}:  # JavaScript
                         bases.append(src.text(clause))
-            elif child.type == "identifier" and node.type == "class" and not bases:
-                pass
         body = node.child_by_field_name("body")
         methods: list[Node] = []
         attribute_types: dict[str, str] = {}
