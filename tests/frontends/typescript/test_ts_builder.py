@@ -153,7 +153,12 @@ def test_promise_all_of_an_array_destructures_each_target() -> None:
 
 
 def test_named_callbacks_in_map_are_calls_per_item() -> None:
-    fn = function(build("async function f(ids) { return Promise.all(ids.map(loadUser)); }"), "f")
+    fn = function(
+        build(
+            "import { loadUser } from './users';\nasync function f(ids) { return Promise.all(ids.map(loadUser)); }"
+        ),
+        "f",
+    )
     (call,) = fn.calls
     assert call.callee == "loadUser" and call.loops == (0,) and call.in_gather
 
@@ -388,3 +393,14 @@ def test_javascript_classes_keep_their_base() -> None:
     )
     assert module.classes[0].bases == ("BaseDAL",)
     assert build("class A extends B implements C {}").classes[0].bases == ("B",)
+
+
+def test_decorated_controller_methods_keep_their_decorators() -> None:
+    module = build(
+        "@Controller('users')\nexport class UsersController {\n"
+        "  constructor(private readonly users: UsersService) {}\n"
+        "  @Get(':id')\n  async get(@Param('id') id: string) { return this.users.find(id); }\n}\n"
+    )
+    method = function(module, "UsersController.get")
+    assert method.decorators == ("Get",) and method.params == ("id",)
+    assert method.calls[0].receiver_type == "UsersService"

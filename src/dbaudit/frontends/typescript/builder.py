@@ -103,6 +103,7 @@ class ModuleContext:
     imported: dict[str, str] = field(default_factory=dict)  # local -> module key
     handles: dict[str, str] = field(default_factory=dict)  # name -> library of a db handle
     class_names: set[str] = field(default_factory=set)
+    function_names: set[str] = field(default_factory=set)  # module-level functions
     aliases: dict[str, str] = field(default_factory=dict)  # alias(renders, 'p') -> renders
     engines: list[EngineCreation] = field(default_factory=list)
     class_attribute_types: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -275,6 +276,10 @@ class ModuleBuilder:
             name = node.child_by_field_name("name")
             if name is not None:
                 self.ctx.class_names.add(src.text(name))
+        elif node.type in {"function_declaration", "generator_function_declaration"}:
+            name = node.child_by_field_name("name")
+            if name is not None:
+                self.ctx.function_names.add(src.text(name))
 
     def _collect_declarator(self, declarator: Node) -> None:
         src = self.ctx.src
@@ -299,6 +304,8 @@ class ModuleBuilder:
         if name_node.type != "identifier":
             return
         name = src.text(name_node)
+        if value.type in FUNCTION_TYPES:
+            self.ctx.function_names.add(name)
         if callee:
             last = callee.rsplit(".", 1)[-1]
             library = P.HANDLE_FACTORIES.get(last)
@@ -516,11 +523,8 @@ class ModuleBuilder:
         methods: list[Node] = []
         attribute_types: dict[str, str] = {}
         if body is not None:
-            pending_decorators: list[str] = []
             for member in body.named_children:
-                if member.type == "decorator":
-                    pending_decorators.append(_decorator_name(member, src))
-                    continue
+                # decorators before a member are read with it (``_preceding_decorators``)
                 if member.type == "method_definition":
                     methods.append(member)
                     for param in _parameters(member):
@@ -567,7 +571,6 @@ class ModuleBuilder:
                             ctor = _constructor_name(inner, src)
                             if ctor and ctor.rsplit(".", 1)[-1][:1].isupper():
                                 attribute_types[label] = ctor.rsplit(".", 1)[-1]
-                pending_decorators = []
         self.ctx.class_attribute_types[class_name] = attribute_types
         self.ctx.class_names.add(class_name)
         method_names: list[str] = []
@@ -1388,7 +1391,7 @@ class FunctionWalker:
                 self._iteration(node, function, P.LOOP_METHODS[last], unwrap(callback), args, ctx)
                 return
             named = unwrap(args[0]) if args else None
-            if named is not None and named.type in {"identifier", "member_expression"}:
+            if named is not None and self._names_a_function(named):
                 name = self.callee_text(named)
                 if name.split(".", 1)[0] not in P.GLOBAL_OBJECTS and "<expr>" not in name:
                     self._named_callback_loop(
@@ -1501,6 +1504,20 @@ class FunctionWalker:
             if prop == "push":
                 return
         self._callback_loop(node, receiver, callback, kind, ctx)
+
+    def _names_a_function(self, node: Node) -> bool:
+        """``ids.map(loadUser)`` passes a function; ``repo.find(id)`` passes a value."""
+        if node.type == "member_expression":
+            root = self.callee_text(node).split(".", 1)[0]
+            return root in self.ctx.imported or root in self.ctx.class_names
+        if node.type != "identifier":
+            return False
+        name = self.src.text(node)
+        if any(name == nested for nested, _ in self.nested):
+            return True
+        if name in self.locals:
+            return False
+        return name in self.ctx.imported or name in self.ctx.function_names
 
     def _named_callback_loop(
         self, node: Node, function: Node, kind: str, callback: Node, name: str, ctx: Ctx
