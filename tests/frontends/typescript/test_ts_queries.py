@@ -220,3 +220,23 @@ def test_typeorm_repositories_managers_and_query_builders() -> None:
         ).db_ops
         == ()
     )
+
+
+def test_supabase_chains() -> None:
+    op = only_op(
+        "async function f(id) { const { data } = await supabase.from('renders').select('*').eq('chain_id', id).order('position'); return data; }"
+    )
+    assert (op.library, op.kind, op.tables, op.filters[0].column) == (
+        "supabase",
+        "select",
+        ("renders",),
+        "chain_id",
+    )
+    one = only_op(
+        "async function f(id) { return supabase.from('users').select().eq('id', id).single(); }"
+    )
+    assert one.single_key and one.result_shape == "row"
+    many = only_op(
+        "async function f(ids) { return supabaseAdmin.from('users').update({ a: 1 }).in('id', ids); }"
+    )
+    assert many.kind == "update" and many.batched

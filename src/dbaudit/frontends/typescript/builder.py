@@ -123,6 +123,8 @@ class ModuleContext:
             return _library_by_name(last)
         if P.TYPEORM_RECEIVER.match(last) or last.endswith(("DataSource", "dataSource")):
             return "typeorm"
+        if P.SUPABASE_RECEIVER.match(last):
+            return "supabase"
         return ""
 
 

@@ -251,6 +251,30 @@ TYPEORM_RECEIVER = re.compile(
     r"^(?:\w*Repository|\w*Repo|repository|repo|manager|entityManager|em|\w*Manager)$"
 )
 
+# Supabase (PostgREST over HTTP, one round trip per awaited chain): ``supabase.from("t")...``.
+SUPABASE_RECEIVER = re.compile(r"^(?:supabase\w*|\w*Supabase\w*|sb)$")
+SUPABASE_KINDS: dict[str, DbOpKind] = {
+    "select": "select",
+    "insert": "insert",
+    "upsert": "insert",
+    "update": "update",
+    "delete": "delete",
+}
+SUPABASE_FILTERS: dict[str, str] = {
+    "eq": "==",
+    "neq": "!=",
+    "gt": ">",
+    "gte": ">=",
+    "lt": "<",
+    "lte": "<=",
+    "in": "in",
+    "is": "is",
+    "like": "like",
+    "ilike": "like",
+    "contains": "any",
+    "match": "==",
+}
+
 # node-postgres / mysql2 / postgres.js: ``<pool|client>.query(sql, params)``.
 SQL_METHODS: dict[str, Entry] = {
     "query": Entry("raw"),
@@ -515,5 +539,12 @@ CHAIN_METHODS = frozenset(
         *SQL_METHODS,
         *TYPEORM_METHODS,
         *TYPEORM_TERMINALS,
+        *SUPABASE_KINDS,
+        *SUPABASE_FILTERS,
+        "single",
+        "maybeSingle",
+        "order",
+        "range",
+        "rpc",
     }
 )

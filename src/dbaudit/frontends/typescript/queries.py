@@ -896,7 +896,62 @@ def _entity_from_receiver(receiver: str) -> str:
     return stem if stem and stem != last else ""
 
 
-_READERS = (_drizzle, _prisma, _knex, _typeorm, _sql_client)
+# ---------------------------------------------------------------------------------- Supabase
+
+
+def _supabase(receiver: str, rest: tuple[Step, ...], src: Source, library: str) -> Facts | None:
+    if library != "supabase":
+        return None
+    first = rest[0]
+    if first.name == "rpc" and first.args:
+        facts = Facts("supabase", "raw", f"{receiver}.rpc", receiver)
+        facts.sql = short(_string_text(unwrap(first.args[0]), src))
+        return facts
+    if first.name != "from" or not first.args:
+        return None
+    kind: DbOpKind = "select"
+    facts = Facts(
+        "supabase",
+        kind,
+        _api(receiver, rest),
+        receiver,
+        tables=[_string_text(unwrap(first.args[0]), src)],
+    )
+    for step in rest[1:]:
+        args = step.args or ()
+        if step.name in P.SUPABASE_KINDS:
+            if step.name != "select" or facts.kind == "select":
+                facts.kind = P.SUPABASE_KINDS[step.name]
+            if step.name in {"insert", "upsert"} and args:
+                value = unwrap(args[0])
+                facts.batched |= value.type == "array" or (
+                    value.type == "identifier" and bool(_PLURAL.search(src.text(value)))
+                )
+            if step.name == "select" and args and re.search(r"count", src.text(step.node)):
+                facts.aggregate.append("count")
+        elif step.name in P.SUPABASE_FILTERS and args:
+            op = P.SUPABASE_FILTERS[step.name]
+            column = _string_text(unwrap(args[0]), src)
+            written = short(src.text(args[1])) if len(args) > 1 else ""
+            facts.filters.append(Filter(column, op, written))
+            if op == "in":
+                facts.batched = True
+        elif step.name in {"single", "maybeSingle"}:
+            facts.result_shape = "row"
+            facts.has_limit = True
+        elif step.name in {"limit", "range"}:
+            facts.has_limit = True
+            facts.paged |= step.name == "range"
+        elif step.name == "order":
+            facts.order_by.extend(short(src.text(a)) for a in args[:1])
+    if facts.kind != "select" and facts.result_shape == "rows":
+        facts.result_shape = ""
+    _tail(rest[1:], facts)
+    _finish(facts)
+    return facts
+
+
+_READERS = (_drizzle, _prisma, _knex, _typeorm, _supabase, _sql_client)
 
 
 # ---------------------------------------------------------------------------- helpers
