@@ -238,6 +238,7 @@ def _process(
 ) -> tuple[list[FileOutcome], int, int]:
     """One outcome per file, in discovery order: from the cache when its content is known."""
     keys: dict[str, str] = {}
+    sizes: dict[str, int] = {}
     outcomes: dict[str, FileOutcome] = {}
     for source in files:
         raw = read_bytes(source.real_path, max_bytes)
@@ -246,6 +247,7 @@ def _process(
             outcomes[source.display_path] = FileOutcome(source.display_path, "", meta)
         else:
             keys[source.display_path] = cache_module.file_key(source.display_path, raw.digest)
+            sizes[source.display_path] = len(raw.data)
     cached = store.get_metas(keys.values())
     hits = 0
     todo: list[FileJob] = []
@@ -260,6 +262,8 @@ def _process(
             outcomes[source.display_path] = FileOutcome(source.display_path, digest, hit)
         else:
             todo.append(FileJob(source.real_path, source.display_path, max_bytes))
+    # largest first, so the pool does not end waiting on one big file parsed last
+    todo.sort(key=lambda job: -sizes[job.display_path])
 
     total = len(files)
     done = total - len(todo)
@@ -293,7 +297,7 @@ def _pooled(todo: list[FileJob], jobs: int) -> Iterable[FileOutcome]:
 
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    chunk = max(1, min(64, len(todo) // (jobs * 8)))
+    chunk = max(1, min(16, len(todo) // (jobs * 8)))
     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_quiet_worker)
     try:
         yield from pool.map(process_file, todo, chunksize=chunk)
