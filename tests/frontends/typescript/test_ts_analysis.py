@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (rule messages and TypeScript names read best on one line)
 """E's whole-program analysis run on the TypeScript fixture, next to the Python reference app.
 
 The TypeScript naive variant must get the findings the Python naive variant gets (same rule
@@ -149,3 +150,35 @@ def test_star_re_exports_resolve() -> None:
     call = next(c for c in caller.function.calls if c.callee == "UsersDAL.getById")
     target = graph.resolve(caller, call)
     assert target is not None and target.id == "naive/lib/dal/users.ts::UsersDAL.getById"
+
+
+@pytest.mark.xfail(
+    reason="call graph side, for the lead: `users.service.ts` is module key `...users.service`; "
+    "callgraph.module_dotted keeps 'users.service' as one part, so imports of files with a dot "
+    "in their name (NestJS *.service.ts, Next.js *.actions.ts) do not resolve yet; splitting "
+    "TypeScript path parts on '.' too (as frontends.typescript.resolution.module_parts does) fixes it",
+    strict=False,
+)
+def test_files_with_dots_in_their_name_resolve(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dbaudit.analysis.callgraph import CallGraph
+
+    (tmp_path / "users.service.ts").write_text(
+        "export class UsersService {\n  static async byId(id: number) {\n"
+        "    return db.select().from(users).where(eq(users.id, id));\n  }\n}\n"
+    )
+    (tmp_path / "users.actions.ts").write_text(
+        "import { UsersService } from './users.service';\n"
+        "export async function load(ids: number[]) {\n"
+        "  for (const id of ids) { await UsersService.byId(id); }\n}\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    modules = [
+        parse(name, Path(name).read_text()).module
+        for name in ("users.service.ts", "users.actions.ts")
+    ]
+    graph = CallGraph(modules)
+    caller = next(r for r in graph.functions.values() if r.function.qualname == "load")
+    target = graph.resolve(caller, caller.function.calls[0])
+    assert target is not None and target.function.qualname == "UsersService.byId"

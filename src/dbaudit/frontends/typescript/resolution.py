@@ -218,7 +218,9 @@ def module_parts(path: str) -> tuple[str, ...]:
     parts = [p for p in normalized.split("/") if p not in {"", "."}]
     if parts and parts[-1] == "index":
         parts.pop()
-    return tuple(parts)
+    # ``users.service.ts`` / ``projects.actions.ts``: the key is dotted, so a dot inside a name
+    # separates parts too (the call graph has to read the file's path the same way)
+    return tuple(q for p in parts for q in p.split(".") if q)
 
 
 def module_key(path: str) -> str:
