@@ -87,3 +87,26 @@ def test_no_workload_and_no_pg_stat_statements(
     captured = capsys.readouterr()
     assert "no workload given and pg_stat_statements is not installed" in captured.err
     assert "Index health" in captured.out
+
+
+def test_runtime_events_file_as_workload(
+    advisor_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dbaudit.runtime.export import FORMAT, VERSION
+
+    event = {"sql": "SELECT * FROM renders WHERE chain_id = CAST(? AS BIGINT)", "fingerprint": "f"}
+    unit = {"name": "test_chain", "queries": 50, "events": [event] * 50, "findings": []}
+    path = tmp_path / "events.json"
+    path.write_text(json.dumps({"format": FORMAT, "version": VERSION, "units": [unit]}))
+    assert main(["indexes", "--db", advisor_url, "--workload", str(path), "--json"]) == 0
+    advice = json.loads(capsys.readouterr().out)["advisor"]["advice"]
+    assert [a["ddl"] for a in advice] == [
+        "CREATE INDEX CONCURRENTLY renders_chain_id_idx ON renders (chain_id);"
+    ]
+    assert advice[0]["queries"][0] == {
+        "label": "test_chain",
+        "query": "SELECT * FROM renders WHERE chain_id = CAST($1 AS BIGINT)",
+        "calls": 50.0,
+        "cost_before": advice[0]["queries"][0]["cost_before"],
+        "cost_after": advice[0]["queries"][0]["cost_after"],
+    }

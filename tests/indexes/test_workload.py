@@ -55,3 +55,35 @@ def test_recording_from_a_sqlalchemy_engine(pg_url: str) -> None:
         engine.dispose()
     (query,) = [q for q in workload if "AS v" in q.sql]
     assert query.calls == 3 and query.source == "profile"
+
+
+def test_runtime_events_file(tmp_path: Path) -> None:
+    import doctest
+    import json
+
+    import dbaudit.indexes.workload as workload_module
+    from dbaudit.indexes.workload import from_events_file
+    from dbaudit.runtime.export import FORMAT, VERSION
+
+    assert doctest.testmod(workload_module).failed == 0
+    event = {"sql": "SELECT * FROM renders WHERE chain_id = CAST(? AS BIGINT)", "fingerprint": "f1"}
+    document = {
+        "format": FORMAT,
+        "version": VERSION,
+        "units": [
+            {
+                "name": "tests/test_chains.py::test_delete",
+                "queries": 4,
+                "events": [event, event, event, {**event, "ignored": True}],
+                "findings": [],
+            }
+        ],
+    }
+    path = tmp_path / "events.json"
+    path.write_text(json.dumps(document))
+    (query,) = from_events_file(path)
+    assert query.sql == "SELECT * FROM renders WHERE chain_id = CAST($1 AS BIGINT)"
+    assert (query.calls, query.source, query.label) == (3, "profile", document["units"][0]["name"])
+    path.write_text("{}")
+    with pytest.raises(WorkloadError, match="not a dbaudit runtime events file"):
+        from_events_file(path)

@@ -27,6 +27,7 @@ from dbaudit.indexes.whatif import WhatIfUnavailable
 from dbaudit.indexes.workload import (
     WorkloadError,
     WorkloadQuery,
+    from_events_file,
     from_file,
     from_pg_stat_statements,
 )
@@ -42,8 +43,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workload",
         metavar="FILE|pg_stat_statements",
-        help="statements to advise for: a SQL file (a '-- calls: N' comment weighs a statement) "
-        "or pg_stat_statements (the default when it is installed)",
+        help="statements to advise for: a SQL file (a '-- calls: N' comment weighs a statement), "
+        "a runtime events file (*.json from pytest --dbaudit-json) or pg_stat_statements "
+        "(the default when it is installed)",
     )
     parser.add_argument(
         "--verify",
@@ -89,6 +91,8 @@ class Review:
 
 
 def _workload(conn: psycopg.Connection[Any], option: str | None) -> tuple[list[WorkloadQuery], str]:
+    if option and option.endswith(".json"):
+        return list(from_events_file(option)), option
     if option and option != PG_STAT_STATEMENTS:
         return list(from_file(option)), option
     try:
@@ -144,7 +148,8 @@ def review(args: argparse.Namespace) -> Review:
 def run(args: argparse.Namespace) -> int:
     if args.workload and args.workload != PG_STAT_STATEMENTS:
         try:
-            from_file(args.workload)
+            read = from_events_file if args.workload.endswith(".json") else from_file
+            read(args.workload)
         except WorkloadError as error:
             raise UsageError(str(error)) from None
     outcome = review(args)

@@ -172,3 +172,51 @@ def recording(engine: Any) -> Iterator[list[WorkloadQuery]]:
         yield captured
     finally:
         event.remove(sync_engine, "before_cursor_execute", listener)
+
+
+def numbered_placeholders(sql: str) -> str:
+    """``?`` placeholders of a normalised statement as ``$1, $2, ...`` (outside string literals),
+    so that the planner can make a generic plan of it.
+
+    >>> numbered_placeholders("SELECT * FROM t WHERE a IN (?) AND b = ? AND c = '?'")
+    "SELECT * FROM t WHERE a IN ($1) AND b = $2 AND c = '?'"
+    """
+    out: list[str] = []
+    number = 0
+    in_string = False
+    for char in sql:
+        if char == "'":
+            in_string = not in_string
+        if char == "?" and not in_string:
+            number += 1
+            out.append(f"${number}")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def from_events_file(path: str | Path) -> tuple[WorkloadQuery, ...]:
+    """A runtime profile (``pytest --dbaudit-json``, ``dbaudit report`` events file): every
+    statement the units sent, weighed by how often it was sent. Values are not kept there, so
+    these statements are planned generically and ``--verify`` does not run them."""
+    from dbaudit.runtime.export import EventsFileError, load
+
+    try:
+        units = load(path)
+    except EventsFileError as error:
+        raise WorkloadError(str(error)) from None
+    queries = []
+    for unit in units:
+        for event in unit.events:
+            sql = event.get("sql")
+            if event.get("ignored") or event.get("error") or not isinstance(sql, str) or not sql:
+                continue
+            queries.append(
+                WorkloadQuery(
+                    sql=numbered_placeholders(sql),
+                    fingerprint=str(event.get("fingerprint") or ""),
+                    source="profile",
+                    label=unit.name,
+                )
+            )
+    return merge(queries)
