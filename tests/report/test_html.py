@@ -444,3 +444,19 @@ def test_screenshot_shows_the_charts_drawn(sample_audit: Audit, tmp_path: Path) 
     assert _pixels_near(image, html.BEFORE_COLOUR) > 4000
     assert _pixels_near(image, html.AFTER_COLOUR) > 800
     assert _pixels_near(image, html.RULE_COLOUR) > 300
+
+
+def test_checklist_and_files_skipped_by_design(sample_audit: Audit) -> None:
+    audit = replace(
+        sample_audit,
+        skipped=[*sample_audit.skipped, SkippedFile("app/big.py", "too large (3 MiB)")],
+    )
+    document = _report(audit)
+    checklist = document[document.index('id="checklist"') : document.index('id="skipped"')]
+    assert '<li class="open"><b>DBA103</b> per-item-writes: 1 finding to fix</li>' in checklist
+    assert "<li>No queries inside loops, directly or through helpers" in checklist
+    skipped = document[document.index('id="skipped"') :]
+    assert "<td><code>app/legacy.py</code></td>" in skipped
+    assert "<td><code>app/big.py</code></td>" not in skipped  # by design: summarised
+    assert "Skipped by design: too large: 1." in skipped
+    assert "<li><code>app/big.py</code>: too large (3 MiB)</li>" in skipped

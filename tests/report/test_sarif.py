@@ -139,6 +139,9 @@ def test_skipped_files_are_tool_notifications(sample_audit: Audit) -> None:
     ]
     assert notes[0]["message"]["text"] == "not analyzed: syntax error (line 3): invalid syntax"
     assert notes[0]["level"] == "warning"
+    by_design = Audit(skipped=[SkippedFile("app/empty.py", "empty file")])
+    invocation = _run(sarif.to_dict(by_design))["invocations"][0]
+    assert invocation["toolExecutionNotifications"][0]["level"] == "note"
 
 
 def test_live_and_unregistered_rules_absolute_paths_and_odd_names_stay_valid() -> None:

@@ -43,6 +43,8 @@ from dbaudit.report.common import (
     rule_names,
     total_improvement,
 )
+from dbaudit.report.markdown import CHECKLIST_DATABASE, CHECKLIST_PERFORMANCE
+from dbaudit.scan import skipped_by_design
 
 # Chart and badge colours; the screenshot test looks for these exact pixels.
 SEVERITY_COLOURS: dict[Severity, str] = {
@@ -157,6 +159,12 @@ details summary{cursor:pointer;color:var(--accent);font-size:13px;margin-top:6px
 ol.phase{margin:4px 0 14px;padding-left:22px}
 ol.phase li{margin:3px 0}
 .note{font-size:13px;color:var(--muted)}
+#priority a{color:var(--accent)}
+ul.checklist{list-style:none;margin:4px 0 14px;padding:0}
+ul.checklist li{padding:3px 0 3px 28px;position:relative}
+ul.checklist li::before{content:"";position:absolute;left:2px;top:7px;width:13px;height:13px;
+border:2px solid #94a3b8;border-radius:3px}
+ul.checklist li.open::before{border-color:#dc2626}
 footer{border-top:1px solid var(--line);padding:16px 0 32px;font-size:13px;color:var(--muted)}
 @media (max-width:900px){.cards{grid-template-columns:repeat(2,minmax(0,1fr))}
 .charts{grid-template-columns:minmax(0,1fr)}}
@@ -241,6 +249,7 @@ def render(audit: Audit, *, today: date | None = None) -> str:
         _finding_details(ranked, names, anchors),
         _practices(audit.good_practices),
         _priority(ranked, anchors),
+        _checklist(audit, names),
         _skipped(audit),
         "</main>",
         _footer(audit),
@@ -853,17 +862,48 @@ def _priority(ranked: list[Finding], anchors: dict[int, str]) -> str:
     return "".join(out)
 
 
+def _checklist(audit: Audit, names: dict[str, str]) -> str:
+    fired = Counter(f.rule for f in audit.findings)
+    open_items = "".join(
+        f'<li class="open"><b>{_e(rule)}</b> {_e(names.get(rule, ""))}: '
+        f"{plural(count, 'finding')} to fix</li>"
+        for rule, count in sorted(fired.items())
+    )
+    general = "".join(f"<li>{_prose(item)}</li>" for item in CHECKLIST_DATABASE)
+    performance = "".join(f"<li>{_prose(item)}</li>" for item in CHECKLIST_PERFORMANCE)
+    parts = ['<section id="checklist"><h2>Code review checklist</h2>']
+    if open_items:
+        parts.append(f'<h3>Open in this audit</h3><ul class="checklist">{open_items}</ul>')
+    parts.append(f'<h3>Database operations</h3><ul class="checklist">{general}</ul>')
+    parts.append(f'<h3>Performance</h3><ul class="checklist">{performance}</ul></section>')
+    return "".join(parts)
+
+
 def _skipped(audit: Audit) -> str:
     if not audit.skipped:
         return ""
-    rows = "".join(
-        f"<tr><td><code>{_e(s.path)}</code></td><td>{_e(s.reason)}</td></tr>" for s in audit.skipped
-    )
-    return (
-        '<section id="skipped"><h2>Files not analyzed</h2>'
-        f"<table><thead><tr><th>File</th><th>Reason</th></tr></thead><tbody>{rows}</tbody>"
-        "</table></section>"
-    )
+    broken = [s for s in audit.skipped if not skipped_by_design(s)]
+    by_design = [s for s in audit.skipped if skipped_by_design(s)]
+    parts = ['<section id="skipped"><h2>Files not analyzed</h2>']
+    if broken:
+        rows = "".join(
+            f"<tr><td><code>{_e(s.path)}</code></td><td>{_e(s.reason)}</td></tr>" for s in broken
+        )
+        parts.append(
+            f"<table><thead><tr><th>File</th><th>Reason</th></tr></thead><tbody>{rows}</tbody>"
+            "</table>"
+        )
+    if by_design:
+        # an empty or oversized file was left out on purpose: summarised, still listed
+        reasons = Counter(s.reason.split(" (")[0] for s in by_design)
+        summary = ", ".join(f"{reason}: {n}" for reason, n in reasons.most_common())
+        items = "".join(f"<li><code>{_e(s.path)}</code>: {_e(s.reason)}</li>" for s in by_design)
+        parts.append(
+            f'<p class="note">Skipped by design: {_e(summary)}.</p>'
+            f"<details><summary>Files skipped by design</summary><ul>{items}</ul></details>"
+        )
+    parts.append("</section>")
+    return "".join(parts)
 
 
 def _footer(audit: Audit) -> str:

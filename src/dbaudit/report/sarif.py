@@ -23,6 +23,7 @@ from urllib.parse import quote
 from dbaudit import __version__
 from dbaudit.findings import Audit, CallHop, Finding, Severity, SkippedFile
 from dbaudit.report.common import queries
+from dbaudit.scan import skipped_by_design
 
 SARIF_VERSION = "2.1.0"
 SARIF_SCHEMA_URI = (
@@ -289,8 +290,9 @@ def _invocation(skipped: list[SkippedFile]) -> dict[str, Any]:
 
 
 def _not_analyzed(skipped: SkippedFile) -> dict[str, Any]:
+    # an empty or oversized file was left out on purpose; a syntax error needs the user
     return {
-        "level": "warning",
+        "level": "note" if skipped_by_design(skipped) else "warning",
         "message": {"text": f"not analyzed: {skipped.reason}"},
         "locations": [{"physicalLocation": {"artifactLocation": _artifact(skipped.path)}}],
         "descriptor": {"id": "not-analyzed"},
