@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 import psycopg
 import pytest
 
-from dbaudit.db import PostgresServer
+from dbaudit.db import PostgresServer, temporary_database
 from dbaudit.indexes.advisor import AdvisorResult, AdvisorSettings, advise
 from dbaudit.indexes.whatif import WhatIfUnavailable
 from dbaudit.indexes.workload import WorkloadQuery, from_statements
@@ -236,3 +236,29 @@ def test_minimum_share_of_the_workload_gives_its_reason(advisor_url: str) -> Non
     assert result.advice == ()
     reason = next(r.reason for r in result.rejected if "(chain_id)" in r.ddl)
     assert "of the workload's cost" in reason and reason.endswith("under the 90% minimum")
+
+
+@pytest.mark.usefixtures("hypopg")
+def test_verify_without_ownership_keeps_the_advice(
+    pg_server: PostgresServer, snapshot: Snapshot
+) -> None:
+    role = f"dbaudit_reader_{secrets.token_hex(4)}"
+    with temporary_database(pg_server) as url:
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute(
+                "CREATE EXTENSION hypopg; CREATE TABLE t (id int PRIMARY KEY, v int);"
+                "INSERT INTO t SELECT g, g % 5000 FROM generate_series(1, 50000) g; ANALYZE t;"
+                f"CREATE ROLE {role} LOGIN; GRANT SELECT ON t TO {role};"
+            )
+        try:
+            before = snapshot(url)
+            reader = url.replace("postgres@", f"{role}@", 1)
+            workload = (WorkloadQuery("SELECT * FROM t WHERE v = 7", 10),)
+            result = run(reader, workload, method="hypopg", verify=True)
+            assert [a.ddl for a in result.advice] == ["CREATE INDEX CONCURRENTLY t_v_idx ON t (v);"]
+            assert result.verification == ()
+            assert result.notes == ("--verify could not measure: must be owner of table t",)
+            assert snapshot(url) == before
+        finally:
+            with psycopg.connect(url, autocommit=True) as admin:
+                admin.execute(f"DROP OWNED BY {role}; DROP ROLE {role}")

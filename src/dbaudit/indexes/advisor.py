@@ -41,6 +41,7 @@ from dbaudit.indexes.whatif import (
     measure,
 )
 from dbaudit.indexes.workload import WorkloadQuery
+from dbaudit.schema.live import first_line
 from dbaudit.schema.model import Schema, quote_identifier
 from dbaudit.sql.extract import ExtractError, StatementShape, extract
 
@@ -683,7 +684,12 @@ def advise(
         )
     verification: tuple[Verification, ...] = ()
     if settings.verify:
-        verification = _verify(conn, settings, statements, base, final, advice)
+        try:
+            verification = _verify(conn, settings, statements, base, final, advice)
+        except psycopg.Error as error:
+            # Measuring builds real indexes (in a rolled-back transaction): that needs table
+            # ownership and a lock, which the planner-only advice above did not.
+            notes.append(f"--verify could not measure: {first_line(error)}")
     return AdvisorResult(
         method=method,
         advice=tuple(sorted(advice, key=lambda a: (a.priority != "high", -a.saving))),
