@@ -110,3 +110,22 @@ def test_runtime_events_file_as_workload(
         "cost_before": advice[0]["queries"][0]["cost_before"],
         "cost_after": advice[0]["queries"][0]["cost_after"],
     }
+
+
+def test_review_database_for_the_audit(advisor_url: str) -> None:
+    from dbaudit.commands.indexes import review_database
+    from dbaudit.indexes.advisor import AdvisorSettings
+    from dbaudit.indexes.workload import from_statements
+
+    outcome = review_database(
+        advisor_url,
+        from_statements([("SELECT * FROM renders WHERE chain_id = $1", 5)]),
+        settings=AdvisorSettings(allow_rollback_indexes=True),
+    )
+    assert outcome.workload_source == "given" and outcome.problems == []
+    rules = [f.rule for f in outcome.findings()]
+    assert rules[0] == "DBA401" and "DBA402" in rules and "DBA501" in rules
+    assert all(f.source == "live" for f in outcome.findings())
+    first = outcome.findings()[0]
+    assert first.fix is not None and first.fix.code.startswith("CREATE INDEX CONCURRENTLY")
+    assert first.path.startswith("db://dbaudit_tmp_")

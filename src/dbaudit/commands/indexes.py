@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,6 +90,13 @@ class Review:
     connections: ConnectionReview | None = None
     problems: list[str] = field(default_factory=list)
 
+    def findings(self) -> list[Finding]:
+        """Every live finding (DBA401..DBA406, DBA501..DBA505), for an ``Audit``."""
+        database = self.url.rsplit("/", 1)[-1].split("?")[0]
+        advice = self.advisor.findings(database) if self.advisor else []
+        connections = list(self.connections.findings) if self.connections else []
+        return [*advice, *self.health, *connections]
+
 
 def _workload(conn: psycopg.Connection[Any], option: str | None) -> tuple[list[WorkloadQuery], str]:
     if option and option.endswith(".json"):
@@ -106,8 +114,29 @@ def _workload(conn: psycopg.Connection[Any], option: str | None) -> tuple[list[W
 def review(args: argparse.Namespace) -> Review:
     if args.min_improvement < 0 or args.min_improvement > 1:
         raise UsageError("--min-improvement must be between 0 and 1")
-    result = Review(url=redact(args.db))
-    with connect(args.db) as conn:
+    settings = AdvisorSettings(
+        min_improvement=args.min_improvement,
+        allow_rollback_indexes=args.rollback_indexes,
+        verify=args.verify,
+    )
+    return review_database(
+        args.db, args.workload, settings=settings, pool_connections=args.pool_connections
+    )
+
+
+def review_database(
+    url: str,
+    workload_option: str | Sequence[WorkloadQuery] | None = None,
+    *,
+    settings: AdvisorSettings | None = None,
+    pool_connections: int | None = None,
+) -> Review:
+    """The whole live review, for this command and for ``dbaudit audit --db``: whatever fails
+    is one line in ``problems`` and the rest goes on. ``workload_option``: a file, an events
+    file, "pg_stat_statements" (default when installed), or statements given by the caller
+    (the static audit's). Raises DatabaseUnavailable only when the server cannot be reached."""
+    result = Review(url=redact(url))
+    with connect(url) as conn:
         try:
             schema = load_schema(conn)
         except psycopg.Error as error:
@@ -121,17 +150,15 @@ def review(args: argparse.Namespace) -> Review:
                 findings, errors = run_checks(conn)
                 result.health = findings
                 result.problems.extend(errors)
+                workload: list[WorkloadQuery] = []
                 try:
-                    workload, result.workload_source = _workload(conn, args.workload)
+                    if isinstance(workload_option, str) or workload_option is None:
+                        workload, result.workload_source = _workload(conn, workload_option)
+                    else:
+                        workload, result.workload_source = list(workload_option), "given"
                 except WorkloadError as error:
-                    workload = []
                     result.problems.append(str(error))
                 if workload:
-                    settings = AdvisorSettings(
-                        min_improvement=args.min_improvement,
-                        allow_rollback_indexes=args.rollback_indexes,
-                        verify=args.verify,
-                    )
                     try:
                         result.advisor = advise(conn, schema, workload, settings)
                     except WhatIfUnavailable as error:
@@ -139,7 +166,7 @@ def review(args: argparse.Namespace) -> Review:
                     except psycopg.Error as error:
                         result.problems.append(f"index advisor: {first_line(error)}")
         try:
-            result.connections = review_connections(conn, pool_connections=args.pool_connections)
+            result.connections = review_connections(conn, pool_connections=pool_connections)
         except psycopg.Error as error:
             result.problems.append(f"connection review: {first_line(error)}")
     return result
