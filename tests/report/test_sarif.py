@@ -221,3 +221,40 @@ def test_audit_command_writes_sarif(
     assert result["ruleId"] == "DBA101"
     assert result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "app/items.py"
     assert result["locations"][0]["physicalLocation"]["region"]["startLine"] == 7
+
+
+def test_runtime_report_command_writes_valid_sarif_with_sub_millisecond_evidence(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sqlite3
+
+    from dbaudit.runtime import instrument, profile
+    from dbaudit.runtime.export import write
+
+    monkeypatch.chdir(tmp_path)
+    connection = instrument(sqlite3.connect(":memory:"))
+    with profile("tests/test_api.py::test_list") as unit:
+        for key in range(4):
+            connection.execute("SELECT ? + 1", (key,)).fetchone()
+    write(tmp_path / "events.json", [unit])
+    assert main(["report", "events.json", "-f", "sarif", "-o", "out.sarif"]) == 0
+    document = json.loads((tmp_path / "out.sarif").read_text(encoding="utf-8"))
+    assert_valid_sarif(document)
+    (result,) = _run(document)["results"]
+    assert result["properties"]["source"] == "runtime"
+    assert result["properties"]["evidence"]["queries"] == 4
+    # an in-memory query takes microseconds: the message must not round them to "0 ms"
+    spent = result["properties"]["evidence"]["totalMs"]
+    text = result["message"]["text"]
+    assert f"Measured at runtime: 4 queries, {sarif.milliseconds(spent)} in tests/test_api" in text
+    assert spent == 0 or ", 0 ms" not in text
+
+
+def test_milliseconds() -> None:
+    assert [sarif.milliseconds(v) for v in (412.5, 23.84, 1.5, 0.093, 0)] == [
+        "412 ms",
+        "23.8 ms",
+        "1.5 ms",
+        "0.09 ms",
+        "0 ms",
+    ]

@@ -34,7 +34,6 @@ from dbaudit.report.common import (
     ASSUMED_LOOP_SIZE,
     SEVERITIES_DESC,
     evaluate_cost,
-    evidence_text,
     has_loop_size,
     improvement,
     line_range,
@@ -746,7 +745,11 @@ def _finding_card(finding: Finding, names: dict[str, str], anchor: str) -> str:
     problem = _prose(finding.problem or finding.message)
     parts.append(f'<div class="problem"><h4>Problem</h4><p>{problem}</p></div>')
     if finding.evidence is not None:
-        parts.append(f'<p class="evidence">✔ {_e(evidence_text(finding.evidence))}</p>')
+        evidence = finding.evidence
+        count = plural(evidence.queries, "query", "queries")
+        measured = f"{count}, {_number(evidence.total_ms)} ms"
+        unit = f" in {evidence.unit}" if evidence.unit else ""
+        parts.append(f'<p class="evidence">✔ confirmed at runtime: {_e(measured + unit)}</p>')
     if finding.fix is not None:
         parts.append(f'<h4>Fix</h4><p class="fixtext">{_prose(finding.fix.summary)}</p>')
         if finding.fix.code:

@@ -195,11 +195,21 @@ def _message(finding: Finding) -> str:
         text += "."
     if finding.evidence is not None:
         evidence = finding.evidence
-        text += f" Measured at runtime: {evidence.queries} queries, {evidence.total_ms:,.0f} ms"
+        spent = milliseconds(evidence.total_ms)
+        text += f" Measured at runtime: {evidence.queries} queries, {spent}"
         text += f" in {evidence.unit}." if evidence.unit else "."
     if finding.fix is not None:
         text += f" Fix: {finding.fix.summary.rstrip('.')}."
     return text
+
+
+def milliseconds(value: float) -> str:
+    """``412 ms``, ``23.8 ms``, ``0.09 ms``: sub-millisecond times do not read as 0."""
+    if value >= 100:
+        return f"{value:,.0f} ms"
+    if value >= 10:
+        return f"{value:.1f} ms"
+    return f"{value:.2f}".rstrip("0").rstrip(".") + " ms" if value > 0 else "0 ms"
 
 
 def _primary_location(finding: Finding) -> dict[str, Any]:
