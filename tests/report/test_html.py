@@ -460,3 +460,32 @@ def test_checklist_and_files_skipped_by_design(sample_audit: Audit) -> None:
     assert "<td><code>app/big.py</code></td>" not in skipped  # by design: summarised
     assert "Skipped by design: too large: 1." in skipped
     assert "<li><code>app/big.py</code>: too large (3 MiB)</li>" in skipped
+
+
+def test_browser_filters_when_the_reader_changes_severity_and_file(
+    sample_audit: Audit, tmp_path: Path
+) -> None:
+    chromium()
+    document = _report(sample_audit)
+    # a stand-in for the reader's clicks, allowed by adding its hash to the page's policy
+    clicks = (
+        "document.querySelector('input[value=\"high\"]').click();"
+        'var files = document.getElementById("file-filter");'
+        'files.value = "app/services/profile_stats.py";'
+        'files.dispatchEvent(new Event("change"));'
+        'document.body.setAttribute("data-fragment", window.location.hash);'
+    )
+    digest = base64.b64encode(hashlib.sha256(clicks.encode()).digest()).decode()
+    document = document.replace("script-src '", f"script-src 'sha256-{digest}' '", 1)
+    document = document.replace("</body>", f"<script>{clicks}</script></body>")
+    page = tmp_path / "audit.html"
+    page.write_text(document, encoding="utf-8")
+    dom, console = dump_dom(page)
+    assert console == []
+    assert _body_attribute(dom, "data-shown") == "1"
+    assert _body_attribute(dom, "data-fragment") == (
+        "#severity=medium%2Cinfo&file=app%2Fservices%2Fprofile_stats.py"
+    )
+    visible = [a["data-file"] for t, a in parse(dom).tags if t == "tr" and "data-severity" in a]
+    hidden = [a["data-file"] for t, a in parse(dom).tags if t == "tr" and "hidden" in a]
+    assert set(visible) - set(hidden) == {"app/services/profile_stats.py"}
