@@ -96,3 +96,14 @@ def test_scan_root_inside_the_package() -> None:
     ]
     graph = CallGraph(modules)
     assert targets(graph, "services/x.py", "run") == {"get": "get"}
+
+
+def test_star_imports_and_dotted_file_names() -> None:
+    modules = [
+        mod("pkg/dal/users.py", "def get_user(): ...\n"),
+        mod("pkg/dal/__init__.py", "from .users import *\n"),
+        mod("pkg/svc.py", "from pkg.dal import get_user\ndef run():\n    get_user()\n"),
+    ]
+    graph = CallGraph(modules)
+    assert targets(graph, "pkg/svc.py", "run") == {"get_user": "get_user"}
+    assert module_dotted("app/users.service.ts") == ("app", "users", "service")

@@ -26,7 +26,9 @@ def function_id(module: ModuleModel, function: Function) -> FunctionId:
 def module_dotted(path: str) -> tuple[str, ...]:
     """``src/app/dal/renders.py`` -> ("src", "app", "dal", "renders"); packages drop __init__."""
     normalized = _SOURCE_SUFFIX.sub("", path.replace("\\", "/"))
-    parts = [p for p in normalized.split("/") if p not in {"", "."}]
+    # ``users.service.ts`` is the module key ``users.service`` (TypeScript); Python file names
+    # never hold a dot, so splitting on dots too changes nothing there
+    parts = [q for p in normalized.split("/") if p not in {"", "."} for q in p.split(".") if q]
     if parts and parts[-1] in {"__init__", "index"}:  # a package / a TypeScript folder index
         parts.pop()
     return tuple(parts)
@@ -58,6 +60,7 @@ class CallGraph:
         self._exact: dict[tuple[str, ...], list[ModuleModel]] = {}
         self._dotted: dict[str, tuple[str, ...]] = {}
         self._imports: dict[str, dict[str, tuple[str, str, int]]] = {}
+        self._star_imports: dict[str, list[tuple[str, int]]] = {}
         self._globals: dict[str, dict[str, str]] = {}
         self._class_index: dict[str, list[_ClassRef]] = {}
         self.models: dict[str, ModelClass] = {}
@@ -78,8 +81,11 @@ class CallGraph:
             for info in module.classes:
                 self._class_index.setdefault(info.name, []).append(_ClassRef(module, info))
             self._imports[module.path] = {
-                i.local: (i.module, i.name, i.level) for i in module.imports
+                i.local: (i.module, i.name, i.level) for i in module.imports if i.name != "*"
             }
+            self._star_imports[module.path] = [
+                (i.module, i.level) for i in module.imports if i.name == "*"
+            ]
             self._globals[module.path] = dict(module.global_types)
             for model in module.models:
                 self.models.setdefault(model.name, model)
@@ -136,6 +142,13 @@ class CallGraph:
             return _ClassRef(module, info)
         imported = self._imports[module.path].get(name)
         if imported is None:
+            # ``from .users import *`` / ``export * from './users'``: look in each source
+            for source, level in self._star_imports[module.path]:
+                target_module = self._module(source, level, module)
+                if target_module is not None and target_module is not module:
+                    found = self.lookup(target_module, name, depth + 1)
+                    if found is not None:
+                        return found
             return None
         source, member, level = imported
         if not member:

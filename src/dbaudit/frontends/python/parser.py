@@ -678,6 +678,7 @@ class _ModuleWalker:
             module = node.module or ""
             for alias in node.names:
                 if alias.name == "*":
+                    self.imports.append(Import("*", module, "*", node.level))
                     continue
                 local = alias.asname or alias.name
                 self.imports.append(Import(local, module, alias.name, node.level))
