@@ -347,6 +347,25 @@ def measure(
     """EXPLAIN ANALYZE each read statement without, then with the real ``indexes``, in one
     transaction that is rolled back. Writes and statements with parameters but no sample values
     are not run (their Measurement says why)."""
+    return measure_with_sizes(
+        conn,
+        statements,
+        indexes,
+        statement_timeout_ms=statement_timeout_ms,
+        lock_timeout_ms=lock_timeout_ms,
+    )[0]
+
+
+def measure_with_sizes(
+    conn: Connection,
+    statements: list[tuple[str, tuple[Any, ...] | None]],
+    indexes: list[Candidate],
+    *,
+    statement_timeout_ms: int = DEFAULT_STATEMENT_TIMEOUT_MS,
+    lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS,
+) -> tuple[list[Measurement], int]:
+    """:func:`measure`, and the real total size in bytes of the indexes it built."""
+    index_bytes = 0
     results: list[Measurement | None] = [None] * len(statements)
     runnable: list[int] = []
     for number, (statement, params) in enumerate(statements):
@@ -377,6 +396,11 @@ def measure(
         for position, candidate in enumerate(indexes):
             name = f"dbaudit_verify_{secrets.token_hex(3)}_{position}"
             conn.execute(candidate.definition(concurrently=False, name=name))
+            row = conn.execute(
+                "SELECT pg_relation_size(oid) FROM pg_class WHERE relname = %s AND relkind = 'i'",
+                (name,),
+            ).fetchone()
+            index_bytes += int(row[0]) if row else 0
         for number in runnable:
             if number in failed:
                 results[number] = Measurement(None, None, failed[number])
@@ -389,4 +413,5 @@ def measure(
             results[number] = Measurement(before[number], after)
     finally:
         conn.execute("ROLLBACK")
-    return [m if m is not None else Measurement(None, None, "not measured") for m in results]
+    measured = [m if m is not None else Measurement(None, None, "not measured") for m in results]
+    return measured, index_bytes
