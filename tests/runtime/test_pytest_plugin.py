@@ -86,12 +86,12 @@ def test_flag_fails_the_n_plus_one_and_prints_a_summary(project: pytest.Pytester
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(
         [
-            "*dbaudit DBA101 at app.py:*(owner_of): N+1: the same query ran 6 times*",
+            "*dbaudit DBA101 at test_app.py:7 (test_loop*): N+1: the same query ran 6 times*",
             "*fix: SELECT owner FROM items WHERE id IN (?)*",
             "*= dbaudit =*",
             "7 queries in 3 tests*; 1 tests with findings",
             "*worst offenders:*",
-            "*DBA101 app.py:*",
+            "*DBA101 test_app.py:7 *",  # the loop, not the helper that queries
             "*in test_app.py::test_loop",
         ]
     )

@@ -85,15 +85,17 @@ async def test_optimized_operation_is_clean(op: Operation, driver: str, loaded: 
     assert unit.findings == []
 
 
-async def test_n_plus_one_points_into_the_data_layer_with_the_loop_in_its_chain(
+async def test_n_plus_one_points_at_the_loop_with_the_query_in_its_chain(
     loaded: Loaded,
 ) -> None:
     op = next(o for o in OPERATIONS if o.name == "get_user_projects")
     unit = await run(naive, "asyncpg", loaded, op)
     [finding] = unit.findings
-    assert finding.path.endswith("naive/dal/renders.py")
+    assert finding.path.endswith("naive/services/projects.py")  # the loop, in the service
+    assert finding.function == "user_project_overviews"
+    assert "RendersDAL.list_for_project" in finding.problem  # the query it runs per item
     layers = [hop.path.rsplit("/naive/", 1)[-1].split("/")[0] for hop in finding.call_chain]
-    assert "services" in layers and layers[-1] == "dal"  # the loop's caller, then the query
+    assert "services" in layers and layers[-1] == "dal"  # the loop, then the query
     assert finding.fix is not None and " IN (?)" in finding.fix.code
 
 

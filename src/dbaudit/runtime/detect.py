@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
@@ -78,12 +78,24 @@ class Detection:
     claimed: frozenset[int] = frozenset()  # seq of every event some finding explains
 
 
-def detect(events: Sequence[QueryEvent], config: DetectConfig, unit: str = "") -> Detection:
-    """Run every detector over one unit's events (in the order they were recorded)."""
+LocateLoop = Callable[[tuple[CallSite, ...]], "int | None"]
+
+
+def detect(
+    events: Sequence[QueryEvent],
+    config: DetectConfig,
+    unit: str = "",
+    locate_loop: LocateLoop | None = None,
+) -> Detection:
+    """Run every detector over one unit's events (in the order they were recorded).
+
+    ``locate_loop`` (``dbaudit.runtime.loops.loop_frame`` in a live unit) says which frame of a
+    call chain is the loop, so an N+1 finding points at the loop; without it, at the query.
+    """
     judged = [e for e in events if not e.ignored and e.error is None]
     claimed: set[int] = set()
     findings: list[Finding] = []
-    for finding, explained in find_n_plus_one(judged, config, unit):
+    for finding, explained in find_n_plus_one(judged, config, unit, locate_loop):
         findings.append(finding)
         claimed.update(explained)
     remaining = [e for e in judged if e.seq not in claimed]
@@ -97,7 +109,10 @@ def detect(events: Sequence[QueryEvent], config: DetectConfig, unit: str = "") -
 
 
 def find_n_plus_one(
-    events: Sequence[QueryEvent], config: DetectConfig, unit: str = ""
+    events: Sequence[QueryEvent],
+    config: DetectConfig,
+    unit: str = "",
+    locate_loop: LocateLoop | None = None,
 ) -> Iterable[tuple[Finding, set[int]]]:
     groups: dict[tuple[str, int], list[QueryEvent]] = defaultdict(list)
     stack_keys = _StackKeys()
@@ -111,8 +126,14 @@ def find_n_plus_one(
         first = group[0]
         total_ms = _total_ms(group)
         text = first.fingerprint.text
+        loop_at = (locate_loop(first.stack) if locate_loop and first.stack else None) or 0
+        via = ""
+        if loop_at:
+            query_site = first.stack[0]
+            via = f" through {query_site.function} ({query_site.path}:{query_site.line})"
         finding = _finding(
             rule=N_PLUS_ONE,
+            at=loop_at,
             severity=Severity.HIGH if len(group) >= 10 else Severity.MEDIUM,
             message=(
                 f"N+1: the same query ran {len(group)} times from one call site "
@@ -120,8 +141,8 @@ def find_n_plus_one(
             ),
             stack=first.stack,
             problem=(
-                f"Each iteration sends its own round trip: `{text}`. The cost grows with the "
-                "number of rows the loop walks over."
+                f"Each iteration of the loop sends its own round trip{via}: `{text}`. The cost "
+                "grows with the number of rows the loop walks over."
             ),
             fix=Fix(
                 summary=(
@@ -442,8 +463,9 @@ def _finding(
     query_cost: str = "",
     fixed_query_cost: str = "",
     extra_sites: Sequence[CallSite] = (),
+    at: int = 0,
 ) -> Finding:
-    site = stack[0] if stack else CallSite("<unknown>", 0, "")
+    site = stack[at] if stack else CallSite("<unknown>", 0, "")
     hops = [CallHop(s.path, s.line, s.function) for s in reversed(stack)]
     hops += [CallHop(s.path, s.line, s.function, "also from here") for s in extra_sites]
     return Finding(

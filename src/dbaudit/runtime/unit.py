@@ -31,6 +31,7 @@ from dbaudit.findings import Finding
 from dbaudit.runtime.callsite import capture_stack
 from dbaudit.runtime.detect import DetectConfig, Detection, detect
 from dbaudit.runtime.events import QueryEvent, Results
+from dbaudit.runtime.loops import loop_frame
 from dbaudit.sql import Fingerprint, fingerprint
 
 log = logging.getLogger("dbaudit.runtime")
@@ -133,7 +134,7 @@ class Unit:
     def detection(self) -> Detection:
         """Detectors run once, on first access after the unit closed (or on demand while open)."""
         if self._detection is None or self.ended is None:
-            detection = detect(self.events, self.config, unit=self.name)
+            detection = detect(self.events, self.config, unit=self.name, locate_loop=loop_frame)
             if self.ended is None:
                 return detection
             self._detection = detection

@@ -1,0 +1,43 @@
+"""Locating the loop in a call chain from the source: loop bodies and comprehensions only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dbaudit.runtime.events import CallSite
+from dbaudit.runtime.loops import loop_frame, loop_lines
+
+SOURCE = """\
+def service(ids):
+    rows = fetch_all()          # 2: once
+    for i in ids:               # 3: the header runs once per loop, not per item
+        load(i)                 # 4: per item
+    while more():
+        step()                  # 6: per item
+    return [load(i) for i in ids]   # 7: per item
+"""
+
+
+def test_loop_lines(tmp_path: Path) -> None:
+    path = tmp_path / "service.py"
+    path.write_text(SOURCE)
+    lines = loop_lines(str(path))
+    assert {4, 6, 7} <= lines
+    assert not {1, 2, 3, 5} & lines
+
+
+def test_loop_frame_is_the_innermost_frame_inside_a_loop(tmp_path: Path) -> None:
+    path = tmp_path / "service.py"
+    path.write_text(SOURCE)
+    dal = CallSite(str(tmp_path / "dal.py"), 1, "load")
+    in_loop = CallSite(str(path), 4, "service")
+    outside = CallSite(str(path), 2, "service")
+    assert loop_frame((dal, in_loop)) == 1
+    assert loop_frame((dal, outside)) is None
+
+
+def test_unreadable_or_broken_files_have_no_loops(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.py"
+    broken.write_text("for x in :\n")
+    assert loop_lines(str(broken)) == frozenset()
+    assert loop_lines(str(tmp_path / "missing.py")) == frozenset()
