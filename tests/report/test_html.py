@@ -199,6 +199,7 @@ def test_without_measurements_time_is_not_drawn_and_counts_are_estimates() -> No
 def test_chart_scale_breaks_a_bar_that_dwarfs_the_rest() -> None:
     assert html.chart_scale([2551, 3, 52, 3, 51, 2]) == (65.0, True)
     assert html.chart_scale([52, 3, 51, 2]) == (52, False)
+    assert html.chart_scale([50, 3, 10, 2]) == (50, False)  # 5 times: still readable
     assert html.chart_scale([]) == (1.0, False)
     rows = [html.ChartRow("huge", 2551, 3), html.ChartRow("small", 52, 3)]
     chart = html.before_after_chart(rows, "queries", "t")
@@ -489,3 +490,14 @@ def test_browser_filters_when_the_reader_changes_severity_and_file(
     visible = [a["data-file"] for t, a in parse(dom).tags if t == "tr" and "data-severity" in a]
     hidden = [a["data-file"] for t, a in parse(dom).tags if t == "tr" and "hidden" in a]
     assert set(visible) - set(hidden) == {"app/services/profile_stats.py"}
+
+
+def test_header_names_the_runtime_profile_when_static_findings_were_confirmed(
+    sample_audit: Audit,
+) -> None:
+    confirmed = [f for f in sample_audit.findings if f.evidence is not None]
+    assert confirmed and all(f.source == "static" for f in confirmed)
+    document = _report(replace(sample_audit, findings=confirmed))
+    assert "· static analysis, runtime profile</p>" in document
+    document = _report(replace(sample_audit, findings=[replace(confirmed[0], evidence=None)]))
+    assert "· static analysis</p>" in document

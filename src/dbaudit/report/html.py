@@ -56,6 +56,7 @@ SEVERITY_COLOURS: dict[Severity, str] = {
 BEFORE_COLOUR = "#f97316"
 AFTER_COLOUR = "#10b981"
 RULE_COLOUR = "#475569"
+OUTLIER_RATIO = 10  # a bar this many times the next one is drawn broken
 MAX_CHART_ROWS = 12  # the costliest operations; the table lists every finding
 
 CSS = """
@@ -294,7 +295,8 @@ def _scope_text(audit: Audit) -> str:
 def _sources(audit: Audit) -> str:
     kinds = {f.source for f in audit.findings}
     described = ["static analysis"]
-    if "runtime" in kinds or audit.metrics:
+    measured = any(f.evidence is not None for f in audit.findings)
+    if "runtime" in kinds or measured or audit.metrics:
         described.append("runtime profile")
     if "live" in kinds:
         described.append("live database review")
@@ -611,13 +613,13 @@ def chart_scale(values: Sequence[float]) -> tuple[float, bool]:
     """The value a full bar stands for, and whether the largest bars are cut to fit it.
 
     One operation often dwarfs the rest (2,551 queries next to 52): on a linear scale the
-    others would be slivers, so when the largest value is over four times the next one the
+    others would be slivers, so when the largest value is over ten times the next one the
     scale ends a little above the next one and the outlier's bar is drawn broken.
     """
     distinct = sorted({v for v in values if v > 0}, reverse=True)
     if not distinct:
         return 1.0, False
-    if len(distinct) >= 2 and distinct[0] > 4 * distinct[1]:
+    if len(distinct) >= 2 and distinct[0] > OUTLIER_RATIO * distinct[1]:
         return distinct[1] * 1.25, True
     return distinct[0], False
 
