@@ -93,6 +93,9 @@ border-radius:10px;box-shadow:0 1px 2px rgba(15,23,42,.05)}
 .panel .sub{margin:2px 0 10px;font-size:13px;color:var(--muted)}
 .panel .empty{color:var(--muted);font-size:14px;padding:18px 0}
 svg.chart{display:block;width:100%;height:auto}
+.scroll{overflow-x:auto}
+svg.chart.wide{min-width:560px}
+svg.chart.wide.xl{min-width:820px}
 svg.chart text{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;
 font-size:12px;fill:#334155}
 svg.chart text.value{font-weight:600;fill:#0f172a}
@@ -230,7 +233,7 @@ def _csp_hash(text: str) -> str:
 
 CONTENT_SECURITY_POLICY = (
     f"default-src 'none'; style-src '{_csp_hash(CSS)}'; script-src '{_csp_hash(SCRIPT)}'; "
-    "img-src data:; base-uri 'none'; form-action 'none'"
+    "base-uri 'none'; form-action 'none'"
 )
 
 _INLINE_CODE = re.compile(r"`([^`\n]+)`")
@@ -604,8 +607,10 @@ def before_after_chart(rows: Sequence[ChartRow], unit: str, title: str, width: i
         )
         height += 22
     return (
-        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
-        f'aria-label="{_e(title)}">{"".join(parts)}</svg>'
+        # on a narrow screen the chart scrolls sideways rather than shrinking its text
+        f'<div class="scroll"><svg class="chart wide{" xl" if width > 800 else ""}" '
+        f'viewBox="0 0 {width} {height}" '
+        f'role="img" aria-label="{_e(title)}">{"".join(parts)}</svg></div>'
     )
 
 
