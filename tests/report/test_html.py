@@ -82,6 +82,11 @@ def test_html_report_matches_golden(sample_audit: Audit, golden) -> None:
     golden.check("sample.html", _report(sample_audit))
 
 
+def test_reference_app_html_matches_golden(golden) -> None:
+    options = AuditOptions(use_cache=False, jobs=1, cwd=str(APP), use_project_config=False)
+    golden.check("reference-naive.html", _report(run_static_audit(["naive"], options)))
+
+
 def test_one_self_contained_file_that_loads_nothing(sample_audit: Audit) -> None:
     document = _report(sample_audit)
     tags = parse(document).tags

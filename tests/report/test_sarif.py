@@ -55,8 +55,18 @@ def test_sample_audit_is_valid_sarif(sample_audit: Audit) -> None:
     assert_valid_sarif(sarif.to_dict(sample_audit, source_root="/home/dev/app"))
 
 
+def reference_audit() -> Audit:
+    """The naive reference app, paths relative to the app's folder wherever pytest runs."""
+    options = AuditOptions(use_cache=False, jobs=1, cwd=str(APP), use_project_config=False)
+    return run_static_audit(["naive"], options)
+
+
+def test_reference_app_sarif_matches_golden(golden) -> None:
+    golden.check("reference-naive.sarif", sarif.render(reference_audit()))
+
+
 def test_reference_app_audit_is_valid_sarif() -> None:
-    audit = run_static_audit([str(APP / "naive")], AuditOptions(use_cache=False, jobs=1))
+    audit = reference_audit()
     document = sarif.to_dict(audit)
     assert_valid_sarif(document)
     results = _run(document)["results"]
