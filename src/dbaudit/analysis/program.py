@@ -17,6 +17,7 @@ from dbaudit.findings import CallHop, Confidence, Finding, Fix, Severity
 from dbaudit.model import Call, DbOp, Filter, Function, Loop, ModelClass, ModuleModel, Span
 
 ROW_SHAPES = frozenset({"rows", "queryset"})  # many rows, fetched now or when iterated
+PURE_READ_KINDS = frozenset({"select", "count"})
 WRITE_KINDS = frozenset({"insert", "update", "delete", "flush"})
 READ_KINDS = frozenset({"select", "count", "stream", "refresh"})
 # a loop over this few known items is not an N+1 (``for kind in ("a", "b")``)
@@ -61,6 +62,9 @@ class Reach:
     returned_model_path: str = ""
     first_call: Call | None = None  # the call inside the function that leads to first_op
     first_target: FunctionRef | None = None
+    # only reads rows: no writes, no refresh/flush of session state, and no awaited call that
+    # leaves the tree (HTTP, queues, caches): safe to reorder or run concurrently
+    pure_reads: bool = False
 
     @property
     def queries(self) -> bool:
@@ -213,6 +217,20 @@ class Program:
                 returned_path = sub.returned_model_path
         if awaited_events >= 2 and fn.is_async:
             cost = cost.with_flags(sequential=True)
+        pure_reads = bool(
+            reads and not writes and all(op.kind in PURE_READ_KINDS for op in fn.db_ops)
+        )
+        for call in fn.calls if pure_reads else ():
+            if not call.awaited:
+                continue
+            awaited = self.graph.resolve(ref, call)
+            if awaited is None:
+                pure_reads = False  # awaits something outside the tree: a side effect maybe
+                break
+            sub = self.reach(awaited)
+            if (sub.queries or sub.writes) and not sub.pure_reads:
+                pure_reads = False
+                break
         single_row = (
             cost.is_constant
             and cost.total_constant == 1
@@ -231,6 +249,7 @@ class Program:
             returned_path,
             first_call,
             first_target,
+            pure_reads,
         )
 
     def key_in_caller(self, call: Call, target: FunctionRef, depth: int = 0) -> Filter | None:
@@ -403,13 +422,14 @@ def runs_once_in_loop(targets: tuple[str, ...]) -> bool:
 
 
 _ONE_OFF_PATH = re.compile(
-    r"(^|/)(tests?|testing|migrations|alembic|fixtures|conftest\.py|test_[^/]*\.py|"
+    r"(^|/)(tests?|testing|migrations|alembic|fixtures|scripts|conftest\.py|test_[^/]*\.py|"
     r"[^/]*_tests?\.py|tests?\.py)(/|$)"
 )
 
 
 def is_one_off_code(path: str) -> bool:
-    """Tests and schema/data migrations: run once or in CI, never on a user's request."""
+    """Tests, schema/data migrations and maintenance scripts: run once or in CI, never on a
+    user's request."""
     return _ONE_OFF_PATH.search(path.replace("\\", "/")) is not None
 
 

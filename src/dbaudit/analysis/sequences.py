@@ -15,9 +15,17 @@ from dataclasses import dataclass
 from typing import TypeVar, cast
 
 from dbaudit.analysis.callgraph import FunctionRef
-from dbaudit.analysis.program import READ_KINDS, Program, Reach, is_single_row
+from dbaudit.analysis.program import PURE_READ_KINDS, READ_KINDS, Program, Reach, is_single_row
 from dbaudit.model import Branch, Call, DbOp, Filter, Span
 
+# helpers named for an effect are not regrouped even when all we see of them is reads
+_EFFECT_NAME = re.compile(
+    r"^_*(on_|send|handle|create|update|delete|remove|set_|process|trigger|enqueue|notify|emit|"
+    r"publish|sync|save|apply|assert|ensure|validate|check|cancel|mark|add|insert|upsert|"
+    r"register|dispatch|schedule|run|execute|commit|flush|refresh|lock|acquire|release|grant|"
+    r"revoke|reset|import|export|migrate|backfill)",
+    re.I,
+)
 _SESSION_NAME = re.compile(r"(^|\.|_)(session|sess|db|conn|connection|con|cur|cursor|tx)$")
 _LITERAL = re.compile(r"^(['\"\d-]|None$|True$|False$)")
 
@@ -34,6 +42,7 @@ class QueryEvent:
     awaited: bool
     in_gather: bool
     reads_only: bool
+    pure: bool  # only reads, nothing else that could depend on order (DBA105 regroups these)
     single_row: bool
     batched: bool
     entity: bool  # returns a row of a table (not a count or other aggregate)
@@ -121,6 +130,7 @@ def _query_events(program: Program, ref: FunctionRef) -> list[QueryEvent]:
                 awaited=op.awaited,
                 in_gather=op.in_gather,
                 reads_only=op.kind in READ_KINDS or (op.kind == "raw" and not op.sql),
+                pure=op.kind in PURE_READ_KINDS,
                 single_row=is_single_row(op),
                 batched=op.batched,
                 entity=not op.aggregate and op.kind != "count",
@@ -149,6 +159,7 @@ def _query_events(program: Program, ref: FunctionRef) -> list[QueryEvent]:
                 awaited=call.awaited,
                 in_gather=call.in_gather,
                 reads_only=reach.reads and not reach.writes,
+                pure=reach.pure_reads and not _EFFECT_NAME.match(call.callee.rsplit(".", 1)[-1]),
                 single_row=reach.single_row,
                 batched=reach.batched_only,
                 entity=first is not None and not first.aggregate and first.kind != "count",
@@ -349,10 +360,17 @@ def sequential_groups(program: Program, ref: FunctionRef) -> list[Sequential]:
     claimed = {e.seq for group in dependent_lookups(program, ref) for e in group.lookups}
     for pair in combinable_pairs(program, ref):
         claimed.update((pair.first.seq, pair.second.seq))
+    # rows changed in place after loading belong to this session's unit of work: loading them
+    # from other sessions, as running the queries concurrently needs, would lose the changes
+    mutated = {t.split(".")[0] for a in fn.assigns for t in a.targets if "." in t}
     events = [
         e
         for e in query_events(program, ref)
-        if e.awaited and not e.in_gather and e.reads_only and e.seq not in claimed
+        if e.awaited
+        and not e.in_gather
+        and e.pure
+        and e.seq not in claimed
+        and not (mutated and program.derived(fn, e.targets) & mutated)
     ]
     groups: list[list[QueryEvent]] = []
     current: list[QueryEvent] = []

@@ -82,8 +82,10 @@ def check(program: Program) -> Iterator[Finding]:
             if not loops:
                 continue
             inner = loops[-1]
-            if op.result_shape == "queryset" and op.targets and any(
-                later.seq > op.seq and later.reads & set(op.targets) for later in fn.db_ops
+            if (
+                op.result_shape == "queryset"
+                and op.targets
+                and any(later.seq > op.seq and later.reads & set(op.targets) for later in fn.db_ops)
             ):
                 continue  # a lazy queryset: the query is where it is evaluated (reported there)
             concurrent = op.in_gather and fanned_out(fn, inner)

@@ -107,8 +107,11 @@ def _finding(
     inner = loops[-1]
     cost = program.reach(ref).cost
     item = noun(inner)
-    table = op.tables[0] if op is not None and op.tables else "the session"
-    kind = (op.kind if op is not None and op.kind != "flush" else "transaction").upper()
+    table = op.tables[0] if op is not None and op.tables else (op.receiver if op else "rows")
+    if op is not None and op.kind == "flush":
+        kind = "COMMIT" if op.api.endswith("commit") else "FLUSH"
+    else:
+        kind = (op.kind if op is not None else "write").upper()
     commit_note = (
         " and commits each one (not atomic: a failure half way leaves half the rows changed)"
         if commits
@@ -158,8 +161,8 @@ def check(program: Program) -> Iterator[Finding]:
             ):
                 continue
             loops = significant_loops(fn, op.loops)
-            if not loops:
-                continue
+            if not loops or any(loop.chunked for loop in loops):
+                continue  # one statement per chunk of rows is batching, not per-item writes
             if op.kind == "flush" and any(
                 o.loops == op.loops and is_write(o) and o.kind != "flush" for o in fn.db_ops
             ):
@@ -169,7 +172,10 @@ def check(program: Program) -> Iterator[Finding]:
             ):
                 continue  # one finding per loop for its commits
             commits = any(o.kind == "flush" and o.loops == op.loops for o in fn.db_ops)
-            what = f"`{op.api}`" if op.kind != "flush" else f"`{op.api}` (a commit per item)"
+            what = f"`{op.api}`"
+            if op.kind == "flush":
+                verb = "commit" if op.api.endswith("commit") else "flush"
+                what = f"`{op.api}` (a {verb} per item)"
             yield _finding(program, ref, op, loops, op.span, (), what, commits)
         for call, target in program.graph.callees(ref):
             if not call.loops or call.in_gather or runs_once_in_loop(call.targets):
@@ -178,7 +184,7 @@ def check(program: Program) -> Iterator[Finding]:
             if not reach.writes or reach.reads or reach.batched_only:
                 continue
             loops = significant_loops(fn, call.loops)
-            if not loops:
+            if not loops or any(loop.chunked for loop in loops):
                 continue
             chain = (
                 program.hop(

@@ -596,6 +596,7 @@ class _ModuleContext:
     class_attribute_types: dict[str, dict[str, str]] = field(default_factory=dict)
     driver: str = "dbapi"  # the DB-API driver this module imports, for connection/cursor calls
     statements: dict[str, _Stmt] = field(default_factory=dict)  # module-level statement constants
+    constant_sizes: dict[str, int] = field(default_factory=dict)  # ``CONFIGS = (...)``: 3
 
 
 class _ModuleWalker:
@@ -619,6 +620,17 @@ class _ModuleWalker:
         # statement constants first: functions above their definition still use them
         constants = _FunctionWalker(self.ctx, "<module>", "", {})
         for node in tree.body:
+            if (
+                isinstance(node, ast.Assign | ast.AnnAssign)
+                and isinstance(node.value, ast.Tuple | ast.List | ast.Set | ast.Dict)
+                and isinstance(
+                    target := (node.targets[0] if isinstance(node, ast.Assign) else node.target),
+                    ast.Name,
+                )
+            ):
+                elements = node.value.keys if isinstance(node.value, ast.Dict) else node.value.elts
+                if not any(isinstance(e, ast.Starred) or e is None for e in elements):
+                    self.ctx.constant_sizes[target.id] = len(elements)
             if isinstance(node, ast.Assign) and len(node.targets) == 1:
                 target = node.targets[0]
                 if isinstance(target, ast.Name) and isinstance(node.value, ast.Call):
@@ -816,6 +828,7 @@ class _FunctionWalker:
         self.targets: tuple[str, ...] = ()
         self.gather_depth = 0
         self.result_methods: dict[int, list[str]] = {}
+        self.exited_branch: int | None = None  # set by an ``if`` whose body returns/raises
         self._control_cache: dict[
             tuple[frozenset[str], tuple[frozenset[str], ...]], frozenset[str]
         ] = {}
@@ -909,8 +922,16 @@ class _FunctionWalker:
     # ---- statements
 
     def block(self, body: Iterable[ast.stmt]) -> None:
+        pushed = 0
         for statement in body:
             self.statement(statement)
+            if self.exited_branch is not None:
+                # ``if x: ...; return``: what follows in this block is the implicit else arm
+                self.branch.append((self.exited_branch, 1))
+                self.exited_branch = None
+                pushed += 1
+        for _ in range(pushed):
+            self.branch.pop()
 
     def statement(self, node: ast.stmt) -> None:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
@@ -956,9 +977,10 @@ class _FunctionWalker:
             self.block(node.orelse)
         elif isinstance(node, ast.If):
             test_reads = self.expr(node.test)
-            self._branches(test_reads, [node.body, node.orelse])
+            branch_id = self._branches(test_reads, [node.body, node.orelse])
             if _is_early_exit(node.body) and not node.orelse:
                 self.guards |= test_reads
+                self.exited_branch = branch_id
         elif isinstance(node, ast.With | ast.AsyncWith):
             for item in node.items:
                 context_reads = self.expr(item.context_expr)
@@ -1001,7 +1023,7 @@ class _FunctionWalker:
                 elif isinstance(child, ast.stmt):
                     self.statement(child)
 
-    def _branches(self, reads: frozenset[str], arms: list[list[ast.stmt]]) -> None:
+    def _branches(self, reads: frozenset[str], arms: list[list[ast.stmt]]) -> int:
         self.branch_ids += 1
         branch_id = self.branch_ids
         guards_before = set(self.guards)
@@ -1015,6 +1037,8 @@ class _FunctionWalker:
             self.branch.pop()
         # a guard inside one arm only guards that arm
         self.guards = guards_before
+        self.exited_branch = None
+        return branch_id
 
     def _assign(self, targets: tuple[str, ...], value: ast.AST, node: ast.stmt) -> None:
         self.targets = targets
@@ -1119,6 +1143,17 @@ class _FunctionWalker:
             constant_size = len(iterable.elts)
         elif isinstance(iterable, ast.Constant) and isinstance(iterable.value, str | bytes):
             constant_size = len(iterable.value)
+        if constant_size is None:
+            # a module-level literal: ``for name, key in CONFIGS`` / ``CONFIGS.items()``
+            base = iterable
+            if (
+                isinstance(base, ast.Call)
+                and isinstance(base.func, ast.Attribute)
+                and base.func.attr in {"items", "keys", "values"}
+            ):
+                base = base.func.value
+            if isinstance(base, ast.Name) and base.id not in self.types:
+                constant_size = self.ctx.constant_sizes.get(base.id)
         if not chunked and any(re.search(r"chunk|batch", t, re.I) for t in targets):
             chunked = True
         self.loops.append(
@@ -1254,7 +1289,7 @@ class _FunctionWalker:
         callee = _callee_text(node.func)
         last = _last(callee)
         span = self._span(node)
-        if last in P.ENGINE_APIS and (callee == last or "." in callee):
+        if last in P.ENGINE_APIS and self._library_call(callee):
             self._engine(node, callee, last)
         if last in P.CONCURRENT_APIS and (
             callee.startswith("asyncio.") or last in {"gather", "create_task", "start_soon"}
@@ -1320,6 +1355,12 @@ class _FunctionWalker:
             )
         )
         return reads
+
+    def _library_call(self, callee: str) -> bool:
+        """``create_engine`` from SQLAlchemy (or asyncpg/psycopg), not a project's own wrapper."""
+        first = callee.split(".")[0]
+        origin = self.ctx.imported.get(first, first if "." in callee else "")
+        return origin.split(".")[0] in P.ENGINE_MODULES
 
     def _engine(self, node: ast.Call, callee: str, last: str) -> None:
         self.ctx.engines.append(

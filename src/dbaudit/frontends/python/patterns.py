@@ -263,7 +263,9 @@ CHUNK_FUNCTIONS = re.compile(
     re.I,
 )
 
-# Engine / pool creation and the settings DBA201 wants spelled out.
+# Engine / pool creation and the settings DBA201 wants spelled out; only calls into these
+# libraries count (a project's own ``create_async_engine`` wrapper is not one).
+ENGINE_MODULES = frozenset({"sqlalchemy", "asyncpg", "psycopg_pool", "psycopg", "sqlmodel", "sa"})
 ENGINE_APIS: dict[str, str] = {
     "create_engine": "sqlalchemy",
     "create_async_engine": "sqlalchemy",
