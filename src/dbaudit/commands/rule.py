@@ -11,12 +11,25 @@ from rich.markdown import Markdown
 
 from dbaudit.cli import UsageError
 from dbaudit.commands.rules import registry
+from dbaudit.rules.registry import Rule
 
 HELP = "Print the documentation of one rule."
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("rule_id", metavar="ID", help="a rule code such as DBA101")
+
+
+def render_doc(rule: Rule) -> str:
+    """Title, severity line, then the docs (whose own title line, if any, becomes the title)."""
+    doc = rule.doc.strip()
+    first, _, rest = doc.partition("\n")
+    if first.upper().startswith(rule.code):
+        title, body = first.rstrip("."), rest.strip()
+    else:
+        title, body = f"{rule.code}: {rule.name}", doc
+    facts = f"Name: {rule.name} · Severity: {rule.severity} · Status: {rule.status}"
+    return f"# {title}\n\n{facts}\n\n{body}\n"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -27,8 +40,7 @@ def run(args: argparse.Namespace) -> int:
         close = difflib.get_close_matches(code, list(rules), n=3)
         hint = f"; did you mean {', '.join(close)}?" if close else "; see `dbaudit rules`"
         raise UsageError(f"unknown rule {args.rule_id!r}{hint}")
-    header = f"# {rule.code}: {rule.name}\n\nSeverity: {rule.severity} · Status: {rule.status}\n"
-    document = f"{header}\n{str(rule.doc).strip()}\n"
+    document = render_doc(rule)
     if sys.stdout.isatty():
         Console().print(Markdown(document))
     else:
