@@ -122,9 +122,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if not args.json:
                     print(f"  {step}", file=sys.stderr, flush=True)
 
-            reference = asyncio.run(
-                run_reference(naive_url, optimized_url, settings, seed=args.seed, progress=report)
+            measuring = run_reference(
+                naive_url, optimized_url, settings, seed=args.seed, progress=report
             )
+            try:
+                reference = asyncio.run(measuring)
+            finally:
+                measuring.close()  # never started (Ctrl-C): no "never awaited" warning
     except DatabaseUnavailable as error:
         print(f"reference_ops: error: {error}", file=sys.stderr)
         return 2

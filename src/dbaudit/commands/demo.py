@@ -148,7 +148,12 @@ def run(args: argparse.Namespace) -> int:
             if not args.json:
                 progress.print(f"  {step}", style="dim", highlight=False)
 
-        reference = asyncio.run(run_reference(naive_url, optimized_url, settings, progress=report))
+        measuring = run_reference(naive_url, optimized_url, settings, progress=report)
+        try:
+            reference = asyncio.run(measuring)
+        finally:
+            # A Ctrl-C before asyncio.run started it must not add a "never awaited" warning.
+            measuring.close()
 
     if args.json:
         document = demo_json(reference, server, databases)
