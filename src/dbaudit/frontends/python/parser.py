@@ -45,7 +45,17 @@ _IGNORED_READS = frozenset({"self", "cls"})
 _EMPTY: frozenset[str] = frozenset()
 _EVALUATORS = frozenset({"list", "tuple", "set", "sorted", "len", "bool", "sum", "any", "all"})
 _ONE_ROW = frozenset(
-    {"first", "one", "one_or_none", "scalar_one", "scalar_one_or_none", "scalar", "fetchone"}
+    {
+        "first",
+        "one",
+        "one_or_none",
+        "scalar_one",
+        "scalar_one_or_none",
+        "scalar",
+        "fetchone",
+        "first_or_404",
+        "one_or_404",
+    }
 )
 
 
@@ -1534,6 +1544,10 @@ class _FunctionWalker:
                 "scalar_one",
                 "scalar_one_or_none",
                 "get",
+                "first_or_404",
+                "one_or_404",
+                "get_or_404",
+                "paginate",
             }:
                 statement.has_limit = True
             elif name == "order_by":

@@ -207,6 +207,11 @@ SA_QUERY_TERMINALS: dict[str, tuple[DbOpKind, str]] = {
     "delete": ("delete", ""),
     "update": ("update", ""),
     "exists": ("count", "scalar"),
+    # Flask-SQLAlchemy
+    "first_or_404": ("select", "row"),
+    "get_or_404": ("select", "row"),
+    "one_or_404": ("select", "row"),
+    "paginate": ("select", "rows"),
 }
 
 # Django queryset methods -> (kind, result shape). Lazy ones evaluate when iterated.
