@@ -5,6 +5,11 @@ creates two temporary databases (one per variant: the optimized schema has index
 one lacks), loads the demo-scale data, runs every operation of both variants behind a delay
 proxy that imitates a networked database, and prints the measured before/after table. The
 temporary databases and any embedded server are removed on exit, on errors and on Ctrl-C.
+
+``--json`` prints one document: ``database`` (source and redacted URL), ``temporary_databases``,
+``rows`` per table, ``settings``, ``select1_rtt`` and, per operation, ``statements`` and
+``wire_round_trips``, latency per delay, throughput, ``improvement_pct``, ``results_equal`` and
+the ``expected_statements`` of the operations table.
 """
 
 from __future__ import annotations
