@@ -20,6 +20,9 @@ def test_exclusive_branches() -> None:
     assert exclusive(((1, 0),), ((1, 1),))
     assert not exclusive(((1, 0),), ((1, 0), (2, 1)))
     assert not exclusive((), ((1, 1),))
+    # the earlier event's arm returns: what follows that arm never runs after it
+    assert exclusive(((1, 0), (2, 0)), (), exiting=((2, 0),))
+    assert not exclusive(((1, 0), (2, 0)), ((1, 0), (2, 0)), exiting=((2, 0),))
 
 
 def test_events_and_independence() -> None:

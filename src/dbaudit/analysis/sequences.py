@@ -73,10 +73,13 @@ def _memo(
     return cast(T, program.memo[key])
 
 
-def exclusive(a: Branch, b: Branch) -> bool:
-    """Two events in different arms of the same ``if``/``try``/``match`` never both run."""
+def exclusive(a: Branch, b: Branch, exiting: tuple[tuple[int, int], ...] = ()) -> bool:
+    """``a`` (earlier) and ``b`` never both run: different arms of one ``if``/``try``/``match``,
+    or ``a`` sits in an arm that ends in ``return``/``raise`` and ``b`` comes after that arm."""
     arms = dict(a)
-    return any(statement in arms and arms[statement] != arm for statement, arm in b)
+    if any(statement in arms and arms[statement] != arm for statement, arm in b):
+        return True
+    return any(arm in exiting and arm not in b for arm in a)
 
 
 def _map_keys(call: Call, target: FunctionRef, op: DbOp | None) -> tuple[Filter, ...]:
@@ -311,7 +314,7 @@ def _combinable_pairs(program: Program, ref: FunctionRef) -> list[Combinable]:
             if (
                 second.seq in used
                 or second.seq in lookup_seqs
-                or exclusive(first.branch, second.branch)
+                or exclusive(first.branch, second.branch, fn.exiting_arms)
             ):
                 continue
             produced = program.derived(fn, first.targets, until=second.seq)
@@ -377,7 +380,7 @@ def sequential_groups(program: Program, ref: FunctionRef) -> list[Sequential]:
     for event in events:
         independent = all(
             not depends_on(program, ref, event, member)
-            and not exclusive(event.branch, member.branch)
+            and not exclusive(member.branch, event.branch, fn.exiting_arms)
             for member in current
         )
         if independent:

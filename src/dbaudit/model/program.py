@@ -189,6 +189,9 @@ class Function:
     awaits: tuple[Await, ...] = ()
     gathers: tuple[Gather, ...] = ()
     returns_reads: frozenset[str] = frozenset()  # names the return statements read
+    # branch arms that end in ``return``/``raise``: code after such an arm never runs once
+    # the arm was taken, so an event inside it and one after it are mutually exclusive
+    exiting_arms: tuple[tuple[int, int], ...] = ()
     # how often each local name is read (Name loads), to tell "only counted" from "used"
     name_loads: tuple[tuple[str, int], ...] = ()
     # the function's own source lines, kept only where a finding can point (loops, queries,

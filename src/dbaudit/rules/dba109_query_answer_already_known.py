@@ -54,7 +54,7 @@ def check(program: Program) -> Iterator[Finding]:
                 continue
             first = seen.get(signature)
             seen[signature] = event
-            if first is None or exclusive(first.branch, event.branch):
+            if first is None or exclusive(first.branch, event.branch, fn.exiting_arms):
                 continue
             if any(first.seq < w < event.seq for w in writes):
                 continue

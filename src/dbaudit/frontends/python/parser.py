@@ -839,6 +839,7 @@ class _FunctionWalker:
         self.gather_depth = 0
         self.result_methods: dict[int, list[str]] = {}
         self.exited_branch: int | None = None  # set by an ``if`` whose body returns/raises
+        self.exiting_arms: list[tuple[int, int]] = []
         self._control_cache: dict[
             tuple[frozenset[str], tuple[frozenset[str], ...]], frozenset[str]
         ] = {}
@@ -887,6 +888,7 @@ class _FunctionWalker:
             awaits=tuple(self.awaits),
             gathers=tuple(self.gathers),
             returns_reads=frozenset(self.returns),
+            exiting_arms=tuple(self.exiting_arms),
             name_loads=tuple(sorted(self.loads.items())),
             source_lines=source_lines,
         )
@@ -1040,6 +1042,8 @@ class _FunctionWalker:
         for index, arm in enumerate(arms):
             if not arm:
                 continue
+            if isinstance(arm[-1], ast.Return | ast.Raise):
+                self.exiting_arms.append((branch_id, index))
             self.branch.append((branch_id, index))
             self.control.append(reads)
             self.block(arm)
