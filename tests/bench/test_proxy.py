@@ -86,6 +86,15 @@ async def test_every_chunk_is_held_when_a_delay_is_set(tcp_echo: TcpTarget) -> N
     assert proxy.counts.round_trips == 4
 
 
+async def test_each_direction_can_have_its_own_delay(tcp_echo: TcpTarget) -> None:
+    async with DelayProxy(tcp_echo, upstream_delay_s=0.001) as proxy:
+        await _talk(proxy.port, [b"a", b"b", b"c"])
+        assert proxy.counts.held_chunks == 3  # only the client's chunks were held
+        proxy.upstream_delay_s, proxy.downstream_delay_s = 0.0, 0.001
+        await _talk(proxy.port, [b"d", b"e"])
+    assert proxy.counts.held_chunks == 5  # then only the server's
+
+
 async def test_unreachable_upstream_closes_the_client_connection() -> None:
     with tempfile.TemporaryDirectory() as directory:
         async with DelayProxy(UnixTarget(str(Path(directory) / "absent.sock"))) as proxy:

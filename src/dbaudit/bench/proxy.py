@@ -116,11 +116,15 @@ class _Conversation:
 class DelayProxy:
     """``async with DelayProxy(target, delay_s=0.001) as proxy: connect to proxy.port``.
 
-    ``delay_s`` may be changed while the proxy runs; it applies to chunks arriving afterwards.
+    ``delay_s`` is the one-way delay of both directions; ``upstream_delay_s`` (client to server)
+    or ``downstream_delay_s`` (server to client) override it for one direction. All may be
+    changed while the proxy runs; a change applies to chunks arriving afterwards.
     """
 
     target: Target
     delay_s: float = 0.0
+    upstream_delay_s: float | None = None
+    downstream_delay_s: float | None = None
     counts: WireCounts = field(default_factory=WireCounts)
     _server: asyncio.Server | None = None
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
@@ -209,12 +213,17 @@ class DelayProxy:
                 if not data:
                     break
                 self._record(data, conversation, upstream=upstream)
-                queue.put_nowait((self.delay_s, loop.time() + self.delay_s, data))
+                delay = self._delay(upstream=upstream)
+                queue.put_nowait((delay, loop.time() + delay, data))
             queue.put_nowait(None)
             await writer_task
         finally:
             writer_task.cancel()
             await asyncio.gather(writer_task, return_exceptions=True)
+
+    def _delay(self, *, upstream: bool) -> float:
+        override = self.upstream_delay_s if upstream else self.downstream_delay_s
+        return self.delay_s if override is None else override
 
     def _record(self, data: bytes, conversation: _Conversation, *, upstream: bool) -> None:
         if upstream:
