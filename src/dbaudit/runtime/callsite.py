@@ -86,22 +86,26 @@ def capture_stack(skip: int = 1, limit: int = MAX_STACK) -> tuple[CallSite, ...]
     # the line table; lines are computed only when a chain is seen for the first time.
     key: list[int] = []
     frames: list[FrameType] = []
-    user_code = _is_user_code
+    user_code_get = _is_user_code.get  # locals: this loop runs for every frame of every query
+    boundaries = _BOUNDARIES
+    add_key = key.append
+    add_frame = frames.append
     hopped = False  # into the parent greenlet, at most once
     gap = 0  # library frames since the last application frame
     while True:
         while frame is not None:
             code = frame.f_code
-            if id(code) in _BOUNDARIES:
+            code_id = id(code)
+            if code_id in boundaries:
                 frame = None
                 break
-            is_user = user_code.get(id(code))
+            is_user = user_code_get(code_id)
             if is_user is None:
                 is_user = _remember(code)
             if is_user:
-                key.append(id(code))
-                key.append(frame.f_lasti)
-                frames.append(frame)
+                add_key(code_id)
+                add_key(frame.f_lasti)
+                add_frame(frame)
                 if len(frames) >= limit:
                     break
                 gap = 0

@@ -212,6 +212,13 @@ def hash_values(params: Any) -> tuple[int, ...]:
     if params is None:
         return ()
     kind = type(params)
+    try:  # the common cases, at C speed
+        if kind is tuple or kind is list:
+            return tuple(map(hash, params))
+        if kind is dict:
+            return tuple(map(hash, params.values()))
+    except TypeError:
+        pass
     if kind is dict:
         values = params.values()
     elif kind is tuple or kind is list:

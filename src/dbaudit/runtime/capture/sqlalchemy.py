@@ -56,7 +56,10 @@ def _after(
     try:
         rows = cursor.rowcount
         results = None
-        if _buffers_rows(type(cursor)):  # the asyncio adapters prefetch rows into a deque
+        buffers = _buffering.get(type(cursor))
+        if buffers is None:
+            buffers = _buffers_rows(type(cursor))
+        if buffers:  # the asyncio adapters prefetch rows into a deque
             results = keep_rows(cursor._rows, RESULT_ROWS_KEPT)
         dialect = _DIALECTS.get(conn.dialect.name, "postgres")
     except Exception:
