@@ -37,6 +37,7 @@ query = (
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from dbaudit.analysis.callgraph import FunctionRef
@@ -66,6 +67,16 @@ def relationships_of(program: Program, model_name: str) -> dict[str, Relationshi
     return found
 
 
+def _element_model(program: Program, model: str, loop: Loop) -> str:
+    """``for chain in project.chains``: the rows are RenderChain, not Project."""
+    match = re.fullmatch(r"(\w+)\.(\w+)(?:\.all\(\))?", loop.iterable.strip())
+    if match:
+        relationship = relationships_of(program, model).get(match.group(2))
+        if relationship is not None and relationship.target:
+            return relationship.target
+    return model
+
+
 def _eager(op: DbOp, name: str) -> bool:
     for loaded in op.eager_loads:
         first = loaded.split("__")[0].split(".")[-1]
@@ -93,7 +104,7 @@ def check(program: Program) -> Iterator[Finding]:
             op = sources[loop.id]
             if op is None:
                 continue
-            model = op.tables[0]
+            model = _element_model(program, op.tables[0], loop)
             relationship = relationships_of(program, model).get(access.attr)
             if relationship is None or relationship.lazy in EAGER_STRATEGIES:
                 continue
