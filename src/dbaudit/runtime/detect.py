@@ -213,6 +213,13 @@ def find_sequential(
             by_task[event.task_id].append(event)
     runs: dict[tuple[tuple[CallSite, ...], ...], list[list[QueryEvent]]] = defaultdict(list)
     for task_events in by_task.values():
+        eligible = sum(
+            1
+            for e in task_events
+            if e.fingerprint.kind == "select" and not e.many and e.seq not in claimed
+        )
+        if eligible < config.sequential_min_queries:
+            continue  # no run possible: skip the dependency analysis (an N+1 claimed them all)
         for run in independent_runs(sorted(task_events, key=lambda e: e.started), claimed):
             if len(run) < config.sequential_min_queries:
                 continue
@@ -315,6 +322,7 @@ def ready_levels(task_events: Sequence[QueryEvent]) -> list[int]:
     """
     levels: list[int] = []
     known: dict[int, int] = {}
+    producers = _Producers(task_events, levels)
     barrier = 0
     all_results_seen = True
     for index, event in enumerate(task_events):
@@ -327,7 +335,7 @@ def ready_levels(task_events: Sequence[QueryEvent]) -> list[int]:
             for value in values:
                 origin = known.get(value)
                 if origin is None:  # results are hashed only when a value is not a known input
-                    origin = _produced_at(task_events, levels, index, value)
+                    origin = producers.round_after(value, index)
                 if origin is not None:
                     ready = max(ready, origin)
                 elif index and not all_results_seen:
@@ -342,21 +350,28 @@ def ready_levels(task_events: Sequence[QueryEvent]) -> list[int]:
     return levels
 
 
-_PRODUCER_LOOKBACK = 200  # queries searched for a value's producer: bounded detection time
+class _Producers:
+    """value -> the round after the earliest query whose result holds it, indexed lazily: the
+    results of a unit are hashed (at C speed, once) only when some parameter value is not one
+    of the task's known inputs."""
 
+    __slots__ = ("_events", "_indexed", "_levels", "_rounds")
 
-def _produced_at(
-    events: Sequence[QueryEvent], levels: list[int], index: int, value: int
-) -> int | None:
-    """The round after the earliest query (among the last ``_PRODUCER_LOOKBACK``) whose
-    result holds ``value``; when the search was cut short, the round after the previous query
-    (the detector errs towards silence)."""
-    start = max(0, index - _PRODUCER_LOOKBACK)
-    for earlier in range(start, index):
-        results = result_hashes(events[earlier].result_hashes)
-        if results is not None and value in results:
-            return levels[earlier] + 1
-    return levels[index - 1] + 1 if start else None
+    def __init__(self, events: Sequence[QueryEvent], levels: list[int]) -> None:
+        self._events = events
+        self._levels = levels
+        self._rounds: dict[int, int] = {}
+        self._indexed = 0
+
+    def round_after(self, value: int, index: int) -> int | None:
+        rounds = self._rounds
+        while self._indexed < index:
+            results = result_hashes(self._events[self._indexed].result_hashes)
+            if results:
+                new = results - rounds.keys()
+                rounds.update(dict.fromkeys(new, self._levels[self._indexed] + 1))
+            self._indexed += 1
+        return rounds.get(value)
 
 
 _SOURCE_LOOKBACK = 50
