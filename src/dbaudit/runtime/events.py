@@ -35,27 +35,25 @@ class CallSite:
         return f"{self.path}:{self.line} in {self.function}"
 
 
-class Results:
+class Results(list[Any]):
     """The rows a query returned, hashed only if a detector asks (most are never asked).
 
-    Copying the row list is a C-speed pointer copy; hashing every value of every row on the
-    query's path was the largest cost of the sequential detector. Held in memory for the
-    unit's lifetime only, never written anywhere.
+    A ``list`` subclass, so keeping the rows is one C-speed pointer copy (``Results(rows)``)
+    on the query's path; hashing every value there was the sequential detector's largest cost.
+    Held in memory for the unit's lifetime only, never written anywhere.
     """
 
-    __slots__ = ("_hashes", "_rows")
-
-    def __init__(self, rows: list[Any]) -> None:
-        self._rows: list[Any] | None = rows
-        self._hashes: frozenset[int] | None = None
+    __slots__ = ("_hashes",)
 
     def hashes(self) -> frozenset[int]:
-        if self._hashes is None:
-            self._hashes = hash_values_of_rows(self._rows or ())
-            self._rows = None
-        return self._hashes
+        try:
+            return self._hashes
+        except AttributeError:
+            self._hashes: frozenset[int] = hash_values_of_rows(self)
+            return self._hashes
 
     def __contains__(self, value_hash: object) -> bool:
+        """Membership of a value's ``hash()`` (what detectors compare), not of a row."""
         return value_hash in self.hashes()
 
 

@@ -247,7 +247,7 @@ def keep_rows(rows: Any, limit: int = 1000) -> Results | None:
     independent, and a bounded copy keeps a unit's memory bounded."""
     if len(rows) > limit:
         return None
-    return Results(list(rows))
+    return Results(rows)
 
 
 def _note_failure(failure: Exception) -> None:
