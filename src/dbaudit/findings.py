@@ -14,7 +14,7 @@ from typing import Literal
 
 
 class Severity(IntEnum):
-    """Ordered so that ``severity >= Severity.LOW`` reads as it should; ``INFO`` never fails a check."""
+    """Ordered, so ``severity >= Severity.LOW`` reads as it should; ``INFO`` never fails a check."""
 
     INFO = 0
     LOW = 1
@@ -100,7 +100,8 @@ class Finding:
 class GoodPractice:
     """An operation that is already optimal, listed so a report can say what not to touch."""
 
-    kind: str  # "batched IN", "window function", "aggregation", "eager loading", "concurrent awaits", ...
+    # "batched IN", "window function", "aggregation", "eager loading", "concurrent awaits", ...
+    kind: str
     path: str
     line: int
     end_line: int

@@ -33,7 +33,7 @@ def test_temporary_database_is_created_and_dropped(pg_server: PostgresServer) ->
     assert not _database_exists(pg_server, name)
 
 
-def test_temporary_database_is_dropped_even_with_open_connections(pg_server: PostgresServer) -> None:
+def test_temporary_database_is_dropped_with_open_connections(pg_server: PostgresServer) -> None:
     with temporary_database(pg_server) as url:
         name = url.rsplit("/", 1)[1].split("?")[0]
         leaked = psycopg.connect(url)
@@ -90,5 +90,10 @@ def test_non_postgres_env_url_is_rejected(monkeypatch: pytest.MonkeyPatch) -> No
 def test_redact_and_driver_urls() -> None:
     assert redact("postgresql://u:pw@h:5/d") == "postgresql://u:***@h:5/d"
     assert redact("postgresql://u@h/d") == "postgresql://u@h/d"
+    assert (
+        redact("postgresql://postgres:@/db?host=/tmp/x")
+        == "postgresql://postgres@/db?host=%2Ftmp%2Fx"
+    )
+    assert redact("not a url") == "<unparsable database URL>"
     assert sqlalchemy_url("postgresql://u:pw@h:5/d") == "postgresql+asyncpg://u:pw@h:5/d"
     assert sqlalchemy_url("postgresql://u@h/d", "psycopg") == "postgresql+psycopg://u@h/d"

@@ -71,14 +71,18 @@ def libpq_url(url: URL) -> str:
 def redact(url: str) -> str:
     """The URL with any password replaced by ``***``: the only form that is ever printed."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
+        if parsed.password == "":
+            parsed = parsed._replace(password=None)  # URL.set() ignores None
+        return parsed.render_as_string(hide_password=True)
     except Exception:
         return "<unparsable database URL>"
 
 
 def sqlalchemy_url(url: str, driver: str = "asyncpg") -> str:
     """``postgresql+<driver>://...`` for SQLAlchemy; ``driver`` is asyncpg or psycopg."""
-    return make_url(url).set(drivername=f"postgresql+{driver}").render_as_string(hide_password=False)
+    with_driver = make_url(url).set(drivername=f"postgresql+{driver}")
+    return with_driver.render_as_string(hide_password=False)
 
 
 def _probe(url: str) -> None:
