@@ -91,10 +91,17 @@ class CallGraph:
                 self.models.setdefault(model.name, model)
         self._resolved: dict[tuple[FunctionId, int], FunctionRef | None] = {}
         self._callees: dict[FunctionId, list[tuple[Call, FunctionRef]]] = {}
+        self._module_cache: dict[tuple[str, int, str], ModuleModel | None] = {}
 
     # ---- modules and names
 
     def _module(self, name: str, level: int, importer: ModuleModel) -> ModuleModel | None:
+        key = (name, level, importer.path)
+        if key not in self._module_cache:
+            self._module_cache[key] = self._find_module(name, level, importer)
+        return self._module_cache[key]
+
+    def _find_module(self, name: str, level: int, importer: ModuleModel) -> ModuleModel | None:
         parts = tuple(p for p in name.split(".") if p)
         if level:
             base = self._dotted[importer.path]

@@ -56,6 +56,14 @@ EAGER_STRATEGIES = frozenset(
 
 
 def relationships_of(program: Program, model_name: str) -> dict[str, Relationship]:
+    """Relationship attributes of a model: its own and those other models declare on it."""
+    key = ("relationships", model_name)
+    if key not in program.memo:
+        program.memo[key] = _relationships_of(program, model_name)
+    return program.memo[key]  # type: ignore[return-value]
+
+
+def _relationships_of(program: Program, model_name: str) -> dict[str, Relationship]:
     found: dict[str, Relationship] = {}
     model = program.models.get(model_name)
     if model is not None:
