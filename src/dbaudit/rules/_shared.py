@@ -66,14 +66,19 @@ def batched_select_code(
     lines.append(f"keys = [{value} for {item} in {items}]")
     if library == "django":
         lines.append(f"rows = list({table}.objects.filter({column}__in=keys))")
-    elif library in {"asyncpg", "psycopg", "psycopg2", "sqlite3", "dbapi"}:
-        placeholder = "= ANY($1)" if library == "asyncpg" else "= ANY(%s)"
-        lines.append(
-            f'rows = await conn.fetch("SELECT * FROM {table} WHERE {column} {placeholder}", keys)'
-        )
+    elif library == "asyncpg":
+        sql = f"SELECT * FROM {table} WHERE {column} = ANY($1)"
+        lines.append(f'rows = await conn.fetch("{sql}", keys)')
+    elif library in {"psycopg", "psycopg2", "sqlite3", "dbapi"}:
+        sql = f"SELECT * FROM {table} WHERE {column} = ANY(%s)"
+        lines.append(f'cursor.execute("{sql}", (keys,))')
+        lines.append("rows = cursor.fetchall()")
     else:
         query = f"select({table}).where({table}.{column}.in_(keys))"
-        lines.append(f"rows = (await session.scalars({query})).all()")
+        if op is not None and not op.awaited:
+            lines.append(f"rows = session.scalars({query}).all()")
+        else:
+            lines.append(f"rows = (await session.scalars({query})).all()")
     lines[-1] += "  # one query for all of them"
     lines += [
         "by_key: dict = {}",

@@ -72,21 +72,25 @@ def _bulk_code(op: DbOp | None, loop: Loop) -> str:
             f"{table}.objects.filter({column}__in=[{value} for {item} in {loop.iterable}])"
             ".update(...)  # or bulk_update(objs, fields) when values differ per row"
         )
-    if library in {"asyncpg", "psycopg", "psycopg2", "sqlite3", "dbapi"}:
+    wait = "await " if op is None or op.awaited else ""
+    if library == "asyncpg":
         return (
-            "await conn.executemany(sql, [(...) for "
-            f"{item} in {loop.iterable}])  # or one statement with = ANY($1)"
+            f"await conn.executemany(sql, [(...) for {item} in {loop.iterable}])"
+            "  # or one statement with = ANY($1)"
         )
+    if library in {"psycopg", "psycopg2", "sqlite3", "dbapi"}:
+        return f"cursor.executemany(sql, [(...) for {item} in {loop.iterable}])"
     if kind == "insert":
         return (
-            f"await session.execute(insert({table}), [{{...}} for {item} in {loop.iterable}])\n"
-            "await session.commit()  # once, after the loop"
+            f"{wait}session.execute(insert({table}), [{{...}} for {item} in {loop.iterable}])\n"
+            f"{wait}session.commit()  # once, after the loop"
         )
     verb = "delete" if kind == "delete" else "update"
     values = "" if verb == "delete" else ".values(...)"
+    begin = "async with session.begin()" if wait else "with session.begin()"
     return (
-        "async with session.begin():  # one transaction: atomic\n"
-        f"    await session.execute(\n"
+        f"{begin}:  # one transaction: atomic\n"
+        f"    {wait}session.execute(\n"
         f"        {verb}({table})\n"
         f"        .where({table}.{column}.in_([{value} for {item} in {loop.iterable}]))"
         f"{values}\n"

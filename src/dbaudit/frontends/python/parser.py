@@ -840,6 +840,7 @@ class _FunctionWalker:
         self.result_methods: dict[int, list[str]] = {}
         self.exited_branch: int | None = None  # set by an ``if`` whose body returns/raises
         self.exiting_arms: list[tuple[int, int]] = []
+        self.queryset_filters: dict[str, list[Filter]] = {}
         self._control_cache: dict[
             tuple[frozenset[str], tuple[frozenset[str], ...]], frozenset[str]
         ] = {}
@@ -1853,6 +1854,9 @@ class _FunctionWalker:
         awaited: bool,
     ) -> DbOp:
         statement = _Stmt(kind="select", library="django", tables=[model])
+        if isinstance(root, ast.Name) and root.id in self.queryset_filters:
+            # ``pings = Ping.objects.filter(...)`` then ``pings.exists()``: same conditions
+            statement.filters.extend(self.queryset_filters[root.id])
         terminal = links[-1][0]
         # a queryset without a terminal method is lazy: it runs when iterated, counted, ...
         kind, shape = P.DJANGO_TERMINALS.get(terminal, ("select", "queryset"))
@@ -1898,6 +1902,7 @@ class _FunctionWalker:
         for target in self.targets:
             if kind == "select" and shape == "queryset":
                 self.types[target] = f"queryset:{model}"
+                self.queryset_filters[target] = list(statement.filters)
         return DbOp(
             library="django",
             kind=kind,
