@@ -115,3 +115,22 @@ def test_serves_as_prefix() -> None:
     partial = Candidate("t", (IndexKey("a", "a"), IndexKey("b", "b")), predicate="c IS NULL")
     assert serves_as_prefix(wide, narrow) and not serves_as_prefix(narrow, wide)
     assert not serves_as_prefix(partial, narrow)
+
+
+def test_mostly_null_equality_column_gets_a_not_null_partial_variant() -> None:
+    from dataclasses import replace
+
+    sparse = replace(
+        RENDERS,
+        columns=tuple(
+            replace(c, null_fraction=0.87 if c.name == "chain_id" else 0.0) for c in RENDERS.columns
+        ),
+    )
+    shape = extract("SELECT * FROM renders WHERE chain_id = $1 ORDER BY created_at")
+    found = {(tuple(keys(c)), c.predicate) for c in shape_candidates(shape, sparse)}
+    assert (("chain_id",), "chain_id IS NOT NULL") in found
+    assert (("chain_id", "created_at"), None) in found
+    # Without statistics, or with few NULLs, no partial variant.
+    assert all(c.predicate is None for c in shape_candidates(shape, RENDERS))
+    user_shape = extract("SELECT * FROM renders WHERE user_id = $1")
+    assert all(c.predicate is None for c in shape_candidates(user_shape, sparse))

@@ -32,7 +32,7 @@ def test_json_report(
         ["indexes", "--db", advisor_url, "--workload", str(workload_file), "--json",
          "--rollback-indexes"]
     )  # fmt: skip
-    assert code == 0
+    assert code == 1  # a high-priority index is missing (--fail-on high by default)
     report = json.loads(capsys.readouterr().out)
     assert report["workload"] == str(workload_file)
     assert [a["ddl"] for a in report["advisor"]["advice"]] == [
@@ -49,7 +49,7 @@ def test_text_report_verbose(
     advisor_url: str, workload_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["indexes", "--db", advisor_url, "--workload", str(workload_file), "--verbose",
-                 "--rollback-indexes"]) == 0  # fmt: skip
+                 "--rollback-indexes"]) == 1  # fmt: skip
     out = capsys.readouterr().out
     assert "[high] CREATE INDEX CONCURRENTLY renders_chain_id_idx ON renders (chain_id);" in out
     assert "Not recommended" in out and "workload.sql#3: reads no table of this database" in out
@@ -98,7 +98,7 @@ def test_runtime_events_file_as_workload(
     unit = {"name": "test_chain", "queries": 50, "events": [event] * 50, "findings": []}
     path = tmp_path / "events.json"
     path.write_text(json.dumps({"format": FORMAT, "version": VERSION, "units": [unit]}))
-    assert main(["indexes", "--db", advisor_url, "--workload", str(path), "--json"]) == 0
+    assert main(["indexes", "--db", advisor_url, "--workload", str(path), "--json"]) == 1
     advice = json.loads(capsys.readouterr().out)["advisor"]["advice"]
     assert [a["ddl"] for a in advice] == [
         "CREATE INDEX CONCURRENTLY renders_chain_id_idx ON renders (chain_id);"
@@ -129,3 +129,40 @@ def test_review_database_for_the_audit(advisor_url: str) -> None:
     first = outcome.findings()[0]
     assert first.fix is not None and first.fix.code.startswith("CREATE INDEX CONCURRENTLY")
     assert first.path.startswith("db://dbaudit_tmp_")
+
+
+@pytest.mark.parametrize(
+    ("fail_on", "expected"), [("never", 0), ("critical", 0), ("HIGH", 1), ("low", 1)]
+)
+def test_exit_status_follows_fail_on(
+    advisor_url: str,
+    workload_file: Path,
+    fail_on: str,
+    expected: int,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = main(["indexes", "--db", advisor_url, "--workload", str(workload_file), "--json",
+                 "--fail-on", fail_on])  # fmt: skip
+    severities = {f["severity"] for f in json.loads(capsys.readouterr().out)["health"]}
+    assert "critical" not in severities  # so that "critical" has nothing to fail on
+    assert code == expected
+
+
+def test_fail_on_without_high_findings_exits_0(
+    advisor_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "light.sql"
+    path.write_text("SELECT * FROM tiny WHERE code = $1;\n")  # too small a table to index
+    assert main(["indexes", "--db", advisor_url, "--workload", str(path), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["advisor"]["advice"] == []
+    assert all(f["severity"] in ("low", "medium", "info") for f in report["health"])
+
+
+@pytest.mark.parametrize("fail_on", ["bogus", "info"])
+def test_bad_fail_on_is_a_usage_error(
+    advisor_url: str, fail_on: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["indexes", "--db", advisor_url, "--fail-on", fail_on]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--fail-on" in err

@@ -5,6 +5,13 @@ workload with the planner (HypoPG, or with ``--rollback-indexes`` real indexes i
 transaction that is rolled back), and reviews connection settings. Whatever fails (no
 pg_stat_statements, HypoPG not creatable, missing privileges, an empty database) is one line
 and the rest of the review goes on; an unreachable server or a bad URL ends it with exit 2.
+
+Exit status: 1 when a finding is at or above ``--fail-on`` (default ``high``: a missing index
+that saves a large share of the workload, a broken invalid index; the medium findings a live
+database nearly always has, such as an unused index or a pool setting, inform without failing a
+CI job), 0 otherwise (``--fail-on never`` always 0), 2 on a usage error or when the server
+cannot be reached. What could not be reviewed (no workload, HypoPG unavailable) is a line on
+stderr and does not change the status.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ import psycopg
 from dbaudit.cli import UsageError
 from dbaudit.connections.live import ConnectionReview, review_connections
 from dbaudit.db import redact
-from dbaudit.findings import Finding
+from dbaudit.findings import Finding, Severity
 from dbaudit.indexes.advisor import AdvisorResult, AdvisorSettings, advise
 from dbaudit.indexes.checks import human_bytes, run_checks
 from dbaudit.indexes.whatif import WhatIfUnavailable
@@ -37,6 +44,27 @@ from dbaudit.schema.live import connect, first_line, load_schema
 HELP = "Review a live PostgreSQL: index advice judged by the planner, index health, connections."
 
 PG_STAT_STATEMENTS = "pg_stat_statements"
+DEFAULT_FAIL_ON = "high"
+NEVER = "never"
+
+
+def fail_threshold(text: str) -> Severity | None:
+    """The lowest failing severity, or None for ``never``; UsageError for anything else."""
+    if text.strip().lower() == NEVER:
+        return None
+    try:
+        severity = Severity.parse(text)
+    except ValueError as error:
+        raise UsageError(f"--fail-on: {error}; or never") from None
+    if severity == Severity.INFO:
+        raise UsageError("--fail-on: info findings never fail (use low or above, or never)")
+    return severity
+
+
+def exit_status(findings: Sequence[Finding], fail_on: Severity | None) -> int:
+    if fail_on is None:
+        return 0
+    return 1 if any(f.severity >= fail_on for f in findings) else 0
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -73,6 +101,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="most connections the application's pools open together, to check against "
         "max_connections",
+    )
+    parser.add_argument(
+        "--fail-on",
+        metavar="SEVERITY",
+        default=DEFAULT_FAIL_ON,
+        help="exit 1 when a finding is at or above this severity: low, medium, high (default) "
+        "or critical; 'never' always exits 0",
     )
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument(
@@ -173,6 +208,7 @@ def review_database(
 
 
 def run(args: argparse.Namespace) -> int:
+    fail_on = fail_threshold(args.fail_on)
     if args.workload and args.workload != PG_STAT_STATEMENTS:
         try:
             read = from_events_file if args.workload.endswith(".json") else from_file
@@ -186,7 +222,7 @@ def run(args: argparse.Namespace) -> int:
         print(render_text(outcome, verbose=args.verbose))
     for problem in outcome.problems:
         print(f"dbaudit: {problem}", file=sys.stderr)
-    return 0
+    return exit_status(outcome.findings(), fail_on)
 
 
 def _finding_json(finding: Finding) -> dict[str, Any]:

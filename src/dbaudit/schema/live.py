@@ -33,10 +33,14 @@ ORDER BY n.nspname, c.relname
 """
 
 COLUMNS_SQL = f"""
-SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull
+SELECT a.attrelid, a.attname, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull,
+       st.null_frac, st.n_distinct, st.avg_width
 FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_stats st
+  ON st.schemaname = n.nspname AND st.tablename = c.relname AND st.attname = a.attname
+ AND NOT st.inherited
 WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r', 'p') AND {_USER_NAMESPACES}
 ORDER BY a.attrelid, a.attnum
 """
@@ -120,8 +124,17 @@ def load_schema(conn: psycopg.Connection[Any]) -> Schema:
 
     names = {oid: _qualified(nsp, rel) for oid, nsp, rel, *_ in tables}
     columns_of: dict[int, list[Column]] = defaultdict(list)
-    for relid, name, type_, nullable in columns:
-        columns_of[relid].append(Column(name=name, type=type_, nullable=nullable))
+    for relid, name, type_, nullable, null_frac, n_distinct, avg_width in columns:
+        columns_of[relid].append(
+            Column(
+                name=name,
+                type=type_,
+                nullable=nullable,
+                null_fraction=None if null_frac is None else float(null_frac),
+                n_distinct=None if n_distinct is None else float(n_distinct),
+                avg_width=None if avg_width is None else int(avg_width),
+            )
+        )
 
     keys_of: dict[int, list[tuple[int, str, str | None, bool, bool]]] = defaultdict(list)
     for indexrelid, position, expression, attname, descending, nulls_first in keys:

@@ -17,6 +17,17 @@ class Column:
     name: str
     type: str = ""
     nullable: bool = True
+    # Planner statistics (pg_stats, after ANALYZE): share of NULL rows; distinct values as
+    # pg_stats gives them (negative: minus a share of the rows); average stored width in bytes.
+    null_fraction: float | None = None
+    n_distinct: float | None = None
+    avg_width: int | None = None
+
+    def distinct_values(self, rows: float) -> float | None:
+        """Estimated number of distinct non-NULL values in a table of ``rows`` rows."""
+        if self.n_distinct is None:
+            return None
+        return self.n_distinct if self.n_distinct >= 0 else -self.n_distinct * rows
 
 
 @dataclass(frozen=True, slots=True)
