@@ -59,3 +59,19 @@ def test_a_corrupt_cache_file_is_switched_off(tmp_path: Path) -> None:
 
 def test_default_cache_dir_is_in_the_project_when_writable(tmp_path: Path) -> None:
     assert default_cache_dir(str(tmp_path)) == os.path.join(str(tmp_path), ".dbaudit-cache")
+
+
+def test_a_new_content_of_a_file_replaces_the_old_entry(tmp_path: Path) -> None:
+    import sqlite3
+
+    cache = Cache(str(tmp_path))
+    cache.put_files(
+        {file_key("a.py", "0001"): ("v1", None), file_key("ab.py", "0001"): ("x", None)}
+    )
+    cache.put_files({file_key("a.py", "0002"): ("v2", None)})
+    assert cache.get_metas([file_key("a.py", "0001")]) == {}
+    assert cache.get_metas([file_key("a.py", "0002")]) == {file_key("a.py", "0002"): "v2"}
+    assert cache.get_metas([file_key("ab.py", "0001")]) == {file_key("ab.py", "0001"): "x"}
+    cache.close()
+    with sqlite3.connect(tmp_path / "cache.sqlite3") as db:
+        assert db.execute("SELECT count(*) FROM files").fetchone() == (2,)

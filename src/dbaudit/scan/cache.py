@@ -143,10 +143,19 @@ class Cache:
         return found
 
     def put_files(self, entries: Mapping[str, tuple[Any, bytes | None]]) -> None:
-        """Store ``key -> (meta, pickled module or None)``."""
+        """Store ``key -> (meta, pickled module or None)``.
+
+        Older contents of the same paths are dropped, so editing a file over and over does not
+        grow the cache (a range on the primary key: ``path\x1f`` then a hex digest).
+        """
         if self._db is None or not entries:
             return
         try:
+            stale = []
+            for key in entries:
+                path_prefix = self._key(key.rsplit("\x1f", 1)[0] + "\x1f")
+                stale.append((path_prefix, path_prefix + "\x7f"))
+            self._db.executemany("DELETE FROM files WHERE key > ? AND key < ?", stale)
             rows = [
                 (
                     self._key(key),
