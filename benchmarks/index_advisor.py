@@ -165,7 +165,8 @@ def every_filtered_column(schema: Schema, workload: Sequence[WorkloadQuery]) -> 
 class Outcome:
     name: str
     indexes: int
-    index_bytes: int
+    index_bytes: int  # HypoPG's figure
+    estimated_bytes: int  # deduplication-aware estimate, as the advisor weighs sizes
     real_bytes: int
     cost: float
     measured_ms: float
@@ -191,6 +192,10 @@ def weighted_ms(
     return before, after, real_bytes
 
 
+def _change(baseline: float, ours: float) -> str:
+    return f"{(ours - baseline) / baseline:+.3%}" if baseline else "n/a"
+
+
 def run_scenario(url: str, title: str, workload: Sequence[WorkloadQuery]) -> bool:
     print(f"\n== {title} ==")
     with connect(url) as conn:
@@ -204,7 +209,10 @@ def run_scenario(url: str, title: str, workload: Sequence[WorkloadQuery]) -> boo
         wall = time.perf_counter() - started
         print(f"advisor ({result.method}) wall time: {wall:.2f} s")
         for advice in result.advice:
-            print(f"  [{advice.priority}] {advice.ddl}  ({human_bytes(advice.est_size)})")
+            print(
+                f"  [{advice.priority}] {advice.ddl}  ({human_bytes(advice.est_size)}, "
+                f"HypoPG {human_bytes(advice.planner_size)})"
+            )
         started = time.perf_counter()
         baseline = advise(conn, schema, workload, replace(settings, strategy="per-query"))
         baseline_wall = time.perf_counter() - started
@@ -232,18 +240,20 @@ def run_scenario(url: str, title: str, workload: Sequence[WorkloadQuery]) -> boo
                     name,
                     len(indexes),
                     cost.index_bytes,
+                    cost.estimated_bytes,
                     real_bytes,
                     cost.cost,
                     measured,
                     walls.get(name),
                 )
             )
-    print(f"{'strategy':<26}{'indexes':>8}{'est. bytes':>12}{'real bytes':>12}{'planner cost':>14}"
-          f"{'EXPLAIN ANALYZE':>18}{'wall':>9}")  # fmt: skip
+    print(f"{'strategy':<26}{'indexes':>8}{'HypoPG':>11}{'estimated':>11}{'as built':>11}"
+          f"{'planner cost':>14}{'EXPLAIN ANALYZE':>18}{'wall':>9}")  # fmt: skip
     for o in outcomes:
         wall_text = f"{o.wall_s:.2f}s" if o.wall_s is not None else ""
-        print(f"{o.name:<26}{o.indexes:>8}{human_bytes(o.index_bytes):>12}"
-              f"{human_bytes(o.real_bytes):>12}{o.cost:>14,.0f}"
+        print(f"{o.name:<26}{o.indexes:>8}{human_bytes(o.index_bytes):>11}"
+              f"{human_bytes(o.estimated_bytes):>11}"
+              f"{human_bytes(o.real_bytes):>11}{o.cost:>14,.0f}"
               f"{o.measured_ms:>15,.1f} ms{wall_text:>9}")  # fmt: skip
     by_name = {o.name: o for o in outcomes}
     ours = by_name["advisor"]
@@ -254,12 +264,21 @@ def run_scenario(url: str, title: str, workload: Sequence[WorkloadQuery]) -> boo
         f"advisor vs none: cost /{none.cost / max(ours.cost, 1e-9):,.0f}, "
         f"time /{none.measured_ms / max(ours.measured_ms, 1e-9):,.0f}"
     )
+    for other in (every, per_query):
+        # The margins, so that a win by a hair reads as one.
+        print(
+            f"advisor vs {other.name}: cost {_change(other.cost, ours.cost)}, "
+            f"time {_change(other.measured_ms, ours.measured_ms)}, "
+            f"bytes as built {_change(other.real_bytes, ours.real_bytes)}"
+        )
     checks = {
         "cost below every-filtered-column": ours.cost < every.cost,
         "cost below per-query": ours.cost < per_query.cost,
         "time below every-filtered-column": ours.measured_ms < every.measured_ms,
         "time below per-query": ours.measured_ms < per_query.measured_ms,
-        "bytes at most every-filtered-column (estimated)": ours.index_bytes <= every.index_bytes,
+        "bytes at most every-filtered-column (estimated)": (
+            ours.estimated_bytes <= every.estimated_bytes
+        ),
         "bytes at most every-filtered-column (as built)": ours.real_bytes <= every.real_bytes,
     }
     for label, passed in checks.items():

@@ -29,7 +29,7 @@ from dbaudit.cli import UsageError
 from dbaudit.connections.live import ConnectionReview, review_connections
 from dbaudit.db import redact
 from dbaudit.findings import Finding, Severity
-from dbaudit.indexes.advisor import AdvisorResult, AdvisorSettings, advise
+from dbaudit.indexes.advisor import SIZE_DEDUPLICATED, AdvisorResult, AdvisorSettings, advise
 from dbaudit.indexes.checks import human_bytes, run_checks
 from dbaudit.indexes.whatif import WhatIfUnavailable
 from dbaudit.indexes.workload import (
@@ -269,7 +269,10 @@ def render_text(outcome: Review, *, verbose: bool = False) -> str:
         if not advisor.advice:
             lines.append("  no index would help this workload enough")
         for advice in advisor.advice:
-            lines.append(f"  [{advice.priority}] {advice.ddl}  ({human_bytes(advice.est_size)})")
+            size = human_bytes(advice.est_size)
+            if advice.planner_size and advice.size_source == SIZE_DEDUPLICATED:
+                size += f"; HypoPG says {human_bytes(advice.planner_size)}"
+            lines.append(f"  [{advice.priority}] {advice.ddl}  ({size})")
             lines.append(f"      {advice.reason}")
             for effect in advice.queries:
                 lines.append(

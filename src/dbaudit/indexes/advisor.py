@@ -31,6 +31,7 @@ import psycopg
 from dbaudit.findings import Finding, Fix, Severity
 from dbaudit.indexes.candidates import Candidate, Rejection, generate, serves_as_prefix
 from dbaudit.indexes.checks import human_bytes
+from dbaudit.indexes.sizing import estimate_btree_bytes
 from dbaudit.indexes.whatif import (
     CandidateFailed,
     HypoPGSession,
@@ -98,6 +99,8 @@ class IndexAdvice:
     saving: float  # frequency-weighted planner cost saved per workload run
     write_cost: float
     candidate: Candidate = field(repr=False, compare=False)
+    planner_size: int = 0  # the what-if method's own figure (HypoPG: no deduplication)
+    size_source: str = ""  # which figure est_size is: see _size
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +177,8 @@ class AdvisorResult:
                 "table": a.table,
                 "priority": a.priority,
                 "est_size_bytes": a.est_size,
+                "size_source": a.size_source,
+                "planner_size_bytes": a.planner_size,
                 "saving": round(a.saving, 2),
                 "write_cost": round(a.write_cost, 2),
                 "reason": a.reason,
@@ -284,6 +289,28 @@ def _foreign_key_checks(
     return checks
 
 
+# -- sizes -----------------------------------------------------------------------------------
+
+SIZE_BUILT = "as built"
+SIZE_DEDUPLICATED = "btree estimate with deduplication (pg_stats)"
+SIZE_HYPOPG = "HypoPG estimate"
+
+
+def _size(method: str, planner_size: int, estimate: int | None) -> tuple[int, str]:
+    """The size the choice weighs an index by: a real index's own size (rollback path), else
+    the deduplication-aware estimate from the statistics (HypoPG ignores deduplication and
+    overstates low-cardinality indexes up to several times), else HypoPG's figure."""
+    if method == "rollback":
+        return planner_size, SIZE_BUILT
+    if estimate is not None:
+        return estimate, SIZE_DEDUPLICATED
+    return planner_size, SIZE_HYPOPG
+
+
+def _estimates(candidates: Sequence[Candidate], schema: Schema) -> dict[Any, int | None]:
+    return {c.identity: estimate_btree_bytes(c, schema.table(c.table)) for c in candidates}
+
+
 # -- the greedy choice -----------------------------------------------------------------------
 
 
@@ -342,10 +369,11 @@ def _evaluate(
     rows_written: dict[int, float],
     settings: AdvisorSettings,
     evaluation: _Evaluation,
+    estimate: int | None = None,
 ) -> None:
     evaluation.stale = False
     try:
-        evaluation.size = session.try_index(candidate)
+        evaluation.size, _ = _size(session.method, session.try_index(candidate), estimate)
     except CandidateFailed as error:
         evaluation.error = f"could not be created: {error}"
         return
@@ -415,7 +443,9 @@ def _greedy(
     base: dict[int, float],
     rows_written: dict[int, float],
     settings: AdvisorSettings,
+    estimates: dict[Any, int | None] | None = None,
 ) -> tuple[list[Candidate], list[RejectedIndex]]:
+    estimates = estimates or {}
     current = dict(base)
     evaluations = {c.identity: _Evaluation() for c in candidates}
     remaining = list(candidates)
@@ -434,6 +464,7 @@ def _greedy(
                     rows_written,
                     settings,
                     evaluation,
+                    estimates.get(candidate.identity),
                 )
         qualified = [
             c
@@ -588,6 +619,7 @@ def advise(
     if settings.strategy == "per-query":
         candidates = _restrict_to_baseline(candidates)
     rejected = [_rejected(r) for r in rejections]
+    estimates = _estimates(candidates, schema)
 
     session = open_session(conn, settings)
     method = session.method
@@ -612,7 +644,7 @@ def advise(
             chosen, not_chosen = _per_query(session, candidates, statements, base, settings)
         else:
             chosen, not_chosen = _greedy(
-                session, candidates, statements, base, rows_written, settings
+                session, candidates, statements, base, rows_written, settings, estimates
             )
     finally:
         session.__exit__(None, None, None)
@@ -634,7 +666,9 @@ def advise(
             )
     chosen = [c for c in chosen if c.identity not in redundant]
 
-    final, names, used, sizes = _final_costs(conn, settings, statements, base, chosen)
+    final, names, used, sizes, method_sizes = _final_costs(
+        conn, settings, statements, base, chosen, estimates
+    )
     advice: list[IndexAdvice] = []
     total_before = sum(statements[n].weight * c for n, c in base.items())
     total_after = sum(statements[n].weight * final.get(n, c) for n, c in base.items())
@@ -656,7 +690,7 @@ def advise(
                     candidate.definition() + ";",
                     candidate.table,
                     "superseded: the other recommended indexes serve its statements",
-                    sizes.get(candidate.identity),
+                    sizes.get(candidate.identity, (0, ""))[0] or None,
                 )
             )
             continue
@@ -674,12 +708,14 @@ def advise(
                 ddl=candidate.definition() + ";",
                 table=candidate.table,
                 priority="high" if high else "medium",
-                est_size=sizes.get(candidate.identity, 0),
+                est_size=sizes.get(candidate.identity, (0, ""))[0],
                 queries=effects,
                 reason=_advice_reason(candidate, effects, saving, total_before),
                 saving=saving,
                 write_cost=write_cost,
                 candidate=candidate,
+                planner_size=method_sizes.get(candidate.identity, 0),
+                size_source=sizes.get(candidate.identity, (0, ""))[1],
             )
         )
     verification: tuple[Verification, ...] = ()
@@ -723,6 +759,7 @@ class WorkloadCost:
     cost: float  # frequency-weighted planner cost of the statements the planner accepted
     index_bytes: int  # size of the given indexes as the what-if method sizes them
     statements: int
+    estimated_bytes: int = 0  # as the advisor weighs them (see _size)
 
 
 def workload_cost(
@@ -737,16 +774,19 @@ def workload_cost(
     statements, _ = prepare_workload(workload, schema)
     session = open_session(conn, settings)
     try:
-        size = 0
+        size = estimated = 0
+        estimates = _estimates(indexes, schema)
         for candidate in indexes:
-            size += session.try_index(candidate)
+            planner_size = session.try_index(candidate)
+            size += planner_size
+            estimated += _size(session.method, planner_size, estimates[candidate.identity])[0]
             session.keep()
         costs, _, rows_written, _ = _cost_all(session, statements)
     finally:
         session.__exit__(None, None, None)
     weighted = _weigh_foreign_key_checks(statements, rows_written)
     total = sum(weighted[n].weight * cost for n, cost in costs.items())
-    return WorkloadCost(total, size, len(costs))
+    return WorkloadCost(total, size, len(costs), estimated)
 
 
 def _rejected(rejection: Rejection) -> RejectedIndex:
@@ -772,23 +812,35 @@ def _final_costs(
     statements: Sequence[_Statement],
     base: dict[int, float],
     chosen: Sequence[Candidate],
-) -> tuple[dict[int, float], list[str], dict[int, set[str]], dict[tuple[Any, ...], int]]:
+    estimates: dict[Any, int | None],
+) -> tuple[
+    dict[int, float],
+    list[str],
+    dict[int, set[str]],
+    dict[Any, tuple[int, str]],
+    dict[Any, int],
+]:
     """Costs with the whole chosen set in place: per statement cost and index names its plan
-    uses, the planner's name for each chosen candidate, and each one's size."""
+    uses, the planner's name for each chosen candidate, each one's size (with where that
+    figure comes from) and the what-if method's own figure."""
     if not chosen:
-        return dict(base), [], {}, {}
+        return dict(base), [], {}, {}, {}
     session = open_session(conn, settings)
     try:
         names: list[str] = []
-        sizes: dict[tuple[Any, ...], int] = {}
+        sizes: dict[Any, tuple[int, str]] = {}
+        method_sizes: dict[Any, int] = {}
         for candidate in chosen:
-            sizes[candidate.identity] = session.try_index(candidate)
+            method_sizes[candidate.identity] = session.try_index(candidate)
+            sizes[candidate.identity] = _size(
+                session.method, method_sizes[candidate.identity], estimates.get(candidate.identity)
+            )
             session.keep()
             names.append(session.last_index_name)
         costs, _, _, used = _cost_all(session, statements, list(base))
     finally:
         session.__exit__(None, None, None)
-    return costs, names, used, sizes
+    return costs, names, used, sizes, method_sizes
 
 
 def _verify(

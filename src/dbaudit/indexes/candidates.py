@@ -151,7 +151,7 @@ def _not_null_variants(
     variants = []
     for candidate in found:
         leading = candidate.keys[0].column
-        if candidate.predicate is not None or leading not in equality:
+        if candidate.predicate is not None or leading is None or leading not in equality:
             continue
         column = table.column(leading)
         share = column.null_fraction if column is not None else None
