@@ -14,7 +14,7 @@ from functools import cached_property
 from dbaudit.analysis.callgraph import CallGraph, FunctionId, FunctionRef
 from dbaudit.analysis.cost import ZERO, Cost
 from dbaudit.findings import CallHop, Confidence, Finding, Fix, Severity
-from dbaudit.model import Call, DbOp, Filter, Function, Loop, ModelClass, ModuleModel, Span
+from dbaudit.model import Branch, Call, DbOp, Filter, Function, Loop, ModelClass, ModuleModel, Span
 
 ROW_SHAPES = frozenset({"rows", "queryset"})  # many rows, fetched now or when iterated
 PURE_READ_KINDS = frozenset({"select", "count"})
@@ -416,9 +416,20 @@ def per_table(op: DbOp) -> bool:
     return "<dynamic>" in op.tables
 
 
-def runs_once_in_loop(targets: tuple[str, ...]) -> bool:
-    """``for c in checks: if ...: return lookup(c)``: the call ends the loop, so it runs once."""
-    return "<return>" in targets
+def runs_once_in_loop(
+    targets: tuple[str, ...],
+    fn: Function | None = None,
+    branch: Branch = (),
+    loop: Loop | None = None,
+) -> bool:
+    """``for c in checks: if ...: return lookup(c)`` / ``...; break``: the query ends the loop,
+    so it runs once, not once per item."""
+    if "<return>" in targets:
+        return True
+    if fn is None or loop is None:
+        return False
+    ending = set(fn.exiting_arms) | set(fn.breaking_arms)
+    return any(arm in ending for arm in branch[loop.branch_depth :])
 
 
 _ONE_OFF_PATH = re.compile(

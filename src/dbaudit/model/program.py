@@ -122,6 +122,7 @@ class Loop:
     )
     constant_size: int | None = None  # a literal tuple/list/range of known small size
     is_async: bool = False
+    branch_depth: int = 0  # how many conditional arms enclose the loop itself
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +193,8 @@ class Function:
     # branch arms that end in ``return``/``raise``: code after such an arm never runs once
     # the arm was taken, so an event inside it and one after it are mutually exclusive
     exiting_arms: tuple[tuple[int, int], ...] = ()
+    # arms that end in ``break``: inside a loop, what they run happens once, not per item
+    breaking_arms: tuple[tuple[int, int], ...] = ()
     # how often each local name is read (Name loads), to tell "only counted" from "used"
     name_loads: tuple[tuple[str, int], ...] = ()
     # the function's own source lines, kept only where a finding can point (loops, queries,

@@ -82,6 +82,8 @@ def check(program: Program) -> Iterator[Finding]:
             if not loops:
                 continue
             inner = loops[-1]
+            if runs_once_in_loop(op.targets, fn, op.branch, inner):
+                continue
             if (
                 op.result_shape == "queryset"
                 and op.targets

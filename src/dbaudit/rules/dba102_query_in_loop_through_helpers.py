@@ -60,6 +60,8 @@ def check(program: Program) -> Iterator[Finding]:
             loops = significant_loops(fn, call.loops)
             if not loops:
                 continue
+            if runs_once_in_loop(call.targets, fn, call.branch, loops[-1]):
+                continue
             concurrent = call.in_gather and fanned_out(fn, loops[-1])
             if call.in_gather and not concurrent:
                 continue

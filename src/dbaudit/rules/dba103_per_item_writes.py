@@ -167,6 +167,8 @@ def check(program: Program) -> Iterator[Finding]:
             loops = significant_loops(fn, op.loops)
             if not loops or any(loop.chunked for loop in loops):
                 continue  # one statement per chunk of rows is batching, not per-item writes
+            if runs_once_in_loop(op.targets, fn, op.branch, loops[-1]):
+                continue
             if op.kind == "flush" and any(
                 o.loops == op.loops and is_write(o) and o.kind != "flush" for o in fn.db_ops
             ):
@@ -189,6 +191,8 @@ def check(program: Program) -> Iterator[Finding]:
                 continue
             loops = significant_loops(fn, call.loops)
             if not loops or any(loop.chunked for loop in loops):
+                continue
+            if runs_once_in_loop(call.targets, fn, call.branch, loops[-1]):
                 continue
             chain = (
                 program.hop(

@@ -840,6 +840,7 @@ class _FunctionWalker:
         self.result_methods: dict[int, list[str]] = {}
         self.exited_branch: int | None = None  # set by an ``if`` whose body returns/raises
         self.exiting_arms: list[tuple[int, int]] = []
+        self.breaking_arms: list[tuple[int, int]] = []
         self.queryset_filters: dict[str, list[Filter]] = {}
         self._control_cache: dict[
             tuple[frozenset[str], tuple[frozenset[str], ...]], frozenset[str]
@@ -890,6 +891,7 @@ class _FunctionWalker:
             gathers=tuple(self.gathers),
             returns_reads=frozenset(self.returns),
             exiting_arms=tuple(self.exiting_arms),
+            breaking_arms=tuple(self.breaking_arms),
             name_loads=tuple(sorted(self.loads.items())),
             source_lines=source_lines,
         )
@@ -1045,6 +1047,8 @@ class _FunctionWalker:
                 continue
             if isinstance(arm[-1], ast.Return | ast.Raise):
                 self.exiting_arms.append((branch_id, index))
+            elif isinstance(arm[-1], ast.Break):
+                self.breaking_arms.append((branch_id, index))
             self.branch.append((branch_id, index))
             self.control.append(reads)
             self.block(arm)
@@ -1183,6 +1187,7 @@ class _FunctionWalker:
                 chunked=chunked,
                 constant_size=constant_size,
                 is_async=kind == "async for",
+                branch_depth=len(self.branch),
             )
         )
         self.loop_stack.append(loop_id)
