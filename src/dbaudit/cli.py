@@ -2,6 +2,10 @@
 
 Each subcommand lives in ``dbaudit.commands.<name>`` and exposes ``HELP``, ``configure(parser)``
 and ``run(args) -> int``. Errors a user can cause end in one line on stderr and a non-zero exit.
+
+Only the chosen command's module is imported (the others pull in database drivers, the analyzer
+or the reporters), so ``dbaudit rules`` or a cached ``dbaudit audit`` start at once; every
+module is imported only when the top-level help lists them all.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from collections.abc import Sequence
 from types import ModuleType
 
 from dbaudit import __version__
-from dbaudit.db import DatabaseUnavailable
+from dbaudit.errors import DatabaseUnavailable, UsageError
 
 COMMANDS: tuple[str, ...] = ("demo", "indexes", "audit", "check", "rules", "rule", "report")
 
@@ -21,16 +25,31 @@ EXIT_OK = 0
 EXIT_FINDINGS = 1
 EXIT_USAGE = 2
 
-
-class UsageError(Exception):
-    """Bad arguments or input the user can fix; printed as one line, exit 2."""
+__all__ = [
+    "COMMANDS",
+    "EXIT_FINDINGS",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "UsageError",
+    "build_parser",
+    "main",
+]
 
 
 def _load(name: str) -> ModuleType:
     return importlib.import_module(f"dbaudit.commands.{name}")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _chosen_command(argv: Sequence[str]) -> str | None:
+    for token in argv:
+        if not token.startswith("-"):
+            return token if token in COMMANDS else None
+    return None
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; with ``argv``, only the command it names is fully configured."""
+    chosen = _chosen_command(argv) if argv is not None else None
     parser = argparse.ArgumentParser(
         prog="dbaudit",
         description="Find database performance problems in code, live PostgreSQL and test runs.",
@@ -38,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"dbaudit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
+        if chosen is not None and name != chosen:
+            sub.add_parser(name)  # known, so a typo is still told apart; not imported
+            continue
         module = _load(name)
         command = sub.add_parser(name, help=module.HELP, description=module.HELP)
         module.configure(command)
@@ -46,8 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(arguments)
+    args = parser.parse_args(arguments)
     if getattr(args, "_run", None) is None:
         parser.print_help()
         return EXIT_USAGE

@@ -23,15 +23,13 @@ from dataclasses import dataclass, field
 import psycopg
 from sqlalchemy.engine import URL, make_url
 
+from dbaudit.errors import DatabaseUnavailable
+
 LOCAL_HOST = "127.0.0.1"
 LOCAL_PORT = 5432
 LOCAL_DATABASES = ("test", "postgres")
 CONNECT_TIMEOUT_S = 3
 TEMP_DATABASE_PREFIX = "dbaudit_tmp_"
-
-
-class DatabaseUnavailable(RuntimeError):
-    """No PostgreSQL server could be had; the message names every source tried and why it failed."""
 
 
 @dataclass(frozen=True, slots=True)
