@@ -1,6 +1,8 @@
-"""The static audit of a Python tree: files in, one ``Audit`` out.
+"""The static audit of a Python, TypeScript or JavaScript tree: files in, one ``Audit`` out.
 
-``run_static_audit(paths, options)`` finds the ``.py`` files, reads each once, drops the ones
+``run_static_audit(paths, options)`` finds the source files (``.py`` and the suffixes of
+``dbaudit.frontends.typescript``; ``node_modules`` and other folders of somebody else's code
+are excluded by default), reads each once, drops the ones
 that cannot reach a database after a cheap text pre-check, parses the rest once into the
 program model (in a process pool), runs the whole-tree analysis and applies the project's
 choices (``[tool.dbaudit]``, ``--select``/``--ignore``, inline ``# dbaudit: ignore``).
@@ -21,11 +23,12 @@ from typing import Any
 from dbaudit.findings import Audit, FileSummary, Finding, GoodPractice, Severity, SkippedFile
 from dbaudit.scan import cache as cache_module
 from dbaudit.scan import layers, project_config, skipped_by_design
+from dbaudit.scan.context import ContextDigests
 from dbaudit.scan.discovery import DEFAULT_EXCLUDES, ExcludeMatcher, SourceFile, discover
 from dbaudit.scan.project_config import ConfigError, ProjectConfig
 from dbaudit.scan.reading import DEFAULT_MAX_FILE_BYTES, Unreadable, read_bytes
 from dbaudit.scan.serialization import register_static_model
-from dbaudit.scan.worker import FileJob, FileMeta, FileOutcome, process_file
+from dbaudit.scan.worker import FileJob, FileMeta, FileOutcome, cache_digest, process_file
 
 ProgressCallback = Callable[[int, int], None]  # (files done, files to do)
 
@@ -85,6 +88,7 @@ def scan(paths: Sequence[str], options: AuditOptions) -> StaticAuditRun:
     if not paths:
         raise AuditError("no path given to audit")
     register_static_model()  # before the pool forks, so the workers inherit it
+    _forget_tsconfigs()
     cwd = os.path.abspath(options.cwd or os.getcwd())
     config = _load_config(paths, options, cwd)
     select = options.select if options.select is not None else config.select
@@ -98,12 +102,23 @@ def scan(paths: Sequence[str], options: AuditOptions) -> StaticAuditRun:
     found = discover(absolute, _matchers(options, config, cwd), cwd=cwd)
     jobs = _job_count(options.jobs)
     store = _open_cache(options, config, paths, cwd)
+    contexts = ContextDigests()
     try:
-        outcomes, from_cache, parsed = _process(found.files, store, max_bytes, jobs, options)
+        outcomes, from_cache, parsed = _process(
+            found.files, store, max_bytes, jobs, options, contexts
+        )
         by_path = {f.display_path: f for f in found.files}
 
         def reparse(paths: list[str]) -> list[FileOutcome]:
-            todo = [FileJob(by_path[p].real_path, p, max_bytes) for p in paths]
+            todo = [
+                FileJob(
+                    by_path[p].real_path,
+                    p,
+                    max_bytes,
+                    contexts.for_file(by_path[p].real_path),
+                )
+                for p in paths
+            ]
             return list(_run_jobs(todo, jobs))
 
         result, analysis_cached = _analyze(outcomes, store, reparse)
@@ -118,14 +133,23 @@ def scan(paths: Sequence[str], options: AuditOptions) -> StaticAuditRun:
     audit = Audit(
         roots=tuple(dict.fromkeys(f.root for f in found.files)) or tuple(paths),
         files=[
-            FileSummary(o.display_path, o.meta.lines, layers.classify(o.display_path))
+            FileSummary(
+                o.display_path,
+                o.meta.lines,
+                layers.classify(o.display_path),
+                o.meta.language,
+            )
             for o in outcomes
             if not o.meta.skip_reason
         ],
         findings=findings,
         good_practices=sorted(result.good_practices, key=_practice_order),
         skipped=sorted(
-            [*found.skipped, *(_skipped(o) for o in outcomes if o.meta.skip_reason)],
+            [
+                *found.skipped,
+                *(_skipped(o) for o in outcomes if o.meta.skip_reason),
+                *(_partly(o) for o in outcomes if o.meta.notes and not o.meta.skip_reason),
+            ],
             key=lambda s: s.path,
         ),
     )
@@ -235,10 +259,12 @@ def _process(
     max_bytes: int,
     jobs: int,
     options: AuditOptions,
+    contexts: ContextDigests,
 ) -> tuple[list[FileOutcome], int, int]:
     """One outcome per file, in discovery order: from the cache when its content is known."""
     keys: dict[str, str] = {}
     sizes: dict[str, int] = {}
+    context_of: dict[str, str] = {}
     outcomes: dict[str, FileOutcome] = {}
     for source in files:
         raw = read_bytes(source.real_path, max_bytes)
@@ -246,7 +272,10 @@ def _process(
             meta = FileMeta(skip_reason=raw.reason)
             outcomes[source.display_path] = FileOutcome(source.display_path, "", meta)
         else:
-            keys[source.display_path] = cache_module.file_key(source.display_path, raw.digest)
+            context = contexts.for_file(source.real_path)
+            context_of[source.display_path] = context
+            digest = cache_digest(raw.digest, context)
+            keys[source.display_path] = cache_module.file_key(source.display_path, digest)
             sizes[source.display_path] = len(raw.data)
     cached = store.get_metas(keys.values())
     hits = 0
@@ -261,7 +290,8 @@ def _process(
             digest = key.rsplit("\x1f", 1)[1]
             outcomes[source.display_path] = FileOutcome(source.display_path, digest, hit)
         else:
-            todo.append(FileJob(source.real_path, source.display_path, max_bytes))
+            context = context_of[source.display_path]
+            todo.append(FileJob(source.real_path, source.display_path, max_bytes, context))
     # largest first, so the pool does not end waiting on one big file parsed last
     todo.sort(key=lambda job: -sizes[job.display_path])
 
@@ -293,7 +323,9 @@ def _run_jobs(todo: list[FileJob], jobs: int) -> Iterable[FileOutcome]:
 def _pooled(todo: list[FileJob], jobs: int) -> Iterable[FileOutcome]:
     import multiprocessing
 
-    import dbaudit.frontends.python  # noqa: F401  (imported once here, inherited by forked workers)
+    # imported once here, inherited by forked workers
+    import dbaudit.frontends.python
+    import dbaudit.frontends.typescript  # noqa: F401
 
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
@@ -410,3 +442,16 @@ def _practice_order(practice: GoodPractice) -> tuple[str, int]:
 
 def _skipped(outcome: FileOutcome) -> SkippedFile:
     return SkippedFile(outcome.display_path, outcome.meta.skip_reason)
+
+
+def _partly(outcome: FileOutcome) -> SkippedFile:
+    """A file analyzed with a caveat (recovered syntax errors): listed so the user sees it."""
+    return SkippedFile(outcome.display_path, "partly analyzed: " + "; ".join(outcome.meta.notes))
+
+
+def _forget_tsconfigs() -> None:
+    """tsconfig.json files may have changed since the last scan in this process."""
+    from dbaudit.frontends.typescript import resolution
+
+    resolution.load_tsconfig.cache_clear()
+    resolution._read_tsconfig.cache_clear()

@@ -6,9 +6,17 @@
 from dbaudit.findings import SkippedFile
 
 # reasons for leaving a file out by design rather than because something is wrong with it
-BY_DESIGN_REASONS: tuple[str, ...] = ("empty file", "too large", "same file as")
+BY_DESIGN_REASONS: tuple[str, ...] = (
+    "empty file",
+    "too large",
+    "same file as",
+    # the TypeScript frontend's reasons (dbaudit.frontends.typescript.skip_reason)
+    "TypeScript declaration file",
+    "minified or bundled",
+    "binary content",
+)
 
 
 def skipped_by_design(skipped: SkippedFile) -> bool:
-    """Empty, over the size limit or a symlinked duplicate: nothing for the user to fix."""
+    """Empty, too large, a symlinked duplicate, a ``.d.ts`` or a bundle: nothing to fix."""
     return skipped.reason.startswith(BY_DESIGN_REASONS)

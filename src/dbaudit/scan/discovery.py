@@ -1,4 +1,6 @@
-"""Which ``.py`` files an audit reads: a directory walk that survives whatever a real tree holds.
+"""Which source files an audit reads (``.py`` and the TypeScript/JavaScript suffixes).
+
+A directory walk that survives whatever a real tree holds.
 
 Symlink loops, broken links, unreadable directories and excluded folders never stop the walk;
 each file that is not read gets a ``SkippedFile`` with the reason. Paths given explicitly on the
@@ -29,6 +31,11 @@ DEFAULT_EXCLUDES: tuple[str, ...] = (
     ".tox",
     ".nox",
     "node_modules",
+    ".next",
+    ".nuxt",
+    ".svelte-kit",
+    ".turbo",
+    ".yarn",
     "site-packages",
     "dist-packages",
     "__pycache__",
@@ -42,6 +49,15 @@ DEFAULT_EXCLUDES: tuple[str, ...] = (
     "dist",
     "migrations",
 )
+
+
+def is_source_name(name: str) -> bool:
+    """A file name the audit reads when walking a folder: Python, TypeScript or JavaScript."""
+    if name.endswith(".py"):
+        return True
+    from dbaudit.frontends.typescript import handles
+
+    return handles(name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +125,7 @@ def discover(
     excludes: Iterable[ExcludeMatcher],
     cwd: str | None = None,
 ) -> Discovery:
-    """Every ``.py`` file under ``paths`` (files given directly are taken whatever their suffix)."""
+    """Every source file under ``paths`` (files given directly are taken whatever their suffix)."""
     cwd = os.path.abspath(cwd or os.getcwd())
     matchers = tuple(excludes)
     files: list[SourceFile] = []
@@ -197,7 +213,7 @@ class _Walker:
         if is_dir:
             self._walk_dir(path)
             return
-        if not entry.name.endswith(".py"):
+        if not is_source_name(entry.name):
             return
         if is_link and not os.path.exists(path):
             self.skipped.append(SkippedFile(display_path(path, self.cwd), "broken symlink"))

@@ -6,6 +6,7 @@ reads a tree: ``app/dal/renders.py`` is data access, ``app/services/billing.py``
 
 from __future__ import annotations
 
+import re
 from fnmatch import fnmatchcase
 
 DATA_ACCESS = "data access"
@@ -114,9 +115,14 @@ _RULES: tuple[tuple[str, tuple[str, ...], frozenset[str]], ...] = (
 )
 
 
+# TypeScript and JavaScript files name their layer the same way (``renders.dal.ts``,
+# ``users-repository.ts``, ``lib/dal/index.ts``); read as the Python name they correspond to
+_SCRIPT_NAME = re.compile(r"\.(?:d\.)?(?:[cm]?[jt]sx?)$")
+
+
 def classify(path: str) -> str:
     parts = path.replace("\\", "/").split("/")
-    name = parts[-1].lower()
+    name = _python_name(parts[-1].lower())
     for layer, file_patterns, _ in _RULES:
         if any(fnmatchcase(name, pattern) for pattern in file_patterns):
             return layer
@@ -126,3 +132,10 @@ def classify(path: str) -> str:
             if folder in folders:
                 return layer
     return OTHER
+
+
+def _python_name(name: str) -> str:
+    stem, count = _SCRIPT_NAME.subn("", name)
+    if not count:
+        return name
+    return re.sub(r"[.\-]", "_", stem) + ".py"

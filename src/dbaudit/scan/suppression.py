@@ -1,5 +1,7 @@
 """Inline suppressions: ``# dbaudit: ignore[DBA101, DBA105]`` or a bare ``# dbaudit: ignore``.
 
+TypeScript and JavaScript write the same comment as ``// dbaudit: ignore[DBA101]``.
+
 A comment silences a finding when it sits on the finding's own line, or on the header line of
 a loop or function that encloses it: the place a reader looks when a loop is flagged.
 """
@@ -11,7 +13,10 @@ from dataclasses import dataclass
 
 from dbaudit.findings import Finding
 
-_COMMENT = re.compile(r"#\s*dbaudit:\s*ignore\b(?:\[(?P<codes>[^\]]*)\])?", re.IGNORECASE)
+# ``#`` in Python; ``//`` or ``/*`` in TypeScript and JavaScript
+_COMMENT = re.compile(
+    r"(?:#|//|/\*)\s*dbaudit:\s*ignore\b(?:\[(?P<codes>[^\]]*)\])?", re.IGNORECASE
+)
 _CODE = re.compile(r"[A-Za-z]+[0-9]+")
 
 ALL_RULES: frozenset[str] = frozenset({"*"})  # a bare ``ignore``: every rule

@@ -1,12 +1,18 @@
 """What happens to one file, in whichever process runs it: read, decode, pre-check, parse once.
 
+Python files go to ``dbaudit.frontends.python``; TypeScript and JavaScript files (whatever
+``dbaudit.frontends.typescript.handles`` accepts) to the tree-sitter frontend, which builds the
+same program model, so the analysis after this point does not know which language it reads.
+
 The result is small and picklable (no source text, no syntax tree) so it crosses the process
 pool and sits in the cache cheaply. Any failure becomes a reason the file was not analyzed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import pickle
+import re
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -19,6 +25,8 @@ class FileJob:
     real_path: str
     display_path: str
     max_bytes: int
+    # what else the model depends on besides the file's bytes (a TypeScript file's tsconfig.json)
+    context_digest: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +37,9 @@ class FileMeta:
     touches_db: bool = False
     skip_reason: str = ""
     suppressions: Suppressions = NO_SUPPRESSIONS
+    # analyzed, with a caveat the report lists (TypeScript syntax errors tree-sitter recovered)
+    notes: tuple[str, ...] = ()
+    language: str = "python"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,18 +56,45 @@ def process_file(job: FileJob) -> FileOutcome:
     raw = read_bytes(job.real_path, job.max_bytes)
     if isinstance(raw, Unreadable):
         return FileOutcome(job.display_path, "", _skipped(raw))
+    digest = cache_digest(raw.digest, job.context_digest)
     meta, module = analyze_bytes(job.display_path, raw.data)
     if module is None:
-        return FileOutcome(job.display_path, raw.digest, meta)
+        return FileOutcome(job.display_path, digest, meta)
     try:
         blob = pickle.dumps(module, protocol=pickle.HIGHEST_PROTOCOL)
     except (pickle.PicklingError, RecursionError, TypeError) as error:
         reason = f"internal error while storing the model: {type(error).__name__}"
-        return FileOutcome(job.display_path, raw.digest, replace(meta, skip_reason=reason))
-    return FileOutcome(job.display_path, raw.digest, meta, blob)
+        return FileOutcome(job.display_path, digest, replace(meta, skip_reason=reason))
+    return FileOutcome(job.display_path, digest, meta, blob)
+
+
+def cache_digest(content_digest: str, context_digest: str) -> str:
+    """The digest a file is cached under: its bytes, plus what its model also depends on."""
+    if not context_digest:
+        return content_digest
+    combined = hashlib.blake2b(digest_size=16)
+    combined.update(content_digest.encode())
+    combined.update(b"\x00")
+    combined.update(context_digest.encode())
+    return combined.hexdigest()
+
+
+def language_of(path: str) -> str:
+    from dbaudit.frontends import typescript
+
+    if not typescript.handles(path):
+        return "python"
+    return "typescript" if _TYPESCRIPT_SUFFIX.search(path.lower()) else "javascript"
+
+
+_TYPESCRIPT_SUFFIX = re.compile(r"\.[cm]?tsx?$")
 
 
 def analyze_bytes(display_path: str, data: bytes) -> tuple[FileMeta, Any]:
+    from dbaudit.frontends import typescript
+
+    if typescript.handles(display_path):
+        return _analyze_script(display_path, data)
     lines = count_lines(data)
     text = decode(data)
     if isinstance(text, Unreadable):
@@ -83,6 +121,50 @@ def analyze_bytes(display_path: str, data: bytes) -> tuple[FileMeta, Any]:
     comments = comment_lines(text)
     suppressions = Suppressions(comments, _blocks(module)) if comments else NO_SUPPRESSIONS
     return FileMeta(lines=lines, touches_db=True, suppressions=suppressions), module
+
+
+def _analyze_script(display_path: str, data: bytes) -> tuple[FileMeta, Any]:
+    from dbaudit.frontends import typescript as frontend
+
+    lines = count_lines(data)
+    language = language_of(display_path)
+    try:
+        text = data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as error:
+        reason = f"not valid UTF-8 (byte {error.start})"
+        if b"\0" in data[:8192]:
+            reason = frontend.skip_reason(display_path, "\0") or reason
+        return FileMeta(lines=lines, skip_reason=reason, language=language), None
+    try:
+        if not frontend.might_touch_database(text):
+            # a declaration file or a bundle is listed with its reason even when it names no
+            # database (``parse`` checks the same for the others)
+            skipped = frontend.skip_reason(display_path, text)
+            return FileMeta(lines=lines, skip_reason=skipped or "", language=language), None
+        outcome = frontend.parse(display_path, text)
+    except frontend.SkippedSource as error:
+        reason = str(error)
+    except RecursionError:
+        reason = "too deeply nested to parse"
+    except MemoryError:
+        reason = "out of memory while parsing"
+    except Exception as error:  # one bad file never stops the audit of the others
+        reason = f"internal error while analyzing: {type(error).__name__}: {error}"[:300]
+    else:
+        reason = ""
+    if reason:
+        return FileMeta(lines=lines, skip_reason=reason, language=language), None
+    module = outcome.module
+    comments = comment_lines(text)
+    suppressions = Suppressions(comments, _blocks(module)) if comments else NO_SUPPRESSIONS
+    meta = FileMeta(
+        lines=lines,
+        touches_db=True,
+        suppressions=suppressions,
+        notes=outcome.notes,
+        language=language,
+    )
+    return meta, module
 
 
 def _skipped(unreadable: Unreadable) -> FileMeta:
