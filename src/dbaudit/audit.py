@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import pickle
 import signal
+import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -24,7 +25,13 @@ from dbaudit.findings import Audit, FileSummary, Finding, GoodPractice, Severity
 from dbaudit.scan import cache as cache_module
 from dbaudit.scan import layers, project_config, skipped_by_design
 from dbaudit.scan.context import ContextDigests
-from dbaudit.scan.discovery import DEFAULT_EXCLUDES, ExcludeMatcher, SourceFile, discover
+from dbaudit.scan.discovery import (
+    DEFAULT_EXCLUDES,
+    ExcludeMatcher,
+    SourceFile,
+    discover,
+    is_script,
+)
 from dbaudit.scan.project_config import ConfigError, ProjectConfig
 from dbaudit.scan.reading import DEFAULT_MAX_FILE_BYTES, Unreadable, read_bytes
 from dbaudit.scan.serialization import register_static_model
@@ -325,7 +332,9 @@ def _pooled(todo: list[FileJob], jobs: int) -> Iterable[FileOutcome]:
 
     # imported once here, inherited by forked workers
     import dbaudit.frontends.python
-    import dbaudit.frontends.typescript  # noqa: F401
+
+    if any(is_script(job.display_path) for job in todo):
+        import dbaudit.frontends.typescript  # noqa: F401
 
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
@@ -451,7 +460,8 @@ def _partly(outcome: FileOutcome) -> SkippedFile:
 
 def _forget_tsconfigs() -> None:
     """tsconfig.json files may have changed since the last scan in this process."""
-    from dbaudit.frontends.typescript import resolution
-
+    resolution = sys.modules.get("dbaudit.frontends.typescript.resolution")
+    if resolution is None:  # never imported: nothing remembered (and no import cost)
+        return
     resolution.load_tsconfig.cache_clear()
     resolution._read_tsconfig.cache_clear()

@@ -12,6 +12,8 @@ import pytest
 from dbaudit.audit import AuditOptions, is_error, scan
 from dbaudit.cli import main
 from dbaudit.frontends import python as python_frontend
+from dbaudit.frontends import typescript
+from dbaudit.scan.discovery import SCRIPT_SUFFIXES
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "ts_render_platform"
 REFERENCE = Path(python_frontend.__file__).parents[2] / "reference" / "render_platform"
@@ -198,6 +200,10 @@ def test_inline_suppression_with_a_line_comment(inside: Path) -> None:
     )
     run = scan(["src"], AuditOptions(cwd=str(inside), use_cache=False))
     assert run.audit.findings == [] and run.stats.suppressed == 1
+
+
+def test_discovery_reads_the_suffixes_the_frontend_handles() -> None:
+    assert SCRIPT_SUFFIXES == typescript.SUFFIXES
 
 
 def test_javascript_files_are_read_too(inside: Path) -> None:

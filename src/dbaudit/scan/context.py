@@ -12,6 +12,8 @@ import hashlib
 import os
 import re
 
+from dbaudit.scan.discovery import is_script
+
 _CONFIG_NAMES = ("tsconfig.json", "jsconfig.json")
 _EXTENDS = re.compile(r'"extends"\s*:\s*"([^"]+)"')
 _MAX_EXTENDS = 5
@@ -24,9 +26,7 @@ class ContextDigests:
         self._by_directory: dict[str, str] = {}
 
     def for_file(self, real_path: str) -> str:
-        from dbaudit.frontends.typescript import handles
-
-        if not handles(real_path):
+        if not is_script(real_path):
             return ""
         return self._for_directory(os.path.dirname(real_path))
 

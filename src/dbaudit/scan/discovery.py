@@ -51,13 +51,19 @@ DEFAULT_EXCLUDES: tuple[str, ...] = (
 )
 
 
+# ``dbaudit.frontends.typescript.SUFFIXES`` (a test keeps them equal), spelled out here so that
+# walking a Python-only tree does not import tree-sitter and its grammars (a quarter second)
+SCRIPT_SUFFIXES: tuple[str, ...] = (".ts", ".tsx", ".js", ".jsx", ".mjs", ".cjs", ".mts", ".cts")
+
+
+def is_script(path: str) -> bool:
+    """A TypeScript or JavaScript file, for ``dbaudit.frontends.typescript``."""
+    return path.lower().endswith(SCRIPT_SUFFIXES)
+
+
 def is_source_name(name: str) -> bool:
     """A file name the audit reads when walking a folder: Python, TypeScript or JavaScript."""
-    if name.endswith(".py"):
-        return True
-    from dbaudit.frontends.typescript import handles
-
-    return handles(name)
+    return name.endswith(".py") or is_script(name)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
+from dbaudit.scan.discovery import is_script
 from dbaudit.scan.reading import Unreadable, count_lines, decode, read_bytes
 from dbaudit.scan.suppression import NO_SUPPRESSIONS, Suppressions, comment_lines
 
@@ -80,9 +81,7 @@ def cache_digest(content_digest: str, context_digest: str) -> str:
 
 
 def language_of(path: str) -> str:
-    from dbaudit.frontends import typescript
-
-    if not typescript.handles(path):
+    if not is_script(path):
         return "python"
     return "typescript" if _TYPESCRIPT_SUFFIX.search(path.lower()) else "javascript"
 
@@ -91,10 +90,11 @@ _TYPESCRIPT_SUFFIX = re.compile(r"\.[cm]?tsx?$")
 
 
 def analyze_bytes(display_path: str, data: bytes) -> tuple[FileMeta, Any]:
-    from dbaudit.frontends import typescript
+    if is_script(display_path):
+        from dbaudit.frontends import typescript
 
-    if typescript.handles(display_path):
-        return _analyze_script(display_path, data)
+        if typescript.handles(display_path):
+            return _analyze_script(display_path, data)
     lines = count_lines(data)
     text = decode(data)
     if isinstance(text, Unreadable):
