@@ -115,3 +115,65 @@ def test_unanalyzable_files_give_exit_3_when_nothing_new_fails(
     (project / "app" / "bad.py").write_bytes(b"x = '\xff'\n")
     assert main(["check", "app", "--fail-on", "critical", "--no-cache"]) == 3
     assert "app/bad.py: not valid UTF-8" in capsys.readouterr().out
+
+
+SARIF_SCHEMA = Path(__file__).parents[1] / "report" / "schemas" / "sarif-schema-2.1.0.json"
+
+
+def test_one_step_gates_and_writes_sarif_for_code_scanning(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import jsonschema
+
+    (project / "app" / "items.py").write_text(LOOP + SECOND_LOOP)
+    assert main(["check", "app", "--write-baseline", "base.json", "--no-cache"]) == 0
+    (project / "app" / "more.py").write_text(LOOP.replace("def load(", "def load_more("))
+    code = main(
+        ["check", "app", "--baseline", "base.json", "-f", "sarif", "-o", "out.sarif", "--no-cache"]
+    )
+    assert code == 1
+    captured = capsys.readouterr()
+    assert "check failed: 1 new finding(s) at or above low" in captured.out
+    assert "app/more.py:7:" in captured.out  # the CI log shows what failed
+    assert "wrote sarif report to out.sarif" in captured.err
+    document = json.loads((project / "out.sarif").read_text())
+    schema = json.loads(SARIF_SCHEMA.read_text())
+    jsonschema.Draft4Validator(schema).validate(document)
+    run = document["runs"][0]
+    results = run["results"]
+    assert [r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in results] == [
+        "app/more.py"
+    ]
+    assert results[0]["baselineState"] == "new"
+    check = run["properties"]["dbauditCheck"]
+    assert check["failed"] is True and check["accepted_by_baseline"] == 2
+
+
+def test_json_to_a_file_and_sarif_on_stdout_when_passing(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["check", "app", "-f", "json", "-o", "check.json", "--no-cache"]) == 1
+    document = json.loads((project / "check.json").read_text())
+    assert document["check"]["failed"] is True
+    assert [f["rule"] for f in document["findings"]] == ["DBA101"]
+    capsys.readouterr()
+    assert main(["check", "app", "--fail-on", "critical", "-f", "sarif", "--no-cache"]) == 0
+    sarif = json.loads(capsys.readouterr().out)
+    assert sarif["runs"][0]["results"] == []
+    assert sarif["runs"][0]["properties"]["dbauditCheck"]["failed"] is False
+    assert "baselineState" not in json.dumps(sarif)
+
+
+def test_write_baseline_with_an_output_file_is_a_usage_error(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["check", "app", "--write-baseline", "b.json", "-o", "x.sarif"]) == 2
+    assert "--write-baseline writes no report" in capsys.readouterr().err
+    assert not (project / "b.json").exists()
+
+
+def test_an_unwritable_output_file_is_a_usage_error(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["check", "app", "-f", "sarif", "-o", "missing/dir/x.sarif", "--no-cache"]) == 2
+    assert "cannot write missing/dir/x.sarif" in capsys.readouterr().err

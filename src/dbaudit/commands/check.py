@@ -3,6 +3,12 @@
 Exit status: 1 when a finding at or above ``--fail-on`` (default: low) is new against the
 baseline; otherwise 3 when some files could not be analyzed, else 0; 2 on usage errors.
 ``info`` findings never fail a check. ``--write-baseline FILE`` accepts every current finding.
+
+The report holds the findings that fail the check (new against the baseline, at or above
+``--fail-on``) in any of ``dbaudit.report.FORMATS``. With ``-o FILE`` it goes to FILE and the
+text report with the verdict still goes to stdout, so one CI step both gates and writes the
+SARIF that code scanning uploads (each result then has ``baselineState: new`` when a baseline
+is in use, and the run's properties carry the verdict).
 """
 
 from __future__ import annotations
@@ -23,8 +29,11 @@ from dbaudit.commands._static_options import (
     parse_severity,
     run_scan,
 )
-from dbaudit.findings import Severity
+from dbaudit.commands.audit import write_report
+from dbaudit.findings import Audit, Severity
+from dbaudit.report import FORMATS, render
 from dbaudit.report import json as json_report
+from dbaudit.report import sarif as sarif_report
 from dbaudit.report import text as text_report
 
 HELP = "CI gate: exit 1 when code has new database performance findings."
@@ -46,7 +55,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="write every current finding to FILE as the new baseline, then exit 0",
     )
     parser.add_argument(
-        "--format", "-f", choices=("text", "json"), default="text", help="output format"
+        "--format",
+        "-f",
+        choices=FORMATS,
+        default="text",
+        help="report format (default: text); sarif for code scanning",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="write the report to FILE (the text verdict still goes to stdout)",
     )
 
 
@@ -54,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
     fail_on_arg = parse_severity(args.fail_on, "--fail-on")
     if fail_on_arg == Severity.INFO:
         raise UsageError("--fail-on: info findings never fail a check (use low or above)")
+    if args.write_baseline and args.output:
+        raise UsageError("--write-baseline writes no report: leave out -o/--output")
     scan_run = run_scan(args)
     audit = scan_run.audit
     cwd = os.getcwd()
@@ -84,23 +105,53 @@ def run(args: argparse.Namespace) -> int:
     failing = [f for f in new if f.severity >= fail_on]
     shown = replace(audit, findings=failing)
     verdict = _verdict(len(failing), fail_on, accepted, baseline_path)
-    if args.format == "json":
+    summary = {
+        "fail_on": str(fail_on),
+        "baseline": baseline_path or None,
+        "accepted_by_baseline": accepted,
+        "failed": bool(failing),
+    }
+    if args.output:
+        content = _report(shown, args.format, verdict, summary, bool(baseline_path))
+        write_report(args.output, content)
+        print(f"dbaudit: wrote {args.format} report to {args.output}", file=sys.stderr)
+        _print_text(shown, verdict)
+    elif args.format == "text":
+        _print_text(shown, verdict)
+    else:
+        sys.stdout.write(_report(shown, args.format, verdict, summary, bool(baseline_path)))
+    if failing:
+        return EXIT_FINDINGS
+    return not_analyzed_exit(audit)
+
+
+def _report(
+    shown: Audit, fmt: str, verdict: str, summary: dict[str, object], with_baseline: bool
+) -> str:
+    """The check's report in ``fmt``; JSON and SARIF also carry the verdict as data."""
+    if fmt == "json":
         document = json_report.to_dict(shown)
-        document["check"] = {
-            "fail_on": str(fail_on),
-            "baseline": baseline_path or None,
-            "accepted_by_baseline": accepted,
-            "failed": bool(failing),
-        }
-        sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
-    elif sys.stdout.isatty():
+        document["check"] = summary
+        return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    if fmt == "sarif":
+        sarif_document = sarif_report.to_dict(shown, source_root=os.getcwd())
+        for run in sarif_document["runs"]:
+            run.setdefault("properties", {})["dbauditCheck"] = summary
+            if with_baseline:  # every result shown is one the baseline does not accept
+                for result in run["results"]:
+                    result["baselineState"] = "new"
+        return json.dumps(sarif_document, indent=2, ensure_ascii=False) + "\n"
+    if fmt == "text":
+        return text_report.render(shown, note=verdict)
+    return render(shown, fmt)
+
+
+def _print_text(shown: Audit, verdict: str) -> None:
+    if sys.stdout.isatty():
         console = Console(soft_wrap=True, highlight=False)
         console.print(text_report.build(shown, note=verdict), end="")
     else:
         sys.stdout.write(text_report.render(shown, note=verdict))
-    if failing:
-        return EXIT_FINDINGS
-    return not_analyzed_exit(audit)
 
 
 def _verdict(failing: int, fail_on: Severity, accepted: int, baseline_path: str | None) -> str:
