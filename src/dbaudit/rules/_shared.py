@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dbaudit.analysis.callgraph import FunctionRef
 from dbaudit.analysis.cost import Cost
 from dbaudit.model import DbOp, Filter, Function, Loop
+from dbaudit.rules import _typescript as ts
 
 _NESTED_BY_DEPTH = {1: "a query per {noun}", 2: "queries per {noun} of each outer item"}
 
@@ -48,10 +50,39 @@ def is_write(op: DbOp) -> bool:
     return op.kind in {"insert", "update", "delete", "flush"}
 
 
+def language(ref: FunctionRef) -> str:
+    """The language fixes are written in: the one of the module the finding is in."""
+    return ref.module.language
+
+
+def is_typescript(ref: FunctionRef) -> bool:
+    return ts.is_typescript(ref.module.language)
+
+
+def batched_in(op: DbOp | None, language: str) -> str:
+    """How the fix batches the keys, in the words of the library (for fix summaries)."""
+    if not ts.is_typescript(language):
+        return "IN / ANY on the keys"
+    library = ts.library_of(op)
+    if library == "prisma":
+        return "`{ in: keys }` in the where"
+    if library == "knex":
+        return "`whereIn` on the keys"
+    if library in {"pg", "mysql2"}:
+        return "`= ANY($1)` on the keys"
+    return "`inArray` on the keys"
+
+
 def batched_select_code(
-    op: DbOp | None, loop: Loop, library: str = "", key: Filter | None = None
+    op: DbOp | None,
+    loop: Loop,
+    library: str = "",
+    key: Filter | None = None,
+    language: str = "python",
 ) -> str:
     """``for p in projects: <query keyed by p.id>`` rewritten as one IN query and a dict."""
+    if ts.is_typescript(language):
+        return ts.batched_select_code(op, loop, key or key_filter(op, loop))
     table = main_table(op)
     item = noun(loop)
     flt = key or key_filter(op, loop)

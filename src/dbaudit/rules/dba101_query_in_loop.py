@@ -51,10 +51,12 @@ from dbaudit.analysis.program import (
 )
 from dbaudit.findings import Finding, Fix, Severity
 from dbaudit.rules._shared import (
+    batched_in,
     batched_select_code,
     fanned_out,
     fixed_cost,
     is_write,
+    language,
     loop_header,
     noun,
 )
@@ -98,6 +100,7 @@ def check(program: Program) -> Iterator[Finding]:
             if inner.kind == "while" and op.has_limit:
                 continue  # pagination: each page is one bounded query
             cost = program.reach(ref).cost
+            lang = language(ref)
             nested = len(loops) >= 2
             item = noun(inner)
             table = op.tables[0] if op.tables else ""
@@ -125,8 +128,10 @@ def check(program: Program) -> Iterator[Finding]:
                 fixed_query_cost=fixed_cost(cost),
                 fix=Fix(
                     f"Fetch {table or 'the rows'} for every {item} in one query before the loop "
-                    f"(IN / ANY on the keys, or a JOIN / GROUP BY), then look rows up in a dict.",
-                    batched_select_code(op, inner),
+                    f"({batched_in(op, lang)}, or a JOIN / GROUP BY), then look rows up in a "
+                    f"{'Map' if lang != 'python' else 'dict'}.",
+                    batched_select_code(op, inner, language=lang),
+                    lang,
                 ),
                 problem=(
                     f"`{op.text}` sits inside `{loop_header(inner)}` (line {inner.span.line}), so "

@@ -42,7 +42,15 @@ from collections.abc import Iterator
 
 from dbaudit.analysis.program import Program, runs_once_in_loop, significant_loops
 from dbaudit.findings import Finding, Fix, Severity
-from dbaudit.rules._shared import batched_select_code, fanned_out, fixed_cost, loop_header, noun
+from dbaudit.rules._shared import (
+    batched_in,
+    batched_select_code,
+    fanned_out,
+    fixed_cost,
+    language,
+    loop_header,
+    noun,
+)
 
 CODE = "DBA102"
 NAME = "query-in-loop-through-helpers"
@@ -85,6 +93,7 @@ def check(program: Program) -> Iterator[Finding]:
                 *reach.chain,
             )
             per_item = str(reach.cost)
+            lang = language(ref)
             yield program.finding(
                 rule=CODE,
                 severity=Severity.MEDIUM
@@ -105,10 +114,14 @@ def check(program: Program) -> Iterator[Finding]:
                 call_chain=chain,
                 fix=Fix(
                     f"Give the data layer a batched variant of `{call.callee}` that takes every "
-                    f"{item}'s key at once (IN / ANY, or GROUP BY / a window function for "
-                    f"per-{item} counts and top-k), call it once before the loop and group the "
-                    "rows in a dict.",
-                    batched_select_code(op, inner, key=program.key_in_caller(call, target)),
+                    f"{item}'s key at once ({batched_in(op, lang).removesuffix(' on the keys')}"
+                    f", or GROUP BY / a window function for per-{item} counts and top-k), call "
+                    "it once before the loop and group the rows in a "
+                    f"{'Map' if lang != 'python' else 'dict'}.",
+                    batched_select_code(
+                        op, inner, key=program.key_in_caller(call, target), language=lang
+                    ),
+                    lang,
                 ),
                 problem=(
                     f"`{fn.qualname}` calls `{call.callee}` for every {item} of "

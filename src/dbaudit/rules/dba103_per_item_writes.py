@@ -50,7 +50,8 @@ from dbaudit.analysis.program import (
 )
 from dbaudit.findings import CallHop, Finding, Fix, Severity
 from dbaudit.model import DbOp, Loop, Span
-from dbaudit.rules._shared import fixed_cost, is_write, key_filter, loop_header, noun
+from dbaudit.rules import _typescript as ts
+from dbaudit.rules._shared import fixed_cost, is_write, key_filter, language, loop_header, noun
 
 CODE = "DBA103"
 NAME = "per-item-writes"
@@ -98,6 +99,29 @@ def _bulk_code(op: DbOp | None, loop: Loop) -> str:
     )
 
 
+def _fix(op: DbOp | None, loop: Loop, item: str, lang: str) -> Fix:
+    if not ts.is_typescript(lang):
+        return Fix(
+            f"Collect the keys of every {item} and write them with one statement "
+            "(UPDATE/DELETE ... WHERE id IN (...), INSERT of a list of rows, executemany, "
+            "bulk_create/bulk_update) inside one transaction.",
+            _bulk_code(op, loop),
+        )
+    library = ts.library_of(op)
+    how = {
+        "prisma": "`updateMany` / `deleteMany` with `{ in: ids }`, or `createMany`",
+        "knex": "`whereIn(...).update(...)` / `.del()`, or one `insert` of an array",
+        "pg": "UPDATE/DELETE ... WHERE id = ANY($1), or one INSERT of every row",
+        "mysql2": "UPDATE/DELETE ... WHERE id IN (?), or one INSERT of every row",
+    }.get(library, "`db.update(t).set(...).where(inArray(t.id, ids))`, or one `insert` of an array")
+    return Fix(
+        f"Collect the keys of every {item} and write them with one statement ({how}): one "
+        "round trip, and atomic without a transaction.",
+        ts.bulk_write_code(op, loop, key_filter(op, loop)),
+        lang,
+    )
+
+
 def _finding(
     program: Program,
     ref: FunctionRef,
@@ -131,12 +155,7 @@ def _finding(
         query_cost=str(cost),
         fixed_query_cost=fixed_cost(cost),
         call_chain=chain,
-        fix=Fix(
-            f"Collect the keys of every {item} and write them with one statement "
-            "(UPDATE/DELETE ... WHERE id IN (...), INSERT of a list of rows, executemany, "
-            "bulk_create/bulk_update) inside one transaction.",
-            _bulk_code(op, inner),
-        ),
+        fix=_fix(op, inner, item, language(ref)),
         problem=(
             f"`{fn_name(ref)}` writes {table} row by row{commit_note}. That is one round trip "
             f"per {item} ({cost} in total) where a single bulk statement needs one."

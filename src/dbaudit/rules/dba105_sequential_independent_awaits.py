@@ -49,6 +49,8 @@ from dbaudit.analysis.program import Program
 from dbaudit.analysis.sequences import QueryEvent, sequential_groups
 from dbaudit.findings import Finding, Fix, Severity
 from dbaudit.model import Span
+from dbaudit.rules import _typescript as ts
+from dbaudit.rules._shared import language
 
 CODE = "DBA105"
 NAME = "sequential-independent-awaits"
@@ -66,7 +68,10 @@ def check(program: Program) -> Iterator[Finding]:
             span = Span(events[0].span.line, events[-1].span.end_line, events[0].span.col)
             count = len(events)
             targets = [", ".join(e.targets) or "_" for e in events]
-            if group.shared_session:
+            lang = language(ref)
+            if ts.is_typescript(lang):
+                fix, session_note = _typescript_fix(group.shared_session, events, lang)
+            elif group.shared_session:
                 session_note = (
                     f"They all run on `{group.shared_session}`, and one session/connection runs "
                     "one statement at a time: give each query its own session from the "
@@ -85,12 +90,18 @@ def check(program: Program) -> Iterator[Finding]:
                 session_note = "They use separate sessions/connections, so they can overlap."
                 wrapper = ""
                 calls = [f"    {_call_text(e)}," for e in events]
-            code = (
-                wrapper
-                + f"{', '.join(targets)} = await asyncio.gather(\n"
-                + "\n".join(calls)
-                + "\n)"
-            )
+            if not ts.is_typescript(lang):
+                code = (
+                    wrapper
+                    + f"{', '.join(targets)} = await asyncio.gather(\n"
+                    + "\n".join(calls)
+                    + "\n)"
+                )
+                fix = Fix(
+                    "Run them with asyncio.gather (or a TaskGroup), each on its own session or "
+                    f"pool connection. {session_note}",
+                    code,
+                )
             yield program.finding(
                 rule=CODE,
                 severity=Severity.MEDIUM,
@@ -100,11 +111,7 @@ def check(program: Program) -> Iterator[Finding]:
                 span=span,
                 query_cost=f"{count} (sequential)",
                 fixed_query_cost=f"{count} (concurrent)",
-                fix=Fix(
-                    "Run them with asyncio.gather (or a TaskGroup), each on its own session or "
-                    f"pool connection. {session_note}",
-                    code,
-                ),
+                fix=fix,
                 problem=(
                     f"None of these {count} queries reads another's result, yet `{fn.qualname}` "
                     f"waits for each before starting the next, so its latency is the sum of "
@@ -123,3 +130,27 @@ def _call_text(event: QueryEvent) -> str:
 def _with_session(event: QueryEvent, session: str) -> str:
     call = _call_text(event)
     return call.replace(f"({session},", "(s,").replace(f"{session}.", "s.", 1)
+
+
+def _typescript_fix(handle: str, events: tuple[QueryEvent, ...], lang: str) -> tuple[Fix, str]:
+    """``Promise.all``: Drizzle's ``db``, ``prisma``, a ``Pool`` and ``knex`` are pools and run
+    the queries on separate connections; a transaction handle or one pg ``client`` is a single
+    connection, so there the queries move to the pool (outside the transaction)."""
+    calls = [_call_text(e) for e in events]
+    if handle and ts.single_connection(handle):
+        note = (
+            f"They all run on `{handle}`, one connection (a transaction or a checked-out "
+            "client) that runs one statement at a time: run them on the pool (`db`, `prisma`, "
+            "`pool`) instead, or keep them sequential if they need the transaction's snapshot."
+        )
+        calls = [c.replace(f"({handle},", "(db,").replace(f"{handle}.", "db.", 1) for c in calls]
+        summary = f"Run them with Promise.all on the pool rather than on `{handle}`. {note}"
+    else:
+        on = f"`{handle}` is a pool" if handle else "`db`, `prisma` and `pool` are pools"
+        note = (
+            f"{on}: each query checks out its own connection, so they can overlap (only a "
+            "transaction handle such as `tx` or one pg `client` runs one statement at a time)."
+        )
+        summary = f"Run them concurrently with Promise.all. {note}"
+    code = ts.promise_all_code([e.targets for e in events], calls)
+    return Fix(summary, code, lang), note

@@ -38,9 +38,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from dbaudit.analysis.program import Program
-from dbaudit.analysis.sequences import dependent_lookups
+from dbaudit.analysis.sequences import Lookups, dependent_lookups
 from dbaudit.findings import Finding, Fix, Severity
-from dbaudit.model import Span
+from dbaudit.model import DbOp, Span
+from dbaudit.rules import _typescript as ts
+from dbaudit.rules._shared import language
 
 CODE = "DBA106"
 NAME = "dependent-lookups"
@@ -85,6 +87,16 @@ def check(program: Program) -> Iterator[Finding]:
             )
             span = Span(base.span.line, group.lookups[-1].span.end_line, base.span.col)
             attrs = ", ".join(f"`{row}.{a}`" for a in group.attributes)
+            lang = language(ref)
+            summary = (
+                f"Fetch `{row}` and its related rows in one query with LEFT JOINs on "
+                f"{attrs} (aliases for self-references)."
+            )
+            if ts.is_typescript(lang):
+                op = base.op or (
+                    program.reach(base.target).first_op if base.target is not None else None
+                )
+                code, summary = _typescript_fix(group, op, table, row, attrs)
             yield program.finding(
                 rule=CODE,
                 severity=Severity.MEDIUM,
@@ -94,11 +106,7 @@ def check(program: Program) -> Iterator[Finding]:
                 span=span,
                 query_cost=cost,
                 fixed_query_cost="1",
-                fix=Fix(
-                    f"Fetch `{row}` and its related rows in one query with LEFT JOINs on "
-                    f"{attrs} (aliases for self-references).",
-                    code,
-                ),
+                fix=Fix(summary, code, lang),
                 problem=(
                     f"`{fn.qualname}` loads `{row}` with `{base.name}`, then runs "
                     + ", ".join(f"`{e.name}`" for e in group.lookups)
@@ -107,3 +115,25 @@ def check(program: Program) -> Iterator[Finding]:
                 ),
                 confidence="high",
             )
+
+
+def _typescript_fix(
+    group: Lookups, op: DbOp | None, table: str, row: str, attrs: str
+) -> tuple[str, str]:
+    """``leftJoin`` per foreign key, ``alias(renders, "parent")`` for self-references
+    (Drizzle), ``include`` (Prisma)."""
+    base = group.base
+    key = base.keys[0].value if base.keys and base.keys[0].value else f"{row}Id"
+    joins = []
+    for attr, event in zip(group.attributes, group.lookups, strict=True):
+        other = event.tables[0] if event.tables else "related"
+        joins.append((attr, other, ts.self_alias(attr) if other == table else ""))
+    code = ts.joined_lookup_code(op, row, table, key, joins)
+    library = ts.library_of(op)
+    if library == "prisma":
+        how = "one `findUnique` with `include` for the relations"
+    elif library in {"knex", "pg", "mysql2"}:
+        how = "one query with LEFT JOINs (table aliases for self-references)"
+    else:
+        how = "one query with `leftJoin`s, `alias(...)` for the self-references"
+    return code, f"Fetch `{row}` and its related rows ({attrs}) in {how}."

@@ -40,6 +40,8 @@ from dbaudit.analysis.program import Program
 from dbaudit.analysis.sequences import combinable_pairs
 from dbaudit.findings import Finding, Fix, Severity
 from dbaudit.model import Span
+from dbaudit.rules import _typescript as ts
+from dbaudit.rules._shared import language
 
 CODE = "DBA107"
 NAME = "combinable-queries"
@@ -65,6 +67,21 @@ def check(program: Program) -> Iterator[Finding]:
                 f"    .where({table_a}.{col_a} == {pair.key})\n"
                 ")).first()"
             )
+            lang = language(ref)
+            summary = (
+                f"Fetch {table_a} and {table_b} in one query: LEFT JOIN {table_b} on "
+                f"{col_b} = {table_a}.{col_a}, filtered by `{pair.key}`."
+            )
+            if ts.is_typescript(lang):
+                op = first.op or (
+                    program.reach(first.target).first_op if first.target is not None else None
+                )
+                code = ts.combined_row_code(op, table_a, table_b, col_a, col_b, pair.key)
+                how = "`include` of the relation" if ts.library_of(op) == "prisma" else "`leftJoin`"
+                summary = (
+                    f"Fetch {table_a} and {table_b} in one query with a {how} on "
+                    f"{table_b}.{col_b} = {table_a}.{col_a}, filtered by `{pair.key}`."
+                )
             yield program.finding(
                 rule=CODE,
                 severity=Severity.LOW,
@@ -74,11 +91,7 @@ def check(program: Program) -> Iterator[Finding]:
                 span=span,
                 query_cost="2 (sequential)",
                 fixed_query_cost="1",
-                fix=Fix(
-                    f"Fetch {table_a} and {table_b} in one query: LEFT JOIN {table_b} on "
-                    f"{col_b} = {table_a}.{col_a}, filtered by `{pair.key}`.",
-                    code,
-                ),
+                fix=Fix(summary, code, lang),
                 problem=(
                     f"`{fn.qualname}` issues two round trips for rows that one JOIN returns "
                     f"together: both are keyed by `{pair.key}` and the tables are related "

@@ -36,6 +36,8 @@ from dbaudit.analysis.callgraph import FunctionRef
 from dbaudit.analysis.program import ROW_SHAPES, Program
 from dbaudit.findings import CallHop, Finding, Fix, Severity
 from dbaudit.model import Call, DbOp, Span
+from dbaudit.rules import _typescript as ts
+from dbaudit.rules._shared import language
 
 CODE = "DBA108"
 NAME = "rows-fetched-to-count"
@@ -91,23 +93,36 @@ def check(program: Program) -> Iterator[Finding]:
             if op.library == "django":
                 tail = "count()" if how == "len" else "aggregate(total=Sum(...))"
                 code = f"{table}.objects.filter(...).{tail}"
+            lang = language(ref)
+            summary = (
+                f"Replace `{what}` + `{how}({name})` with a {aggregate.upper()} query that "
+                "returns one number."
+            )
+            if ts.is_typescript(lang):
+                code = ts.count_code(op, name, aggregate)
+                used = f"{name}.length" if how == "len" else f"the sum over {name}"
+                in_sql = {
+                    "prisma": f"`{ts.main_table(op)}.{aggregate if how == 'len' else 'aggregate'}`",
+                    "knex": f"`.{aggregate}(...)`",
+                }.get(op.library, f"`{aggregate}()` or sql<number>`{aggregate}(*)`")
+                summary = (
+                    f"Replace `{what}` + `{used}` with a {aggregate.upper()} query ({in_sql}) "
+                    "that returns one number."
+                )
             verb = "counted" if how == "len" else "summed"
             last = counters[-1].span
             yield program.finding(
                 rule=CODE,
                 severity=Severity.MEDIUM,
-                message=f"`{name}` fetches every {table} row only to be {verb} with {how}(); "
+                message=f"`{name}` fetches every {table} row only to be {verb} with "
+                f"{f'`{name}.length`' if how == 'len' and lang != 'python' else how + '()'}; "
                 f"let SQL {aggregate.upper()} do it",
                 ref=ref,
                 span=Span(span.line, last.end_line, span.col),
                 query_cost="1 (all rows transferred)",
                 fixed_query_cost="1 (one number transferred)",
                 call_chain=chain,
-                fix=Fix(
-                    f"Replace `{what}` + `{how}({name})` with a {aggregate.upper()} query that "
-                    "returns one number.",
-                    code,
-                ),
+                fix=Fix(summary, code, lang),
                 problem=(
                     f"`{name}` holds all rows returned by `{what}`, but `{fn.qualname}` only "
                     f"uses it in `{how}()`. The rows are transferred and materialised for "

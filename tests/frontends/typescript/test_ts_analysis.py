@@ -1,4 +1,3 @@
-# ruff: noqa: E501  (rule messages and TypeScript names read best on one line)
 """E's whole-program analysis run on the TypeScript fixture, next to the Python reference app.
 
 The TypeScript naive variant must get the findings the Python naive variant gets (same rule
@@ -131,12 +130,6 @@ def test_commonjs_node_postgres_and_knex() -> None:
     assert not any(fn == "chainReportBatched" for fn, _ in found)
 
 
-@pytest.mark.xfail(
-    reason="call graph side, for the lead: `export * from './users'` is Import(local='*', "
-    "name='*'); CallGraph.lookup does not follow star re-exports yet (and keys imports by "
-    "local name, so several `*` entries of one module collapse into one)",
-    strict=False,
-)
 def test_star_re_exports_resolve() -> None:
     from dbaudit.analysis.callgraph import CallGraph
 
@@ -152,13 +145,6 @@ def test_star_re_exports_resolve() -> None:
     assert target is not None and target.id == "naive/lib/dal/users.ts::UsersDAL.getById"
 
 
-@pytest.mark.xfail(
-    reason="call graph side, for the lead: `users.service.ts` is module key `...users.service`; "
-    "callgraph.module_dotted keeps 'users.service' as one part, so imports of files with a dot "
-    "in their name (NestJS *.service.ts, Next.js *.actions.ts) do not resolve yet; splitting "
-    "TypeScript path parts on '.' too (as frontends.typescript.resolution.module_parts does) fixes it",
-    strict=False,
-)
 def test_files_with_dots_in_their_name_resolve(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -1,0 +1,361 @@
+"""Fix code written in TypeScript, for findings in TypeScript/JavaScript modules.
+
+The rules describe one problem in language-neutral terms; a fix is only useful when it can
+be pasted next to the code it was found in, so a Drizzle app gets ``inArray`` and
+``Promise.all``, a Prisma app ``{ in: ids }`` and ``updateMany``, Knex ``whereIn`` and
+node-postgres ``= ANY($1)``. Names (tables, columns, loop variables, keys) come from the code.
+"""
+
+from __future__ import annotations
+
+import re
+
+from dbaudit.model import DbOp, Filter, Loop
+
+TS_LANGUAGES = frozenset({"typescript", "javascript"})
+# a transaction handle or one checked-out pg client is a single connection: one statement at
+# a time. ``db`` (Drizzle), ``prisma``, ``pool`` and ``knex`` are pools.
+_SINGLE_CONNECTION = re.compile(r"(^|\.)(tx|trx|transaction|client|conn|connection)$")
+_PLACEHOLDER = re.compile(r"^(\$\d+|\?|%s)$")
+_IDENTIFIER_PATH = re.compile(r"^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)*$")
+
+
+def is_typescript(language: str) -> bool:
+    return language in TS_LANGUAGES
+
+
+def single_connection(handle: str) -> bool:
+    """``tx``/``trx``/``client`` run one statement at a time; pools run queries concurrently."""
+    return bool(_SINGLE_CONNECTION.search(handle))
+
+
+def item_name(loop: Loop) -> str:
+    return loop.targets[0].split(".")[-1] if loop.targets else "item"
+
+
+def _looks_like_key(name: str) -> bool:
+    return name == "id" or name.endswith(("Id", "_id", "Ids", "_ids"))
+
+
+def key_expression(flt: Filter | None, loop: Loop) -> str:
+    """The per-item key as written in the loop body (``project.id``), falling back to the
+    loop variable's ``id`` when the query's value is a placeholder or a helper's parameter."""
+    item = item_name(loop)
+    value = flt.value if flt is not None else ""
+    base = value.split(".")[0].split("[")[0]
+    placeholder = bool(_PLACEHOLDER.match(value))
+    if value and not placeholder and _IDENTIFIER_PATH.match(value) and base in loop.targets:
+        return value
+    return item if _looks_like_key(item) else f"{item}.id"
+
+
+def _plural(item: str) -> str:
+    return f"{item}List" if item.endswith("s") else f"{item}s"
+
+
+def _items_and_prelude(loop: Loop) -> tuple[str, list[str]]:
+    """The collection the loop walks, bound to a const when it is a call (``await f()``)."""
+    item = item_name(loop)
+    iterable = loop.iterable
+    if "(" in iterable or "await" in iterable or not _IDENTIFIER_PATH.match(iterable):
+        name = _plural(item)
+        return name, [f"const {name} = {iterable};"]
+    return iterable, []
+
+
+def _keys(items: str, loop: Loop, key: str, name: str, lines: list[str]) -> str:
+    """The name holding every key: the collection itself when it holds the keys (``ids``)."""
+    item = item_name(loop)
+    if key == item:
+        return items
+    lines.append(f"const {name} = {items}.map(({item}) => {key});")
+    return name
+
+
+def _model(op: DbOp) -> str:
+    """``prisma.render.findMany`` -> ``prisma.render``."""
+    return op.api.rsplit(".", 1)[0] if "." in op.api else f"prisma.{main_table(op)}"
+
+
+def main_table(op: DbOp | None, fallback: str = "rows") -> str:
+    if op is not None and op.tables:
+        return op.tables[0]
+    return fallback
+
+
+def _handle(op: DbOp | None, default: str) -> str:
+    if op is None or not op.receiver:
+        return default
+    return op.receiver.split(".")[0] if op.library == "prisma" else op.receiver
+
+
+def library_of(op: DbOp | None) -> str:
+    return op.library if op is not None and op.library else "drizzle"
+
+
+def batched_select_code(op: DbOp | None, loop: Loop, flt: Filter | None) -> str:
+    """``for (const p of projects) { <query keyed by p.id> }`` as one IN query and a Map."""
+    table = main_table(op)
+    item = item_name(loop)
+    column = flt.column if flt else "id"
+    value = key_expression(flt, loop)
+    items, lines = _items_and_prelude(loop)
+    keys = _keys(items, loop, value, "keys", lines)
+    library = library_of(op)
+    if library == "prisma":
+        model = _model(op) if op else f"prisma.{table}"
+        query = f"await {model}.findMany({{ where: {{ {column}: {{ in: {keys} }} }} }})"
+    elif library == "knex":
+        query = f'await {_handle(op, "knex")}("{table}").whereIn("{column}", {keys})'
+    elif library in {"pg", "mysql2"}:
+        placeholder = "ANY($1)" if library == "pg" else "IN (?)"
+        condition = f"{column} = {placeholder}" if library == "pg" else f"{column} {placeholder}"
+        query = (
+            f'(await {_handle(op, "pool")}.query("SELECT * FROM {table} WHERE {condition}", '
+            f"[{keys}])).rows"
+        )
+    else:
+        query = (
+            f"await {_handle(op, 'db')}.select().from({table})"
+            f".where(inArray({table}.{column}, {keys}))"
+        )
+    lines.append(f"const rows = {query}; // one query for all of them")
+    lines += [
+        "const byKey = new Map<unknown, typeof rows>();",
+        "for (const row of rows) {",
+        f"  const group = byKey.get(row.{column}) ?? [];",
+        "  group.push(row);",
+        f"  byKey.set(row.{column}, group);",
+        "}",
+        f"for (const {item} of {items}) {{",
+        f"  const related = byKey.get({value}) ?? [];",
+        "  // ...",
+        "}",
+    ]
+    return "\n".join(lines)
+
+
+def _braced(text: str, start: int) -> str:
+    """The balanced ``{...}`` that opens at ``text[start]`` ("" when cut off)."""
+    depth = 0
+    for index in range(start, len(text)):
+        depth += {"{": 1, "}": -1}.get(text[index], 0)
+        if depth == 0:
+            return text[start : index + 1]
+    return ""
+
+
+def _written_values(op: DbOp | None, marker: str) -> str:
+    """The object literal after ``marker`` in the call (``.set(`` / ``data:``), as written."""
+    if op is None:
+        return "{ ... }"
+    found = re.search(re.escape(marker) + r"\s*\{", op.text)
+    values = _braced(op.text, found.end() - 1) if found else ""
+    return values or "{ ... }"
+
+
+def bulk_write_code(op: DbOp | None, loop: Loop, flt: Filter | None) -> str:
+    """A per-item UPDATE/DELETE/INSERT loop as one statement over every key."""
+    table = main_table(op, "table")
+    item = item_name(loop)
+    kind = op.kind if op is not None else "update"
+    column = flt.column if flt else "id"
+    value = key_expression(flt, loop)
+    items, lines = _items_and_prelude(loop)
+    library = library_of(op)
+    if kind == "insert":
+        rows = f"{items}.map(({item}) => ({{ ... }}))"
+        if library == "prisma":
+            lines.append(
+                f"await {_model(op) if op else 'prisma.' + table}.createMany({{ data: {rows} }});"
+            )
+        elif library == "knex":
+            lines.append(f'await {_handle(op, "knex")}("{table}").insert({rows});')
+        elif library in {"pg", "mysql2"}:
+            lines.append(
+                f'await {_handle(op, "pool")}.query("INSERT INTO {table} (...) '
+                'SELECT * FROM unnest($1::int[], ...)", [...columns]);'
+            )
+        else:
+            lines.append(f"await {_handle(op, 'db')}.insert({table}).values({rows});")
+        lines[-1] += " // one statement for every row"
+        return "\n".join(lines)
+    ids = _keys(items, loop, value, "ids", lines)
+    delete = kind == "delete"
+    if library == "prisma":
+        model = _model(op) if op else f"prisma.{table}"
+        where = f"where: {{ {column}: {{ in: {ids} }} }}"
+        if delete:
+            statement = f"await {model}.deleteMany({{ {where} }});"
+        else:
+            data = _written_values(op, "data:")
+            statement = f"await {model}.updateMany({{ {where}, data: {data} }});"
+    elif library == "knex":
+        tail = ".del()" if delete else ".update({ ... })"
+        statement = f'await {_handle(op, "knex")}("{table}").whereIn("{column}", {ids}){tail};'
+    elif library in {"pg", "mysql2"}:
+        condition = f"{column} = ANY($1)" if library == "pg" else f"{column} IN (?)"
+        verb = f"DELETE FROM {table}" if delete else f"UPDATE {table} SET ..."
+        statement = f'await {_handle(op, "pool")}.query("{verb} WHERE {condition}", [{ids}]);'
+    else:
+        handle = _handle(op, "db")
+        head = (
+            f"{handle}\n  .delete({table})"
+            if delete
+            else f"{handle}\n  .update({table})\n  .set({_written_values(op, '.set(')})"
+        )
+        statement = f"await {head}\n  .where(inArray({table}.{column}, {ids}));"
+    lines.append(f"{statement} // one statement for every {item}")
+    return "\n".join(lines)
+
+
+def promise_all_code(targets: list[tuple[str, ...]], calls: list[str]) -> str:
+    """``const [a, b] = await Promise.all([qa, qb]);``: destructured results keep their shape."""
+    names = []
+    for target in targets:
+        if len(target) > 1:
+            names.append("[" + ", ".join(target) + "]")
+        else:
+            names.append(target[0] if target and target[0] != "<return>" else "")
+    body = "\n".join(f"  {call}," for call in calls)
+    return f"const [{', '.join(names)}] = await Promise.all([\n{body}\n]);"
+
+
+def joined_lookup_code(
+    op: DbOp | None,
+    row: str,
+    table: str,
+    key: str,
+    joins: list[tuple[str, str, str]],
+) -> str:
+    """One query for a row and the rows its foreign keys point at.
+
+    ``joins`` are (attribute, joined table, alias or "") — an alias for a self-reference, as
+    Drizzle needs ``alias(renders, "parent")`` to join ``renders`` to itself.
+    """
+    library = library_of(op)
+    if library == "prisma":
+        model = _model(op) if op else f"prisma.{table}"
+        relations = ", ".join(
+            f"{(alias or attr).removesuffix('Id')}: true" for attr, _, alias in joins
+        )
+        return (
+            f"const row = await {model}.findUnique({{\n"
+            f"  where: {{ id: {key} }},\n"
+            f"  include: {{ {relations} }}, // one query (the relations of the schema)\n"
+            "});"
+        )
+    if library in {"knex", "pg", "mysql2"}:
+        sql_joins = "\n".join(
+            f"  LEFT JOIN {other} {alias or other} ON {alias or other}.id = {table}.{attr}"
+            for attr, other, alias in joins
+        )
+        placeholder = "$1" if library != "mysql2" else "?"
+        handle = _handle(op, "pool" if library != "knex" else "knex")
+        runner = "raw" if library == "knex" else "query"
+        return (
+            f"const row = await {handle}.{runner}(`\n"
+            f"  SELECT {table}.*, ... FROM {table}\n{sql_joins}\n"
+            f"  WHERE {table}.id = {placeholder}`, [{key}]);"
+        )
+    handle = _handle(op, "db")
+    aliases = [f'const {alias} = alias({other}, "{alias}");' for _, other, alias in joins if alias]
+    fields = [(row, table)] + [
+        (alias or self_alias(attr), alias or other) for attr, other, alias in joins
+    ]
+    selected = ", ".join(name if name == value else f"{name}: {value}" for name, value in fields)
+    left_joins = [
+        f"  .leftJoin({alias or other}, eq({alias or other}.id, {table}.{attr}))"
+        for attr, other, alias in joins
+    ]
+    return "\n".join(
+        [
+            'import { alias } from "drizzle-orm/pg-core";' if aliases else "",
+            *aliases,
+            "const [row] = await " + handle,
+            f"  .select({{ {selected} }})",
+            f"  .from({table})",
+            *left_joins,
+            f"  .where(eq({table}.id, {key}))",
+            "  .limit(1); // one round trip",
+        ]
+    ).lstrip("\n")
+
+
+def self_alias(attr: str) -> str:
+    """``parentRenderId`` -> ``parent``, ``referenceRenderId`` -> ``reference``."""
+    name = re.sub(r"(_?[Ii]d)$", "", attr)
+    name = re.sub(r"(_render|Render)$", "", name)
+    return name or attr
+
+
+def combined_row_code(
+    op: DbOp | None, table_a: str, table_b: str, col_a: str, col_b: str, key: str
+) -> str:
+    library = library_of(op)
+    if library == "prisma":
+        return (
+            f"const row = await prisma.{table_a}.findFirst({{\n"
+            f"  where: {{ {col_a}: {key} }},\n"
+            f"  include: {{ {table_b}: true }}, // the relation between them, one query\n"
+            "});"
+        )
+    if library in {"knex", "pg", "mysql2"}:
+        handle = _handle(op, "pool" if library != "knex" else "knex")
+        placeholder = "$1" if library != "mysql2" else "?"
+        return (
+            f"const row = await {handle}.{'raw' if library == 'knex' else 'query'}(`\n"
+            f"  SELECT {table_a}.*, {table_b}.* FROM {table_a}\n"
+            f"  LEFT JOIN {table_b} ON {table_b}.{col_b} = {table_a}.{col_a}\n"
+            f"  WHERE {table_a}.{col_a} = {placeholder}`, [{key}]);"
+        )
+    return (
+        f"const [row] = await {_handle(op, 'db')}\n"
+        f"  .select({{ {table_a}, {table_b} }})\n"
+        f"  .from({table_a})\n"
+        f"  .leftJoin({table_b}, eq({table_b}.{col_b}, {table_a}.{col_a})) "
+        "// plus the second query's other conditions\n"
+        f"  .where(eq({table_a}.{col_a}, {key}))\n"
+        "  .limit(1);"
+    )
+
+
+def count_code(op: DbOp, name: str, aggregate: str) -> str:
+    """``rows.length`` only: ``count()`` in SQL (Drizzle), ``.count`` (Prisma), ``count(*)``."""
+    table = main_table(op)
+    conditions = [
+        f"eq({flt.table or table}.{flt.column}, {flt.value})"
+        for flt in op.filters
+        if flt.op == "==" and flt.value
+    ]
+    library = op.library
+    total = f"{name}{'Count' if aggregate == 'count' else 'Total'}"
+    if library == "prisma":
+        where = ", ".join(
+            f"{f.column}: {f.value}" if f.value != f.column else f.column
+            for f in op.filters
+            if f.op == "=="
+        )
+        call = "count" if aggregate == "count" else "aggregate"
+        argument = (
+            f"{{ where: {{ {where} }} }}"
+            if aggregate == "count"
+            else f"{{ where: {{ {where} }}, _sum: {{ ... }} }}"
+        )
+        return f"const {total} = await {_model(op)}.{call}({argument});"
+    if library == "knex":
+        knex = _handle(op, "knex")
+        return f'const [{{ count: {total} }}] = await {knex}("{table}").where(...).count("id");'
+    if library in {"pg", "mysql2"}:
+        return (
+            f"const {{ rows: [{{ {total} }}] }} = await {_handle(op, 'pool')}.query("
+            f'"SELECT {aggregate}(*) AS \\"{total}\\" FROM {table} WHERE ...", [...]);'
+        )
+    where = conditions[0] if len(conditions) == 1 else f"and({', '.join(conditions)})"
+    joins = "".join(f"\n  .innerJoin({j}, ...)" for j in op.joins)
+    selected = "count()" if aggregate == "count" else "sum(...)"
+    return (
+        f"const [{{ {total} }}] = await {_handle(op, 'db')}\n"
+        f"  .select({{ {total}: {selected} }}) // or sql<number>`count(*)`\n"
+        f"  .from({table})" + joins + (f"\n  .where({where})" if conditions else "") + ";"
+    )
