@@ -28,8 +28,11 @@ def documented_commands() -> list[str]:
 
 def test_the_ci_doc_shows_the_sarif_upload_and_the_gate() -> None:
     commands = documented_commands()
-    assert "dbaudit audit app --format sarif -o dbaudit.sarif --no-progress" in commands
-    assert "dbaudit check app --baseline dbaudit-baseline.json --no-progress" in commands
+    # one step gates and writes the SARIF that is uploaded
+    gate = (
+        "dbaudit check app --baseline dbaudit-baseline.json -f sarif -o dbaudit.sarif --no-progress"
+    )
+    assert gate in commands
     assert "github/codeql-action/upload-sarif@" in CI_DOC.read_text(encoding="utf-8")
 
 
