@@ -332,7 +332,12 @@ def _literal_arguments(params: tuple[Any, ...]) -> sql.Composable:
     return sql.SQL(", ").join(sql.Literal(value) for value in params)
 
 
-def _execution_ms(conn: Connection, statement: str, params: tuple[Any, ...] | None) -> float:
+def _execution_ms(
+    conn: Connection,
+    statement: str,
+    params: tuple[Any, ...] | None,
+    repeats: int = VERIFY_REPEATS,
+) -> float:
     name = sql.Identifier(f"dbaudit_verify_{secrets.token_hex(4)}")
     best = float("inf")
     conn.execute("SAVEPOINT dbaudit_measure")
@@ -344,7 +349,7 @@ def _execution_ms(conn: Connection, statement: str, params: tuple[Any, ...] | No
             )
         else:
             run = sql.SQL("EXPLAIN (ANALYZE, FORMAT JSON) ") + sql.SQL(statement)
-        for _ in range(VERIFY_REPEATS):
+        for _ in range(max(1, repeats)):
             row = conn.execute(run).fetchone()
             assert row is not None
             best = min(best, float(row[0][0]["Execution Time"]))
@@ -386,8 +391,11 @@ def measure_with_sizes(
     *,
     statement_timeout_ms: int = DEFAULT_STATEMENT_TIMEOUT_MS,
     lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS,
+    repeats: int = VERIFY_REPEATS,
+    before_repeats: int | None = None,
 ) -> tuple[list[Measurement], int]:
-    """:func:`measure`, and the real total size in bytes of the indexes it built."""
+    """:func:`measure`, and the real total size in bytes of the indexes it built. Each time is
+    the best of ``repeats`` runs (``before_repeats`` for the runs without the indexes)."""
     index_bytes = 0
     results: list[Measurement | None] = [None] * len(statements)
     runnable: list[int] = []
@@ -414,7 +422,11 @@ def measure_with_sizes(
         conn.execute(f"SET LOCAL lock_timeout = {int(lock_timeout_ms)}")
         for number in runnable:
             try:
-                before[number] = _execution_ms(conn, *statements[number])
+                before[number] = _execution_ms(
+                    conn,
+                    *statements[number],
+                    repeats if before_repeats is None else before_repeats,
+                )
             except PlannerRejected as error:
                 failed[number] = str(error)
         for position, candidate in enumerate(indexes):
@@ -436,7 +448,7 @@ def measure_with_sizes(
                 results[number] = Measurement(before[number], None, unusable[0])
                 continue
             try:
-                after = _execution_ms(conn, *statements[number])
+                after = _execution_ms(conn, *statements[number], repeats)
             except PlannerRejected as error:
                 results[number] = Measurement(before[number], None, str(error))
                 continue
