@@ -77,3 +77,48 @@ def test_derived_names_and_serving() -> None:
     ref = prog.graph.functions["app.py::handler"]
     assert {"rows", "items", "first"} <= prog.derived(ref.function, ["rows"])
     assert {r.split("::")[1] for r in prog.serving} == {"handler", "helper"}
+
+
+def typescript_program(files: dict[str, str]) -> Program:
+    from dbaudit.frontends.typescript import parse
+
+    return Program([parse(path, textwrap.dedent(src)).module for path, src in files.items()])
+
+
+def test_typescript_handlers_are_server_actions_and_nestjs_routes() -> None:
+    prog = typescript_program(
+        {
+            "lib/server.ts": """
+                'use server';
+                export async function saveProfile(id: number) { return load(id); }
+                async function load(id: number) { return id; }
+            """,
+            "src/users/users.svc.ts": """
+                @Controller('users')
+                export class UsersController {
+                  @Get(':id')
+                  async findOne(id: number) { return id; }
+                  helper() { return 1; }
+                }
+            """,
+            "lib/plain.ts": "export async function unrelated(id: number) { return id; }\n",
+        }
+    )
+    served = {ref.split("::")[1] for ref in prog.serving}
+    assert {"saveProfile", "UsersController.findOne"} <= served
+    assert "UsersController.helper" not in served and "unrelated" not in served
+
+
+def test_typescript_test_files_are_one_off_code() -> None:
+    from dbaudit.analysis.program import is_one_off_code
+
+    for path in (
+        "src/users.spec.ts",
+        "src/users.test.tsx",
+        "src/__tests__/users.ts",
+        "e2e/login.ts",
+        "apps/web/e2e/flows/checkout.mjs",
+    ):
+        assert is_one_off_code(path), path
+    for path in ("lib/latest.ts", "lib/spec.ts", "app/contest.ts", "lib/e2ee.ts"):
+        assert not is_one_off_code(path), path

@@ -45,6 +45,19 @@ _CACHED = re.compile(
 _HANDLER_PATH = re.compile(
     r"(^|/)(views?|handlers?|routes?|routers?|api|endpoints?|actions?)(/|\.py$)"
 )
+# TypeScript: Next.js server actions (``'use server'`` exports, recorded as a decorator) and
+# NestJS controller/resolver decorators (``@Get()``, ``@Post(':id')``, ``@Query()``, ...)
+_TS_HANDLER_DECORATOR = re.compile(
+    r"^(use server|Get|Post|Put|Patch|Delete|All|Options|Head|Sse|MessagePattern|EventPattern"
+    r"|Query|Mutation|Subscription|ResolveField|SubscribeMessage)$"
+)
+# Next.js route handlers (``app/**/route.ts``, ``pages/api/**``), NestJS controllers and
+# resolvers, and files named like the Python handler modules (``actions.ts``, ``routes.ts``)
+_TS_HANDLER_PATH = re.compile(
+    r"((^|/)(route|views?|handlers?|routes?|routers?|api|endpoints?|actions?)"
+    r"|\.(controller|resolver|gateway|actions?))\.[cm]?[jt]sx?$"
+    r"|(^|/)pages/api/"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,6 +357,11 @@ class Program:
         if any(_ROUTE_DECORATOR.search(d) for d in fn.decorators):
             return True
         path = ref.module.path.replace("\\", "/")
+        if ref.module.language != "python":
+            if any(_TS_HANDLER_DECORATOR.match(d) for d in fn.decorators):
+                return True
+            if _TS_HANDLER_PATH.search(path) and not fn.name.startswith(("_", "#")):
+                return True
         return bool(_HANDLER_PATH.search(path)) and not fn.name.startswith("_")
 
     # ---- building findings
@@ -434,7 +452,9 @@ def runs_once_in_loop(
 
 _ONE_OFF_PATH = re.compile(
     r"(^|/)(tests?|testing|migrations|alembic|fixtures|scripts|conftest\.py|test_[^/]*\.py|"
-    r"[^/]*_tests?\.py|tests?\.py)(/|$)"
+    r"[^/]*_tests?\.py|tests?\.py"
+    # TypeScript/JavaScript: Jest/Vitest/Mocha files and folders, end-to-end suites
+    r"|__tests__|__mocks__|e2e|[^/]*\.(?:spec|test|e2e-spec)\.[cm]?[jt]sx?)(/|$)"
 )
 
 

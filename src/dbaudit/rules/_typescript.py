@@ -359,3 +359,28 @@ def count_code(op: DbOp, name: str, aggregate: str) -> str:
         f"  .select({{ {total}: {selected} }}) // or sql<number>`count(*)`\n"
         f"  .from({table})" + joins + (f"\n  .where({where})" if conditions else "") + ";"
     )
+
+
+def bounded_list_code(op: DbOp) -> str:
+    """A list query with a page size and keyset pagination on the primary key."""
+    table = main_table(op)
+    library = op.library
+    if library == "prisma":
+        return (
+            f"{_model(op)}.findMany({{ where: {{ ... }}, orderBy: {{ id: 'asc' }}, "
+            "take: pageSize, cursor: after ? { id: after } : undefined, skip: after ? 1 : 0 })"
+        )
+    if library == "knex":
+        return (
+            f'{_handle(op, "knex")}("{table}").where(...).andWhere("id", ">", after)'
+            '.orderBy("id").limit(pageSize)'
+        )
+    if library in {"pg", "mysql2"}:
+        return (
+            f'{_handle(op, "pool")}.query("SELECT ... FROM {table} WHERE ... AND id > $1 '
+            'ORDER BY id LIMIT $2", [after, pageSize])'
+        )
+    return (
+        f"{_handle(op, 'db')}.select().from({table})"
+        f".where(and(..., gt({table}.id, after))).orderBy(asc({table}.id)).limit(pageSize)"
+    )

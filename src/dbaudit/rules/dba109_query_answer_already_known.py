@@ -33,6 +33,7 @@ from collections.abc import Iterator
 from dbaudit.analysis.program import WRITE_KINDS, Program
 from dbaudit.analysis.sequences import QueryEvent, exclusive, query_events
 from dbaudit.findings import Finding, Fix, Severity
+from dbaudit.rules import _typescript as ts
 
 CODE = "DBA109"
 NAME = "query-answer-already-known"
@@ -77,7 +78,8 @@ def check(program: Program) -> Iterator[Finding]:
                     f"Reuse the result of line {first.span.line}"
                     + (f" (`{reuse}`)" if reuse else "")
                     + " instead of querying again.",
-                    f"{targets} = {reuse}" if reuse else "",
+                    _reuse_code(targets, reuse, ref.module.language) if reuse else "",
+                    ref.module.language,
                 ),
                 problem=(
                     f"`{fn.qualname}` runs the same query twice with nothing written in between;"
@@ -104,3 +106,9 @@ def _lazy(program: Program, event: QueryEvent) -> bool:
         returned = program.reach(event.target).returned_op
         return returned is not None and returned.result_shape == "queryset"
     return False
+
+
+def _reuse_code(targets: str, reuse: str, language: str) -> str:
+    if ts.is_typescript(language):
+        return f"const {targets} = {reuse};"
+    return f"{targets} = {reuse}"

@@ -34,6 +34,7 @@ from collections.abc import Iterator
 
 from dbaudit.analysis.program import Program
 from dbaudit.findings import Finding, Fix, Severity
+from dbaudit.rules import _typescript as ts
 
 CODE = "DBA110"
 NAME = "unbounded-list-query"
@@ -53,7 +54,10 @@ def check(program: Program) -> Iterator[Finding]:
             if not op.tables and not op.sql:
                 continue  # nothing says what it lists (a driver call on a statement variable)
             table = op.tables[0] if op.tables else "rows"
-            if op.library == "django":
+            lang = ref.module.language
+            if ts.is_typescript(lang):
+                code = ts.bounded_list_code(op)
+            elif op.library == "django":
                 code = f"{op.api}(...).order_by('id')[:page_size]"
             else:
                 code = f"select({table}).where(...).order_by({table}.id).limit(page_size)"
@@ -68,6 +72,7 @@ def check(program: Program) -> Iterator[Finding]:
                 fix=Fix(
                     "Bound the list: a LIMIT with keyset pagination, or a documented maximum.",
                     code,
+                    lang,
                 ),
                 problem=(
                     f"`{ref.function.qualname}` serves a request and returns every matching "

@@ -158,6 +158,7 @@ def check(program: Program) -> Iterator[Finding]:
             fix = Fix(
                 "Set every pool limit explicitly and a server-side statement timeout.",
                 _fix_code(engine),
+                module.language,
             )
             problem = (
                 "Library defaults are tuned for nothing in particular: without a checkout "

@@ -1,0 +1,185 @@
+"""Fixes for findings in TypeScript code are written in TypeScript, with the names of the code.
+
+Runs the whole analysis on the TypeScript fixture app (``tests/fixtures/ts_render_platform``:
+Drizzle ``naive/``, ``prisma/``, Knex/node-postgres ``legacy/``) and reads each rule's fix.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from dbaudit.analysis import AnalysisResult, analyze
+from dbaudit.findings import Finding, Severity
+from dbaudit.frontends.typescript import SUFFIXES, parse
+
+FIXTURE = Path(__file__).parents[1] / "fixtures" / "ts_render_platform"
+PYTHON_ONLY = (
+    "asyncio",
+    "session.",
+    "lambda",
+    "dict",
+    "async with",
+    "(select(",
+    ".in_(",
+    "outerjoin",
+)
+
+
+def audit(variant: str) -> AnalysisResult:
+    # paths as a user auditing the app sees them (under tests/ everything is test code), and
+    # the cwd the frontend resolves tsconfig.json aliases from
+    with contextlib.chdir(FIXTURE):
+        files = sorted(p for p in Path(variant).rglob("*") if p.name.endswith(SUFFIXES))
+        return analyze([parse(p.as_posix(), p.read_text()).module for p in files])
+
+
+@pytest.fixture(scope="module")
+def naive() -> AnalysisResult:
+    return audit("naive")
+
+
+@pytest.fixture(scope="module")
+def prisma() -> AnalysisResult:
+    return audit("prisma")
+
+
+@pytest.fixture(scope="module")
+def legacy() -> AnalysisResult:
+    return audit("legacy")
+
+
+def one(result: AnalysisResult, rule: str, function: str) -> Finding:
+    (found,) = [f for f in result.findings if f.rule == rule and f.function == function]
+    assert found.fix.language == "typescript"
+    assert not any(token in found.fix.code for token in PYTHON_ONLY), found.fix.code
+    return found
+
+
+def test_every_fix_in_typescript_code_is_typescript(
+    naive: AnalysisResult, prisma: AnalysisResult, legacy: AnalysisResult
+) -> None:
+    findings = [*naive.findings, *prisma.findings, *legacy.findings]
+    assert {f.rule for f in findings} >= {"DBA101", "DBA102", "DBA103", "DBA105", "DBA106"}
+    for finding in findings:
+        assert finding.fix.language == "typescript", finding
+        assert "asyncio" not in finding.fix.summary and " dict" not in finding.fix.summary
+
+
+def test_dba102_batches_with_in_array_and_groups_in_a_map(naive: AnalysisResult) -> None:
+    (outer, inner) = sorted(
+        (f for f in naive.findings if f.function == "ChainService.userChainsWithRenders"),
+        key=lambda f: f.line,
+    )
+    code = outer.fix.code
+    assert code.startswith("const projects = await ProjectsDAL.listForUser(userId);\n")
+    assert "const keys = projects.map((project) => project.id);" in code
+    assert (
+        "await db.select().from(renderChains).where(inArray(renderChains.projectId, keys))" in code
+    )
+    assert "new Map" in code and "byKey.get(project.id) ?? []" in code
+    assert "`inArray`" in outer.fix.summary and "Map" in outer.fix.summary
+    assert "inArray(renders.chainId, keys)" in inner.fix.code
+
+
+def test_dba103_one_update_where_in_array(naive: AnalysisResult) -> None:
+    code = one(naive, "DBA103", "ChainService.deleteChain").fix.code
+    assert "const ids = renders.map((render) => render.id);" in code
+    assert ".update(renders)" in code and ".where(inArray(renders.id, ids));" in code
+    assert ".set({ chainId: null, chainPosition: null, updatedAt: new Date() })" in code
+
+
+def test_dba105_promise_all_on_pools(naive: AnalysisResult, prisma: AnalysisResult) -> None:
+    fix = one(naive, "DBA105", "profileStats").fix
+    assert fix.code.startswith("const [counts, credits, recent, allRenders] = await Promise.all([")
+    assert "  RendersDAL.recentForUser(userId, PROFILE_RECENT_RENDERS),\n" in fix.code
+    assert "Promise.all" in fix.summary and "pool" in fix.summary
+    fix = one(prisma, "DBA105", "dashboard").fix
+    assert "`prisma` is a pool" in fix.summary and "own session" not in fix.summary
+    assert "prisma.user.findUnique({ where: { id: userId } })," in fix.code
+
+
+def test_dba105_a_transaction_handle_is_one_connection() -> None:
+    source = """
+        import { db } from "./db";
+        export async function load(userId: number) {
+          return db.transaction(async (tx) => {
+            const user = await tx.select().from(users).where(eq(users.id, userId));
+            const credit = await tx.select().from(credits).where(eq(credits.userId, userId));
+            return { user, credit };
+          });
+        }
+    """
+    result = analyze([parse("lib/load.ts", textwrap.dedent(source)).module])
+    (finding,) = [f for f in result.findings if f.rule == "DBA105"]
+    assert "`tx`" in finding.fix.summary and "one connection" in finding.fix.summary
+    assert "db.select().from(users)" in finding.fix.code and "tx." not in finding.fix.code
+    assert finding.fix.code.startswith("const [user, credit] = await Promise.all([")
+
+
+def test_dba106_left_joins_with_aliased_self_joins(naive: AnalysisResult) -> None:
+    fix = one(naive, "DBA106", "renderWithContext").fix
+    assert 'const parent = alias(renders, "parent");' in fix.code
+    assert 'const reference = alias(renders, "reference");' in fix.code
+    assert ".leftJoin(parent, eq(parent.id, renders.parentRenderId))" in fix.code
+    assert ".leftJoin(renderChains, eq(renderChains.id, renders.chainId))" in fix.code
+    assert ".where(eq(renders.id, renderId))" in fix.code
+    assert "`leftJoin`" in fix.summary and "alias" in fix.summary
+
+
+def test_dba107_left_join(naive: AnalysisResult) -> None:
+    fix = one(naive, "DBA107", "creditsWithReset").fix
+    assert ".leftJoin(userSubscriptions, eq(userSubscriptions.userId, userCredits.userId))" in (
+        fix.code
+    )
+    assert ".where(eq(userCredits.userId, userId))" in fix.code
+
+
+def test_dba108_count_in_sql(naive: AnalysisResult) -> None:
+    found = one(naive, "DBA108", "profileStats")
+    assert "`allRenders.length`" in found.message and "len()" not in found.message
+    assert ".select({ allRendersCount: count() })" in found.fix.code
+    assert ".where(eq(projects.userId, userId))" in found.fix.code
+    assert "sql<number>`count(*)`" in found.fix.summary
+
+
+def test_prisma_fixes(prisma: AnalysisResult) -> None:
+    code = one(prisma, "DBA101", "projectOverviews").fix.code
+    assert "await prisma.render.findMany({ where: { projectId: { in: keys } } })" in code
+    code = one(prisma, "DBA103", "archiveRenders").fix.code
+    assert code.startswith(
+        "await prisma.render.updateMany({ where: { id: { in: renderIds } }, "
+        'data: { status: "archived" } });'
+    )
+
+
+def test_node_postgres_and_knex_fixes(legacy: AnalysisResult) -> None:
+    code = one(legacy, "DBA101", "chainReport").fix.code
+    assert 'pool.query("SELECT * FROM renders WHERE chain_id = ANY($1)", [chainIds])' in code
+    assert "$1 for" not in code and "byKey.get(id)" in code
+    code = one(legacy, "DBA103", "touchAll").fix.code
+    assert 'await knex("renders").whereIn("id", ids).update({ ... });' in code
+
+
+def test_dba110_pages_with_limit(naive: AnalysisResult) -> None:
+    fix = one(naive, "DBA110", "RendersDAL.getByChainId").fix
+    assert fix.code.startswith("db.select().from(renders)") and ".limit(pageSize)" in fix.code
+
+
+def test_findings_in_typescript_tests_are_info() -> None:
+    source = """
+        import { db } from "../lib/db";
+        export async function seed(ids: number[]) {
+          for (const id of ids) {
+            await db.update(renders).set({ status: "done" }).where(eq(renders.id, id));
+          }
+        }
+    """
+    for path in ("src/renders.spec.ts", "src/__tests__/seed.ts", "e2e/seed.ts"):
+        (finding,) = analyze([parse(path, textwrap.dedent(source)).module]).findings
+        assert finding.rule == "DBA103" and finding.severity == Severity.INFO, path
+    (finding,) = analyze([parse("src/seed.ts", textwrap.dedent(source)).module]).findings
+    assert finding.severity == Severity.HIGH
