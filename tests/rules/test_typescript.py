@@ -83,6 +83,9 @@ def test_dba102_batches_with_in_array_and_groups_in_a_map(naive: AnalysisResult)
     assert "new Map" in code and "byKey.get(project.id) ?? []" in code
     assert "`inArray`" in outer.fix.summary and "Map" in outer.fix.summary
     assert "inArray(renders.chainId, keys)" in inner.fix.code
+    # the loop is quoted the way TypeScript writes it, in the message and the call chain
+    assert "`for (const project of await ProjectsDAL.listForUser(userId))`" in outer.message
+    assert "for (const chain of" in inner.call_chain[0].detail
 
 
 def test_dba103_one_update_where_in_array(naive: AnalysisResult) -> None:
@@ -147,7 +150,9 @@ def test_dba108_count_in_sql(naive: AnalysisResult) -> None:
 
 
 def test_prisma_fixes(prisma: AnalysisResult) -> None:
-    code = one(prisma, "DBA101", "projectOverviews").fix.code
+    found = one(prisma, "DBA101", "projectOverviews")
+    assert "over `projects.map((project) => ...)`" in found.message
+    code = found.fix.code
     assert "await prisma.render.findMany({ where: { projectId: { in: keys } } })" in code
     code = one(prisma, "DBA103", "archiveRenders").fix.code
     assert code.startswith(

@@ -10,7 +10,10 @@ from dbaudit.rules import _typescript as ts
 _NESTED_BY_DEPTH = {1: "a query per {noun}", 2: "queries per {noun} of each outer item"}
 
 
-def loop_header(loop: Loop) -> str:
+def loop_header(loop: Loop, language: str = "python") -> str:
+    """The loop as its language writes it, for messages and call-chain hops."""
+    if ts.is_typescript(language):
+        return ts.loop_header(loop)
     target = ", ".join(loop.targets) or "_"
     if loop.kind == "while":
         return f"while {loop.iterable}"

@@ -33,6 +33,20 @@ def item_name(loop: Loop) -> str:
     return loop.targets[0].split(".")[-1] if loop.targets else "item"
 
 
+def loop_header(loop: Loop) -> str:
+    """``for (const project of projects)``, ``projects.map((project) => ...)``."""
+    if loop.kind == "while":
+        return f"while ({loop.iterable})"
+    if len(loop.targets) > 1:
+        target = "[" + ", ".join(loop.targets) + "]"
+    else:
+        target = loop.targets[0] if loop.targets else "_"
+    if loop.kind == "comprehension":
+        return f"{loop.iterable}.map(({target}) => ...)"
+    keyword = "for await" if loop.is_async or loop.kind == "async for" else "for"
+    return f"{keyword} (const {target} of {loop.iterable})"
+
+
 def _looks_like_key(name: str) -> bool:
     return name == "id" or name.endswith(("Id", "_id", "Ids", "_ids"))
 

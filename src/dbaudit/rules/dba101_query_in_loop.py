@@ -84,6 +84,7 @@ def check(program: Program) -> Iterator[Finding]:
             if not loops:
                 continue
             inner = loops[-1]
+            header = loop_header(inner, language(ref))
             if runs_once_in_loop(op.targets, fn, op.branch, inner):
                 continue
             if (
@@ -117,10 +118,9 @@ def check(program: Program) -> Iterator[Finding]:
                 else (Severity.CRITICAL if nested else Severity.HIGH),
                 message=(
                     f"`{op.api}` runs a query{on_table} per {item}, fanned out concurrently "
-                    f"over `{loop_header(inner)}` (N round trips and N connections)"
+                    f"over `{header}` (N round trips and N connections)"
                     if concurrent
-                    else f"`{op.api}` runs a query{on_table} per {item} inside "
-                    f"`{loop_header(inner)}` (N+1)"
+                    else f"`{op.api}` runs a query{on_table} per {item} inside `{header}` (N+1)"
                 ),
                 ref=ref,
                 span=op.span,
@@ -134,7 +134,7 @@ def check(program: Program) -> Iterator[Finding]:
                     lang,
                 ),
                 problem=(
-                    f"`{op.text}` sits inside `{loop_header(inner)}` (line {inner.span.line}), so "
+                    f"`{op.text}` sits inside `{header}` (line {inner.span.line}), so "
                     f"`{fn.qualname}` makes one round trip per {item}: {cost} queries in total. "
                     "Latency adds up linearly with the number of items."
                 ),

@@ -79,6 +79,7 @@ def check(program: Program) -> Iterator[Finding]:
             if reach.cost.conditional and len(reach.chain) >= 3:
                 continue  # a query three calls down behind a condition: too weak to report
             inner = loops[-1]
+            header = loop_header(inner, language(ref))
             if reach.batched_only and any(loop.chunked for loop in loops):
                 continue
             if inner.kind == "while" and reach.first_op is not None and reach.first_op.has_limit:
@@ -89,7 +90,7 @@ def check(program: Program) -> Iterator[Finding]:
             op = reach.first_op
             table = op.tables[0] if op is not None and op.tables else "rows"
             chain = (
-                program.hop(ref, call.span.line, f"calls {call.callee} in `{loop_header(inner)}`"),
+                program.hop(ref, call.span.line, f"calls {call.callee} in `{header}`"),
                 *reach.chain,
             )
             per_item = str(reach.cost)
@@ -101,10 +102,10 @@ def check(program: Program) -> Iterator[Finding]:
                 else (Severity.CRITICAL if nested else Severity.HIGH),
                 message=(
                     f"`{call.callee}` queries {table} once per {item}, fanned out concurrently "
-                    f"over `{loop_header(inner)}` (N round trips and N connections)"
+                    f"over `{header}` (N round trips and N connections)"
                     if concurrent
                     else f"`{call.callee}` queries {table} once per {item} inside "
-                    f"`{loop_header(inner)}` (N+1 through {len(chain) - 1} call"
+                    f"`{header}` (N+1 through {len(chain) - 1} call"
                     f"{'s' if len(chain) > 2 else ''})"
                 ),
                 ref=ref,

@@ -149,7 +149,7 @@ def _finding(
         rule=CODE,
         severity=Severity.HIGH,
         message=f"{what} issues one {kind} on {table} per {item} inside "
-        f"`{loop_header(inner)}`; one bulk statement would do",
+        f"`{loop_header(inner, language(ref))}`; one bulk statement would do",
         ref=ref,
         span=span,
         query_cost=str(cost),
@@ -213,10 +213,9 @@ def check(program: Program) -> Iterator[Finding]:
                 continue
             if runs_once_in_loop(call.targets, fn, call.branch, loops[-1]):
                 continue
+            header = loop_header(loops[-1], language(ref))
             chain = (
-                program.hop(
-                    ref, call.span.line, f"calls {call.callee} in `{loop_header(loops[-1])}`"
-                ),
+                program.hop(ref, call.span.line, f"calls {call.callee} in `{header}`"),
                 *reach.chain,
             )
             commits = _commits(program, target)
