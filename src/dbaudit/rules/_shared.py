@@ -55,7 +55,7 @@ def is_write(op: DbOp) -> bool:
 
 def language(ref: FunctionRef) -> str:
     """The language fixes are written in: the one of the module the finding is in."""
-    return ref.module.language
+    return ts.module_language(ref.module)
 
 
 def is_typescript(ref: FunctionRef) -> bool:
@@ -85,7 +85,7 @@ def batched_select_code(
 ) -> str:
     """``for p in projects: <query keyed by p.id>`` rewritten as one IN query and a dict."""
     if ts.is_typescript(language):
-        return ts.batched_select_code(op, loop, key or key_filter(op, loop))
+        return ts.batched_select_code(op, loop, key or key_filter(op, loop), language)
     table = main_table(op)
     item = noun(loop)
     flt = key or key_filter(op, loop)

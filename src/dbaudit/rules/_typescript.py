@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from dbaudit.model import DbOp, Filter, Loop
+from dbaudit.model import DbOp, Filter, Loop, ModuleModel
 
 TS_LANGUAGES = frozenset({"typescript", "javascript"})
 # a transaction handle or one checked-out pg client is a single connection: one statement at
@@ -20,8 +20,26 @@ _PLACEHOLDER = re.compile(r"^(\$\d+|\?|%s)$")
 _IDENTIFIER_PATH = re.compile(r"^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)*$")
 
 
+_JAVASCRIPT_FILE = re.compile(r"\.(?:c|m)?jsx?$")
+
+
 def is_typescript(language: str) -> bool:
+    """TypeScript or JavaScript: fixes in the syntax both share (``javascript`` leaves out
+    the type annotations)."""
     return language in TS_LANGUAGES
+
+
+def module_language(module: ModuleModel) -> str:
+    """The TypeScript frontend reads ``.js``/``.cjs``/``.mjs`` too: their fixes are plain
+    JavaScript (no ``Map<K, V>`` or ``sql<number>``)."""
+    if module.language == "typescript" and _JAVASCRIPT_FILE.search(module.path):
+        return "javascript"
+    return module.language
+
+
+def sql_count(language: str, aggregate: str = "count") -> str:
+    cast = "<number>" if language == "typescript" else ""
+    return f"sql{cast}`{aggregate}(*)`"
 
 
 def single_connection(handle: str) -> bool:
@@ -107,7 +125,9 @@ def library_of(op: DbOp | None) -> str:
     return op.library if op is not None and op.library else "drizzle"
 
 
-def batched_select_code(op: DbOp | None, loop: Loop, flt: Filter | None) -> str:
+def batched_select_code(
+    op: DbOp | None, loop: Loop, flt: Filter | None, language: str = "typescript"
+) -> str:
     """``for (const p of projects) { <query keyed by p.id> }`` as one IN query and a Map."""
     table = main_table(op)
     item = item_name(loop)
@@ -135,7 +155,9 @@ def batched_select_code(op: DbOp | None, loop: Loop, flt: Filter | None) -> str:
         )
     lines.append(f"const rows = {query}; // one query for all of them")
     lines += [
-        "const byKey = new Map<unknown, typeof rows>();",
+        "const byKey = new Map<unknown, typeof rows>();"
+        if language == "typescript"
+        else "const byKey = new Map();",
         "for (const row of rows) {",
         f"  const group = byKey.get(row.{column}) ?? [];",
         "  group.push(row);",
@@ -334,7 +356,7 @@ def combined_row_code(
     )
 
 
-def count_code(op: DbOp, name: str, aggregate: str) -> str:
+def count_code(op: DbOp, name: str, aggregate: str, language: str = "typescript") -> str:
     """``rows.length`` only: ``count()`` in SQL (Drizzle), ``.count`` (Prisma), ``count(*)``."""
     table = main_table(op)
     conditions = [
@@ -370,7 +392,7 @@ def count_code(op: DbOp, name: str, aggregate: str) -> str:
     selected = "count()" if aggregate == "count" else "sum(...)"
     return (
         f"const [{{ {total} }}] = await {_handle(op, 'db')}\n"
-        f"  .select({{ {total}: {selected} }}) // or sql<number>`count(*)`\n"
+        f"  .select({{ {total}: {selected} }}) // or {sql_count(language, aggregate)}\n"
         f"  .from({table})" + joins + (f"\n  .where({where})" if conditions else "") + ";"
     )
 

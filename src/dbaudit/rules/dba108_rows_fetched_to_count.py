@@ -99,12 +99,12 @@ def check(program: Program) -> Iterator[Finding]:
                 "returns one number."
             )
             if ts.is_typescript(lang):
-                code = ts.count_code(op, name, aggregate)
+                code = ts.count_code(op, name, aggregate, lang)
                 used = f"{name}.length" if how == "len" else f"the sum over {name}"
                 in_sql = {
                     "prisma": f"`{ts.main_table(op)}.{aggregate if how == 'len' else 'aggregate'}`",
                     "knex": f"`.{aggregate}(...)`",
-                }.get(op.library, f"`{aggregate}()` or sql<number>`{aggregate}(*)`")
+                }.get(op.library, f"`{aggregate}()` or {ts.sql_count(lang, aggregate)}")
                 summary = (
                     f"Replace `{what}` + `{used}` with a {aggregate.upper()} query ({in_sql}) "
                     "that returns one number."

@@ -78,8 +78,8 @@ def check(program: Program) -> Iterator[Finding]:
                     f"Reuse the result of line {first.span.line}"
                     + (f" (`{reuse}`)" if reuse else "")
                     + " instead of querying again.",
-                    _reuse_code(targets, reuse, ref.module.language) if reuse else "",
-                    ref.module.language,
+                    _reuse_code(targets, reuse, ts.module_language(ref.module)) if reuse else "",
+                    ts.module_language(ref.module),
                 ),
                 problem=(
                     f"`{fn.qualname}` runs the same query twice with nothing written in between;"

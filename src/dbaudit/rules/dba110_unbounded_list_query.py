@@ -54,7 +54,7 @@ def check(program: Program) -> Iterator[Finding]:
             if not op.tables and not op.sql:
                 continue  # nothing says what it lists (a driver call on a statement variable)
             table = op.tables[0] if op.tables else "rows"
-            lang = ref.module.language
+            lang = ts.module_language(ref.module)
             if ts.is_typescript(lang):
                 code = ts.bounded_list_code(op)
             elif op.library == "django":

@@ -47,6 +47,7 @@ from collections.abc import Iterator
 from dbaudit.analysis.program import Program
 from dbaudit.findings import Finding, Fix, Severity
 from dbaudit.model import EngineCreation
+from dbaudit.rules import _typescript as ts
 
 CODE = "DBA201"
 NAME = "engine-pool-settings"
@@ -158,7 +159,7 @@ def check(program: Program) -> Iterator[Finding]:
             fix = Fix(
                 "Set every pool limit explicitly and a server-side statement timeout.",
                 _fix_code(engine),
-                module.language,
+                ts.module_language(module),
             )
             problem = (
                 "Library defaults are tuned for nothing in particular: without a checkout "
