@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from dbaudit.findings import Audit, FileSummary, Finding, Severity
+from dbaudit.findings import Audit, FileSummary, Finding, Fix, GoodPractice, Severity
 from dbaudit.report import markdown
 
 AUDIT_DATE = date(2026, 1, 15)
@@ -97,3 +97,33 @@ def test_files_skipped_by_design_are_summarised_below_the_errors(sample_audit: A
     assert "Skipped by design: empty file: 3." in section
     assert "- `pkg2/__init__.py`: empty file" in section
     assert section.index("app/legacy.py") < section.index("Skipped by design")
+
+
+def test_typescript_code_is_fenced_and_commented_as_typescript() -> None:
+    finding = Finding(
+        "DBA105",
+        Severity.MEDIUM,
+        "sequential awaits",
+        "lib/services/profile.ts",
+        4,
+        6,
+        function="getProfileStats",
+        code="const user = await getUser(id);\nconst credits = await getCredits(id);",
+        fix=Fix(
+            "run them together", "const [user, credits] = await Promise.all([...]);", "typescript"
+        ),
+    )
+    practice = GoodPractice(
+        "batched IN", "lib/dal/renders.mjs", 1, 2, "byIds", "one query", code="inArray(x, ids)"
+    )
+    audit = Audit(
+        roots=("lib",),
+        files=[FileSummary("lib/services/profile.ts", 10, "services", "typescript")],
+        findings=[finding],
+        good_practices=[practice],
+    )
+    report = markdown.render(audit, today=AUDIT_DATE)
+    assert "```typescript\n// ❌ DBA105\nconst user" in report
+    assert "```typescript\n// ✅ fixed\nconst [user, credits]" in report
+    assert "```javascript\n// ✅ batched IN\ninArray(x, ids)" in report
+    assert "```python" not in report

@@ -245,7 +245,8 @@ def _optimized_file(path: str, practices: list[GoodPractice]) -> str:
         lines.append(f"- `{practice.function}()` ({span}): {described}")
     for practice in practices:
         if practice.code:
-            lines.append(_code_block(practice.code, f"✅ {practice.kind}"))
+            language = _language_of(practice.path)
+            lines.append(_code_block(practice.code, f"✅ {practice.kind}", language))
     lines.append("\n---\n")
     return "\n".join(lines)
 
@@ -266,7 +267,9 @@ def _finding_block(finding: Finding, names: dict[str, str]) -> str:
     if finding.code:
         lines.append("")
         lines.append(f"**{line_range(finding.line, finding.end_line).capitalize()}:**")
-        lines.append(_code_block(finding.code, f"❌ {finding.rule}"))
+        language = finding.fix.language if finding.fix is not None else None
+        language = language or _language_of(finding.path)
+        lines.append(_code_block(finding.code, f"❌ {finding.rule}", language))
     else:
         where = line_range(finding.line, finding.end_line)
         lines.append(f"**Location:** `{finding.path}`, {where}")
@@ -309,10 +312,28 @@ def _improvement_block(finding: Finding) -> str:
     return "\n".join(lines)
 
 
+_LANGUAGE_BY_SUFFIX = {
+    ".ts": "typescript",
+    ".tsx": "typescript",
+    ".mts": "typescript",
+    ".cts": "typescript",
+    ".js": "javascript",
+    ".jsx": "javascript",
+    ".mjs": "javascript",
+    ".cjs": "javascript",
+}
+
+
+def _language_of(path: str) -> str:
+    suffix = path[path.rfind(".") :].lower() if "." in path else ""
+    return _LANGUAGE_BY_SUFFIX.get(suffix, "python")
+
+
 def _code_block(code: str, label: str, language: str = "python") -> str:
     body = code.rstrip("\n")
     fence = "````" if "```" in body else "```"
-    return f"\n{fence}{language}\n# {label}\n{body}\n{fence}"
+    comment = "#" if language == "python" else "//"
+    return f"\n{fence}{language}\n{comment} {label}\n{body}\n{fence}"
 
 
 # --- tables and checklists -------------------------------------------------------------------
