@@ -1,8 +1,10 @@
 """``dbaudit demo`` end to end, in a subprocess, against a real PostgreSQL.
 
 Checks the JSON document's structure, that every operation needs fewer statements (the round
-trips of the operations table) optimized than naive, that both variants agree, and that the
-temporary databases are gone.
+trips of the operations table) optimized than naive, that both variants agree, that the
+temporary databases are gone, and that the static audit's summary and the reports (``audit.md``,
+``audit.html``) carry the naive app's findings and the measured numbers. Every run works in a
+temporary directory, since the reports go into the current directory by default.
 """
 
 from __future__ import annotations
@@ -26,19 +28,42 @@ from dbaudit.db import PostgresServer
 from dbaudit.db.harness import libpq_url
 
 FAST = ["--repeat", "2", "--clients", "2", "--calls-per-client", "1"]
+QUICKEST = ["--repeat", "1", "--clients", "0"]
 # The network delay changes timings only; 0 ms keeps the slow naive calls short.
 NO_DELAY = ["--delay-ms", "0"]
 
 
-def _demo(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def _demo(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "dbaudit", "demo", *args],
         capture_output=True,
         text=True,
         timeout=240,
+        cwd=cwd,
         env={**os.environ, **(env or {})},
         check=False,
     )
+
+
+def _measured_rows(markdown: str) -> dict[str, tuple[str, str]]:
+    """Operation -> (statements, median ms) cells of the report's measured section."""
+    section = markdown.split("## Measured Before/After (dbaudit demo)", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        found = re.match(r"\| `(\w+)` \| (\d+ → \d+) \| ([\d.]+ → [\d.]+) \|", line)
+        if found:
+            rows[found.group(1)] = (found.group(2), found.group(3))
+    return rows
+
+
+def _check_naive_findings_named(markdown: str) -> None:
+    """The report names the naive app's N+1 in the projects service, with its file and rule."""
+    assert "render_platform/naive/services/projects.py" in markdown
+    block = markdown.split("render_platform/naive/services/projects.py", 1)[1]
+    assert "DBA102" in block
+    assert "Database Performance Audit Report" in markdown
 
 
 def _databases(server: PostgresServer) -> set[str]:
@@ -78,9 +103,10 @@ def _check_document(document: dict[str, Any], delay: str) -> None:
             assert optimized["throughput"]["per_second"] > 0
 
 
-def test_demo_json_on_the_resolved_server(pg_server: PostgresServer) -> None:
+def test_demo_json_on_the_resolved_server(pg_server: PostgresServer, tmp_path: Path) -> None:
     before = _databases(pg_server)
-    completed = _demo("--json", *FAST)  # the default delay, 1 ms
+    # the default delay, 1 ms
+    completed = _demo("--json", *FAST, "--output-dir", "reports", cwd=tmp_path)
     assert completed.returncode == 0, completed.stderr
     document = json.loads(completed.stdout)
     _check_document(document, "1")
@@ -88,6 +114,40 @@ def test_demo_json_on_the_resolved_server(pg_server: PostgresServer) -> None:
     assert len(temporary) == 2
     assert not temporary & before
     assert not temporary & _databases(pg_server), "temporary databases were left behind"
+
+    audit = document["audit"]
+    naive, optimized = audit["naive"], audit["optimized"]
+    assert naive["paths"] == ["render_platform/naive", "render_platform/schema.py"]
+    assert naive["findings_at_or_above_low"] > 0
+    assert sum(naive["by_severity"].values()) == naive["findings"]
+    assert any(
+        item["rule"] == "DBA102" and "render_platform/naive/services/projects.py" in item["paths"]
+        for item in naive["by_rule"]
+    )
+    assert optimized["findings_at_or_above_low"] == 0
+    assert optimized["good_practices"] > 0
+    reports = tmp_path / "reports"
+    assert audit["reports"] == {
+        "markdown": str(reports / "audit.md"),
+        "html": str(reports / "audit.html"),
+    }
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["reports"]
+
+    markdown = (reports / "audit.md").read_text(encoding="utf-8")
+    _check_naive_findings_named(markdown)
+    # the report's measured numbers are the ones the JSON document measured
+    expected = {
+        operation["name"]: (
+            f"{operation['naive']['statements']} → {operation['optimized']['statements']}",
+            f"{operation['naive']['latency']['1ms']['median_ms']:.2f} → "
+            f"{operation['optimized']['latency']['1ms']['median_ms']:.2f}",
+        )
+        for operation in document["operations"]
+    }
+    assert _measured_rows(markdown) == expected
+    html = (reports / "audit.html").read_text(encoding="utf-8")
+    assert "both sides measured against the database" in html
+    assert all(name in html for name in expected)
 
 
 @pytest.mark.parametrize(
@@ -97,15 +157,35 @@ def test_demo_json_on_the_resolved_server(pg_server: PostgresServer) -> None:
         ("--repeat", "0", "--repeat must be at least 1"),
     ],
 )
-def test_bad_options_give_one_line_and_exit_2(flag: str, value: str, message: str) -> None:
-    completed = _demo(flag, value)
+def test_bad_options_give_one_line_and_exit_2(
+    flag: str, value: str, message: str, tmp_path: Path
+) -> None:
+    completed = _demo(flag, value, cwd=tmp_path)
     assert completed.returncode == 2
     assert completed.stderr.strip().splitlines() == [f"dbaudit: error: {message}, not {value}"]
 
 
-def test_no_database_gives_one_line_and_exit_2() -> None:
+def test_an_output_dir_that_is_a_file_gives_one_line_and_exit_2(tmp_path: Path) -> None:
+    (tmp_path / "taken").write_text("not a directory")
+    completed = _demo("--output-dir", "taken", cwd=tmp_path)
+    assert completed.returncode == 2
+    lines = completed.stderr.strip().splitlines()
+    assert len(lines) == 1, completed.stderr
+    assert lines[0].startswith("dbaudit: error: --output-dir taken: ")
+    assert completed.stdout == ""
+
+
+def test_no_report_writes_nothing(tmp_path: Path) -> None:
+    completed = _demo("--json", *QUICKEST, *NO_DELAY, "--no-report", cwd=tmp_path)
+    assert completed.returncode == 0, completed.stderr
+    assert json.loads(completed.stdout)["audit"]["reports"] is None
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_no_database_gives_one_line_and_exit_2(tmp_path: Path) -> None:
     completed = _demo(
         "--json",
+        cwd=tmp_path,
         env={
             "DBAUDIT_DATABASE": "env",
             "DBAUDIT_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/x",
@@ -118,25 +198,47 @@ def test_no_database_gives_one_line_and_exit_2() -> None:
     assert completed.stdout == ""
 
 
-def test_demo_on_the_embedded_server_prints_plain_text_when_piped() -> None:
-    completed = _demo(*FAST, *NO_DELAY, env={"DBAUDIT_DATABASE": "embedded"})
+def test_demo_on_the_embedded_server_prints_plain_text_and_writes_the_reports(
+    tmp_path: Path,
+) -> None:
+    completed = _demo(*QUICKEST, *NO_DELAY, cwd=tmp_path, env={"DBAUDIT_DATABASE": "embedded"})
     assert completed.returncode == 0, completed.stderr
     header = completed.stderr.splitlines()[0]
     assert header.startswith("dbaudit demo: reference render platform on embedded PostgreSQL")
     out = completed.stdout
     assert "\x1b[" not in out  # no terminal escapes in a pipe
-    assert "Before → after at 0 ms one-way delay (2 calls each)" in out
-    rows = [line.split() for line in out.splitlines() if line.startswith("get_user_projects")]
+    lines = out.splitlines()
+    naive = next(line for line in lines if line.startswith("naive app "))
+    assert re.search(r": \d+ findings \(\d+ critical, \d+ high", naive), naive
+    assert any(
+        line.split()[:1] == ["DBA102"] and "services/projects.py" in line for line in lines
+    ), out
+    optimized = next(line for line in lines if line.startswith("optimized app "))
+    assert "no findings at low or above" in optimized
+    assert re.search(r"\d+ good practices", optimized)
+    assert "Before → after at 0 ms one-way delay (1 calls each)" in out
+    rows = [line.split() for line in lines if line.startswith("get_user_projects")]
     assert rows[0][1:4] == ["51", "→", "2"]  # statements in the latency table
     assert "naive and optimized returned identical results for all" in out
+    assert f"  {tmp_path / 'audit.md'}" in lines
+    assert f"  {tmp_path / 'audit.html'}" in lines
+
+    markdown = (tmp_path / "audit.md").read_text(encoding="utf-8")
+    _check_naive_findings_named(markdown)
+    assert "on PostgreSQL (embedded PostgreSQL (pgserver))" in markdown
+    measured = _measured_rows(markdown)
+    assert measured["get_user_projects"][0] == "51 → 2"
+    assert measured["delete_chain"][0] == "52 → 1"
+    assert (tmp_path / "audit.html").stat().st_size > 0
 
 
-def test_ctrl_c_drops_the_temporary_databases(pg_server: PostgresServer) -> None:
+def test_ctrl_c_drops_the_temporary_databases(pg_server: PostgresServer, tmp_path: Path) -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "dbaudit", "demo", "--repeat", "500"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        cwd=tmp_path,
     )
     try:
         assert process.stderr is not None
@@ -157,14 +259,18 @@ def test_ctrl_c_drops_the_temporary_databases(pg_server: PostgresServer) -> None
 
 
 def test_no_right_to_create_a_database_gives_one_line_and_exit_2(
-    pg_server: PostgresServer,
+    pg_server: PostgresServer, tmp_path: Path
 ) -> None:
     role = f"dbaudit_nocreatedb_{secrets.token_hex(4)}"
     with psycopg.connect(pg_server.url, autocommit=True) as admin:
         admin.execute(f"CREATE ROLE {role} LOGIN NOCREATEDB")
     try:
         url = libpq_url(make_url(pg_server.url).set(username=role))
-        completed = _demo("--json", env={"DBAUDIT_DATABASE": "env", "DBAUDIT_DATABASE_URL": url})
+        completed = _demo(
+            "--json",
+            cwd=tmp_path,
+            env={"DBAUDIT_DATABASE": "env", "DBAUDIT_DATABASE_URL": url},
+        )
     finally:
         with psycopg.connect(pg_server.url, autocommit=True) as admin:
             admin.execute(f"DROP ROLE {role}")
@@ -175,12 +281,13 @@ def test_no_right_to_create_a_database_gives_one_line_and_exit_2(
     assert "permission denied" in lines[0]
 
 
-def test_ctrl_c_stops_the_embedded_server_and_removes_its_directory() -> None:
+def test_ctrl_c_stops_the_embedded_server_and_removes_its_directory(tmp_path: Path) -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "dbaudit", "demo", "--repeat", "500"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        cwd=tmp_path,
         env={**os.environ, "DBAUDIT_DATABASE": "embedded"},
     )
     try:

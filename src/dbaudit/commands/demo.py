@@ -1,15 +1,21 @@
-"""``dbaudit demo``: measure the bundled reference app, naive against optimized, on a real database.
+"""``dbaudit demo``: audit the bundled reference app, measure naive against optimized, report.
 
-Resolves a PostgreSQL server (``DBAUDIT_DATABASE_URL``, 127.0.0.1:5432, else an embedded one),
+First the naive and the optimized variant of the reference render platform are audited
+statically (the code as installed, with the shared ``schema.py``) and summarised. Then the demo
+resolves a PostgreSQL server (``DBAUDIT_DATABASE_URL``, 127.0.0.1:5432, else an embedded one),
 creates two temporary databases (one per variant: the optimized schema has indexes the naive
 one lacks), loads the demo-scale data, runs every operation of both variants behind a delay
 proxy that imitates a networked database, and prints the measured before/after table. The
 temporary databases and any embedded server are removed on exit, on errors and on Ctrl-C.
+Last, the naive audit gets the measured numbers per operation (``Audit.metrics``) and is written
+as ``audit.md`` and ``audit.html`` (into the current directory, ``--output-dir`` or not at all
+with ``--no-report``).
 
-``--json`` prints one document: ``database`` (source and redacted URL), ``temporary_databases``,
-``rows`` per table, ``settings``, ``select1_rtt`` and, per operation, ``statements`` and
-``wire_round_trips``, latency per delay, throughput, ``improvement_pct``, ``results_equal`` and
-the ``expected_statements`` of the operations table.
+``--json`` prints one document: ``audit`` (per variant: files, lines, findings by severity and
+by rule, good practices; ``reports``: the paths written, or null), ``database`` (source and
+redacted URL), ``temporary_databases``, ``rows`` per table, ``settings``, ``select1_rtt``
+and, per operation, ``statements`` and ``wire_round_trips``, latency per delay, throughput,
+``improvement_pct``, ``results_equal`` and the ``expected_statements`` of the operations table.
 """
 
 from __future__ import annotations
@@ -21,10 +27,12 @@ import json
 import sys
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
 from rich.console import Console
+from rich.table import Table
 from sqlalchemy.engine import make_url
 
 from dbaudit.bench.reference import ReferenceRun, run_reference
@@ -38,13 +46,38 @@ from dbaudit.db import (
     resolve_server,
     temporary_database,
 )
+from dbaudit.demo.reference_audit import (
+    VARIANTS,
+    Variant,
+    VariantSummary,
+    WrittenReports,
+    audit_variant,
+    headline,
+    prepare_output_dir,
+    rule_rows,
+    summarize,
+    summary_json,
+    summary_lines,
+    write_reports,
+)
+from dbaudit.findings import Audit
 
-HELP = "Measure the bundled reference app, naive vs optimized, on a real PostgreSQL."
+HELP = (
+    "Audit the bundled reference app, measure naive vs optimized on a real PostgreSQL, "
+    "write audit.md and audit.html."
+)
 
 DEFAULT_DELAY_MS = 1.0
 DEFAULT_REPEAT = 10
 DEFAULT_CLIENTS = 20
 DEFAULT_CALLS_PER_CLIENT = 3
+SEVERITY_STYLES = {
+    "critical": "bold red",
+    "high": "red",
+    "medium": "yellow",
+    "low": "cyan",
+    "info": "dim",
+}
 SOURCE_NAMES = {
     "env": "DBAUDIT_DATABASE_URL",
     "local": "local server",
@@ -84,6 +117,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="data generator seed (default 0)")
     parser.add_argument(
         "--json", action="store_true", help="print one JSON document instead of tables"
+    )
+    parser.add_argument(
+        "--output-dir",
+        default=".",
+        metavar="DIR",
+        help="where audit.md and audit.html go, created if missing (default: current directory)",
+    )
+    parser.add_argument(
+        "--no-report", action="store_true", help="do not write audit.md and audit.html"
     )
 
 
@@ -135,10 +177,38 @@ def _database_name(url: str) -> str:
     return make_url(url).database or ""
 
 
+def _report_dir(args: argparse.Namespace) -> Path | None:
+    """Checked before anything slow runs, so a bad ``--output-dir`` costs no measurement."""
+    if args.no_report:
+        return None
+    try:
+        return prepare_output_dir(args.output_dir)
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise UsageError(f"--output-dir {args.output_dir}: {reason}") from None
+
+
+def _database_label(server: PostgresServer) -> str:
+    return f"PostgreSQL ({SOURCE_NAMES[server.source]})"
+
+
 def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
+    report_dir = _report_dir(args)
     on_terminal = sys.stdout.isatty() and not args.json
     progress = Console(stderr=True, soft_wrap=True)
+    console = Console(soft_wrap=True) if on_terminal else None
+
+    def report(step: str) -> None:
+        if not args.json:
+            progress.print(f"  {step}", style="dim", highlight=False)
+
+    # The story starts with what reading the code finds; that needs no database (about a second).
+    audits: dict[Variant, Audit] = {variant: audit_variant(variant) for variant in VARIANTS}
+    summaries = {variant: summarize(variant, audits[variant]) for variant in VARIANTS}
+    if not args.json:
+        print_summaries(summaries, console)
+
     with _server() as server, _database(server) as naive_url, _database(server) as optimized_url:
         databases = [_database_name(naive_url), _database_name(optimized_url)]
         if not args.json:
@@ -149,10 +219,6 @@ def run(args: argparse.Namespace) -> int:
                 highlight=False,
             )
 
-        def report(step: str) -> None:
-            if not args.json:
-                progress.print(f"  {step}", style="dim", highlight=False)
-
         measuring = run_reference(naive_url, optimized_url, settings, progress=report)
         try:
             reference = asyncio.run(measuring)
@@ -160,19 +226,79 @@ def run(args: argparse.Namespace) -> int:
             # A Ctrl-C before asyncio.run started it must not add a "never awaited" warning.
             measuring.close()
 
+    written = None
+    if report_dir is not None:
+        try:
+            written = write_reports(
+                audits["naive"], reference.result, report_dir, _database_label(server)
+            )
+        except OSError as error:
+            raise UsageError(f"cannot write the reports into {report_dir}: {error}") from None
+
     if args.json:
-        document = demo_json(reference, server, databases)
+        document = {
+            "audit": audit_json(summaries, written),
+            **demo_json(reference, server, databases),
+        }
         print(json.dumps(document, indent=2))
-    elif on_terminal:
-        console = Console()
+    elif console is not None:
         render_rich(reference.result, console)
-        for line in notes(reference):
+        for line in [*notes(reference), "", *report_lines(written)]:
             console.print(line, highlight=False)
     else:
         sys.stdout.write(render_plain(reference.result))
-        for line in notes(reference):
+        for line in [*notes(reference), "", *report_lines(written)]:
             print(line)
     return 0
+
+
+def print_summaries(summaries: dict[Variant, VariantSummary], console: Console | None) -> None:
+    """The static audit's summary: a table per rule for naive, one line for optimized."""
+    if console is None:
+        print("Static audit of the bundled reference app")
+        for summary in summaries.values():
+            for line in summary_lines(summary):
+                print(line)
+        print(flush=True)
+        return
+    console.print("[bold]Static audit of the bundled reference app[/]")
+    for summary in summaries.values():
+        clean = summary.at_or_above_low == 0
+        console.print(headline(summary), style="green" if clean else None, highlight=False)
+        if clean:
+            continue
+        table = Table(box=None, pad_edge=False, padding=(0, 2, 0, 0))
+        table.add_column("  rule", no_wrap=True)
+        table.add_column("name", no_wrap=True)
+        table.add_column("severity", no_wrap=True)
+        table.add_column("count", justify="right", no_wrap=True)
+        table.add_column("files")
+        for rule, name, severity, count, files in rule_rows(summary):
+            styled = f"[{SEVERITY_STYLES[severity]}]{severity}[/]"
+            table.add_row(f"  {rule}", name, styled, count, files)
+        console.print(table)
+    console.print()
+
+
+def report_lines(written: WrittenReports | None) -> list[str]:
+    if written is None:
+        return ["reports not written (--no-report)"]
+    return [
+        "audit of the naive app, with the measured numbers above per operation:",
+        f"  {written.markdown}",
+        f"  {written.html}",
+    ]
+
+
+def audit_json(
+    summaries: dict[Variant, VariantSummary], written: WrittenReports | None
+) -> dict[str, Any]:
+    return {
+        **{variant: summary_json(summary) for variant, summary in summaries.items()},
+        "reports": None
+        if written is None
+        else {"markdown": str(written.markdown), "html": str(written.html)},
+    }
 
 
 def notes(reference: ReferenceRun) -> list[str]:

@@ -1,0 +1,1 @@
+"""The story ``dbaudit demo`` tells: the reference app audited, measured and reported."""
