@@ -1,4 +1,6 @@
-"""``dbaudit audit PATH...``: the static audit of Python code, as text, JSON or Markdown.
+"""``dbaudit audit PATH...``: the static audit of Python, TypeScript and JavaScript code.
+
+Written as text, JSON, Markdown, HTML or SARIF (``dbaudit.report.FORMATS``).
 
 Exit status: 0 when the report was written and every file was analyzed, 3 when some files
 could not be analyzed (syntax errors, unreadable, not UTF-8; they are listed in the report),
@@ -18,7 +20,10 @@ from dbaudit.findings import Audit
 from dbaudit.report import FORMATS, render
 from dbaudit.report import text as text_report
 
-HELP = "Audit Python code for N+1 queries and other database performance problems."
+HELP = (
+    "Audit Python, TypeScript and JavaScript code for N+1 queries and other database"
+    " performance problems."
+)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
