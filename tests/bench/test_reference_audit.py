@@ -127,6 +127,9 @@ def test_markdown_gets_the_measured_section_before_the_priorities(naive_audit: A
     assert "| `get_user_projects` | 51 → 2 | 120.50 → 6.25 | **95% faster** |" in report
     assert "| `delete_chain` | 52 → 1 | 400.00 → 5.00 | **99% faster** |" in report
     assert "on PostgreSQL (local server)" in report
+    overview = report.index("- **Measured (dbaudit demo):** 103 → 3 statements and ")
+    assert report.index("- **Expected Improvement:**") < overview < report.index("### Key")
+    assert "520.50 → 11.25 ms (sum of medians) over the app's 2 operations" in report
     assert "median of 3 timed calls" in report
 
 
