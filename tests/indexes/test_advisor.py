@@ -10,7 +10,13 @@ import psycopg
 import pytest
 
 from dbaudit.db import PostgresServer, temporary_database
-from dbaudit.indexes.advisor import AdvisorResult, AdvisorSettings, advise
+from dbaudit.indexes.advisor import (
+    SIZE_BUILT,
+    SIZE_DEDUPLICATED,
+    AdvisorResult,
+    AdvisorSettings,
+    advise,
+)
 from dbaudit.indexes.whatif import WhatIfUnavailable
 from dbaudit.indexes.workload import WorkloadQuery, from_statements
 from dbaudit.schema.live import connect, load_schema
@@ -69,6 +75,9 @@ def test_hypopg_recommends_composites_with_direction_and_partial(
     assert set(ddls(result)) == EXPECTED
     feed = next(a for a in result.advice if "status, created_at DESC" in a.ddl)
     assert feed.priority == "high" and feed.est_size > 0
+    # Sized from the statistics with deduplication; HypoPG's own figure is kept next to it.
+    assert {a.size_source for a in result.advice} == {SIZE_DEDUPLICATED}
+    assert all(a.planner_size > 0 for a in result.advice)
     (effect,) = [e for e in feed.queries if e.query == FEED]
     assert effect.calls == 100 and effect.cost_after * 10 < effect.cost_before
     assert result.workload_cost_after < result.workload_cost_before / 5
@@ -82,6 +91,9 @@ def test_rollback_path_recommends_the_same_and_leaves_nothing(
     assert snapshot(advisor_url) == before
     assert result.method == "rollback"
     assert set(ddls(result)) == EXPECTED
+    # Real indexes: their own size is the size.
+    assert {a.size_source for a in result.advice} == {SIZE_BUILT}
+    assert all(a.est_size == a.planner_size > 0 for a in result.advice)
 
 
 def test_every_rejection_and_skip_has_a_reason(advisor_url: str) -> None:

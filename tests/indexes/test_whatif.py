@@ -87,3 +87,32 @@ def test_measure_runs_reads_only_with_values(advisor_url: str) -> None:
     assert results[1].reason == "has $n parameters and no sample values"
     assert results[2].reason == "writes data: not executed"
     assert "does not exist" in results[3].reason
+
+
+def test_index_unusable_in_its_own_transaction_is_reported(fresh_pg_url: str) -> None:
+    """HOT-updated rows another snapshot still sees: a real index built over them is ignored by
+    the planner inside the transaction that built it (pg_index.indcheckxmin)."""
+    from dbaudit.indexes.whatif import UNUSABLE_REASON, measure_with_sizes
+
+    with psycopg.connect(fresh_pg_url, autocommit=True) as conn:
+        conn.execute(
+            "CREATE TABLE t (id int PRIMARY KEY, v int NOT NULL) WITH (fillfactor = 50);"
+            "INSERT INTO t SELECT g, g FROM generate_series(1, 5000) g; ANALYZE t"
+        )
+    value = Candidate("t", (IndexKey("v", "v"),))
+    with (
+        psycopg.connect(fresh_pg_url, autocommit=True) as reader,
+        connect(fresh_pg_url) as conn,
+    ):
+        reader.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        reader.execute("SELECT count(*) FROM t").fetchone()  # holds its snapshot
+        conn.execute("UPDATE t SET v = v + 1 WHERE id <= 100")  # HOT: no index on v, room left
+        with RollbackSession(conn) as session, pytest.raises(CandidateFailed) as failed:
+            session.try_index(value)
+        assert str(failed.value) == UNUSABLE_REASON
+        (result,), _bytes = measure_with_sizes(
+            conn, [("SELECT * FROM t WHERE v = 7", None)], [value]
+        )
+        assert result.before_ms is not None and result.after_ms is None
+        assert result.reason == f"t_v_idx is {UNUSABLE_REASON}"
+        reader.execute("ROLLBACK")

@@ -7,8 +7,8 @@ value, a status) is a fraction of that: on the reference app at 1.15M renders Hy
 ``renders (project_id)`` at about three times its built size. This module estimates the built
 size from ``pg_stats`` (rows, NULL share, distinct values, average width):
 
-- rows in the index: the table's rows, less the NULL rows when the predicate is
-  ``column IS NOT NULL`` (another predicate: no estimate, the caller keeps HypoPG's figure);
+- rows in the index: the table's rows, times the share a ``column IS [NOT] NULL`` predicate
+  keeps (another predicate: no estimate, the caller keeps HypoPG's figure);
 - a leaf tuple: an 8-byte index tuple header and the keys (each column's average width), padded
   to 8 bytes, plus a 4-byte line pointer;
 - deduplication when a key repeats (rows / distinct keys > 1, distinct keys of several columns
@@ -25,9 +25,10 @@ btree on columns.
 from __future__ import annotations
 
 import math
+import re
 
 from dbaudit.indexes.candidates import Candidate
-from dbaudit.schema.model import Table, quote_identifier
+from dbaudit.schema.model import Table
 
 PAGE_BYTES = 8192
 PAGE_OVERHEAD = 24 + 16  # page header + btree special space
@@ -44,6 +45,18 @@ def _align(size: float) -> float:
     return math.ceil(size / 8) * 8
 
 
+_NULL_TEST = re.compile(r'^\s*("?)([A-Za-z_][A-Za-z0-9_$]*)\1\s+IS\s+(NOT\s+)?NULL\s*$', re.I)
+
+
+def _predicate_share(predicate: str, table: Table) -> float | None:
+    """The share of rows a ``column IS [NOT] NULL`` predicate keeps; None for anything else."""
+    match = _NULL_TEST.match(predicate)
+    column = table.column(match.group(2)) if match else None
+    if match is None or column is None or column.null_fraction is None:
+        return None
+    return column.null_fraction if match.group(3) is None else 1.0 - column.null_fraction
+
+
 def estimate_btree_bytes(candidate: Candidate, table: Table | None) -> int | None:
     """The built size of ``candidate`` in bytes with deduplication, or None without statistics."""
     if table is None or table.row_estimate is None or table.row_estimate <= 0:
@@ -54,10 +67,10 @@ def estimate_btree_bytes(candidate: Candidate, table: Table | None) -> int | Non
     known = [c for c in columns if c is not None]
     rows = float(table.row_estimate)
     if candidate.predicate is not None:
-        leading = known[0]
-        if candidate.predicate.strip() != f"{quote_identifier(leading.name)} IS NOT NULL":
+        share = _predicate_share(candidate.predicate, table)
+        if share is None:
             return None
-        rows *= 1.0 - (leading.null_fraction or 0.0)
+        rows *= share
     if rows < 1:
         return 2 * PAGE_BYTES
     key_bytes = sum(c.avg_width or 0 for c in known)
