@@ -3,8 +3,9 @@
 A query passes through many library frames (the ORM, the driver, asyncio, pytest) before it
 reaches a capture hook. The call site is the innermost frame of application code, and the stack
 is the chain of application frames above it. Both are cached: "is this file application code"
-by code object, and the resulting ``CallSite`` chain by the (code object, instruction) pairs,
-so a query issued from a loop costs one frame walk and a dictionary lookup after the first time.
+by file name (a set lookup per frame), and the resulting ``CallSite`` chain by the (code object,
+instruction) pairs, so a query issued from a loop costs one frame walk and a dictionary lookup
+after the first time. The walk itself (materialising each frame object) is most of the cost.
 
 SQLAlchemy's asyncio layer runs the synchronous ORM inside a greenlet whose stack starts fresh;
 the application's coroutine frames are in the parent greenlet, suspended in ``greenlet_spawn``.
@@ -56,14 +57,17 @@ _LIBRARY_ROOTS = _library_roots()
 # The bundled reference app lives inside the installed package but is application code.
 _ALWAYS_USER = (os.sep + os.path.join("dbaudit", "reference") + os.sep,)
 
-# Keyed by id(): hashing a code object hashes its bytecode and constants on every call, which
-# cost more than the rest of the capture. ``_code_objects`` keeps every keyed object alive so
-# that an id is never reused for another one while it is a key.
-_is_user_code: dict[int, bool] = {}
+# Verdicts per source file, in three sets: ``in`` on a set is a bytecode (no call), and a
+# filename string carries its hash, so a library frame costs one set lookup and one ``f_back``.
+# (Keyed by file, not by code object: "is this application code" is a property of the file, and
+# hashing a code object hashes its bytecode.)
+_library_files: set[str] = set()
+_user_files: set[str] = set()
 # Where a task's own stack ends: below ``Handle._run`` is the event loop (run_once, run_forever,
 # asyncio.run, the caller of asyncio.run), shared by every task and never where a query is from.
-_BOUNDARIES = frozenset({id(asyncio.events.Handle._run.__code__)})
-_code_objects: list[CodeType] = []
+# Its file is in neither set, so only frames of that one file pay for the identity check.
+_BOUNDARY = asyncio.events.Handle._run.__code__
+_BOUNDARY_FILE = _BOUNDARY.co_filename
 _chains: dict[tuple[int, ...], tuple[CallSite, ...]] = {}
 
 
@@ -82,37 +86,57 @@ def capture_stack(skip: int = 1, limit: int = MAX_STACK) -> tuple[CallSite, ...]
     """Application frames of the current call, innermost first (``skip`` frames of the caller's
     own are not looked at)."""
     frame: FrameType | None = sys._getframe(skip)
+    library = _library_files  # locals: these loops run for every frame of every query
+    user = _user_files
+    hopped = False  # into the parent greenlet, at most once
+    # The library frames under the first application frame: the ORM and the driver, ~10 of them.
+    while True:
+        while frame is not None:
+            code = frame.f_code
+            filename = code.co_filename
+            if filename in library:
+                frame = frame.f_back
+            elif filename in user:
+                break
+            elif code is _BOUNDARY:
+                frame = None
+            elif filename == _BOUNDARY_FILE:
+                frame = frame.f_back
+            else:
+                _classify(filename)
+        if frame is not None or hopped or (frame := _parent_greenlet_frame()) is None:
+            break
+        hopped = True
+    if frame is None:
+        return ()
     # id(code), instruction offset, ...: ``f_lasti`` is a plain read where ``f_lineno`` decodes
     # the line table; lines are computed only when a chain is seen for the first time.
     key: list[int] = []
     frames: list[FrameType] = []
-    user_code_get = _is_user_code.get  # locals: this loop runs for every frame of every query
-    boundaries = _BOUNDARIES
     add_key = key.append
     add_frame = frames.append
-    hopped = False  # into the parent greenlet, at most once
     gap = 0  # library frames since the last application frame
     while True:
         while frame is not None:
             code = frame.f_code
-            code_id = id(code)
-            if code_id in boundaries:
-                frame = None
-                break
-            is_user = user_code_get(code_id)
-            if is_user is None:
-                is_user = _remember(code)
-            if is_user:
-                add_key(code_id)
+            filename = code.co_filename
+            if filename in user:
+                add_key(id(code))
                 add_key(frame.f_lasti)
                 add_frame(frame)
                 if len(frames) >= limit:
                     break
                 gap = 0
-            elif frames:
+            elif filename in library or (filename == _BOUNDARY_FILE and code is not _BOUNDARY):
                 gap += 1
                 if gap >= MAX_LIBRARY_GAP:
                     break
+            elif code is _BOUNDARY:
+                frame = None
+                break
+            else:
+                _classify(filename)
+                continue
             frame = frame.f_back
         if frame is not None or hopped or (frame := _parent_greenlet_frame()) is None:
             break
@@ -123,25 +147,24 @@ def capture_stack(skip: int = 1, limit: int = MAX_STACK) -> tuple[CallSite, ...]
     return chain
 
 
-def _remember(code: CodeType) -> bool:
-    if len(_is_user_code) > _CACHE_LIMIT:
-        _is_user_code.clear()
-        _code_objects.clear()
-    verdict = is_user_file(code.co_filename)
-    _is_user_code[id(code)] = verdict
-    _code_objects.append(code)
-    return verdict
+def _classify(filename: str) -> None:
+    if len(_library_files) + len(_user_files) > _CACHE_LIMIT:
+        _library_files.clear()
+        _user_files.clear()
+    (_user_files if is_user_file(filename) else _library_files).add(filename)
 
 
 def _parent_greenlet_frame() -> FrameType | None:
     if _getcurrent is None:
         return None
     current = _getcurrent()
+    parent = current.parent
+    if parent is None:  # the main greenlet: nothing above it (and no failed getattr below)
+        return None
     # Only SQLAlchemy's bridge greenlets: other greenlet parents (a gevent hub) are not callers.
     if not getattr(current, "__sqlalchemy_greenlet_provider__", False):
         return None
-    parent = current.parent
-    frame: FrameType | None = getattr(parent, "gr_frame", None) if parent is not None else None
+    frame: FrameType | None = getattr(parent, "gr_frame", None)
     return frame
 
 
