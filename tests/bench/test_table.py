@@ -84,6 +84,26 @@ def test_rich_rendering_prints_the_same_figures() -> None:
     assert "+400%" in output
 
 
+def test_a_narrow_terminal_leaves_optional_columns_out_and_says_so() -> None:
+    buffer = io.StringIO()
+    render_rich(_result(), Console(file=buffer, width=80, color_system=None))
+    lines = buffer.getvalue().splitlines()
+    assert all(len(line) <= 80 for line in lines)
+    assert "p95 ms" not in " ".join(line for line in lines if line.startswith("operation"))
+    assert "(p95 ms left out to fit 80 columns; --json or a pipe shows every column)" in lines
+    row = next(line for line in lines if line.startswith("get_user_projects") and "120" in line)
+    assert " ".join(row.split()) == "get_user_projects 51 → 2 53 → 4 120.00 → 10.00 92% faster"
+
+
+def test_a_wide_terminal_shows_every_column() -> None:
+    buffer = io.StringIO()
+    render_rich(_result(), Console(file=buffer, width=120, color_system=None))
+    output = buffer.getvalue()
+    assert "left out" not in output
+    assert "180.00 → 15.00" in output
+    assert "Throughput, 50 concurrent clients x 4 calls at 1 ms one-way delay" in output
+
+
 def test_json_document() -> None:
     document = json.loads(json.dumps(to_json(_result())))
     assert [op["name"] for op in document["operations"]] == ["get_user_projects", "delete_chain"]

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -165,13 +166,58 @@ def _plain_table(table: TextTable) -> str:
     return "\n".join([table.title, line(table.headers), rule, *(line(row) for row in table.rows)])
 
 
+# Columns a narrow terminal can do without: the JSON document and a pipe still have them.
+OPTIONAL_COLUMNS = ("p95 ms", "wire round trips")
+
+
+def fitted(table: TextTable, width: int) -> tuple[TextTable, tuple[str, ...]]:
+    """``table`` without the optional columns it needs dropping to fit ``width`` characters
+    (cells never wrap: a figure split across lines is harder to read than one left out)."""
+    dropped: list[str] = []
+    while _rich_width(table) > width:
+        optional = [header for header in OPTIONAL_COLUMNS if header in table.headers]
+        if not optional:
+            break
+        table = _without(table, table.headers.index(optional[0]))
+        dropped.append(optional[0])
+    return table, tuple(dropped)
+
+
+def _rich_width(table: TextTable) -> int:
+    widths = [
+        max([len(table.headers[i])] + [len(row[i]) for row in table.rows])
+        for i in range(len(table.headers))
+    ]
+    return sum(widths) + 2 * (len(widths) - 1)  # two spaces between columns, none at the edges
+
+
+def _without(table: TextTable, index: int) -> TextTable:
+    def drop(cells: tuple[Any, ...]) -> tuple[Any, ...]:
+        return cells[:index] + cells[index + 1 :]
+
+    return TextTable(
+        title=table.title,
+        headers=drop(table.headers),
+        rows=tuple(drop(row) for row in table.rows),
+        numeric=drop(table.numeric),
+    )
+
+
 def render_rich(result: BenchmarkResult, console: Console) -> None:
     for text in rtt_lines(result):
         console.print(text, style="dim", highlight=False)
-    for table in tables(result):
-        rich_table = Table(title=table.title, title_justify="left")
+    for full in tables(result):
+        table, dropped = fitted(full, console.width)
+        # The title is a line of its own: as a table title, rich wraps it to the table's width.
+        rich_table = Table(
+            box=box.SIMPLE_HEAD,
+            show_edge=False,
+            pad_edge=False,
+            padding=(0, 1),
+            collapse_padding=True,
+        )
         for header, numeric in zip(table.headers, table.numeric, strict=True):
-            rich_table.add_column(header, justify="right" if numeric else "left")
+            rich_table.add_column(header, justify="right" if numeric else "left", no_wrap=True)
         for row in table.rows:
             styled = list(row)
             last = row[-1]
@@ -181,7 +227,15 @@ def render_rich(result: BenchmarkResult, console: Console) -> None:
                 styled[-1] = f"[bold red]{last}[/]"
             rich_table.add_row(*styled)
         console.print()
+        console.print(table.title, style="bold", highlight=False)
         console.print(rich_table)
+        if dropped:
+            console.print(
+                f"({', '.join(dropped)} left out to fit {console.width} columns; "
+                "--json or a pipe shows every column)",
+                style="dim",
+                highlight=False,
+            )
     for note in throughput_notes(result):
         console.print(note, style="dim", highlight=False)
 
