@@ -53,6 +53,10 @@ _fingerprints: dict[tuple[str, str], Fingerprint] = {}
 _FINGERPRINT_CACHE_LIMIT = 20_000
 _failures = 0
 _failure_logged = False
+# looked up once, not per query
+_get_running_loop = asyncio._get_running_loop
+_current_task = asyncio.current_task
+_thread_id = threading.get_ident
 
 
 def active() -> _State | None:
@@ -80,6 +84,7 @@ class Unit:
         "ended",
         "events",
         "keep_params",
+        "max_events",
         "name",
         "parent",
         "slow_s",
@@ -96,6 +101,7 @@ class Unit:
         self.name = name
         self.config = config or DetectConfig()
         self.slow_s = self.config.slow_query_ms / 1000  # read per query: precomputed
+        self.max_events = self.config.max_events
         self.parent = parent
         self.keep_params = keep_params
         self.events: list[QueryEvent] = []
@@ -165,36 +171,47 @@ def record(
     """Turn one executed statement into a ``QueryEvent`` in the active unit(s). Never raises."""
     try:
         unit = state.unit
-        key = (sql, dialect)
-        fp = _fingerprints.get(key)
+        fp = _fingerprints.get((sql, dialect))
         if fp is None:
-            fp = _fingerprint(key)
-        loop = asyncio._get_running_loop()
-        task = asyncio.current_task(loop) if loop is not None else None
+            fp = _fingerprint((sql, dialect))
+        loop = _get_running_loop()
+        task = _current_task(loop) if loop is not None else None
+        if many:
+            hashes: tuple[int, ...] = ()
+        elif type(params) is tuple:  # what most drivers get: hashed at C speed, no call
+            try:
+                hashes = tuple(map(hash, params))
+            except TypeError:
+                hashes = hash_values(params)
+        else:
+            hashes = hash_values(params)
         keep = unit.keep_params or duration >= unit.slow_s
-        unit.add(
-            _new_event(
-                QueryEvent,
-                (
-                    next(_sequence),
-                    fp,
-                    started,
-                    duration,
-                    rows if rows is None or rows >= 0 else None,
-                    capture_stack(2),
-                    threading.get_ident(),
-                    id(task) if task is not None else None,
-                    () if many else hash_values(params),
-                    result_hashes,
-                    state.ignored,
-                    source,
-                    many,
-                    type(error).__name__ if error is not None else None,
-                    params if keep else None,
-                    sql if keep else None,
-                ),
-            )
+        event = _new_event(
+            QueryEvent,
+            (
+                next(_sequence),
+                fp,
+                started,
+                duration,
+                rows if rows is None or rows >= 0 else None,
+                capture_stack(2),
+                _thread_id(),
+                id(task) if task is not None else None,
+                hashes,
+                result_hashes,
+                state.ignored,
+                source,
+                many,
+                type(error).__name__ if error is not None else None,
+                params if keep else None,
+                sql if keep else None,
+            ),
         )
+        events = unit.events
+        if unit.parent is None and len(events) < unit.max_events:  # no nesting, room left
+            events.append(event)
+        else:
+            unit.add(event)
     except Exception as failure:
         _note_failure(failure)
 
