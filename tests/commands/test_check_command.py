@@ -177,3 +177,37 @@ def test_an_unwritable_output_file_is_a_usage_error(
 ) -> None:
     assert main(["check", "app", "-f", "sarif", "-o", "missing/dir/x.sarif", "--no-cache"]) == 2
     assert "cannot write missing/dir/x.sarif" in capsys.readouterr().err
+
+
+TS_FIXTURE = Path(__file__).parents[1] / "fixtures" / "ts_render_platform" / "naive"
+
+
+def test_a_typescript_app_gates_with_a_baseline_and_sarif(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import shutil
+
+    shutil.copytree(TS_FIXTURE, tmp_path / "app")
+    monkeypatch.chdir(tmp_path / "app")
+    assert main(["check", ".", "--write-baseline", "base.json", "--no-cache"]) == 0
+    services = tmp_path / "app" / "lib" / "services"
+    moved = "// moved down by a comment\n\n" + (services / "chains.ts").read_text()
+    (services / "chains.ts").write_text(moved)
+    assert main(["check", ".", "--baseline", "base.json", "--no-cache"]) == 0
+    (services / "extra.ts").write_text(
+        'import { RendersDAL } from "@/lib/dal/renders";\n\n'
+        "export async function chainsRenders(chainIds: number[]) {\n"
+        "  const out = [];\n"
+        "  for (const id of chainIds) {\n"
+        "    out.push(await RendersDAL.getByChainId(id));\n"
+        "  }\n"
+        "  return out;\n"
+        "}\n"
+    )
+    capsys.readouterr()
+    argv = ["check", ".", "--baseline", "base.json", "-f", "sarif", "-o", "x.sarif", "--no-cache"]
+    assert main(argv) == 1
+    assert "lib/services/extra.ts:6:" in capsys.readouterr().out
+    results = json.loads((tmp_path / "app" / "x.sarif").read_text())["runs"][0]["results"]
+    assert [r["ruleId"] for r in results] == ["DBA102"]
+    assert results[0]["baselineState"] == "new"
