@@ -62,6 +62,8 @@ class AuditOptions:
     config_file: str | None = None  # an explicit pyproject.toml
     use_project_config: bool = True
     max_file_bytes: int | None = None
+    # paths are shown relative to it; TypeScript import resolution (the frontend's) works from
+    # the process's working directory, so for TypeScript trees leave it None or equal to that
     cwd: str | None = None
     progress: ProgressCallback | None = field(default=None, compare=False)
 
