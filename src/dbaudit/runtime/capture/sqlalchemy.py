@@ -30,14 +30,17 @@ def _before(
     parameters: Any,
     context: ExecutionContext | None,
     executemany: bool,
-) -> None:
+) -> tuple[str, Any]:
+    # Listened with ``retval=True``: without it SQLAlchemy wraps the listener in one more Python
+    # function per query (paid even when no unit is active); the statement goes on unchanged.
     state = _STATE.get()
     if state is None or context is None:
-        return
+        return statement, parameters
     try:
         setattr(context, _PENDING, (state, perf_counter()))
     except Exception:  # an execution context that refuses attributes: skip, never fail the query
-        return
+        return statement, parameters
+    return statement, parameters
 
 
 def _after(
@@ -113,6 +116,7 @@ _LISTENERS = (
     ("after_cursor_execute", _after),
     ("handle_error", _error),
 )
+_RETURNS_VALUES = frozenset({"before_cursor_execute"})
 
 
 def instrument_engine(engine: Any) -> Any:
@@ -120,7 +124,7 @@ def instrument_engine(engine: Any) -> Any:
     target = getattr(engine, "sync_engine", engine)
     for name, listener in _LISTENERS:
         if not event.contains(target, name, listener):
-            event.listen(target, name, listener)
+            event.listen(target, name, listener, retval=name in _RETURNS_VALUES)
     return engine
 
 
