@@ -456,8 +456,11 @@ def _skipped(outcome: FileOutcome) -> SkippedFile:
 
 
 def _partly(outcome: FileOutcome) -> SkippedFile:
-    """A file analyzed with a caveat (recovered syntax errors): listed so the user sees it."""
-    return SkippedFile(outcome.display_path, "partly analyzed: " + "; ".join(outcome.meta.notes))
+    """A file analyzed with a caveat (recovered syntax errors): listed so the user sees it.
+
+    The details go in parentheses: the text report groups reasons by what precedes them.
+    """
+    return SkippedFile(outcome.display_path, f"partly analyzed ({'; '.join(outcome.meta.notes)})")
 
 
 def _forget_tsconfigs() -> None:
