@@ -13,6 +13,8 @@
    statements on its table, minus the cost of maintaining it for the workload's writes on that
    table. The candidate with the best net saving per byte wins if it saves at least
    ``min_improvement`` of the cost of the statements it helps. Repeat until none qualifies.
+   Bytes are the real size on the rollback path, else the deduplication-aware estimate from
+   ``pg_stats`` (:mod:`dbaudit.indexes.sizing`), else HypoPG's figure (see ``_size``).
 4. A final session costs the workload with the chosen set; an index no final plan uses is
    dropped from the advice (another chosen index serves its queries). Each advice lists the
    statements whose final plan uses it with their cost before and after.
