@@ -117,8 +117,9 @@ def find_n_plus_one(
     groups: dict[tuple[str, int], list[QueryEvent]] = defaultdict(list)
     stack_keys = _StackKeys()
     for event in events:
-        if event.fingerprint.kind in _JUDGED_KINDS and not event.many:
-            groups[(event.fingerprint.digest, stack_keys(event.stack))].append(event)
+        fp = event.fingerprint
+        if fp.kind in _JUDGED_KINDS and not event.many:
+            groups[(fp.digest, stack_keys(event.stack))].append(event)
     for group in groups.values():
         distinct_params = len({e.param_hashes for e in group})
         if len(group) < config.n_plus_one_threshold or distinct_params < 2:
