@@ -24,6 +24,7 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
+from dbaudit.commands.demo import _ctrl_c_deferred
 from dbaudit.db import PostgresServer
 from dbaudit.db.harness import libpq_url
 
@@ -319,3 +320,20 @@ def _processes_mentioning(text: str) -> list[str]:
         if text in command:
             found.append(command)
     return found
+
+
+def test_a_ctrl_c_while_the_event_loop_is_built_waits_until_it_is_whole() -> None:
+    finished = []
+    with pytest.raises(KeyboardInterrupt), _ctrl_c_deferred():
+        os.kill(os.getpid(), signal.SIGINT)
+        for _ in range(1000):  # the interpreter handles signals between bytecodes
+            pass
+        finished.append(True)
+    assert finished == [True]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_no_ctrl_c_no_interrupt() -> None:
+    with _ctrl_c_deferred():
+        pass
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

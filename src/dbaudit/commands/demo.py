@@ -24,7 +24,9 @@ import argparse
 import asyncio
 import contextlib
 import json
+import signal
 import sys
+import threading
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -160,6 +162,27 @@ def _server() -> Iterator[PostgresServer]:
 
 
 @contextlib.contextmanager
+def _ctrl_c_deferred() -> Iterator[None]:
+    """Hold a Ctrl-C back until the block is done, then raise it.
+
+    An event loop interrupted half-built cannot be closed, and its ``__del__`` prints a
+    traceback at exit. A signal the interpreter received but has not handled yet is handled
+    by the handler installed when it gets to it, so swapping handlers leaves no gap.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if received:
+        raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
 def _database(server: PostgresServer) -> Iterator[str]:
     """A temporary database on ``server``, dropped on exit; failing to create one is one line."""
     with contextlib.ExitStack() as stack:
@@ -221,9 +244,15 @@ def run(args: argparse.Namespace) -> int:
 
         measuring = run_reference(naive_url, optimized_url, settings, progress=report)
         try:
-            reference = asyncio.run(measuring)
+            runner = asyncio.Runner()
+            try:
+                with _ctrl_c_deferred():
+                    runner.get_loop()  # builds the event loop
+                reference = runner.run(measuring)
+            finally:
+                runner.close()
         finally:
-            # A Ctrl-C before asyncio.run started it must not add a "never awaited" warning.
+            # A Ctrl-C before the runner started it must not add a "never awaited" warning.
             measuring.close()
 
     written = None
