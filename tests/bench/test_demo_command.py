@@ -176,6 +176,15 @@ def test_an_output_dir_that_is_a_file_gives_one_line_and_exit_2(tmp_path: Path) 
     assert completed.stdout == ""
 
 
+def test_output_dir_and_no_report_together_give_one_line_and_exit_2(tmp_path: Path) -> None:
+    completed = _demo("--no-report", "--output-dir", "reports", cwd=tmp_path)
+    assert completed.returncode == 2
+    assert completed.stderr.strip().splitlines() == [
+        "dbaudit: error: --output-dir and --no-report cannot be used together"
+    ]
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_no_report_writes_nothing(tmp_path: Path) -> None:
     completed = _demo("--json", *QUICKEST, *NO_DELAY, "--no-report", cwd=tmp_path)
     assert completed.returncode == 0, completed.stderr

@@ -122,7 +122,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--output-dir",
-        default=".",
+        default=None,
         metavar="DIR",
         help="where audit.md and audit.html go, created if missing (default: current directory)",
     )
@@ -203,12 +203,15 @@ def _database_name(url: str) -> str:
 def _report_dir(args: argparse.Namespace) -> Path | None:
     """Checked before anything slow runs, so a bad ``--output-dir`` costs no measurement."""
     if args.no_report:
+        if args.output_dir is not None:
+            raise UsageError("--output-dir and --no-report cannot be used together")
         return None
+    directory = args.output_dir if args.output_dir is not None else "."
     try:
-        return prepare_output_dir(args.output_dir)
+        return prepare_output_dir(directory)
     except OSError as error:
         reason = error.strerror or str(error)
-        raise UsageError(f"--output-dir {args.output_dir}: {reason}") from None
+        raise UsageError(f"--output-dir {directory}: {reason}") from None
 
 
 def _database_label(server: PostgresServer) -> str:

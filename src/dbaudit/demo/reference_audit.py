@@ -9,7 +9,9 @@ source checkout and from a non-editable ``pip install``.
 
 from __future__ import annotations
 
+import errno
 import math
+import os
 from collections import Counter, defaultdict
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -309,7 +311,10 @@ def prepare_output_dir(directory: str) -> Path:
     path = Path(directory).expanduser().resolve()
     path.mkdir(parents=True, exist_ok=True)
     if not path.is_dir():
-        raise NotADirectoryError(f"{path} is not a directory")
+        raise NotADirectoryError(errno.ENOTDIR, "not a directory", str(path))
+    # found out now, not after the minute of measuring that comes before the writing
+    if not os.access(path, os.W_OK):
+        raise PermissionError(errno.EACCES, "not writable", str(path))
     return path
 
 
