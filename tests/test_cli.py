@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import re
+import signal
 import subprocess
 import sys
+from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 
@@ -59,3 +64,34 @@ def test_database_error_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     assert lines[-1].startswith("dbaudit: error: no PostgreSQL server available")
     assert "hunter2" not in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_sigterm_stops_the_embedded_server(tmp_path: Path) -> None:
+    env = {**os.environ, "DBAUDIT_DATABASE": "embedded"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dbaudit", "demo", "--repeat", "1", "--clients", "0", "--no-report"],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
+    assert process.stderr is not None
+    data_dir = ""
+    for line in process.stderr:
+        found = re.search(r"host=([^)\s,]+)", line)
+        if found:
+            data_dir = unquote(found.group(1))
+            break
+    assert data_dir, "the demo never said which embedded server it started"
+    assert _postgres_running_in(data_dir)
+    process.send_signal(signal.SIGTERM)
+    process.communicate(timeout=60)
+    assert process.returncode == 128 + signal.SIGTERM
+    assert not _postgres_running_in(data_dir)
+    assert not os.path.exists(data_dir)
+
+
+def _postgres_running_in(data_dir: str) -> bool:
+    listing = subprocess.run(["ps", "-ww", "-eo", "args"], capture_output=True, text=True, check=True)
+    return any("postgres" in line and data_dir in line for line in listing.stdout.splitlines())

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
+import threading
 from collections.abc import Sequence
-from types import ModuleType
+from types import FrameType, ModuleType
 
 from dbaudit import __version__
 from dbaudit.errors import DatabaseUnavailable, UsageError
@@ -67,14 +69,22 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    # SIGTERM's default ends the process at once, leaving an embedded PostgreSQL server and
+    # temporary databases behind; raising SystemExit unwinds their context managers instead.
+    raise SystemExit(128 + signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    if argv is None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
     arguments = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(arguments)
-    args = parser.parse_args(arguments)
-    if getattr(args, "_run", None) is None:
-        parser.print_help()
-        return EXIT_USAGE
     try:
+        parser = build_parser(arguments)
+        args = parser.parse_args(arguments)
+        if getattr(args, "_run", None) is None:
+            parser.print_help()
+            return EXIT_USAGE
         code: int = args._run(args)
     except UsageError as error:
         print(f"dbaudit: error: {error}", file=sys.stderr)
