@@ -89,7 +89,8 @@ _JSX = frozenset({"jsx_element", "jsx_self_closing_element", "jsx_opening_elemen
 
 
 def span_of(node: Node) -> Span:
-    return Span(node.start_point[0] + 1, node.end_point[0] + 1, node.start_point[1])
+    row, column = node.start_point
+    return Span(row + 1, node.end_point[0] + 1, column)
 
 
 @dataclass(slots=True)
@@ -667,10 +668,23 @@ class Ctx:
 
     def plain(self) -> Ctx:
         """The context for a sub-expression whose value is not what gets bound."""
-        return self if not self.targets else self.but(targets=())
+        if not self.targets:
+            return self
+        return Ctx(
+            self.loops, self.branch, self.control, self.in_gather, self.awaited, (), self.in_query
+        )
+
+    def argument(self) -> Ctx:
+        """The context for an argument of a call: not bound, not awaited by itself."""
+        if not self.targets and not self.awaited:
+            return self
+        return Ctx(self.loops, self.branch, self.control, self.in_gather, False, (), self.in_query)
 
     def but(self, **changes: object) -> Ctx:
-        if all(getattr(self, key) == value for key, value in changes.items()):
+        for key, value in changes.items():
+            if getattr(self, key) != value:
+                break
+        else:
             return self  # a context is never changed once built, so sharing it is safe
         copy = Ctx(
             self.loops,
@@ -817,28 +831,34 @@ class FunctionWalker:
     def callee_text(self, node: Node) -> str:
         """``RendersDAL.getByChainId``, ``self.dal.get``; calls in the middle as ``()``."""
         parts: list[str] = []
+        data = self.src.data
         current = unwrap(node)
         while True:
-            if current.type == "member_expression":
+            kind = current.type
+            if kind == "member_expression":
                 prop = current.child_by_field_name("property")
-                parts.append(self.src.text(prop) if prop is not None else "?")
+                parts.append(
+                    data[prop.start_byte : prop.end_byte].decode("utf-8", "replace")
+                    if prop is not None
+                    else "?"
+                )
                 obj = current.child_by_field_name("object")
                 if obj is None:
                     break
                 current = unwrap(obj)
-            elif current.type == "call_expression":
+            elif kind == "call_expression":
                 parts.append("()")
                 function = current.child_by_field_name("function")
                 if function is None:
                     break
                 current = unwrap(function)
-            elif current.type == "identifier":
-                parts.append(self.src.text(current))
+            elif kind == "identifier":
+                parts.append(data[current.start_byte : current.end_byte].decode("utf-8", "replace"))
                 break
-            elif current.type == "this":
+            elif kind == "this":
                 parts.append(self.this_name)
                 break
-            elif current.type == "await_expression" and current.named_children:
+            elif kind == "await_expression" and current.named_children:
                 current = unwrap(current.named_children[0])
             else:
                 parts.append("<expr>")
@@ -1123,7 +1143,7 @@ class FunctionWalker:
     def expr(self, node: Node, ctx: Ctx) -> None:
         kind = node.type
         if kind == "identifier" or kind == "shorthand_property_identifier":
-            name = self.src.text(node)
+            name = self.src.data[node.start_byte : node.end_byte].decode("utf-8", "replace")
             self.loads[name] += 1
             if ctx.awaited and name in self.pending and not ctx.in_query:
                 # each ``await query`` runs it (in if/else arms: one run per arm)
@@ -1159,7 +1179,7 @@ class FunctionWalker:
             self._ternary(node, ctx)
             return
         if kind in FUNCTION_TYPES:
-            self._inline_function(node, ctx.but(targets=(), awaited=False))
+            self._inline_function(node, ctx.argument())
             return
         if kind == "member_expression":
             self._member(node, ctx)
@@ -1268,7 +1288,7 @@ class FunctionWalker:
                     )
                 )
         self.expr(obj, ctx.plain())
-        if node.child_by_field_name("property") is None:
+        if prop is None:
             for child in node.named_children[1:]:
                 self.expr(child, ctx.plain())
 
@@ -1383,7 +1403,7 @@ class FunctionWalker:
                     if inner.type in FUNCTION_TYPES:
                         for param in self._callback_params(inner)[:1]:
                             self.handles[param] = library
-                        self._inline_function(inner, ctx.but(targets=(), awaited=False))
+                        self._inline_function(inner, ctx.argument())
                     else:
                         self.expr(arg, ctx.but(targets=(), in_gather=False))
                 return
@@ -1419,7 +1439,7 @@ class FunctionWalker:
             if registrar and unwrap(arg).type in FUNCTION_TYPES:
                 self._register(node, callee, args, unwrap(arg))
                 continue
-            self.expr(arg, ctx.but(targets=(), awaited=False))
+            self.expr(arg, ctx.argument())
         if last == "push" and function.type == "member_expression" and "." in callee:
             # ``jobs.push(load(item))``: the promise is kept for later
             self._collect_promises(callee.rsplit(".", 1)[0], calls_from, ops_from)
@@ -1497,7 +1517,7 @@ class FunctionWalker:
     ) -> None:
         receiver = function.child_by_field_name("object")
         if receiver is not None:
-            self.expr(receiver, ctx.but(targets=(), awaited=False))
+            self.expr(receiver, ctx.argument())
         for arg in args:
             if unwrap(arg) is not callback and arg != callback:
                 self.expr(arg, ctx.plain())
@@ -1527,7 +1547,7 @@ class FunctionWalker:
         """``ids.map(loadUser)``: ``loadUser`` is called once per item."""
         receiver = function.child_by_field_name("object")
         if receiver is not None:
-            self.expr(receiver, ctx.but(targets=(), awaited=False))
+            self.expr(receiver, ctx.argument())
         loop_kind: LoopKind = "comprehension" if kind == "comprehension" else "for"
         loop_id = self._open_loop(loop_kind, node, receiver, (), ctx)
         loops = (*ctx.loops, loop_id)
@@ -1713,7 +1733,7 @@ class FunctionWalker:
         for callback in facts.callbacks:
             callback_node = unwrap(callback)
             if callback_node.type in FUNCTION_TYPES:
-                self._inline_function(callback_node, ctx.but(targets=(), awaited=False))
+                self._inline_function(callback_node, ctx.argument())
 
 
 # ------------------------------------------------------------------------ node helpers
