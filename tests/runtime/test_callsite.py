@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import sqlite3
+import sys
+from collections.abc import Iterator
 
 import dbaudit.runtime.unit as unit_module
-from dbaudit.runtime.callsite import MAX_STACK, capture_stack, is_user_file
+from dbaudit.runtime.callsite import MAX_STACK, StackAnchor, capture_stack, is_user_file
 
 
 def test_library_and_generated_code_are_not_application_code() -> None:
@@ -48,3 +51,38 @@ def recurse(depth: int) -> object:
 
 def test_depth_is_bounded() -> None:
     assert len(recurse(30)) == MAX_STACK  # type: ignore[arg-type]
+
+
+def anchored_query(anchor: StackAnchor | None, depth: int) -> object:
+    if depth:
+        return anchored_query(anchor, depth - 1)
+    return capture_stack(1, MAX_STACK, anchor)
+
+
+def query_loop(anchor: StackAnchor | None, depths: list[int]) -> list[object]:
+    return [anchored_query(anchor, depth) for depth in depths]
+
+
+def test_anchor_gives_the_same_chains_as_a_full_walk() -> None:
+    # the anchor is this frame (the unit's opener); query_loop and anchored_query run later
+    anchor = StackAnchor.here(1)
+    depths = [0, 2, 0, 5, 9, 2]  # different numbers of frames below the anchor, some past the limit
+    # one call line for all three, so this frame's line is the same in every chain; the second
+    # anchored pass reads the suffixes the first one kept
+    with_anchor, again, without = [query_loop(a, depths) for a in (anchor, anchor, None)]
+    assert anchor.suffixes  # the walk above the anchor was kept ...
+    assert with_anchor == again == without  # ... and changed no chain
+    assert [len(chain) for chain in without] == [  # type: ignore[arg-type]
+        min(MAX_STACK, depth + 3 + len(capture_stack(1))) for depth in depths
+    ]
+
+
+def generator_opener() -> Iterator[StackAnchor]:
+    yield StackAnchor.here(1)
+
+
+def test_generator_frames_are_not_anchors() -> None:
+    # a generator resumes under whichever frame calls next(): the frames above it change
+    anchor = next(generator_opener())
+    assert all(not frame.f_code.co_flags & inspect.CO_GENERATOR for frame in anchor.frames.values())
+    assert sys._getframe() in anchor.frames.values()

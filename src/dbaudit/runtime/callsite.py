@@ -15,6 +15,7 @@ The walk continues there when it runs off the bottom of such a greenlet.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import sys
 import sysconfig
@@ -82,11 +83,14 @@ def is_user_file(filename: str) -> bool:
     return not path.startswith(_LIBRARY_ROOTS)
 
 
-def capture_stack(skip: int = 1, limit: int = MAX_STACK) -> tuple[CallSite, ...]:
+def capture_stack(
+    skip: int = 1, limit: int = MAX_STACK, anchor: StackAnchor | None = None
+) -> tuple[CallSite, ...]:
     """Application frames of the current call, innermost first (``skip`` frames of the caller's
-    own are not looked at)."""
+    own are not looked at). ``anchor``: the frames on the stack when the unit opened, whose
+    part of the chain is walked once per unit rather than once per query."""
     frame: FrameType | None = sys._getframe(skip)
-    library = _library_files  # locals: these loops run for every frame of every query
+    library = _library_files  # locals: this loop runs for every frame of every query
     user = _user_files
     hopped = False  # into the parent greenlet, at most once
     # The library frames under the first application frame: the ORM and the driver, ~10 of them.
@@ -113,9 +117,29 @@ def capture_stack(skip: int = 1, limit: int = MAX_STACK) -> tuple[CallSite, ...]
     # the line table; lines are computed only when a chain is seen for the first time.
     key: list[int] = []
     frames: list[FrameType] = []
+    _walk_application(frame, key, frames, 0, hopped, limit, anchor)
+    chain = _chains.get(tuple(key))
+    if chain is None:
+        chain = _new_chain(tuple(key), frames)
+    return chain
+
+
+def _walk_application(
+    frame: FrameType | None,
+    key: list[int],
+    frames: list[FrameType],
+    gap: int,
+    hopped: bool,
+    limit: int,
+    anchor: StackAnchor | None,
+) -> bool:
+    """Append the application frames from ``frame`` up (``gap``: library frames since the last
+    one); returns whether the walk went into the parent greenlet."""
+    library = _library_files
+    user = _user_files
     add_key = key.append
     add_frame = frames.append
-    gap = 0  # library frames since the last application frame
+    anchored = anchor.frames if anchor is not None else None
     while True:
         while frame is not None:
             code = frame.f_code
@@ -125,26 +149,79 @@ def capture_stack(skip: int = 1, limit: int = MAX_STACK) -> tuple[CallSite, ...]
                 add_key(frame.f_lasti)
                 add_frame(frame)
                 if len(frames) >= limit:
-                    break
+                    return hopped
                 gap = 0
             elif filename in library or (filename == _BOUNDARY_FILE and code is not _BOUNDARY):
                 gap += 1
                 if gap >= MAX_LIBRARY_GAP:
-                    break
+                    return hopped
             elif code is _BOUNDARY:
                 frame = None
                 break
             else:
                 _classify(filename)
                 continue
+            if anchored is not None and anchored.get(id(frame)) is frame:
+                return anchor.extend(frame, key, frames, gap, hopped, limit)  # type: ignore[union-attr]
             frame = frame.f_back
-        if frame is not None or hopped or (frame := _parent_greenlet_frame()) is None:
-            break
+        if hopped or (frame := _parent_greenlet_frame()) is None:
+            return hopped
         hopped = True
-    chain = _chains.get(tuple(key))
-    if chain is None:
-        chain = _new_chain(tuple(key), frames)
-    return chain
+
+
+_CHANGING_CALLERS = inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR
+_SUFFIX_LIMIT = 64
+
+
+class StackAnchor:
+    """The frames on the stack when a unit opened, and the chain above each of them once seen.
+
+    A frame that was on the stack when the unit opened and is on it again at a query has stayed
+    on it ever since, so every frame above it is still suspended at the same instruction: the
+    walk above it gives the same result for the whole unit and is done once, not per query (the
+    test runner, the server, the benchmark driver above a ``with dbaudit.profile():``). Frames
+    of generators are left out (a generator resumes under whichever frame calls it next), and
+    so is a walk above that went into another greenlet (that one switches). The unit holds these
+    frames only while it is open; they are alive then anyway.
+    """
+
+    __slots__ = ("frames", "suffixes")
+
+    def __init__(self, frames: dict[int, FrameType]) -> None:
+        self.frames = frames
+        self.suffixes: dict[tuple[int, int, int, bool], tuple[list[int], list[FrameType]]] = {}
+
+    @classmethod
+    def here(cls, skip: int = 1) -> StackAnchor:
+        frames: dict[int, FrameType] = {}
+        frame: FrameType | None = sys._getframe(skip)
+        while frame is not None and frame.f_code is not _BOUNDARY:
+            if not frame.f_code.co_flags & _CHANGING_CALLERS:
+                frames[id(frame)] = frame
+            frame = frame.f_back
+        return cls(frames)
+
+    def extend(
+        self,
+        frame: FrameType,
+        key: list[int],
+        frames: list[FrameType],
+        gap: int,
+        hopped: bool,
+        limit: int,
+    ) -> bool:
+        """Append what lies above ``frame`` (already walked itself) to ``key`` and ``frames``."""
+        cache_key = (id(frame), len(frames), gap, hopped)
+        known = self.suffixes.get(cache_key)
+        if known is not None:
+            key.extend(known[0])
+            frames.extend(known[1])
+            return hopped
+        keys_before, frames_before = len(key), len(frames)
+        hopped_after = _walk_application(frame.f_back, key, frames, gap, hopped, limit, None)
+        if hopped_after == hopped and len(self.suffixes) < _SUFFIX_LIMIT:
+            self.suffixes[cache_key] = (key[keys_before:], frames[frames_before:])
+        return hopped_after
 
 
 def _classify(filename: str) -> None:

@@ -28,7 +28,7 @@ from contextvars import ContextVar
 from typing import Any, NamedTuple, ParamSpec, TypeVar
 
 from dbaudit.findings import Finding
-from dbaudit.runtime.callsite import capture_stack
+from dbaudit.runtime.callsite import MAX_STACK, StackAnchor, capture_stack
 from dbaudit.runtime.detect import DetectConfig, Detection, detect
 from dbaudit.runtime.events import QueryEvent, Results
 from dbaudit.runtime.loops import loop_frame
@@ -79,6 +79,7 @@ class Unit:
 
     __slots__ = (
         "_detection",
+        "anchor",
         "config",
         "dropped",
         "ended",
@@ -109,6 +110,8 @@ class Unit:
         self.started = time.perf_counter()
         self.ended: float | None = None
         self._detection: Detection | None = None
+        # the stack when the unit opened (see StackAnchor); released when it closes
+        self.anchor: StackAnchor | None = None
 
     def add(self, event: QueryEvent) -> None:
         unit: Unit | None = self
@@ -133,6 +136,7 @@ class Unit:
         return sum(event.duration for event in self.events) * 1000
 
     def close(self) -> None:
+        self.anchor = None
         if self.ended is None:
             self.ended = time.perf_counter()
 
@@ -194,7 +198,7 @@ def record(
                 started,
                 duration,
                 rows if rows is None or rows >= 0 else None,
-                capture_stack(2),
+                capture_stack(2, MAX_STACK, unit.anchor),
                 _thread_id(),
                 id(task) if task is not None else None,
                 hashes,
@@ -307,6 +311,7 @@ class profile:  # lower case: it reads as a function, ``with dbaudit.profile():`
 
     def _enter(self, default_name: str) -> Unit:
         unit = Unit(self.name or default_name, self.config, current_unit(), self.keep_params)
+        unit.anchor = StackAnchor.here(2)
         token = _STATE.set(_State(unit, False))
         self._open.append((unit, token))
         return unit
