@@ -4,6 +4,7 @@ import textwrap
 import pytest
 
 from dbaudit.frontends.python import ParseError, might_touch_database, parse_module
+from dbaudit.frontends.python import patterns as P
 from dbaudit.model import Function, ModuleModel
 
 
@@ -290,6 +291,43 @@ def test_precheck() -> None:
     assert might_touch_database("from sqlalchemy import select")
     assert might_touch_database("async def f():\n    await g()")
     assert not might_touch_database("def add(a, b):\n    return a + b\n")
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "x = 1",
+        "import models",
+        "mymodels = 1",
+        "awaiting = 1",
+        "x = await y",
+        "RendersDAL.get(1)",
+        "DALx = 1",
+        "DAL = 1",
+        "xDAL",
+        "_DAL",
+        "my_dal",
+        "my_dalx",
+        "dao",
+        "daos",
+        "UserDAO",
+        "UserDAOs",
+        "crud",
+        "crude",
+        "repo",
+        "repos",
+        "Repository",
+        "a.objects",
+        "a.objectsx",
+        "c.executemany(",
+        "c.execute (",
+        "x.fetchone()",
+        "é.objects",
+        "ésrepo",
+    ],
+)
+def test_precheck_equals_the_single_pattern(source: str) -> None:
+    assert might_touch_database(source) == (P.PRECHECK.search(source) is not None)
 
 
 def test_model_is_small_and_picklable() -> None:

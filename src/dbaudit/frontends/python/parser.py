@@ -72,7 +72,13 @@ def might_touch_database(source: str) -> bool:
     queries). A sync file calling an imported helper without any of these tokens is the one
     case it gives up: the loop there is not seen (documented in the rules' docs).
     """
-    return P.PRECHECK.search(source) is not None
+    for literal in P.PRECHECK_LITERALS:
+        if literal in source:
+            return True
+    for letters, bounded in P.PRECHECK_BOUNDED:
+        if letters in source and bounded.search(source) is not None:
+            return True
+    return False
 
 
 def parse_module(path: str, source: str) -> ModuleModel:

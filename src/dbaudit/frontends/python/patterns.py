@@ -288,3 +288,45 @@ PRECHECK = re.compile(
     r"|\bawait\b|relationship\(|[a-z]DAL\b|\bDAL\b|_dal\b|Repository|repository|\bdao\b|DAO\b"
     r"|\bcrud\b|\brepo\b"
 )
+
+# The same test, fast: ``PRECHECK.search`` tries its ~35 alternatives at every position of the
+# text (4.5 s CPU on a 1.9M-line tree, most of it on files that match nothing); a substring test
+# per token runs at memchr speed. A token that needs a word boundary is checked with its own
+# small pattern only when its letters occur. ``any`` over these equals ``PRECHECK.search``.
+PRECHECK_LITERALS = (
+    "session",
+    "sqlalchemy",
+    "Session",
+    "cursor",
+    ".execute(",
+    ".fetch",
+    ".query(",
+    "django.db",
+    "asyncpg",
+    "psycopg",
+    "sqlite3",
+    "pymysql",
+    "MySQLdb",
+    "aiosqlite",
+    "peewee",
+    "tortoise",
+    "sqlmodel",
+    "QuerySet",
+    "get_object_or_404",
+    "_related(",
+    ".executemany(",
+    "relationship(",
+    "Repository",
+    "repository",
+)
+PRECHECK_BOUNDED = (
+    ("await", re.compile(r"\bawait\b")),
+    ("models", re.compile(r"\bmodels\b")),
+    (".objects", re.compile(r"\.objects\b")),
+    ("DAL", re.compile(r"[a-z]DAL\b|\bDAL\b")),
+    ("_dal", re.compile(r"_dal\b")),
+    ("dao", re.compile(r"\bdao\b")),
+    ("DAO", re.compile(r"DAO\b")),
+    ("crud", re.compile(r"\bcrud\b")),
+    ("repo", re.compile(r"\brepo\b")),
+)
