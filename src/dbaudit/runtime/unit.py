@@ -173,6 +173,29 @@ def record(
     result_hashes: frozenset[int] | Results | None = None,
 ) -> None:
     """Turn one executed statement into a ``QueryEvent`` in the active unit(s). Never raises."""
+    record_positional(
+        state, sql, params, started, duration, rows, source, dialect, many, error, result_hashes, 3
+    )
+
+
+def record_positional(
+    state: _State,
+    sql: str,
+    params: Any,
+    started: float,
+    duration: float,
+    rows: int | None,
+    source: str,
+    dialect: str,
+    many: bool,
+    error: BaseException | None,
+    result_hashes: frozenset[int] | Results | None,
+    skip: int,
+) -> None:
+    """:func:`record` without keyword parsing, for the hottest adapters. The call-site walk
+    starts ``skip`` frames up from here (0 is this function's callee, 1 this function, 2 its
+    caller): an adapter skips the frames of its own and of the library known to be no call site
+    (:func:`record` passes 3, its caller's frame)."""
     try:
         unit = state.unit
         fp = _fingerprints.get((sql, dialect))
@@ -198,7 +221,7 @@ def record(
                 started,
                 duration,
                 rows if rows is None or rows >= 0 else None,
-                capture_stack(2, MAX_STACK, unit.anchor),
+                capture_stack(skip, MAX_STACK, unit.anchor),
                 _thread_id(),
                 id(task) if task is not None else None,
                 hashes,

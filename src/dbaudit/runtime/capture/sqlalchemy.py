@@ -15,7 +15,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine, ExceptionContext
 from sqlalchemy.engine.interfaces import DBAPICursor, ExecutionContext
 
-from dbaudit.runtime.unit import _STATE, keep_rows, record
+from dbaudit.runtime.unit import _STATE, keep_rows, record, record_positional
 
 _PENDING = "_dbaudit_pending"
 RESULT_ROWS_KEPT = 1000  # larger results are not kept (bounded memory): seen as unknown
@@ -67,17 +67,22 @@ def _after(
         dialect = _DIALECTS.get(conn.dialect.name, "postgres")
     except Exception:
         rows, results, dialect = None, None, "postgres"
-    record(
+    # The walk for the call site starts at 5: capture_stack (0), record_positional (1), this
+    # listener (2), SQLAlchemy's event dispatcher (3) and the Connection method that dispatches
+    # (4) are never a call site; materialising their frames would cost a frame object each.
+    record_positional(
         state,
         statement,
         parameters,
         started,
         ended - started,
-        rows=rows,
-        source="sqlalchemy",
-        dialect=dialect,
-        many=executemany,
-        result_hashes=results,
+        rows,
+        "sqlalchemy",
+        dialect,
+        executemany,
+        None,
+        results,
+        5,
     )
 
 
