@@ -85,7 +85,29 @@ _SKIP = frozenset(
     }
 )
 _IGNORED_READS = frozenset({"this", "undefined", "self", "cls"})
+# leaves (and strings, whose only children are fragments) that run no code: walking them
+# records nothing, so ``expr`` returns at once
+_INERT = frozenset(
+    {
+        "string",
+        "string_fragment",
+        "escape_sequence",
+        "number",
+        "true",
+        "false",
+        "null",
+        "undefined",
+        "regex",
+        "property_identifier",
+        "type_identifier",
+        "comment",
+    }
+)
+_NOTHING_TO_WALK = _SKIP | _INERT | {"this"}
 _JSX = frozenset({"jsx_element", "jsx_self_closing_element", "jsx_opening_element", "jsx_fragment"})
+
+
+_SELF_PREFIX = re.compile(r"^(self|cls)\.")
 
 
 def span_of(node: Node) -> Span:
@@ -805,7 +827,7 @@ class FunctionWalker:
         return frozenset(self.ctx.identifiers.within(node) - _IGNORED_READS)
 
     def handle_of(self, receiver: str) -> str:
-        receiver = re.sub(r"^(self|cls)\.", "this.", receiver)
+        receiver = _SELF_PREFIX.sub("this.", receiver)
         if receiver.startswith("this.") and receiver.count(".") == 1:
             attr_type = self.ctx.class_attribute_types.get(self.class_name, {}).get(receiver[5:])
             if attr_type:
@@ -1151,7 +1173,7 @@ class FunctionWalker:
                 facts, built, _, _ = self.pending[name]
                 self._run(node, facts, ctx, built=built)
             return
-        if kind in _SKIP or kind == "this":
+        if kind in _NOTHING_TO_WALK:
             return
         if kind in {
             "parenthesized_expression",
@@ -1390,11 +1412,17 @@ class FunctionWalker:
                         if kept is not None and kept[1] is node:
                             self.pending[name] = (kept[0], started, kept[2], kept[3])
                     return
-        facts = recognise(node, self.src, self.handle_of)
+        is_member = function.type == "member_expression"
+        # ``last`` is the method's name: most calls end with one no query chain ends with
+        facts = (
+            recognise(node, self.src, self.handle_of)
+            if not is_member or last in P.CHAIN_METHODS
+            else None
+        )
         if facts is not None:
             self._db_op(node, facts, ctx)
             return
-        if function.type == "member_expression" and last in P.TRANSACTION_METHODS:
+        if is_member and last in P.TRANSACTION_METHODS:
             receiver = function.child_by_field_name("object")
             library = self.handle_of(self.callee_text(receiver)) if receiver is not None else ""
             if library:
@@ -1407,7 +1435,7 @@ class FunctionWalker:
                     else:
                         self.expr(arg, ctx.but(targets=(), in_gather=False))
                 return
-        if function.type == "member_expression" and last in P.LOOP_METHODS:
+        if is_member and last in P.LOOP_METHODS:
             callback = next((a for a in args if unwrap(a).type in FUNCTION_TYPES), None)
             if callback is not None:
                 self._iteration(node, function, P.LOOP_METHODS[last], unwrap(callback), args, ctx)
@@ -1431,25 +1459,24 @@ class FunctionWalker:
         registrar = last in P.CALLBACK_REGISTRARS or callee in P.CALLBACK_REGISTRARS
         calls_from, ops_from = len(self.calls), len(self.ops)
         # the called expression itself (``foo().bar()`` runs ``foo()`` first)
-        if function.type == "member_expression":
+        if is_member:
             self._member(function, ctx)
         else:
             self.expr(function, ctx.plain())
+        arg_ctx = ctx.argument()
         for arg in args:
             if registrar and unwrap(arg).type in FUNCTION_TYPES:
                 self._register(node, callee, args, unwrap(arg))
                 continue
-            self.expr(arg, ctx.argument())
-        if last == "push" and function.type == "member_expression" and "." in callee:
+            self.expr(arg, arg_ctx)
+        if last == "push" and is_member and "." in callee:
             # ``jobs.push(load(item))``: the promise is kept for later
             self._collect_promises(callee.rsplit(".", 1)[0], calls_from, ops_from)
         if not self._worth_recording(function, callee, last):
             return
-        deferred = callee in P.DEFERRED_CALLS or (
-            function.type == "member_expression" and last in P.DEFERRED_METHODS
-        )
+        deferred = callee in P.DEFERRED_CALLS or (is_member and last in P.DEFERRED_METHODS)
         receiver_type = ""
-        if function.type == "member_expression":
+        if is_member:
             receiver_name = callee.rsplit(".", 1)[0]
             receiver_type = self.types.get(receiver_name, "")
             if (

@@ -92,7 +92,7 @@ def arguments(node: Node | None) -> tuple[Node, ...]:
         return ()
     if node.type == "template_string":
         return (node,)
-    return tuple(c for c in node.named_children if c.type != "comment")
+    return tuple([c for c in node.named_children if c.type != "comment"])
 
 
 def flatten(call: Node, src: Source) -> Chain:
