@@ -24,6 +24,7 @@ from typing import Any
 from dbaudit.findings import Audit, FileSummary, Finding, GoodPractice, Severity, SkippedFile
 from dbaudit.scan import cache as cache_module
 from dbaudit.scan import layers, project_config, skipped_by_design
+from dbaudit.scan.collection import paused_collection
 from dbaudit.scan.context import ContextDigests
 from dbaudit.scan.discovery import (
     DEFAULT_EXCLUDES,
@@ -387,27 +388,29 @@ def _analyze(
     missing = [
         cache_module.file_key(o.display_path, o.digest) for o in reachable if o.module_blob is None
     ]
-    loaded = store.get_modules(missing)
-    modules = []
-    lost: list[str] = []  # cached metas whose models are gone (cache switched off meanwhile)
-    for index, outcome in enumerate(outcomes):
-        if not outcome.meta.touches_db or outcome.meta.skip_reason:
-            continue
-        if outcome.module_blob is not None:
-            modules.append(pickle.loads(outcome.module_blob))
-            outcomes[index] = replace(outcome, module_blob=None)  # peak memory: models only
-            continue
-        module = loaded.get(cache_module.file_key(outcome.display_path, outcome.digest))
-        if module is None:
-            lost.append(outcome.display_path)
-        else:
-            modules.append(module)
-    for again in reparse(lost) if lost else ():
-        if again.module_blob is not None:
-            modules.append(pickle.loads(again.module_blob))
-    from dbaudit.analysis import analyze
+    # a million model objects are loaded and walked: no collector passes over them meanwhile
+    with paused_collection():
+        loaded = store.get_modules(missing)
+        modules = []
+        lost: list[str] = []  # cached metas whose models are gone (cache switched off meanwhile)
+        for index, outcome in enumerate(outcomes):
+            if not outcome.meta.touches_db or outcome.meta.skip_reason:
+                continue
+            if outcome.module_blob is not None:
+                modules.append(pickle.loads(outcome.module_blob))
+                outcomes[index] = replace(outcome, module_blob=None)  # peak memory: models only
+                continue
+            module = loaded.get(cache_module.file_key(outcome.display_path, outcome.digest))
+            if module is None:
+                lost.append(outcome.display_path)
+            else:
+                modules.append(module)
+        for again in reparse(lost) if lost else ():
+            if again.module_blob is not None:
+                modules.append(pickle.loads(again.module_blob))
+        from dbaudit.analysis import analyze
 
-    analysis = analyze(modules)
+        analysis = analyze(modules)
     result = _Result(list(analysis.findings), list(analysis.good_practices))
     if tree_key:
         store.put_analysis(tree_key, result)

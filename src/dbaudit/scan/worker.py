@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
+from dbaudit.scan.collection import paused_collection
 from dbaudit.scan.discovery import is_script
 from dbaudit.scan.reading import Unreadable, count_lines, decode, read_bytes
 from dbaudit.scan.suppression import NO_SUPPRESSIONS, Suppressions, comment_lines
@@ -58,14 +59,15 @@ def process_file(job: FileJob) -> FileOutcome:
     if isinstance(raw, Unreadable):
         return FileOutcome(job.display_path, "", _skipped(raw))
     digest = cache_digest(raw.digest, job.context_digest)
-    meta, module = analyze_bytes(job.display_path, raw.data)
-    if module is None:
-        return FileOutcome(job.display_path, digest, meta)
-    try:
-        blob = pickle.dumps(module, protocol=pickle.HIGHEST_PROTOCOL)
-    except (pickle.PicklingError, RecursionError, TypeError) as error:
-        reason = f"internal error while storing the model: {type(error).__name__}"
-        return FileOutcome(job.display_path, digest, replace(meta, skip_reason=reason))
+    with paused_collection():
+        meta, module = analyze_bytes(job.display_path, raw.data)
+        if module is None:
+            return FileOutcome(job.display_path, digest, meta)
+        try:
+            blob = pickle.dumps(module, protocol=pickle.HIGHEST_PROTOCOL)
+        except (pickle.PicklingError, RecursionError, TypeError) as error:
+            reason = f"internal error while storing the model: {type(error).__name__}"
+            return FileOutcome(job.display_path, digest, replace(meta, skip_reason=reason))
     return FileOutcome(job.display_path, digest, meta, blob)
 
 
