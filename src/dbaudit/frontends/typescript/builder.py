@@ -1277,8 +1277,9 @@ class FunctionWalker:
             return
         base = unwrap(obj)
         if base.type == "identifier" and prop is not None and not ctx.in_query:
-            owner = self.src.text(base)
-            attr = self.src.text(prop)
+            data = self.src.data
+            owner = data[base.start_byte : base.end_byte].decode("utf-8", "replace")
+            attr = data[prop.start_byte : prop.end_byte].decode("utf-8", "replace")
             if attr == "length":
                 # ``rows.length`` is Python's ``len(rows)``: the rules look for that call
                 self.calls.append(

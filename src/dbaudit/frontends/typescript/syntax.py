@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from functools import cache
+from itertools import pairwise
 
 from tree_sitter import Language, Node, Parser, Query, QueryCursor, Tree
 
@@ -68,9 +69,18 @@ class IdentifierIndex:
 
     def __init__(self, root: Node, data: bytes, dialect: str) -> None:
         captured = QueryCursor(_identifier_query(dialect)).captures(root).get("name", [])
-        pairs = sorted((n.start_byte, n.end_byte) for n in captured)
-        self.starts = [start for start, _ in pairs]
-        self.names = [data[start:end].decode("utf-8", "replace") for start, end in pairs]
+        starts = [n.start_byte for n in captured]
+        ends = [n.end_byte for n in captured]
+        if any(later <= earlier for earlier, later in pairwise(starts)):
+            # captures come in document order; sort (as pairs, ties by end) only when not
+            pairs = sorted(zip(starts, ends, strict=True))
+            starts = [start for start, _ in pairs]
+            ends = [end for _, end in pairs]
+        self.starts = starts
+        self.names = [
+            data[start:end].decode("utf-8", "replace")
+            for start, end in zip(starts, ends, strict=True)
+        ]
 
     def within(self, node: Node) -> set[str]:
         low = bisect_left(self.starts, node.start_byte)
