@@ -46,13 +46,18 @@ def might_touch_database(source: str) -> bool:
 
 
 def skip_reason(path: str, source: str) -> str | None:
+    return _skip_reason(path, source, None)
+
+
+def _skip_reason(path: str, source: str, split: list[str] | None) -> str | None:
+    """``split`` is ``source.splitlines()`` when the caller has it already."""
     lowered = path.lower()
     if lowered.endswith(DECLARATION_SUFFIXES):
         return "TypeScript declaration file (.d.ts): types only, no code"
     if "\0" in source:
         return "binary content (NUL bytes)"
     lines = source.count("\n") + 1
-    longest = max(map(len, source.splitlines()), default=0)
+    longest = max(map(len, source.splitlines() if split is None else split), default=0)
     if longest > P.MINIFIED_LINE or (
         len(source) > 20_000 and len(source) / lines > P.MINIFIED_AVERAGE
     ):
@@ -62,7 +67,8 @@ def skip_reason(path: str, source: str) -> str | None:
 
 def parse(path: str, source: str, *, resolve_files: bool = True) -> ParseOutcome:
     """Model one file. ``resolve_files=False`` keeps import specifiers as written (no I/O)."""
-    reason = skip_reason(path, source)
+    split = source.splitlines()
+    reason = _skip_reason(path, source, split)
     if reason is not None:
         raise SkippedSource(reason)
     data = source.encode("utf-8", "surrogatepass")
@@ -72,7 +78,7 @@ def parse(path: str, source: str, *, resolve_files: bool = True) -> ParseOutcome
     ctx = ModuleContext(
         path=path,
         src=Source(data),
-        lines=source.splitlines(),
+        lines=split,
         config=tsconfig_for(path) if resolve_files else None,
         resolve_files=resolve_files,
         identifiers=IdentifierIndex(root, data, dialect),
