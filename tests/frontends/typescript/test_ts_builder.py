@@ -404,3 +404,23 @@ def test_decorated_controller_methods_keep_their_decorators() -> None:
     method = function(module, "UsersController.get")
     assert method.decorators == ("Get",) and method.params == ("id",)
     assert method.calls[0].receiver_type == "UsersService"
+
+
+def test_walker_context_shortcuts_equal_the_general_copy() -> None:
+    from dbaudit.frontends.typescript.builder import Ctx
+
+    contexts = [
+        Ctx(),
+        Ctx(targets=("rows",)),
+        Ctx(awaited=True),
+        Ctx(loops=(1,), branch=((2, 0),), control=frozenset({"x"}), in_gather=True),
+        Ctx(loops=(3,), awaited=True, targets=("a", "b"), in_query=True),
+    ]
+    for ctx in contexts:
+        assert ctx.plain() == ctx.but(targets=())
+        assert ctx.argument() == ctx.but(targets=(), awaited=False)
+        # unchanged contexts are shared, changed ones are copies (the original stays as it was)
+        assert (ctx.plain() is ctx) == (not ctx.targets)
+        assert (ctx.argument() is ctx) == (not ctx.targets and not ctx.awaited)
+    assert Ctx(awaited=True).but(awaited=False) == Ctx()
+    assert Ctx(awaited=True).awaited

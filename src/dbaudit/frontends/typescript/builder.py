@@ -1173,6 +1173,13 @@ class FunctionWalker:
                 facts, built, _, _ = self.pending[name]
                 self._run(node, facts, ctx, built=built)
             return
+        # the most frequent kinds first (each branch below tests kinds no other one does)
+        if kind == "call_expression":
+            self._call(node, ctx)
+            return
+        if kind == "member_expression":
+            self._member(node, ctx)
+            return
         if kind in _NOTHING_TO_WALK:
             return
         if kind in {
@@ -1191,9 +1198,6 @@ class FunctionWalker:
             for child in node.named_children:
                 self.expr(child, ctx.but(awaited=True))
             return
-        if kind == "call_expression":
-            self._call(node, ctx)
-            return
         if kind == "new_expression":
             self._new(node, ctx)
             return
@@ -1202,9 +1206,6 @@ class FunctionWalker:
             return
         if kind in FUNCTION_TYPES:
             self._inline_function(node, ctx.argument())
-            return
-        if kind == "member_expression":
-            self._member(node, ctx)
             return
         if kind in {"assignment_expression", "augmented_assignment_expression"}:
             self._assignment(node, ctx)
