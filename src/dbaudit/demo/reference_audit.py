@@ -204,8 +204,8 @@ def measured_metrics(result: BenchmarkResult) -> tuple[OperationMetric, ...]:
             name=case.name,
             queries_before=case.before.statements,
             queries_after=case.after.statements,
-            ms_before=round(case.before.latency_at(delay).median_ms, 3),
-            ms_after=round(case.after.latency_at(delay).median_ms, 3),
+            ms_before=case.before.latency_at(delay).median_ms,
+            ms_after=case.after.latency_at(delay).median_ms,
             measured=True,
         )
         for case in result.cases
