@@ -411,6 +411,9 @@ def _analyze(
         from dbaudit.analysis import analyze
 
         analysis = analyze(modules)
+        # freed while the collector is still paused: re-enabled with a million models alive,
+        # its first pass would walk them all once more (0.6 s) just before they are dropped
+        del modules, loaded
     result = _Result(list(analysis.findings), list(analysis.good_practices))
     if tree_key:
         store.put_analysis(tree_key, result)
