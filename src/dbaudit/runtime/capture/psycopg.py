@@ -28,6 +28,31 @@ def _rowcount(cursor: Any) -> int | None:
     return count if isinstance(count, int) and count >= 0 else None
 
 
+def _record(
+    state: Any,
+    query: Any,
+    cursor: Any,
+    params: Any,
+    started: float,
+    *,
+    rows: int | None,
+    many: bool = False,
+    error: BaseException | None = None,
+) -> None:
+    """The one event both cursor classes emit (the async twin differs only in ``await``)."""
+    record(
+        state,
+        _text(query, cursor),
+        params,
+        started,
+        perf_counter() - started,
+        rows=rows,
+        source="psycopg",
+        many=many,
+        error=error,
+    )
+
+
 def _sync_cursor_class(base: Any) -> type:
     def execute(self: Any, query: Any, params: Any = None, **kwargs: Any) -> Any:
         state = _STATE.get()
@@ -37,25 +62,9 @@ def _sync_cursor_class(base: Any) -> type:
         try:
             result = base.execute(self, query, params, **kwargs)
         except BaseException as error:
-            record(
-                state,
-                _text(query, self),
-                params,
-                started,
-                perf_counter() - started,
-                source="psycopg",
-                error=error,
-            )
+            _record(state, query, self, params, started, rows=None, error=error)
             raise
-        record(
-            state,
-            _text(query, self),
-            params,
-            started,
-            perf_counter() - started,
-            rows=_rowcount(self),
-            source="psycopg",
-        )
+        _record(state, query, self, params, started, rows=_rowcount(self))
         return result
 
     def executemany(self: Any, query: Any, params_seq: Any, **kwargs: Any) -> Any:
@@ -66,16 +75,7 @@ def _sync_cursor_class(base: Any) -> type:
         try:
             return base.executemany(self, query, params_seq, **kwargs)
         finally:
-            record(
-                state,
-                _text(query, self),
-                None,
-                started,
-                perf_counter() - started,
-                rows=_rowcount(self),
-                source="psycopg",
-                many=True,
-            )
+            _record(state, query, self, None, started, rows=_rowcount(self), many=True)
 
     namespace = {"__slots__": (), "execute": execute, "executemany": executemany, _MARK: True}
     return type(f"Profiled{base.__name__}", (base,), namespace)
@@ -90,25 +90,9 @@ def _async_cursor_class(base: Any) -> type:
         try:
             result = await base.execute(self, query, params, **kwargs)
         except BaseException as error:
-            record(
-                state,
-                _text(query, self),
-                params,
-                started,
-                perf_counter() - started,
-                source="psycopg",
-                error=error,
-            )
+            _record(state, query, self, params, started, rows=None, error=error)
             raise
-        record(
-            state,
-            _text(query, self),
-            params,
-            started,
-            perf_counter() - started,
-            rows=_rowcount(self),
-            source="psycopg",
-        )
+        _record(state, query, self, params, started, rows=_rowcount(self))
         return result
 
     async def executemany(self: Any, query: Any, params_seq: Any, **kwargs: Any) -> Any:
@@ -119,16 +103,7 @@ def _async_cursor_class(base: Any) -> type:
         try:
             return await base.executemany(self, query, params_seq, **kwargs)
         finally:
-            record(
-                state,
-                _text(query, self),
-                None,
-                started,
-                perf_counter() - started,
-                rows=_rowcount(self),
-                source="psycopg",
-                many=True,
-            )
+            _record(state, query, self, None, started, rows=_rowcount(self), many=True)
 
     namespace = {"__slots__": (), "execute": execute, "executemany": executemany, _MARK: True}
     return type(f"Profiled{base.__name__}", (base,), namespace)
