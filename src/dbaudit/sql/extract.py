@@ -22,7 +22,8 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
-StatementKind = Literal["select", "insert", "update", "delete", "other"]
+from dbaudit.sql.fingerprint import StatementKind, statement_kind
+
 ValueKind = Literal["parameter", "constant", "column", "expression", "subquery"]
 
 EQUALITY_OPERATORS = frozenset({"=", "IN", "IS NULL"})
@@ -125,18 +126,6 @@ def parse(sql: str) -> exp.Expression:
     if len(statements) != 1:
         raise ExtractError(f"expected one statement, found {len(statements)}")
     return cast(exp.Expression, statements[0])
-
-
-def statement_kind(tree: exp.Expression) -> StatementKind:
-    if isinstance(tree, exp.Query):
-        return "select"
-    if isinstance(tree, exp.Insert):
-        return "insert"
-    if isinstance(tree, exp.Update):
-        return "update"
-    if isinstance(tree, exp.Delete):
-        return "delete"
-    return "other"
 
 
 def table_aliases(tree: exp.Expression) -> dict[str, str]:

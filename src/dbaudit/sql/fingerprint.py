@@ -72,7 +72,7 @@ def _fingerprint_cached(sql: str, dialect: str) -> Fingerprint:
     for normalization_pass in PASSES:
         tree = normalization_pass(tree)
     text = " ".join(tree.sql(dialect=dialect).split())
-    return Fingerprint(_digest(text), text, _kind(tree), _tables(tree), parsed=True)
+    return Fingerprint(_digest(text), text, statement_kind(tree), _tables(tree), parsed=True)
 
 
 def _parse(sql: str, dialect: str) -> exp.Expression | None:
@@ -119,8 +119,10 @@ def _same_shape(first: exp.Expression, other: exp.Expression) -> bool:
 PASSES: tuple[Callable[[exp.Expression], exp.Expression], ...] = (replace_values, collapse_lists)
 
 
-def _kind(tree: exp.Expression) -> StatementKind:
-    if isinstance(tree, exp.Select | exp.Union | exp.Intersect | exp.Except):
+def statement_kind(tree: exp.Expression) -> StatementKind:
+    """What a parsed statement does; any query shape (set operations, a parenthesised SELECT)
+    reads."""
+    if isinstance(tree, exp.Query):
         return "select"
     if isinstance(tree, exp.Insert):
         return "insert"
