@@ -18,7 +18,7 @@ import sys
 from collections.abc import Iterable, Mapping
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import dbaudit
 
@@ -104,25 +104,15 @@ class Cache:
 
     def get_metas(self, keys: Iterable[str]) -> dict[str, Any]:
         """Per-file results (without their models) for the keys present in the cache."""
-        wanted = list(keys)
-        if self._db is None or not wanted:
-            return {}
-        found: dict[str, Any] = {}
-        try:
-            for chunk_start in range(0, len(wanted), 500):
-                chunk = [self._key(k) for k in wanted[chunk_start : chunk_start + 500]]
-                marks = ",".join("?" * len(chunk))
-                rows = self._db.execute(
-                    f"SELECT key, meta FROM files WHERE key IN ({marks})", chunk
-                ).fetchall()
-                for key, blob in rows:
-                    found[key.split("\x1e", 1)[1]] = pickle.loads(blob)
-        except (sqlite3.Error, pickle.UnpicklingError, EOFError, AttributeError) as error:
-            self._switch_off(error)
-            return {}
-        return found
+        return self._load_column("meta", keys)
 
     def get_modules(self, keys: Iterable[str]) -> dict[str, Any]:
+        return self._load_column("module", keys)
+
+    def _load_column(
+        self, column: Literal["meta", "module"], keys: Iterable[str]
+    ) -> dict[str, Any]:
+        """``key -> unpickled column`` for the keys stored with a value in that column."""
         wanted = list(keys)
         if self._db is None or not wanted:
             return {}
@@ -132,7 +122,8 @@ class Cache:
                 chunk = [self._key(k) for k in wanted[chunk_start : chunk_start + 500]]
                 marks = ",".join("?" * len(chunk))
                 rows = self._db.execute(
-                    f"SELECT key, module FROM files WHERE key IN ({marks}) AND module IS NOT NULL",
+                    f"SELECT key, {column} FROM files"
+                    f" WHERE key IN ({marks}) AND {column} IS NOT NULL",
                     chunk,
                 ).fetchall()
                 for key, blob in rows:
