@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dbaudit.schema.model import Column, ForeignKey, Index, IndexKey, Schema, Table
-from dbaudit.schema.sqlalchemy_models import ModelSourceError
+from dbaudit.schema.sqlalchemy_models import ModelSourceError, read_model_sources
 
 _RELATIONS = frozenset({"ForeignKey", "OneToOneField"})
 
@@ -323,11 +323,4 @@ def load_django_source(*sources: tuple[str, str]) -> Schema:
 
 
 def load_django_files(paths: Iterable[str | Path]) -> Schema:
-    sources = []
-    for path in paths:
-        file = Path(path)
-        try:
-            sources.append((str(file), file.read_text(encoding="utf-8")))
-        except (OSError, UnicodeDecodeError) as error:
-            raise ModelSourceError(f"cannot read {file}: {error}") from None
-    return load_django_source(*sources)
+    return load_django_source(*read_model_sources(paths))

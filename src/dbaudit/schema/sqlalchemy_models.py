@@ -375,7 +375,8 @@ def _finish(draft: _Draft) -> Table:
     )
 
 
-def load_sqlalchemy_files(paths: Iterable[str | Path]) -> Schema:
+def read_model_sources(paths: Iterable[str | Path]) -> list[tuple[str, str]]:
+    """``(path, text)`` per model file; :class:`ModelSourceError` names an unreadable one."""
     sources = []
     for path in paths:
         file = Path(path)
@@ -383,4 +384,8 @@ def load_sqlalchemy_files(paths: Iterable[str | Path]) -> Schema:
             sources.append((str(file), file.read_text(encoding="utf-8")))
         except (OSError, UnicodeDecodeError) as error:
             raise ModelSourceError(f"cannot read {file}: {error}") from None
-    return load_sqlalchemy_source(*sources)
+    return sources
+
+
+def load_sqlalchemy_files(paths: Iterable[str | Path]) -> Schema:
+    return load_sqlalchemy_source(*read_model_sources(paths))
