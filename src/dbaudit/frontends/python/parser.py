@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import ast
 import re
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
+from dbaudit.frontends.events import FunctionEvents
 from dbaudit.frontends.python import patterns as P
 from dbaudit.frontends.python.sql_text import looks_like_sql, sql_facts
 from dbaudit.model import (
@@ -835,25 +836,17 @@ class _ModuleWalker:
             self._function(nested, prefix=f"{qualname}.<locals>.", class_name="")
 
 
-class _FunctionWalker:
+class _FunctionWalker(FunctionEvents):
     """Walks one function body once, in evaluation order."""
 
     def __init__(
         self, ctx: _ModuleContext, qualname: str, class_name: str, types: dict[str, str]
     ) -> None:
+        super().__init__()
         self.ctx = ctx
         self.qualname = qualname
         self.class_name = class_name
         self.types = types  # local name -> role ("session", ...) or class name
-        self.seq = 0
-        self.ops: list[DbOp] = []
-        self.calls: list[Call] = []
-        self.loops: list[Loop] = []
-        self.assigns: list[Assign] = []
-        self.attrs: list[AttrAccess] = []
-        self.awaits: list[Await] = []
-        self.gathers: list[Gather] = []
-        self.returns: set[str] = set()
         self.loop_stack: list[int] = []
         self.loop_targets: dict[str, int] = {}
         self.branch: list[tuple[int, int]] = []
@@ -862,7 +855,6 @@ class _FunctionWalker:
         self.statements: dict[str, _Stmt] = {}
         self.nested: list[ast.FunctionDef | ast.AsyncFunctionDef] = []
         self.branch_ids = 0
-        self.loads: Counter[str] = Counter()
         # per statement: names it binds, so calls inside know their result's targets
         self.targets: tuple[str, ...] = ()
         self.gather_depth = 0
@@ -897,39 +889,24 @@ class _FunctionWalker:
             span = Span(node.lineno, node.end_lineno or node.lineno, node.col_offset)
         else:
             span = Span(1, len(self.ctx.lines) or 1, 0)
-        keep_source = bool(self.ops or self.loops or self.awaits)
-        source_lines = tuple(self.ctx.lines[span.line - 1 : span.end_line]) if keep_source else ()
         decorator_names = set(decorators)
-        return Function(
+        return self.to_function(
             qualname=qualname,
             name=name,
             span=span,
+            lines=self.ctx.lines,
             class_name=class_name,
             decorators=decorators,
             is_async=is_async,
             params=params,
-            param_annotations=annotations,
+            annotations=annotations,
             is_staticmethod="staticmethod" in decorator_names,
             is_classmethod="classmethod" in decorator_names,
-            db_ops=tuple(self.ops),
-            calls=tuple(self.calls),
-            loops=tuple(self.loops),
-            assigns=tuple(self.assigns),
-            attr_accesses=tuple(self.attrs),
-            awaits=tuple(self.awaits),
-            gathers=tuple(self.gathers),
-            returns_reads=frozenset(self.returns),
             exiting_arms=tuple(self.exiting_arms),
             breaking_arms=tuple(self.breaking_arms),
-            name_loads=tuple(sorted(self.loads.items())),
-            source_lines=source_lines,
         )
 
     # ---- shared event context
-
-    def _next(self) -> int:
-        self.seq += 1
-        return self.seq
 
     def _control(self) -> frozenset[str]:
         # one shared frozenset per distinct state, so events share it (small pickles)

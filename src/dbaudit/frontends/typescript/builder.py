@@ -19,11 +19,11 @@ reads, awaits, ``Promise.all``) with the same conventions (see ``dbaudit.model.p
 from __future__ import annotations
 
 import re
-from collections import Counter
 from dataclasses import dataclass, field, replace
 
 from tree_sitter import Node
 
+from dbaudit.frontends.events import FunctionEvents
 from dbaudit.frontends.typescript import patterns as P
 from dbaudit.frontends.typescript import schema
 from dbaudit.frontends.typescript.queries import (
@@ -722,7 +722,7 @@ class Ctx:
         return copy
 
 
-class FunctionWalker:
+class FunctionWalker(FunctionEvents):
     """Walks one function body once, in evaluation order."""
 
     def __init__(
@@ -734,6 +734,7 @@ class FunctionWalker:
         is_static: bool,
         is_async: bool,
     ) -> None:
+        super().__init__()
         self.module = module
         self.ctx = module.ctx
         self.src = module.ctx.src
@@ -742,16 +743,6 @@ class FunctionWalker:
         self.this_name = "cls" if is_static else "self"
         self.is_async = is_async
         self.is_static = is_static
-        self.seq = 0
-        self.ops: list[DbOp] = []
-        self.calls: list[Call] = []
-        self.loops: list[Loop] = []
-        self.assigns: list[Assign] = []
-        self.attrs: list[AttrAccess] = []
-        self.awaits: list[Await] = []
-        self.gathers: list[Gather] = []
-        self.returns: set[str] = set()
-        self.loads: Counter[str] = Counter()
         self.locals: set[str] = set()
         self.types: dict[str, str] = {}
         self.handles: dict[str, str] = {}  # local db handles (transaction callbacks, ...)
@@ -787,35 +778,20 @@ class FunctionWalker:
         self.ops.sort(key=lambda op: op.seq)
         lines = self.ctx.lines
         span = span_of(node) if node is not None else Span(1, max(len(lines), 1), 0)
-        keep = bool(self.ops or self.loops or self.awaits)
-        source_lines = tuple(lines[span.line - 1 : span.end_line]) if keep else ()
-        return Function(
+        return self.to_function(
             qualname=qualname,
             name=name,
             span=span,
+            lines=lines,
             class_name=self.class_name,
             decorators=decorators,
             is_async=self.is_async,
             params=params,
-            param_annotations=annotations,
+            annotations=annotations,
             is_staticmethod=self.is_static,
-            db_ops=tuple(self.ops),
-            calls=tuple(self.calls),
-            loops=tuple(self.loops),
-            assigns=tuple(self.assigns),
-            attr_accesses=tuple(self.attrs),
-            awaits=tuple(self.awaits),
-            gathers=tuple(self.gathers),
-            returns_reads=frozenset(self.returns),
-            name_loads=tuple(sorted(self.loads.items())),
-            source_lines=source_lines,
         )
 
     # ------------------------------------------------------------------ helpers
-
-    def _next(self) -> int:
-        self.seq += 1
-        return self.seq
 
     def text(self, node: Node) -> str:
         return short(self.src.text(node))
