@@ -28,6 +28,7 @@ import psycopg
 from dbaudit.cli import UsageError
 from dbaudit.connections.live import ConnectionReview, review_connections
 from dbaudit.db import redact
+from dbaudit.errors import first_line
 from dbaudit.findings import Finding, Severity
 from dbaudit.indexes.advisor import SIZE_DEDUPLICATED, AdvisorResult, AdvisorSettings, advise
 from dbaudit.indexes.checks import human_bytes, run_checks
@@ -39,7 +40,7 @@ from dbaudit.indexes.workload import (
     from_file,
     from_pg_stat_statements,
 )
-from dbaudit.schema.live import connect, first_line, load_schema
+from dbaudit.schema.live import connect, load_schema
 
 HELP = "Review a live PostgreSQL: index advice judged by the planner, index health, connections."
 

@@ -1,7 +1,6 @@
 """Database access shared by the demo, the benchmarks and the tests."""
 
 from dbaudit.db.harness import (
-    DatabaseUnavailable,
     PostgresServer,
     redact,
     resolve_server,
@@ -9,6 +8,7 @@ from dbaudit.db.harness import (
     sqlalchemy_url,
     temporary_database,
 )
+from dbaudit.errors import DatabaseUnavailable
 
 __all__ = [
     "DatabaseUnavailable",

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import psycopg
 from sqlalchemy.engine import URL, make_url
 
-from dbaudit.errors import DatabaseUnavailable
+from dbaudit.errors import DatabaseUnavailable, first_line
 
 LOCAL_HOST = "127.0.0.1"
 LOCAL_PORT = 5432
@@ -88,11 +88,6 @@ def _probe(url: str) -> None:
         conn.execute("SELECT 1")
 
 
-def _short(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return (text[0] if text else type(error).__name__)[:200]
-
-
 def _try_env(attempts: list[Attempt]) -> PostgresServer | None:
     url = os.environ.get("DBAUDIT_DATABASE_URL")
     if not url:
@@ -105,7 +100,7 @@ def _try_env(attempts: list[Attempt]) -> PostgresServer | None:
         libpq = libpq_url(parsed)
         _probe(libpq)
     except Exception as error:
-        attempts.append(Attempt("env", redact(url), _short(error)))
+        attempts.append(Attempt("env", redact(url), first_line(error, limit=200)))
         return None
     return PostgresServer(url=libpq, source="env")
 
@@ -116,7 +111,7 @@ def _try_local(attempts: list[Attempt]) -> PostgresServer | None:
         try:
             _probe(url)
         except Exception as error:
-            attempts.append(Attempt("local", url, _short(error)))
+            attempts.append(Attempt("local", url, first_line(error, limit=200)))
             continue
         return PostgresServer(url=url, source="local")
     return None
@@ -125,19 +120,19 @@ def _try_local(attempts: list[Attempt]) -> PostgresServer | None:
 def _try_embedded(attempts: list[Attempt]) -> PostgresServer | None:
     stack = contextlib.ExitStack()
     try:
-        import pgserver
+        from pgserver.postgres_server import get_server
 
         data_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="dbaudit-pg-"))
         # pgserver drops to a 'pgserver' system user when run as root; that user must be able
         # to reach the data directory.
         os.chmod(data_dir, 0o755)
-        server = pgserver.get_server(data_dir, cleanup_mode="stop")
+        server = get_server(data_dir, cleanup_mode="stop")
         stack.callback(server.cleanup)
         url = server.get_uri("postgres")
         _probe(url)
     except Exception as error:
         stack.close()
-        attempts.append(Attempt("embedded", "pgserver", _short(error)))
+        attempts.append(Attempt("embedded", "pgserver", first_line(error, limit=200)))
         return None
     return PostgresServer(url=url, source="embedded", _closer=stack)
 

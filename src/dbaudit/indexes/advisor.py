@@ -30,6 +30,7 @@ from typing import Any, Literal
 
 import psycopg
 
+from dbaudit.errors import first_line
 from dbaudit.findings import Finding, Fix, Severity
 from dbaudit.indexes.candidates import Candidate, Rejection, generate, serves_as_prefix
 from dbaudit.indexes.checks import human_bytes
@@ -44,7 +45,6 @@ from dbaudit.indexes.whatif import (
     measure,
 )
 from dbaudit.indexes.workload import WorkloadQuery
-from dbaudit.schema.live import first_line
 from dbaudit.schema.model import Schema, quote_identifier
 from dbaudit.sql.extract import ExtractError, StatementShape, extract
 

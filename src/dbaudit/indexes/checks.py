@@ -340,7 +340,7 @@ CHECKS: tuple[HealthCheck, ...] = (
 
 def run_checks(conn: Connection) -> tuple[list[Finding], list[str]]:
     """All checks; one that fails (missing privileges, ...) gives one line and the rest go on."""
-    from dbaudit.schema.live import first_line
+    from dbaudit.errors import first_line
 
     findings: list[Finding] = []
     errors: list[str] = []

@@ -25,8 +25,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from dbaudit.errors import first_line
 from dbaudit.indexes.candidates import Candidate
-from dbaudit.schema.live import first_line
 
 DEFAULT_STATEMENT_TIMEOUT_MS = 60_000
 DEFAULT_LOCK_TIMEOUT_MS = 2_000
@@ -400,7 +400,8 @@ def measure_with_sizes(
     results: list[Measurement | None] = [None] * len(statements)
     runnable: list[int] = []
     for number, (statement, params) in enumerate(statements):
-        from dbaudit.sql.extract import ExtractError, parse, statement_kind
+        from dbaudit.sql.extract import ExtractError, parse
+        from dbaudit.sql.fingerprint import statement_kind
 
         try:
             kind = statement_kind(parse(statement))

@@ -119,7 +119,7 @@ def from_pg_stat_statements(
     conn: psycopg.Connection[Any], limit: int = 500
 ) -> tuple[WorkloadQuery, ...]:
     """Statements of this database from pg_stat_statements; one-line error when unavailable."""
-    from dbaudit.schema.live import first_line
+    from dbaudit.errors import first_line
 
     row = conn.execute(PG_STAT_STATEMENTS_INSTALLED_SQL).fetchone()
     if row is None:

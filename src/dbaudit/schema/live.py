@@ -12,6 +12,7 @@ from typing import Any
 import psycopg
 
 from dbaudit.db import DatabaseUnavailable, redact
+from dbaudit.errors import first_line
 from dbaudit.schema.model import Column, ForeignKey, Index, IndexKey, Schema, Table, TableUsage
 
 CONNECT_TIMEOUT_S = 5
@@ -100,11 +101,6 @@ def connect(url: str, *, autocommit: bool = True) -> psycopg.Connection[Any]:
         raise DatabaseUnavailable(f"cannot connect to {redact(url)}: {first_line(error)}") from None
     except Exception as error:  # a malformed URL raises ProgrammingError or ValueError
         raise DatabaseUnavailable(f"cannot connect to {redact(url)}: {first_line(error)}") from None
-
-
-def first_line(error: BaseException) -> str:
-    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
-    return (lines[0] if lines else type(error).__name__)[:300]
 
 
 def _qualified(namespace: str, name: str) -> str:
