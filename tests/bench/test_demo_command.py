@@ -259,6 +259,9 @@ def test_ctrl_c_drops_the_temporary_databases(pg_server: PostgresServer, tmp_pat
         stderr=subprocess.PIPE,
         text=True,
         cwd=tmp_path,
+        # the test's own server, so its databases are the ones checked (without this, on a
+        # machine with no PostgreSQL the demo would start a second embedded server)
+        env={**os.environ, "DBAUDIT_DATABASE": "env", "DBAUDIT_DATABASE_URL": pg_server.url},
     )
     try:
         assert process.stderr is not None

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
+from sqlalchemy.engine import make_url
 
 from dbaudit.db import PostgresServer, temporary_database
 from dbaudit.indexes.advisor import (
@@ -159,14 +160,26 @@ def test_bad_statements_are_skipped_with_one_line_and_the_rest_goes_on(advisor_u
         ("VACUUM renders", 1),
     )
     result = run(advisor_url, workload, method="rollback", allow_rollback_indexes=True)
-    assert ddls(result) == ["CREATE INDEX CONCURRENTLY renders_chain_id_idx ON renders (chain_id);"]
     reasons = [s.reason for s in result.skipped]
     assert all("\n" not in r for r in reasons)
-    assert "planner rejected it: could not determine data type of parameter $2" in reasons
     assert 'planner rejected it: column "no_such_column" does not exist' in reasons
     assert "reads no table of this database" in reasons
     assert "not a SELECT, INSERT, UPDATE or DELETE" in reasons
-    assert len(result.skipped) == 5
+    with psycopg.connect(advisor_url) as conn:
+        version = int(conn.execute("SHOW server_version_num").fetchone()[0])  # type: ignore[index]
+    if version < 160000:
+        # PREPARE cannot type $2 in ``$2 IS NULL``; PostgreSQL 16's EXPLAIN (GENERIC_PLAN) can
+        assert "planner rejected it: could not determine data type of parameter $2" in reasons
+        assert ddls(result) == [
+            "CREATE INDEX CONCURRENTLY renders_chain_id_idx ON renders (chain_id);"
+        ]
+        assert len(result.skipped) == 5
+    else:
+        assert ddls(result) == [
+            "CREATE INDEX CONCURRENTLY renders_chain_id_idx ON renders (chain_id);",
+            "CREATE INDEX CONCURRENTLY renders_user_id_idx ON renders (user_id);",
+        ]
+        assert len(result.skipped) == 4
 
 
 def test_delete_counts_the_foreign_key_checks_it_causes(advisor_url: str) -> None:
@@ -215,7 +228,9 @@ def unprivileged_url(pg_server: PostgresServer, advisor_url: str) -> Iterator[st
         admin.execute(f"CREATE ROLE {role} LOGIN")
         admin.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}")
     try:
-        yield advisor_url.replace("postgres@", f"{role}@", 1)
+        # the embedded server's URL has an empty password (``postgres:@``): set the user properly
+        as_role = make_url(advisor_url)._replace(username=role, password=None)
+        yield as_role.render_as_string(hide_password=False)
     finally:
         with psycopg.connect(advisor_url, autocommit=True) as admin:
             admin.execute(f"DROP OWNED BY {role}")

@@ -98,7 +98,10 @@ def test_runtime_events_file_as_workload(
     unit = {"name": "test_chain", "queries": 50, "events": [event] * 50, "findings": []}
     path = tmp_path / "events.json"
     path.write_text(json.dumps({"format": FORMAT, "version": VERSION, "units": [unit]}))
-    assert main(["indexes", "--db", advisor_url, "--workload", str(path), "--json"]) == 1
+    # --rollback-indexes: a server without HypoPG (the embedded one) still gets advice; where
+    # HypoPG is installed the advisor prefers it all the same
+    command = ["indexes", "--db", advisor_url, "--workload", str(path), "--json"]
+    assert main([*command, "--rollback-indexes"]) == 1
     advice = json.loads(capsys.readouterr().out)["advisor"]["advice"]
     assert [a["ddl"] for a in advice] == [
         "CREATE INDEX CONCURRENTLY renders_chain_id_idx ON renders (chain_id);"
@@ -142,7 +145,7 @@ def test_exit_status_follows_fail_on(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     code = main(["indexes", "--db", advisor_url, "--workload", str(workload_file), "--json",
-                 "--fail-on", fail_on])  # fmt: skip
+                 "--rollback-indexes", "--fail-on", fail_on])  # fmt: skip
     severities = {f["severity"] for f in json.loads(capsys.readouterr().out)["health"]}
     assert "critical" not in severities  # so that "critical" has nothing to fail on
     assert code == expected
@@ -153,7 +156,8 @@ def test_fail_on_without_high_findings_exits_0(
 ) -> None:
     path = tmp_path / "light.sql"
     path.write_text("SELECT * FROM tiny WHERE code = $1;\n")  # too small a table to index
-    assert main(["indexes", "--db", advisor_url, "--workload", str(path), "--json"]) == 0
+    command = ["indexes", "--db", advisor_url, "--workload", str(path), "--json"]
+    assert main([*command, "--rollback-indexes"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["advisor"]["advice"] == []
     assert all(f["severity"] in ("low", "medium", "info") for f in report["health"])
