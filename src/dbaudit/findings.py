@@ -144,6 +144,78 @@ class OperationMetric:
     measured: bool = True
 
 
+@dataclass(frozen=True, slots=True)
+class StatementCost:
+    """One workload statement's planner cost (and, with ``--verify``, measured time) before and
+    after the recommended indexes."""
+
+    label: str
+    query: str  # normalised: literals and parameters as placeholders, never values
+    calls: float
+    cost_before: float
+    cost_after: float
+    ms_before: float | None = None
+    ms_after: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IndexRecommendation:
+    """An index the planner judged worth its bytes and its write cost for the workload."""
+
+    ddl: str  # CREATE INDEX CONCURRENTLY ...
+    table: str
+    priority: Literal["high", "medium"]
+    size_bytes: int
+    reason: str
+    statements: tuple[StatementCost, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class IndexNotRecommended:
+    """A candidate index the advisor tried and did not recommend: every "no" has a reason."""
+
+    ddl: str
+    table: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExistingIndex:
+    """An index the schema already has: what a report lists under "already indexed"."""
+
+    table: str
+    name: str
+    definition: str  # CREATE INDEX ... as the catalog (or the model) prints it
+    size_bytes: int | None = None
+    scans: int | None = None  # since the last stats reset; None when not known (static schema)
+    backs_constraint: str | None = None  # the primary key / unique constraint it backs
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseReview:
+    """What the live PostgreSQL review saw (``--db``), beside its findings in ``Audit.findings``
+    (DBA401..DBA406 index advice and health, DBA501..DBA505 connection settings, all with
+    ``source="live"``). ``source`` "static" when the schema came from models or DDL files and no
+    database was asked: then there is no planner, no workload cost and no settings."""
+
+    database: str  # the URL with its password redacted, or the model files' root
+    source: Literal["live", "static"] = "live"
+    server_version: str = ""
+    tables: int = 0
+    planner: str = ""  # "hypopg" | "rollback"; "" when the advisor did not run
+    workload_source: str = ""  # "pg_stat_statements", a file, "runtime events", "static audit"
+    workload_statements: int = 0
+    workload_cost_before: float = 0.0
+    workload_cost_after: float = 0.0
+    recommendations: tuple[IndexRecommendation, ...] = ()
+    not_recommended: tuple[IndexNotRecommended, ...] = ()
+    existing_indexes: tuple[ExistingIndex, ...] = ()
+    # ("max_connections", "100"), ("statement_timeout", "0"), ... as the server reports them
+    settings: tuple[tuple[str, str], ...] = ()
+    connections_by_state: tuple[tuple[str, int], ...] = ()
+    problems: tuple[str, ...] = ()  # what could not be reviewed, one line each
+
+
 @dataclass(slots=True)
 class Audit:
     """The one result object every reporter reads."""
@@ -154,6 +226,7 @@ class Audit:
     good_practices: list[GoodPractice] = field(default_factory=list)
     skipped: list[SkippedFile] = field(default_factory=list)
     metrics: tuple[OperationMetric, ...] = ()  # per operation, where something was measured
+    database: DatabaseReview | None = None  # the schema/index/connection review, when one ran
 
     def findings_at_or_above(self, severity: Severity) -> list[Finding]:
         return [f for f in self.findings if f.severity >= severity]

@@ -116,7 +116,7 @@ def test_runtime_events_file_as_workload(
 
 
 def test_review_database_for_the_audit(advisor_url: str) -> None:
-    from dbaudit.commands.indexes import review_database
+    from dbaudit.database_review import review_database
     from dbaudit.indexes.advisor import AdvisorSettings
     from dbaudit.indexes.workload import from_statements
 
@@ -132,6 +132,18 @@ def test_review_database_for_the_audit(advisor_url: str) -> None:
     first = outcome.findings()[0]
     assert first.fix is not None and first.fix.code.startswith("CREATE INDEX CONCURRENTLY")
     assert first.path.startswith("db://dbaudit_tmp_")
+
+    review = outcome.to_database_review()
+    assert review.source == "live" and review.planner in ("hypopg", "rollback")
+    assert review.workload_statements == 1 and review.tables == outcome.tables
+    assert review.workload_cost_after < review.workload_cost_before
+    (recommended,) = review.recommendations
+    assert recommended.ddl == first.fix.code and recommended.table == "renders"
+    (statement,) = recommended.statements
+    assert statement.calls == 5 and statement.cost_after < statement.cost_before
+    assert any(i.backs_constraint and i.table == "renders" for i in review.existing_indexes)
+    assert dict(review.settings)["max_connections"].isdigit()
+    assert "postgres:" not in review.database or "***" in review.database
 
 
 @pytest.mark.parametrize(

@@ -20,31 +20,19 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-import psycopg
-
 from dbaudit.cli import UsageError
-from dbaudit.connections.live import ConnectionReview, review_connections
-from dbaudit.db import redact
-from dbaudit.errors import first_line
+from dbaudit.database_review import PG_STAT_STATEMENTS, Review, review_database
 from dbaudit.findings import Finding, Severity
-from dbaudit.indexes.advisor import SIZE_DEDUPLICATED, AdvisorResult, AdvisorSettings, advise
-from dbaudit.indexes.checks import human_bytes, run_checks
-from dbaudit.indexes.whatif import WhatIfUnavailable
-from dbaudit.indexes.workload import (
-    WorkloadError,
-    WorkloadQuery,
-    from_events_file,
-    from_file,
-    from_pg_stat_statements,
-)
-from dbaudit.schema.live import connect, load_schema
+from dbaudit.indexes.advisor import SIZE_DEDUPLICATED, AdvisorSettings
+from dbaudit.indexes.checks import human_bytes
+from dbaudit.indexes.workload import WorkloadError, from_events_file, from_file
+
+__all__ = ["Review", "configure", "review_database", "run"]
 
 HELP = "Review a live PostgreSQL: index advice judged by the planner, index health, connections."
 
-PG_STAT_STATEMENTS = "pg_stat_statements"
 DEFAULT_FAIL_ON = "high"
 NEVER = "never"
 
@@ -116,37 +104,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
 
 
-@dataclass(slots=True)
-class Review:
-    url: str
-    tables: int = 0
-    advisor: AdvisorResult | None = None
-    workload_source: str = ""
-    health: list[Finding] = field(default_factory=list)
-    connections: ConnectionReview | None = None
-    problems: list[str] = field(default_factory=list)
-
-    def findings(self) -> list[Finding]:
-        """Every live finding (DBA401..DBA406, DBA501..DBA505), for an ``Audit``."""
-        database = self.url.rsplit("/", 1)[-1].split("?")[0]
-        advice = self.advisor.findings(database) if self.advisor else []
-        connections = list(self.connections.findings) if self.connections else []
-        return [*advice, *self.health, *connections]
-
-
-def _workload(conn: psycopg.Connection[Any], option: str | None) -> tuple[list[WorkloadQuery], str]:
-    if option and option.endswith(".json"):
-        return list(from_events_file(option)), option
-    if option and option != PG_STAT_STATEMENTS:
-        return list(from_file(option)), option
-    try:
-        return list(from_pg_stat_statements(conn)), PG_STAT_STATEMENTS
-    except WorkloadError as error:
-        if option == PG_STAT_STATEMENTS:
-            raise
-        raise WorkloadError(f"no workload given and {error}") from None
-
-
 def review(args: argparse.Namespace) -> Review:
     if args.min_improvement < 0 or args.min_improvement > 1:
         raise UsageError("--min-improvement must be between 0 and 1")
@@ -158,54 +115,6 @@ def review(args: argparse.Namespace) -> Review:
     return review_database(
         args.db, args.workload, settings=settings, pool_connections=args.pool_connections
     )
-
-
-def review_database(
-    url: str,
-    workload_option: str | Sequence[WorkloadQuery] | None = None,
-    *,
-    settings: AdvisorSettings | None = None,
-    pool_connections: int | None = None,
-) -> Review:
-    """The whole live review, for this command and for ``dbaudit audit --db``: whatever fails
-    is one line in ``problems`` and the rest goes on. ``workload_option``: a file, an events
-    file, "pg_stat_statements" (default when installed), or statements given by the caller
-    (the static audit's). Raises DatabaseUnavailable only when the server cannot be reached."""
-    result = Review(url=redact(url))
-    with connect(url) as conn:
-        try:
-            schema = load_schema(conn)
-        except psycopg.Error as error:
-            result.problems.append(f"cannot read the catalog: {first_line(error)}")
-            schema = None
-        if schema is not None:
-            result.tables = len(schema.tables)
-            if not schema.tables:
-                result.problems.append(f"database {conn.info.dbname} has no tables to review")
-            else:
-                findings, errors = run_checks(conn)
-                result.health = findings
-                result.problems.extend(errors)
-                workload: list[WorkloadQuery] = []
-                try:
-                    if isinstance(workload_option, str) or workload_option is None:
-                        workload, result.workload_source = _workload(conn, workload_option)
-                    else:
-                        workload, result.workload_source = list(workload_option), "given"
-                except WorkloadError as error:
-                    result.problems.append(str(error))
-                if workload:
-                    try:
-                        result.advisor = advise(conn, schema, workload, settings)
-                    except WhatIfUnavailable as error:
-                        result.problems.append(f"index advisor: {error}")
-                    except psycopg.Error as error:
-                        result.problems.append(f"index advisor: {first_line(error)}")
-        try:
-            result.connections = review_connections(conn, pool_connections=pool_connections)
-        except psycopg.Error as error:
-            result.problems.append(f"connection review: {first_line(error)}")
-    return result
 
 
 def run(args: argparse.Namespace) -> int:

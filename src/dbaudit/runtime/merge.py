@@ -46,6 +46,8 @@ def merge(static: Audit, runtime: Audit) -> Audit:
         findings=findings + unconfirmed,
         good_practices=list(static.good_practices),
         skipped=list(static.skipped),
+        metrics=static.metrics or runtime.metrics,
+        database=static.database or runtime.database,
     )
 
 
