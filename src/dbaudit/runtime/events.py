@@ -91,6 +91,8 @@ class QueryEvent(NamedTuple):
     error: str | None  # exception class name when the statement failed
     params: Any  # the raw parameters, only when kept (see module docstring)
     statement: str | None = None  # the SQL as sent, kept with ``params`` (for EXPLAIN)
+    # the ORM relationship this statement lazy-loaded ("Project.renders"), when the ORM said so
+    relationship: str | None = None
 
     @property
     def call_site(self) -> CallSite | None:
