@@ -87,16 +87,11 @@ __all__ = [
 
 def instrument(target: Any = None) -> Any:
     """Hook ``target`` so its queries reach the active unit; returns the object to use."""
-    if target is None:
-        from dbaudit.runtime.capture.sqlalchemy import instrument_all_engines
-
-        instrument_all_engines()
-        return None
     module = type(target).__module__
-    if module.startswith("sqlalchemy"):
-        from dbaudit.runtime.capture.sqlalchemy import instrument_engine
+    if target is None or module.startswith("sqlalchemy"):
+        from dbaudit.runtime.capture import instrument_sqlalchemy
 
-        return instrument_engine(target)
+        return instrument_sqlalchemy(target)
     if module.startswith("asyncpg"):
         from dbaudit.runtime.capture import asyncpg as asyncpg_capture
 
@@ -124,9 +119,6 @@ def instrument(target: Any = None) -> Any:
 def uninstrument(target: Any = None) -> None:
     """Remove SQLAlchemy listeners (``None``: the global ones). Connections need no undoing:
     their hooks cost one ContextVar read when no unit is active."""
-    from dbaudit.runtime.capture.sqlalchemy import uninstrument_all_engines, uninstrument_engine
+    from dbaudit.runtime.capture import uninstrument_sqlalchemy
 
-    if target is None:
-        uninstrument_all_engines()
-    else:
-        uninstrument_engine(target)
+    uninstrument_sqlalchemy(target)

@@ -171,10 +171,23 @@ def record(
     many: bool = False,
     error: BaseException | None = None,
     result_hashes: frozenset[int] | Results | None = None,
+    relationship: str | None = None,
 ) -> None:
     """Turn one executed statement into a ``QueryEvent`` in the active unit(s). Never raises."""
     record_positional(
-        state, sql, params, started, duration, rows, source, dialect, many, error, result_hashes, 3
+        state,
+        sql,
+        params,
+        started,
+        duration,
+        rows,
+        source,
+        dialect,
+        many,
+        error,
+        result_hashes,
+        3,
+        relationship,
     )
 
 
@@ -191,6 +204,7 @@ def record_positional(
     error: BaseException | None,
     result_hashes: frozenset[int] | Results | None,
     skip: int,
+    relationship: str | None = None,
 ) -> None:
     """:func:`record` without keyword parsing, for the hottest adapters. The call-site walk
     starts ``skip`` frames up from here (0 is this function's callee, 1 this function, 2 its
@@ -232,6 +246,7 @@ def record_positional(
                 type(error).__name__ if error is not None else None,
                 params if keep else None,
                 sql if keep else None,
+                relationship,  # the ORM's lazy load (capture/sqlalchemy_orm.py), else None
             ),
         )
         events = unit.events

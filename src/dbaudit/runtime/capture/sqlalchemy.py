@@ -15,6 +15,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine, ExceptionContext
 from sqlalchemy.engine.interfaces import DBAPICursor, ExecutionContext
 
+from dbaudit.runtime.capture.sqlalchemy_orm import LOADING
 from dbaudit.runtime.unit import _STATE, keep_rows, record, record_positional
 
 _PENDING = "_dbaudit_pending"
@@ -83,6 +84,7 @@ def _after(
         None,
         results,
         5,
+        LOADING.get(),  # the relationship the ORM is lazy-loading, if any
     )
 
 
