@@ -68,6 +68,22 @@ class RuntimeEvidence:
 
 
 @dataclass(frozen=True, slots=True)
+class CallSignature:
+    """How the function a finding is in is called: what a report needs to write a regression
+    test that calls it (``report/regression_tests.py``).
+
+    ``params`` are in declaration order, without Python's ``self``/``cls``. ``owner`` is the
+    class a method belongs to ("" for a module-level function or an object literal's method,
+    whose object is the head of ``Finding.function``).
+    """
+
+    params: tuple[str, ...] = ()
+    is_async: bool = False
+    owner: str = ""
+    binding: Literal["function", "method", "staticmethod", "classmethod"] = "function"
+
+
+@dataclass(frozen=True, slots=True)
 class Finding:
     rule: str
     severity: Severity
@@ -86,6 +102,7 @@ class Finding:
     code: str = ""  # the source excerpt the finding points at
     problem: str = ""  # the longer explanation a report prints under the message
     evidence: RuntimeEvidence | None = None
+    signature: CallSignature | None = None  # None when not known (runtime and live findings)
 
     def baseline_key(self) -> str:
         """Stable across moves: rule, file, function and the code's shape, never line numbers."""
@@ -129,11 +146,14 @@ class FileSummary:
 
 @dataclass(frozen=True, slots=True)
 class OperationMetric:
-    """Queries and time in the database for one operation, before and after its fix.
+    """Queries and time for one operation, before and after its fix.
 
     ``measured`` is True when both sides were measured against a database (``dbaudit demo``
     runs the naive and the optimized variant); False when "after" (or both sides) is modelled
     from the fixed query cost and the measured per-query latency, so reports label it an estimate.
+    ``timed`` says what the milliseconds are, so a report labels them truly: "database" the
+    time the statements spent in the database (summed query durations), "call" the whole call
+    (application code, network round trips and the database), "unspecified" when not said.
     """
 
     name: str
@@ -142,6 +162,7 @@ class OperationMetric:
     ms_before: float
     ms_after: float
     measured: bool = True
+    timed: Literal["database", "call", "unspecified"] = "unspecified"
 
 
 @dataclass(frozen=True, slots=True)

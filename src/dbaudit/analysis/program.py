@@ -10,10 +10,11 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Literal
 
 from dbaudit.analysis.callgraph import CallGraph, FunctionId, FunctionRef
 from dbaudit.analysis.cost import ZERO, Cost
-from dbaudit.findings import CallHop, Confidence, Finding, Fix, Severity
+from dbaudit.findings import CallHop, CallSignature, Confidence, Finding, Fix, Severity
 from dbaudit.model import Branch, Call, DbOp, Filter, Function, Loop, ModelClass, ModuleModel, Span
 
 ROW_SHAPES = frozenset({"rows", "queryset"})  # many rows, fetched now or when iterated
@@ -417,7 +418,25 @@ class Program:
             confidence=confidence,
             code=self.excerpt(ref, shown),
             problem=problem,
+            signature=call_signature(ref.function, ref.module.language),
         )
+
+
+def call_signature(fn: Function, language: str) -> CallSignature:
+    """How ``fn`` is called, for the regression test a report writes for its findings."""
+    binding: Literal["function", "method", "staticmethod", "classmethod"]
+    if fn.is_staticmethod:
+        binding = "staticmethod"
+    elif fn.is_classmethod:
+        binding = "classmethod"
+    elif fn.class_name:
+        binding = "method"
+    else:
+        binding = "function"
+    params = fn.params
+    if language == "python" and binding in ("method", "classmethod") and params:
+        params = params[1:]  # self / cls: bound by the call
+    return CallSignature(params, fn.is_async, fn.class_name, binding)
 
 
 def _outer_loops(fn: Function, loop: Loop) -> tuple[int, ...]:
