@@ -125,6 +125,8 @@ class _Builder:
     def __init__(self, models: list[_Model]) -> None:
         self.models = {m.name: m for m in models}
         self.tables: list[Table] = []
+        # model class -> (table, field name -> column): how code names map to the database's
+        self.names: dict[str, tuple[str, dict[str, str]]] = {}
 
     def is_model(self, model: _Model, seen: frozenset[str] = frozenset()) -> bool:
         for base in model.bases:
@@ -211,6 +213,7 @@ class _Builder:
                             ("id",),
                         )
                     )
+        self.names[model.name] = (table, dict(column_of))
         indexes.extend(self.meta_indexes(model, table, column_of))
         self.tables.append(Table(table, columns=tuple(columns), indexes=tuple(indexes),
                                  foreign_keys=tuple(foreign_keys)))  # fmt: skip
@@ -308,6 +311,18 @@ def _app_label(path: Path) -> str:
 
 def load_django_source(*sources: tuple[str, str]) -> Schema:
     """The schema of Django model modules given as ``(path, text)`` pairs."""
+    builder = _build(sources)
+    return Schema(tables=tuple(sorted(builder.tables, key=lambda t: t.name)), source="django")
+
+
+def load_django_names(*sources: tuple[str, str]) -> dict[str, tuple[str, dict[str, str]]]:
+    """Per model class: its table (``db_table`` or ``<app>_<model>``) and the column each field
+    is stored in (``db_column``, ``<field>_id`` for a foreign key, ``pk``), so that a query
+    written with the ORM's names can be written with the database's."""
+    return _build(sources).names
+
+
+def _build(sources: tuple[tuple[str, str], ...]) -> _Builder:
     models: list[_Model] = []
     for filename, text in sources:
         try:
@@ -319,7 +334,7 @@ def load_django_source(*sources: tuple[str, str]) -> Schema:
     for model in models:
         if builder.is_model(model) and not model.abstract:
             builder.build(model)
-    return Schema(tables=tuple(sorted(builder.tables, key=lambda t: t.name)), source="django")
+    return builder
 
 
 def load_django_files(paths: Iterable[str | Path]) -> Schema:
