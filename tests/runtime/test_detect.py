@@ -7,7 +7,14 @@ import sys
 
 import pytest
 
-from dbaudit.runtime.detect import DetectConfig, detect, independent_runs, suggest_batch
+from dbaudit.runtime.detect import (
+    DetectConfig,
+    OrmLoad,
+    detect,
+    independent_runs,
+    repetition_groups,
+    suggest_batch,
+)
 from dbaudit.runtime.events import CallSite, QueryEvent
 from dbaudit.sql import fingerprint
 
@@ -32,6 +39,7 @@ def ev(
     task: int | None = 1,
     results: frozenset[int] | None = None,
     ignored: bool = False,
+    relationship: str | None = None,
 ) -> QueryEvent:
     event = QueryEvent(
         clock.seq,
@@ -49,6 +57,7 @@ def ev(
         False,
         None,
         None,
+        relationship=relationship,
     )
     clock.seq += 1
     clock.now += ms / 1000 + 0.0001
@@ -247,7 +256,14 @@ def test_allowlist_suppresses_with_a_reason() -> None:
 
 @pytest.mark.parametrize(
     "bad",
-    [{"n_plus_one_threshold": 1}, {"slow_query_ms": 0}, {"max_events": 0}, {"allow": ("",)}],
+    [
+        {"n_plus_one_threshold": 1},
+        {"lazy_load_threshold": 1},
+        {"slow_query_ms": 0},
+        {"max_events": 0},
+        {"allow": ("",)},
+        {"ignore_sql": (" ",)},
+    ],
 )
 def test_config_validation(bad: dict[str, object]) -> None:
     with pytest.raises(ValueError):
@@ -265,3 +281,183 @@ def test_suggest_batch() -> None:
 def test_doctests() -> None:
     result = doctest.testmod(sys.modules["dbaudit.runtime.detect"])
     assert result.attempted >= 2 and result.failed == 0
+
+
+# -- grouping: the loop is the place, stacks compare by value ---------------------------------
+
+HELPER = CallSite("app/dal.py", 10, "get_user")
+LOOP_A = CallSite("app/service.py", 20, "report")  # in the loop that starts at line 19
+LOOP_B = CallSite("app/service.py", 31, "report")  # in the loop that starts at line 30
+HELPER_X = CallSite("app/dal.py", 40, "user_for_invoice")
+HELPER_Y = CallSite("app/dal.py", 50, "user_for_refund")
+IN_LOOP_X = CallSite("app/service.py", 60, "reconcile")  # both in the loop at line 59
+IN_LOOP_Y = CallSite("app/service.py", 61, "reconcile")
+LOOPS = {
+    ("app/service.py", 20): 19,
+    ("app/service.py", 31): 30,
+    ("app/service.py", 60): 59,
+    ("app/service.py", 61): 59,
+    ("tests/test_ops.py", 5): 4,
+}
+GET_USER = "SELECT * FROM users WHERE users.id = $1"
+
+
+def locate(stack: tuple[CallSite, ...]) -> tuple[int, int] | None:
+    """What runtime/loops.py answers from the source, for this fictional app."""
+    for index, site in enumerate(stack):
+        header = LOOPS.get((site.path, site.line))
+        if header is not None:
+            return index, header
+    return None
+
+
+def test_two_loops_calling_one_helper_are_two_findings() -> None:
+    c = Clock()
+    events = [ev(c, GET_USER, (i,), stack=(HELPER, LOOP_A)) for i in range(4)]
+    events += [ev(c, GET_USER, (i,), stack=(HELPER, LOOP_B)) for i in range(4)]
+    findings = detect(events, CONFIG, locate_loop=locate).findings
+    assert sorted((f.rule, f.line) for f in findings) == [("DBA101", 20), ("DBA101", 31)]
+    assert all(f.evidence is not None and f.evidence.queries == 4 for f in findings)
+
+
+def test_one_loop_through_two_helpers_is_one_finding_at_the_loop() -> None:
+    c = Clock()
+    events = [
+        ev(c, GET_USER, (i,), stack=(HELPER_X, IN_LOOP_X) if i % 2 else (HELPER_Y, IN_LOOP_Y))
+        for i in range(6)
+    ]
+    [finding] = detect(events, CONFIG, locate_loop=locate).findings
+    assert finding.evidence is not None and finding.evidence.queries == 6
+    assert (finding.path, finding.function) == ("app/service.py", "reconcile")
+    assert "user_for_refund" in finding.problem and "user_for_invoice" in finding.problem
+    assert [hop.detail for hop in finding.call_chain][-1] == "also from here"
+    # without the loop in sight each helper is its own place: 3 + 3
+    assert len(detect(events, CONFIG).findings) == 2
+
+
+def test_lookups_from_different_lines_under_a_far_loop_are_not_merged() -> None:
+    """Three lookups run once each inside one iteration of a test runner's loop (no loop
+    over keys): no N+1, as when the chains were grouped exactly."""
+    runner = CallSite("tests/test_ops.py", 5, "test_all")
+    c = Clock()
+    events = [
+        ev(c, GET_USER, (i,), stack=(HELPER, CallSite("app/ctx.py", line, "context"), runner))
+        for i, line in enumerate((11, 16, 18))
+    ]
+    assert rules(events) == []
+    assert detect(events, CONFIG, locate_loop=locate).findings == ()
+
+
+class Colliding:
+    """Two unequal frames with one hash: only equality may tell the chains apart."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __hash__(self) -> int:
+        return 42
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Colliding) and other.name == self.name
+
+
+def test_stacks_that_only_hash_alike_are_never_grouped_together() -> None:
+    c = Clock()
+    one = (Colliding("one"),)
+    two = (Colliding("two"),)
+    events = [ev(c, GET_USER, (i,), stack=(one, two)[i % 2]) for i in range(4)]  # type: ignore[arg-type]
+    assert hash(one) == hash(two) and one != two
+    assert [len(g.events) for g in repetition_groups(events)] == [2, 2]
+    assert rules(events) == []  # 2 + 2, each under the threshold
+
+
+# -- per-item writes (DBA103) ------------------------------------------------------------------
+
+
+def test_row_by_row_writes_are_per_item_writes_with_a_bulk_fix() -> None:
+    c = Clock()
+    events = [
+        ev(c, "INSERT INTO audit_log (user_id, action) VALUES ($1, $2)", (i, "x"))
+        for i in range(12)
+    ]
+    [finding] = detect(events, CONFIG).findings
+    assert finding.rule == "DBA103"
+    assert finding.message.startswith("Row-by-row writes: the same INSERT ran 12 times")
+    assert finding.fix is not None and "executemany" in finding.fix.summary
+    assert finding.fix.code.startswith("INSERT INTO audit_log (user_id, action) VALUES (?, ?), (?")
+    c = Clock()
+    updates = [
+        ev(c, "UPDATE renders SET chain_id = NULL WHERE renders.id = $1", (i,)) for i in range(5)
+    ]
+    [update] = detect(updates, CONFIG).findings
+    assert update.rule == "DBA103" and update.fix is not None
+    assert update.fix.code == "UPDATE renders SET chain_id = NULL WHERE renders.id IN (?)"
+
+
+def test_one_executemany_is_not_per_item_writes() -> None:
+    c = Clock()
+    batch = ev(c, "INSERT INTO audit_log (user_id) VALUES ($1)", ())._replace(many=True)
+    assert rules([batch]) == []
+
+
+# -- ORM lazy loads ----------------------------------------------------------------------------
+
+RENDERS_OF = "SELECT renders.id FROM renders WHERE $1 = renders.project_id"
+
+
+def test_lazy_loaded_relationship_is_named_with_its_loader_option() -> None:
+    c = Clock()
+    events = [ev(c, RENDERS_OF, (i,), relationship="Project.renders") for i in range(50)]
+    [finding] = detect(events, CONFIG).findings
+    assert finding.rule == "DBA101"
+    assert finding.message.startswith("N+1: Project.renders lazy-loaded for 50 projects")
+    assert finding.fix is not None
+    assert finding.fix.code == "select(Project).options(selectinload(Project.renders))"
+    assert finding.fixed_query_cost == "2"
+
+
+def test_two_lazy_loads_are_enough_when_the_orm_says_so() -> None:
+    c = Clock()
+    two = [ev(c, RENDERS_OF, (i,), relationship="Project.renders") for i in range(2)]
+    assert rules(two) == ["DBA101"]
+    c = Clock()
+    plain = [ev(c, RENDERS_OF, (i,)) for i in range(2)]
+    assert rules(plain) == []  # no ORM word for it: the usual threshold (3)
+    assert rules(two, DetectConfig(lazy_load_threshold=3)) == []
+
+
+def test_many_to_one_and_column_loads() -> None:
+    c = Clock()
+    owners = [ev(c, GET_USER, (i,), relationship="Order.customer (many-to-one)") for i in range(3)]
+    [finding] = detect(owners, CONFIG).findings
+    assert "Order.customer lazy-loaded for 3 orders" in finding.message
+    assert finding.fix is not None and "joinedload(Order.customer)" in finding.fix.code
+    c = Clock()
+    deferred = [
+        ev(c, "SELECT p.bio FROM p WHERE p.id = $1", (i,), relationship="User.bio (deferred)")
+        for i in range(3)
+    ]
+    [column] = detect(deferred, CONFIG).findings
+    assert column.message.startswith("N+1: User.bio reloaded for 3 users one by one")
+    assert column.fix is not None and column.fix.code == "select(User).options(undefer(User.bio))"
+    c = Clock()
+    expired = [ev(c, GET_USER, (i,), relationship="User (expired)") for i in range(3)]
+    [refresh] = detect(expired, CONFIG).findings
+    assert "expired User attributes reloaded for 3 users" in refresh.message
+    assert refresh.fix is not None and "expire_on_commit=False" in refresh.fix.code
+
+
+def test_orm_load_labels_parse() -> None:
+    assert OrmLoad.parse("Project.renders") == OrmLoad("Project.renders", "collection")
+    assert OrmLoad.parse("A.b, A.c (deferred)") == OrmLoad("A.b, A.c", "deferred")
+    assert OrmLoad.parse("User (expired)").owner == "User"
+
+
+# -- ignore_sql --------------------------------------------------------------------------------
+
+
+def test_ignored_sql_is_counted_but_never_judged() -> None:
+    c = Clock()
+    events = [ev(c, BY_CHAIN, (i,)) for i in range(5)]
+    assert rules(events, DetectConfig(ignore_sql=("select * from renders*",))) == []
+    assert rules(events, DetectConfig(ignore_sql=("*FROM users*",))) == ["DBA101"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from dbaudit.runtime.events import CallSite
-from dbaudit.runtime.loops import loop_frame, loop_lines
+from dbaudit.runtime.loops import loop_frame, loop_headers, loop_lines
 
 SOURCE = """\
 def service(ids):
@@ -32,8 +32,26 @@ def test_loop_frame_is_the_innermost_frame_inside_a_loop(tmp_path: Path) -> None
     dal = CallSite(str(tmp_path / "dal.py"), 1, "load")
     in_loop = CallSite(str(path), 4, "service")
     outside = CallSite(str(path), 2, "service")
-    assert loop_frame((dal, in_loop)) == 1
+    assert loop_frame((dal, in_loop)) == (1, 3)  # the frame, and the loop's own first line
     assert loop_frame((dal, outside)) is None
+
+
+NESTED = """\
+def service(projects):
+    for project in projects:            # 2
+        load(project)                   # 3
+        for render in project.renders:  # 4
+            load(render)                # 5
+        load(project)                   # 6
+    for again in projects:              # 7
+        load(again)                     # 8
+"""
+
+
+def test_each_line_belongs_to_its_innermost_loop(tmp_path: Path) -> None:
+    path = tmp_path / "nested.py"
+    path.write_text(NESTED)
+    assert loop_headers(str(path)) == {3: 2, 4: 2, 5: 4, 6: 2, 8: 7}
 
 
 def test_unreadable_or_broken_files_have_no_loops(tmp_path: Path) -> None:

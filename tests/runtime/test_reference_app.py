@@ -25,7 +25,7 @@ EXPECTED_NAIVE: dict[str, list[tuple[str, int]]] = {
     "get_user_chains_with_renders": [("DBA101", 50), ("DBA101", 10)],
     "get_user_recent_projects": [("DBA101", 10)],
     "get_profile_stats": [("DBA105", 5)],
-    "delete_chain": [("DBA101", 50)],
+    "delete_chain": [("DBA103", 50)],  # an UPDATE per render: per-item writes
     "get_render_with_context": [
         ("DBA105", 3)
     ],  # parent, reference, chain: all need only the render

@@ -4,9 +4,15 @@ Recording is separate from judging (STYLE.md section 5): nothing here touches a 
 or a clock. The detectors run once per unit, in order, and each claims the queries it explains so
 that one problem is reported once (an N+1 loop is not also a run of "sequential" queries):
 
-1. **N+1** (DBA101, the static rule ID of "query in a loop"): the same fingerprint from the same
-   chain of application frames, at least ``n_plus_one_threshold`` times with at least two
-   different parameter sets.
+1. **N+1** (DBA101, the static rule ID of "query in a loop"): the same SELECT fingerprint from
+   one place (the same loop, or the same chain of application frames; see
+   :func:`repetition_groups`), at least ``n_plus_one_threshold`` times with at least two
+   different parameter sets. When the SQLAlchemy ORM said the statements lazily loaded a
+   relationship or a deferred/expired column (``QueryEvent.relationship``), the finding names
+   it ("Project.renders lazy-loaded for 50 projects"), suggests the loader option, and two
+   loads are enough (``lazy_load_threshold``).
+   **Per-item writes** (DBA103): the same INSERT, UPDATE or DELETE repeated the same way; one
+   multi-row statement or one ``executemany`` would do.
 2. **Duplicate queries** (DBA301): the same fingerprint with the same parameters, repeated.
 3. **Sequential independent queries** (DBA105): consecutive SELECTs in one asyncio task where no
    query's parameters can have come from another's result (see :func:`ready_levels`: parameter
@@ -16,8 +22,10 @@ that one problem is reported once (an N+1 loop is not also a run of "sequential"
    the longest.
 4. **Slow queries** (DBA302): any execution at or over ``slow_query_ms``.
 
-Findings matching an ``allow`` pattern (fnmatch, against the normalised SQL, ``path:line``, the
-path or the function) are moved to ``suppressed`` with the pattern as their reason.
+Statements whose normalised SQL matches an ``ignore_sql`` pattern are treated like queries run
+inside ``dbaudit.ignore()``: counted, never judged. Findings matching an ``allow`` pattern
+(fnmatch, against the explanation (which quotes the normalised SQL), ``path:line``, the path or
+the function) are moved to ``suppressed`` with the pattern as their reason.
 """
 
 from __future__ import annotations
@@ -32,10 +40,11 @@ from dbaudit.findings import CallHop, Finding, Fix, RuntimeEvidence, Severity
 from dbaudit.runtime.events import CallSite, QueryEvent, result_hashes
 
 N_PLUS_ONE = "DBA101"
+PER_ITEM_WRITES = "DBA103"
 SEQUENTIAL = "DBA105"
 DUPLICATE = "DBA301"
 SLOW = "DBA302"
-RULES = (N_PLUS_ONE, SEQUENTIAL, DUPLICATE, SLOW)
+RULES = (N_PLUS_ONE, PER_ITEM_WRITES, SEQUENTIAL, DUPLICATE, SLOW)
 
 _JUDGED_KINDS = frozenset({"select", "insert", "update", "delete"})
 
@@ -45,24 +54,33 @@ class DetectConfig:
     """Thresholds for one unit. Every field is validated: a bad value is a clear ``ValueError``."""
 
     n_plus_one_threshold: int = 3
+    lazy_load_threshold: int = 2  # ORM-labelled lazy loads: the N+1 shape from two parents on
     duplicate_threshold: int = 2
     sequential_min_queries: int = 2
     sequential_min_saving_ms: float = 0.0
     slow_query_ms: float = 100.0
     max_events: int = 10_000
     allow: tuple[str, ...] = field(default=())
+    ignore_sql: tuple[str, ...] = field(default=())  # fnmatch on the normalised SQL
 
     def __post_init__(self) -> None:
-        for name in ("n_plus_one_threshold", "duplicate_threshold", "sequential_min_queries"):
+        thresholds = (
+            "n_plus_one_threshold",
+            "lazy_load_threshold",
+            "duplicate_threshold",
+            "sequential_min_queries",
+        )
+        for name in thresholds:
             if getattr(self, name) < 2:
                 raise ValueError(f"{name} must be at least 2, got {getattr(self, name)}")
         if self.slow_query_ms <= 0 or self.sequential_min_saving_ms < 0:
             raise ValueError("slow_query_ms must be > 0 and sequential_min_saving_ms >= 0")
         if self.max_events < 1:
             raise ValueError(f"max_events must be at least 1, got {self.max_events}")
-        for pattern in self.allow:
-            if not isinstance(pattern, str) or not pattern.strip():
-                raise ValueError(f"allow patterns must be non-empty strings, got {pattern!r}")
+        for kind, patterns in (("allow", self.allow), ("ignore_sql", self.ignore_sql)):
+            for pattern in patterns:
+                if not isinstance(pattern, str) or not pattern.strip():
+                    raise ValueError(f"{kind} patterns must be non-empty strings, got {pattern!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +96,8 @@ class Detection:
     claimed: frozenset[int] = frozenset()  # seq of every event some finding explains
 
 
-LocateLoop = Callable[[tuple[CallSite, ...]], "int | None"]
+# (index of the loop's frame in the stack, the loop's first line) or None: see runtime/loops.py
+LocateLoop = Callable[[tuple[CallSite, ...]], "tuple[int, int] | None"]
 
 
 def detect(
@@ -93,6 +112,8 @@ def detect(
     call chain is the loop, so an N+1 finding points at the loop; without it, at the query.
     """
     judged = [e for e in events if not e.ignored and e.error is None]
+    if config.ignore_sql:
+        judged = _without_ignored_sql(judged, config.ignore_sql)
     claimed: set[int] = set()
     findings: list[Finding] = []
     for finding, explained in find_n_plus_one(judged, config, unit, locate_loop):
@@ -114,53 +135,283 @@ def find_n_plus_one(
     unit: str = "",
     locate_loop: LocateLoop | None = None,
 ) -> Iterable[tuple[Finding, set[int]]]:
-    groups: dict[tuple[str, int], list[QueryEvent]] = defaultdict(list)
-    stack_keys = _StackKeys()
+    """Repeated statements from one place: reads are N+1 (DBA101), writes are per-item writes
+    (DBA103). See :func:`repetition_groups` for what "one place" means."""
+    for group in repetition_groups(events, locate_loop):
+        first = group.events[0]
+        distinct_params = len({e.param_hashes for e in group.events})
+        load = orm_load(group.events)
+        threshold = config.n_plus_one_threshold
+        if load is not None:  # the ORM said so: already the N+1 shape at two parents
+            threshold = min(threshold, config.lazy_load_threshold)
+        if len(group.events) < threshold or distinct_params < 2:
+            continue  # the same parameters every time is a duplicate, not a loop over keys
+        if first.fingerprint.kind == "select":
+            finding = _n_plus_one_finding(group, distinct_params, load, unit)
+        else:
+            finding = _per_item_writes_finding(group, distinct_params, unit)
+        yield finding, {e.seq for e in group.events}
+
+
+@dataclass(frozen=True, slots=True)
+class RepetitionGroup:
+    """Executions of one statement from one place; ``loop_at`` indexes the loop frame in the
+    first event's stack (0, the query itself, when no loop was located)."""
+
+    events: list[QueryEvent]
+    loop_at: int
+    query_sites: tuple[CallSite, ...]  # where the statement was issued, one per distinct path
+
+
+def repetition_groups(
+    events: Sequence[QueryEvent], locate_loop: LocateLoop | None = None
+) -> list[RepetitionGroup]:
+    """Group single-statement reads and writes by fingerprint and place.
+
+    The place is first the exact chain of frames, compared by value (two chains that merely
+    hash alike are never merged), so two loops calling one helper are two groups. Chains that
+    reach the same statement under one loop (the same loop frame, whose first line
+    ``locate_loop`` gives, and the same frames outside it) through different helpers are then
+    one group, when each of them repeated and their executions interleave: one loop calling
+    ``load_a(p)`` or ``load_b(p)`` per item. Three different lines that each ran a lookup once,
+    under a loop far outside (a test runner's), are no loop over keys and stay apart.
+    """
+    numbers = _StackNumbers()
+    by_stack: dict[tuple[str, int], list[QueryEvent]] = {}
     for event in events:
         fp = event.fingerprint
         if fp.kind in _JUDGED_KINDS and not event.many:
-            groups[(fp.digest, stack_keys(event.stack))].append(event)
-    for group in groups.values():
-        distinct_params = len({e.param_hashes for e in group})
-        if len(group) < config.n_plus_one_threshold or distinct_params < 2:
-            continue  # the same parameters every time is a duplicate, not a loop over keys
-        first = group[0]
-        total_ms = _total_ms(group)
-        text = first.fingerprint.text
-        loop_at = (locate_loop(first.stack) if locate_loop and first.stack else None) or 0
-        via = ""
-        if loop_at:
-            query_site = first.stack[0]
-            via = f" through {query_site.function} ({query_site.path}:{query_site.line})"
-        finding = _finding(
-            rule=N_PLUS_ONE,
-            at=loop_at,
-            severity=Severity.HIGH if len(group) >= 10 else Severity.MEDIUM,
-            message=(
-                f"N+1: the same query ran {len(group)} times from one call site "
-                f"({distinct_params} different parameter sets, {total_ms:.1f} ms)"
-            ),
-            stack=first.stack,
-            problem=(
-                f"Each iteration of the loop sends its own round trip{via}: `{text}`. The cost "
-                "grows with the number of rows the loop walks over."
-            ),
-            fix=Fix(
-                summary=(
-                    "Fetch all keys in one query (or eager-load the relationship) before the "
-                    "loop, then group the rows in Python."
-                ),
-                code=suggest_batch(text),
-                language="sql",
-            ),
-            evidence=RuntimeEvidence(
-                len(group), round(total_ms, 3), unit, first.fingerprint.digest
-            ),
-            query_cost=str(len(group)),
-            fixed_query_cost="1",
-            confidence="high" if first.stack else "low",
+            key = (fp.digest, numbers(event.stack))
+            group = by_stack.get(key)
+            if group is None:
+                by_stack[key] = [event]
+            else:
+                group.append(event)
+    under_loop: dict[tuple[object, ...], list[tuple[list[QueryEvent], int]]] = defaultdict(list)
+    groups: list[RepetitionGroup] = []
+    for (digest, _), group in by_stack.items():
+        stack = group[0].stack
+        loop = locate_loop(stack) if locate_loop is not None and stack else None
+        if loop is None:
+            groups.append(RepetitionGroup(group, 0, stack[:1]))
+            continue
+        loop_at, header = loop
+        site = stack[loop_at]
+        place = (digest, site.path, site.function, header, numbers(stack[loop_at + 1 :]))
+        under_loop[place].append((group, loop_at))
+    for members in under_loop.values():
+        groups.extend(_merge_interleaved(members))
+    groups.sort(key=lambda g: g.events[0].seq)
+    return groups
+
+
+def _merge_interleaved(members: list[tuple[list[QueryEvent], int]]) -> list[RepetitionGroup]:
+    """One group per cluster of repeated, interleaving chains under one loop; the others
+    alone. ``members`` are (events in order, loop frame index) per chain."""
+    members.sort(key=lambda member: member[0][0].seq)
+    clusters: list[tuple[list[list[QueryEvent]], int, int]] = []  # (chains, loop_at, last seq)
+    for chain_events, loop_at in members:
+        first, last = chain_events[0].seq, chain_events[-1].seq
+        if clusters and len(chain_events) > 1:
+            chains, cluster_loop_at, cluster_last = clusters[-1]
+            if len(chains[0]) > 1 and first < cluster_last:
+                chains.append(chain_events)
+                clusters[-1] = (chains, cluster_loop_at, max(cluster_last, last))
+                continue
+        clusters.append(([chain_events], loop_at, last))
+    groups = []
+    for chains, loop_at, _ in clusters:
+        merged = sorted((e for chain in chains for e in chain), key=lambda e: e.seq)
+        sites = tuple(dict.fromkeys(chain[0].stack[0] for chain in chains))
+        groups.append(RepetitionGroup(merged, loop_at, sites))
+    return groups
+
+
+def orm_load(events: Sequence[QueryEvent]) -> OrmLoad | None:
+    """What the ORM lazily loaded for every event of a group (None unless they all agree)."""
+    label = events[0].relationship if len(events[0]) > _RELATIONSHIP_FIELD else None
+    if label is None or any(e.relationship != label for e in events):
+        return None
+    return OrmLoad.parse(label)
+
+
+_RELATIONSHIP_FIELD = QueryEvent._fields.index("relationship")
+
+
+@dataclass(frozen=True, slots=True)
+class OrmLoad:
+    """A label of ``capture/sqlalchemy_orm.py`` read back: ``"Project.renders"`` (a collection),
+    ``"Render.project (many-to-one)"``, ``"Project.description (deferred)"``, ``"Project
+    (expired)"``.
+
+    >>> OrmLoad.parse("Project.renders").fix_code
+    'select(Project).options(selectinload(Project.renders))'
+    >>> OrmLoad.parse("Render.project (many-to-one)").fix_code
+    'select(Render).options(joinedload(Render.project))'
+    """
+
+    attribute: str  # "Project.renders", "Project.description, Project.notes", "Project"
+    kind: str  # "collection", "many-to-one", "one-to-one", "deferred", "expired"
+
+    @classmethod
+    def parse(cls, label: str) -> OrmLoad:
+        attribute, _, kind = label.partition(" (")
+        return cls(attribute, kind.rstrip(")") or "collection")
+
+    @property
+    def owner(self) -> str:
+        return self.attribute.split(".", 1)[0]
+
+    @property
+    def is_column(self) -> bool:
+        return self.kind in ("deferred", "expired")
+
+    @property
+    def fix_code(self) -> str:
+        if self.kind == "expired":
+            return "Session(engine, expire_on_commit=False)  # or reload the rows in one query"
+        if self.kind == "deferred":
+            columns = ", ".join(self.attribute.split(", "))
+            return f"select({self.owner}).options(undefer({columns}))"
+        loader = "selectinload" if self.kind == "collection" else "joinedload"
+        return f"select({self.owner}).options({loader}({self.attribute}))"
+
+
+def _n_plus_one_finding(
+    group: RepetitionGroup, distinct_params: int, load: OrmLoad | None, unit: str
+) -> Finding:
+    events = group.events
+    first = events[0]
+    total_ms = _total_ms(events)
+    text = first.fingerprint.text
+    via = ""
+    if group.loop_at:
+        via = " through " + " and ".join(
+            f"{site.function} ({site.path}:{site.line})" for site in group.query_sites
         )
-        yield finding, {e.seq for e in group}
+    stats = f"{len(events)} queries, {total_ms:.1f} ms"
+    if load is None:
+        message = (
+            f"N+1: the same query ran {len(events)} times from one call site "
+            f"({distinct_params} different parameter sets, {total_ms:.1f} ms)"
+        )
+        problem = (
+            f"Each iteration of the loop sends its own round trip{via}: `{text}`. The cost "
+            "grows with the number of rows the loop walks over."
+        )
+        fix = Fix(
+            summary=(
+                "Fetch all keys in one query (or eager-load the relationship) before the "
+                "loop, then group the rows in Python."
+            ),
+            code=suggest_batch(text),
+            language="sql",
+        )
+    elif load.is_column:
+        what = f"expired {load.owner} attributes" if load.kind == "expired" else load.attribute
+        message = (
+            f"N+1: {what} reloaded for {distinct_params} {plural(load.owner, distinct_params)} "
+            f"one by one ({stats})"
+        )
+        cause = (
+            "were expired (by a commit or expire()) and each object reloads them on access"
+            if load.kind == "expired"
+            else "is deferred and each object loads it on first access"
+        )
+        problem = f"{load.attribute} {cause}{via}: `{text}`."
+        fix = Fix(
+            summary=(
+                "Keep the loaded values across the commit (expire_on_commit=False) or reload "
+                "all rows in one query."
+                if load.kind == "expired"
+                else "Load the column with the query that loads the objects (undefer)."
+            ),
+            code=load.fix_code,
+        )
+    else:
+        message = (
+            f"N+1: {load.attribute} lazy-loaded for {distinct_params} "
+            f"{plural(load.owner, distinct_params)} ({stats})"
+        )
+        problem = (
+            f"{load.attribute} was not loaded with the {load.owner} query, so each "
+            f"{load.owner} loads it on first access{via}: `{text}`."
+        )
+        how = (
+            "selectinload: one more query for all of them"
+            if load.kind == "collection"
+            else "joinedload: the same query"
+        )
+        fix = Fix(
+            summary=f"Load {load.attribute} with the {load.owner} query ({how}).",
+            code=load.fix_code,
+        )
+    return _finding(
+        rule=N_PLUS_ONE,
+        at=group.loop_at,
+        severity=Severity.HIGH if len(events) >= 10 else Severity.MEDIUM,
+        message=message,
+        stack=first.stack,
+        extra_sites=group.query_sites[1:],
+        problem=problem,
+        fix=fix,
+        evidence=RuntimeEvidence(len(events), round(total_ms, 3), unit, first.fingerprint.digest),
+        query_cost=str(len(events)),
+        fixed_query_cost="2" if load is not None and load.kind == "collection" else "1",
+        confidence="high" if first.stack else "low",
+    )
+
+
+def _per_item_writes_finding(group: RepetitionGroup, distinct_params: int, unit: str) -> Finding:
+    events = group.events
+    first = events[0]
+    total_ms = _total_ms(events)
+    text = first.fingerprint.text
+    statement = first.fingerprint.kind.upper()
+    batch = suggest_batch(text)
+    return _finding(
+        rule=PER_ITEM_WRITES,
+        at=group.loop_at,
+        severity=Severity.HIGH if len(events) >= 10 else Severity.MEDIUM,
+        message=(
+            f"Row-by-row writes: the same {statement} ran {len(events)} times from one call "
+            f"site ({distinct_params} different parameter sets, {total_ms:.1f} ms)"
+        ),
+        stack=first.stack,
+        extra_sites=group.query_sites[1:],
+        problem=(
+            f"Each row is written with its own round trip: `{text}`. One statement (or one "
+            "executemany) would write them all."
+        ),
+        fix=Fix(
+            summary=(
+                "Write all rows at once: cursor.executemany / session.execute(insert(Model), "
+                "rows) / update(Model).where(Model.id.in_(ids)), in one transaction."
+            ),
+            code=batch,
+            language="sql" if batch else "python",
+        ),
+        evidence=RuntimeEvidence(len(events), round(total_ms, 3), unit, first.fingerprint.digest),
+        query_cost=str(len(events)),
+        fixed_query_cost="1",
+        confidence="high" if first.stack else "low",
+    )
+
+
+def plural(noun: str, count: int) -> str:
+    """``plural("Project", 50)`` is ``"projects"``: lower case, an English plural.
+
+    >>> [plural(n, 2) for n in ("Project", "Category", "Address", "Day")]
+    ['projects', 'categories', 'addresses', 'days']
+    """
+    word = noun.lower()
+    if count == 1:
+        return word
+    if word.endswith("y") and word[-2:-1] not in ("a", "e", "i", "o", "u"):
+        return word[:-1] + "ies"
+    if word.endswith(("s", "x", "z", "ch", "sh")):
+        return word + "es"
+    return word + "s"
 
 
 def find_duplicates(
@@ -524,20 +775,40 @@ def _apply_allowlist(
     return kept, suppressed
 
 
-class _StackKeys:
-    """Hash each distinct stack tuple once: capture hands out one shared tuple per call chain,
-    and hashing a tuple of dataclasses field by field, per event, is the detectors' main cost."""
+class _StackNumbers:
+    """A small number per distinct stack *value*, for grouping keys.
 
-    __slots__ = ("_by_id",)
+    Capture hands out one shared tuple per call chain, and hashing a tuple of dataclasses field
+    by field, per event, was the detectors' main cost: each tuple object is looked up by
+    ``id()`` and hashed (and compared, so equal hashes of different chains stay apart) once.
+    """
+
+    __slots__ = ("_by_id", "_by_value")
 
     def __init__(self) -> None:
         self._by_id: dict[int, tuple[tuple[CallSite, ...], int]] = {}
+        self._by_value: dict[tuple[CallSite, ...], int] = {}
 
     def __call__(self, stack: tuple[CallSite, ...]) -> int:
         known = self._by_id.get(id(stack))
         if known is None:
-            known = self._by_id[id(stack)] = (stack, hash(stack))  # keeps ``stack`` alive
+            number = self._by_value.setdefault(stack, len(self._by_value))
+            known = self._by_id[id(stack)] = (stack, number)  # keeps ``stack`` alive
         return known[1]
+
+
+def _without_ignored_sql(events: list[QueryEvent], patterns: tuple[str, ...]) -> list[QueryEvent]:
+    verdicts: dict[str, bool] = {}  # per fingerprint: a unit has few distinct statements
+    kept = []
+    for event in events:
+        fp = event.fingerprint
+        ignored = verdicts.get(fp.digest)
+        if ignored is None:
+            text = fp.text.lower()
+            ignored = verdicts[fp.digest] = any(fnmatchcase(text, p.lower()) for p in patterns)
+        if not ignored:
+            kept.append(event)
+    return kept
 
 
 def _total_ms(events: Iterable[QueryEvent]) -> float:

@@ -2,8 +2,10 @@
 
 At run time every iteration of a loop has the same call chain; which of its frames loops is
 only visible in the source. ``loop_frame`` reads each frame's file once (cached), and returns
-the innermost frame whose line sits inside a ``for``/``while`` body or a comprehension. Files
-that cannot be read or parsed answer "no loop here", never an error.
+the innermost frame whose line sits inside a ``for``/``while`` body or a comprehension, with the
+first line of that loop: the loop's identity, so the detectors can tell one loop that reaches a
+query through two helpers (one problem) from two loops that call one helper (two). Files that
+cannot be read or parsed answer "no loop here", never an error.
 """
 
 from __future__ import annotations
@@ -18,29 +20,43 @@ _LOOPS = (ast.For, ast.AsyncFor, ast.While)
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 
 
-def loop_frame(stack: tuple[CallSite, ...]) -> int | None:
-    """Index in ``stack`` (innermost first) of the innermost frame inside a loop, or None."""
+def loop_frame(stack: tuple[CallSite, ...]) -> tuple[int, int] | None:
+    """(index in ``stack`` (innermost first) of the innermost frame inside a loop, the first
+    line of that loop), or None."""
     for index, site in enumerate(stack):
-        if site.line in loop_lines(site.path):
-            return index
+        header = loop_headers(site.path).get(site.line)
+        if header is not None:
+            return index, header
     return None
 
 
-@functools.lru_cache(maxsize=1024)
 def loop_lines(path: str) -> frozenset[int]:
     """Lines of ``path`` that run once per iteration of some loop or comprehension."""
+    return frozenset(loop_headers(path))
+
+
+@functools.lru_cache(maxsize=1024)
+def loop_headers(path: str) -> dict[int, int]:
+    """Each line of ``path`` that runs once per iteration -> the first line of the innermost
+    loop (or comprehension) it runs in."""
     source = "".join(linecache.getlines(path))
     if not source:
-        return frozenset()
+        return {}
     try:
         tree = ast.parse(source, filename=path)
     except (SyntaxError, ValueError):
-        return frozenset()
-    lines: set[int] = set()
+        return {}
+    spans: list[tuple[int, int, int]] = []  # (first line of the per-item part, last, header)
     for node in ast.walk(tree):
         if isinstance(node, _LOOPS) and node.body:
             end = node.body[-1].end_lineno or node.body[-1].lineno
-            lines.update(range(node.body[0].lineno, end + 1))
+            spans.append((node.body[0].lineno, end, node.lineno))
         elif isinstance(node, _COMPREHENSIONS):
-            lines.update(range(node.lineno, (node.end_lineno or node.lineno) + 1))
-    return frozenset(lines)
+            spans.append((node.lineno, node.end_lineno or node.lineno, node.lineno))
+    headers: dict[int, int] = {}
+    # Outer loops first, inner ones overwrite: a line keeps its innermost loop. A loop's span
+    # holds the spans of the loops nested in it, so the larger span is the outer loop.
+    for first, last, header in sorted(spans, key=lambda span: span[0] - span[1]):
+        for line in range(first, last + 1):
+            headers[line] = header
+    return headers

@@ -20,6 +20,7 @@ from dbaudit.findings import Audit, Finding, RuntimeEvidence
 # runtime rule -> the static rules that describe the same problem
 CONFIRMS: dict[str, frozenset[str]] = {
     "DBA101": frozenset({"DBA101", "DBA102", "DBA103", "DBA104"}),  # N+1 / per-item loops
+    "DBA103": frozenset({"DBA103", "DBA101", "DBA102"}),  # the same write once per item
     "DBA105": frozenset({"DBA105", "DBA106", "DBA107"}),  # sequential, could overlap or join
     "DBA301": frozenset({"DBA109"}),  # the same query twice
 }
