@@ -62,6 +62,27 @@ def test_syntax_errors_still_give_a_model_and_a_note() -> None:
     assert outcome.module.function("ok").db_ops  # type: ignore[union-attr]
 
 
+def test_newer_typescript_gives_no_note_and_the_code_after_it_is_read() -> None:
+    # tree-sitter-typescript 0.23.2 rejects variance annotations and generic call signatures
+    # on their own line; the frontend repairs them (tests/frontends/typescript/test_ts_syntax)
+    source = (
+        "export interface Repo<in out A, out E = never> {\n"
+        "  (id: string): A\n"
+        "  <B>(id: string, f: (a: A) => B): B\n"
+        "}\n"
+        "export async function purge(ids: string[]) {\n"
+        "  for (const id of ids) {\n"
+        "    await db.delete(t).where(eq(t.id, id));\n"
+        "  }\n"
+        "}\n"
+    )
+    outcome = parse("app/repo.ts", source, resolve_files=False)
+    assert outcome.notes == ()
+    purge = outcome.module.function("purge")
+    assert purge is not None and purge.loops
+    assert [(op.kind, op.span.line, op.loops) for op in purge.db_ops] == [("delete", 7, (0,))]
+
+
 def test_empty_and_jsx_files() -> None:
     assert parse("a.ts", "", resolve_files=False).module.functions == ()
     module = parse(

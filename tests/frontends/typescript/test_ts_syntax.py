@@ -1,10 +1,13 @@
+import pytest
 from tree_sitter import Node
 
 from dbaudit.frontends.typescript.syntax import (
     IdentifierIndex,
+    count_errors,
     dialect_for,
     error_lines,
     parse,
+    parse_recovering,
     unwrap,
 )
 
@@ -71,3 +74,60 @@ def test_identifier_index_within_a_node_stops_at_its_end() -> None:
     first_call = root.named_children[0].named_children[0]
     index = IdentifierIndex(root, data, "typescript")
     assert index.within(first_call) == {"f", "a", "b"}
+
+
+# Valid TypeScript that tree-sitter-typescript 0.23.2 rejects, each followed by code the
+# frontend must read: the first error used to damage everything after it.
+NEWER_SYNTAX = {
+    "variance": b"export interface Cache<in out K, out V = never> extends P<V> {}\n",
+    "variance over lines": b"type Fn<\n  in T,\n  out R\n> = (t: T) => R\n",
+    "export type star": b'export type * from "./types"\n',
+    "static accessor": b"class A { static accessor size = 2 }\n",
+    "tagged template with type arguments": (
+        b"function* f() {\n  const rows = yield* sql<{\n    readonly id: string\n"
+        b"  }>`SELECT 1`\n}\n"
+    ),
+    "generic call signature after a member": (
+        b"export const dual: {\n  (n: number): <A>(self: A) => A\n"
+        b"  <A>(self: A, n: number): A\n} = g\n"
+    ),
+    "generic call signature after a closing >": (
+        b"interface C<In> {\n  <E>(ab: X): S<B, R>\n  <E>(ab: X): S<E>\n}\n"
+    ),
+}
+AFTER = b"async function later(id) {\n  return db.select().from(t).where(eq(t.id, id))\n}\n"
+
+
+@pytest.mark.parametrize("name", sorted(NEWER_SYNTAX))
+def test_newer_syntax_is_repaired_without_moving_a_line(name: str) -> None:
+    source = NEWER_SYNTAX[name] + AFTER
+    assert count_errors(parse(source, "typescript").root_node) > 0  # the grammar's gap
+    parsed = parse_recovering(source, "typescript")
+    assert count_errors(parsed.tree.root_node) == 0
+    assert parsed.repaired > 0
+    assert len(parsed.data) == len(source)
+    assert [i for i, b in enumerate(parsed.data) if b == 10] == [
+        i for i, b in enumerate(source) if b == 10
+    ]
+    assert parsed.data.endswith(AFTER)
+
+
+def test_repairs_leave_strings_comments_and_good_code_alone() -> None:
+    source = (
+        b'const label = "Map<in K, out V>" // <in out T>\n'
+        b"const f = <A,>(a: A) => a\nconst g = (a) =>\n  <B>(b: B) => b\n" + AFTER
+    )
+    assert count_errors(parse(source, "typescript").root_node) == 0
+    assert parse_recovering(source, "typescript").data == source
+    damaged = b'let x = "<in A>" in out; <in out T>(\nconst b = ;\n'
+    parsed = parse_recovering(damaged, "typescript")
+    assert parsed.data.startswith(b'let x = "<in A>"')
+    assert count_errors(parsed.tree.root_node) > 0
+
+
+def test_a_repair_that_does_not_help_is_dropped() -> None:
+    source = b"const b = ;\nfunction (\n"
+    parsed = parse_recovering(source, "typescript")
+    assert parsed.data == source and parsed.repaired == 0
+    first = parse(source, "typescript").root_node
+    assert count_errors(parsed.tree.root_node) == count_errors(first)

@@ -15,8 +15,12 @@ from dbaudit.frontends.typescript import patterns as P
 from dbaudit.frontends.typescript.builder import ModuleBuilder, ModuleContext
 from dbaudit.frontends.typescript.queries import Source
 from dbaudit.frontends.typescript.resolution import tsconfig_for
-from dbaudit.frontends.typescript.syntax import IdentifierIndex, dialect_for, error_lines
-from dbaudit.frontends.typescript.syntax import parse as parse_tree
+from dbaudit.frontends.typescript.syntax import (
+    IdentifierIndex,
+    dialect_for,
+    error_lines,
+    parse_recovering,
+)
 from dbaudit.model import ModuleModel
 
 SUFFIXES: tuple[str, ...] = (".ts", ".tsx", ".js", ".jsx", ".mjs", ".cjs", ".mts", ".cts")
@@ -71,10 +75,12 @@ def parse(path: str, source: str, *, resolve_files: bool = True) -> ParseOutcome
     reason = _skip_reason(path, source, split)
     if reason is not None:
         raise SkippedSource(reason)
-    data = source.encode("utf-8", "surrogatepass")
     dialect = dialect_for(path)
-    tree = parse_tree(data, dialect)
-    root = tree.root_node
+    # newer syntax the grammar lacks (variance annotations, ...) is blanked and parsed again:
+    # ``data`` may differ from the source in those keywords only, never in length or lines
+    parsed = parse_recovering(source.encode("utf-8", "surrogatepass"), dialect)
+    data = parsed.data
+    root = parsed.tree.root_node
     ctx = ModuleContext(
         path=path,
         src=Source(data),

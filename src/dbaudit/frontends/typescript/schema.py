@@ -321,16 +321,15 @@ def schema_from_sources(sources: Iterable[tuple[str, str]]) -> Schema:
     a note instead of stopping the others. ``source`` is "ddl" (declared, not live) until the
     schema model names Drizzle as a source of its own.
     """
-    from dbaudit.frontends.typescript.syntax import dialect_for
-    from dbaudit.frontends.typescript.syntax import parse as parse_tree
+    from dbaudit.frontends.typescript.syntax import dialect_for, parse_recovering
 
     tables: dict[str, Table] = {}
     notes: list[str] = []
     for path, text in sources:
         if "Table(" not in text:
             continue
-        data = text.encode("utf-8", "surrogatepass")
-        root = parse_tree(data, dialect_for(path)).root_node
+        parsed = parse_recovering(text.encode("utf-8", "surrogatepass"), dialect_for(path))
+        data, root = parsed.data, parsed.tree.root_node
         if root.has_error:
             notes.append(f"{path}: syntax errors; tables read where the tree allowed")
         for table in drizzle_schema_tables(root, Source(data)):
