@@ -65,6 +65,22 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "a runtime events file (*.json from pytest --dbaudit-json) or pg_stat_statements "
         "(the default when it is installed)",
     )
+    add_review_arguments(parser)
+    parser.add_argument(
+        "--fail-on",
+        metavar="SEVERITY",
+        default=DEFAULT_FAIL_ON,
+        help="exit 1 when a finding is at or above this severity: low, medium, high (default) "
+        "or critical; 'never' always exits 0",
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument(
+        "--verbose", action="store_true", help="list every candidate not recommended and why"
+    )
+
+
+def add_review_arguments(parser: argparse.ArgumentParser) -> None:
+    """The advisor and connection options, shared with ``dbaudit audit --db``."""
     parser.add_argument(
         "--verify",
         action="store_true",
@@ -91,29 +107,25 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="most connections the application's pools open together, to check against "
         "max_connections",
     )
-    parser.add_argument(
-        "--fail-on",
-        metavar="SEVERITY",
-        default=DEFAULT_FAIL_ON,
-        help="exit 1 when a finding is at or above this severity: low, medium, high (default) "
-        "or critical; 'never' always exits 0",
-    )
-    parser.add_argument("--json", action="store_true", help="print JSON")
-    parser.add_argument(
-        "--verbose", action="store_true", help="list every candidate not recommended and why"
-    )
 
 
-def review(args: argparse.Namespace) -> Review:
+def advisor_settings(args: argparse.Namespace) -> AdvisorSettings:
+    """The settings the options of :func:`add_review_arguments` ask for."""
     if args.min_improvement < 0 or args.min_improvement > 1:
         raise UsageError("--min-improvement must be between 0 and 1")
-    settings = AdvisorSettings(
+    return AdvisorSettings(
         min_improvement=args.min_improvement,
         allow_rollback_indexes=args.rollback_indexes,
         verify=args.verify,
     )
+
+
+def review(args: argparse.Namespace) -> Review:
     return review_database(
-        args.db, args.workload, settings=settings, pool_connections=args.pool_connections
+        args.db,
+        args.workload,
+        settings=advisor_settings(args),
+        pool_connections=args.pool_connections,
     )
 
 
