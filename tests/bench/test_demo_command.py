@@ -2,9 +2,12 @@
 
 Checks the JSON document's structure, that every operation needs fewer statements (the round
 trips of the operations table) optimized than naive, that both variants agree, that the
-temporary databases are gone, and that the static audit's summary and the reports (``audit.md``,
-``audit.html``) carry the naive app's findings and the measured numbers. Every run works in a
-temporary directory, since the reports go into the current directory by default.
+temporary databases are gone, that the static findings are confirmed at runtime with the
+operations table's query counts, that the live review advises indexes (with HypoPG on the local
+server, with real indexes rolled back on the embedded one, which has no HypoPG), that the
+terminal tells the story in order, and that the reports (``audit.md``, ``audit.html``) carry the
+naive app's findings, the runtime confirmation, the index advice and the measured numbers. Every
+run works in a temporary directory, since the reports go into the current directory by default.
 """
 
 from __future__ import annotations
@@ -27,11 +30,13 @@ from sqlalchemy.engine import make_url
 from dbaudit.commands.demo import _ctrl_c_deferred
 from dbaudit.db import PostgresServer
 from dbaudit.db.harness import libpq_url
+from dbaudit.reference.render_platform.operations import OPERATIONS
 
 FAST = ["--repeat", "2", "--clients", "2", "--calls-per-client", "1"]
 QUICKEST = ["--repeat", "1", "--clients", "0"]
 # The network delay changes timings only; 0 ms keeps the slow naive calls short.
 NO_DELAY = ["--delay-ms", "0"]
+ROUND_TRIPS = {operation.name: operation.naive_round_trips for operation in OPERATIONS}
 
 
 def _demo(
@@ -65,6 +70,30 @@ def _check_naive_findings_named(markdown: str) -> None:
     block = markdown.split("render_platform/naive/services/projects.py", 1)[1]
     assert "DBA102" in block
     assert "Database Performance Audit Report" in markdown
+
+
+def _check_runtime_and_review(document: dict[str, Any], markdown: str) -> None:
+    """The JSON's runtime confirmation and live review, and the report that carries both."""
+    runtime = document["runtime"]
+    # the profiled queries are the operations table's, exactly
+    assert {op["name"]: op["queries"] for op in runtime["operations"]} == ROUND_TRIPS
+    assert len(runtime["confirmed"]) > 0
+    assert runtime["static_findings"] == document["audit"]["naive"]["findings"]
+    assert all(item["reason"] for item in runtime["unconfirmed"])
+    # the N+1 the runtime's DBA101 saw in the projects service: 1 + N, the N in the loop
+    [projects] = [f for f in runtime["confirmed"] if f["function"] == "user_project_overviews"]
+    loop_queries = ROUND_TRIPS["get_user_projects"] - 1
+    assert projects["evidence"]["queries"] == loop_queries
+    assert projects["evidence"]["unit"] == "get_user_projects"
+    review = document["review"]
+    assert review["planner"] in ("hypopg", "rollback")
+    assert review["tables"] == 10
+    assert review["findings_by_rule"]["DBA401"] >= 1
+    assert review["workload_cost_after"] < review["workload_cost_before"]
+
+    assert f"confirmed at runtime: {loop_queries} queries" in markdown
+    for index in review["recommendations"]:
+        assert index["ddl"] in markdown
 
 
 def _databases(server: PostgresServer) -> set[str]:
@@ -136,6 +165,7 @@ def test_demo_json_on_the_resolved_server(pg_server: PostgresServer, tmp_path: P
 
     markdown = (reports / "audit.md").read_text(encoding="utf-8")
     _check_naive_findings_named(markdown)
+    _check_runtime_and_review(document, markdown)
     # the report's measured numbers are the ones the JSON document measured
     expected = {
         operation["name"]: (
@@ -198,8 +228,12 @@ def test_output_dir_and_no_report_together_give_one_line_and_exit_2(tmp_path: Pa
 def test_no_report_writes_nothing(tmp_path: Path) -> None:
     completed = _demo("--json", *QUICKEST, *NO_DELAY, "--no-report", cwd=tmp_path)
     assert completed.returncode == 0, completed.stderr
-    assert json.loads(completed.stdout)["audit"]["reports"] is None
+    document = json.loads(completed.stdout)
+    assert document["audit"]["reports"] is None
     assert list(tmp_path.iterdir()) == []
+    # the runtime confirmation and the live review run without reports too
+    assert document["runtime"]["confirmed"]
+    assert document["review"]["recommendations"]
 
 
 def test_no_database_gives_one_line_and_exit_2(tmp_path: Path) -> None:
@@ -236,7 +270,25 @@ def test_demo_on_the_embedded_server_prints_plain_text_and_writes_the_reports(
     optimized = next(line for line in lines if line.startswith("optimized app "))
     assert "no findings at low or above" in optimized
     assert re.search(r"\d+ good practices", optimized)
-    assert "Before → after at 0 ms one-way delay (1 calls each)" in out
+    # the story in order: static, runtime confirmation, live review, measured table, files
+    steps = [
+        "Static audit of the bundled reference app",
+        "Confirmed at runtime (the naive operations under dbaudit's profiler)",
+        "Live review of the naive database",
+        "Before → after at 0 ms one-way delay (1 calls each)",
+        f"  {tmp_path / 'audit.md'}",
+    ]
+    assert [out.index(step) for step in steps] == sorted(out.index(step) for step in steps)
+    found = re.search(r"^(\d+) of (\d+) static findings confirmed at runtime", out, re.M)
+    assert found is not None and int(found.group(1)) > 0, out
+    projects = next(line for line in lines if "user_project_overviews" in line)
+    assert f"confirmed: {ROUND_TRIPS['get_user_projects'] - 1} queries" in projects
+    # pgserver's PostgreSQL has no HypoPG: the demo judges indexes on its own database
+    assert "planner: real indexes built inside a transaction that is rolled back" in out
+    assert any(
+        re.match(r"  (high|medium) ", line) and "CREATE INDEX CONCURRENTLY" in line
+        for line in lines
+    ), out
     rows = [line.split() for line in lines if line.startswith("get_user_projects")]
     assert rows[0][1:4] == ["51", "→", "2"]  # statements in the latency table
     assert "naive and optimized returned identical results for all" in out
@@ -245,6 +297,8 @@ def test_demo_on_the_embedded_server_prints_plain_text_and_writes_the_reports(
 
     markdown = (tmp_path / "audit.md").read_text(encoding="utf-8")
     _check_naive_findings_named(markdown)
+    assert "confirmed at runtime: " in markdown
+    assert "CREATE INDEX CONCURRENTLY" in markdown
     assert "on PostgreSQL (embedded PostgreSQL (pgserver))" in markdown
     measured = _measured_rows(markdown)
     assert measured["get_user_projects"][0] == "51 → 2"

@@ -248,6 +248,9 @@ class ReferenceRun:
     row_counts: tuple[tuple[str, int], ...]
     # ("naive" | "optimized", wire round trips a checkout costs besides its statements)
     checkout_overhead: tuple[tuple[str, int], ...]
+    # What ``datagen.generate`` loaded (the ids the operations are driven with), so a caller can
+    # run the operations again on the same databases (the demo profiles the naive variant).
+    dataset: Any = None
 
 
 async def checkout_overhead(engine: AsyncEngine, proxy: DelayProxy) -> int:
@@ -299,4 +302,5 @@ async def run_reference(
         ),
         row_counts=tuple(getattr(loaded.dataset, "row_counts", ())),
         checkout_overhead=tuple(overhead),
+        dataset=loaded.dataset,
     )

@@ -1,21 +1,34 @@
-"""``dbaudit demo``: audit the bundled reference app, measure naive against optimized, report.
+"""``dbaudit demo``: the whole story on the bundled reference app, in one ``Audit``.
 
-First the naive and the optimized variant of the reference render platform are audited
-statically (the code as installed, with the shared ``schema.py``) and summarised. Then the demo
-resolves a PostgreSQL server (``DBAUDIT_DATABASE_URL``, 127.0.0.1:5432, else an embedded one),
-creates two temporary databases (one per variant: the optimized schema has indexes the naive
-one lacks), loads the demo-scale data, runs every operation of both variants behind a delay
-proxy that imitates a networked database, and prints the measured before/after table. The
-temporary databases and any embedded server are removed on exit, on errors and on Ctrl-C.
-Last, the naive audit gets the measured numbers per operation (``Audit.metrics``) and is written
-as ``audit.md`` and ``audit.html`` (into the current directory, ``--output-dir`` or not at all
-with ``--no-report``).
+1. The naive and the optimized variant of the reference render platform are audited statically
+   (the code as installed, with the shared ``schema.py``) and summarised.
+2. The demo resolves a PostgreSQL server (``DBAUDIT_DATABASE_URL``, 127.0.0.1:5432, else an
+   embedded one), creates two temporary databases (one per variant: the optimized schema has
+   indexes the naive one lacks), loads the same data into both and runs every operation of both
+   variants behind a delay proxy that imitates a networked database (the before/after table).
+3. The naive operations run once more under dbaudit's runtime profiler, on their own engine, and
+   the runtime findings are merged into the static audit: each finding the profiler saw is
+   marked confirmed with its measured queries and time (:mod:`dbaudit.demo.confirmation`).
+4. The naive database is reviewed live, with the profiled statements as the workload: index
+   advice judged by the planner, index health, connection settings
+   (:mod:`dbaudit.demo.live_review`).
+5. That one ``Audit`` (static findings confirmed at runtime, live findings, ``Audit.database``
+   and the measured numbers per operation in ``Audit.metrics``) is written as ``audit.md`` and
+   ``audit.html`` (into the current directory, ``--output-dir`` or not at all with
+   ``--no-report``).
+
+The terminal shows the same order: static summary, runtime confirmation, live review, measured
+before/after table, the files written. The temporary databases and any embedded server are
+removed on exit, on errors and on Ctrl-C or SIGTERM.
 
 ``--json`` prints one document: ``audit`` (per variant: files, lines, findings by severity and
-by rule, good practices; ``reports``: the paths written, or null), ``database`` (source and
-redacted URL), ``temporary_databases``, ``rows`` per table, ``settings``, ``select1_rtt``
-and, per operation, ``statements`` and ``wire_round_trips``, latency per delay, throughput,
-``improvement_pct``, ``results_equal`` and the ``expected_statements`` of the operations table.
+by rule, good practices; ``reports``: the paths written, or null), ``runtime`` (per operation the
+queries profiled and expected, the static findings confirmed and not, with the reason, and the
+runtime-only ones), ``review`` (planner method, workload cost before and after, recommended
+indexes, findings by rule, problems), ``database`` (source and redacted URL),
+``temporary_databases``, ``rows`` per table, ``settings``, ``select1_rtt`` and, per operation,
+``statements`` and ``wire_round_trips``, latency per delay, throughput, ``improvement_pct``,
+``results_equal`` and the ``expected_statements`` of the operations table.
 """
 
 from __future__ import annotations
@@ -28,7 +41,7 @@ import signal
 import sys
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +61,27 @@ from dbaudit.db import (
     resolve_server,
     temporary_database,
 )
+from dbaudit.demo.confirmation import (
+    Confirmation,
+    confirm,
+    confirmation_json,
+    confirmation_rows,
+    profile_naive_operations,
+    verdict,
+)
+from dbaudit.demo.confirmation import headline as confirmation_headline
+from dbaudit.demo.live_review import (
+    LiveReview,
+    advice_rows,
+    advice_summary,
+    demo_scale,
+    other_findings_lines,
+    review_json,
+    review_naive_database,
+    with_review,
+    workload_from_units,
+)
+from dbaudit.demo.live_review import headline as review_headline
 from dbaudit.demo.reference_audit import (
     VARIANTS,
     Variant,
@@ -56,6 +90,7 @@ from dbaudit.demo.reference_audit import (
     audit_variant,
     headline,
     prepare_output_dir,
+    reference_app_dir,
     rule_rows,
     summarize,
     summary_json,
@@ -63,6 +98,7 @@ from dbaudit.demo.reference_audit import (
     write_reports,
 )
 from dbaudit.findings import Audit
+from dbaudit.runtime import Unit
 
 HELP = (
     "Audit the bundled reference app, measure naive vs optimized on a real PostgreSQL, "
@@ -80,6 +116,7 @@ SEVERITY_STYLES = {
     "low": "cyan",
     "info": "dim",
 }
+NAIVE_INSIDE = "render_platform/naive/"  # printed paths are shown inside the naive app
 SOURCE_NAMES = {
     "env": "DBAUDIT_DATABASE_URL",
     "local": "local server",
@@ -218,6 +255,23 @@ def _database_label(server: PostgresServer) -> str:
     return f"PostgreSQL ({SOURCE_NAMES[server.source]})"
 
 
+async def _measure_and_profile(
+    naive_url: str,
+    optimized_url: str,
+    settings: Settings,
+    seed: int,
+    progress: Callable[[str], None],
+) -> tuple[ReferenceRun, list[Unit]]:
+    """The measured before/after first, then the profiled pass: the profiler never runs while
+    something is timed for the table."""
+    reference = await run_reference(
+        naive_url, optimized_url, settings, scale=demo_scale(), seed=seed, progress=progress
+    )
+    units = await profile_naive_operations(naive_url, reference.dataset)
+    progress("profiled the naive operations under the runtime profiler")
+    return reference, units
+
+
 def run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     report_dir = _report_dir(args)
@@ -245,35 +299,42 @@ def run(args: argparse.Namespace) -> int:
                 highlight=False,
             )
 
-        measuring = run_reference(naive_url, optimized_url, settings, progress=report)
+        measuring = _measure_and_profile(naive_url, optimized_url, settings, args.seed, report)
         try:
             runner = asyncio.Runner()
             try:
                 with _ctrl_c_deferred():
                     runner.get_loop()  # builds the event loop
-                reference = runner.run(measuring)
+                reference, units = runner.run(measuring)
             finally:
                 runner.close()
         finally:
             # A Ctrl-C before the runner started it must not add a "never awaited" warning.
             measuring.close()
+        live = review_naive_database(naive_url, workload_from_units(units))
+        report("reviewed the naive database live")
 
+    confirmation = confirm(audits["naive"], units, reference_app_dir().parent)
+    audit = with_review(confirmation.audit, live)
     written = None
     if report_dir is not None:
         try:
-            written = write_reports(
-                audits["naive"], reference.result, report_dir, _database_label(server)
-            )
+            written = write_reports(audit, reference.result, report_dir, _database_label(server))
         except OSError as error:
             raise UsageError(f"cannot write the reports into {report_dir}: {error}") from None
 
     if args.json:
         document = {
             "audit": audit_json(summaries, written),
+            "runtime": confirmation_json(confirmation),
+            "review": review_json(live),
             **demo_json(reference, server, databases),
         }
         print(json.dumps(document, indent=2))
-    elif console is not None:
+        return 0
+    print_confirmation(confirmation, console)
+    print_review(live, console)
+    if console is not None:
         render_rich(reference.result, console)
         for line in [*notes(reference), "", *report_lines(written)]:
             console.print(line, highlight=False)
@@ -282,6 +343,81 @@ def run(args: argparse.Namespace) -> int:
         for line in [*notes(reference), "", *report_lines(written)]:
             print(line)
     return 0
+
+
+def _print_rows(
+    rows: Sequence[Sequence[str]],
+    console: Console | None,
+    headers: Sequence[str],
+    styled: Callable[[Sequence[str]], Sequence[str]] | None = None,
+) -> None:
+    """Aligned columns: a Rich table on a terminal, plain padded text in a pipe (no header).
+
+    The last column is free text and is neither padded nor wrapped.
+    """
+    if not rows:
+        return
+    if console is None:
+        widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]) - 1)]
+        for row in rows:
+            cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+            print(f"  {'  '.join([*cells, row[-1]])}")
+        return
+    table = Table(box=None, pad_edge=False, padding=(0, 2, 0, 0))
+    for number, header in enumerate(headers):
+        last = number == len(headers) - 1
+        table.add_column(f"  {header}" if number == 0 else header, no_wrap=not last)
+    for row in rows:
+        cells = list(styled(row) if styled is not None else row)
+        table.add_row(f"  {cells[0]}", *cells[1:])
+    console.print(table)
+
+
+def _title(text: str, console: Console | None) -> None:
+    if console is None:
+        print(text)
+    else:
+        console.print(f"[bold]{text}[/]", highlight=False)
+
+
+def _line(text: str, console: Console | None, style: str | None = None) -> None:
+    if console is None:
+        print(text)
+    else:
+        console.print(text, style=style, highlight=False)
+
+
+def _severity_styled(row: Sequence[str]) -> Sequence[str]:
+    return [row[0], f"[{SEVERITY_STYLES.get(row[1], '')}]{row[1]}[/]", *row[2:]]
+
+
+def print_confirmation(confirmation: Confirmation, console: Console | None) -> None:
+    """Step 3 on the terminal: the profiled operations, then each static finding confirmed or
+    not (with the reason), then the findings only the runtime saw."""
+    _title("Confirmed at runtime (the naive operations under dbaudit's profiler)", console)
+    _line(confirmation_headline(confirmation), console)
+    complete = not confirmation.unconfirmed and not confirmation.runtime_only
+    _line(verdict(confirmation), console, "green" if complete else None)
+    _print_rows(
+        confirmation_rows(confirmation, NAIVE_INSIDE),
+        console,
+        ("rule", "severity", "where", "function", "runtime"),
+        _severity_styled,
+    )
+    _line("", console)
+
+
+def print_review(live: LiveReview, console: Console | None) -> None:
+    """Step 4 on the terminal: what the advisor was given and advised, then the other live
+    findings (index health, connection settings) one line per rule."""
+    _title("Live review of the naive database", console)
+    _line(review_headline(live), console)
+    for line in advice_summary(live):
+        _line(line, console)
+    _print_rows(advice_rows(live), console, ("priority", "size", "helps", "index"))
+    for line in other_findings_lines(live):
+        _line(line, console)
+    _line("", console)
 
 
 def print_summaries(summaries: dict[Variant, VariantSummary], console: Console | None) -> None:
@@ -316,7 +452,8 @@ def report_lines(written: WrittenReports | None) -> list[str]:
     if written is None:
         return ["reports not written (--no-report)"]
     return [
-        "audit of the naive app, with the measured numbers above per operation:",
+        "audit of the naive app (static findings confirmed at runtime, the live review, the "
+        "measured numbers above per operation):",
         f"  {written.markdown}",
         f"  {written.html}",
     ]
