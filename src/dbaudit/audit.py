@@ -7,10 +7,16 @@ that cannot reach a database after a cheap text pre-check, parses the rest once 
 program model (in a process pool), runs the whole-tree analysis and applies the project's
 choices (``[tool.dbaudit]``, ``--select``/``--ignore``, inline ``# dbaudit: ignore``).
 Unchanged files and unchanged trees are served from a content-hash cache.
+
+Besides the ``Audit``, a run keeps what the database review needs of the program
+(``StaticAuditRun.facts``: the database operations weighed by the loops around them, the ORM
+models and the files declaring them; see ``dbaudit.indexes.static_workload``), cached with the
+analysis.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 import signal
@@ -19,9 +25,11 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
+from functools import cache
 from typing import Any
 
 from dbaudit.findings import Audit, FileSummary, Finding, GoodPractice, Severity, SkippedFile
+from dbaudit.indexes.static_workload import ProgramFacts
 from dbaudit.scan import cache as cache_module
 from dbaudit.scan import layers, project_config, skipped_by_design
 from dbaudit.scan.collection import paused_collection
@@ -87,6 +95,8 @@ class StaticAuditRun:
     audit: Audit
     config: ProjectConfig
     stats: ScanStats
+    facts: ProgramFacts = field(default_factory=ProgramFacts)
+    cwd: str = ""  # the directory the audit's paths are relative to
 
 
 def run_static_audit(paths: Sequence[str], options: AuditOptions | None = None) -> Audit:
@@ -174,7 +184,7 @@ def scan(paths: Sequence[str], options: AuditOptions) -> StaticAuditRun:
         seconds=time.perf_counter() - started,
         cache_note=note,
     )
-    return StaticAuditRun(audit=audit, config=config, stats=stats)
+    return StaticAuditRun(audit=audit, config=config, stats=stats, facts=result.facts, cwd=cwd)
 
 
 def is_error(skipped: SkippedFile) -> bool:
@@ -369,6 +379,23 @@ def _quiet_worker() -> None:
 class _Result:
     findings: list[Finding]
     good_practices: list[GoodPractice]
+    facts: ProgramFacts = field(default_factory=ProgramFacts)
+
+
+@cache
+def _result_tag() -> str:
+    """Part of the tree's cache key: ``_Result`` and the facts it keeps are defined outside the
+    packages the cache's analyzer fingerprint covers, so their source is hashed here."""
+    from dbaudit.indexes import static_workload
+
+    digest = hashlib.blake2b(digest_size=8)
+    for module_file in (__file__, static_workload.__file__):
+        try:
+            with open(module_file, "rb") as handle:
+                digest.update(handle.read())
+        except OSError:
+            continue
+    return digest.hexdigest()
 
 
 def _analyze(
@@ -380,7 +407,9 @@ def _analyze(
     if not reachable:
         return _Result([], []), False
     keys = [cache_module.file_key(o.display_path, o.digest) for o in reachable if o.digest]
-    tree_key = cache_module.analysis_key(keys) if len(keys) == len(reachable) else ""
+    tree_key = ""
+    if len(keys) == len(reachable):
+        tree_key = cache_module.analysis_key([*keys, _result_tag()])
     if tree_key:
         hit = store.get_analysis(tree_key)
         if isinstance(hit, _Result):
@@ -408,13 +437,15 @@ def _analyze(
         for again in reparse(lost) if lost else ():
             if again.module_blob is not None:
                 modules.append(pickle.loads(again.module_blob))
-        from dbaudit.analysis import analyze
+        from dbaudit.analysis import Program, analyze
+        from dbaudit.indexes.static_workload import collect
 
         analysis = analyze(modules)
+        facts = collect(Program(sorted(modules, key=lambda m: m.path)))
         # freed while the collector is still paused: re-enabled with a million models alive,
         # its first pass would walk them all once more (0.6 s) just before they are dropped
         del modules, loaded
-    result = _Result(list(analysis.findings), list(analysis.good_practices))
+    result = _Result(list(analysis.findings), list(analysis.good_practices), facts)
     if tree_key:
         store.put_analysis(tree_key, result)
     return result, False
