@@ -115,7 +115,7 @@ def test_measured_metrics_are_statements_and_median_ms_per_operation() -> None:
         ("delete_chain", 52, 1),
     ]
     assert (metrics[0].ms_before, metrics[0].ms_after) == (120.5, 6.25)
-    assert all(m.measured for m in metrics)
+    assert all(m.measured and m.timed == "call" for m in metrics)
 
 
 def test_markdown_gets_the_measured_section_before_the_priorities(naive_audit: Audit) -> None:
