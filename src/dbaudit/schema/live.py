@@ -97,10 +97,10 @@ def connect(url: str, *, autocommit: bool = True) -> psycopg.Connection[Any]:
     """A psycopg connection, or :class:`DatabaseUnavailable` with one line that has no password."""
     try:
         return psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_S, autocommit=autocommit)
-    except psycopg.Error as error:
-        raise DatabaseUnavailable(f"cannot connect to {redact(url)}: {first_line(error)}") from None
     except Exception as error:  # a malformed URL raises ProgrammingError or ValueError
-        raise DatabaseUnavailable(f"cannot connect to {redact(url)}: {first_line(error)}") from None
+        # libpq quotes a URI it cannot parse, password and all
+        reason = first_line(error).replace(url, redact(url))
+        raise DatabaseUnavailable(f"cannot connect to {redact(url)}: {reason}") from None
 
 
 def _qualified(namespace: str, name: str) -> str:
