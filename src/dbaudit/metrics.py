@@ -91,7 +91,7 @@ def modelled_metrics(units: Iterable[UnitRecord]) -> tuple[OperationMetric, ...]
                 queries_before=unit.queries,
                 queries_after=max(0, unit.queries - saved_queries),
                 ms_before=unit.db_time_ms,
-                ms_after=max(0.0, unit.db_time_ms - saved_ms),
+                ms_after=round(max(0.0, unit.db_time_ms - saved_ms), 3),  # the file's precision
                 measured=False,
             )
         )

@@ -78,6 +78,19 @@ def test_files_that_cannot_be_analyzed_give_exit_3(
         (["audit", "app", "--jobs", "0"], "--jobs must be at least 1"),
         (["audit", "app", "--min-severity", "urgent"], "unknown severity 'urgent'"),
         (["audit", "app", "-o", "/nonexistent/dir/x.txt"], "cannot write /nonexistent/dir/x.txt"),
+        (["audit", "app", "--runtime", "missing.json"], "missing.json: no such file"),
+        (["audit", "app", "--verify"], "--verify reviews a database: give --db URL too"),
+        (
+            [
+                "audit",
+                "app",
+                "--db",
+                "postgresql://u:secret@127.0.0.1:1/x",
+                "--min-improvement",
+                "2",
+            ],
+            "--min-improvement must be between 0 and 1",
+        ),
     ],
 )
 def test_usage_errors_are_one_line_and_exit_2(
@@ -110,3 +123,62 @@ def test_statistics_show_the_cache_at_work(
     assert main(["audit", "app", "--statistics"]) == 0
     assert "parsed 0, 1 from cache, analysis from cache" in capsys.readouterr().err
     assert (project / ".dbaudit-cache" / "cache.sqlite3").exists()
+
+
+def test_an_events_file_that_cannot_be_read_is_one_line_and_exit_2(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "events.json").write_text('{"format": "something else"}')
+    assert main(["audit", "app", "--runtime", "events.json", "--no-cache"]) == 2
+    err = capsys.readouterr().err
+    assert err == "dbaudit: error: events.json: not a dbaudit runtime events file " + (
+        "(format 'dbaudit.runtime.events')\n"
+    )
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://auditor:s3cret@127.0.0.1:1/app",  # nothing listens there
+        "postgresql://auditor:s3cret@[not a host/app",  # not a URL at all
+    ],
+)
+def test_a_database_that_cannot_be_reached_is_one_line_and_exit_2(
+    project: Path, capsys: pytest.CaptureFixture[str], url: str
+) -> None:
+    assert main(["audit", "app", "--db", url, "--no-cache", "-o", "audit.txt"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith("dbaudit: error: cannot connect to ")
+    assert captured.err.count("\n") == 1 and "Traceback" not in captured.err
+    assert "s3cret" not in captured.err
+    assert not (project / "audit.txt").exists()  # refused before auditing
+
+
+def test_runtime_events_confirm_a_finding_in_the_report(
+    project: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dbaudit.findings import Finding, RuntimeEvidence, Severity
+    from dbaudit.runtime.export import FORMAT, VERSION, finding_to_dict
+
+    measured = Finding(
+        rule="DBA101",
+        severity=Severity.HIGH,
+        message="N+1: the same query ran 30 times from one call site",
+        path="app/dal/items.py",
+        line=7,
+        end_line=7,
+        source="runtime",
+        fixed_query_cost="1",
+        evidence=RuntimeEvidence(30, 15.0, "tests/test_items.py::test_load", "f00"),
+    )
+    unit = {"name": "tests/test_items.py::test_load", "queries": 31, "db_time_ms": 16.0}
+    unit["findings"] = [finding_to_dict(measured)]
+    document = {"format": FORMAT, "version": VERSION, "units": [unit]}
+    (project / "events.json").write_text(json.dumps(document))
+    argv = ["audit", "app", "--runtime", "events.json", "-f", "json", "-o", "a.json", "--no-cache"]
+    assert main(argv) == 0
+    report = json.loads((project / "a.json").read_text())
+    [finding] = report["findings"]
+    assert finding["source"] == "static" and finding["evidence"]["queries"] == 30
+    assert report["metrics"][0]["queries_after"] == 2
+    assert report["database"] is None  # no model, no DDL file: nothing to review

@@ -312,9 +312,11 @@ class _Writer:
             return self._raw()
         if op.kind == "raw":
             return _Skip("its SQL is built at run time")
-        if not op.tables:
+        # ``select(func.count()).select_from(Render)`` names its table only as a join
+        named = op.tables or op.joins or tuple(f.table for f in op.filters if f.table)
+        if not named:
             return _Skip("its table is not known statically")
-        main = self._table(op.tables[0])
+        main = self._table(named[0])
         if isinstance(main, _Skip):
             return main
         join_sql = self._joins(main)

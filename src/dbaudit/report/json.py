@@ -13,19 +13,24 @@ from dbaudit import __version__
 from dbaudit.findings import (
     Audit,
     CallHop,
+    DatabaseReview,
+    ExistingIndex,
     FileSummary,
     Finding,
     Fix,
     GoodPractice,
+    IndexRecommendation,
+    OperationMetric,
     RuntimeEvidence,
     SkippedFile,
+    StatementCost,
 )
 from dbaudit.report.common import SEVERITIES_DESC, severity_counts
 from dbaudit.scan import skipped_by_design
 from dbaudit.scan.layers import LAYERS
 
 SCHEMA_ID = "urn:dbaudit:schema:audit-report:1"
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: "database" and "metrics"
 
 
 def render(audit: Audit) -> str:
@@ -43,6 +48,8 @@ def to_dict(audit: Audit) -> dict[str, Any]:
         "good_practices": [_practice(p) for p in audit.good_practices],
         "files": [_file(f) for f in audit.files],
         "skipped": [_skipped(s) for s in audit.skipped],
+        "metrics": [_metric(m) for m in audit.metrics],
+        "database": None if audit.database is None else _database(audit.database),
     }
 
 
@@ -130,4 +137,71 @@ def _skipped(skipped: SkippedFile) -> dict[str, Any]:
         "path": skipped.path,
         "reason": skipped.reason,
         "by_design": skipped_by_design(skipped),
+    }
+
+
+def _metric(metric: OperationMetric) -> dict[str, Any]:
+    return {
+        "name": metric.name,
+        "queries_before": metric.queries_before,
+        "queries_after": metric.queries_after,
+        "ms_before": metric.ms_before,
+        "ms_after": metric.ms_after,
+        "measured": metric.measured,
+    }
+
+
+def _database(review: DatabaseReview) -> dict[str, Any]:
+    return {
+        "database": review.database,
+        "source": review.source,
+        "server_version": review.server_version,
+        "tables": review.tables,
+        "planner": review.planner,
+        "workload_source": review.workload_source,
+        "workload_statements": review.workload_statements,
+        "workload_cost_before": review.workload_cost_before,
+        "workload_cost_after": review.workload_cost_after,
+        "recommendations": [_recommendation(r) for r in review.recommendations],
+        "not_recommended": [
+            {"ddl": r.ddl, "table": r.table, "reason": r.reason} for r in review.not_recommended
+        ],
+        "existing_indexes": [_existing(i) for i in review.existing_indexes],
+        "settings": dict(review.settings),
+        "connections_by_state": dict(review.connections_by_state),
+        "problems": list(review.problems),
+    }
+
+
+def _recommendation(recommendation: IndexRecommendation) -> dict[str, Any]:
+    return {
+        "ddl": recommendation.ddl,
+        "table": recommendation.table,
+        "priority": recommendation.priority,
+        "size_bytes": recommendation.size_bytes,
+        "reason": recommendation.reason,
+        "statements": [_statement(s) for s in recommendation.statements],
+    }
+
+
+def _statement(cost: StatementCost) -> dict[str, Any]:
+    return {
+        "label": cost.label,
+        "query": cost.query,
+        "calls": cost.calls,
+        "cost_before": cost.cost_before,
+        "cost_after": cost.cost_after,
+        "ms_before": cost.ms_before,
+        "ms_after": cost.ms_after,
+    }
+
+
+def _existing(index: ExistingIndex) -> dict[str, Any]:
+    return {
+        "table": index.table,
+        "name": index.name,
+        "definition": index.definition,
+        "size_bytes": index.size_bytes,
+        "scans": index.scans,
+        "backs_constraint": index.backs_constraint,
     }
