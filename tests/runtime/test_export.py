@@ -7,6 +7,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from sqlalchemy import ForeignKey, create_engine, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 from dbaudit.runtime import DetectConfig, instrument, profile
 from dbaudit.runtime.export import (
@@ -14,6 +16,7 @@ from dbaudit.runtime.export import (
     finding_from_dict,
     finding_to_dict,
     load,
+    merge_parts,
     to_audit,
     write,
 )
@@ -81,3 +84,59 @@ def test_bad_files(tmp_path: Path, content: str | None, message: str) -> None:
     with pytest.raises(EventsFileError, match=message) as error:
         load(path)
     assert "\n" not in str(error.value)
+
+
+def test_merge_parts_writes_one_complete_file_and_removes_the_parts(tmp_path: Path) -> None:
+    connection = instrument(sqlite3.connect(":memory:"))
+    parts = []
+    for worker, n in (("gw0", 3), ("gw1", 4)):
+        with profile(f"test_{worker}") as unit:
+            run_loop(connection, n)
+        part = tmp_path / f"events.json.{worker}.part"
+        write(part, [unit])
+        parts.append(part)
+    target = tmp_path / "events.json"
+    assert merge_parts(parts, target) == 2
+    assert [(u.name, u.queries) for u in load(target)] == [("test_gw0", 3), ("test_gw1", 4)]
+    assert not any(part.exists() for part in parts)
+
+
+def test_merge_parts_refuses_a_broken_part_and_writes_nothing(tmp_path: Path) -> None:
+    good = tmp_path / "a.part"
+    write(good, [])
+    broken = tmp_path / "b.part"
+    broken.write_text("{half")
+    with pytest.raises(EventsFileError, match="not JSON"):
+        merge_parts([good, broken], tmp_path / "events.json")
+    assert good.exists() and not (tmp_path / "events.json").exists()
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Shelf(Base):
+    __tablename__ = "shelves"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    boxes: Mapped[list[Box]] = relationship()
+
+
+class Box(Base):
+    __tablename__ = "boxes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shelf_id: Mapped[int] = mapped_column(ForeignKey("shelves.id"))
+
+
+def test_events_carry_the_orm_relationship(tmp_path: Path) -> None:
+    engine = instrument(create_engine("sqlite://"))
+    Base.metadata.create_all(engine)
+    with Session(engine) as session:
+        session.add_all([Shelf(id=i, boxes=[Box(id=i)]) for i in range(3)])
+        session.commit()
+    with Session(engine) as session, profile("shelves") as unit:
+        for shelf in session.scalars(select(Shelf)).all():
+            _ = shelf.boxes
+    path = tmp_path / "events.json"
+    write(path, [unit])
+    [record] = load(path)
+    assert [e["relationship"] for e in record.events] == [None] + ["Shelf.boxes"] * 3

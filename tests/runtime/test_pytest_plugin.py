@@ -12,6 +12,7 @@ pytest_plugins = ["pytester"]
 
 APP = """
 import sqlite3
+import time
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -35,6 +36,14 @@ def db():
     connection.execute("CREATE TABLE t (id INTEGER PRIMARY KEY)")
     connection.executemany("INSERT INTO t VALUES (?)", [(i,) for i in range(10)])
     return connection
+
+
+@pytest.fixture()
+def slow_db():
+    # sqlite with a function that takes ``ms`` milliseconds: DB time a test can rely on
+    raw = sqlite3.connect(":memory:")
+    raw.create_function("sleep_ms", 1, lambda ms: time.sleep(ms / 1000) or ms)
+    return dbaudit.runtime.instrument(raw)
 
 
 def owner_of(conn, item_id):
@@ -65,7 +74,7 @@ def test_no_database():
 
 @pytest.fixture()
 def project(pytester: pytest.Pytester) -> pytest.Pytester:
-    pytester.makepyfile(app=APP, conftest="from app import engine, db  # noqa: F401\n")
+    pytester.makepyfile(app=APP, conftest="from app import engine, db, slow_db  # noqa: F401\n")
     pytester.makeini(
         "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
     )
@@ -177,3 +186,214 @@ def test_bad_configuration_is_a_usage_error(project: pytest.Pytester) -> None:
     result = project.runpytest_subprocess("--dbaudit", "--dbaudit-threshold=1")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*n_plus_one_threshold must be at least 2*"])
+
+
+# -- DB-time budgets ----------------------------------------------------------------------------
+
+
+def test_db_time_budget_marker_and_fixture_name_the_worst_statements(
+    project: pytest.Pytester,
+) -> None:
+    """Budgets far from the measured times (1 ms against 60 ms asleep, 60 s against
+    microseconds), so no outcome depends on the machine's speed."""
+    project.makepyfile(
+        test_time="""
+import pytest
+
+
+@pytest.mark.max_db_time(1)
+def test_over_time_budget(slow_db):
+    for _ in range(3):
+        slow_db.execute("SELECT sleep_ms(20)").fetchone()
+    slow_db.execute("SELECT 1").fetchone()
+
+
+@pytest.mark.max_db_time(60_000)
+def test_within_time_budget(slow_db):
+    slow_db.execute("SELECT 1").fetchone()
+
+
+def test_fixture_time_budget(slow_db, assert_max_db_time):
+    with assert_max_db_time(60_000):
+        slow_db.execute("SELECT 1").fetchone()
+    with assert_max_db_time(1):
+        slow_db.execute("SELECT sleep_ms(30)").fetchone()
+
+
+@pytest.mark.max_db_time("soon")
+def test_bad_budget(slow_db):
+    pass
+"""
+    )
+    result = project.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=3)
+    result.stdout.fnmatch_lines(
+        [
+            "*max_db_time(1 ms), * ms in 4 queries; worst:",
+            "* ms    3x  SELECT SLEEP_MS(?)  (test_time.py:7 in test_over_time_budget)",
+            "* ms    1x  SELECT ?  (test_time.py:8 in test_over_time_budget)",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*DbTimeBudgetExceeded: expected at most 1 ms in the database, * ms in 1 queries*",
+            "*1x  SELECT SLEEP_MS(?)  (test_time.py:20 in test_fixture_time_budget)",
+        ]
+    )
+    result.stdout.fnmatch_lines(["*max_db_time needs a positive number of milliseconds*"])
+
+
+# -- per-test marker, ignore patterns, per-item writes ------------------------------------------
+
+
+def test_dbaudit_marker_allows_rules_and_sets_the_threshold(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        test_marker="""
+import pytest
+from app import owner_of
+
+
+@pytest.mark.dbaudit(allow=("DBA101",))
+def test_deliberate_loop(engine):
+    with engine.connect() as conn:
+        for i in range(5):
+            owner_of(conn, i)
+
+
+@pytest.mark.dbaudit(threshold=6)
+def test_lenient_loop(engine):
+    with engine.connect() as conn:
+        for i in range(5):
+            owner_of(conn, i)
+
+
+def test_strict_loop(engine):
+    with engine.connect() as conn:
+        for i in range(5):
+            owner_of(conn, i)
+"""
+    )
+    result = project.runpytest_subprocess("--dbaudit", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["FAILED test_marker.py::test_strict_loop*"])
+    # the allowed loop is still in the summary: allowed to pass, not hidden
+    result.stdout.fnmatch_lines(["*worst offenders:*", "*in test_marker.py::test_deliberate_loop"])
+
+
+def test_ignore_sql_and_row_by_row_writes(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        test_writes="""
+def test_writes_one_by_one(db):
+    for i in range(100, 110):
+        db.execute("INSERT INTO t (id) VALUES (?)", (i,))
+
+
+def test_audit_lookups(db):
+    for i in range(5):
+        db.execute("SELECT id FROM t WHERE id = ?", (i,)).fetchone()
+"""
+    )
+    project.makeini(
+        "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
+        "dbaudit_ignore_sql =\n    select id from t where *\n"
+    )
+    result = project.runpytest_subprocess("--dbaudit", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*dbaudit DBA103 at test_writes.py:3 *Row-by-row writes: the same INSERT ran 10 times*",
+            "*fix: INSERT INTO t (id) VALUES (?), (?), ... -- one statement for all rows",
+        ]
+    )
+
+
+# -- baseline -----------------------------------------------------------------------------------
+
+
+def test_baseline_records_then_fails_only_on_new_or_worse(project: pytest.Pytester) -> None:
+    project.makepyfile(test_app=TESTS)
+    recorded = project.runpytest_subprocess(
+        "--dbaudit-baseline", "base.json", "--dbaudit-baseline-update", "-p", "no:cacheprovider"
+    )
+    recorded.assert_outcomes(passed=3)  # a recording run never fails on findings
+    recorded.stdout.fnmatch_lines(["baseline: wrote 1 findings of 3 tests to *base.json"])
+    document = json.loads((project.path / "base.json").read_text())
+    assert document["format"] == "dbaudit.runtime.baseline" and document["version"] == 1
+    loop = document["tests"]["test_app.py::test_loop"]
+    [entry] = loop["findings"]
+    assert (loop["queries"], entry["rule"], entry["queries"], entry["count"]) == (6, "DBA101", 6, 1)
+    assert entry["sql"] == "SELECT owner FROM items WHERE id = ?"
+    assert '"line"' not in json.dumps(document)  # keys never hold line numbers
+    assert document["tests"]["test_app.py::test_no_database"] == {"findings": [], "queries": 0}
+
+    same = project.runpytest_subprocess("--dbaudit-baseline", "base.json", "-p", "no:cacheprovider")
+    same.assert_outcomes(passed=3)  # the known N+1 is tolerated
+
+    # lines move (no line numbers in keys), the loop grows (worse), a new loop appears (new)
+    worse = "# three lines\n# above the\n# tests" + TESTS.replace("range(6)", "range(8)").replace(
+        "[i % 4 for i in range(6)]", "[i % 4 for i in range(8)]"
+    )
+    worse = worse.replace(
+        "def test_no_database():\n    assert True",
+        "def test_no_database(engine):\n    with engine.connect() as conn:\n"
+        "        [owner_of(conn, i) for i in range(3)]",
+    )
+    project.makepyfile(test_app=worse)
+    result = project.runpytest_subprocess(
+        "--dbaudit-baseline", "base.json", "-p", "no:cacheprovider"
+    )
+    result.assert_outcomes(passed=1, failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*dbaudit: new or worse than the baseline:",
+            "*DBA101 at test_app.py:10 (worse: 8 queries, baseline 6): N+1*",
+            "*8 queries, baseline 6",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        ["*DBA101 at test_app.py:* (new): N+1: the same query ran 3 times*"]
+    )
+
+
+def test_baseline_lists_entries_that_no_longer_occur(project: pytest.Pytester) -> None:
+    project.makepyfile(test_app=TESTS)
+    project.runpytest_subprocess(
+        "--dbaudit-baseline", "base.json", "--dbaudit-baseline-update", "-p", "no:cacheprovider"
+    ).assert_outcomes(passed=3)
+    fixed = TESTS.replace(
+        "owners = [owner_of(conn, i) for i in range(6)]",
+        "owners = [r[0] for r in conn.execute(text("
+        "'SELECT owner FROM items WHERE id IN (0, 1, 2, 3, 4, 5) ORDER BY id')).all()]",
+    )
+    project.makepyfile(test_app=fixed)
+    result = project.runpytest_subprocess(
+        "--dbaudit-baseline", "base.json", "-p", "no:cacheprovider"
+    )
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(
+        [
+            "baseline: 1 entries no longer occur (--dbaudit-baseline-update prunes them):",
+            "  DBA101 SELECT owner FROM items WHERE id = ?",
+            "         in test_app.py::test_loop",
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{broken", "not JSON"),
+        ('{"format": "dbaudit.runtime.events"}', "not a dbaudit runtime baseline"),
+    ],
+)
+def test_bad_baseline_file_is_a_usage_error(
+    project: pytest.Pytester, content: str, message: str
+) -> None:
+    project.makepyfile(test_app=TESTS)
+    (project.path / "base.json").write_text(content)
+    result = project.runpytest_subprocess("--dbaudit-baseline", "base.json")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*dbaudit: *base.json: {message}*"])
+    update_alone = project.runpytest_subprocess("--dbaudit-baseline-update")
+    assert update_alone.ret == pytest.ExitCode.USAGE_ERROR
+    update_alone.stderr.fnmatch_lines(["*--dbaudit-baseline-update needs a file*"])

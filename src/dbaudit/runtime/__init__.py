@@ -20,6 +20,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from dbaudit.runtime.budgets import DbTimeBudgetExceeded, assert_max_db_time
     from dbaudit.runtime.detect import DetectConfig, Detection, Suppressed, detect
     from dbaudit.runtime.events import CallSite, QueryEvent
     from dbaudit.runtime.unit import (
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
 # Exported lazily: the pytest plugin imports this package in every test run, and a run that does
 # not use dbaudit must not pay for importing sqlglot.
 _EXPORTS = {
+    "DbTimeBudgetExceeded": "budgets",
+    "assert_max_db_time": "budgets",
     "DetectConfig": "detect",
     "Detection": "detect",
     "Suppressed": "detect",
@@ -66,6 +69,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "CallSite",
+    "DbTimeBudgetExceeded",
     "DetectConfig",
     "Detection",
     "QueryBudgetExceeded",
@@ -73,6 +77,7 @@ __all__ = [
     "QueryProblem",
     "Suppressed",
     "Unit",
+    "assert_max_db_time",
     "assert_max_queries",
     "current_unit",
     "detect",

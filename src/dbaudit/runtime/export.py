@@ -25,6 +25,7 @@ Format ``dbaudit.runtime.events``, version 1. One JSON object::
               "source": "sqlalchemy",              # or sqlite3, psycopg, asyncpg, django, dbapi
               "thread": 140234, "task": 140567,    # task is null outside asyncio
               "ignored": false, "many": false, "error": null,
+              "relationship": "Project.renders",  # the ORM lazy load it was, else null
               "stack": [{"path": "app/dal.py", "line": 10, "function": "get"}]   # innermost first
               # "params": ["1"]                    # only when the unit kept values (keep_params)
             }
@@ -34,6 +35,10 @@ Format ``dbaudit.runtime.events``, version 1. One JSON object::
         }
       ]
     }
+
+Under pytest-xdist (``pytest -n 2 --dbaudit-json FILE``) each worker writes its units to
+``FILE.<worker>.part`` and the controller merges the parts into FILE (:func:`merge_parts`), so
+FILE is always one complete document.
 
 ``<Finding>`` is ``dbaudit.findings.Finding`` field for field, with ``severity`` as its lower-case
 name and ``call_chain``, ``fix`` and ``evidence`` as nested objects. A reader must refuse a
@@ -108,6 +113,7 @@ def _event_to_dict(event: QueryEvent, origin: float, keep_params: bool) -> dict[
         "ignored": event.ignored,
         "many": event.many,
         "error": event.error,
+        "relationship": event.relationship if len(event) > _RELATIONSHIP_FIELD else None,
         "stack": [{"path": s.path, "line": s.line, "function": s.function} for s in event.stack],
     }
     # Slow queries keep their values in memory for EXPLAIN; only a unit that asked writes them.
@@ -115,6 +121,9 @@ def _event_to_dict(event: QueryEvent, origin: float, keep_params: bool) -> dict[
         values = event.params.values() if isinstance(event.params, Mapping) else event.params
         data["params"] = [repr(v) for v in values]
     return data
+
+
+_RELATIONSHIP_FIELD = QueryEvent._fields.index("relationship")
 
 
 def finding_to_dict(finding: Finding) -> dict[str, Any]:
@@ -196,11 +205,15 @@ def finding_from_dict(data: Mapping[str, Any]) -> Finding:
 
 
 def dumps(units: Iterable[Unit]) -> str:
+    return _dumps_units([unit_to_dict(unit) for unit in units])
+
+
+def _dumps_units(units: list[dict[str, Any]]) -> str:
     document = {
         "format": FORMAT,
         "version": VERSION,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "units": [unit_to_dict(unit) for unit in units],
+        "units": units,
     }
     return json.dumps(document, indent=1)
 
@@ -209,8 +222,30 @@ def write(path: str | Path, units: Iterable[Unit]) -> None:
     Path(path).write_text(dumps(units) + "\n", encoding="utf-8")
 
 
+def merge_parts(parts: Iterable[str | Path], path: str | Path) -> int:
+    """Write one events file at ``path`` holding the units of every part file (in the order
+    given), then remove the parts; returns the number of units. A part that cannot be read is
+    an ``EventsFileError`` and nothing is written or removed."""
+    parts = list(parts)
+    units: list[dict[str, Any]] = []
+    for part in parts:
+        units.extend(_read_document(part).get("units", []))
+    Path(path).write_text(_dumps_units(units) + "\n", encoding="utf-8")
+    for part in parts:
+        Path(part).unlink(missing_ok=True)
+    return len(units)
+
+
 def load(path: str | Path) -> list[UnitRecord]:
     """Read an events file; any problem is an ``EventsFileError`` with a one-line message."""
+    document = _read_document(path)
+    try:
+        return [_unit_from_dict(unit) for unit in document.get("units", [])]
+    except (KeyError, TypeError, ValueError) as error:
+        raise EventsFileError(f"{path}: malformed unit: {error!r}") from None
+
+
+def _read_document(path: str | Path) -> dict[str, Any]:
     try:
         document = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -226,10 +261,9 @@ def load(path: str | Path) -> list[UnitRecord]:
         raise EventsFileError(
             f"{path}: events file version {version!r}; this dbaudit reads {VERSION}"
         )
-    try:
-        return [_unit_from_dict(unit) for unit in document.get("units", [])]
-    except (KeyError, TypeError, ValueError) as error:
-        raise EventsFileError(f"{path}: malformed unit: {error!r}") from None
+    if not isinstance(document.get("units", []), list):
+        raise EventsFileError(f"{path}: malformed file: 'units' is not a list")
+    return document
 
 
 def _unit_from_dict(data: Mapping[str, Any]) -> UnitRecord:

@@ -1,31 +1,45 @@
 """pytest plugin: each test is a unit of work; N+1s fail (or warn), budgets are enforced.
 
 Loaded through the ``pytest11`` entry point, this module only adds options, markers and the
-``assert_max_queries`` fixture. The plugin object that profiles tests (:class:`DbauditPlugin`) is
-registered only when asked for, with ``--dbaudit`` (or ``dbaudit = true`` in the ini file), or in
-budget-only mode when a collected test carries ``@pytest.mark.max_queries``, so a test run that
-does not use dbaudit pays nothing.
+budget fixtures. The plugin object that profiles tests (:class:`DbauditPlugin`) is registered
+only when asked for, with ``--dbaudit`` (or ``dbaudit = true`` in the ini file, or a baseline
+or events file option), or in budget-only mode when a collected test carries
+``@pytest.mark.max_queries`` or ``@pytest.mark.max_db_time``, so a test run that does not use
+dbaudit pays nothing.
 
-Every SQLAlchemy engine is profiled automatically; for sqlite3, psycopg and asyncpg connections
-created by the application, pass them through ``dbaudit.runtime.instrument`` in a fixture.
+Every SQLAlchemy engine (and the ORM's lazy-load labels) is profiled automatically; for sqlite3,
+psycopg, psycopg2, PyMySQL and asyncpg connections created by the application, pass them through
+``dbaudit.runtime.instrument`` in a fixture.
+
+Under pytest-xdist (``-n``) every worker judges its own tests; at the end each worker sends its
+per-test records to the controller (``workeroutput``) and writes its events to a part file, and
+the controller prints one summary, merges the parts into the one ``--dbaudit-json`` file and
+writes the one baseline. Docs: docs/runtime.md.
 """
 
 from __future__ import annotations
 
+import json
 import warnings
 from collections.abc import Callable, Generator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:  # imported lazily: a run without dbaudit must not pay for sqlglot & co.
+    from dbaudit.findings import Finding
+    from dbaudit.runtime.baseline import Entry, RecordedTest
     from dbaudit.runtime.detect import DetectConfig
     from dbaudit.runtime.unit import Unit
 
 PLUGIN_NAME = "dbaudit-runtime"
 SUMMARY_LINES = 10
+WORKER_OUTPUT_KEY = "dbaudit"  # xdist: what a worker sends the controller
+BUDGET_MARKERS = ("max_queries", "max_db_time")
+DEFAULT_FAIL_ON = ["DBA101", "DBA103"]  # N+1 (lazy loads included) and row-by-row writes
 
 
 class DbauditWarning(UserWarning):
@@ -39,14 +53,42 @@ class Settings:
     fail_on: tuple[str, ...]
     json_path: str | None
     detect: DetectConfig
+    baseline_path: str | None = None
+    baseline_update: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class TestRecord:
+    """What the session summary, the baseline and the xdist controller need of one test."""
+
     nodeid: str
     queries: int
     db_time_ms: float
-    findings: tuple[Any, ...]
+    findings: tuple[Finding, ...]
+    sql: dict[str, str] = field(default_factory=dict)  # fingerprint digest -> normalised SQL
+
+    def to_dict(self) -> dict[str, Any]:
+        from dbaudit.runtime.export import finding_to_dict
+
+        return {
+            "nodeid": self.nodeid,
+            "queries": self.queries,
+            "db_time_ms": self.db_time_ms,
+            "findings": [finding_to_dict(f) for f in self.findings],
+            "sql": self.sql,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TestRecord:
+        from dbaudit.runtime.export import finding_from_dict
+
+        return cls(
+            str(data["nodeid"]),
+            int(data["queries"]),
+            float(data["db_time_ms"]),
+            tuple(finding_from_dict(f) for f in data["findings"]),
+            dict(data.get("sql", {})),
+        )
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -69,30 +111,58 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type=int,
         default=None,
         metavar="N",
-        help="queries from one call site that make an N+1 (default 3)",
+        help="queries from one call site that make an N+1 (default 3; 2 for ORM lazy loads)",
+    )
+    group.addoption(
+        "--dbaudit-baseline",
+        metavar="FILE",
+        help="fail only on findings and query counts that are new or worse than in FILE",
+    )
+    group.addoption(
+        "--dbaudit-baseline-update",
+        action="store_true",
+        default=False,
+        help="record this run's findings and query counts in the baseline file (never fails)",
     )
     parser.addini("dbaudit", "profile every test, like --dbaudit", type="bool", default=False)
     parser.addini("dbaudit_mode", "fail or warn", default="fail")
-    parser.addini("dbaudit_fail_on", "rule IDs that fail a test", type="args", default=["DBA101"])
+    parser.addini(
+        "dbaudit_fail_on", "rule IDs that fail a test", type="args", default=DEFAULT_FAIL_ON
+    )
     parser.addini("dbaudit_n_plus_one_threshold", "N+1 threshold", default="3")
     parser.addini("dbaudit_slow_query_ms", "slow query threshold in ms", default="100")
     parser.addini("dbaudit_allow", "fnmatch patterns of accepted findings", type="linelist")
+    parser.addini(
+        "dbaudit_ignore_sql",
+        "fnmatch patterns of statements counted but never judged",
+        type="linelist",
+    )
+    parser.addini("dbaudit_baseline", "baseline file, like --dbaudit-baseline", default="")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "max_queries(n): fail the test when it runs more than n database queries"
     )
-    wanted = config.getoption("dbaudit") or config.getini("dbaudit")
-    if wanted or config.getoption("dbaudit_json"):
-        config.pluginmanager.register(DbauditPlugin(_settings(config)), PLUGIN_NAME)
+    config.addinivalue_line(
+        "markers",
+        "max_db_time(ms): fail the test when its queries take more than ms milliseconds in all",
+    )
+    config.addinivalue_line(
+        "markers",
+        "dbaudit(allow=(rules...), threshold=n): rules that do not fail this test (still "
+        "reported), and its own N+1 threshold",
+    )
+    settings = _settings(config)
+    if settings.enabled or settings.json_path:
+        config.pluginmanager.register(DbauditPlugin(settings, config), PLUGIN_NAME)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if config.pluginmanager.has_plugin(PLUGIN_NAME):
         return
-    if any(item.get_closest_marker("max_queries") for item in items):
-        config.pluginmanager.register(DbauditPlugin(_settings(config)), PLUGIN_NAME)
+    if any(item.get_closest_marker(name) for item in items for name in BUDGET_MARKERS):
+        config.pluginmanager.register(DbauditPlugin(_settings(config), config), PLUGIN_NAME)
 
 
 @pytest.fixture()
@@ -105,30 +175,54 @@ def assert_max_queries() -> Callable[[int], AbstractContextManager[Unit]]:
     return budget
 
 
+@pytest.fixture()
+def assert_max_db_time() -> Callable[[float], AbstractContextManager[Unit]]:
+    """``with assert_max_db_time(50): ...`` fails naming the costliest statements when the
+    block spends more than 50 ms in the database."""
+    from dbaudit.runtime import instrument
+    from dbaudit.runtime.budgets import assert_max_db_time as budget
+
+    instrument()
+    return budget
+
+
 def _settings(config: pytest.Config) -> Settings:
     from dbaudit.runtime.detect import DetectConfig
 
-    enabled = bool(config.getoption("dbaudit") or config.getini("dbaudit"))
+    baseline_path = config.getoption("dbaudit_baseline") or str(config.getini("dbaudit_baseline"))
+    baseline_update = bool(config.getoption("dbaudit_baseline_update"))
+    if baseline_update and not baseline_path:
+        raise pytest.UsageError(
+            "dbaudit: --dbaudit-baseline-update needs a file: --dbaudit-baseline FILE "
+            "(or dbaudit_baseline in the ini file)"
+        )
+    enabled = bool(config.getoption("dbaudit") or config.getini("dbaudit") or baseline_path)
     mode = config.getoption("dbaudit_mode") or str(config.getini("dbaudit_mode"))
     if mode not in ("fail", "warn"):
         raise pytest.UsageError(f"dbaudit_mode must be 'fail' or 'warn', got {mode!r}")
-    threshold = config.getoption("dbaudit_threshold") or config.getini(
-        "dbaudit_n_plus_one_threshold"
-    )
+    explicit = config.getoption("dbaudit_threshold")
+    threshold = explicit or config.getini("dbaudit_n_plus_one_threshold")
     try:
+        # an explicit threshold is the user's word for every kind of N+1, ORM lazy loads too
+        lazy = {"lazy_load_threshold": int(explicit)} if explicit else {}
         detect = DetectConfig(
             n_plus_one_threshold=int(threshold),
+            **lazy,
             slow_query_ms=float(config.getini("dbaudit_slow_query_ms")),
             allow=tuple(config.getini("dbaudit_allow")),
+            ignore_sql=tuple(config.getini("dbaudit_ignore_sql")),
         )
     except ValueError as error:
         raise pytest.UsageError(f"dbaudit: {error}") from None
+    json_path = config.getoption("dbaudit_json")
     return Settings(
         enabled=enabled,
         mode=mode,
         fail_on=tuple(config.getini("dbaudit_fail_on")),
-        json_path=config.getoption("dbaudit_json"),
+        json_path=str(Path(json_path).resolve()) if json_path else None,
         detect=detect,
+        baseline_path=str(Path(baseline_path).resolve()) if baseline_path else None,
+        baseline_update=baseline_update,
     )
 
 
@@ -137,19 +231,41 @@ class DbauditPlugin:
     """Registered only when enabled: opens one unit per test call and judges it."""
 
     settings: Settings
+    config: pytest.Config
     records: list[TestRecord] = field(default_factory=list)
     units: list[Unit] = field(default_factory=list)  # kept only for --dbaudit-json
+    baseline: dict[str, RecordedTest] = field(default_factory=dict)
+    stale: dict[str, tuple[Entry, ...]] = field(default_factory=dict)  # test -> entries unseen
+    worker_parts: list[str] = field(default_factory=list)  # xdist controller: events files
+    baseline_written: tuple[int, int] | None = None  # (findings, tests) after an update
 
     def __post_init__(self) -> None:
         from dbaudit.runtime import instrument
 
         instrument()  # every SQLAlchemy engine, existing or future
+        if self.settings.baseline_path:
+            from dbaudit.runtime.baseline import BaselineFileError, load
+
+            try:
+                self.baseline = load(self.settings.baseline_path)
+            except BaselineFileError as error:
+                raise pytest.UsageError(f"dbaudit: {error}") from None
+
+    @property
+    def worker_id(self) -> str | None:
+        """The xdist worker this process is ("gw0"), None in the controller or without xdist."""
+        workerinput = getattr(self.config, "workerinput", None)
+        return str(workerinput["workerid"]) if workerinput is not None else None
+
+    @property
+    def is_xdist_controller(self) -> bool:
+        return self.worker_id is None and self.config.pluginmanager.has_plugin("dsession")
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, object, object]:
         from dbaudit.runtime.unit import profile
 
-        scope = profile(item.nodeid, config=self.settings.detect)
+        scope = profile(item.nodeid, config=self._detect_config(item))
         unit = scope._enter(item.nodeid)
         try:
             result = yield
@@ -159,38 +275,124 @@ class DbauditPlugin:
         self._judge(item, unit)
         return result
 
+    def _detect_config(self, item: pytest.Item) -> DetectConfig:
+        marker = item.get_closest_marker("dbaudit")
+        threshold = marker.kwargs.get("threshold") if marker is not None else None
+        if threshold is None:
+            return self.settings.detect
+        try:
+            return replace(
+                self.settings.detect,
+                n_plus_one_threshold=threshold,
+                lazy_load_threshold=threshold,
+            )
+        except (ValueError, TypeError) as error:
+            raise pytest.UsageError(f"dbaudit marker on {item.nodeid}: {error}") from None
+
     def _keep(self, unit: Unit) -> None:
         findings = tuple(unit.findings) if self.settings.enabled else ()
-        self.records.append(TestRecord(unit.name, unit.query_count, unit.db_time_ms, findings))
+        sql = {f.evidence.fingerprint: "" for f in findings if f.evidence is not None}
+        for event in unit.events:
+            if event.fingerprint.digest in sql:
+                sql[event.fingerprint.digest] = event.fingerprint.text
+        self.records.append(TestRecord(unit.name, unit.query_count, unit.db_time_ms, findings, sql))
         if self.settings.json_path:
             self.units.append(unit)
 
     def _judge(self, item: pytest.Item, unit: Unit) -> None:
-        marker = item.get_closest_marker("max_queries")
-        if marker is not None:
-            budget = _budget(marker)
-            if unit.query_count > budget:
-                listing = "\n".join(f"  {e.fingerprint.text}" for e in unit.events[:20])
-                pytest.fail(
-                    f"max_queries({budget}): {unit.query_count} queries ran\n{listing}",
-                    pytrace=False,
-                )
+        _enforce_budgets(item, unit)
         if not self.settings.enabled:
             return
-        problems = [f for f in unit.findings if f.rule in self.settings.fail_on]
-        if not problems:
-            return
-        text = "\n".join(
-            f"dbaudit {f.rule} at {f.path}:{f.line} ({f.function}): {f.message}"
-            + (f"\n  fix: {f.fix.code or f.fix.summary}" if f.fix else "")
-            for f in problems
-        )
+        marker = item.get_closest_marker("dbaudit")
+        allowed = set(marker.kwargs.get("allow", ())) if marker is not None else set()
+        fail_on = [rule for rule in self.settings.fail_on if rule not in allowed]
+        if self.settings.baseline_update:
+            return  # a recording run: it never fails on findings
+        if self.settings.baseline_path:
+            from dbaudit.runtime.baseline import compare
+
+            recorded = self.baseline.get(item.nodeid)
+            verdict = compare(recorded, unit.query_count, unit.findings, fail_on)
+            self.stale[item.nodeid] = verdict.stale
+            if not verdict.regressions:
+                return
+            text = "dbaudit: new or worse than the baseline:\n" + "\n".join(
+                f"  {line}" for line in verdict.regressions
+            )
+        else:
+            problems = [f for f in unit.findings if f.rule in fail_on]
+            if not problems:
+                return
+            text = "\n".join(_describe(f) for f in problems)
         if self.settings.mode == "fail":
             pytest.fail(text, pytrace=False)
         warnings.warn(DbauditWarning(text), stacklevel=1)
 
+    # -- the end of the session --------------------------------------------------------------
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        """xdist controller: one worker finished; take its records and its events part."""
+        output = getattr(node, "workeroutput", None) or {}
+        payload = output.get(WORKER_OUTPUT_KEY)
+        if payload is None:
+            return  # a worker that crashed sends nothing: its tests are reported by xdist
+        from dbaudit.runtime.baseline import entry_from_dict
+
+        data = json.loads(payload)
+        self.records.extend(TestRecord.from_dict(r) for r in data["records"])
+        for test, entries in data.get("stale", {}).items():
+            self.stale[test] = tuple(entry_from_dict(e) for e in entries)
+        if data.get("part"):
+            self.worker_parts.append(data["part"])
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        worker = self.worker_id
+        if worker is not None:
+            self._send_to_controller(worker)
+            return
+        if self.settings.json_path:
+            if self.is_xdist_controller:
+                from dbaudit.runtime.export import merge_parts
+
+                merge_parts(sorted(self.worker_parts), self.settings.json_path)
+            else:
+                from dbaudit.runtime.export import write
+
+                write(self.settings.json_path, self.units)
+        if self.settings.baseline_update and self.settings.baseline_path:
+            self._update_baseline(self.settings.baseline_path)
+
+    def _send_to_controller(self, worker: str) -> None:
+        part = None
+        if self.settings.json_path:
+            from dbaudit.runtime.export import write
+
+            part = f"{self.settings.json_path}.{worker}.part"
+            write(part, self.units)
+        from dbaudit.runtime.baseline import entry_to_dict
+
+        payload = {
+            "records": [record.to_dict() for record in self.records],
+            "stale": {
+                test: [entry_to_dict(e) for e in entries] for test, entries in self.stale.items()
+            },
+            "part": part,
+        }
+        self.config.workeroutput[WORKER_OUTPUT_KEY] = json.dumps(payload)  # type: ignore[attr-defined]
+
+    def _update_baseline(self, path: str) -> None:
+        from dbaudit.runtime.baseline import RecordedTest, entries_for, write
+
+        tests = dict(self.baseline)  # tests that did not run keep their entries
+        for record in self.records:
+            entries = entries_for(record.findings, record.sql)
+            tests[record.nodeid] = RecordedTest(record.queries, {e.key: e for e in entries})
+        write(path, tests)
+        self.baseline_written = sum(len(t.entries) for t in tests.values()), len(tests)
+
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if not self.settings.enabled:
+        if not self.settings.enabled or self.worker_id is not None:
             return
         write = terminalreporter.write_line
         terminalreporter.section("dbaudit")
@@ -214,14 +416,59 @@ class DbauditPlugin:
             for nodeid, finding in findings[:SUMMARY_LINES]:
                 write(f"  {finding.rule} {finding.path}:{finding.line} {finding.message}")
                 write(f"         in {nodeid}")
+        self._summarise_baseline(write)
         if self.settings.json_path:
             write(f"events and findings written to {self.settings.json_path}")
 
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if self.settings.json_path:
-            from dbaudit.runtime.export import write
+    def _summarise_baseline(self, write: Callable[[str], None]) -> None:
+        path = self.settings.baseline_path
+        if path is None:
+            return
+        written = self.baseline_written
+        if written is not None:
+            write(f"baseline: wrote {written[0]} findings of {written[1]} tests to {path}")
+            return
+        stale = [(test, e) for test, entries in sorted(self.stale.items()) for e in entries]
+        if stale:
+            write(
+                f"baseline: {len(stale)} entries no longer occur "
+                "(--dbaudit-baseline-update prunes them):"
+            )
+            for test, entry in stale[:SUMMARY_LINES]:
+                write(f"  {entry.rule} {entry.sql or entry.fingerprint}")
+                write(f"         in {test}")
 
-            write(self.settings.json_path, self.units)
+
+def _describe(finding: Finding) -> str:
+    text = f"dbaudit {finding.rule} at {finding.path}:{finding.line} ({finding.function}): "
+    text += finding.message
+    if finding.fix is not None:
+        text += f"\n  fix: {finding.fix.code or finding.fix.summary}"
+    return text
+
+
+def _enforce_budgets(item: pytest.Item, unit: Unit) -> None:
+    marker = item.get_closest_marker("max_queries")
+    if marker is not None:
+        budget = _budget(marker)
+        if unit.query_count > budget:
+            listing = "\n".join(f"  {e.fingerprint.text}" for e in unit.events[:20])
+            pytest.fail(
+                f"max_queries({budget}): {unit.query_count} queries ran\n{listing}",
+                pytrace=False,
+            )
+    marker = item.get_closest_marker("max_db_time")
+    if marker is not None:
+        from dbaudit.runtime.budgets import check_budget_ms, over_budget_message
+
+        value = marker.args[0] if marker.args else marker.kwargs.get("ms")
+        try:
+            budget_ms = check_budget_ms(value)
+        except ValueError as error:
+            raise pytest.UsageError(str(error)) from None
+        if unit.db_time_ms > budget_ms:
+            label = f"max_db_time({budget_ms:g} ms)"
+            pytest.fail(over_budget_message(unit, budget_ms, label), pytrace=False)
 
 
 def _budget(marker: pytest.Mark) -> int:

@@ -1,0 +1,106 @@
+"""Time-in-the-database budgets: fail a block (or a test) that spends more than N ms in queries.
+
+``assert_max_queries`` (``unit.py``) pins how many statements a block sends; this pins how long
+they take, the sum of their durations as the driver saw them. A failure names the statements
+that cost the most (grouped by fingerprint: total time, executions, where from), which is where
+a fix starts::
+
+    with assert_max_db_time(50):
+        render_dashboard(session)
+
+    AssertionError: expected at most 50 ms in the database, 73.2 ms in 12 queries; worst:
+       61.0 ms  10x  SELECT * FROM renders WHERE renders.project_id = ?  (app/dash.py:14 in load)
+       ...
+
+Wall-clock budgets are only as steady as the machine running them: give them room (a budget is
+a tripwire for a regression of several times, not a benchmark).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from dbaudit.runtime.events import CallSite, QueryEvent
+from dbaudit.runtime.unit import Unit, _caller_name, profile
+
+WORST_LISTED = 5
+
+
+@dataclass(frozen=True, slots=True)
+class StatementTime:
+    """The time one statement shape (fingerprint) took in a unit, summed over executions."""
+
+    sql: str
+    total_ms: float
+    executions: int
+    site: CallSite | None  # where it ran first
+
+    def __str__(self) -> str:
+        where = f"  ({self.site})" if self.site is not None else ""
+        return f"{self.total_ms:8.1f} ms  {self.executions:3d}x  {self.sql}{where}"
+
+
+def worst_statements(
+    events: Iterable[QueryEvent], limit: int = WORST_LISTED
+) -> list[StatementTime]:
+    """The ``limit`` statements with the most time in the database, most first (pure)."""
+    totals: dict[str, list[float]] = {}
+    first: dict[str, QueryEvent] = {}
+    for event in events:
+        digest = event.fingerprint.digest
+        if digest not in totals:
+            totals[digest] = [0.0, 0]
+            first[digest] = event
+        totals[digest][0] += event.duration
+        totals[digest][1] += 1
+    ranked = sorted(totals.items(), key=lambda item: -item[1][0])[:limit]
+    return [
+        StatementTime(
+            first[digest].fingerprint.text,
+            round(seconds * 1000, 3),
+            int(count),
+            first[digest].call_site,
+        )
+        for digest, (seconds, count) in ranked
+    ]
+
+
+def over_budget_message(unit: Unit, budget_ms: float, label: str = "") -> str:
+    """The failure text for a unit over its DB-time budget (worst statements listed)."""
+    head = label or f"expected at most {budget_ms:g} ms in the database"
+    lines = [f"{head}, {unit.db_time_ms:.1f} ms in {unit.query_count} queries; worst:"]
+    lines += [f"  {statement}" for statement in worst_statements(unit.events)]
+    return "\n".join(lines)
+
+
+class DbTimeBudgetExceeded(AssertionError):
+    def __init__(self, unit: Unit, budget_ms: float) -> None:
+        self.unit = unit
+        self.budget_ms = budget_ms
+        super().__init__(over_budget_message(unit, budget_ms))
+
+
+def check_budget_ms(value: object, what: str = "max_db_time") -> float:
+    """``value`` as a budget in ms, or a ``ValueError`` saying what was wrong."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ValueError(f"{what} needs a positive number of milliseconds, got {value!r}")
+    return float(value)
+
+
+@contextmanager
+def assert_max_db_time(budget_ms: float, name: str = "") -> Iterator[Unit]:
+    """Fail with the costliest statements when the block spends more than ``budget_ms``
+    milliseconds in the database (queries inside ``ignore()`` count too)."""
+    budget = check_budget_ms(budget_ms)
+    scope = profile(name or f"assert_max_db_time({budget:g} ms)")
+    unit = scope._enter(_caller_name(3))
+    failed = True
+    try:
+        yield unit
+        failed = False
+    finally:
+        scope._exit(failed)
+    if unit.db_time_ms > budget:
+        raise DbTimeBudgetExceeded(unit, budget)

@@ -1,0 +1,78 @@
+"""DB-time budgets against a real sqlite connection whose ``sleep_ms`` takes known time.
+
+Budgets sit far from the measured times (1 ms against 40 ms asleep, 60 s against microseconds),
+so no outcome depends on how fast the machine is."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+import pytest
+
+from dbaudit.runtime import DbTimeBudgetExceeded, assert_max_db_time, ignore, instrument, profile
+from dbaudit.runtime.budgets import check_budget_ms, worst_statements
+
+
+@pytest.fixture()
+def db() -> sqlite3.Connection:
+    raw = sqlite3.connect(":memory:")
+    raw.create_function("sleep_ms", 1, lambda ms: time.sleep(ms / 1000) or ms)
+    connection: sqlite3.Connection = instrument(raw)
+    return connection
+
+
+def test_over_budget_names_the_costliest_statements_first(db: sqlite3.Connection) -> None:
+    with pytest.raises(DbTimeBudgetExceeded) as raised, assert_max_db_time(1):
+        for _ in range(2):
+            db.execute("SELECT sleep_ms(20)").fetchone()
+        db.execute("SELECT 1").fetchone()
+    message = str(raised.value)
+    lines = message.splitlines()
+    assert lines[0].startswith("expected at most 1 ms in the database, ")
+    assert lines[0].endswith(" in 3 queries; worst:")
+    assert "2x  SELECT SLEEP_MS(?)" in lines[1] and "test_budgets.py" in lines[1]
+    assert "1x  SELECT ?" in lines[2]
+    assert raised.value.unit.db_time_ms >= 40
+
+
+def test_within_budget_and_ignored_queries_count(db: sqlite3.Connection) -> None:
+    with assert_max_db_time(60_000) as unit:
+        db.execute("SELECT 1").fetchone()
+    assert unit.query_count == 1
+    with pytest.raises(DbTimeBudgetExceeded), assert_max_db_time(1), ignore():
+        db.execute("SELECT sleep_ms(20)").fetchone()  # ignore() silences detectors, not budgets
+
+
+def test_nested_in_a_profile_the_outer_unit_sees_every_query(db: sqlite3.Connection) -> None:
+    with profile() as outer:
+        with assert_max_db_time(60_000):
+            db.execute("SELECT 1").fetchone()
+        db.execute("SELECT 2").fetchone()
+    assert outer.query_count == 2
+
+
+def test_an_exception_in_the_block_wins_over_the_budget(db: sqlite3.Connection) -> None:
+    with pytest.raises(KeyError), assert_max_db_time(1):
+        db.execute("SELECT sleep_ms(5)").fetchone()
+        raise KeyError("the test's own failure")
+
+
+@pytest.mark.parametrize("bad", [0, -5, "50", True, None])
+def test_bad_budgets_are_refused(bad: object) -> None:
+    with pytest.raises(ValueError, match="positive number of milliseconds"):
+        check_budget_ms(bad)
+
+
+def test_worst_statements_groups_by_fingerprint(db: sqlite3.Connection) -> None:
+    with profile() as unit:
+        for key in range(3):
+            db.execute("SELECT ? + 1", (key,)).fetchone()
+        db.execute("SELECT sleep_ms(15)").fetchone()
+    worst = worst_statements(unit.events, limit=5)
+    assert [(w.sql, w.executions) for w in worst] == [
+        ("SELECT SLEEP_MS(?)", 1),
+        ("SELECT ? + ?", 3),
+    ]
+    assert worst[0].total_ms >= 15 and worst[0].site is not None
+    assert len(worst_statements(unit.events, limit=1)) == 1
