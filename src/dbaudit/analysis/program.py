@@ -458,13 +458,19 @@ def runs_once_in_loop(
     fn: Function | None = None,
     branch: Branch = (),
     loop: Loop | None = None,
+    seq: int | None = None,
 ) -> bool:
-    """``for c in checks: if ...: return lookup(c)`` / ``...; break``: the query ends the loop,
-    so it runs once, not once per item."""
+    """``for c in checks: if ...: return lookup(c)`` / ``...; break`` / ``if c.slug == slug:``:
+    the event (at ``seq``) ends the loop or is taken for one item, so it runs once, not once
+    per item."""
     if "<return>" in targets:
         return True
     if fn is None or loop is None:
         return False
+    if seq is not None and any(
+        first <= seq <= last and loop_id == loop.id for first, last, loop_id in fn.once_in_loop
+    ):
+        return True
     ending = set(fn.exiting_arms) | set(fn.breaking_arms)
     return any(arm in ending for arm in branch[loop.branch_depth :])
 

@@ -8,10 +8,30 @@ emitted in one place.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Sequence
+from typing import Literal
 
 from dbaudit.model import Assign, AttrAccess, Await, Call, DbOp, Function, Gather, Loop, Span
+
+# a statement that leaves the loop around it: "break" leaves the innermost loop, "return"
+# (return, raise/throw) every loop of the function
+LoopExit = Literal["break", "return"]
+
+# a key that tells one item from the others: ``if version.slug == slug:`` is taken for one
+# item of the loop at most (``status == "pending"`` may be taken for every one, and so may
+# ``user_id == owner.id``: a foreign key is shared by many rows)
+UNIQUE_KEY = re.compile(
+    r"^(id|pk|uuid|slug|name|verbose_name|key|username|email|identifier)$|_slug$", re.I
+)
+
+
+def weaker_exit(first: LoopExit | None, second: LoopExit | None) -> LoopExit | None:
+    """What two paths both do: leave every loop only if both return, a loop if both leave."""
+    if first is None or second is None:
+        return None
+    return "break" if "break" in (first, second) else "return"
 
 
 class FunctionEvents:
@@ -28,6 +48,7 @@ class FunctionEvents:
         self.gathers: list[Gather] = []
         self.returns: set[str] = set()
         self.loads: Counter[str] = Counter()
+        self.once_in_loop: list[tuple[int, int, int]] = []
 
     def _next(self) -> int:
         self.seq += 1
@@ -75,6 +96,7 @@ class FunctionEvents:
             returns_reads=frozenset(self.returns),
             exiting_arms=exiting_arms,
             breaking_arms=breaking_arms,
+            once_in_loop=tuple(self.once_in_loop),
             name_loads=tuple(sorted(self.loads.items())),
             source_lines=source_lines,
         )

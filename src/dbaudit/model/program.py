@@ -195,6 +195,10 @@ class Function:
     exiting_arms: tuple[tuple[int, int], ...] = ()
     # arms that end in ``break``: inside a loop, what they run happens once, not per item
     breaking_arms: tuple[tuple[int, int], ...] = ()
+    # events that run at most once per run of a loop, as (first seq, last seq, loop id): each
+    # is followed, before that loop's next iteration, by a return, raise or break that leaves
+    # it, or sits in an arm taken for one item only (``if item.slug == slug:``)
+    once_in_loop: tuple[tuple[int, int, int], ...] = ()
     # how often each local name is read (Name loads), to tell "only counted" from "used"
     name_loads: tuple[tuple[str, int], ...] = ()
     # the function's own source lines, kept only where a finding can point (loops, queries,

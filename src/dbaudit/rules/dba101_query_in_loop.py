@@ -85,7 +85,7 @@ def check(program: Program) -> Iterator[Finding]:
                 continue
             inner = loops[-1]
             header = loop_header(inner, language(ref))
-            if runs_once_in_loop(op.targets, fn, op.branch, inner):
+            if runs_once_in_loop(op.targets, fn, op.branch, inner, op.seq):
                 continue
             if (
                 op.result_shape == "queryset"

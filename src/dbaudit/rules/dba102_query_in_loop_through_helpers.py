@@ -68,7 +68,7 @@ def check(program: Program) -> Iterator[Finding]:
             loops = significant_loops(fn, call.loops)
             if not loops:
                 continue
-            if runs_once_in_loop(call.targets, fn, call.branch, loops[-1]):
+            if runs_once_in_loop(call.targets, fn, call.branch, loops[-1], call.seq):
                 continue
             concurrent = call.in_gather and fanned_out(fn, loops[-1])
             if call.in_gather and not concurrent:

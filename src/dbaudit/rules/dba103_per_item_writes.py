@@ -8,8 +8,10 @@ directly or through helpers, where one bulk statement would do the same work:
 ``bulk_update`` / ``queryset.update()``, or Django ``obj.save()`` on every row of a queryset.
 
 Not reported: ``session.add(obj)`` in a loop (the unit of work batches those at flush), writes
-inside a loop over chunks of rows that are already bulk statements, and loops over small
-literal collections.
+inside a loop over chunks of rows that are already bulk statements, loops over small literal
+collections, and writes that run at most once per loop: followed by a ``break``, ``return``
+or ``raise`` that leaves it (``if seat.free: claim(seat); break``), or in an arm taken for
+one item only (``if version.slug == slug:``; a status or a foreign key is not such a key).
 
 ## Why is this bad?
 Each statement is a round trip, and a commit per item is also a transaction per item: the
@@ -186,7 +188,7 @@ def check(program: Program) -> Iterator[Finding]:
             loops = significant_loops(fn, op.loops)
             if not loops or any(loop.chunked for loop in loops):
                 continue  # one statement per chunk of rows is batching, not per-item writes
-            if runs_once_in_loop(op.targets, fn, op.branch, loops[-1]):
+            if runs_once_in_loop(op.targets, fn, op.branch, loops[-1], op.seq):
                 continue
             if op.kind == "flush" and any(
                 o.loops == op.loops and is_write(o) and o.kind != "flush" for o in fn.db_ops
@@ -211,7 +213,7 @@ def check(program: Program) -> Iterator[Finding]:
             loops = significant_loops(fn, call.loops)
             if not loops or any(loop.chunked for loop in loops):
                 continue
-            if runs_once_in_loop(call.targets, fn, call.branch, loops[-1]):
+            if runs_once_in_loop(call.targets, fn, call.branch, loops[-1], call.seq):
                 continue
             header = loop_header(loops[-1], language(ref))
             chain = (
@@ -247,7 +249,7 @@ def _django_saves(program: Program, ref: FunctionRef) -> Iterator[Finding]:
         if source is None or source.library != "django":
             continue
         loops = significant_loops(fn, access.loops)
-        if not loops:
+        if not loops or runs_once_in_loop((), fn, (), loops[-1], access.seq):
             continue
         fake = DbOp(
             library="django",

@@ -11,10 +11,10 @@ from __future__ import annotations
 import ast
 import re
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from dbaudit.frontends.events import FunctionEvents
+from dbaudit.frontends.events import UNIQUE_KEY, FunctionEvents, LoopExit, weaker_exit
 from dbaudit.frontends.python import patterns as P
 from dbaudit.frontends.python.sql_text import looks_like_sql, sql_facts
 from dbaudit.model import (
@@ -463,6 +463,98 @@ def _is_early_exit(body: Sequence[ast.stmt]) -> bool:
     return bool(body) and isinstance(body[-1], (ast.Return, ast.Raise, ast.Continue, ast.Break))
 
 
+# ------------------------------------------------------------------ leaving a loop
+
+_OWN_SCOPE = (
+    ast.For,
+    ast.AsyncFor,
+    ast.While,
+    ast.FunctionDef,
+    ast.AsyncFunctionDef,
+    ast.ClassDef,
+)
+
+
+def _item_key(node: ast.AST) -> tuple[str, ast.expr] | None:
+    """``item.slug`` -> ("slug", item); ``item["name"]`` -> ("name", item)."""
+    if isinstance(node, ast.Attribute):
+        return node.attr, node.value
+    if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant):
+        return str(node.slice.value), node.value
+    return None
+
+
+def _exit_of(node: ast.stmt) -> LoopExit | None:
+    """How ``node`` leaves the loop around it on every path through it, if it does."""
+    if isinstance(node, (ast.Return, ast.Raise)):
+        return "return"
+    if isinstance(node, ast.Break):
+        return "break"
+    if isinstance(node, ast.If):
+        return weaker_exit(_exit_of_block(node.body), _exit_of_block(node.orelse))
+    if isinstance(node, (ast.With, ast.AsyncWith)):
+        return _exit_of_block(node.body)
+    if isinstance(node, (ast.Try, ast.TryStar)):
+        final = _exit_of_block(node.finalbody)
+        if final is not None:
+            return final
+        kind = _exit_of_block([*node.body, *node.orelse])
+        for handler in node.handlers:
+            kind = weaker_exit(kind, _exit_of_block(handler.body))
+        return kind
+    return None
+
+
+def _exit_of_block(body: Sequence[ast.stmt]) -> LoopExit | None:
+    return _exit_through(body, None)
+
+
+def _may_continue(node: ast.stmt) -> bool:
+    """A ``continue`` of the loop around ``node`` somewhere inside it."""
+    stack: list[ast.AST] = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, ast.Continue):
+            return True
+        for child in ast.iter_child_nodes(current):
+            if isinstance(child, (ast.stmt, ast.excepthandler, ast.match_case)) and not isinstance(
+                child, _OWN_SCOPE
+            ):
+                stack.append(child)
+    return False
+
+
+def _exit_through(body: Sequence[ast.stmt], after: LoopExit | None) -> LoopExit | None:
+    """How the loop is left once ``body`` and then what follows it (``after``) have run."""
+    for statement in body:
+        kind = _exit_of(statement)
+        if kind is not None:
+            return kind
+        if _may_continue(statement):
+            return None
+    return after
+
+
+def exits_after_each(
+    body: Sequence[ast.stmt], after: LoopExit | None
+) -> list[tuple[LoopExit | None, bool]]:
+    """For each statement of ``body``: how the loop is left once it has run, if it always is
+    (a later ``break``/``return``/``raise`` with no ``continue`` on the way), and whether the
+    statement may ``continue`` itself. ``after`` is what follows the block itself."""
+    found: list[tuple[LoopExit | None, bool]] = [(None, False)] * len(body)
+    for index in range(len(body) - 1, -1, -1):
+        statement = body[index]
+        kind = _exit_of(statement)
+        may_continue = kind is None and _may_continue(statement)
+        own: LoopExit | None = "return" if isinstance(statement, (ast.Return, ast.Raise)) else None
+        found[index] = (own or after, may_continue)
+        if kind is not None:
+            after = kind
+        elif may_continue:
+            after = None
+    return found
+
+
 # ------------------------------------------------------------------ statement facts
 
 
@@ -870,6 +962,14 @@ class _FunctionWalker(FunctionEvents):
         self.evaluated: set[int] = set()
         # names computed from a loop variable inside the loop (``table = tables[name]``)
         self.loop_derived: set[str] = set()
+        # the innermost loop each of those names comes from
+        self.derived_from: dict[str, int] = {}
+        # ``name = version["verbose_name"]``: the item's key a loop-derived name holds
+        self.derived_keys: dict[str, str] = {}
+        # how the innermost loop is left once the current statement has run (``...; break``),
+        # and whether a statement around this one is recorded as running once already
+        self.exit_after: LoopExit | None = None
+        self.exit_covered = False
 
     # ---- output
 
@@ -942,10 +1042,24 @@ class _FunctionWalker(FunctionEvents):
 
     # ---- statements
 
-    def block(self, body: Iterable[ast.stmt]) -> None:
+    def block(self, body: Sequence[ast.stmt]) -> None:
         pushed = 0
-        for statement in body:
-            self.statement(statement)
+        inherited, covered = self.exit_after, self.exit_covered
+        exits = exits_after_each(body, inherited) if self.loop_stack else None
+        for index, statement in enumerate(body):
+            if exits is None:
+                self.statement(statement)
+            else:
+                kind, may_continue = exits[index]
+                # a statement with a ``continue`` inside is recorded piece by piece, by the
+                # blocks inside it that do not reach the ``continue``
+                record = kind is not None and not may_continue and not covered
+                self.exit_after, self.exit_covered = kind, covered or record
+                first = self.seq + 1
+                self.statement(statement)
+                self.exit_covered = covered
+                if record:
+                    self._once(first, kind)
             if self.exited_branch is not None:
                 # ``if x: ...; return``: what follows in this block is the implicit else arm
                 self.branch.append((self.exited_branch, 1))
@@ -953,6 +1067,70 @@ class _FunctionWalker(FunctionEvents):
                 pushed += 1
         for _ in range(pushed):
             self.branch.pop()
+        self.exit_after = inherited
+
+    def _once(self, first: int, kind: LoopExit | None) -> None:
+        """Events ``first``..now run at most once per run of the loops ``kind`` leaves."""
+        if kind is None or first > self.seq or not self.loop_stack:
+            return
+        loops = self.loop_stack[-1:] if kind == "break" else self.loop_stack
+        self.once_in_loop.extend((first, self.seq, loop_id) for loop_id in loops)
+
+    def _one_item_arm(self, test: ast.expr) -> int | None:
+        """The loop whose items ``test`` picks one of (``version.slug == slug``), if any: the
+        arm it guards runs at most once per run of that loop."""
+        if not self.loop_stack:
+            return None
+        if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And):
+            for value in test.values:
+                found = self._one_item_arm(value)
+                if found is not None:
+                    return found
+            return None
+        if not (
+            isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq)
+        ):
+            return None
+        left, right = test.left, test.comparators[0]
+        for key, other in ((left, right), (right, left)):
+            loop_id = self._item_key_loop(key)
+            if loop_id == self.loop_stack[-1] and self._loop_invariant(other):
+                return loop_id
+        return None
+
+    def _item_key_loop(self, node: ast.expr) -> int | None:
+        """``item.slug`` / ``item["name"]`` / ``name = item.name``: the loop of that item."""
+        root: ast.expr
+        if isinstance(node, ast.Name):
+            key, root = self.derived_keys.get(node.id, node.id), node
+        else:
+            found = _item_key(node)
+            if found is None:
+                return None
+            key, root = found
+        if not UNIQUE_KEY.search(key):
+            return None
+        while isinstance(root, (ast.Attribute, ast.Subscript)):
+            root = root.value
+        if not isinstance(root, ast.Name):
+            return None
+        if root.id in self.loop_targets:
+            return self.loop_targets[root.id]
+        return self.derived_from.get(root.id)
+
+    def _loop_invariant(self, node: ast.expr) -> bool:
+        """A constant, or a name, attribute or item of names no loop variable reaches."""
+        if isinstance(node, ast.Constant):
+            return node.value is not None
+        while isinstance(node, (ast.Attribute, ast.Subscript)):
+            if isinstance(node, ast.Subscript) and not isinstance(node.slice, ast.Constant):
+                return False
+            node = node.value
+        return (
+            isinstance(node, ast.Name)
+            and node.id not in self.loop_targets
+            and node.id not in self.loop_derived
+        )
 
     def statement(self, node: ast.stmt) -> None:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -992,13 +1170,14 @@ class _FunctionWalker(FunctionEvents):
             test_reads = self.expr(node.test)
             loop_id = self._open_loop("while", node, node.test, (), frozenset())
             self.control.append(test_reads)
-            self.block(node.body)
+            self._loop_body(node.body)
             self.control.pop()
             self._close_loop(loop_id)
             self.block(node.orelse)
         elif isinstance(node, ast.If):
             test_reads = self.expr(node.test)
-            branch_id = self._branches(test_reads, [node.body, node.orelse])
+            one_item = self._one_item_arm(node.test)
+            branch_id = self._branches(test_reads, [node.body, node.orelse], one_item)
             if _is_early_exit(node.body) and not node.orelse:
                 self.guards |= test_reads
                 self.exited_branch = branch_id
@@ -1024,7 +1203,10 @@ class _FunctionWalker(FunctionEvents):
                     )
             self.block(node.body)
         elif isinstance(node, (ast.Try, ast.TryStar)):
+            after_try = self.exit_after
+            self.exit_after = _exit_through(node.orelse, after_try)  # the else runs next
             self.block(node.body)
+            self.exit_after = after_try
             arms = [h.body for h in node.handlers]
             if arms:
                 self._branches(_EMPTY, arms)
@@ -1044,7 +1226,10 @@ class _FunctionWalker(FunctionEvents):
                 elif isinstance(child, ast.stmt):
                     self.statement(child)
 
-    def _branches(self, reads: frozenset[str], arms: list[list[ast.stmt]]) -> int:
+    def _branches(
+        self, reads: frozenset[str], arms: list[list[ast.stmt]], one_item: int | None = None
+    ) -> int:
+        """``one_item``: the loop whose one item the first arm is taken for, if any."""
         self.branch_ids += 1
         branch_id = self.branch_ids
         guards_before = set(self.guards)
@@ -1057,7 +1242,10 @@ class _FunctionWalker(FunctionEvents):
                 self.breaking_arms.append((branch_id, index))
             self.branch.append((branch_id, index))
             self.control.append(reads)
+            first = self.seq + 1
             self.block(arm)
+            if index == 0 and one_item is not None and first <= self.seq:
+                self.once_in_loop.append((first, self.seq, one_item))
             self.control.pop()
             self.branch.pop()
         # a guard inside one arm only guards that arm
@@ -1071,6 +1259,16 @@ class _FunctionWalker(FunctionEvents):
         reads = self.expr(value)
         if self.loop_stack and reads & (self.loop_targets.keys() | self.loop_derived):
             self.loop_derived.update(t for t in targets if "." not in t)
+            sources = [self.loop_targets[r] for r in reads if r in self.loop_targets]
+            sources += [self.derived_from[r] for r in reads if r in self.derived_from]
+            for target in targets:
+                if "." not in target and sources:
+                    self.derived_from[target] = max(sources)  # the innermost loop it reads
+        for target in targets:
+            self.derived_keys.pop(target, None)
+        item_key = _item_key(value) if len(targets) == 1 and self.loop_stack else None
+        if item_key is not None:
+            self.derived_keys[targets[0]] = item_key[0]
         kind = "assign"
         inner = value.value if isinstance(value, ast.Await) else value
         if isinstance(inner, ast.Call):
@@ -1128,9 +1326,16 @@ class _FunctionWalker(FunctionEvents):
                 "for-target",
             )
         )
-        self.block(node.body)
+        self._loop_body(node.body)
         self._close_loop(loop_id)
         self.block(node.orelse)
+
+    def _loop_body(self, body: Sequence[ast.stmt]) -> None:
+        outer = self.exit_after, self.exit_covered
+        # a ``break`` after the loop leaves the outer loop, not this one
+        self.exit_after, self.exit_covered = None, False
+        self.block(body)
+        self.exit_after, self.exit_covered = outer
 
     def _open_loop(
         self,

@@ -19,11 +19,12 @@ reads, awaits, ``Promise.all``) with the same conventions (see ``dbaudit.model.p
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from tree_sitter import Node
 
-from dbaudit.frontends.events import FunctionEvents
+from dbaudit.frontends.events import UNIQUE_KEY, FunctionEvents, LoopExit, weaker_exit
 from dbaudit.frontends.typescript import patterns as P
 from dbaudit.frontends.typescript import schema
 from dbaudit.frontends.typescript.queries import (
@@ -35,7 +36,7 @@ from dbaudit.frontends.typescript.queries import (
     short,
 )
 from dbaudit.frontends.typescript.resolution import TsConfig, module_key, resolve_specifier
-from dbaudit.frontends.typescript.syntax import IdentifierIndex, unwrap
+from dbaudit.frontends.typescript.syntax import TRANSPARENT, IdentifierIndex, unwrap
 from dbaudit.model import (
     Assign,
     AttrAccess,
@@ -760,6 +761,17 @@ class FunctionWalker(FunctionEvents):
         # builders bound to a name and not run yet: name -> (facts, node, ctx, reserved seq)
         self.pending: dict[str, tuple[Facts, Node, Ctx, int]] = {}
         self.pending_used: set[str] = set()
+        # leaving loops (as the Python frontend): how the innermost loop is left once the
+        # current statement has run, whether an enclosing statement is recorded as running
+        # once already, and how many enclosing loops a ``return`` cannot leave (the callback
+        # of ``items.forEach(...)`` returns to the loop, a transaction callback to its caller)
+        self.exit_after: LoopExit | None = None
+        self.exit_covered = False
+        self.return_boundary = 0
+        # ``const slug = row.slug``: the loop each loop-derived name comes from, and its key
+        self.derived_from: dict[str, int] = {}
+        self.derived_keys: dict[str, str] = {}
+        self.callback_loops: set[int] = set()
 
     def build(
         self,
@@ -869,9 +881,114 @@ class FunctionWalker(FunctionEvents):
     # --------------------------------------------------------------- statements
 
     def block(self, node: Node, ctx: Ctx | None = None) -> None:
-        ctx = ctx or Ctx()
-        for child in node.named_children:
+        self.statements(node.named_children, ctx or Ctx())
+
+    def statements(self, children: list[Node], ctx: Ctx) -> None:
+        if not ctx.loops:
+            for child in children:
+                ctx = self.statement(child, ctx) or ctx
+            return
+        inherited, covered = self.exit_after, self.exit_covered
+        exits = exits_after_each(children, inherited)
+        for child, (kind, may_continue) in zip(children, exits, strict=True):
+            # a statement with a ``continue`` inside is recorded piece by piece, by the
+            # blocks inside it that do not reach the ``continue``
+            record = kind is not None and not may_continue and not covered
+            self.exit_after, self.exit_covered = kind, covered or record
+            first = self.seq + 1
             ctx = self.statement(child, ctx) or ctx
+            self.exit_covered = covered
+            if record:
+                self._once(first, kind, ctx.loops)
+        self.exit_after = inherited
+
+    def _once(self, first: int, kind: LoopExit | None, loops: tuple[int, ...]) -> None:
+        """Events ``first``..now run at most once per run of the loops ``kind`` leaves."""
+        inside = loops[self.return_boundary :]  # the loops a return or break can leave
+        if kind is None or first > self.seq or not inside:
+            return
+        left = inside[-1:] if kind == "break" else inside
+        self.once_in_loop.extend((first, self.seq, loop_id) for loop_id in left)
+
+    def _own_body(self, walk: Callable[[], None], boundary: int) -> None:
+        """Walk a loop or callback body: what follows it does not follow its statements."""
+        outer = self.exit_after, self.exit_covered, self.return_boundary
+        self.exit_after, self.exit_covered = None, False
+        self.return_boundary = max(boundary, self.return_boundary)
+        walk()
+        self.exit_after, self.exit_covered, self.return_boundary = outer
+
+    def _one_item_arm(self, condition: Node | None, ctx: Ctx) -> int | None:
+        """The loop whose items ``condition`` picks one of (``row.slug === slug``), if any."""
+        if condition is None or not ctx.loops:
+            return None
+        node = unwrap(condition)
+        if node.type != "binary_expression":
+            return None
+        operator = node.child_by_field_name("operator")
+        op = self.src.text(operator) if operator is not None else ""
+        left, right = node.child_by_field_name("left"), node.child_by_field_name("right")
+        if left is None or right is None:
+            return None
+        if op == "&&":
+            found = self._one_item_arm(left, ctx)
+            return found if found is not None else self._one_item_arm(right, ctx)
+        if op not in {"===", "=="}:
+            return None
+        for key, other in ((left, right), (right, left)):
+            loop_id = self._item_key_loop(unwrap(key))
+            if loop_id == ctx.loops[-1] and self._loop_invariant(unwrap(other)):
+                return loop_id
+        return None
+
+    def _item_key_loop(self, node: Node) -> int | None:
+        if node.type == "identifier":
+            name = self.src.text(node)
+            key, root = self.derived_keys.get(name, name), node
+        else:
+            found = _item_key(node, self.src)
+            if found is None:
+                return None
+            key, root = found
+        if not UNIQUE_KEY.search(key):
+            return None
+        while root.type in {"member_expression", "subscript_expression"} or root.type in (
+            TRANSPARENT
+        ):
+            inner = root.child_by_field_name("object") or (
+                root.named_children[0] if root.named_children else None
+            )
+            if inner is None:
+                return None
+            root = inner
+        if root.type != "identifier":
+            return None
+        name = self.src.text(root)
+        if name in self.loop_targets:
+            return self.loop_targets[name]
+        return self.derived_from.get(name)
+
+    def _loop_invariant(self, node: Node) -> bool:
+        """A literal, or a name or member of names no loop variable reaches."""
+        if node.type in {"string", "number", "true", "false", "template_string"}:
+            return node.type != "template_string" or not any(
+                c.type == "template_substitution" for c in node.named_children
+            )
+        while node.type in {"member_expression", "subscript_expression"}:
+            if node.type == "subscript_expression":
+                index = node.child_by_field_name("index")
+                if index is None or index.type not in {"string", "number"}:
+                    return False
+            inner = node.child_by_field_name("object")
+            if inner is None:
+                return False
+            node = unwrap(inner)
+        if node.type == "this":
+            return True
+        if node.type != "identifier":
+            return False
+        name = self.src.text(node)
+        return name not in self.loop_targets and name not in self.derived_from
 
     def statement(self, node: Node, ctx: Ctx | None = None) -> Ctx | None:
         """Walk one statement; returns the context for the statements after it (guards)."""
@@ -886,7 +1003,11 @@ class FunctionWalker(FunctionEvents):
                 self.expr(child, ctx.plain())
         elif kind == "return_statement":
             value = next((c for c in node.named_children), None)
-            if value is not None:
+            if value is not None and ctx.loops and ctx.loops[-1] in self.callback_loops:
+                # ``items.map(async (i) => { return db.insert(...) })``: the callback's
+                # value for one item, not the function's result (and not the end of the loop)
+                self.expr(value, ctx.plain())
+            elif value is not None:
                 self.returned(value, ctx)
         elif kind == "if_statement":
             return self._if(node, ctx)
@@ -974,6 +1095,8 @@ class FunctionWalker(FunctionEvents):
             return
         calls_from, ops_from = len(self.calls), len(self.ops)
         self.expr(value, ctx.but(targets=targets))
+        if ctx.loops:
+            self._derive(targets, value)
         if len(targets) == 1 and inner.type == "call_expression":
             self._collect_promises(targets[0], calls_from, ops_from)
         self._bind_types(targets, inner)
@@ -988,6 +1111,21 @@ class FunctionWalker(FunctionEvents):
                 self._assign_kind(inner),
             )
         )
+
+    def _derive(self, targets: tuple[str, ...], value: Node) -> None:
+        """Inside a loop: which loop each bound name comes from, and which key of the item."""
+        reads = self.names(value)
+        sources = [self.loop_targets[r] for r in reads if r in self.loop_targets]
+        sources += [self.derived_from[r] for r in reads if r in self.derived_from]
+        for target in targets:
+            self.derived_keys.pop(target, None)
+            if sources:
+                self.derived_from[target] = max(sources)  # the innermost loop it reads
+            else:
+                self.derived_from.pop(target, None)
+        found = _item_key(unwrap(value), self.src) if len(targets) == 1 else None
+        if found is not None:
+            self.derived_keys[targets[0]] = found[0]
 
     def _assign_kind(self, value: Node) -> str:
         value = unwrap(value)
@@ -1023,16 +1161,20 @@ class FunctionWalker(FunctionEvents):
         if alternative is not None:
             inner = next((c for c in alternative.named_children), None)
             arms.append(inner)
+        one_item = self._one_item_arm(condition, ctx)
         for index, arm in enumerate(arms):
             if arm is None:
                 continue
             arm_ctx = ctx.but(
                 branch=(*ctx.branch, (branch_id, index)), control=ctx.control | reads, targets=()
             )
+            first = self.seq + 1
             if arm.type == "statement_block":
                 self.block(arm, arm_ctx)
             else:
-                self.statement(arm, arm_ctx)
+                self.statements([arm], arm_ctx)
+            if index == 0 and one_item is not None and first <= self.seq:
+                self.once_in_loop.append((first, self.seq, one_item))
         if alternative is None and consequence is not None and _exits(consequence):
             return ctx.but(control=ctx.control | reads)
         return None
@@ -1080,10 +1222,8 @@ class FunctionWalker(FunctionEvents):
             if increment is not None:
                 self.expr(increment, inner)
         if body is not None:
-            if body.type == "statement_block":
-                self.block(body, inner)
-            else:
-                self.statement(body, inner)
+            loop_body = body
+            self._own_body(lambda: self.statements(_body_statements(loop_body), inner), 0)
         self._close_loop(loop_id)
 
     def _open_loop(
@@ -1324,7 +1464,8 @@ class FunctionWalker(FunctionEvents):
         if body is None:
             return
         if body.type == "statement_block":
-            self.block(body, ctx)
+            function_body = body
+            self._own_body(lambda: self.block(function_body, ctx), len(ctx.loops))
         else:
             self.expr(body, ctx)
 
@@ -1586,6 +1727,7 @@ class FunctionWalker(FunctionEvents):
         targets = params[1:2] if method in {"reduce", "reduceRight"} else params[:1]
         loop_kind: LoopKind = "comprehension" if kind == "comprehension" else "for"
         loop_id = self._open_loop(loop_kind, node, iterable, targets, ctx)
+        self.callback_loops.add(loop_id)
         inner = ctx.but(loops=(*ctx.loops, loop_id), targets=(), awaited=False)
         if method == "forEach" and _is_async(callback, self.src):
             # forEach never waits for an async callback: every item's queries start at once
@@ -1605,7 +1747,8 @@ class FunctionWalker(FunctionEvents):
         body = callback.child_by_field_name("body")
         if body is not None:
             if body.type == "statement_block":
-                self.block(body, inner)
+                callback_body = body
+                self._own_body(lambda: self.block(callback_body, inner), len(inner.loops))
             else:
                 # ``items.map((p) => db.select()...)``: the promise is the callback's result;
                 # an async arrow's body is awaited by whoever awaits the promise
@@ -1919,6 +2062,110 @@ def _exits(node: Node) -> bool:
             if function is not None and function.type == "identifier":
                 return function.text is not None and function.text.decode() in P.EXIT_CALLS
     return False
+
+
+_LOOPS = frozenset({"for_statement", "for_in_statement", "while_statement", "do_statement"})
+_OWN_SCOPE = _LOOPS | FUNCTION_TYPES | {"class_declaration", "class", "method_definition"}
+
+
+def _exit_of(node: Node) -> LoopExit | None:
+    """How ``node`` leaves the loop around it on every path through it, if it does."""
+    kind = node.type
+    if kind in {"return_statement", "throw_statement"}:
+        return "return"
+    if kind == "break_statement":
+        return "break"
+    if kind == "expression_statement":
+        return "return" if _exits(node) else None  # ``notFound()``, ``redirect(...)`` throw
+    if kind == "statement_block":
+        return _exit_through(node.named_children, None)
+    if kind == "if_statement":
+        consequence = node.child_by_field_name("consequence")
+        alternative = node.child_by_field_name("alternative")
+        other = next(iter(alternative.named_children), None) if alternative is not None else None
+        if consequence is None or other is None:
+            return None
+        return weaker_exit(_exit_of(consequence), _exit_of(other))
+    if kind == "try_statement":
+        body = node.child_by_field_name("body")
+        handler = node.child_by_field_name("handler")
+        finalizer = node.child_by_field_name("finalizer")
+        final_body = finalizer.child_by_field_name("body") if finalizer is not None else None
+        if final_body is not None and _exit_of(final_body) is not None:
+            return _exit_of(final_body)
+        found = _exit_of(body) if body is not None else None
+        handler_body = handler.child_by_field_name("body") if handler is not None else None
+        if handler_body is not None:
+            found = weaker_exit(found, _exit_of(handler_body))
+        return found
+    return None
+
+
+def _exit_through(children: list[Node], after: LoopExit | None) -> LoopExit | None:
+    for child in children:
+        kind = _exit_of(child)
+        if kind is not None:
+            return kind
+        if _may_continue(child):
+            return None
+    return after
+
+
+def _may_continue(node: Node) -> bool:
+    """A ``continue`` of the loop around ``node`` somewhere inside it (a labelled one even
+    from a nested loop: ``continue outer``)."""
+    stack = [(node, False)]
+    while stack:
+        current, nested = stack.pop()
+        if current.type == "continue_statement":
+            if not nested or current.named_children:
+                return True
+            continue
+        for child in current.named_children:
+            if child.type in FUNCTION_TYPES or child.type in {"class_declaration", "class"}:
+                continue
+            stack.append((child, nested or child.type in _LOOPS))
+    return False
+
+
+def exits_after_each(
+    children: list[Node], after: LoopExit | None
+) -> list[tuple[LoopExit | None, bool]]:
+    """For each statement: how the loop is left once it has run, if it always is, and whether
+    it may ``continue`` itself (as ``exits_after_each`` of the Python frontend)."""
+    found: list[tuple[LoopExit | None, bool]] = [(None, False)] * len(children)
+    for index in range(len(children) - 1, -1, -1):
+        child = children[index]
+        kind = _exit_of(child)
+        may_continue = kind is None and _may_continue(child)
+        own: LoopExit | None = (
+            "return" if child.type in {"return_statement", "throw_statement"} else None
+        )
+        found[index] = (own or after, may_continue)
+        if kind is not None:
+            after = kind
+        elif may_continue:
+            after = None
+    return found
+
+
+def _body_statements(body: Node) -> list[Node]:
+    return list(body.named_children) if body.type == "statement_block" else [body]
+
+
+def _item_key(node: Node, src: Source) -> tuple[str, Node] | None:
+    """``row.slug`` -> ("slug", row); ``row["name"]`` -> ("name", row)."""
+    if node.type == "member_expression":
+        prop = node.child_by_field_name("property")
+        obj = node.child_by_field_name("object")
+        if prop is not None and obj is not None:
+            return src.text(prop), unwrap(obj)
+    if node.type == "subscript_expression":
+        index = node.child_by_field_name("index")
+        obj = node.child_by_field_name("object")
+        if index is not None and obj is not None and index.type == "string":
+            return src.text(index).strip("'\"`"), unwrap(obj)
+    return None
 
 
 def _is_async(node: Node, src: Source) -> bool:
