@@ -95,7 +95,9 @@ def complete(
         audit = replace(merged, metrics=modelled_metrics(units) or merged.metrics)
     if live is None:
         code = _code_schema(static)
-        database = static_database_review(code, static.facts) if code is not None else None
+        database = None
+        if code is not None:
+            database = static_database_review(code, static.facts, _names(static))
         problems = database.problems if database is not None else ()
         return CompleteAudit(replace(audit, database=database), problems)
     findings, database = _live_review(static, live, runtime_files)
@@ -204,11 +206,13 @@ def _code_schema(static: StaticAuditRun) -> CodeSchema | None:
     return load_code_schema(static.facts.model_files, roots, base=static.cwd or ".")
 
 
-def static_database_review(code: CodeSchema, facts: ProgramFacts) -> DatabaseReview:
+def static_database_review(
+    code: CodeSchema, facts: ProgramFacts, names: dict[str, TableNames] | None = None
+) -> DatabaseReview:
     """``Audit.database`` from the code's schema: existing indexes, and an index for each
     foreign key that has none (not judged by a planner: there is no database to ask)."""
     schema = code.schema
-    workload = build(facts, schema)
+    workload = build(facts, schema, names)
     return DatabaseReview(
         database=_files_label(code.files),
         source="static",
