@@ -70,6 +70,10 @@ async def profile_naive_operations(url: str, dataset: Any) -> list[Unit]:
     from dbaudit.reference.render_platform.operations import OPERATIONS
 
     engine = naive.create_engine(url)
+    # SQLAlchemy's first connection asks the server its version, schema and settings; those
+    # statements are the driver's, not the first operation's, so they are sent before profiling.
+    async with engine.connect():
+        pass
     instrument(engine)
     units: list[Unit] = []
     try:
