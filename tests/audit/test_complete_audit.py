@@ -226,3 +226,14 @@ def test_the_json_report_carries_database_and_metrics_in_its_schema(
     messages = [e.message for e in jsonschema.Draft202012Validator(schema).iter_errors(document)]
     assert any("urgent" in m for m in messages)
     assert any("'measured' is a required property" in m for m in messages)
+
+
+def test_the_program_facts_are_served_from_the_analysis_cache(project: Path) -> None:
+    options = AuditOptions(cwd=str(project), cache_dir=str(project / ".cache"))
+    first = scan(["app"], options)
+    again = scan(["app"], options)
+    assert again.stats.analysis_from_cache and not first.stats.analysis_from_cache
+    assert again.facts == first.facts
+    [operation] = first.facts.operations
+    assert (operation.label, operation.calls) == ("load (app/dal.py:9)", 10.0)
+    assert first.facts.model_files == (("sqlalchemy", "app/models.py"),)
