@@ -32,6 +32,7 @@ from dbaudit.findings import (
     Audit,
     DatabaseReview,
     ExistingIndex,
+    Finding,
     IndexRecommendation,
 )
 from dbaudit.indexes.static_workload import (
@@ -42,14 +43,14 @@ from dbaudit.indexes.static_workload import (
     build,
     model_names,
 )
-from dbaudit.runtime.export import UnitRecord, load, to_audit
 from dbaudit.schema.model import Index, Schema, Table, quote_identifier
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the runtime, SQL and driver modules load only when a source needs them
     import psycopg
 
     from dbaudit.indexes.advisor import AdvisorSettings
     from dbaudit.indexes.workload import WorkloadQuery
+    from dbaudit.runtime.export import UnitRecord
     from dbaudit.schema.from_code import CodeSchema
 
 WORKLOAD_STATIC = "static audit"
@@ -73,6 +74,8 @@ class CompleteAudit:
 
 def load_units(paths: Sequence[str]) -> list[UnitRecord]:
     """Every unit of every events file; ``EventsFileError`` (one line) for a bad file."""
+    from dbaudit.runtime.export import load
+
     return [unit for path in paths for unit in load(path)]
 
 
@@ -84,13 +87,14 @@ def complete(
     live: LiveOptions | None = None,
 ) -> CompleteAudit:
     """The static audit with the runtime profiles and the database review folded in."""
-    from dbaudit.metrics import modelled_metrics
-    from dbaudit.runtime.merge import merge
-
     audit = static.audit
     if units is None:
         units = load_units(runtime_files)
     if runtime_files or units:
+        from dbaudit.metrics import modelled_metrics
+        from dbaudit.runtime.export import to_audit
+        from dbaudit.runtime.merge import merge
+
         merged = merge(audit, to_audit(units, roots=tuple(runtime_files)))
         audit = replace(merged, metrics=modelled_metrics(units) or merged.metrics)
     if live is None:
@@ -110,7 +114,7 @@ def complete(
 
 def _live_review(
     static: StaticAuditRun, live: LiveOptions, runtime_files: Sequence[str]
-) -> tuple[list[Any], DatabaseReview]:
+) -> tuple[list[Finding], DatabaseReview]:
     import psycopg
 
     from dbaudit.database_review import review_database
@@ -217,8 +221,8 @@ def static_database_review(
         database=_files_label(code.files),
         source="static",
         tables=len(schema.tables),
-        workload_source=WORKLOAD_STATIC if workload.queries else "",
-        workload_statements=len(workload.queries),
+        workload_source=WORKLOAD_STATIC if workload.statements else "",
+        workload_statements=len({s.sql for s in workload.statements}),
         recommendations=tuple(_foreign_key_indexes(schema, workload)),
         existing_indexes=tuple(
             ExistingIndex(

@@ -80,6 +80,7 @@ def test_files_that_cannot_be_analyzed_give_exit_3(
         (["audit", "app", "-o", "/nonexistent/dir/x.txt"], "cannot write /nonexistent/dir/x.txt"),
         (["audit", "app", "--runtime", "missing.json"], "missing.json: no such file"),
         (["audit", "app", "--verify"], "--verify reviews a database: give --db URL too"),
+        (["audit", "app", "--min-improvement", "0.5"], "--min-improvement reviews a database"),
         (
             [
                 "audit",
@@ -182,3 +183,22 @@ def test_runtime_events_confirm_a_finding_in_the_report(
     assert finding["source"] == "static" and finding["evidence"]["queries"] == 30
     assert report["metrics"][0]["queries_after"] == 2
     assert report["database"] is None  # no model, no DDL file: nothing to review
+
+
+def test_the_review_options_default_to_the_advisors_settings() -> None:
+    from dbaudit.commands._review_options import DEFAULT_MIN_IMPROVEMENT
+    from dbaudit.indexes.advisor import AdvisorSettings
+
+    assert AdvisorSettings().min_improvement == DEFAULT_MIN_IMPROVEMENT
+
+
+def test_an_audit_without_db_does_not_load_the_database_drivers(project: Path) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from dbaudit.cli import main; main(['audit', 'app', '--no-cache']);"
+        "print(sorted(m for m in ('psycopg', 'sqlalchemy', 'asyncpg') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.rstrip().endswith("[]")

@@ -23,6 +23,11 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 
 from dbaudit.cli import UsageError
+from dbaudit.commands._review_options import (
+    add_review_arguments,
+    advisor_settings,
+    given_without_database,
+)
 from dbaudit.commands._static_options import add_scan_arguments, not_analyzed_exit, run_scan
 from dbaudit.findings import Audit
 from dbaudit.report import FORMATS, render
@@ -51,8 +56,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "connection settings (read-only: catalogs, statistics and EXPLAIN); the options "
         "below apply to it",
     )
-    from dbaudit.commands.indexes import add_review_arguments
-
     add_review_arguments(parser)
 
 
@@ -75,8 +78,6 @@ def run(args: argparse.Namespace) -> int:
     units = load_runtime(args.runtime)
     live = None
     if args.db:
-        from dbaudit.commands.indexes import advisor_settings
-
         live = LiveOptions(args.db, advisor_settings(args), args.pool_connections)
         _probe(args.db)  # an unreachable database ends the command before the scan
     else:
@@ -96,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
 
 def load_runtime(paths: list[str]) -> list[UnitRecord]:
     """The units of every events file; a file that cannot be read is a usage error."""
+    if not paths:
+        return []
     from dbaudit.complete_audit import load_units
     from dbaudit.runtime.export import EventsFileError
 
@@ -112,15 +115,7 @@ def _probe(url: str) -> None:
 
 
 def _refuse_review_options_without_db(args: argparse.Namespace) -> None:
-    given = [
-        option
-        for option, value in (
-            ("--verify", args.verify),
-            ("--rollback-indexes", args.rollback_indexes),
-            ("--pool-connections", args.pool_connections is not None),
-        )
-        if value
-    ]
+    given = given_without_database(args)
     if given:
         raise UsageError(f"{given[0]} reviews a database: give --db URL too")
 

@@ -23,13 +23,21 @@ from collections.abc import Sequence
 from typing import Any
 
 from dbaudit.cli import UsageError
+from dbaudit.commands._review_options import add_review_arguments, advisor_settings
 from dbaudit.database_review import PG_STAT_STATEMENTS, Review, review_database
 from dbaudit.findings import Finding, Severity
-from dbaudit.indexes.advisor import SIZE_DEDUPLICATED, AdvisorSettings
+from dbaudit.indexes.advisor import SIZE_DEDUPLICATED
 from dbaudit.indexes.checks import human_bytes
 from dbaudit.indexes.workload import WorkloadError, from_events_file, from_file
 
-__all__ = ["Review", "configure", "review_database", "run"]
+__all__ = [
+    "Review",
+    "add_review_arguments",
+    "advisor_settings",
+    "configure",
+    "review_database",
+    "run",
+]
 
 HELP = "Review a live PostgreSQL: index advice judged by the planner, index health, connections."
 
@@ -76,47 +84,6 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument(
         "--verbose", action="store_true", help="list every candidate not recommended and why"
-    )
-
-
-def add_review_arguments(parser: argparse.ArgumentParser) -> None:
-    """The advisor and connection options, shared with ``dbaudit audit --db``."""
-    parser.add_argument(
-        "--verify",
-        action="store_true",
-        help="EXPLAIN ANALYZE the read statements with and without the advised indexes, "
-        "built for real inside a transaction that is rolled back",
-    )
-    parser.add_argument(
-        "--rollback-indexes",
-        action="store_true",
-        help="when HypoPG cannot be used, judge candidates with real indexes built inside a "
-        "rolled-back transaction (blocks writes to those tables while it runs)",
-    )
-    parser.add_argument(
-        "--min-improvement",
-        type=float,
-        default=AdvisorSettings().min_improvement,
-        metavar="SHARE",
-        help="least share of the helped statements' cost an index must save (default %(default)s)",
-    )
-    parser.add_argument(
-        "--pool-connections",
-        type=int,
-        metavar="N",
-        help="most connections the application's pools open together, to check against "
-        "max_connections",
-    )
-
-
-def advisor_settings(args: argparse.Namespace) -> AdvisorSettings:
-    """The settings the options of :func:`add_review_arguments` ask for."""
-    if args.min_improvement < 0 or args.min_improvement > 1:
-        raise UsageError("--min-improvement must be between 0 and 1")
-    return AdvisorSettings(
-        min_improvement=args.min_improvement,
-        allow_rollback_indexes=args.rollback_indexes,
-        verify=args.verify,
     )
 
 

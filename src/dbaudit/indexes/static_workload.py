@@ -140,11 +140,28 @@ class ColumnUse:
 
 
 @dataclass(frozen=True, slots=True)
+class StaticStatement:
+    sql: str
+    calls: float
+    label: str
+
+
+@dataclass(frozen=True, slots=True)
 class StaticWorkload:
-    queries: tuple[WorkloadQuery, ...]
+    statements: tuple[StaticStatement, ...]  # one per operation written, in operation order
     skipped: tuple[SkippedOperation, ...]
     operations: int  # operations considered (written or skipped)
     uses: tuple[ColumnUse, ...] = ()
+
+    @property
+    def queries(self) -> tuple[WorkloadQuery, ...]:
+        """The advisor's workload: one query per statement text, calls added up."""
+        from dbaudit.indexes.workload import WorkloadQuery, merge
+
+        return merge(
+            WorkloadQuery(sql=s.sql, calls=s.calls, source="static", label=s.label)
+            for s in self.statements
+        )
 
     def problems(self, examples: int = 3) -> list[str]:
         """One line per reason, naming a few of the operations it skipped."""
@@ -257,28 +274,22 @@ def build(
     facts: ProgramFacts, schema: Schema, names: Mapping[str, TableNames] | None = None
 ) -> StaticWorkload:
     """The workload of ``facts`` against ``schema`` (the database's), with what was left out."""
-    from dbaudit.indexes.workload import WorkloadQuery, merge
-
     names = names if names is not None else model_names(facts.models)
-    queries: list[WorkloadQuery] = []
+    statements: list[StaticStatement] = []
     skipped: list[SkippedOperation] = []
     uses: list[ColumnUse] = []
     for operation in facts.operations:
         writer = _Writer(operation, schema, names)
         written = writer.statement()
         if isinstance(written, str):
-            queries.append(
-                WorkloadQuery(
-                    sql=written, calls=operation.calls, source="static", label=operation.label
-                )
-            )
+            statements.append(StaticStatement(written, operation.calls, operation.label))
             uses += [
                 ColumnUse(table, column, operation.label, operation.calls)
                 for table, column in dict.fromkeys(writer.used)
             ]
         else:
             skipped.append(SkippedOperation(operation.label, written.reason))
-    return StaticWorkload(merge(queries), tuple(skipped), len(facts.operations), tuple(uses))
+    return StaticWorkload(tuple(statements), tuple(skipped), len(facts.operations), tuple(uses))
 
 
 @dataclass(frozen=True, slots=True)
