@@ -253,7 +253,7 @@ import pytest
 from app import owner_of
 
 
-@pytest.mark.dbaudit(allow=("DBA101",))
+@pytest.mark.dbaudit(allow="DBA101")
 def test_deliberate_loop(engine):
     with engine.connect() as conn:
         for i in range(5):

@@ -304,7 +304,10 @@ class DbauditPlugin:
         if not self.settings.enabled:
             return
         marker = item.get_closest_marker("dbaudit")
-        allowed = set(marker.kwargs.get("allow", ())) if marker is not None else set()
+        allowed = marker.kwargs.get("allow", ()) if marker is not None else ()
+        if isinstance(allowed, str):  # allow="DBA101": one rule, not its characters
+            allowed = (allowed,)
+        allowed = frozenset(allowed)
         fail_on = [rule for rule in self.settings.fail_on if rule not in allowed]
         if self.settings.baseline_update:
             return  # a recording run: it never fails on findings
