@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from dbaudit.analysis import Program
 from dbaudit.frontends.python.parser import parse_module
 from dbaudit.indexes.static_workload import (
@@ -244,3 +246,27 @@ def test_same_statement_from_two_places_adds_up() -> None:
     [merged] = [q for q in workload.queries if "ORDER BY created_at DESC" in q.sql]
     assert merged.calls == 2.0
     assert merged.label.startswith("recent (")  # the first place keeps the label
+
+
+def test_drizzle_properties_map_to_their_snake_case_columns(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pathlib import Path
+
+    from dbaudit.audit import AuditOptions, scan
+
+    # TypeScript imports resolve from the working directory
+    monkeypatch.chdir(Path(__file__).parents[1] / "fixtures")
+    options = AuditOptions(use_cache=False, use_project_config=False)
+    facts = scan(["ts_render_platform/naive"], options).facts
+    ddl = DDL + "CREATE TABLE render_chains (id bigint PRIMARY KEY, project_id bigint, "
+    ddl += "created_at timestamptz);"
+    ddl = ddl.replace("status text,", "status text, user_id bigint, chain_position int,")
+    statements = _by_function(build(facts, load_ddl(ddl)))
+    assert statements["ChainsDAL.listForProject"] == (
+        "SELECT * FROM render_chains WHERE project_id = $1 ORDER BY created_at, id",
+        LOOP_WEIGHT,
+    )
+    assert statements["RendersDAL.getByChainId"][0] == (
+        "SELECT * FROM renders WHERE chain_id = $1 ORDER BY chain_position, id"
+    )
