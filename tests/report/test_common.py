@@ -81,3 +81,33 @@ def test_severity_summary_leaves_out_empty_severities() -> None:
     findings = [_finding("1", "1"), _finding("1", "1")]
     assert common.severity_summary(findings) == "2 high"
     assert common.severity_summary([]) == "none"
+
+
+def test_files_analyzed_in_part_are_audited_not_skipped() -> None:
+    from dbaudit.findings import Audit, FileSummary, SkippedFile
+
+    audit = Audit(
+        files=[FileSummary("a.ts", 1)],
+        skipped=[SkippedFile("a.ts", "partly analyzed (x)"), SkippedFile("b.ts", "empty file")],
+    )
+    assert [s.path for s in common.not_analyzed(audit)] == ["b.ts"]
+    assert [s.path for s in common.analyzed_partly(audit)] == ["a.ts"]
+
+
+def test_time_saved_from_evidence_is_modelled_and_from_a_metric_measured() -> None:
+    from dbaudit.findings import OperationMetric
+
+    measured = _finding("1 + N", "2", RuntimeEvidence(queries=51, total_ms=102.0))
+    saved = common.time_saved(measured)
+    assert saved is not None and round(saved.ms, 6) == 98.0 and not saved.measured
+    metric = OperationMetric("f", 51, 2, 90.0, 10.0)
+    from_metric = common.time_saved(_finding("1 + N", "2"), [metric])
+    assert from_metric == common.TimeSaved(80.0, True)
+    assert common.time_saved(_finding("1 + N", "2")) is None
+
+
+def test_database_findings_are_told_from_code_findings() -> None:
+    live = Finding("DBA501", Severity.MEDIUM, "m", "db://shop", 0, 0, source="live")
+    assert common.is_database_finding(live) and common.is_server_finding(live)
+    assert not common.is_database_finding(_finding("1 + N", "2"))
+    assert common.rule_names()["DBA402"] == "foreign-key-without-index"

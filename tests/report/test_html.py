@@ -458,9 +458,15 @@ def test_checklist_and_files_skipped_by_design(sample_audit: Audit) -> None:
         skipped=[*sample_audit.skipped, SkippedFile("app/big.py", "too large (3 MiB)")],
     )
     document = _report(audit)
-    checklist = document[document.index('id="checklist"') : document.index('id="skipped"')]
-    assert '<li class="open"><b>DBA103</b> per-item-writes: 1 finding to fix</li>' in checklist
-    assert "<li>No queries inside loops, directly or through helpers" in checklist
+    checklist = document[document.index('id="checklist"') : document.index('id="conclusion"')]
+    assert (
+        '<li class="open">Writes of many rows are one statement (<code>UPDATE ... WHERE id IN '
+        "(...)</code>, a multi-row <code>INSERT</code>, <code>executemany</code>): "
+        '<a href="#finding-1">DBA103 <code>RenderChainService.delete_chain</code></a></li>'
+        in checklist
+    )
+    assert '<li class="pass">No queries inside loops, directly or through helpers' in checklist
+    assert '<li class="unverified">Foreign keys have an index' in checklist
     skipped = document[document.index('id="skipped"') :]
     assert "<td><code>app/legacy.py</code></td>" in skipped
     assert "<td><code>app/big.py</code></td>" not in skipped  # by design: summarised
@@ -506,3 +512,70 @@ def test_header_names_the_runtime_profile_when_static_findings_were_confirmed(
     assert "· static analysis, runtime profile</p>" in document
     document = _report(replace(sample_audit, findings=[replace(confirmed[0], evidence=None)]))
     assert "· static analysis</p>" in document
+
+
+# --- the whole audit -------------------------------------------------------------------------
+
+
+def test_live_audit_html_matches_golden(live_audit: Audit, golden) -> None:
+    golden.check("live.html", _report(live_audit))
+
+
+def test_live_audit_has_every_section_and_unique_ids(live_audit: Audit) -> None:
+    document = _report(live_audit)
+    ids = [attrs["id"] for _, attrs in parse(document).tags if attrs.get("id")]
+    assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
+    expected = {"database", "connections", "metrics", "priority", "testing", "checklist"}
+    assert expected | {"conclusion", "test-1", "test-2"} <= set(ids)
+    database = document[document.index('id="database"') : document.index('id="connections"')]
+    assert "CREATE INDEX CONCURRENTLY ON renders (chain_id) WHERE chain_id IS NOT NULL" in database
+    assert "2,310.0 → 8.4" in database and "12.4 ms → 0.31 ms" in database
+    assert "already served by users_email_key" in database
+    connections = document[document.index('id="connections"') : document.index('id="metrics"')]
+    assert "<td><code>statement_timeout</code></td><td>0</td>" in connections
+    assert "<tr><td>idle in transaction</td><td>1</td></tr>" in connections
+    testing = document[document.index('id="testing"') : document.index('id="checklist"')]
+    assert "from app.services.profile_stats import ProfileStatsService" in testing
+    checklist = document[document.index('id="checklist"') : document.index('id="conclusion"')]
+    assert '<li class="pass">No duplicate, unused or invalid indexes' in checklist
+
+
+def test_time_chart_says_what_the_milliseconds_measure(live_audit: Audit) -> None:
+    """The demo times whole calls: the chart must not call that time in the database."""
+    document = _report(live_audit)
+    start = document.index('id="chart-time"')
+    time = document[start : document.index("</section>", start)]
+    assert "<h3>Time per call (ms)</h3>" in time
+    assert "in the database" not in time
+    assert "time per call, application code and network included" in time
+    in_database = replace(
+        live_audit, metrics=tuple(replace(m, timed="database") for m in live_audit.metrics)
+    )
+    document = _report(in_database)
+    assert "<h3>Time in the database per operation (ms)</h3>" in document
+    unspecified = replace(
+        live_audit, metrics=tuple(replace(m, timed="unspecified") for m in live_audit.metrics)
+    )
+    assert "<h3>Time per operation (ms)</h3>" in _report(unspecified)
+
+
+def test_metrics_table_labels_modelled_rows(live_audit: Audit) -> None:
+    modelled = replace(
+        live_audit,
+        metrics=(*live_audit.metrics[:1], replace(live_audit.metrics[1], measured=False)),
+    )
+    document = _report(modelled)
+    table = document[document.index('id="metrics"') : document.index('id="priority"')]
+    assert "(Measured, partly modelled)</h2>" in table
+    assert "<td>after modelled</td>" in table and "<td>measured</td>" in table
+
+
+def test_browser_renders_the_live_audit_without_console_errors(
+    live_audit: Audit, tmp_path: Path
+) -> None:
+    chromium()
+    page = tmp_path / "audit.html"
+    page.write_text(_report(live_audit), encoding="utf-8")
+    dom, console = dump_dom(page)
+    assert console == []
+    assert _body_attribute(dom, "data-shown") == str(len(live_audit.findings))

@@ -71,3 +71,47 @@ def test_a_few_files_skipped_by_design_are_listed_after_the_errors(sample_audit:
     lines = render(sample_audit, "text").splitlines()
     start = lines.index("Not analyzed:")
     assert lines[start + 1 : start + 3] == ["  b.py: syntax error", "  e.py: empty file"]
+
+
+def test_a_file_analyzed_in_part_is_counted_once_as_audited() -> None:
+    """TypeScript syntax errors in one region: the file is audited (in ``files``) and listed with
+    the reason (in ``skipped``); the summary must not count it twice."""
+    from dbaudit.findings import FileSummary, SkippedFile
+
+    audit = Audit(
+        files=[
+            FileSummary("lib/a.ts", 40, language="typescript"),
+            FileSummary("lib/b.ts", 60, language="typescript"),
+        ],
+        skipped=[
+            SkippedFile("lib/b.ts", "partly analyzed (syntax errors at lines 12, 30)"),
+            SkippedFile("lib/c.ts", "syntax error (line 1): unexpected token"),
+        ],
+    )
+    output = render(audit, "text")
+    assert output.splitlines()[-1] == (
+        "No findings; audited 2 files (100 lines); 0 operations already optimized; "
+        "1 file not analyzed; 1 file partly analyzed."
+    )
+    assert "Not analyzed:\n  lib/c.ts: syntax error (line 1): unexpected token\n" in output
+    assert (
+        "Partly analyzed (audited as far as the parser recovered):\n"
+        "  lib/b.ts: partly analyzed (syntax errors at lines 12, 30)\n" in output
+    )
+
+
+def test_many_files_analyzed_in_part_are_one_line() -> None:
+    from dbaudit.findings import FileSummary, SkippedFile
+
+    names = [f"lib/f{i}.ts" for i in range(8)]
+    audit = Audit(
+        files=[FileSummary(name, 10) for name in names],
+        skipped=[SkippedFile(name, "partly analyzed (syntax errors at line 1)") for name in names],
+    )
+    output = render(audit, "text")
+    assert "  8 files (listed by --format json)\n" in output
+    assert "lib/f0.ts" not in output
+    assert "Not analyzed" not in output
+    assert output.splitlines()[-1].endswith(
+        "audited 8 files (80 lines); 0 operations already optimized; 8 files partly analyzed."
+    )

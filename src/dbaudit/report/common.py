@@ -1,4 +1,5 @@
-"""Small pieces every reporter shares: counts, query-cost arithmetic, evidence wording."""
+"""Small pieces every reporter shares: counts, query-cost arithmetic, evidence wording, which
+files were analyzed, which findings belong to the database review, what measured metrics say."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from dbaudit.findings import Audit, Finding, RuntimeEvidence, Severity
+from dbaudit.findings import Audit, Finding, OperationMetric, RuntimeEvidence, Severity, SkippedFile
 
 # Where a cost has a loop size in it ("1 + N"), estimates use this many items per loop, the size
 # of the reference app's heavy user (50 projects, a chain of 50 renders).
@@ -155,11 +156,212 @@ def is_estimate(audit: Audit) -> bool:
     return not audit.findings or any(f.evidence is None for f in audit.findings)
 
 
+# The live review's rules (dbaudit.indexes, dbaudit.connections) are not in the static rule
+# registry; their short names, for reports.
+LIVE_RULE_NAMES: dict[str, str] = {
+    "DBA401": "missing-index",
+    "DBA402": "foreign-key-without-index",
+    "DBA403": "duplicate-index",
+    "DBA404": "unused-index",
+    "DBA405": "invalid-index",
+    "DBA406": "sequential-scan-heavy-table",
+    "DBA501": "no-statement-timeout",
+    "DBA502": "no-idle-in-transaction-timeout",
+    "DBA503": "connections-near-max",
+    "DBA504": "pools-exceed-max-connections",
+    "DBA505": "sessions-idle-in-transaction",
+}
+# The runtime detectors' rules that have no static twin.
+RUNTIME_RULE_NAMES: dict[str, str] = {
+    "DBA301": "duplicate-query",
+    "DBA302": "slow-query",
+}
+
+
 def rule_names() -> dict[str, str]:
-    """Rule code -> short name, from the registry."""
+    """Rule code -> short name: the static registry, the runtime detectors and the live review."""
     from dbaudit.rules.registry import REGISTRY
 
-    return {code: rule.name for code, rule in REGISTRY.items()}
+    names = {code: rule.name for code, rule in REGISTRY.items()}
+    return {**LIVE_RULE_NAMES, **RUNTIME_RULE_NAMES, **names}
+
+
+def is_index_finding(finding: Finding) -> bool:
+    """DBA401..DBA406: index advice and index health (live, or from the models' schema)."""
+    return finding.rule.startswith("DBA40")
+
+
+def is_server_finding(finding: Finding) -> bool:
+    """DBA501..DBA505: the live review of the server's connection settings and sessions."""
+    return finding.rule.startswith("DBA50")
+
+
+def is_database_finding(finding: Finding) -> bool:
+    """A finding about the database rather than a line of code: reports put it in the indexing
+    or the connection review, not under a file."""
+    return (
+        is_index_finding(finding) or is_server_finding(finding) or finding.path.startswith("db://")
+    )
+
+
+def not_analyzed(audit: Audit) -> list[SkippedFile]:
+    """Files left out of the analysis. A file analyzed only in part (TypeScript syntax errors in
+    one region) is also among ``audit.files``: it was audited, so it is not counted here."""
+    audited = {f.path for f in audit.files}
+    return [s for s in audit.skipped if s.path not in audited]
+
+
+def analyzed_partly(audit: Audit) -> list[SkippedFile]:
+    """Files audited as far as their syntax allowed: listed with the reason, counted as audited."""
+    audited = {f.path for f in audit.files}
+    return [s for s in audit.skipped if s.path in audited]
+
+
+_LANGUAGE_BY_SUFFIX = {
+    ".ts": "typescript",
+    ".tsx": "typescript",
+    ".mts": "typescript",
+    ".cts": "typescript",
+    ".js": "javascript",
+    ".jsx": "javascript",
+    ".mjs": "javascript",
+    ".cjs": "javascript",
+}
+
+
+def language_of(path: str) -> str:
+    """``python``, ``typescript`` or ``javascript`` from a file's suffix (Python otherwise).
+
+    >>> language_of("lib/dal/renders.ts"), language_of("app/x.py"), language_of("a/b.mjs")
+    ('typescript', 'python', 'javascript')
+    """
+    suffix = path[path.rfind(".") :].lower() if "." in path.rsplit("/", 1)[-1] else ""
+    return _LANGUAGE_BY_SUFFIX.get(suffix, "python")
+
+
+def human_bytes(size: int | None) -> str:
+    """``8.0 kB``, ``1.2 MB``; ``unknown size`` for None.
+
+    >>> human_bytes(8192), human_bytes(1_300_000), human_bytes(512)
+    ('8.0 kB', '1.2 MB', '512 bytes')
+    """
+    if size is None:
+        return "unknown size"
+    value = float(size)
+    for unit in ("bytes", "kB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{int(value)} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} bytes"
+
+
+@dataclass(frozen=True, slots=True)
+class TimeSaved:
+    ms: float  # per call
+    measured: bool  # both sides measured; False when "after" is modelled
+
+
+def time_saved(finding: Finding, metrics: Iterable[OperationMetric] = ()) -> TimeSaved | None:
+    """Milliseconds per call the fix saves, where something was measured.
+
+    From the finding's runtime evidence (the measured time, less the fixed query count at the
+    measured time per query: modelled), else from an operation metric named after the finding's
+    function (``delete_chain`` for ``services.chains.delete_chain``). None when nothing was
+    measured.
+    """
+    evidence = finding.evidence
+    if evidence is not None and evidence.queries > 0 and finding.fixed_query_cost:
+        after = evaluate_cost(finding.fixed_query_cost)
+        if after is not None and after < evidence.queries:
+            return TimeSaved(evidence.total_ms * (1 - after / evidence.queries), measured=False)
+    name = finding.function.rsplit(".", 1)[-1]
+    for metric in metrics:
+        if name and metric.name == name and metric.ms_before > metric.ms_after:
+            return TimeSaved(metric.ms_before - metric.ms_after, metric.measured)
+    return None
+
+
+def timing_label(metrics: Iterable[OperationMetric]) -> str:
+    """What the metrics' milliseconds are, in words a reader can trust.
+
+    >>> timing_label([OperationMetric("a", 5, 1, 9.0, 2.0, timed="call")])
+    'time per call, application code and network included'
+    >>> timing_label([OperationMetric("a", 5, 1, 9.0, 2.0, timed="database")])
+    'time in the database'
+    """
+    kinds = {m.timed for m in metrics}
+    if kinds == {"database"}:
+        return "time in the database"
+    if kinds == {"call"}:
+        return "time per call, application code and network included"
+    return "time per operation"
+
+
+def metrics_basis(metrics: Iterable[OperationMetric]) -> str:
+    """``measured``, ``modelled`` or ``partly modelled``: how "after" came about."""
+    flags = {m.measured for m in metrics}
+    if flags == {True}:
+        return "measured"
+    if flags == {False}:
+        return "modelled"
+    return "partly modelled"
+
+
+@dataclass(frozen=True, slots=True)
+class MetricTotals:
+    operations: int
+    queries_before: int
+    queries_after: int
+    ms_before: float
+    ms_after: float
+
+    @property
+    def percent_fewer_queries(self) -> int:
+        if self.queries_before <= 0:
+            return 0
+        return (100 * (self.queries_before - self.queries_after)) // self.queries_before
+
+    @property
+    def percent_faster(self) -> int:
+        if self.ms_before <= 0:
+            return 0
+        return round(100 * (self.ms_before - self.ms_after) / self.ms_before)
+
+
+def metric_totals(metrics: Iterable[OperationMetric]) -> MetricTotals:
+    chosen = list(metrics)
+    return MetricTotals(
+        operations=len(chosen),
+        queries_before=sum(m.queries_before for m in chosen),
+        queries_after=sum(m.queries_after for m in chosen),
+        ms_before=sum(m.ms_before for m in chosen),
+        ms_after=sum(m.ms_after for m in chosen),
+    )
+
+
+def percent_change(before: float, after: float) -> str:
+    """``94% faster``, ``12% slower``, ``no change``.
+
+    >>> percent_change(247.2, 15.4), percent_change(10, 11.2), percent_change(0, 0)
+    ('94% faster', '12% slower', 'no change')
+    """
+    if before <= 0 or round(100 * (before - after) / before) == 0:
+        return "no change"
+    share = round(100 * (before - after) / before)
+    return f"{share}% faster" if share > 0 else f"{-share}% slower"
+
+
+def milliseconds(value: float) -> str:
+    """``247 ms``, ``15.4 ms``, ``0.42 ms``: as many digits as the size deserves.
+
+    >>> milliseconds(247.22), milliseconds(15.36), milliseconds(0.4213)
+    ('247 ms', '15.4 ms', '0.42 ms')
+    """
+    if value >= 100:
+        return f"{value:,.0f} ms"
+    if value >= 10:
+        return f"{value:.1f} ms"
+    return f"{value:.2f} ms"
 
 
 def one_line(text: str, limit: int = 160) -> str:

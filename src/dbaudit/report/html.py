@@ -29,20 +29,40 @@ from datetime import date
 from html import escape
 
 from dbaudit import __version__
-from dbaudit.findings import Audit, Finding, GoodPractice, OperationMetric, Severity
+from dbaudit.findings import (
+    Audit,
+    DatabaseReview,
+    Finding,
+    GoodPractice,
+    IndexRecommendation,
+    OperationMetric,
+    Severity,
+)
+from dbaudit.report import content, regression_tests
 from dbaudit.report.common import (
     ASSUMED_LOOP_SIZE,
     SEVERITIES_DESC,
+    analyzed_partly,
     evaluate_cost,
     has_loop_size,
+    human_bytes,
     improvement,
+    is_index_finding,
+    is_server_finding,
     line_range,
+    metric_totals,
+    metrics_basis,
+    milliseconds,
+    not_analyzed,
+    one_line,
+    percent_change,
     plural,
     queries,
     rule_names,
+    timing_label,
     total_improvement,
 )
-from dbaudit.report.markdown import CHECKLIST_DATABASE, CHECKLIST_PERFORMANCE
+from dbaudit.report.regression_tests import RegressionPlan, RegressionTest
 from dbaudit.scan import skipped_by_design
 
 # Chart and badge colours; the screenshot test looks for these exact pixels.
@@ -56,6 +76,12 @@ SEVERITY_COLOURS: dict[Severity, str] = {
 BEFORE_COLOUR = "#f97316"
 AFTER_COLOUR = "#10b981"
 RULE_COLOUR = "#475569"
+# what the time chart shows, by what the metrics' milliseconds measure (common.timing_label)
+TIME_CHART_TITLES: dict[str, str] = {
+    "time in the database": "Time in the database per operation (ms)",
+    "time per call, application code and network included": "Time per call (ms)",
+    "time per operation": "Time per operation (ms)",
+}
 OUTLIER_RATIO = 10  # a bar this many times the next one is drawn broken
 MAX_CHART_ROWS = 12  # the costliest operations; the table lists every finding
 
@@ -168,6 +194,21 @@ ul.checklist li{padding:3px 0 3px 28px;position:relative}
 ul.checklist li::before{content:"";position:absolute;left:2px;top:7px;width:13px;height:13px;
 border:2px solid #94a3b8;border-radius:3px}
 ul.checklist li.open::before{border-color:#dc2626}
+ul.checklist li.pass::before{border-color:#10b981;background:#10b981}
+ul.checklist li.pass::after{content:"";position:absolute;left:7px;top:9px;width:4px;height:8px;
+border:solid #fff;border-width:0 2px 2px 0;transform:rotate(45deg)}
+.dbfinding,.index,.test{background:var(--card);border:1px solid var(--line);border-radius:10px;
+padding:12px 16px;margin:0 0 12px}
+.index table,.test pre,.dbfinding pre,.index pre{margin-top:8px}
+.prio{display:inline-block;border-radius:999px;font-size:11px;font-weight:700;padding:2px 8px;
+text-transform:uppercase;letter-spacing:.06em;color:#fff;background:#f59e0b}
+.prio-high{background:#dc2626}
+ul.facts{margin:0 0 12px;padding-left:20px}
+.kept{margin:10px 0 0;font-size:14px}
+section>details table{margin-top:8px}
+section>h3{margin:18px 0 8px}
+.dbfinding a,.index a,.test a,#checklist a,#conclusion a,#testing a,#connections a{
+color:var(--accent)}
 footer{border-top:1px solid var(--line);padding:16px 0 32px;font-size:13px;color:var(--muted)}
 @media (max-width:900px){.cards{grid-template-columns:repeat(2,minmax(0,1fr))}
 .charts{grid-template-columns:minmax(0,1fr)}}
@@ -241,18 +282,25 @@ _INLINE_CODE = re.compile(r"`([^`\n]+)`")
 
 def render(audit: Audit, *, today: date | None = None) -> str:
     names = rule_names()
-    ranked = sorted(audit.findings, key=lambda f: (-f.severity, f.path, f.line))
-    anchors = {id(f): f"finding-{number}" for number, f in enumerate(ranked, start=1)}
+    ranked = content.rank(audit)
+    anchors = content.anchors(ranked)
+    tests = regression_tests.plan(audit, ranked)
+    phases = content.phases(audit, tests)
     body = [
         _header(audit, today or date.today()),
         '<main class="wrap">',
         _cards(audit),
         _charts(audit),
         _findings_table(ranked, names, anchors),
-        _finding_details(ranked, names, anchors),
+        _finding_details(ranked, names, anchors, tests),
         _practices(audit.good_practices),
-        _priority(ranked, anchors),
-        _checklist(audit, names),
+        _database(audit, ranked, names, anchors),
+        _connections(audit, ranked, names, anchors),
+        _metrics_table(audit),
+        _priority(phases, anchors),
+        _testing(audit, tests, anchors),
+        _checklist(audit, anchors),
+        _conclusion(audit, phases, tests, anchors),
         _skipped(audit),
         "</main>",
         _footer(audit),
@@ -493,7 +541,9 @@ def _time_panel(audit: Audit) -> str:
     title = "Time in the database per operation (ms)"
     if audit.metrics:
         rows = [ChartRow(m.name, m.ms_before, m.ms_after) for m in audit.metrics]
-        sub = _metrics_label(audit.metrics, "milliseconds in the database per call")
+        timing = timing_label(audit.metrics)
+        title = TIME_CHART_TITLES[timing]
+        sub = _metrics_label(audit.metrics, f"milliseconds: {timing}")
     else:
         rows = _evidence_time_rows(audit.findings)
         sub = (
@@ -712,14 +762,18 @@ def _table_row(finding: Finding, names: dict[str, str], anchor: str, prefix: str
 # --- finding cards ---------------------------------------------------------------------------
 
 
-def _finding_details(ranked: list[Finding], names: dict[str, str], anchors: dict[int, str]) -> str:
+def _finding_details(
+    ranked: list[Finding], names: dict[str, str], anchors: dict[int, str], tests: RegressionPlan
+) -> str:
     if not ranked:
         return ""
-    cards = "".join(_finding_card(f, names, anchors[id(f)]) for f in ranked)
+    cards = "".join(_finding_card(f, names, anchors[id(f)], tests) for f in ranked)
     return f'<section id="details"><h2>Finding details</h2>{cards}</section>'
 
 
-def _finding_card(finding: Finding, names: dict[str, str], anchor: str) -> str:
+def _finding_card(
+    finding: Finding, names: dict[str, str], anchor: str, tests: RegressionPlan
+) -> str:
     severity = str(finding.severity)
     rule = finding.rule + (f" · {names[finding.rule]}" if finding.rule in names else "")
     where = [f"<code>{_e(finding.path)}</code>"]
@@ -761,8 +815,24 @@ def _finding_card(finding: Finding, names: dict[str, str], anchor: str) -> str:
         parts.append(f'<h4>Fix</h4><p class="fixtext">{_prose(finding.fix.summary)}</p>')
         if finding.fix.code:
             parts.append(_plain_code(finding.fix.code, "fix"))
+    parts.append(f'<p class="kept"><b>Kept fixed by:</b> {_safeguard(finding, tests)}</p>')
     parts.append("</article>")
     return "".join(parts)
+
+
+def _safeguard(finding: Finding, tests: RegressionPlan) -> str:
+    """The regression test (linked) or the CI check that keeps ``finding`` fixed."""
+    test = tests.test_for(finding)
+    if test is not None:
+        number = tests.tests.index(test) + 1
+        return (
+            f'<a href="#test-{number}">test {number}</a> (<code>{_e(test.save_as)}</code>), '
+            f"which fails above {_e(queries(str(test.budget)))}"
+        )
+    for safeguard in tests.safeguards:
+        if safeguard.finding is finding:
+            return f"{_prose(safeguard.check)} ({_e(safeguard.reason)})"
+    return "<code>dbaudit check</code> in CI"
 
 
 def _costs(finding: Finding) -> str:
@@ -846,54 +916,420 @@ def _practices(practices: list[GoodPractice]) -> str:
     )
 
 
-PHASES: tuple[tuple[str, tuple[Severity, ...]], ...] = (
-    ("Phase 1: critical and high (do immediately)", (Severity.CRITICAL, Severity.HIGH)),
-    ("Phase 2: medium (this sprint)", (Severity.MEDIUM,)),
-    ("Phase 3: low and advisory (when touching the code)", (Severity.LOW, Severity.INFO)),
-)
+def _link(finding: Finding, anchors: dict[int, str], text: str) -> str:
+    """A link to a finding's card; ``text`` is already HTML."""
+    return f'<a href="#{anchors[id(finding)]}">{text}</a>'
 
 
-def _priority(ranked: list[Finding], anchors: dict[int, str]) -> str:
-    if not ranked:
-        return ""
-    out = ['<section id="priority"><h2>Implementation priority</h2>']
-    for title, severities in PHASES:
-        chosen = [f for f in ranked if f.severity in severities]
-        if not chosen:
-            continue
-        items = "".join(
-            f'<li><a href="#{anchors[id(f)]}"><b>{_e(_operation_label(f))}</b></a> '
-            f"(<code>{_e(f.path)}:{f.line}</code>, {_e(f.rule)}): "
-            f"{_prose(f.fix.summary if f.fix is not None else f.message)}</li>"
-            for f in chosen
+def _db_finding(finding: Finding, names: dict[str, str], anchors: dict[int, str]) -> str:
+    severity = str(finding.severity)
+    name = f" {names[finding.rule]}" if finding.rule in names else ""
+    parts = [
+        f'<div class="dbfinding"><span class="badge sev-{severity}">{severity.upper()}</span> '
+        f"{_link(finding, anchors, f'<b>{_e(finding.rule)}</b>{_e(name)}')}: "
+        f"{_prose(finding.message)}"
+    ]
+    if finding.problem and finding.problem != finding.message:
+        parts.append(f'<p class="note">{_prose(finding.problem)}</p>')
+    if finding.fix is not None:
+        parts.append(f'<p class="fixtext"><b>Fix:</b> {_prose(finding.fix.summary)}</p>')
+        if finding.fix.code:
+            parts.append(_plain_code(finding.fix.code, "fix"))
+    parts.append("</div>")
+    return "".join(parts)
+
+
+# --- database indexing review ----------------------------------------------------------------
+
+PLANNERS = {
+    "hypopg": "HypoPG hypothetical indexes",
+    "rollback": "real indexes built inside a transaction that was rolled back",
+}
+
+
+def _database(
+    audit: Audit, ranked: list[Finding], names: dict[str, str], anchors: dict[int, str]
+) -> str:
+    review = audit.database
+    health = [f for f in ranked if is_index_finding(f) and f.rule != "DBA401"]
+    advice = [f for f in ranked if f.rule == "DBA401"]
+    parts = ['<section id="database"><h2>Database indexing review</h2>']
+    roots = " ".join(audit.roots) or "PATH"
+    if review is None:
+        parts.append(
+            '<p class="note">No database or schema was reviewed. Run '
+            f"<code>dbaudit audit {_e(roots)} --db postgresql://USER@HOST/DB</code> for index "
+            "advice checked by the PostgreSQL planner, index health and connection settings "
+            "(read-only: dbaudit never changes the database).</p>"
         )
-        out.append(f'<h3>{_e(title)}</h3><ol class="phase">{items}</ol>')
+        parts.extend(_db_finding(f, names, anchors) for f in [*advice, *health])
+        parts.append("</section>")
+        return "".join(parts)
+    if review.source == "static":
+        parts.append(
+            f'<p class="note">Schema read from the models in <code>{_e(review.database)}</code> '
+            f"({plural(review.tables, 'table')}); no database was asked, so nothing here is "
+            "checked by the planner. Run with <code>--db URL</code> for planner-checked "
+            "advice.</p>"
+        )
+        parts.append("<h3>Foreign keys without an index</h3>")
+        if not health:
+            parts.append('<p class="note">Every foreign key in the models has an index.</p>')
+    else:
+        parts.append(_live_summary(review))
+        parts.append("<h3>Recommended indexes</h3>")
+        if not review.recommendations:
+            parts.append(
+                '<p class="note">None: no candidate saved enough of the workload\'s planner '
+                "cost to be worth its size and write cost.</p>"
+            )
+        for recommendation in review.recommendations:
+            parts.append(_recommendation(recommendation, advice, anchors))
+        parts.append("<h3>Index health</h3>")
+        if not health:
+            parts.append(
+                '<p class="note">No foreign key without an index, no duplicate, unused or '
+                "invalid index, no large table read mostly by sequential scans.</p>"
+            )
+    parts.extend(_db_finding(f, names, anchors) for f in health)
+    parts.append(_existing(review))
+    if review.not_recommended:
+        rows = "".join(
+            f"<tr><td><code>{_e(r.ddl)}</code></td><td>{_e(r.reason)}</td></tr>"
+            for r in review.not_recommended
+        )
+        parts.append(
+            f"<details><summary>{plural(len(review.not_recommended), 'candidate')} tried and "
+            "not recommended</summary><table><thead><tr><th>Candidate</th><th>Reason</th></tr>"
+            f"</thead><tbody>{rows}</tbody></table></details>"
+        )
+    if review.problems:
+        items = "".join(f"<li>{_e(problem)}</li>" for problem in review.problems)
+        parts.append(f"<h3>Not reviewed</h3><ul>{items}</ul>")
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _live_summary(review: DatabaseReview) -> str:
+    version = f"PostgreSQL {review.server_version}, " if review.server_version else ""
+    planner = PLANNERS.get(review.planner, review.planner) or "the advisor did not run"
+    items = [
+        f"<li><b>Database:</b> <code>{_e(review.database)}</code> ({_e(version)}"
+        f"{plural(review.tables, 'table')})</li>",
+        f"<li><b>Workload:</b> {plural(review.workload_statements, 'statement')} from "
+        f"{_e(review.workload_source or 'no source')}; judged with {_e(planner)}</li>",
+    ]
+    before, after = review.workload_cost_before, review.workload_cost_after
+    if before > 0:
+        lower = round(100 * (before - after) / before)
+        items.append(
+            f"<li><b>Workload cost:</b> {before:,.1f} → {after:,.1f} planner units with the "
+            f'recommended indexes (<span class="gain">{lower}% lower</span>)</li>'
+        )
+    return f'<ul class="facts">{"".join(items)}</ul>'
+
+
+def _recommendation(
+    recommendation: IndexRecommendation, advice: list[Finding], anchors: dict[int, str]
+) -> str:
+    finding = next(
+        (f for f in advice if f.fix is not None and f.fix.code == recommendation.ddl), None
+    )
+    # the finding's card carries its anchor; this block links to it
+    link = _link(finding, anchors, "DBA401") + " · " if finding is not None else ""
+    rows = "".join(
+        f"<tr><td><code>{_e(one_line(st.query, 120))}</code></td><td>{st.calls:,.0f}</td>"
+        f"<td>{st.cost_before:,.1f} → {st.cost_after:,.1f}</td><td>"
+        + (
+            f"{_e(milliseconds(st.ms_before))} → {_e(milliseconds(st.ms_after))}"
+            if st.ms_before is not None and st.ms_after is not None
+            else "-"
+        )
+        + "</td></tr>"
+        for st in recommendation.statements
+    )
+    table = (
+        "<table><thead><tr><th>Statement</th><th>Calls</th><th>Planner cost before → after</th>"
+        f"<th>Measured before → after</th></tr></thead><tbody>{rows}</tbody></table>"
+        if rows
+        else ""
+    )
+    return (
+        f'<div class="index">{link}<span class="prio prio-{_e(recommendation.priority)}">'
+        f"{_e(recommendation.priority)} priority</span> <b><code>{_e(recommendation.table)}"
+        f"</code></b> · {_e(human_bytes(recommendation.size_bytes))} · "
+        f"{_prose(recommendation.reason)}{_plain_code(recommendation.ddl, 'fix')}{table}</div>"
+    )
+
+
+def _existing(review: DatabaseReview) -> str:
+    if not review.existing_indexes:
+        return '<h3>Already indexed</h3><p class="note">No index in the reviewed schema.</p>'
+    rows = "".join(
+        f"<tr><td><code>{_e(i.table)}</code></td><td><code>{_e(i.name)}</code></td>"
+        f"<td><code>{_e(i.definition)}</code></td><td>{_e(i.backs_constraint or '-')}</td>"
+        f"<td>{_e(human_bytes(i.size_bytes)) if i.size_bytes is not None else '-'}</td>"
+        f"<td>{f'{i.scans:,}' if i.scans is not None else '-'}</td></tr>"
+        for i in sorted(review.existing_indexes, key=lambda i: (i.table, i.name))
+    )
+    return (
+        f"<h3>Already indexed</h3><details><summary>"
+        f"{plural(len(review.existing_indexes), 'index', 'indexes')}</summary><table><thead><tr>"
+        "<th>Table</th><th>Index</th><th>Definition</th><th>Backs</th><th>Size</th>"
+        f"<th>Scans</th></tr></thead><tbody>{rows}</tbody></table></details>"
+    )
+
+
+# --- connection management review ------------------------------------------------------------
+
+SETTING_RULES: dict[str, tuple[str, ...]] = {
+    "max_connections": ("DBA503", "DBA504"),
+    "statement_timeout": ("DBA501",),
+    "idle_in_transaction_session_timeout": ("DBA502", "DBA505"),
+}
+
+
+def _connections(
+    audit: Audit, ranked: list[Finding], names: dict[str, str], anchors: dict[int, str]
+) -> str:
+    pools = [f for f in ranked if f.rule == "DBA201"]
+    server = [f for f in ranked if is_server_finding(f)]
+    parts = ['<section id="connections"><h2>Connection management review</h2>']
+    parts.append("<h3>Pool settings in code</h3>")
+    if pools:
+        for finding in pools:
+            parts.append(
+                '<div class="dbfinding">'
+                + _link(finding, anchors, f"<code>{_e(finding.function or finding.path)}</code>")
+                + f" (<code>{_e(finding.path)}:{finding.line}</code>): {_prose(finding.message)}"
+            )
+            if finding.fix is not None and finding.fix.code:
+                parts.append(f'<p class="fixtext"><b>Use:</b> {_prose(finding.fix.summary)}</p>')
+                parts.append(_plain_code(finding.fix.code, "fix"))
+            parts.append("</div>")
+    else:
+        parts.append(
+            '<p class="note">No engine or pool created with library defaults was found '
+            "(DBA201).</p>"
+        )
+    review = audit.database
+    parts.append("<h3>Server settings</h3>")
+    if review is None or review.source != "live":
+        parts.append(
+            '<p class="note">Not reviewed: run with <code>--db URL</code> to check '
+            "<code>statement_timeout</code>, <code>idle_in_transaction_session_timeout</code> "
+            "and the headroom under <code>max_connections</code>.</p>"
+        )
+    else:
+        rows = []
+        for name, value in review.settings:
+            related = [f for f in server if f.rule in SETTING_RULES.get(name, ())]
+            advice = "; ".join(
+                _link(f, anchors, _prose(f.fix.summary if f.fix is not None else f.message))
+                for f in related
+            )
+            rows.append(
+                f"<tr><td><code>{_e(name)}</code></td><td>{_e(value)}</td>"
+                f"<td>{advice or 'no finding'}</td></tr>"
+            )
+        parts.append(
+            "<table><thead><tr><th>Setting</th><th>Current</th><th>Recommended</th></tr>"
+            f"</thead><tbody>{''.join(rows)}</tbody></table>"
+        )
+        if review.connections_by_state:
+            states = "".join(
+                f"<tr><td>{_e(state)}</td><td>{count:,}</td></tr>"
+                for state, count in review.connections_by_state
+            )
+            parts.append(
+                "<h3>Connections by state</h3><table><thead><tr><th>State</th>"
+                f"<th>Connections</th></tr></thead><tbody>{states}</tbody></table>"
+            )
+    parts.extend(_db_finding(f, names, anchors) for f in server)
+    parts.append("</section>")
+    return "".join(parts)
+
+
+# --- metrics table ---------------------------------------------------------------------------
+
+
+def _metrics_table(audit: Audit) -> str:
+    if not audit.metrics:
+        return ""
+    basis = metrics_basis(audit.metrics)
+    title = {
+        "measured": "Measured",
+        "modelled": "Modelled from measured per-query latency",
+        "partly modelled": "Measured, partly modelled",
+    }[basis]
+    timing = timing_label(audit.metrics)
+    rows = []
+    for metric in audit.metrics:
+        label = "measured" if metric.measured else "after modelled"
+        rows.append(
+            f"<tr><td><code>{_e(metric.name)}</code></td><td>{metric.queries_before:,} → "
+            f"{metric.queries_after:,}</td><td>{_e(milliseconds(metric.ms_before))} → "
+            f'{_e(milliseconds(metric.ms_after))}</td><td class="gain">'
+            f"{_e(percent_change(metric.ms_before, metric.ms_after))}</td><td>{label}</td></tr>"
+        )
+    totals = metric_totals(audit.metrics)
+    rows.append(
+        f"<tr><td><b>all {plural(totals.operations, 'operation')}</b></td>"
+        f"<td><b>{totals.queries_before:,} → {totals.queries_after:,}</b></td>"
+        f"<td><b>{_e(milliseconds(totals.ms_before))} → {_e(milliseconds(totals.ms_after))}"
+        f'</b></td><td class="gain">{_e(percent_change(totals.ms_before, totals.ms_after))}'
+        "</td><td></td></tr>"
+    )
+    return (
+        f'<section id="metrics"><h2>Performance metrics: before and after ({_e(title)})</h2>'
+        "<table><thead><tr><th>Operation</th><th>Queries</th>"
+        f"<th>{_e(timing.capitalize())}</th><th>Change</th><th>Basis</th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table></section>"
+    )
+
+
+# --- priority, testing, checklist, conclusion ------------------------------------------------
+
+
+def _action(action: content.Action, anchors: dict[int, str]) -> str:
+    finding = action.finding
+    title = f"<b>{_prose(action.title)}</b>"
+    if finding is not None:
+        title = _link(finding, anchors, f"<b><code>{_e(action.title)}</code></b>")
+    where = f" ({_prose(action.where)})" if action.where else ""
+    gain = f' <span class="gain">{_e(action.gain)}</span>' if action.gain else ""
+    code = _plain_code(action.code, "fix") if action.code else ""
+    return f"<li>{title}{where}: {_prose(action.text)}{gain}{code}</li>"
+
+
+def _priority(phases: list[content.Phase], anchors: dict[int, str]) -> str:
+    out = ['<section id="priority"><h2>Implementation priority</h2>']
+    start = 1
+    for phase in phases:
+        items = "".join(_action(action, anchors) for action in phase.actions)
+        out.append(f'<h3>{_e(phase.title)}</h3><ol class="phase" start="{start}">{items}</ol>')
+        start += len(phase.actions)
     out.append("</section>")
     return "".join(out)
 
 
-def _checklist(audit: Audit, names: dict[str, str]) -> str:
-    fired = Counter(f.rule for f in audit.findings)
-    open_items = "".join(
-        f'<li class="open"><b>{_e(rule)}</b> {_e(names.get(rule, ""))}: '
-        f"{plural(count, 'finding')} to fix</li>"
-        for rule, count in sorted(fired.items())
+def _testing(audit: Audit, tests: RegressionPlan, anchors: dict[int, str]) -> str:
+    if not audit.findings:
+        return ""
+    parts = [
+        '<section id="testing"><h2>Testing strategy</h2>',
+        '<p class="note">Each fixed operation gets a test that fails when its query count '
+        "climbs back above what the fix reaches. Python: dbaudit's <code>assert_max_queries"
+        "</code> pytest fixture (fixtures named after the function's parameters come from your "
+        "<code>conftest.py</code>). TypeScript: Vitest with a query counter (fixtures from "
+        f"<code>{_e(regression_tests.FIXTURES_MODULE)}.ts</code>). A budget is the count dbaudit "
+        "works out for the fixed code; a failing test lists every query it saw.</p>",
+    ]
+    for number, test in enumerate(tests.tests, start=1):
+        parts.append(_test_card(number, test, anchors))
+    rows = "".join(
+        f"<tr><td>{_link(s.finding, anchors, _e(s.finding.rule))}</td>"
+        f"<td><code>{_e(s.finding.function or content.subject(s.finding))}</code></td>"
+        f"<td>{_safeguard(s.finding, tests)}</td></tr>"
+        for s in tests.safeguards
     )
-    general = "".join(f"<li>{_prose(item)}</li>" for item in CHECKLIST_DATABASE)
-    performance = "".join(f"<li>{_prose(item)}</li>" for item in CHECKLIST_PERFORMANCE)
-    parts = ['<section id="checklist"><h2>Code review checklist</h2>']
-    if open_items:
-        parts.append(f'<h3>Open in this audit</h3><ul class="checklist">{open_items}</ul>')
-    parts.append(f'<h3>Database operations</h3><ul class="checklist">{general}</ul>')
-    parts.append(f'<h3>Performance</h3><ul class="checklist">{performance}</ul></section>')
+    parts.append(
+        "<h3>What keeps each finding fixed</h3><table><thead><tr><th>Rule</th><th>Operation"
+        f"</th><th>Kept fixed by</th></tr></thead><tbody>{rows}</tbody></table></section>"
+    )
     return "".join(parts)
+
+
+def _test_card(number: int, test: RegressionTest, anchors: dict[int, str]) -> str:
+    kept = ", ".join(_link(f, anchors, f"{_e(f.rule)} line {f.line}") for f in test.findings)
+    return (
+        f'<div class="test" id="test-{number}"><h3>Test {number}: <code>{_e(test.operation)}'
+        f"</code> stays at {_e(queries(str(test.budget)))}</h3>"
+        f'<p class="where">Save as <code>{_e(test.save_as)}</code> · keeps fixed: {kept}</p>'
+        f"{_plain_code(test.code, 'test')}</div>"
+    )
+
+
+def _checklist(audit: Audit, anchors: dict[int, str]) -> str:
+    parts = [
+        '<section id="checklist"><h2>Code review checklist</h2>',
+        '<p class="note">Ticked: already passed by this codebase. Open items link to their '
+        "findings.</p>",
+    ]
+    for title, results in content.checklist(audit):
+        items = []
+        for result in results:
+            text = _prose(result.item.text)
+            if result.state == "open":
+                links = ", ".join(
+                    _link(
+                        f,
+                        anchors,
+                        f"{_e(f.rule)} <code>{_e(f.function or content.subject(f))}</code>",
+                    )
+                    for f in result.findings
+                )
+                items.append(f'<li class="open">{text}: {links}</li>')
+            elif result.state == "pass":
+                note = f'<span class="note">({_prose(result.note)})</span>'
+                items.append(f'<li class="pass">{text} {note}</li>')
+            else:
+                items.append(
+                    f'<li class="unverified">{text} <span class="note">(not verified: '
+                    f"{_prose(result.note)})</span></li>"
+                )
+        parts.append(f'<h3>{_e(title)}</h3><ul class="checklist">{"".join(items)}</ul>')
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _conclusion(
+    audit: Audit, phases: list[content.Phase], tests: RegressionPlan, anchors: dict[int, str]
+) -> str:
+    actions = "".join(_action(a, anchors) for a in content.immediate_actions(phases))
+    impact = []
+    if audit.metrics:
+        totals = metric_totals(audit.metrics)
+        basis = metrics_basis(audit.metrics)
+        impact.append(
+            f"{totals.queries_before:,} → {totals.queries_after:,} queries and "
+            f"{milliseconds(totals.ms_before)} → {milliseconds(totals.ms_after)} "
+            f"({timing_label(audit.metrics)}) over {plural(totals.operations, 'operation')}, "
+            f"{basis}"
+        )
+    else:
+        total = total_improvement(f for f in audit.findings if f.query_cost)
+        if total is not None:
+            label = "measured" if total.measured else f"estimate at N = {ASSUMED_LOOP_SIZE}"
+            impact.append(
+                f"{total.before:,} → {total.after:,} queries in the flagged operations "
+                f"({total.percent_fewer}% fewer, {label})"
+            )
+    review = audit.database
+    if review is not None and review.recommendations and review.workload_cost_before > 0:
+        impact.append(
+            f"workload planner cost {review.workload_cost_before:,.1f} → "
+            f"{review.workload_cost_after:,.1f} with "
+            f"{plural(len(review.recommendations), 'index', 'indexes')}"
+        )
+    if tests.tests:
+        impact.append(f"{plural(len(tests.tests), 'regression test')} keep the fixes in place")
+    items = "".join(f"<li>{_e(item)}</li>" for item in impact)
+    return (
+        f'<section id="conclusion"><h2>Conclusion</h2><p>{_prose(content.summary(audit))}</p>'
+        "<h3>Immediate action items</h3>"
+        f'<ol class="phase">{actions}</ol><h3>Expected overall impact</h3><ul>{items}</ul>'
+        "</section>"
+    )
 
 
 def _skipped(audit: Audit) -> str:
     if not audit.skipped:
         return ""
-    broken = [s for s in audit.skipped if not skipped_by_design(s)]
-    by_design = [s for s in audit.skipped if skipped_by_design(s)]
+    skipped = not_analyzed(audit)
+    broken = [s for s in skipped if not skipped_by_design(s)]
+    by_design = [s for s in skipped if skipped_by_design(s)]
+    partly = analyzed_partly(audit)
     parts = ['<section id="skipped"><h2>Files not analyzed</h2>']
     if broken:
         rows = "".join(
@@ -911,6 +1347,13 @@ def _skipped(audit: Audit) -> str:
         parts.append(
             f'<p class="note">Skipped by design: {_e(summary)}.</p>'
             f"<details><summary>Files skipped by design</summary><ul>{items}</ul></details>"
+        )
+    if partly:
+        items = "".join(f"<li><code>{_e(s.path)}</code>: {_e(s.reason)}</li>" for s in partly)
+        parts.append(
+            f'<p class="note">Partly analyzed (audited as far as the parser recovered, and '
+            f"counted among the files audited): {plural(len(partly), 'file')}.</p>"
+            f"<details><summary>Files partly analyzed</summary><ul>{items}</ul></details>"
         )
     parts.append("</section>")
     return "".join(parts)

@@ -1,10 +1,14 @@
 """The Markdown audit: the layout of a professional database performance audit.
 
-Executive summary (files by layer, findings by severity, operations already optimized, expected
-improvement), good practices, findings by file (severity, line range, the code, the problem, a
-fix written for that code, query counts before and after), a before/after table, files not
-analyzed, implementation priority and a code review checklist. Numbers that were not measured
-against a database are marked as estimates.
+Executive summary (files by layer, findings by severity, operations already optimized, the
+database reviewed, expected improvement), findings by file (severity, line range, the code, the
+problem, a fix written for that code, query counts before and after, the test that keeps it
+fixed), the database indexing review, the connection management review, before/after metrics,
+files not analyzed, implementation priority in phases, the testing strategy with a regression
+test per flagged operation, a code review checklist with what already passes ticked, and a
+conclusion. Numbers that were not measured are marked as estimates or as modelled.
+
+A reader who knows nothing of dbaudit must be able to act on this report alone.
 """
 
 from __future__ import annotations
@@ -15,22 +19,44 @@ from datetime import date
 from typing import TypeVar
 
 from dbaudit import __version__
-from dbaudit.findings import Audit, Finding, GoodPractice, Severity
+from dbaudit.findings import (
+    Audit,
+    DatabaseReview,
+    Finding,
+    GoodPractice,
+    IndexRecommendation,
+    OperationMetric,
+    Severity,
+)
+from dbaudit.report import content, regression_tests
 from dbaudit.report.common import (
     ASSUMED_LOOP_SIZE,
     SEVERITIES_DESC,
+    analyzed_partly,
     evaluate_cost,
     evidence_text,
     has_loop_size,
+    human_bytes,
     improvement,
-    is_estimate,
+    is_database_finding,
+    is_index_finding,
+    is_server_finding,
+    language_of,
     line_range,
+    metric_totals,
+    metrics_basis,
+    milliseconds,
+    not_analyzed,
+    one_line,
+    percent_change,
     plural,
     queries,
     rule_names,
     severity_summary,
+    timing_label,
     total_improvement,
 )
+from dbaudit.report.regression_tests import RegressionPlan
 from dbaudit.scan import skipped_by_design
 from dbaudit.scan.layers import LAYERS
 
@@ -41,48 +67,58 @@ SECTION_TITLES: dict[Severity, str] = {
     Severity.LOW: "🟡 LOW - Minor Improvements",
     Severity.INFO: "\u2139\ufe0f INFO - Advisory",
 }
-
-# Items every Python data layer should be reviewed for; rules that fired add their own lines.
-CHECKLIST_DATABASE = (
-    "No queries inside loops, directly or through helpers (batch with `IN`/`ANY` instead)",
-    "Related rows are loaded eagerly (`selectinload`/`joinedload`, `select_related`/"
-    "`prefetch_related`) before a loop touches a relationship",
-    "Writes of many rows are one statement (`insert().values([...])`,"
-    " `update().where(col.in_(ids))`, `executemany`)",
-    "Independent queries run concurrently (`asyncio.gather`/`TaskGroup`), each on its own session"
-    " or pool connection",
-    "Related data comes from one query with JOINs, not a lookup per foreign key",
-    "Counts and sums are computed in SQL (`COUNT`, `SUM`, `GROUP BY`), not by fetching rows",
-    "Lists that serve a request have a `LIMIT` (pagination)",
-    "Every filtered, joined or sorted column has a suitable index",
-)
-CHECKLIST_PERFORMANCE = (
-    "At most 3-4 queries per service method or request handler",
-    "Window functions (`ROW_NUMBER() OVER (PARTITION BY ...)`) for top-N-per-group",
-    "Query counts are pinned in tests (`pytest --dbaudit`) so an N+1 cannot come back",
-    "`dbaudit check` runs in CI with a baseline",
-)
+PLANNERS = {
+    "hypopg": "HypoPG hypothetical indexes",
+    "rollback": "real indexes built inside a transaction that was rolled back",
+}
+# the server settings the connection findings are about
+SETTING_RULES: dict[str, tuple[str, ...]] = {
+    "max_connections": ("DBA503", "DBA504"),
+    "statement_timeout": ("DBA501",),
+    "idle_in_transaction_session_timeout": ("DBA502", "DBA505"),
+}
+TIME_SETTINGS = frozenset({"statement_timeout", "idle_in_transaction_session_timeout"})
+MAX_LISTED_INDEXES = 20  # more existing indexes than this go into a collapsed block
+DB_URL_HINT = "postgresql://USER@HOST/DB"
 
 
 def render(audit: Audit, *, today: date | None = None) -> str:
     names = rule_names()
+    ranked = content.rank(audit)
+    ids = content.anchors(ranked)
+    tests = regression_tests.plan(audit, ranked)
+    phases = content.phases(audit, tests)
     parts = [
         "# Database Performance Audit Report\n",
-        _executive_summary(audit, today or date.today()),
-        _detailed_findings(audit, names),
+        _executive_summary(audit, today or date.today(), ranked, ids),
+        _detailed_findings(audit, names, ids, tests),
+        _indexing_review(audit, ranked, names, ids),
+        _connection_review(audit, ranked, names, ids),
         _metrics(audit),
         _skipped(audit),
-        _priority(audit),
-        _checklist(audit, names),
+        _priority(phases, ids),
+        _testing_strategy(audit, tests, ids),
+        _checklist(audit, ids),
+        _conclusion(audit, phases, tests, ids),
         f"---\n\n**Report generated by:** dbaudit {__version__}\n",
     ]
     return "\n".join(part for part in parts if part)
 
 
+def _link(finding: Finding, ids: dict[int, str], text: str) -> str:
+    return f"[{text}](#{ids[id(finding)]})"
+
+
+def _anchor(name: str) -> str:
+    return f'<a id="{name}"></a>'
+
+
 # --- executive summary -----------------------------------------------------------------------
 
 
-def _executive_summary(audit: Audit, today: date) -> str:
+def _executive_summary(
+    audit: Audit, today: date, ranked: list[Finding], ids: dict[int, str]
+) -> str:
     lines = [
         "## Executive Summary\n",
         f"**Audit Date:** {today.isoformat()}  ",
@@ -92,12 +128,20 @@ def _executive_summary(audit: Audit, today: date) -> str:
         f"- **Total Files Audited:** {_files_by_layer(audit)}",
         f"- **Findings:** {_findings_overview(audit.findings)}",
         f"- **Already Optimized:** {_practices_overview(audit.good_practices)}",
+        f"- **Database:** {_database_overview(audit)}",
         f"- **Expected Improvement:** {_expected_improvement(audit)}",
     ]
-    if audit.skipped:
+    skipped = not_analyzed(audit)
+    if skipped:
         lines.append(
-            f"- **Files Not Analyzed:** {len(audit.skipped)} (see [Files Not Analyzed]"
+            f"- **Files Not Analyzed:** {len(skipped)} (see [Files Not Analyzed]"
             "(#files-not-analyzed))"
+        )
+    partly = analyzed_partly(audit)
+    if partly:
+        lines.append(
+            f"- **Partly Analyzed:** {plural(len(partly), 'file')} audited as far as their "
+            "syntax allowed (counted above; see [Files Not Analyzed](#files-not-analyzed))"
         )
     lines.append("")
     lines.append("### Key Findings\n")
@@ -109,10 +153,9 @@ def _executive_summary(audit: Audit, today: date) -> str:
         lines.append("None recognised (no batched `IN`, eager loading, aggregation or `gather`).")
     lines.append("")
     lines.append("#### ⚠️ Issues Requiring Attention\n")
-    ranked = sorted(audit.findings, key=lambda f: (-f.severity, f.path, f.line))
     if ranked:
         for number, finding in enumerate(ranked, start=1):
-            lines.append(f"{number}. {_finding_line(finding)}")
+            lines.append(f"{number}. {_finding_line(finding, ids)}")
     else:
         lines.append("None: no finding at any severity.")
     lines.append("\n---\n")
@@ -122,10 +165,14 @@ def _executive_summary(audit: Audit, today: date) -> str:
 def _sources(audit: Audit) -> str:
     kinds = {f.source for f in audit.findings}
     described = ["static analysis of the source code"]
-    if "runtime" in kinds:
+    if "runtime" in kinds or any(f.evidence is not None for f in audit.findings):
         described.append("runtime profile")
-    if "live" in kinds:
+    if audit.metrics:
+        described.append("measured before/after")
+    if "live" in kinds or (audit.database is not None and audit.database.source == "live"):
         described.append("live database review")
+    elif audit.database is not None:
+        described.append("schema from the models")
     return ", ".join(described)
 
 
@@ -151,8 +198,30 @@ def _practices_overview(practices: list[GoodPractice]) -> str:
     return f"{plural(len(practices), 'operation')} ({detail})"
 
 
+def _database_overview(audit: Audit) -> str:
+    review = audit.database
+    index_findings = sum(1 for f in audit.findings if is_index_finding(f) and f.rule != "DBA401")
+    server_findings = sum(1 for f in audit.findings if is_server_finding(f))
+    if review is None:
+        return (
+            f"not reviewed (run with `--db {DB_URL_HINT}` for planner-checked index advice and "
+            "connection settings)"
+        )
+    if review.source == "static":
+        return (
+            f"schema read from the models ({plural(review.tables, 'table')}), "
+            f"{plural(index_findings, 'index finding')}; no database was asked"
+        )
+    advice = plural(len(review.recommendations), "index", "indexes") + " recommended"
+    health = plural(index_findings, "index health finding")
+    connections = plural(server_findings, "connection finding")
+    return f"live review of `{review.database}`: {advice}, {health}, {connections}"
+
+
 def _expected_improvement(audit: Audit) -> str:
-    total = total_improvement(audit.findings)
+    if audit.metrics:
+        return _metrics_improvement(audit.metrics)
+    total = total_improvement(f for f in audit.findings if not is_database_finding(f))
     if total is None:
         return "nothing to improve" if not audit.findings else "not quantified"
     text = (
@@ -172,15 +241,34 @@ def _expected_improvement(audit: Audit) -> str:
     )
 
 
+def _metrics_improvement(metrics: tuple[OperationMetric, ...]) -> str:
+    totals = metric_totals(metrics)
+    basis = metrics_basis(metrics)
+    text = (
+        f"{totals.queries_before:,} → {totals.queries_after:,} queries "
+        f"(**{totals.percent_fewer_queries}% fewer**) and {milliseconds(totals.ms_before)} → "
+        f"{milliseconds(totals.ms_after)} (**{percent_change(totals.ms_before, totals.ms_after)}"
+        f"**; {timing_label(metrics)}, summed) over {plural(totals.operations, 'operation')}"
+    )
+    if basis == "measured":
+        return text + ", measured: both sides ran against the database"
+    if basis == "modelled":
+        return text + " — *before measured, after modelled from the measured per-query latency*"
+    return text + " — *partly modelled: see the Performance Metrics Summary*"
+
+
 def _practice_line(practice: GoodPractice) -> str:
     cost = f" — {queries(practice.query_cost)}" if practice.query_cost else ""
     where = f"`{practice.path}`, {line_range(practice.line, practice.end_line)}"
     return f"**{practice.function or practice.path}** ({where}) - {practice.description}{cost}"
 
 
-def _finding_line(finding: Finding) -> str:
-    where = f"`{finding.path}`, {line_range(finding.line, finding.end_line)}"
-    name = finding.function or finding.path
+def _finding_line(finding: Finding, ids: dict[int, str]) -> str:
+    if finding.line >= 1:
+        where = f"`{finding.path}`, {line_range(finding.line, finding.end_line)}"
+    else:
+        where = f"`{finding.path}`"
+    name = _link(finding, ids, finding.function or content.subject(finding))
     cost = ""
     if finding.query_cost:
         cost = f" — {queries(finding.query_cost)}"
@@ -193,16 +281,19 @@ def _finding_line(finding: Finding) -> str:
 # --- findings by file ------------------------------------------------------------------------
 
 
-def _detailed_findings(audit: Audit, names: dict[str, str]) -> str:
+def _detailed_findings(
+    audit: Audit, names: dict[str, str], ids: dict[int, str], tests: RegressionPlan
+) -> str:
     out = ["## Detailed Findings by File\n"]
-    flagged_files = {f.path for f in audit.findings}
+    in_code = [f for f in audit.findings if not is_database_finding(f)]
+    flagged_files = {f.path for f in in_code}
     optimized = _by_path(p for p in audit.good_practices if p.path not in flagged_files)
     if optimized:
         out.append("### 🟢 OPTIMIZED - No Changes Needed\n")
         for path, practices in optimized.items():
             out.append(_optimized_file(path, practices))
     for severity in SEVERITIES_DESC:
-        chosen = [f for f in audit.findings if f.severity == severity]
+        chosen = [f for f in in_code if f.severity == severity]
         if not chosen:
             continue
         out.append(f"### {SECTION_TITLES[severity]}\n")
@@ -210,13 +301,19 @@ def _detailed_findings(audit: Audit, names: dict[str, str]) -> str:
             out.append(f"#### File: `{path}`\n")
             practices = [p for p in audit.good_practices if p.path == path]
             for finding in findings:
-                out.append(_finding_block(finding, names))
+                out.append(_finding_block(finding, names, ids, tests))
             if practices:
                 out.append("**Already optimized in this file:**\n")
                 out.extend(f"- {_practice_line(p)}" for p in practices)
                 out.append("\n---\n")
     if len(out) == 1:
-        out.append("No findings and no recognised optimized operations.\n")
+        out.append("No findings in the code and no recognised optimized operations.\n")
+    moved = len(audit.findings) - len(in_code)
+    if moved:
+        out.append(
+            f"*{plural(moved, 'database finding')} (indexes, server settings) "
+            "are in the reviews below.*\n"
+        )
     return "\n".join(out)
 
 
@@ -245,34 +342,37 @@ def _optimized_file(path: str, practices: list[GoodPractice]) -> str:
         lines.append(f"- `{practice.function}()` ({span}): {described}")
     for practice in practices:
         if practice.code:
-            language = _language_of(practice.path)
-            lines.append(_code_block(practice.code, f"✅ {practice.kind}", language))
+            lines.append(_code_block(practice.code, f"✅ {practice.kind}", language_of(path)))
     lines.append("\n---\n")
     return "\n".join(lines)
 
 
-def _finding_block(finding: Finding, names: dict[str, str]) -> str:
+def _finding_block(
+    finding: Finding, names: dict[str, str], ids: dict[int, str], tests: RegressionPlan
+) -> str:
     rule = finding.rule + (f" ({names[finding.rule]})" if finding.rule in names else "")
     lines = [
+        _anchor(ids[id(finding)]),
         f"**Issue:** {finding.message}  ",
         f"**Rule:** {rule}  ",
         f"**Severity:** {str(finding.severity).upper()}  ",
+        f"**Location:** `{finding.path}`, {line_range(finding.line, finding.end_line)}  ",
     ]
     if finding.function:
         lines.append(f"**Function:** `{finding.function}`  ")
     if finding.query_cost:
         lines.append(f"**Current Queries:** {queries(finding.query_cost)}  ")
+    if finding.fixed_query_cost:
+        lines.append(f"**After the Fix:** {queries(finding.fixed_query_cost)}  ")
     if finding.source != "static":
         lines.append(f"**Found by:** {finding.source}  ")
+    lines.append(f"**Kept Fixed By:** {_safeguard_text(finding, tests)}")
     if finding.code:
         lines.append("")
         lines.append(f"**{line_range(finding.line, finding.end_line).capitalize()}:**")
         language = finding.fix.language if finding.fix is not None else None
-        language = language or _language_of(finding.path)
+        language = language or language_of(finding.path)
         lines.append(_code_block(finding.code, f"❌ {finding.rule}", language))
-    else:
-        where = line_range(finding.line, finding.end_line)
-        lines.append(f"**Location:** `{finding.path}`, {where}")
     if finding.call_chain:
         lines.append("\n**Call chain:**\n")
         for number, hop in enumerate(finding.call_chain, start=1):
@@ -290,6 +390,20 @@ def _finding_block(finding: Finding, names: dict[str, str]) -> str:
     lines.append(_improvement_block(finding))
     lines.append("\n---\n")
     return "\n".join(lines)
+
+
+def _safeguard_text(finding: Finding, tests: RegressionPlan) -> str:
+    test = tests.test_for(finding)
+    if test is not None:
+        number = tests.tests.index(test) + 1
+        return (
+            f"[Test {number}](#test-{number}) (`{test.save_as}`), which fails above "
+            f"{queries(str(test.budget))}"
+        )
+    for safeguard in tests.safeguards:
+        if safeguard.finding is finding:
+            return f"{safeguard.check} ({safeguard.reason})"
+    return "`dbaudit check` in CI"
 
 
 def _improvement_block(finding: Finding) -> str:
@@ -312,38 +426,306 @@ def _improvement_block(finding: Finding) -> str:
     return "\n".join(lines)
 
 
-_LANGUAGE_BY_SUFFIX = {
-    ".ts": "typescript",
-    ".tsx": "typescript",
-    ".mts": "typescript",
-    ".cts": "typescript",
-    ".js": "javascript",
-    ".jsx": "javascript",
-    ".mjs": "javascript",
-    ".cjs": "javascript",
-}
-
-
-def _language_of(path: str) -> str:
-    suffix = path[path.rfind(".") :].lower() if "." in path else ""
-    return _LANGUAGE_BY_SUFFIX.get(suffix, "python")
-
-
 def _code_block(code: str, label: str, language: str = "python") -> str:
     body = code.rstrip("\n")
     fence = "````" if "```" in body else "```"
-    comment = "#" if language == "python" else "//"
-    return f"\n{fence}{language}\n{comment} {label}\n{body}\n{fence}"
+    comment = {"python": "#", "bash": "#", "ini": ";", "sql": "--"}.get(language, "//")
+    head = f"{comment} {label}\n" if label else ""
+    return f"\n{fence}{language}\n{head}{body}\n{fence}"
 
 
-# --- tables and checklists -------------------------------------------------------------------
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+# --- database indexing review ----------------------------------------------------------------
+
+
+def _indexing_review(
+    audit: Audit, ranked: list[Finding], names: dict[str, str], ids: dict[int, str]
+) -> str:
+    review = audit.database
+    findings = [f for f in ranked if is_index_finding(f) and f.rule != "DBA401"]
+    advice = [f for f in ranked if f.rule == "DBA401"]
+    lines = ["## Database Indexing Review\n"]
+    if review is None:
+        lines.append(
+            "No database or schema was reviewed. Run `dbaudit audit "
+            f"{' '.join(audit.roots) or 'PATH'} --db {DB_URL_HINT}` for index advice checked by "
+            "the PostgreSQL planner against your workload, index health (foreign keys without an "
+            "index, duplicate, unused and invalid indexes) and connection settings; "
+            "`dbaudit indexes --db URL` runs the database review alone. dbaudit only reads the "
+            "database: it never creates, drops or changes anything there.\n"
+        )
+        if advice or findings:
+            lines.append("### Index Findings\n")
+            lines.extend(_database_finding(f, names, ids) for f in [*advice, *findings])
+        return "\n".join(lines)
+    if review.source == "static":
+        lines.append(
+            f"**Schema:** read from the models in `{review.database}` "
+            f"({plural(review.tables, 'table')}); no database was asked, so nothing here is "
+            f"checked by the planner. Run with `--db {DB_URL_HINT}` for planner-checked advice "
+            "(the indexes your workload needs, their size and the cost they save).\n"
+        )
+    else:
+        lines.extend(_live_header(review))
+        lines.append(_recommendations(review, advice, ids))
+    lines.append(_index_health(review, findings, names, ids))
+    lines.append(_existing_indexes(review))
+    if review.not_recommended:
+        lines.append("### Not Recommended\n")
+        lines.append(
+            f"<details><summary>{plural(len(review.not_recommended), 'candidate')} tried and "
+            "not recommended, each with the reason</summary>\n"
+        )
+        lines.append("| Candidate | Reason |")
+        lines.append("|-----------|--------|")
+        for rejected in review.not_recommended:
+            lines.append(f"| `{_cell(rejected.ddl)}` | {_cell(rejected.reason)} |")
+        lines.append("\n</details>\n")
+    if review.problems:
+        lines.append("### Not Reviewed\n")
+        lines.append("What the review could not do (the rest went on):\n")
+        lines.extend(f"- {problem}" for problem in review.problems)
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _live_header(review: DatabaseReview) -> list[str]:
+    version = f"PostgreSQL {review.server_version}, " if review.server_version else ""
+    lines = [f"**Database:** `{review.database}` ({version}{plural(review.tables, 'table')})  "]
+    planner = PLANNERS.get(review.planner, review.planner) or "the advisor did not run"
+    if review.workload_statements:
+        source = review.workload_source or "the workload"
+        lines.append(
+            f"**Workload:** {plural(review.workload_statements, 'statement')} from {source}; "
+            f"candidate indexes judged by the planner with {planner}  "
+        )
+    else:
+        lines.append(f"**Workload:** none to advise for ({planner})  ")
+    before, after = review.workload_cost_before, review.workload_cost_after
+    if before > 0:
+        lower = round(100 * (before - after) / before)
+        lines.append(
+            f"**Workload cost:** {before:,.1f} → {after:,.1f} (planner cost units, weighted by "
+            f"calls) with the recommended indexes (**{lower}% lower**)\n"
+        )
+    else:
+        lines.append("")
+    return lines
+
+
+def _recommendations(review: DatabaseReview, advice: list[Finding], ids: dict[int, str]) -> str:
+    lines = ["### ⚠️ Recommended Indexes\n"]
+    if not review.recommendations:
+        lines.append(
+            "None: no candidate saved enough of the workload's planner cost to be worth its "
+            "size and its write cost (see Not Recommended for each reason).\n"
+        )
+        return "\n".join(lines)
+    for priority in ("high", "medium"):
+        chosen = [r for r in review.recommendations if r.priority == priority]
+        if not chosen:
+            continue
+        lines.append(f"#### {priority.capitalize()} Priority\n")
+        for recommendation in chosen:
+            lines.append(_recommendation(recommendation, advice, ids))
+    return "\n".join(lines)
+
+
+def _recommendation(
+    recommendation: IndexRecommendation, advice: list[Finding], ids: dict[int, str]
+) -> str:
+    ddl = recommendation.ddl.strip()
+    ddl = ddl if ddl.endswith(";") else ddl + ";"
+    finding = next(
+        (f for f in advice if f.fix is not None and f.fix.code == recommendation.ddl), None
+    )
+    lines = [_anchor(ids[id(finding)])] if finding is not None else []
+    lines.append(_code_block(ddl, "", "sql").lstrip("\n"))
+    lines.append(
+        f"\n- **Table:** `{recommendation.table}` · **Estimated size:** "
+        f"{human_bytes(recommendation.size_bytes)} · **Why:** {recommendation.reason}"
+    )
+    if recommendation.statements:
+        measured = any(s.ms_before is not None for s in recommendation.statements)
+        head = "| Statement | Calls | Planner cost before → after |"
+        rule = "|-----------|------:|-----------------------------|"
+        if measured:
+            head += " Measured before → after |"
+            rule += "-------------------------|"
+        lines += ["", head, rule]
+        for statement in recommendation.statements:
+            row = (
+                f"| `{_cell(one_line(statement.query, 100))}` | {statement.calls:,.0f} "
+                f"| {statement.cost_before:,.1f} → {statement.cost_after:,.1f} |"
+            )
+            if measured:
+                if statement.ms_before is not None and statement.ms_after is not None:
+                    row += (
+                        f" {milliseconds(statement.ms_before)} → "
+                        f"{milliseconds(statement.ms_after)} |"
+                    )
+                else:
+                    row += " - |"
+            lines.append(row)
+    lines.append("")
+    return "\n".join(lines)
+
+
+def _index_health(
+    review: DatabaseReview, findings: list[Finding], names: dict[str, str], ids: dict[int, str]
+) -> str:
+    if review.source == "static":
+        lines = ["### Foreign Keys Without an Index\n"]
+        if not findings:
+            lines.append(
+                "Every foreign key in the models has an index on its referencing columns.\n"
+            )
+    else:
+        lines = ["### Index Health\n"]
+        if not findings:
+            lines.append(
+                "No foreign key without an index, no duplicate, unused or invalid index, and no "
+                "large table read mostly by sequential scans.\n"
+            )
+    lines.extend(_database_finding(f, names, ids) for f in findings)
+    return "\n".join(lines)
+
+
+def _database_finding(finding: Finding, names: dict[str, str], ids: dict[int, str]) -> str:
+    name = f" {names[finding.rule]}" if finding.rule in names else ""
+    lines = [
+        _anchor(ids[id(finding)]),
+        f"**{finding.rule}{name}** ({str(finding.severity).upper()}): {finding.message}  ",
+    ]
+    if finding.problem and finding.problem != finding.message:
+        lines.append(finding.problem.replace("\n", "  \n") + "  ")
+    if finding.fix is not None:
+        lines.append(f"**Fix:** {finding.fix.summary}")
+        if finding.fix.code:
+            lines.append(_code_block(finding.fix.code, "", finding.fix.language or "sql"))
+    lines.append("")
+    return "\n".join(lines)
+
+
+def _existing_indexes(review: DatabaseReview) -> str:
+    lines = ["### ✅ Already Indexed\n"]
+    if not review.existing_indexes:
+        lines.append("No index in the reviewed schema.\n")
+        return "\n".join(lines)
+    live = review.source == "live"
+    constraints = sum(1 for i in review.existing_indexes if i.backs_constraint)
+    lines.append(
+        f"{plural(len(review.existing_indexes), 'index', 'indexes')} on "
+        f"{plural(len({i.table for i in review.existing_indexes}), 'table')}, "
+        f"{constraints} of them backing a primary key or unique constraint.\n"
+    )
+    folded = len(review.existing_indexes) > MAX_LISTED_INDEXES
+    if folded:
+        lines.append("<details><summary>Every existing index</summary>\n")
+    head = "| Table | Index | Definition | Backs |"
+    rule = "|-------|-------|------------|-------|"
+    if live:
+        head += " Size | Scans |"
+        rule += "------|------:|"
+    lines += [head, rule]
+    for index in sorted(review.existing_indexes, key=lambda i: (i.table, i.name)):
+        row = (
+            f"| `{index.table}` | `{index.name}` | `{_cell(index.definition)}` "
+            f"| {index.backs_constraint or '-'} |"
+        )
+        if live:
+            scans = f"{index.scans:,}" if index.scans is not None else "-"
+            row += f" {human_bytes(index.size_bytes)} | {scans} |"
+        lines.append(row)
+    if folded:
+        lines.append("\n</details>")
+    lines.append("")
+    return "\n".join(lines)
+
+
+# --- connection management review ------------------------------------------------------------
+
+
+def _connection_review(
+    audit: Audit, ranked: list[Finding], names: dict[str, str], ids: dict[int, str]
+) -> str:
+    pools = [f for f in ranked if f.rule == "DBA201"]
+    server = [f for f in ranked if is_server_finding(f)]
+    lines = ["## Connection Management Review\n", "### Pool Settings in Code\n"]
+    if pools:
+        for finding in pools:
+            where = f"`{finding.path}`, {line_range(finding.line, finding.end_line)}"
+            lines.append(
+                f"- {_link(finding, ids, finding.function or finding.path)} ({where}): "
+                f"{finding.message}"
+            )
+            if finding.fix is not None and finding.fix.code:
+                lines.append(f"\n  **Use:** {finding.fix.summary}")
+                block = _code_block(finding.fix.code, "", finding.fix.language)
+                lines.append("\n".join(f"  {line}" if line else "" for line in block.split("\n")))
+                lines.append("")
+    elif audit.files:
+        lines.append(
+            "No engine or pool created with library defaults was found (DBA201 checks the pool "
+            "size, checkout timeout, recycling, pre-ping and a statement timeout).\n"
+        )
+    else:
+        lines.append("No code was audited.\n")
+    review = audit.database
+    if review is None or review.source != "live":
+        lines.append("### Server Settings\n")
+        lines.append(
+            "The server was not reviewed: run with "
+            f"`--db {DB_URL_HINT}` to check `statement_timeout`, "
+            "`idle_in_transaction_session_timeout`, the headroom under `max_connections` and the "
+            "sessions idle in a transaction.\n"
+        )
+        if server:
+            lines.extend(_database_finding(f, names, ids) for f in server)
+        return "\n".join(lines)
+    lines.append("### Server Settings\n")
+    if review.settings:
+        lines += ["| Setting | Current | Recommended |", "|---------|---------|-------------|"]
+        for name, value in review.settings:
+            related = [f for f in server if f.rule in SETTING_RULES.get(name, ())]
+            current = f"{value} (off)" if name in TIME_SETTINGS and value in ("0", "0ms") else value
+            advice = "; ".join(
+                _link(f, ids, f.fix.summary if f.fix is not None else f.message) for f in related
+            )
+            lines.append(f"| `{name}` | {current} | {advice or '✅ no finding'} |")
+        lines.append("")
+    else:
+        lines.append("Not read (see Not Reviewed in the indexing review).\n")
+    if review.connections_by_state:
+        total = sum(count for _, count in review.connections_by_state)
+        lines += [
+            "### Connections by State\n",
+            "| State | Connections |",
+            "|-------|------------:|",
+        ]
+        lines.extend(f"| {state} | {count:,} |" for state, count in review.connections_by_state)
+        lines.append(f"| **all** | **{total:,}** |\n")
+    lines.append("### Findings\n")
+    if server:
+        lines.extend(_database_finding(f, names, ids) for f in server)
+    else:
+        lines.append("None: timeouts are set and the server has connections to spare.\n")
+    return "\n".join(lines)
+
+
+# --- metrics ---------------------------------------------------------------------------------
 
 
 def _metrics(audit: Audit) -> str:
-    rows = [f for f in audit.findings if f.query_cost]
+    if audit.metrics:
+        return _measured_metrics(audit.metrics)
+    rows = [f for f in audit.findings if f.query_cost and not is_database_finding(f)]
     if not rows:
         return ""
-    estimate = is_estimate(audit)
+    estimate = any(f.evidence is None for f in rows)
     title = "Estimated" if estimate else "Measured"
     lines = [
         "## Performance Metrics Summary\n",
@@ -374,11 +756,68 @@ def _metrics(audit: Audit) -> str:
     return "\n".join(lines)
 
 
+def _measured_metrics(metrics: tuple[OperationMetric, ...]) -> str:
+    basis = metrics_basis(metrics)
+    title = {
+        "measured": "Measured",
+        "modelled": "Modelled from measured per-query latency",
+        "partly modelled": "Measured, partly modelled",
+    }[basis]
+    timing = timing_label(metrics)
+    column = {"time in the database": "DB time", "time per operation": "Time"}.get(
+        timing, "Call time"
+    )
+    lines = [
+        "## Performance Metrics Summary\n",
+        f"### Before and After ({title})\n",
+        f"| Operation | Queries before | Queries after | {column} before | {column} after "
+        "| Improvement |" + (" Basis |" if basis == "partly modelled" else ""),
+        "|-----------|---------------:|--------------:|------------:|-----------:|-------------|"
+        + ("-------|" if basis == "partly modelled" else ""),
+    ]
+    for metric in metrics:
+        fewer = ""
+        if metric.queries_before > metric.queries_after:
+            share = 100 * (metric.queries_before - metric.queries_after) // metric.queries_before
+            fewer = f", {share}% fewer queries"
+        row = (
+            f"| `{metric.name}` | {metric.queries_before:,} | {metric.queries_after:,} "
+            f"| {milliseconds(metric.ms_before)} | {milliseconds(metric.ms_after)} "
+            f"| **{percent_change(metric.ms_before, metric.ms_after)}**{fewer} |"
+        )
+        if basis == "partly modelled":
+            row += " measured |" if metric.measured else " after modelled |"
+        lines.append(row)
+    totals = metric_totals(metrics)
+    row = (
+        f"| **all {plural(totals.operations, 'operation')}** | **{totals.queries_before:,}** "
+        f"| **{totals.queries_after:,}** | **{milliseconds(totals.ms_before)}** "
+        f"| **{milliseconds(totals.ms_after)}** "
+        f"| **{percent_change(totals.ms_before, totals.ms_after)}**, "
+        f"{totals.percent_fewer_queries}% fewer queries |"
+    )
+    lines.append(row + (" |" if basis == "partly modelled" else ""))
+    notes = {
+        "measured": "Measured: both sides ran against the database",
+        "modelled": "Before measured; after modelled as the fixed query count times the "
+        "measured time per query (an estimate)",
+        "partly modelled": 'Rows marked *after modelled* estimate "after" as the fixed query '
+        "count times the measured time per query; the others were measured on both sides",
+    }
+    lines.append(f"\n*{notes[basis]}. Times are {timing}.*\n")
+    return "\n".join(lines)
+
+
+# --- files not analyzed ----------------------------------------------------------------------
+
+
 def _skipped(audit: Audit) -> str:
     if not audit.skipped:
         return ""
-    broken = [s for s in audit.skipped if not skipped_by_design(s)]
-    by_design = [s for s in audit.skipped if skipped_by_design(s)]
+    partly = analyzed_partly(audit)
+    skipped = not_analyzed(audit)
+    broken = [s for s in skipped if not skipped_by_design(s)]
+    by_design = [s for s in skipped if skipped_by_design(s)]
     lines = ["## Files Not Analyzed\n"]
     if broken:
         lines += ["| File | Reason |", "|------|--------|"]
@@ -391,52 +830,209 @@ def _skipped(audit: Audit) -> str:
         lines.append("<details><summary>Files skipped by design</summary>\n")
         lines.extend(f"- `{s.path}`: {s.reason}" for s in by_design)
         lines.append("\n</details>\n")
+    if partly:
+        lines.append(
+            f"Partly analyzed (audited, and counted among the files audited, as far as the "
+            f"parser recovered): {plural(len(partly), 'file')}.\n"
+        )
+        lines.append("<details><summary>Files partly analyzed</summary>\n")
+        lines.extend(f"- `{s.path}`: {s.reason}" for s in partly)
+        lines.append("\n</details>\n")
     return "\n".join(lines)
 
 
-def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+# --- implementation priority -----------------------------------------------------------------
 
 
-def _priority(audit: Audit) -> str:
-    if not audit.findings:
-        return ""
-    phases = (
-        ("Phase 1: Critical and High (do immediately)", (Severity.CRITICAL, Severity.HIGH)),
-        ("Phase 2: Medium (this sprint)", (Severity.MEDIUM,)),
-        ("Phase 3: Low and advisory (when touching the code)", (Severity.LOW, Severity.INFO)),
-    )
+def _priority(phases: list[content.Phase], ids: dict[int, str]) -> str:
     lines = ["## Implementation Priority\n"]
     number = 0
-    for title, severities in phases:
-        chosen = [f for f in audit.findings if f.severity in severities]
-        if not chosen:
-            continue
-        lines.append(f"### {title}\n")
-        for finding in sorted(chosen, key=lambda f: (-f.severity, f.path, f.line)):
+    for phase in phases:
+        lines.append(f"### {phase.title}\n")
+        for index, action in enumerate(phase.actions):
             number += 1
-            summary = finding.fix.summary if finding.fix is not None else finding.message
+            lines.append(f"{number}. {_action_line(action, ids)}")
+            if action.code:
+                block = _code_block(action.code, "", action.language)
+                lines.append("\n".join(f"   {line}" if line else "" for line in block.split("\n")))
+                if index < len(phase.actions) - 1:
+                    lines.append("")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _action_line(action: content.Action, ids: dict[int, str]) -> str:
+    finding = action.finding
+    title = f"`{action.title}`" if finding is not None and finding.function else action.title
+    if finding is not None:
+        title = _link(finding, ids, title)
+    marker = "🔥 " if finding is not None and finding.severity >= Severity.HIGH else ""
+    where = f" ({action.where})" if action.where else ""
+    gain = f" — {action.gain}" if action.gain else ""
+    return f"{marker}**{title}**{where}: {action.text}{gain}"
+
+
+# --- testing strategy ------------------------------------------------------------------------
+
+
+def _testing_strategy(audit: Audit, tests: RegressionPlan, ids: dict[int, str]) -> str:
+    lines = ["## Testing Strategy\n"]
+    if not audit.findings:
+        lines.append(
+            "Nothing to fix, so nothing to pin yet. Keep it so: run `dbaudit check` in CI and "
+            "`pytest --dbaudit`, which fails a test that runs an N+1.\n"
+        )
+        return "\n".join(lines)
+    lines.append(
+        "Each fixed operation gets a test that fails when its query count climbs back above "
+        "what the fix reaches, with the function's real name and module. The budget is the "
+        "count dbaudit works out for the fixed code; should the function also run queries the "
+        "audit did not count, set it to what the fixed code runs (a failure lists every query). "
+        "Findings with no count to pin are kept fixed by a check in CI (table at the end of "
+        "this section).\n"
+    )
+    python = [t for t in tests.tests if t.framework == "pytest"]
+    vitest = [t for t in tests.tests if t.framework == "vitest"]
+    if python:
+        lines.append("### Python: pytest with dbaudit's `assert_max_queries`\n")
+        lines.append("Set up once:\n")
+        lines.append(
+            "- Install dbaudit where the tests run (`pip install dbaudit`). Its pytest plugin "
+            "gives the `assert_max_queries` fixture (and the `@pytest.mark.max_queries(n)` "
+            "marker); the fixture counts the queries of every SQLAlchemy engine. Connections of "
+            "asyncpg, psycopg, sqlite3 or Django go through `dbaudit.runtime.instrument(conn)` in "
+            "a fixture."
+        )
+        if any("@pytest.mark.asyncio" in t.code for t in python):
+            lines.append("- Async tests run with pytest-asyncio (`pip install pytest-asyncio`).")
+        fixtures = tests.fixtures("pytest")
+        if fixtures:
+            listed = ", ".join(f"`{name}`" for name in fixtures)
             lines.append(
-                f"{number}. **{finding.function or finding.path}** "
-                f"(`{finding.path}:{finding.line}`, {finding.rule}): {summary}"
+                f"- Define these fixtures in `tests/conftest.py`: {listed}. Give them data that "
+                f"makes every loop run several times ({ASSUMED_LOOP_SIZE} items is what this "
+                "audit assumed): with one row, an N+1 costs one query and hides."
             )
         lines.append("")
-    return "\n".join(lines)
-
-
-def _checklist(audit: Audit, names: dict[str, str]) -> str:
-    lines = ["## Code Review Checklist\n", "Use this checklist for future code reviews:\n"]
-    fired = Counter(f.rule for f in audit.findings)
-    if fired:
-        lines.append("### Open in this audit\n")
-        for rule, count in sorted(fired.items()):
-            name = names.get(rule, "")
-            label = f"{rule} {name}".strip()
-            lines.append(f"- [ ] {label}: {plural(count, 'finding')} to fix")
-        lines.append("")
-    lines.append("### Database Operations\n")
-    lines.extend(f"- [ ] {item}" for item in CHECKLIST_DATABASE)
-    lines.append("\n### Performance\n")
-    lines.extend(f"- [ ] {item}" for item in CHECKLIST_PERFORMANCE)
+        for test in python:
+            lines.append(_test_block(test, tests, ids))
+    if vitest:
+        lines.append("### TypeScript: Vitest with a query counter\n")
+        lines.append("Set up once:\n")
+        fixtures = tests.fixtures("vitest")
+        listed = ", ".join(f"`{name}`" for name in fixtures) or "none"
+        lines.append(
+            f"- `{regression_tests.FIXTURES_MODULE}.ts` exports `test`, Vitest's "
+            f"`test.extend(...)` with these fixtures: {listed}. Give them data that makes every "
+            "loop run several times."
+        )
+        lines.append(
+            "- The counter spies on `pg.Client.prototype.query`: every statement sent through "
+            "node-postgres (Drizzle's node-postgres driver, Knex with `pg`, `pg` itself). With "
+            "Prisma, the test counts the client's query events instead (the `prisma` fixture must "
+            'be the client the code uses, created with `log: [{ emit: "event", level: '
+            '"query" }]`).\n'
+        )
+        for test in vitest:
+            lines.append(_test_block(test, tests, ids))
+    lines.append("### What Keeps Each Finding Fixed\n")
+    lines.append("| Finding | Kept fixed by |")
+    lines.append("|---------|---------------|")
+    for number, finding in enumerate(content.rank(audit), start=1):
+        label = f"{finding.rule} `{finding.function or content.subject(finding)}`"
+        lines.append(
+            f"| [{number}](#{ids[id(finding)]}) {_cell(label)} | "
+            f"{_cell(_safeguard_text(finding, tests))} |"
+        )
+    roots = " ".join(audit.roots) or "."
+    lines.append("\n### In CI\n")
+    lines.append(
+        _code_block(
+            f"dbaudit check {roots} --baseline .dbaudit-baseline.json  # new findings fail\n"
+            "pytest --dbaudit  # a test that runs an N+1 fails; the tests above pin the counts",
+            "",
+            "bash",
+        ).lstrip("\n")
+    )
     lines.append("")
     return "\n".join(lines)
+
+
+def _test_block(
+    test: regression_tests.RegressionTest, tests: RegressionPlan, ids: dict[int, str]
+) -> str:
+    number = tests.tests.index(test) + 1
+    kept = ", ".join(
+        _link(f, ids, f"{f.rule} at line {f.line}" if f.line >= 1 else f.rule)
+        for f in test.findings
+    )
+    return "\n".join(
+        [
+            _anchor(f"test-{number}"),
+            f"#### Test {number}: `{test.operation}` stays at {queries(str(test.budget))}\n",
+            f"Keeps fixed: {kept} in `{test.source}`. Save as `{test.save_as}`:",
+            _code_block(test.code, "", "python" if test.framework == "pytest" else "typescript"),
+            "",
+        ]
+    )
+
+
+# --- checklist and conclusion ----------------------------------------------------------------
+
+
+def _checklist(audit: Audit, ids: dict[int, str]) -> str:
+    lines = [
+        "## Code Review Checklist\n",
+        "Use this checklist for future code reviews. Ticked: what this codebase already passes "
+        "(no finding where it has such operations, or a good practice recognised). Open items "
+        "link to their findings.\n",
+    ]
+    for title, results in content.checklist(audit):
+        lines.append(f"### {title}\n")
+        for result in results:
+            if result.state == "pass":
+                lines.append(f"- [x] {result.item.text} — *{result.note}*")
+            elif result.state == "open":
+                links = ", ".join(
+                    _link(f, ids, f"{f.rule} in `{f.function or content.subject(f)}`")
+                    for f in result.findings[:5]
+                )
+                more = len(result.findings) - 5
+                extra = f" and {more} more" if more > 0 else ""
+                lines.append(f"- [ ] {result.item.text} — **open:** {links}{extra}")
+            else:
+                lines.append(f"- [ ] {result.item.text} — *not verified: {result.note}*")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _conclusion(
+    audit: Audit, phases: list[content.Phase], tests: RegressionPlan, ids: dict[int, str]
+) -> str:
+    lines = ["## Conclusion\n", "### Summary\n", content.summary(audit) + "\n"]
+    lines.append("### Immediate Action Items\n")
+    for number, action in enumerate(content.immediate_actions(phases), start=1):
+        lines.append(f"{number}. {_action_line(action, ids)}")
+    lines.append("")
+    lines.append("### Expected Overall Impact\n")
+    lines.extend(f"- {item}" for item in _impact(audit, tests))
+    lines.append("")
+    return "\n".join(lines)
+
+
+def _impact(audit: Audit, tests: RegressionPlan) -> list[str]:
+    items = [f"**Queries and time:** {_expected_improvement(audit)}"]
+    review = audit.database
+    if review is not None and review.recommendations and review.workload_cost_before > 0:
+        before, after = review.workload_cost_before, review.workload_cost_after
+        items.append(
+            f"**Workload planner cost:** {before:,.1f} → {after:,.1f} with "
+            f"{plural(len(review.recommendations), 'index', 'indexes')} "
+            f"({human_bytes(sum(r.size_bytes for r in review.recommendations))} on disk)"
+        )
+    if tests.tests:
+        items.append(
+            f"**No regressions:** {plural(len(tests.tests), 'test')} pin the fixed query counts; "
+            "`dbaudit check` in CI stops new problems"
+        )
+    return items

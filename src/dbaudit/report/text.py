@@ -13,10 +13,12 @@ from itertools import groupby
 
 from rich.text import Text
 
-from dbaudit.findings import Audit, Finding, Severity
+from dbaudit.findings import Audit, Finding, Severity, SkippedFile
 from dbaudit.report.common import (
+    analyzed_partly,
     evidence_text,
     location,
+    not_analyzed,
     plural,
     queries,
     severity_summary,
@@ -32,6 +34,7 @@ SEVERITY_STYLES: dict[Severity, str] = {
 }
 
 MAX_LISTED = 20  # good practices and skipped files; JSON lists them all
+MAX_PARTLY_LISTED = 5  # more files analyzed in part are one line
 
 
 def render(audit: Audit, *, note: str = "") -> str:
@@ -68,8 +71,13 @@ def summary_line(audit: Audit) -> str:
         f"audited {plural(len(audit.files), 'file')} ({plural(lines, 'line')})",
         f"{plural(len(audit.good_practices), 'operation')} already optimized",
     ]
-    if audit.skipped:
-        parts.append(f"{plural(len(audit.skipped), 'file')} not analyzed")
+    # a file analyzed only in part is among the audited files: counted once, as audited
+    skipped = not_analyzed(audit)
+    if skipped:
+        parts.append(f"{plural(len(skipped), 'file')} not analyzed")
+    partly = analyzed_partly(audit)
+    if partly:
+        parts.append(f"{plural(len(partly), 'file')} partly analyzed")
     return "; ".join(parts) + "."
 
 
@@ -112,8 +120,25 @@ def _practices(out: Text, audit: Audit) -> None:
 def _skipped(out: Text, audit: Audit) -> None:
     if not audit.skipped:
         return
-    broken = [s for s in audit.skipped if not skipped_by_design(s)]
-    by_design = [s for s in audit.skipped if skipped_by_design(s)]
+    skipped = not_analyzed(audit)
+    broken = [s for s in skipped if not skipped_by_design(s)]
+    by_design = [s for s in skipped if skipped_by_design(s)]
+    partly = analyzed_partly(audit)
+    if skipped:
+        _not_analyzed(out, broken, by_design)
+    if not partly:
+        return
+    out.append("Partly analyzed (audited as far as the parser recovered):\n", style="bold")
+    if len(partly) > MAX_PARTLY_LISTED:
+        # a real tree can have a hundred (the grammar lags the language): one line, not a page
+        out.append(f"  {plural(len(partly), 'file')} (listed by --format json)\n", style="dim")
+    else:
+        for skipped_file in partly:
+            out.append(f"  {skipped_file.path}: {skipped_file.reason}\n", style="dim")
+    out.append("\n")
+
+
+def _not_analyzed(out: Text, broken: list[SkippedFile], by_design: list[SkippedFile]) -> None:
     out.append("Not analyzed:\n", style="bold yellow")
     for skipped in broken[:MAX_LISTED]:
         out.append(f"  {skipped.path}: {skipped.reason}\n", style="yellow")
