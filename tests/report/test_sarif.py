@@ -268,3 +268,11 @@ def test_milliseconds() -> None:
         "0.09 ms",
         "0 ms",
     ]
+
+
+def test_live_audit_is_valid_sarif_with_named_database_rules(live_audit: Audit) -> None:
+    document = sarif.to_dict(live_audit)
+    assert_valid_sarif(document)
+    rules = {rule["id"]: rule for rule in _run(document)["tool"]["driver"]["rules"]}
+    assert rules["DBA402"]["name"] == "foreign-key-without-index"
+    assert rules["DBA501"]["name"] == "no-statement-timeout"

@@ -22,7 +22,7 @@ from urllib.parse import quote
 
 from dbaudit import __version__
 from dbaudit.findings import Audit, CallHop, Finding, Severity, SkippedFile
-from dbaudit.report.common import queries
+from dbaudit.report.common import LIVE_RULE_NAMES, RUNTIME_RULE_NAMES, queries
 from dbaudit.scan import skipped_by_design
 
 SARIF_VERSION = "2.1.0"
@@ -118,8 +118,10 @@ def _rule(code: str, name: str, severity: Severity, doc: str, category: str) -> 
 def _unregistered_rule(finding: Finding) -> dict[str, Any]:
     level = LEVELS[finding.severity]
     text = finding.problem or finding.message
+    name = LIVE_RULE_NAMES.get(finding.rule) or RUNTIME_RULE_NAMES.get(finding.rule)
     return {
         "id": finding.rule,
+        **({"name": name} if name else {}),
         "shortDescription": {"text": _first_sentence(finding.message)},
         "fullDescription": {"text": text},
         "help": {"text": text},
