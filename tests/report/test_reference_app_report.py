@@ -38,3 +38,23 @@ def test_optimized_report_lists_good_practices_and_no_problem_at_low_or_above() 
     assert "#### ✅ Good Practices Already Implemented" in report
     assert "batched IN" in report
     assert "🔴" not in report and "🟠" not in report
+
+
+def test_every_naive_finding_can_be_acted_on_from_the_report_alone() -> None:
+    """File, lines, current query count, the fix, the fixed count and what keeps it fixed."""
+    report, _ = _report("naive")
+    by_file = report[report.index("## Detailed Findings by File") :]
+    by_file = by_file[: by_file.index("\n## ")]
+    blocks = by_file.split("**Issue:**")[1:]
+    assert blocks
+    for block in blocks:
+        assert "**Location:** `" in block and ("line " in block or "lines " in block)
+        assert "**Solution:**" in block
+        assert "**Kept Fixed By:**" in block
+        if "**Current Queries:**" in block:
+            assert "**After the Fix:**" in block
+    testing = report[report.index("## Testing Strategy") :]
+    # the path the audit shows (src/dbaudit/...) names the module the test imports
+    module = "dbaudit.reference.render_platform.naive.services.chains"
+    assert f"from {module} import user_chains_with_renders" in testing
+    assert "with assert_max_queries(3):" in testing
