@@ -579,3 +579,24 @@ def test_browser_renders_the_live_audit_without_console_errors(
     dom, console = dump_dom(page)
     assert console == []
     assert _body_attribute(dom, "data-shown") == str(len(live_audit.findings))
+
+
+def test_database_section_without_a_database(sample_audit: Audit) -> None:
+    from dbaudit.findings import DatabaseReview, ExistingIndex
+
+    none = _report(sample_audit)
+    section = none[none.index('id="database"') : none.index('id="connections"')]
+    assert "No database or schema was reviewed. Run <code>dbaudit audit app --db" in section
+    review = DatabaseReview(
+        "app/models.py",
+        source="static",
+        tables=2,
+        existing_indexes=(ExistingIndex("users", "users_pkey", "PRIMARY KEY (id)"),),
+    )
+    static = _report(replace(sample_audit, database=review))
+    section = static[static.index('id="database"') : static.index('id="connections"')]
+    assert "Schema read from the models in <code>app/models.py</code>" in section
+    assert "<h3>Foreign keys without an index</h3>" in section
+    assert "<td><code>users_pkey</code></td>" in section
+    assert "Recommended indexes" not in section
+    assert "· static analysis, runtime profile, schema from the models</p>" in static

@@ -349,8 +349,11 @@ def _sources(audit: Audit) -> str:
     measured = any(f.evidence is not None for f in audit.findings)
     if "runtime" in kinds or measured or audit.metrics:
         described.append("runtime profile")
-    if "live" in kinds:
+    review = audit.database
+    if "live" in kinds or (review is not None and review.source == "live"):
         described.append("live database review")
+    elif review is not None:
+        described.append("schema from the models")
     return ", ".join(described)
 
 
