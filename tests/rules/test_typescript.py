@@ -275,3 +275,36 @@ def test_dba103_writes_that_run_once_per_loop_are_not_flagged() -> None:
     lines = DBA103_ONCE_PER_LOOP.splitlines()
     expected = {n for n, line in enumerate(lines, start=1) if "expect: DBA103" in line}
     assert found == expected
+
+
+def test_dba201_only_engines_a_running_service_keeps() -> None:
+    db = """
+        import { Pool } from "pg";
+        import { drizzle } from "drizzle-orm/node-postgres";
+        export const pool = new Pool({ connectionString: process.env.DATABASE_URL });
+        export const db = drizzle(pool);
+    """
+    service = """
+        import { db } from "./db";
+        export async function list() { return db.select().from(users).limit(10); }
+    """
+    migrate = """
+        import postgres from "postgres";
+        export async function migrateAll(url: string) {
+          const sql = postgres(url, { max: 1 });
+          await runMigrations(sql);
+          await sql.end();
+        }
+        export async function ping(url: string) {
+          const client = new Client({ connectionString: url });
+          await client.connect();
+          await client.query("select 1");
+        }
+    """
+    modules = [
+        parse("lib/db.ts", textwrap.dedent(db)).module,
+        parse("lib/service.ts", textwrap.dedent(service)).module,
+        parse("lib/migrate.ts", textwrap.dedent(migrate)).module,
+    ]
+    findings = analyze(modules, select=["DBA201"]).findings
+    assert [(f.path, f.line) for f in findings] == [("lib/db.ts", 4)]

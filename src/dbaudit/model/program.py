@@ -253,6 +253,10 @@ class EngineCreation:
     # statement timeout, ``poolclass`` may say there is no pool at all
     settings: tuple[tuple[str, str], ...] = ()
     text: str = ""
+    # where the new engine is kept, as the events' ``targets``: the names (``engine``,
+    # ``self.engine``, ``app.state.engine``) the creating statement binds, ``<return>`` when it
+    # is returned, and ``<global>`` too when a name is declared ``global``
+    targets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -970,6 +970,7 @@ class _FunctionWalker(FunctionEvents):
         # and whether a statement around this one is recorded as running once already
         self.exit_after: LoopExit | None = None
         self.exit_covered = False
+        self.declared_global: set[str] = set()  # ``global engine`` / ``nonlocal engine``
 
     # ---- output
 
@@ -1215,6 +1216,8 @@ class _FunctionWalker(FunctionEvents):
         elif isinstance(node, ast.Match):
             subject_reads = self.expr(node.subject)
             self._branches(subject_reads, [case.body for case in node.cases])
+        elif isinstance(node, (ast.Global, ast.Nonlocal)):
+            self.declared_global.update(node.names)
         elif isinstance(node, ast.Return):
             if node.value is not None:
                 self.targets = (RETURN,)
@@ -1606,6 +1609,11 @@ class _FunctionWalker(FunctionEvents):
                 url=_unparse(node.args[0]) if node.args else "",
                 settings=tuple((k.arg, _unparse(k.value)) for k in node.keywords if k.arg),
                 text=self._text(node),
+                targets=(
+                    (*self.targets, "<global>")
+                    if self.declared_global & set(self.targets)
+                    else self.targets
+                ),
             )
         )
 

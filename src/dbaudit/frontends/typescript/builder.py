@@ -338,7 +338,7 @@ class ModuleBuilder:
             if library is not None:
                 self.ctx.handles[name] = library
                 if last in P.ENGINE_APIS and not self._wraps_handle(value):
-                    self._engine(value, callee, P.ENGINE_APIS[last], "")
+                    self._engine(value, callee, P.ENGINE_APIS[last], "", (name,))
             if last == "alias":
                 args = arguments(value.child_by_field_name("arguments"))
                 if args:
@@ -360,7 +360,9 @@ class ModuleBuilder:
         self.imports.append(Import(local, module, name))
         self.ctx.imported[local] = module
 
-    def _engine(self, node: Node, callee: str, library: str, function: str) -> None:
+    def _engine(
+        self, node: Node, callee: str, library: str, function: str, targets: tuple[str, ...]
+    ) -> None:
         src = self.ctx.src
         args = arguments(node.child_by_field_name("arguments"))
         settings: list[tuple[str, str]] = []
@@ -394,6 +396,7 @@ class ModuleBuilder:
                 url=url,
                 settings=tuple(settings),
                 text=short(src.text(node)),
+                targets=targets,
             )
         )
 
@@ -1481,7 +1484,7 @@ class FunctionWalker(FunctionEvents):
         name = self.callee_text(constructor) if constructor is not None else ""
         last = name.rsplit(".", 1)[-1]
         if last in P.ENGINE_APIS and ctx.loops == () and self.qualname != "<module>":
-            self.module._engine(node, name, P.ENGINE_APIS[last], self.qualname)
+            self.module._engine(node, name, P.ENGINE_APIS[last], self.qualname, ctx.targets)
         for arg in args:
             self.expr(arg, ctx.plain())
         if ctx.in_query or not name or name.split(".")[0] in P.GLOBAL_OBJECTS:
