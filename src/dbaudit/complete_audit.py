@@ -103,10 +103,19 @@ def complete(
         if code is not None:
             database = static_database_review(code, static.facts, _names(static))
         problems = database.problems if database is not None else ()
-        return CompleteAudit(replace(audit, database=database), problems)
+        return CompleteAudit(_ordered(replace(audit, database=database)), problems)
     findings, database = _live_review(static, live, runtime_files)
     combined = replace(audit, findings=[*audit.findings, *findings], database=database)
-    return CompleteAudit(combined, database.problems)
+    return CompleteAudit(_ordered(combined), database.problems)
+
+
+def _ordered(audit: Audit) -> Audit:
+    """Findings in the documented order (path, line, column, rule), whatever their source."""
+    return replace(audit, findings=sorted(audit.findings, key=_position))
+
+
+def _position(finding: Finding) -> tuple[str, int, int, str]:
+    return (finding.path, finding.line, finding.col, finding.rule)
 
 
 # -- the live database ------------------------------------------------------------------------
