@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 from dbaudit.findings import (
@@ -11,7 +12,7 @@ from dbaudit.findings import (
     RuntimeEvidence,
     Severity,
 )
-from dbaudit.report import markdown
+from dbaudit.report import content, markdown
 
 AUDIT_DATE = date(2026, 1, 15)
 
@@ -375,3 +376,34 @@ def test_partly_analyzed_files_are_counted_as_audited() -> None:
     skipped = _section(report, "Files Not Analyzed")
     assert "| File | Reason |" not in skipped
     assert "- `lib/a.ts`: partly analyzed (syntax errors at line 3)" in skipped
+
+
+def test_many_findings_of_one_database_rule_are_one_table_and_one_block(live_audit: Audit) -> None:
+    fk = next(f for f in live_audit.findings if f.rule == "DBA402")
+    more = [
+        replace(
+            fk,
+            path=f"db://shop/{table}",
+            message=f"foreign key on {table} (user_id) has no index",
+            fix=Fix("index it", f"CREATE INDEX CONCURRENTLY ON {table} (user_id);", "sql"),
+        )
+        for table in ("projects", "gallery_items")
+    ]
+    live_audit.findings += more
+    report = markdown.render(live_audit, today=AUDIT_DATE)
+    health = _section(report, "Database Indexing Review")
+    health = health[health.index("### Index Health") : health.index("### ✅ Already Indexed")]
+    assert "**DBA402 foreign-key-without-index** (3 findings, 3 medium)" in health
+    assert "| Object | Finding |" in health
+    assert (
+        "CREATE INDEX CONCURRENTLY ON gallery_items (user_id);\n"
+        "CREATE INDEX CONCURRENTLY ON projects (user_id);\n"
+        "CREATE INDEX CONCURRENTLY ON renders (project_id);" in health  # in the order of rank
+    )
+    for finding in (fk, *more):
+        number = content.anchors(content.rank(live_audit))[id(finding)]
+        assert f'<a id="{number}"></a>' in health  # every finding still has its anchor
+    priority = _section(report, "Implementation Priority")
+    assert "**3 foreign-key-without-index findings** (DBA402): on `gallery_items`, `projects`" in (
+        priority
+    )

@@ -20,10 +20,13 @@ from dbaudit.report.common import (
     is_server_finding,
     milliseconds,
     plural,
+    rule_names,
     severity_summary,
     time_saved,
 )
 from dbaudit.report.regression_tests import RegressionPlan
+
+GROUP_AT = 3  # this many database findings of one rule are one step, one table
 
 
 def rank(audit: Audit) -> list[Finding]:
@@ -86,15 +89,15 @@ def phases(audit: Audit, tests: RegressionPlan) -> list[Phase]:
     first = [_finding_action(f, audit) for f in code if f.severity >= Severity.HIGH]
     if high:  # cheap to build CONCURRENTLY, and the planner measured what each one saves
         first.append(_index_action(high, "high"))
-    first += [_finding_action(f, audit) for f in health if f.severity >= Severity.HIGH]
+    first += _health_actions([f for f in health if f.severity >= Severity.HIGH], audit)
     first += [_finding_action(f, audit) for f in advice if f.severity >= Severity.HIGH]
     second = [_finding_action(f, audit) for f in code if f.severity == Severity.MEDIUM]
-    second += [_finding_action(f, audit) for f in health if f.severity == Severity.MEDIUM]
+    second += _health_actions([f for f in health if f.severity == Severity.MEDIUM], audit)
     second += [_finding_action(f, audit) for f in advice if f.severity < Severity.HIGH]
     third = [_finding_action(f, audit) for f in connection]
     if medium:
         third.append(_index_action(medium, "medium"))
-    third += [_finding_action(f, audit) for f in health if f.severity < Severity.MEDIUM]
+    third += _health_actions([f for f in health if f.severity < Severity.MEDIUM], audit)
     third += [_finding_action(f, audit) for f in code if f.severity < Severity.MEDIUM]
     chosen = [
         Phase("Phase 1: Critical Fixes (do immediately)", tuple(first)),
@@ -122,6 +125,41 @@ def _finding_action(finding: Finding, audit: Audit) -> Action:
         code=code,
         language=language,
     )
+
+
+def same_rule_groups(findings: list[Finding], least: int = GROUP_AT) -> list[list[Finding]]:
+    """Findings in groups of one rule, in first-seen order; a rule with fewer than ``least``
+    findings gives a group per finding. Thirteen foreign keys without an index read better as
+    one table and one block of DDL than as thirteen paragraphs."""
+    by_rule: dict[str, list[Finding]] = {}
+    for finding in findings:
+        by_rule.setdefault(finding.rule, []).append(finding)
+    groups: list[list[Finding]] = []
+    for members in by_rule.values():
+        groups.extend([members] if len(members) >= least else [[m] for m in members])
+    return groups
+
+
+def _health_actions(findings: list[Finding], audit: Audit) -> list[Action]:
+    actions = []
+    for group in same_rule_groups(findings):
+        if len(group) == 1:
+            actions.append(_finding_action(group[0], audit))
+            continue
+        first = group[0]
+        tables = ", ".join(dict.fromkeys(f"`{subject(f)}`" for f in group))
+        summary = first.fix.summary if first.fix is not None else first.message
+        name = rule_names().get(first.rule, first.rule)
+        actions.append(
+            Action(
+                title=f"{len(group)} {name} findings",
+                text=f"on {tables}; each one's fix below (the first: {summary})",
+                where=first.rule,
+                code="\n".join(f.fix.code for f in group if f.fix is not None and f.fix.code),
+                language="sql",
+            )
+        )
+    return actions
 
 
 def subject(finding: Finding) -> str:

@@ -942,6 +942,26 @@ def _db_finding(finding: Finding, names: dict[str, str], anchors: dict[int, str]
     return "".join(parts)
 
 
+def _db_findings_table(
+    findings: list[Finding], names: dict[str, str], anchors: dict[int, str]
+) -> str:
+    """Many findings of one rule: a table linking each card, then every fix in one block."""
+    first = findings[0]
+    name = f" {names[first.rule]}" if first.rule in names else ""
+    rows = "".join(
+        f"<tr><td>{_link(f, anchors, f'<code>{_e(content.subject(f))}</code>')}</td>"
+        f"<td>{_prose(f.message)}</td></tr>"
+        for f in findings
+    )
+    fixes = "\n".join(f.fix.code for f in findings if f.fix is not None and f.fix.code)
+    code = _plain_code(fixes, "fix") if fixes else ""
+    return (
+        f'<div class="dbfinding"><b>{_e(first.rule)}</b>{_e(name)}: '
+        f"{plural(len(findings), 'finding')}<table><thead><tr><th>Object</th><th>Finding</th>"
+        f"</tr></thead><tbody>{rows}</tbody></table>{code}</div>"
+    )
+
+
 # --- database indexing review ----------------------------------------------------------------
 
 PLANNERS = {
@@ -994,7 +1014,11 @@ def _database(
                 '<p class="note">No foreign key without an index, no duplicate, unused or '
                 "invalid index, no large table read mostly by sequential scans.</p>"
             )
-    parts.extend(_db_finding(f, names, anchors) for f in health)
+    for group in content.same_rule_groups(health):
+        if len(group) == 1:
+            parts.append(_db_finding(group[0], names, anchors))
+        else:
+            parts.append(_db_findings_table(group, names, anchors))
     parts.append(_existing(review))
     if review.not_recommended:
         rows = "".join(

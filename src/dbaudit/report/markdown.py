@@ -505,11 +505,16 @@ def _live_header(review: DatabaseReview) -> list[str]:
     else:
         lines.append(f"**Workload:** none to advise for ({planner})  ")
     before, after = review.workload_cost_before, review.workload_cost_after
-    if before > 0:
+    if before > 0 and review.recommendations:
         lower = round(100 * (before - after) / before)
         lines.append(
             f"**Workload cost:** {before:,.1f} → {after:,.1f} (planner cost units, weighted by "
             f"calls) with the recommended indexes (**{lower}% lower**)\n"
+        )
+    elif before > 0:
+        lines.append(
+            f"**Workload cost:** {before:,.1f} (planner cost units, weighted by calls); no "
+            "index lowers it enough to be worth its size and write cost\n"
         )
     else:
         lines.append("")
@@ -590,7 +595,34 @@ def _index_health(
                 "No foreign key without an index, no duplicate, unused or invalid index, and no "
                 "large table read mostly by sequential scans.\n"
             )
-    lines.extend(_database_finding(f, names, ids) for f in findings)
+    for group in content.same_rule_groups(findings):
+        if len(group) == 1:
+            lines.append(_database_finding(group[0], names, ids))
+        else:
+            lines.append(_database_findings_table(group, names, ids))
+    return "\n".join(lines)
+
+
+def _database_findings_table(
+    findings: list[Finding], names: dict[str, str], ids: dict[int, str]
+) -> str:
+    """Many findings of one rule: a table, then every fix in one block."""
+    first = findings[0]
+    name = f" {names[first.rule]}" if first.rule in names else ""
+    lines = [
+        f"**{first.rule}{name}** ({plural(len(findings), 'finding')}, "
+        f"{severity_summary(findings)})\n",
+        "| Object | Finding |",
+        "|--------|---------|",
+    ]
+    for finding in findings:
+        anchor = _anchor(ids[id(finding)])
+        lines.append(f"| {anchor}`{content.subject(finding)}` | {_cell(finding.message)} |")
+    fixes = [f.fix.code for f in findings if f.fix is not None and f.fix.code]
+    if fixes and first.fix is not None:
+        lines.append(f"\n**Fix:** {first.fix.summary}, and the same for each:")
+        lines.append(_code_block("\n".join(fixes), "", first.fix.language or "sql"))
+    lines.append("")
     return "\n".join(lines)
 
 
