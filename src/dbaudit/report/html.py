@@ -1047,7 +1047,12 @@ def _live_summary(review: DatabaseReview) -> str:
         f"{_e(review.workload_source or 'no source')}; judged with {_e(planner)}</li>",
     ]
     before, after = review.workload_cost_before, review.workload_cost_after
-    if before > 0:
+    if before > 0 and not review.recommendations:
+        items.append(
+            f"<li><b>Workload cost:</b> {before:,.1f} planner units; no index lowers it enough "
+            "to be worth its size and write cost</li>"
+        )
+    elif before > 0:
         lower = round(100 * (before - after) / before)
         items.append(
             f"<li><b>Workload cost:</b> {before:,.1f} → {after:,.1f} planner units with the "
