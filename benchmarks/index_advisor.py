@@ -52,7 +52,7 @@ from dbaudit.db import (
     sqlalchemy_url,
     temporary_database,
 )
-from dbaudit.indexes.advisor import AdvisorSettings, advise, workload_cost
+from dbaudit.indexes.advisor import AdvisorSettings, StatementPlan, advise, workload_cost
 from dbaudit.indexes.candidates import Candidate, covering_index
 from dbaudit.indexes.checks import human_bytes
 from dbaudit.indexes.whatif import measure_with_sizes
@@ -105,8 +105,12 @@ FROM generate_series(1::bigint, 1000000) g;
 INSERT INTO order_items
 SELECT g, 1 + (g * 104729) % 1000000, 1 + (g * 31) % 50000, 1 + g % 3
 FROM generate_series(1::bigint, 1500000) g;
-ANALYZE;
 """
+
+# What autovacuum has done on any server that has run for a while (this shared one runs with
+# autovacuum off): statistics, and the visibility map that lets the planner cost an index-only
+# scan below a plain index scan.
+VACUUM = "VACUUM ANALYZE"
 
 TIME_REPEATS = 5  # EXPLAIN ANALYZE runs per statement and round; the best counts
 
@@ -169,6 +173,18 @@ def every_filtered_column(schema: Schema, workload: Sequence[WorkloadQuery]) -> 
     return list(chosen.values())
 
 
+# A planner cost within this share of a baseline's is a tie: the advisor's own bar for "a plan
+# got cheaper" (advisor.NOISE). Where both reach the same plans, the costs are equal anyway.
+COST_TOLERANCE = 0.001
+# A measured time within this share of a baseline's is a tie. Statements that reach the same
+# plan under both strategies (same nodes, tables and index keys: plan_signature) are timed as
+# one, each getting the best time either strategy measured, so this band only has to absorb
+# the noise of the statements whose plans differ: the 1 microsecond resolution of EXPLAIN
+# ANALYZE on statements of a few microseconds that run thousands of times per unit, and a
+# machine shared with other work.
+TIME_TOLERANCE = 0.02
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     name: str
@@ -177,15 +193,21 @@ class Outcome:
     estimated_bytes: int  # deduplication-aware estimate, as the advisor weighs sizes
     real_bytes: int
     cost: float
-    measured_ms: float
+    plans: tuple[StatementPlan, ...]  # per statement: planner cost and plan
+    times: tuple[float | None, ...]  # per workload statement: best measured ms (None: a write)
+    measured_plans: tuple[str, ...]  # per workload statement: the plan that was timed
     wall_s: float | None = None
+
+    def measured_ms(self, workload: Sequence[WorkloadQuery]) -> float:
+        return weighted(workload, self.times)
 
 
 def measured_ms(
     conn: psycopg.Connection, workload: Sequence[WorkloadQuery], indexes: list[Candidate]
-) -> tuple[list[float | None], int]:
+) -> tuple[list[float | None], list[str], int]:
     """Per statement, the best EXPLAIN ANALYZE ms of ``TIME_REPEATS`` runs with ``indexes``
-    built (None for what is not measured: writes), and the indexes' real size."""
+    built (None for what is not measured: writes) and the plan it ran, and the indexes' real
+    size."""
     runs = [(q.sql, q.params) for q in workload]
     results, real_bytes = measure_with_sizes(
         conn, runs, indexes, repeats=TIME_REPEATS, before_repeats=1
@@ -197,15 +219,69 @@ def measured_ms(
             # leaving it out would flatter this strategy.
             raise SystemExit(f"cannot measure {query.label or query.short()}: {result.reason}")
         times.append(result.after_ms)
-    return times, real_bytes
+    return times, [r.plan for r in results], real_bytes
 
 
 def weighted(workload: Sequence[WorkloadQuery], times: Sequence[float | None]) -> float:
     return sum(q.calls * t for q, t in zip(workload, times, strict=True) if t is not None)
 
 
-def _change(baseline: float, ours: float) -> str:
-    return f"{(ours - baseline) / baseline:+.3%}" if baseline else "n/a"
+def verdict(ours: float, theirs: float, tolerance: float) -> tuple[str, float]:
+    """WIN, TIE (within ``tolerance`` of ``theirs``) or LOSS, and the relative change."""
+    change = (ours - theirs) / theirs if theirs else 0.0
+    if change < -tolerance:
+        return "WIN", change
+    return ("TIE" if change <= tolerance else "LOSS"), change
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    cost: tuple[str, float]
+    time: tuple[str, float]
+    ours_ms: float  # with the statements of the same plan timed as one
+    theirs_ms: float
+    same_cost_plans: int  # statements the planner plans the same under both
+    same_measured_plans: int  # measured statements that ran the same plan under both
+    measured: int
+    differing: tuple[str, ...]  # one line per measured statement whose plan differs
+
+
+def compare(ours: Outcome, theirs: Outcome, workload: Sequence[WorkloadQuery]) -> Comparison:
+    """The advisor against one baseline: planner cost, and measured time with the statements
+    both strategies run with the same plan timed as one (each gets the best time of either)."""
+    same_cost = sum(a.plan == b.plan for a, b in zip(ours.plans, theirs.plans, strict=True))
+    ours_times: list[float | None] = []
+    theirs_times: list[float | None] = []
+    differing: list[str] = []
+    same = measured = 0
+    for number, query in enumerate(workload):
+        a, b = ours.times[number], theirs.times[number]
+        if a is None or b is None:
+            ours_times.append(None)
+            theirs_times.append(None)
+            continue
+        measured += 1
+        if ours.measured_plans[number] == theirs.measured_plans[number]:
+            same += 1
+            a = b = min(a, b)
+        else:
+            differing.append(
+                f"{query.label or query.short(40)} x{query.calls:g}: "
+                f"{a * 1000:,.0f} us vs {b * 1000:,.0f} us"
+            )
+        ours_times.append(a)
+        theirs_times.append(b)
+    ours_ms, theirs_ms = weighted(workload, ours_times), weighted(workload, theirs_times)
+    return Comparison(
+        cost=verdict(ours.cost, theirs.cost, COST_TOLERANCE),
+        time=verdict(ours_ms, theirs_ms, TIME_TOLERANCE),
+        ours_ms=ours_ms,
+        theirs_ms=theirs_ms,
+        same_cost_plans=same_cost,
+        same_measured_plans=same,
+        measured=measured,
+        differing=tuple(differing),
+    )
 
 
 def run_scenario(url: str, title: str, workload: Sequence[WorkloadQuery], rounds: int = 3) -> bool:
@@ -243,12 +319,13 @@ def run_scenario(url: str, title: str, workload: Sequence[WorkloadQuery], rounds
         # Sub-millisecond statements on a shared machine: each strategy is timed in several
         # rounds, in a rotating order, and each statement keeps its best time across rounds.
         best: dict[str, list[float | None]] = {}
+        plans: dict[str, list[str]] = {}
         real: dict[str, int] = {}
         names = list(strategies)
         for round_number in range(rounds):
             shift = round_number % len(names)
             for name in names[shift:] + names[:shift]:
-                times, real[name] = measured_ms(conn, workload, strategies[name])
+                times, plans[name], real[name] = measured_ms(conn, workload, strategies[name])
                 previous = best.get(name)
                 best[name] = (
                     times
@@ -269,7 +346,9 @@ def run_scenario(url: str, title: str, workload: Sequence[WorkloadQuery], rounds
                     cost.estimated_bytes,
                     real[name],
                     cost.cost,
-                    weighted(workload, best[name]),
+                    cost.plans,
+                    tuple(best[name]),
+                    tuple(plans[name]),
                     walls.get(name),
                 )
             )
@@ -280,7 +359,7 @@ def run_scenario(url: str, title: str, workload: Sequence[WorkloadQuery], rounds
         print(f"{o.name:<26}{o.indexes:>8}{human_bytes(o.index_bytes):>11}"
               f"{human_bytes(o.estimated_bytes):>11}"
               f"{human_bytes(o.real_bytes):>11}{o.cost:>14,.0f}"
-              f"{o.measured_ms:>15,.1f} ms{wall_text:>9}")  # fmt: skip
+              f"{o.measured_ms(workload):>15,.1f} ms{wall_text:>9}")  # fmt: skip
     by_name = {o.name: o for o in outcomes}
     ours = by_name["advisor"]
     every = by_name["every filtered column"]
@@ -288,25 +367,29 @@ def run_scenario(url: str, title: str, workload: Sequence[WorkloadQuery], rounds
     none = by_name["no secondary index"]
     print(
         f"advisor vs none: cost /{none.cost / max(ours.cost, 1e-9):,.0f}, "
-        f"time /{none.measured_ms / max(ours.measured_ms, 1e-9):,.0f}"
+        f"time /{none.measured_ms(workload) / max(ours.measured_ms(workload), 1e-9):,.0f}"
     )
+    checks: dict[str, bool] = {}
     for other in (every, per_query):
-        # The margins, so that a win by a hair reads as one.
+        c = compare(ours, other, workload)
+        (cost_verdict, cost_change), (time_verdict, time_change) = c.cost, c.time
+        # The margins, so that a win by a hair reads as one, and a tie as a tie.
         print(
-            f"advisor vs {other.name}: cost {_change(other.cost, ours.cost)}, "
-            f"time {_change(other.measured_ms, ours.measured_ms)}, "
-            f"bytes as built {_change(other.real_bytes, ours.real_bytes)}"
+            f"advisor vs {other.name}: cost {cost_verdict} {cost_change:+.3%} "
+            f"({ours.cost:,.0f} vs {other.cost:,.0f}; same plan for {c.same_cost_plans} of "
+            f"{len(ours.plans)} statements); time {time_verdict} {time_change:+.2%} "
+            f"({c.ours_ms:,.1f} vs {c.theirs_ms:,.1f} ms; same plan for "
+            f"{c.same_measured_plans} of {c.measured} measured statements, timed as one); "
+            f"bytes as built {(ours.real_bytes - other.real_bytes) / other.real_bytes:+.1%}"
         )
-    checks = {
-        "cost below every-filtered-column": ours.cost < every.cost,
-        "cost below per-query": ours.cost < per_query.cost,
-        "time below every-filtered-column": ours.measured_ms < every.measured_ms,
-        "time below per-query": ours.measured_ms < per_query.measured_ms,
-        "bytes at most every-filtered-column (estimated)": (
-            ours.estimated_bytes <= every.estimated_bytes
-        ),
-        "bytes at most every-filtered-column (as built)": ours.real_bytes <= every.real_bytes,
-    }
+        for line in c.differing:
+            print(f"    plans differ: {line}")
+        checks[f"cost vs {other.name}: {cost_verdict}"] = cost_verdict != "LOSS"
+        checks[f"time vs {other.name}: {time_verdict}"] = time_verdict != "LOSS"
+    checks["bytes at most every-filtered-column (estimated)"] = (
+        ours.estimated_bytes <= every.estimated_bytes
+    )
+    checks["bytes at most every-filtered-column (as built)"] = ours.real_bytes <= every.real_bytes
     for label, passed in checks.items():
         print(f"  {'PASS' if passed else 'FAIL'}  advisor {label}")
     return all(checks.values())
@@ -328,7 +411,7 @@ async def _load_reference_data(url: str, scale_name: str) -> object:
     started = time.perf_counter()
     dataset = await generate(url, scale, skip_foreign_key_checks=True)
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute("ANALYZE")
+        conn.execute(VACUUM)
     print(f"loaded reference app ({scale.name}) in {time.perf_counter() - started:.1f} s")
     return dataset
 
@@ -382,6 +465,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 with psycopg.connect(url, autocommit=True) as conn:
                     conn.execute(SHOP_DDL)
                     conn.execute(SHOP_DATA)
+                    conn.execute(VACUUM)
                 print(f"\nloaded shop in {time.perf_counter() - started:.1f} s")
                 ok &= run_scenario(
                     url, "multi-tenant shop (own schema)", shop_workload(), args.rounds

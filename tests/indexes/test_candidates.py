@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from dbaudit.indexes.candidates import (
     Candidate,
     covering_index,
@@ -134,3 +136,84 @@ def test_mostly_null_equality_column_gets_a_not_null_partial_variant() -> None:
     assert all(c.predicate is None for c in shape_candidates(shape, RENDERS))
     user_shape = extract("SELECT * FROM renders WHERE user_id = $1")
     assert all(c.predicate is None for c in shape_candidates(user_shape, sparse))
+
+
+# A wide table with statistics: id, account_id, status, amount are narrow, payload is wide.
+EVENTS = Table(
+    "events",
+    columns=(
+        Column("id", "bigint", False, 0.0, -1.0, 8),
+        Column("account_id", "bigint", False, 0.0, 2000.0, 8),
+        Column("status", "text", False, 0.0, 4.0, 7),
+        Column("amount", "integer", False, 0.0, 5000.0, 4),
+        Column("payload", "text", False, 0.0, -1.0, 300),
+    ),
+    indexes=(Index("events_pkey", "events", (IndexKey("id", "id"),), True, True),),
+    row_estimate=200_000,
+)
+
+
+def _covering(sql: str, table: Table = EVENTS) -> list[Candidate]:
+    from dbaudit.indexes.columns_read import columns_read
+
+    reads = columns_read(sql).get(table.name)
+    found = [c for c in shape_candidates(extract(sql), table, reads) if c.include]
+    return list({c.identity: c for c in reversed(found)}.values())[::-1]  # first of each
+
+
+def test_narrow_reads_of_a_wide_table_get_covering_variants() -> None:
+    found = _covering("SELECT id, amount FROM events WHERE account_id = $1")
+    assert [(keys(c), c.include, c.predicate) for c in found] == [
+        (["account_id"], ("amount", "id"), None),
+    ]
+    assert found[0].definition() == (
+        "CREATE INDEX CONCURRENTLY events_account_id_covering_idx ON events (account_id) "
+        "INCLUDE (amount, id)"
+    )
+    assert found[0].origin.endswith(
+        "covering: INCLUDE the other columns it reads (index-only scan)"
+    )
+
+
+def test_no_covering_variant_for_a_copy_of_the_table_or_without_statistics() -> None:
+    assert _covering("SELECT * FROM events WHERE account_id = $1") == []
+    assert _covering("SELECT payload FROM events WHERE account_id = $1") == []  # most of a row
+    bare = replace(EVENTS, columns=tuple(replace(c, avg_width=None) for c in EVENTS.columns))
+    assert _covering("SELECT id, amount FROM events WHERE account_id = $1", bare) == []
+
+
+def test_a_partial_covering_index_need_not_store_its_predicate_column() -> None:
+    found = _covering("SELECT id, amount FROM events WHERE status = 'open' AND account_id = $1")
+    partial = [c for c in found if c.predicate]
+    assert [(keys(c), c.include, c.predicate) for c in partial] == [
+        (["account_id"], ("amount", "id"), "status = 'open'")
+    ]
+
+
+def test_existing_index_with_include_columns_covers_a_covering_candidate() -> None:
+    with_include = replace(
+        EVENTS,
+        indexes=(
+            *EVENTS.indexes,
+            Index("events_acc", "events", (IndexKey("account_id", "account_id"),),
+                  include=("amount", "id")),
+        ),
+    )  # fmt: skip
+    wanted = Candidate("events", (IndexKey("account_id", "account_id"),), include=("id",))
+    wider = Candidate("events", (IndexKey("account_id", "account_id"),), include=("payload",))
+    assert covering_index(with_include, wanted) is not None
+    assert covering_index(with_include, wider) is None
+    assert covering_index(EVENTS, wanted) is None
+
+
+def test_serves_as_prefix_with_include_columns() -> None:
+    plain = Candidate("t", (IndexKey("a", "a"),))
+    covering = Candidate("t", (IndexKey("a", "a"),), include=("b",))
+    composite = Candidate("t", (IndexKey("a", "a"), IndexKey("b", "b")))
+    assert serves_as_prefix(covering, plain) and not serves_as_prefix(plain, covering)
+    assert serves_as_prefix(composite, covering)  # b is stored as a key
+    assert not serves_as_prefix(covering, covering)
+    # Same keys in opposite directions serve each other's order, but neither is wider.
+    up = Candidate("t", (IndexKey("a", "a"), IndexKey("b", "b")))
+    down = Candidate("t", (IndexKey("a", "a", True), IndexKey("b", "b", True)))
+    assert not serves_as_prefix(up, down) and not serves_as_prefix(down, up)

@@ -176,6 +176,8 @@ def render_text(outcome: Review, *, verbose: bool = False) -> str:
                         f"  {check.label}: {check.before_ms:.2f} ms -> {check.after_ms:.2f} ms "
                         f"(cost {check.cost_before:.1f} -> {check.cost_after:.1f})  {check.query}"
                     )
+                    if check.samples:
+                        lines.append(f"      values: {check.samples}")
                 elif verbose:
                     lines.append(f"  {check.label}: not measured: {check.reason}")
         if verbose:

@@ -24,7 +24,7 @@ Nothing is left behind: both sessions end in ROLLBACK (see :mod:`dbaudit.indexes
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -34,7 +34,9 @@ from dbaudit.errors import first_line
 from dbaudit.findings import Finding, Fix, Severity
 from dbaudit.indexes.candidates import Candidate, Rejection, generate, serves_as_prefix
 from dbaudit.indexes.checks import human_bytes
-from dbaudit.indexes.sizing import estimate_btree_bytes
+from dbaudit.indexes.columns_read import columns_read
+from dbaudit.indexes.samples import Samples, draw_samples
+from dbaudit.indexes.sizing import covering_rejection, estimate_btree_bytes
 from dbaudit.indexes.whatif import (
     CandidateFailed,
     HypoPGSession,
@@ -42,7 +44,9 @@ from dbaudit.indexes.whatif import (
     PlannerSession,
     RollbackSession,
     WhatIfUnavailable,
+    has_parameters,
     measure,
+    plan_signature,
 )
 from dbaudit.indexes.workload import WorkloadQuery
 from dbaudit.schema.model import Schema, quote_identifier
@@ -129,6 +133,7 @@ class Verification:
     before_ms: float | None
     after_ms: float | None
     reason: str = ""
+    samples: str = ""  # where the values of $n parameters came from (see indexes.samples)
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +222,7 @@ class AdvisorResult:
                     "before_ms": v.before_ms,
                     "after_ms": v.after_ms,
                     "reason": v.reason,
+                    "samples": v.samples,
                 }
                 for v in self.verification
             ],
@@ -233,6 +239,7 @@ class _Statement:
     shape: StatementShape
     weight: float
     implicit: bool = False  # a foreign-key check PostgreSQL runs for a DELETE
+    reads: Mapping[str, frozenset[str]] = field(default_factory=dict)  # table -> columns read
 
 
 def _label(query: WorkloadQuery, number: int) -> str:
@@ -261,7 +268,8 @@ def prepare_workload(
         if not known:
             skipped.append(SkippedQuery(label, query.short(), "reads no table of this database"))
             continue
-        statements.append(_Statement(replace(query, label=label), shape, query.calls))
+        reads = columns_read(query.sql, columns)
+        statements.append(_Statement(replace(query, label=label), shape, query.calls, False, reads))
         if shape.kind == "delete" and shape.target_table:
             statements.extend(_foreign_key_checks(query, label, shape.target_table, schema))
     return statements, skipped
@@ -348,7 +356,7 @@ def _write_cost(
     per_row: float,
 ) -> float:
     bare = candidate.table.split(".")[-1]
-    touched = set(candidate.columns)
+    touched = set(candidate.stored_columns)
     if candidate.predicate:
         touched |= {word.strip('"') for word in candidate.predicate.split()}
     total = 0.0
@@ -555,7 +563,10 @@ def _restrict_to_baseline(candidates: Sequence[Candidate]) -> list[Candidate]:
     return [
         c
         for c in candidates
-        if len(c.keys) <= 2 and c.predicate is None and not any(k.descending for k in c.keys)
+        if len(c.keys) <= 2
+        and c.predicate is None
+        and not c.include
+        and not any(k.descending for k in c.keys)
     ]
 
 
@@ -616,11 +627,18 @@ def advise(
     """Recommend indexes for ``workload``; ``conn`` must be an autocommit connection."""
     settings = settings or AdvisorSettings()
     statements, skipped = prepare_workload(workload, schema)
-    accepted, rejections = generate([s.shape for s in statements], schema)
+    accepted, rejections = generate(
+        [s.shape for s in statements], schema, [s.reads for s in statements]
+    )
     candidates = [c for c, _ in accepted]
     if settings.strategy == "per-query":
         candidates = _restrict_to_baseline(candidates)
     rejected = [_rejected(r) for r in rejections]
+    for candidate in list(candidates):
+        reason = covering_rejection(candidate, schema.table(candidate.table))
+        if reason is not None:
+            candidates.remove(candidate)
+            rejected.append(RejectedIndex(candidate.definition() + ";", candidate.table, reason))
     estimates = _estimates(candidates, schema)
 
     session = open_session(conn, settings)
@@ -651,22 +669,8 @@ def advise(
     finally:
         session.__exit__(None, None, None)
     rejected.extend(not_chosen)
-    # An index that starts another recommended one would be a redundant index (DBA403) the
-    # day both exist: the wider one serves its statements.
-    redundant = {
-        a.identity: b for a in chosen for b in chosen if a is not b and serves_as_prefix(b, a)
-    }
-    for candidate in chosen:
-        if candidate.identity in redundant:
-            wider = redundant[candidate.identity]
-            rejected.append(
-                RejectedIndex(
-                    candidate.definition() + ";",
-                    candidate.table,
-                    f"a prefix of the recommended {wider.name()}, which serves its statements",
-                )
-            )
-    chosen = [c for c in chosen if c.identity not in redundant]
+    chosen, redundant = _drop_redundant(conn, settings, statements, base, chosen)
+    rejected.extend(redundant)
 
     final, names, used, sizes, method_sizes = _final_costs(
         conn, settings, statements, base, chosen, estimates
@@ -723,7 +727,7 @@ def advise(
     verification: tuple[Verification, ...] = ()
     if settings.verify:
         try:
-            verification = _verify(conn, settings, statements, base, final, advice)
+            verification = _verify(conn, settings, schema, statements, base, final, advice)
         except psycopg.Error as error:
             # Measuring builds real indexes (in a rolled-back transaction): that needs table
             # ownership and a lock, which the planner-only advice above did not.
@@ -738,6 +742,69 @@ def advise(
         verification=verification,
         notes=tuple(notes),
     )
+
+
+def _set_cost(
+    conn: psycopg.Connection[Any],
+    settings: AdvisorSettings,
+    statements: Sequence[_Statement],
+    numbers: Sequence[int],
+    indexes: Sequence[Candidate],
+) -> float:
+    """The weighted planner cost of the statements ``numbers`` with ``indexes`` in place."""
+    session = open_session(conn, settings)
+    try:
+        for candidate in indexes:
+            session.try_index(candidate)
+            session.keep()
+        costs, _, _, _ = _cost_all(session, statements, numbers)
+    finally:
+        session.__exit__(None, None, None)
+    return sum(statements[n].weight * cost for n, cost in costs.items())
+
+
+def _drop_redundant(
+    conn: psycopg.Connection[Any],
+    settings: AdvisorSettings,
+    statements: Sequence[_Statement],
+    base: dict[int, float],
+    chosen: Sequence[Candidate],
+) -> tuple[list[Candidate], list[RejectedIndex]]:
+    """Of two recommended indexes where one starts with the other's keys (a redundant index,
+    DBA403, the day both exist), keep the one the planner does better with.
+
+    Usually that is the wider one, which serves the narrower one's statements too. Not always:
+    the planner scales a multi-column index's correlation by 0.75, so on a table stored in the
+    order of the leading column it may cost heap visits through ``(a)`` far below those through
+    ``(a, b)`` and have chosen ``(a, b)`` only for the index-only scans it adds."""
+    kept = list(chosen)
+    dropped: list[RejectedIndex] = []
+    numbers = list(base)
+    while True:
+        pair = next(
+            ((n, w) for n in kept for w in kept if n is not w and serves_as_prefix(w, n)), None
+        )
+        if pair is None:
+            return kept, dropped
+        narrow, wide = pair
+        without_narrow = _set_cost(conn, settings, statements, numbers, _without(kept, narrow))
+        without_wide = _set_cost(conn, settings, statements, numbers, _without(kept, wide))
+        if without_narrow <= without_wide * (1 + NOISE):
+            loser = narrow
+            reason = f"the recommended {wide.name()} starts with its keys and serves its statements"
+        else:
+            loser = wide
+            reason = (
+                f"it starts with the keys of the recommended {narrow.name()}, which the "
+                f"planner does better with (workload cost {without_wide:,.0f} without this "
+                f"one, {without_narrow:,.0f} without {narrow.name()})"
+            )
+        kept.remove(loser)
+        dropped.append(RejectedIndex(loser.definition() + ";", loser.table, reason))
+
+
+def _without(indexes: Sequence[Candidate], unwanted: Candidate) -> list[Candidate]:
+    return [c for c in indexes if c is not unwanted]
 
 
 def _weigh_foreign_key_checks(
@@ -757,11 +824,20 @@ def _weigh_foreign_key_checks(
 
 
 @dataclass(frozen=True, slots=True)
+class StatementPlan:
+    label: str
+    weight: float  # calls (a foreign-key check: times the rows its delete deletes)
+    cost: float  # planner cost of one call
+    plan: str  # see whatif.plan_signature
+
+
+@dataclass(frozen=True, slots=True)
 class WorkloadCost:
     cost: float  # frequency-weighted planner cost of the statements the planner accepted
     index_bytes: int  # size of the given indexes as the what-if method sizes them
     statements: int
     estimated_bytes: int = 0  # as the advisor weighs them (see _size)
+    plans: tuple[StatementPlan, ...] = ()  # each accepted statement's cost and plan
 
 
 def workload_cost(
@@ -778,17 +854,26 @@ def workload_cost(
     try:
         size = estimated = 0
         estimates = _estimates(indexes, schema)
+        names: dict[str, str] = {}
         for candidate in indexes:
             planner_size = session.try_index(candidate)
             size += planner_size
             estimated += _size(session.method, planner_size, estimates[candidate.identity])[0]
             session.keep()
+            names[session.last_index_name] = candidate.keys_text()
         costs, _, rows_written, _ = _cost_all(session, statements)
+        signatures = {
+            n: plan_signature(session.explain(statements[n].query.sql).root, names) for n in costs
+        }
     finally:
         session.__exit__(None, None, None)
     weighted = _weigh_foreign_key_checks(statements, rows_written)
     total = sum(weighted[n].weight * cost for n, cost in costs.items())
-    return WorkloadCost(total, size, len(costs), estimated)
+    plans = tuple(
+        StatementPlan(weighted[n].query.label, weighted[n].weight, cost, signatures[n])
+        for n, cost in costs.items()
+    )
+    return WorkloadCost(total, size, len(costs), estimated, plans)
 
 
 def _rejected(rejection: Rejection) -> RejectedIndex:
@@ -848,13 +933,37 @@ def _final_costs(
 def _verify(
     conn: psycopg.Connection[Any],
     settings: AdvisorSettings,
+    schema: Schema,
     statements: Sequence[_Statement],
     base: dict[int, float],
     final: dict[int, float],
     advice: Sequence[IndexAdvice],
 ) -> tuple[Verification, ...]:
     numbers = [n for n in base if not statements[n].implicit]
-    runs = [(statements[n].query.sql, statements[n].query.params) for n in numbers]
+    columns = schema.columns_by_table()
+    qualified = {t.name: (t.schema, t.name) for t in schema.tables}
+    runs: list[tuple[str, tuple[Any, ...] | None]] = []
+    sampled: dict[int, str] = {}
+    unsampled: dict[int, str] = {}
+    for number in numbers:
+        query = statements[number].query
+        params = query.params
+        if (
+            params is None
+            and statements[number].shape.kind == "select"
+            and has_parameters(query.sql)
+        ):
+            # pg_stat_statements and runtime events files keep no values: draw them from the
+            # statistics of the columns the parameters are compared to.
+            try:
+                drawn = draw_samples(conn, query.sql, columns, qualified)
+            except psycopg.Error as error:
+                drawn = Samples(None, reason=f"cannot read pg_stats: {first_line(error)}")
+            if drawn.params is None:
+                unsampled[number] = f"no sample values: {drawn.reason}"
+            else:
+                params, sampled[number] = drawn.params, drawn.description
+        runs.append((query.sql, params))
     measured = measure(
         conn,
         runs,
@@ -870,7 +979,8 @@ def _verify(
             final.get(n, base[n]),
             m.before_ms,
             m.after_ms,
-            m.reason,
+            unsampled.get(n, m.reason),
+            sampled.get(n, ""),
         )
         for n, m in zip(numbers, measured, strict=True)
     )

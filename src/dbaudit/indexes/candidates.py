@@ -3,16 +3,21 @@
 For each statement and each table it reads: the equality columns, then the range or sort
 columns as composites (sort keys keep their direction, so ``ORDER BY created_at DESC LIMIT 20``
 gets ``(user_id, created_at DESC)``); partial indexes for constant predicates (``IS NULL``,
-``is_public = true``, a status value); join columns; and foreign keys with no index. A
-candidate an existing index already serves as a prefix is rejected here with that reason;
+``is_public = true``, a status value); join columns; and foreign keys with no index. Where the
+statement reads only a few narrow columns of the table besides the keys, each of its candidates
+also comes as a covering index (``INCLUDE`` those columns), so that an index-only scan can
+answer it.
+A candidate an existing index already serves as a prefix is rejected here with that reason;
 everything else goes to the planner.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
 
+from dbaudit.indexes.columns_read import ALL_COLUMNS
 from dbaudit.schema.model import Index, IndexKey, Schema, Table, quote_identifier
 from dbaudit.sql.extract import SortKey, StatementShape
 
@@ -24,6 +29,12 @@ MAX_KEY_COLUMNS = 4
 # the write cost: rows written with NULL there never touch it). PostgreSQL proves the predicate
 # from the strict ``=`` itself, also in generic plans.
 MOSTLY_NULL_FRACTION = 0.5
+# A covering variant carries the statement's other columns in its leaf tuples (INCLUDE: no
+# sort order to keep, the key's own statistics unchanged, but no deduplication either). An
+# index-only scan pays off when the index is much narrower than the table; one that stores most
+# of a row is a second copy of the table, and is not proposed.
+MAX_INCLUDE_COLUMNS = 4
+MAX_COVERING_ROW_SHARE = 0.5  # stored columns' average width / the row's (pg_stats avg_width)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,38 +43,50 @@ class Candidate:
     keys: tuple[IndexKey, ...]
     predicate: str | None = None
     origin: str = ""  # why it was proposed: "equality + sort", "foreign key", ...
+    include: tuple[str, ...] = ()  # non-key columns stored for index-only scans (INCLUDE)
 
     @property
-    def identity(self) -> tuple[str, tuple[IndexKey, ...], str | None]:
-        return (self.table, self.keys, self.predicate)
+    def identity(self) -> tuple[str, tuple[IndexKey, ...], str | None, tuple[str, ...]]:
+        return (self.table, self.keys, self.predicate, self.include)
 
     @property
     def columns(self) -> tuple[str, ...]:
+        """The key columns (expressions for expression keys), in order."""
         return tuple(k.column or k.expression for k in self.keys)
 
+    @property
+    def stored_columns(self) -> frozenset[str]:
+        """Every column whose value the index holds: keys and INCLUDE columns."""
+        return frozenset(self.columns) | frozenset(self.include)
+
     def name(self) -> str:
-        suffix = "_partial" if self.predicate else ""
+        suffix = ("_covering" if self.include else "") + ("_partial" if self.predicate else "")
         base = f"{self.table.split('.')[-1]}_{'_'.join(self.columns)}{suffix}_idx"
         return base[:63]
 
+    def keys_text(self) -> str:
+        """``table (keys)``: what a plan reads through this index, whatever its name, its
+        INCLUDE columns or its predicate (see :func:`dbaudit.indexes.whatif.plan_signature`)."""
+        return f"{self.table} ({', '.join(k.render() for k in self.keys)})"
+
+    def _body(self) -> str:
+        text = f"({', '.join(k.render() for k in self.keys)})"
+        if self.include:
+            text += f" INCLUDE ({', '.join(quote_identifier(c) for c in self.include)})"
+        if self.predicate:
+            text += f" WHERE {self.predicate}"
+        return text
+
     def definition(self, *, concurrently: bool = True, name: str | None = None) -> str:
-        keys = ", ".join(k.render() for k in self.keys)
         how = "CONCURRENTLY " if concurrently else ""
         target = ".".join(quote_identifier(part) for part in self.table.split("."))
         index_name = quote_identifier(name or self.name())
-        ddl = f"CREATE INDEX {how}{index_name} ON {target} ({keys})"
-        if self.predicate:
-            ddl += f" WHERE {self.predicate}"
-        return ddl
+        return f"CREATE INDEX {how}{index_name} ON {target} {self._body()}"
 
     def anonymous_definition(self) -> str:
         """``CREATE INDEX ON ...`` as HypoPG takes it."""
-        keys = ", ".join(k.render() for k in self.keys)
         target = ".".join(quote_identifier(part) for part in self.table.split("."))
-        ddl = f"CREATE INDEX ON {target} ({keys})"
-        if self.predicate:
-            ddl += f" WHERE {self.predicate}"
-        return ddl
+        return f"CREATE INDEX ON {target} {self._body()}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,8 +109,11 @@ def _dedupe(columns: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(columns))
 
 
-def shape_candidates(shape: StatementShape, table: Table) -> list[Candidate]:
-    """The candidates one statement suggests for one of its tables."""
+def shape_candidates(
+    shape: StatementShape, table: Table, reads: frozenset[str] | None = None
+) -> list[Candidate]:
+    """The candidates one statement suggests for one of its tables; ``reads``: the columns
+    it reads from the table (:mod:`dbaudit.indexes.columns_read`), for covering variants."""
     name = table.name if table.schema == "public" else table.qualified_name
     filters = [f for f in shape.filters if f.table == table.name]
     indexable = [f for f in filters if f.value != "subquery" or f.operator == "IN"]
@@ -140,7 +166,43 @@ def shape_candidates(shape: StatementShape, table: Table) -> list[Candidate]:
         elif ranges and not sort_keys:
             rest = [*rest, _key(ranges[0])]
         add(rest, "partial index for constant predicate", predicate)
-    return [*found, *_not_null_variants(found, table, equality)]
+    found.extend(_not_null_variants(found, table, equality))
+    if reads is None:
+        return found
+    implied = {f.column for f in filters if f.is_constant_predicate}
+    return [*found, *_covering_variants(found, table, reads, implied)]
+
+
+def _covering_variants(
+    found: Sequence[Candidate], table: Table, reads: frozenset[str], implied: set[str]
+) -> list[Candidate]:
+    """Each candidate with the statement's other columns as INCLUDE columns, when they are few
+    and narrow: the statement can then be answered by an index-only scan. A partial index
+    need not store the columns of the constant predicate it implies."""
+    if ALL_COLUMNS in reads or any(c.avg_width is None for c in table.columns):
+        return []  # every column (a copy of the table), or no statistics to judge widths by
+    row_width = sum(c.avg_width or 0 for c in table.columns)
+    variants = []
+    for candidate in found:
+        exempt = implied if candidate.predicate else set()
+        extra = sorted(set(reads) - set(candidate.columns) - exempt)
+        if not extra or len(extra) > MAX_INCLUDE_COLUMNS:
+            continue
+        stored = [table.column(c) for c in [*candidate.columns, *extra]]
+        if any(c is None for c in stored):
+            continue  # an expression key, or a column this table does not have
+        width = sum(c.avg_width or 0 for c in stored if c is not None)
+        if width > MAX_COVERING_ROW_SHARE * row_width:
+            continue
+        variants.append(
+            replace(
+                candidate,
+                include=tuple(extra),
+                origin=f"{candidate.origin}, covering: INCLUDE the other columns it reads "
+                "(index-only scan)",
+            )
+        )
+    return variants
 
 
 def _not_null_variants(
@@ -186,15 +248,19 @@ def _same_direction(existing: Sequence[IndexKey], wanted: Sequence[IndexKey]) ->
 
 
 def serves_as_prefix(wider: Candidate, narrower: Candidate) -> bool:
-    """Whether ``wider`` starts with ``narrower``'s keys (same table and predicate), so that
-    ``narrower`` would be a redundant index next to it."""
+    """Whether ``wider`` starts with ``narrower``'s keys and stores its INCLUDE columns (same
+    table and predicate), so that ``narrower`` would be a redundant index next to it."""
     n = len(narrower.keys)
     return (
         wider.table == narrower.table
         and wider.predicate == narrower.predicate
-        and len(wider.keys) > n
+        and (
+            len(wider.keys) > n
+            or (len(wider.keys) == n and set(narrower.include) < set(wider.include))
+        )
         and [k.column for k in wider.keys[:n]] == [k.column for k in narrower.keys]
         and _same_direction(wider.keys[:n], narrower.keys)
+        and set(narrower.include) <= wider.stored_columns
     )
 
 
@@ -210,13 +276,19 @@ def covering_index(table: Table, candidate: Candidate) -> Index | None:
             continue
         if index.predicate is not None and index.predicate != candidate.predicate:
             continue
+        if not set(candidate.include) <= {*index.columns, *index.include}:
+            continue
         prefix = index.keys[: len(wanted)]
         if [k.column for k in prefix] != [k.column for k in wanted]:
             continue
         if _same_direction(prefix, wanted):
             return index
     # Equality-only candidates are served by any index on the same column set in another order.
-    if all(not k.descending for k in wanted) and candidate.origin.startswith("equality column"):
+    if (
+        all(not k.descending for k in wanted)
+        and candidate.origin.startswith("equality column")
+        and not candidate.include
+    ):
         for index in table.indexes:
             head = {k.column for k in index.keys[: len(wanted)]}
             if index.valid and index.predicate is None and head == {k.column for k in wanted}:
@@ -225,11 +297,14 @@ def covering_index(table: Table, candidate: Candidate) -> Index | None:
 
 
 def generate(
-    shapes: Sequence[StatementShape | None], schema: Schema
+    shapes: Sequence[StatementShape | None],
+    schema: Schema,
+    reads: Sequence[Mapping[str, frozenset[str]]] | None = None,
 ) -> tuple[list[tuple[Candidate, tuple[int, ...]]], list[Rejection]]:
-    """All distinct candidates with the statements that suggested them, and the rejections."""
-    motivating: dict[tuple[str, tuple[IndexKey, ...], str | None], list[int]] = {}
-    first: dict[tuple[str, tuple[IndexKey, ...], str | None], Candidate] = {}
+    """All distinct candidates with the statements that suggested them, and the rejections;
+    ``reads``: per statement, the columns it reads per table (for covering variants)."""
+    motivating: dict[Any, list[int]] = {}
+    first: dict[Any, Candidate] = {}
     for number, shape in enumerate(shapes):
         if shape is None:
             continue
@@ -237,7 +312,8 @@ def generate(
             table = schema.table(table_name)
             if table is None:
                 continue
-            for candidate in shape_candidates(shape, table):
+            read = reads[number].get(table_name) if reads is not None else None
+            for candidate in shape_candidates(shape, table, read):
                 first.setdefault(candidate.identity, candidate)
                 motivating.setdefault(candidate.identity, [])
                 if number not in motivating[candidate.identity]:
@@ -253,7 +329,8 @@ def generate(
         table = schema.table(candidate.table)
         if table is None:  # pragma: no cover - candidates only come from known tables
             continue
-        missing = [k.column for k in candidate.keys if k.column and table.column(k.column) is None]
+        named = [k.column for k in candidate.keys if k.column] + list(candidate.include)
+        missing = [c for c in named if table.column(c) is None]
         if missing:
             rejected.append(
                 Rejection(candidate, f"column {missing[0]} is not in table {candidate.table}")

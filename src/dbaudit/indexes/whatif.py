@@ -86,6 +86,27 @@ class Plan:
         return names
 
 
+def plan_signature(root: dict[str, Any], index_names: dict[str, str] | None = None) -> str:
+    """The shape of a plan: node types, tables, join types, scan directions and the indexes it
+    reads, an index named by ``index_names`` (the planner's name -> the index's keys) when it
+    is listed there, since a hypothetical or trial index gets another name in every session.
+    Costs, row counts and times are left out: two plans with the same signature do the same
+    work."""
+    names = index_names or {}
+
+    def node(plan: dict[str, Any]) -> str:
+        parts = [str(plan.get("Node Type", ""))]
+        for key in ("Join Type", "Scan Direction", "Strategy", "Relation Name"):
+            if key in plan:
+                parts.append(str(plan[key]))
+        if "Index Name" in plan:
+            parts.append(names.get(str(plan["Index Name"]), str(plan["Index Name"])))
+        children = [node(child) for child in plan.get("Plans") or []]
+        return " ".join(parts) + (f" [{', '.join(children)}]" if children else "")
+
+    return node(root)
+
+
 class PlannerSession:
     """One transaction, always rolled back, in which candidate indexes come and go."""
 
@@ -326,6 +347,7 @@ class Measurement:
     before_ms: float | None
     after_ms: float | None
     reason: str = ""  # why it was not measured
+    plan: str = ""  # the signature of the plan run with the indexes (see plan_signature)
 
 
 def _literal_arguments(params: tuple[Any, ...]) -> sql.Composable:
@@ -337,9 +359,11 @@ def _execution_ms(
     statement: str,
     params: tuple[Any, ...] | None,
     repeats: int = VERIFY_REPEATS,
-) -> float:
+) -> tuple[float, dict[str, Any]]:
+    """The best execution time of ``repeats`` EXPLAIN ANALYZE runs, and the executed plan."""
     name = sql.Identifier(f"dbaudit_verify_{secrets.token_hex(4)}")
     best = float("inf")
+    plan: dict[str, Any] = {}
     conn.execute("SAVEPOINT dbaudit_measure")
     try:
         if params:
@@ -353,6 +377,7 @@ def _execution_ms(
             row = conn.execute(run).fetchone()
             assert row is not None
             best = min(best, float(row[0][0]["Execution Time"]))
+            plan = row[0][0]["Plan"]
         conn.execute("RELEASE SAVEPOINT dbaudit_measure")
     except psycopg.Error as error:
         conn.execute("ROLLBACK TO SAVEPOINT dbaudit_measure")
@@ -361,7 +386,7 @@ def _execution_ms(
     finally:
         if params:
             conn.execute(sql.SQL("DEALLOCATE {}").format(name))
-    return best
+    return best, plan
 
 
 def measure(
@@ -423,15 +448,17 @@ def measure_with_sizes(
         conn.execute(f"SET LOCAL lock_timeout = {int(lock_timeout_ms)}")
         for number in runnable:
             try:
-                before[number] = _execution_ms(
+                before[number], _plan = _execution_ms(
                     conn,
                     *statements[number],
                     repeats if before_repeats is None else before_repeats,
                 )
             except PlannerRejected as error:
                 failed[number] = str(error)
+        keys: dict[str, str] = {}
         for position, candidate in enumerate(indexes):
             name = f"dbaudit_verify_{secrets.token_hex(3)}_{position}"
+            keys[name] = candidate.keys_text()
             conn.execute(candidate.definition(concurrently=False, name=name))
             row = conn.execute(
                 "SELECT pg_relation_size(oid) FROM pg_class WHERE relname = %s AND relkind = 'i'",
@@ -449,11 +476,11 @@ def measure_with_sizes(
                 results[number] = Measurement(before[number], None, unusable[0])
                 continue
             try:
-                after = _execution_ms(conn, *statements[number], repeats)
+                after, plan = _execution_ms(conn, *statements[number], repeats)
             except PlannerRejected as error:
                 results[number] = Measurement(before[number], None, str(error))
                 continue
-            results[number] = Measurement(before[number], after)
+            results[number] = Measurement(before[number], after, plan=plan_signature(plan, keys))
     finally:
         conn.execute("ROLLBACK")
     measured = [m if m is not None else Measurement(None, None, "not measured") for m in results]
