@@ -21,8 +21,11 @@ from sqlalchemy.orm import (
 )
 
 from dbaudit.db import sqlalchemy_url
-from dbaudit.runtime import instrument, profile, uninstrument
+from dbaudit.runtime import DetectConfig, instrument, profile, uninstrument
 from dbaudit.runtime.capture import sqlalchemy_orm
+
+# A loaded machine can make any one statement "slow" (DBA302): these tests are about other rules.
+QUIET = DetectConfig(slow_query_ms=60_000)
 
 
 class Base(AsyncAttrs, DeclarativeBase):
@@ -73,7 +76,7 @@ def render_counts(session: Session) -> list[int]:
 
 
 def test_lazy_loaded_relationship_is_named_and_fixed(engine: Engine) -> None:
-    with Session(engine) as session, profile() as unit:
+    with Session(engine) as session, profile(config=QUIET) as unit:
         assert render_counts(session) == [2] * PROJECTS
     assert [e.relationship for e in unit.events] == [None] + ["Project.renders"] * PROJECTS
     [finding] = unit.findings
@@ -89,7 +92,7 @@ def test_eager_loaders_are_not_lazy_loads(engine: Engine, loader: object) -> Non
     """selectinload and subqueryload are relationship loads too (is_relationship_load), but
     the fix, not the bug: no label, no finding."""
     query = select(Project).options(loader(Project.renders)).order_by(Project.id)  # type: ignore[operator]
-    with Session(engine) as session, profile() as unit:
+    with Session(engine) as session, profile(config=QUIET) as unit:
         projects = session.scalars(query).all()
         assert [len(p.renders) for p in projects] == [2] * PROJECTS
     assert unit.query_count == 2
@@ -98,7 +101,7 @@ def test_eager_loaders_are_not_lazy_loads(engine: Engine, loader: object) -> Non
 
 
 def test_two_lazy_loads_are_an_n_plus_one(engine: Engine) -> None:
-    with Session(engine) as session, profile() as unit:
+    with Session(engine) as session, profile(config=QUIET) as unit:
         projects = session.scalars(select(Project).where(Project.id <= 2)).all()
         for project in projects:
             _ = project.renders
@@ -108,7 +111,7 @@ def test_two_lazy_loads_are_an_n_plus_one(engine: Engine) -> None:
 
 
 def test_many_to_one_suggests_joinedload(engine: Engine) -> None:
-    with Session(engine) as session, profile() as unit:
+    with Session(engine) as session, profile(config=QUIET) as unit:
         renders = session.scalars(select(Render).where(Render.id % 10 == 0)).all()
         session.expunge_all()  # parents not in the identity map: each access loads one
         session.add_all(renders)
@@ -121,21 +124,21 @@ def test_many_to_one_suggests_joinedload(engine: Engine) -> None:
 
 
 def test_deferred_column_loaded_per_object_and_undefer_is_clean(engine: Engine) -> None:
-    with Session(engine) as session, profile() as unit:
+    with Session(engine) as session, profile(config=QUIET) as unit:
         projects = session.scalars(select(Project)).all()
         briefs = [project.brief for project in projects]
     assert briefs == ["b"] * PROJECTS
     [finding] = unit.findings
     assert finding.message.startswith(f"N+1: Project.brief reloaded for {PROJECTS} projects")
     assert finding.fix is not None and "undefer(Project.brief)" in finding.fix.code
-    with Session(engine) as session, profile() as eager:
+    with Session(engine) as session, profile(config=QUIET) as eager:
         projects = session.scalars(select(Project).options(undefer(Project.brief))).all()
         assert [project.brief for project in projects] == ["b"] * PROJECTS
     assert eager.query_count == 1 and eager.findings == []
 
 
 def test_attributes_expired_by_commit_reloaded_per_object(engine: Engine) -> None:
-    with Session(engine) as session, profile() as unit:
+    with Session(engine) as session, profile(config=QUIET) as unit:
         projects = session.scalars(select(Project)).all()
         for project in projects:
             project.name += "!"
@@ -161,7 +164,7 @@ def test_uninstrument_removes_the_orm_listener(engine: Engine) -> None:
     assert event.contains(Session, "do_orm_execute", sqlalchemy_orm._on_orm_execute)
     uninstrument()
     assert not event.contains(Session, "do_orm_execute", sqlalchemy_orm._on_orm_execute)
-    with Session(engine) as session, profile() as unit:
+    with Session(engine) as session, profile(config=QUIET) as unit:
         render_counts(session)
     assert unit.query_count == 1 + PROJECTS  # the engine hook still records ...
     assert all(e.relationship is None for e in unit.events)  # ... without labels
@@ -191,9 +194,49 @@ async def async_render_counts(session: AsyncSession) -> list[int]:
 
 
 async def test_async_lazy_loads_through_awaitable_attrs(async_engine: AsyncEngine) -> None:
-    async with AsyncSession(async_engine) as session, profile() as unit:
+    async with AsyncSession(async_engine) as session, profile(config=QUIET) as unit:
         assert await async_render_counts(session) == [2] * PROJECTS
     assert [e.relationship for e in unit.events] == [None] + ["Project.renders"] * PROJECTS
     [finding] = unit.findings
     assert finding.message.startswith(f"N+1: Project.renders lazy-loaded for {PROJECTS} projects")
     assert finding.function.startswith("async_render_counts")  # across the greenlet bridge
+
+
+def test_labels_read_from_the_execution_context_alone(engine: Engine) -> None:
+    """orm_label needs no Session listener: what the engine hook hands it (the execution
+    context) says which relationship or column a statement loads."""
+    sqlalchemy_orm.uninstall()
+    seen: list[str | None] = []
+
+    def before(
+        conn: object, cursor: object, statement: str, params: object, context: object, many: bool
+    ) -> None:
+        seen.append(sqlalchemy_orm.orm_label(context))
+
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        with Session(engine) as session:
+            projects = session.scalars(select(Project).where(Project.id <= 2)).all()
+            for project in projects:
+                _ = (project.renders, project.brief)
+            session.scalars(select(Project).options(selectinload(Project.renders))).all()
+            render = session.get(Render, 10)  # in the identity map already: no query
+            session.expunge_all()
+            assert render is not None
+            session.add(render)
+            _ = render.project
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+    assert seen == [
+        None,
+        "Project.renders",
+        "Project.brief (deferred)",
+        "Project.renders",
+        "Project.brief (deferred)",
+        None,  # selectinload: the parents ...
+        None,  # ... and the one batched load of their renders
+        "Render.project (many-to-one)",
+        None,  # Core
+    ]
