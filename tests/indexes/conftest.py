@@ -33,7 +33,7 @@ ANALYZE;
 """
 
 # Catalogs an advisor run could change if it leaked anything: relations, indexes, extensions,
-# functions, constraints, schemas, types.
+# functions, constraints, schemas, types, columns, dependencies, per-database settings.
 CATALOG_SNAPSHOT_SQL = (
     "SELECT oid::bigint, relname, relkind, relnamespace::bigint FROM pg_class ORDER BY oid",
     "SELECT indexrelid::bigint, indrelid::bigint, indisvalid FROM pg_index ORDER BY indexrelid",
@@ -42,6 +42,10 @@ CATALOG_SNAPSHOT_SQL = (
     "SELECT oid::bigint, conname FROM pg_constraint ORDER BY oid",
     "SELECT oid::bigint, nspname FROM pg_namespace ORDER BY oid",
     "SELECT oid::bigint, typname FROM pg_type ORDER BY oid",
+    "SELECT attrelid::bigint, attnum, attname FROM pg_attribute ORDER BY 1, 2",
+    "SELECT count(*) FROM pg_depend",
+    "SELECT setdatabase::bigint, setrole::bigint, setconfig::text FROM pg_db_role_setting "
+    "ORDER BY 1, 2",
 )
 
 
@@ -57,6 +61,12 @@ def advisor_url(pg_server: PostgresServer) -> Iterator[str]:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(ADVISOR_DDL)
         yield url
+
+
+@pytest.fixture(scope="session")
+def advisor_ddl() -> str:
+    """The advisor database's schema and data, for a test that needs a database of its own."""
+    return ADVISOR_DDL
 
 
 @pytest.fixture(scope="session")

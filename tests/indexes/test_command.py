@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import json
+import secrets
+from collections.abc import Callable
 from pathlib import Path
 
+import psycopg
 import pytest
+from sqlalchemy.engine import make_url
 
 from dbaudit.cli import main
+from dbaudit.db import PostgresServer, temporary_database
+
+Snapshot = Callable[[str], object]
 
 WORKLOAD = """\
 -- calls: 100
@@ -182,3 +189,116 @@ def test_bad_fail_on_is_a_usage_error(
     assert main(["indexes", "--db", advisor_url, "--fail-on", fail_on]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--fail-on" in err
+
+
+# A database of its own (the shared advisor database must stay without HypoPG): users is
+# readable by the reader role below, renders is not.
+PRIVILEGES_DDL = """
+CREATE TABLE users (id bigint PRIMARY KEY, email text NOT NULL);
+CREATE TABLE renders (
+    id bigint PRIMARY KEY, user_id bigint NOT NULL REFERENCES users(id), chain_id bigint
+);
+INSERT INTO users SELECT g, 'u' || g FROM generate_series(1, 20000) g;
+INSERT INTO renders SELECT g, 1 + g % 20000, g / 50 FROM generate_series(1, 60000) g;
+ANALYZE;
+"""
+
+
+@pytest.mark.usefixtures("hypopg")
+def test_missing_select_privilege_is_one_line_and_the_rest_goes_on(
+    pg_server: PostgresServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    role = f"dbaudit_reader_{secrets.token_hex(4)}"
+    workload = tmp_path / "workload.sql"
+    workload.write_text(
+        "SELECT * FROM renders WHERE chain_id = $1;\nSELECT * FROM users WHERE email = $1;\n"
+    )
+    with temporary_database(pg_server) as url:
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute("CREATE EXTENSION hypopg")  # installed, so a plain role can use it
+            admin.execute(PRIVILEGES_DDL)
+            admin.execute(f"CREATE ROLE {role} LOGIN; GRANT SELECT ON users TO {role}")
+        reader = make_url(url)._replace(username=role, password=None)
+        try:
+            code = main(["indexes", "--db", reader.render_as_string(hide_password=False),
+                         "--workload", str(workload), "--json", "--verify"])  # fmt: skip
+        finally:
+            with psycopg.connect(url, autocommit=True) as admin:
+                admin.execute(f"DROP OWNED BY {role}; DROP ROLE {role}")
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    advisor = report["advisor"]
+    # The statement on the table it may not read: skipped with the server's one line ...
+    assert advisor["skipped_queries"] == [
+        {
+            "label": "workload.sql#1",
+            "query": "SELECT * FROM renders WHERE chain_id = $1",
+            "reason": "planner rejected it: permission denied for table renders",
+        }
+    ]
+    rejected = {r["ddl"]: r["reason"] for r in advisor["rejected"]}
+    assert rejected["CREATE INDEX CONCURRENTLY renders_chain_id_idx ON renders (chain_id);"] == (
+        "the planner accepted no workload statement on its table (see the statements skipped)"
+    )
+    # ... and the rest goes on: advice for the readable table, health checks, connections.
+    assert [a["ddl"] for a in advisor["advice"]] == [
+        "CREATE INDEX CONCURRENTLY users_email_idx ON users (email);"
+    ]
+    assert advisor["notes"] == ["--verify could not measure: must be owner of table users"]
+    assert [f["rule"] for f in report["health"]] == ["DBA402"]
+    assert report["connections"]["max_connections"] > 0
+    assert report["problems"] == [] and captured.err == ""
+    assert code == 1  # the high-priority users_email_idx
+
+
+def _indexes_run(url: str, workload: Path, *options: str) -> int:
+    return main(["indexes", "--db", url, "--workload", str(workload), "--json", "--verify",
+                 "--verbose", *options])  # fmt: skip
+
+
+@pytest.mark.usefixtures("hypopg")
+def test_a_full_run_leaves_the_catalog_as_it_was_hypopg(
+    pg_server: PostgresServer,
+    advisor_ddl: str,
+    snapshot: Snapshot,
+    workload_file: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with temporary_database(pg_server) as url:
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute(advisor_ddl)
+        before = snapshot(url)
+        assert _indexes_run(url, workload_file) == 1
+        assert snapshot(url) == before  # HypoPG was created and rolled back too
+    report = json.loads(capsys.readouterr().out)
+    assert report["advisor"]["method"] == "hypopg"
+    assert any(v["after_ms"] is not None for v in report["advisor"]["verification"])
+
+
+def test_a_full_run_leaves_the_catalog_as_it_was_rollback_indexes(
+    pg_server: PostgresServer,
+    advisor_ddl: str,
+    snapshot: Snapshot,
+    workload_file: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The application's own role: it owns the tables (so it may build the trial indexes) but
+    # is no superuser, so HypoPG cannot be created and --rollback-indexes is the path taken.
+    role = f"dbaudit_owner_{secrets.token_hex(4)}"
+    with temporary_database(pg_server) as url:
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute(f"CREATE ROLE {role} LOGIN; GRANT CREATE ON SCHEMA public TO {role}")
+        owner = make_url(url)._replace(username=role, password=None)
+        owner_url = owner.render_as_string(hide_password=False)
+        try:
+            with psycopg.connect(owner_url, autocommit=True) as conn:
+                conn.execute(advisor_ddl)
+            before = snapshot(url)
+            assert _indexes_run(owner_url, workload_file, "--rollback-indexes") == 1
+            assert snapshot(url) == before
+        finally:
+            with psycopg.connect(url, autocommit=True) as admin:
+                admin.execute(f"DROP OWNED BY {role}; DROP ROLE {role}")
+    report = json.loads(capsys.readouterr().out)
+    assert report["advisor"]["method"] == "rollback"
+    assert any(v["after_ms"] is not None for v in report["advisor"]["verification"])

@@ -20,6 +20,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from dbaudit.cli import main
 from dbaudit.db import DatabaseUnavailable
 from dbaudit.indexes.advisor import AdvisorSettings, advise
 from dbaudit.indexes.workload import WorkloadError, from_pg_stat_statements
@@ -96,13 +97,20 @@ def cluster_url() -> Iterator[str]:
         shutil.rmtree(base, ignore_errors=True)
 
 
-def test_wrong_password_is_one_line_without_the_password(cluster_url: str) -> None:
+def test_wrong_password_is_one_line_without_the_password(
+    cluster_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     wrong = cluster_url.replace(PASSWORD, "not-the-password")
     with pytest.raises(DatabaseUnavailable) as error:
         connect(wrong)
     message = str(error.value)
     assert "\n" not in message and "not-the-password" not in message
     assert "password authentication failed" in message
+    # Through the command: that one line, exit 2.
+    assert main(["indexes", "--db", wrong]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not-the-password" not in err
+    assert err.startswith("dbaudit: error: ") and "password authentication failed" in err
 
 
 def test_workload_from_pg_stat_statements(cluster_url: str) -> None:
@@ -127,17 +135,27 @@ def test_workload_from_pg_stat_statements(cluster_url: str) -> None:
             app.execute(
                 "SELECT * FROM events WHERE account_id = %s ORDER BY at DESC LIMIT 10", (account,)
             )
+            app.execute("SELECT count(*) FROM events WHERE kind = %s", (f"k{account % 9}",))
     with connect(cluster_url) as conn:
         workload = from_pg_stat_statements(conn)
         feed = [q for q in workload if "FROM events WHERE account_id" in q.sql]
         assert len(feed) == 1
         assert feed[0].calls == 40 and "$1" in feed[0].sql
         assert feed[0].source == "pg_stat_statements"
-        settings = AdvisorSettings(allow_rollback_indexes=True)
+        settings = AdvisorSettings(allow_rollback_indexes=True, verify=True)
         result = advise(conn, load_schema(conn), workload, settings)
-    assert [a.ddl for a in result.advice] == [
+    assert result.advice[0].ddl == (
         "CREATE INDEX CONCURRENTLY events_account_id_at_idx ON events (account_id, at DESC);"
-    ]
+    )
     assert result.advice[0].queries[0].calls == 40
+    # --verify: pg_stat_statements keeps no values; they are drawn from pg_stats, and said.
+    by_query = {v.query: v for v in result.verification}
+    counted = by_query["SELECT count(*) FROM events WHERE kind = $1"]
+    assert counted.before_ms is not None and counted.after_ms is not None
+    assert counted.samples == "$1 from pg_stats of events.kind (most common values)"
+    (paged,) = [v for v in result.verification if "FROM events WHERE account_id" in v.query]
+    assert paged.before_ms is None and paged.reason == (
+        "no sample values: $2 is a LIMIT: no column statistics to draw a value from"
+    )
     # Statements of other shapes (CREATE, ANALYZE, catalog reads) are skipped with a reason.
     assert all(s.reason for s in result.skipped)

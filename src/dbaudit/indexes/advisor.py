@@ -334,6 +334,7 @@ class _Evaluation:
     error: str = ""
     stale: bool = True
     best_saving: float = 0.0  # the best saving it ever had (to explain later rejections)
+    statements_on_table: int = 0  # workload statements that read its table
 
     @property
     def net(self) -> float:
@@ -389,7 +390,9 @@ def _evaluate(
         return
     try:
         costs: dict[int, float] = {}
-        for number in _relevant(statements, candidate):
+        relevant = _relevant(statements, candidate)
+        evaluation.statements_on_table = len(relevant)
+        for number in relevant:
             if number not in current:
                 continue
             try:
@@ -424,6 +427,13 @@ def _rejection_reason(
     if evaluation.error:
         return evaluation.error
     after = " once the recommended indexes are in place" if chosen else ""
+    if not evaluation.costs:
+        if evaluation.statements_on_table:
+            return (
+                "the planner accepted no workload statement on its table "
+                "(see the statements skipped)"
+            )
+        return "no workload statement reads its table"
     if evaluation.saving <= 0:
         if evaluation.best_saving > 0:
             return f"the recommended indexes already serve its queries (no saving left{after})"
