@@ -122,3 +122,32 @@ def test_typescript_test_files_are_one_off_code() -> None:
         assert is_one_off_code(path), path
     for path in ("lib/latest.ts", "lib/spec.ts", "app/contest.ts", "lib/e2ee.ts"):
         assert not is_one_off_code(path), path
+
+
+def test_django_management_commands_are_one_off_code() -> None:
+    from dbaudit.analysis.program import is_one_off_code
+
+    assert is_one_off_code("babybuddy/management/commands/fake.py")
+    assert is_one_off_code("app/management/commands/__init__.py")
+    assert not is_one_off_code("app/management.py")
+    assert not is_one_off_code("app/management/views.py")
+
+
+def test_seed_scripts_are_one_off_code() -> None:
+    from dbaudit.analysis.program import is_one_off_code
+
+    for path in ("packages/db/prisma/seed.ts", "db/seeds/users.py", "app/utils/populate.py"):
+        assert is_one_off_code(path), path
+    for path in ("app/seeding_service_test_helper", "lib/seedling.ts", "app/population.py"):
+        assert not is_one_off_code(path), path
+
+
+def test_alembic_files_are_one_off_wherever_they_are() -> None:
+    from dbaudit.analysis.program import is_one_off_module
+    from dbaudit.frontends.python import parse_module
+
+    revision = "def upgrade():\n    op.execute('x')\n\n\ndef downgrade():\n    pass\n"
+    env = "def run_migrations_online():\n    pass\n"
+    assert is_one_off_module(parse_module("app/database/revisions/versions/2021_ab.py", revision))
+    assert is_one_off_module(parse_module("app/database/revisions/env.py", env))
+    assert not is_one_off_module(parse_module("app/service.py", "def upgrade(plan):\n    pass\n"))

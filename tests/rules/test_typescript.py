@@ -188,10 +188,11 @@ def test_findings_in_typescript_tests_are_info() -> None:
           }
         }
     """
-    for path in ("src/renders.spec.ts", "src/__tests__/seed.ts", "e2e/seed.ts"):
+    # seeding scripts run once too (``prisma/seed.ts``)
+    for path in ("src/renders.spec.ts", "src/__tests__/seed.ts", "e2e/seed.ts", "prisma/seed.ts"):
         (finding,) = analyze([parse(path, textwrap.dedent(source)).module]).findings
         assert finding.rule == "DBA103" and finding.severity == Severity.INFO, path
-    (finding,) = analyze([parse("src/seed.ts", textwrap.dedent(source)).module]).findings
+    (finding,) = analyze([parse("src/jobs.ts", textwrap.dedent(source)).module]).findings
     assert finding.severity == Severity.HIGH
 
 
@@ -308,3 +309,55 @@ def test_dba201_only_engines_a_running_service_keeps() -> None:
     ]
     findings = analyze(modules, select=["DBA201"]).findings
     assert [(f.path, f.line) for f in findings] == [("lib/db.ts", 4)]
+
+
+DBA105_NOT_SEQUENTIAL = """
+import { prisma } from "./db";
+import { after } from "next/server";
+
+export async function guarded(spaceId: string, userId: string) {
+  if (!(await prisma.space.count({ where: { id: spaceId } }))) {
+    return null;
+  }
+  return prisma.user.findUnique({ where: { id: userId } });
+}
+
+export async function eitherList(pollId: string, userId: string | undefined, mine: boolean) {
+  if (mine) {
+    return await prisma.comment.findMany({ where: { pollId, userId } });
+  }
+  return await prisma.comment.findMany({ where: { pollId } });
+}
+
+export async function afterTheResponse(spaceId: string, userId: string) {
+  const space = await prisma.space.findUnique({ where: { id: spaceId } });
+  after(async () => {
+    const user = await prisma.user.findUnique({ where: { id: userId } });
+    await sendEmail(user);
+  });
+  return space;
+}
+
+export async function countAfterDelete(pollId: string, ids: string[]) {
+  const poll = await prisma.poll.findUnique({ where: { id: pollId } });
+  await prisma.option.deleteMany({ where: { id: { in: ids } } });
+  const remaining = await prisma.option.count({ where: { pollId } });
+  return { poll, remaining };
+}
+
+export async function independent(pollId: string, userId: string) {
+  const poll = await prisma.poll.findUnique({ where: { id: pollId } }); // expect: DBA105
+  const user = await prisma.user.findUnique({ where: { id: userId } });
+  return { poll, user };
+}
+"""
+
+
+def test_dba105_guards_exclusive_returns_deferred_callbacks_and_writes() -> None:
+    # a query behind an unnamed guard depends on it; two returns never both run; ``after``'s
+    # callback runs once the response is sent; a count after a delete needs the delete
+    module = parse("lib/sequential.ts", DBA105_NOT_SEQUENTIAL).module
+    found = {f.line for f in analyze([module], select=["DBA105"]).findings}
+    lines = DBA105_NOT_SEQUENTIAL.splitlines()
+    expected = {n for n, line in enumerate(lines, start=1) if "expect: DBA105" in line}
+    assert found == expected

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from dbaudit.analysis.cost import Cost
-from dbaudit.analysis.program import Program, Reach, is_one_off_code
+from dbaudit.analysis.program import Program, Reach, is_one_off_module
 from dbaudit.findings import Finding, GoodPractice, Severity
 from dbaudit.model import ModuleModel
 
@@ -36,7 +36,8 @@ def analyze(
         if rule.status == "removed" or (chosen is not None and rule.code not in chosen):
             continue
         findings.extend(rule.check(program))
-    findings = [_one_off(f) for f in _deduplicate(findings)]
+    one_off = {m.path for m in program.modules if is_one_off_module(m)}
+    findings = [_one_off(f) if f.path in one_off else f for f in _deduplicate(findings)]
     findings.sort(key=lambda f: (f.path, f.line, f.col, f.rule))
     practices = sorted(good_practices(program), key=lambda p: (p.path, p.line, p.kind))
     return AnalysisResult(findings, practices)
@@ -44,7 +45,7 @@ def analyze(
 
 def _one_off(finding: Finding) -> Finding:
     """Tests and migrations run once, not per request: their findings are advisory."""
-    if finding.severity <= Severity.INFO or not is_one_off_code(finding.path):
+    if finding.severity <= Severity.INFO:
         return finding
     note = " Reported as info: this is test or migration code, which runs once, not per request."
     return replace(finding, severity=Severity.INFO, problem=finding.problem + note)

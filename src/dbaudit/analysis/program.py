@@ -37,7 +37,9 @@ _CONSUMES_COLLECTION = re.compile(
 # the code, not by the data
 _SCHEMA_BOUNDED = re.compile(
     r"(^|[^\w])(kwargs|__dict__|sorted_tables|metadata\.tables|__table__\.columns|models|"
-    r"_meta\.(?:get_)?fields|__mapper__\.\w+|inspect\([^)]*\)\.\w+)([^\w]|$)"
+    r"_meta\.(?:get_)?fields|__mapper__\.\w+|inspect\([^)]*\)\.\w+|"
+    # Django's app registry: ``apps.get_models()``, ``apps.all_models["core"]``
+    r"(?:apps?|app_config|registry)\.(?:get_models\(\)|all_models))([^\w]|$)"
 )
 _CACHED = re.compile(
     r"(^|\.)(memoize|memoized|cached|cache|lru_cache|cached_property|cachedmethod|alru_cache|"
@@ -448,6 +450,30 @@ def _outer_loops(fn: Function, loop: Loop) -> tuple[int, ...]:
     return tuple(reversed(ids))
 
 
+def per_item_connections(program: Program, fn: Function, loop: Loop) -> set[str]:
+    """Sessions and connections opened inside ``loop`` for its item: ``with
+    session_scope(engine_for(org)) as db_session`` in ``for org in organizations``. Queries
+    through them go to one tenant's schema or database each: N databases asked once, not one
+    database asked N times, and no ``IN`` can merge them."""
+    item = program.derived(fn, loop.targets) | set(loop.targets)
+    found: set[str] = set()
+    for assign in fn.assigns:
+        if loop.id not in assign.loops or assign.kind not in {"with-target", "assign"}:
+            continue
+        if assign.reads & item and _CONNECTION_NAME.search(" ".join(assign.targets)):
+            found.update(t for t in assign.targets if "." not in t)
+    return found
+
+
+# names a session, connection or cursor goes by
+_CONNECTION_NAME = re.compile(r"(session|conn|connection|cursor|db|tx|client|engine)\b", re.I)
+
+
+def through(receiver: str, names: set[str]) -> bool:
+    """The call's receiver (``db_session.query``'s ``db_session``) is one of ``names``."""
+    return bool(names) and receiver.split(".", 1)[0] in names
+
+
 def per_table(op: DbOp) -> bool:
     """The statement's table is a variable: a loop over tables (backups, fixes), not rows."""
     return "<dynamic>" in op.tables
@@ -476,7 +502,10 @@ def runs_once_in_loop(
 
 
 _ONE_OFF_PATH = re.compile(
-    r"(^|/)(tests?|testing|migrations|alembic|fixtures|scripts|conftest\.py|test_[^/]*\.py|"
+    r"(^|/)(tests?|testing|migrations|alembic|fixtures|scripts|management/commands|"
+    # data seeding: ``prisma/seed.ts``, ``seeds/``, Flask apps' ``populate.py``
+    r"(?:seeds?|seeders?|seeding|populate)(?:\.py|\.[cm]?[jt]sx?)?|"
+    r"conftest\.py|test_[^/]*\.py|"
     r"[^/]*_tests?\.py|tests?\.py"
     # TypeScript/JavaScript: Jest/Vitest/Mocha files and folders, end-to-end suites
     r"|__tests__|__mocks__|e2e|[^/]*\.(?:spec|test|e2e-spec)\.[cm]?[jt]sx?)(/|$)"
@@ -484,9 +513,24 @@ _ONE_OFF_PATH = re.compile(
 
 
 def is_one_off_code(path: str) -> bool:
-    """Tests, schema/data migrations and maintenance scripts: run once or in CI, never on a
-    user's request."""
+    """Tests, schema/data migrations and maintenance scripts (Django management commands
+    too): run once, by an operator or in CI, never on a user's request."""
     return _ONE_OFF_PATH.search(path.replace("\\", "/")) is not None
+
+
+# Alembic (and Flask-Migrate) files, wherever the project keeps them: a revision defines
+# ``upgrade`` and ``downgrade``, the environment script ``run_migrations_online``/``offline``
+_ALEMBIC_REVISION = frozenset({"upgrade", "downgrade"})
+_ALEMBIC_ENV = frozenset({"run_migrations_online", "run_migrations_offline"})
+
+
+def is_one_off_module(module: ModuleModel) -> bool:
+    """``is_one_off_code`` by path, or a migration recognised by what it defines (Dispatch
+    keeps its Alembic revisions in ``database/revisions/*/versions/``)."""
+    if is_one_off_code(module.path):
+        return True
+    top_level = {fn.qualname for fn in module.functions}
+    return _ALEMBIC_REVISION.issubset(top_level) or bool(_ALEMBIC_ENV & top_level)
 
 
 def is_single_row(op: DbOp) -> bool:

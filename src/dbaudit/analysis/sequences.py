@@ -348,6 +348,37 @@ def _shared_key(
     return None
 
 
+def _tables_of(program: Program, event: QueryEvent) -> set[str] | None:
+    """Every table the event's queries touch, through helpers; None when one is unknown."""
+    if event.target is None:
+        return set(event.tables) or None
+    return _tables_reached(program, event.target, 0)
+
+
+def _tables_reached(program: Program, ref: FunctionRef, depth: int) -> set[str] | None:
+    key = ("tables_reached", ref.id)
+    if key in program.memo:
+        return cast("set[str] | None", program.memo[key])
+    program.memo[key] = None  # a cycle: unknown
+    found = _tables_found(program, ref, depth)
+    program.memo[key] = found
+    return found
+
+
+def _tables_found(program: Program, ref: FunctionRef, depth: int) -> set[str] | None:
+    found: set[str] = set()
+    for op in ref.function.db_ops:
+        if not op.tables or "<dynamic>" in op.tables:
+            return None
+        found.update(op.tables)
+    for _, target in program.graph.callees(ref):
+        sub = _tables_reached(program, target, depth + 1) if depth < 6 else None
+        if sub is None:
+            return None
+        found |= sub
+    return found
+
+
 @dataclass(frozen=True, slots=True)
 class Sequential:
     """Awaited queries that do not need each other's results (DBA105)."""
@@ -366,18 +397,28 @@ def sequential_groups(program: Program, ref: FunctionRef) -> list[Sequential]:
     # rows changed in place after loading belong to this session's unit of work: loading them
     # from other sessions, as running the queries concurrently needs, would lose the changes
     mutated = {t.split(".")[0] for a in fn.assigns for t in a.targets if "." in t}
-    events = [
-        e
-        for e in query_events(program, ref)
-        if e.awaited
-        and not e.in_gather
-        and e.pure
-        and e.seq not in claimed
-        and not (mutated and program.derived(fn, e.targets) & mutated)
-    ]
     groups: list[list[QueryEvent]] = []
     current: list[QueryEvent] = []
-    for event in events:
+    # tables written since the group began ("*": unknown): a read of one of them needs the
+    # write (``deleteMany`` then ``count``) and cannot join the reads before it
+    written: set[str] = set()
+    for event in query_events(program, ref):
+        if event.awaited and not event.in_gather and not event.pure:
+            written |= _tables_of(program, event) or {"*"}
+            continue
+        if (
+            not event.awaited
+            or event.in_gather
+            or event.seq in claimed
+            or (mutated and program.derived(fn, event.targets) & mutated)
+        ):
+            continue
+        if written:
+            read = _tables_of(program, event)
+            if "*" in written or read is None or read & written:
+                groups.append(current)
+                current = []
+            written = set()
         independent = all(
             not depends_on(program, ref, event, member)
             and not exclusive(member.branch, event.branch, fn.exiting_arms)

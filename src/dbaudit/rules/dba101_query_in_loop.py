@@ -41,15 +41,19 @@ counts = dict((await session.execute(
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from dbaudit.analysis.program import (
     Program,
+    per_item_connections,
     per_table,
     runs_once_in_loop,
     significant_loops,
+    through,
 )
 from dbaudit.findings import Finding, Fix, Severity
+from dbaudit.model import DbOp, Function
 from dbaudit.rules._shared import (
     batched_in,
     batched_select_code,
@@ -87,12 +91,16 @@ def check(program: Program) -> Iterator[Finding]:
             header = loop_header(inner, language(ref))
             if runs_once_in_loop(op.targets, fn, op.branch, inner, op.seq):
                 continue
+            if through(op.receiver, per_item_connections(program, fn, inner)):
+                continue  # one tenant's schema or database per item: nothing to batch
             if (
                 op.result_shape == "queryset"
                 and op.targets
                 and any(later.seq > op.seq and later.reads & set(op.targets) for later in fn.db_ops)
             ):
                 continue  # a lazy queryset: the query is where it is evaluated (reported there)
+            if op.result_shape == "queryset" and _combined(fn, op):
+                continue  # ``qs = qs.union(q)``: one statement built over the loop, run once
             concurrent = op.in_gather and fanned_out(fn, inner)
             if op.in_gather and not concurrent:
                 continue  # gathered with other work inside a loop body: reported by the loop
@@ -141,3 +149,14 @@ def check(program: Program) -> Iterator[Finding]:
                 confidence="high" if from_rows or op.library != "dbapi" else "medium",
                 code_span=inner.span,
             )
+
+
+_SET_OPERATION = re.compile(r"\.(union|union_all|intersect|intersect_all|except_|except_all)\(|\|")
+
+
+def _combined(fn: Function, op: DbOp) -> bool:
+    """The unrun query is merged into another by UNION/INTERSECT/EXCEPT (or Django's ``|``)."""
+    names = set(op.targets)
+    return bool(names) and any(
+        a.seq > op.seq and a.reads & names and _SET_OPERATION.search(a.value) for a in fn.assigns
+    )

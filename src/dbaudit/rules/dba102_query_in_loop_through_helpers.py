@@ -40,7 +40,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from dbaudit.analysis.program import Program, runs_once_in_loop, significant_loops
+from dbaudit.analysis.program import (
+    Program,
+    per_item_connections,
+    runs_once_in_loop,
+    significant_loops,
+)
 from dbaudit.findings import Finding, Fix, Severity
 from dbaudit.rules._shared import (
     batched_in,
@@ -70,6 +75,8 @@ def check(program: Program) -> Iterator[Finding]:
                 continue
             if runs_once_in_loop(call.targets, fn, call.branch, loops[-1], call.seq):
                 continue
+            if call.reads & per_item_connections(program, fn, loops[-1]):
+                continue  # the helper runs on this item's own schema or database
             concurrent = call.in_gather and fanned_out(fn, loops[-1])
             if call.in_gather and not concurrent:
                 continue

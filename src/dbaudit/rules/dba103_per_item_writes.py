@@ -46,12 +46,14 @@ from collections.abc import Iterator
 from dbaudit.analysis.callgraph import FunctionRef
 from dbaudit.analysis.program import (
     Program,
+    per_item_connections,
     per_table,
     runs_once_in_loop,
     significant_loops,
+    through,
 )
 from dbaudit.findings import CallHop, Finding, Fix, Severity
-from dbaudit.model import DbOp, Loop, Span
+from dbaudit.model import DbOp, Function, Loop, Span
 from dbaudit.rules import _typescript as ts
 from dbaudit.rules._shared import fixed_cost, is_write, key_filter, language, loop_header, noun
 
@@ -190,6 +192,8 @@ def check(program: Program) -> Iterator[Finding]:
                 continue  # one statement per chunk of rows is batching, not per-item writes
             if runs_once_in_loop(op.targets, fn, op.branch, loops[-1], op.seq):
                 continue
+            if through(op.receiver, per_item_connections(program, fn, loops[-1])):
+                continue  # one tenant's schema or database per item: nothing to batch
             if op.kind == "flush" and any(
                 o.loops == op.loops and is_write(o) and o.kind != "flush" for o in fn.db_ops
             ):
@@ -198,6 +202,8 @@ def check(program: Program) -> Iterator[Finding]:
                 o.kind == "flush" and o.loops == op.loops and o.seq < op.seq for o in fn.db_ops
             ):
                 continue  # one finding per loop for its commits
+            if op.kind == "flush" and _rolls_back_per_item(fn, op):
+                continue  # a transaction per item by design: one failure undoes one item
             commits = any(o.kind == "flush" and o.loops == op.loops for o in fn.db_ops)
             what = f"`{op.api}`"
             if op.kind == "flush":
@@ -215,6 +221,8 @@ def check(program: Program) -> Iterator[Finding]:
                 continue
             if runs_once_in_loop(call.targets, fn, call.branch, loops[-1], call.seq):
                 continue
+            if call.reads & per_item_connections(program, fn, loops[-1]):
+                continue
             header = loop_header(loops[-1], language(ref))
             chain = (
                 program.hop(ref, call.span.line, f"calls {call.callee} in `{header}`"),
@@ -225,6 +233,12 @@ def check(program: Program) -> Iterator[Finding]:
                 program, ref, reach.first_op, loops, call.span, chain, f"`{call.callee}`", commits
             )
         yield from _django_saves(program, ref)
+
+
+def _rolls_back_per_item(fn: Function, commit: DbOp) -> bool:
+    """``try: process(item); session.commit() except: session.rollback()`` in the loop."""
+    rollback = f"{commit.receiver}.rollback"
+    return any(c.callee == rollback and c.loops == commit.loops for c in fn.calls)
 
 
 def _commits(program: Program, ref: FunctionRef) -> bool:

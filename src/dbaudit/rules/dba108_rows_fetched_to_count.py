@@ -73,9 +73,10 @@ def check(program: Program) -> Iterator[Finding]:
             for target in call.targets:
                 chain = (program.hop(ref, call.span.line, f"calls {call.callee}"), *reach.chain)
                 candidates.append((returned, call.span, target, chain, call.callee))
+        reported: set[str] = set()
         for op, span, name, chain, what in candidates:
-            if "." in name or name == "<return>":
-                continue
+            if "." in name or name == "<return>" or name in reported:
+                continue  # ``rows = q1 | q2``: one name counted, one finding
             counters = _only_counted(program, ref, name)
             if not counters:
                 continue
@@ -109,6 +110,7 @@ def check(program: Program) -> Iterator[Finding]:
                     f"Replace `{what}` + `{used}` with a {aggregate.upper()} query ({in_sql}) "
                     "that returns one number."
                 )
+            reported.add(name)
             verb = "counted" if how == "len" else "summed"
             last = counters[-1].span
             yield program.finding(

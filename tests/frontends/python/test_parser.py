@@ -408,3 +408,95 @@ def test_calls_that_never_query_are_not_kept() -> None:
         """
     )
     assert [c.callee for c in fn(module, "f").calls] == ["helper", "len"]
+
+
+def test_django_create_then_save_is_a_write() -> None:
+    module = parse(
+        """
+        def add(child):
+            models.Pumping.objects.create(child=child).save()
+            Pumping.objects.get(pk=1).save()
+        """
+    )
+    kinds = [(op.api, op.kind) for op in fn(module, "add").db_ops]
+    assert kinds == [
+        ("models.Pumping.objects.create().save", "insert"),
+        ("Pumping.objects.get().save", "update"),
+    ]
+
+
+def test_count_of_a_fetched_queryset_reads_the_cache() -> None:
+    # Django answers count()/exists() from the result cache once len()/iteration fetched it
+    module = parse(
+        """
+        def stats(child):
+            naps = Nap.objects.filter(child=child)
+            if len(naps) == 0:
+                return None
+            total = naps.count()
+            naps = naps.filter(short=True)
+            return total, naps.count()
+        """
+    )
+    stats = fn(module, "stats")
+    assert [(op.api, op.span.line) for op in stats.db_ops] == [
+        ("Nap.objects.filter", 3),
+        ("naps.count", 8),
+    ]
+    assert [c.span.line for c in stats.calls if c.callee == "len"] == [4, 6]
+
+
+def test_engine_creation_records_where_the_engine_is_kept() -> None:
+    module = parse(
+        """
+        from sqlalchemy import create_engine
+        engine = create_engine(URL)
+        _cached = None
+        def get():
+            global _cached
+            _cached = create_engine(URL)
+        def factory():
+            return create_engine(URL)
+        class Db:
+            def __init__(self):
+                self.engine = create_engine(URL)
+        def check():
+            with create_engine(URL).connect() as conn:
+                conn.execute(text("select 1"))
+        """
+    )
+    assert [e.targets for e in module.engines] == [
+        ("engine",),
+        ("_cached", "<global>"),
+        ("<return>",),
+        ("self.engine",),
+        (),
+    ]
+
+
+def test_events_that_run_once_per_loop() -> None:
+    module = parse(
+        """
+        def first_free(session, seats, slug):
+            for seat in seats:
+                if not seat.free:
+                    continue
+                session.execute(claim(seat))
+                break
+            for seat in seats:
+                if seat.slug == slug:
+                    session.execute(claim(seat))
+            for seat in seats:
+                if seat.status == "free":
+                    session.execute(claim(seat))
+        """
+    )
+    function = fn(module, "first_free")
+    once = {(first, last, loop) for first, last, loop in function.once_in_loop}
+    by_line = {op.span.line: op for op in function.db_ops}
+
+    def runs_once(line: int) -> bool:
+        op = by_line[line]
+        return any(a <= op.seq <= b and loop == op.loops[-1] for a, b, loop in once)
+
+    assert runs_once(6) and runs_once(10) and not runs_once(13)

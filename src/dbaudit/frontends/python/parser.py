@@ -46,6 +46,12 @@ _IGNORED_READS = frozenset({"self", "cls"})
 _EMPTY: frozenset[str] = frozenset()
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)
 _EVALUATORS = frozenset({"list", "tuple", "set", "sorted", "len", "bool", "sum", "any", "all"})
+# Django answers these from a queryset's result cache once its rows were fetched
+_ANSWERED_BY_CACHE = frozenset({"count", "exists", "acount", "aexists"})
+# wrappers that keep the number of items of what they are given
+_ORDER_ONLY = frozenset({"reversed", "enumerate", "sorted", "list", "tuple", "set"})
+# methods that grow a collection in place
+_GROWS = frozenset({"append", "extend", "insert", "add", "update", "setdefault"})
 _ONE_ROW = frozenset(
     {
         "first",
@@ -960,6 +966,10 @@ class _FunctionWalker(FunctionEvents):
         ] = {}
         # expressions whose lazy queryset is evaluated right there (iterated, list(), len())
         self.evaluated: set[int] = set()
+        # local names bound to a literal collection: ``classes = [A, B, C]`` has 3 items
+        self.literal_sizes: dict[str, int] = {}
+        # Django queryset names whose rows this function fetched (``len(qs)``, ``for x in qs``)
+        self.fetched_querysets: set[str] = set()
         # names computed from a loop variable inside the loop (``table = tables[name]``)
         self.loop_derived: set[str] = set()
         # the innermost loop each of those names comes from
@@ -1152,6 +1162,8 @@ class _FunctionWalker(FunctionEvents):
                     self.types[node.target.id] = role
         elif isinstance(node, ast.AugAssign):
             targets = _target_names(node.target)
+            for target in targets:
+                self.literal_sizes.pop(target, None)
             self.targets = targets
             reads = self.expr(node.value) | frozenset(t for t in targets if "." not in t)
             self.assigns.append(
@@ -1176,7 +1188,12 @@ class _FunctionWalker(FunctionEvents):
             self._close_loop(loop_id)
             self.block(node.orelse)
         elif isinstance(node, ast.If):
-            test_reads = self.expr(node.test)
+            # ``if not await exists(...): return``: what the test queries is not bound to a
+            # name, yet everything the test guards depends on it
+            guard = f"<guard:{node.lineno}>"
+            self.targets = (guard,)
+            test_reads = self.expr(node.test) | {guard}
+            self.targets = ()
             one_item = self._one_item_arm(node.test)
             branch_id = self._branches(test_reads, [node.body, node.orelse], one_item)
             if _is_early_exit(node.body) and not node.orelse:
@@ -1260,6 +1277,15 @@ class _FunctionWalker(FunctionEvents):
         self.targets = targets
         types_before = {t: self.types.get(t) for t in targets}
         reads = self.expr(value)
+        self.fetched_querysets.difference_update(targets)  # a new queryset: nothing fetched
+        for target in targets:
+            self.literal_sizes.pop(target, None)
+        if (
+            len(targets) == 1
+            and isinstance(value, (ast.Tuple, ast.List, ast.Set))
+            and not any(isinstance(e, ast.Starred) for e in value.elts)
+        ):
+            self.literal_sizes[targets[0]] = len(value.elts)
         if self.loop_stack and reads & (self.loop_targets.keys() | self.loop_derived):
             self.loop_derived.update(t for t in targets if "." not in t)
             sources = [self.loop_targets[r] for r in reads if r in self.loop_targets]
@@ -1312,9 +1338,26 @@ class _FunctionWalker(FunctionEvents):
             )
         )
 
+    def _counted_from_cache(self, node: ast.Call) -> str | None:
+        """``qs.count()`` / ``qs.exists()`` on a queryset whose rows were fetched: the name."""
+        func = node.func
+        if (
+            isinstance(func, ast.Attribute)
+            and func.attr in _ANSWERED_BY_CACHE
+            and isinstance(func.value, ast.Name)
+            and func.value.id in self.fetched_querysets
+        ):
+            return func.value.id
+        return None
+
+    def _fetches(self, node: ast.AST) -> None:
+        if isinstance(node, ast.Name) and self.types.get(node.id, "").startswith("queryset:"):
+            self.fetched_querysets.add(node.id)
+
     def _for(self, node: ast.For | ast.AsyncFor) -> None:
         self.evaluated.add(id(node.iter))
         iter_reads = self.expr(node.iter)
+        self._fetches(node.iter)
         targets = _target_names(node.target)
         kind: LoopKind = "async for" if isinstance(node, ast.AsyncFor) else "for"
         loop_id = self._open_loop(kind, node, node.iter, targets, iter_reads)
@@ -1333,6 +1376,52 @@ class _FunctionWalker(FunctionEvents):
         self._close_loop(loop_id)
         self.block(node.orelse)
 
+    def _literal_size(self, iterable: ast.AST) -> int | None:
+        """How many items a loop over ``iterable`` has when the code says so: a literal, a
+        ``range`` of constants, a local or module-level name bound to a literal, also
+        through ``reversed``/``enumerate``/``sorted``/``list`` (``reversed(range(1, 5))``)."""
+        while (
+            isinstance(iterable, ast.Call)
+            and isinstance(iterable.func, ast.Name)
+            and iterable.func.id in _ORDER_ONLY
+            and len(iterable.args) == 1
+        ):
+            iterable = iterable.args[0]
+        if isinstance(iterable, ast.Call):
+            if (
+                _callee_text(iterable.func) == "range"
+                and 1 <= len(iterable.args) <= 3
+                and all(
+                    isinstance(a, ast.Constant) and isinstance(a.value, int) for a in iterable.args
+                )
+            ):
+                bounds = [
+                    a.value
+                    for a in iterable.args
+                    if isinstance(a, ast.Constant) and isinstance(a.value, int)
+                ]
+                return len(range(*bounds)) if bounds[-1:] != [0] or len(bounds) < 3 else None
+        elif isinstance(iterable, (ast.Tuple, ast.List, ast.Set)) and not any(
+            isinstance(e, ast.Starred) for e in iterable.elts
+        ):
+            return len(iterable.elts)
+        elif isinstance(iterable, ast.Constant) and isinstance(iterable.value, str | bytes):
+            return len(iterable.value)
+        # a module-level literal: ``for name, key in CONFIGS`` / ``CONFIGS.items()``
+        base = iterable
+        if (
+            isinstance(base, ast.Call)
+            and isinstance(base.func, ast.Attribute)
+            and base.func.attr in {"items", "keys", "values"}
+        ):
+            base = base.func.value
+        if isinstance(base, ast.Name):
+            if base.id in self.literal_sizes:
+                return self.literal_sizes[base.id]
+            if base.id not in self.types:
+                return self.ctx.constant_sizes.get(base.id)
+        return None
+
     def _loop_body(self, body: Sequence[ast.stmt]) -> None:
         outer = self.exit_after, self.exit_covered
         # a ``break`` after the loop leaves the outer loop, not this one
@@ -1350,43 +1439,12 @@ class _FunctionWalker(FunctionEvents):
     ) -> int:
         loop_id = len(self.loops)
         chunked = False
-        constant_size: int | None = None
         if isinstance(iterable, ast.Call):
             callee = _callee_text(iterable.func)
             chunked = P.CHUNK_FUNCTIONS.search(callee) is not None
-            if (
-                callee == "range"
-                and iterable.args
-                and all(
-                    isinstance(a, ast.Constant) and isinstance(a.value, int) for a in iterable.args
-                )
-            ):
-                bounds = [
-                    a.value
-                    for a in iterable.args
-                    if isinstance(a, ast.Constant) and isinstance(a.value, int)
-                ]
-                span_range = range(*bounds[:3]) if 1 <= len(bounds) <= 3 else range(0)
-                constant_size = len(span_range)
             if callee == "range" and len(iterable.args) == 3:
                 chunked = True  # for start in range(0, len(ids), 500): offsets of batches
-        elif isinstance(iterable, (ast.Tuple, ast.List, ast.Set)) and not any(
-            isinstance(e, ast.Starred) for e in iterable.elts
-        ):
-            constant_size = len(iterable.elts)
-        elif isinstance(iterable, ast.Constant) and isinstance(iterable.value, str | bytes):
-            constant_size = len(iterable.value)
-        if constant_size is None:
-            # a module-level literal: ``for name, key in CONFIGS`` / ``CONFIGS.items()``
-            base = iterable
-            if (
-                isinstance(base, ast.Call)
-                and isinstance(base.func, ast.Attribute)
-                and base.func.attr in {"items", "keys", "values"}
-            ):
-                base = base.func.value
-            if isinstance(base, ast.Name) and base.id not in self.types:
-                constant_size = self.ctx.constant_sizes.get(base.id)
+        constant_size = self._literal_size(iterable)
         if not chunked and any(re.search(r"chunk|batch", t, re.I) for t in targets):
             chunked = True
         self.loops.append(
@@ -1523,6 +1581,10 @@ class _FunctionWalker(FunctionEvents):
     def _call(self, node: ast.Call, awaited: bool) -> frozenset[str]:
         callee = _callee_text(node.func)
         last = _last(callee)
+        if last in _GROWS and isinstance(node.func, ast.Attribute):
+            grown = node.func.value
+            if isinstance(grown, ast.Name):
+                self.literal_sizes.pop(grown.id, None)  # no longer the literal's size
         span = self._span(node)
         if last in P.ENGINE_APIS and self._library_call(callee):
             self._engine(node, callee, last)
@@ -1540,10 +1602,29 @@ class _FunctionWalker(FunctionEvents):
             return frozenset(gathered)
         if callee in _EVALUATORS and node.args:
             self.evaluated.add(id(node.args[0]))
+            self._fetches(node.args[0])
         root, links = _unchain(node)
         if isinstance(root, ast.Await) and isinstance(root.value, ast.Call):
             # ``(await session.scalars(q)).one_or_none()``: how the result is consumed
             self.result_methods[id(root.value)] = [name for name, _ in links]
+        counted = self._counted_from_cache(node)
+        if counted is not None:
+            # ``len(qs)`` fetched the rows: ``qs.count()`` is ``len(qs)`` on Django's cache
+            self.loads[counted] += 1
+            self.calls.append(
+                Call(
+                    callee="len",
+                    span=span,
+                    seq=self._next(),
+                    args=(counted,),
+                    loops=tuple(self.loop_stack),
+                    reads=frozenset((counted,)),
+                    targets=self.targets,
+                    control_reads=self._control(),
+                    branch=tuple(self.branch),
+                )
+            )
+            return frozenset((counted,))
         op = self._recognize(node, awaited)
         if op is not None:
             self.ops.append(op)
@@ -2085,6 +2166,10 @@ class _FunctionWalker(FunctionEvents):
         terminal = links[-1][0]
         # a queryset without a terminal method is lazy: it runs when iterated, counted, ...
         kind, shape = P.DJANGO_TERMINALS.get(terminal, ("select", "queryset"))
+        if terminal in {"save", "asave"} and len(links) > 1:
+            # ``Model.objects.create(...).save()``: a write of the row just made or fetched
+            created = any(name in {"create", "acreate", "get_or_create"} for name, _ in links)
+            kind, shape = ("insert" if created else "update"), ""
         if shape == "queryset" and id(node) in self.evaluated:
             shape = "rows"
         for name, call in links:

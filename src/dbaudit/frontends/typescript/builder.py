@@ -775,6 +775,9 @@ class FunctionWalker(FunctionEvents):
         self.derived_from: dict[str, int] = {}
         self.derived_keys: dict[str, str] = {}
         self.callback_loops: set[int] = set()
+        # arms that end in return/throw, and in break (``Function.exiting_arms``/``breaking_arms``)
+        self.exiting_arms: list[tuple[int, int]] = []
+        self.breaking_arms: list[tuple[int, int]] = []
 
     def build(
         self,
@@ -804,6 +807,8 @@ class FunctionWalker(FunctionEvents):
             params=params,
             annotations=annotations,
             is_staticmethod=self.is_static,
+            exiting_arms=tuple(self.exiting_arms),
+            breaking_arms=tuple(self.breaking_arms),
         )
 
     # ------------------------------------------------------------------ helpers
@@ -1157,7 +1162,16 @@ class FunctionWalker(FunctionEvents):
         alternative = node.child_by_field_name("alternative")
         reads = self.names(condition)
         if condition is not None:
+            # ``if (!(await exists(id))) return``: the queried value has no name, yet what the
+            # test guards depends on it
+            guard = f"<guard:{condition.start_point[0] + 1}>"
+            calls_from, ops_from = len(self.calls), len(self.ops)
             self.expr(condition, ctx.plain())
+            for i in range(calls_from, len(self.calls)):
+                self.calls[i] = replace(self.calls[i], targets=(*self.calls[i].targets, guard))
+            for i in range(ops_from, len(self.ops)):
+                self.ops[i] = replace(self.ops[i], targets=(*self.ops[i].targets, guard))
+            reads = reads | {guard}
         self.branch_ids += 1
         branch_id = self.branch_ids
         arms = [consequence]
@@ -1171,6 +1185,11 @@ class FunctionWalker(FunctionEvents):
             arm_ctx = ctx.but(
                 branch=(*ctx.branch, (branch_id, index)), control=ctx.control | reads, targets=()
             )
+            leaves = _exit_of(arm)
+            if leaves == "return":
+                self.exiting_arms.append((branch_id, index))
+            elif leaves == "break":
+                self.breaking_arms.append((branch_id, index))
             first = self.seq + 1
             if arm.type == "statement_block":
                 self.block(arm, arm_ctx)
@@ -1179,7 +1198,8 @@ class FunctionWalker(FunctionEvents):
             if index == 0 and one_item is not None and first <= self.seq:
                 self.once_in_loop.append((first, self.seq, one_item))
         if alternative is None and consequence is not None and _exits(consequence):
-            return ctx.but(control=ctx.control | reads)
+            # ``if (...) return ...``: what follows is the implicit else arm (as in Python)
+            return ctx.but(control=ctx.control | reads, branch=(*ctx.branch, (branch_id, 1)))
         return None
 
     def _loop_statement(self, node: Node, ctx: Ctx) -> None:
@@ -1379,7 +1399,16 @@ class FunctionWalker(FunctionEvents):
         condition = node.child_by_field_name("condition")
         reads = self.names(condition)
         if condition is not None:
+            # ``if (!(await exists(id))) return``: the queried value has no name, yet what the
+            # test guards depends on it
+            guard = f"<guard:{condition.start_point[0] + 1}>"
+            calls_from, ops_from = len(self.calls), len(self.ops)
             self.expr(condition, ctx.plain())
+            for i in range(calls_from, len(self.calls)):
+                self.calls[i] = replace(self.calls[i], targets=(*self.calls[i].targets, guard))
+            for i in range(ops_from, len(self.ops)):
+                self.ops[i] = replace(self.ops[i], targets=(*self.ops[i].targets, guard))
+            reads = reads | {guard}
         self.branch_ids += 1
         branch_id = self.branch_ids
         for index, field_name in enumerate(("consequence", "alternative")):

@@ -383,6 +383,12 @@ CALLBACK_REGISTRARS = frozenset(
         "setImmediate",
         "queueMicrotask",
         "nextTick",
+        # deferred work (Next.js ``after``, Vercel/Workers ``waitUntil``) and Mocha's hooks:
+        # the callback runs once the response is sent, not in this function's sequence
+        "after",
+        "unstable_after",
+        "waitUntil",
+        "before",
     }
 )
 # Calls that never return (Next.js navigation helpers throw; process.exit ends the process).
