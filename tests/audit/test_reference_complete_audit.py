@@ -137,7 +137,7 @@ def test_static_runtime_and_live_findings_in_one_audit(
     assert database["tables"] == 10
     assert database["planner"] in {"hypopg", "rollback"}
     assert database["workload_source"] == f"runtime events ({reference.events})"
-    assert [r["ddl"] for r in database["recommendations"]] == ddls
+    assert sorted(r["ddl"] for r in database["recommendations"]) == sorted(ddls)
     assert all(r["statements"] for r in database["recommendations"])
     assert "renders_pkey" in {i["name"] for i in database["existing_indexes"]}
     assert "max_connections" in database["settings"]
