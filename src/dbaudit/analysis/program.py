@@ -501,6 +501,32 @@ def runs_once_in_loop(
     return any(arm in ending for arm in branch[loop.branch_depth :])
 
 
+def per_item_loops(
+    fn: Function,
+    loops: list[Loop],
+    targets: tuple[str, ...],
+    branch: Branch,
+    seq: int,
+) -> list[Loop]:
+    """The significant ``loops`` around an event, less the inner ones it runs at most once
+    per run of. ``for p in projects: for q in p.queries[:30]: if ...: q.save(); break``
+    saves once per ``q`` loop, and so once per project: per item of the outer loop."""
+    found = list(loops)
+    while found:
+        inner = found[-1]
+        if inner is loops[-1]:
+            once = runs_once_in_loop(targets, fn, branch, inner, seq)
+        else:  # break arms leave the innermost loop only; the recorded ranges say which
+            once = "<return>" in targets or any(
+                first <= seq <= last and loop_id == inner.id
+                for first, last, loop_id in fn.once_in_loop
+            )
+        if not once:
+            break
+        found.pop()
+    return found
+
+
 _ONE_OFF_PATH = re.compile(
     r"(^|/)(tests?|testing|migrations|alembic|fixtures|scripts|management/commands|"
     # data seeding: ``prisma/seed.ts``, ``seeds/``, Flask apps' ``populate.py``

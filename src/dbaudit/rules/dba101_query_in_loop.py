@@ -47,6 +47,7 @@ from collections.abc import Iterator
 from dbaudit.analysis.program import (
     Program,
     per_item_connections,
+    per_item_loops,
     per_table,
     runs_once_in_loop,
     significant_loops,
@@ -84,13 +85,13 @@ def check(program: Program) -> Iterator[Finding]:
                 or per_table(op)
             ):
                 continue
-            loops = significant_loops(fn, op.loops)
+            loops = per_item_loops(
+                fn, significant_loops(fn, op.loops), op.targets, op.branch, op.seq
+            )
             if not loops:
                 continue
             inner = loops[-1]
             header = loop_header(inner, language(ref))
-            if runs_once_in_loop(op.targets, fn, op.branch, inner, op.seq):
-                continue
             if through(op.receiver, per_item_connections(program, fn, inner)):
                 continue  # one tenant's schema or database per item: nothing to batch
             if (

@@ -43,6 +43,7 @@ from collections.abc import Iterator
 from dbaudit.analysis.program import (
     Program,
     per_item_connections,
+    per_item_loops,
     runs_once_in_loop,
     significant_loops,
 )
@@ -70,10 +71,10 @@ def check(program: Program) -> Iterator[Finding]:
         for call, target in program.graph.callees(ref):
             if not call.loops or runs_once_in_loop(call.targets):
                 continue
-            loops = significant_loops(fn, call.loops)
+            loops = per_item_loops(
+                fn, significant_loops(fn, call.loops), call.targets, call.branch, call.seq
+            )
             if not loops:
-                continue
-            if runs_once_in_loop(call.targets, fn, call.branch, loops[-1], call.seq):
                 continue
             if call.reads & per_item_connections(program, fn, loops[-1]):
                 continue  # the helper runs on this item's own schema or database

@@ -47,6 +47,7 @@ from dbaudit.analysis.callgraph import FunctionRef
 from dbaudit.analysis.program import (
     Program,
     per_item_connections,
+    per_item_loops,
     per_table,
     runs_once_in_loop,
     significant_loops,
@@ -190,7 +191,8 @@ def check(program: Program) -> Iterator[Finding]:
             loops = significant_loops(fn, op.loops)
             if not loops or any(loop.chunked for loop in loops):
                 continue  # one statement per chunk of rows is batching, not per-item writes
-            if runs_once_in_loop(op.targets, fn, op.branch, loops[-1], op.seq):
+            loops = per_item_loops(fn, loops, op.targets, op.branch, op.seq)
+            if not loops:
                 continue
             if through(op.receiver, per_item_connections(program, fn, loops[-1])):
                 continue  # one tenant's schema or database per item: nothing to batch
@@ -219,7 +221,8 @@ def check(program: Program) -> Iterator[Finding]:
             loops = significant_loops(fn, call.loops)
             if not loops or any(loop.chunked for loop in loops):
                 continue
-            if runs_once_in_loop(call.targets, fn, call.branch, loops[-1], call.seq):
+            loops = per_item_loops(fn, loops, call.targets, call.branch, call.seq)
+            if not loops:
                 continue
             if call.reads & per_item_connections(program, fn, loops[-1]):
                 continue
@@ -262,8 +265,8 @@ def _django_saves(program: Program, ref: FunctionRef) -> Iterator[Finding]:
         source = program.loop_source(ref, loop)
         if source is None or source.library != "django":
             continue
-        loops = significant_loops(fn, access.loops)
-        if not loops or runs_once_in_loop((), fn, (), loops[-1], access.seq):
+        loops = per_item_loops(fn, significant_loops(fn, access.loops), (), (), access.seq)
+        if not loops:
             continue
         fake = DbOp(
             library="django",
