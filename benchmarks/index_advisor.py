@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -284,7 +285,41 @@ def compare(ours: Outcome, theirs: Outcome, workload: Sequence[WorkloadQuery]) -
     )
 
 
-def run_scenario(url: str, title: str, workload: Sequence[WorkloadQuery], rounds: int = 3) -> bool:
+_INDEX_SPEC = re.compile(
+    r"^\s*([\w.]+)\s*\(([^)]*)\)(?:\s+INCLUDE\s*\(([^)]*)\))?(?:\s+WHERE\s+(.+))?\s*$",
+    re.IGNORECASE,
+)
+
+
+def parse_indexes(spec: str) -> list[Candidate]:
+    """``renders(project_id, created_at DESC); renders(chain_id) WHERE chain_id IS NOT NULL``
+    as candidates (``--extra``).
+
+    >>> [c.definition(concurrently=False) for c in parse_indexes("t(a, b DESC) INCLUDE (c)")]
+    ['CREATE INDEX t_a_b_covering_idx ON t (a, b DESC) INCLUDE (c)']
+    """
+    found = []
+    for part in filter(str.strip, spec.split(";")):
+        match = _INDEX_SPEC.match(part)
+        if match is None:
+            raise SystemExit(f"--extra: cannot read the index {part.strip()!r}")
+        keys = []
+        for key in match.group(2).split(","):
+            column, *direction = key.split()
+            descending = [d.upper() for d in direction] == ["DESC"]
+            keys.append(IndexKey(column, column, descending))
+        include = tuple(c.strip() for c in (match.group(3) or "").split(",") if c.strip())
+        found.append(Candidate(match.group(1), tuple(keys), match.group(4), "--extra", include))
+    return found
+
+
+def run_scenario(
+    url: str,
+    title: str,
+    workload: Sequence[WorkloadQuery],
+    rounds: int = 3,
+    extra: dict[str, list[Candidate]] | None = None,
+) -> bool:
     print(f"\n== {title} ==")
     with connect(url) as conn:
         schema = load_schema(conn)
@@ -292,6 +327,11 @@ def run_scenario(url: str, title: str, workload: Sequence[WorkloadQuery], rounds
         print("rows: " + ", ".join(f"{name} {count:,}" for name, count in rows.items() if count))
         print(f"workload: {len(workload)} statements, {sum(q.calls for q in workload):g} calls")
         settings = AdvisorSettings()
+        extra = {
+            name: indexes
+            for name, indexes in (extra or {}).items()
+            if all(schema.table(c.table) is not None for c in indexes)
+        }
         started = time.perf_counter()
         result = advise(conn, schema, workload, settings)
         wall = time.perf_counter() - started
@@ -309,6 +349,7 @@ def run_scenario(url: str, title: str, workload: Sequence[WorkloadQuery], rounds
             "advisor": [a.candidate for a in result.advice],
             "every filtered column": every_filtered_column(schema, workload),
             "per-query (2 col, 50%)": [a.candidate for a in baseline.advice],
+            **extra,  # hand-made sets (on this scenario's tables), timed alongside, not checked
         }
         walls = {"advisor": wall, "per-query (2 col, 50%)": baseline_wall}
         for name in ("every filtered column", "per-query (2 col, 50%)"):
@@ -386,6 +427,15 @@ def run_scenario(url: str, title: str, workload: Sequence[WorkloadQuery], rounds
             print(f"    plans differ: {line}")
         checks[f"cost vs {other.name}: {cost_verdict}"] = cost_verdict != "LOSS"
         checks[f"time vs {other.name}: {time_verdict}"] = time_verdict != "LOSS"
+    for name in extra:
+        c = compare(by_name[name], ours, workload)
+        print(
+            f"{name} vs advisor: cost {c.cost[1]:+.1%}, time {c.time[1]:+.1%} "
+            f"({c.ours_ms:,.1f} vs {c.theirs_ms:,.1f} ms; same plan for "
+            f"{c.same_measured_plans} of {c.measured} measured statements, timed as one)"
+        )
+        for line in c.differing:
+            print(f"    plans differ: {line}")
     checks["bytes at most every-filtered-column (estimated)"] = (
         ours.estimated_bytes <= every.estimated_bytes
     )
@@ -448,7 +498,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--rounds", type=int, default=3, help="timing rounds per strategy (default %(default)s)"
     )
+    parser.add_argument(
+        "--extra",
+        action="append",
+        default=[],
+        metavar="NAME=INDEXES",
+        help="also time this index set, e.g. 'composite=renders(project_id, created_at DESC); "
+        "projects(user_id)' (indexes separated by ';', with INCLUDE (...) and WHERE ...)",
+    )
     args = parser.parse_args(argv)
+    extra = {}
+    for item in args.extra:
+        name, _, spec = item.partition("=")
+        extra[name.strip()] = parse_indexes(spec)
     ok = True
     with resolve_server() as server:
         print(f"server: {redact(server.url)} ({server.source})")
@@ -457,7 +519,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 workload = load_reference(server, url, args.reference_scale)
                 ok &= run_scenario(
                     url, f"reference render platform, naive schema ({args.reference_scale})",
-                    workload, args.rounds,
+                    workload, args.rounds, extra,
                 )  # fmt: skip
         if args.only in (None, "shop"):
             with temporary_database(server) as url:
@@ -468,7 +530,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     conn.execute(VACUUM)
                 print(f"\nloaded shop in {time.perf_counter() - started:.1f} s")
                 ok &= run_scenario(
-                    url, "multi-tenant shop (own schema)", shop_workload(), args.rounds
+                    url, "multi-tenant shop (own schema)", shop_workload(), args.rounds, extra
                 )
     return 0 if ok else 1
 
