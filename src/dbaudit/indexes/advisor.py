@@ -5,8 +5,10 @@
    planner rejects is skipped with its reason. A DELETE also brings the foreign-key checks it
    makes PostgreSQL run on referencing tables (``SELECT 1 FROM child WHERE fk = $1`` per deleted
    row): EXPLAIN does not cost those, but they are what an unindexed foreign key makes slow.
-2. Candidates (:mod:`dbaudit.indexes.candidates`); those an existing index serves, or on tiny
-   tables, are rejected there.
+2. Candidates (:mod:`dbaudit.indexes.candidates`), covering (INCLUDE) variants among them
+   for statements that read few columns (:mod:`dbaudit.indexes.columns_read`); those an
+   existing index serves, or on tiny tables, are rejected there, and covering variants that
+   would cost their deduplication here (:func:`dbaudit.indexes.sizing.covering_rejection`).
 3. In one planner session (HypoPG, or real indexes in a rolled-back transaction), the workload
    is costed without any candidate, then greedily: each round, every candidate whose queries'
    costs may have changed is tried; its saving is the frequency-weighted drop in cost of the
@@ -15,9 +17,14 @@
    ``min_improvement`` of the cost of the statements it helps. Repeat until none qualifies.
    Bytes are the real size on the rollback path, else the deduplication-aware estimate from
    ``pg_stats`` (:mod:`dbaudit.indexes.sizing`), else HypoPG's figure (see ``_size``).
-4. A final session costs the workload with the chosen set; an index no final plan uses is
-   dropped from the advice (another chosen index serves its queries). Each advice lists the
-   statements whose final plan uses it with their cost before and after.
+4. Of two chosen indexes where one starts with the other's keys, the planner keeps the one
+   the workload costs less with (``_drop_redundant``). A final session costs the workload with
+   the chosen set; an index no final plan uses is dropped from the advice (another chosen index
+   serves its queries). Each advice lists the statements whose final plan uses it with their
+   cost before and after.
+5. ``--verify``: EXPLAIN ANALYZE of the read statements without and with the advice, built for
+   real in a rolled-back transaction; ``$n`` values a workload did not keep are drawn from
+   ``pg_stats`` (:mod:`dbaudit.indexes.samples`).
 
 Nothing is left behind: both sessions end in ROLLBACK (see :mod:`dbaudit.indexes.whatif`).
 """
