@@ -1,15 +1,17 @@
 """What the ORM lazy-load labels cost (``dbaudit/runtime/capture/sqlalchemy_orm.py``), side by
 side in one run, on sqlite in memory.
 
-- ``select, no unit``: ``session.execute(select(M).where(M.id == i))`` with the engine hooks
-  installed and no unit active, with and without the Session's ``do_orm_execute`` listener:
-  the cost an application pays for having the labels installed while nothing is profiled.
-- ``lazy loads, in a unit``: ``len(parent.children)`` for fresh parents (one lazy load each)
-  inside a unit, with and without the listener: the cost of labelling a lazy load (the
-  listener runs the statement through ``invoke_statement`` with the label set).
+- ``session listener, no unit``: ``session.execute(select(M).where(M.id == i))`` with dbaudit's
+  engine hook installed and no unit active, without and with a no-op Session
+  ``do_orm_execute`` listener: what labelling through that event (the documented way to see
+  ``lazy_loaded_from``) would cost every ORM execution of an instrumented application. This is
+  why the labels are read from the engine's execution context instead.
+- ``orm_label``: what the engine hook's labelling adds per statement inside a unit (outside one
+  it is never called): ``orm_label(context)`` timed directly on the execution contexts of a lazy
+  load, a plain ORM SELECT and a Core statement, captured from real executions.
 
-Modes alternate pass by pass so a shared machine's load falls on both alike. Figures are client
-CPU time per statement (``time.process_time``), the minimum over passes, and the ratio.
+The listener modes alternate pass by pass so a shared machine's load falls on both alike.
+Figures are client CPU time (``time.process_time``), the minimum over passes.
 
 Run: ``.venv/bin/python benchmarks/orm_lazy_load_labels.py [--queries 5000] [--rounds 7]``.
 """
@@ -19,13 +21,14 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
+from typing import Any
 
-from sqlalchemy import ForeignKey, create_engine, select
+from sqlalchemy import ForeignKey, create_engine, event, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 import dbaudit.runtime as rt
-from dbaudit.runtime.capture import sqlalchemy_orm
+from dbaudit.runtime.capture.sqlalchemy_orm import orm_label
 
 
 class Base(DeclarativeBase):
@@ -65,46 +68,75 @@ def selects(engine: Engine, queries: int) -> float:
         return (time.process_time() - started) / queries
 
 
-def lazy_loads(engine: Engine, queries: int) -> float:
-    spent = 0.0
-    done = 0
-    while done < queries:
-        batch = min(ROWS, queries - done)
+def captured_contexts(engine: Engine) -> dict[str, Any]:
+    """Execution contexts of real statements: a lazy load, a plain ORM SELECT, Core."""
+    contexts: list[Any] = []
+
+    def keep(conn: Any, cursor: Any, statement: str, params: Any, context: Any, many: bool) -> None:
+        contexts.append(context)
+
+    event.listen(engine, "before_cursor_execute", keep)
+    try:
         with Session(engine) as session:
-            parents = session.scalars(select(Parent).where(Parent.id < batch)).all()
-            with rt.profile("bench", config=rt.DetectConfig(max_events=ROWS + 1)):
-                started = time.process_time()
-                for parent in parents:
-                    _ = len(parent.children)
-                spent += time.process_time() - started
-        done += batch
-    return spent / queries
+            parent = session.scalars(select(Parent).where(Parent.id == 1)).one()
+            _ = parent.children
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+    finally:
+        event.remove(engine, "before_cursor_execute", keep)
+    plain, lazy, core = contexts
+    assert orm_label(lazy) == "Parent.children" and orm_label(plain) is None
+    return {"lazy load": lazy, "plain ORM SELECT": plain, "Core": core}
 
 
-def side_by_side(run: Callable[[], float], rounds: int) -> tuple[float, float]:
-    without: list[float] = []
-    with_listener: list[float] = []
+def label_cost(context: Any, calls: int, rounds: int) -> float:
+    best = float("inf")
     for _ in range(rounds):
-        sqlalchemy_orm.uninstall()
-        without.append(run())
-        sqlalchemy_orm.install()
-        with_listener.append(run())
-    return min(without), min(with_listener)
+        started = time.process_time()
+        for _ in range(calls):
+            orm_label(context)
+        best = min(best, (time.process_time() - started) / calls)
+    return best
+
+
+def no_op_listener(orm_state: Any) -> None:
+    return None
+
+
+def listener(on: bool) -> None:
+    if on:
+        event.listen(Session, "do_orm_execute", no_op_listener)
+    elif event.contains(Session, "do_orm_execute", no_op_listener):
+        event.remove(Session, "do_orm_execute", no_op_listener)
+
+
+def side_by_side(
+    run: Callable[[], float], switch: Callable[[bool], None], rounds: int
+) -> tuple[float, float]:
+    off: list[float] = []
+    on: list[float] = []
+    for _ in range(rounds):
+        switch(False)
+        off.append(run())
+        switch(True)
+        on.append(run())
+    switch(False)
+    return min(off), min(on)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--queries", type=int, default=5000)
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=11)
     args = parser.parse_args()
     engine = make_engine()
-    print(f"{'workload':26} {'no listener':>12} {'listener':>12} {'ratio':>7}   (CPU µs/statement)")
-    for name, run in (
-        ("select, no unit", lambda: selects(engine, args.queries)),
-        ("lazy loads, in a unit", lambda: lazy_loads(engine, args.queries)),
-    ):
-        bare, labelled = side_by_side(run, args.rounds)
-        print(f"{name:26} {bare * 1e6:12.1f} {labelled * 1e6:12.1f} {labelled / bare:7.3f}")
+    off, on = side_by_side(lambda: selects(engine, args.queries), listener, args.rounds)
+    print("session.execute, engine hook installed, no unit (CPU µs per statement):")
+    print(f"  without a do_orm_execute listener {off * 1e6:8.1f}")
+    print(f"  with a no-op listener             {on * 1e6:8.1f}   ratio {on / off:.3f}")
+    print("orm_label(context), inside a unit only (CPU µs per call):")
+    for name, context in captured_contexts(engine).items():
+        print(f"  {name:32} {label_cost(context, 20_000, args.rounds) * 1e6:8.2f}")
 
 
 if __name__ == "__main__":

@@ -153,22 +153,25 @@ def test_attributes_expired_by_commit_reloaded_per_object(engine: Engine) -> Non
     assert "expire_on_commit=False" in n_plus_one[0].fix.code
 
 
-def test_no_unit_no_label_and_the_query_is_untouched(engine: Engine) -> None:
+def test_no_unit_nothing_recorded_and_the_query_is_untouched(engine: Engine) -> None:
     with Session(engine) as session:
-        assert render_counts(session) == [2] * PROJECTS  # the listener stands aside
-    assert sqlalchemy_orm.LOADING.get() is None
-
-
-def test_uninstrument_removes_the_orm_listener(engine: Engine) -> None:
-    instrument()
-    assert event.contains(Session, "do_orm_execute", sqlalchemy_orm._on_orm_execute)
-    uninstrument()
-    assert not event.contains(Session, "do_orm_execute", sqlalchemy_orm._on_orm_execute)
+        assert render_counts(session) == [2] * PROJECTS  # no unit: nothing recorded
     with Session(engine) as session, profile(config=QUIET) as unit:
-        render_counts(session)
-    assert unit.query_count == 1 + PROJECTS  # the engine hook still records ...
-    assert all(e.relationship is None for e in unit.events)  # ... without labels
-    instrument(engine)
+        assert render_counts(session) == [2] * PROJECTS
+    assert unit.query_count == 1 + PROJECTS  # its own queries only
+
+
+def test_no_session_listener_is_installed(engine: Engine) -> None:
+    """Labels come from the engine hook's execution context: no do_orm_execute listener, whose
+    mere presence makes SQLAlchemy prepare every ORM execution twice."""
+    instrument()
+    try:
+        assert not Session(engine).dispatch.do_orm_execute  # what SQLAlchemy checks
+        with Session(engine) as session, profile(config=QUIET) as unit:
+            render_counts(session)
+        assert [e.relationship for e in unit.events][1:] == ["Project.renders"] * PROJECTS
+    finally:
+        uninstrument()
 
 
 @pytest.fixture()
@@ -203,9 +206,8 @@ async def test_async_lazy_loads_through_awaitable_attrs(async_engine: AsyncEngin
 
 
 def test_labels_read_from_the_execution_context_alone(engine: Engine) -> None:
-    """orm_label needs no Session listener: what the engine hook hands it (the execution
-    context) says which relationship or column a statement loads."""
-    sqlalchemy_orm.uninstall()
+    """orm_label needs nothing but what the engine hook hands it (the execution context) to
+    say which relationship or column a statement loads."""
     seen: list[str | None] = []
 
     def before(

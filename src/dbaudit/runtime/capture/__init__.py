@@ -5,9 +5,9 @@ anything happens at all; when a unit is active the statement is timed and handed
 ``unit.record``, which never raises. Adapters never change the statement, its parameters or its
 result.
 
-SQLAlchemy takes two hooks installed together (:func:`instrument_sqlalchemy`): the engine's
-cursor events record every statement, and the Session's ORM event labels the ones that lazily
-load a relationship or a column (``capture/sqlalchemy_orm.py``).
+SQLAlchemy's engine hook also labels the statements the ORM sent to lazily load a relationship
+or a column (``capture/sqlalchemy_orm.py``), from the execution context it already has: no
+Session listener, so nothing more to install.
 """
 
 from __future__ import annotations
@@ -16,11 +16,9 @@ from typing import Any
 
 
 def instrument_sqlalchemy(engine: Any = None) -> Any:
-    """Hook ``engine`` (``None``: every engine, existing or future) and the ORM's lazy-load
-    labels; returns the engine unchanged."""
-    from dbaudit.runtime.capture import sqlalchemy, sqlalchemy_orm
+    """Hook ``engine`` (``None``: every engine, existing or future); returns it unchanged."""
+    from dbaudit.runtime.capture import sqlalchemy
 
-    sqlalchemy_orm.install()
     if engine is None:
         sqlalchemy.instrument_all_engines()
         return None
@@ -28,11 +26,10 @@ def instrument_sqlalchemy(engine: Any = None) -> Any:
 
 
 def uninstrument_sqlalchemy(engine: Any = None) -> None:
-    """Remove the listeners of ``engine`` (``None``: the global ones, ORM labels included)."""
-    from dbaudit.runtime.capture import sqlalchemy, sqlalchemy_orm
+    """Remove the hooks of ``engine`` (``None``: the global ones)."""
+    from dbaudit.runtime.capture import sqlalchemy
 
     if engine is None:
         sqlalchemy.uninstrument_all_engines()
-        sqlalchemy_orm.uninstall()
     else:
         sqlalchemy.uninstrument_engine(engine)

@@ -15,7 +15,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine, ExceptionContext
 from sqlalchemy.engine.interfaces import DBAPICursor, ExecutionContext
 
-from dbaudit.runtime.capture.sqlalchemy_orm import LOADING
+from dbaudit.runtime.capture.sqlalchemy_orm import orm_label
 from dbaudit.runtime.unit import _STATE, keep_rows, record, record_positional
 
 _PENDING = "_dbaudit_pending"
@@ -84,7 +84,7 @@ def _after(
         None,
         results,
         5,
-        LOADING.get(),  # the relationship the ORM is lazy-loading, if any
+        orm_label(context),  # the relationship or column the ORM is lazy-loading, if any
     )
 
 
