@@ -26,12 +26,7 @@ dictionary lookup per statement (two attribute reads more for an ORM SELECT).
 
 from __future__ import annotations
 
-from contextvars import ContextVar
 from typing import Any
-
-# Always None: labels come from orm_label(context). Kept so that an engine hook written against
-# the first version of this module (which set it from a do_orm_execute listener) still imports.
-LOADING: ContextVar[str | None] = ContextVar("dbaudit_orm_loading", default=None)
 
 
 def orm_label(context: Any) -> str | None:
