@@ -21,6 +21,15 @@ ROW_SHAPES = frozenset({"rows", "queryset"})  # many rows, fetched now or when i
 PURE_READ_KINDS = frozenset({"select", "count"})
 WRITE_KINDS = frozenset({"insert", "update", "delete", "flush"})
 READ_KINDS = frozenset({"select", "count", "stream", "refresh"})
+# SQL text handed to a helper as an argument (``rawQuery(`select ...`, params)``), also after
+# the pieces it is assembled from (``${cte} select ...``)
+_SQL_ARGUMENT = re.compile(
+    r"^[`'\"(\s]*(?:\$\{[^}]*\}\s*)*(select|with|insert|update|delete|merge)\b", re.I
+)
+_SQL_WRITE = re.compile(
+    r"\b(insert\s+into|update\s+[\w\".]+\s+set|delete\s+from|merge\s+into)\b", re.I
+)
+_SESSION_SETTING = re.compile(r"^\s*(set|reset|show)\b", re.I)
 # a loop over this few known items is not an N+1 (``for kind in ("a", "b")``)
 SMALL_CONSTANT_LOOP = 10
 _ROUTE_DECORATOR = re.compile(
@@ -244,7 +253,9 @@ class Program:
                 pure_reads = False  # awaits something outside the tree: a side effect maybe
                 break
             sub = self.reach(awaited)
-            if (sub.queries or sub.writes) and not sub.pure_reads:
+            if (sub.queries or sub.writes) and not (
+                sub.pure_reads or self.reads_by_its_sql(call, awaited)
+            ):
                 pure_reads = False
                 break
         single_row = (
@@ -267,6 +278,38 @@ class Program:
             first_target,
             pure_reads,
         )
+
+    def reads_by_its_sql(self, call: Call, target: FunctionRef) -> bool:
+        """``rawQuery(`select ...`, params)``: a helper that runs the SQL its caller hands it
+        does what that text says, so a SELECT given to it only reads, as it would in place."""
+        verbs = [(m.group(1).lower(), a) for a in call.args if (m := _SQL_ARGUMENT.match(a))]
+        if not verbs or any(v not in {"select", "with"} or _SQL_WRITE.search(a) for v, a in verbs):
+            return False
+        return self.runs_given_sql(target)
+
+    def runs_given_sql(self, ref: FunctionRef) -> bool:
+        """Its statements are SQL from its parameters (raw, text unknown here), besides session
+        settings (``SET search_path``), and nothing it calls writes or does more than read."""
+        key = ("runs_given_sql", ref.id)
+        if key not in self.memo:
+            self.memo[key] = self._runs_given_sql(ref)
+        return bool(self.memo[key])
+
+    def _runs_given_sql(self, ref: FunctionRef) -> bool:
+        ops = ref.function.db_ops
+        if not any(op.kind == "raw" and not op.sql for op in ops):
+            return False
+        for op in ops:
+            if op.kind == "raw" and not op.sql:
+                continue
+            if op.kind == "ddl" and _SESSION_SETTING.match(op.sql):
+                continue
+            return False
+        for _, target in self.graph.callees(ref):
+            sub = self.reach(target)
+            if sub.writes or (sub.queries and not sub.pure_reads):
+                return False
+        return True
 
     def key_in_caller(self, call: Call, target: FunctionRef, depth: int = 0) -> Filter | None:
         """The key filter of the first query ``call`` leads to, written in the caller's terms.

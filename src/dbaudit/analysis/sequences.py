@@ -162,7 +162,8 @@ def _query_events(program: Program, ref: FunctionRef) -> list[QueryEvent]:
                 awaited=call.awaited,
                 in_gather=call.in_gather,
                 reads_only=reach.reads and not reach.writes,
-                pure=reach.pure_reads and not _EFFECT_NAME.match(call.callee.rsplit(".", 1)[-1]),
+                pure=(reach.pure_reads and not _EFFECT_NAME.match(call.callee.rsplit(".", 1)[-1]))
+                or program.reads_by_its_sql(call, target),
                 single_row=reach.single_row,
                 batched=reach.batched_only,
                 entity=first is not None and not first.aggregate and first.kind != "count",

@@ -180,13 +180,9 @@ def check(program: Program) -> Iterator[Finding]:
         if not fn.loops:
             continue
         for op in fn.db_ops:
-            if (
-                not op.loops
-                or not is_write(op)
-                or op.batched
-                or runs_once_in_loop(op.targets)
-                or per_table(op)
-            ):
+            if not op.loops or not is_write(op) or runs_once_in_loop(op.targets) or per_table(op):
+                continue
+            if op.batched and not _keyed_by_item(program, fn, op):
                 continue
             loops = significant_loops(fn, op.loops)
             if not loops or any(loop.chunked for loop in loops):
@@ -236,6 +232,16 @@ def check(program: Program) -> Iterator[Finding]:
                 program, ref, reach.first_op, loops, call.span, chain, f"`{call.callee}`", commits
             )
         yield from _django_saves(program, ref)
+
+
+def _keyed_by_item(program: Program, fn: Function, op: DbOp) -> bool:
+    """A statement that may touch many rows (Prisma ``updateMany``/``deleteMany``), yet its
+    WHERE pins one item of the loop (``{ sessionId, dataKey }`` of the loop's row) and no
+    ``in`` list: one statement per item all the same."""
+    if not op.loops or any(f.op in {"in", "any"} for f in op.filters):
+        return False
+    per_item = program.derived(fn, fn.loops[op.loops[-1]].targets)
+    return any(f.op == "==" and f.value.split(".")[0].split("[")[0] in per_item for f in op.filters)
 
 
 def _rolls_back_per_item(fn: Function, commit: DbOp) -> bool:

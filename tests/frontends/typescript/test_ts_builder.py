@@ -424,3 +424,37 @@ def test_walker_context_shortcuts_equal_the_general_copy() -> None:
         assert (ctx.argument() is ctx) == (not ctx.targets and not ctx.awaited)
     assert Ctx(awaited=True).but(awaited=False) == Ctx()
     assert Ctx(awaited=True).awaited
+
+
+def test_an_object_of_this_modules_names_is_a_namespace() -> None:
+    # ``export default { client, rawQuery }``: ``prisma.rawQuery`` in an importer reaches
+    # this module's ``rawQuery``; a renamed member points at the function it names
+    module = build(
+        "async function rawQuery(sql) { return sql; }\nasync function listAll() {}\n"
+        "export const api = { list: listAll, rawQuery };\n"
+        "export default { rawQuery, list: listAll };\n"
+        "export const config = { retries: 3, rawQuery };\n",
+        path="lib/prisma.ts",
+    )
+    imports = {(i.local, i.module, i.name) for i in module.imports}
+    assert imports == {
+        ("api", "lib.prisma", ""),
+        ("default", "lib.prisma", ""),
+        ("list", "lib.prisma", "listAll"),
+    }
+
+
+def test_functions_of_one_object_are_exclusive_alternatives() -> None:
+    # ``runQuery({ [PRISMA]: () => a(), [CLICKHOUSE]: () => b() })`` runs one of them
+    module = build(
+        "async function f(id) {\n"
+        "  return runQuery({ [PRISMA]: () => viaPrisma(id), [CLICKHOUSE]: () => viaClickhouse(id) });\n"
+        "}\n"
+        "async function g(id) { return track({ name: label(id), onDone: () => done(id) }); }\n"
+    )
+    calls = {c.callee: c.branch for c in function(module, "f").calls}
+    (statement_a, arm_a), (statement_b, arm_b) = calls["viaPrisma"][0], calls["viaClickhouse"][0]
+    assert statement_a == statement_b and arm_a != arm_b
+    assert calls["runQuery"] == ()
+    # one function in an object is no table of alternatives
+    assert all(c.branch == () for c in function(module, "g").calls)

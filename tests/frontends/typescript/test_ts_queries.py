@@ -240,3 +240,76 @@ def test_supabase_chains() -> None:
         "async function f(ids) { return supabaseAdmin.from('users').update({ a: 1 }).in('id', ids); }"
     )
     assert many.kind == "update" and many.batched
+
+
+PRISMA_HELPER_MODULE = """
+import { PrismaClient } from "@/generated/prisma/client";
+const client = (globalThis.prismaClient || new PrismaClient().$extends({})) as any;
+async function raw(sql: string, params: unknown[]) {
+  if (process.env.REPLICA) return client.$replica().$queryRawUnsafe(sql, ...params);
+  return client.$queryRawUnsafe(sql, ...params);
+}
+async function paged(model: string, where: object) {
+  const rows = await client[model].findMany({ where, take: 20 });
+  const first = await client["user"].findFirst({ where });
+  return { rows, first };
+}
+"""
+
+
+def test_a_client_known_by_its_prisma_only_methods_and_models_picked_at_run_time() -> None:
+    # ``client`` is no database name, but only a Prisma client has ``$queryRawUnsafe``
+    module = build(PRISMA_HELPER_MODULE)
+    replica, primary = function(module, "raw").db_ops
+    assert (replica.library, replica.kind, replica.api) == (
+        "prisma",
+        "raw",
+        "client.$replica().$queryRawUnsafe",
+    )
+    assert (primary.library, primary.api) == ("prisma", "client.$queryRawUnsafe")
+    rows, first = function(module, "paged").db_ops
+    assert (rows.api, rows.kind, rows.tables, rows.has_limit) == (
+        "client[model].findMany",
+        "select",
+        (),
+        True,
+    )
+    assert (first.api, first.tables) == ("client.user.findFirst", ("user",))
+
+
+def test_prisma_reached_through_a_helper_module_or_under_another_name() -> None:
+    module = build(
+        'import prisma from "@/lib/prisma";\nimport store from "@/lib/prisma";\n'
+        'import { prisma as p } from "./client";\nimport { db as database2 } from "./db";\n'
+        'import cache from "@/lib/redis";\n'
+        "async function f(id: string) {\n"
+        "  await prisma.client.website.findUnique({ where: { id } });\n"
+        "  await store.client.share.findMany({ where: { id } });\n"
+        "  await p.user.count();\n"
+        "  await database2.select().from(users);\n"
+        "  await cache.client.set(id, 1);\n"
+        "}\n"
+    )
+    ops = function(module, "f").db_ops
+    assert [(op.library, op.api) for op in ops] == [
+        ("prisma", "prisma.client.website.findUnique"),
+        ("prisma", "store.client.share.findMany"),
+        ("prisma", "p.user.count"),
+        ("drizzle", "database2.select().from()"),
+    ]
+
+
+def test_helpers_destructured_from_a_handle_are_its_members() -> None:
+    module = build(
+        'import prisma from "@/lib/prisma";\n'
+        "async function f(id: string) {\n"
+        "  const { client, rawQuery, transaction } = prisma;\n"
+        "  await client.team.findMany({ where: { id } });\n"
+        "  await rawQuery(`select 1`, {});\n"
+        "  return transaction(async (tx) => tx.team.delete({ where: { id } }));\n"
+        "}\n"
+    )
+    fn = function(module, "f")
+    assert [op.api for op in fn.db_ops] == ["client.team.findMany", "tx.team.delete"]
+    assert fn.db_ops[0].library == "prisma"
+    assert [c.callee for c in fn.calls] == ["prisma.rawQuery"]

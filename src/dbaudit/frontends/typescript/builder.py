@@ -129,6 +129,8 @@ class ModuleContext:
     class_names: set[str] = field(default_factory=set)
     function_names: set[str] = field(default_factory=set)  # module-level functions
     aliases: dict[str, str] = field(default_factory=dict)  # alias(renders, 'p') -> renders
+    # ``const { rawQuery } = prisma``: local name -> the member it stands for (``prisma.rawQuery``)
+    members: dict[str, str] = field(default_factory=dict)
     engines: list[EngineCreation] = field(default_factory=list)
     class_attribute_types: dict[str, dict[str, str]] = field(default_factory=dict)
     use_server: bool = False
@@ -144,12 +146,28 @@ class ModuleContext:
         if last in self.handles and "." not in receiver:
             return self.handles[last]
         if P.DB_RECEIVER_NAME.match(last):
-            return _library_by_name(last)
+            library = _library_by_name(last)
+            if (
+                library in {"sql", "db"}
+                and "." in receiver
+                and self._within_prisma(receiver, local)
+            ):
+                # ``prisma.client.user.findMany()``: the client a Prisma helper module keeps
+                return "prisma"
+            return library
         if P.TYPEORM_RECEIVER.match(last) or last.endswith(("DataSource", "dataSource")):
             return "typeorm"
         if P.SUPABASE_RECEIVER.match(last):
             return "supabase"
         return ""
+
+    def _within_prisma(self, receiver: str, local: dict[str, str]) -> bool:
+        """True when a segment before the last one is (or is named as) a Prisma handle."""
+        for segment in receiver.split(".")[:-1]:
+            known = local.get(segment) or self.handles.get(segment)
+            if known == "prisma" or (not known and "prisma" in segment.lower()):
+                return True
+        return False
 
 
 def _library_by_name(name: str) -> str:
@@ -185,6 +203,14 @@ class ModuleBuilder:
     def build(self, root: Node) -> ModuleModel:
         statements = [c for c in root.named_children if c.type != "comment"]
         self.ctx.use_server = _has_directive(statements, self.ctx.src, "use server")
+        data = self.ctx.src.data
+        if b".$" in data:
+            # ``client.$queryRawUnsafe(...)`` anywhere in the file: ``client`` is a Prisma
+            # client here, so its ``client[model].findMany(...)`` is a query too
+            for match in P.PRISMA_ONLY_CALL.finditer(data):
+                name = match.group(1).decode("utf-8", "replace")
+                if name != "this":
+                    self.ctx.handles.setdefault(name, "prisma")
         for node in statements:
             self._collect(node)
         module_level: list[Node] = []
@@ -240,13 +266,15 @@ class ModuleBuilder:
             source = node.child_by_field_name("source")
             if source is None:
                 return
-            module = self._module_key(_unquote(src.text(source)))
+            specifier = _unquote(src.text(source))
+            module = self._module_key(specifier)
             clause = next((c for c in node.named_children if c.type == "import_clause"), None)
             if clause is None:
                 return
             for part in clause.named_children:
                 if part.type == "identifier":
                     self._import(src.text(part), module, "default")
+                    self._imported_handle(src.text(part), specifier, "default")
                 elif part.type == "namespace_import":
                     ident = next((c for c in part.named_children if c.type == "identifier"), None)
                     if ident is not None:
@@ -261,6 +289,7 @@ class ModuleBuilder:
                             continue
                         local = src.text(alias or name)
                         self._import(local, module, src.text(name))
+                        self._imported_handle(local, specifier, src.text(name))
         elif node.type == "export_statement":
             source = node.child_by_field_name("source")
             if source is not None:
@@ -294,6 +323,8 @@ class ModuleBuilder:
                     name = target
                 if name is not None:
                     self._import("default", module_key(self.ctx.path), src.text(name))
+                elif target is not None:
+                    self._namespace("default", unwrap(target))
         elif node.type in _DECLARATIONS:
             for declarator in node.named_children:
                 if declarator.type == "variable_declarator":
@@ -327,11 +358,16 @@ class ModuleBuilder:
                     for local, imported in _pattern_pairs(name_node, src):
                         self._import(local, module, imported)
             return
+        if name_node.type == "object_pattern":
+            self._destructured(name_node, value, self.ctx.members, {})
+            return
         if name_node.type != "identifier":
             return
         name = src.text(name_node)
         if value.type in FUNCTION_TYPES:
             self.ctx.function_names.add(name)
+        elif value.type == "object":
+            self._namespace(name, value)
         if callee:
             last = callee.rsplit(".", 1)[-1]
             library = P.HANDLE_FACTORIES.get(last)
@@ -346,6 +382,47 @@ class ModuleBuilder:
             if value.type == "new_expression" or (last[:1].isupper() and library is None):
                 self.global_types[name] = last
 
+    def _namespace(self, name: str, value: Node) -> None:
+        """``export default { client, rawQuery }`` / ``const api = { list, get: getOne }``: an
+        object of this module's names is a namespace, so ``prisma.rawQuery(...)`` in another
+        module (or ``api.get``) reaches the function ``rawQuery`` (``getOne``) of this one."""
+        if value.type != "object" or not value.named_children:
+            return
+        src = self.ctx.src
+        members: list[tuple[str, str]] = []
+        for child in value.named_children:
+            if child.type == "shorthand_property_identifier":
+                members.append((src.text(child), src.text(child)))
+                continue
+            key = child.child_by_field_name("key") if child.type == "pair" else None
+            member = child.child_by_field_name("value") if key is not None else None
+            if key is None or member is None or key.type != "property_identifier":
+                return
+            if unwrap(member).type != "identifier":
+                return
+            members.append((src.text(key), src.text(unwrap(member))))
+        here = module_key(self.ctx.path)
+        self.imports.append(Import(name, here, ""))  # the name is this module, as a namespace
+        for exported, local in members:
+            if exported != local:
+                self.imports.append(Import(exported, here, local))
+
+    def _destructured(
+        self, pattern: Node, value: Node, members: dict[str, str], local: dict[str, str]
+    ) -> None:
+        """``const { rawQuery, client: db } = prisma``: calls of ``rawQuery`` are calls of
+        ``prisma.rawQuery`` (so the call graph finds the helper) and ``db`` is ``prisma.client``
+        (so its queries are read as that handle's). Only members of an import or a handle."""
+        if value.type != "identifier":
+            return
+        owner = self.ctx.src.text(value)
+        owner = members.get(owner) or self.ctx.members.get(owner) or owner
+        root = owner.split(".", 1)[0]
+        if root not in self.ctx.imported and not self.ctx.handle_of(root, local):
+            return
+        for name, member in _pattern_pairs(pattern, self.ctx.src):
+            members[name] = f"{owner}.{member}"
+
     def _wraps_handle(self, call: Node) -> bool:
         """``drizzle(pool)``: the pool was configured where it was created, not here."""
         args = arguments(call.child_by_field_name("arguments"))
@@ -355,6 +432,24 @@ class ModuleBuilder:
             and first.type == "identifier"
             and self.ctx.src.text(first) in self.ctx.handles
         )
+
+    def _imported_handle(self, local: str, specifier: str, name: str) -> None:
+        """A database handle imported under another name: ``import { prisma as p }``, or the
+        default export of a module named after one (``import client from "@/lib/prisma"``)."""
+        if P.DB_RECEIVER_NAME.match(local):
+            return  # known by its own name already
+        if name != "default":
+            if P.DB_RECEIVER_NAME.match(name):
+                self.ctx.handles[local] = _library_by_name(name)
+            return
+        if specifier.startswith("@prisma/"):
+            return  # the package itself: its default export is no client
+        parts = [p for p in specifier.split("/") if p not in {"", ".", ".."}]
+        if parts and re.sub(r"\.[cm]?[jt]sx?$", "", parts[-1]) == "index":
+            parts.pop()
+        base = re.sub(r"\.[cm]?[jt]sx?$", "", parts[-1]) if parts else ""
+        if P.HANDLE_MODULE.match(base):
+            self.ctx.handles[local] = _library_by_name(base)
 
     def _import(self, local: str, module: str, name: str) -> None:
         self.imports.append(Import(local, module, name))
@@ -750,6 +845,7 @@ class FunctionWalker(FunctionEvents):
         self.locals: set[str] = set()
         self.types: dict[str, str] = {}
         self.handles: dict[str, str] = {}  # local db handles (transaction callbacks, ...)
+        self.members: dict[str, str] = {}  # ``const { rawQuery } = prisma`` (ModuleContext)
         self.loop_targets: dict[str, int] = {}
         self.nested: list[tuple[str, Node]] = []
         # callbacks handed to a registrar (``test(...)``, ``app.get(...)``): their own functions
@@ -823,7 +919,7 @@ class FunctionWalker(FunctionEvents):
         return frozenset(self.ctx.identifiers.within(node) - _IGNORED_READS)
 
     def handle_of(self, receiver: str) -> str:
-        receiver = _SELF_PREFIX.sub("this.", receiver)
+        receiver = self.through_members(_SELF_PREFIX.sub("this.", receiver))
         if receiver.startswith("this.") and receiver.count(".") == 1:
             attr_type = self.ctx.class_attribute_types.get(self.class_name, {}).get(receiver[5:])
             if attr_type:
@@ -845,6 +941,16 @@ class FunctionWalker(FunctionEvents):
             if known.endswith(("Database", "Transaction")):
                 return "drizzle"
         return self.ctx.handle_of(receiver, self.handles)
+
+    def through_members(self, text: str) -> str:
+        """``rawQuery`` -> ``prisma.rawQuery`` after ``const { rawQuery } = prisma``."""
+        if not self.members and not self.ctx.members:
+            return text
+        root, dot, rest = text.partition(".")
+        member = self.members.get(root)
+        if member is None and root not in self.locals:
+            member = self.ctx.members.get(root)
+        return f"{member}{dot}{rest}" if member is not None else text
 
     def callee_text(self, node: Node) -> str:
         """``RendersDAL.getByChainId``, ``self.dal.get``; calls in the middle as ``()``."""
@@ -1095,9 +1201,13 @@ class FunctionWalker(FunctionEvents):
             return
         targets = _pattern_names(name_node, self.src)
         self.locals.update(targets)
+        for target in targets:
+            self.members.pop(target, None)
         if value is None:
             return
         inner = unwrap(value)
+        if name_node.type == "object_pattern":
+            self.module._destructured(name_node, inner, self.members, self.handles)
         if inner.type in FUNCTION_TYPES and name_node.type == "identifier":
             self.nested.append((targets[0], inner))
             return
@@ -1374,6 +1484,8 @@ class FunctionWalker(FunctionEvents):
             self._jsx(node, ctx.plain())
             return
         keep_targets = kind in {"array", "object", "spread_element", "pair"}
+        if kind == "object" and self._dispatch_table(node, ctx):
+            return
         for child in node.named_children:
             if child.type == "pair":
                 value = child.child_by_field_name("value")
@@ -1384,6 +1496,39 @@ class FunctionWalker(FunctionEvents):
                     self.expr(value, ctx.plain() if not keep_targets else ctx)
             else:
                 self.expr(child, ctx if keep_targets else ctx.plain())
+
+    def _dispatch_table(self, node: Node, ctx: Ctx) -> bool:
+        """``runQuery({ [PRISMA]: () => viaPrisma(), [CLICKHOUSE]: () => viaClickhouse() })``:
+        functions that are values of one object are alternatives (a table to pick one from,
+        ``onSuccess``/``onError``), so what they run goes in exclusive arms of one branch."""
+        pairs = [c for c in node.named_children if c.type == "pair"]
+        functions = [
+            p
+            for p in pairs
+            if (value := p.child_by_field_name("value")) is not None
+            and unwrap(value).type in FUNCTION_TYPES
+        ]
+        if len(functions) < 2:
+            return False
+        self.branch_ids += 1
+        branch_id = self.branch_ids
+        arm = 0
+        for child in node.named_children:
+            if child.type != "pair":
+                self.expr(child, ctx)
+                continue
+            key = child.child_by_field_name("key")
+            value = child.child_by_field_name("value")
+            if key is not None and key.type == "computed_property_name":
+                self.expr(key, ctx.plain())
+            if value is None:
+                continue
+            if child in functions:
+                self.expr(value, ctx.but(branch=(*ctx.branch, (branch_id, arm))))
+                arm += 1
+            else:
+                self.expr(value, ctx)
+        return True
 
     def _jsx(self, node: Node, ctx: Ctx) -> None:
         stack = [node]
@@ -1573,9 +1718,12 @@ class FunctionWalker(FunctionEvents):
         if facts is not None:
             self._db_op(node, facts, ctx)
             return
-        if is_member and last in P.TRANSACTION_METHODS:
-            receiver = function.child_by_field_name("object")
-            library = self.handle_of(self.callee_text(receiver)) if receiver is not None else ""
+        aliased = self.through_members(callee)
+        if last in P.TRANSACTION_METHODS and (is_member or aliased != callee):
+            # ``prisma.$transaction(async (tx) => ...)``, or ``transaction(...)`` after
+            # ``const { transaction } = prisma``
+            receiver_text = aliased.rsplit(".", 1)[0] if "." in aliased else ""
+            library = self.handle_of(receiver_text) if receiver_text else ""
             if library:
                 for arg in args:
                     inner = unwrap(arg)
@@ -1640,7 +1788,7 @@ class FunctionWalker(FunctionEvents):
                 )
         self.calls.append(
             Call(
-                callee=callee,
+                callee=aliased,
                 span=span_of(node),
                 seq=self._next(),
                 args=tuple(self.text(a) for a in args[:4]) if (ctx.loops or ctx.awaited) else (),

@@ -141,6 +141,14 @@ PRISMA_RAW: dict[str, Entry] = {
     "$executeRaw": Entry("raw", ""),
     "$executeRawUnsafe": Entry("raw", ""),
 }
+# Client methods that hand back a client (``prisma.$replica().user.findMany()``, the
+# read-replicas extension): read through, as if the chain started after them.
+PRISMA_CLIENT_STEPS = frozenset({"$replica", "$primary"})
+# Methods only a Prisma client has: a name they are called on is a Prisma client in that file.
+PRISMA_ONLY_CALL = re.compile(
+    rb"\b([A-Za-z_]\w*)\s*\.\s*\$(?:queryRaw|queryRawUnsafe|queryRawTyped|executeRaw|"
+    rb"executeRawUnsafe|transaction|extends|replica|primary)\b"
+)
 PRISMA_EAGER_KEYS = frozenset({"include"})
 TRANSACTION_METHODS = frozenset({"transaction", "$transaction"})
 
@@ -287,6 +295,9 @@ DB_RECEIVER_NAME = re.compile(
     r"^(?:\w*_)?(?:db|database|tx|trx|transaction|drizzle|orm|prisma|prismaClient|knex|pool|"
     r"client|pgClient|dbClient|conn|connection|pg|\w+Db|\w+DB|\w+Pool|\w+Prisma)$"
 )
+# A module named like this (``@/lib/prisma``, ``./db``) default-exports a database handle, so
+# ``import client from "@/lib/prisma"`` is one whatever the importer calls it.
+HANDLE_MODULE = re.compile(r"^(?:prisma|prismadb|prisma[-_]?client|db|database)$", re.I)
 KNEX_NAMES = re.compile(r"^(?:knex|db|trx|k|qb|\w+Knex)$")
 # ``x = <factory>(...)`` / ``new <Class>(...)`` at module level: x is a database handle.
 HANDLE_FACTORIES: dict[str, str] = {

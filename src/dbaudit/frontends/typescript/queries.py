@@ -120,11 +120,27 @@ def flatten(call: Node, src: Source) -> Chain:
             steps.append(Step(src.text(prop) if prop is not None else "", None, current))
             current = unwrap(obj)
             continue
+        if current.type == "subscript_expression":
+            # ``client[model].findMany(...)``: a delegate picked by name at run time
+            index = current.child_by_field_name("index")
+            obj = current.child_by_field_name("object")
+            if obj is None or index is None:
+                break
+            steps.append(Step(_subscript_name(unwrap(index), src), None, current))
+            current = unwrap(obj)
+            continue
         break
     steps.reverse()
     return Chain(
         current, src.text(current) if current.type != "call_expression" else "", tuple(steps)
     )
+
+
+def _subscript_name(index: Node, src: Source) -> str:
+    """``["user"]`` is the step ``user``; ``[model]`` stays ``[model]`` (not known here)."""
+    if index.type == "string":
+        return src.text(index)[1:-1]
+    return f"[{short(src.text(index))}]"
 
 
 Handles = Callable[[str], str]  # receiver text -> library it is a handle of ("" when unknown)
@@ -502,10 +518,14 @@ def _table_name(node: Node, src: Source) -> str:
 
 
 def _prisma(receiver: str, rest: tuple[Step, ...], src: Source, library: str) -> Facts | None:
-    if library not in {"prisma", "db"}:
-        return None
+    # ``client.$replica().user.findMany()``: the read-replica extension hands back the client
+    while len(rest) > 1 and rest[0].name in P.PRISMA_CLIENT_STEPS and rest[0].args is not None:
+        receiver = f"{receiver}.{rest[0].name}()"
+        rest = rest[1:]
     first = rest[0]
     if first.name in P.PRISMA_RAW and first.args is not None:
+        # only a Prisma client has ``$queryRaw`` & co.: whatever the handle is called
+        # (``client``, ``conn``), it is one
         entry = P.PRISMA_RAW[first.name]
         facts = Facts(
             "prisma",
@@ -518,6 +538,8 @@ def _prisma(receiver: str, rest: tuple[Step, ...], src: Source, library: str) ->
             _sql_text_facts(_template_text(first.args[0], src), facts)
         _tail(rest[1:], facts)
         return facts
+    if library not in {"prisma", "db"}:
+        return None
     if len(rest) < 2 or first.args is not None or first.name.startswith("$"):
         return None
     method = rest[1]
@@ -527,12 +549,13 @@ def _prisma(receiver: str, rest: tuple[Step, ...], src: Source, library: str) ->
     entry = found
     if any(s.args is None or s.name not in {"then", "catch", "finally"} for s in rest[2:]):
         return None
+    dynamic = first.name.startswith("[")  # ``client[model]``: the model is not known here
     facts = Facts(
         "prisma",
         entry.kind,
-        f"{receiver}.{first.name}.{method.name}",
+        f"{receiver}{'' if dynamic else '.'}{first.name}.{method.name}",
         receiver,
-        tables=[first.name],
+        tables=[] if dynamic else [first.name],
         single_key=entry.single_key,
         batched=entry.batched,
         has_limit=entry.has_limit,
@@ -543,7 +566,7 @@ def _prisma(receiver: str, rest: tuple[Step, ...], src: Source, library: str) ->
     if method.name == "groupBy":
         facts.group_by = True
     if method.args:
-        _prisma_options(method.args[0], src, facts, first.name)
+        _prisma_options(method.args[0], src, facts, "" if dynamic else first.name)
     _tail(rest[2:], facts)
     _finish(facts)
     return facts

@@ -1,0 +1,3 @@
+export async function chQuery(sql: string, params: object) {
+  return fetch(process.env.CLICKHOUSE_URL as string, { method: "POST", body: sql });
+}
