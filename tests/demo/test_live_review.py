@@ -9,6 +9,7 @@ import pytest
 
 from dbaudit.bench.reference import SNAPSHOT_SCHEMA
 from dbaudit.demo.live_review import (
+    DATABASE_LABEL,
     PLANNERS,
     WORKLOAD_SOURCE,
     LiveReview,
@@ -99,3 +100,31 @@ def test_terminal_lines_and_json(live: LiveReview) -> None:
     assert document["planner"] == database.planner
     assert document["findings_by_rule"]["DBA401"] == count
     assert [item["ddl"] for item in document["recommendations"]] == [row[3] for row in rows]
+
+
+def test_findings_name_the_apps_database_not_the_temporary_one(
+    profiled: Any, live: LiveReview
+) -> None:
+    temporary = profiled.url.rsplit("/", 1)[-1].split("?")[0]
+    assert live.database.database == DATABASE_LABEL
+    for finding in live.findings:
+        assert finding.path.startswith(f"db://{DATABASE_LABEL}"), finding.path
+        text = (finding.message, finding.problem, finding.fix.code if finding.fix else "")
+        assert not any(temporary in part for part in text), finding
+    timeouts = [f for f in live.findings if f.rule == "DBA501"]
+    assert all(
+        f.fix and f.fix.code.startswith(f"ALTER DATABASE {DATABASE_LABEL} SET ") for f in timeouts
+    )
+
+
+def test_no_index_is_recommended_twice(live: LiveReview) -> None:
+    # an advised index that leads with a foreign key's columns answers its DBA402 finding
+    ddl = [f.fix.code for f in live.findings if f.fix and f.fix.code.startswith("CREATE INDEX")]
+    names = [code.split()[3] for code in ddl]
+    assert len(names) == len(set(names)), ddl
+    advised = {f.fix.code.split(" ON ")[1].split(")")[0] for f in live.advice if f.fix}
+    answered = [f for f in live.findings if f.rule == "DBA402"]
+    for finding in answered:
+        assert finding.fix is not None
+        assert finding.fix.code.split(" ON ")[1].split(")")[0] not in advised
+    assert any("also indexes foreign key" in f.message for f in live.advice)

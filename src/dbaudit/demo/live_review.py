@@ -50,6 +50,7 @@ PLANNERS = {
     ),
 }
 ADVICE_RULE = "DBA401"
+DATABASE_LABEL = "render_platform"
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +108,13 @@ def tidy(url: str) -> None:
 def review_naive_database(url: str, workload: Sequence[WorkloadQuery]) -> LiveReview:
     """The live review of the demo's naive database; see the module docstring."""
     tidy(url)
-    review = review_database(url, workload, settings=AdvisorSettings(allow_rollback_indexes=True))
+    # The temporary database is gone once the demo ends: findings name the app's database.
+    review = review_database(
+        url,
+        workload,
+        settings=AdvisorSettings(allow_rollback_indexes=True),
+        database_label=DATABASE_LABEL,
+    )
     review.workload_source = WORKLOAD_SOURCE
     return LiveReview(review, review.to_database_review(), tuple(review.findings()))
 
