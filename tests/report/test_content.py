@@ -103,3 +103,46 @@ def test_checklist_needs_database_code_to_tick_and_findings_to_open() -> None:
     assert states["Top-N per group uses a window function"] == "pass"
     assert states["Foreign keys have an index on their referencing columns"] == "unverified"
     assert states["`dbaudit check` runs in CI with a baseline"] == "unverified"
+
+
+def _foreign_key(table: str, severity: Severity = Severity.LOW) -> Finding:
+    return Finding(
+        "DBA402",
+        severity,
+        f"foreign key {table}_user_id_fkey {table}(user_id) -> users has no index",
+        f"db://shop/{table}",
+        0,
+        0,
+        source="live",
+    )
+
+
+def test_many_database_findings_of_one_rule_are_one_group_where_the_first_was() -> None:
+    code = _finding("first")
+    keys = [_foreign_key(t) for t in ("a", "b", "a", "c")]
+    listed = content.collapse_database([code, *keys, _finding("last", Severity.LOW)])
+    assert listed[0] is code and listed[2].function == "last"  # type: ignore[union-attr]
+    group = listed[1]
+    assert isinstance(group, content.FindingGroup)
+    assert group.findings == tuple(keys) and group.first is keys[0]
+    assert group.label == "4 foreign keys without an index (DBA402)"
+    assert group.subjects == ["a", "b", "c"]
+    assert group.severity_text == "LOW"
+    # fewer than GROUP_AT stay one by one; code findings are never grouped
+    assert content.collapse_database(keys[:2]) == keys[:2]
+    many_code = [_finding(str(n)) for n in range(5)]
+    assert content.collapse_database(many_code) == many_code
+
+
+def test_attention_lists_the_serious_findings_groups_the_minor_database_ones() -> None:
+    serious = [_finding("a", Severity.CRITICAL), _finding("b"), _foreign_key("m", Severity.MEDIUM)]
+    keys = [_foreign_key(t) for t in ("t1", "t2", "t3", "t4")]
+    infos = [_finding(f"info{n}", Severity.INFO) for n in range(3)]
+    shown, rest = content.attention([*serious, *keys, *infos])
+    assert shown[:3] == serious  # medium stays on its own line, database or not
+    (group,) = shown[3:]
+    assert isinstance(group, content.FindingGroup) and group.findings == tuple(keys)
+    assert rest == 3
+    # two minor findings: listed, not summed up
+    shown, rest = content.attention([*serious, *infos[:2]])
+    assert shown == [*serious, *infos[:2]] and rest == 0

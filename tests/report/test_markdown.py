@@ -407,3 +407,41 @@ def test_many_findings_of_one_database_rule_are_one_table_and_one_block(live_aud
     assert "**3 foreign-key-without-index findings** (DBA402): on `gallery_items`, `projects`" in (
         priority
     )
+
+
+def test_the_summary_and_the_tables_give_many_foreign_keys_one_line(live_audit: Audit) -> None:
+    tables = ("credit_transactions", "file_storage", "gallery_items", "projects")
+    keys = [
+        Finding(
+            "DBA402",
+            Severity.LOW,
+            f"foreign key {t}_user_id_fkey {t}(user_id) -> users has no index",
+            f"db://shop/{t}",
+            0,
+            0,
+            fix=Fix(f"index {t}(user_id)", f"CREATE INDEX CONCURRENTLY ON {t} (user_id);", "sql"),
+            confidence="high",
+            source="live",
+        )
+        for t in tables
+    ]
+    report = markdown.render(
+        replace(live_audit, findings=[*live_audit.findings, *keys]), today=date(2026, 1, 15)
+    )
+    summary = report[report.index("#### ⚠️ Issues Requiring Attention") :]
+    summary = summary[: summary.index("\n---")]
+    line = [row for row in summary.splitlines() if "foreign keys without an index" in row]
+    assert len(line) == 1
+    assert "4 foreign keys without an index (DBA402)" in line[0]
+    assert all(f"`{t}`" in line[0] for t in tables)
+    assert "credit_transactions_user_id_fkey" not in summary
+    # the medium foreign key of the sample stays on its own line
+    assert "renders_project_id_fkey" in summary
+    kept = report[report.index("### What Keeps Each Finding Fixed") :]
+    kept = kept[: kept.index("### In CI")]
+    rows = [row for row in kept.splitlines() if "DBA402" in row]
+    assert len(rows) == 1 and "5 foreign keys without an index (DBA402)" in rows[0]
+    assert "--fail-on low" in rows[0]
+    checklist = report[report.index("## Code Review Checklist") :]
+    (item,) = [row for row in checklist.splitlines() if "Foreign keys have an index" in row]
+    assert "5 foreign keys without an index (DBA402)" in item and "more" not in item

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import dbaudit.reference.render_platform as platform
 from dbaudit.audit import AuditOptions, run_static_audit
-from dbaudit.findings import Severity
+from dbaudit.findings import Audit, Severity
 from dbaudit.report import markdown
 
 APP = Path(platform.__file__).parent
@@ -58,3 +58,27 @@ def test_every_naive_finding_can_be_acted_on_from_the_report_alone() -> None:
     module = "dbaudit.reference.render_platform.naive.services.chains"
     assert f"from {module} import user_chains_with_renders" in testing
     assert "with assert_max_queries(3):" in testing
+
+
+def _slug(heading: str) -> str:
+    """The id GitHub gives a Markdown heading: lower case, punctuation dropped, spaces to -."""
+    text = "".join(c for c in heading.strip().lower() if c.isalnum() or c in " -_")
+    return text.replace(" ", "-")
+
+
+def test_every_anchor_link_of_a_demo_like_report_resolves(live_audit: Audit) -> None:
+    """The naive app's audit with a live review's findings (as ``dbaudit demo`` writes it):
+    every ``(#anchor)`` link goes to an ``<a id>`` or a heading."""
+    import re
+    from dataclasses import replace
+
+    audit = run_static_audit([str(APP / "naive")], AuditOptions(use_cache=False, jobs=1))
+    live = live_audit
+    database = [f for f in live.findings if f.path.startswith("db://")]
+    demo_like = replace(audit, findings=[*audit.findings, *database], database=live.database)
+    report = markdown.render(demo_like, today=date(2026, 1, 15))
+    targets = set(re.findall(r'<a id="([^"]+)"></a>', report))
+    targets |= {_slug(h) for h in re.findall(r"^#+ (.+)$", report, flags=re.MULTILINE)}
+    links = re.findall(r"\]\(#([^)]+)\)", report)
+    assert len(links) > 20
+    assert sorted(set(links) - targets) == []

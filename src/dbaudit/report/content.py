@@ -27,6 +27,16 @@ from dbaudit.report.common import (
 from dbaudit.report.regression_tests import RegressionPlan
 
 GROUP_AT = 3  # this many database findings of one rule are one step, one table
+# What a group of database findings of one rule is a count of ("8 foreign keys without an
+# index"); a rule not listed reads "<n> <rule-name> findings".
+GROUP_NOUNS = {
+    "DBA401": ("missing index", "missing indexes"),
+    "DBA402": ("foreign key without an index", "foreign keys without an index"),
+    "DBA403": ("duplicate index", "duplicate indexes"),
+    "DBA404": ("unused index", "unused indexes"),
+    "DBA405": ("invalid index", "invalid indexes"),
+    "DBA406": ("table read by sequential scans", "tables read by sequential scans"),
+}
 
 
 def rank(audit: Audit) -> list[Finding]:
@@ -46,6 +56,78 @@ def rank(audit: Audit) -> list[Finding]:
 def anchors(ranked: list[Finding]) -> dict[int, str]:
     """``finding-N`` per finding (by ``id``), numbered in the order of ``rank``."""
     return {id(f): f"finding-{number}" for number, f in enumerate(ranked, start=1)}
+
+
+@dataclass(frozen=True, slots=True)
+class FindingGroup:
+    """Database findings of one rule that a list shows as one line ("8 foreign keys without an
+    index (DBA402): credit_transactions, file_storage, ..."), linked to the first of them."""
+
+    rule: str
+    findings: tuple[Finding, ...]
+
+    @property
+    def first(self) -> Finding:
+        return self.findings[0]
+
+    @property
+    def label(self) -> str:
+        count = len(self.findings)
+        if self.rule in GROUP_NOUNS:
+            one, many = GROUP_NOUNS[self.rule]
+            return f"{count} {one if count == 1 else many} ({self.rule})"
+        return f"{plural(count, f'{rule_names().get(self.rule, self.rule)} finding')} ({self.rule})"
+
+    @property
+    def subjects(self) -> list[str]:
+        """What the findings are on (tables, databases), each once, in order."""
+        return list(dict.fromkeys(subject(f) for f in self.findings))
+
+    @property
+    def severity_text(self) -> str:
+        """``LOW``, or ``HIGH-MEDIUM`` for a group of mixed severity."""
+        high = max(f.severity for f in self.findings)
+        low = min(f.severity for f in self.findings)
+        return str(high).upper() if high == low else f"{str(high).upper()}-{str(low).upper()}"
+
+    @property
+    def least_severe(self) -> Finding:
+        return min(self.findings, key=lambda f: f.severity)
+
+
+Listed = Finding | FindingGroup
+
+
+def collapse_database(findings: list[Finding], least: int = GROUP_AT) -> list[Listed]:
+    """``findings`` in order, with the database findings of a rule that has at least ``least``
+    of them as one ``FindingGroup`` where the first of them was: per-table findings of one rule
+    repeat the same advice, and a list of thirteen such lines hides the rest."""
+    by_rule: dict[str, list[Finding]] = {}
+    for finding in findings:
+        if is_database_finding(finding):
+            by_rule.setdefault(finding.rule, []).append(finding)
+    grouped = {rule: members for rule, members in by_rule.items() if len(members) >= least}
+    listed: list[Listed] = []
+    for finding in findings:
+        members = grouped.get(finding.rule) if is_database_finding(finding) else None
+        if members is None:
+            listed.append(finding)
+        elif finding is members[0]:
+            listed.append(FindingGroup(finding.rule, tuple(members)))
+    return listed
+
+
+def attention(ranked: list[Finding]) -> tuple[list[Listed], int]:
+    """The executive summary's issues: every critical, high and medium finding on its own line,
+    then the low and info database findings of a rule with many of them as one line each rule,
+    and how many low and info findings are left for the detailed sections."""
+    shown: list[Listed] = [f for f in ranked if f.severity >= Severity.MEDIUM]
+    minor = collapse_database([f for f in ranked if f.severity < Severity.MEDIUM])
+    groups = [item for item in minor if isinstance(item, FindingGroup)]
+    single = [item for item in minor if not isinstance(item, FindingGroup)]
+    if len(single) < GROUP_AT:  # a line saying "and 2 more" would be no shorter
+        return [*shown, *minor], 0
+    return [*shown, *groups], len(single)
 
 
 # --- implementation priority -----------------------------------------------------------------
@@ -167,6 +249,11 @@ def subject(finding: Finding) -> str:
     if finding.path.startswith("db://"):
         return finding.path.removeprefix("db://").split("/", 1)[-1]
     return finding.path
+
+
+def subject_or_function(finding: Finding) -> str:
+    """The name a list gives a finding: its function, else what it is on."""
+    return finding.function or subject(finding)
 
 
 def gain(finding: Finding, audit: Audit) -> str:

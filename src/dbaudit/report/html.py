@@ -924,6 +924,11 @@ def _link(finding: Finding, anchors: dict[int, str], text: str) -> str:
     return f'<a href="#{anchors[id(finding)]}">{text}</a>'
 
 
+def _group_link(group: content.FindingGroup, anchors: dict[int, str]) -> str:
+    on = ", ".join(f"<code>{_e(subject)}</code>" for subject in group.subjects)
+    return f"{_link(group.first, anchors, _e(group.label))} on {on}"
+
+
 def _db_finding(finding: Finding, names: dict[str, str], anchors: dict[int, str]) -> str:
     severity = str(finding.severity)
     name = f" {names[finding.rule]}" if finding.rule in names else ""
@@ -1259,15 +1264,27 @@ def _testing(audit: Audit, tests: RegressionPlan, anchors: dict[int, str]) -> st
     ]
     for number, test in enumerate(tests.tests, start=1):
         parts.append(_test_card(number, test, anchors))
-    rows = "".join(
-        f"<tr><td>{_link(s.finding, anchors, _e(s.finding.rule))}</td>"
-        f"<td><code>{_e(s.finding.function or content.subject(s.finding))}</code></td>"
-        f"<td>{_safeguard(s.finding, tests)}</td></tr>"
-        for s in tests.safeguards
-    )
+    # database findings: one row per rule (the live review checks them all again)
+    by_finding = {id(s.finding): s for s in tests.safeguards}
+    rows = []
+    for item in content.collapse_database([s.finding for s in tests.safeguards], least=2):
+        if isinstance(item, content.FindingGroup):
+            on = ", ".join(f"<code>{_e(subject)}</code>" for subject in item.subjects)
+            rows.append(
+                f"<tr><td>{_link(item.first, anchors, _e(item.rule))}</td>"
+                f"<td>{_e(item.label)} on {on}</td>"
+                f"<td>{_safeguard(item.least_severe, tests)}</td></tr>"
+            )
+        else:
+            finding = by_finding[id(item)].finding
+            rows.append(
+                f"<tr><td>{_link(finding, anchors, _e(finding.rule))}</td>"
+                f"<td><code>{_e(finding.function or content.subject(finding))}</code></td>"
+                f"<td>{_safeguard(finding, tests)}</td></tr>"
+            )
     parts.append(
         "<h3>What keeps each finding fixed</h3><table><thead><tr><th>Rule</th><th>Operation"
-        f"</th><th>Kept fixed by</th></tr></thead><tbody>{rows}</tbody></table></section>"
+        f"</th><th>Kept fixed by</th></tr></thead><tbody>{''.join(rows)}</tbody></table></section>"
     )
     return "".join(parts)
 
@@ -1294,12 +1311,14 @@ def _checklist(audit: Audit, anchors: dict[int, str]) -> str:
             text = _prose(result.item.text)
             if result.state == "open":
                 links = ", ".join(
-                    _link(
-                        f,
+                    _group_link(item, anchors)
+                    if isinstance(item, content.FindingGroup)
+                    else _link(
+                        item,
                         anchors,
-                        f"{_e(f.rule)} <code>{_e(f.function or content.subject(f))}</code>",
+                        f"{_e(item.rule)} <code>{_e(content.subject_or_function(item))}</code>",
                     )
-                    for f in result.findings
+                    for item in content.collapse_database(list(result.findings))
                 )
                 items.append(f'<li class="open">{text}: {links}</li>')
             elif result.state == "pass":

@@ -154,8 +154,20 @@ def _executive_summary(
     lines.append("")
     lines.append("#### ⚠️ Issues Requiring Attention\n")
     if ranked:
-        for number, finding in enumerate(ranked, start=1):
-            lines.append(f"{number}. {_finding_line(finding, ids)}")
+        shown, rest = content.attention(ranked)
+        for number, item in enumerate(shown, start=1):
+            line = (
+                _group_line(item, ids)
+                if isinstance(item, content.FindingGroup)
+                else _finding_line(item, ids)
+            )
+            lines.append(f"{number}. {line}")
+        if rest:
+            lead = "...and " if shown else ""
+            lines.append(
+                f"\n{lead}{plural(rest, 'low/info finding')} (see "
+                "[Detailed Findings](#detailed-findings-by-file))"
+            )
     else:
         lines.append("None: no finding at any severity.")
     lines.append("\n---\n")
@@ -276,6 +288,21 @@ def _finding_line(finding: Finding, ids: dict[int, str]) -> str:
             cost += f" → {finding.fixed_query_cost}"
     severity = str(finding.severity).upper()
     return f"**{name}** ({where}) - {severity} - {finding.message}{cost}"
+
+
+def _group_line(group: content.FindingGroup, ids: dict[int, str]) -> str:
+    name = _link(group.first, ids, group.label)
+    on = ", ".join(f"`{subject}`" for subject in group.subjects)
+    return f"**{name}** - {group.severity_text} - on {on}"
+
+
+def _name(finding: Finding) -> str:
+    return finding.function or content.subject(finding)
+
+
+def _group_link(group: content.FindingGroup, ids: dict[int, str]) -> str:
+    on = ", ".join(f"`{subject}`" for subject in group.subjects)
+    return f"{_link(group.first, ids, group.label)} on {on}"
 
 
 # --- findings by file ------------------------------------------------------------------------
@@ -970,12 +997,19 @@ def _testing_strategy(audit: Audit, tests: RegressionPlan, ids: dict[int, str]) 
     lines.append("### What Keeps Each Finding Fixed\n")
     lines.append("| Finding | Kept fixed by |")
     lines.append("|---------|---------------|")
-    for number, finding in enumerate(content.rank(audit), start=1):
-        label = f"{finding.rule} `{finding.function or content.subject(finding)}`"
-        lines.append(
-            f"| [{number}](#{ids[id(finding)]}) {_cell(label)} | "
-            f"{_cell(_safeguard_text(finding, tests))} |"
-        )
+    # database findings: one row per rule (the live review checks them all again)
+    for item in content.collapse_database(content.rank(audit), least=2):
+        if isinstance(item, content.FindingGroup):
+            on = ", ".join(f"`{subject}`" for subject in item.subjects)
+            label = f"{_link(item.first, ids, item.label)} on {on}"
+            safeguard = _safeguard_text(item.least_severe, tests)
+        else:
+            name = item.function or content.subject(item)
+            label = (
+                f"[{ids[id(item)].removeprefix('finding-')}](#{ids[id(item)]}) {item.rule} `{name}`"
+            )
+            safeguard = _safeguard_text(item, tests)
+        lines.append(f"| {_cell(label)} | {_cell(safeguard)} |")
     roots = " ".join(audit.roots) or "."
     lines.append("\n### In CI\n")
     lines.append(
@@ -1025,11 +1059,16 @@ def _checklist(audit: Audit, ids: dict[int, str]) -> str:
             if result.state == "pass":
                 lines.append(f"- [x] {result.item.text} — *{result.note}*")
             elif result.state == "open":
+                listed = content.collapse_database(list(result.findings))
                 links = ", ".join(
-                    _link(f, ids, f"{f.rule} in `{f.function or content.subject(f)}`")
-                    for f in result.findings[:5]
+                    _group_link(item, ids)
+                    if isinstance(item, content.FindingGroup)
+                    else _link(
+                        item, ids, f"{item.rule} in `{item.function or content.subject(item)}`"
+                    )
+                    for item in listed[:5]
                 )
-                more = len(result.findings) - 5
+                more = len(listed) - 5
                 extra = f" and {more} more" if more > 0 else ""
                 lines.append(f"- [ ] {result.item.text} — **open:** {links}{extra}")
             else:
