@@ -30,6 +30,19 @@ _SQL_WRITE = re.compile(
     r"\b(insert\s+into|update\s+[\w\".]+\s+set|delete\s+from|merge\s+into)\b", re.I
 )
 _SESSION_SETTING = re.compile(r"^\s*(set|reset|show)\b", re.I)
+# a value that is a name's rows: ``rows``, ``await rows``, ``rows.map(...)``, ``rows ?? []``
+_ROWS_VALUE = re.compile(
+    r"^(?:await\s+)?\(?([A-Za-z_$][\w$]*)\)?"
+    r"(?:\s*(?:\?\?|\|\|)\s*\[\s*\]|\??\.(?:map|filter|flatMap|slice|toSorted|sort)\(.*|"
+    r"\.(?:all|scalars|fetchall)\(\))?$",
+    re.S,
+)
+# ``[to_dto(r) for r in rows]`` / ``list(rows)`` / ``sorted(rows, key=...)``
+_ROWS_COMPREHENSION = re.compile(
+    r"^(?:\[.+\bfor\b.+?\bin\s+([A-Za-z_]\w*)\s*(?:\bif\b.*)?\]|"
+    r"(?:list|tuple|sorted)\(([A-Za-z_]\w*)\b[^()]*\))$",
+    re.S,
+)
 # a loop over this few known items is not an N+1 (``for kind in ("a", "b")``)
 SMALL_CONSTANT_LOOP = 10
 _ROUTE_DECORATOR = re.compile(
@@ -209,7 +222,7 @@ class Program:
             if (
                 op.kind in {"select", "stream"}
                 and op.result_shape in ROW_SHAPES
-                and ("<return>" in op.targets or set(op.targets) & self.returned_names(fn))
+                and ("<return>" in op.targets or set(op.targets) & self.returned_rows(fn))
             ):
                 returned_op = op
                 returned_path = ref.module.path
@@ -236,7 +249,7 @@ class Program:
                 first_call, first_target = call, target
                 chain = (self.hop(ref, call.span.line, f"calls {call.callee}"), *sub.chain)
             if sub.returned_op is not None and (
-                "<return>" in call.targets or set(call.targets) & self.returned_names(fn)
+                "<return>" in call.targets or set(call.targets) & self.returned_rows(fn)
             ):
                 returned_op = sub.returned_op
                 returned_path = sub.returned_model_path
@@ -355,6 +368,19 @@ class Program:
         for assign in reversed(fn.assigns):
             if set(assign.targets) & names:
                 names |= assign.reads
+        return names
+
+    def returned_rows(self, fn: Function) -> set[str]:
+        """Names whose rows the function returns: read by a return statement, or assigned
+        to such a name as they are or mapped item by item (``data = rows``, ``out =
+        rows.map(toDto)``). A value computed from other data that only looks rows up
+        (``data = dates.map((d) => ... meta.find(...))``) returns those other items."""
+        names = set(fn.returns_reads)
+        for assign in reversed(fn.assigns):
+            if set(assign.targets) & names:
+                match = _ROWS_VALUE.match(assign.value) or _ROWS_COMPREHENSION.match(assign.value)
+                if match:
+                    names.update(g for g in match.groups() if g)
         return names
 
     def loads(self, fn: Function, name: str) -> int:
@@ -506,6 +532,30 @@ def per_item_connections(program: Program, fn: Function, loop: Loop) -> set[str]
         if assign.reads & item and _CONNECTION_NAME.search(" ".join(assign.targets)):
             found.update(t for t in assign.targets if "." not in t)
     return found
+
+
+def per_item_transactions(fn: Function, loop: Loop) -> set[str]:
+    """Transaction handles opened inside ``loop`` that run several statements, a write among
+    them: ``for (const w of workspaces) await prisma.$transaction(async (tx) => { count; create
+    })``. Each item is one atomic unit by design (as a commit and rollback per item is), so
+    its statements are not per-item round trips to merge; a transaction around one statement
+    is no such unit and stays reported."""
+    found: set[str] = set()
+    for assign in fn.assigns:
+        if (
+            loop.id not in assign.loops
+            or assign.kind != "with-target"
+            or not _TRANSACTION_CALL.search(assign.value)
+        ):
+            continue
+        for name in assign.targets:
+            through_it = [op for op in fn.db_ops if op.receiver.split(".", 1)[0] == name]
+            if len(through_it) >= 2 and any(op.kind in WRITE_KINDS for op in through_it):
+                found.add(name)
+    return found
+
+
+_TRANSACTION_CALL = re.compile(r"(?:^|\.)\$?(?:transaction|begin)\(")
 
 
 # names a session, connection or cursor goes by

@@ -15,7 +15,14 @@ from dataclasses import dataclass
 from typing import TypeVar, cast
 
 from dbaudit.analysis.callgraph import FunctionRef
-from dbaudit.analysis.program import PURE_READ_KINDS, READ_KINDS, Program, Reach, is_single_row
+from dbaudit.analysis.program import (
+    PURE_READ_KINDS,
+    READ_KINDS,
+    WRITE_KINDS,
+    Program,
+    Reach,
+    is_single_row,
+)
 from dbaudit.model import Branch, Call, DbOp, Filter, Span
 
 # helpers named for an effect are not regrouped even when all we see of them is reads
@@ -178,6 +185,41 @@ def _query_events(program: Program, ref: FunctionRef) -> list[QueryEvent]:
         )
     events.sort(key=lambda e: e.seq)
     return events
+
+
+def _writes_in_loops(program: Program, ref: FunctionRef) -> list[tuple[int, set[str] | None]]:
+    """Awaited writes inside the function's loops (directly or through helpers), in order,
+    with the tables they write (None: unknown)."""
+    found: list[tuple[int, set[str] | None]] = []
+    for op in ref.function.db_ops:
+        if op.loops and op.kind in WRITE_KINDS and not op.in_gather:
+            found.append((op.seq, set(op.tables) or None))
+    for call, target in program.graph.callees(ref):
+        if call.loops and not call.in_gather and program.reach(target).writes:
+            found.append((call.seq, _tables_reached(program, target, 0)))
+    found.sort(key=lambda item: item[0])
+    return found
+
+
+# helpers that reject a request by throwing: ``getProgramOrThrow``, ``verifyFolderAccess``,
+# ``throwIfInvalidGroupIds``, ``assert_can_edit``
+_GUARD_SUFFIX = re.compile(r"(?:OrThrow|OrFail|Or404|_or_404|_or_raise)$")
+_GUARD_PREFIX = re.compile(
+    r"^_*(?:throwIf|throw_if|verify|validate|assert|ensure|check|require|authori[sz]e)(?=[A-Z_]|$)"
+)
+
+
+def is_guard(event: QueryEvent) -> bool:
+    """A check the code after it waits for, not a fetch: a helper named for rejecting the
+    request, or a query that throws when the row is missing whose result is not kept
+    (``await prisma.user.findUniqueOrThrow(...)``)."""
+    if event.call is not None:
+        name = event.call.callee.rsplit(".", 1)[-1]
+        return bool(_GUARD_SUFFIX.search(name) or _GUARD_PREFIX.match(name))
+    if event.op is not None:
+        kept = [t for t in event.targets if not t.startswith("<guard")]
+        return not kept and bool(_GUARD_SUFFIX.search(event.op.api))
+    return False
 
 
 def depends_on(program: Program, ref: FunctionRef, later: QueryEvent, earlier: QueryEvent) -> bool:
@@ -403,7 +445,18 @@ def sequential_groups(program: Program, ref: FunctionRef) -> list[Sequential]:
     # tables written since the group began ("*": unknown): a read of one of them needs the
     # write (``deleteMany`` then ``count``) and cannot join the reads before it
     written: set[str] = set()
+    barriers = _writes_in_loops(program, ref)
     for event in query_events(program, ref):
+        while barriers and barriers[0][0] < event.seq:
+            # ``for (const link of links) await createCode(link)`` between two reads: the
+            # writes of the loop land before the second one (``count`` of what it created)
+            written |= barriers.pop(0)[1] or {"*"}
+        if event.awaited and not event.in_gather and is_guard(event):
+            # ``await verifyFolderAccess(...)`` / ``await getProgramOrThrow(...)``: a check that
+            # throws to reject the request; what follows runs only once it passed
+            groups.append(current)
+            current, written = [], set()
+            continue
         if event.awaited and not event.in_gather and not event.pure:
             written |= _tables_of(program, event) or {"*"}
             continue

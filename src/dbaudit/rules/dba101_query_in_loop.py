@@ -48,6 +48,7 @@ from dbaudit.analysis.program import (
     Program,
     per_item_connections,
     per_item_loops,
+    per_item_transactions,
     per_table,
     runs_once_in_loop,
     significant_loops,
@@ -94,6 +95,8 @@ def check(program: Program) -> Iterator[Finding]:
             header = loop_header(inner, language(ref))
             if through(op.receiver, per_item_connections(program, fn, inner)):
                 continue  # one tenant's schema or database per item: nothing to batch
+            if through(op.receiver, per_item_transactions(fn, inner)):
+                continue  # a transaction per item: one atomic unit of several statements
             if (
                 op.result_shape == "queryset"
                 and op.targets

@@ -90,6 +90,8 @@ def check(program: Program) -> Iterator[Finding]:
             header = loop_header(inner, language(ref))
             if reach.batched_only and any(loop.chunked for loop in loops):
                 continue
+            if loops[-1].chunked and call.reads & program.derived(fn, loops[-1].targets):
+                continue  # one call per chunk of items, handed that chunk: batching by design
             if inner.kind == "while" and reach.first_op is not None and reach.first_op.has_limit:
                 continue
             cost = program.reach(ref).cost

@@ -48,6 +48,7 @@ from dbaudit.analysis.program import (
     Program,
     per_item_connections,
     per_item_loops,
+    per_item_transactions,
     per_table,
     runs_once_in_loop,
     significant_loops,
@@ -192,6 +193,8 @@ def check(program: Program) -> Iterator[Finding]:
                 continue
             if through(op.receiver, per_item_connections(program, fn, loops[-1])):
                 continue  # one tenant's schema or database per item: nothing to batch
+            if through(op.receiver, per_item_transactions(fn, loops[-1])):
+                continue  # a transaction per item: one atomic unit of several statements
             if op.kind == "flush" and any(
                 o.loops == op.loops and is_write(o) and o.kind != "flush" for o in fn.db_ops
             ):

@@ -41,6 +41,7 @@ from dbaudit.model import (
     Assign,
     AttrAccess,
     Await,
+    Branch,
     Call,
     ClassInfo,
     DbOp,
@@ -109,6 +110,14 @@ _JSX = frozenset({"jsx_element", "jsx_self_closing_element", "jsx_opening_elemen
 
 
 _SELF_PREFIX = re.compile(r"^(self|cls)\.")
+# a list of chunks by its name (``batches``, ``partnerBatches``, ``chunks``)
+_CHUNKS_NAME = re.compile(r"(?:^|[a-z_])(?:chunks|batches|Chunks|Batches)$")
+# methods that add to a collection in place
+_GROWS = frozenset({"push", "unshift", "splice", "add", "set"})
+# flags one item of a list carries (``if (campaign.default)``)
+_ONE_ITEM_FLAGS = frozenset({"default", "isDefault", "primary", "isPrimary"})
+# methods returning at most the items of their receiver
+_SUBSETS = frozenset({"filter", "slice", "reverse", "toReversed", "sort", "toSorted"})
 
 
 def span_of(node: Node) -> Span:
@@ -134,6 +143,8 @@ class ModuleContext:
     engines: list[EngineCreation] = field(default_factory=list)
     class_attribute_types: dict[str, dict[str, str]] = field(default_factory=dict)
     use_server: bool = False
+    # ``const MAX_ATTEMPTS = 3`` at module level: bounds of ``for (...; i < MAX_ATTEMPTS; ...)``
+    constants: dict[str, int] = field(default_factory=dict)
 
     def handle_of(self, receiver: str, local: dict[str, str]) -> str:
         if receiver in local:
@@ -368,6 +379,8 @@ class ModuleBuilder:
             self.ctx.function_names.add(name)
         elif value.type == "object":
             self._namespace(name, value)
+        elif value.type == "number" and src.text(value).isdigit():
+            self.ctx.constants[name] = int(src.text(value))
         if callee:
             last = callee.rsplit(".", 1)[-1]
             library = P.HANDLE_FACTORIES.get(last)
@@ -854,6 +867,10 @@ class FunctionWalker(FunctionEvents):
         # calls and queries whose promises a name collects, for a later ``Promise.all(jobs)``
         self.promises: dict[str, tuple[list[int], list[int]]] = {}
         self.paged_loops: set[int] = set()  # loops that fetch one page (LIMIT/OFFSET) per turn
+        # ``if (x === "a")`` tested before: (x, branch) -> (statement id, constants, next arm)
+        self.discriminants: dict[tuple[str, Branch], tuple[int, frozenset[str], int]] = {}
+        # ``const batches = chunk(ids, 100)``: names holding chunks of a list
+        self.chunk_names: set[str] = set()
         self.branch_ids = 0
         # ``const ranked = db.select()....as("ranked")``: a subquery the next query reads from
         self.subqueries: dict[str, Facts] = {}
@@ -994,14 +1011,16 @@ class FunctionWalker(FunctionEvents):
 
     # --------------------------------------------------------------- statements
 
-    def block(self, node: Node, ctx: Ctx | None = None) -> None:
-        self.statements(node.named_children, ctx or Ctx())
+    def block(self, node: Node, ctx: Ctx | None = None) -> Ctx:
+        return self.statements(node.named_children, ctx or Ctx())
 
-    def statements(self, children: list[Node], ctx: Ctx) -> None:
+    def statements(self, children: list[Node], ctx: Ctx) -> Ctx:
+        """Walks ``children`` in order; returns the context after them (with the guards
+        they passed: ``if (!link) throw ...`` makes what follows depend on ``link``)."""
         if not ctx.loops:
             for child in children:
                 ctx = self.statement(child, ctx) or ctx
-            return
+            return ctx
         inherited, covered = self.exit_after, self.exit_covered
         exits = exits_after_each(children, inherited)
         for child, (kind, may_continue) in zip(children, exits, strict=True):
@@ -1015,6 +1034,7 @@ class FunctionWalker(FunctionEvents):
             if record:
                 self._once(first, kind, ctx.loops)
         self.exit_after = inherited
+        return ctx
 
     def _once(self, first: int, kind: LoopExit | None, loops: tuple[int, ...]) -> None:
         """Events ``first``..now run at most once per run of the loops ``kind`` leaves."""
@@ -1024,7 +1044,7 @@ class FunctionWalker(FunctionEvents):
         left = inside[-1:] if kind == "break" else inside
         self.once_in_loop.extend((first, self.seq, loop_id) for loop_id in left)
 
-    def _own_body(self, walk: Callable[[], None], boundary: int) -> None:
+    def _own_body(self, walk: Callable[[], object], boundary: int) -> None:
         """Walk a loop or callback body: what follows it does not follow its statements."""
         outer = self.exit_after, self.exit_covered, self.return_boundary
         self.exit_after, self.exit_covered = None, False
@@ -1037,6 +1057,18 @@ class FunctionWalker(FunctionEvents):
         if condition is None or not ctx.loops:
             return None
         node = unwrap(condition)
+        if node.type == "member_expression":
+            # ``if (campaign.default)``: the one item a list marks as its default
+            owner = unwrap(node.child_by_field_name("object") or node)
+            prop = node.child_by_field_name("property")
+            if (
+                owner.type == "identifier"
+                and prop is not None
+                and self.src.text(prop) in _ONE_ITEM_FLAGS
+                and self.loop_targets.get(self.src.text(owner)) == ctx.loops[-1]
+            ):
+                return ctx.loops[-1]
+            return None
         if node.type != "binary_expression":
             return None
         operator = node.child_by_field_name("operator")
@@ -1201,6 +1233,7 @@ class FunctionWalker(FunctionEvents):
             return
         targets = _pattern_names(name_node, self.src)
         self.locals.update(targets)
+        self._rebound(targets)
         for target in targets:
             self.members.pop(target, None)
         if value is None:
@@ -1208,6 +1241,12 @@ class FunctionWalker(FunctionEvents):
         inner = unwrap(value)
         if name_node.type == "object_pattern":
             self.module._destructured(name_node, inner, self.members, self.handles)
+        for target in targets:
+            self.chunk_names.discard(target)
+        if len(targets) == 1 and inner.type == "call_expression":
+            function = inner.child_by_field_name("function")
+            if function is not None and P.CHUNK_FUNCTIONS.search(self.callee_text(function)):
+                self.chunk_names.add(targets[0])
         if inner.type in FUNCTION_TYPES and name_node.type == "identifier":
             self.nested.append((targets[0], inner))
             return
@@ -1284,32 +1323,83 @@ class FunctionWalker(FunctionEvents):
             reads = reads | {guard}
         self.branch_ids += 1
         branch_id = self.branch_ids
+        first_arm = 0
+        tested = self._tested_value(condition) if alternative is None else None
+        if tested is not None and consequence is not None and not _exits(consequence):
+            # ``if (scope === "links") {...}`` then ``if (scope === "folders") {...}``: one
+            # value, two constants: never both, so the arms of one statement
+            key = (tested[0], ctx.branch)
+            known = self.discriminants.get(key)
+            if known is not None and tested[1] not in known[1]:
+                branch_id, first_arm = known[0], known[2]
+                self.discriminants[key] = (branch_id, known[1] | {tested[1]}, first_arm + 2)
+            else:
+                self.discriminants[key] = (branch_id, frozenset({tested[1]}), 2)
         arms = [consequence]
         if alternative is not None:
             inner = next((c for c in alternative.named_children), None)
             arms.append(inner)
         one_item = self._one_item_arm(condition, ctx)
+        # guards passed inside an arm that goes on (``if (cursorId) { const link = await ...;
+        # if (!link) throw ... }``): what follows the ``if`` runs only once they held
+        passed: frozenset[str] = frozenset()
         for index, arm in enumerate(arms):
             if arm is None:
                 continue
             arm_ctx = ctx.but(
-                branch=(*ctx.branch, (branch_id, index)), control=ctx.control | reads, targets=()
+                branch=(*ctx.branch, (branch_id, first_arm + index)),
+                control=ctx.control | reads,
+                targets=(),
             )
             leaves = _exit_of(arm)
             if leaves == "return":
-                self.exiting_arms.append((branch_id, index))
+                self.exiting_arms.append((branch_id, first_arm + index))
             elif leaves == "break":
-                self.breaking_arms.append((branch_id, index))
+                self.breaking_arms.append((branch_id, first_arm + index))
             first = self.seq + 1
             if arm.type == "statement_block":
-                self.block(arm, arm_ctx)
+                after = self.block(arm, arm_ctx)
             else:
-                self.statements([arm], arm_ctx)
+                after = self.statements([arm], arm_ctx)
+            if not leaves:
+                passed |= after.control - arm_ctx.control
             if index == 0 and one_item is not None and first <= self.seq:
                 self.once_in_loop.append((first, self.seq, one_item))
         if alternative is None and consequence is not None and _exits(consequence):
             # ``if (...) return ...``: what follows is the implicit else arm (as in Python)
             return ctx.but(control=ctx.control | reads, branch=(*ctx.branch, (branch_id, 1)))
+        if passed:
+            return ctx.but(control=ctx.control | passed)
+        return None
+
+    def _rebound(self, targets: tuple[str, ...]) -> None:
+        """A name bound anew: tests of its old value no longer exclude tests of the new one."""
+        if self.discriminants:
+            for key in [k for k in self.discriminants if k[0].split(".", 1)[0] in targets]:
+                del self.discriminants[key]
+
+    def _tested_value(self, condition: Node | None) -> tuple[str, str] | None:
+        """``x === "a"`` (also as the first test of ``&&``): the name tested, the constant."""
+        if condition is None:
+            return None
+        node = unwrap(condition)
+        if node.type != "binary_expression":
+            return None
+        operator = node.child_by_field_name("operator")
+        left, right = node.child_by_field_name("left"), node.child_by_field_name("right")
+        op = self.src.text(operator) if operator is not None else ""
+        if left is None or right is None:
+            return None
+        if op == "&&":
+            return self._tested_value(left)
+        if op not in {"===", "=="}:
+            return None
+        for name, value in ((unwrap(left), unwrap(right)), (unwrap(right), unwrap(left))):
+            if value.type in {"string", "number"} and name.type in {
+                "identifier",
+                "member_expression",
+            }:
+                return self.src.text(name), self.src.text(value)
         return None
 
     def _loop_statement(self, node: Node, ctx: Ctx) -> None:
@@ -1373,14 +1463,17 @@ class FunctionWalker(FunctionEvents):
         iterable_text = ""
         if iterable is not None:
             iterable = unwrap(iterable)
+            if iterable.type == "expression_statement" and iterable.named_children:
+                iterable = unwrap(iterable.named_children[0])  # ``for (...; i < n; ...)``
             iterable_text = self.text(iterable)
             if iterable.type == "call_expression":
                 callee = self.callee_text(iterable.child_by_field_name("function") or iterable)
                 chunked = P.CHUNK_FUNCTIONS.search(callee) is not None
-            elif iterable.type == "array" and not any(
-                c.type == "spread_element" for c in iterable.named_children
-            ):
-                constant_size = len(iterable.named_children)
+            constant_size = self._constant_size(iterable)
+            # ``for (let i = 0; i < batches.length; i++)`` / ``for (const b of batches)``
+            reads = self.names(iterable)
+            if reads & self.chunk_names or any(_CHUNKS_NAME.search(r) for r in reads):
+                chunked = True
         if not chunked and any(re.search(r"chunk|batch", t, re.I) for t in targets):
             chunked = True
         self.loops.append(
@@ -1400,6 +1493,53 @@ class FunctionWalker(FunctionEvents):
         for target in targets:
             self.loop_targets[target] = loop_id
         return loop_id
+
+    def _constant_size(self, iterable: Node) -> int | None:
+        """How many times a loop over ``iterable`` runs when the code fixes it: a literal
+        array (also filtered or sliced), or ``i < 3`` / ``i < MAX_ATTEMPTS`` (retries). The
+        rows of a query are never a constant, however small its LIMIT: a page of 10 rows with
+        a query per row is the N+1 everyone means."""
+        if iterable.type == "array":
+            if any(c.type == "spread_element" for c in iterable.named_children):
+                return None
+            return len(iterable.named_children)
+        if iterable.type == "call_expression":
+            # ``[a, b, c].filter(...)``: at most as many as the literal holds
+            function = iterable.child_by_field_name("function")
+            if function is None or function.type != "member_expression":
+                return None
+            prop = function.child_by_field_name("property")
+            receiver = function.child_by_field_name("object")
+            if prop is None or receiver is None or self.src.text(prop) not in _SUBSETS:
+                return None
+            return self._constant_size(unwrap(receiver))
+        if iterable.type == "binary_expression":
+            operator = iterable.child_by_field_name("operator")
+            right = iterable.child_by_field_name("right")
+            op = self.src.text(operator) if operator is not None else ""
+            bound = self._constant_value(unwrap(right)) if right is not None else None
+            if bound is not None and op in {"<", "<="}:
+                return bound + (op == "<=")
+        return None
+
+    def _constant_value(self, node: Node) -> int | None:
+        text = self.src.text(node)
+        if node.type == "number":
+            return int(text) if text.isdigit() else None
+        if node.type == "identifier" and text not in self.locals:
+            return self.ctx.constants.get(text)
+        if node.type == "ternary_expression":
+            values = [
+                self._constant_value(unwrap(arm))
+                for arm in (
+                    node.child_by_field_name("consequence"),
+                    node.child_by_field_name("alternative"),
+                )
+                if arm is not None
+            ]
+            known = [v for v in values if v is not None]
+            return max(known) if len(known) == 2 else None
+        return None
 
     def _close_loop(self, loop_id: int) -> None:
         if loop_id in self.paged_loops:
@@ -1617,6 +1757,7 @@ class FunctionWalker(FunctionEvents):
         left_inner = unwrap(left)
         if left_inner.type in {"identifier", "array_pattern", "object_pattern"}:
             targets = _pattern_names(left_inner, self.src)
+            self._rebound(targets)
         else:
             targets = (
                 (self.callee_text(left_inner),) if left_inner.type == "member_expression" else ()
@@ -1730,6 +1871,19 @@ class FunctionWalker(FunctionEvents):
                     if inner.type in FUNCTION_TYPES:
                         for param in self._callback_params(inner)[:1]:
                             self.handles[param] = library
+                            # the handle is bound to a transaction opened here, as ``with
+                            # session.begin() as tx`` binds it in Python
+                            self.assigns.append(
+                                Assign(
+                                    (param,),
+                                    self.names(function),
+                                    span_of(node),
+                                    self._next(),
+                                    ctx.loops,
+                                    f"{aliased}(...)",
+                                    "with-target",
+                                )
+                            )
                         self._inline_function(inner, ctx.argument())
                     else:
                         self.expr(arg, ctx.but(targets=(), in_gather=False))
@@ -1771,6 +1925,21 @@ class FunctionWalker(FunctionEvents):
         if last == "push" and is_member and "." in callee:
             # ``jobs.push(load(item))``: the promise is kept for later
             self._collect_promises(callee.rsplit(".", 1)[0], calls_from, ops_from)
+        grown = self._grown(callee, last, is_member, args)
+        if grown:
+            # ``emails.push(...partner.users.map(...))``: what is pushed flows into ``emails``
+            reads = frozenset().union(*(self.names(a) for a in args))
+            self.assigns.append(
+                Assign(
+                    (grown,),
+                    reads,
+                    span_of(node),
+                    self._next(),
+                    ctx.loops,
+                    self.text(node),
+                    "append",
+                )
+            )
         if not self._worth_recording(function, callee, last):
             return
         deferred = callee in P.DEFERRED_CALLS or (is_member and last in P.DEFERRED_METHODS)
@@ -1803,6 +1972,17 @@ class FunctionWalker(FunctionEvents):
                 receiver_type=receiver_type,
             )
         )
+
+    def _grown(self, callee: str, last: str, is_member: bool, args: tuple[Node, ...]) -> str:
+        """The local a call adds to in place (``xs.push(x)``, ``Object.assign(o, x)``)."""
+        if callee == "Object.assign" and args and unwrap(args[0]).type == "identifier":
+            return self.src.text(unwrap(args[0]))
+        if not is_member or last not in _GROWS or not args:
+            return ""
+        root = callee.split(".", 1)[0]
+        if "(" in root or root in P.GLOBAL_OBJECTS or root not in self.locals:
+            return ""
+        return root
 
     def _register(self, node: Node, callee: str, args: tuple[Node, ...], callback: Node) -> None:
         """``test("creates a user", async () => ...)`` / ``app.get("/users", handler)``:

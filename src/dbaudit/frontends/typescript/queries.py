@@ -445,6 +445,12 @@ def _object_filter(
     expr = unwrap(expr)
     if column in {"AND", "OR", "NOT", "and", "or", "not"}:
         inner_negate = negate != (column in {"NOT", "not"})
+        if column in {"OR", "or"} and not negate and _built_per_item(expr, src):
+            # ``OR: pairs.map(({ a, b }) => ({ a, b }))``: one alternative per item of a
+            # list, an IN over composite keys: one statement for all of them
+            facts.batched = True
+            facts.filters.append(Filter(column, "in", short(src.text(expr)), table))
+            return
         items = expr.named_children if expr.type == "array" else (expr,)
         for item in items:
             item = unwrap(item)
@@ -487,6 +493,21 @@ def _object_filter(
             facts.filters.append(Filter(column, op, short(src.text(value)), table))
         return
     facts.filters.append(Filter(column, "==", short(src.text(expr)), table))
+
+
+def _built_per_item(expr: Node, src: Source) -> bool:
+    """``xs.map(...)`` / ``xs.flatMap(...)``, or ``[...xs.map(...)]``: a list built from another."""
+    if expr.type == "array":
+        return any(
+            c.type == "spread_element" and _built_per_item(unwrap(c.named_children[0]), src)
+            for c in expr.named_children
+            if c.named_children
+        )
+    if expr.type != "call_expression":
+        return False
+    function = expr.child_by_field_name("function")
+    prop = function.child_by_field_name("property") if function is not None else None
+    return prop is not None and src.text(prop) in {"map", "flatMap"}
 
 
 def _column_ref(node: Node, src: Source, default_table: str) -> tuple[str, str]:
@@ -566,13 +587,15 @@ def _prisma(receiver: str, rest: tuple[Step, ...], src: Source, library: str) ->
     if method.name == "groupBy":
         facts.group_by = True
     if method.args:
-        _prisma_options(method.args[0], src, facts, "" if dynamic else first.name)
+        _prisma_options(
+            method.args[0], src, facts, "" if dynamic else first.name, "Many" in method.name
+        )
     _tail(rest[2:], facts)
     _finish(facts)
     return facts
 
 
-def _prisma_options(node: Node, src: Source, facts: Facts, table: str) -> None:
+def _prisma_options(node: Node, src: Source, facts: Facts, table: str, many: bool) -> None:
     options = unwrap(node)
     if options.type != "object":
         return
@@ -595,7 +618,9 @@ def _prisma_options(node: Node, src: Source, facts: Facts, table: str) -> None:
             facts.paged = True
         elif key == "orderBy":
             facts.order_by.append(short(src.text(value)))
-        elif key == "data":
+        elif key == "data" and many:
+            # ``createMany({ data: rows })``: one statement for a list (``update({ data:
+            # updateData })`` writes one row, whatever the object is called)
             data = unwrap(value)
             if data.type == "array" or (
                 data.type == "identifier" and _PLURAL.search(src.text(data))
