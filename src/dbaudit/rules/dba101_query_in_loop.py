@@ -55,7 +55,7 @@ from dbaudit.analysis.program import (
     through,
 )
 from dbaudit.findings import Finding, Fix, Severity
-from dbaudit.model import DbOp, Function
+from dbaudit.model import DbOp, Function, Loop
 from dbaudit.rules._shared import (
     batched_in,
     batched_select_code,
@@ -103,6 +103,8 @@ def check(program: Program) -> Iterator[Finding]:
                 and any(later.seq > op.seq and later.reads & set(op.targets) for later in fn.db_ops)
             ):
                 continue  # a lazy queryset: the query is where it is evaluated (reported there)
+            if _shaped_by_item(program, fn, op, inner):
+                continue  # one query per filter rule, each of another shape: nothing to batch
             if op.result_shape == "queryset" and _combined(fn, op):
                 continue  # ``qs = qs.union(q)``: one statement built over the loop, run once
             concurrent = op.in_gather and fanned_out(fn, inner)
@@ -153,6 +155,32 @@ def check(program: Program) -> Iterator[Finding]:
                 confidence="high" if from_rows or op.library != "dbapi" else "medium",
                 code_span=inner.span,
             )
+
+
+# what a loop item hands a query builder when it is a rule, not a key: ``f.expression``
+_SHAPE_ARGUMENT = re.compile(
+    r"\.(?:expression|expr|filters?|conditions?|criteria|where|rules?|spec|predicate|query)$"
+)
+
+
+def _shaped_by_item(program: Program, fn: Function, op: DbOp, loop: Loop) -> bool:
+    """``for f in signal.filters: q = session.query(X).filter(X.signal_id == s.id); q =
+    apply_filters(q, f.expression)``: the loop runs over filter rules, and each turn builds a
+    query of another shape from its rule; the key filters are the same every turn. No IN list
+    merges queries that differ in their WHERE clause, and the number of rules is set by
+    configuration, not by the data."""
+    per_item = program.derived(fn, loop.targets)
+    if any(f.value.split(".")[0].split("[")[0] in per_item for f in op.filters):
+        return False  # keyed by the item: the classic N+1
+    names = set(op.targets)
+    return bool(names) and any(
+        call.seq > op.seq
+        and set(call.targets) & names
+        and call.reads & names
+        and not call.callee.startswith(tuple(f"{n}." for n in names))
+        and any(_SHAPE_ARGUMENT.search(arg) for arg in call.args)
+        for call in fn.calls
+    )
 
 
 _SET_OPERATION = re.compile(r"\.(union|union_all|intersect|intersect_all|except_|except_all)\(|\|")

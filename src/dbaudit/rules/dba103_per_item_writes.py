@@ -203,7 +203,7 @@ def check(program: Program) -> Iterator[Finding]:
                 o.kind == "flush" and o.loops == op.loops and o.seq < op.seq for o in fn.db_ops
             ):
                 continue  # one finding per loop for its commits
-            if op.kind == "flush" and _rolls_back_per_item(fn, op):
+            if op.kind == "flush" and (_rolls_back_per_item(fn, op) or _isolated_per_item(fn, op)):
                 continue  # a transaction per item by design: one failure undoes one item
             commits = any(o.kind == "flush" and o.loops == op.loops for o in fn.db_ops)
             what = f"`{op.api}`"
@@ -251,6 +251,20 @@ def _rolls_back_per_item(fn: Function, commit: DbOp) -> bool:
     """``try: process(item); session.commit() except: session.rollback()`` in the loop."""
     rollback = f"{commit.receiver}.rollback"
     return any(c.callee == rollback and c.loops == commit.loops for c in fn.calls)
+
+
+def _isolated_per_item(fn: Function, commit: DbOp) -> bool:
+    """``try: ...; session.commit() except Exception as e: log.exception(e)`` in the loop: a
+    failure is logged and the loop goes on to the next item, so each item is committed on its
+    own on purpose (one bad item must not undo the others). ``log.exception`` only makes sense
+    in an ``except`` block; a handler that raises again stops the loop and does not count."""
+    for call in fn.calls:
+        if call.loops != commit.loops or call.seq < commit.seq or not call.branch:
+            continue
+        name = call.callee.rsplit(".", 1)[-1]
+        if name in {"exception", "capture_exception"} and call.branch[-1] not in fn.exiting_arms:
+            return True
+    return False
 
 
 def _commits(program: Program, ref: FunctionRef) -> bool:

@@ -442,7 +442,13 @@ def _never_a_query(func: ast.expr, callee: str, last: str) -> bool:
     if "()" in callee and last in _BUILDER_METHODS:
         return True  # a step of a statement or queryset chain
     receiver = callee.rsplit(".", 1)[0].lower()
-    return last in _LOG_METHODS and ("log" in receiver or "warnings" in receiver)
+    # ``log.exception(e)`` is kept: it marks an ``except`` block that swallows a failure
+    # (DBA103 reads it as a transaction per item on purpose)
+    return (
+        last in _LOG_METHODS
+        and last != "exception"
+        and ("log" in receiver or "warnings" in receiver)
+    )
 
 
 def _query_api(receiver: ast.AST, links: list[tuple[str, ast.Call]], model: str) -> str:
