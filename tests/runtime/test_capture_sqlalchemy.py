@@ -3,9 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
-from sqlalchemy import ForeignKey, String, create_engine, select, text
+from sqlalchemy import (
+    DDL,
+    ForeignKey,
+    String,
+    create_engine,
+    event,
+    func,
+    insert,
+    lambda_stmt,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.orm import (
@@ -18,7 +31,8 @@ from sqlalchemy.orm import (
 )
 
 from dbaudit.db import sqlalchemy_url
-from dbaudit.runtime import ignore, instrument, profile, uninstrument
+from dbaudit.runtime import callsite, ignore, instrument, profile, uninstrument
+from dbaudit.runtime.capture import sqlalchemy as sqlalchemy_capture
 
 
 class Base(DeclarativeBase):
@@ -108,6 +122,119 @@ def test_row_counts_errors_and_executemany(engine: Engine) -> None:
     assert update.rows == 3 and update.fingerprint.kind == "update"
     assert insert.many and insert.fingerprint.kind == "insert"
     assert failed.error is not None
+
+
+def every_path(engine: Engine) -> None:
+    """One statement down each of SQLAlchemy's execution paths, each from its own line."""
+    with Session(engine) as session:
+        session.execute(select(Author).where(Author.id == 1)).all()
+        session.scalars(select(Book).where(Book.author_id == 1)).all()
+        session.scalar(select(func.count()).select_from(Book))
+        author = session.get(Author, 2)
+        assert author is not None
+        assert len(author.books) == 3  # a lazy load
+        session.query(Author).filter_by(id=3).one()  # the legacy Query API
+        session.execute(
+            insert(Book), [{"id": 700 + i, "author_id": 1, "title": "t"} for i in range(2)]
+        )
+        session.execute(update(Book).where(Book.id == 700).values(title="u"))
+        session.add(Book(id=710, author_id=1, title="v"))
+        session.flush()
+        session.rollback()
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+        conn.scalar(select(Author.id).limit(1))
+        conn.scalar(func.abs(-1))  # a function executed on its own
+        conn.execute(lambda_stmt(lambda: select(Author.id)))
+        conn.exec_driver_sql("SELECT 2")
+        conn.execute(DDL("CREATE TABLE IF NOT EXISTS rt_scratch (x INTEGER)"))
+        conn.execute(
+            Book.__table__.insert(),
+            [{"id": 720 + i, "author_id": 1, "title": "w"} for i in range(3)],
+        )
+        conn.rollback()
+
+
+def reload_in_listener(orm_state: Any) -> Any:
+    return orm_state.invoke_statement()  # the application's frame under SQLAlchemy's
+
+
+def chains(engine: Engine) -> tuple[list[object], list[object]]:
+    with profile() as paths:
+        every_path(engine)
+    with Session(engine) as session, profile() as listened:
+        event.listen(session, "do_orm_execute", reload_in_listener)
+        session.execute(select(Author)).all()
+    return [e.stack for e in paths.events], [e.stack for e in listened.events]
+
+
+def test_call_sites_on_every_path_equal_a_full_walk(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The walk passes over SQLAlchemy's private callers without reading them
+    (capture/sqlalchemy.py registers them): on every execution path, and under a
+    do_orm_execute listener of the application's, the chains are those of a walk that reads
+    every frame."""
+    assert callsite._known_callers  # the registry is in use
+    known = (callsite._known_callers, callsite._known_caller_files)
+    results = []
+    for callers, files in (known, ({}, set())):  # one loop: the same line in every chain
+        monkeypatch.setattr(callsite, "_known_callers", callers)
+        monkeypatch.setattr(callsite, "_known_caller_files", files)
+        results.append(chains(engine))
+    (jumped, jumped_listener), (walked, walked_listener) = results
+    assert len(jumped) >= 16
+    assert jumped == walked
+    assert {chain[0].function for chain in jumped} == {"every_path"}  # type: ignore[index]
+    assert len({chain[0].line for chain in jumped}) >= 16  # type: ignore[index]
+    assert jumped_listener == walked_listener
+    assert [chain[0].function for chain in jumped_listener] == ["reload_in_listener"]  # type: ignore[index]
+
+
+def test_the_dialect_is_hooked_and_unhooked_in_place(engine: Engine) -> None:
+    dialect = engine.dialect
+    assert "do_execute" in vars(dialect)  # the fixture's instrument(engine)
+    instrument(engine)  # idempotent: one wrapper
+    hooked = dialect.do_execute
+    instrument(engine)
+    assert dialect.do_execute is hooked
+    uninstrument(engine)
+    assert not {"do_execute", "do_executemany", "do_execute_no_params"} & set(vars(dialect))
+    assert not engine._has_events  # SQLAlchemy's event dispatch was never switched on
+    with profile() as unit, engine.connect() as conn:
+        conn.execute(text("SELECT 1"))
+    assert unit.query_count == 0
+    instrument(engine)
+
+
+def test_the_dialects_first_connect_checks_are_not_the_applications(pg_url: str) -> None:
+    """On an engine's first connection the dialect asks the server for its version, schema and
+    settings: SQLAlchemy's statements, hidden from engine events, and from the profile."""
+    fresh = create_engine(sqlalchemy_url(pg_url, "psycopg"))
+    instrument(fresh)
+    try:
+        with profile() as unit, fresh.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        assert [e.fingerprint.text for e in unit.events] == ["SELECT ?"]  # literals normalised
+    finally:
+        uninstrument(fresh)
+        fresh.dispose()
+
+
+def test_a_failing_hook_never_fails_the_query(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object) -> None:
+        raise RuntimeError("profiler bug")
+
+    monkeypatch.setattr(sqlalchemy_capture, "orm_label", broken)
+    monkeypatch.setattr(sqlalchemy_capture, "keep_rows", broken)
+    with profile() as unit, engine.connect() as conn:
+        assert conn.execute(text("SELECT 41 + 1")).scalar() == 42
+        with pytest.raises(Exception, match="no such table"):  # its own error, not ours
+            conn.execute(text("SELECT * FROM missing_table"))
+    assert unit.query_count == 2  # recorded without what failed
+    assert unit.events[1].error is not None
 
 
 def test_global_instrumentation_covers_new_engines_once(engine: Engine) -> None:

@@ -55,6 +55,7 @@ def _library_roots() -> tuple[str, ...]:
 
 
 _LIBRARY_ROOTS = _library_roots()
+_getframe = sys._getframe
 # The bundled reference app lives inside the installed package but is application code.
 _ALWAYS_USER = (os.sep + os.path.join("dbaudit", "reference") + os.sep,)
 
@@ -70,6 +71,27 @@ _user_files: set[str] = set()
 _BOUNDARY = asyncio.events.Handle._run.__code__
 _BOUNDARY_FILE = _BOUNDARY.co_filename
 _chains: dict[tuple[int, ...], tuple[CallSite, ...]] = {}
+# Library functions whose next callers are library code too, however they were reached (their
+# library's private call structure: SQLAlchemy's ``Connection._execute_clauseelement`` is only
+# ever called by an ``_execute_on_connection`` that ``Connection.execute`` called): id of the
+# code object -> how many callers the walk passes over without looking at them (no frame
+# attributes read, one ``f_back`` each). A registry (see :func:`library_callers`), filled by
+# capture adapters; the files are kept apart so that a frame of any other file pays one set
+# lookup for it.
+_known_callers: dict[int, int] = {}
+_known_caller_files: set[str] = set()
+_known_codes: list[CodeType] = []  # keeps the registered code objects (and so their ids) alive
+
+
+def library_callers(code: CodeType, levels: int) -> None:
+    """Tell the walk that the ``levels`` callers of every frame running ``code`` are library
+    frames: it passes over them without reading them. For a library's private functions only
+    (whose callers that library controls); a public function can be called from anywhere."""
+    if levels < 1:
+        raise ValueError(f"levels must be at least 1, got {levels}")
+    _known_codes.append(code)
+    _known_callers[id(code)] = levels
+    _known_caller_files.add(code.co_filename)
 
 
 def is_user_file(filename: str) -> bool:
@@ -89,30 +111,67 @@ def capture_stack(
     """Application frames of the current call, innermost first (``skip`` frames of the caller's
     own are not looked at). ``anchor``: the frames on the stack when the unit opened, whose
     part of the chain is walked once per unit rather than once per query."""
-    frame: FrameType | None = sys._getframe(skip)
+    frame: FrameType | None = _getframe(skip)
+    depth = skip  # of ``frame`` below this one, while it is in this greenlet's stack
     library = _library_files  # locals: this loop runs for every frame of every query
     user = _user_files
+    known_files = _known_caller_files
     hopped = False  # into the parent greenlet, at most once
-    # The library frames under the first application frame: the ORM and the driver, ~10 of them.
+    # The library frames under the first application frame: the ORM and the driver, ~7 of them.
+    # Reading a frame costs three attribute reads (none of them specialisable in CPython 3.11:
+    # frames and code objects expose them as getters), a set lookup, and building its frame
+    # object, which is most of it (a malloc of the function's whole frame, then a free).
+    # ``sys._getframe(n)`` builds the object of frame n alone: the known callers of a
+    # registered function are jumped over that way, never built.
     while True:
         while frame is not None:
             code = frame.f_code
             filename = code.co_filename
             if filename in library:
-                frame = frame.f_back
+                if filename in known_files and not hopped:
+                    depth += _known_callers.get(id(code), 0) + 1
+                    try:
+                        frame = _getframe(depth)
+                    except ValueError:  # the bottom of this greenlet's stack: as f_back's None
+                        frame = None
+                else:
+                    frame = frame.f_back
+                    depth += 1
             elif filename in user:
                 break
             elif code is _BOUNDARY:
                 frame = None
             elif filename == _BOUNDARY_FILE:
                 frame = frame.f_back
+                depth += 1
             else:
-                _classify(filename)
+                _classify(filename)  # and look at the same frame again
         if frame is not None or hopped or (frame := _parent_greenlet_frame()) is None:
             break
         hopped = True
     if frame is None:
         return ()
+    if anchor is not None:
+        # The common case inside a unit: the first application frame is the one that opened
+        # the unit (or another frame on the stack since then). Its chain is the same for
+        # every query it issues from one instruction, for as long as the unit is open.
+        anchored = anchor.frames
+        frame_id = id(frame)
+        if anchored.get(frame_id) is frame:
+            key = (frame_id, frame.f_lasti, hopped, limit)
+            chain = anchor.chains.get(key)
+            if chain is None:
+                chain = _chain(frame, hopped, limit, anchor)
+                if len(anchor.chains) < _ANCHORED_CHAIN_LIMIT:
+                    anchor.chains[key] = chain
+            return chain
+    return _chain(frame, hopped, limit, anchor)
+
+
+def _chain(
+    frame: FrameType, hopped: bool, limit: int, anchor: StackAnchor | None
+) -> tuple[CallSite, ...]:
+    """The chain of application frames from ``frame`` (the first one) up."""
     # id(code), instruction offset, ...: ``f_lasti`` is a plain read where ``f_lineno`` decodes
     # the line table; lines are computed only when a chain is seen for the first time.
     key: list[int] = []
@@ -171,6 +230,7 @@ def _walk_application(
 
 _CHANGING_CALLERS = inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR
 _SUFFIX_LIMIT = 64
+_ANCHORED_CHAIN_LIMIT = 256  # chains kept per open unit (query lines x anchored frames)
 
 
 class StackAnchor:
@@ -185,11 +245,13 @@ class StackAnchor:
     frames only while it is open; they are alive then anyway.
     """
 
-    __slots__ = ("frames", "suffixes")
+    __slots__ = ("chains", "frames", "suffixes")
 
     def __init__(self, frames: dict[int, FrameType]) -> None:
         self.frames = frames
         self.suffixes: dict[tuple[int, int, int, bool], tuple[list[int], list[FrameType]]] = {}
+        # whole chains by (anchored first application frame, its instruction, hopped, limit)
+        self.chains: dict[tuple[int, int, bool, int], tuple[CallSite, ...]] = {}
 
     @classmethod
     def here(cls, skip: int = 1) -> StackAnchor:

@@ -211,21 +211,27 @@ def record_positional(
     caller): an adapter skips the frames of its own and of the library known to be no call site
     (:func:`record` passes 3, its caller's frame)."""
     try:
-        unit = state.unit
+        unit = state[0]  # by index: a NamedTuple field is an unspecialisable attribute read
         fp = _fingerprints.get((sql, dialect))
         if fp is None:
             fp = _fingerprint((sql, dialect))
-        loop = _get_running_loop()
-        task = _current_task(loop) if loop is not None else None
         if many:
             hashes: tuple[int, ...] = ()
         elif type(params) is tuple:  # what most drivers get: hashed at C speed, no call
             try:
-                hashes = tuple(map(hash, params))
+                # one or two values, the usual lookup by key: spelled out, 4x cheaper than
+                # building a map iterator (measured: 50 vs 230 ns)
+                if len(params) == 1:
+                    hashes = (hash(params[0]),)
+                elif len(params) == 2:
+                    hashes = (hash(params[0]), hash(params[1]))
+                else:
+                    hashes = tuple(map(hash, params))
             except TypeError:
                 hashes = hash_values(params)
         else:
             hashes = hash_values(params)
+        loop = _get_running_loop()
         keep = unit.keep_params or duration >= unit.slow_s
         event = _new_event(
             QueryEvent,
@@ -237,10 +243,10 @@ def record_positional(
                 rows if rows is None or rows >= 0 else None,
                 capture_stack(skip, MAX_STACK, unit.anchor),
                 _thread_id(),
-                id(task) if task is not None else None,
+                _task_id(loop) if loop is not None else None,
                 hashes,
                 result_hashes,
-                state.ignored,
+                state[1],  # ignored
                 source,
                 many,
                 type(error).__name__ if error is not None else None,
@@ -256,6 +262,11 @@ def record_positional(
             unit.add(event)
     except Exception as failure:
         _note_failure(failure)
+
+
+def _task_id(loop: asyncio.AbstractEventLoop) -> int | None:
+    task = _current_task(loop)
+    return id(task) if task is not None else None
 
 
 def _fingerprint(key: tuple[str, str]) -> Fingerprint:
