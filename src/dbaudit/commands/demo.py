@@ -304,6 +304,11 @@ def run(args: argparse.Namespace) -> int:
                 with _ctrl_c_deferred():
                     runner.get_loop()  # builds the event loop
                 reference, units = runner.run(measuring)
+            except asyncio.CancelledError:
+                # asyncio.Runner turns Ctrl-C into cancelling the main task; when a cleanup
+                # inside (a task group, a wait_for) cancelled it once more, the CancelledError
+                # escapes instead of KeyboardInterrupt. Nothing else cancels the main task.
+                raise KeyboardInterrupt from None
             finally:
                 runner.close()
         finally:
