@@ -17,7 +17,7 @@ def tables(path: Path):  # type: ignore[no-untyped-def]
     data = path.read_bytes()
     return {
         t.name: t
-        for t in drizzle_schema_tables(parse_tree(data, "typescript").root_node, Source(data))
+        for t in drizzle_schema_tables(parse_tree(data, "typescript").root_node.named_children, Source(data))
     }
 
 

@@ -80,22 +80,21 @@ def parse(path: str, source: str, *, resolve_files: bool = True) -> ParseOutcome
     # ``data`` may differ from the source in those keywords only, never in length or lines
     parsed = parse_recovering(source.encode("utf-8", "surrogatepass"), dialect)
     data = parsed.data
-    root = parsed.tree.root_node
     ctx = ModuleContext(
         path=path,
         src=Source(data),
         lines=split,
         config=tsconfig_for(path) if resolve_files else None,
         resolve_files=resolve_files,
-        identifiers=IdentifierIndex(root, data, dialect),
+        identifiers=IdentifierIndex(parsed, data, dialect),
     )
     try:
-        module = ModuleBuilder(ctx).build(root)
+        module = ModuleBuilder(ctx).build(parsed.statements)
     except RecursionError:
         raise SkippedSource("too deeply nested to model") from None
     notes: tuple[str, ...] = ()
-    if root.has_error:
-        where = ", ".join(str(line) for line in error_lines(root))
+    if parsed.has_error:
+        where = ", ".join(str(line) for line in error_lines(parsed))
         notes = (f"syntax errors near line {where}: modeled what tree-sitter could recover",)
     return ParseOutcome(module, notes)
 

@@ -211,8 +211,9 @@ class ModuleBuilder:
 
     # ---------------------------------------------------------------- module level
 
-    def build(self, root: Node) -> ModuleModel:
-        statements = [c for c in root.named_children if c.type != "comment"]
+    def build(self, top_level: list[Node]) -> ModuleModel:
+        """``top_level``: the file's top-level statements (``Parsed.statements``)."""
+        statements = [c for c in top_level if c.type != "comment"]
         self.ctx.use_server = _has_directive(statements, self.ctx.src, "use server")
         data = self.ctx.src.data
         if b".$" in data:
@@ -228,7 +229,7 @@ class ModuleBuilder:
         for node in statements:
             if not self._declare(node, exported=False):
                 module_level.append(node)
-        self.models.extend(schema.drizzle_models(root, self.ctx.src))
+        self.models.extend(schema.drizzle_models(statements, self.ctx.src))
         if any(self._worth_walking(n) for n in module_level):
             walker = FunctionWalker(self, "<module>", "", is_static=False, is_async=True)
             for node in module_level:

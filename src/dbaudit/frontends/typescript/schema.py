@@ -12,7 +12,7 @@ so they carry ``lazy="noload"``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from tree_sitter import Node
@@ -48,10 +48,10 @@ class DrizzleTable:
     relationships: list[Relationship] = field(default_factory=list)
 
 
-def read_tables(root: Node, src: Source) -> list[DrizzleTable]:
+def read_tables(statements: Sequence[Node], src: Source) -> list[DrizzleTable]:
     tables: dict[str, DrizzleTable] = {}
     relation_calls: list[tuple[str, Node]] = []
-    for name, value in _module_constants(root, src):
+    for name, value in _module_constants(statements, src):
         callee = _callee(value, src)
         args = arguments(value.child_by_field_name("arguments"))
         if callee in TABLE_FACTORIES and len(args) >= 2:
@@ -68,10 +68,10 @@ def read_tables(root: Node, src: Source) -> list[DrizzleTable]:
     return list(tables.values())
 
 
-def drizzle_models(root: Node, src: Source) -> tuple[ModelClass, ...]:
+def drizzle_models(statements: Sequence[Node], src: Source) -> tuple[ModelClass, ...]:
     if b"Table(" not in src.data:
         return ()
-    tables = read_tables(root, src)
+    tables = read_tables(statements, src)
     sql_names = {t.variable: t.name for t in tables}
     models = []
     for table in tables:
@@ -94,9 +94,9 @@ def drizzle_models(root: Node, src: Source) -> tuple[ModelClass, ...]:
     return tuple(models)
 
 
-def drizzle_schema_tables(root: Node, src: Source) -> tuple[Table, ...]:
+def drizzle_schema_tables(statements: Sequence[Node], src: Source) -> tuple[Table, ...]:
     """The same tables in the schema model (SQL names), for the index review."""
-    tables = read_tables(root, src)
+    tables = read_tables(statements, src)
     by_variable = {t.variable: t for t in tables}
     out = []
     for table in tables:
@@ -160,8 +160,8 @@ def drizzle_schema_tables(root: Node, src: Source) -> tuple[Table, ...]:
 # ------------------------------------------------------------------------------ helpers
 
 
-def _module_constants(root: Node, src: Source) -> Iterator[tuple[str, Node]]:
-    for node in root.named_children:
+def _module_constants(statements: Sequence[Node], src: Source) -> Iterator[tuple[str, Node]]:
+    for node in statements:
         if node.type == "export_statement":
             declaration = node.child_by_field_name("declaration")
             if declaration is None:
@@ -329,10 +329,9 @@ def schema_from_sources(sources: Iterable[tuple[str, str]]) -> Schema:
         if "Table(" not in text:
             continue
         parsed = parse_recovering(text.encode("utf-8", "surrogatepass"), dialect_for(path))
-        data, root = parsed.data, parsed.tree.root_node
-        if root.has_error:
+        if parsed.has_error:
             notes.append(f"{path}: syntax errors; tables read where the tree allowed")
-        for table in drizzle_schema_tables(root, Source(data)):
+        for table in drizzle_schema_tables(parsed.statements, Source(parsed.data)):
             if table.name in tables:
                 notes.append(f"{path}: table {table.name} declared again; the first one is kept")
                 continue

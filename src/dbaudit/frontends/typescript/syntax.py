@@ -70,8 +70,12 @@ class IdentifierIndex:
 
     __slots__ = ("names", "starts")
 
-    def __init__(self, root: Node, data: bytes, dialect: str) -> None:
-        captured = QueryCursor(_identifier_query(dialect)).captures(root).get("name", [])
+    def __init__(self, root: Node | Parsed, data: bytes, dialect: str) -> None:
+        query = _identifier_query(dialect)
+        if isinstance(root, Parsed):
+            captured = QueryCursor(query).captures(root.tree.root_node).get("name", [])
+        else:
+            captured = QueryCursor(query).captures(root).get("name", [])
         starts = [n.start_byte for n in captured]
         ends = [n.end_byte for n in captured]
         if any(later <= earlier for earlier, later in pairwise(starts)):
@@ -137,43 +141,122 @@ class Parsed:
     data: bytes
     repaired: int = 0  # how many spans were rewritten
 
+    @property
+    def statements(self) -> list[Node]:
+        """The top-level statements, in source order."""
+        return list(self.tree.root_node.named_children)
+
+    @property
+    def has_error(self) -> bool:
+        return self.tree.root_node.has_error
+
+    @property
+    def errors(self) -> int:
+        return count_errors(self.tree.root_node)
+
 
 def parse_recovering(source: bytes, dialect: str) -> Parsed:
-    """Parse; while the tree has errors, run the repair passes and keep each result that
-    leaves fewer errors. A repair can uncover the next one (the signature after a fixed one
-    was hidden in the damage), so the passes run again while they help, a few rounds at most.
-    Each attempt is an incremental parse of the edited spans (tree-sitter reuses the rest)."""
+    """Parse; while the tree has errors, run the repair passes and keep what leaves fewer
+    errors. A repair can uncover the next one (the signature after a fixed one was hidden in
+    the damage), so the passes run again while they help, a few rounds at most.
+
+    Every parse reads the whole file (tree-sitter reuses nothing of a tree with errors, so an
+    incremental re-parse costs as much as the first one), and a damaged file used to be read
+    twice: once broken, once mended. So the repairs found by their text alone are made before
+    the first parse, and kept when the tree built from them shows each one where it belongs
+    (a blanked keyword outside strings and comments, a ``;`` between the members of a type);
+    otherwise the file is parsed as it is. Then each round tries the edits of every pass at
+    once, and one pass at a time only when that fails; edits after the last error cannot mend
+    it and are left out, and a set of edits already turned down is not parsed again."""
     parser = parser_for(dialect)
-    tree = parser.parse(source)
-    data = source
-    repaired = 0
-    errors = count_errors(tree.root_node)
+    tree, data, repaired = _parse_pre_repaired(parser, source, dialect)
+    errors = count_errors(tree.root_node) if tree.root_node.has_error else 0
+    refused: set[tuple[tuple[int, int, bytes], ...]] = set()
     for round_number in range(_REPAIR_ROUNDS):
-        progress = False
+        if not errors:
+            break
+        last_error = _last_error_end(tree.root_node)
+        found: list[tuple[tuple[int, int, bytes], ...]] = []
         for repair in _REPAIRS:
-            if not errors:
-                break
-            if round_number and repair is _newer_keywords:
+            if (round_number or repaired) and repair is _newer_keywords:
                 continue  # found by their text alone: a later round finds the same spans
-            edits = sorted(set(repair(tree.root_node, data)))
-            if not edits:
+            edits = tuple(sorted({e for e in repair(tree.root_node, data) if e[0] <= last_error}))
+            if edits and edits not in refused:
+                found.append(edits)
+        if not found:
+            break
+        together = tuple(sorted({edit for edits in found for edit in edits}))
+        attempts = [together] if len(found) == 1 else [together, *found]
+        progress = False
+        for edits in attempts:
+            if edits in refused:
                 continue
-            buffer = bytearray(data)
-            edited = tree.copy()
-            for start, end, replacement in edits:
-                buffer[start:end] = replacement
-                start_point, end_point = _point(data, start), _point(data, end)
-                edited.edit(start, end, end, start_point, end_point, end_point)
-            candidate_data = bytes(buffer)
-            candidate = parser.parse(candidate_data, edited)
+            candidate_data = _apply(data, edits)
+            candidate = parser.parse(candidate_data)
             candidate_errors = count_errors(candidate.root_node)
             if candidate_errors < errors:
                 tree, data, errors = candidate, candidate_data, candidate_errors
                 repaired += len(edits)
                 progress = True
+                break  # the next round looks again at what is left
+            refused.add(edits)
         if not progress:
             break
     return Parsed(tree, data, repaired)
+
+
+def _parse_pre_repaired(parser: Parser, source: bytes, dialect: str) -> tuple[Tree, bytes, int]:
+    """The first parse: of the source with its textual repairs made when they hold, else of
+    the source as it is (a third parse only for a file whose repairs misfire)."""
+    edits = tuple(sorted(set(_textual_repairs(source, dialect))))
+    if edits:
+        data = _apply(source, edits)
+        tree = parser.parse(data)
+        if _repairs_hold(tree.root_node, edits):
+            return tree, data, len(edits)
+    return parser.parse(source), source, 0
+
+
+def _textual_repairs(data: bytes, dialect: str) -> Iterator[tuple[int, int, bytes]]:
+    """The repairs the text alone gives: newer keywords, and (TypeScript, not TSX or
+    JavaScript, where a line can begin with ``<`` in markup) generic call signatures on a
+    line of their own after an unfinished one."""
+    for pattern in _KEYWORD_GAPS:
+        for match in pattern.finditer(data):
+            yield _blank(data, *match.span(1))
+    if dialect != "typescript":
+        return
+    for space, _ in _signature_line_starts(data):
+        yield space, space + 1, b";"
+
+
+def _repairs_hold(root: Node, edits: tuple[tuple[int, int, bytes], ...]) -> bool:
+    """Every textual repair where the tree built from it says it belongs: a blanked keyword
+    outside strings, comments and regexes; a ``;`` between the members of a type."""
+    for start, end, replacement in edits:
+        if replacement == b";":
+            if not _in_type_member_list(root.descendant_for_byte_range(start, end)):
+                return False
+        elif _inside_text(root.descendant_for_byte_range(start, end)):
+            return False
+    return True
+
+
+def _apply(data: bytes, edits: tuple[tuple[int, int, bytes], ...]) -> bytes:
+    """``data`` with the same-length ``edits`` applied."""
+    buffer = bytearray(data)
+    for start, end, replacement in edits:
+        buffer[start:end] = replacement
+    return bytes(buffer)
+
+
+def _last_error_end(root: Node) -> int:
+    """Where the last ``ERROR``/missing node ends: a repair after it cannot mend an error
+    (the grammar reads left to right, so an error comes at or after what caused it)."""
+    end = 0
+    for node in _error_nodes(root):
+        end = max(end, node.end_byte)
+    return end
 
 
 def _point(data: bytes, offset: int) -> tuple[int, int]:
@@ -217,6 +300,15 @@ def _tagged_template_type_arguments(root: Node, data: bytes) -> Iterator[tuple[i
 
 
 def _generic_signature_lines(root: Node, data: bytes) -> Iterator[tuple[int, int, bytes]]:
+    for space, _ in _signature_line_starts(data):
+        node = root.descendant_for_byte_range(space + 1, space + 2)
+        if _in_type_member_list(node):
+            yield space, space + 1, b";"
+
+
+def _signature_line_starts(data: bytes) -> Iterator[tuple[int, int]]:
+    """Lines that begin with ``<`` after a line that is finished: (the last space of the
+    indentation, the end of the line before)."""
     for match in _GENERIC_SIGNATURE_LINE.finditer(data):
         space = match.start(1)
         end = match.start()
@@ -224,9 +316,7 @@ def _generic_signature_lines(root: Node, data: bytes) -> Iterator[tuple[int, int
             end -= 1
         if not end or data[max(end - 2, 0) : end].endswith(_CONTINUES_ON_NEXT_LINE):
             continue  # the line before is unfinished: ``=> <T>(...)`` goes on there
-        node = root.descendant_for_byte_range(space + 1, space + 2)
-        if _in_type_member_list(node):
-            yield space, space + 1, b";"
+        yield space, end
 
 
 def _in_type_member_list(node: Node | None) -> bool:
@@ -295,10 +385,10 @@ def unwrap(node: Node) -> Node:
     return node
 
 
-def error_lines(root: Node, limit: int = 5) -> tuple[int, ...]:
+def error_lines(root: Node | Parsed, limit: int = 5) -> tuple[int, ...]:
     """1-based lines of the first ``ERROR``/missing nodes, for a note on a damaged file."""
     found: list[int] = []
-    stack = [root]
+    stack = [root.tree.root_node] if isinstance(root, Parsed) else [root]
     while stack and len(found) < limit:
         node = stack.pop()
         if node.is_error or node.is_missing:
