@@ -65,6 +65,11 @@ class RuntimeEvidence:
     total_ms: float
     unit: str = ""  # test id, request path or profile name
     fingerprint: str = ""
+    # The whole unit's totals (every query it sent, their summed time), so a report compares
+    # the function's measured count with the fix's count for the whole function, not the
+    # queries of one loop with it; 0 when not known (events files of older versions).
+    unit_queries: int = 0
+    unit_ms: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,10 +52,24 @@ def parse_fixed_cost(text: str) -> FixedCost | None:
     return FixedCost(int(match.group(1)), "concurrent" in text)
 
 
+# Static rules whose fix turns a loop's repeated statement into one batched statement.
+_LOOP_RULES = frozenset({"DBA101", "DBA102", "DBA103", "DBA104"})
+
+
 @dataclass(frozen=True, slots=True)
 class Saving:
+    """What the fix of one finding saves per call, at the queries its evidence counts.
+
+    ``queries`` the fix removes of the ``explained`` queries the evidence counts (one loop's,
+    one sequence's), ``ms`` their time at ``per_query_ms``, the mean those very queries showed.
+    A concurrent fix removes none: its ``ms`` is the wait it takes off.
+    """
+
     queries: int
     ms: float
+    explained: int = 0
+    per_query_ms: float = 0.0
+    concurrent: bool = False
 
 
 def saving(finding: Finding) -> Saving | None:
@@ -64,11 +78,35 @@ def saving(finding: Finding) -> Saving | None:
     fixed = parse_fixed_cost(finding.fixed_query_cost)
     if evidence is None or fixed is None or evidence.queries <= 0 or fixed.queries <= 0:
         return None
+    per_query = evidence.total_ms / evidence.queries
     if fixed.concurrent:
-        # each run of ``fixed.queries`` queries waits about as long as one of them
-        return Saving(0, evidence.total_ms - evidence.total_ms / fixed.queries)
-    removed = max(0, evidence.queries - fixed.queries)
-    return Saving(removed, evidence.total_ms * removed / evidence.queries)
+        # each run of ``fixed.queries`` queries waits about as long as one of them; a static
+        # sequence may count fewer queries than the run measured (a guard lookup before it)
+        overlapped = fixed.queries * max(1, evidence.queries // fixed.queries)
+        wait = per_query * overlapped * (1 - 1 / fixed.queries)
+        return Saving(0, wait, overlapped, per_query, concurrent=True)
+    removed = max(0, evidence.queries - queries_in_their_place(finding, fixed.queries))
+    return Saving(removed, per_query * removed, evidence.queries, per_query)
+
+
+def queries_in_their_place(finding: Finding, fixed_queries: int) -> int:
+    """How many queries the fix sends instead of the ones ``finding``'s evidence counts.
+
+    A runtime finding's fixed cost is for those queries (``"1"`` for an N+1 group). A static
+    finding's is for its whole function (``1 + N + N·M`` -> ``3``), so it is not compared with
+    one loop's measured share: a loop's queries become one batched statement, and a sequence
+    of lookups becomes what the fixed function sends beyond the unit's other queries (a JOIN
+    that folds three lookups into the first fetch sends nothing more for them).
+    """
+    evidence = finding.evidence
+    explained = evidence.queries if evidence is not None else 0
+    if finding.source != "static":
+        return min(fixed_queries, explained)
+    if finding.rule in _LOOP_RULES:
+        return min(1, explained)
+    total = evidence.unit_queries if evidence is not None and evidence.unit_queries else explained
+    others = max(0, total - explained)
+    return min(explained, max(0, fixed_queries - others))
 
 
 def modelled_metrics(units: Iterable[UnitRecord]) -> tuple[OperationMetric, ...]:

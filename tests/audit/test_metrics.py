@@ -103,3 +103,40 @@ def test_after_never_goes_below_zero() -> None:
     [metric] = modelled_metrics([unit])
     assert metric.queries_after == 0
     assert metric.ms_after == 0.0
+
+
+def test_a_static_loop_finding_saves_its_loop_less_one_batched_query() -> None:
+    # a static fixed cost ("3") is the whole function's, not the loop's: the loop's 10 queries
+    # become 1, whatever the function sends elsewhere
+    loop = Finding(
+        rule="DBA102",
+        severity=Severity.HIGH,
+        message="m",
+        path="app/x.py",
+        line=1,
+        end_line=1,
+        source="static",
+        query_cost="1 + N + N·M",
+        fixed_query_cost="3",
+        evidence=RuntimeEvidence(10, 14.0, "unit", "f", unit_queries=61, unit_ms=57.0),
+    )
+    found = saving(loop)
+    assert found is not None and found.queries == 9 and found.ms == pytest.approx(12.6)
+
+
+def test_a_static_join_fix_sends_what_the_function_needs_beyond_its_other_queries() -> None:
+    # 3 lookups after a first fetch (4 in the unit) become one JOIN in all: nothing more for them
+    lookups = Finding(
+        rule="DBA106",
+        severity=Severity.MEDIUM,
+        message="m",
+        path="app/x.py",
+        line=1,
+        end_line=1,
+        source="static",
+        query_cost="≤ 4 (sequential)",
+        fixed_query_cost="1",
+        evidence=RuntimeEvidence(3, 6.0, "unit", "f", unit_queries=4, unit_ms=8.0),
+    )
+    found = saving(lookups)
+    assert found is not None and found.queries == 3 and found.ms == pytest.approx(6.0)

@@ -99,7 +99,8 @@ def test_time_saved_from_evidence_is_modelled_and_from_a_metric_measured() -> No
 
     measured = _finding("1 + N", "2", RuntimeEvidence(queries=51, total_ms=102.0))
     saved = common.time_saved(measured)
-    assert saved is not None and round(saved.ms, 6) == 98.0 and not saved.measured
+    # a loop's 51 queries become one batched query: 50 removed at the measured 2 ms each
+    assert saved is not None and round(saved.ms, 6) == 100.0 and not saved.measured
     metric = OperationMetric("f", 51, 2, 90.0, 10.0)
     from_metric = common.time_saved(_finding("1 + N", "2"), [metric])
     assert from_metric == common.TimeSaved(80.0, True)
@@ -111,3 +112,88 @@ def test_database_findings_are_told_from_code_findings() -> None:
     assert common.is_database_finding(live) and common.is_server_finding(live)
     assert not common.is_database_finding(_finding("1 + N", "2"))
     assert common.rule_names()["DBA402"] == "foreign-key-without-index"
+
+
+def _static(rule: str, cost: str, fixed: str, evidence: RuntimeEvidence) -> Finding:
+    return Finding(
+        rule,
+        Severity.HIGH,
+        "m",
+        "services/chains.py",
+        22,
+        22,
+        function="user_chains_with_renders",
+        query_cost=cost,
+        fixed_query_cost=fixed,
+        evidence=evidence,
+        source="static",
+    )
+
+
+# one loop of a function measured at 10 of the unit's 61 queries; the fix sends 3 in all
+INNER_LOOP = _static(
+    "DBA102",
+    "1 + N + N·M",
+    "3",
+    RuntimeEvidence(10, 14.0, "get_user_chains", "f", unit_queries=61, unit_ms=57.0),
+)
+
+
+def test_a_loop_finding_compares_the_whole_unit_with_the_whole_fixed_function() -> None:
+    step = common.improvement(INNER_LOOP)
+    assert step == common.Improvement(61, 3, True, "get_user_chains", 10)
+    assert step.percent_fewer == 95
+    assert common.before_text(INNER_LOOP) == (
+        "61 queries measured in get_user_chains (10 of them at this loop)"
+    )
+    assert common.after_text(INNER_LOOP) == "3 queries for the whole function"
+    assert common.evidence_text(INNER_LOOP.evidence) == (  # type: ignore[arg-type]
+        "confirmed at runtime: 10 queries here (14 ms in the database) of the 61 (57 ms)"
+        " get_user_chains ran"
+    )
+
+
+def test_a_loop_fix_saves_the_loop_queries_less_one_batched_query_at_their_time() -> None:
+    saved = common.time_saved(INNER_LOOP)
+    # 9 of the loop's 10 queries go (one batched query replaces them), 1.4 ms each as measured;
+    # never (10 - 3) x 1.4: 3 is the whole function's count after every fix
+    assert saved is not None and round(saved.ms, 6) == 12.6
+    assert (saved.removed, saved.explained, saved.measured) == (9, 10, False)
+
+
+def test_a_concurrent_fix_says_which_queries_of_the_unit_it_counts_and_removes_none() -> None:
+    sequence = _static(
+        "DBA105",
+        "4 (sequential)",
+        "4 (concurrent)",
+        RuntimeEvidence(5, 20.0, "get_profile_stats", "f", unit_queries=5, unit_ms=20.0),
+    )
+    assert common.current_text(sequence) == (
+        "4 independent queries (sequential) of the 5 measured in get_profile_stats"
+    )
+    assert common.after_text(sequence) == "5 queries, the 4 independent ones concurrent,"
+    step = common.improvement(sequence)
+    assert step is not None and (step.before, step.after) == (5, 5)
+    saved = common.time_saved(sequence)
+    # the 4 overlapped wait about as long as one: 3 x 4 ms
+    assert saved is not None and saved.concurrent and round(saved.ms, 6) == 12.0
+
+
+def test_the_fix_shown_and_a_measured_after_of_the_same_operation_are_both_named() -> None:
+    from dbaudit.findings import OperationMetric
+
+    delete = _static(
+        "DBA103",
+        "2 + N",
+        "3",
+        RuntimeEvidence(50, 55.0, "delete_chain", "f", unit_queries=52, unit_ms=60.0),
+    )
+    measured = OperationMetric("delete_chain", 52, 1, 458.0, 6.0, measured=True)
+    assert common.after_text(delete, [measured]) == (
+        "3 queries for the whole function with the fix shown; the optimized implementation"
+        " measured 1"
+    )
+    agreeing = OperationMetric("delete_chain", 52, 3, 458.0, 6.0, measured=True)
+    assert common.after_text(delete, [agreeing]) == "3 queries for the whole function"
+    modelled = OperationMetric("delete_chain", 52, 1, 458.0, 6.0, measured=False)
+    assert common.after_text(delete, [modelled]) == "3 queries for the whole function"

@@ -59,7 +59,7 @@ def test_finding_block_has_lines_code_problem_fix_and_counts(sample_audit: Audit
     assert "**Solution:**" in block and "update(Render).where(Render.id.in_(render_ids))" in block
     assert "- Before: 52 queries measured" in block
     assert "- After: 3 queries" in block
-    assert "*confirmed at runtime: 52 queries, 412 ms in test_delete_chain*" in block
+    assert "*confirmed at runtime: 52 queries (412 ms in the database) in test_delete_chain*" in block
     assert "1. `app/services/render_chain.py:15` `RenderChainService.delete_chain`" in block
 
 
@@ -282,7 +282,7 @@ def test_priority_phases_put_indexes_and_settings_where_they_belong(live_audit: 
         "Phase 3: Infrastructure and Minor Fixes (this sprint)",
         "Phase 4: Monitoring & Prevention (ongoing)",
     ]
-    assert "delete_chain" in phases[0] and "saves ≈ 389 ms per call" in phases[0]
+    assert "delete_chain" in phases[0] and "saves ≈ 405 ms of database time per call" in phases[0]
     assert "**Create the high-priority index**" in phases[0]
     assert "CREATE INDEX CONCURRENTLY ON renders (chain_id)" in phases[0]
     assert "statement_timeout = '30s'" in phases[2]  # connection settings: infrastructure

@@ -26,7 +26,7 @@ def test_call_chain_and_runtime_evidence_are_printed(sample_audit: Audit) -> Non
         "via RenderChainService.delete_chain (app/services/render_chain.py:15)"
         " -> RenderChainsDAL.remove_render (app/dal/render_chains.py:31)" in output
     )
-    assert "confirmed at runtime: 52 queries, 412 ms in test_delete_chain" in output
+    assert "confirmed at runtime: 52 queries (412 ms in the database) in test_delete_chain" in output
     assert "source: runtime" in output
 
 

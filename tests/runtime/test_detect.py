@@ -461,3 +461,13 @@ def test_ignored_sql_is_counted_but_never_judged() -> None:
     events = [ev(c, BY_CHAIN, (i,)) for i in range(5)]
     assert rules(events, DetectConfig(ignore_sql=("select * from renders*",))) == []
     assert rules(events, DetectConfig(ignore_sql=("*FROM users*",))) == ["DBA101"]
+
+
+def test_every_finding_carries_the_whole_units_queries_and_time() -> None:
+    c = Clock()
+    events = [ev(c, "SELECT * FROM chains WHERE user_id = $1", (7,), stack=OTHER, ms=3.0)]
+    events += [ev(c, BY_CHAIN, (i,)) for i in range(50)]
+    [n1] = detect(events, CONFIG, unit="t").findings
+    assert n1.evidence is not None
+    assert (n1.evidence.queries, n1.evidence.unit_queries) == (50, 51)
+    assert n1.evidence.unit_ms == pytest.approx(53.0)

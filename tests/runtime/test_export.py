@@ -140,3 +140,27 @@ def test_events_carry_the_orm_relationship(tmp_path: Path) -> None:
     write(path, [unit])
     [record] = load(path)
     assert [e["relationship"] for e in record.events] == [None] + ["Shelf.boxes"] * 3
+
+
+def test_unit_totals_survive_the_file_and_to_audit_takes_them_from_the_unit(
+    tmp_path: Path,
+) -> None:
+    connection = instrument(sqlite3.connect(":memory:"))
+    with profile("loop") as unit:
+        connection.execute("SELECT 1").fetchone()
+        run_loop(connection, 6)
+    [finding] = unit.findings
+    assert finding.evidence is not None
+    assert (finding.evidence.queries, finding.evidence.unit_queries) == (6, 7)
+    path = tmp_path / "events.json"
+    write(path, [unit])
+    [record] = load(path)
+    assert record.findings == (finding,)
+    [merged] = to_audit([record]).findings
+    assert merged.evidence is not None and merged.evidence.unit_queries == record.queries == 7
+    assert merged.evidence.unit_ms == record.db_time_ms
+    # files of earlier versions have no unit totals: 0, "not known"
+    data = finding_to_dict(finding)
+    del data["evidence"]["unit_queries"], data["evidence"]["unit_ms"]
+    old = finding_from_dict(data)
+    assert old.evidence is not None and old.evidence.unit_queries == 0

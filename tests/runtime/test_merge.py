@@ -58,3 +58,21 @@ def test_paths_from_different_working_directories() -> None:
     assert same_file("src/app/dal.py", "/home/ci/project/src/app/dal.py")
     assert not same_file("src/app/dal.py", "src/other/dal.py")
     assert not same_file("pp/dal.py", "app/dal.py")
+
+
+def test_the_units_totals_stay_with_the_evidence_a_static_finding_gains() -> None:
+    evidence = RuntimeEvidence(50, 40.0, "get_projects", "abc", unit_queries=51, unit_ms=42.0)
+    observed = Finding(
+        "DBA101",
+        Severity.HIGH,
+        "runtime",
+        "app/dal/renders.py",
+        23,
+        23,
+        source="runtime",
+        call_chain=N1.call_chain,
+        evidence=evidence,
+    )
+    [finding] = merge(Audit(findings=[LOOP]), Audit(findings=[observed])).findings
+    assert finding.evidence == evidence
+    assert (finding.evidence.unit_queries, finding.evidence.unit_ms) == (51, 42.0)

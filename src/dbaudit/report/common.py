@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from dbaudit.findings import Audit, Finding, OperationMetric, RuntimeEvidence, Severity, SkippedFile
+from dbaudit.metrics import saving
 
 # Where a cost has a loop size in it ("1 + N"), estimates use this many items per loop, the size
 # of the reference app's heavy user (50 projects, a chain of 50 renders).
@@ -83,6 +84,10 @@ class Improvement:
     before: int
     after: int
     measured: bool  # runtime evidence supplied ``before``; otherwise both are estimates
+    # where ``before`` is a measured unit's total: its name and how many of its queries the
+    # finding itself explains (one loop's share), so the wording says what was compared
+    unit: str = ""
+    explained: int = 0
 
     @property
     def percent_fewer(self) -> int:
@@ -96,8 +101,14 @@ def improvement(finding: Finding) -> Improvement | None:
     after = evaluate_cost(finding.fixed_query_cost) if finding.fixed_query_cost else None
     if after is None:
         return None
-    if finding.evidence is not None and finding.evidence.queries > 0:
-        return Improvement(finding.evidence.queries, after, measured=True)
+    evidence = finding.evidence
+    if evidence is not None and evidence.queries > 0:
+        if finding.source == "static" and evidence.unit_queries >= evidence.queries > 0:
+            # a static fixed cost is the whole function's: compare it with the whole unit
+            if is_concurrent_fix(finding):
+                after = evidence.unit_queries  # the same queries, overlapped: none removed
+            return Improvement(evidence.unit_queries, after, True, evidence.unit, evidence.queries)
+        return Improvement(evidence.queries, after, measured=True)
     before = evaluate_cost(finding.query_cost) if finding.query_cost else None
     if before is None:
         return None
@@ -143,12 +154,111 @@ def queries(cost: str) -> str:
     return f"{head.strip()} {noun}" + (f" ({tail}" if paren else "")
 
 
+def is_concurrent_fix(finding: Finding) -> bool:
+    """The fix runs the same queries concurrently (``"4 (concurrent)"``): it removes none."""
+    return "concurrent" in finding.fixed_query_cost
+
+
 def evidence_text(evidence: RuntimeEvidence) -> str:
-    text = f"confirmed at runtime: {plural(evidence.queries, 'query', 'queries')}"
-    text += f", {evidence.total_ms:,.0f} ms"
+    """``confirmed at runtime: 10 queries here (14 ms in the database) of the 61 (57 ms)
+    get_chains ran``; without the unit's totals, ``confirmed at runtime: 10 queries (14 ms in
+    the database) in get_chains``."""
+    count = plural(evidence.queries, "query", "queries")
+    if evidence.unit_queries > evidence.queries:
+        of = f" of the {evidence.unit_queries:,} ({evidence.unit_ms:,.0f} ms)"
+        ran = f" {evidence.unit} ran" if evidence.unit else " the unit ran"
+        return (
+            f"confirmed at runtime: {count} here ({evidence.total_ms:,.0f} ms in the database)"
+            + of
+            + ran
+        )
+    text = f"confirmed at runtime: {count} ({evidence.total_ms:,.0f} ms in the database)"
     if evidence.unit:
         text += f" in {evidence.unit}"
     return text
+
+
+def where_explained(finding: Finding) -> str:
+    """Where the queries a finding's evidence counts were: ``at this loop``, ``in this
+    sequence``."""
+    if finding.rule in {"DBA101", "DBA102", "DBA103", "DBA104"}:
+        return "at this loop"
+    return "in this sequence"
+
+
+def before_text(finding: Finding) -> str:
+    """The measured "before" of a finding: ``61 queries measured in get_chains (10 of them at
+    this loop)``; ``10 queries measured`` when the unit's total is not known."""
+    evidence = finding.evidence
+    if evidence is None:
+        return queries(finding.query_cost) if finding.query_cost else ""
+    if finding.source != "static" or evidence.unit_queries < evidence.queries:
+        return plural(evidence.queries, "query", "queries") + " measured"
+    text = plural(evidence.unit_queries, "query", "queries") + " measured"
+    if evidence.unit:
+        text += f" in {evidence.unit}"
+    if evidence.queries < evidence.unit_queries:
+        text += f" ({evidence.queries:,} of them {where_explained(finding)})"
+    return text
+
+
+def after_text(finding: Finding, metrics: Iterable[OperationMetric] = ()) -> str:
+    """The "after" of a finding, said for what it counts: ``3 queries for the whole
+    function``, ``5 queries, the 4 independent ones concurrent``; with ``; the optimized
+    implementation measured 1`` when a measured after of the same operation differs."""
+    if not finding.fixed_query_cost:
+        return ""
+    text = queries(finding.fixed_query_cost)
+    step = improvement(finding)
+    concurrent = is_concurrent_fix(finding)
+    if step is not None and step.unit:
+        if concurrent:
+            independent = evaluate_cost(finding.fixed_query_cost) or 0
+            text = (
+                f"{plural(step.after, 'query', 'queries')}, the {independent:,} independent ones"
+                " concurrent,"
+            )
+        else:
+            text += " for the whole function"
+    after = measured_after(finding, metrics)
+    if after is not None and step is not None and after.queries_after != step.after:
+        text += " with the fix shown; the optimized implementation measured "
+        text += f"{after.queries_after:,}"
+    return text
+
+
+def current_text(finding: Finding) -> str:
+    """``Current Queries`` of a finding; a sequence the fix overlaps says which of the queries
+    measured it counts: ``4 independent queries (sequential) of the 5 measured in stats``."""
+    text = queries(finding.query_cost)
+    evidence = finding.evidence
+    count = evaluate_cost(finding.query_cost)
+    if (
+        evidence is None
+        or not is_concurrent_fix(finding)
+        or count is None
+        or evidence.unit_queries <= count
+    ):
+        return text
+    where = f" in {evidence.unit}" if evidence.unit else ""
+    return (
+        f"{count:,} independent queries (sequential) of the {evidence.unit_queries:,} "
+        f"measured{where}"
+    )
+
+
+def measured_after(finding: Finding, metrics: Iterable[OperationMetric]) -> OperationMetric | None:
+    """The measured before/after of the operation ``finding`` is in: the metric named after
+    its evidence's unit, else after its function (``delete_chain``); None if none was measured
+    on both sides."""
+    names = [finding.function.rsplit(".", 1)[-1]]
+    if finding.evidence is not None and finding.evidence.unit:
+        names.insert(0, finding.evidence.unit)
+    for name in names:
+        for metric in metrics:
+            if name and metric.measured and metric.name == name:
+                return metric
+    return None
 
 
 def is_estimate(audit: Audit) -> bool:
@@ -259,21 +369,32 @@ def human_bytes(size: int | None) -> str:
 class TimeSaved:
     ms: float  # per call
     measured: bool  # both sides measured; False when "after" is modelled
+    # modelled from a finding's evidence: the queries the fix removes of the ones it explains,
+    # at their measured mean time (``concurrent``: none removed, the wait overlapped)
+    removed: int = 0
+    explained: int = 0
+    per_query_ms: float = 0.0
+    concurrent: bool = False
 
 
 def time_saved(finding: Finding, metrics: Iterable[OperationMetric] = ()) -> TimeSaved | None:
     """Milliseconds per call the fix saves, where something was measured.
 
-    From the finding's runtime evidence (the measured time, less the fixed query count at the
-    measured time per query: modelled), else from an operation metric named after the finding's
-    function (``delete_chain`` for ``services.chains.delete_chain``). None when nothing was
-    measured.
+    From the finding's runtime evidence (``metrics.saving``: the queries its fix removes of the
+    ones it explains, at their measured time per query: modelled), else from an operation
+    metric named after the finding's function (``delete_chain`` for
+    ``services.chains.delete_chain``). None when nothing was measured.
     """
-    evidence = finding.evidence
-    if evidence is not None and evidence.queries > 0 and finding.fixed_query_cost:
-        after = evaluate_cost(finding.fixed_query_cost)
-        if after is not None and after < evidence.queries:
-            return TimeSaved(evidence.total_ms * (1 - after / evidence.queries), measured=False)
+    modelled = saving(finding)
+    if modelled is not None and modelled.ms > 0:
+        return TimeSaved(
+            modelled.ms,
+            False,
+            modelled.queries,
+            modelled.explained,
+            modelled.per_query_ms,
+            modelled.concurrent,
+        )
     name = finding.function.rsplit(".", 1)[-1]
     for metric in metrics:
         if name and metric.name == name and metric.ms_before > metric.ms_after:

@@ -14,6 +14,7 @@ from typing import Literal
 
 from dbaudit.findings import Audit, Finding, IndexRecommendation, Severity
 from dbaudit.report.common import (
+    TimeSaved,
     improvement,
     is_database_finding,
     is_index_finding,
@@ -262,12 +263,34 @@ def gain(finding: Finding, audit: Audit) -> str:
     step = improvement(finding)
     if step is not None and step.before > step.after:
         label = "before measured" if step.measured else "estimate"
-        parts.append(f"{step.before:,} → {step.after:,} queries ({label})")
+        where = f" in {step.unit}" if step.unit else ""
+        parts.append(f"{step.before:,} → {step.after:,} queries{where} ({label})")
     saved = time_saved(finding, audit.metrics)
     if saved is not None:
-        basis = "measured" if saved.measured else "modelled from the measured time per query"
-        parts.append(f"saves ≈ {milliseconds(saved.ms)} per call ({basis})")
+        parts.append(saved_text(saved))
     return "; ".join(parts)
+
+
+def saved_text(saved: TimeSaved) -> str:
+    """What a fix saves per call and how that was worked out: ``saves ≈ 12.6 ms of database
+    time per call (9 of the 10 queries it explains, at their measured 1.40 ms each)``."""
+    if saved.measured:
+        return f"saves ≈ {milliseconds(saved.ms)} per call (measured)"
+    if not saved.explained:
+        return (
+            f"saves ≈ {milliseconds(saved.ms)} per call (modelled from the measured time per query)"
+        )
+    each = f"{saved.per_query_ms:,.2f} ms"
+    if saved.concurrent:
+        return (
+            f"saves ≈ {milliseconds(saved.ms)} of waiting on the database per call "
+            f"({saved.explained:,} queries overlapped, waiting about as long as one of them, "
+            f"at their measured {each} each)"
+        )
+    return (
+        f"saves ≈ {milliseconds(saved.ms)} of database time per call ({saved.removed:,} of the "
+        f"{saved.explained:,} queries it explains removed, at their measured {each} each)"
+    )
 
 
 def _index_action(recommendations: list[IndexRecommendation], priority: str) -> Action:

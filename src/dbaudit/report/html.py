@@ -42,8 +42,11 @@ from dbaudit.report import content, regression_tests
 from dbaudit.report.common import (
     ASSUMED_LOOP_SIZE,
     SEVERITIES_DESC,
+    after_text,
     analyzed_partly,
+    before_text,
     evaluate_cost,
+    evidence_text,
     has_loop_size,
     human_bytes,
     improvement,
@@ -59,6 +62,7 @@ from dbaudit.report.common import (
     plural,
     queries,
     rule_names,
+    time_saved,
     timing_label,
     total_improvement,
 )
@@ -292,7 +296,7 @@ def render(audit: Audit, *, today: date | None = None) -> str:
         _cards(audit),
         _charts(audit),
         _findings_table(ranked, names, anchors),
-        _finding_details(ranked, names, anchors, tests),
+        _finding_details(ranked, names, anchors, tests, audit.metrics),
         _practices(audit.good_practices),
         _database(audit, ranked, names, anchors),
         _connections(audit, ranked, names, anchors),
@@ -550,8 +554,8 @@ def _time_panel(audit: Audit) -> str:
     else:
         rows = _evidence_time_rows(audit.findings)
         sub = (
-            "before measured at runtime; after modelled as the fixed query count times the "
-            "measured time per query"
+            "before measured at runtime; after modelled: the queries each fix removes (a "
+            "loop's become one batched query) taken off at their measured time per query"
         )
     if not rows:
         body = (
@@ -606,21 +610,21 @@ def _estimated_query_rows(findings: Iterable[Finding]) -> tuple[list[ChartRow], 
 
 
 def _evidence_time_rows(findings: Iterable[Finding]) -> list[ChartRow]:
-    rows: dict[str, ChartRow] = {}
+    """Time in the database per operation: before as measured (the whole unit where its totals
+    are known), after less what each of its findings' fixes saves (``time_saved``, modelled)."""
+    before: dict[str, float] = {}
+    saved: dict[str, float] = {}
     for finding in findings:
         evidence = finding.evidence
-        if evidence is None or evidence.queries <= 0:
+        if evidence is None or evidence.queries <= 0 or not finding.fixed_query_cost:
             continue
-        after_queries = (
-            evaluate_cost(finding.fixed_query_cost) if finding.fixed_query_cost else None
-        )
-        if after_queries is None:
+        modelled = time_saved(finding)
+        if modelled is None or modelled.measured:
             continue
-        per_query = evidence.total_ms / evidence.queries
-        row = ChartRow(_operation_label(finding), evidence.total_ms, per_query * after_queries)
-        known = rows.get(row.label)
-        if known is None or row.before > known.before:
-            rows[row.label] = row
+        label = _operation_label(finding)
+        before[label] = max(before.get(label, 0.0), evidence.unit_ms or evidence.total_ms)
+        saved[label] = saved.get(label, 0.0) + modelled.ms
+    rows = {label: ChartRow(label, ms, max(0.0, ms - saved[label])) for label, ms in before.items()}
     return sorted(rows.values(), key=lambda r: -r.before)[:MAX_CHART_ROWS]
 
 
@@ -766,16 +770,24 @@ def _table_row(finding: Finding, names: dict[str, str], anchor: str, prefix: str
 
 
 def _finding_details(
-    ranked: list[Finding], names: dict[str, str], anchors: dict[int, str], tests: RegressionPlan
+    ranked: list[Finding],
+    names: dict[str, str],
+    anchors: dict[int, str],
+    tests: RegressionPlan,
+    metrics: tuple[OperationMetric, ...] = (),
 ) -> str:
     if not ranked:
         return ""
-    cards = "".join(_finding_card(f, names, anchors[id(f)], tests) for f in ranked)
+    cards = "".join(_finding_card(f, names, anchors[id(f)], tests, metrics) for f in ranked)
     return f'<section id="details"><h2>Finding details</h2>{cards}</section>'
 
 
 def _finding_card(
-    finding: Finding, names: dict[str, str], anchor: str, tests: RegressionPlan
+    finding: Finding,
+    names: dict[str, str],
+    anchor: str,
+    tests: RegressionPlan,
+    metrics: tuple[OperationMetric, ...] = (),
 ) -> str:
     severity = str(finding.severity)
     rule = finding.rule + (f" · {names[finding.rule]}" if finding.rule in names else "")
@@ -793,7 +805,7 @@ def _finding_card(
         f'<span class="rule">{_e(rule)}</span>',
         f"<h3>{_prose(finding.message)}</h3>",
         f'<p class="where">{" · ".join(where)}</p>',
-        _costs(finding),
+        _costs(finding, metrics),
     ]
     if finding.code:
         parts.append("<h4>Code</h4>")
@@ -809,11 +821,7 @@ def _finding_card(
     problem = _prose(finding.problem or finding.message)
     parts.append(f'<div class="problem"><h4>Problem</h4><p>{problem}</p></div>')
     if finding.evidence is not None:
-        evidence = finding.evidence
-        count = plural(evidence.queries, "query", "queries")
-        measured = f"{count}, {_number(evidence.total_ms)} ms"
-        unit = f" in {evidence.unit}" if evidence.unit else ""
-        parts.append(f'<p class="evidence">✔ confirmed at runtime: {_e(measured + unit)}</p>')
+        parts.append(f'<p class="evidence">✔ {_e(evidence_text(finding.evidence))}</p>')
     if finding.fix is not None:
         parts.append(f'<h4>Fix</h4><p class="fixtext">{_prose(finding.fix.summary)}</p>')
         if finding.fix.code:
@@ -838,13 +846,14 @@ def _safeguard(finding: Finding, tests: RegressionPlan) -> str:
     return "<code>dbaudit check</code> in CI"
 
 
-def _costs(finding: Finding) -> str:
+def _costs(finding: Finding, metrics: tuple[OperationMetric, ...] = ()) -> str:
     if not finding.query_cost and finding.evidence is None:
         return ""
     items = []
     if finding.evidence is not None:
-        measured = plural(finding.evidence.queries, "query", "queries")
-        items.append(f'Now: <b>{measured}</b> <span class="tag">measured</span>')
+        measured = before_text(finding).removesuffix(" measured")
+        measured = measured.replace(" measured ", " ", 1)
+        items.append(f'Now: <b>{_e(measured)}</b> <span class="tag">measured</span>')
     elif finding.query_cost:
         now = f"Now: <b>{_e(queries(finding.query_cost))}</b>"
         value = evaluate_cost(finding.query_cost)
@@ -852,7 +861,7 @@ def _costs(finding: Finding) -> str:
             now += f" (≈{value:,} at N = {ASSUMED_LOOP_SIZE})"
         items.append(now)
     if finding.fixed_query_cost:
-        items.append(f"After the fix: <b>{_e(queries(finding.fixed_query_cost))}</b>")
+        items.append(f"After the fix: <b>{_e(after_text(finding, metrics))}</b>")
     step = improvement(finding)
     if step is not None and step.before > step.after:
         label = "" if step.measured else ' <span class="tag">estimate</span>'

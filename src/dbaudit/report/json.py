@@ -30,7 +30,7 @@ from dbaudit.scan import skipped_by_design
 from dbaudit.scan.layers import LAYERS
 
 SCHEMA_ID = "urn:dbaudit:schema:audit-report:1"
-SCHEMA_VERSION = "1.1"  # 1.1: "database" and "metrics"
+SCHEMA_VERSION = "1.2"  # 1.1: "database" and "metrics"; 1.2: evidence unit totals
 
 
 def render(audit: Audit) -> str:
@@ -107,6 +107,9 @@ def _evidence(evidence: RuntimeEvidence) -> dict[str, Any]:
         "total_ms": evidence.total_ms,
         "unit": evidence.unit,
         "fingerprint": evidence.fingerprint,
+        # the whole unit's totals (0 when not known): the measured "before" of the operation
+        "unit_queries": evidence.unit_queries,
+        "unit_ms": evidence.unit_ms,
     }
 
 

@@ -32,7 +32,10 @@ from dbaudit.report import content, regression_tests
 from dbaudit.report.common import (
     ASSUMED_LOOP_SIZE,
     SEVERITIES_DESC,
+    after_text,
     analyzed_partly,
+    before_text,
+    current_text,
     evaluate_cost,
     evidence_text,
     has_loop_size,
@@ -53,6 +56,7 @@ from dbaudit.report.common import (
     queries,
     rule_names,
     severity_summary,
+    time_saved,
     timing_label,
     total_improvement,
 )
@@ -283,7 +287,7 @@ def _finding_line(finding: Finding, ids: dict[int, str]) -> str:
     name = _link(finding, ids, finding.function or content.subject(finding))
     cost = ""
     if finding.query_cost:
-        cost = f" — {queries(finding.query_cost)}"
+        cost = f" — {current_text(finding)}"
         if finding.fixed_query_cost:
             cost += f" → {finding.fixed_query_cost}"
     severity = str(finding.severity).upper()
@@ -328,7 +332,7 @@ def _detailed_findings(
             out.append(f"#### File: `{path}`\n")
             practices = [p for p in audit.good_practices if p.path == path]
             for finding in findings:
-                out.append(_finding_block(finding, names, ids, tests))
+                out.append(_finding_block(finding, names, ids, tests, audit.metrics))
             if practices:
                 out.append("**Already optimized in this file:**\n")
                 out.extend(f"- {_practice_line(p)}" for p in practices)
@@ -375,7 +379,11 @@ def _optimized_file(path: str, practices: list[GoodPractice]) -> str:
 
 
 def _finding_block(
-    finding: Finding, names: dict[str, str], ids: dict[int, str], tests: RegressionPlan
+    finding: Finding,
+    names: dict[str, str],
+    ids: dict[int, str],
+    tests: RegressionPlan,
+    metrics: tuple[OperationMetric, ...] = (),
 ) -> str:
     rule = finding.rule + (f" ({names[finding.rule]})" if finding.rule in names else "")
     lines = [
@@ -388,9 +396,9 @@ def _finding_block(
     if finding.function:
         lines.append(f"**Function:** `{finding.function}`  ")
     if finding.query_cost:
-        lines.append(f"**Current Queries:** {queries(finding.query_cost)}  ")
+        lines.append(f"**Current Queries:** {current_text(finding)}  ")
     if finding.fixed_query_cost:
-        lines.append(f"**After the Fix:** {queries(finding.fixed_query_cost)}  ")
+        lines.append(f"**After the Fix:** {after_text(finding, metrics)}  ")
     if finding.source != "static":
         lines.append(f"**Found by:** {finding.source}  ")
     lines.append(f"**Kept Fixed By:** {_safeguard_text(finding, tests)}")
@@ -414,7 +422,7 @@ def _finding_block(
         lines.append(finding.fix.summary)
         if finding.fix.code:
             lines.append(_code_block(finding.fix.code, "✅ fixed", finding.fix.language))
-    lines.append(_improvement_block(finding))
+    lines.append(_improvement_block(finding, metrics))
     lines.append("\n---\n")
     return "\n".join(lines)
 
@@ -433,23 +441,24 @@ def _safeguard_text(finding: Finding, tests: RegressionPlan) -> str:
     return "`dbaudit check` in CI"
 
 
-def _improvement_block(finding: Finding) -> str:
+def _improvement_block(finding: Finding, metrics: tuple[OperationMetric, ...] = ()) -> str:
     if not finding.fixed_query_cost and finding.evidence is None:
         return ""
     lines = ["\n**Expected Improvement:**"]
     step = improvement(finding)
-    before = queries(finding.query_cost) if finding.query_cost else ""
-    if finding.evidence is not None:
-        before = plural(finding.evidence.queries, "query", "queries") + " measured"
+    before = before_text(finding)
     if before:
         lines.append(f"- Before: {before}")
     if finding.fixed_query_cost:
-        lines.append(f"- After: {queries(finding.fixed_query_cost)}")
+        lines.append(f"- After: {after_text(finding, metrics)}")
     if step is not None and step.before > step.after:
         label = "measured before" if step.measured else f"estimate at N = {ASSUMED_LOOP_SIZE}"
         lines.append(
             f"- **{step.percent_fewer}% fewer queries** ({step.before:,} → {step.after:,}, {label})"
         )
+    saved = time_saved(finding, metrics)
+    if saved is not None and saved.explained:
+        lines.append(f"- {content.saved_text(saved)}")
     return "\n".join(lines)
 
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 
 from dbaudit.findings import CallHop, Finding, Fix, RuntimeEvidence, Severity
@@ -125,8 +125,20 @@ def detect(
         claimed.update(explained)
     findings.extend(find_sequential(judged, config, unit, claimed))
     findings.extend(find_slow(judged, config, unit))
+    findings = with_unit_totals(findings, len(events), _total_ms(events))
     kept, suppressed = _apply_allowlist(findings, config.allow)
     return Detection(tuple(kept), tuple(suppressed), frozenset(claimed))
+
+
+def with_unit_totals(findings: Iterable[Finding], queries: int, ms: float) -> list[Finding]:
+    """``findings`` with their evidence carrying the whole unit's queries and time: a report
+    compares the function's measured total with its fixed total, not one loop's share with it."""
+    return [
+        replace(f, evidence=replace(f.evidence, unit_queries=queries, unit_ms=round(ms, 3)))
+        if f.evidence is not None
+        else f
+        for f in findings
+    ]
 
 
 def find_n_plus_one(

@@ -51,7 +51,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -161,6 +161,8 @@ def finding_to_dict(finding: Finding) -> dict[str, Any]:
                 "total_ms": finding.evidence.total_ms,
                 "unit": finding.evidence.unit,
                 "fingerprint": finding.evidence.fingerprint,
+                "unit_queries": finding.evidence.unit_queries,
+                "unit_ms": finding.evidence.unit_ms,
             }
             if finding.evidence
             else None
@@ -198,6 +200,8 @@ def finding_from_dict(data: Mapping[str, Any]) -> Finding:
             float(evidence["total_ms"]),
             str(evidence.get("unit", "")),
             str(evidence.get("fingerprint", "")),
+            int(evidence.get("unit_queries", 0)),
+            float(evidence.get("unit_ms", 0.0)),
         )
         if evidence
         else None,
@@ -286,6 +290,7 @@ def to_audit(units: Iterable[UnitRecord], roots: tuple[str, ...] = ()) -> Audit:
     merged: dict[tuple[str, str, int, str], tuple[Finding, int]] = {}
     for unit in units:
         for finding in unit.findings:
+            finding = _with_unit_totals(finding, unit)
             fingerprint = finding.evidence.fingerprint if finding.evidence else ""
             key = (finding.rule, finding.path, finding.line, fingerprint)
             seen = merged.get(key)
@@ -310,6 +315,12 @@ def _queries(finding: Finding) -> int:
 
 
 def _with_message(finding: Finding, message: str) -> Finding:
-    from dataclasses import replace
-
     return replace(finding, message=message)
+
+
+def _with_unit_totals(finding: Finding, unit: UnitRecord) -> Finding:
+    """The unit record's totals count dropped events too, so they win over what detection saw."""
+    if finding.evidence is None or unit.queries <= 0:
+        return finding
+    evidence = replace(finding.evidence, unit_queries=unit.queries, unit_ms=unit.db_time_ms)
+    return replace(finding, evidence=evidence)
