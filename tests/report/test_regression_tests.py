@@ -142,6 +142,14 @@ def test_sequential_awaits_must_also_stay_concurrent() -> None:
     ast.parse(test.code)
 
 
+def test_a_concurrent_fix_pins_every_query_the_function_was_measured_to_run() -> None:
+    # the sequence is 4 independent queries, but the function ran 5 (a guard lookup first):
+    # overlapping the 4 removes none, so a budget of 4 would fail the fixed code
+    evidence = RuntimeEvidence(5, 20.0, "get_profile_stats", "f", unit_queries=5, unit_ms=20.0)
+    finding = _finding(rule="DBA105", cost="4 (sequential)", fixed="4 (concurrent)")
+    assert _only_test(replace(finding, evidence=evidence)).budget == 5
+
+
 def test_django_code_is_marked_for_the_database_and_instrumented() -> None:
     finding = _finding(code="for user in users:\n    Order.objects.filter(user=user).count()")
     test = _only_test(finding)
