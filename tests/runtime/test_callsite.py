@@ -5,12 +5,15 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import pickle
 import sqlite3
+import subprocess
 import sys
 from collections.abc import Iterator
 
 import dbaudit.runtime.unit as unit_module
 from dbaudit.runtime.callsite import MAX_STACK, StackAnchor, capture_stack, is_user_file
+from dbaudit.runtime.events import CallSite
 
 
 def test_library_and_generated_code_are_not_application_code() -> None:
@@ -86,3 +89,48 @@ def test_generator_frames_are_not_anchors() -> None:
     anchor = next(generator_opener())
     assert all(not frame.f_code.co_flags & inspect.CO_GENERATOR for frame in anchor.frames.values())
     assert sys._getframe() in anchor.frames.values()
+
+
+def helper_query(anchor: StackAnchor | None) -> object:
+    return capture_stack(1, MAX_STACK, anchor)  # a new frame per call: adopted, never reused
+
+
+def loop_over_helper(anchor: StackAnchor | None, calls: int) -> list[object]:
+    chains = [helper_query(anchor) for _ in range(calls)]
+    for _ in range(calls):
+        chains.append(helper_query(anchor))
+        chains.append(capture_stack(1, MAX_STACK, anchor))  # from this (adopted) frame itself
+    chains += list(capture_stack(1, MAX_STACK, anchor) for _ in range(2))  # a generator's frame
+    return chains
+
+
+def test_adopted_frames_give_the_same_chains_as_a_full_walk() -> None:
+    """Frames a walk passes after the unit opened (a loop, a helper) are anchored from then on
+    (bounded, generators never): the chains stay those of a walk that reads every frame."""
+    anchor = StackAnchor.here(1)
+    opened_with = set(anchor.frames)
+    with_anchor, again, without = [loop_over_helper(a, 3) for a in (anchor, anchor, None)]
+    assert with_anchor == again == without
+    adopted = [frame for key, frame in anchor.frames.items() if key not in opened_with]
+    assert adopted and anchor.chains
+    assert all(not frame.f_code.co_flags & inspect.CO_GENERATOR for frame in adopted)
+    many, many_without = [loop_over_helper(a, 80) for a in (anchor, None)]
+    assert many == many_without
+    assert anchor.room == 0  # no more than callsite._ADOPTED_LIMIT frames held
+
+
+def test_call_sites_hash_by_value_in_every_process() -> None:
+    site = CallSite("app/dal.py", 10, "load")
+    assert site == CallSite("app/dal.py", 10, "load") and hash(site) == hash(
+        ("app/dal.py", 10, "load")
+    )
+    assert site != CallSite("app/dal.py", 11, "load")
+    code = (
+        "import pickle, sys; from dbaudit.runtime.events import CallSite; "
+        "site = pickle.loads(sys.stdin.buffer.read()); "
+        "print(hash(site) == hash(CallSite(site.path, site.line, site.function)))"
+    )
+    done = subprocess.run(  # another process: another string hash seed
+        [sys.executable, "-c", code], input=pickle.dumps(site), capture_output=True, check=True
+    )
+    assert done.stdout.strip() == b"True"

@@ -151,36 +151,42 @@ def capture_stack(
         hopped = True
     if frame is None:
         return ()
-    if anchor is not None:
-        # The common case inside a unit: the first application frame is the one that opened
-        # the unit (or another frame on the stack since then). Its chain is the same for
-        # every query it issues from one instruction, for as long as the unit is open.
-        anchored = anchor.frames
-        frame_id = id(frame)
-        if anchored.get(frame_id) is frame:
-            key = (frame_id, frame.f_lasti, hopped, limit)
-            chain = anchor.chains.get(key)
-            if chain is None:
-                chain = _chain(frame, hopped, limit, anchor)
-                if len(anchor.chains) < _ANCHORED_CHAIN_LIMIT:
-                    anchor.chains[key] = chain
+    if anchor is not None and limit == MAX_STACK:
+        # The common case inside a unit: the first application frame is anchored (it was on the
+        # stack when the unit opened, or a walk adopted it: a loop issuing queries). Its chain
+        # is the same for every query it issues from one instruction for as long as it runs;
+        # the anchor holds the frame, so no other frame can have its id meanwhile.
+        key = (id(frame), frame.f_lasti, hopped)
+        chain = anchor.chains.get(key)
+        if chain is not None:
             return chain
-    return _chain(frame, hopped, limit, anchor)
+        chain, hopped_after = _chain(frame, hopped, limit, anchor)
+        # the walk anchors (adopts) the frame if it was not; not kept: a walk that went into
+        # the parent greenlet (which switches), as for StackAnchor.extend
+        if (
+            hopped_after == hopped
+            and anchor.frames.get(key[0]) is frame
+            and len(anchor.chains) < _ANCHORED_CHAIN_LIMIT
+        ):
+            anchor.chains[key] = chain
+        return chain
+    return _chain(frame, hopped, limit, anchor)[0]
 
 
 def _chain(
     frame: FrameType, hopped: bool, limit: int, anchor: StackAnchor | None
-) -> tuple[CallSite, ...]:
-    """The chain of application frames from ``frame`` (the first one) up."""
+) -> tuple[tuple[CallSite, ...], bool]:
+    """The chain of application frames from ``frame`` (the first one) up, and whether the walk
+    went into the parent greenlet on the way."""
     # id(code), instruction offset, ...: ``f_lasti`` is a plain read where ``f_lineno`` decodes
     # the line table; lines are computed only when a chain is seen for the first time.
     key: list[int] = []
     frames: list[FrameType] = []
-    _walk_application(frame, key, frames, 0, hopped, limit, anchor)
+    hopped_after = _walk_application(frame, key, frames, 0, hopped, limit, anchor)
     chain = _chains.get(tuple(key))
     if chain is None:
         chain = _new_chain(tuple(key), frames)
-    return chain
+    return chain, hopped_after
 
 
 def _walk_application(
@@ -220,8 +226,12 @@ def _walk_application(
             else:
                 _classify(filename)
                 continue
-            if anchored is not None and anchored.get(id(frame)) is frame:
-                return anchor.extend(frame, key, frames, gap, hopped, limit)  # type: ignore[union-attr]
+            if anchored is not None:
+                frame_id = id(frame)
+                if anchored.get(frame_id) is frame:
+                    return anchor.extend(frame, key, frames, gap, hopped, limit)  # type: ignore[union-attr]
+                if frames and frames[-1] is frame:  # an application frame: anchored from now on
+                    anchor.adopt(frame_id, frame)  # type: ignore[union-attr]
             frame = frame.f_back
         if hopped or (frame := _parent_greenlet_frame()) is None:
             return hopped
@@ -231,6 +241,7 @@ def _walk_application(
 _CHANGING_CALLERS = inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR
 _SUFFIX_LIMIT = 64
 _ANCHORED_CHAIN_LIMIT = 256  # chains kept per open unit (query lines x anchored frames)
+_ADOPTED_LIMIT = 64  # application frames a unit holds besides those it opened in
 
 
 class StackAnchor:
@@ -245,13 +256,14 @@ class StackAnchor:
     frames only while it is open; they are alive then anyway.
     """
 
-    __slots__ = ("chains", "frames", "suffixes")
+    __slots__ = ("chains", "frames", "room", "suffixes")
 
     def __init__(self, frames: dict[int, FrameType]) -> None:
         self.frames = frames
+        self.room = _ADOPTED_LIMIT  # application frames it may still adopt (see adopt)
         self.suffixes: dict[tuple[int, int, int, bool], tuple[list[int], list[FrameType]]] = {}
-        # whole chains by (anchored first application frame, its instruction, hopped, limit)
-        self.chains: dict[tuple[int, int, bool, int], tuple[CallSite, ...]] = {}
+        # whole chains by (id of an anchored first application frame, its instruction, hopped)
+        self.chains: dict[tuple[int, int, bool], tuple[CallSite, ...]] = {}
 
     @classmethod
     def here(cls, skip: int = 1) -> StackAnchor:
@@ -262,6 +274,17 @@ class StackAnchor:
                 frames[id(frame)] = frame
             frame = frame.f_back
         return cls(frames)
+
+    def adopt(self, frame_id: int, frame: FrameType) -> None:
+        """Anchor an application frame that a walk passed (a test function, a request handler,
+        the function looping over a helper that queries): it runs until it returns, its callers
+        suspended all that time, so the walk above it can be kept as for the frames the unit
+        opened in; holding it keeps its id its own. Generator frames are left out, as in
+        :meth:`here`, and so is any frame past the first ``_ADOPTED_LIMIT``: a frame held
+        keeps its locals alive until the unit closes."""
+        if self.room > 0 and not frame.f_code.co_flags & _CHANGING_CALLERS:
+            self.frames[frame_id] = frame
+            self.room -= 1
 
     def extend(
         self,

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from dbaudit.sql import Fingerprint
@@ -30,6 +30,19 @@ class CallSite:
     path: str
     line: int
     function: str
+    # The detectors group events by whole stacks (tuples of CallSites) and hash them per unit:
+    # computed once here, not as a new tuple of the three fields at every hash.
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.path, self.line, self.function)))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __reduce__(self) -> tuple[type[CallSite], tuple[str, int, str]]:
+        # rebuilt, not restored: a string's hash differs from one process to the next
+        return CallSite, (self.path, self.line, self.function)
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line} in {self.function}"

@@ -64,6 +64,12 @@ def active() -> _State | None:
     return _STATE.get()
 
 
+@functools.cache
+def _default_config() -> DetectConfig:
+    """One shared default (frozen): not a new, validated one per unit."""
+    return DetectConfig()
+
+
 def current_unit() -> Unit | None:
     state = _STATE.get()
     return state.unit if state is not None else None
@@ -100,7 +106,7 @@ class Unit:
         keep_params: bool = False,
     ) -> None:
         self.name = name
-        self.config = config or DetectConfig()
+        self.config = config or _default_config()
         self.slow_s = self.config.slow_query_ms / 1000  # read per query: precomputed
         self.max_events = self.config.max_events
         self.parent = parent
@@ -377,13 +383,13 @@ class profile:  # lower case: it reads as a function, ``with dbaudit.profile():`
                 raise QueryProblem(unit, problems)
 
     def __enter__(self) -> Unit:
-        return self._enter(_caller_name())
+        return self._enter(self.name or _caller_name())  # a name given: no frame to read
 
     def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
         self._exit(kind is not None)
 
     async def __aenter__(self) -> Unit:
-        return self._enter(_caller_name())
+        return self._enter(self.name or _caller_name())
 
     async def __aexit__(self, kind: type[BaseException] | None, *rest: object) -> None:
         self._exit(kind is not None)
