@@ -147,7 +147,12 @@ def test_a_concurrent_fix_pins_every_query_the_function_was_measured_to_run() ->
     # overlapping the 4 removes none, so a budget of 4 would fail the fixed code
     evidence = RuntimeEvidence(5, 20.0, "get_profile_stats", "f", unit_queries=5, unit_ms=20.0)
     finding = _finding(rule="DBA105", cost="4 (sequential)", fixed="4 (concurrent)")
-    assert _only_test(replace(finding, evidence=evidence)).budget == 5
+    test = _only_test(replace(finding, evidence=evidence))
+    assert test.budget == 5
+    # and its docstring says which 4 of the 5 the "before" counts
+    assert "4 independent queries (sequential) of the 5 measured in get_profile_stats" in (
+        " ".join(test.code.split())
+    )
 
 
 def test_django_code_is_marked_for_the_database_and_instrumented() -> None:

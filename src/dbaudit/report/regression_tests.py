@@ -29,13 +29,13 @@ from typing import Literal
 
 from dbaudit.findings import Audit, CallSignature, Finding, Severity
 from dbaudit.report.common import (
+    current_text,
     evaluate_cost,
     has_loop_size,
     is_concurrent_fix,
     is_database_finding,
     language_of,
     line_range,
-    queries,
 )
 
 # Rules whose fix is a setting, not a query count.
@@ -245,8 +245,10 @@ def _summary(findings: list[Finding]) -> str:
         if lines[0][0] >= 1
         else "the function"
     )
-    before = max(findings, key=lambda f: evaluate_cost(f.query_cost) or 0).query_cost
-    return f"{rules} ({span}): {queries(before)} before the fix"
+    costliest = max(findings, key=lambda f: evaluate_cost(f.query_cost) or 0)
+    # current_text: a sequence that is part of what the function ran says so ("4 independent
+    # queries (sequential) of the 5 measured"), never reads as fewer than the budget after it
+    return f"{rules} ({span}): {current_text(costliest)} before the fix"
 
 
 # --- pytest ----------------------------------------------------------------------------------
