@@ -94,7 +94,14 @@ class Timing:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        epilog=(
+            "Competitors on a fresh machine: bandit with `.venv/bin/pip install bandit` (skipped "
+            "with a note when missing); ruff comes with the dev extras; the TypeScript part needs "
+            "node and npm, and installs eslint and typescript-eslint into WORKDIR itself."
+        ),
+    )
     parser.add_argument(
         "--workdir",
         default=os.path.join(tempfile.gettempdir(), "dbaudit-scan-speed"),
