@@ -361,3 +361,21 @@ def test_dba105_guards_exclusive_returns_deferred_callbacks_and_writes() -> None
     lines = DBA105_NOT_SEQUENTIAL.splitlines()
     expected = {n for n, line in enumerate(lines, start=1) if "expect: DBA105" in line}
     assert found == expected
+
+
+def test_dba105_a_prisma_client_is_a_pool_whatever_it_is_called() -> None:
+    # umami keeps its client as ``client``: still a pool, so no "one connection" advice; its
+    # transaction handle ``tx`` is one connection
+    source = """
+        import { PrismaClient } from "@prisma/client";
+        const client = new PrismaClient();
+        export async function paged(where: object) {
+          const rows = await client.user.findMany({ where, take: 20 });
+          const total = await client.user.count({ where });
+          return { rows, total };
+        }
+    """
+    (finding,) = analyze([parse("lib/paged.ts", textwrap.dedent(source)).module]).findings
+    assert finding.rule == "DBA105"
+    assert "one connection" not in finding.fix.summary.split(":")[0]
+    assert "Promise.all" in finding.fix.summary and "`client` is a pool" in finding.fix.summary

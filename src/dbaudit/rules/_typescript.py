@@ -16,6 +16,7 @@ TS_LANGUAGES = frozenset({"typescript", "javascript"})
 # a transaction handle or one checked-out pg client is a single connection: one statement at
 # a time. ``db`` (Drizzle), ``prisma``, ``pool`` and ``knex`` are pools.
 _SINGLE_CONNECTION = re.compile(r"(^|\.)(tx|trx|transaction|client|conn|connection)$")
+_TRANSACTION_HANDLE = re.compile(r"(^|\.)(tx|trx|transaction)$")
 _PLACEHOLDER = re.compile(r"^(\$\d+|\?|%s)$")
 _IDENTIFIER_PATH = re.compile(r"^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)*$")
 
@@ -45,6 +46,11 @@ def sql_count(language: str, aggregate: str = "count") -> str:
 def single_connection(handle: str) -> bool:
     """``tx``/``trx``/``client`` run one statement at a time; pools run queries concurrently."""
     return bool(_SINGLE_CONNECTION.search(handle))
+
+
+def transaction_handle(handle: str) -> bool:
+    """``tx``/``trx``/``transaction``: the handle of a transaction callback."""
+    return bool(_TRANSACTION_HANDLE.search(handle))
 
 
 def item_name(loop: Loop) -> str:

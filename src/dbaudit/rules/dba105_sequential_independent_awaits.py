@@ -137,7 +137,12 @@ def _typescript_fix(handle: str, events: tuple[QueryEvent, ...], lang: str) -> t
     the queries on separate connections; a transaction handle or one pg ``client`` is a single
     connection, so there the queries move to the pool (outside the transaction)."""
     calls = [_call_text(e) for e in events]
-    if handle and ts.single_connection(handle):
+    # a Prisma client is a pool whatever it is called (umami's ``client``); only its
+    # transaction handle (``tx``) is one connection
+    prisma_pool = all(e.op is not None and e.op.library == "prisma" for e in events) and not (
+        ts.transaction_handle(handle)
+    )
+    if handle and ts.single_connection(handle) and not prisma_pool:
         note = (
             f"They all run on `{handle}`, one connection (a transaction or a checked-out "
             "client) that runs one statement at a time: run them on the pool (`db`, `prisma`, "
