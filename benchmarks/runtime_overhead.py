@@ -49,6 +49,10 @@ from typing import Any
 UNIT_SIZE = 100  # queries per profiled unit: a test or a request, detection included
 ROWS = 1000
 COMPETITORS = {"queryguard": "pytest-queryguard 0.4.1", "queryspy": "queryspy 0.6.0"}
+# issue 5's targets, printed with a verdict at the end of a run
+ORM_TARGET_US = 10.0
+REFERENCE_TARGET_PERCENT = 3.0
+OFF_NOISE_PERCENT = 1.0  # what a pass-to-pass difference between identical modes reaches here
 DEFAULT_COMPETITORS_DIR = "/work/bench-competitors"
 
 WORKLOADS: dict[str, tuple[str, ...]] = {
@@ -137,12 +141,19 @@ def alternate(
     block = recording_block(tool)
     timings: dict[str, list[Timing]] = {mode: [] for mode in modes_for(tool)}
     for round_index in range(rounds + 1):
-        for mode in modes_for(tool):
+        for mode in round_order(tool, round_index):
             switch(mode)
             timing = one_pass(mode, block if mode == "on" else contextlib.nullcontext)
             if round_index:  # round 0 warms caches: statements, fingerprints, call sites
                 timings[mode].append(timing)
     return timings
+
+
+def round_order(tool: str, round_index: int) -> tuple[str, ...]:
+    """The modes in one round: forwards, then backwards the next round, so that no mode always
+    follows the same one (a pass after a recording one inherits its garbage, its caches)."""
+    modes = modes_for(tool)
+    return modes if round_index % 2 else modes[::-1]
 
 
 async def alternate_async(
@@ -154,7 +165,7 @@ async def alternate_async(
     block = recording_block(tool)
     timings: dict[str, list[Timing]] = {mode: [] for mode in modes_for(tool)}
     for round_index in range(rounds + 1):
-        for mode in modes_for(tool):
+        for mode in round_order(tool, round_index):
             switch(mode)
             timing = await one_pass(mode, block if mode == "on" else contextlib.nullcontext)
             if round_index:
@@ -460,6 +471,7 @@ def main() -> int:
             f"{args.rounds} passes per mode, alternating; a unit = {UNIT_SIZE} queries; "
             f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
         )
+        measured: dict[str, dict[str, dict[str, list[Timing]]]] = {}
         for workload in workloads:
             queries = args.queries if workload.startswith("sqlite") else max(500, args.queries // 4)
             results = {}
@@ -470,6 +482,8 @@ def main() -> int:
                     workload, tool, queries, args.rounds, url, args.competitors
                 )
             report(workload, results, queries)
+            measured[workload] = results
+        summary(measured)
     return 0
 
 
@@ -500,6 +514,51 @@ def report(workload: str, results: dict[str, dict[str, list[Timing]]], queries: 
                 f"  {label:22s} {cpu * scale:9.1f} {(cpu - bare_cpu) * scale:+10.1f}"
                 f" {cpu / bare_cpu:6.2f}x {wall * scale:9.1f} {100 * (wall / bare_wall - 1):+7.1f}%"
             )
+
+
+def cpu(modes: dict[str, list[Timing]], mode: str) -> float:
+    return min(t[1] for t in modes[mode])
+
+
+def summary(measured: dict[str, dict[str, dict[str, list[Timing]]]]) -> None:
+    """Issue 5's targets, each with its verdict, from the figures above (CPU time, min)."""
+    print()
+    print("targets (issue 5, CPU time):")
+    orm = measured.get("sqlite-orm", {})
+    if "dbaudit" in orm:
+        modes = orm["dbaudit"]
+        added = (cpu(modes, "on") - cpu(modes, "bare")) * 1e6
+        print(
+            f"  sqlite-orm, unit active, detection included: +{added:.1f} us per query "
+            f"(target < {ORM_TARGET_US:.0f} us): {verdict(added < ORM_TARGET_US)}"
+        )
+        for tool in COMPETITORS:
+            if tool in orm:
+                theirs = (cpu(orm[tool], "on") - cpu(orm[tool], "bare")) * 1e6
+                times = f", {theirs / added:.1f}x dbaudit's" if added > 0 else ""
+                print(f"    {COMPETITORS[tool]} on the same workload: +{theirs:.1f} us{times}")
+    for workload, results in measured.items():
+        if "dbaudit" not in results or "off" not in results["dbaudit"]:
+            continue
+        modes = results["dbaudit"]
+        off = 100 * (cpu(modes, "off") / cpu(modes, "bare") - 1)
+        print(
+            f"  {workload}, hooks installed, no unit active: {off:+.1f}% "
+            f"(target: nothing measurable, within +/-{OFF_NOISE_PERCENT:.0f}%): "
+            f"{verdict(abs(off) <= OFF_NOISE_PERCENT)}"
+        )
+    if "dbaudit" in measured.get("reference", {}):
+        modes = measured["reference"]["dbaudit"]
+        slower = 100 * (cpu(modes, "on") / cpu(modes, "bare") - 1)
+        print(
+            f"  reference, a unit per operation, detection included: {slower:+.1f}% "
+            f"(target < {REFERENCE_TARGET_PERCENT:.0f}%): "
+            f"{verdict(slower < REFERENCE_TARGET_PERCENT)}"
+        )
+
+
+def verdict(met: bool) -> str:
+    return "met" if met else "NOT met"
 
 
 if __name__ == "__main__":

@@ -10,8 +10,10 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
+from types import FrameType
 
 import dbaudit.runtime.unit as unit_module
+from dbaudit.runtime import callsite
 from dbaudit.runtime.callsite import MAX_STACK, StackAnchor, capture_stack, is_user_file
 from dbaudit.runtime.events import CallSite
 
@@ -116,7 +118,22 @@ def test_adopted_frames_give_the_same_chains_as_a_full_walk() -> None:
     assert all(not frame.f_code.co_flags & inspect.CO_GENERATOR for frame in adopted)
     many, many_without = [loop_over_helper(a, 80) for a in (anchor, None)]
     assert many == many_without
-    assert anchor.room == 0  # no more than callsite._ADOPTED_LIMIT frames held
+
+
+def frames_of(depth: int, into: list[FrameType]) -> None:
+    into.append(sys._getframe())
+    if depth:
+        frames_of(depth - 1, into)
+
+
+def test_a_unit_adopts_a_bounded_number_of_frames() -> None:
+    anchor = StackAnchor.here(1)
+    opened_with = len(anchor.frames)
+    frames: list[FrameType] = []
+    frames_of(callsite._ADOPTED_LIMIT + 10, frames)
+    for frame in frames:
+        anchor.adopt(id(frame), frame)
+    assert len(anchor.frames) - opened_with == callsite._ADOPTED_LIMIT  # they keep their locals
 
 
 def test_call_sites_hash_by_value_in_every_process() -> None:

@@ -147,6 +147,7 @@ def every_path(engine: Engine) -> None:
         conn.scalar(func.abs(-1))  # a function executed on its own
         conn.execute(lambda_stmt(lambda: select(Author.id)))
         conn.exec_driver_sql("SELECT 2")
+        conn.execution_options(no_parameters=True).exec_driver_sql("SELECT 3")
         conn.execute(DDL("CREATE TABLE IF NOT EXISTS rt_scratch (x INTEGER)"))
         conn.execute(
             Book.__table__.insert(),
@@ -168,25 +169,32 @@ def chains(engine: Engine) -> tuple[list[object], list[object]]:
     return [e.stack for e in paths.events], [e.stack for e in listened.events]
 
 
+def reading_every_frame(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The walk as it would be with no knowledge of SQLAlchemy's call structure: from the
+    frame that called the dialect method, through every frame."""
+    monkeypatch.setattr(callsite, "_known_callers", {})
+    monkeypatch.setattr(callsite, "_known_caller_files", set())
+    monkeypatch.setattr(sqlalchemy_capture, "_SKIP", 3)
+    monkeypatch.setattr(sqlalchemy_capture, "_SKIP_COMPILED", 3)
+
+
 def test_call_sites_on_every_path_equal_a_full_walk(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The walk passes over SQLAlchemy's private callers without reading them
-    (capture/sqlalchemy.py registers them): on every execution path, and under a
-    do_orm_execute listener of the application's, the chains are those of a walk that reads
-    every frame."""
+    """The walk starts above SQLAlchemy's private frames and jumps over the callers it knows
+    (capture/sqlalchemy.py): on every execution path, and under a do_orm_execute listener of
+    the application's, the chains are those of a walk that reads every frame."""
     assert callsite._known_callers  # the registry is in use
-    known = (callsite._known_callers, callsite._known_caller_files)
     results = []
-    for callers, files in (known, ({}, set())):  # one loop: the same line in every chain
-        monkeypatch.setattr(callsite, "_known_callers", callers)
-        monkeypatch.setattr(callsite, "_known_caller_files", files)
+    for full in (False, True):  # one loop: the same line in every chain
+        if full:
+            reading_every_frame(monkeypatch)
         results.append(chains(engine))
     (jumped, jumped_listener), (walked, walked_listener) = results
-    assert len(jumped) >= 16
+    assert len(jumped) >= 17
     assert jumped == walked
     assert {chain[0].function for chain in jumped} == {"every_path"}  # type: ignore[index]
-    assert len({chain[0].line for chain in jumped}) >= 16  # type: ignore[index]
+    assert len({chain[0].line for chain in jumped}) >= 17  # type: ignore[index]
     assert jumped_listener == walked_listener
     assert [chain[0].function for chain in jumped_listener] == ["reload_in_listener"]  # type: ignore[index]
 
@@ -336,6 +344,49 @@ async def test_async_ignore_and_nothing_outside_units(async_engine: AsyncEngine)
                 await titles_in_loop(session)
     assert unit.query_count == 1 + AUTHORS
     assert unit.findings == []
+
+
+def sync_titles(conn: Any) -> list[str]:
+    return list(conn.execute(select(Book.title).where(Book.author_id == 1)).scalars())
+
+
+async def async_every_path(engine: AsyncEngine) -> None:
+    """One statement down each path of the asyncio extension, each from its own line."""
+    async with AsyncSession(engine) as session:
+        await session.execute(select(Author).where(Author.id == 1))
+        (await session.scalars(select(Book).where(Book.author_id == 1))).all()
+        await session.scalar(select(func.count()).select_from(Book))
+        author = await session.get(Author, 2)
+        assert author is not None
+        await session.refresh(author)  # a column load
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+        await conn.scalar(func.abs(-1))
+        await conn.exec_driver_sql("SELECT 2")
+        await conn.run_sync(sync_titles)  # the application's function, in the greenlet
+        await conn.rollback()
+
+
+async def async_chains(engine: AsyncEngine) -> list[object]:
+    async with profile() as unit:
+        await async_every_path(engine)
+    return [e.stack for e in unit.events]
+
+
+async def test_async_call_sites_on_every_path_equal_a_full_walk(
+    async_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    results = []
+    for full in (False, True):
+        if full:
+            reading_every_frame(monkeypatch)
+        results.append(await async_chains(async_engine))
+    jumped, walked = results
+    assert len(jumped) >= 9
+    assert jumped == walked
+    functions = [chain[0].function for chain in jumped]  # type: ignore[index]
+    assert set(functions) == {"async_every_path", "sync_titles"}
+    assert functions[-1] == "sync_titles"  # run_sync: the call site is in the greenlet
 
 
 async def test_slow_query_keeps_its_statement_and_explains(async_engine: AsyncEngine) -> None:

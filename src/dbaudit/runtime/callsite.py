@@ -74,10 +74,10 @@ _chains: dict[tuple[int, ...], tuple[CallSite, ...]] = {}
 # Library functions whose next callers are library code too, however they were reached (their
 # library's private call structure: SQLAlchemy's ``Connection._execute_clauseelement`` is only
 # ever called by an ``_execute_on_connection`` that ``Connection.execute`` called): id of the
-# code object -> how many callers the walk passes over without looking at them (no frame
-# attributes read, one ``f_back`` each). A registry (see :func:`library_callers`), filled by
-# capture adapters; the files are kept apart so that a frame of any other file pays one set
-# lookup for it.
+# code object -> how far up the next frame worth reading is (its callers, which the walk
+# passes over without building their frames, plus one). A registry (see
+# :func:`library_callers`), filled by capture adapters; the files are kept apart so that a
+# frame of any other file pays one set lookup for it.
 _known_callers: dict[int, int] = {}
 _known_caller_files: set[str] = set()
 _known_codes: list[CodeType] = []  # keeps the registered code objects (and so their ids) alive
@@ -90,7 +90,7 @@ def library_callers(code: CodeType, levels: int) -> None:
     if levels < 1:
         raise ValueError(f"levels must be at least 1, got {levels}")
     _known_codes.append(code)
-    _known_callers[id(code)] = levels
+    _known_callers[id(code)] = levels + 1  # the walk's step: past the callers, onto the next
     _known_caller_files.add(code.co_filename)
 
 
@@ -111,25 +111,27 @@ def capture_stack(
     """Application frames of the current call, innermost first (``skip`` frames of the caller's
     own are not looked at). ``anchor``: the frames on the stack when the unit opened, whose
     part of the chain is walked once per unit rather than once per query."""
-    frame: FrameType | None = _getframe(skip)
+    frame: FrameType | None
+    try:
+        frame = _getframe(skip)
+    except ValueError:  # a greenlet's stack shorter than ``skip``: go on in its parent
+        frame = None
     depth = skip  # of ``frame`` below this one, while it is in this greenlet's stack
-    library = _library_files  # locals: this loop runs for every frame of every query
-    user = _user_files
-    known_files = _known_caller_files
     hopped = False  # into the parent greenlet, at most once
     # The library frames under the first application frame: the ORM and the driver, ~7 of them.
     # Reading a frame costs three attribute reads (none of them specialisable in CPython 3.11:
     # frames and code objects expose them as getters), a set lookup, and building its frame
-    # object, which is most of it (a malloc of the function's whole frame, then a free).
-    # ``sys._getframe(n)`` builds the object of frame n alone: the known callers of a
-    # registered function are jumped over that way, never built.
+    # object (a malloc of the function's whole frame, then a free). ``sys._getframe(n)``
+    # builds the object of frame n alone: the known callers of a registered function are
+    # jumped over that way, never built. (Module globals, not local aliases: each alias is
+    # one more bytecode per query, a specialised global read costs what a local one does.)
     while True:
         while frame is not None:
             code = frame.f_code
             filename = code.co_filename
-            if filename in library:
-                if filename in known_files and not hopped:
-                    depth += _known_callers.get(id(code), 0) + 1
+            if filename in _library_files:
+                if filename in _known_caller_files and not hopped:
+                    depth += _known_callers.get(id(code), 1)
                     try:
                         frame = _getframe(depth)
                     except ValueError:  # the bottom of this greenlet's stack: as f_back's None
@@ -137,7 +139,7 @@ def capture_stack(
                 else:
                     frame = frame.f_back
                     depth += 1
-            elif filename in user:
+            elif filename in _user_files:
                 break
             elif code is _BOUNDARY:
                 frame = None
@@ -152,25 +154,47 @@ def capture_stack(
     if frame is None:
         return ()
     if anchor is not None and limit == MAX_STACK:
-        # The common case inside a unit: the first application frame is anchored (it was on the
-        # stack when the unit opened, or a walk adopted it: a loop issuing queries). Its chain
-        # is the same for every query it issues from one instruction for as long as it runs;
-        # the anchor holds the frame, so no other frame can have its id meanwhile.
-        key = (id(frame), frame.f_lasti, hopped)
+        # The common case inside a unit: the first application frame is anchored (it was on
+        # the stack when the unit opened, or a walk adopted it: a loop issuing queries). An
+        # anchored frame stays where it is for as long as it runs (so does everything above
+        # it), and the anchor holds it: its chain is the same for every query it issues from
+        # one instruction. Keyed by the frame itself (hashed by identity, at C speed).
+        lines = (anchor.hopped_lines if hopped else anchor.lines).get(frame)
+        if lines is not None:
+            chain = lines.get(frame.f_lasti)
+            if chain is not None:
+                return chain
+        return _anchored_chain(frame, hopped, anchor)
+    return _chain(frame, hopped, limit, anchor)[0]
+
+
+def _anchored_chain(frame: FrameType, hopped: bool, anchor: StackAnchor) -> tuple[CallSite, ...]:
+    """The chain from ``frame`` when the walk has an anchor, kept for the next query when
+    ``frame`` is anchored, or when it was called by an anchored frame (a helper that a loop
+    calls per item: a new frame each time, but the same code and instruction, called from the
+    same instruction of the same anchored frame)."""
+    anchored = anchor.frames
+    key: tuple[object, ...] | None = None
+    if anchored.get(id(frame)) is not frame:
+        caller = frame.f_back
+        if caller is None or anchored.get(id(caller)) is not caller:
+            return _chain(frame, hopped, MAX_STACK, anchor)[0]
+        key = (id(frame.f_code), frame.f_lasti, id(caller), caller.f_lasti, hopped)
         chain = anchor.chains.get(key)
         if chain is not None:
             return chain
-        chain, hopped_after = _chain(frame, hopped, limit, anchor)
-        # the walk anchors (adopts) the frame if it was not; not kept: a walk that went into
-        # the parent greenlet (which switches), as for StackAnchor.extend
-        if (
-            hopped_after == hopped
-            and anchor.frames.get(key[0]) is frame
-            and len(anchor.chains) < _ANCHORED_CHAIN_LIMIT
-        ):
-            anchor.chains[key] = chain
+    chain, hopped_after = _chain(frame, hopped, MAX_STACK, anchor)
+    # not kept: a walk that went into the parent greenlet (which switches), as for
+    # StackAnchor.extend; nor more than a bounded number per unit
+    if hopped_after != hopped or anchor.kept >= _ANCHORED_CHAIN_LIMIT:
         return chain
-    return _chain(frame, hopped, limit, anchor)[0]
+    anchor.kept += 1
+    if key is not None:
+        anchor.chains[key] = chain
+    elif anchored.get(id(frame)) is frame:  # anchored, or adopted by the walk just now
+        by_frame = anchor.hopped_lines if hopped else anchor.lines
+        by_frame.setdefault(frame, {})[frame.f_lasti] = chain
+    return chain
 
 
 def _chain(
@@ -230,8 +254,8 @@ def _walk_application(
                 frame_id = id(frame)
                 if anchored.get(frame_id) is frame:
                     return anchor.extend(frame, key, frames, gap, hopped, limit)  # type: ignore[union-attr]
-                if frames and frames[-1] is frame:  # an application frame: anchored from now on
-                    anchor.adopt(frame_id, frame)  # type: ignore[union-attr]
+                if frames and frames[-1] is frame and anchor.room > 0:  # type: ignore[union-attr]
+                    anchor.adopt(frame_id, frame)  # type: ignore[union-attr]  # an application frame
             frame = frame.f_back
         if hopped or (frame := _parent_greenlet_frame()) is None:
             return hopped
@@ -256,14 +280,20 @@ class StackAnchor:
     frames only while it is open; they are alive then anyway.
     """
 
-    __slots__ = ("chains", "frames", "room", "suffixes")
+    __slots__ = ("chains", "frames", "hopped_lines", "kept", "lines", "room", "suffixes")
 
     def __init__(self, frames: dict[int, FrameType]) -> None:
         self.frames = frames
         self.room = _ADOPTED_LIMIT  # application frames it may still adopt (see adopt)
         self.suffixes: dict[tuple[int, int, int, bool], tuple[list[int], list[FrameType]]] = {}
-        # whole chains by (id of an anchored first application frame, its instruction, hopped)
-        self.chains: dict[tuple[int, int, bool], tuple[CallSite, ...]] = {}
+        # Whole chains (see capture_stack): by anchored first application frame and its
+        # instruction (two tables: reached from this greenlet, or from a child one), and by
+        # (code and instruction of the first frame, id and instruction of its anchored caller,
+        # hopped). ``kept`` counts them all.
+        self.lines: dict[FrameType, dict[int, tuple[CallSite, ...]]] = {}
+        self.hopped_lines: dict[FrameType, dict[int, tuple[CallSite, ...]]] = {}
+        self.chains: dict[tuple[object, ...], tuple[CallSite, ...]] = {}
+        self.kept = 0
 
     @classmethod
     def here(cls, skip: int = 1) -> StackAnchor:

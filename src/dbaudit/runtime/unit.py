@@ -87,6 +87,7 @@ class Unit:
         "_detection",
         "anchor",
         "config",
+        "direct",
         "dropped",
         "ended",
         "events",
@@ -110,6 +111,9 @@ class Unit:
         self.slow_s = self.config.slow_query_ms / 1000  # read per query: precomputed
         self.max_events = self.config.max_events
         self.parent = parent
+        # record appends straight to ``events`` while fewer than this are kept (one test per
+        # query); a nested unit has 0: its events go through add(), to every enclosing unit
+        self.direct = self.max_events if parent is None else 0
         self.keep_params = keep_params
         self.events: list[QueryEvent] = []
         self.dropped = 0  # events over ``config.max_events``: counted, not kept
@@ -238,6 +242,11 @@ def record_positional(
         else:
             hashes = hash_values(params)
         loop = _get_running_loop()
+        if loop is None:
+            task_id = None
+        else:
+            task = _current_task(loop)
+            task_id = id(task) if task is not None else None
         keep = unit.keep_params or duration >= unit.slow_s
         event = _new_event(
             QueryEvent,
@@ -249,7 +258,7 @@ def record_positional(
                 rows if rows is None or rows >= 0 else None,
                 capture_stack(skip, MAX_STACK, unit.anchor),
                 _thread_id(),
-                _task_id(loop) if loop is not None else None,
+                task_id,
                 hashes,
                 result_hashes,
                 state[1],  # ignored
@@ -262,17 +271,12 @@ def record_positional(
             ),
         )
         events = unit.events
-        if unit.parent is None and len(events) < unit.max_events:  # no nesting, room left
+        if len(events) < unit.direct:  # not nested, room left
             events.append(event)
         else:
             unit.add(event)
     except Exception as failure:
         _note_failure(failure)
-
-
-def _task_id(loop: asyncio.AbstractEventLoop) -> int | None:
-    task = _current_task(loop)
-    return id(task) if task is not None else None
 
 
 def _fingerprint(key: tuple[str, str]) -> Fingerprint:

@@ -53,6 +53,14 @@ RESULT_ROWS_KEPT = 1000  # larger results are not kept (bounded memory): seen as
 # where only frame 6 can be the application's (``exec_driver_sql``'s caller). Each frame
 # skipped is a frame object never built and three attribute reads never made.
 _SKIP = 5
+# A compiled statement (anything but ``exec_driver_sql`` and a default executed on its own)
+# came through ``_execute_clauseelement`` or ``_execute_ddl`` (5), an ``_execute_on_connection``
+# or ``_execute_function`` (6) and ``Connection.execute`` or ``scalar`` or a function's
+# ``_execute_on_connection`` (7); or, for a default or a dialect's pre/post-execution
+# statement, through frames of the statement's execution deeper still. Frame 8 is the first
+# that can be the application's. (tests/runtime/test_capture_sqlalchemy.py compares the chains
+# of every execution path with a walk that reads every frame.)
+_SKIP_COMPILED = 8
 
 _DIALECTS = {"postgresql": "postgres", "sqlite": "sqlite", "mysql": "mysql", "mariadb": "mysql"}
 _METHODS = ("do_execute", "do_executemany", "do_execute_no_params")
@@ -176,7 +184,10 @@ def _hook(dialect: DefaultDialect) -> _Hook:
     originals = {name: getattr(dialect, name) for name in _METHODS}
     name = _DIALECTS.get(dialect.name, "postgres")
     direct = _is_sqlalchemys(type(dialect).do_execute)
-    dialect.__dict__["do_execute"] = _single(originals["do_execute"], name, direct)
+    # only the asyncio adapters' cursors buffer rows: a sync dialect's are never looked at
+    dialect.__dict__["do_execute"] = _single(
+        originals["do_execute"], name, direct, bool(getattr(dialect, "is_async", False))
+    )
     dialect.__dict__["do_executemany"] = _many(originals["do_executemany"], name)
     dialect.__dict__["do_execute_no_params"] = _no_params(originals["do_execute_no_params"], name)
     hook = dialect.__dict__[_HOOK] = _Hook(originals)
@@ -203,7 +214,9 @@ def _is_sqlalchemys(method: Any) -> bool:
     )
 
 
-def _single(original: Executor, dialect: str, direct: bool = False) -> Executor:
+def _single(
+    original: Executor, dialect: str, direct: bool = False, buffering: bool = True
+) -> Executor:
     """The wrapper of ``do_execute``. ``direct``: the dialect's own is SQLAlchemy's one-line
     ``cursor.execute(statement, parameters)``, which the wrapper then calls itself: one Python
     call less per statement than the hook adds (with no unit active, a hooked engine is a
@@ -235,12 +248,15 @@ def _single(original: Executor, dialect: str, direct: bool = False) -> Executor:
         ended = perf_counter()
         try:
             rows = cursor.rowcount
-            buffers = _buffering.get(type(cursor))
-            if buffers is None:
-                buffers = _buffers_rows(type(cursor))
-            results = keep_rows(cursor._rows, RESULT_ROWS_KEPT) if buffers else None
+            if buffering:
+                buffers = _buffering.get(type(cursor))
+                if buffers is None:
+                    buffers = _buffers_rows(type(cursor))
+                results = keep_rows(cursor._rows, RESULT_ROWS_KEPT) if buffers else None
+            else:
+                results = None
             if context is None:
-                many, relationship = False, None
+                many, relationship, skip = False, None, _SKIP
             else:
                 # an "insertmanyvalues" batch of an executemany: many=True, as the events
                 # said. (``context.executemany`` says the same through a property comparing
@@ -248,8 +264,9 @@ def _single(original: Executor, dialect: str, direct: bool = False) -> Executor:
                 many = context.execute_style is _INSERTMANYVALUES
                 # the relationship or column an ORM lazy load loaded (capture/sqlalchemy_orm.py)
                 relationship = orm_label(context)
+                skip = _SKIP if context.compiled is None else _SKIP_COMPILED
         except Exception:  # a profiler bug: the event goes without these, the query on
-            many, rows, results, relationship = False, None, None, None
+            many, rows, results, relationship, skip = False, None, None, None, _SKIP
         record_positional(
             state,
             statement,
@@ -262,7 +279,7 @@ def _single(original: Executor, dialect: str, direct: bool = False) -> Executor:
             many,
             None,
             results,
-            _SKIP,
+            skip,
             relationship,
         )
         return result
