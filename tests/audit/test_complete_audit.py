@@ -115,7 +115,9 @@ def test_static_findings_seen_at_runtime_are_confirmed_with_their_measurements(
     result = complete(_static(project), runtime_files=[events])
     [finding] = result.audit.findings
     assert (finding.rule, finding.source, finding.confidence) == ("DBA101", "static", "high")
-    assert finding.evidence == RuntimeEvidence(20, 10.0, "tests/test_dal.py::test_load", "abc")
+    assert finding.evidence == RuntimeEvidence(
+        20, 10.0, "tests/test_dal.py::test_load", "abc", unit_queries=21, unit_ms=12.0
+    )
     [metric] = result.audit.metrics
     assert (metric.name, metric.queries_before, metric.queries_after) == (
         "tests/test_dal.py::test_load",
@@ -207,7 +209,7 @@ def test_the_json_report_carries_database_and_metrics_in_its_schema(
     jsonschema.Draft202012Validator.check_schema(schema)
     errors = list(jsonschema.Draft202012Validator(schema).iter_errors(document))
     assert errors == []
-    assert document["schema_version"] == "1.1"
+    assert document["schema_version"] == "1.2"
     assert document["metrics"] == [
         {
             "name": "t",
