@@ -60,11 +60,11 @@ from dbaudit.db import (
 )
 from dbaudit.indexes.advisor import AdvisorSettings, StatementPlan, advise, workload_cost
 from dbaudit.indexes.candidates import Candidate, covering_index
-from dbaudit.indexes.checks import human_bytes
 from dbaudit.indexes.whatif import measure_with_sizes
 from dbaudit.indexes.workload import WorkloadQuery
 from dbaudit.schema.live import connect, load_schema
 from dbaudit.schema.model import IndexKey, Schema
+from dbaudit.sizes import human_bytes
 from dbaudit.sql.extract import ExtractError, extract
 
 SHOP_DDL = """

@@ -27,8 +27,8 @@ from dbaudit.commands._review_options import add_review_arguments, advisor_setti
 from dbaudit.database_review import PG_STAT_STATEMENTS, Review, review_database
 from dbaudit.findings import Finding, Severity
 from dbaudit.indexes.advisor import SIZE_DEDUPLICATED
-from dbaudit.indexes.checks import human_bytes
 from dbaudit.indexes.workload import WorkloadError, from_events_file, from_file
+from dbaudit.sizes import human_bytes
 
 __all__ = [
     "Review",

@@ -30,10 +30,10 @@ from dbaudit.bench.reference import SNAPSHOT_SCHEMA
 from dbaudit.database_review import Review, review_database
 from dbaudit.findings import Audit, DatabaseReview, Finding
 from dbaudit.indexes.advisor import AdvisorSettings
-from dbaudit.indexes.checks import human_bytes
 from dbaudit.indexes.reference_workload import OPERATION_FREQUENCY
 from dbaudit.indexes.workload import WorkloadQuery, merge, numbered_placeholders
 from dbaudit.runtime import Unit
+from dbaudit.sizes import human_bytes
 
 WORKLOAD_SOURCE = "runtime profile (naive operations, weighed by how often each runs)"
 # Ordinary users in the demo's data: ``Scale.demo()`` has 30, and then every table holds fewer

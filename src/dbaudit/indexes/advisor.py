@@ -40,7 +40,6 @@ import psycopg
 from dbaudit.errors import first_line
 from dbaudit.findings import Finding, Fix, Severity
 from dbaudit.indexes.candidates import Candidate, Rejection, generate, serves_as_prefix
-from dbaudit.indexes.checks import human_bytes
 from dbaudit.indexes.columns_read import columns_read
 from dbaudit.indexes.samples import Samples, draw_samples
 from dbaudit.indexes.sizing import covering_rejection, estimate_btree_bytes
@@ -57,6 +56,7 @@ from dbaudit.indexes.whatif import (
 )
 from dbaudit.indexes.workload import WorkloadQuery
 from dbaudit.schema.model import Schema, quote_identifier
+from dbaudit.sizes import human_bytes
 from dbaudit.sql.extract import ExtractError, StatementShape, extract
 
 Method = Literal["auto", "hypopg", "rollback"]

@@ -17,6 +17,7 @@ import psycopg
 
 from dbaudit.findings import Finding, Fix, Severity
 from dbaudit.schema.model import quote_identifier
+from dbaudit.sizes import human_bytes
 
 # A table smaller than this is read faster by a sequential scan than through any index.
 SEQ_SCAN_MIN_ROWS = 10_000
@@ -157,17 +158,6 @@ def _rows(conn: Connection, sql: str, params: dict[str, Any] | None = None) -> l
 def _qualified_index(namespace: str, name: str) -> str:
     index = quote_identifier(name)
     return index if namespace == "public" else f"{quote_identifier(namespace)}.{index}"
-
-
-def human_bytes(size: int | None) -> str:
-    if size is None:
-        return "unknown size"
-    value = float(size)
-    for unit in ("bytes", "kB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{int(value)} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} bytes"
 
 
 def _live(

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from dbaudit.findings import Audit, Finding, OperationMetric, RuntimeEvidence, Severity, SkippedFile
 from dbaudit.metrics import saving
+from dbaudit.sizes import human_bytes as human_bytes  # re-exported for the reporters
 
 # Where a cost has a loop size in it ("1 + N"), estimates use this many items per loop, the size
 # of the reference app's heavy user (50 projects, a chain of 50 renders).
@@ -347,22 +348,6 @@ def language_of(path: str) -> str:
     """
     suffix = path[path.rfind(".") :].lower() if "." in path.rsplit("/", 1)[-1] else ""
     return _LANGUAGE_BY_SUFFIX.get(suffix, "python")
-
-
-def human_bytes(size: int | None) -> str:
-    """``8.0 kB``, ``1.2 MB``; ``unknown size`` for None.
-
-    >>> human_bytes(8192), human_bytes(1_300_000), human_bytes(512)
-    ('8.0 kB', '1.2 MB', '512 bytes')
-    """
-    if size is None:
-        return "unknown size"
-    value = float(size)
-    for unit in ("bytes", "kB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{int(value)} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} bytes"
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,31 +20,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from dbaudit.scan.discovery import DEFAULT_EXCLUDES
 from dbaudit.schema.model import Schema, Table
 
 # Folders of somebody else's files (the static audit's default excludes, less ``migrations``:
 # for the schema, migrations are where the tables are declared).
-SKIPPED_FOLDERS = frozenset(
-    {
-        ".git",
-        ".hg",
-        ".svn",
-        ".venv",
-        "venv",
-        ".tox",
-        ".nox",
-        "node_modules",
-        "site-packages",
-        "dist-packages",
-        "__pycache__",
-        ".mypy_cache",
-        ".pytest_cache",
-        ".ruff_cache",
-        ".dbaudit-cache",
-        "build",
-        "dist",
-    }
-)
+SKIPPED_FOLDERS = frozenset(DEFAULT_EXCLUDES) - {"migrations"}
 MAX_DDL_BYTES = 2 * 1024 * 1024  # a larger .sql file is a data dump, not a schema
 _CREATE_TABLE = re.compile(rb"create\s+(?:unlogged\s+)?table", re.IGNORECASE)
 
