@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from time import perf_counter
 from typing import Any
 
-from dbaudit.runtime.unit import _STATE, record
+from dbaudit.runtime.unit import _STATE, record_positional
 
 
 class ProfiledCursor:
@@ -24,6 +24,13 @@ class ProfiledCursor:
         self._dialect = dialect
 
     def execute(self, operation: Any, parameters: Any = None, *args: Any, **kwargs: Any) -> Any:
+        if _STATE.get() is None and not args and not kwargs:  # no unit: straight through
+            cursor = self._cursor
+            if parameters is None:
+                result = cursor.execute(operation)
+            else:
+                result = cursor.execute(operation, parameters)
+            return self if result is cursor else result
         return self._run(self._cursor.execute, False, operation, parameters, args, kwargs)
 
     def executemany(self, operation: Any, seq_of_parameters: Any, *args: Any, **kw: Any) -> Any:
@@ -41,31 +48,40 @@ class ProfiledCursor:
         try:
             result = method(*call_args, *args, **kwargs)
         except BaseException as error:
-            record(
-                state,
-                _text(operation),
-                params,
-                started,
-                perf_counter() - started,
-                source=self._source,
-                dialect=self._dialect,
-                many=many,
-                error=error,
-            )
+            duration = perf_counter() - started
+            self._record(state, operation, params, started, duration, None, many, error)
             raise
         duration = perf_counter() - started
-        record(
+        self._record(state, operation, params, started, duration, _rowcount(self._cursor), many)
+        return self if result is self._cursor else result
+
+    def _record(
+        self,
+        state: Any,
+        operation: Any,
+        params: Any,
+        started: float,
+        duration: float,
+        rows: int | None,
+        many: bool,
+        error: BaseException | None = None,
+    ) -> None:
+        # the call-site walk starts past capture_stack (0), record_positional (1), this
+        # method (2), _run (3) and execute/executemany (4): at their caller
+        record_positional(
             state,
             _text(operation),
             params,
             started,
             duration,
-            rows=_rowcount(self._cursor),
-            source=self._source,
-            dialect=self._dialect,
-            many=many,
+            rows,
+            self._source,
+            self._dialect,
+            many,
+            error,
+            None,
+            5,
         )
-        return self if result is self._cursor else result
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._cursor, name)
@@ -94,7 +110,8 @@ class ProfiledConnection:
 
     def execute(self, operation: Any, parameters: Any = None) -> Any:
         # sqlite3's shortcut: a new cursor per call, returned to the caller
-        return self.cursor().execute(operation, parameters)
+        cursor = ProfiledCursor(self._connection.cursor(), self._source, self._dialect)
+        return cursor.execute(operation, parameters)
 
     def executemany(self, operation: Any, seq_of_parameters: Any) -> Any:
         return self.cursor().executemany(operation, seq_of_parameters)

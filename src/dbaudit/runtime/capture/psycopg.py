@@ -7,7 +7,7 @@ from __future__ import annotations
 from time import perf_counter
 from typing import Any
 
-from dbaudit.runtime.unit import _STATE, record
+from dbaudit.runtime.unit import _STATE, record_positional
 
 _MARK = "__dbaudit_profiled__"
 
@@ -40,16 +40,21 @@ def _record(
     error: BaseException | None = None,
 ) -> None:
     """The one event both cursor classes emit (the async twin differs only in ``await``)."""
-    record(
+    # the call-site walk starts at the cursor method's caller: capture_stack (0),
+    # record_positional (1), this function (2), the cursor method (3)
+    record_positional(
         state,
         _text(query, cursor),
         params,
         started,
         perf_counter() - started,
-        rows=rows,
-        source="psycopg",
-        many=many,
-        error=error,
+        rows,
+        "psycopg",
+        "postgres",
+        many,
+        error,
+        None,
+        4,
     )
 
 
