@@ -13,14 +13,17 @@ Per-query overhead in microseconds, on:
 Modes: ``bare`` (no hooks), ``off`` (dbaudit's hooks installed, no unit active) and ``on`` (a
 unit per 100 queries, as a test or a request would be, detection included). Every (workload,
 tool) pair runs in a subprocess of its own, so no tool's global listeners touch another's
-figures, and *inside* it the modes alternate pass by pass, so that the load of a shared machine
-falls on all of them alike. dbaudit's hooks come off between passes (``uninstrument``, the raw
-connection), so its ``bare`` is truly bare. The other two tools cannot be uninstalled once
-loaded: their ``bare`` is "installed, not recording" (slightly in their favour).
+figures, and *inside* it the modes alternate pass by pass (forwards one round, backwards the
+next), so that the load of a shared machine falls on all of them alike. dbaudit's hooks come
+off between passes (``uninstrument`` puts the dialect's methods back; the raw connection), so
+its ``bare`` is truly bare. The other two tools listen to SQLAlchemy's events and cannot be
+uninstalled once loaded: their ``bare`` is "installed, not recording" (in their favour: an
+engine that ever had a listener pays SQLAlchemy's event dispatch, 2-5 us per ORM query, in
+every mode).
 
 The figures: client CPU time per query (``time.process_time``: what the profiler adds, and
 barely moved by other processes competing for the machine), min over passes; and wall time,
-median over passes.
+median over passes. The run ends with issue 5's targets, each with its verdict.
 
 The other tools are pytest plugins that switch themselves on in every pytest run of the
 environment they are installed in, so they are not project dependencies and must not live in a
@@ -29,7 +32,7 @@ shared venv. Install them into a directory of their own and point ``--competitor
     pip install --no-deps --target /work/bench-competitors pytest-queryguard==0.4.1 queryspy==0.6.0
     .venv/bin/python benchmarks/runtime_overhead.py --competitors /work/bench-competitors
 
-Run: ``.venv/bin/python benchmarks/runtime_overhead.py [--queries 20000] [--rounds 5]``.
+Run: ``.venv/bin/python benchmarks/runtime_overhead.py [--queries 20000] [--rounds 8]``.
 """
 
 from __future__ import annotations
@@ -43,7 +46,9 @@ import statistics
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
+from types import CodeType, FrameType
 from typing import Any
 
 UNIT_SIZE = 100  # queries per profiled unit: a test or a request, detection included
@@ -134,11 +139,56 @@ def orm_models() -> Any:
     return Base, Item
 
 
+class Bytecodes:
+    """Bytecodes executed per function, ``bare`` vs ``on`` (``--breakdown``): where the added
+    time goes, deterministically (a clock on a shared machine is not). A trace function sees
+    every bytecode (``f_trace_opcodes``); the run is ~50x slower, the counts exact."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, Counter[CodeType]] = {"bare": Counter(), "on": Counter()}
+        self.cpu: dict[str, float] = {}  # untraced CPU seconds per pass, min of three
+
+    @contextlib.contextmanager
+    def tracing(self, mode: str, warm_up: bool = False) -> Iterator[None]:
+        """Count the bytecodes run inside. ``warm_up``: a first traced pass, not counted (the
+        benchmark's own frames are in the call-site chains: a pass called from another line
+        makes new chains once)."""
+        counts: Counter[CodeType] = Counter() if warm_up else self.counts[mode]
+
+        def local(frame: FrameType, event: str, arg: object) -> Any:
+            if event == "opcode":
+                counts[frame.f_code] += 1
+            return local
+
+        def start(frame: FrameType, event: str, arg: object) -> Any:
+            frame.f_trace_opcodes = True
+            frame.f_trace_lines = False
+            return local
+
+        sys.settrace(start)
+        try:
+            yield
+        finally:
+            sys.settrace(None)
+
+
+BYTECODES: Bytecodes | None = None  # set in a child run with --breakdown
+
+
 def alternate(
     tool: str, rounds: int, one_pass: Callable[[str, Block], Timing], switch: Callable[[str], None]
 ) -> dict[str, list[Timing]]:
     """Run the modes one pass each, ``rounds`` times, after one warm-up round."""
     block = recording_block(tool)
+    if BYTECODES is not None:
+        for mode in ("bare", "on"):
+            switch(mode)
+            chosen = block if mode == "on" else contextlib.nullcontext
+            BYTECODES.cpu[mode] = min(one_pass(mode, chosen)[1] for _ in range(3))
+            for counted in (False, True):  # one line: the same call-site chains in both
+                with BYTECODES.tracing(mode, warm_up=not counted):
+                    one_pass(mode, chosen)
+        return {}
     timings: dict[str, list[Timing]] = {mode: [] for mode in modes_for(tool)}
     for round_index in range(rounds + 1):
         for mode in round_order(tool, round_index):
@@ -163,6 +213,15 @@ async def alternate_async(
     switch: Callable[[str], None],
 ) -> dict[str, list[Timing]]:
     block = recording_block(tool)
+    if BYTECODES is not None:
+        for mode in ("bare", "on"):
+            switch(mode)
+            chosen = block if mode == "on" else contextlib.nullcontext
+            BYTECODES.cpu[mode] = min([(await one_pass(mode, chosen))[1] for _ in range(3)])
+            for counted in (False, True):
+                with BYTECODES.tracing(mode, warm_up=not counted):
+                    await one_pass(mode, chosen)
+        return {}
     timings: dict[str, list[Timing]] = {mode: [] for mode in modes_for(tool)}
     for round_index in range(rounds + 1):
         for mode in round_order(tool, round_index):
@@ -373,6 +432,63 @@ def load_reference_dataset(url: str) -> Any:
     return dataset
 
 
+# --breakdown: which part of the profiler a bytecode belongs to, by file (first match wins)
+COMPONENTS = (
+    ("/dbaudit/reference/", "the reference app"),
+    ("/dbaudit/runtime/capture/", "capture hook (capture/)"),
+    ("/dbaudit/runtime/callsite.py", "call site (callsite.py)"),
+    ("/dbaudit/runtime/unit.py", "recording and units (unit.py)"),
+    ("/dbaudit/runtime/", "detection (detect.py, loops.py, events.py)"),
+    ("/dbaudit/", "detection (detect.py, loops.py, events.py)"),
+    ("contextlib.py", "the benchmark's loop and unit block"),
+    ("runtime_overhead.py", "the benchmark's loop and unit block"),
+)
+OTHERS = "SQLAlchemy, driver, everything else"
+
+
+def component(filename: str) -> str:
+    for fragment, name in COMPONENTS:
+        if fragment in filename:
+            return name
+    return OTHERS
+
+
+def print_breakdown(workload: str, bytecodes: Bytecodes, queries: int, per_what: str) -> None:
+    per = {mode: Counter[str]() for mode in bytecodes.counts}
+    for mode, counts in bytecodes.counts.items():
+        for code, count in counts.items():
+            per[mode][component(code.co_filename)] += count
+    bare_total = sum(per["bare"].values())
+    on_total = sum(per["on"].values())
+    cpu_per_query = bytecodes.cpu["bare"]  # the passes' own figure: per query, or per pass
+    per_bytecode = cpu_per_query / (bare_total / queries)  # what a bytecode costs, bare
+    unit = "a unit per operation" if workload == "reference" else f"a unit per {UNIT_SIZE} queries"
+    print(f"{workload}: bytecodes per {per_what}, bare vs {unit} (traced);")
+    scale, time_unit = (1e3, "ms") if per_what == "pass" else (1e6, "us")
+    print(
+        f"  bare: {bare_total / queries:.0f} bytecodes, {cpu_per_query * scale:.1f} {time_unit} "
+        f"CPU untraced ({per_bytecode * 1e9:.1f} ns a bytecode); "
+        f"on: {bytecodes.cpu['on'] * scale:.1f} {time_unit} untraced"
+    )
+    print(f"  {'':44s} {'bare':>8s} {'on':>8s} {'added':>8s} {'share':>7s} {'~' + time_unit:>7s}")
+    for name in dict.fromkeys([n for _, n in COMPONENTS] + [OTHERS]):
+        bare, on = per["bare"][name] / queries, per["on"][name] / queries
+        if not bare and not on:
+            continue
+        added = on - bare
+        print(
+            f"  {name:44s} {bare:8.1f} {on:8.1f} {added:+8.1f} "
+            f"{100 * added / (on_total / queries - bare_total / queries):6.1f}% "
+            f"{added * per_bytecode * scale:+7.2f}"
+        )
+    added_total = (on_total - bare_total) / queries
+    print(
+        f"  {'total':44s} {bare_total / queries:8.1f} {on_total / queries:8.1f} "
+        f"{added_total:+8.1f} {100.0:6.1f}% {added_total * per_bytecode * scale:+7.2f} "
+        f"({100 * added_total / (bare_total / queries):+.1f}% bytecodes)"
+    )
+
+
 def child(workload: str, tool: str, queries: int, rounds: int, url: str | None) -> None:
     if workload == "sqlite-orm":
         timings = run_sqlite_orm(tool, queries, rounds)
@@ -384,6 +500,8 @@ def child(workload: str, tool: str, queries: int, rounds: int, url: str | None) 
         timings = run_pg_psycopg(tool, queries, rounds, str(url))
     else:
         timings = run_reference(tool, queries, rounds, str(url))
+    if BYTECODES is not None:
+        return
     print(json.dumps(timings))
 
 
@@ -433,7 +551,7 @@ def run_child(
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--queries", type=int, default=20_000, help="queries per sqlite pass")
-    parser.add_argument("--rounds", type=int, default=5, help="passes per mode")
+    parser.add_argument("--rounds", type=int, default=8, help="passes per mode")
     parser.add_argument("--workloads", default=",".join(WORKLOADS), help="comma separated")
     parser.add_argument(
         "--competitors",
@@ -441,12 +559,21 @@ def main() -> int:
         or (DEFAULT_COMPETITORS_DIR if os.path.isdir(DEFAULT_COMPETITORS_DIR) else None),
         help="directory holding pytest-queryguard and queryspy (pip install --target)",
     )
+    parser.add_argument(
+        "--breakdown",
+        metavar="WORKLOAD",
+        choices=("sqlite-orm", "reference"),
+        help="instead of timing: count the bytecodes dbaudit adds, per part of the profiler "
+        "(sqlite-orm: 2,000 queries; reference: one pass)",
+    )
     parser.add_argument("--child", nargs=2, metavar=("WORKLOAD", "TOOL"), help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child[0], args.child[1], args.queries, args.rounds, args.url)
         return 0
+    if args.breakdown:
+        return breakdown(args.breakdown)
 
     workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
     unknown = [w for w in workloads if w not in WORKLOADS]
@@ -484,6 +611,26 @@ def main() -> int:
             report(workload, results, queries)
             measured[workload] = results
         summary(measured)
+    return 0
+
+
+def breakdown(workload: str) -> int:
+    global BYTECODES
+    BYTECODES = Bytecodes()
+    with contextlib.ExitStack() as stack:
+        url = None
+        queries = 2000
+        if workload == "reference":
+            from dbaudit.db import resolve_server, temporary_database
+
+            url = stack.enter_context(temporary_database(stack.enter_context(resolve_server())))
+            stack.callback(_remove, dataset_marker(url))
+            queries = 2000  # one pass (passes = queries // 2000): per pass, not per query
+        child(workload, "dbaudit", queries, 1, url)
+    if workload == "reference":
+        print_breakdown(workload, BYTECODES, 1, "pass")
+    else:
+        print_breakdown(workload, BYTECODES, queries, "query")
     return 0
 
 

@@ -97,10 +97,15 @@ def helper_query(anchor: StackAnchor | None) -> object:
     return capture_stack(1, MAX_STACK, anchor)  # a new frame per call: adopted, never reused
 
 
+def middle(anchor: StackAnchor | None) -> object:
+    return helper_query(anchor)  # two new frames per item below the loop
+
+
 def loop_over_helper(anchor: StackAnchor | None, calls: int) -> list[object]:
     chains = [helper_query(anchor) for _ in range(calls)]
     for _ in range(calls):
         chains.append(helper_query(anchor))
+        chains.append(middle(anchor))
         chains.append(capture_stack(1, MAX_STACK, anchor))  # from this (adopted) frame itself
     chains += list(capture_stack(1, MAX_STACK, anchor) for _ in range(2))  # a generator's frame
     return chains
@@ -114,7 +119,8 @@ def test_adopted_frames_give_the_same_chains_as_a_full_walk() -> None:
     with_anchor, again, without = [loop_over_helper(a, 3) for a in (anchor, anchor, None)]
     assert with_anchor == again == without
     adopted = [frame for key, frame in anchor.frames.items() if key not in opened_with]
-    assert adopted and anchor.chains
+    assert adopted and anchor.lines
+    assert {len(key) for key in anchor.chains} >= {5, 7}  # one and two frames below the loop
     assert all(not frame.f_code.co_flags & inspect.CO_GENERATOR for frame in adopted)
     many, many_without = [loop_over_helper(a, 80) for a in (anchor, None)]
     assert many == many_without

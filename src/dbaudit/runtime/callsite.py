@@ -169,32 +169,55 @@ def capture_stack(
 
 
 def _anchored_chain(frame: FrameType, hopped: bool, anchor: StackAnchor) -> tuple[CallSite, ...]:
-    """The chain from ``frame`` when the walk has an anchor, kept for the next query when
-    ``frame`` is anchored, or when it was called by an anchored frame (a helper that a loop
-    calls per item: a new frame each time, but the same code and instruction, called from the
-    same instruction of the same anchored frame)."""
+    """The chain from ``frame`` when the walk has an anchor, kept for the next query when an
+    anchored frame is near: ``frame`` itself, or its caller, or a few frames up (a loop that
+    calls a helper per item, which calls another: new frames each time, but the same code
+    and instructions, up to the same instruction of the same anchored frame). The key is
+    every frame's code and instruction up to the anchored one, and that one's identity: the
+    walk from ``frame`` depends on nothing else."""
     anchored = anchor.frames
-    key: tuple[object, ...] | None = None
-    if anchored.get(id(frame)) is not frame:
-        caller = frame.f_back
-        if caller is None or anchored.get(id(caller)) is not caller:
-            return _chain(frame, hopped, MAX_STACK, anchor)[0]
-        key = (id(frame.f_code), frame.f_lasti, id(caller), caller.f_lasti, hopped)
-        chain = anchor.chains.get(key)
-        if chain is not None:
-            return chain
+    key: list[object] = []
+    current: FrameType | None = frame
+    for _ in range(_KEYED_FRAMES):
+        if current is None:
+            break
+        current_id = id(current)
+        if anchored.get(current_id) is current:
+            if not key:  # ``frame`` is anchored itself: kept by frame (see capture_stack)
+                return _kept_by_frame(frame, hopped, anchor)
+            key += (current_id, current.f_lasti, hopped)
+            return _kept_by_key(tuple(key), frame, hopped, anchor)
+        key += (id(current.f_code), current.f_lasti)
+        current = current.f_back
+    return _chain(frame, hopped, MAX_STACK, anchor)[0]  # no anchored frame near: not kept
+
+
+def _kept_by_frame(frame: FrameType, hopped: bool, anchor: StackAnchor) -> tuple[CallSite, ...]:
     chain, hopped_after = _chain(frame, hopped, MAX_STACK, anchor)
-    # not kept: a walk that went into the parent greenlet (which switches), as for
-    # StackAnchor.extend; nor more than a bounded number per unit
-    if hopped_after != hopped or anchor.kept >= _ANCHORED_CHAIN_LIMIT:
-        return chain
-    anchor.kept += 1
-    if key is not None:
-        anchor.chains[key] = chain
-    elif anchored.get(id(frame)) is frame:  # anchored, or adopted by the walk just now
+    if _keep(anchor, hopped, hopped_after):
         by_frame = anchor.hopped_lines if hopped else anchor.lines
         by_frame.setdefault(frame, {})[frame.f_lasti] = chain
     return chain
+
+
+def _kept_by_key(
+    key: tuple[object, ...], frame: FrameType, hopped: bool, anchor: StackAnchor
+) -> tuple[CallSite, ...]:
+    chain = anchor.chains.get(key)
+    if chain is None:
+        chain, hopped_after = _chain(frame, hopped, MAX_STACK, anchor)
+        if _keep(anchor, hopped, hopped_after):
+            anchor.chains[key] = chain
+    return chain
+
+
+def _keep(anchor: StackAnchor, hopped: bool, hopped_after: bool) -> bool:
+    """Whether a chain just walked may be kept: not one whose walk went into the parent
+    greenlet (which switches), as for StackAnchor.extend; not past a bounded number."""
+    if hopped_after != hopped or anchor.kept >= _ANCHORED_CHAIN_LIMIT:
+        return False
+    anchor.kept += 1
+    return True
 
 
 def _chain(
@@ -266,6 +289,7 @@ _CHANGING_CALLERS = inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR
 _SUFFIX_LIMIT = 64
 _ANCHORED_CHAIN_LIMIT = 256  # chains kept per open unit (query lines x anchored frames)
 _ADOPTED_LIMIT = 64  # application frames a unit holds besides those it opened in
+_KEYED_FRAMES = 4  # frames a kept chain's key may span below its anchored frame
 
 
 class StackAnchor:
@@ -286,10 +310,10 @@ class StackAnchor:
         self.frames = frames
         self.room = _ADOPTED_LIMIT  # application frames it may still adopt (see adopt)
         self.suffixes: dict[tuple[int, int, int, bool], tuple[list[int], list[FrameType]]] = {}
-        # Whole chains (see capture_stack): by anchored first application frame and its
-        # instruction (two tables: reached from this greenlet, or from a child one), and by
-        # (code and instruction of the first frame, id and instruction of its anchored caller,
-        # hopped). ``kept`` counts them all.
+        # Whole chains (see capture_stack and _anchored_chain): by anchored first application
+        # frame and its instruction (two tables: reached from this greenlet, or from a child
+        # one), and by (code and instruction of each frame up to an anchored one, its id and
+        # instruction, hopped). ``kept`` counts them all.
         self.lines: dict[FrameType, dict[int, tuple[CallSite, ...]]] = {}
         self.hopped_lines: dict[FrameType, dict[int, tuple[CallSite, ...]]] = {}
         self.chains: dict[tuple[object, ...], tuple[CallSite, ...]] = {}
