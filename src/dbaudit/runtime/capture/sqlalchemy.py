@@ -61,9 +61,17 @@ _SKIP = 5
 # that can be the application's. (tests/runtime/test_capture_sqlalchemy.py compares the chains
 # of every execution path with a walk that reads every frame.)
 _SKIP_COMPILED = 8
+# A statement the Session's ORM sent carries this execution option (set by the ORM's
+# ``orm_pre_session_exec``): frame 8 is an ``orm_execute_statement``, 9 is
+# ``Session._execute_internal`` and 10 the Session method the application (or the ORM itself:
+# a lazy load, ``Query``, ``get``) called, or ``ORMExecuteState.invoke_statement``; the bulk
+# paths that carry it are deeper still. Frame 11 is the first that can be the application's.
+_ORM_SESSION = "_result_disable_adapt_to_context"
+_SKIP_SESSION = 11
+_ORM_LOAD_OPTIONS = "_sa_orm_load_options"  # orm_label reads these first
 
 _DIALECTS = {"postgresql": "postgres", "sqlite": "sqlite", "mysql": "mysql", "mariadb": "mysql"}
-_METHODS = ("do_execute", "do_executemany", "do_execute_no_params")
+_METHODS = ("do_execute", "do_executemany", "do_execute_no_params", "initialize")
 _HOOK = "_dbaudit_hook"  # attribute of a hooked dialect object: its _Hook
 _INSERTMANYVALUES = ExecuteStyle.INSERTMANYVALUES
 
@@ -75,12 +83,15 @@ class _Hook:
     :func:`instrument_engine` (``engines``) and/or :func:`instrument_all_engines`
     (``everywhere``). The methods come back when neither wants them any more."""
 
-    __slots__ = ("engines", "everywhere", "originals")
+    __slots__ = ("engines", "everywhere", "originals", "setting_up")
 
     def __init__(self, originals: dict[str, Executor]) -> None:
         self.originals = originals
         self.engines = False
         self.everywhere = False
+        # while the dialect runs its checks on the engine's first connection (initialize):
+        # SQLAlchemy's statements, not the application's (see the module docstring)
+        self.setting_up = False
 
 
 # Dialects hooked by instrument_all_engines, to unhook when it is undone; weak: an engine that
@@ -182,15 +193,17 @@ def _hook(dialect: DefaultDialect) -> _Hook:
     if hook is not None:
         return hook
     originals = {name: getattr(dialect, name) for name in _METHODS}
+    hook = _Hook(originals)
     name = _DIALECTS.get(dialect.name, "postgres")
     direct = _is_sqlalchemys(type(dialect).do_execute)
     # only the asyncio adapters' cursors buffer rows: a sync dialect's are never looked at
-    dialect.__dict__["do_execute"] = _single(
-        originals["do_execute"], name, direct, bool(getattr(dialect, "is_async", False))
-    )
-    dialect.__dict__["do_executemany"] = _many(originals["do_executemany"], name)
-    dialect.__dict__["do_execute_no_params"] = _no_params(originals["do_execute_no_params"], name)
-    hook = dialect.__dict__[_HOOK] = _Hook(originals)
+    buffering = bool(getattr(dialect, "is_async", False))
+    replaced = dialect.__dict__
+    replaced["do_execute"] = _single(originals["do_execute"], name, hook, direct, buffering)
+    replaced["do_executemany"] = _many(originals["do_executemany"], name, hook)
+    replaced["do_execute_no_params"] = _no_params(originals["do_execute_no_params"], name, hook)
+    replaced["initialize"] = _initialize(originals["initialize"], hook)
+    replaced[_HOOK] = hook
     return hook
 
 
@@ -200,6 +213,17 @@ def _unhook(dialect: DefaultDialect) -> None:
         return
     for name in hook.originals:
         dialect.__dict__.pop(name, None)  # the class's method shows through again
+
+
+def _initialize(original: Executor, hook: _Hook) -> Executor:
+    def initialize(connection: Any) -> Any:
+        hook.setting_up = True
+        try:
+            return original(connection)
+        finally:
+            hook.setting_up = False
+
+    return initialize
 
 
 def _is_sqlalchemys(method: Any) -> bool:
@@ -215,7 +239,7 @@ def _is_sqlalchemys(method: Any) -> bool:
 
 
 def _single(
-    original: Executor, dialect: str, direct: bool = False, buffering: bool = True
+    original: Executor, dialect: str, hook: _Hook, direct: bool = False, buffering: bool = True
 ) -> Executor:
     """The wrapper of ``do_execute``. ``direct``: the dialect's own is SQLAlchemy's one-line
     ``cursor.execute(statement, parameters)``, which the wrapper then calls itself: one Python
@@ -229,11 +253,7 @@ def _single(
                 cursor.execute(statement, parameters)
                 return None  # as DefaultDialect.do_execute
             return original(cursor, statement, parameters, context)
-        try:  # the dialect's checks on an engine's first connection: see the module docstring
-            setting_up = context.root_connection._allow_autobegin is False
-        except Exception:  # no execution context (a default's scalar): the application's
-            setting_up = False
-        if setting_up:
+        if hook.setting_up:
             return original(cursor, statement, parameters, context)
         started = perf_counter()
         try:
@@ -262,9 +282,16 @@ def _single(
                 # said. (``context.executemany`` says the same through a property comparing
                 # enums: 3,000 instructions per query, this identity test 200.)
                 many = context.execute_style is _INSERTMANYVALUES
-                # the relationship or column an ORM lazy load loaded (capture/sqlalchemy_orm.py)
-                relationship = orm_label(context)
-                skip = _SKIP if context.compiled is None else _SKIP_COMPILED
+                options = context.execution_options
+                # the relationship or column an ORM lazy load loaded (capture/sqlalchemy_orm.py,
+                # which starts from the ORM's load options: without them, not worth a call)
+                relationship = orm_label(context) if _ORM_LOAD_OPTIONS in options else None
+                if context.compiled is None:
+                    skip = _SKIP
+                elif _ORM_SESSION in options:
+                    skip = _SKIP_SESSION
+                else:
+                    skip = _SKIP_COMPILED
         except Exception:  # a profiler bug: the event goes without these, the query on
             many, rows, results, relationship, skip = False, None, None, None, _SKIP
         record_positional(
@@ -287,16 +314,10 @@ def _single(
     return do_execute
 
 
-def _many(original: Executor, dialect: str) -> Executor:
+def _many(original: Executor, dialect: str, hook: _Hook) -> Executor:
     def do_executemany(cursor: Any, statement: str, parameters: Any, context: Any = None) -> Any:
         state = _STATE.get()
-        if state is None:
-            return original(cursor, statement, parameters, context)
-        try:  # the dialect's checks on an engine's first connection: see the module docstring
-            setting_up = context.root_connection._allow_autobegin is False
-        except Exception:  # no execution context (a default's scalar): the application's
-            setting_up = False
-        if setting_up:
+        if state is None or hook.setting_up:
             return original(cursor, statement, parameters, context)
         started = perf_counter()
         try:
@@ -329,11 +350,11 @@ def _many(original: Executor, dialect: str) -> Executor:
     return do_executemany
 
 
-def _no_params(original: Executor, dialect: str) -> Executor:
+def _no_params(original: Executor, dialect: str, hook: _Hook) -> Executor:
     """``do_execute_no_params``: the ``no_parameters=True`` execution option; recorded as a
     ``do_execute`` with no parameters."""
     single = _single(
-        lambda cursor, statement, _, context: original(cursor, statement, context), dialect
+        lambda cursor, statement, _, context: original(cursor, statement, context), dialect, hook
     )
 
     def do_execute_no_params(cursor: Any, statement: str, context: Any = None) -> Any:
