@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -260,6 +261,32 @@ def test_global_instrumentation_covers_new_engines_once(engine: Engine) -> None:
     with profile() as after, other.connect() as conn:
         conn.execute(text("SELECT 1"))
     assert after.query_count == 0
+
+
+def test_global_instrumentation_hooks_an_engine_once_under_concurrent_checkouts() -> None:
+    """Threads checking out a fresh engine at once: one hook on its dialect, one event each."""
+    instrument()
+    fresh = create_engine("sqlite://")  # a pool of one connection per thread
+    try:
+        counts: list[int] = []
+        start = threading.Barrier(8)
+
+        def query() -> None:
+            start.wait()
+            with profile() as unit, fresh.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            counts.append(unit.query_count)
+
+        threads = [threading.Thread(target=query) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert counts == [1] * 8
+    finally:
+        uninstrument()
+        fresh.dispose()
+    assert "do_execute" not in vars(fresh.dialect)
 
 
 @pytest.fixture(params=["asyncpg", "psycopg"])

@@ -29,6 +29,7 @@ engine events off): they are SQLAlchemy's, not the application's, and are not re
 
 from __future__ import annotations
 
+import threading
 import weakref
 from collections.abc import Callable
 from time import perf_counter
@@ -97,6 +98,7 @@ class _Hook:
 # Dialects hooked by instrument_all_engines, to unhook when it is undone; weak: an engine that
 # is garbage collected takes its dialect along.
 _hooked_everywhere: weakref.WeakSet[DefaultDialect] = weakref.WeakSet()
+_hooking = threading.Lock()
 _buffering: dict[type, bool] = {}
 
 
@@ -192,6 +194,12 @@ def _hook(dialect: DefaultDialect) -> _Hook:
     hook: _Hook | None = dialect.__dict__.get(_HOOK)
     if hook is not None:
         return hook
+    with _hooking:  # two threads' first checkouts of one engine: one hook, not a hook's hook
+        hook = dialect.__dict__.get(_HOOK)
+        return hook if hook is not None else _new_hook(dialect)
+
+
+def _new_hook(dialect: DefaultDialect) -> _Hook:
     originals = {name: getattr(dialect, name) for name in _METHODS}
     hook = _Hook(originals)
     name = _DIALECTS.get(dialect.name, "postgres")
