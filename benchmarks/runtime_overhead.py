@@ -8,7 +8,10 @@ Per-query overhead in microseconds, on:
 - ``pg-orm-asyncpg``: the ORM workload on PostgreSQL over loopback, SQLAlchemy + asyncpg, also
   under the two other tools;
 - ``pg-psycopg``: plain psycopg 3 on PostgreSQL;
-- ``reference``: every read operation of the reference app (naive and optimized), per pass.
+- ``reference``: every read operation of the reference app (naive and optimized, SQLAlchemy's
+  asyncio layer + asyncpg), per pass, also under the two other tools (their recording block
+  around each operation, as dbaudit's unit; they listen to the ``Engine`` class, so the app's
+  own engines).
 
 Modes: ``bare`` (no hooks), ``off`` (dbaudit's hooks installed, no unit active) and ``on`` (a
 unit per 100 queries, as a test or a request would be, detection included). Every (workload,
@@ -21,9 +24,26 @@ uninstalled once loaded: their ``bare`` is "installed, not recording" (in their 
 engine that ever had a listener pays SQLAlchemy's event dispatch, 2-5 us per ORM query, in
 every mode).
 
+Every tool must have seen what ran: the warm-up round's recording pass counts the statements
+each unit recorded, and the child fails unless the count is exactly what the pass ran (its
+queries; the reference operations' declared round trips), so no ratio is ever taken against a
+tool that silently saw nothing. The count is printed to stderr and under each workload.
+
 The figures: client CPU time per query (``time.process_time``: what the profiler adds, and
-barely moved by other processes competing for the machine), min over passes; and wall time,
-median over passes. The run ends with issue 5's targets, each with its verdict.
+barely moved by other processes competing for the machine), the **median** over passes, with
+the min and the interquartile range (IQR, as a percentage of the median) beside it; and wall
+time, median over passes. The median, not the min: on this shared 2-core machine single passes
+are off in both directions (a pass 40% slow when a neighbour wakes up; a pass 12% below every
+other pass of its mode, whose min then says a mode is cheaper than it is), and the min of a
+mode is exactly one such pass, while the median needs half of them to move. Hence more
+rounds for the short ``reference`` passes (32 by default: about 70 ms of CPU each).
+
+The run ends with issue 5's targets, each with its verdict, judged on the medians. Each
+difference comes with its noise: twice the standard error of the difference of two medians,
+each median's estimated from its passes' IQR (for a normal spread, sigma = IQR / 1.349 and the
+median's standard error is 1.2533 sigma / sqrt(passes)). "Nothing measurable" (hooks
+installed, no unit active) is one-sided: ``off`` may be at most 1% or that noise, whichever
+is larger, above ``bare``.
 
 The other tools are pytest plugins that switch themselves on in every pytest run of the
 environment they are installed in, so they are not project dependencies and must not live in a
@@ -32,7 +52,9 @@ shared venv. Install them into a directory of their own and point ``--competitor
     pip install --no-deps --target /work/bench-competitors pytest-queryguard==0.4.1 queryspy==0.6.0
     .venv/bin/python benchmarks/runtime_overhead.py --competitors /work/bench-competitors
 
-Run: ``.venv/bin/python benchmarks/runtime_overhead.py [--queries 20000] [--rounds 8]``.
+Run: ``.venv/bin/python benchmarks/runtime_overhead.py [--queries 20000] [--rounds N]`` (N: 8,
+and 32 for ``reference``, by default). ``--breakdown WORKLOAD [--functions N]`` counts bytecodes
+instead of timing (see ``Bytecodes``), and lists the N functions that add the most.
 """
 
 from __future__ import annotations
@@ -40,14 +62,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib
 import json
+import math
 import os
 import statistics
 import subprocess
 import sys
+import sysconfig
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from types import CodeType, FrameType
 from typing import Any
 
@@ -59,17 +85,24 @@ ORM_TARGET_US = 10.0
 REFERENCE_TARGET_PERCENT = 3.0
 OFF_NOISE_PERCENT = 1.0  # "nothing measurable": at most this, or the run's own noise if larger
 DEFAULT_COMPETITORS_DIR = "/work/bench-competitors"
+DEFAULT_ROUNDS = 8  # passes per mode: a sqlite pass is 20,000 queries, ~2 s
+REFERENCE_ROUNDS = 32  # a reference pass is ~70 ms of CPU: many passes, a steadier median
+REFERENCE_PASS_QUERIES = 2000  # --queries per reference pass (the operations, once each)
+BREAKDOWN_QUERIES = {"sqlite-orm": 2000, "pg-orm-asyncpg": 1000, "reference": 2000}
 
 WORKLOADS: dict[str, tuple[str, ...]] = {
     "sqlite-orm": ("dbaudit", "queryguard", "queryspy"),
     "sqlite-dbapi": ("dbaudit",),
     "pg-orm-asyncpg": ("dbaudit", "queryguard", "queryspy"),
     "pg-psycopg": ("dbaudit",),
-    "reference": ("dbaudit",),
+    "reference": ("dbaudit", "queryguard", "queryspy"),
 }
 
 Timing = tuple[float, float]  # (wall seconds, CPU seconds of this process) per query
 Block = Callable[[], contextlib.AbstractContextManager[Any]]
+# a child's result: the passes' timings per mode, and the statements the tool recorded in its
+# counted pass
+Measured = tuple[dict[str, list[Timing]], int]
 
 
 class Clock:
@@ -85,39 +118,78 @@ class Clock:
 
 
 def recording_block(tool: str) -> Block:
-    """One "unit" (test, request) of the tool being measured, detection included."""
+    """One "unit" (test, request) of the tool being measured, detection included. It yields
+    the tool's record of the unit (read by ``counting_block`` once the unit is over)."""
     if tool == "dbaudit":
         from dbaudit.runtime import profile
 
         @contextlib.contextmanager
-        def unit() -> Iterator[None]:
+        def unit() -> Iterator[Any]:
             with profile("bench") as opened:
-                yield
+                yield opened
             _ = opened.findings
 
         return unit
     if tool == "queryguard":
-        from pytest_queryguard import record_queries
+        record_queries = importlib.import_module("pytest_queryguard").record_queries
 
         @contextlib.contextmanager
-        def guarded() -> Iterator[None]:
+        def guarded() -> Iterator[Any]:
             with record_queries() as log:
-                yield
+                yield log
             with contextlib.suppress(AssertionError):
                 log.assert_no_nplusone()
 
         return guarded
     if tool == "queryspy":
-        from queryspy import record
+        record = importlib.import_module("queryspy").record
 
         @contextlib.contextmanager
-        def spied() -> Iterator[None]:
+        def spied() -> Iterator[Any]:
             with record() as recorder:
-                yield
+                yield recorder
             _ = recorder.findings()
 
         return spied
     raise ValueError(tool)
+
+
+# how many statements a tool recorded in one unit, read once the unit is closed
+RECORDED: dict[str, Callable[[Any], int]] = {
+    "dbaudit": lambda unit: int(unit.query_count),
+    "queryguard": lambda log: int(log.count),
+    "queryspy": lambda recorder: int(recorder.query_count),  # statements at the cursor
+}
+
+
+def counting_block(tool: str, block: Block, seen: list[int]) -> Block:
+    """``block``, and the statements the tool recorded in each unit appended to ``seen``. Used
+    in the warm-up round only, so the measured passes pay nothing for it."""
+    recorded = RECORDED[tool]
+
+    @contextlib.contextmanager
+    def counting() -> Iterator[None]:
+        with block() as record:
+            yield
+        seen.append(recorded(record))
+
+    return counting
+
+
+def check_seen(tool: str, seen: list[int], expected: int) -> None:
+    """The tool recorded exactly the statements its counted pass ran (``expected``), or the
+    child fails: a ratio against a tool that saw nothing, or half, would flatter it."""
+    total = sum(seen)
+    print(
+        f"{tool} recorded {total} statements in the {len(seen)} units of its counted pass "
+        f"(it ran {expected})",
+        file=sys.stderr,
+    )
+    if total != expected:
+        raise SystemExit(
+            f"{tool} recorded {total} of the {expected} statements of its counted pass: "
+            "not measured (its figures would be those of a tool doing less)"
+        )
 
 
 def modes_for(tool: str) -> tuple[str, ...]:
@@ -176,10 +248,17 @@ BYTECODES: Bytecodes | None = None  # set in a child run with --breakdown
 
 
 def alternate(
-    tool: str, rounds: int, one_pass: Callable[[str, Block], Timing], switch: Callable[[str], None]
-) -> dict[str, list[Timing]]:
-    """Run the modes one pass each, ``rounds`` times, after one warm-up round."""
+    tool: str,
+    rounds: int,
+    one_pass: Callable[[str, Block], Timing],
+    switch: Callable[[str], None],
+    expected: int,
+) -> Measured:
+    """Run the modes one pass each, ``rounds`` times, after one warm-up round (whose recording
+    pass counts what the tool recorded: ``expected`` statements, or the child fails)."""
     block = recording_block(tool)
+    seen: list[int] = []
+    counting = counting_block(tool, block, seen)
     if BYTECODES is not None:
         for mode in ("bare", "on"):
             switch(mode)
@@ -187,16 +266,25 @@ def alternate(
             BYTECODES.cpu[mode] = min(one_pass(mode, chosen)[1] for _ in range(3))
             for counted in (False, True):  # one line: the same call-site chains in both
                 with BYTECODES.tracing(mode, warm_up=not counted):
-                    one_pass(mode, chosen)
-        return {}
+                    one_pass(mode, counting if mode == "on" and not counted else chosen)
+        check_seen(tool, seen, expected)
+        return {}, sum(seen)
     timings: dict[str, list[Timing]] = {mode: [] for mode in modes_for(tool)}
     for round_index in range(rounds + 1):
         for mode in round_order(tool, round_index):
             switch(mode)
-            timing = one_pass(mode, block if mode == "on" else contextlib.nullcontext)
+            timing = one_pass(mode, block_for(mode, round_index, block, counting))
             if round_index:  # round 0 warms caches: statements, fingerprints, call sites
                 timings[mode].append(timing)
-    return timings
+    check_seen(tool, seen, expected)
+    return timings, sum(seen)
+
+
+def block_for(mode: str, round_index: int, block: Block, counting: Block) -> Block:
+    """What a pass wraps each unit in: nothing unless ``on``; counting in the warm-up round."""
+    if mode != "on":
+        return contextlib.nullcontext
+    return block if round_index else counting
 
 
 def round_order(tool: str, round_index: int) -> tuple[str, ...]:
@@ -211,8 +299,11 @@ async def alternate_async(
     rounds: int,
     one_pass: Callable[[str, Block], Awaitable[Timing]],
     switch: Callable[[str], None],
-) -> dict[str, list[Timing]]:
+    expected: int,
+) -> Measured:
     block = recording_block(tool)
+    seen: list[int] = []
+    counting = counting_block(tool, block, seen)
     if BYTECODES is not None:
         for mode in ("bare", "on"):
             switch(mode)
@@ -220,16 +311,18 @@ async def alternate_async(
             BYTECODES.cpu[mode] = min([(await one_pass(mode, chosen))[1] for _ in range(3)])
             for counted in (False, True):
                 with BYTECODES.tracing(mode, warm_up=not counted):
-                    await one_pass(mode, chosen)
-        return {}
+                    await one_pass(mode, counting if mode == "on" and not counted else chosen)
+        check_seen(tool, seen, expected)
+        return {}, sum(seen)
     timings: dict[str, list[Timing]] = {mode: [] for mode in modes_for(tool)}
     for round_index in range(rounds + 1):
         for mode in round_order(tool, round_index):
             switch(mode)
-            timing = await one_pass(mode, block if mode == "on" else contextlib.nullcontext)
+            timing = await one_pass(mode, block_for(mode, round_index, block, counting))
             if round_index:
                 timings[mode].append(timing)
-    return timings
+    check_seen(tool, seen, expected)
+    return timings, sum(seen)
 
 
 def engine_switch(tool: str, engine: Any) -> Callable[[str], None]:
@@ -246,7 +339,7 @@ def engine_switch(tool: str, engine: Any) -> Callable[[str], None]:
     return switch
 
 
-def run_sqlite_orm(tool: str, queries: int, rounds: int) -> dict[str, list[Timing]]:
+def run_sqlite_orm(tool: str, queries: int, rounds: int) -> Measured:
     from sqlalchemy import create_engine, insert, select
     from sqlalchemy.orm import Session
 
@@ -266,10 +359,10 @@ def run_sqlite_orm(tool: str, queries: int, rounds: int) -> dict[str, list[Timin
                 session.expunge_all()
             return clock.per(queries)
 
-        return alternate(tool, rounds, one_pass, engine_switch(tool, engine))
+        return alternate(tool, rounds, one_pass, engine_switch(tool, engine), queries)
 
 
-def run_sqlite_dbapi(tool: str, queries: int, rounds: int) -> dict[str, list[Timing]]:
+def run_sqlite_dbapi(tool: str, queries: int, rounds: int) -> Measured:
     import sqlite3
 
     from dbaudit.runtime import instrument
@@ -290,10 +383,10 @@ def run_sqlite_dbapi(tool: str, queries: int, rounds: int) -> dict[str, list[Tim
                     ).fetchone()
         return clock.per(queries)
 
-    return alternate(tool, rounds, one_pass, lambda mode: None)
+    return alternate(tool, rounds, one_pass, lambda mode: None, queries)
 
 
-def run_pg_orm(tool: str, queries: int, rounds: int, url: str) -> dict[str, list[Timing]]:
+def run_pg_orm(tool: str, queries: int, rounds: int, url: str) -> Measured:
     from sqlalchemy import insert, select
     from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
@@ -301,7 +394,7 @@ def run_pg_orm(tool: str, queries: int, rounds: int, url: str) -> dict[str, list
 
     base, item = orm_models()
 
-    async def main() -> dict[str, list[Timing]]:
+    async def main() -> Measured:
         engine = create_async_engine(sqlalchemy_url(url, "asyncpg"))
         async with engine.begin() as conn:
             await conn.run_sync(base.metadata.drop_all)
@@ -321,14 +414,14 @@ def run_pg_orm(tool: str, queries: int, rounds: int, url: str) -> dict[str, list
                     return clock.per(queries)
 
                 switch = engine_switch(tool, engine)
-                return await alternate_async(tool, rounds, one_pass, switch)
+                return await alternate_async(tool, rounds, one_pass, switch, queries)
         finally:
             await engine.dispose()
 
     return asyncio.run(main())
 
 
-def run_pg_psycopg(tool: str, queries: int, rounds: int, url: str) -> dict[str, list[Timing]]:
+def run_pg_psycopg(tool: str, queries: int, rounds: int, url: str) -> Measured:
     import psycopg
 
     from dbaudit.runtime import instrument
@@ -356,28 +449,30 @@ def run_pg_psycopg(tool: str, queries: int, rounds: int, url: str) -> dict[str, 
                         ).fetchone()
             return clock.per(queries)
 
-        return alternate(tool, rounds, one_pass, switch)
+        return alternate(tool, rounds, one_pass, switch, queries)
 
 
-def run_reference(tool: str, queries: int, rounds: int, url: str) -> dict[str, list[Timing]]:
+def run_reference(tool: str, queries: int, rounds: int, url: str) -> Measured:
     """Timing per pass (not per query) over every read operation, naive and optimized, each
     operation one unit. Writes are left out: they need a restore between passes."""
     from dbaudit.reference.render_platform import naive, optimized
     from dbaudit.reference.render_platform.operations import OPERATIONS
-    from dbaudit.runtime import instrument, uninstrument
 
     dataset = load_reference_dataset(url)
 
-    async def main() -> dict[str, list[Timing]]:
+    async def main() -> Measured:
         variants = (naive, optimized)
         engines = [variant.create_engine(url) for variant in variants]
         platforms = [v.RenderPlatform(e) for v, e in zip(variants, engines, strict=True)]
         reads = [op for op in OPERATIONS if not op.writes]
-        passes = max(1, queries // 2000)
+        passes = reference_passes(queries)
+        # the statements a pass runs, as the operations declare them (tests hold them exact)
+        statements = sum(op.naive_round_trips + op.optimized_round_trips for op in reads)
+        switches = [engine_switch(tool, engine) for engine in engines]
 
         def switch(mode: str) -> None:
-            for engine in engines:
-                (uninstrument if mode == "bare" else instrument)(engine)
+            for each in switches:
+                each(mode)
 
         async def one_pass(mode: str, block: Block) -> Timing:
             clock = Clock()
@@ -389,12 +484,17 @@ def run_reference(tool: str, queries: int, rounds: int, url: str) -> dict[str, l
             return clock.per(passes)
 
         try:
-            return await alternate_async(tool, rounds, one_pass, switch)
+            return await alternate_async(tool, rounds, one_pass, switch, passes * statements)
         finally:
             for engine in engines:
                 await engine.dispose()
 
     return asyncio.run(main())
+
+
+def reference_passes(queries: int) -> int:
+    """The reference operations run this many times in one timed pass (figures are per time)."""
+    return max(1, queries // REFERENCE_PASS_QUERIES)
 
 
 def dataset_marker(url: str) -> str:
@@ -411,8 +511,8 @@ def load_reference_dataset(url: str) -> Any:
 
     marker = dataset_marker(url)
     if os.path.exists(marker):
-        with open(marker, "rb") as handle:
-            return pickle.load(handle)
+        with open(marker, "rb") as stored:
+            return pickle.load(stored)
 
     from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -489,23 +589,101 @@ def print_breakdown(workload: str, bytecodes: Bytecodes, queries: int, per_what:
     )
 
 
+def print_functions(bytecodes: Bytecodes, count: int, queries: int, per_what: str) -> None:
+    """The ``count`` functions that add the most bytecodes, per query or per pass."""
+    rows = function_rows(bytecodes, queries)[:count]
+    print(f"  the {len(rows)} functions adding the most bytecodes per {per_what}:")
+    print(f"  {'bare':>10s} {'on':>10s} {'added':>10s}  file:function")
+    for name, bare, on in rows:
+        print(f"  {bare:10.1f} {on:10.1f} {on - bare:+10.1f}  {name}")
+
+
+def function_rows(bytecodes: Bytecodes, queries: int) -> list[tuple[str, float, float]]:
+    """(file:qualified name, bare, on) per query or pass, most bytecodes added first."""
+    totals: dict[str, list[int]] = {}
+    for index, mode in enumerate(("bare", "on")):
+        for code, count in bytecodes.counts[mode].items():
+            name = f"{short_path(code.co_filename)}:{code.co_qualname}"
+            totals.setdefault(name, [0, 0])[index] += count
+    rows = [(name, bare / queries, on / queries) for name, (bare, on) in totals.items()]
+    rows.sort(key=lambda row: (row[1] - row[2], row[0]))
+    return rows
+
+
+def short_path(filename: str) -> str:
+    """A source file as it reads in a package: ``sqlalchemy/orm/session.py``, ``dbaudit/...``,
+    ``asyncio/events.py``; the benchmark by its name."""
+    for marker in ("site-packages/", "/src/"):
+        if marker in filename:
+            return filename.rsplit(marker, 1)[1]
+    stdlib = sysconfig.get_paths()["stdlib"]
+    if filename.startswith(stdlib + os.sep):
+        return filename[len(stdlib) + 1 :]
+    return os.path.basename(filename)
+
+
 def child(workload: str, tool: str, queries: int, rounds: int, url: str | None) -> None:
     if workload == "sqlite-orm":
-        timings = run_sqlite_orm(tool, queries, rounds)
+        timings, recorded = run_sqlite_orm(tool, queries, rounds)
     elif workload == "sqlite-dbapi":
-        timings = run_sqlite_dbapi(tool, queries, rounds)
+        timings, recorded = run_sqlite_dbapi(tool, queries, rounds)
     elif workload == "pg-orm-asyncpg":
-        timings = run_pg_orm(tool, queries, rounds, str(url))
+        timings, recorded = run_pg_orm(tool, queries, rounds, str(url))
     elif workload == "pg-psycopg":
-        timings = run_pg_psycopg(tool, queries, rounds, str(url))
+        timings, recorded = run_pg_psycopg(tool, queries, rounds, str(url))
     else:
-        timings = run_reference(tool, queries, rounds, str(url))
+        timings, recorded = run_reference(tool, queries, rounds, str(url))
     if BYTECODES is not None:
         return
-    print(json.dumps(timings))
+    print(json.dumps({"timings": timings, "recorded": recorded}))
 
 
 # --------------------------------------------------------------------------- the parent side
+
+
+@dataclass(frozen=True, slots=True)
+class ToolRun:
+    """What one child measured: its passes per mode, and the statements it recorded in its
+    counted pass (all that the pass ran: the child checked)."""
+
+    timings: dict[str, list[Timing]]
+    recorded: int
+
+
+@dataclass(frozen=True, slots=True)
+class Spread:
+    """Client CPU seconds of one mode's passes: median (the figure), min, quartiles."""
+
+    median: float
+    low: float
+    q1: float
+    q3: float
+    passes: int
+
+    @property
+    def iqr_percent(self) -> float:
+        return 100 * (self.q3 - self.q1) / self.median
+
+    @property
+    def error(self) -> float:
+        """Standard error of the median, from the IQR: for a normal spread sigma is IQR / 1.349,
+        and the median's standard error 1.2533 sigma / sqrt(passes)."""
+        return 1.2533 * (self.q3 - self.q1) / 1.349 / math.sqrt(self.passes)
+
+
+def cpu_spread(timings: list[Timing]) -> Spread:
+    cpus = sorted(t[1] for t in timings)
+    q1, q3 = cpus[0], cpus[0]
+    if len(cpus) > 1:
+        q1, _, q3 = statistics.quantiles(cpus, n=4, method="inclusive")
+    return Spread(statistics.median(cpus), cpus[0], q1, q3, len(cpus))
+
+
+def added(run: ToolRun, mode: str, base: str = "bare") -> tuple[float, float]:
+    """``mode``'s median CPU over ``base``'s, and its noise: twice the standard error of the
+    difference of the two medians (seconds, per query or per pass)."""
+    low, high = cpu_spread(run.timings[base]), cpu_spread(run.timings[mode])
+    return high.median - low.median, 2 * math.hypot(low.error, high.error)
 
 
 def competitor_missing(tool: str, directory: str | None) -> str | None:
@@ -534,24 +712,48 @@ def child_env(directory: str | None) -> dict[str, str]:
     return env
 
 
+class ChildFailed(RuntimeError):
+    """A child exited non-zero; ``reason`` is the last line it wrote to stderr."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 def run_child(
     workload: str, tool: str, queries: int, rounds: int, url: str | None, directory: str | None
-) -> dict[str, list[Timing]]:
+) -> ToolRun:
     command = [sys.executable, __file__, "--child", workload, tool]
     command += ["--queries", str(queries), "--rounds", str(rounds)]
     command += ["--url", url] if url else []
     env = child_env(directory if tool in COMPETITORS else None)
     done = subprocess.run(command, env=env, capture_output=True, text=True)
     if done.returncode != 0:
-        raise RuntimeError(f"{workload}/{tool} failed:\n{done.stderr[-3000:]}")
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        raise ChildFailed(
+            f"{workload}/{tool} failed:\n{done.stderr[-3000:]}", lines[-1] if lines else ""
+        )
     data = json.loads(done.stdout.strip().splitlines()[-1])
-    return {mode: [(float(w), float(c)) for w, c in values] for mode, values in data.items()}
+    timings = {
+        mode: [(float(w), float(c)) for w, c in values] for mode, values in data["timings"].items()
+    }
+    return ToolRun(timings, int(data["recorded"]))
+
+
+def rounds_for(workload: str, rounds: int | None) -> int:
+    if rounds:
+        return rounds
+    return REFERENCE_ROUNDS if workload == "reference" else DEFAULT_ROUNDS
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--queries", type=int, default=20_000, help="queries per sqlite pass")
-    parser.add_argument("--rounds", type=int, default=8, help="passes per mode")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        help=f"passes per mode (default {DEFAULT_ROUNDS}, reference {REFERENCE_ROUNDS})",
+    )
     parser.add_argument("--workloads", default=",".join(WORKLOADS), help="comma separated")
     parser.add_argument(
         "--competitors",
@@ -562,18 +764,25 @@ def main() -> int:
     parser.add_argument(
         "--breakdown",
         metavar="WORKLOAD",
-        choices=("sqlite-orm", "reference"),
+        choices=tuple(BREAKDOWN_QUERIES),
         help="instead of timing: count the bytecodes dbaudit adds, per part of the profiler "
-        "(sqlite-orm: 2,000 queries; reference: one pass)",
+        "(sqlite-orm: 2,000 queries; pg-orm-asyncpg: 1,000; reference: one pass)",
+    )
+    parser.add_argument(
+        "--functions",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --breakdown: then the N functions that add the most bytecodes",
     )
     parser.add_argument("--child", nargs=2, metavar=("WORKLOAD", "TOOL"), help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child[0], args.child[1], args.queries, args.rounds, args.url)
+        child(args.child[0], args.child[1], args.queries, args.rounds or DEFAULT_ROUNDS, args.url)
         return 0
     if args.breakdown:
-        return breakdown(args.breakdown)
+        return breakdown(args.breakdown, args.functions)
 
     workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
     unknown = [w for w in workloads if w not in WORKLOADS]
@@ -594,43 +803,54 @@ def main() -> int:
             url = stack.enter_context(temporary_database(server))
             stack.callback(_remove, dataset_marker(url))
             print(f"PostgreSQL: {redact(server.url)} ({server.source})")
+        passes = ", ".join(sorted({f"{rounds_for(w, args.rounds)}" for w in workloads}, key=int))
         print(
-            f"{args.rounds} passes per mode, alternating; a unit = {UNIT_SIZE} queries; "
+            f"{passes} passes per mode, alternating; a unit = {UNIT_SIZE} queries; "
             f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
         )
-        measured: dict[str, dict[str, dict[str, list[Timing]]]] = {}
+        measured: dict[str, dict[str, ToolRun]] = {}
+        failed: dict[str, dict[str, str]] = {}
         for workload in workloads:
             queries = args.queries if workload.startswith("sqlite") else max(500, args.queries // 4)
-            results = {}
+            rounds = rounds_for(workload, args.rounds)
+            results: dict[str, ToolRun] = {}
             for tool in WORKLOADS[workload]:
                 if missing.get(tool):
                     continue
-                results[tool] = run_child(
-                    workload, tool, queries, args.rounds, url, args.competitors
-                )
-            report(workload, results, queries)
+                try:
+                    results[tool] = run_child(
+                        workload, tool, queries, rounds, url, args.competitors
+                    )
+                except ChildFailed as failure:
+                    if tool not in COMPETITORS:
+                        raise
+                    failed.setdefault(workload, {})[tool] = failure.reason
+                    print(f"note: {COMPETITORS[tool]} not measured on {workload}: {failure.reason}")
+            report(workload, results, queries, rounds)
             measured[workload] = results
-        summary(measured)
+        summary(measured, failed)
     return 0
 
 
-def breakdown(workload: str) -> int:
+def breakdown(workload: str, functions: int = 0) -> int:
     global BYTECODES
     BYTECODES = Bytecodes()
+    queries = BREAKDOWN_QUERIES[workload]
     with contextlib.ExitStack() as stack:
         url = None
-        queries = 2000
-        if workload == "reference":
+        if workload != "sqlite-orm":
             from dbaudit.db import resolve_server, temporary_database
 
             url = stack.enter_context(temporary_database(stack.enter_context(resolve_server())))
             stack.callback(_remove, dataset_marker(url))
-            queries = 2000  # one pass (passes = queries // 2000): per pass, not per query
         child(workload, "dbaudit", queries, 1, url)
-    if workload == "reference":
-        print_breakdown(workload, BYTECODES, 1, "pass")
+    if workload == "reference":  # one pass: the figures are per pass, not per query
+        per, per_what = reference_passes(queries), "pass"
     else:
-        print_breakdown(workload, BYTECODES, queries, "query")
+        per, per_what = queries, "query"
+    print_breakdown(workload, BYTECODES, per, per_what)
+    if functions:
+        print_functions(BYTECODES, functions, per, per_what)
     return 0
 
 
@@ -639,76 +859,117 @@ def _remove(path: str) -> None:
         os.remove(path)
 
 
-def report(workload: str, results: dict[str, dict[str, list[Timing]]], queries: int) -> None:
+def report(workload: str, results: dict[str, ToolRun], queries: int, rounds: int) -> None:
     print()
     unit = "ms per pass" if workload == "reference" else "us per query"
     scale = 1e3 if workload == "reference" else 1e6
     what = "every read operation, naive + optimized" if workload == "reference" else queries
-    print(f"{workload} ({what}), {unit}:")
     print(
-        "  {:22s} {:>9s} {:>10s} {:>7s} {:>9s} {:>8s}".format(
-            "tool / mode", "CPU", "overhead", "ratio", "wall", "wall +%"
+        f"{workload} ({what}), {unit}; CPU: median of {rounds} passes, min, "
+        "interquartile range; wall: median:"
+    )
+    print(
+        "  {:22s} {:>9s} {:>9s} {:>6s} {:>10s} {:>7s} {:>9s} {:>8s}".format(
+            "tool / mode", "CPU", "min", "IQR", "overhead", "ratio", "wall", "wall +%"
         )
     )
-    for tool, modes in results.items():
-        bare_cpu = min(t[1] for t in modes["bare"])
-        bare_wall = statistics.median(t[0] for t in modes["bare"])
-        for mode, values in modes.items():
-            cpu = min(t[1] for t in values)
+    for tool, run in results.items():
+        bare = cpu_spread(run.timings["bare"]).median
+        bare_wall = statistics.median(t[0] for t in run.timings["bare"])
+        for mode, values in run.timings.items():
+            cpu = cpu_spread(values)
             wall = statistics.median(t[0] for t in values)
             label = f"{tool} {mode}" if tool == "dbaudit" or mode != "bare" else f"{tool} idle"
             print(
-                f"  {label:22s} {cpu * scale:9.1f} {(cpu - bare_cpu) * scale:+10.1f}"
-                f" {cpu / bare_cpu:6.2f}x {wall * scale:9.1f} {100 * (wall / bare_wall - 1):+7.1f}%"
+                f"  {label:22s} {cpu.median * scale:9.1f} {cpu.low * scale:9.1f}"
+                f" {cpu.iqr_percent:5.1f}% {(cpu.median - bare) * scale:+10.1f}"
+                f" {cpu.median / bare:6.2f}x {wall * scale:9.1f}"
+                f" {100 * (wall / bare_wall - 1):+7.1f}%"
             )
+    if results:
+        loops = reference_passes(queries) if workload == "reference" else 1
+        per = "per pass" if workload == "reference" else "in the counted pass"
+        counts = ", ".join(f"{tool} {run.recorded // loops}" for tool, run in results.items())
+        print(f"  statements recorded {per} (checked: all that ran): {counts}")
 
 
-def cpu(modes: dict[str, list[Timing]], mode: str) -> float:
-    return min(t[1] for t in modes[mode])
-
-
-def summary(measured: dict[str, dict[str, dict[str, list[Timing]]]]) -> None:
-    """Issue 5's targets, each with its verdict, from the figures above (CPU time, min)."""
+def summary(
+    measured: dict[str, dict[str, ToolRun]], failed: dict[str, dict[str, str]] | None = None
+) -> None:
+    """Issue 5's targets, each with its verdict, from the figures above (CPU time, median)."""
+    failed = failed or {}
     print()
-    print("targets (issue 5, CPU time):")
+    print(
+        "targets (issue 5; client CPU, median over passes; ± twice the standard error of the "
+        "difference of two medians):"
+    )
     orm = measured.get("sqlite-orm", {})
     if "dbaudit" in orm:
-        modes = orm["dbaudit"]
-        added = (cpu(modes, "on") - cpu(modes, "bare")) * 1e6
+        more, error = added(orm["dbaudit"], "on")
+        met = verdict(more * 1e6 < ORM_TARGET_US)
         print(
-            f"  sqlite-orm, unit active, detection included: +{added:.1f} us per query "
-            f"(target < {ORM_TARGET_US:.0f} us): {verdict(added < ORM_TARGET_US)}"
+            f"  sqlite-orm, unit active, detection included: {more * 1e6:+.1f} ± {error * 1e6:.1f}"
+            f" us per query (target < {ORM_TARGET_US:.0f} us): {met}"
         )
-        for tool in COMPETITORS:
-            if tool in orm:
-                theirs = (cpu(orm[tool], "on") - cpu(orm[tool], "bare")) * 1e6
-                times = f", {theirs / added:.1f}x dbaudit's" if added > 0 else ""
-                print(f"    {COMPETITORS[tool]} on the same workload: +{theirs:.1f} us{times}")
-    for workload, results in measured.items():
-        if "dbaudit" not in results or "off" not in results["dbaudit"]:
-            continue
-        modes = results["dbaudit"]
-        off = 100 * (cpu(modes, "off") / cpu(modes, "bare") - 1)
-        noise = max(OFF_NOISE_PERCENT, spread(modes["bare"]))
+        compare(orm, failed.get("sqlite-orm", {}), more, lambda s, _: f"{s * 1e6:+.1f} us")
+    pg = measured.get("pg-orm-asyncpg", {})
+    if "dbaudit" in pg:
+        more, error = added(pg["dbaudit"], "on")
         print(
-            f"  {workload}, hooks installed, no unit active: {off:+.1f}% "
-            f"(target: nothing measurable, no more than this run's noise, {noise:.1f}%): "
+            f"  pg-orm-asyncpg, unit active, detection included: {more * 1e6:+.1f} ± "
+            f"{error * 1e6:.1f} us per query (no target)"
+        )
+        compare(pg, failed.get("pg-orm-asyncpg", {}), more, lambda s, _: f"{s * 1e6:+.1f} us")
+    for workload, results in measured.items():
+        if "dbaudit" not in results or "off" not in results["dbaudit"].timings:
+            continue
+        run = results["dbaudit"]
+        more, error = added(run, "off")
+        bare = cpu_spread(run.timings["bare"]).median
+        off, noise = 100 * more / bare, max(OFF_NOISE_PERCENT, 100 * error / bare)
+        print(
+            f"  {workload}, hooks installed, no unit active: {off:+.1f}% (target: nothing "
+            f"measurable, at most {OFF_NOISE_PERCENT:.0f}% or this run's noise, {noise:.1f}%): "
             f"{verdict(off <= noise)}"
         )
-    if "dbaudit" in measured.get("reference", {}):
-        modes = measured["reference"]["dbaudit"]
-        slower = 100 * (cpu(modes, "on") / cpu(modes, "bare") - 1)
+    reference = measured.get("reference", {})
+    if "dbaudit" in reference:
+        run = reference["dbaudit"]
+        more, error = added(run, "on")
+        bare = cpu_spread(run.timings["bare"]).median
+        slower = 100 * more / bare
         print(
-            f"  reference, a unit per operation, detection included: {slower:+.1f}% "
-            f"(target < {REFERENCE_TARGET_PERCENT:.0f}%): "
+            f"  reference, a unit per operation, detection included: {slower:+.1f}% ± "
+            f"{100 * error / bare:.1f}% (target < {REFERENCE_TARGET_PERCENT:.0f}%): "
             f"{verdict(slower < REFERENCE_TARGET_PERCENT)}"
         )
 
+        def per_pass(seconds: float, idle: float) -> str:
+            return f"{100 * seconds / idle:+.1f}% ({seconds * 1e3:+.1f} ms per pass)"
 
-def spread(timings: list[Timing]) -> float:
-    """How far a typical pass is above the best one, in percent: the noise floor of a mode."""
-    cpus = [t[1] for t in timings]
-    return 100 * (statistics.median(cpus) / min(cpus) - 1)
+        compare(reference, failed.get("reference", {}), more, per_pass)
+
+
+def compare(
+    results: dict[str, ToolRun],
+    failed: dict[str, str],
+    ours: float,
+    figure: Callable[[float, float], str],
+) -> None:
+    """The other tools on the same workload: what they add (``figure(seconds, their idle
+    median)``) and how many times dbaudit's ``ours`` that is."""
+    for tool in COMPETITORS:
+        if tool in failed:
+            print(f"    {COMPETITORS[tool]} on the same workload: not measured ({failed[tool]})")
+        if tool not in results:
+            continue
+        theirs, _ = added(results[tool], "on")
+        if results[tool].recorded != results["dbaudit"].recorded:  # the children check: never
+            print(f"    {COMPETITORS[tool]}: not compared (recorded other statements)")
+            continue
+        idle = cpu_spread(results[tool].timings["bare"]).median
+        times = f", {theirs / ours:.1f}x dbaudit's" if ours > 0 else ""
+        print(f"    {COMPETITORS[tool]} on the same workload: {figure(theirs, idle)}{times}")
 
 
 def verdict(met: bool) -> str:
