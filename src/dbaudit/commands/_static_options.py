@@ -21,8 +21,15 @@ EXIT_NOT_ANALYZED = 3  # the report is complete except for files that could not 
 _PROGRESS_AFTER_SECONDS = 0.5
 
 
-def add_scan_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("paths", nargs="+", metavar="PATH", help="files or folders to audit")
+def add_scan_arguments(parser: argparse.ArgumentParser, *, paths_required: bool = True) -> None:
+    """The scan's options; ``paths_required=False`` lets a command run without a PATH
+    (``dbaudit check --runtime EVENTS.json`` gates on runtime findings alone)."""
+    parser.add_argument(
+        "paths",
+        nargs="+" if paths_required else "*",
+        metavar="PATH",
+        help="files or folders to audit",
+    )
     parser.add_argument(
         "--select",
         action="append",
