@@ -125,7 +125,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def run_suite(
     project: Path, pg_url: str, events: str, *, items: int = 6, delay_s: float = 0.0
 ) -> Path:
-    """``pytest --dbaudit-json events`` in a subprocess, as the CI step runs it."""
+    """``pytest --dbaudit-json events`` in a subprocess in ``project``, as a CI step runs it."""
     env = {
         **os.environ,
         "DBAUDIT_TEST_PG": pg_url,
@@ -274,6 +274,41 @@ def test_fail_on_and_baseline_come_from_pyproject_without_a_path(
     # --isolated reads no [tool.dbaudit]
     assert main(["check", "--runtime", "events.json", "--isolated"]) == 1
     capsys.readouterr()
+
+
+def test_several_events_files_and_a_suite_run_from_a_subfolder(
+    project: Path, pg_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``cd backend && pytest --dbaudit-json events.json``, then the check from the root."""
+    backend = project / "backend"
+    backend.mkdir()
+    for name in ("app", "tests", "pytest.ini"):
+        (project / name).rename(backend / name)
+    run_suite(backend, pg_url, "events.json")
+    run_suite(backend, pg_url, "again.json", items=8)
+    argv = ["backend", "--no-cache", "--runtime", "backend/events.json"]
+    code, document = check_json(capsys, *argv)
+    assert code == 1
+    assert findings_of(document) == [
+        ("DBA102", "owners", "static", True),
+        ("DBA101", "by_owner", "runtime", True),
+    ]
+    findings = document["findings"]
+    assert isinstance(findings, list)
+    # the profiler's paths were relative to backend/: made relative to here, like the static
+    assert [f["path"] for f in findings] == ["backend/app/dal.py", "backend/app/dal.py"]
+    assert [h["path"] for h in findings[1]["call_chain"]] == [
+        "backend/tests/test_app.py",
+        "backend/app/dal.py",
+    ]
+    assert main(["check", *argv, "--write-baseline", "baseline.json"]) == 0
+    capsys.readouterr()
+    # two files (--runtime repeated, or several after one): one problem is still one finding
+    for more in (["--runtime", "backend/again.json"], ["backend/again.json"]):
+        code, document = check_json(capsys, *argv, *more)
+        assert code == 1 and len(findings_of(document)) == 2
+        code, document = check_json(capsys, *argv, *more, "--baseline", "baseline.json")
+        assert code == 0 and document["findings"] == []
 
 
 SLOW_TESTS = """\

@@ -11,9 +11,11 @@ both ways is the static finding, confirmed; what only the runtime saw is a findi
 and gates like any other. ``--select``, ``--ignore`` and ``--min-severity`` (and their
 ``[tool.dbaudit]`` keys) apply to runtime findings too, so ``--ignore DBA302`` leaves out slow
 queries, whose existence depends on the machine's speed. With ``--runtime`` and no PATH the
-check gates on the runtime findings alone (a usage error without either). A runtime finding's
-baseline key is its rule, file and function (``Finding.baseline_key``; it has no code excerpt),
-never a line, a count or a time, so a re-run with other timings matches the same entries.
+check gates on the runtime findings alone (a usage error without either). Paths the profiler
+wrote relative to another folder are read from the events file's folder (:class:`_Rebase`).
+A runtime finding's baseline key is its rule, file and function (``Finding.baseline_key``; it
+has no code excerpt), never a line, a count or a time, so a re-run with other timings matches
+the same entries.
 
 The report holds the findings that fail the check (new against the baseline, at or above
 ``--fail-on``) in any of ``dbaudit.report.FORMATS``. With ``-o FILE`` it goes to FILE and the
@@ -218,7 +220,44 @@ def _load_runtime(paths: Sequence[str]) -> list[UnitRecord]:
                 f"--runtime {path}: a folder, not an events file (--runtime takes every "
                 "argument after it: put the PATHs first)"
             )
-    return load_runtime(list(paths))
+    units: list[UnitRecord] = []
+    for path in paths:
+        folder = os.path.dirname(path)
+        rebase = _Rebase(folder) if folder else None
+        units += [rebase.unit(u) if rebase else u for u in load_runtime([path])]
+    return units
+
+
+class _Rebase:
+    """Paths the profiler wrote relative to the folder pytest ran in, made relative to ours.
+
+    ``cd backend && pytest --dbaudit-json events.json``, then ``dbaudit check backend --runtime
+    backend/events.json`` from the repository root: ``app/dal.py`` names no file from here but
+    does from the events file's folder, so it becomes ``backend/app/dal.py`` (the static audit's
+    path, the baseline's and the SARIF's). A path that names a file from here is kept.
+    """
+
+    def __init__(self, folder: str) -> None:
+        self._folder = folder
+        self._paths: dict[str, str] = {}
+
+    def unit(self, unit: UnitRecord) -> UnitRecord:
+        return replace(unit, findings=tuple(self._finding(f) for f in unit.findings))
+
+    def _finding(self, finding: Finding) -> Finding:
+        hops = tuple(replace(hop, path=self._path(hop.path)) for hop in finding.call_chain)
+        return replace(finding, path=self._path(finding.path), call_chain=hops)
+
+    def _path(self, path: str) -> str:
+        found = self._paths.get(path)
+        if found is None:
+            found = path
+            if not os.path.isabs(path) and not os.path.isfile(path):
+                there = os.path.join(self._folder, path)
+                if os.path.isfile(there):
+                    found = os.path.normpath(there)
+            self._paths[path] = found
+        return found
 
 
 def _project_config(args: argparse.Namespace) -> ProjectConfig:
