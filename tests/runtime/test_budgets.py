@@ -11,7 +11,13 @@ import time
 import pytest
 
 from dbaudit.runtime import DbTimeBudgetExceeded, assert_max_db_time, ignore, instrument, profile
-from dbaudit.runtime.budgets import check_budget_ms, worst_statements
+from dbaudit.runtime.budgets import (
+    QueryCountMismatch,
+    assert_num_queries,
+    check_budget_ms,
+    check_query_count,
+    worst_statements,
+)
 
 
 @pytest.fixture()
@@ -76,3 +82,57 @@ def test_worst_statements_groups_by_fingerprint(db: sqlite3.Connection) -> None:
     ]
     assert worst[0].total_ms >= 15 and worst[0].site is not None
     assert len(worst_statements(unit.events, limit=1)) == 1
+
+
+# -- exact counts (Django's assertNumQueries) -------------------------------------------------
+
+
+def test_exact_count_passes_only_on_the_number(db: sqlite3.Connection) -> None:
+    with assert_num_queries(2) as unit:
+        db.execute("SELECT 1").fetchone()
+        with ignore():  # counted all the same: ignore() silences detectors, not budgets
+            db.execute("SELECT 2").fetchone()
+    assert unit.query_count == 2
+    with assert_num_queries(0):
+        pass
+
+
+def test_more_queries_than_expected_fail_listing_each_with_its_call_site(
+    db: sqlite3.Connection,
+) -> None:
+    with pytest.raises(QueryCountMismatch) as raised, assert_num_queries(1):
+        db.execute("SELECT 1").fetchone()
+        db.execute("SELECT sleep_ms(0)").fetchone()
+    lines = str(raised.value).splitlines()
+    assert lines[0] == "expected exactly 1 queries, 2 ran:"
+    assert lines[1].startswith("  SELECT ?  (") and "test_budgets.py" in lines[1]
+    assert "in test_more_queries_than_expected_fail" in lines[1]
+    assert lines[2].startswith("  SELECT SLEEP_MS(?)  (")
+    assert raised.value.expected == 1 and raised.value.unit.query_count == 2
+
+
+def test_fewer_queries_than_expected_fail_too(db: sqlite3.Connection) -> None:
+    with pytest.raises(QueryCountMismatch) as raised, assert_num_queries(3):
+        db.execute("SELECT 1").fetchone()
+    assert str(raised.value).splitlines()[0] == "expected exactly 3 queries, 1 ran:"
+    with (
+        pytest.raises(QueryCountMismatch, match=r"^expected exactly 1 queries, 0 ran$"),
+        assert_num_queries(1),
+    ):
+        pass
+
+
+def test_exact_count_lets_the_blocks_own_exception_through(db: sqlite3.Connection) -> None:
+    with pytest.raises(KeyError), assert_num_queries(5):
+        raise KeyError("the test's own failure")
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, "2", True, None])
+def test_bad_counts_are_refused(bad: object) -> None:
+    with pytest.raises(ValueError, match="non-negative integer"):
+        check_query_count(bad)
+    with (
+        pytest.raises(ValueError, match="assert_num_queries needs a non-negative integer"),
+        assert_num_queries(bad),  # type: ignore[arg-type]
+    ):
+        pass

@@ -399,3 +399,71 @@ def test_bad_baseline_file_is_a_usage_error(
     update_alone = project.runpytest_subprocess("--dbaudit-baseline-update")
     assert update_alone.ret == pytest.ExitCode.USAGE_ERROR
     update_alone.stderr.fnmatch_lines(["*--dbaudit-baseline-update needs a file*"])
+
+
+# -- exact counts -------------------------------------------------------------------------------
+
+
+def test_num_queries_marker_and_fixture_fail_on_more_and_on_fewer(
+    project: pytest.Pytester,
+) -> None:
+    project.makepyfile(
+        test_exact="""
+import pytest
+from app import owner_of
+
+
+@pytest.mark.num_queries(3)
+def test_exact(engine):
+    with engine.connect() as conn:
+        for i in range(3):
+            owner_of(conn, i)
+
+
+@pytest.mark.num_queries(2)
+def test_more(engine):
+    with engine.connect() as conn:
+        for i in range(3):
+            owner_of(conn, i)
+
+
+@pytest.mark.num_queries(n=4)
+def test_fewer(db):
+    db.execute("SELECT id FROM t WHERE id = ?", (1,)).fetchone()
+
+
+def test_fixture(db, assert_num_queries):
+    with assert_num_queries(1):
+        db.execute("SELECT id FROM t WHERE id = ?", (1,)).fetchone()
+    with assert_num_queries(2):
+        db.execute("SELECT id FROM t WHERE id = ?", (1,)).fetchone()
+
+
+@pytest.mark.num_queries("two")
+def test_bad_marker(db):
+    pass
+"""
+    )
+    result = project.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=4)
+    result.stdout.fnmatch_lines(
+        [
+            "*num_queries(2): expected exactly 2 queries, 3 ran:",
+            "  SELECT owner FROM items WHERE id = ?  (app.py:* in owner_of)",
+            "  SELECT owner FROM items WHERE id = ?  (app.py:* in owner_of)",
+            "  SELECT owner FROM items WHERE id = ?  (app.py:* in owner_of)",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*num_queries(4): expected exactly 4 queries, 1 ran:",
+            "  SELECT id FROM t WHERE id = ?  (test_exact.py:21 in test_fewer)",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*QueryCountMismatch: expected exactly 2 queries, 1 ran:",
+            "*SELECT id FROM t WHERE id = ?  (test_exact.py:28 in test_fixture)",
+        ]
+    )
+    result.stdout.fnmatch_lines(["*num_queries needs a non-negative integer, got 'two'*"])

@@ -1,9 +1,12 @@
-"""Time-in-the-database budgets: fail a block (or a test) that spends more than N ms in queries.
+"""Budgets: how long a block (or a test) spends in the database, and exactly how many
+statements it sends.
 
-``assert_max_queries`` (``unit.py``) pins how many statements a block sends; this pins how long
-they take, the sum of their durations as the driver saw them. A failure names the statements
-that cost the most (grouped by fingerprint: total time, executions, where from), which is where
-a fix starts::
+``assert_max_queries`` (``unit.py``) caps how many statements a block sends;
+``assert_num_queries`` pins the number exactly (Django's ``assertNumQueries``: fewer fails too,
+so a test notices when a query it relied on disappeared, e.g. a cache that stopped being
+filled); ``assert_max_db_time`` caps how long they take, the sum of their durations as the
+driver saw them. A failure names the statements that cost the most (grouped by fingerprint:
+total time, executions, where from), which is where a fix starts::
 
     with assert_max_db_time(50):
         render_dashboard(session)
@@ -26,6 +29,7 @@ from dbaudit.runtime.events import CallSite, QueryEvent
 from dbaudit.runtime.unit import Unit, _caller_name, profile
 
 WORST_LISTED = 5
+LISTED_STATEMENTS = 50  # statements a count failure lists, in the order they ran
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,3 +108,56 @@ def assert_max_db_time(budget_ms: float, name: str = "") -> Iterator[Unit]:
         scope._exit(failed)
     if unit.db_time_ms > budget:
         raise DbTimeBudgetExceeded(unit, budget)
+
+
+def statement_listing(unit: Unit, limit: int = LISTED_STATEMENTS) -> list[str]:
+    """One line per statement the unit sent, in order, with where it came from (pure)."""
+    lines = []
+    for event in unit.events[:limit]:
+        site = f"  ({event.call_site})" if event.call_site is not None else ""
+        lines.append(f"  {event.fingerprint.text}{site}")
+    if unit.query_count > limit:
+        lines.append(f"  ... and {unit.query_count - limit} more")
+    return lines
+
+
+def count_mismatch_message(unit: Unit, expected: int, label: str = "") -> str:
+    """The failure text for a unit that did not send exactly ``expected`` statements."""
+    head = label or f"expected exactly {expected} queries"
+    ran = unit.query_count
+    lines = [f"{head}, {ran} ran" + (":" if ran else "")]
+    return "\n".join(lines + statement_listing(unit))
+
+
+class QueryCountMismatch(AssertionError):
+    """A block (or a test) sent more or fewer statements than it said it would."""
+
+    def __init__(self, unit: Unit, expected: int) -> None:
+        self.unit = unit
+        self.expected = expected
+        super().__init__(count_mismatch_message(unit, expected))
+
+
+def check_query_count(value: object, what: str = "num_queries") -> int:
+    """``value`` as an exact number of statements, or a ``ValueError`` saying what was wrong."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{what} needs a non-negative integer, got {value!r}")
+    return value
+
+
+@contextmanager
+def assert_num_queries(expected: int, name: str = "") -> Iterator[Unit]:
+    """Fail, listing every statement with its call site, unless the block sends exactly
+    ``expected`` statements (more or fewer). Counted as the budgets count: statements that
+    reached the driver, flushes included, an ``executemany`` as one, ``ignore()`` blocks too."""
+    count = check_query_count(expected, "assert_num_queries")
+    scope = profile(name or f"assert_num_queries({count})")
+    unit = scope._enter(_caller_name(3))
+    failed = True
+    try:
+        yield unit
+        failed = False
+    finally:
+        scope._exit(failed)
+    if unit.query_count != count:
+        raise QueryCountMismatch(unit, count)

@@ -4,8 +4,15 @@ Loaded through the ``pytest11`` entry point, this module only adds options, mark
 budget fixtures. The plugin object that profiles tests (:class:`DbauditPlugin`) is registered
 only when asked for, with ``--dbaudit`` (or ``dbaudit = true`` in the ini file, or a baseline
 or events file option), or in budget-only mode when a collected test carries
-``@pytest.mark.max_queries`` or ``@pytest.mark.max_db_time``, so a test run that does not use
-dbaudit pays nothing.
+``@pytest.mark.max_queries``, ``num_queries`` or ``max_db_time``, so a test run that does not
+use dbaudit pays nothing.
+
+With ``--dbaudit-explain`` (or ``dbaudit_explain = true``) each test's distinct SELECTs are
+planned once at its end with sequential scans switched off, on a connection of the plugin's own
+in a read-only transaction that is rolled back (``runtime/plans.py``); a table still read by a
+filtered Seq Scan is a DBA401 finding at the statement's call site. The database comes from the
+``dbaudit_explain_target`` fixture when the project defines one, otherwise from the test's own
+fixture values (a PostgreSQL SQLAlchemy engine, connection or session, or a psycopg connection).
 
 Every SQLAlchemy engine (and the ORM's lazy-load labels) is profiled automatically; for sqlite3,
 psycopg, psycopg2, PyMySQL and asyncpg connections created by the application, pass them through
@@ -38,8 +45,10 @@ if TYPE_CHECKING:  # imported lazily: a run without dbaudit must not pay for sql
 PLUGIN_NAME = "dbaudit-runtime"
 SUMMARY_LINES = 10
 WORKER_OUTPUT_KEY = "dbaudit"  # xdist: what a worker sends the controller
-BUDGET_MARKERS = ("max_queries", "max_db_time")
-DEFAULT_FAIL_ON = ["DBA101", "DBA103"]  # N+1 (lazy loads included) and row-by-row writes
+BUDGET_MARKERS = ("max_queries", "num_queries", "max_db_time")
+# N+1 (lazy loads included), row-by-row writes, and a missing index (only with --dbaudit-explain)
+DEFAULT_FAIL_ON = ["DBA101", "DBA103", "DBA401"]
+EXPLAIN_TARGET_FIXTURE = "dbaudit_explain_target"
 
 
 class DbauditWarning(UserWarning):
@@ -55,6 +64,8 @@ class Settings:
     detect: DetectConfig
     baseline_path: str | None = None
     baseline_update: bool = False
+    explain: bool = False  # the missing-index check (runtime/plans.py)
+    explain_ignore_tables: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +135,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="record this run's findings and query counts in the baseline file (never fails)",
     )
+    group.addoption(
+        "--dbaudit-explain",
+        action="store_true",
+        default=None,
+        help="plan each test's SELECTs with sequential scans off (PostgreSQL, read-only, "
+        "rolled back); a filter no index can serve is a DBA401 finding (implies --dbaudit)",
+    )
     parser.addini("dbaudit", "profile every test, like --dbaudit", type="bool", default=False)
     parser.addini("dbaudit_mode", "fail or warn", default="fail")
     parser.addini(
@@ -138,6 +156,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type="linelist",
     )
     parser.addini("dbaudit_baseline", "baseline file, like --dbaudit-baseline", default="")
+    parser.addini("dbaudit_explain", "the missing-index check, like --dbaudit-explain", type="bool")
+    parser.addini(
+        "dbaudit_explain_ignore_tables",
+        "tables (fnmatch patterns) the missing-index check never reports",
+        type="linelist",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -146,16 +170,22 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.addinivalue_line(
         "markers",
+        "num_queries(n): fail the test unless it runs exactly n database queries",
+    )
+    config.addinivalue_line(
+        "markers",
         "max_db_time(ms): fail the test when its queries take more than ms milliseconds in all",
     )
     config.addinivalue_line(
         "markers",
-        "dbaudit(allow=(rules...), threshold=n): rules that do not fail this test (still "
-        "reported), and its own N+1 threshold",
+        "dbaudit(allow=(rules...), threshold=n, explain=True): rules that do not fail this test "
+        "(still reported), its own N+1 threshold, and whether the missing-index check runs",
     )
     settings = _settings(config)
     if settings.enabled or settings.json_path:
         config.pluginmanager.register(DbauditPlugin(settings, config), PLUGIN_NAME)
+    if settings.explain:
+        config.pluginmanager.register(ExplainTarget(), f"{PLUGIN_NAME}-explain-target")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -172,6 +202,16 @@ def assert_max_queries() -> Callable[[int], AbstractContextManager[Unit]]:
     from dbaudit.runtime.unit import assert_max_queries as budget
 
     instrument()  # every SQLAlchemy engine; other connections through instrument()
+    return budget
+
+
+@pytest.fixture()
+def assert_num_queries() -> Callable[[int], AbstractContextManager[Unit]]:
+    """``with assert_num_queries(2): ...`` fails listing the queries unless exactly 2 run."""
+    from dbaudit.runtime import instrument
+    from dbaudit.runtime.budgets import assert_num_queries as budget
+
+    instrument()
     return budget
 
 
@@ -196,7 +236,10 @@ def _settings(config: pytest.Config) -> Settings:
             "dbaudit: --dbaudit-baseline-update needs a file: --dbaudit-baseline FILE "
             "(or dbaudit_baseline in the ini file)"
         )
-    enabled = bool(config.getoption("dbaudit") or config.getini("dbaudit") or baseline_path)
+    explain = bool(config.getoption("dbaudit_explain") or config.getini("dbaudit_explain"))
+    enabled = bool(
+        config.getoption("dbaudit") or config.getini("dbaudit") or baseline_path or explain
+    )
     mode = config.getoption("dbaudit_mode") or str(config.getini("dbaudit_mode"))
     if mode not in ("fail", "warn"):
         raise pytest.UsageError(f"dbaudit_mode must be 'fail' or 'warn', got {mode!r}")
@@ -223,7 +266,19 @@ def _settings(config: pytest.Config) -> Settings:
         detect=detect,
         baseline_path=str(Path(baseline_path).resolve()) if baseline_path else None,
         baseline_update=baseline_update,
+        explain=explain,
+        explain_ignore_tables=tuple(config.getini("dbaudit_explain_ignore_tables")),
     )
+
+
+class ExplainTarget:
+    """Registered with ``--dbaudit-explain`` only: an autouse ``dbaudit_explain_target`` fixture
+    (None: look among the test's fixtures) that a project overrides in its conftest.py to say
+    which database to plan on."""
+
+    @pytest.fixture(autouse=True, name=EXPLAIN_TARGET_FIXTURE)
+    def dbaudit_explain_target(self) -> Any:
+        return None
 
 
 @dataclass
@@ -238,6 +293,8 @@ class DbauditPlugin:
     stale: dict[str, tuple[Entry, ...]] = field(default_factory=dict)  # test -> entries unseen
     worker_parts: list[str] = field(default_factory=list)  # xdist controller: events files
     baseline_written: tuple[int, int] | None = None  # (findings, tests) after an update
+    explain_notes: dict[str, str] = field(default_factory=dict)  # note -> first test with it
+    explained: int = 0  # statements the missing-index check planned
 
     def __post_init__(self) -> None:
         from dbaudit.runtime import instrument
@@ -265,15 +322,51 @@ class DbauditPlugin:
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, object, object]:
         from dbaudit.runtime.unit import profile
 
-        scope = profile(item.nodeid, config=self._detect_config(item))
+        explain = self._explains(item)
+        scope = profile(item.nodeid, config=self._detect_config(item), keep_params=explain)
         unit = scope._enter(item.nodeid)
         try:
             result = yield
         finally:
             scope._exit(True)  # judged below, never by raising from inside the unit
+            if explain:
+                self._check_indexes(item, unit)
             self._keep(unit)
         self._judge(item, unit)
         return result
+
+    def _explains(self, item: pytest.Item) -> bool:
+        if not self.settings.explain:
+            return False
+        marker = item.get_closest_marker("dbaudit")
+        return marker is None or bool(marker.kwargs.get("explain", True))
+
+    def _check_indexes(self, item: pytest.Item, unit: Unit) -> None:
+        """The missing-index check of one test: its findings join the unit's (so the events
+        file, the baseline and the verdict see them); anything that goes wrong is a note,
+        never a failure of the test."""
+        try:
+            from dbaudit.runtime.plans import check_unit, find_targets
+
+            funcargs: dict[str, Any] = getattr(item, "funcargs", {})
+            chosen = funcargs.get(EXPLAIN_TARGET_FIXTURE)
+            values = [chosen] if chosen is not None else list(funcargs.values())
+            outcome = check_unit(
+                unit,
+                find_targets(values),
+                self.settings.explain_ignore_tables,
+                unit.config.ignore_sql,
+            )
+            self.explained += outcome.explained
+            for note in outcome.notes:
+                self.explain_notes.setdefault(note, item.nodeid)
+            if outcome.findings:
+                _add_findings(unit, outcome.findings)
+        except Exception as error:  # the check must never break a test
+            note = f"the missing-index check failed: {type(error).__name__}: {error}"
+            self.explain_notes.setdefault(note, item.nodeid)
+        finally:
+            unit.keep_params = False  # values were kept for EXPLAIN only: never written out
 
     def _detect_config(self, item: pytest.Item) -> DetectConfig:
         marker = item.get_closest_marker("dbaudit")
@@ -420,8 +513,17 @@ class DbauditPlugin:
                 write(f"  {finding.rule} {finding.path}:{finding.line} {finding.message}")
                 write(f"         in {nodeid}")
         self._summarise_baseline(write)
+        self._summarise_explain(write)
         if self.settings.json_path:
             write(f"events and findings written to {self.settings.json_path}")
+
+    def _summarise_explain(self, write: Callable[[str], None]) -> None:
+        if not self.settings.explain:
+            return
+        write(f"missing-index check: {self.explained} statements planned with seq scans off")
+        for note, nodeid in list(self.explain_notes.items())[:SUMMARY_LINES]:
+            write(f"  note: {note}")
+            write(f"         first in {nodeid}")
 
     def _summarise_baseline(self, write: Callable[[str], None]) -> None:
         path = self.settings.baseline_path
@@ -450,16 +552,56 @@ def _describe(finding: Finding) -> str:
     return text
 
 
+def _add_findings(unit: Unit, findings: list[Finding]) -> None:
+    """Findings of the plugin's own checks join the detectors' (allow patterns applied), so
+    everything that reads ``unit.findings`` or ``unit.detection`` sees them.
+    TODO: a public ``Unit`` method for this (unit.py is not this module's)."""
+    from fnmatch import fnmatchcase
+
+    from dbaudit.runtime.detect import Suppressed
+
+    detection = unit.detection
+    kept, suppressed = list(detection.findings), list(detection.suppressed)
+    for finding in findings:
+        subjects = (
+            finding.problem,
+            f"{finding.path}:{finding.line}",
+            finding.path,
+            finding.function,
+        )
+        patterns = unit.config.allow
+        pattern = next((p for p in patterns if any(fnmatchcase(s, p) for s in subjects)), None)
+        if pattern is None:
+            kept.append(finding)
+        else:
+            suppressed.append(Suppressed(finding, f"allowed by pattern {pattern!r}"))
+    unit._detection = replace(detection, findings=tuple(kept), suppressed=tuple(suppressed))
+
+
 def _enforce_budgets(item: pytest.Item, unit: Unit) -> None:
     marker = item.get_closest_marker("max_queries")
     if marker is not None:
         budget = _budget(marker)
         if unit.query_count > budget:
-            listing = "\n".join(f"  {e.fingerprint.text}" for e in unit.events[:20])
+            from dbaudit.runtime.budgets import statement_listing
+
+            listing = "\n".join(statement_listing(unit))
             pytest.fail(
                 f"max_queries({budget}): {unit.query_count} queries ran\n{listing}",
                 pytrace=False,
             )
+    marker = item.get_closest_marker("num_queries")
+    if marker is not None:
+        from dbaudit.runtime.budgets import check_query_count, count_mismatch_message
+
+        value = marker.args[0] if marker.args else marker.kwargs.get("n")
+        try:
+            expected = check_query_count(value)
+        except ValueError as error:
+            raise pytest.UsageError(str(error)) from None
+        if unit.query_count != expected:
+            label = f"num_queries({expected}): expected exactly {expected} queries"
+            pytest.fail(count_mismatch_message(unit, expected, label), pytrace=False)
     marker = item.get_closest_marker("max_db_time")
     if marker is not None:
         from dbaudit.runtime.budgets import check_budget_ms, over_budget_message

@@ -1,0 +1,480 @@
+"""The missing-index check of a profiled unit: each distinct SELECT planned with sequential scans
+switched off, so a table still read by a ``Seq Scan`` with a ``Filter`` has no index that can
+serve that filter, however few rows the test database holds (DBA401).
+
+A test database is small: a query that reads a whole table is as fast there as one that uses an
+index, so timing never shows the problem. The planner does: with ``enable_seqscan = off`` a
+sequential scan costs 10^10 more, and the planner still picks one only when no index applies.
+
+Read-only by construction (STYLE.md rule 9): every statement is planned on a connection of its
+own (never the application's), in a ``READ ONLY`` transaction that is always rolled back, with
+``SET LOCAL`` settings only, plain ``EXPLAIN`` (never ``ANALYZE``: the statement is never run),
+SELECTs only, and a lock timeout, so a table locked by the test's own open transaction makes the
+EXPLAIN fail (a note) instead of waiting for ever.
+
+PostgreSQL 16's ``EXPLAIN (GENERIC_PLAN)`` would plan a statement without its parameter values;
+before 16 the statement is planned with the values it ran with, so the unit must keep them
+(``keep_params=True``; the pytest plugin does so when the check is on).
+
+    targets = find_targets([engine])                       # Engine, AsyncEngine, psycopg, URL
+    outcome = check_unit(unit, targets)                    # findings (DBA401) and notes
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from typing import Any
+
+from dbaudit.findings import Finding, Fix, RuntimeEvidence, Severity
+from dbaudit.runtime.events import QueryEvent
+from dbaudit.runtime.explain import explain_statement
+
+RULE = "DBA401"
+# run before every EXPLAIN, in the transaction that is rolled back after it
+SETTINGS = (
+    "SET TRANSACTION READ ONLY",
+    "SET LOCAL enable_seqscan = off",
+    "SET LOCAL lock_timeout = '2s'",
+    "SET LOCAL statement_timeout = '10s'",
+)
+# where an event came from -> the kind of target that can plan it (same driver, same paramstyle)
+SOURCES = {"sqlalchemy": "sqlalchemy", "psycopg": "psycopg"}
+
+
+@dataclass(frozen=True, slots=True)
+class SeqScanFilter:
+    """One table a plan reads in full to apply a filter."""
+
+    table: str
+    columns: tuple[str, ...]  # the columns the filter reads, in the order it names them
+    shape: str  # the filter with its literal values replaced by ``?``
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A database the statements of one capture source can be planned on."""
+
+    source: str  # "sqlalchemy" | "psycopg": which events it can plan
+    url: Any = None  # a SQLAlchemy URL (sqlalchemy targets)
+    is_async: bool = False
+    connect_kwargs: tuple[tuple[str, Any], ...] = ()  # psycopg targets
+
+    def __repr__(self) -> str:  # never the password
+        where = self.url.render_as_string() if self.url is not None else "psycopg connection"
+        return f"Target({self.source}, {where})"
+
+
+@dataclass
+class Outcome:
+    """What checking one unit produced: findings, and notes on what could not be checked."""
+
+    findings: list[Finding] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    explained: int = 0  # statements planned
+
+
+# -- reading plans (pure) -----------------------------------------------------------------------
+
+
+def filtered_seq_scans(plan: Any) -> list[SeqScanFilter]:
+    """Every ``Seq Scan`` with a ``Filter`` in a ``EXPLAIN (FORMAT JSON)`` plan (pure).
+
+    >>> plan = [{"Plan": {"Node Type": "Seq Scan", "Relation Name": "orders",
+    ...     "Alias": "o", "Filter": "((o.customer_id = 42) AND (status = 'new'::text))"}}]
+    >>> [(s.table, s.columns, s.shape) for s in filtered_seq_scans(plan)]
+    [('orders', ('customer_id', 'status'), '((o.customer_id = ?) AND (status = ?))')]
+    """
+    found: list[SeqScanFilter] = []
+    for node in _nodes(plan):
+        if node.get("Node Type") != "Seq Scan" or not node.get("Filter"):
+            continue
+        table = str(node.get("Relation Name", ""))
+        if not table or str(node.get("Schema", "")) in ("pg_catalog", "information_schema"):
+            continue
+        text = str(node["Filter"])
+        columns = filter_columns(text)
+        if columns:
+            found.append(SeqScanFilter(table, columns, filter_shape(text)))
+    return found
+
+
+def _nodes(plan: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(plan, list):
+        for item in plan:
+            yield from _nodes(item)
+    elif isinstance(plan, dict):
+        node = plan.get("Plan", plan)
+        yield node
+        for child in node.get("Plans", ()):
+            yield from _nodes(child)
+
+
+_STRING = re.compile(r"'(?:[^']|'')*'")
+_CAST = re.compile(r"::\s*(?:\"[^\"]+\"|[A-Za-z_][\w ]*(?:\[\])?)")
+_NUMBER = re.compile(r"(?<![\w$.])-?\d+(?:\.\d+)?(?![\w.])")
+_PARAM = re.compile(r"\$\d+")
+_IDENT = re.compile(r"(?:\"[^\"]+\"|[A-Za-z_]\w*)(?:\.(?:\"[^\"]+\"|[A-Za-z_]\w*))?")
+_WORDS = frozenset(
+    (
+        "and", "or", "not", "is", "null", "true", "false", "like", "ilike", "similar", "to",
+        "any", "all", "in", "between", "distinct", "from", "case", "when", "then", "else",
+        "end", "array", "some", "escape", "subplan", "hashed", "at", "time", "zone",
+    )
+)  # fmt: skip
+
+
+def filter_shape(text: str) -> str:
+    """The filter without its values: strings, numbers and their casts become ``?`` (pure).
+
+    >>> filter_shape("((owner = '3'::smallint) AND (lower(name) = 'Bob'::text))")
+    '((owner = ?) AND (lower(name) = ?))'
+    """
+    text = _CAST.sub("", _STRING.sub("?", text))
+    return _PARAM.sub("?", _NUMBER.sub("?", text))
+
+
+def filter_columns(text: str) -> tuple[str, ...]:
+    """The column names a filter reads, qualifiers dropped, first mention first (pure).
+
+    >>> filter_columns("((lower(u.email) = 'a'::text) OR (u.\\"Name\\" IS NULL))")
+    ('email', 'Name')
+    """
+    shape = filter_shape(text)
+    columns: list[str] = []
+    for match in _IDENT.finditer(shape):
+        word = match.group(0)
+        after = shape[match.end() :].lstrip()
+        if after.startswith("("):  # a function's name, not a column
+            continue
+        name = word.rsplit(".", 1)[-1].strip('"')
+        if name.lower() in _WORDS or name in columns:
+            continue
+        columns.append(name)
+    return tuple(columns)
+
+
+# -- choosing what to plan (pure) ---------------------------------------------------------------
+
+
+def statements_to_explain(
+    events: Iterable[QueryEvent], ignore_sql: Sequence[str] = ()
+) -> list[tuple[QueryEvent, list[QueryEvent]]]:
+    """Each distinct SELECT of a unit once: (the first execution that kept its statement, every
+    execution of that fingerprint). Writes, failed statements, statements inside ``ignore()``
+    and those matching ``ignore_sql`` (fnmatch on the normalised SQL) are left out (pure)."""
+    groups: dict[str, list[QueryEvent]] = {}
+    for event in events:
+        fp = event.fingerprint
+        if fp.kind != "select" or event.ignored or event.error is not None or event.many:
+            continue
+        if fp.digest not in groups:
+            text = fp.text.lower()
+            if any(fnmatchcase(text, pattern.lower()) for pattern in ignore_sql):
+                continue
+            groups[fp.digest] = []
+        groups[fp.digest].append(event)
+    chosen = []
+    for executions in groups.values():
+        kept = next((e for e in executions if e.statement is not None), None)
+        if kept is not None:
+            chosen.append((kept, executions))
+    return chosen
+
+
+def finding(
+    scan: SeqScanFilter, event: QueryEvent, executions: Sequence[QueryEvent], unit: Any
+) -> Finding:
+    """The DBA401 finding for one table a statement reads in full (pure)."""
+    site = event.call_site
+    columns = ", ".join(scan.columns)
+    total_ms = sum(e.duration for e in executions) * 1000
+    return Finding(
+        rule=RULE,
+        severity=Severity.MEDIUM,
+        message=(
+            f"missing index on {scan.table}: no index can serve the filter on {columns} "
+            f"(a Seq Scan even with sequential scans disabled; {len(executions)} queries)"
+        ),
+        path=site.path if site is not None else "<unknown>",
+        line=site.line if site is not None else 0,
+        end_line=site.line if site is not None else 0,
+        function=site.function if site is not None else "",
+        fix=Fix(
+            f"index {scan.table} on the filtered columns (equality columns first)",
+            f"CREATE INDEX ON {scan.table} ({columns});",
+            "sql",
+        ),
+        confidence="high",
+        source="runtime",
+        code=event.fingerprint.text,
+        problem=(
+            f"EXPLAIN with enable_seqscan = off still reads {scan.table} in full: "
+            f"Seq Scan, Filter: {scan.shape}; query: {event.fingerprint.text}"
+        ),
+        evidence=RuntimeEvidence(
+            queries=len(executions),
+            total_ms=round(total_ms, 3),
+            unit=getattr(unit, "name", ""),
+            fingerprint=event.fingerprint.digest,
+            unit_queries=getattr(unit, "query_count", 0),
+            unit_ms=round(getattr(unit, "db_time_ms", 0.0), 3),
+        ),
+    )
+
+
+# -- reaching a database ------------------------------------------------------------------------
+
+
+def find_targets(values: Iterable[Any]) -> list[Target]:
+    """The PostgreSQL databases among ``values`` (a test's fixture values, or what the user's
+    ``dbaudit_explain_target`` fixture returned): SQLAlchemy engines, connections and sessions
+    (sync or asyncio), psycopg connections, SQLAlchemy URLs (strings too), and lists of these.
+    Anything else is passed over."""
+    targets: list[Target] = []
+    for value in values:
+        for target in _targets_of(value, depth=0):
+            if target not in targets:
+                targets.append(target)
+    return targets
+
+
+def _targets_of(value: Any, depth: int) -> Iterator[Target]:
+    if value is None or depth > 2:
+        return
+    if isinstance(value, list | tuple | set | frozenset):
+        for item in value:
+            yield from _targets_of(item, depth + 1)
+        return
+    module = type(value).__module__ or ""
+    if isinstance(value, str) and value.startswith("postgres"):
+        yield from _url_target(value)
+    elif module.startswith("sqlalchemy"):
+        engine = _engine_of(value)
+        if engine is not None:
+            yield from _url_target(engine.url)
+    elif module.startswith("psycopg") and hasattr(value, "info"):
+        info = value.info
+        kwargs = dict(info.get_parameters())
+        if info.password:
+            kwargs["password"] = info.password
+        yield Target("psycopg", connect_kwargs=tuple(sorted(kwargs.items())))
+
+
+def _engine_of(value: Any) -> Any:
+    """The sync or async engine behind a SQLAlchemy engine, URL, connection or session."""
+    from sqlalchemy.engine import URL, Connection, Engine
+
+    if isinstance(value, URL):
+        return _UrlHolder(value)
+    try:
+        from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+    except ImportError:  # pragma: no cover - sqlalchemy without its asyncio extension
+        AsyncConnection = AsyncEngine = AsyncSession = ()  # type: ignore[assignment,misc]
+    from sqlalchemy.orm import Session
+
+    if isinstance(value, Engine | AsyncEngine):
+        return value
+    if isinstance(value, Connection | AsyncConnection):
+        return value.engine
+    if isinstance(value, AsyncSession):
+        value = value.sync_session
+    if isinstance(value, Session):
+        try:
+            bind = value.get_bind()
+        except Exception:  # a session with no bind, or several binds: no single target
+            return None
+        return bind.engine if isinstance(bind, Connection) else bind
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class _UrlHolder:
+    url: Any
+
+
+def _url_target(url: Any) -> Iterator[Target]:
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:
+        return
+    if parsed.get_backend_name() != "postgresql":
+        return
+    dialect = parsed.get_dialect()
+    yield Target("sqlalchemy", url=parsed, is_async=bool(getattr(dialect, "is_async", False)))
+
+
+def check_unit(
+    unit: Any,
+    targets: Sequence[Target],
+    ignore_tables: Sequence[str] = (),
+    ignore_sql: Sequence[str] = (),
+) -> Outcome:
+    """Plan each distinct SELECT of ``unit`` once on the target of its source, and turn every
+    table read by a filtered Seq Scan into a DBA401 finding. Never raises for a statement that
+    cannot be planned: that is a note."""
+    outcome = Outcome()
+    chosen = statements_to_explain(unit.events, ignore_sql)
+    by_source: dict[str, list[tuple[QueryEvent, list[QueryEvent]]]] = {}
+    for pair in chosen:
+        by_source.setdefault(pair[0].source, []).append(pair)
+    for source, pairs in by_source.items():
+        target = next((t for t in targets if t.source == SOURCES.get(source)), None)
+        if target is None:
+            outcome.notes.append(_no_target_note(source))
+            continue
+        try:
+            plans = plan_all(target, [event for event, _ in pairs])
+        except Exception as error:  # cannot connect at all
+            outcome.notes.append(f"could not connect to plan {source} statements: {_brief(error)}")
+            continue
+        seen: set[tuple[str, tuple[str, ...], str]] = set()
+        for (event, executions), plan in zip(pairs, plans, strict=True):
+            if isinstance(plan, BaseException):
+                outcome.notes.append(f"could not EXPLAIN a statement: {_brief(plan)}")
+                continue
+            outcome.explained += 1
+            for scan in filtered_seq_scans(plan):
+                if any(fnmatchcase(scan.table, p) for p in ignore_tables):
+                    continue
+                key = (scan.table, scan.columns, event.fingerprint.digest)
+                if key not in seen:
+                    seen.add(key)
+                    outcome.findings.append(finding(scan, event, executions, unit))
+    return outcome
+
+
+def _no_target_note(source: str) -> str:
+    if source in SOURCES:
+        return (
+            f"{source} statements were not planned: no PostgreSQL {source} engine or "
+            "connection among the test's fixtures; return one from a "
+            "dbaudit_explain_target fixture"
+        )
+    return (
+        f"{source} statements are not planned (the missing-index check plans statements "
+        "captured from SQLAlchemy engines and psycopg connections)"
+    )
+
+
+def _brief(error: BaseException) -> str:
+    """One line, no values: the error's class and its message's first line, literals masked."""
+    first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return f"{type(error).__name__}: {_STRING.sub('?', first)}"[:200]
+
+
+def plan_all(target: Target, events: Sequence[QueryEvent]) -> list[Any]:
+    """The JSON plan of each event (or the exception that planning it raised), one read-only
+    transaction per statement, always rolled back. Raises only when no connection is made."""
+    if target.source == "psycopg":
+        return _plan_psycopg(target, events)
+    if target.is_async:
+        plans: list[Any] = _in_own_thread(lambda: asyncio.run(_plan_async(target, events)))
+        return plans
+    return _plan_sync(target, events)
+
+
+def _plan_sync(target: Target, events: Sequence[QueryEvent]) -> list[Any]:
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
+
+    engine = create_engine(target.url, poolclass=NullPool)
+    plans: list[Any] = []
+    try:
+        with engine.connect() as connection:
+            for event in events:
+                try:
+                    for setting in SETTINGS:
+                        connection.exec_driver_sql(setting)
+                    statement = explain_statement(event, "postgresql")
+                    rows = connection.exec_driver_sql(statement, _params(event)).all()
+                    plans.append(_json(rows))
+                except Exception as error:
+                    plans.append(error)
+                finally:
+                    connection.rollback()
+    finally:
+        engine.dispose()
+    return plans
+
+
+async def _plan_async(target: Target, events: Sequence[QueryEvent]) -> list[Any]:
+    from sqlalchemy.ext.asyncio import create_async_engine
+    from sqlalchemy.pool import NullPool
+
+    engine = create_async_engine(target.url, poolclass=NullPool)
+    plans: list[Any] = []
+    try:
+        async with engine.connect() as connection:
+            for event in events:
+                try:
+                    for setting in SETTINGS:
+                        await connection.exec_driver_sql(setting)
+                    statement = explain_statement(event, "postgresql")
+                    result = await connection.exec_driver_sql(statement, _params(event))
+                    plans.append(_json(result.all()))
+                except Exception as error:
+                    plans.append(error)
+                finally:
+                    await connection.rollback()
+    finally:
+        await engine.dispose()
+    return plans
+
+
+def _plan_psycopg(target: Target, events: Sequence[QueryEvent]) -> list[Any]:
+    import psycopg
+
+    plans: list[Any] = []
+    with psycopg.connect(**dict(target.connect_kwargs), autocommit=False) as connection:
+        for event in events:
+            try:
+                for setting in SETTINGS:
+                    connection.execute(setting)
+                statement = explain_statement(event, "postgresql")
+                row = connection.execute(statement, event.params).fetchone()
+                plans.append(_json([row]))
+            except Exception as error:
+                plans.append(error)
+            finally:
+                connection.rollback()
+    return plans
+
+
+def _in_own_thread(work: Any) -> Any:
+    """Run ``work`` in a thread of its own: asyncio.run needs a thread with no running loop,
+    and the test's own loop (pytest-asyncio) may still be set in this one."""
+    box: list[Any] = []
+
+    def run() -> None:
+        try:
+            box.append(work())
+        except BaseException as error:
+            box.append(error)
+
+    thread = threading.Thread(target=run, name="dbaudit-explain", daemon=True)
+    thread.start()
+    thread.join()
+    if isinstance(box[0], BaseException):
+        raise box[0]
+    return box[0]
+
+
+def _params(event: QueryEvent) -> Any:
+    params = event.params
+    if params is None:
+        return ()
+    return params if isinstance(params, dict) else tuple(params)
+
+
+def _json(rows: Sequence[Any]) -> Any:
+    import json
+
+    value = rows[0][0]
+    return json.loads(value) if isinstance(value, str) else value

@@ -1,0 +1,102 @@
+"""runtime/plans.py's pure parts: reading plans, choosing statements, finding targets."""
+
+from __future__ import annotations
+
+import doctest
+import sqlite3
+
+import pytest
+from sqlalchemy import create_engine
+
+import dbaudit.runtime.plans as plans
+from dbaudit.runtime import instrument, profile
+from dbaudit.runtime.plans import (
+    filter_columns,
+    filter_shape,
+    filtered_seq_scans,
+    find_targets,
+    statements_to_explain,
+)
+
+
+def test_doctests() -> None:
+    assert doctest.testmod(plans).failed == 0
+
+
+def test_nested_plans_and_catalogs() -> None:
+    plan = [
+        {
+            "Plan": {
+                "Node Type": "Hash Join",
+                "Plans": [
+                    {"Node Type": "Seq Scan", "Relation Name": "a", "Filter": "(x > 3)"},
+                    {"Node Type": "Seq Scan", "Relation Name": "b"},  # no filter: nothing
+                    {
+                        "Node Type": "Seq Scan",
+                        "Relation Name": "pg_class",
+                        "Schema": "pg_catalog",
+                        "Filter": "(relkind = 'r'::\"char\")",
+                    },
+                    {"Node Type": "Index Scan", "Relation Name": "c", "Filter": "(y = 1)"},
+                ],
+            }
+        }
+    ]
+    assert [(s.table, s.columns) for s in filtered_seq_scans(plan)] == [("a", ("x",))]
+
+
+@pytest.mark.parametrize(
+    ("text", "shape", "columns"),
+    [
+        ("(customer_id = 42)", "(customer_id = ?)", ("customer_id",)),
+        ("((a = $1) OR (b IS NULL))", "((a = ?) OR (b IS NULL))", ("a", "b")),
+        (
+            "((t.created_at > '2024-01-01 00:00:00'::timestamp without time zone) "
+            "AND (t.v = ANY ('{1,2}'::integer[])))",
+            "((t.created_at > ?) AND (t.v = ANY (?)))",
+            ("created_at", "v"),
+        ),
+        ("(lower((email)::text) ~~ 'a%'::text)", "(lower((email)) ~~ ?)", ("email",)),
+    ],
+)
+def test_filters_lose_their_values_and_keep_their_columns(
+    text: str, shape: str, columns: tuple[str, ...]
+) -> None:
+    assert filter_shape(text) == shape
+    assert filter_columns(text) == columns
+    assert "2024" not in filter_shape(text) and "42" not in filter_shape(text)
+
+
+def test_each_select_once_writes_and_ignored_never() -> None:
+    connection = instrument(sqlite3.connect(":memory:"))
+    connection.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v INTEGER)")
+    with profile(keep_params=True) as unit:
+        for key in range(3):
+            connection.execute("SELECT v FROM t WHERE id = ?", (key,)).fetchall()
+        connection.execute("UPDATE t SET v = 1 WHERE id = ?", (1,))
+        connection.execute("SELECT count(*) FROM t").fetchall()
+        from dbaudit.runtime import ignore
+
+        with ignore():
+            connection.execute("SELECT v FROM t WHERE v = ?", (2,)).fetchall()
+    chosen = statements_to_explain(unit.events, ignore_sql=("select count(*)*",))
+    assert [(e.fingerprint.text, len(runs)) for e, runs in chosen] == [
+        ("SELECT v FROM t WHERE id = ?", 3)
+    ]
+    assert chosen[0][0].params == (0,)  # the first execution, with its kept values
+    with profile() as plain:  # values not kept: nothing can be planned
+        connection.execute("SELECT v FROM t WHERE id = ?", (1,)).fetchall()
+    assert statements_to_explain(plain.events) == []
+
+
+def test_targets_come_from_postgresql_engines_urls_and_connections() -> None:
+    sqlite_engine = create_engine("sqlite://")
+    pg_engine = create_engine("postgresql+psycopg://postgres:secret@127.0.0.1:5432/test")
+    targets = find_targets(
+        [sqlite_engine, pg_engine, "postgresql+asyncpg://u@h/db", 42, [pg_engine], None]
+    )
+    assert [(t.source, t.is_async, t.url.drivername) for t in targets] == [
+        ("sqlalchemy", False, "postgresql+psycopg"),
+        ("sqlalchemy", True, "postgresql+asyncpg"),
+    ]
+    assert "secret" not in repr(targets[0])

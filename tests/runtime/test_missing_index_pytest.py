@@ -1,0 +1,311 @@
+"""The pytest plugin's missing-index check (``--dbaudit-explain``), end to end against the real
+PostgreSQL: pytest runs in a subprocess (pytester) on a throwaway project whose tests read tables
+created here (names unique to this run, in a database of this run's own, dropped afterwards)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from dbaudit.runtime.export import load
+
+pytest_plugins = ["pytester"]
+
+SUFFIX = secrets.token_hex(4)
+ORDERS = f"orders_{SUFFIX}"
+NOTES = f"notes_{SUFFIX}"
+
+SCHEMA = f"""
+CREATE TABLE {ORDERS} (id serial PRIMARY KEY, customer_id int NOT NULL, status text NOT NULL,
+                       indexed_ref int NOT NULL);
+CREATE INDEX ON {ORDERS} (indexed_ref);
+CREATE TABLE {NOTES} (id serial PRIMARY KEY, body text NOT NULL);
+INSERT INTO {ORDERS} (customer_id, status, indexed_ref)
+    SELECT g % 7, CASE WHEN g % 2 = 0 THEN 'new' ELSE 'paid' END, g FROM generate_series(1, 40) g;
+INSERT INTO {NOTES} (body) SELECT 'note ' || g FROM generate_series(1, 5) g;
+"""
+
+APP = """
+import os
+
+import psycopg
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+import dbaudit.runtime
+
+URL = os.environ["DBAUDIT_EXPLAIN_TEST_URL"]  # libpq form
+ORDERS = os.environ["DBAUDIT_EXPLAIN_TEST_ORDERS"]
+NOTES = os.environ["DBAUDIT_EXPLAIN_TEST_NOTES"]
+SA_URL = URL.replace("postgresql://", "postgresql+psycopg://", 1)
+ASYNC_URL = URL.replace("postgresql://", "postgresql+asyncpg://", 1)
+
+
+@pytest.fixture()
+def engine():
+    engine = create_engine(SA_URL)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture()
+async def async_engine():
+    engine = create_async_engine(ASYNC_URL)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture()
+def pg():
+    connection = dbaudit.runtime.instrument(psycopg.connect(URL))
+    yield connection
+    connection.close()
+
+
+def orders_of(conn, customer_id):
+    sql = text(f"SELECT id, status FROM {ORDERS} WHERE customer_id = :c")
+    return conn.execute(sql, {"c": customer_id}).all()
+"""
+
+TESTS = """
+from sqlalchemy import text
+from app import NOTES, ORDERS, orders_of
+
+
+def test_filter_without_index(engine):
+    with engine.connect() as conn:
+        assert len(orders_of(conn, 3)) > 0
+
+
+def test_filters_an_index_serves(engine):
+    with engine.connect() as conn:
+        conn.execute(text(f"SELECT id FROM {ORDERS} WHERE id = :i"), {"i": 4}).all()
+        conn.execute(text(f"SELECT id FROM {ORDERS} WHERE indexed_ref = :r"), {"r": 9}).all()
+        conn.execute(text(f"SELECT count(*) FROM {NOTES}")).all()  # no filter: nothing to index
+
+
+def test_writes_are_never_planned(engine):
+    with engine.begin() as conn:
+        conn.execute(text(f"UPDATE {ORDERS} SET status = status WHERE customer_id = :c"), {"c": 99})
+        conn.rollback()
+
+
+async def test_async_engine(async_engine):
+    async with async_engine.connect() as conn:
+        sql = text(f"SELECT id FROM {ORDERS} WHERE status = :s AND customer_id = :c")
+        rows = (await conn.execute(sql, {"s": "new", "c": 2})).all()
+    assert rows
+
+
+def test_psycopg_connection(pg):
+    pg.execute(f"SELECT id FROM {NOTES} WHERE body = %s", ("note 3",)).fetchall()
+"""
+
+
+def _snapshot(url: str) -> dict[str, Any]:
+    """The catalog of the public schema (tables, columns, indexes, constraints) and every row
+    of the two tables: what the check must leave exactly as it was."""
+    with psycopg.connect(url) as conn:
+        return {
+            "relations": conn.execute(
+                "SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n "
+                "ON n.oid = c.relnamespace WHERE n.nspname = 'public' ORDER BY 1"
+            ).fetchall(),
+            "columns": conn.execute(
+                "SELECT table_name, column_name, data_type FROM information_schema.columns "
+                "WHERE table_schema = 'public' ORDER BY 1, 2"
+            ).fetchall(),
+            "indexes": conn.execute(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' ORDER BY 1"
+            ).fetchall(),
+            "constraints": conn.execute(
+                "SELECT conname, contype FROM pg_constraint c JOIN pg_namespace n "
+                "ON n.oid = c.connamespace WHERE n.nspname = 'public' ORDER BY 1"
+            ).fetchall(),
+            "orders": conn.execute(f"SELECT * FROM {ORDERS} ORDER BY id").fetchall(),
+            "notes": conn.execute(f"SELECT * FROM {NOTES} ORDER BY id").fetchall(),
+            "prepared_xacts": conn.execute("SELECT count(*) FROM pg_prepared_xacts").fetchall(),
+            "enable_seqscan": conn.execute("SHOW enable_seqscan").fetchall(),
+        }
+
+
+@pytest.fixture()
+def database(pg_url: str) -> Iterator[str]:
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute(SCHEMA)  # type: ignore[arg-type]
+    try:
+        yield pg_url
+    finally:
+        with psycopg.connect(pg_url, autocommit=True) as conn:
+            conn.execute(f"DROP TABLE IF EXISTS {ORDERS}, {NOTES}")  # type: ignore[arg-type]
+
+
+@pytest.fixture()
+def project(
+    pytester: pytest.Pytester, database: str, monkeypatch: pytest.MonkeyPatch
+) -> pytest.Pytester:
+    monkeypatch.setenv("DBAUDIT_EXPLAIN_TEST_URL", database)
+    monkeypatch.setenv("DBAUDIT_EXPLAIN_TEST_ORDERS", ORDERS)
+    monkeypatch.setenv("DBAUDIT_EXPLAIN_TEST_NOTES", NOTES)
+    pytester.makepyfile(app=APP, conftest="from app import engine, async_engine, pg  # noqa\n")
+    pytester.makeini(
+        "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
+        "dbaudit_slow_query_ms = 60000\n"
+    )
+    return pytester
+
+
+def test_a_filter_no_index_serves_fails_at_the_statements_call_site(
+    project: pytest.Pytester, database: str
+) -> None:
+    project.makepyfile(test_app=TESTS)
+    before = _snapshot(database)
+    result = project.runpytest_subprocess("--dbaudit-explain", "-p", "no:cacheprovider")
+    after = _snapshot(database)
+    assert after == before  # catalog, rows and settings: nothing changed
+    result.assert_outcomes(passed=2, failed=3)
+    result.stdout.fnmatch_lines(
+        [
+            f"*dbaudit DBA401 at app.py:40 (orders_of): missing index on {ORDERS}: no index "
+            "can serve the filter on customer_id (*1 queries)",
+            f"*fix: CREATE INDEX ON {ORDERS} (customer_id);",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            f"*dbaudit DBA401 at test_app.py:26 (test_async_engine): missing index on {ORDERS}: "
+            "no index can serve the filter on status, customer_id*",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [f"*dbaudit DBA401 at test_app.py:31 (test_psycopg_connection): missing index on {NOTES}*"]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "FAILED test_app.py::test_filter_without_index*",
+            "FAILED test_app.py::test_async_engine*",
+            "FAILED test_app.py::test_psycopg_connection*",
+        ]
+    )
+    result.stdout.fnmatch_lines(["missing-index check: 6 statements planned with seq scans off"])
+    result.stdout.no_fnmatch_line("*note:*")
+    result.stdout.no_fnmatch_line("*test_filters_an_index_serves*DBA401*")
+
+
+def test_without_the_option_nothing_is_planned(project: pytest.Pytester) -> None:
+    project.makepyfile(test_app=TESTS)
+    result = project.runpytest_subprocess("--dbaudit", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=5)
+    result.stdout.no_fnmatch_line("*DBA401*")
+    result.stdout.no_fnmatch_line("*missing-index check*")
+
+
+def test_allowed_ignored_and_skipped_tests(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        test_allow="""
+import pytest
+from app import orders_of, NOTES
+
+
+@pytest.mark.dbaudit(allow="DBA401")
+def test_allowed(engine):
+    with engine.connect() as conn:
+        orders_of(conn, 1)
+
+
+@pytest.mark.dbaudit(explain=False)
+def test_not_planned(engine):
+    with engine.connect() as conn:
+        orders_of(conn, 1)
+
+
+def test_ignored_table(pg):
+    pg.execute(f"SELECT id FROM {NOTES} WHERE body = %s", ("x",)).fetchall()
+"""
+    )
+    project.makeini(
+        "[pytest]\nasyncio_mode = auto\nasyncio_default_fixture_loop_scope = function\n"
+        "dbaudit_slow_query_ms = 60000\ndbaudit_explain = true\n"
+        "dbaudit_explain_ignore_tables =\n    notes_*\n"
+    )
+    result = project.runpytest_subprocess("-p", "no:cacheprovider", "--dbaudit-json", "ev.json")
+    result.assert_outcomes(passed=3)
+    # the allowed finding is still reported, in the summary and the events file
+    result.stdout.fnmatch_lines(
+        ["*worst offenders:*", f"*DBA401 app.py:40 missing index on {ORDERS}*"]
+    )
+    result.stdout.fnmatch_lines(["missing-index check: 2 statements planned with seq scans off"])
+    units = {unit.name: unit for unit in load(project.path / "ev.json")}
+    assert [f.rule for f in units["test_allow.py::test_allowed"].findings] == ["DBA401"]
+    assert units["test_allow.py::test_not_planned"].findings == ()
+    assert units["test_allow.py::test_ignored_table"].findings == ()
+    # values were kept for EXPLAIN only: the events file never has them
+    document = json.loads((project.path / "ev.json").read_text())
+    assert all("params" not in e for u in document["units"] for e in u["events"])
+
+
+def test_a_failing_explain_is_a_note_once_and_never_fails_the_test(
+    project: pytest.Pytester,
+) -> None:
+    project.makepyfile(
+        test_temp="""
+def _temp_table_query(pg):
+    # a temporary table exists on the test's connection only: the check's own connection
+    # cannot plan a statement that reads it
+    pg.execute("CREATE TEMP TABLE scratch (a int)")
+    pg.execute("SELECT a FROM scratch WHERE a = %s", (1,)).fetchall()
+
+
+def test_one(pg):
+    _temp_table_query(pg)
+
+
+def test_two(pg):
+    _temp_table_query(pg)
+"""
+    )
+    result = project.runpytest_subprocess("--dbaudit-explain", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "missing-index check: 0 statements planned with seq scans off",
+            '  note: could not EXPLAIN a statement: UndefinedTable: relation "scratch" does not '
+            "exist",
+            "         first in test_temp.py::test_one",
+        ]
+    )
+    assert result.stdout.str().count("note:") == 1
+
+
+def test_the_target_fixture_names_the_database(project: pytest.Pytester) -> None:
+    """An engine the test reaches without a fixture is found only through the fixture."""
+    tests = """
+from sqlalchemy import create_engine
+from app import SA_URL, orders_of
+
+ENGINE = create_engine(SA_URL)
+
+
+def test_module_engine():
+    with ENGINE.connect() as conn:
+        orders_of(conn, 5)
+"""
+    project.makepyfile(test_module=tests)
+    unseen = project.runpytest_subprocess("--dbaudit-explain", "-p", "no:cacheprovider")
+    unseen.assert_outcomes(passed=1)
+    unseen.stdout.fnmatch_lines(
+        ["  note: sqlalchemy statements were not planned: no PostgreSQL sqlalchemy engine*"]
+    )
+    project.makeconftest(
+        "import pytest\nfrom app import engine, async_engine, pg, SA_URL  # noqa\n\n\n"
+        "@pytest.fixture()\ndef dbaudit_explain_target():\n    return SA_URL\n"
+    )
+    seen = project.runpytest_subprocess("--dbaudit-explain", "-p", "no:cacheprovider")
+    seen.assert_outcomes(failed=1)
+    seen.stdout.fnmatch_lines([f"*DBA401 at app.py:40 (orders_of): missing index on {ORDERS}*"])
