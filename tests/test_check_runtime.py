@@ -251,6 +251,8 @@ def test_runtime_findings_alone_gate_without_a_path(
     assert main(["check", "--runtime", "events.json", "--ignore", "DBA101"]) == 0
     assert main(["check", "--runtime", "events.json", "--min-severity", "high"]) == 0
     assert main(["check", "--runtime", "events.json", "--select", "DBA3"]) == 0
+    # the pytest plugin's missing-index check (--dbaudit-explain) is a runtime rule too
+    assert main(["check", "--runtime", "events.json", "--ignore", "DBA401"]) == 1
     capsys.readouterr()
 
 

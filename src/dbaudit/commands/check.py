@@ -290,7 +290,7 @@ class _Rules:
 
 @dataclass(frozen=True, slots=True)
 class _RuleSelection:
-    """``--select``/``--ignore`` codes, which may name runtime-only rules (DBA301, DBA302).
+    """``--select``/``--ignore`` codes, which may name runtime-only rules (DBA301, DBA302, DBA401).
 
     The static audit refuses codes it has no rule for, so it is given only the codes that name
     one of its rules; the whole selection is applied to the merged findings afterwards (for a
@@ -302,16 +302,15 @@ class _RuleSelection:
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> _RuleSelection:
-        from dbaudit.runtime.detect import RULES
-
-        known = (*known_rule_codes(), *RULES)
+        runtime = _runtime_rules()
+        known = (*known_rule_codes(), *runtime)
         selection = cls(codes(args.select), codes(args.ignore))
         for option, chosen in (("--select", selection.select), ("--ignore", selection.ignore)):
             for code in chosen:
                 if not any(rule.startswith(code) for rule in known):
                     raise UsageError(
                         f"unknown rule code {code!r} in {option} (see `dbaudit rules`; the "
-                        f"runtime's rules are {', '.join(RULES)})"
+                        f"runtime's rules are {', '.join(runtime)})"
                     )
         return selection
 
@@ -333,6 +332,15 @@ class _RuleSelection:
             ignore=tuple(dict.fromkeys((*config.ignore, *self.ignore))),
             min_severity=min_severity or config.min_severity or Severity.INFO,
         )
+
+
+def _runtime_rules() -> tuple[str, ...]:
+    """The rules whose findings an events file can hold: the detectors' and the pytest
+    plugin's missing-index check (``--dbaudit-explain``)."""
+    from dbaudit.runtime.detect import RULES
+    from dbaudit.runtime.plans import RULE as MISSING_INDEX
+
+    return tuple(sorted({*RULES, MISSING_INDEX}))
 
 
 def _with_runtime(
