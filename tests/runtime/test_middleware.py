@@ -126,3 +126,39 @@ def test_a_failing_callback_never_breaks_the_response(db: Any) -> None:
     app = DbauditASGIMiddleware(asgi_app(db), on_unit=broken)
     sent = asyncio.run(call_asgi(app, "/count"))
     assert sent[1]["body"] == b"10"
+
+
+def test_a_request_over_its_budget_warns_and_debug_headers_count_findings(
+    db: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = DbauditASGIMiddleware(asgi_app(db), debug=True, max_queries=3)
+    with caplog.at_level(logging.INFO, logger="dbaudit.request"):
+        loop = asyncio.run(call_asgi(app, "/loop"))
+        count = asyncio.run(call_asgi(app, "/count"))
+    assert (b"x-db-findings", b"1") in loop[0]["headers"]  # the N+1, seen before the body
+    assert all(name != b"x-db-findings" for name, _ in count[0]["headers"])
+    loop_record, count_record = (json.loads(r.getMessage()) for r in caplog.records)
+    assert [r.levelno for r in caplog.records] == [logging.WARNING, logging.INFO]
+    assert (loop_record["max_queries"], loop_record["over_budget"]) == (3, True)
+    assert (count_record["max_queries"], count_record["over_budget"]) == (3, False)
+    assert loop_record["request_ms"] >= loop_record["db_ms"] >= 0
+
+
+def test_over_budget_alone_is_a_warning(db: Any, caplog: pytest.LogCaptureFixture) -> None:
+    def wsgi_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        db.execute("SELECT count(*) FROM posts").fetchone()
+        db.execute("SELECT max(id) FROM posts").fetchone()
+        start_response("200 OK", [])
+        return [b""]
+
+    app = DbauditWSGIMiddleware(wsgi_app, max_queries=1)
+    environ: dict[str, Any] = {}
+    setup_testing_defaults(environ)
+    with caplog.at_level(logging.INFO, logger="dbaudit.request"):
+        app(environ, lambda status, h, exc=None: None)
+    [record] = caplog.records
+    assert record.levelno == logging.WARNING
+    logged = json.loads(record.getMessage())
+    assert (logged["over_budget"], logged["findings"]) == (True, [])
+    with pytest.raises(ValueError, match="max_queries needs a non-negative integer"):
+        DbauditWSGIMiddleware(wsgi_app, max_queries=-1)

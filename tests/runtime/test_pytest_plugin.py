@@ -467,3 +467,85 @@ def test_bad_marker(db):
         ]
     )
     result.stdout.fnmatch_lines(["*num_queries needs a non-negative integer, got 'two'*"])
+
+
+def test_suite_wide_budget_and_the_markers_that_override_it(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        test_suite_budget="""
+import pytest
+from app import owner_of
+
+
+def _three(engine):
+    with engine.connect() as conn:
+        for i in range(3):
+            owner_of(conn, i)
+
+
+def test_over_the_suite_budget(engine):
+    _three(engine)
+
+
+def test_within_the_suite_budget(engine):
+    with engine.connect() as conn:
+        owner_of(conn, 1)
+
+
+@pytest.mark.max_queries(3)
+def test_own_budget(engine):
+    _three(engine)
+
+
+@pytest.mark.num_queries(3)
+def test_own_exact_count(engine):
+    _three(engine)
+"""
+    )
+    project.makeini(INI + "dbaudit_max_queries = 2\n")
+    result = project.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=3, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*dbaudit_max_queries(2): 3 queries ran",
+            "  SELECT owner FROM items WHERE id = ?  (app.py:* in owner_of)",
+        ]
+    )
+    result.stdout.fnmatch_lines(["FAILED test_suite_budget.py::test_over_the_suite_budget*"])
+    project.makeini(INI + "dbaudit_max_queries = many\n")
+    bad = project.runpytest_subprocess("-p", "no:cacheprovider")
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR
+    bad.stderr.fnmatch_lines(["*dbaudit_max_queries needs a non-negative integer, got 'many'*"])
+
+
+def test_sarif_file_from_the_run(project: pytest.Pytester) -> None:
+    project.makepyfile(test_app=TESTS)
+    result = project.runpytest_subprocess("--dbaudit-sarif", "out/dbaudit.sarif")
+    result.assert_outcomes(passed=2, failed=1)  # implies --dbaudit: the N+1 fails
+    result.stdout.fnmatch_lines(["SARIF written to *dbaudit.sarif"])
+    document = json.loads((project.path / "out" / "dbaudit.sarif").read_text())
+    assert document["version"] == "2.1.0"
+    (run,) = document["runs"]
+    (sarif_result,) = run["results"]
+    assert sarif_result["ruleId"] == "DBA101"
+    location = sarif_result["locations"][0]["physicalLocation"]
+    assert location["artifactLocation"]["uri"].endswith("test_app.py")
+    assert location["region"]["startLine"] == 7
+
+
+def test_dbaudit_unit_fixture_reads_the_tests_queries(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        test_unit="""
+from app import owner_of
+
+
+def test_reads(engine, dbaudit_unit):
+    with engine.connect() as conn:
+        owner_of(conn, 1)
+        owner_of(conn, 2)
+    assert dbaudit_unit.query_count == 2
+    assert [e.call_site.function for e in dbaudit_unit.events] == ["owner_of", "owner_of"]
+    assert dbaudit_unit.findings == []
+"""
+    )
+    project.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
+    project.runpytest_subprocess("--dbaudit").assert_outcomes(passed=1)

@@ -1,12 +1,14 @@
 """ASGI and WSGI middleware: one unit of work per HTTP request.
 
 Each request is profiled; when it ends, one structured log line goes to the ``dbaudit.request``
-logger (endpoint, status, queries, time in the database, finding rule IDs, as JSON) and, in debug
-mode, the response carries an ``X-DB-Query-Count`` header (the count when the headers were sent;
-a streamed body may run more queries, which the log line includes). Engines and connections must
-be instrumented once at startup (``dbaudit.runtime.instrument``).
+logger (endpoint, status, queries, time in the database and in the whole request, finding rule
+IDs, as JSON; WARNING when there are findings or the request ran more than ``max_queries``
+statements) and, in debug mode, the response carries an ``X-DB-Query-Count`` header, and
+``X-DB-Findings`` when the detectors already see a problem (both as of when the headers were
+sent; a streamed body may run more queries, which the log line includes). Engines and
+connections must be instrumented once at startup (``dbaudit.runtime.instrument``).
 
-    app = DbauditASGIMiddleware(app, debug=settings.DEBUG)
+    app = DbauditASGIMiddleware(app, debug=settings.DEBUG, max_queries=20)
     application = DbauditWSGIMiddleware(application)
 
 ``on_unit`` receives every closed unit, for tests or to collect events for ``dbaudit report``.
@@ -24,6 +26,7 @@ from dbaudit.runtime.detect import DetectConfig
 from dbaudit.runtime.unit import Unit, profile
 
 HEADER = "X-DB-Query-Count"
+FINDINGS_HEADER = "X-DB-Findings"
 log = logging.getLogger("dbaudit.request")
 
 Scope = MutableMapping[str, Any]
@@ -35,18 +38,33 @@ StartResponse = Callable[..., Any]
 WSGIApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
 
 
-def request_record(endpoint: str, status: int | None, unit: Unit) -> dict[str, Any]:
+def request_record(
+    endpoint: str, status: int | None, unit: Unit, max_queries: int | None = None
+) -> dict[str, Any]:
     """The fields of the per-request log line (pure: a unit in, a dict out)."""
     findings = unit.findings
-    return {
+    record = {
         "event": "dbaudit.request",
         "endpoint": endpoint,
         "status": status,
         "queries": unit.query_count,
         "db_ms": round(unit.db_time_ms, 3),
+        "request_ms": round(((unit.ended or unit.started) - unit.started) * 1000, 3),
         "findings": [f.rule for f in findings],
         "problems": [f"{f.rule} {f.path}:{f.line} {f.message}" for f in findings],
     }
+    if max_queries is not None:
+        record["max_queries"] = max_queries
+        record["over_budget"] = unit.query_count > max_queries
+    return record
+
+
+def _debug_headers(unit: Unit) -> list[tuple[str, str]]:
+    headers = [(HEADER, str(unit.query_count))]
+    findings = len(unit.detection.findings)  # the detectors, on the queries so far
+    if findings:
+        headers.append((FINDINGS_HEADER, str(findings)))
+    return headers
 
 
 class _Middleware:
@@ -56,16 +74,23 @@ class _Middleware:
         config: DetectConfig | None = None,
         logger: logging.Logger | None = None,
         on_unit: Callable[[Unit], None] | None = None,
+        max_queries: int | None = None,
     ) -> None:
+        if max_queries is not None:
+            from dbaudit.runtime.budgets import check_query_count
+
+            check_query_count(max_queries, "max_queries")
         self.debug = debug
         self.config = config
         self.logger = logger or log
         self.on_unit = on_unit
+        self.max_queries = max_queries
 
     def _finish(self, endpoint: str, status: int | None, unit: Unit) -> None:
         try:
-            record = request_record(endpoint, status, unit)
-            level = logging.WARNING if record["findings"] else logging.INFO
+            record = request_record(endpoint, status, unit, self.max_queries)
+            problem = record["findings"] or record.get("over_budget")
+            level = logging.WARNING if problem else logging.INFO
             self.logger.log(level, json.dumps(record), extra={"dbaudit": record})
             if self.on_unit is not None:
                 self.on_unit(unit)
@@ -91,7 +116,10 @@ class DbauditASGIMiddleware(_Middleware):
                 status.append(int(message.get("status", 0)))
                 if self.debug:
                     headers = list(message.get("headers", []))
-                    headers.append((HEADER.lower().encode(), str(unit.query_count).encode()))
+                    headers += [
+                        (name.lower().encode(), value.encode())
+                        for name, value in _debug_headers(unit)
+                    ]
                     message = {**message, "headers": headers}
             await send(message)
 
@@ -122,7 +150,7 @@ class DbauditWSGIMiddleware(_Middleware):
             with contextlib.suppress(ValueError):
                 status.append(int(status_line.split(None, 1)[0]))
             if self.debug:
-                headers = [*headers, (HEADER, str(unit.query_count))]
+                headers = [*headers, *_debug_headers(unit)]
             return start_response(status_line, headers, exc_info)
 
         try:

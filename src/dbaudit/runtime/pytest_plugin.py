@@ -66,6 +66,8 @@ class Settings:
     baseline_update: bool = False
     explain: bool = False  # the missing-index check (runtime/plans.py)
     explain_ignore_tables: tuple[str, ...] = ()
+    sarif_path: str | None = None
+    max_queries: int | None = None  # every test's budget, unless a marker sets its own
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +120,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--dbaudit-json", metavar="FILE", help="write all query events and findings")
     group.addoption(
+        "--dbaudit-sarif",
+        metavar="FILE",
+        help="write the run's findings as SARIF 2.1.0 (GitHub code scanning; implies --dbaudit)",
+    )
+    group.addoption(
         "--dbaudit-threshold",
         type=int,
         default=None,
@@ -156,6 +163,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         type="linelist",
     )
     parser.addini("dbaudit_baseline", "baseline file, like --dbaudit-baseline", default="")
+    parser.addini(
+        "dbaudit_max_queries",
+        "the query budget of every test (a max_queries or num_queries marker sets its own)",
+        default="",
+    )
     parser.addini("dbaudit_explain", "the missing-index check, like --dbaudit-explain", type="bool")
     parser.addini(
         "dbaudit_explain_ignore_tables",
@@ -182,7 +194,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "(still reported), its own N+1 threshold, and whether the missing-index check runs",
     )
     settings = _settings(config)
-    if settings.enabled or settings.json_path:
+    if settings.enabled or settings.json_path or settings.max_queries is not None:
         config.pluginmanager.register(DbauditPlugin(settings, config), PLUGIN_NAME)
     if settings.explain:
         config.pluginmanager.register(ExplainTarget(), f"{PLUGIN_NAME}-explain-target")
@@ -203,6 +215,19 @@ def assert_max_queries() -> Callable[[int], AbstractContextManager[Unit]]:
 
     instrument()  # every SQLAlchemy engine; other connections through instrument()
     return budget
+
+
+@pytest.fixture()
+def dbaudit_unit() -> Generator[Unit, None, None]:
+    """The test as a unit of its own, to read while it runs or after: ``dbaudit_unit.query_count``,
+    ``.events`` (statements, call sites, durations), ``.db_time_ms``, ``.findings``. Opened
+    when the fixture is set up, so it also sees the queries of fixtures set up after it."""
+    from dbaudit.runtime import instrument
+    from dbaudit.runtime.unit import profile
+
+    instrument()
+    with profile("dbaudit_unit") as unit:
+        yield unit
 
 
 @pytest.fixture()
@@ -237,9 +262,21 @@ def _settings(config: pytest.Config) -> Settings:
             "(or dbaudit_baseline in the ini file)"
         )
     explain = bool(config.getoption("dbaudit_explain") or config.getini("dbaudit_explain"))
+    sarif_path = config.getoption("dbaudit_sarif")
     enabled = bool(
-        config.getoption("dbaudit") or config.getini("dbaudit") or baseline_path or explain
+        config.getoption("dbaudit")
+        or config.getini("dbaudit")
+        or baseline_path
+        or explain
+        or sarif_path
     )
+    max_queries = str(config.getini("dbaudit_max_queries")).strip()
+    try:
+        budget = _count(int(max_queries), "dbaudit_max_queries") if max_queries else None
+    except ValueError:
+        raise pytest.UsageError(
+            f"dbaudit_max_queries needs a non-negative integer, got {max_queries!r}"
+        ) from None
     mode = config.getoption("dbaudit_mode") or str(config.getini("dbaudit_mode"))
     if mode not in ("fail", "warn"):
         raise pytest.UsageError(f"dbaudit_mode must be 'fail' or 'warn', got {mode!r}")
@@ -268,7 +305,15 @@ def _settings(config: pytest.Config) -> Settings:
         baseline_update=baseline_update,
         explain=explain,
         explain_ignore_tables=tuple(config.getini("dbaudit_explain_ignore_tables")),
+        sarif_path=str(Path(sarif_path).resolve()) if sarif_path else None,
+        max_queries=budget,
     )
+
+
+def _count(value: int, what: str) -> int:
+    from dbaudit.runtime.budgets import check_query_count
+
+    return check_query_count(value, what)
 
 
 class ExplainTarget:
@@ -393,7 +438,7 @@ class DbauditPlugin:
             self.units.append(unit)
 
     def _judge(self, item: pytest.Item, unit: Unit) -> None:
-        _enforce_budgets(item, unit)
+        _enforce_budgets(item, unit, self.settings.max_queries)
         if not self.settings.enabled:
             return
         marker = item.get_closest_marker("dbaudit")
@@ -458,6 +503,21 @@ class DbauditPlugin:
                 write(self.settings.json_path, self.units)
         if self.settings.baseline_update and self.settings.baseline_path:
             self._update_baseline(self.settings.baseline_path)
+        if self.settings.sarif_path:
+            self._write_sarif(self.settings.sarif_path)
+
+    def _write_sarif(self, path: str) -> None:
+        """Every finding of the run (a problem seen in several tests once, with the evidence of
+        its worst test), as ``dbaudit report -f sarif`` writes an events file's."""
+        from dbaudit.report import sarif
+        from dbaudit.runtime.export import UnitRecord, to_audit
+
+        units = [
+            UnitRecord(r.nodeid, r.queries, r.db_time_ms, (), r.findings, ()) for r in self.records
+        ]
+        document = sarif.render(to_audit(units), source_root=str(self.config.rootpath))
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(document, encoding="utf-8")
 
     def _send_to_controller(self, worker: str) -> None:
         part = None
@@ -516,6 +576,8 @@ class DbauditPlugin:
         self._summarise_explain(write)
         if self.settings.json_path:
             write(f"events and findings written to {self.settings.json_path}")
+        if self.settings.sarif_path:
+            write(f"SARIF written to {self.settings.sarif_path}")
 
     def _summarise_explain(self, write: Callable[[str], None]) -> None:
         if not self.settings.explain:
@@ -578,19 +640,21 @@ def _add_findings(unit: Unit, findings: list[Finding]) -> None:
     unit._detection = replace(detection, findings=tuple(kept), suppressed=tuple(suppressed))
 
 
-def _enforce_budgets(item: pytest.Item, unit: Unit) -> None:
+def _enforce_budgets(item: pytest.Item, unit: Unit, default_budget: int | None = None) -> None:
     marker = item.get_closest_marker("max_queries")
-    if marker is not None:
-        budget = _budget(marker)
-        if unit.query_count > budget:
-            from dbaudit.runtime.budgets import statement_listing
+    exact = item.get_closest_marker("num_queries")
+    # a test's own marker wins over the suite's budget (dbaudit_max_queries)
+    budget = _budget(marker) if marker is not None else None if exact else default_budget
+    if budget is not None and unit.query_count > budget:
+        from dbaudit.runtime.budgets import statement_listing
 
-            listing = "\n".join(statement_listing(unit))
-            pytest.fail(
-                f"max_queries({budget}): {unit.query_count} queries ran\n{listing}",
-                pytrace=False,
-            )
-    marker = item.get_closest_marker("num_queries")
+        name = "max_queries" if marker is not None else "dbaudit_max_queries"
+        listing = "\n".join(statement_listing(unit))
+        pytest.fail(
+            f"{name}({budget}): {unit.query_count} queries ran\n{listing}",
+            pytrace=False,
+        )
+    marker = exact
     if marker is not None:
         from dbaudit.runtime.budgets import check_query_count, count_mismatch_message
 
