@@ -32,13 +32,20 @@ MAX_STACK = 8  # application frames kept per query: enough to tell loops apart, 
 MAX_LIBRARY_GAP = 8
 _CACHE_LIMIT = 50_000
 
-_getcurrent: Callable[[], Any] | None
+
+class _NoGreenlet:
+    """What ``greenlet.getcurrent()`` stands for without greenlet: a stack with no parent."""
+
+    parent = None
+
+
+_getcurrent: Callable[[], Any]
 try:
     import greenlet  # type: ignore[import-untyped]
 
     _getcurrent = greenlet.getcurrent
 except ImportError:  # pragma: no cover - greenlet ships with SQLAlchemy's asyncio extra
-    _getcurrent = None
+    _getcurrent = _NoGreenlet
 
 
 def _library_roots() -> tuple[str, ...]:
@@ -109,28 +116,28 @@ def capture_stack(
     skip: int = 1, limit: int = MAX_STACK, anchor: StackAnchor | None = None
 ) -> tuple[CallSite, ...]:
     """Application frames of the current call, innermost first (``skip`` frames of the caller's
-    own are not looked at). ``anchor``: the frames on the stack when the unit opened, whose
-    part of the chain is walked once per unit rather than once per query."""
+    own are not looked at). ``anchor``: the frames on the stack when the unit opened (and those
+    its walks adopted), whose part of the chain is walked once per unit rather than per query."""
     frame: FrameType | None
     try:
         frame = _getframe(skip)
     except ValueError:  # a greenlet's stack shorter than ``skip``: go on in its parent
         frame = None
-    depth = skip  # of ``frame`` below this one, while it is in this greenlet's stack
-    hopped = False  # into the parent greenlet, at most once
-    # The library frames under the first application frame: the ORM and the driver, ~7 of them.
-    # Reading a frame costs three attribute reads (none of them specialisable in CPython 3.11:
-    # frames and code objects expose them as getters), a set lookup, and building its frame
-    # object (a malloc of the function's whole frame, then a free). ``sys._getframe(n)``
-    # builds the object of frame n alone: the known callers of a registered function are
-    # jumped over that way, never built. (Module globals, not local aliases: each alias is
-    # one more bytecode per query, a specialised global read costs what a local one does.)
-    while True:
+    else:
+        depth = skip  # of ``frame`` below this one, in this greenlet's stack
+        # The library frames under the first application frame: the ORM and the driver, ~7 of
+        # them. Reading a frame costs three attribute reads (none of them specialisable in
+        # CPython 3.11: frames and code objects expose them as getters), a set lookup, and
+        # building its frame object (a malloc of the function's whole frame, then a free).
+        # ``sys._getframe(n)`` builds the object of frame n alone: the known callers of a
+        # registered function are jumped over that way, never built. (Module globals, not
+        # local aliases: each alias is one more bytecode per query, a specialised global read
+        # costs what a local one does.)
         while frame is not None:
             code = frame.f_code
             filename = code.co_filename
             if filename in _library_files:
-                if filename in _known_caller_files and not hopped:
+                if filename in _known_caller_files:
                     depth += _known_callers.get(id(code), 1)
                     try:
                         frame = _getframe(depth)
@@ -148,88 +155,161 @@ def capture_stack(
                 depth += 1
             else:
                 _classify(filename)  # and look at the same frame again
-        if frame is not None or hopped or (frame := _parent_greenlet_frame()) is None:
-            break
+    if frame is not None:
+        hopped = False
+    else:
+        # The bottom of this greenlet. SQLAlchemy's bridge greenlet (and only that one: a
+        # gevent hub is no caller) runs a statement for a coroutine of its parent greenlet,
+        # suspended in ``greenlet_spawn``: the walk goes on there, once. Spelled out here:
+        # most statements of an asyncio application come this way.
+        current = _getcurrent()
+        parent = current.parent
+        if parent is None:  # the main greenlet
+            return ()
+        try:
+            if not current.__sqlalchemy_greenlet_provider__:
+                return ()
+            frame = parent.gr_frame
+            # ``greenlet_spawn``, the asyncio extension's methods
+            while (filename := frame.f_code.co_filename) in _library_files:  # type: ignore[union-attr]
+                frame = frame.f_back  # type: ignore[union-attr]
+        except AttributeError:  # another greenlet's child; a parent stack of library frames
+            return ()
+        if filename not in _user_files:  # asyncio's own frames, a file not classified yet
+            frame = _parent_application_frame(frame)
+            if frame is None:
+                return ()
         hopped = True
-    if frame is None:
-        return ()
-    if anchor is not None and limit == MAX_STACK:
-        # The common case inside a unit: the first application frame is anchored (it was on
-        # the stack when the unit opened, or a walk adopted it: a loop issuing queries). An
-        # anchored frame stays where it is for as long as it runs (so does everything above
-        # it), and the anchor holds it: its chain is the same for every query it issues from
-        # one instruction. Keyed by the frame itself (hashed by identity, at C speed).
-        lines = (anchor.hopped_lines if hopped else anchor.lines).get(frame)
-        if lines is not None:
-            chain = lines.get(frame.f_lasti)
-            if chain is not None:
-                return chain
-        return _anchored_chain(frame, hopped, anchor)
-    return _chain(frame, hopped, limit, anchor)[0]
-
-
-def _anchored_chain(frame: FrameType, hopped: bool, anchor: StackAnchor) -> tuple[CallSite, ...]:
-    """The chain from ``frame`` when the walk has an anchor, kept for the next query when an
-    anchored frame is near: ``frame`` itself, or its caller, or a few frames up (a loop that
-    calls a helper per item, which calls another: new frames each time, but the same code
-    and instructions, up to the same instruction of the same anchored frame). The key is
-    every frame's code and instruction up to the anchored one, and that one's identity: the
-    walk from ``frame`` depends on nothing else."""
+    if anchor is None or limit != MAX_STACK:
+        return _chain(frame, hopped, limit)[0]  # type: ignore[arg-type]  # not None: returned
+    # Inside a unit. A frame that is anchored (held by the unit) stays where it is for as long
+    # as it runs, and so does everything above it: its chain is the same for every query it
+    # issues from one instruction (a loop issuing queries: one dictionary lookup each).
     anchored = anchor.frames
-    key: list[object] = []
-    current: FrameType | None = frame
-    for _ in range(_KEYED_FRAMES):
-        if current is None:
-            break
-        current_id = id(current)
-        if anchored.get(current_id) is current:
-            if not key:  # ``frame`` is anchored itself: kept by frame (see capture_stack)
-                return _kept_by_frame(frame, hopped, anchor)
-            key += (current_id, current.f_lasti, hopped)
-            return _kept_by_key(tuple(key), frame, hopped, anchor)
-        key += (id(current.f_code), current.f_lasti)
-        current = current.f_back
-    return _chain(frame, hopped, MAX_STACK, anchor)[0]  # no anchored frame near: not kept
-
-
-def _kept_by_frame(frame: FrameType, hopped: bool, anchor: StackAnchor) -> tuple[CallSite, ...]:
-    chain, hopped_after = _chain(frame, hopped, MAX_STACK, anchor)
-    if _keep(anchor, hopped, hopped_after):
-        by_frame = anchor.hopped_lines if hopped else anchor.lines
-        by_frame.setdefault(frame, {})[frame.f_lasti] = chain
-    return chain
-
-
-def _kept_by_key(
-    key: tuple[object, ...], frame: FrameType, hopped: bool, anchor: StackAnchor
-) -> tuple[CallSite, ...]:
-    chain = anchor.chains.get(key)
+    if frame in anchored:
+        chain = anchor.lines.get((frame, frame.f_lasti, hopped))
+        return chain if chain is not None else _from_anchored(frame, hopped, anchor)
+    # The application frames in a row up to an anchored one (a data access method, the helper
+    # called per item, the loop or handler that the unit runs in): their codes and
+    # instructions, then the anchored frame's and what lies above it (walked once per unit),
+    # are the key under which the full walk keeps the chain. Anything else on the way (a
+    # library frame, the bottom of a greenlet) takes the full walk.
+    key: tuple[int, ...] = (id(frame.f_code), frame.f_lasti)  # type: ignore[union-attr]
+    caller: Any = frame.f_back  # type: ignore[union-attr]  # None: an AttributeError below
+    try:
+        for passed in _PREFIX:  # noqa: B007 (read after the loop)
+            if caller.f_code.co_filename not in _user_files:
+                return _past_prefix(frame, caller, key, hopped, anchor)  # type: ignore[arg-type]
+            if caller in anchored:
+                break
+            key += (id(caller.f_code), caller.f_lasti)
+            caller = caller.f_back
+        else:  # MAX_STACK application frames in a row, none anchored: the key is complete
+            chain = _chains.get(key)
+            return chain if chain is not None else _walked(frame, hopped, anchor)  # type: ignore[arg-type]
+    except AttributeError:
+        return _walked(frame, hopped, anchor)  # type: ignore[arg-type]
+    suffix = anchor.suffixes.get((caller, hopped))
+    if suffix is None:
+        suffix = anchor.suffix(caller, hopped)
+    # (a suffix not kept is _NOT_KEPT: no chain's key holds it, but cut off with the rest
+    # when the frames below fill the chain, whose key is then complete without it)
+    chain = _chains.get((key + (id(caller.f_code), caller.f_lasti) + suffix)[_KEY_LENGTH])  # noqa: RUF005
     if chain is None:
-        chain, hopped_after = _chain(frame, hopped, MAX_STACK, anchor)
-        if _keep(anchor, hopped, hopped_after):
-            anchor.chains[key] = chain
+        return _walked(frame, hopped, anchor)  # type: ignore[arg-type]
+    if passed:  # frames between: adopted when there are several (see StackAnchor.adopt)
+        if passed > 1:
+            anchor.adopt_callers(frame, passed)  # type: ignore[arg-type]
+    elif frame is anchor.last:  # the second query in a row from one frame: anchor it
+        anchor.adopt(frame)  # type: ignore[arg-type]
+    else:
+        anchor.last = frame
     return chain
 
 
-def _keep(anchor: StackAnchor, hopped: bool, hopped_after: bool) -> bool:
-    """Whether a chain just walked may be kept: not one whose walk went into the parent
-    greenlet (which switches), as for StackAnchor.extend; not past a bounded number."""
-    if hopped_after != hopped or anchor.kept >= _ANCHORED_CHAIN_LIMIT:
-        return False
-    anchor.kept += 1
-    return True
+def _past_prefix(
+    first: FrameType, frame: FrameType, key: tuple[int, ...], hopped: bool, anchor: StackAnchor
+) -> tuple[CallSite, ...]:
+    """A walk from ``first`` that met ``frame``, no application frame, before an anchored one.
+    At the bottom of a task's stack (its coroutine run by the event loop: a task that the unit
+    started, as under ``asyncio.gather``) the chain ends there: ``key`` is complete. Anything
+    else: the full walk."""
+    if frame.f_code is _BOUNDARY:
+        chain = _chains.get(key)
+        if chain is not None:
+            return chain
+    return _walked(first, hopped, anchor)
 
 
-def _chain(
-    frame: FrameType, hopped: bool, limit: int, anchor: StackAnchor | None
-) -> tuple[tuple[CallSite, ...], bool]:
+def _parent_application_frame(frame: FrameType | None) -> FrameType | None:
+    """The first application frame from ``frame`` up, in the parent greenlet (the walk does not
+    go on into another greenlet from there)."""
+    while frame is not None:
+        code = frame.f_code
+        filename = code.co_filename
+        if filename in _library_files:
+            frame = frame.f_back
+        elif filename in _user_files:
+            return frame
+        elif code is _BOUNDARY:
+            return None
+        elif filename == _BOUNDARY_FILE:
+            frame = frame.f_back
+        else:
+            _classify(filename)
+    return None
+
+
+_PREFIX = range(MAX_STACK - 1)  # frames above the first one, read before giving up on anchors
+_KEY_LENGTH = slice(2 * MAX_STACK)  # a key holds two integers per frame
+
+
+def _from_anchored(frame: FrameType, hopped: bool, anchor: StackAnchor) -> tuple[CallSite, ...]:
+    """The chain of a query from an anchored frame, kept for its next ones from there."""
+    suffix = anchor.suffixes.get((frame, hopped))
+    if suffix is None:
+        suffix = anchor.suffix(frame, hopped)
+    if suffix is _NOT_KEPT:  # the walk above goes into the parent greenlet: walked each time
+        return _chain(frame, hopped, MAX_STACK)[0]
+    lasti = frame.f_lasti
+    chain = _chains.get(((id(frame.f_code), lasti) + suffix)[_KEY_LENGTH])  # noqa: RUF005
+    if chain is None:
+        chain = _chain(frame, hopped, MAX_STACK)[0]
+    if anchor.kept < _ANCHORED_CHAIN_LIMIT:
+        anchor.kept += 1
+        anchor.lines[frame, lasti, hopped] = chain
+    return chain
+
+
+def _walked(first: FrameType, hopped: bool, anchor: StackAnchor) -> tuple[CallSite, ...]:
+    """The full walk from ``first``, for a query whose chain no anchor shortens (library frames
+    between application frames, a task's own stack, a chain seen for the first time). The
+    application frames it passes are adopted, so that the next walk stops at them."""
+    key: list[int] = []
+    frames: list[FrameType] = []
+    _walk_application(first, key, frames, 0, hopped, MAX_STACK)
+    chain = _chains.get(tuple(key))
+    if chain is None:
+        chain = _new_chain(tuple(key), frames)
+    if first is anchor.last:
+        anchor.adopt(first)
+    else:
+        anchor.last = first
+    anchored = anchor.frames
+    for frame in frames[1:]:
+        if frame not in anchored:
+            anchor.adopt(frame)
+    return chain
+
+
+def _chain(frame: FrameType, hopped: bool, limit: int) -> tuple[tuple[CallSite, ...], bool]:
     """The chain of application frames from ``frame`` (the first one) up, and whether the walk
     went into the parent greenlet on the way."""
     # id(code), instruction offset, ...: ``f_lasti`` is a plain read where ``f_lineno`` decodes
     # the line table; lines are computed only when a chain is seen for the first time.
     key: list[int] = []
     frames: list[FrameType] = []
-    hopped_after = _walk_application(frame, key, frames, 0, hopped, limit, anchor)
+    hopped_after = _walk_application(frame, key, frames, 0, hopped, limit)
     chain = _chains.get(tuple(key))
     if chain is None:
         chain = _new_chain(tuple(key), frames)
@@ -243,7 +323,6 @@ def _walk_application(
     gap: int,
     hopped: bool,
     limit: int,
-    anchor: StackAnchor | None,
 ) -> bool:
     """Append the application frames from ``frame`` up (``gap``: library frames since the last
     one); returns whether the walk went into the parent greenlet."""
@@ -251,7 +330,6 @@ def _walk_application(
     user = _user_files
     add_key = key.append
     add_frame = frames.append
-    anchored = anchor.frames if anchor is not None else None
     while True:
         while frame is not None:
             code = frame.f_code
@@ -273,12 +351,6 @@ def _walk_application(
             else:
                 _classify(filename)
                 continue
-            if anchored is not None:
-                frame_id = id(frame)
-                if anchored.get(frame_id) is frame:
-                    return anchor.extend(frame, key, frames, gap, hopped, limit)  # type: ignore[union-attr]
-                if frames and frames[-1] is frame and anchor.room > 0:  # type: ignore[union-attr]
-                    anchor.adopt(frame_id, frame)  # type: ignore[union-attr]  # an application frame
             frame = frame.f_back
         if hopped or (frame := _parent_greenlet_frame()) is None:
             return hopped
@@ -286,10 +358,11 @@ def _walk_application(
 
 
 _CHANGING_CALLERS = inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR
-_SUFFIX_LIMIT = 64
-_ANCHORED_CHAIN_LIMIT = 256  # chains kept per open unit (query lines x anchored frames)
+_ANCHORED_CHAIN_LIMIT = 256  # chains kept per open unit by anchored frame and instruction
 _ADOPTED_LIMIT = 64  # application frames a unit holds besides those it opened in
-_KEYED_FRAMES = 4  # frames a kept chain's key may span below its anchored frame
+# The suffix of an anchored frame whose walk above is not kept: code ids and instructions are
+# never negative, so no chain is kept under a key that holds it.
+_NOT_KEPT: tuple[int, ...] = (-1,)
 
 
 class StackAnchor:
@@ -301,35 +374,37 @@ class StackAnchor:
     test runner, the server, the benchmark driver above a ``with dbaudit.profile():``). Frames
     of generators are left out (a generator resumes under whichever frame calls it next), and
     so is a walk above that went into another greenlet (that one switches). The unit holds these
-    frames only while it is open; they are alive then anyway.
+    frames only while it is open (they are alive then anyway), so a frame's identity is its own
+    for as long as it is a key here: nothing is ever kept under the identity of a frame that
+    is not held.
     """
 
-    __slots__ = ("chains", "frames", "hopped_lines", "kept", "lines", "room", "suffixes")
+    __slots__ = ("frames", "kept", "last", "lines", "room", "suffixes")
 
-    def __init__(self, frames: dict[int, FrameType]) -> None:
-        self.frames = frames
+    def __init__(self, frames: dict[FrameType, None]) -> None:
+        self.frames = frames  # anchored frames (a dict: ``in`` and insertion at C speed)
         self.room = _ADOPTED_LIMIT  # application frames it may still adopt (see adopt)
-        self.suffixes: dict[tuple[int, int, int, bool], tuple[list[int], list[FrameType]]] = {}
-        # Whole chains (see capture_stack and _anchored_chain): by anchored first application
-        # frame and its instruction (two tables: reached from this greenlet, or from a child
-        # one), and by (code and instruction of each frame up to an anchored one, its id and
-        # instruction, hopped). ``kept`` counts them all.
-        self.lines: dict[FrameType, dict[int, tuple[CallSite, ...]]] = {}
-        self.hopped_lines: dict[FrameType, dict[int, tuple[CallSite, ...]]] = {}
-        self.chains: dict[tuple[object, ...], tuple[CallSite, ...]] = {}
-        self.kept = 0
+        # (anchored frame, hopped) -> the key of the application frames above it, as the full
+        # walk builds it (code ids and instructions), up to MAX_STACK - 1 frames
+        self.suffixes: dict[tuple[FrameType, bool], tuple[int, ...]] = {}
+        # (anchored first application frame, its instruction, hopped) -> the chain
+        self.lines: dict[tuple[FrameType, int, bool], tuple[CallSite, ...]] = {}
+        self.kept = 0  # entries of ``lines``
+        # the first application frame of the last query that no anchor shortened: a query from
+        # it again anchors it (a loop or a test function that issues its queries itself)
+        self.last: FrameType | None = None
 
     @classmethod
     def here(cls, skip: int = 1) -> StackAnchor:
-        frames: dict[int, FrameType] = {}
+        frames: dict[FrameType, None] = {}
         frame: FrameType | None = sys._getframe(skip)
         while frame is not None and frame.f_code is not _BOUNDARY:
             if not frame.f_code.co_flags & _CHANGING_CALLERS:
-                frames[id(frame)] = frame
+                frames[frame] = None
             frame = frame.f_back
         return cls(frames)
 
-    def adopt(self, frame_id: int, frame: FrameType) -> None:
+    def adopt(self, frame: FrameType) -> None:
         """Anchor an application frame that a walk passed (a test function, a request handler,
         the function looping over a helper that queries): it runs until it returns, its callers
         suspended all that time, so the walk above it can be kept as for the frames the unit
@@ -337,30 +412,36 @@ class StackAnchor:
         :meth:`here`, and so is any frame past the first ``_ADOPTED_LIMIT``: a frame held
         keeps its locals alive until the unit closes."""
         if self.room > 0 and not frame.f_code.co_flags & _CHANGING_CALLERS:
-            self.frames[frame_id] = frame
+            self.frames[frame] = None
             self.room -= 1
 
-    def extend(
-        self,
-        frame: FrameType,
-        key: list[int],
-        frames: list[FrameType],
-        gap: int,
-        hopped: bool,
-        limit: int,
-    ) -> bool:
-        """Append what lies above ``frame`` (already walked itself) to ``key`` and ``frames``."""
-        cache_key = (id(frame), len(frames), gap, hopped)
-        known = self.suffixes.get(cache_key)
-        if known is not None:
-            key.extend(known[0])
-            frames.extend(known[1])
-            return hopped
-        keys_before, frames_before = len(key), len(frames)
-        hopped_after = _walk_application(frame.f_back, key, frames, gap, hopped, limit, None)
-        if hopped_after == hopped and len(self.suffixes) < _SUFFIX_LIMIT:
-            self.suffixes[cache_key] = (key[keys_before:], frames[frames_before:])
-        return hopped_after
+    def adopt_callers(self, frame: FrameType, count: int) -> None:
+        """Adopt the ``count`` callers of ``frame`` (application frames, none anchored): the
+        frames between a query's function and an anchored frame far above, the service and
+        handler frames that the unit's next queries will pass again (as :meth:`adopt`)."""
+        frames = self.frames
+        room = self.room
+        caller = frame.f_back
+        while count and room and caller is not None:
+            if not caller.f_code.co_flags & _CHANGING_CALLERS:
+                frames[caller] = None
+                room -= 1
+            caller = caller.f_back
+            count -= 1
+        self.room = room
+
+    def suffix(self, frame: FrameType, hopped: bool) -> tuple[int, ...]:
+        """The key of the application frames above an anchored application frame, walked now
+        and kept for the unit; ``_NOT_KEPT`` when the walk went into the parent greenlet (that
+        one switches: the walk above is made for each query)."""
+        key: list[int] = []
+        frames: list[FrameType] = []
+        if _walk_application(frame.f_back, key, frames, 0, hopped, MAX_STACK - 1) != hopped:
+            suffix = _NOT_KEPT
+        else:
+            suffix = tuple(key)
+        self.suffixes[frame, hopped] = suffix
+        return suffix
 
 
 def _classify(filename: str) -> None:
@@ -371,8 +452,6 @@ def _classify(filename: str) -> None:
 
 
 def _parent_greenlet_frame() -> FrameType | None:
-    if _getcurrent is None:
-        return None
     current = _getcurrent()
     parent = current.parent
     if parent is None:  # the main greenlet: nothing above it (and no failed getattr below)
