@@ -19,12 +19,14 @@ import functools
 import inspect
 import itertools
 import logging
+import math
 import sys
 import threading
-import time
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from time import perf_counter as _perf_counter
 from typing import Any, NamedTuple, ParamSpec, TypeVar
 
 from dbaudit.findings import Finding
@@ -46,17 +48,40 @@ class _State(NamedTuple):
 
 
 _STATE: ContextVar[_State | None] = ContextVar("dbaudit_unit", default=None)
+# The adapters' first read, bound once: ``_STATE.get()`` looks the method up (a new bound
+# method object) at every call, with or without a unit.
+_get_state = _STATE.get
 # tuple.__new__ straight away: a NamedTuple's generated __new__ is one more Python call per query
+# (per event, and per unit for a _State)
 _new_event = tuple.__new__
 _sequence = itertools.count()  # process-wide order of events; next() is atomic in CPython
-_fingerprints: dict[tuple[str, str], Fingerprint] = {}
-_FINGERPRINT_CACHE_LIMIT = 20_000
+# Fingerprints by SQL text, one cache per dialect: the dialect is known per hook, so the key is
+# the string itself (its hash is cached), not a new (sql, dialect) tuple hashed per query.
+_fingerprints: defaultdict[str, dict[str, Fingerprint]] = defaultdict(dict)
+_FINGERPRINT_CACHE_LIMIT = 20_000  # per dialect
 _failures = 0
 _failure_logged = False
 # looked up once, not per query
 _get_running_loop = asyncio._get_running_loop
-_current_task = asyncio.current_task
 _thread_id = threading.get_ident
+
+
+def _current_task(loop: asyncio.AbstractEventLoop | None) -> asyncio.Task[Any] | None:
+    return asyncio.current_task(loop) if loop is not None else None
+
+
+def _task_lookup() -> Callable[[asyncio.AbstractEventLoop | None], Any]:
+    """``_task_of(_get_running_loop())``: the current task, None outside a running loop, in one
+    C call. CPython 3.11's ``asyncio.current_task`` is Python (8 bytecodes and a frame per
+    query) returning ``_current_tasks.get(loop)``: that dict's ``get`` is used directly when
+    it is the one ``current_task`` reads (``get(None)`` is None: no loop, no task)."""
+    tasks = getattr(asyncio.tasks, "_current_tasks", None)
+    if type(tasks) is dict and asyncio.current_task.__module__ == "asyncio.tasks":
+        return tasks.get
+    return _current_task  # current_task is C from 3.12, and may not read that dict
+
+
+_task_of = _task_lookup()
 
 
 def active() -> _State | None:
@@ -71,8 +96,8 @@ def _default_config() -> DetectConfig:
 
 
 def current_unit() -> Unit | None:
-    state = _STATE.get()
-    return state.unit if state is not None else None
+    state = _get_state()
+    return state[0] if state is not None else None
 
 
 def profiler_errors() -> int:
@@ -92,10 +117,10 @@ class Unit:
         "ended",
         "events",
         "keep_params",
+        "keep_s",
         "max_events",
         "name",
         "parent",
-        "slow_s",
         "started",
     )
 
@@ -107,17 +132,21 @@ class Unit:
         keep_params: bool = False,
     ) -> None:
         self.name = name
-        self.config = config or _default_config()
-        self.slow_s = self.config.slow_query_ms / 1000  # read per query: precomputed
-        self.max_events = self.config.max_events
+        if config is None:
+            config = _default_config()
+        self.config = config
+        self.max_events = max_events = config.max_events
         self.parent = parent
         # record appends straight to ``events`` while fewer than this are kept (one test per
         # query); a nested unit has 0: its events go through add(), to every enclosing unit
-        self.direct = self.max_events if parent is None else 0
+        self.direct = max_events if parent is None else 0
         self.keep_params = keep_params
+        # an event keeps its parameters and SQL when its duration is at least this (read per
+        # query: precomputed): always with ``keep_params``, else when slow (EXPLAIN material)
+        self.keep_s = -math.inf if keep_params else config.slow_query_ms / 1000
         self.events: list[QueryEvent] = []
         self.dropped = 0  # events over ``config.max_events``: counted, not kept
-        self.started = time.perf_counter()
+        self.started = _perf_counter()
         self.ended: float | None = None
         self._detection: Detection | None = None
         # the stack when the unit opened (see StackAnchor); released when it closes
@@ -148,7 +177,7 @@ class Unit:
     def close(self) -> None:
         self.anchor = None
         if self.ended is None:
-            self.ended = time.perf_counter()
+            self.ended = _perf_counter()
 
     @property
     def detection(self) -> Detection:
@@ -222,9 +251,9 @@ def record_positional(
     (:func:`record` passes 3, its caller's frame)."""
     try:
         unit = state[0]  # by index: a NamedTuple field is an unspecialisable attribute read
-        fp = _fingerprints.get((sql, dialect))
+        fp = _fingerprints[dialect].get(sql)
         if fp is None:
-            fp = _fingerprint((sql, dialect))
+            fp = _fingerprint(sql, dialect)
         if many:
             hashes: tuple[int, ...] = ()
         elif type(params) is tuple:  # what most drivers get: hashed at C speed, no call
@@ -241,13 +270,8 @@ def record_positional(
                 hashes = hash_values(params)
         else:
             hashes = hash_values(params)
-        loop = _get_running_loop()
-        if loop is None:
-            task_id = None
-        else:
-            task = _current_task(loop)
-            task_id = id(task) if task is not None else None
-        keep = unit.keep_params or duration >= unit.slow_s
+        task = _task_of(_get_running_loop())
+        keep = duration >= unit.keep_s
         event = _new_event(
             QueryEvent,
             (
@@ -258,7 +282,7 @@ def record_positional(
                 rows if rows is None or rows >= 0 else None,
                 capture_stack(skip, MAX_STACK, unit.anchor),
                 _thread_id(),
-                task_id,
+                id(task) if task is not None else None,
                 hashes,
                 result_hashes,
                 state[1],  # ignored
@@ -279,11 +303,18 @@ def record_positional(
         _note_failure(failure)
 
 
-def _fingerprint(key: tuple[str, str]) -> Fingerprint:
-    if len(_fingerprints) > _FINGERPRINT_CACHE_LIMIT:
-        _fingerprints.clear()
-    fp = fingerprint(*key)
-    _fingerprints[key] = fp
+def fingerprint_cache(dialect: str) -> dict[str, Fingerprint]:
+    """The fingerprints of ``dialect``'s statements by SQL text (a hook of one dialect holds
+    its own: one dict lookup per query); misses go through :func:`_fingerprint`."""
+    return _fingerprints[dialect]
+
+
+def _fingerprint(sql: str, dialect: str) -> Fingerprint:
+    cache = _fingerprints[dialect]
+    if len(cache) > _FINGERPRINT_CACHE_LIMIT:
+        cache.clear()  # cleared in place: the hooks hold this dict
+    fp = fingerprint(sql, dialect)
+    cache[sql] = fp
     return fp
 
 
@@ -369,16 +400,20 @@ class profile:  # lower case: it reads as a function, ``with dbaudit.profile():`
         self._open: list[tuple[Unit, Any]] = []
 
     def _enter(self, default_name: str) -> Unit:
-        unit = Unit(self.name or default_name, self.config, current_unit(), self.keep_params)
+        state = _get_state()  # the enclosing unit's, if any
+        parent = state[0] if state is not None else None
+        unit = Unit(self.name or default_name, self.config, parent, self.keep_params)
         unit.anchor = StackAnchor.here(2)
-        token = _STATE.set(_State(unit, False))
+        token = _STATE.set(_new_event(_State, (unit, False)))
         self._open.append((unit, token))
         return unit
 
     def _exit(self, failed: bool) -> None:
         unit, token = self._open.pop()
         _STATE.reset(token)
-        unit.close()
+        unit.anchor = None  # unit.close(), without the call
+        if unit.ended is None:
+            unit.ended = _perf_counter()
         if self.on_finish is not None:
             self.on_finish(unit)
         if self.raise_on and not failed:

@@ -29,6 +29,7 @@ engine events off): they are SQLAlchemy's, not the application's, and are not re
 
 from __future__ import annotations
 
+import dis
 import threading
 import weakref
 from collections.abc import Callable
@@ -40,13 +41,29 @@ from sqlalchemy.engine.default import DefaultDialect
 from sqlalchemy.engine.interfaces import ExecuteStyle
 from sqlalchemy.pool import Pool
 
-from dbaudit.runtime.callsite import library_callers
+from dbaudit.runtime.callsite import MAX_STACK, capture_stack, library_callers
 from dbaudit.runtime.capture.sqlalchemy_orm import orm_label
-from dbaudit.runtime.unit import _STATE, keep_rows, record_positional
+from dbaudit.runtime.events import QueryEvent, Results
+from dbaudit.runtime.unit import (
+    _STATE,
+    _fingerprint,
+    _get_running_loop,
+    _get_state,
+    _new_event,
+    _note_failure,
+    _sequence,
+    _task_of,
+    _thread_id,
+    fingerprint_cache,
+    hash_values,
+    keep_rows,
+    record_positional,
+)
 
 RESULT_ROWS_KEPT = 1000  # larger results are not kept (bounded memory): seen as unknown
 # The call-site walk starts this many frames above ``record_positional``, past frames that are
-# never a call site: capture_stack (0), record_positional (1), the wrapper (2), the Connection
+# never a call site (``do_execute`` records inline and passes one less: its own frame is the
+# wrapper's): capture_stack (0), record_positional (1), the wrapper (2), the Connection
 # method that calls the dialect (3: ``_exec_single_context``, ``_exec_insertmany_context``,
 # ``_cursor_execute``), its caller (4: ``_execute_context``, ``_execute_scalar``, a dialect's
 # ``pre_exec``) and that one's caller (5: ``_execute_clauseelement``, ``_execute_ddl``,
@@ -84,15 +101,12 @@ class _Hook:
     :func:`instrument_engine` (``engines``) and/or :func:`instrument_all_engines`
     (``everywhere``). The methods come back when neither wants them any more."""
 
-    __slots__ = ("engines", "everywhere", "originals", "setting_up")
+    __slots__ = ("engines", "everywhere", "originals")
 
     def __init__(self, originals: dict[str, Executor]) -> None:
         self.originals = originals
         self.engines = False
         self.everywhere = False
-        # while the dialect runs its checks on the engine's first connection (initialize):
-        # SQLAlchemy's statements, not the application's (see the module docstring)
-        self.setting_up = False
 
 
 # Dialects hooked by instrument_all_engines, to unhook when it is undone; weak: an engine that
@@ -100,6 +114,7 @@ class _Hook:
 _hooked_everywhere: weakref.WeakSet[DefaultDialect] = weakref.WeakSet()
 _hooking = threading.Lock()
 _buffering: dict[type, bool] = {}
+_direct_reads: dict[type, bool] = {}
 
 
 def _register_library_callers() -> None:
@@ -207,10 +222,10 @@ def _new_hook(dialect: DefaultDialect) -> _Hook:
     # only the asyncio adapters' cursors buffer rows: a sync dialect's are never looked at
     buffering = bool(getattr(dialect, "is_async", False))
     replaced = dialect.__dict__
-    replaced["do_execute"] = _single(originals["do_execute"], name, hook, direct, buffering)
-    replaced["do_executemany"] = _many(originals["do_executemany"], name, hook)
-    replaced["do_execute_no_params"] = _no_params(originals["do_execute_no_params"], name, hook)
-    replaced["initialize"] = _initialize(originals["initialize"], hook)
+    replaced["do_execute"] = _single(originals["do_execute"], name, direct, buffering)
+    replaced["do_executemany"] = _many(originals["do_executemany"], name)
+    replaced["do_execute_no_params"] = _no_params(originals["do_execute_no_params"], name)
+    replaced["initialize"] = _initialize(originals["initialize"])
     replaced[_HOOK] = hook
     return hook
 
@@ -223,13 +238,18 @@ def _unhook(dialect: DefaultDialect) -> None:
         dialect.__dict__.pop(name, None)  # the class's method shows through again
 
 
-def _initialize(original: Executor, hook: _Hook) -> Executor:
+def _initialize(original: Executor) -> Executor:
+    """While the dialect runs its checks on the engine's first connection, no unit is active
+    in that context: SQLAlchemy's statements, not the application's (see the module
+    docstring), and the hooks' one ``ContextVar`` read says so, with no test of their own per
+    statement. (Other threads and tasks, in their own contexts, go on recording.)"""
+
     def initialize(connection: Any) -> Any:
-        hook.setting_up = True
+        token = _STATE.set(None)
         try:
             return original(connection)
         finally:
-            hook.setting_up = False
+            _STATE.reset(token)
 
     return initialize
 
@@ -247,21 +267,23 @@ def _is_sqlalchemys(method: Any) -> bool:
 
 
 def _single(
-    original: Executor, dialect: str, hook: _Hook, direct: bool = False, buffering: bool = True
+    original: Executor, dialect: str, direct: bool = False, buffering: bool = True
 ) -> Executor:
     """The wrapper of ``do_execute``. ``direct``: the dialect's own is SQLAlchemy's one-line
     ``cursor.execute(statement, parameters)``, which the wrapper then calls itself: one Python
     call less per statement than the hook adds (with no unit active, a hooked engine is a
     fraction of a microsecond faster than an unhooked one)."""
 
+    fingerprints = fingerprint_cache(dialect)
+    direct_cursor: Any = None  # the cursor class whose slots are read (_reads_directly)
+
     def do_execute(cursor: Any, statement: str, parameters: Any, context: Any = None) -> Any:
-        state = _STATE.get()
+        nonlocal direct_cursor
+        state = _get_state()
         if state is None:
             if direct:
                 cursor.execute(statement, parameters)
                 return None  # as DefaultDialect.do_execute
-            return original(cursor, statement, parameters, context)
-        if hook.setting_up:
             return original(cursor, statement, parameters, context)
         started = perf_counter()
         try:
@@ -273,16 +295,24 @@ def _single(
         except BaseException as error:
             _failed(state, statement, parameters, started, dialect, context, error)
             raise
-        ended = perf_counter()
+        duration = perf_counter() - started
         try:
-            rows = cursor.rowcount
-            if buffering:
-                buffers = _buffering.get(type(cursor))
-                if buffers is None:
-                    buffers = _buffers_rows(type(cursor))
-                results = keep_rows(cursor._rows, RESULT_ROWS_KEPT) if buffers else None
-            else:
+            if not buffering:  # a sync dialect: a C cursor's rowcount, no rows kept
+                rows = cursor.rowcount
+                if rows is not None and rows < 0:
+                    rows = None
                 results = None
+            elif type(cursor) is direct_cursor:
+                # what its rowcount property and keep_rows would return, without the calls
+                rows = cursor._rowcount
+                if rows < 0:
+                    rows = None
+                kept = cursor._rows
+                results = Results(kept) if len(kept) <= RESULT_ROWS_KEPT else None
+            else:
+                if _reads_directly(type(cursor)):
+                    direct_cursor = type(cursor)
+                rows, results = _rows_of(cursor)
             if context is None:
                 many, relationship, skip = False, None, _SKIP
             else:
@@ -302,30 +332,75 @@ def _single(
                     skip = _SKIP_COMPILED
         except Exception:  # a profiler bug: the event goes without these, the query on
             many, rows, results, relationship, skip = False, None, None, None, _SKIP
-        record_positional(
-            state,
-            statement,
-            parameters,
-            started,
-            ended - started,
-            rows,
-            "sqlalchemy",
-            dialect,
-            many,
-            None,
-            results,
-            skip,
-            relationship,
-        )
+        # What record_positional(state, statement, parameters, started, duration, rows,
+        # "sqlalchemy", dialect, many, None, results, skip, relationship) does, inlined: the
+        # same event, field by field, without a call of 13 arguments per statement. Keep the
+        # two in step (tests/runtime/test_record_inline.py compares them).
+        try:
+            unit = state[0]
+            fp = fingerprints.get(statement)
+            if fp is None:
+                fp = _fingerprint(statement, dialect)
+            if many:
+                hashes: tuple[int, ...] = ()
+            elif type(parameters) is tuple:
+                try:
+                    if len(parameters) == 1:
+                        hashes = (hash(parameters[0]),)
+                    elif len(parameters) == 2:
+                        hashes = (hash(parameters[0]), hash(parameters[1]))
+                    else:
+                        hashes = tuple(map(hash, parameters))
+                except TypeError:
+                    hashes = hash_values(parameters)
+            else:
+                hashes = hash_values(parameters)
+            loop = _get_running_loop()
+            if loop is None:
+                task_id = None
+            else:
+                task = _task_of(loop)
+                task_id = id(task) if task is not None else None
+            keep = duration >= unit.keep_s
+            event = _new_event(
+                QueryEvent,
+                (
+                    next(_sequence),
+                    fp,
+                    started,
+                    duration,
+                    rows,
+                    # one frame less than under record_positional: the skips count it
+                    capture_stack(skip - 1, MAX_STACK, unit.anchor),
+                    _thread_id(),
+                    task_id,
+                    hashes,
+                    results,
+                    state[1],  # ignored
+                    "sqlalchemy",
+                    many,
+                    None,  # error
+                    parameters if keep else None,
+                    statement if keep else None,
+                    relationship,
+                ),
+            )
+            events = unit.events
+            if len(events) < unit.direct:  # not nested, room left
+                events.append(event)
+            else:
+                unit.add(event)
+        except Exception as failure:
+            _note_failure(failure)
         return result
 
     return do_execute
 
 
-def _many(original: Executor, dialect: str, hook: _Hook) -> Executor:
+def _many(original: Executor, dialect: str) -> Executor:
     def do_executemany(cursor: Any, statement: str, parameters: Any, context: Any = None) -> Any:
-        state = _STATE.get()
-        if state is None or hook.setting_up:
+        state = _get_state()
+        if state is None:
             return original(cursor, statement, parameters, context)
         started = perf_counter()
         try:
@@ -358,15 +433,15 @@ def _many(original: Executor, dialect: str, hook: _Hook) -> Executor:
     return do_executemany
 
 
-def _no_params(original: Executor, dialect: str, hook: _Hook) -> Executor:
+def _no_params(original: Executor, dialect: str) -> Executor:
     """``do_execute_no_params``: the ``no_parameters=True`` execution option; recorded as a
     ``do_execute`` with no parameters."""
     single = _single(
-        lambda cursor, statement, _, context: original(cursor, statement, context), dialect, hook
+        lambda cursor, statement, _, context: original(cursor, statement, context), dialect
     )
 
     def do_execute_no_params(cursor: Any, statement: str, context: Any = None) -> Any:
-        if _STATE.get() is None:
+        if _get_state() is None:
             return original(cursor, statement, context)
         return single(cursor, statement, (), context)
 
@@ -403,6 +478,39 @@ def _failed(
         None,
         _SKIP + 1,  # one frame deeper: this function
         relationship,
+    )
+
+
+def _rows_of(cursor: Any) -> tuple[int | None, Results | None]:
+    """The row count and the rows kept, from an asyncio adapter's cursor (sync cursors keep
+    none: they are never asked)."""
+    rows = cursor.rowcount
+    results = keep_rows(cursor._rows, RESULT_ROWS_KEPT) if _buffers_rows(type(cursor)) else None
+    return (rows if rows is None or rows >= 0 else None), results
+
+
+def _reads_directly(cursor_type: type) -> bool:
+    """Whether ``cursor_type`` keeps its rows in a ``_rows`` slot and its ``rowcount`` property
+    is ``return self._rowcount`` of a slot (SQLAlchemy's asyncpg adapter): the hook then reads
+    the two slots itself, one property call less per statement. Known per cursor class."""
+    known = _direct_reads.get(cursor_type)
+    if known is None:
+        known = _direct_reads[cursor_type] = _slots_say_it_all(cursor_type)
+    return known
+
+
+def _slots_say_it_all(cursor_type: type) -> bool:
+    count = getattr(cursor_type, "rowcount", None)
+    function = getattr(count, "fget", None)
+    code = getattr(function, "__code__", None)
+    if code is None or not _buffers_rows(cursor_type):
+        return False
+    steps = [(i.opname, i.argval) for i in dis.get_instructions(code) if i.opname != "RESUME"]
+    slot = getattr(cursor_type, "_rowcount", None)
+    return (
+        type(count) is property
+        and steps == [("LOAD_FAST", "self"), ("LOAD_ATTR", "_rowcount"), ("RETURN_VALUE", None)]
+        and type(slot).__name__ == "member_descriptor"
     )
 
 
