@@ -36,7 +36,8 @@ time, median over passes. The median, not the min: on this shared 2-core machine
 are off in both directions (a pass 40% slow when a neighbour wakes up; a pass 12% below every
 other pass of its mode, whose min then says a mode is cheaper than it is), and the min of a
 mode is exactly one such pass, while the median needs half of them to move. Hence more
-rounds for the short ``reference`` passes (32 by default: about 70 ms of CPU each).
+rounds for the short ``reference`` passes: 32 by default (a pass runs the operations twice,
+about 140 ms of CPU, and its figure is per run), where the others take 8 passes of 2 s.
 
 The run ends with issue 5's targets, each with its verdict, judged on the medians. Each
 difference comes with its noise: twice the standard error of the difference of two medians,
@@ -803,9 +804,9 @@ def main() -> int:
             url = stack.enter_context(temporary_database(server))
             stack.callback(_remove, dataset_marker(url))
             print(f"PostgreSQL: {redact(server.url)} ({server.source})")
-        passes = ", ".join(sorted({f"{rounds_for(w, args.rounds)}" for w in workloads}, key=int))
+        passes = ", ".join(f"{w} {rounds_for(w, args.rounds)}" for w in workloads)
         print(
-            f"{passes} passes per mode, alternating; a unit = {UNIT_SIZE} queries; "
+            f"passes per mode: {passes}; alternating; a unit = {UNIT_SIZE} queries; "
             f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
         )
         measured: dict[str, dict[str, ToolRun]] = {}
@@ -911,7 +912,7 @@ def summary(
             f"  sqlite-orm, unit active, detection included: {more * 1e6:+.1f} ± {error * 1e6:.1f}"
             f" us per query (target < {ORM_TARGET_US:.0f} us): {met}"
         )
-        compare(orm, failed.get("sqlite-orm", {}), more, lambda s, _: f"{s * 1e6:+.1f} us")
+        compare(orm, failed.get("sqlite-orm", {}), more)
     pg = measured.get("pg-orm-asyncpg", {})
     if "dbaudit" in pg:
         more, error = added(pg["dbaudit"], "on")
@@ -919,7 +920,7 @@ def summary(
             f"  pg-orm-asyncpg, unit active, detection included: {more * 1e6:+.1f} ± "
             f"{error * 1e6:.1f} us per query (no target)"
         )
-        compare(pg, failed.get("pg-orm-asyncpg", {}), more, lambda s, _: f"{s * 1e6:+.1f} us")
+        compare(pg, failed.get("pg-orm-asyncpg", {}), more)
     for workload, results in measured.items():
         if "dbaudit" not in results or "off" not in results["dbaudit"].timings:
             continue
@@ -943,33 +944,33 @@ def summary(
             f"{100 * error / bare:.1f}% (target < {REFERENCE_TARGET_PERCENT:.0f}%): "
             f"{verdict(slower < REFERENCE_TARGET_PERCENT)}"
         )
-
-        def per_pass(seconds: float, idle: float) -> str:
-            return f"{100 * seconds / idle:+.1f}% ({seconds * 1e3:+.1f} ms per pass)"
-
-        compare(reference, failed.get("reference", {}), more, per_pass)
+        compare(reference, failed.get("reference", {}), more, per_pass=True)
 
 
 def compare(
-    results: dict[str, ToolRun],
-    failed: dict[str, str],
-    ours: float,
-    figure: Callable[[float, float], str],
+    results: dict[str, ToolRun], failed: dict[str, str], ours: float, per_pass: bool = False
 ) -> None:
-    """The other tools on the same workload: what they add (``figure(seconds, their idle
-    median)``) and how many times dbaudit's ``ours`` that is."""
+    """The other tools on the same workload: what they add (per query; per pass and in percent
+    of their idle median) and how many times dbaudit's ``ours`` that is."""
     for tool in COMPETITORS:
         if tool in failed:
             print(f"    {COMPETITORS[tool]} on the same workload: not measured ({failed[tool]})")
         if tool not in results:
             continue
-        theirs, _ = added(results[tool], "on")
+        theirs, error = added(results[tool], "on")
         if results[tool].recorded != results["dbaudit"].recorded:  # the children check: never
             print(f"    {COMPETITORS[tool]}: not compared (recorded other statements)")
             continue
-        idle = cpu_spread(results[tool].timings["bare"]).median
+        if per_pass:
+            idle = cpu_spread(results[tool].timings["bare"]).median
+            figure = (
+                f"{100 * theirs / idle:+.1f}% ± {100 * error / idle:.1f}% "
+                f"({theirs * 1e3:+.1f} ms per pass)"
+            )
+        else:
+            figure = f"{theirs * 1e6:+.1f} ± {error * 1e6:.1f} us"
         times = f", {theirs / ours:.1f}x dbaudit's" if ours > 0 else ""
-        print(f"    {COMPETITORS[tool]} on the same workload: {figure(theirs, idle)}{times}")
+        print(f"    {COMPETITORS[tool]} on the same workload: {figure}{times}")
 
 
 def verdict(met: bool) -> str:

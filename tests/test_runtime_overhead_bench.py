@@ -99,8 +99,24 @@ def test_the_reference_target_lists_the_other_tools_beside_dbaudit(
     out = capsys.readouterr().out
     assert "reference, a unit per operation, detection included: +9.1% ±" in out
     assert "(target < 3%): NOT met" in out
-    assert "pytest-queryguard 0.4.1 on the same workload: +25.8% (+17.0 ms per pass), 2.8x" in out
+    assert (
+        "pytest-queryguard 0.4.1 on the same workload: +25.8% ± 3.3% (+17.0 ms per pass), 2.8x"
+        in out
+    )
     assert "reference, hooks installed, no unit active: +0.0%" in out
+
+
+def test_the_orm_target_lists_the_other_tools_per_query(capsys: pytest.CaptureFixture[str]) -> None:
+    us = 1e-6
+    dbaudit = ro.ToolRun({"bare": _timings(BARE, us), "on": _timings(ON, us)}, 20000)
+    queryspy = ro.ToolRun(
+        {"bare": _timings(BARE, us), "on": _timings([x + 11 for x in ON], us)}, 20000
+    )
+    ro.summary({"sqlite-orm": {"dbaudit": dbaudit, "queryspy": queryspy}}, {})
+    out = capsys.readouterr().out
+    assert "sqlite-orm, unit active, detection included: +6.0 ± 2.2 us per query" in out
+    assert "(target < 10 us): met" in out
+    assert "queryspy 0.6.0 on the same workload: +17.0 ± 2.2 us, 2.8x dbaudit's" in out
 
 
 def test_a_tool_whose_child_failed_is_named_not_compared(
