@@ -227,6 +227,12 @@ def test_not_planned(engine):
 
 def test_ignored_table(pg):
     pg.execute(f"SELECT id FROM {NOTES} WHERE body = %s", ("x",)).fetchall()
+
+
+@pytest.mark.dbaudit(explain_ignore_tables="orders_*")
+def test_own_ignored_table(engine):
+    with engine.connect() as conn:
+        orders_of(conn, 2)
 """
     )
     project.makeini(
@@ -235,16 +241,29 @@ def test_ignored_table(pg):
         "dbaudit_explain_ignore_tables =\n    notes_*\n"
     )
     result = project.runpytest_subprocess("-p", "no:cacheprovider", "--dbaudit-json", "ev.json")
-    result.assert_outcomes(passed=3)
+    result.assert_outcomes(passed=4)
     # the allowed finding is still reported, in the summary and the events file
     result.stdout.fnmatch_lines(
         ["*worst offenders:*", f"*DBA401 app.py:40 missing index on {ORDERS}*"]
     )
-    result.stdout.fnmatch_lines(["missing-index check: 2 statements planned with seq scans off"])
+    result.stdout.fnmatch_lines(["missing-index check: 3 statements planned with seq scans off"])
     units = {unit.name: unit for unit in load(project.path / "ev.json")}
     assert [f.rule for f in units["test_allow.py::test_allowed"].findings] == ["DBA401"]
     assert units["test_allow.py::test_not_planned"].findings == ()
     assert units["test_allow.py::test_ignored_table"].findings == ()
+    assert units["test_allow.py::test_own_ignored_table"].findings == ()
+    allowed = units["test_allow.py::test_allowed"].findings[0]
+    assert (
+        allowed.fix is not None and allowed.fix.code == f"CREATE INDEX ON {ORDERS} (customer_id);"
+    )
+    assert "Filter: (customer_id = ?)" in allowed.problem
+    assert f'op.create_index("ix_{ORDERS}_customer_id", "{ORDERS}", ["customer_id"])' in (
+        allowed.problem
+    )
+    # the command line switches off what the ini file switched on
+    off = project.runpytest_subprocess("-p", "no:cacheprovider", "--no-dbaudit-explain")
+    off.assert_outcomes(passed=4)
+    off.stdout.no_fnmatch_line("*missing-index check*")
     # values were kept for EXPLAIN only: the events file never has them
     document = json.loads((project.path / "ev.json").read_text())
     assert all("params" not in e for u in document["units"] for e in u["events"])

@@ -549,3 +549,21 @@ def test_reads(engine, dbaudit_unit):
     )
     project.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
     project.runpytest_subprocess("--dbaudit").assert_outcomes(passed=1)
+
+
+def test_lazy_load_threshold_and_max_events_from_the_ini_file(project: pytest.Pytester) -> None:
+    project.makepyfile(test_app=TESTS)
+    project.makeini(INI + "dbaudit_max_events = 2\n")
+    result = project.runpytest_subprocess("--dbaudit", "--dbaudit-json", "events.json")
+    result.assert_outcomes(passed=3)  # 6 queries counted, only 2 kept: too few for an N+1
+    units = {unit.name: unit for unit in load(project.path / "events.json")}
+    loop = units["test_app.py::test_loop"]
+    assert (loop.queries, len(loop.events)) == (6, 2)
+    for setting, message in (
+        ("dbaudit_lazy_load_threshold = 1", "*lazy_load_threshold must be at least 2, got 1*"),
+        ("dbaudit_max_events = 0", "*max_events must be at least 1, got 0*"),
+    ):
+        project.makeini(INI + setting + "\n")
+        bad = project.runpytest_subprocess("--dbaudit")
+        assert bad.ret == pytest.ExitCode.USAGE_ERROR
+        bad.stderr.fnmatch_lines([message])

@@ -214,7 +214,8 @@ def finding(
         code=event.fingerprint.text,
         problem=(
             f"EXPLAIN with enable_seqscan = off still reads {scan.table} in full: "
-            f"Seq Scan, Filter: {scan.shape}; query: {event.fingerprint.text}"
+            f"Seq Scan, Filter: {scan.shape}; query: {event.fingerprint.text}; "
+            f"with Alembic: {alembic_call(scan)}"
         ),
         evidence=RuntimeEvidence(
             queries=len(executions),
@@ -225,6 +226,17 @@ def finding(
             unit_ms=round(getattr(unit, "db_time_ms", 0.0), 3),
         ),
     )
+
+
+def alembic_call(scan: SeqScanFilter) -> str:
+    """The migration line that creates the index (pure).
+
+    >>> alembic_call(SeqScanFilter("orders", ("customer_id", "status"), ""))
+    'op.create_index("ix_orders_customer_id_status", "orders", ["customer_id", "status"])'
+    """
+    name = "_".join(("ix", scan.table, *scan.columns))[:63]  # PostgreSQL's identifier limit
+    columns = ", ".join(f'"{c}"' for c in scan.columns)
+    return f'op.create_index("{name}", "{scan.table}", [{columns}])'
 
 
 # -- reaching a database ------------------------------------------------------------------------

@@ -149,6 +149,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="plan each test's SELECTs with sequential scans off (PostgreSQL, read-only, "
         "rolled back); a filter no index can serve is a DBA401 finding (implies --dbaudit)",
     )
+    group.addoption(
+        "--no-dbaudit-explain",
+        dest="dbaudit_explain",
+        action="store_const",
+        const=False,
+        help="no missing-index check in this run, whatever dbaudit_explain says",
+    )
     parser.addini("dbaudit", "profile every test, like --dbaudit", type="bool", default=False)
     parser.addini("dbaudit_mode", "fail or warn", default="fail")
     parser.addini(
@@ -156,6 +163,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addini("dbaudit_n_plus_one_threshold", "N+1 threshold", default="3")
     parser.addini("dbaudit_slow_query_ms", "slow query threshold in ms", default="100")
+    parser.addini(
+        "dbaudit_lazy_load_threshold",
+        "ORM lazy loads of one relationship or column that make an N+1 (default 2)",
+        default="",
+    )
+    parser.addini(
+        "dbaudit_max_events",
+        "statements kept per test for the detectors and the events file (default 10000; "
+        "the rest are counted)",
+        default="",
+    )
     parser.addini("dbaudit_allow", "fnmatch patterns of accepted findings", type="linelist")
     parser.addini(
         "dbaudit_ignore_sql",
@@ -190,8 +208,9 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.addinivalue_line(
         "markers",
-        "dbaudit(allow=(rules...), threshold=n, explain=True): rules that do not fail this test "
-        "(still reported), its own N+1 threshold, and whether the missing-index check runs",
+        "dbaudit(allow=(rules...), threshold=n, explain=True, explain_ignore_tables=(...)): "
+        "rules that do not fail this test (still reported), its own N+1 threshold, whether the "
+        "missing-index check runs and the tables it leaves out",
     )
     settings = _settings(config)
     if settings.enabled or settings.json_path or settings.max_queries is not None:
@@ -261,7 +280,8 @@ def _settings(config: pytest.Config) -> Settings:
             "dbaudit: --dbaudit-baseline-update needs a file: --dbaudit-baseline FILE "
             "(or dbaudit_baseline in the ini file)"
         )
-    explain = bool(config.getoption("dbaudit_explain") or config.getini("dbaudit_explain"))
+    explain_option = config.getoption("dbaudit_explain")  # None, or True/False from a flag
+    explain = bool(config.getini("dbaudit_explain") if explain_option is None else explain_option)
     sarif_path = config.getoption("dbaudit_sarif")
     enabled = bool(
         config.getoption("dbaudit")
@@ -284,7 +304,11 @@ def _settings(config: pytest.Config) -> Settings:
     threshold = explicit or config.getini("dbaudit_n_plus_one_threshold")
     try:
         # an explicit threshold is the user's word for every kind of N+1, ORM lazy loads too
-        lazy = {"lazy_load_threshold": int(explicit)} if explicit else {}
+        lazy_ini = str(config.getini("dbaudit_lazy_load_threshold")).strip()
+        lazy = {"lazy_load_threshold": int(explicit or lazy_ini)} if explicit or lazy_ini else {}
+        max_events = str(config.getini("dbaudit_max_events")).strip()
+        if max_events:
+            lazy["max_events"] = int(max_events)
         detect = DetectConfig(
             n_plus_one_threshold=int(threshold),
             **lazy,
@@ -396,10 +420,14 @@ class DbauditPlugin:
             funcargs: dict[str, Any] = getattr(item, "funcargs", {})
             chosen = funcargs.get(EXPLAIN_TARGET_FIXTURE)
             values = [chosen] if chosen is not None else list(funcargs.values())
+            marker = item.get_closest_marker("dbaudit")
+            own_tables = marker.kwargs.get("explain_ignore_tables", ()) if marker else ()
+            if isinstance(own_tables, str):
+                own_tables = (own_tables,)
             outcome = check_unit(
                 unit,
                 find_targets(values),
-                self.settings.explain_ignore_tables,
+                (*self.settings.explain_ignore_tables, *own_tables),
                 unit.config.ignore_sql,
             )
             self.explained += outcome.explained
