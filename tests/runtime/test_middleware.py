@@ -162,3 +162,44 @@ def test_over_budget_alone_is_a_warning(db: Any, caplog: pytest.LogCaptureFixtur
     assert (logged["over_budget"], logged["findings"]) == (True, [])
     with pytest.raises(ValueError, match="max_queries needs a non-negative integer"):
         DbauditWSGIMiddleware(wsgi_app, max_queries=-1)
+
+
+def test_the_panel_shows_recent_requests_newest_first_and_no_values(db: Any) -> None:
+    app = DbauditASGIMiddleware(asgi_app(db), panel=True, history=2)
+    for path in ("/count", "/loop", "/<script>alert(1)</script>"):
+        asyncio.run(call_asgi(app, path))
+    sent = asyncio.run(call_asgi(app, "/__dbaudit__"))
+    assert sent[0]["status"] == 200
+    assert (b"content-type", b"text/html; charset=utf-8") in sent[0]["headers"]
+    page = sent[1]["body"].decode()
+    assert page.startswith("<!doctype html>") and "<script" not in page.lower()
+    assert "&lt;script&gt;" in page  # the request path, escaped
+    assert "GET /count" not in page  # history=2: the oldest request is gone
+    assert page.index("&lt;script&gt;") < page.index("GET /loop")  # newest first
+    assert "<b>DBA101</b> N+1: the same query ran 5 times" in page
+    assert "SELECT author FROM posts WHERE id = ?" in page
+    assert "test_middleware.py" in page  # where the statements came from
+    assert "__dbaudit__" not in page.split("</header>")[1]  # the panel is not a request
+    assert len(app.history) == 2
+
+
+def test_panel_off_by_default_and_on_wsgi(db: Any) -> None:
+    def wsgi_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        body = handler(db, environ["PATH_INFO"])
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [body]
+
+    def get(app: Any, path: str) -> tuple[list[str], bytes]:
+        environ: dict[str, Any] = {}
+        setup_testing_defaults(environ)
+        environ["PATH_INFO"] = path
+        statuses: list[str] = []
+        body = b"".join(app(environ, lambda status, h, exc=None: statuses.append(status)))
+        return statuses, body
+
+    off = DbauditWSGIMiddleware(wsgi_app)
+    assert get(off, "/__dbaudit__") == (["200 OK"], b"10")  # the application's own page
+    on = DbauditWSGIMiddleware(wsgi_app, panel=True, panel_path="/_queries")
+    get(on, "/loop")
+    statuses, page = get(on, "/_queries")
+    assert statuses == ["200 OK"] and b"GET /loop" in page and b"DBA101" in page

@@ -12,6 +12,8 @@ connections must be instrumented once at startup (``dbaudit.runtime.instrument``
     application = DbauditWSGIMiddleware(application)
 
 ``on_unit`` receives every closed unit, for tests or to collect events for ``dbaudit report``.
+``panel=True`` keeps the last ``history`` requests and serves them as one HTML page at
+``panel_path`` (``/__dbaudit__``; ``runtime/panel.py``): for development, off by default.
 """
 
 from __future__ import annotations
@@ -19,14 +21,18 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
 from dbaudit.runtime.detect import DetectConfig
+from dbaudit.runtime.panel import RequestView, render, view
 from dbaudit.runtime.unit import Unit, profile
 
 HEADER = "X-DB-Query-Count"
 FINDINGS_HEADER = "X-DB-Findings"
+PANEL_PATH = "/__dbaudit__"
+PANEL_TYPE = "text/html; charset=utf-8"
 log = logging.getLogger("dbaudit.request")
 
 Scope = MutableMapping[str, Any]
@@ -75,6 +81,9 @@ class _Middleware:
         logger: logging.Logger | None = None,
         on_unit: Callable[[Unit], None] | None = None,
         max_queries: int | None = None,
+        panel: bool = False,
+        panel_path: str = PANEL_PATH,
+        history: int = 50,
     ) -> None:
         if max_queries is not None:
             from dbaudit.runtime.budgets import check_query_count
@@ -85,6 +94,13 @@ class _Middleware:
         self.logger = logger or log
         self.on_unit = on_unit
         self.max_queries = max_queries
+        self.panel = panel
+        self.panel_path = panel_path
+        # bounded: a long-running process must not keep every request it ever served
+        self.history: deque[RequestView] = deque(maxlen=history)
+
+    def panel_page(self) -> bytes:
+        return render(list(self.history)).encode()
 
     def _finish(self, endpoint: str, status: int | None, unit: Unit) -> None:
         try:
@@ -92,6 +108,8 @@ class _Middleware:
             problem = record["findings"] or record.get("over_budget")
             level = logging.WARNING if problem else logging.INFO
             self.logger.log(level, json.dumps(record), extra={"dbaudit": record})
+            if self.panel:
+                self.history.append(view(record, unit))
             if self.on_unit is not None:
                 self.on_unit(unit)
         except Exception:  # a logging or callback failure must not turn into a 500
@@ -106,6 +124,12 @@ class DbauditASGIMiddleware(_Middleware):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope.get("type") != "http":
             await self.app(scope, receive, send)
+            return
+        if self.panel and scope.get("path") == self.panel_path:
+            body = self.panel_page()
+            headers = [(b"content-type", PANEL_TYPE.encode()), (b"cache-control", b"no-store")]
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
             return
         endpoint = f"{scope.get('method', '')} {scope.get('path', '')}".strip()
         status: list[int] = []
@@ -139,6 +163,9 @@ class DbauditWSGIMiddleware(_Middleware):
         self.app = app
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if self.panel and environ.get("PATH_INFO") == self.panel_path:
+            start_response("200 OK", [("Content-Type", PANEL_TYPE), ("Cache-Control", "no-store")])
+            return [self.panel_page()]
         endpoint = f"{environ.get('REQUEST_METHOD', '')} {environ.get('PATH_INFO', '')}".strip()
         status: list[int] = []
         scope_profile = profile(endpoint, config=self.config)
