@@ -11,7 +11,7 @@ import pytest
 from psycopg import sql
 
 from dbaudit.runtime import instrument, profile
-from dbaudit.runtime.capture.dbapi import ProfiledConnection
+from dbaudit.runtime.capture.dbapi import ProfiledConnection, ProfiledCursor
 
 N = 5
 
@@ -58,6 +58,22 @@ def test_sqlite3_proxy_behaves_like_the_connection() -> None:
     assert [f.rule for f in unit.findings] == ["DBA101"]
     assert {e.source for e in unit.events} == {"sqlite3"}
     raw.close()
+
+
+def test_sqlite3_cursor_from_execute_outside_a_unit_is_still_profiled() -> None:
+    """``connection.execute`` with no unit active goes straight through, but the cursor it
+    returns is a proxy: its later statements are seen, and its fetch methods are the cursor's."""
+    connection = instrument(sqlite3.connect(":memory:"))
+    cursor = connection.execute("SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3")
+    assert isinstance(cursor, ProfiledCursor)
+    assert cursor.fetchmany(2) == [(1,), (2,)] and cursor.fetchall() == [(3,)]
+    assert cursor.fetchone() is None and cursor.rowcount == -1  # the rest via __getattr__
+    with profile() as unit:
+        assert cursor.execute("SELECT ?", (7,)).fetchone() == (7,)
+        assert connection.execute("SELECT 8").fetchone() == (8,)
+    assert [e.fingerprint.text for e in unit.events] == ["SELECT ?", "SELECT ?"]
+    sites = [e.call_site for e in unit.events]
+    assert all(s is not None and s.function.startswith("test_sqlite3_cursor") for s in sites)
 
 
 def psycopg_lookup(connection: psycopg.Connection, key: int) -> object:

@@ -12,7 +12,9 @@ from collections.abc import Iterator
 from time import perf_counter
 from typing import Any
 
-from dbaudit.runtime.unit import _STATE, record_positional
+from dbaudit.runtime.unit import _get_state, record_positional
+
+_new_object = object.__new__
 
 
 class ProfiledCursor:
@@ -24,7 +26,7 @@ class ProfiledCursor:
         self._dialect = dialect
 
     def execute(self, operation: Any, parameters: Any = None, *args: Any, **kwargs: Any) -> Any:
-        if _STATE.get() is None and not args and not kwargs:  # no unit: straight through
+        if _get_state() is None and not args and not kwargs:  # no unit: straight through
             cursor = self._cursor
             if parameters is None:
                 result = cursor.execute(operation)
@@ -40,7 +42,7 @@ class ProfiledCursor:
         self, method: Any, many: bool, operation: Any, params: Any, args: Any, kwargs: Any
     ) -> Any:
         call_args = (operation,) if params is None and not many else (operation, params)
-        state = _STATE.get()
+        state = _get_state()
         if state is None:
             result = method(*call_args, *args, **kwargs)
             return self if result is self._cursor else result
@@ -83,6 +85,17 @@ class ProfiledCursor:
             5,
         )
 
+    # The fetch methods, spelled out: through __getattr__ each call would first fail the
+    # normal lookup (an AttributeError raised and caught in C) before reaching the cursor.
+    def fetchone(self) -> Any:
+        return self._cursor.fetchone()
+
+    def fetchall(self) -> Any:
+        return self._cursor.fetchall()
+
+    def fetchmany(self, *args: Any, **kwargs: Any) -> Any:
+        return self._cursor.fetchmany(*args, **kwargs)
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._cursor, name)
 
@@ -109,9 +122,22 @@ class ProfiledConnection:
         return ProfiledCursor(self._connection.cursor(*args, **kwargs), self._source, self._dialect)
 
     def execute(self, operation: Any, parameters: Any = None) -> Any:
-        # sqlite3's shortcut: a new cursor per call, returned to the caller
-        cursor = ProfiledCursor(self._connection.cursor(), self._source, self._dialect)
-        return cursor.execute(operation, parameters)
+        # sqlite3's shortcut: a new cursor per call, returned to the caller (a proxy, so that
+        # its later statements are seen too); ProfiledCursor.execute's work, one call less
+        raw = self._connection.cursor()
+        # ProfiledCursor(raw, self._source, self._dialect) without the Python __init__ call
+        cursor = _new_object(ProfiledCursor)
+        cursor._cursor = raw
+        cursor._source = self._source
+        cursor._dialect = self._dialect
+        if _get_state() is None:  # no unit: straight through
+            if parameters is None:
+                result = raw.execute(operation)
+            else:
+                result = raw.execute(operation, parameters)
+            return cursor if result is raw else result
+        # the same frames under the walk's start as through cursor.execute (see _record)
+        return cursor._run(raw.execute, False, operation, parameters, (), {})
 
     def executemany(self, operation: Any, seq_of_parameters: Any) -> Any:
         return self.cursor().executemany(operation, seq_of_parameters)
