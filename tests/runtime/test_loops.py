@@ -59,3 +59,14 @@ def test_unreadable_or_broken_files_have_no_loops(tmp_path: Path) -> None:
     broken.write_text("for x in :\n")
     assert loop_lines(str(broken)) == frozenset()
     assert loop_lines(str(tmp_path / "missing.py")) == frozenset()
+
+
+def test_a_chain_is_answered_alike_from_its_cache_entry(tmp_path: Path) -> None:
+    path = tmp_path / "service.py"
+    path.write_text(SOURCE)
+    dal = CallSite(str(tmp_path / "dal.py"), 1, "load")
+    chain = (dal, CallSite(str(path), 7, "service"))
+    assert loop_frame(chain) == (1, 7)  # a comprehension is its own loop
+    assert loop_frame(chain) == (1, 7)  # the chain's cache entry
+    assert loop_frame((dal, CallSite(str(path), 7, "service"))) == (1, 7)  # an equal chain
+    assert loop_frame((dal, CallSite(str(path), 2, "service"))) is None

@@ -30,11 +30,15 @@ the function) are moved to ``suppressed`` with the pattern as their reason.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from fnmatch import fnmatchcase
+from itertools import compress, groupby, repeat, takewhile
+from operator import add, attrgetter, eq, ge, is_, itemgetter, mul, not_, sub, truth
 
 from dbaudit.findings import CallHop, Finding, Fix, RuntimeEvidence, Severity
 from dbaudit.runtime.events import CallSite, QueryEvent, result_hashes
@@ -47,6 +51,34 @@ SLOW = "DBA302"
 RULES = (N_PLUS_ONE, PER_ITEM_WRITES, SEQUENTIAL, DUPLICATE, SLOW)
 
 _JUDGED_KINDS = frozenset({"select", "insert", "update", "delete"})
+
+# Fields of a QueryEvent (a named tuple) read at C speed: the detectors run once per unit, and
+# a Python step per event (a generator, a comprehension) was most of their cost.
+_FIELD = QueryEvent._fields.index
+_SEQ = itemgetter(_FIELD("seq"))
+_STARTED = itemgetter(_FIELD("started"))
+_DURATION = itemgetter(_FIELD("duration"))
+_STACK = itemgetter(_FIELD("stack"))
+_TASK = itemgetter(_FIELD("task_id"))
+_PARAMS = itemgetter(_FIELD("param_hashes"))
+_RESULTS = itemgetter(_FIELD("result_hashes"))
+_MANY = itemgetter(_FIELD("many"))
+_IGNORED_AND_ERROR = itemgetter(_FIELD("ignored"), _FIELD("error"))
+_RELATIONSHIP_FIELD = _FIELD("relationship")
+_RELATIONSHIP = itemgetter(_RELATIONSHIP_FIELD)
+_DIGEST = attrgetter("fingerprint.digest")
+_KIND = attrgetter("fingerprint.kind")
+_KIND_AND_MANY = attrgetter("fingerprint.kind", "many")
+_SELECTS_ONLY = {("select", False)}  # the (kind, many) of every event of most units
+_TEXT = attrgetter("fingerprint.text")
+_FIRST = itemgetter(0)
+_SECOND = itemgetter(1)
+_PATH_LINE_FUNCTION = attrgetter("path", "line", "function")
+_SITE_VALUE = attrgetter(*(f.name for f in fields(CallSite) if f.compare))  # what == compares
+_NOTHING_TO_SKIP = {(False, None)}  # (ignored, error) of an event every detector judges
+# A CallSite's hash is computed once and kept in ``_hash`` (events.py): read it at C speed,
+# not through a Python ``__hash__`` call per frame.
+_site_hash: Callable[[CallSite], int] = attrgetter("_hash") if hasattr(CallSite, "_hash") else hash
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,23 +143,43 @@ def detect(
     ``locate_loop`` (``dbaudit.runtime.loops.loop_frame`` in a live unit) says which frame of a
     call chain is the loop, so an N+1 finding points at the loop; without it, at the query.
     """
-    judged = [e for e in events if not e.ignored and e.error is None]
+    judged = _judged(events)
     if config.ignore_sql:
         judged = _without_ignored_sql(judged, config.ignore_sql)
+    if not judged:
+        return _NOTHING_FOUND
     claimed: set[int] = set()
     findings: list[Finding] = []
-    for finding, explained in find_n_plus_one(judged, config, unit, locate_loop):
-        findings.append(finding)
-        claimed.update(explained)
-    remaining = [e for e in judged if e.seq not in claimed]
-    for finding, explained in find_duplicates(remaining, config, unit):
-        findings.append(finding)
-        claimed.update(explained)
-    findings.extend(find_sequential(judged, config, unit, claimed))
-    findings.extend(find_slow(judged, config, unit))
-    findings = with_unit_totals(findings, len(events), _total_ms(events))
+    # The unit's totals go into every finding's evidence as it is built (a report compares the
+    # function's measured total with its fixed total, not one loop's share with it).
+    totals = (len(events), round(sum(map(_DURATION, events)) * 1000, 3))
+    if len(judged) > 1:
+        selects_only = set(map(_KIND_AND_MANY, judged)) == _SELECTS_ONLY
+        # No statement ran twice: no repetition, so neither an N+1 nor a duplicate (every
+        # threshold is at least 2). One C-speed pass over the digests tells.
+        if len(set(map(_DIGEST, judged))) < len(judged):
+            plain = judged if selects_only else _plain(judged)
+            for finding, explained in _n_plus_one_findings(
+                plain, config, unit, locate_loop, totals
+            ):
+                findings.append(finding)
+                claimed.update(explained)
+            remaining = _unclaimed(plain, claimed) if claimed else plain
+            if len(remaining) >= config.duplicate_threshold:
+                for finding, explained in _duplicate_findings(remaining, config, unit, totals):
+                    findings.append(finding)
+                    claimed.update(explained)
+        if len(judged) >= config.sequential_min_queries:
+            findings += _sequential_findings(judged, config, unit, claimed, totals, selects_only)
+    if max(map(_DURATION, judged)) >= config.slow_query_ms / 1000:
+        findings += find_slow(judged, config, unit, totals=totals)
+    if not findings:
+        return _NOTHING_FOUND
     kept, suppressed = _apply_allowlist(findings, config.allow)
     return Detection(tuple(kept), tuple(suppressed), frozenset(claimed))
+
+
+_NOTHING_FOUND = Detection(())
 
 
 def with_unit_totals(findings: Iterable[Finding], queries: int, ms: float) -> list[Finding]:
@@ -146,23 +198,41 @@ def find_n_plus_one(
     config: DetectConfig,
     unit: str = "",
     locate_loop: LocateLoop | None = None,
+    *,
+    totals: tuple[int, float] = (0, 0.0),
 ) -> Iterable[tuple[Finding, set[int]]]:
     """Repeated statements from one place: reads are N+1 (DBA101), writes are per-item writes
-    (DBA103). See :func:`repetition_groups` for what "one place" means."""
-    for group in repetition_groups(events, locate_loop):
-        first = group.events[0]
-        distinct_params = len({e.param_hashes for e in group.events})
-        load = orm_load(group.events)
+    (DBA103). See :func:`repetition_groups` for what "one place" means. ``totals``: the whole
+    unit's queries and milliseconds, for the evidence."""
+    return _n_plus_one_findings(_plain(events), config, unit, locate_loop, totals)
+
+
+def _n_plus_one_findings(
+    plain: Sequence[QueryEvent],
+    config: DetectConfig,
+    unit: str,
+    locate_loop: LocateLoop | None,
+    totals: tuple[int, float],
+) -> list[tuple[Finding, set[int]]]:
+    found = []
+    least = min(config.n_plus_one_threshold, config.lazy_load_threshold)
+    for group in _repetition_groups(plain, locate_loop, repeated_only=True):
+        group_events = group.events
+        if len(group_events) < least:
+            continue  # below any threshold, whatever the ORM said
+        distinct_params = len(set(map(_PARAMS, group_events)))
+        load = orm_load(group_events)
         threshold = config.n_plus_one_threshold
         if load is not None:  # the ORM said so: already the N+1 shape at two parents
             threshold = min(threshold, config.lazy_load_threshold)
-        if len(group.events) < threshold or distinct_params < 2:
+        if len(group_events) < threshold or distinct_params < 2:
             continue  # the same parameters every time is a duplicate, not a loop over keys
-        if first.fingerprint.kind == "select":
-            finding = _n_plus_one_finding(group, distinct_params, load, unit)
+        if group_events[0].fingerprint.kind == "select":
+            finding = _n_plus_one_finding(group, distinct_params, load, unit, totals)
         else:
-            finding = _per_item_writes_finding(group, distinct_params, unit)
-        yield finding, {e.seq for e in group.events}
+            finding = _per_item_writes_finding(group, distinct_params, unit, totals)
+        found.append((finding, set(map(_SEQ, group_events))))
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,39 +258,88 @@ def repetition_groups(
     ``load_a(p)`` or ``load_b(p)`` per item. Three different lines that each ran a lookup once,
     under a loop far outside (a test runner's), are no loop over keys and stay apart.
     """
-    numbers = _StackNumbers()
-    by_stack: dict[tuple[str, int], list[QueryEvent]] = {}
-    for event in events:
-        fp = event.fingerprint
-        if fp.kind in _JUDGED_KINDS and not event.many:
-            key = (fp.digest, numbers(event.stack))
-            group = by_stack.get(key)
-            if group is None:
-                by_stack[key] = [event]
-            else:
-                group.append(event)
-    under_loop: dict[tuple[object, ...], list[tuple[list[QueryEvent], int]]] = defaultdict(list)
+    return _repetition_groups(_plain(events), locate_loop, repeated_only=False)
+
+
+def _repetition_groups(
+    plain: Sequence[QueryEvent], locate_loop: LocateLoop | None, *, repeated_only: bool
+) -> list[RepetitionGroup]:
+    """:func:`repetition_groups` of :func:`_plain` events; ``repeated_only``: nothing at all
+    when no statement ran twice from one chain (then every group would be one execution, which
+    no detector judges)."""
+    by_stack = _by_statement_and_stack(plain)
+    if repeated_only and len(by_stack) == len(plain):  # as many groups as events: all single
+        return []
+    under_loop: dict[tuple[object, ...], list[tuple[list[QueryEvent], int]]] = {}
     groups: list[RepetitionGroup] = []
-    for (digest, _), group in by_stack.items():
-        stack = group[0].stack
+    for group in by_stack:
+        first = group[0]
+        stack = first.stack
         loop = locate_loop(stack) if locate_loop is not None and stack else None
         if loop is None:
             groups.append(RepetitionGroup(group, 0, stack[:1]))
             continue
         loop_at, header = loop
         site = stack[loop_at]
-        place = (digest, site.path, site.function, header, numbers(stack[loop_at + 1 :]))
-        under_loop[place].append((group, loop_at))
+        # the frames outside the loop by value (hashed per group, not per event)
+        place = (first.fingerprint.digest, site.path, site.function, header, stack[loop_at + 1 :])
+        under_loop.setdefault(place, []).append((group, loop_at))
     for members in under_loop.values():
-        groups.extend(_merge_interleaved(members))
-    groups.sort(key=lambda g: g.events[0].seq)
+        if len(members) == 1:  # one chain under this loop: nothing to merge
+            chain_events, loop_at = members[0]
+            merged = sorted(chain_events, key=_SEQ)
+            groups.append(RepetitionGroup(merged, loop_at, (chain_events[0].stack[0],)))
+        else:
+            groups.extend(_merge_interleaved(members))
+    if len(groups) > 1:
+        groups.sort(key=_first_seq)
     return groups
+
+
+def _by_statement_and_stack(events: Sequence[QueryEvent]) -> list[list[QueryEvent]]:
+    """``events`` grouped by fingerprint and chain of frames (by value), in order of first
+    appearance, each group in the events' order.
+
+    Capture hands out one shared tuple per call chain, and hashing a tuple of dataclasses field
+    by field, per event, was the detectors' main cost: chains are told apart by ``id()`` once
+    the distinct tuples of the unit are known to differ by value (the usual case; otherwise
+    :class:`_StackNumbers` numbers them by value), and the grouping itself (a stable sort of
+    the keys, then ``groupby``) runs at C speed, not one Python step per event.
+    """
+    if not events:
+        return []
+    stacks = list(map(_STACK, events))
+    stack_keys: list[int] = list(map(id, stacks))
+    distinct = dict(zip(stack_keys, stacks, strict=True))
+    if len(distinct) > 1 and not _all_differ(distinct.values()):
+        stack_keys = list(map(_StackNumbers(), stacks))
+    keys = list(zip(map(_DIGEST, events), stack_keys, strict=True))
+    first_seen = dict.fromkeys(keys)
+    if len(first_seen) == len(keys):  # nothing repeats: one group per event
+        return list(map(list, zip(events)))
+    order = sorted(range(len(keys)), key=keys.__getitem__)  # stable: events' order within a key
+    grouped = {
+        key: list(map(events.__getitem__, indices))
+        for key, indices in groupby(order, key=keys.__getitem__)
+    }
+    return list(map(grouped.__getitem__, first_seen))
+
+
+def _all_differ(stacks: Iterable[tuple[CallSite, ...]]) -> bool:
+    """True when no two of these (distinct) tuples are equal by value: their frames' hashes
+    differ. False also when two merely hash alike: the caller then compares by value."""
+    chains = list(stacks)
+    try:  # (the hash of each frame of each chain, at C speed: no Python __hash__ per frame)
+        signatures = set(map(tuple, map(map, repeat(_site_hash), chains)))
+    except AttributeError:  # frames that are not CallSites (a test's): compare by value
+        return False
+    return len(signatures) == len(chains)
 
 
 def _merge_interleaved(members: list[tuple[list[QueryEvent], int]]) -> list[RepetitionGroup]:
     """One group per cluster of repeated, interleaving chains under one loop; the others
     alone. ``members`` are (events in order, loop frame index) per chain."""
-    members.sort(key=lambda member: member[0][0].seq)
+    members.sort(key=_first_member_seq)
     clusters: list[tuple[list[list[QueryEvent]], int, int]] = []  # (chains, loop_at, last seq)
     for chain_events, loop_at in members:
         first, last = chain_events[0].seq, chain_events[-1].seq
@@ -233,7 +352,7 @@ def _merge_interleaved(members: list[tuple[list[QueryEvent], int]]) -> list[Repe
         clusters.append(([chain_events], loop_at, last))
     groups = []
     for chains, loop_at, _ in clusters:
-        merged = sorted((e for chain in chains for e in chain), key=lambda e: e.seq)
+        merged = sorted(itertools.chain.from_iterable(chains), key=_SEQ)
         sites = tuple(dict.fromkeys(chain[0].stack[0] for chain in chains))
         groups.append(RepetitionGroup(merged, loop_at, sites))
     return groups
@@ -242,12 +361,9 @@ def _merge_interleaved(members: list[tuple[list[QueryEvent], int]]) -> list[Repe
 def orm_load(events: Sequence[QueryEvent]) -> OrmLoad | None:
     """What the ORM lazily loaded for every event of a group (None unless they all agree)."""
     label = events[0].relationship if len(events[0]) > _RELATIONSHIP_FIELD else None
-    if label is None or any(e.relationship != label for e in events):
-        return None
+    if label is None or len(set(map(_RELATIONSHIP, events))) != 1:
+        return None  # not all of them (or not all the same relationship)
     return OrmLoad.parse(label)
-
-
-_RELATIONSHIP_FIELD = QueryEvent._fields.index("relationship")
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,7 +406,11 @@ class OrmLoad:
 
 
 def _n_plus_one_finding(
-    group: RepetitionGroup, distinct_params: int, load: OrmLoad | None, unit: str
+    group: RepetitionGroup,
+    distinct_params: int,
+    load: OrmLoad | None,
+    unit: str,
+    totals: tuple[int, float],
 ) -> Finding:
     events = group.events
     first = events[0]
@@ -316,7 +436,7 @@ def _n_plus_one_finding(
                 "Fetch all keys in one query (or eager-load the relationship) before the "
                 "loop, then group the rows in Python."
             ),
-            code=suggest_batch(text),
+            code=_batch_for(text),
             language="sql",
         )
     elif load.is_column:
@@ -367,20 +487,24 @@ def _n_plus_one_finding(
         extra_sites=group.query_sites[1:],
         problem=problem,
         fix=fix,
-        evidence=RuntimeEvidence(len(events), round(total_ms, 3), unit, first.fingerprint.digest),
+        evidence=RuntimeEvidence(
+            len(events), round(total_ms, 3), unit, first.fingerprint.digest, *totals
+        ),
         query_cost=str(len(events)),
         fixed_query_cost="2" if load is not None and load.kind == "collection" else "1",
         confidence="high" if first.stack else "low",
     )
 
 
-def _per_item_writes_finding(group: RepetitionGroup, distinct_params: int, unit: str) -> Finding:
+def _per_item_writes_finding(
+    group: RepetitionGroup, distinct_params: int, unit: str, totals: tuple[int, float]
+) -> Finding:
     events = group.events
     first = events[0]
     total_ms = _total_ms(events)
     text = first.fingerprint.text
     statement = first.fingerprint.kind.upper()
-    batch = suggest_batch(text)
+    batch = _batch_for(text)
     return _finding(
         rule=PER_ITEM_WRITES,
         at=group.loop_at,
@@ -403,7 +527,9 @@ def _per_item_writes_finding(group: RepetitionGroup, distinct_params: int, unit:
             code=batch,
             language="sql" if batch else "python",
         ),
-        evidence=RuntimeEvidence(len(events), round(total_ms, 3), unit, first.fingerprint.digest),
+        evidence=RuntimeEvidence(
+            len(events), round(total_ms, 3), unit, first.fingerprint.digest, *totals
+        ),
         query_cost=str(len(events)),
         fixed_query_cost="1",
         confidence="high" if first.stack else "low",
@@ -427,18 +553,30 @@ def plural(noun: str, count: int) -> str:
 
 
 def find_duplicates(
-    events: Sequence[QueryEvent], config: DetectConfig, unit: str = ""
+    events: Sequence[QueryEvent],
+    config: DetectConfig,
+    unit: str = "",
+    *,
+    totals: tuple[int, float] = (0, 0.0),
 ) -> Iterable[tuple[Finding, set[int]]]:
-    groups: dict[tuple[str, int | None], list[QueryEvent]] = defaultdict(list)
-    for event in events:
-        if event.fingerprint.kind in _JUDGED_KINDS and not event.many:
-            groups[(event.fingerprint.digest, event.params_key)].append(event)
-    for group in groups.values():
-        if len(group) < config.duplicate_threshold:
+    return _duplicate_findings(_plain(events), config, unit, totals)
+
+
+def _duplicate_findings(
+    plain: Sequence[QueryEvent], config: DetectConfig, unit: str, totals: tuple[int, float]
+) -> list[tuple[Finding, set[int]]]:
+    # (fingerprint, QueryEvent.params_key) per event, at C speed; executemany is not plain
+    keys = list(zip(map(_DIGEST, plain), map(hash, map(_PARAMS, plain)), strict=True))
+    if len(set(keys)) == len(keys):
+        return []  # nothing ran twice with the same parameters
+    found = []
+    for key, count in Counter(keys).items():  # in order of first appearance
+        if count < config.duplicate_threshold:
             continue
+        group = list(compress(plain, map(eq, keys, repeat(key))))
         first = group[0]
         total_ms = _total_ms(group)
-        sites = list(dict.fromkeys(e.call_site for e in group if e.call_site is not None))
+        sites = _call_sites(group)
         finding = _finding(
             rule=DUPLICATE,
             severity=Severity.MEDIUM if len(group) >= 5 else Severity.LOW,
@@ -452,17 +590,29 @@ def find_duplicates(
                 f"`{first.fingerprint.text}` returned the same rows {len(group) - 1} more "
                 f"time(s) than needed, from {len(sites) or 'an unknown number of'} call site(s)."
             ),
-            fix=Fix(
-                summary="Run it once and pass the result along (or cache it for the unit of work)."
-            ),
+            fix=_DUPLICATE_FIX,
             evidence=RuntimeEvidence(
-                len(group), round(total_ms, 3), unit, first.fingerprint.digest
+                len(group), round(total_ms, 3), unit, first.fingerprint.digest, *totals
             ),
             query_cost=str(len(group)),
             fixed_query_cost="1",
             confidence="high",
         )
-        yield finding, {e.seq for e in group}
+        found.append((finding, set(map(_SEQ, group))))
+    return found
+
+
+_DUPLICATE_FIX = Fix(
+    summary="Run it once and pass the result along (or cache it for the unit of work)."
+)
+
+
+def _call_sites(events: Sequence[QueryEvent]) -> list[CallSite]:
+    """The distinct ``QueryEvent.call_site``s of ``events``, in order of first appearance
+    (each distinct chain object looked at once)."""
+    stacks = list(map(_STACK, events))
+    distinct = dict(zip(map(id, stacks), stacks, strict=True)).values()
+    return list(dict.fromkeys(map(_FIRST, filter(None, distinct))))
 
 
 def find_sequential(
@@ -470,32 +620,49 @@ def find_sequential(
     config: DetectConfig,
     unit: str = "",
     claimed: frozenset[int] | set[int] = frozenset(),
+    *,
+    totals: tuple[int, float] = (0, 0.0),
 ) -> list[Finding]:
-    by_task: dict[int, list[QueryEvent]] = defaultdict(list)
-    for event in events:
-        if event.task_id is not None:
-            by_task[event.task_id].append(event)
-    runs: dict[tuple[tuple[CallSite, ...], ...], list[list[QueryEvent]]] = defaultdict(list)
-    for task_events in by_task.values():
-        eligible = sum(
-            1
-            for e in task_events
-            if e.fingerprint.kind == "select" and not e.many and e.seq not in claimed
-        )
-        if eligible < config.sequential_min_queries:
-            continue  # no run possible: skip the dependency analysis (an N+1 claimed them all)
-        for run in independent_runs(sorted(task_events, key=lambda e: e.started), claimed):
-            if len(run) < config.sequential_min_queries:
+    selects_only = set(map(_KIND_AND_MANY, events)) == _SELECTS_ONLY
+    return _sequential_findings(events, config, unit, claimed, totals, selects_only)
+
+
+def _sequential_findings(
+    events: Sequence[QueryEvent],
+    config: DetectConfig,
+    unit: str,
+    claimed: frozenset[int] | set[int],
+    totals: tuple[int, float],
+    selects_only: bool,
+) -> list[Finding]:
+    """``selects_only``: every event is a single-statement SELECT (not executemany)."""
+    least = config.sequential_min_queries
+    if len(events) < least:
+        return []
+    found: list[list[QueryEvent]] = []
+    for task_events in _tasks_with_a_run(events, least, claimed, selects_only):
+        ordered = sorted(task_events, key=_STARTED)
+        for run in _independent_runs(ordered, claimed, selects_only):
+            if len(run) < least:
                 continue
             if _saving_ms(run) < config.sequential_min_saving_ms:
                 continue
-            runs[tuple(e.stack for e in run)].append(run)
+            found.append(run)
+    if not found:
+        return []
+    if len(found) == 1:
+        same_shape = [found]
+    else:  # runs through the same chains of frames are one finding ("N times")
+        runs: dict[tuple[tuple[CallSite, ...], ...], list[list[QueryEvent]]] = defaultdict(list)
+        for run in found:
+            runs[tuple(map(_STACK, run))].append(run)
+        same_shape = list(runs.values())
     findings = []
-    for occurrences in runs.values():
+    for occurrences in same_shape:
         first_run = occurrences[0]
-        queries = sum(len(run) for run in occurrences)
-        total_ms = sum(_total_ms(run) for run in occurrences)
-        saving_ms = sum(_saving_ms(run) for run in occurrences)
+        queries = sum(map(len, occurrences))
+        total_ms = sum(map(_total_ms, occurrences))
+        saving_ms = sum(map(_saving_ms, occurrences))
         sites = sequence_sites(first_run)
         times = f" ({len(occurrences)} times)" if len(occurrences) > 1 else ""
         findings.append(
@@ -511,19 +678,11 @@ def find_sequential(
                 extra_sites=sites,
                 problem=(
                     "None of these queries uses a value returned by the others, yet each waited "
-                    "for the previous one: "
-                    + "; ".join(f"`{e.fingerprint.text}`" for e in first_run)
+                    "for the previous one: `" + "`; `".join(map(_TEXT, first_run)) + "`"
                 ),
-                fix=Fix(
-                    summary=(
-                        "Run them with asyncio.gather, each on its own connection or session "
-                        "(one AsyncSession cannot run two queries at once), or join them."
-                    ),
-                    code="results = await asyncio.gather(query_a(), query_b())",
-                    language="python",
-                ),
+                fix=_SEQUENTIAL_FIX,
                 evidence=RuntimeEvidence(
-                    queries, round(total_ms, 3), unit, first_run[0].fingerprint.digest
+                    queries, round(total_ms, 3), unit, first_run[0].fingerprint.digest, *totals
                 ),
                 query_cost=f"{len(first_run)} sequential",
                 fixed_query_cost=f"{len(first_run)} concurrent",
@@ -531,6 +690,59 @@ def find_sequential(
             )
         )
     return findings
+
+
+_SEQUENTIAL_FIX = Fix(
+    summary=(
+        "Run them with asyncio.gather, each on its own connection or session "
+        "(one AsyncSession cannot run two queries at once), or join them."
+    ),
+    code="results = await asyncio.gather(query_a(), query_b())",
+    language="python",
+)
+_MANY_TASKS = 8  # above this many busy tasks, one Python pass groups the events by task
+
+
+def _tasks_with_a_run(
+    events: Sequence[QueryEvent],
+    least: int,
+    claimed: frozenset[int] | set[int],
+    selects_only: bool,
+) -> list[Sequence[QueryEvent]]:
+    """Each asyncio task's events (in the events' order, tasks in order of first appearance),
+    for the tasks where at least ``least`` of them could be in a run: unclaimed SELECTs, not
+    executemany. Events outside a task are left out."""
+    tasks = list(map(_TASK, events))
+    first = tasks[0]
+    per_task: list[Sequence[QueryEvent]]
+    if tasks.count(first) == len(tasks):  # one task (or none) for the whole unit: the usual case
+        if first is None:
+            return []
+        per_task = [events]
+    else:
+        busy = [t for t, n in Counter(tasks).items() if n >= least and t is not None]
+        if len(busy) <= _MANY_TASKS:
+            per_task = [list(compress(events, map(eq, tasks, repeat(t)))) for t in busy]
+        else:
+            by_task: dict[int | None, list[QueryEvent]] = defaultdict(list)
+            for event, task in zip(events, tasks, strict=True):
+                by_task[task].append(event)
+            per_task = [by_task[t] for t in busy]
+    if selects_only:
+        if not claimed:
+            return per_task
+        return [
+            t for t in per_task if len(t) - sum(map(claimed.__contains__, map(_SEQ, t))) >= least
+        ]
+    return [t for t in per_task if _eligible(t, claimed) >= least]
+
+
+def _eligible(task_events: Sequence[QueryEvent], claimed: frozenset[int] | set[int]) -> int:
+    return sum(
+        1
+        for e in task_events
+        if e.fingerprint.kind == "select" and not e.many and e.seq not in claimed
+    )
 
 
 def sequence_sites(run: Sequence[QueryEvent]) -> list[CallSite]:
@@ -541,9 +753,11 @@ def sequence_sites(run: Sequence[QueryEvent]) -> list[CallSite]:
     sites: list[CallSite] = []
     for event in run[1:]:
         stack = event.stack[::-1]
-        depth = 0
-        while depth < min(len(stack), len(first)) and stack[depth] == first[depth]:
-            depth += 1
+        try:  # the frames in common from the outside in, by what CallSite compares, at C speed
+            same = map(eq, map(_SITE_VALUE, stack), map(_SITE_VALUE, first))
+            depth = len(list(takewhile(truth, same)))
+        except AttributeError:  # frames that are not CallSites (a test's)
+            depth = len(list(takewhile(truth, map(eq, stack, first))))
         if depth < len(stack):
             sites.append(stack[depth])
     return list(dict.fromkeys(sites))
@@ -555,21 +769,34 @@ def independent_runs(
     """Split one task's events (in start order) into runs of consecutive, mutually independent
     SELECTs: consecutive queries at the same :func:`ready_levels` level. Claimed events (an N+1
     loop) and writes take part in the dependency levels but never in a run."""
-    levels = ready_levels(task_events)
-    runs: list[list[QueryEvent]] = []
-    run: list[QueryEvent] = []
-    run_level = -1
-    for event, level in zip(task_events, levels, strict=True):
-        eligible = (
-            event.fingerprint.kind == "select" and not event.many and event.seq not in claimed
-        )
-        if eligible and run and level == run_level:
-            run.append(event)
-            continue
-        runs.append(run)
-        run, run_level = ([event], level) if eligible else ([], -1)
-    runs.append(run)
-    return [r for r in runs if r]
+    return _independent_runs(task_events, claimed, selects_only=False)
+
+
+def _independent_runs(
+    task_events: Sequence[QueryEvent], claimed: frozenset[int] | set[int], selects_only: bool
+) -> list[list[QueryEvent]]:
+    levels = _ready_levels(task_events, selects_only)
+    keys: Iterable[int] = levels
+    if claimed or not selects_only:
+        if selects_only:
+            eligible: Iterable[bool] = map(not_, map(claimed.__contains__, map(_SEQ, task_events)))
+        else:
+            eligible = map(
+                all,
+                zip(
+                    map(eq, map(_KIND, task_events), repeat("select")),
+                    map(not_, map(_MANY, task_events)),
+                    map(not_, map(claimed.__contains__, map(_SEQ, task_events))),
+                    strict=True,
+                ),
+            )
+        # an eligible query's level, -1 for the others: runs are the consecutive equal keys >= 0
+        keys = map(sub, map(mul, map(add, levels, repeat(1)), eligible), repeat(1))
+    return [
+        list(map(_SECOND, members))
+        for key, members in groupby(zip(keys, task_events, strict=True), key=_FIRST)
+        if key >= 0
+    ]
 
 
 def ready_levels(task_events: Sequence[QueryEvent]) -> list[int]:
@@ -584,58 +811,88 @@ def ready_levels(task_events: Sequence[QueryEvent]) -> list[int]:
     result was not seen is assumed to come from the previous query: the detector errs towards
     silence.
     """
-    levels: list[int] = []
-    known: dict[int, int] = {}
-    producers = _Producers(task_events, levels)
-    barrier = 0
-    all_results_seen = True
-    for index, event in enumerate(task_events):
+    return _ready_levels(task_events, selects_only=False)
+
+
+def _ready_levels(task_events: Sequence[QueryEvent], selects_only: bool) -> list[int]:
+    """:func:`ready_levels`; ``selects_only``: no event is a write (or executemany)."""
+    if not task_events:
+        return []
+    # The first query needs nothing that came before it: round 0, its values known from it.
+    first = task_events[0]
+    levels = [0]
+    known = dict.fromkeys(first.param_hashes, 0)  # value -> the round of its first use
+    barrier = 0 if selects_only or _is_read(first) else 1
+    all_results_seen = first.result_hashes is not None
+    # value -> the round after the earliest query whose result holds it, indexed lazily: the
+    # results are hashed (at C speed, once) only when some value is not a known input
+    rounds: dict[int, int] = {}
+    indexed = 0
+    for index, event in enumerate(itertools.islice(task_events, 1, None), 1):
         ready = barrier
         values = event.param_hashes
-        source = _single_source(task_events, levels, index, values)
-        if source is not None:
-            ready = max(ready, levels[source] + 1)
-        else:
-            for value in values:
-                origin = known.get(value)
-                if origin is None:  # results are hashed only when a value is not a known input
-                    origin = producers.round_after(value, index)
+        if len(values) == 1:  # the usual case; one value has no single source
+            value = values[0]
+            origin = known.get(value)
+            if origin is None:
+                if indexed < index:
+                    _index_results(task_events, levels, rounds, indexed, index)
+                    indexed = index
+                origin = rounds.get(value)
                 if origin is not None:
                     ready = max(ready, origin)
-                elif index and not all_results_seen:
+                elif not all_results_seen:
                     ready = max(ready, levels[index - 1] + 1)
+                known[value] = ready
+            else:
+                ready = max(ready, origin)
+        elif values:
+            source = _single_source(task_events, levels, index, values)
+            if source is not None:
+                ready = max(ready, levels[source] + 1)
+            else:
+                origins = list(map(known.get, values))
+                if None in origins:
+                    if indexed < index:
+                        _index_results(task_events, levels, rounds, indexed, index)
+                        indexed = index
+                    for value in compress(values, map(is_, origins, repeat(None))):
+                        origin = rounds.get(value)
+                        if origin is not None:
+                            ready = max(ready, origin)
+                        elif not all_results_seen:
+                            ready = max(ready, levels[index - 1] + 1)
+                    inputs = set(origins)
+                    inputs.discard(None)
+                    if inputs:
+                        ready = max(ready, *inputs)  # type: ignore[type-var,assignment]
+                else:
+                    ready = max(ready, *origins)  # type: ignore[type-var,assignment]
+            # known.setdefault(value, ready) for each value, at C speed
+            known.update(dict.fromkeys(set(values).difference(known), ready))
         levels.append(ready)
-        for value in values:
-            known.setdefault(value, ready)
         if event.result_hashes is None:
             all_results_seen = False
-        if event.fingerprint.kind != "select" or event.many:
+        if not selects_only and not _is_read(event):
             barrier = ready + 1
     return levels
 
 
-class _Producers:
-    """value -> the round after the earliest query whose result holds it, indexed lazily: the
-    results of a unit are hashed (at C speed, once) only when some parameter value is not one
-    of the task's known inputs."""
+def _index_results(
+    events: Sequence[QueryEvent], levels: list[int], rounds: dict[int, int], start: int, stop: int
+) -> None:
+    """Add the result values of ``events[start:stop]`` to ``rounds``: value -> the round after
+    the earliest query whose result holds it."""
+    for earlier in range(start, stop):
+        results = result_hashes(events[earlier].result_hashes)
+        if results:
+            new = results - rounds.keys()
+            rounds.update(dict.fromkeys(new, levels[earlier] + 1))
 
-    __slots__ = ("_events", "_indexed", "_levels", "_rounds")
 
-    def __init__(self, events: Sequence[QueryEvent], levels: list[int]) -> None:
-        self._events = events
-        self._levels = levels
-        self._rounds: dict[int, int] = {}
-        self._indexed = 0
-
-    def round_after(self, value: int, index: int) -> int | None:
-        rounds = self._rounds
-        while self._indexed < index:
-            results = result_hashes(self._events[self._indexed].result_hashes)
-            if results:
-                new = results - rounds.keys()
-                rounds.update(dict.fromkeys(new, self._levels[self._indexed] + 1))
-            self._indexed += 1
-        return rounds.get(value)
+def _is_read(event: QueryEvent) -> bool:
+    """A single-statement SELECT: later reads need not wait for it."""
+    return event.fingerprint.kind == "select" and not event.many
 
 
 _SOURCE_LOOKBACK = 50
@@ -656,15 +913,20 @@ def _single_source(
     return None
 
 
-def find_slow(events: Sequence[QueryEvent], config: DetectConfig, unit: str = "") -> list[Finding]:
+def find_slow(
+    events: Sequence[QueryEvent],
+    config: DetectConfig,
+    unit: str = "",
+    *,
+    totals: tuple[int, float] = (0, 0.0),
+) -> list[Finding]:
     threshold_s = config.slow_query_ms / 1000
     groups: dict[str, list[QueryEvent]] = defaultdict(list)
-    for event in events:
-        if event.duration >= threshold_s:
-            groups[event.fingerprint.digest].append(event)
+    for event in compress(events, map(ge, map(_DURATION, events), repeat(threshold_s))):
+        groups[event.fingerprint.digest].append(event)
     findings = []
     for group in groups.values():
-        slowest = max(group, key=lambda e: e.duration)
+        slowest = max(group, key=_DURATION)
         slowest_ms = slowest.duration * 1000
         total_ms = _total_ms(group)
         findings.append(
@@ -677,19 +939,22 @@ def find_slow(events: Sequence[QueryEvent], config: DetectConfig, unit: str = ""
                 ),
                 stack=slowest.stack,
                 problem=f"`{slowest.fingerprint.text}` took {slowest_ms:.1f} ms.",
-                fix=Fix(
-                    summary=(
-                        "Look at its plan (dbaudit.runtime.explain, EXPLAIN without ANALYZE for "
-                        "writes) for a sequential scan or a sort that an index would remove."
-                    )
-                ),
+                fix=_SLOW_FIX,
                 evidence=RuntimeEvidence(
-                    len(group), round(total_ms, 3), unit, slowest.fingerprint.digest
+                    len(group), round(total_ms, 3), unit, slowest.fingerprint.digest, *totals
                 ),
                 confidence="high",
             )
         )
     return findings
+
+
+_SLOW_FIX = Fix(
+    summary=(
+        "Look at its plan (dbaudit.runtime.explain, EXPLAIN without ANALYZE for "
+        "writes) for a sequential scan or a sort that an index would remove."
+    )
+)
 
 
 _EQUALS_PARAM = re.compile(
@@ -721,6 +986,9 @@ def suggest_batch(text: str) -> str:
     return suggestion
 
 
+_batch_for = functools.lru_cache(maxsize=1024)(suggest_batch)  # a unit's statements recur
+
+
 def _batch_insert(text: str) -> str:
     values = text.rfind("VALUES (")
     row_end = text.find(")", values)
@@ -745,8 +1013,10 @@ def _finding(
     at: int = 0,
 ) -> Finding:
     site = stack[at] if stack else CallSite("<unknown>", 0, "")
-    hops = [CallHop(s.path, s.line, s.function) for s in reversed(stack)]
-    hops += [CallHop(s.path, s.line, s.function, "also from here") for s in extra_sites]
+    hops = _hops(stack)
+    if extra_sites:  # CallHop(path, line, function, "also from here") per site, at C speed
+        also = zip(*map(_PATH_LINE_FUNCTION, extra_sites), strict=True)
+        hops += tuple(map(CallHop, *also, repeat("also from here")))
     return Finding(
         rule=rule,
         severity=severity,
@@ -757,13 +1027,29 @@ def _finding(
         function=site.function,
         query_cost=query_cost,
         fixed_query_cost=fixed_query_cost,
-        call_chain=tuple(hops),
+        call_chain=hops,
         fix=fix,
         confidence=confidence,  # type: ignore[arg-type]
         source="runtime",
         problem=problem,
         evidence=evidence,
     )
+
+
+# chain object -> (the chain, its hops, outermost first): the same chains recur in every unit
+_HOPS: dict[int, tuple[tuple[CallSite, ...], tuple[CallHop, ...]]] = {}
+_HOPS_LIMIT = 1024
+
+
+def _hops(stack: tuple[CallSite, ...]) -> tuple[CallHop, ...]:
+    known = _HOPS.get(id(stack))
+    if known is not None and known[0] is stack:  # (an entry keeps its chain alive: no id reuse)
+        return known[1]
+    hops = tuple(CallHop(s.path, s.line, s.function) for s in reversed(stack))
+    if len(_HOPS) >= _HOPS_LIMIT:
+        _HOPS.clear()
+    _HOPS[id(stack)] = (stack, hops)
+    return hops
 
 
 def _apply_allowlist(
@@ -823,9 +1109,37 @@ def _without_ignored_sql(events: list[QueryEvent], patterns: tuple[str, ...]) ->
     return kept
 
 
+def _judged(events: Sequence[QueryEvent]) -> list[QueryEvent]:
+    """The events the detectors judge: not inside ``ignore()``, not failed."""
+    if set(map(_IGNORED_AND_ERROR, events)) <= _NOTHING_TO_SKIP:
+        return list(events)  # all of them (one C-speed pass tells)
+    return [e for e in events if not e.ignored and e.error is None]
+
+
+def _plain(events: Sequence[QueryEvent]) -> Sequence[QueryEvent]:
+    """The single-statement reads and writes among ``events`` (not executemany, not DDL)."""
+    if set(map(_KIND, events)) <= _JUDGED_KINDS and not any(map(_MANY, events)):
+        return events
+    return [e for e in events if e.fingerprint.kind in _JUDGED_KINDS and not e.many]
+
+
+def _unclaimed(events: Sequence[QueryEvent], claimed: set[int]) -> list[QueryEvent]:
+    return list(compress(events, map(not_, map(claimed.__contains__, map(_SEQ, events)))))
+
+
+def _first_seq(group: RepetitionGroup) -> int:
+    return group.events[0].seq
+
+
+def _first_member_seq(member: tuple[list[QueryEvent], int]) -> int:
+    return member[0][0].seq
+
+
 def _total_ms(events: Iterable[QueryEvent]) -> float:
-    return sum(e.duration for e in events) * 1000
+    seconds: float = sum(map(_DURATION, events))
+    return seconds * 1000
 
 
 def _saving_ms(run: Sequence[QueryEvent]) -> float:
-    return (sum(e.duration for e in run) - max(e.duration for e in run)) * 1000
+    saving: float = sum(map(_DURATION, run)) - max(map(_DURATION, run))
+    return saving * 1000

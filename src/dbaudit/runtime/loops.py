@@ -22,12 +22,29 @@ _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 
 def loop_frame(stack: tuple[CallSite, ...]) -> tuple[int, int] | None:
     """(index in ``stack`` (innermost first) of the innermost frame inside a loop, the first
-    line of that loop), or None."""
+    line of that loop), or None.
+
+    Answered once per chain object: capture hands out one shared tuple per call chain, and the
+    same chains come back in every unit (each entry keeps its chain alive, so an ``id`` is not
+    reused while it is cached).
+    """
+    known = _BY_CHAIN.get(id(stack))
+    if known is not None and known[0] is stack:
+        return known[1]
+    found = None
     for index, site in enumerate(stack):
         header = loop_headers(site.path).get(site.line)
         if header is not None:
-            return index, header
-    return None
+            found = index, header
+            break
+    if len(_BY_CHAIN) >= _BY_CHAIN_LIMIT:
+        _BY_CHAIN.clear()
+    _BY_CHAIN[id(stack)] = (stack, found)
+    return found
+
+
+_BY_CHAIN: dict[int, tuple[tuple[CallSite, ...], tuple[int, int] | None]] = {}
+_BY_CHAIN_LIMIT = 4096
 
 
 def loop_lines(path: str) -> frozenset[int]:
