@@ -328,3 +328,51 @@ def test_module_engine():
     seen = project.runpytest_subprocess("--dbaudit-explain", "-p", "no:cacheprovider")
     seen.assert_outcomes(failed=1)
     seen.stdout.fnmatch_lines([f"*DBA401 at app.py:40 (orders_of): missing index on {ORDERS}*"])
+
+
+def test_hypopg_says_whether_the_suggested_index_would_serve(
+    pytester: pytest.Pytester, fresh_pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With HypoPG installed in the database (dbaudit never installs it), each suggested index
+    is tried as a hypothetical one in the rolled-back transaction: the finding says whether the
+    planner would use it. The hypothetical indexes leave nothing behind."""
+    with psycopg.connect(fresh_pg_url, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION hypopg")
+        conn.execute(SCHEMA)  # type: ignore[arg-type]
+    monkeypatch.setenv("DBAUDIT_EXPLAIN_TEST_URL", fresh_pg_url)
+    monkeypatch.setenv("DBAUDIT_EXPLAIN_TEST_ORDERS", ORDERS)
+    monkeypatch.setenv("DBAUDIT_EXPLAIN_TEST_NOTES", NOTES)
+    pytester.makepyfile(app=APP, conftest="from app import engine, async_engine, pg  # noqa\n")
+    pytester.makeini("[pytest]\ndbaudit_slow_query_ms = 60000\n")
+    pytester.makepyfile(
+        test_hypo="""
+from app import NOTES, orders_of
+
+
+def test_plain_column(engine):
+    with engine.connect() as conn:
+        orders_of(conn, 3)
+
+
+def test_expression(pg):
+    # a LIKE with a leading wildcard: no B-tree index on body can serve it
+    pg.execute(f"SELECT id FROM {NOTES} WHERE body LIKE %s", ("%3",)).fetchall()
+"""
+    )
+    before = _snapshot(fresh_pg_url)
+    result = pytester.runpytest_subprocess(
+        "--dbaudit-explain", "--dbaudit-json", "ev.json", "-p", "no:cacheprovider"
+    )
+    assert _snapshot(fresh_pg_url) == before
+    result.assert_outcomes(failed=2)
+    units = {unit.name: unit for unit in load(pytester.path / "ev.json")}
+    (plain,) = units["test_hypo.py::test_plain_column"].findings
+    assert f"HypoPG: the planner uses a hypothetical index on {ORDERS} (customer_id)" in (
+        plain.problem
+    )
+    assert plain.fix is not None and "HypoPG shows the planner would use it" in plain.fix.summary
+    (expression,) = units["test_hypo.py::test_expression"].findings
+    assert f"HypoPG: a plain index on {NOTES} (body) would not be used" in expression.problem
+    assert expression.confidence == "medium"
+    with psycopg.connect(fresh_pg_url) as conn:  # nothing hypothetical left in a new session
+        assert conn.execute("SELECT count(*) FROM hypopg_list_indexes").fetchone() == (0,)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
@@ -187,12 +187,31 @@ def statements_to_explain(
 
 
 def finding(
-    scan: SeqScanFilter, event: QueryEvent, executions: Sequence[QueryEvent], unit: Any
+    scan: SeqScanFilter,
+    event: QueryEvent,
+    executions: Sequence[QueryEvent],
+    unit: Any,
+    served: bool | None = None,
 ) -> Finding:
-    """The DBA401 finding for one table a statement reads in full (pure)."""
+    """The DBA401 finding for one table a statement reads in full (pure). ``served``: what
+    HypoPG said of an index on the filter's columns (None: not asked)."""
     site = event.call_site
     columns = ", ".join(scan.columns)
     total_ms = sum(e.duration for e in executions) * 1000
+    if served is None:
+        verdict, summary = (
+            "",
+            f"index {scan.table} on the filtered columns (equality columns first)",
+        )
+    elif served:
+        verdict = f"; HypoPG: the planner uses a hypothetical index on {scan.table} ({columns})"
+        summary = f"index {scan.table} ({columns}): HypoPG shows the planner would use it"
+    else:
+        verdict = (
+            f"; HypoPG: a plain index on {scan.table} ({columns}) would not be used: the filter "
+            "needs an expression index, another operator class or a rewrite"
+        )
+        summary = f"a plain index on {scan.table} ({columns}) would not serve this filter"
     return Finding(
         rule=RULE,
         severity=Severity.MEDIUM,
@@ -204,18 +223,14 @@ def finding(
         line=site.line if site is not None else 0,
         end_line=site.line if site is not None else 0,
         function=site.function if site is not None else "",
-        fix=Fix(
-            f"index {scan.table} on the filtered columns (equality columns first)",
-            f"CREATE INDEX ON {scan.table} ({columns});",
-            "sql",
-        ),
-        confidence="high",
+        fix=Fix(summary, f"CREATE INDEX ON {scan.table} ({columns});", "sql"),
+        confidence="high" if served is not False else "medium",
         source="runtime",
         code=event.fingerprint.text,
         problem=(
             f"EXPLAIN with enable_seqscan = off still reads {scan.table} in full: "
             f"Seq Scan, Filter: {scan.shape}; query: {event.fingerprint.text}; "
-            f"with Alembic: {alembic_call(scan)}"
+            f"with Alembic: {alembic_call(scan)}{verdict}"
         ),
         evidence=RuntimeEvidence(
             queries=len(executions),
@@ -347,18 +362,19 @@ def check_unit(
             outcome.notes.append(f"could not connect to plan {source} statements: {_brief(error)}")
             continue
         seen: set[tuple[str, tuple[str, ...], str]] = set()
-        for (event, executions), plan in zip(pairs, plans, strict=True):
-            if isinstance(plan, BaseException):
-                outcome.notes.append(f"could not EXPLAIN a statement: {_brief(plan)}")
+        for (event, executions), planned in zip(pairs, plans, strict=True):
+            if isinstance(planned, BaseException):
+                outcome.notes.append(f"could not EXPLAIN a statement: {_brief(planned)}")
                 continue
             outcome.explained += 1
-            for scan in filtered_seq_scans(plan):
+            for scan in filtered_seq_scans(planned.plan):
                 if any(fnmatchcase(scan.table, p) for p in ignore_tables):
                     continue
                 key = (scan.table, scan.columns, event.fingerprint.digest)
                 if key not in seen:
                     seen.add(key)
-                    outcome.findings.append(finding(scan, event, executions, unit))
+                    served = planned.hypothetical.get((scan.table, scan.columns))
+                    outcome.findings.append(finding(scan, event, executions, unit, served))
     return outcome
 
 
@@ -381,15 +397,94 @@ def _brief(error: BaseException) -> str:
     return f"{type(error).__name__}: {_STRING.sub('?', first)}"[:200]
 
 
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """One statement's plan, and what HypoPG said of each index the plan asks for: for each
+    (table, columns) of a filtered Seq Scan, whether the planner uses a hypothetical index on
+    those columns (absent when the database has no HypoPG extension)."""
+
+    plan: Any
+    hypothetical: dict[tuple[str, tuple[str, ...]], bool] = field(default_factory=dict)
+
+
+# one statement to run: (SQL, parameters or None); the driver sends back the rows
+Step = tuple[str, Any]
+HYPOPG_SCHEMA_SQL = (
+    "SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'hypopg'"
+)
+
+
+def _procedure(event: QueryEvent) -> Generator[Step, list[Any], Planned]:
+    """What planning one statement sends, in order, as a generator the drivers pump (the same
+    steps on a sync and an async connection). Everything runs in one transaction that the
+    driver rolls back; HypoPG's hypothetical indexes live in the session, not in the catalog,
+    so they are reset explicitly."""
+    for setting in SETTINGS:
+        yield setting, None
+    statement = explain_statement(event, "postgresql")
+    plan = _json((yield statement, _params(event)))
+    scans = filtered_seq_scans(plan)
+    if not scans:
+        return Planned(plan)
+    rows = yield HYPOPG_SCHEMA_SQL, None
+    if not rows:
+        return Planned(plan)  # HypoPG is not installed: never installed by dbaudit
+    schema = _identifier(str(rows[0][0]))
+    hypothetical: dict[tuple[str, tuple[str, ...]], bool] = {}
+    reset = f"SELECT {schema}.hypopg_reset()"
+    for scan in scans:
+        columns = ", ".join(_identifier(c) for c in scan.columns)
+        ddl = f"CREATE INDEX ON {_identifier(scan.table)} ({columns})"
+        yield "SAVEPOINT dbaudit_hypopg", None
+        try:
+            yield f"SELECT 1 FROM {schema}.hypopg_create_index({_literal(ddl)})", None
+            again = filtered_seq_scans(_json((yield statement, _params(event))))
+            hypothetical[(scan.table, scan.columns)] = all(
+                (s.table, s.columns) != (scan.table, scan.columns) for s in again
+            )
+            yield reset, None
+            yield "RELEASE SAVEPOINT dbaudit_hypopg", None
+        except Exception:  # a column the filter reads of another table, say: not verified
+            yield "ROLLBACK TO SAVEPOINT dbaudit_hypopg", None
+            yield reset, None  # session memory: a rollback does not undo it
+    return Planned(plan, hypothetical)
+
+
+def _identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
 def plan_all(target: Target, events: Sequence[QueryEvent]) -> list[Any]:
-    """The JSON plan of each event (or the exception that planning it raised), one read-only
-    transaction per statement, always rolled back. Raises only when no connection is made."""
+    """The :class:`Planned` of each event (or the exception that planning it raised), one
+    read-only transaction per statement, always rolled back. Raises only when no connection
+    is made."""
     if target.source == "psycopg":
         return _plan_psycopg(target, events)
     if target.is_async:
         plans: list[Any] = _in_own_thread(lambda: asyncio.run(_plan_async(target, events)))
         return plans
     return _plan_sync(target, events)
+
+
+def _pump(procedure: Generator[Step, list[Any], Planned], run: Any) -> Planned:
+    """Drive ``procedure`` with ``run(sql, params) -> rows`` (a sync connection); a failing
+    statement is thrown into the procedure, which may recover (a savepoint) or give up."""
+    try:
+        step = next(procedure)
+        while True:
+            try:
+                rows = run(*step)
+            except Exception as error:
+                step = procedure.throw(error)
+            else:
+                step = procedure.send(rows)
+    except StopIteration as done:
+        planned: Planned = done.value
+        return planned
 
 
 def _plan_sync(target: Target, events: Sequence[QueryEvent]) -> list[Any]:
@@ -400,13 +495,14 @@ def _plan_sync(target: Target, events: Sequence[QueryEvent]) -> list[Any]:
     plans: list[Any] = []
     try:
         with engine.connect() as connection:
+
+            def run(sql: str, params: Any) -> list[Any]:
+                result = connection.exec_driver_sql(sql, *(() if params is None else (params,)))
+                return list(result.all()) if result.returns_rows else []
+
             for event in events:
                 try:
-                    for setting in SETTINGS:
-                        connection.exec_driver_sql(setting)
-                    statement = explain_statement(event, "postgresql")
-                    rows = connection.exec_driver_sql(statement, _params(event)).all()
-                    plans.append(_json(rows))
+                    plans.append(_pump(_procedure(event), run))
                 except Exception as error:
                     plans.append(error)
                 finally:
@@ -425,12 +521,20 @@ async def _plan_async(target: Target, events: Sequence[QueryEvent]) -> list[Any]
     try:
         async with engine.connect() as connection:
             for event in events:
+                procedure = _procedure(event)
                 try:
-                    for setting in SETTINGS:
-                        await connection.exec_driver_sql(setting)
-                    statement = explain_statement(event, "postgresql")
-                    result = await connection.exec_driver_sql(statement, _params(event))
-                    plans.append(_json(result.all()))
+                    sql, params = next(procedure)
+                    while True:
+                        args = () if params is None else (params,)
+                        try:
+                            result = await connection.exec_driver_sql(sql, *args)
+                            rows = list(result.all()) if result.returns_rows else []
+                        except Exception as error:
+                            sql, params = procedure.throw(error)
+                        else:
+                            sql, params = procedure.send(rows)
+                except StopIteration as done:
+                    plans.append(done.value)
                 except Exception as error:
                     plans.append(error)
                 finally:
@@ -445,13 +549,14 @@ def _plan_psycopg(target: Target, events: Sequence[QueryEvent]) -> list[Any]:
 
     plans: list[Any] = []
     with psycopg.connect(**dict(target.connect_kwargs), autocommit=False) as connection:
+
+        def run(sql: str, params: Any) -> list[Any]:
+            cursor = connection.execute(sql, params)
+            return cursor.fetchall() if cursor.description is not None else []
+
         for event in events:
             try:
-                for setting in SETTINGS:
-                    connection.execute(setting)
-                statement = explain_statement(event, "postgresql")
-                row = connection.execute(statement, event.params).fetchone()
-                plans.append(_json([row]))
+                plans.append(_pump(_procedure(event), run))
             except Exception as error:
                 plans.append(error)
             finally:
@@ -481,7 +586,7 @@ def _in_own_thread(work: Any) -> Any:
 def _params(event: QueryEvent) -> Any:
     params = event.params
     if params is None:
-        return ()
+        return None
     return params if isinstance(params, dict) else tuple(params)
 
 
