@@ -567,3 +567,47 @@ def test_lazy_load_threshold_and_max_events_from_the_ini_file(project: pytest.Py
         bad = project.runpytest_subprocess("--dbaudit")
         assert bad.ret == pytest.ExitCode.USAGE_ERROR
         bad.stderr.fnmatch_lines([message])
+
+
+def test_marker_allow_patterns_and_stale_patterns_in_the_summary(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        test_patterns="""
+import pytest
+from app import owner_of
+
+
+def _loop(engine):
+    with engine.connect() as conn:
+        for i in range(5):
+            owner_of(conn, i)
+
+
+@pytest.mark.dbaudit(allow="*FROM items WHERE id*")
+def test_pattern_allows(engine):
+    _loop(engine)
+
+
+@pytest.mark.dbaudit(allow=("*FROM nowhere*",))
+def test_pattern_matches_nothing(engine):
+    _loop(engine)
+
+
+def test_ini_pattern(db):
+    for i in range(4):
+        db.execute("SELECT id FROM t WHERE id = ?", (i,)).fetchone()
+"""
+    )
+    project.makeini(INI + "dbaudit_allow =\n    *FROM t WHERE*\n    *FROM stale_table*\n")
+    result = project.runpytest_subprocess("--dbaudit", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["FAILED test_patterns.py::test_pattern_matches_nothing*"])
+    result.stdout.fnmatch_lines(
+        [
+            "allow patterns that matched no finding in this run:",
+            "  dbaudit_allow: *FROM stale_table*",
+            "  dbaudit(allow='*FROM nowhere*') on test_patterns.py::test_pattern_matches_nothing",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*dbaudit_allow: *FROM t WHERE*")
+    # the allowed N+1 is still reported in the summary
+    result.stdout.fnmatch_lines(["*in test_patterns.py::test_pattern_allows"])

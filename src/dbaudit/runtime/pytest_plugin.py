@@ -27,6 +27,7 @@ writes the one baseline. Docs: docs/runtime.md.
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from collections.abc import Callable, Generator
 from contextlib import AbstractContextManager
@@ -49,6 +50,7 @@ BUDGET_MARKERS = ("max_queries", "num_queries", "max_db_time")
 # N+1 (lazy loads included), row-by-row writes, and a missing index (only with --dbaudit-explain)
 DEFAULT_FAIL_ON = ["DBA101", "DBA103", "DBA401"]
 EXPLAIN_TARGET_FIXTURE = "dbaudit_explain_target"
+RULE_ID = re.compile(r"^[A-Z]{3}\d{3}$")  # in a marker's allow=: a rule, else a pattern
 
 
 class DbauditWarning(UserWarning):
@@ -364,6 +366,8 @@ class DbauditPlugin:
     baseline_written: tuple[int, int] | None = None  # (findings, tests) after an update
     explain_notes: dict[str, str] = field(default_factory=dict)  # note -> first test with it
     explained: int = 0  # statements the missing-index check planned
+    allow_used: set[str] = field(default_factory=set)  # dbaudit_allow patterns that matched
+    marker_stale: list[tuple[str, str]] = field(default_factory=list)  # (test, pattern)
 
     def __post_init__(self) -> None:
         from dbaudit.runtime import instrument
@@ -457,6 +461,11 @@ class DbauditPlugin:
 
     def _keep(self, unit: Unit) -> None:
         findings = tuple(unit.findings) if self.settings.enabled else ()
+        if self.settings.enabled and self.settings.detect.allow:
+            for suppressed in unit.detection.suppressed:
+                self.allow_used.update(
+                    p for p in self.settings.detect.allow if repr(p) in suppressed.reason
+                )
         sql = {f.evidence.fingerprint: "" for f in findings if f.evidence is not None}
         for event in unit.events:
             if event.fingerprint.digest in sql:
@@ -473,15 +482,21 @@ class DbauditPlugin:
         allowed = marker.kwargs.get("allow", ()) if marker is not None else ()
         if isinstance(allowed, str):  # allow="DBA101": one rule, not its characters
             allowed = (allowed,)
-        allowed = frozenset(allowed)
-        fail_on = [rule for rule in self.settings.fail_on if rule not in allowed]
+        rules = frozenset(a for a in allowed if RULE_ID.match(a))
+        patterns = [a for a in allowed if not RULE_ID.match(a)]
+        fail_on = [rule for rule in self.settings.fail_on if rule not in rules]
+        findings = unit.findings
+        if patterns:  # allowed by this test's own patterns: reported, never failing
+            matched = {p: [f for f in findings if _matches(f, p)] for p in patterns}
+            self.marker_stale += [(item.nodeid, p) for p, hits in matched.items() if not hits]
+            findings = [f for f in findings if not any(f in hits for hits in matched.values())]
         if self.settings.baseline_update:
             return  # a recording run: it never fails on findings
         if self.settings.baseline_path:
             from dbaudit.runtime.baseline import compare
 
             recorded = self.baseline.get(item.nodeid)
-            verdict = compare(recorded, unit.query_count, unit.findings, fail_on)
+            verdict = compare(recorded, unit.query_count, findings, fail_on)
             self.stale[item.nodeid] = verdict.stale
             if not verdict.regressions:
                 return
@@ -489,7 +504,7 @@ class DbauditPlugin:
                 f"  {line}" for line in verdict.regressions
             )
         else:
-            problems = [f for f in unit.findings if f.rule in fail_on]
+            problems = [f for f in findings if f.rule in fail_on]
             if not problems:
                 return
             text = "\n".join(_describe(f) for f in problems)
@@ -514,6 +529,8 @@ class DbauditPlugin:
             self.stale[test] = tuple(entry_from_dict(e) for e in entries)
         if data.get("part"):
             self.worker_parts.append(data["part"])
+        self.allow_used.update(data.get("allow_used", ()))
+        self.marker_stale += [(test, pattern) for test, pattern in data.get("marker_stale", ())]
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         worker = self.worker_id
@@ -562,6 +579,8 @@ class DbauditPlugin:
                 test: [entry_to_dict(e) for e in entries] for test, entries in self.stale.items()
             },
             "part": part,
+            "allow_used": sorted(self.allow_used),
+            "marker_stale": self.marker_stale,
         }
         self.config.workeroutput[WORKER_OUTPUT_KEY] = json.dumps(payload)  # type: ignore[attr-defined]
 
@@ -602,10 +621,22 @@ class DbauditPlugin:
                 write(f"         in {nodeid}")
         self._summarise_baseline(write)
         self._summarise_explain(write)
+        self._summarise_allow(write)
         if self.settings.json_path:
             write(f"events and findings written to {self.settings.json_path}")
         if self.settings.sarif_path:
             write(f"SARIF written to {self.settings.sarif_path}")
+
+    def _summarise_allow(self, write: Callable[[str], None]) -> None:
+        """Allow patterns that matched nothing in this run: stale, or mistyped."""
+        unused = [p for p in self.settings.detect.allow if p not in self.allow_used]
+        if not unused and not self.marker_stale:
+            return
+        write("allow patterns that matched no finding in this run:")
+        for pattern in unused:
+            write(f"  dbaudit_allow: {pattern}")
+        for nodeid, pattern in sorted(self.marker_stale)[:SUMMARY_LINES]:
+            write(f"  dbaudit(allow={pattern!r}) on {nodeid}")
 
     def _summarise_explain(self, write: Callable[[str], None]) -> None:
         if not self.settings.explain:
@@ -632,6 +663,15 @@ class DbauditPlugin:
             for test, entry in stale[:SUMMARY_LINES]:
                 write(f"  {entry.rule} {entry.sql or entry.fingerprint}")
                 write(f"         in {test}")
+
+
+def _matches(finding: Finding, pattern: str) -> bool:
+    """A marker's allow pattern against a finding: fnmatch on its message, problem text, path,
+    ``path:line`` or function, as ``dbaudit_allow``."""
+    from fnmatch import fnmatchcase
+
+    subjects = (finding.message, finding.problem, finding.path, finding.function)
+    return any(fnmatchcase(s, pattern) for s in (*subjects, f"{finding.path}:{finding.line}"))
 
 
 def _describe(finding: Finding) -> str:
