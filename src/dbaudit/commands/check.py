@@ -12,7 +12,9 @@ and gates like any other. ``--select``, ``--ignore`` and ``--min-severity`` (and
 ``[tool.dbaudit]`` keys) apply to runtime findings too, so ``--ignore DBA302`` leaves out slow
 queries, whose existence depends on the machine's speed. With ``--runtime`` and no PATH the
 check gates on the runtime findings alone (a usage error without either). Paths the profiler
-wrote relative to another folder are read from the events file's folder (:class:`_Rebase`).
+wrote relative to another folder are read from the events file's folder, and a ``# dbaudit:
+ignore`` comment silences a runtime finding as it does a static one (all shared with ``dbaudit
+audit --runtime``: :mod:`dbaudit.commands.audit`, :func:`dbaudit.complete_audit.fold_runtime`).
 A runtime finding's baseline key is its rule, file and function (``Finding.baseline_key``; it
 has no code excerpt), never a line, a count or a time, so a re-run with other timings matches
 the same entries.
@@ -30,33 +32,27 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from dataclasses import replace
 
 from rich.console import Console
 
 from dbaudit import baseline as baseline_module
-from dbaudit.audit import _rule_selected, known_rule_codes
 from dbaudit.cli import EXIT_FINDINGS, UsageError
 from dbaudit.commands._static_options import (
     add_scan_arguments,
-    codes,
     not_analyzed_exit,
     parse_severity,
     run_scan,
 )
-from dbaudit.commands.audit import load_runtime, write_report
-from dbaudit.findings import Audit, Finding, Severity
+from dbaudit.commands.audit import RuleOptions, load_runtime, print_runtime, write_report
+from dbaudit.complete_audit import fold_runtime
+from dbaudit.findings import Audit, Severity
 from dbaudit.report import FORMATS, render
 from dbaudit.report import json as json_report
 from dbaudit.report import sarif as sarif_report
 from dbaudit.report import text as text_report
 from dbaudit.scan import project_config
 from dbaudit.scan.project_config import ConfigError, ProjectConfig
-
-if TYPE_CHECKING:
-    from dbaudit.runtime.export import UnitRecord
 
 HELP = "CI gate: exit 1 when code or a test run has new database performance findings."
 
@@ -146,16 +142,21 @@ def run(args: argparse.Namespace) -> int:
         )
     if not args.paths:
         _refuse_scan_options(args)
-    units = _load_runtime(args.runtime)  # a bad events file ends the check before the scan
-    rules = _RuleSelection.from_args(args) if args.runtime else None
+    units = load_runtime(args.runtime)  # a bad events file ends the check before the scan
+    rules = RuleOptions.from_args(args)
     if args.paths:
-        scan_run = run_scan(args if rules is None else rules.static_args(args))
+        scan_run = run_scan(rules.static_args(args))
         audit, config = scan_run.audit, scan_run.config
     else:
         config = _project_config(args)
         audit = Audit(roots=())
-    if rules is not None:
-        audit = _with_runtime(audit, units, args.runtime, rules.resolve(args, config))
+    selection = rules.resolve(args, config)
+    if args.runtime:
+        fold = fold_runtime(audit, units, files=args.runtime, rules=selection)
+        print_runtime(fold, args.runtime)
+        audit = fold.audit
+    else:  # a runtime-only code in select keeps every static finding out
+        audit = selection.apply(audit)
     cwd = os.getcwd()
     if args.write_baseline:
         try:
@@ -213,53 +214,6 @@ def _refuse_scan_options(args: argparse.Namespace) -> None:
             raise UsageError(f"{option} applies to the static audit: give a PATH too")
 
 
-def _load_runtime(paths: Sequence[str]) -> list[UnitRecord]:
-    for path in paths:
-        if os.path.isdir(path):
-            raise UsageError(
-                f"--runtime {path}: a folder, not an events file (--runtime takes every "
-                "argument after it: put the PATHs first)"
-            )
-    units: list[UnitRecord] = []
-    for path in paths:
-        folder = os.path.dirname(path)
-        rebase = _Rebase(folder) if folder else None
-        units += [rebase.unit(u) if rebase else u for u in load_runtime([path])]
-    return units
-
-
-class _Rebase:
-    """Paths the profiler wrote relative to the folder pytest ran in, made relative to ours.
-
-    ``cd backend && pytest --dbaudit-json events.json``, then ``dbaudit check backend --runtime
-    backend/events.json`` from the repository root: ``app/dal.py`` names no file from here but
-    does from the events file's folder, so it becomes ``backend/app/dal.py`` (the static audit's
-    path, the baseline's and the SARIF's). A path that names a file from here is kept.
-    """
-
-    def __init__(self, folder: str) -> None:
-        self._folder = folder
-        self._paths: dict[str, str] = {}
-
-    def unit(self, unit: UnitRecord) -> UnitRecord:
-        return replace(unit, findings=tuple(self._finding(f) for f in unit.findings))
-
-    def _finding(self, finding: Finding) -> Finding:
-        hops = tuple(replace(hop, path=self._path(hop.path)) for hop in finding.call_chain)
-        return replace(finding, path=self._path(finding.path), call_chain=hops)
-
-    def _path(self, path: str) -> str:
-        found = self._paths.get(path)
-        if found is None:
-            found = path
-            if not os.path.isabs(path) and not os.path.isfile(path):
-                there = os.path.join(self._folder, path)
-                if os.path.isfile(there):
-                    found = os.path.normpath(there)
-            self._paths[path] = found
-        return found
-
-
 def _project_config(args: argparse.Namespace) -> ProjectConfig:
     """``[tool.dbaudit]`` when there is no PATH to search from: from the working directory."""
     try:
@@ -271,101 +225,6 @@ def _project_config(args: argparse.Namespace) -> ProjectConfig:
         return ProjectConfig() if found is None else project_config.load(found)
     except ConfigError as error:
         raise UsageError(str(error)) from None
-
-
-@dataclass(frozen=True, slots=True)
-class _Rules:
-    """Which findings a check keeps, resolved against the project's config."""
-
-    select: tuple[str, ...] | None
-    ignore: tuple[str, ...]
-    min_severity: Severity
-
-    def keeps(self, finding: Finding) -> bool:
-        return (
-            _rule_selected(finding.rule, self.select, self.ignore)
-            and finding.severity >= self.min_severity
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class _RuleSelection:
-    """``--select``/``--ignore`` codes, which may name runtime-only rules (DBA301, DBA302, DBA401).
-
-    The static audit refuses codes it has no rule for, so it is given only the codes that name
-    one of its rules; the whole selection is applied to the merged findings afterwards (for a
-    static finding that gives the same answer as the scan did).
-    """
-
-    select: tuple[str, ...]
-    ignore: tuple[str, ...]
-
-    @classmethod
-    def from_args(cls, args: argparse.Namespace) -> _RuleSelection:
-        runtime = _runtime_rules()
-        known = (*known_rule_codes(), *runtime)
-        selection = cls(codes(args.select), codes(args.ignore))
-        for option, chosen in (("--select", selection.select), ("--ignore", selection.ignore)):
-            for code in chosen:
-                if not any(rule.startswith(code) for rule in known):
-                    raise UsageError(
-                        f"unknown rule code {code!r} in {option} (see `dbaudit rules`; the "
-                        f"runtime's rules are {', '.join(runtime)})"
-                    )
-        return selection
-
-    def static_args(self, args: argparse.Namespace) -> argparse.Namespace:
-        static = known_rule_codes()
-
-        def for_scan(chosen: tuple[str, ...]) -> list[str]:
-            return [c for c in chosen if any(rule.startswith(c) for rule in static)]
-
-        return argparse.Namespace(
-            **{**vars(args), "select": for_scan(self.select), "ignore": for_scan(self.ignore)}
-        )
-
-    def resolve(self, args: argparse.Namespace, config: ProjectConfig) -> _Rules:
-        """As the scan resolves them: the command line's select wins, ignores add up."""
-        min_severity = parse_severity(args.min_severity, "--min-severity")
-        return _Rules(
-            select=self.select or config.select,
-            ignore=tuple(dict.fromkeys((*config.ignore, *self.ignore))),
-            min_severity=min_severity or config.min_severity or Severity.INFO,
-        )
-
-
-def _runtime_rules() -> tuple[str, ...]:
-    """The rules whose findings an events file can hold: the detectors' and the pytest
-    plugin's missing-index check (``--dbaudit-explain``)."""
-    from dbaudit.runtime.detect import RULES
-    from dbaudit.runtime.plans import RULE as MISSING_INDEX
-
-    return tuple(sorted({*RULES, MISSING_INDEX}))
-
-
-def _with_runtime(
-    audit: Audit, units: Sequence[UnitRecord], files: Sequence[str], rules: _Rules
-) -> Audit:
-    """``audit`` with the runtime findings folded in as ``dbaudit audit --runtime`` does."""
-    from dbaudit.runtime.export import to_audit
-    from dbaudit.runtime.merge import merge
-
-    merged = merge(audit, to_audit(units, roots=tuple(files)))
-    kept = sorted(
-        (f for f in merged.findings if rules.keeps(f)),
-        key=lambda f: (f.path, f.line, f.col, f.rule),
-    )
-    confirmed = sum(1 for f in kept if f.source == "static" and f.evidence is not None)
-    observed = sum(1 for f in kept if f.source == "runtime")
-    names = ", ".join(files)
-    if not units:
-        print(f"dbaudit: {names}: no test or request was profiled (no unit)", file=sys.stderr)
-    print(
-        f"dbaudit: runtime: {len(units)} unit(s) in {names}; {confirmed} static finding(s) "
-        f"confirmed, {observed} seen only at runtime",
-        file=sys.stderr,
-    )
-    return replace(merged, findings=kept)
 
 
 def _report(
