@@ -4,6 +4,11 @@ Entries are keyed by ``Finding.baseline_key()`` (rule, file, function and the co
 line numbers), so code that moves within its file keeps its entry. Paths are taken relative to
 the baseline file's folder, so the key does not depend on the directory ``check`` runs from.
 Identical findings are counted: a second copy of an accepted N+1 is new.
+
+Each entry also carries the rule, path, function and a message for reviewers; none of them is
+read back. A runtime finding's message quotes the run's counts and times, so its entry gets a
+stable one instead (the rule's name, "seen at runtime"): writing the baseline again after
+another run changes no line. Files written with the run's message still load and match.
 """
 
 from __future__ import annotations
@@ -81,6 +86,7 @@ def load(path: str) -> Baseline:
 
 def dumps(findings: Iterable[Finding], base_dir: str, cwd: str) -> str:
     """A baseline accepting ``findings``; entries carry rule, path and message for reviewers."""
+    names: dict[str, str] | None = None
     entries: dict[str, dict[str, object]] = {}
     counts: Counter[str] = Counter()
     for finding in sorted(findings, key=lambda f: (f.path, f.line, f.col, f.rule)):
@@ -89,12 +95,19 @@ def dumps(findings: Iterable[Finding], base_dir: str, cwd: str) -> str:
         if key in entries:
             continue
         absolute = os.path.normpath(os.path.join(cwd, finding.path))
+        message = finding.message
+        if finding.source == "runtime":
+            if names is None:
+                from dbaudit.report.common import rule_names
+
+                names = rule_names()
+            message = f"{names.get(finding.rule, finding.rule)}, seen at runtime"
         entries[key] = {
             "key": key,
             "rule": finding.rule,
             "path": os.path.relpath(absolute, base_dir).replace(os.sep, "/"),
             "function": finding.function,
-            "message": finding.message,
+            "message": message,
         }
     for key, entry in entries.items():
         entry["count"] = counts[key]

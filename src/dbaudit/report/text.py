@@ -1,7 +1,9 @@
 """Terminal output in the convention of linters: ``path:line:col: DBA101 message``, grouped by file.
 
 Under each finding, indented: severity, function, query cost now and after the fix, the chain
-of calls from the loop to the query, and runtime evidence when there is some. Then the files
+of calls from the loop to the query, and runtime evidence when there is some ("confirmed at
+runtime" under a static finding the profile saw too, "seen at runtime" under a finding only the
+profile saw: nothing static was confirmed). Then the files
 not analyzed and one summary line. ``build`` returns a rich ``Text`` (coloured on a terminal);
 ``render`` its plain form for pipes and files.
 """
@@ -100,9 +102,20 @@ def _finding(out: Text, finding: Finding) -> None:
         hops = " -> ".join(f"{h.function} ({h.path}:{h.line})" for h in finding.call_chain)
         out.append(f"    via {hops}\n", style="dim")
     if finding.evidence is not None:
-        out.append(f"    {evidence_text(finding.evidence)}\n", style="magenta")
+        out.append(f"    {_evidence(finding)}\n", style="magenta")
     if finding.fix is not None and finding.fix.summary:
         out.append(f"    fix: {finding.fix.summary}\n", style="green")
+
+
+_CONFIRMED = "confirmed at runtime"
+
+
+def _evidence(finding: Finding) -> str:
+    """What the profile measured; a finding of its own was seen, not confirmed."""
+    text = evidence_text(finding.evidence) if finding.evidence is not None else ""
+    if finding.source == "runtime" and text.startswith(_CONFIRMED):
+        return "seen at runtime" + text.removeprefix(_CONFIRMED)
+    return text
 
 
 def _practices(out: Text, audit: Audit) -> None:
