@@ -26,6 +26,12 @@ Statements whose normalised SQL matches an ``ignore_sql`` pattern are treated li
 inside ``dbaudit.ignore()``: counted, never judged. Findings matching an ``allow`` pattern
 (fnmatch, against the explanation (which quotes the normalised SQL), ``path:line``, the path or
 the function) are moved to ``suppressed`` with the pattern as their reason.
+
+Cost (issue #5): ``detect`` runs once per profiled unit, so it skips what a unit cannot hold (no
+statement ran twice: no grouping for N+1 or duplicates; fewer than two SELECTs in any task: no
+dependency analysis; no query reached the threshold: no slow-query pass), reads the events'
+fields at C speed (``itemgetter``, ``map``, a stable sort and ``groupby``) rather than one Python
+step per event, and builds each finding once, with the unit's totals in its evidence.
 """
 
 from __future__ import annotations
@@ -41,7 +47,7 @@ from itertools import compress, groupby, repeat, takewhile
 from operator import add, attrgetter, eq, ge, is_, itemgetter, mul, not_, sub, truth
 
 from dbaudit.findings import CallHop, Finding, Fix, RuntimeEvidence, Severity
-from dbaudit.runtime.events import CallSite, QueryEvent, result_hashes
+from dbaudit.runtime.events import CallSite, QueryEvent, Results
 
 N_PLUS_ONE = "DBA101"
 PER_ITEM_WRITES = "DBA103"
@@ -143,7 +149,10 @@ def detect(
     ``locate_loop`` (``dbaudit.runtime.loops.loop_frame`` in a live unit) says which frame of a
     call chain is the loop, so an N+1 finding points at the loop; without it, at the query.
     """
-    judged = _judged(events)
+    if set(map(_IGNORED_AND_ERROR, events)) <= _NOTHING_TO_SKIP:
+        judged = list(events)  # every event is judged (one C-speed pass tells)
+    else:
+        judged = [e for e in events if not e.ignored and e.error is None]
     if config.ignore_sql:
         judged = _without_ignored_sql(judged, config.ignore_sql)
     if not judged:
@@ -169,8 +178,7 @@ def detect(
                 for finding, explained in _duplicate_findings(remaining, config, unit, totals):
                     findings.append(finding)
                     claimed.update(explained)
-        if len(judged) >= config.sequential_min_queries:
-            findings += _sequential_findings(judged, config, unit, claimed, totals, selects_only)
+        findings += _sequential_findings(judged, config, unit, claimed, totals, selects_only)
     if max(map(_DURATION, judged)) >= config.slow_query_ms / 1000:
         findings += find_slow(judged, config, unit, totals=totals)
     if not findings:
@@ -639,8 +647,21 @@ def _sequential_findings(
     least = config.sequential_min_queries
     if len(events) < least:
         return []
+    tasks = list(map(_TASK, events))
+    if tasks.count(tasks[0]) == len(tasks):  # one task (or none) for the whole unit: the usual
+        per_task = [events] if tasks[0] is not None else []
+    else:
+        per_task = _per_task(events, tasks, least)
     found: list[list[QueryEvent]] = []
-    for task_events in _tasks_with_a_run(events, least, claimed, selects_only):
+    for task_events in per_task:
+        if not selects_only:
+            eligible = _eligible(task_events, claimed)
+        elif claimed:
+            eligible = len(task_events) - sum(map(claimed.__contains__, map(_SEQ, task_events)))
+        else:
+            eligible = len(task_events)
+        if eligible < least:
+            continue  # no run possible: skip the dependency analysis (an N+1 claimed them all)
         ordered = sorted(task_events, key=_STARTED)
         for run in _independent_runs(ordered, claimed, selects_only):
             if len(run) < least:
@@ -703,41 +724,22 @@ _SEQUENTIAL_FIX = Fix(
 _MANY_TASKS = 8  # above this many busy tasks, one Python pass groups the events by task
 
 
-def _tasks_with_a_run(
-    events: Sequence[QueryEvent],
-    least: int,
-    claimed: frozenset[int] | set[int],
-    selects_only: bool,
+def _per_task(
+    events: Sequence[QueryEvent], tasks: list[int | None], least: int
 ) -> list[Sequence[QueryEvent]]:
-    """Each asyncio task's events (in the events' order, tasks in order of first appearance),
-    for the tasks where at least ``least`` of them could be in a run: unclaimed SELECTs, not
-    executemany. Events outside a task are left out."""
-    tasks = list(map(_TASK, events))
-    first = tasks[0]
-    per_task: list[Sequence[QueryEvent]]
-    if tasks.count(first) == len(tasks):  # one task (or none) for the whole unit: the usual case
-        if first is None:
-            return []
-        per_task = [events]
-    else:
-        busy = [t for t, n in Counter(tasks).items() if n >= least and t is not None]
-        if len(busy) <= _MANY_TASKS:
-            per_task = [list(compress(events, map(eq, tasks, repeat(t)))) for t in busy]
-        else:
-            by_task: dict[int | None, list[QueryEvent]] = defaultdict(list)
-            for event, task in zip(events, tasks, strict=True):
-                by_task[task].append(event)
-            per_task = [by_task[t] for t in busy]
-    if selects_only:
-        if not claimed:
-            return per_task
-        return [
-            t for t in per_task if len(t) - sum(map(claimed.__contains__, map(_SEQ, t))) >= least
-        ]
-    return [t for t in per_task if _eligible(t, claimed) >= least]
+    """Each asyncio task's events (in the events' order, tasks in order of first appearance)
+    for the tasks that ran at least ``least`` of them; events outside a task are left out."""
+    busy = [t for t, n in Counter(tasks).items() if n >= least and t is not None]
+    if len(busy) <= _MANY_TASKS:
+        return [list(compress(events, map(eq, tasks, repeat(t)))) for t in busy]
+    by_task: dict[int | None, list[QueryEvent]] = defaultdict(list)
+    for event, task in zip(events, tasks, strict=True):
+        by_task[task].append(event)
+    return [by_task[t] for t in busy]
 
 
 def _eligible(task_events: Sequence[QueryEvent], claimed: frozenset[int] | set[int]) -> int:
+    """How many of ``task_events`` could be in a run: unclaimed SELECTs, not executemany."""
     return sum(
         1
         for e in task_events
@@ -749,15 +751,21 @@ def sequence_sites(run: Sequence[QueryEvent]) -> list[CallSite]:
     """Where each later query of a run was awaited, in the function that awaited them all: the
     first frame (from the outside in) where its stack leaves the first query's stack. That is
     the line a reader fixes (and the one the static rule points at), not the DAL line."""
-    first = run[0].stack[::-1]
+    try:  # frames compared by the fields CallSite compares, at C speed
+        return _sequence_sites(run, _SITE_VALUE)
+    except AttributeError:  # frames that are not CallSites (a test's): as they compare
+        return _sequence_sites(run, _itself)
+
+
+def _sequence_sites(
+    run: Sequence[QueryEvent], value: Callable[[CallSite], object]
+) -> list[CallSite]:
+    first = list(map(value, reversed(run[0].stack)))
     sites: list[CallSite] = []
     for event in run[1:]:
         stack = event.stack[::-1]
-        try:  # the frames in common from the outside in, by what CallSite compares, at C speed
-            same = map(eq, map(_SITE_VALUE, stack), map(_SITE_VALUE, first))
-            depth = len(list(takewhile(truth, same)))
-        except AttributeError:  # frames that are not CallSites (a test's)
-            depth = len(list(takewhile(truth, map(eq, stack, first))))
+        # the frames in common from the outside in
+        depth = len(list(takewhile(truth, map(eq, map(value, stack), first))))
         if depth < len(stack):
             sites.append(stack[depth])
     return list(dict.fromkeys(sites))
@@ -884,7 +892,9 @@ def _index_results(
     """Add the result values of ``events[start:stop]`` to ``rounds``: value -> the round after
     the earliest query whose result holds it."""
     for earlier in range(start, stop):
-        results = result_hashes(events[earlier].result_hashes)
+        results = events[earlier].result_hashes
+        if isinstance(results, Results):  # result_hashes(), without a call per query
+            results = results.hashes()
         if results:
             new = results - rounds.keys()
             rounds.update(dict.fromkeys(new, levels[earlier] + 1))
@@ -907,7 +917,9 @@ def _single_source(
     # The latest such result: small integers are in many results, and the latest is the
     # conservative choice (a later round, so less concurrency claimed).
     for earlier in range(index - 1, max(-1, index - 1 - _SOURCE_LOOKBACK), -1):
-        results = result_hashes(events[earlier].result_hashes)
+        results = events[earlier].result_hashes
+        if isinstance(results, Results):  # result_hashes(), without a call per query
+            results = results.hashes()
         if results is not None and wanted <= results:
             return earlier
     return None
@@ -1109,13 +1121,6 @@ def _without_ignored_sql(events: list[QueryEvent], patterns: tuple[str, ...]) ->
     return kept
 
 
-def _judged(events: Sequence[QueryEvent]) -> list[QueryEvent]:
-    """The events the detectors judge: not inside ``ignore()``, not failed."""
-    if set(map(_IGNORED_AND_ERROR, events)) <= _NOTHING_TO_SKIP:
-        return list(events)  # all of them (one C-speed pass tells)
-    return [e for e in events if not e.ignored and e.error is None]
-
-
 def _plain(events: Sequence[QueryEvent]) -> Sequence[QueryEvent]:
     """The single-statement reads and writes among ``events`` (not executemany, not DDL)."""
     if set(map(_KIND, events)) <= _JUDGED_KINDS and not any(map(_MANY, events)):
@@ -1125,6 +1130,10 @@ def _plain(events: Sequence[QueryEvent]) -> Sequence[QueryEvent]:
 
 def _unclaimed(events: Sequence[QueryEvent], claimed: set[int]) -> list[QueryEvent]:
     return list(compress(events, map(not_, map(claimed.__contains__, map(_SEQ, events)))))
+
+
+def _itself(value: object) -> object:
+    return value
 
 
 def _first_seq(group: RepetitionGroup) -> int:
