@@ -95,8 +95,13 @@ def test_targets_come_from_postgresql_engines_urls_and_connections() -> None:
     targets = find_targets(
         [sqlite_engine, pg_engine, "postgresql+asyncpg://u@h/db", 42, [pg_engine], None]
     )
-    assert [(t.source, t.is_async, t.url.drivername) for t in targets] == [
-        ("sqlalchemy", False, "postgresql+psycopg"),
-        ("sqlalchemy", True, "postgresql+asyncpg"),
+    assert [(t.source, t.is_async) for t in targets] == [
+        ("sqlalchemy-sqlite", False),  # planned on the engine itself: memory cannot be reopened
+        ("sqlalchemy", False),
+        ("sqlalchemy", True),
     ]
-    assert "secret" not in repr(targets[0])
+    assert targets[0].url is sqlite_engine
+    assert [t.url.drivername for t in targets[1:]] == ["postgresql+psycopg", "postgresql+asyncpg"]
+    assert "secret" not in repr(targets[1])
+    raw = sqlite3.connect(":memory:")
+    assert [t.source for t in find_targets([raw, instrument(raw)])] == ["sqlite3", "sqlite3"]

@@ -193,7 +193,7 @@ def test_a_filter_no_index_serves_fails_at_the_statements_call_site(
             "FAILED test_app.py::test_psycopg_connection*",
         ]
     )
-    result.stdout.fnmatch_lines(["missing-index check: 6 statements planned with seq scans off"])
+    result.stdout.fnmatch_lines(["missing-index check: 6 statements planned"])
     result.stdout.no_fnmatch_line("*note:*")
     result.stdout.no_fnmatch_line("*test_filters_an_index_serves*DBA401*")
 
@@ -246,7 +246,7 @@ def test_own_ignored_table(engine):
     result.stdout.fnmatch_lines(
         ["*worst offenders:*", f"*DBA401 app.py:40 missing index on {ORDERS}*"]
     )
-    result.stdout.fnmatch_lines(["missing-index check: 3 statements planned with seq scans off"])
+    result.stdout.fnmatch_lines(["missing-index check: 3 statements planned"])
     units = {unit.name: unit for unit in load(project.path / "ev.json")}
     assert [f.rule for f in units["test_allow.py::test_allowed"].findings] == ["DBA401"]
     assert units["test_allow.py::test_not_planned"].findings == ()
@@ -293,7 +293,7 @@ def test_two(pg):
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(
         [
-            "missing-index check: 0 statements planned with seq scans off",
+            "missing-index check: 0 statements planned",
             '  note: could not EXPLAIN a statement: UndefinedTable: relation "scratch" does not '
             "exist",
             "         first in test_temp.py::test_one",
@@ -319,7 +319,10 @@ def test_module_engine():
     unseen = project.runpytest_subprocess("--dbaudit-explain", "-p", "no:cacheprovider")
     unseen.assert_outcomes(passed=1)
     unseen.stdout.fnmatch_lines(
-        ["  note: sqlalchemy statements were not planned: no PostgreSQL sqlalchemy engine*"]
+        [
+            "  note: sqlalchemy statements were not planned: no PostgreSQL or SQLite "
+            "sqlalchemy engine*"
+        ]
     )
     project.makeconftest(
         "import pytest\nfrom app import engine, async_engine, pg, SA_URL  # noqa\n\n\n"
@@ -376,3 +379,36 @@ def test_expression(pg):
     assert expression.confidence == "medium"
     with psycopg.connect(fresh_pg_url) as conn:  # nothing hypothetical left in a new session
         assert conn.execute("SELECT count(*) FROM hypopg_list_indexes").fetchone() == (0,)
+
+
+def test_a_test_on_two_databases_plans_each_statement_on_its_own(
+    project: pytest.Pytester,
+) -> None:
+    project.makepyfile(
+        test_two="""
+import pytest
+from sqlalchemy import create_engine, text
+from app import orders_of
+
+
+@pytest.fixture()
+def lite():
+    engine = create_engine("sqlite://")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE things (id INTEGER PRIMARY KEY, kind TEXT)")
+    return engine
+
+
+def test_both(lite, engine):
+    with engine.connect() as conn:
+        orders_of(conn, 1)
+    with lite.connect() as conn:
+        conn.execute(text("SELECT id FROM things WHERE kind = :k"), {"k": "x"}).all()
+"""
+    )
+    result = project.runpytest_subprocess("--dbaudit-explain", "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([f"*DBA401 at app.py:40 (orders_of): missing index on {ORDERS}*"])
+    result.stdout.fnmatch_lines(["*DBA401 at test_two.py:*(test_both): missing index on things*"])
+    result.stdout.fnmatch_lines(["missing-index check: 2 statements planned"])
+    result.stdout.no_fnmatch_line("*note:*")

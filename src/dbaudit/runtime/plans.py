@@ -42,8 +42,12 @@ SETTINGS = (
     "SET LOCAL lock_timeout = '2s'",
     "SET LOCAL statement_timeout = '10s'",
 )
-# where an event came from -> the kind of target that can plan it (same driver, same paramstyle)
-SOURCES = {"sqlalchemy": "sqlalchemy", "psycopg": "psycopg"}
+# where an event came from -> the kinds of target that can plan it (same driver, same paramstyle)
+SOURCES = {
+    "sqlalchemy": ("sqlalchemy", "sqlalchemy-sqlite"),
+    "psycopg": ("psycopg",),
+    "sqlite3": ("sqlite3",),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,19 +57,23 @@ class SeqScanFilter:
     table: str
     columns: tuple[str, ...]  # the columns the filter reads, in the order it names them
     shape: str  # the filter with its literal values replaced by ``?``
+    engine: str = "postgresql"  # "postgresql" (a filtered Seq Scan) | "sqlite" (a SCAN)
 
 
 @dataclass(frozen=True, slots=True)
 class Target:
     """A database the statements of one capture source can be planned on."""
 
-    source: str  # "sqlalchemy" | "psycopg": which events it can plan
-    url: Any = None  # a SQLAlchemy URL (sqlalchemy targets)
+    source: str  # "sqlalchemy" | "sqlalchemy-sqlite" | "psycopg" | "sqlite3"
+    url: Any = None  # a SQLAlchemy URL (sqlalchemy targets), the engine or connection (sqlite)
     is_async: bool = False
     connect_kwargs: tuple[tuple[str, Any], ...] = ()  # psycopg targets
 
     def __repr__(self) -> str:  # never the password
-        where = self.url.render_as_string() if self.url is not None else "psycopg connection"
+        if self.source == "sqlalchemy":
+            where = self.url.render_as_string()
+        else:
+            where = f"{type(self.url).__name__ if self.url is not None else 'psycopg'} connection"
         return f"Target({self.source}, {where})"
 
 
@@ -217,7 +225,7 @@ def finding(
         severity=Severity.MEDIUM,
         message=(
             f"missing index on {scan.table}: no index can serve the filter on {columns} "
-            f"(a Seq Scan even with sequential scans disabled; {len(executions)} queries)"
+            f"({_how(scan)}; {len(executions)} queries)"
         ),
         path=site.path if site is not None else "<unknown>",
         line=site.line if site is not None else 0,
@@ -228,8 +236,7 @@ def finding(
         source="runtime",
         code=event.fingerprint.text,
         problem=(
-            f"EXPLAIN with enable_seqscan = off still reads {scan.table} in full: "
-            f"Seq Scan, Filter: {scan.shape}; query: {event.fingerprint.text}; "
+            f"{_evidence(scan)}; query: {event.fingerprint.text}; "
             f"with Alembic: {alembic_call(scan)}{verdict}"
         ),
         evidence=RuntimeEvidence(
@@ -240,6 +247,21 @@ def finding(
             unit_queries=getattr(unit, "query_count", 0),
             unit_ms=round(getattr(unit, "db_time_ms", 0.0), 3),
         ),
+    )
+
+
+def _how(scan: SeqScanFilter) -> str:
+    if scan.engine == "sqlite":
+        return "a full SCAN in SQLite's query plan"
+    return "a Seq Scan even with sequential scans disabled"
+
+
+def _evidence(scan: SeqScanFilter) -> str:
+    if scan.engine == "sqlite":
+        return f"EXPLAIN QUERY PLAN reads {scan.table} in full: {scan.shape}"
+    return (
+        f"EXPLAIN with enable_seqscan = off still reads {scan.table} in full: "
+        f"Seq Scan, Filter: {scan.shape}"
     )
 
 
@@ -282,14 +304,28 @@ def _targets_of(value: Any, depth: int) -> Iterator[Target]:
         yield from _url_target(value)
     elif module.startswith("sqlalchemy"):
         engine = _engine_of(value)
-        if engine is not None:
+        if engine is None:
+            return
+        if isinstance(engine, _UrlHolder) or engine.dialect.name != "sqlite":
             yield from _url_target(engine.url)
+        elif not getattr(engine.dialect, "is_async", False):
+            yield Target("sqlalchemy-sqlite", url=getattr(engine, "sync_engine", engine))
+    elif _is_sqlite3(value):
+        yield Target("sqlite3", url=value)
     elif module.startswith("psycopg") and hasattr(value, "info"):
         info = value.info
         kwargs = dict(info.get_parameters())
         if info.password:
             kwargs["password"] = info.password
         yield Target("psycopg", connect_kwargs=tuple(sorted(kwargs.items())))
+
+
+def _is_sqlite3(value: Any) -> bool:
+    """A sqlite3 connection, or dbaudit's proxy of one (``instrument(sqlite3.connect(...))``)."""
+    import sqlite3
+
+    inner = getattr(value, "_connection", value)  # the DB-API proxy keeps the connection here
+    return isinstance(value, sqlite3.Connection) or isinstance(inner, sqlite3.Connection)
 
 
 def _engine_of(value: Any) -> Any:
@@ -351,23 +387,18 @@ def check_unit(
     by_source: dict[str, list[tuple[QueryEvent, list[QueryEvent]]]] = {}
     for pair in chosen:
         by_source.setdefault(pair[0].source, []).append(pair)
+    seen: set[tuple[str, tuple[str, ...], str]] = set()
     for source, pairs in by_source.items():
-        target = next((t for t in targets if t.source == SOURCES.get(source)), None)
-        if target is None:
+        candidates = [t for t in targets if t.source in SOURCES.get(source, ())]
+        if not candidates:
             outcome.notes.append(_no_target_note(source))
             continue
-        try:
-            plans = plan_all(target, [event for event, _ in pairs])
-        except Exception as error:  # cannot connect at all
-            outcome.notes.append(f"could not connect to plan {source} statements: {_brief(error)}")
-            continue
-        seen: set[tuple[str, tuple[str, ...], str]] = set()
-        for (event, executions), planned in zip(pairs, plans, strict=True):
+        for (event, executions), planned in zip(pairs, _plan_on(candidates, pairs), strict=True):
             if isinstance(planned, BaseException):
                 outcome.notes.append(f"could not EXPLAIN a statement: {_brief(planned)}")
                 continue
             outcome.explained += 1
-            for scan in filtered_seq_scans(planned.plan):
+            for scan in planned.scans:
                 if any(fnmatchcase(scan.table, p) for p in ignore_tables):
                     continue
                 key = (scan.table, scan.columns, event.fingerprint.digest)
@@ -378,16 +409,42 @@ def check_unit(
     return outcome
 
 
+def _plan_on(
+    candidates: Sequence[Target], pairs: Sequence[tuple[QueryEvent, list[QueryEvent]]]
+) -> list[Any]:
+    """Each statement planned on the first candidate that can (a test may use a PostgreSQL
+    and a SQLite engine: the statement's own database plans it); the first failure stays
+    when none can."""
+    results: list[Any] = [None] * len(pairs)
+    waiting = list(range(len(pairs)))
+    for target in candidates:
+        try:
+            plans = plan_all(target, [pairs[i][0] for i in waiting])
+        except Exception as error:  # cannot connect at all
+            plans = [ConnectionFailed(f"could not connect: {_brief(error)}")] * len(waiting)
+        for index, planned in zip(waiting, plans, strict=True):
+            if results[index] is None or not isinstance(planned, BaseException):
+                results[index] = planned
+        waiting = [i for i in waiting if isinstance(results[i], BaseException)]
+        if not waiting:
+            break
+    return results
+
+
+class ConnectionFailed(Exception):
+    """The target could not be reached at all."""
+
+
 def _no_target_note(source: str) -> str:
     if source in SOURCES:
         return (
-            f"{source} statements were not planned: no PostgreSQL {source} engine or "
+            f"{source} statements were not planned: no PostgreSQL or SQLite {source} engine or "
             "connection among the test's fixtures; return one from a "
             "dbaudit_explain_target fixture"
         )
     return (
         f"{source} statements are not planned (the missing-index check plans statements "
-        "captured from SQLAlchemy engines and psycopg connections)"
+        "captured from SQLAlchemy engines, psycopg and sqlite3 connections)"
     )
 
 
@@ -405,6 +462,7 @@ class Planned:
 
     plan: Any
     hypothetical: dict[tuple[str, tuple[str, ...]], bool] = field(default_factory=dict)
+    scans: tuple[SeqScanFilter, ...] = ()  # the tables read in full to apply a filter
 
 
 # one statement to run: (SQL, parameters or None); the driver sends back the rows
@@ -428,7 +486,7 @@ def _procedure(event: QueryEvent) -> Generator[Step, list[Any], Planned]:
         return Planned(plan)
     rows = yield HYPOPG_SCHEMA_SQL, None
     if not rows:
-        return Planned(plan)  # HypoPG is not installed: never installed by dbaudit
+        return Planned(plan, scans=tuple(scans))  # no HypoPG: never installed by dbaudit
     schema = _identifier(str(rows[0][0]))
     hypothetical: dict[tuple[str, tuple[str, ...]], bool] = {}
     reset = f"SELECT {schema}.hypopg_reset()"
@@ -447,7 +505,7 @@ def _procedure(event: QueryEvent) -> Generator[Step, list[Any], Planned]:
         except Exception:  # a column the filter reads of another table, say: not verified
             yield "ROLLBACK TO SAVEPOINT dbaudit_hypopg", None
             yield reset, None  # session memory: a rollback does not undo it
-    return Planned(plan, hypothetical)
+    return Planned(plan, hypothetical, tuple(scans))
 
 
 def _identifier(name: str) -> str:
@@ -464,6 +522,8 @@ def plan_all(target: Target, events: Sequence[QueryEvent]) -> list[Any]:
     is made."""
     if target.source == "psycopg":
         return _plan_psycopg(target, events)
+    if target.source in ("sqlite3", "sqlalchemy-sqlite"):
+        return _plan_sqlite(target, events)
     if target.is_async:
         plans: list[Any] = _in_own_thread(lambda: asyncio.run(_plan_async(target, events)))
         return plans
@@ -562,6 +622,92 @@ def _plan_psycopg(target: Target, events: Sequence[QueryEvent]) -> list[Any]:
             finally:
                 connection.rollback()
     return plans
+
+
+def _plan_sqlite(target: Target, events: Sequence[QueryEvent]) -> list[Any]:
+    """``EXPLAIN QUERY PLAN`` on the test's own SQLite database (an in-memory one cannot be
+    opened twice): it plans, never runs, and opens no transaction. A SQLAlchemy engine lends
+    its DB-API connection (``raw_connection``), never rolled back by us: on a pool of one
+    shared connection that would undo the test's own open transaction."""
+    if target.source == "sqlite3":
+        connection, release = target.url, None
+    else:
+        connection = target.url.raw_connection()
+        release = connection.close
+    plans: list[Any] = []
+    try:
+        for event in events:
+            try:
+                statement = explain_statement(event, "sqlite")
+                cursor = connection.cursor()
+                try:
+                    params = _params(event)
+                    cursor.execute(statement, () if params is None else params)
+                    rows = [tuple(row) for row in cursor.fetchall()]
+                finally:
+                    cursor.close()
+                scans = sqlite_full_scans(rows, event.statement or "")
+                plans.append(Planned(rows, scans=tuple(scans)))
+            except Exception as error:
+                plans.append(error)
+    finally:
+        if release is not None:
+            release()
+    return plans
+
+
+def sqlite_full_scans(rows: Sequence[Sequence[Any]], sql: str) -> list[SeqScanFilter]:
+    """The tables an ``EXPLAIN QUERY PLAN`` reads with a ``SCAN`` (no index serves any of its
+    constraints) while the statement's WHERE filters them (pure). Columns a join compares are
+    not counted: only a table's own filters, in the SELECT that reads it.
+
+    >>> rows = [(2, 0, 0, "SCAN orders"), (5, 0, 0, "SEARCH c USING INTEGER PRIMARY KEY")]
+    >>> [(s.table, s.columns) for s in sqlite_full_scans(
+    ...     rows, "SELECT id FROM orders WHERE customer_id = ? AND status = 'new'")]
+    [('orders', ('customer_id', 'status'))]
+    """
+    filters = _where_columns(sql)
+    found: list[SeqScanFilter] = []
+    for row in rows:
+        detail = str(row[-1])
+        match = re.match(r"SCAN (?:TABLE )?(\S+)", detail)
+        if match is None:
+            continue
+        name = match.group(1)
+        table, columns = filters.get(name, ("", ()))
+        if table and columns:
+            shape = " AND ".join(f"{c} ..." for c in columns)
+            found.append(SeqScanFilter(table, columns, f"{detail} (WHERE on {shape})", "sqlite"))
+    return found
+
+
+def _where_columns(sql: str) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """alias or table name -> (table, the columns its SELECT's own WHERE reads of it)."""
+    import sqlglot
+    from sqlglot import exp
+
+    try:
+        tree = sqlglot.parse_one(sql, read="sqlite")
+    except Exception:
+        return {}
+    found: dict[str, tuple[str, tuple[str, ...]]] = {}
+    for select in tree.find_all(exp.Select):
+        tables = [t for t in select.find_all(exp.Table) if t.find_ancestor(exp.Select) is select]
+        names = {(t.alias_or_name): t.name for t in tables}
+        where = select.args.get("where")
+        if where is None or not names:
+            continue
+        columns: dict[str, list[str]] = {}
+        for column in where.find_all(exp.Column):
+            if column.find_ancestor(exp.Select) is not select:
+                continue  # a subquery's own column
+            owner = column.table or (next(iter(names)) if len(names) == 1 else "")
+            if owner in names and column.name not in columns.setdefault(owner, []):
+                columns[owner].append(column.name)
+        for alias, cols in columns.items():
+            if cols:
+                found[alias] = (names[alias], tuple(cols))
+    return found
 
 
 def _in_own_thread(work: Any) -> Any:

@@ -641,7 +641,7 @@ class DbauditPlugin:
     def _summarise_explain(self, write: Callable[[str], None]) -> None:
         if not self.settings.explain:
             return
-        write(f"missing-index check: {self.explained} statements planned with seq scans off")
+        write(f"missing-index check: {self.explained} statements planned")
         for note, nodeid in list(self.explain_notes.items())[:SUMMARY_LINES]:
             write(f"  note: {note}")
             write(f"         first in {nodeid}")
