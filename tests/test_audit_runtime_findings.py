@@ -184,11 +184,6 @@ def test_pyproject_codes_of_runtime_rules_apply_to_a_check_without_a_path(
     assert "unknown rule code 'DBA9' in ignore" in capsys.readouterr().err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="dbaudit.audit._check_codes (the scan's check of [tool.dbaudit] codes) refuses the "
-    "runtime's codes; src/dbaudit/audit.py is another engineer's file",
-)
 def test_pyproject_codes_of_runtime_rules_with_a_path(
     project: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

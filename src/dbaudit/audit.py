@@ -226,10 +226,11 @@ def known_rule_codes() -> tuple[str, ...]:
 
 
 def _check_codes(codes: Iterable[str], option: str) -> None:
-    known = known_rule_codes()
-    for code in codes:
-        if not any(k.startswith(code.upper()) for k in known):
-            raise AuditError(f"unknown rule code {code!r} in {option} (see `dbaudit rules`)")
+    """Codes of the static rules or the runtime's: ``[tool.dbaudit]`` selects and ignores both
+    (a runtime code selects no static finding)."""
+    from dbaudit.complete_audit import check_rule_codes  # the runtime's codes, imported lazily
+
+    check_rule_codes(codes, option)
 
 
 def _job_count(requested: int | None) -> int:
@@ -461,7 +462,7 @@ def _select_findings(
     kept: list[Finding] = []
     suppressed = filtered = 0
     for finding in findings:
-        if not _rule_selected(finding.rule, select, ignore) or finding.severity < min_severity:
+        if not rule_selected(finding.rule, select, ignore) or finding.severity < min_severity:
             filtered += 1
             continue
         meta = metas.get(finding.path)
@@ -473,7 +474,7 @@ def _select_findings(
     return kept, suppressed, filtered
 
 
-def _rule_selected(rule: str, select: tuple[str, ...] | None, ignore: tuple[str, ...]) -> bool:
+def rule_selected(rule: str, select: tuple[str, ...] | None, ignore: tuple[str, ...]) -> bool:
     """Codes or prefixes, as in ruff: the longest matching pattern decides."""
     rule = rule.upper()
     if select is None:

@@ -29,7 +29,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from dbaudit.audit import AuditError, StaticAuditRun, _rule_selected, known_rule_codes
+from dbaudit.audit import AuditError, StaticAuditRun, known_rule_codes, rule_selected
 from dbaudit.findings import (
     Audit,
     DatabaseReview,
@@ -218,12 +218,6 @@ def check_rule_codes(codes: Iterable[str], option: str) -> None:
             )
 
 
-def static_rule_codes(codes: Iterable[str]) -> tuple[str, ...]:
-    """The codes that name at least one of the static audit's rules (it refuses the others)."""
-    static = known_rule_codes()
-    return tuple(c for c in codes if any(rule.startswith(c.upper()) for rule in static))
-
-
 @dataclass(frozen=True, slots=True)
 class RuleSelection:
     """Which findings an audit keeps: rule codes or prefixes (as in ruff, the longest matching
@@ -259,11 +253,6 @@ class RuleSelection:
     def apply(self, audit: Audit) -> Audit:
         """``audit`` with only the findings this selection keeps."""
         return replace(audit, findings=[f for f in audit.findings if self.keeps(f)])
-
-
-def rule_selected(rule: str, select: tuple[str, ...] | None, ignore: tuple[str, ...]) -> bool:
-    """Whether ``select``/``ignore`` (codes or prefixes) keep ``rule``: the static audit's test."""
-    return _rule_selected(rule, select, ignore)
 
 
 def fold_runtime(

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import doctest
+from dataclasses import replace
 
 import pytest
 
@@ -147,10 +148,15 @@ def test_a_loop_finding_compares_the_whole_unit_with_the_whole_fixed_function() 
         "61 queries measured in get_user_chains (10 of them at this loop)"
     )
     assert common.after_text(INNER_LOOP) == "3 queries for the whole function"
-    assert common.evidence_text(INNER_LOOP.evidence) == (  # type: ignore[arg-type]
+    assert common.evidence_text(INNER_LOOP) == (
         "confirmed at runtime: 10 queries here (14 ms in the database) of the 61 (57 ms)"
         " get_user_chains ran"
     )
+    # a finding only the profile made: nothing static was confirmed
+    assert common.evidence_text(replace(INNER_LOOP, source="runtime")).startswith(
+        "seen at runtime: 10 queries here"
+    )
+    assert common.evidence_text(replace(INNER_LOOP, evidence=None)) == ""
 
 
 def test_a_loop_fix_saves_the_loop_queries_less_one_batched_query_at_their_time() -> None:

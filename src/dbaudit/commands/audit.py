@@ -49,7 +49,6 @@ from dbaudit.complete_audit import (
     RuleSelection,
     RuntimeFold,
     check_rule_codes,
-    static_rule_codes,
 )
 from dbaudit.findings import Audit
 from dbaudit.report import FORMATS, render
@@ -106,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
         _probe(args.db)  # an unreachable database ends the command before the scan
     else:
         _refuse_review_options_without_db(args)
-    run_result = run_scan(rules.static_args(args))
+    run_result = run_scan(args)
     selection = rules.resolve(args, run_result.config)
     result = complete(
         run_result, runtime_files=args.runtime, units=units, live=live, rules=selection
@@ -150,10 +149,9 @@ class RuleOptions:
     """``--select``/``--ignore`` as given, codes of the static audit's rules or the runtime's
     (DBA301, DBA302, DBA401).
 
-    The static audit refuses codes it has no rule for, so its scan is given only the codes that
-    name one of its rules (:meth:`static_args`); the whole selection (:meth:`resolve`) applies
-    to the findings once the runtime's are folded in, giving a static finding the answer the
-    scan gave it.
+    The scan takes them all (a runtime code selects no static finding); the whole selection
+    (:meth:`resolve`) applies to the findings once the runtime's are folded in, giving a static
+    finding the answer the scan gave it.
     """
 
     select: tuple[str, ...]
@@ -168,15 +166,6 @@ class RuleOptions:
         except AuditError as error:
             raise UsageError(str(error)) from None
         return options
-
-    def static_args(self, args: argparse.Namespace) -> argparse.Namespace:
-        return argparse.Namespace(
-            **{
-                **vars(args),
-                "select": list(static_rule_codes(self.select)),
-                "ignore": list(static_rule_codes(self.ignore)),
-            }
-        )
 
     def resolve(self, args: argparse.Namespace, config: ProjectConfig) -> RuleSelection:
         """With ``[tool.dbaudit]``'s, as the scan resolves them: the command line's select

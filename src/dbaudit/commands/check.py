@@ -145,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
     units = load_runtime(args.runtime)  # a bad events file ends the check before the scan
     rules = RuleOptions.from_args(args)
     if args.paths:
-        scan_run = run_scan(rules.static_args(args))
+        scan_run = run_scan(args)
         audit, config = scan_run.audit, scan_run.config
     else:
         config = _project_config(args)

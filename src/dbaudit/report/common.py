@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from dbaudit.findings import Audit, Finding, OperationMetric, RuntimeEvidence, Severity, SkippedFile
+from dbaudit.findings import Audit, Finding, OperationMetric, Severity, SkippedFile
 from dbaudit.metrics import saving
 from dbaudit.sizes import human_bytes as human_bytes  # re-exported for the reporters
 
@@ -160,20 +160,25 @@ def is_concurrent_fix(finding: Finding) -> bool:
     return "concurrent" in finding.fixed_query_cost
 
 
-def evidence_text(evidence: RuntimeEvidence) -> str:
+def evidence_text(finding: Finding) -> str:
     """``confirmed at runtime: 10 queries here (14 ms in the database) of the 61 (57 ms)
     get_chains ran``; without the unit's totals, ``confirmed at runtime: 10 queries (14 ms in
-    the database) in get_chains``."""
+    the database) in get_chains``. A finding only the profile made was *seen* at runtime: there
+    was no static finding to confirm. Empty without evidence."""
+    evidence = finding.evidence
+    if evidence is None:
+        return ""
+    how = "seen" if finding.source == "runtime" else "confirmed"
     count = plural(evidence.queries, "query", "queries")
     if evidence.unit_queries > evidence.queries:
         of = f" of the {evidence.unit_queries:,} ({evidence.unit_ms:,.0f} ms)"
         ran = f" {evidence.unit} ran" if evidence.unit else " the unit ran"
         return (
-            f"confirmed at runtime: {count} here ({evidence.total_ms:,.0f} ms in the database)"
+            f"{how} at runtime: {count} here ({evidence.total_ms:,.0f} ms in the database)"
             + of
             + ran
         )
-    text = f"confirmed at runtime: {count} ({evidence.total_ms:,.0f} ms in the database)"
+    text = f"{how} at runtime: {count} ({evidence.total_ms:,.0f} ms in the database)"
     if evidence.unit:
         text += f" in {evidence.unit}"
     return text

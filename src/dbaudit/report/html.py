@@ -821,7 +821,7 @@ def _finding_card(
     problem = _prose(finding.problem or finding.message)
     parts.append(f'<div class="problem"><h4>Problem</h4><p>{problem}</p></div>')
     if finding.evidence is not None:
-        parts.append(f'<p class="evidence">✔ {_e(evidence_text(finding.evidence))}</p>')
+        parts.append(f'<p class="evidence">✔ {_e(evidence_text(finding))}</p>')
     if finding.fix is not None:
         parts.append(f'<h4>Fix</h4><p class="fixtext">{_prose(finding.fix.summary)}</p>')
         if finding.fix.code:

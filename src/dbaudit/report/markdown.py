@@ -416,7 +416,7 @@ def _finding_block(
     lines.append("\n**Problem:**\n")
     lines.append(finding.problem or finding.message)
     if finding.evidence is not None:
-        lines.append(f"\n*{evidence_text(finding.evidence)}*")
+        lines.append(f"\n*{evidence_text(finding)}*")
     if finding.fix is not None:
         lines.append("\n**Solution:**\n")
         lines.append(finding.fix.summary)

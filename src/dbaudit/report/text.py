@@ -102,20 +102,9 @@ def _finding(out: Text, finding: Finding) -> None:
         hops = " -> ".join(f"{h.function} ({h.path}:{h.line})" for h in finding.call_chain)
         out.append(f"    via {hops}\n", style="dim")
     if finding.evidence is not None:
-        out.append(f"    {_evidence(finding)}\n", style="magenta")
+        out.append(f"    {evidence_text(finding)}\n", style="magenta")
     if finding.fix is not None and finding.fix.summary:
         out.append(f"    fix: {finding.fix.summary}\n", style="green")
-
-
-_CONFIRMED = "confirmed at runtime"
-
-
-def _evidence(finding: Finding) -> str:
-    """What the profile measured; a finding of its own was seen, not confirmed."""
-    text = evidence_text(finding.evidence) if finding.evidence is not None else ""
-    if finding.source == "runtime" and text.startswith(_CONFIRMED):
-        return "seen at runtime" + text.removeprefix(_CONFIRMED)
-    return text
 
 
 def _practices(out: Text, audit: Audit) -> None:
