@@ -44,9 +44,10 @@ SETTINGS = (
 )
 # where an event came from -> the kinds of target that can plan it (same driver, same paramstyle)
 SOURCES = {
-    "sqlalchemy": ("sqlalchemy", "sqlalchemy-sqlite"),
+    "sqlalchemy": ("sqlalchemy", "sqlalchemy-sqlite", "sqlalchemy-mysql"),
     "psycopg": ("psycopg",),
     "sqlite3": ("sqlite3",),
+    "pymysql": ("pymysql",),
 }
 
 
@@ -57,7 +58,7 @@ class SeqScanFilter:
     table: str
     columns: tuple[str, ...]  # the columns the filter reads, in the order it names them
     shape: str  # the filter with its literal values replaced by ``?``
-    engine: str = "postgresql"  # "postgresql" (a filtered Seq Scan) | "sqlite" (a SCAN)
+    engine: str = "postgresql"  # "postgresql" (a filtered Seq Scan) | "sqlite" (a SCAN) | "mysql"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +71,7 @@ class Target:
     connect_kwargs: tuple[tuple[str, Any], ...] = ()  # psycopg targets
 
     def __repr__(self) -> str:  # never the password
-        if self.source == "sqlalchemy":
+        if self.source in ("sqlalchemy", "sqlalchemy-mysql"):
             where = self.url.render_as_string()
         else:
             where = f"{type(self.url).__name__ if self.url is not None else 'psycopg'} connection"
@@ -126,6 +127,7 @@ _STRING = re.compile(r"'(?:[^']|'')*'")
 _CAST = re.compile(r"::\s*(?:\"[^\"]+\"|[A-Za-z_][\w ]*(?:\[\])?)")
 _NUMBER = re.compile(r"(?<![\w$.])-?\d+(?:\.\d+)?(?![\w.])")
 _PARAM = re.compile(r"\$\d+")
+_PLACEHOLDER = re.compile(r"%\(\w+\)s|%s")  # the format and pyformat paramstyles
 _IDENT = re.compile(r"(?:\"[^\"]+\"|[A-Za-z_]\w*)(?:\.(?:\"[^\"]+\"|[A-Za-z_]\w*))?")
 _WORDS = frozenset(
     (
@@ -253,12 +255,16 @@ def finding(
 def _how(scan: SeqScanFilter) -> str:
     if scan.engine == "sqlite":
         return "a full SCAN in SQLite's query plan"
+    if scan.engine == "mysql":
+        return "a full table scan in the plan, no index possible"
     return "a Seq Scan even with sequential scans disabled"
 
 
 def _evidence(scan: SeqScanFilter) -> str:
     if scan.engine == "sqlite":
         return f"EXPLAIN QUERY PLAN reads {scan.table} in full: {scan.shape}"
+    if scan.engine == "mysql":
+        return f"EXPLAIN reads {scan.table} in full: {scan.shape}"
     return (
         f"EXPLAIN with enable_seqscan = off still reads {scan.table} in full: "
         f"Seq Scan, Filter: {scan.shape}"
@@ -312,6 +318,12 @@ def _targets_of(value: Any, depth: int) -> Iterator[Target]:
             yield Target("sqlalchemy-sqlite", url=getattr(engine, "sync_engine", engine))
     elif _is_sqlite3(value):
         yield Target("sqlite3", url=value)
+    elif type(getattr(value, "_connection", value)).__module__.startswith("pymysql"):
+        raw = getattr(value, "_connection", value)
+        password = raw.password.decode() if isinstance(raw.password, bytes) else raw.password
+        db = raw.db.decode() if isinstance(raw.db, bytes) else raw.db
+        kwargs = {"host": raw.host, "port": raw.port, "user": raw.user, "password": password}
+        yield Target("pymysql", connect_kwargs=tuple(sorted({**kwargs, "database": db}.items())))
     elif module.startswith("psycopg") and hasattr(value, "info"):
         info = value.info
         kwargs = dict(info.get_parameters())
@@ -367,10 +379,14 @@ def _url_target(url: Any) -> Iterator[Target]:
         parsed = make_url(url)
     except Exception:
         return
-    if parsed.get_backend_name() != "postgresql":
+    backend = parsed.get_backend_name()
+    if backend not in ("postgresql", "mysql", "mariadb"):
         return
-    dialect = parsed.get_dialect()
-    yield Target("sqlalchemy", url=parsed, is_async=bool(getattr(dialect, "is_async", False)))
+    is_async = bool(getattr(parsed.get_dialect(), "is_async", False))
+    if backend == "postgresql":
+        yield Target("sqlalchemy", url=parsed, is_async=is_async)
+    elif not is_async:
+        yield Target("sqlalchemy-mysql", url=parsed)
 
 
 def check_unit(
@@ -524,6 +540,8 @@ def plan_all(target: Target, events: Sequence[QueryEvent]) -> list[Any]:
         return _plan_psycopg(target, events)
     if target.source in ("sqlite3", "sqlalchemy-sqlite"):
         return _plan_sqlite(target, events)
+    if target.source in ("pymysql", "sqlalchemy-mysql"):
+        return _plan_mysql(target, events)
     if target.is_async:
         plans: list[Any] = _in_own_thread(lambda: asyncio.run(_plan_async(target, events)))
         return plans
@@ -681,13 +699,81 @@ def sqlite_full_scans(rows: Sequence[Sequence[Any]], sql: str) -> list[SeqScanFi
     return found
 
 
-def _where_columns(sql: str) -> dict[str, tuple[str, tuple[str, ...]]]:
+def _plan_mysql(target: Target, events: Sequence[QueryEvent]) -> list[Any]:
+    """``EXPLAIN`` on MySQL/MariaDB, on a connection of its own, in a ``READ ONLY`` transaction
+    that is rolled back. MySQL has no switch that forbids full scans, so a table is reported
+    only when the plan reads it in full (``type`` ALL) to apply a WHERE with no index even
+    *possible* (``possible_keys`` empty): less than PostgreSQL tells, never a false alarm of a
+    small table read in full although an index exists."""
+    if target.source == "pymysql":
+        import pymysql  # type: ignore[import-untyped]
+
+        connection = pymysql.connect(**dict(target.connect_kwargs))
+        close = connection.close
+    else:
+        from sqlalchemy import create_engine
+        from sqlalchemy.pool import NullPool
+
+        engine = create_engine(target.url, poolclass=NullPool)
+        connection = engine.raw_connection()
+
+        def close() -> None:
+            connection.close()
+            engine.dispose()
+
+    plans: list[Any] = []
+    try:
+        for event in events:
+            cursor = connection.cursor()
+            try:
+                if event.statement is None:
+                    raise ValueError("no statement kept")
+                cursor.execute("START TRANSACTION READ ONLY")
+                params = _params(event)
+                cursor.execute(f"EXPLAIN {event.statement}", params)
+                names = [d[0].lower() for d in cursor.description]
+                rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+                plans.append(Planned(rows, scans=tuple(mysql_full_scans(rows, event.statement))))
+            except Exception as error:
+                plans.append(error)
+            finally:
+                cursor.close()
+                connection.rollback()
+    finally:
+        close()
+    return plans
+
+
+def mysql_full_scans(rows: Sequence[dict[str, Any]], sql: str) -> list[SeqScanFilter]:
+    """The tables a MySQL/MariaDB ``EXPLAIN`` reads in full to apply a WHERE that no index
+    could serve (pure).
+
+    >>> rows = [{"table": "orders", "type": "ALL", "possible_keys": None,
+    ...          "extra": "Using where"}]
+    >>> [(s.table, s.columns) for s in mysql_full_scans(
+    ...     rows, "SELECT id FROM orders WHERE customer_id = %s")]
+    [('orders', ('customer_id',))]
+    """
+    filters = _where_columns(sql, "mysql")
+    found: list[SeqScanFilter] = []
+    for row in rows:
+        extra = str(row.get("extra") or "")
+        if row.get("type") != "ALL" or row.get("possible_keys") or "Using where" not in extra:
+            continue
+        table, columns = filters.get(str(row.get("table")), ("", ()))
+        if table and columns:
+            detail = f"type ALL, no possible key, {extra}"
+            found.append(SeqScanFilter(table, columns, detail, "mysql"))
+    return found
+
+
+def _where_columns(sql: str, dialect: str = "sqlite") -> dict[str, tuple[str, tuple[str, ...]]]:
     """alias or table name -> (table, the columns its SELECT's own WHERE reads of it)."""
     import sqlglot
     from sqlglot import exp
 
     try:
-        tree = sqlglot.parse_one(sql, read="sqlite")
+        tree = sqlglot.parse_one(_PLACEHOLDER.sub("?", sql), read=dialect)
     except Exception:
         return {}
     found: dict[str, tuple[str, tuple[str, ...]]] = {}
