@@ -69,28 +69,43 @@ def query_loop(anchor: StackAnchor | None, depths: list[int]) -> list[object]:
 
 
 def test_anchor_gives_the_same_chains_as_a_full_walk() -> None:
-    # the anchor is this frame (the unit's opener); query_loop and anchored_query run later
+    # the unit opens in this frame; query_loop and anchored_query run later
     anchor = StackAnchor.here(1)
     depths = [0, 2, 0, 5, 9, 2]  # different numbers of frames below the anchor, some past the limit
     # one call line for all three, so this frame's line is the same in every chain; the second
-    # anchored pass reads the suffixes the first one kept
+    # anchored pass reads what the first one kept
     with_anchor, again, without = [query_loop(a, depths) for a in (anchor, anchor, None)]
-    assert anchor.suffixes  # the walk above the anchor was kept ...
+    assert anchor.frames and anchor.suffixes  # frames adopted, the walk above them kept ...
     assert with_anchor == again == without  # ... and changed no chain
     assert [len(chain) for chain in without] == [  # type: ignore[arg-type]
         min(MAX_STACK, depth + 3 + len(capture_stack(1))) for depth in depths
     ]
 
 
-def generator_opener() -> Iterator[StackAnchor]:
-    yield StackAnchor.here(1)
+def generator_queries(anchor: StackAnchor | None) -> Iterator[object]:
+    while True:
+        yield capture_stack(1, MAX_STACK, anchor)
+
+
+def resume_here(queries: Iterator[object]) -> object:
+    return next(queries)
+
+
+def resume_there(queries: Iterator[object]) -> object:
+    return next(queries)
 
 
 def test_generator_frames_are_not_anchors() -> None:
     # a generator resumes under whichever frame calls next(): the frames above it change
-    anchor = next(generator_opener())
+    anchor = StackAnchor.here(1)
+    with_anchor, without = [
+        [resume(queries) for resume in (resume_here, resume_there) * 3]
+        for queries in (generator_queries(anchor), generator_queries(None))
+    ]
+    assert with_anchor == without
+    assert len({chain[1] for chain in without}) == 2  # type: ignore[index]
+    assert anchor.frames  # the frames above were adopted, the generator's never
     assert all(not frame.f_code.co_flags & inspect.CO_GENERATOR for frame in anchor.frames)
-    assert sys._getframe() in anchor.frames
 
 
 def helper_query(anchor: StackAnchor | None) -> object:
@@ -119,7 +134,7 @@ def test_adopted_frames_give_the_same_chains_as_a_full_walk() -> None:
     with_anchor, again, without = [loop_over_helper(a, 3) for a in (anchor, anchor, None)]
     assert with_anchor == again == without
     adopted = [frame for frame in anchor.frames if frame not in opened_with]
-    assert adopted and anchor.lines  # the loop's frame, its queries' chains kept by instruction
+    assert adopted and anchor.kept  # the loop's frame, its queries' chains kept by instruction
     assert all(not frame.f_code.co_flags & inspect.CO_GENERATOR for frame in adopted)
     many, many_without = [loop_over_helper(a, 80) for a in (anchor, None)]
     assert many == many_without

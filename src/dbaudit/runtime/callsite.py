@@ -163,22 +163,22 @@ def capture_stack(
         # suspended in ``greenlet_spawn``: the walk goes on there, once. Spelled out here:
         # most statements of an asyncio application come this way.
         current = _getcurrent()
-        parent = current.parent
-        if parent is None:  # the main greenlet
-            return ()
         try:
             if not current.__sqlalchemy_greenlet_provider__:
                 return ()
-            frame = parent.gr_frame
+            frame = current.parent.gr_frame
             # ``greenlet_spawn``, the asyncio extension's methods
-            while (filename := frame.f_code.co_filename) in _library_files:  # type: ignore[union-attr]
+            while frame.f_code.co_filename in _library_files:  # type: ignore[union-attr]
                 frame = frame.f_back  # type: ignore[union-attr]
-        except AttributeError:  # another greenlet's child; a parent stack of library frames
+            if frame.f_code.co_filename not in _user_files:  # type: ignore[union-attr]
+                # asyncio's own frames, a file not classified yet
+                frame = _parent_application_frame(frame)
+                if frame is None:
+                    return ()
+        except AttributeError:
+            # the main greenlet, a child of another library's (a gevent hub), a parent stack
+            # of library frames only
             return ()
-        if filename not in _user_files:  # asyncio's own frames, a file not classified yet
-            frame = _parent_application_frame(frame)
-            if frame is None:
-                return ()
         hopped = True
     if anchor is None or limit != MAX_STACK:
         return _chain(frame, hopped, limit)[0]  # type: ignore[arg-type]  # not None: returned
@@ -187,8 +187,10 @@ def capture_stack(
     # issues from one instruction (a loop issuing queries: one dictionary lookup each).
     anchored = anchor.frames
     if frame in anchored:
-        chain = anchor.lines.get((frame, frame.f_lasti, hopped))
-        return chain if chain is not None else _from_anchored(frame, hopped, anchor)
+        chain = anchored[frame].get((frame.f_lasti, hopped))
+        if chain is not None:
+            return chain
+        return _from_anchored(frame, hopped, anchor)
     # The application frames in a row up to an anchored one (a data access method, the helper
     # called per item, the loop or handler that the unit runs in): their codes and
     # instructions, then the anchored frame's and what lies above it (walked once per unit),
@@ -198,33 +200,90 @@ def capture_stack(
     caller: Any = frame.f_back  # type: ignore[union-attr]  # None: an AttributeError below
     try:
         for passed in _PREFIX:  # noqa: B007 (read after the loop)
+            if caller in anchored:  # (anchored frames are application frames)
+                break
             if caller.f_code.co_filename not in _user_files:
                 return _past_prefix(frame, caller, key, hopped, anchor)  # type: ignore[arg-type]
-            if caller in anchored:
-                break
             key += (id(caller.f_code), caller.f_lasti)
             caller = caller.f_back
         else:  # MAX_STACK application frames in a row, none anchored: the key is complete
-            chain = _chains.get(key)
-            return chain if chain is not None else _walked(frame, hopped, anchor)  # type: ignore[arg-type]
-    except AttributeError:
+            return _complete(frame, key, hopped, anchor, True)  # type: ignore[arg-type]
+    except AttributeError:  # the bottom of this greenlet's stack
+        if hopped or _parent_greenlet_frame() is None:  # and of the walk: the key is complete
+            return _complete(frame, key, hopped, anchor, False)  # type: ignore[arg-type]
         return _walked(frame, hopped, anchor)  # type: ignore[arg-type]
-    suffix = anchor.suffixes.get((caller, hopped))
-    if suffix is None:
-        suffix = anchor.suffix(caller, hopped)
-    # (a suffix not kept is _NOT_KEPT: no chain's key holds it, but cut off with the rest
-    # when the frames below fill the chain, whose key is then complete without it)
-    chain = _chains.get((key + (id(caller.f_code), caller.f_lasti) + suffix)[_KEY_LENGTH])  # noqa: RUF005
+    # The chains kept by the anchored frame, by the frames below it and its instruction: the
+    # unit's next queries from this site.
+    chain = anchored[caller].get(key + (caller.f_lasti, hopped))  # noqa: RUF005
     if chain is None:
-        return _walked(frame, hopped, anchor)  # type: ignore[arg-type]
-    if passed:  # frames between: adopted when there are several (see StackAnchor.adopt)
-        if passed > 1:
-            anchor.adopt_callers(frame, passed)  # type: ignore[arg-type]
-    elif frame is anchor.last:  # the second query in a row from one frame: anchor it
-        anchor.adopt(frame)  # type: ignore[arg-type]
+        return _below_anchored(frame, caller, key, passed, hopped, anchor)  # type: ignore[arg-type]
+    if frame is anchor.last:  # the second query in a row from one frame: anchor it
+        anchor.adopt(frame, hopped)  # type: ignore[arg-type]
     else:
         anchor.last = frame
     return chain
+
+
+def _below_anchored(
+    first: FrameType,
+    anchored: FrameType,
+    key: tuple[int, ...],
+    passed: int,
+    hopped: bool,
+    anchor: StackAnchor,
+) -> tuple[CallSite, ...]:
+    """The unit's first query from a site below an anchored frame: ``key`` holds the codes and
+    instructions of the application frames from ``first`` up to it (``passed`` of them above
+    ``first``); the anchored frame's suffix completes the chain's key. The chain is kept by the
+    anchored frame; the frames between, when there are several, are adopted."""
+    suffix = anchor.suffixes.get((anchored, hopped))
+    if suffix is None:
+        suffix = anchor.suffix(anchored, hopped)
+    # (a suffix that is not known to its end ends with a negative number: no chain's key holds
+    # one, but it is cut off with the rest when the frames below fill the chain)
+    lasti = anchored.f_lasti
+    full = key + (id(anchored.f_code), lasti) + suffix  # noqa: RUF005
+    chain = _chains.get(full[_KEY_LENGTH])
+    if chain is None:
+        return _walked(first, hopped, anchor)
+    if anchor.kept < _ANCHORED_CHAIN_LIMIT:
+        anchor.kept += 1
+        anchor.frames[anchored][key + (lasti, hopped)] = chain  # noqa: RUF005
+    if passed > 1:  # see adopt_callers
+        anchor.adopt_callers(first, passed, full, hopped, False)
+    if first is anchor.last:  # as in capture_stack
+        anchor.adopt(first, hopped, _derived(full, 0, False))
+    else:
+        anchor.last = first
+    return chain
+
+
+_ADOPTED_PER_WALK = 3  # callers adopted by a walk that met no anchored frame
+
+
+def _complete(
+    frame: FrameType, key: tuple[int, ...], hopped: bool, anchor: StackAnchor, cut: bool
+) -> tuple[CallSite, ...]:
+    """The chain under ``key``, every frame of it read from ``frame`` up with no anchored frame
+    among them (``cut``: at MAX_STACK frames, more above): the unit's first query from here.
+    Its first callers are adopted for the next ones, and ``frame`` too when it issued the last
+    query (a loop or a test function that issues its queries itself)."""
+    chain = _chains.get(key)
+    if chain is None:
+        return _walked(frame, hopped, anchor)
+    if frame is anchor.last:
+        anchor.adopt(frame, hopped, _derived(key, 0, cut))
+    else:
+        anchor.last = frame
+    anchor.adopt_callers(frame, min(len(key) // 2 - 1, _ADOPTED_PER_WALK), key, hopped, cut)
+    return chain
+
+
+def _derived(key: tuple[int, ...], index: int, cut: bool) -> tuple[int, ...]:
+    """The suffix of the frame at ``index`` of a chain's ``key`` (``cut``: the key ends at
+    MAX_STACK frames, not where the chain does)."""
+    suffix = key[2 * index + 2 : 2 * index + 2 * MAX_STACK]
+    return suffix + _CUT if cut and len(suffix) < 2 * MAX_STACK - 2 else suffix
 
 
 def _past_prefix(
@@ -235,9 +294,7 @@ def _past_prefix(
     started, as under ``asyncio.gather``) the chain ends there: ``key`` is complete. Anything
     else: the full walk."""
     if frame.f_code is _BOUNDARY:
-        chain = _chains.get(key)
-        if chain is not None:
-            return chain
+        return _complete(first, key, hopped, anchor, False)
     return _walked(first, hopped, anchor)
 
 
@@ -271,13 +328,15 @@ def _from_anchored(frame: FrameType, hopped: bool, anchor: StackAnchor) -> tuple
         suffix = anchor.suffix(frame, hopped)
     if suffix is _NOT_KEPT:  # the walk above goes into the parent greenlet: walked each time
         return _chain(frame, hopped, MAX_STACK)[0]
+    # (a suffix derived from a cut key may end with _CUT: then this misses, and the chain is
+    # walked once and kept by instruction)
     lasti = frame.f_lasti
     chain = _chains.get(((id(frame.f_code), lasti) + suffix)[_KEY_LENGTH])  # noqa: RUF005
     if chain is None:
         chain = _chain(frame, hopped, MAX_STACK)[0]
     if anchor.kept < _ANCHORED_CHAIN_LIMIT:
         anchor.kept += 1
-        anchor.lines[frame, lasti, hopped] = chain
+        anchor.frames[frame][lasti, hopped] = chain
     return chain
 
 
@@ -285,20 +344,26 @@ def _walked(first: FrameType, hopped: bool, anchor: StackAnchor) -> tuple[CallSi
     """The full walk from ``first``, for a query whose chain no anchor shortens (library frames
     between application frames, a task's own stack, a chain seen for the first time). The
     application frames it passes are adopted, so that the next walk stops at them."""
-    key: list[int] = []
+    walked: list[int] = []
     frames: list[FrameType] = []
-    _walk_application(first, key, frames, 0, hopped, MAX_STACK)
-    chain = _chains.get(tuple(key))
+    hopped_after = _walk_application(first, walked, frames, 0, hopped, MAX_STACK)
+    key = tuple(walked)
+    chain = _chains.get(key)
     if chain is None:
-        chain = _new_chain(tuple(key), frames)
+        chain = _new_chain(key, frames)
+    # the suffixes of the frames adopted are known from the key when the walk stayed in one
+    # greenlet (else each is walked when first needed)
+    cut = len(frames) >= MAX_STACK
+    kept = hopped_after == hopped
     if first is anchor.last:
-        anchor.adopt(first)
+        anchor.adopt(first, hopped, _derived(key, 0, cut) if kept else None)
     else:
         anchor.last = first
     anchored = anchor.frames
-    for frame in frames[1:]:
+    for index in range(1, len(frames)):
+        frame = frames[index]
         if frame not in anchored:
-            anchor.adopt(frame)
+            anchor.adopt(frame, hopped, _derived(key, index, cut) if kept else None)
     return chain
 
 
@@ -361,8 +426,10 @@ _CHANGING_CALLERS = inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR
 _ANCHORED_CHAIN_LIMIT = 256  # chains kept per open unit by anchored frame and instruction
 _ADOPTED_LIMIT = 64  # application frames a unit holds besides those it opened in
 # The suffix of an anchored frame whose walk above is not kept: code ids and instructions are
-# never negative, so no chain is kept under a key that holds it.
+# never negative, so no chain is kept under a key that holds it. _CUT ends a suffix known only
+# up to where a chain was cut at MAX_STACK frames.
 _NOT_KEPT: tuple[int, ...] = (-1,)
+_CUT: tuple[int, ...] = (-2,)
 
 
 class StackAnchor:
@@ -379,55 +446,67 @@ class StackAnchor:
     is not held.
     """
 
-    __slots__ = ("frames", "kept", "last", "lines", "room", "suffixes")
+    __slots__ = ("frames", "kept", "last", "room", "suffixes")
 
-    def __init__(self, frames: dict[FrameType, None]) -> None:
-        self.frames = frames  # anchored frames (a dict: ``in`` and insertion at C speed)
+    def __init__(
+        self, frames: dict[FrameType, dict[tuple[object, ...], tuple[CallSite, ...]]]
+    ) -> None:
+        # Anchored frames (a dict: ``in`` at C speed), each with the chains kept by it: as the
+        # first application frame, by (instruction, hopped); as the nearest anchored frame
+        # above the first one, by the frames below (codes and instructions), its instruction
+        # and hopped. ``kept`` counts them all.
+        self.frames = frames
         self.room = _ADOPTED_LIMIT  # application frames it may still adopt (see adopt)
         # (anchored frame, hopped) -> the key of the application frames above it, as the full
         # walk builds it (code ids and instructions), up to MAX_STACK - 1 frames
         self.suffixes: dict[tuple[FrameType, bool], tuple[int, ...]] = {}
-        # (anchored first application frame, its instruction, hopped) -> the chain
-        self.lines: dict[tuple[FrameType, int, bool], tuple[CallSite, ...]] = {}
-        self.kept = 0  # entries of ``lines``
+        self.kept = 0
         # the first application frame of the last query that no anchor shortened: a query from
         # it again anchors it (a loop or a test function that issues its queries itself)
         self.last: FrameType | None = None
 
     @classmethod
     def here(cls, skip: int = 1) -> StackAnchor:
-        frames: dict[FrameType, None] = {}
-        frame: FrameType | None = sys._getframe(skip)
-        while frame is not None and frame.f_code is not _BOUNDARY:
-            if not frame.f_code.co_flags & _CHANGING_CALLERS:
-                frames[frame] = None
-            frame = frame.f_back
-        return cls(frames)
+        """The anchor of a unit opening ``skip`` frames up. It starts empty: the frames above
+        the opener that a query passes are adopted by the walk that meets them first (reading
+        them all at every opening costs more than it saves in a unit of a few queries)."""
+        return cls({})
 
-    def adopt(self, frame: FrameType) -> None:
+    def adopt(
+        self, frame: FrameType, hopped: bool = False, suffix: tuple[int, ...] | None = None
+    ) -> None:
         """Anchor an application frame that a walk passed (a test function, a request handler,
         the function looping over a helper that queries): it runs until it returns, its callers
         suspended all that time, so the walk above it can be kept as for the frames the unit
-        opened in; holding it keeps its id its own. Generator frames are left out, as in
-        :meth:`here`, and so is any frame past the first ``_ADOPTED_LIMIT``: a frame held
-        keeps its locals alive until the unit closes."""
+        opened in; holding it keeps its id its own. ``suffix``: the walk above it, when the walk
+        that passed it knows it. Generator frames are left out (a generator resumes under
+        whichever frame calls it next), and so is any frame past the first
+        ``_ADOPTED_LIMIT``: a frame held keeps its locals alive until the unit closes."""
         if self.room > 0 and not frame.f_code.co_flags & _CHANGING_CALLERS:
-            self.frames[frame] = None
+            self.frames[frame] = {}
             self.room -= 1
+            if suffix is not None:
+                self.suffixes[frame, hopped] = suffix
 
-    def adopt_callers(self, frame: FrameType, count: int) -> None:
-        """Adopt the ``count`` callers of ``frame`` (application frames, none anchored): the
-        frames between a query's function and an anchored frame far above, the service and
-        handler frames that the unit's next queries will pass again (as :meth:`adopt`)."""
+    def adopt_callers(
+        self, frame: FrameType, count: int, key: tuple[int, ...], hopped: bool, cut: bool
+    ) -> None:
+        """Adopt the first ``count`` callers of ``frame`` (application frames in a row, none
+        anchored, as in ``key``, the chain's key from ``frame`` up: their suffixes come from
+        it): the frames between a query's function and an anchored frame far above, the
+        service and handler frames that the unit's next queries will pass again."""
         frames = self.frames
+        suffixes = self.suffixes
         room = self.room
         caller = frame.f_back
-        while count and room and caller is not None:
+        index = 1
+        while index <= count and room and caller is not None:
             if not caller.f_code.co_flags & _CHANGING_CALLERS:
-                frames[caller] = None
+                frames[caller] = {}
+                suffixes[caller, hopped] = _derived(key, index, cut)
                 room -= 1
             caller = caller.f_back
-            count -= 1
+            index += 1
         self.room = room
 
     def suffix(self, frame: FrameType, hopped: bool) -> tuple[int, ...]:
