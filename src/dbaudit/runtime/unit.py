@@ -250,7 +250,7 @@ def record_positional(
     caller): an adapter skips the frames of its own and of the library known to be no call site
     (:func:`record` passes 3, its caller's frame)."""
     try:
-        unit = state[0]  # by index: a NamedTuple field is an unspecialisable attribute read
+        unit, ignored = state  # unpacked: a NamedTuple field is an unspecialisable attribute read
         fp = _fingerprints[dialect].get(sql)
         if fp is None:
             fp = _fingerprint(sql, dialect)
@@ -285,7 +285,7 @@ def record_positional(
                 id(task) if task is not None else None,
                 hashes,
                 result_hashes,
-                state[1],  # ignored
+                ignored,
                 source,
                 many,
                 type(error).__name__ if error is not None else None,

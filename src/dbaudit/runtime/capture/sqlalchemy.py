@@ -337,10 +337,7 @@ def _single(
         # same event, field by field, without a call of 13 arguments per statement. Keep the
         # two in step (tests/runtime/test_record_inline.py compares them).
         try:
-            unit = state[0]
-            fp = fingerprints.get(statement)
-            if fp is None:
-                fp = _fingerprint(statement, dialect)
+            unit, ignored = state
             if many:
                 hashes: tuple[int, ...] = ()
             elif type(parameters) is tuple:
@@ -355,28 +352,23 @@ def _single(
                     hashes = hash_values(parameters)
             else:
                 hashes = hash_values(parameters)
-            loop = _get_running_loop()
-            if loop is None:
-                task_id = None
-            else:
-                task = _task_of(loop)
-                task_id = id(task) if task is not None else None
+            task = _task_of(_get_running_loop())
             keep = duration >= unit.keep_s
             event = _new_event(
                 QueryEvent,
                 (
                     next(_sequence),
-                    fp,
+                    fingerprints.get(statement) or _fingerprint(statement, dialect),
                     started,
                     duration,
                     rows,
                     # one frame less than under record_positional: the skips count it
                     capture_stack(skip - 1, MAX_STACK, unit.anchor),
                     _thread_id(),
-                    task_id,
+                    id(task) if task is not None else None,
                     hashes,
                     results,
-                    state[1],  # ignored
+                    ignored,
                     "sqlalchemy",
                     many,
                     None,  # error
