@@ -99,9 +99,13 @@ def test_targets_come_from_postgresql_engines_urls_and_connections() -> None:
         ("sqlalchemy-sqlite", False),  # planned on the engine itself: memory cannot be reopened
         ("sqlalchemy", False),
         ("sqlalchemy", True),
+        ("psycopg", False),  # a URL string also serves statements captured from raw drivers
+        ("psycopg2", False),
+        ("asyncpg", False),
     ]
     assert targets[0].url is sqlite_engine
-    assert [t.url.drivername for t in targets[1:]] == ["postgresql+psycopg", "postgresql+asyncpg"]
+    assert [t.url.drivername for t in targets[1:3]] == ["postgresql+psycopg", "postgresql+asyncpg"]
+    assert targets[5].connect_kwargs == (("dsn", "postgresql://u@h/db"),)
     assert "secret" not in repr(targets[1])
     raw = sqlite3.connect(":memory:")
     assert [t.source for t in find_targets([raw, instrument(raw)])] == ["sqlite3", "sqlite3"]

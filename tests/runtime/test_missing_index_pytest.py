@@ -412,3 +412,50 @@ def test_both(lite, engine):
     result.stdout.fnmatch_lines(["*DBA401 at test_two.py:*(test_both): missing index on things*"])
     result.stdout.fnmatch_lines(["missing-index check: 2 statements planned"])
     result.stdout.no_fnmatch_line("*note:*")
+
+
+def test_psycopg2_and_asyncpg_connections(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        test_raw="""
+import asyncpg
+import psycopg2
+import pytest
+
+import dbaudit.runtime
+from app import NOTES, ORDERS, URL
+
+
+@pytest.fixture()
+def pg2():
+    connection = dbaudit.runtime.instrument(psycopg2.connect(URL))
+    yield connection
+    connection.close()
+
+
+@pytest.fixture()
+async def apg():
+    connection = dbaudit.runtime.instrument(await asyncpg.connect(URL))
+    yield connection
+    await connection.close()
+
+
+def test_psycopg2(pg2):
+    cursor = pg2.cursor()
+    cursor.execute(f"SELECT id FROM {NOTES} WHERE body = %s", ("x",))
+    cursor.fetchall()
+
+
+async def test_asyncpg(apg):
+    await apg.fetch(f"SELECT id FROM {ORDERS} WHERE status = $1", "new")
+"""
+    )
+    result = project.runpytest_subprocess("--dbaudit-explain", "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=2)
+    result.stdout.fnmatch_lines(
+        [f"*DBA401 at test_raw.py:*(test_psycopg2): missing index on {NOTES}*"]
+    )
+    result.stdout.fnmatch_lines(
+        [f"*DBA401 at test_raw.py:*(test_asyncpg): missing index on {ORDERS}: * on status *"]
+    )
+    result.stdout.fnmatch_lines(["missing-index check: 2 statements planned"])
+    result.stdout.no_fnmatch_line("*note:*")

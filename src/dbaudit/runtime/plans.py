@@ -48,6 +48,8 @@ SOURCES = {
     "psycopg": ("psycopg",),
     "sqlite3": ("sqlite3",),
     "pymysql": ("pymysql",),
+    "psycopg2": ("psycopg2",),
+    "asyncpg": ("asyncpg",),
 }
 
 
@@ -308,6 +310,10 @@ def _targets_of(value: Any, depth: int) -> Iterator[Target]:
     module = type(value).__module__ or ""
     if isinstance(value, str) and value.startswith("postgres"):
         yield from _url_target(value)
+        libpq = re.sub(r"^postgres(?:ql)?(?:\+\w+)?://", "postgresql://", value)
+        yield Target("psycopg", connect_kwargs=(("conninfo", libpq),))
+        yield Target("psycopg2", connect_kwargs=(("dsn", libpq),))
+        yield Target("asyncpg", connect_kwargs=(("dsn", libpq),))
     elif module.startswith("sqlalchemy"):
         engine = _engine_of(value)
         if engine is None:
@@ -324,12 +330,37 @@ def _targets_of(value: Any, depth: int) -> Iterator[Target]:
         db = raw.db.decode() if isinstance(raw.db, bytes) else raw.db
         kwargs = {"host": raw.host, "port": raw.port, "user": raw.user, "password": password}
         yield Target("pymysql", connect_kwargs=tuple(sorted({**kwargs, "database": db}.items())))
-    elif module.startswith("psycopg") and hasattr(value, "info"):
-        info = value.info
-        kwargs = dict(info.get_parameters())
-        if info.password:
-            kwargs["password"] = info.password
-        yield Target("psycopg", connect_kwargs=tuple(sorted(kwargs.items())))
+    elif module.startswith("psycopg") and not module.startswith("psycopg2"):
+        if hasattr(value, "info"):
+            info = value.info
+            kwargs = dict(info.get_parameters())
+            if info.password:
+                kwargs["password"] = info.password
+            yield Target("psycopg", connect_kwargs=tuple(sorted(kwargs.items())))
+    elif _is_asyncpg(value) and hasattr(value, "_params") and hasattr(value, "_addr"):
+        params, addr = value._params, value._addr  # asyncpg keeps what it connected with
+        kwargs = {"user": params.user, "password": params.password, "database": params.database}
+        if isinstance(addr, tuple):
+            kwargs |= {"host": addr[0], "port": addr[1]}
+        else:
+            kwargs["host"] = addr  # a Unix socket's path
+        yield Target("asyncpg", connect_kwargs=tuple(sorted(kwargs.items())))
+    elif type(getattr(value, "_connection", value)).__module__.startswith("psycopg2"):
+        raw = getattr(value, "_connection", value)
+        kwargs = dict(raw.get_dsn_parameters())
+        kwargs = {k: v for k, v in kwargs.items() if k in _LIBPQ_KEYS}
+        if raw.info.password:
+            kwargs["password"] = raw.info.password
+        yield Target("psycopg2", connect_kwargs=tuple(sorted(kwargs.items())))
+
+
+# what a psycopg2 connection reports of itself that psycopg2.connect takes back
+_LIBPQ_KEYS = frozenset(("host", "port", "user", "dbname", "sslmode", "options", "hostaddr"))
+
+
+def _is_asyncpg(value: Any) -> bool:
+    """An asyncpg connection, also once ``instrument`` made its class a profiled subclass."""
+    return any(c.__module__.startswith("asyncpg") for c in type(value).__mro__)
 
 
 def _is_sqlite3(value: Any) -> bool:
@@ -536,14 +567,17 @@ def plan_all(target: Target, events: Sequence[QueryEvent]) -> list[Any]:
     """The :class:`Planned` of each event (or the exception that planning it raised), one
     read-only transaction per statement, always rolled back. Raises only when no connection
     is made."""
-    if target.source == "psycopg":
+    if target.source in ("psycopg", "psycopg2"):
         return _plan_psycopg(target, events)
+    if target.source == "asyncpg":
+        plans: list[Any] = _in_own_thread(lambda: asyncio.run(_plan_asyncpg(target, events)))
+        return plans
     if target.source in ("sqlite3", "sqlalchemy-sqlite"):
         return _plan_sqlite(target, events)
     if target.source in ("pymysql", "sqlalchemy-mysql"):
         return _plan_mysql(target, events)
     if target.is_async:
-        plans: list[Any] = _in_own_thread(lambda: asyncio.run(_plan_async(target, events)))
+        plans = _in_own_thread(lambda: asyncio.run(_plan_async(target, events)))
         return plans
     return _plan_sync(target, events)
 
@@ -623,15 +657,26 @@ async def _plan_async(target: Target, events: Sequence[QueryEvent]) -> list[Any]
 
 
 def _plan_psycopg(target: Target, events: Sequence[QueryEvent]) -> list[Any]:
-    import psycopg
+    """psycopg 3 or psycopg2 (same paramstyles as the statements they captured)."""
+    if target.source == "psycopg2":
+        import psycopg2  # type: ignore[import-untyped]
+
+        connection = psycopg2.connect(**dict(target.connect_kwargs))
+    else:
+        import psycopg
+
+        connection = psycopg.connect(**dict(target.connect_kwargs), autocommit=False)
+
+    def run(sql: str, params: Any) -> list[Any]:
+        cursor = connection.cursor()
+        try:
+            cursor.execute(sql, params)
+            return list(cursor.fetchall()) if cursor.description is not None else []
+        finally:
+            cursor.close()
 
     plans: list[Any] = []
-    with psycopg.connect(**dict(target.connect_kwargs), autocommit=False) as connection:
-
-        def run(sql: str, params: Any) -> list[Any]:
-            cursor = connection.execute(sql, params)
-            return cursor.fetchall() if cursor.description is not None else []
-
+    try:
         for event in events:
             try:
                 plans.append(_pump(_procedure(event), run))
@@ -639,6 +684,39 @@ def _plan_psycopg(target: Target, events: Sequence[QueryEvent]) -> list[Any]:
                 plans.append(error)
             finally:
                 connection.rollback()
+    finally:
+        connection.close()
+    return plans
+
+
+async def _plan_asyncpg(target: Target, events: Sequence[QueryEvent]) -> list[Any]:
+    """asyncpg (``$1`` placeholders, as the statements it captured), in a loop of its own."""
+    import asyncpg  # type: ignore[import-untyped]
+
+    connection = await asyncpg.connect(**dict(target.connect_kwargs))
+    plans: list[Any] = []
+    try:
+        for event in events:
+            procedure = _procedure(event)
+            await connection.execute("BEGIN")
+            try:
+                sql, params = next(procedure)
+                while True:
+                    try:
+                        rows = await connection.fetch(sql, *(params or ()))
+                        sent: list[Any] = [tuple(row) for row in rows]
+                    except Exception as error:
+                        sql, params = procedure.throw(error)
+                    else:
+                        sql, params = procedure.send(sent)
+            except StopIteration as done:
+                plans.append(done.value)
+            except Exception as error:
+                plans.append(error)
+            finally:
+                await connection.execute("ROLLBACK")
+    finally:
+        await connection.close()
     return plans
 
 
