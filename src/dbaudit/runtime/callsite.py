@@ -116,8 +116,9 @@ def capture_stack(
     skip: int = 1, limit: int = MAX_STACK, anchor: StackAnchor | None = None
 ) -> tuple[CallSite, ...]:
     """Application frames of the current call, innermost first (``skip`` frames of the caller's
-    own are not looked at). ``anchor``: the frames on the stack when the unit opened (and those
-    its walks adopted), whose part of the chain is walked once per unit rather than per query."""
+    own are not looked at), at most ``limit`` of them. ``anchor``: the open unit's, which keeps
+    what the walks of its queries read (the frames they pass and the chains above them); with
+    one, chains are MAX_STACK frames long whatever ``limit`` says (a unit's always are)."""
     frame: FrameType | None
     try:
         frame = _getframe(skip)
@@ -180,7 +181,7 @@ def capture_stack(
             # of library frames only
             return ()
         hopped = True
-    if anchor is None or limit != MAX_STACK:
+    if anchor is None:
         return _chain(frame, hopped, limit)[0]  # type: ignore[arg-type]  # not None: returned
     # Inside a unit. A frame that is anchored (held by the unit) stays where it is for as long
     # as it runs, and so does everything above it: its chain is the same for every query it
@@ -282,8 +283,8 @@ def _complete(
 def _derived(key: tuple[int, ...], index: int, cut: bool) -> tuple[int, ...]:
     """The suffix of the frame at ``index`` of a chain's ``key`` (``cut``: the key ends at
     MAX_STACK frames, not where the chain does)."""
-    suffix = key[2 * index + 2 : 2 * index + 2 * MAX_STACK]
-    return suffix + _CUT if cut and len(suffix) < 2 * MAX_STACK - 2 else suffix
+    suffix = key[2 * index + 2 : 2 * index + 2 + _SUFFIX_LENGTH]
+    return suffix + _CUT if cut and len(suffix) < _SUFFIX_LENGTH else suffix
 
 
 def _past_prefix(
@@ -319,6 +320,7 @@ def _parent_application_frame(frame: FrameType | None) -> FrameType | None:
 
 _PREFIX = range(MAX_STACK - 1)  # frames above the first one, read before giving up on anchors
 _KEY_LENGTH = slice(2 * MAX_STACK)  # a key holds two integers per frame
+_SUFFIX_LENGTH = 2 * (MAX_STACK - 1)  # the frames above one of a chain
 
 
 def _from_anchored(frame: FrameType, hopped: bool, anchor: StackAnchor) -> tuple[CallSite, ...]:
@@ -499,14 +501,18 @@ class StackAnchor:
         suffixes = self.suffixes
         room = self.room
         caller = frame.f_back
-        index = 1
-        while index <= count and room and caller is not None:
+        start = 4  # in ``key``, of the suffix of the frame at index 1 (as _derived)
+        end = start + 2 * count
+        while start < end and room and caller is not None:
             if not caller.f_code.co_flags & _CHANGING_CALLERS:
                 frames[caller] = {}
-                suffixes[caller, hopped] = _derived(key, index, cut)
+                suffix = key[start : start + _SUFFIX_LENGTH]
+                if cut and len(suffix) < _SUFFIX_LENGTH:
+                    suffix += _CUT
+                suffixes[caller, hopped] = suffix
                 room -= 1
             caller = caller.f_back
-            index += 1
+            start += 2
         self.room = room
 
     def suffix(self, frame: FrameType, hopped: bool) -> tuple[int, ...]:
