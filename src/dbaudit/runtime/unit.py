@@ -86,7 +86,7 @@ _task_of = _task_lookup()
 
 def active() -> _State | None:
     """The state to pass to :func:`record`, or None when no unit is active (the fast path)."""
-    return _STATE.get()
+    return _get_state()
 
 
 @functools.cache
