@@ -530,6 +530,9 @@ class DbauditPlugin:
         if data.get("part"):
             self.worker_parts.append(data["part"])
         self.allow_used.update(data.get("allow_used", ()))
+        self.explained += int(data.get("explained", 0))
+        for note, nodeid in data.get("explain_notes", {}).items():
+            self.explain_notes.setdefault(note, nodeid)
         self.marker_stale += [(test, pattern) for test, pattern in data.get("marker_stale", ())]
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
@@ -580,6 +583,8 @@ class DbauditPlugin:
             },
             "part": part,
             "allow_used": sorted(self.allow_used),
+            "explained": self.explained,
+            "explain_notes": self.explain_notes,
             "marker_stale": self.marker_stale,
         }
         self.config.workeroutput[WORKER_OUTPUT_KEY] = json.dumps(payload)  # type: ignore[attr-defined]
