@@ -611,3 +611,31 @@ def test_ini_pattern(db):
     result.stdout.no_fnmatch_line("*dbaudit_allow: *FROM t WHERE*")
     # the allowed N+1 is still reported in the summary
     result.stdout.fnmatch_lines(["*in test_patterns.py::test_pattern_allows"])
+
+
+def test_budget_fixtures_see_a_connection_checked_out_before_them(
+    project: pytest.Pytester,
+) -> None:
+    """instrument() hooks an engine at its next checkout: the plugin calls it at collection, so
+    a connection a fixture holds from before the budget fixture's setup is seen."""
+    project.makepyfile(
+        test_held="""
+import pytest
+from sqlalchemy import create_engine
+
+
+@pytest.fixture()
+def held(tmp_path):
+    engine = create_engine(f"sqlite:///{tmp_path}/held.db")
+    with engine.connect() as conn:
+        yield conn
+    engine.dispose()
+
+
+def test_held(held, assert_num_queries):
+    with assert_num_queries(2):
+        held.exec_driver_sql("SELECT 1").all()
+        held.exec_driver_sql("SELECT 2").all()
+"""
+    )
+    project.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)

@@ -50,6 +50,9 @@ BUDGET_MARKERS = ("max_queries", "num_queries", "max_db_time")
 # N+1 (lazy loads included), row-by-row writes, and a missing index (only with --dbaudit-explain)
 DEFAULT_FAIL_ON = ["DBA101", "DBA103", "DBA401"]
 EXPLAIN_TARGET_FIXTURE = "dbaudit_explain_target"
+BUDGET_FIXTURES = frozenset(
+    ("assert_max_queries", "assert_num_queries", "assert_max_db_time", "dbaudit_unit")
+)
 RULE_ID = re.compile(r"^[A-Z]{3}\d{3}$")  # in a marker's allow=: a rule, else a pattern
 
 
@@ -226,6 +229,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     if any(item.get_closest_marker(name) for item in items for name in BUDGET_MARKERS):
         config.pluginmanager.register(DbauditPlugin(_settings(config), config), PLUGIN_NAME)
+        return
+    if any(name in BUDGET_FIXTURES for item in items for name in _fixture_names(item)):
+        # hooked before any fixture runs: instrument() with no engine hooks an engine at its
+        # next connection checkout, so one a fixture checked out before the budget fixture
+        # was set up would go unseen until it returned to the pool
+        from dbaudit.runtime import instrument
+
+        instrument()
+
+
+def _fixture_names(item: pytest.Item) -> list[str]:
+    names: list[str] = getattr(item, "fixturenames", [])
+    return names
 
 
 @pytest.fixture()
