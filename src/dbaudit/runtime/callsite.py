@@ -7,6 +7,12 @@ by file name (a set lookup per frame), and the resulting ``CallSite`` chain by t
 instruction) pairs, so a query issued from a loop costs one frame walk and a dictionary lookup
 after the first time. The walk itself (materialising each frame object) is most of the cost.
 
+Inside a unit the walk stops early: at the first application frame the unit anchored (see
+:class:`StackAnchor`), whose chains, and the walk above it, are kept while the unit is open.
+A query's walk reads the library frames under its function, then the application frames up
+to the nearest anchored one (usually one or two: the data access method, a helper called per
+item), and their codes and instructions find the chain.
+
 SQLAlchemy's asyncio layer runs the synchronous ORM inside a greenlet whose stack starts fresh;
 the application's coroutine frames are in the parent greenlet, suspended in ``greenlet_spawn``.
 The walk continues there when it runs off the bottom of such a greenlet.
@@ -216,13 +222,9 @@ def capture_stack(
     # The chains kept by the anchored frame, by the frames below it and its instruction: the
     # unit's next queries from this site.
     chain = anchored[caller].get(key + (caller.f_lasti, hopped))  # noqa: RUF005
-    if chain is None:
-        return _below_anchored(frame, caller, key, passed, hopped, anchor)  # type: ignore[arg-type]
-    if frame is anchor.last:  # the second query in a row from one frame: anchor it
-        anchor.adopt(frame, hopped)  # type: ignore[arg-type]
-    else:
-        anchor.last = frame
-    return chain
+    if chain is not None:
+        return chain
+    return _below_anchored(frame, caller, key, passed, hopped, anchor)  # type: ignore[arg-type]
 
 
 def _below_anchored(
@@ -252,7 +254,9 @@ def _below_anchored(
         anchor.frames[anchored][key + (lasti, hopped)] = chain  # noqa: RUF005
     if passed > 1:  # see adopt_callers
         anchor.adopt_callers(first, passed, full, hopped, False)
-    if first is anchor.last:  # as in capture_stack
+    # The second query in a row from one frame (first seen here, or in _complete) anchors it:
+    # a loop or a test function that issues its queries itself (its next ones are one lookup)
+    if first is anchor.last:
         anchor.adopt(first, hopped, _derived(full, 0, False))
     else:
         anchor.last = first
@@ -294,7 +298,7 @@ def _past_prefix(
     At the bottom of a task's stack (its coroutine run by the event loop: a task that the unit
     started, as under ``asyncio.gather``) the chain ends there: ``key`` is complete. Anything
     else: the full walk."""
-    if frame.f_code is _BOUNDARY:
+    if frame.f_code is _BOUNDARY and (hopped or _parent_greenlet_frame() is None):
         return _complete(first, key, hopped, anchor, False)
     return _walked(first, hopped, anchor)
 
@@ -435,17 +439,18 @@ _CUT: tuple[int, ...] = (-2,)
 
 
 class StackAnchor:
-    """The frames on the stack when a unit opened, and the chain above each of them once seen.
+    """What the walks of an open unit's queries learnt: frames that stay put, and the chains
+    seen from them.
 
-    A frame that was on the stack when the unit opened and is on it again at a query has stayed
-    on it ever since, so every frame above it is still suspended at the same instruction: the
-    walk above it gives the same result for the whole unit and is done once, not per query (the
-    test runner, the server, the benchmark driver above a ``with dbaudit.profile():``). Frames
-    of generators are left out (a generator resumes under whichever frame calls it next), and
-    so is a walk above that went into another greenlet (that one switches). The unit holds these
-    frames only while it is open (they are alive then anyway), so a frame's identity is its own
-    for as long as it is a key here: nothing is ever kept under the identity of a frame that
-    is not held.
+    A walk adopts (anchors) application frames it passes: the handler, the service function,
+    the loop that issues the unit's queries. A frame that is on the stack stays there until it
+    returns, every frame above it suspended at the same instruction all that time: the walk
+    above it gives the same result for as long as it runs (its suffix, walked once, or known
+    from the walk that adopted it), and the chains of the queries below it can be kept by it.
+    Frames of generators are never adopted (a generator resumes under whichever frame calls it
+    next), and a walk above that went into another greenlet is not kept (that one switches).
+    The unit holds these frames (as keys, so they stay alive and their identities their own)
+    until it closes: nothing is ever kept under the identity of a frame that is not held.
     """
 
     __slots__ = ("frames", "kept", "last", "room", "suffixes")
