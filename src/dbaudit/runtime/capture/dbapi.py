@@ -46,44 +46,35 @@ class ProfiledCursor:
         if state is None:
             result = method(*call_args, *args, **kwargs)
             return self if result is self._cursor else result
+        # The call-site walk starts past capture_stack (0), record_positional (1), this method
+        # (2) and execute/executemany (3, or ProfiledConnection.execute): at their caller.
         started = perf_counter()
         try:
             result = method(*call_args, *args, **kwargs)
         except BaseException as error:
             duration = perf_counter() - started
-            self._record(state, operation, params, started, duration, None, many, error)
+            sql = _text(operation)
+            source, dialect = self._source, self._dialect
+            record_positional(
+                state, sql, params, started, duration, None, source, dialect, many, error, None, 4
+            )
             raise
         duration = perf_counter() - started
-        self._record(state, operation, params, started, duration, _rowcount(self._cursor), many)
-        return self if result is self._cursor else result
-
-    def _record(
-        self,
-        state: Any,
-        operation: Any,
-        params: Any,
-        started: float,
-        duration: float,
-        rows: int | None,
-        many: bool,
-        error: BaseException | None = None,
-    ) -> None:
-        # the call-site walk starts past capture_stack (0), record_positional (1), this
-        # method (2), _run (3) and execute/executemany (4): at their caller
         record_positional(
             state,
-            _text(operation),
+            operation if type(operation) is str else _text(operation),
             params,
             started,
             duration,
-            rows,
+            _rowcount(self._cursor),
             self._source,
             self._dialect,
             many,
-            error,
             None,
-            5,
+            None,
+            4,
         )
+        return self if result is self._cursor else result
 
     # The fetch methods, spelled out: through __getattr__ each call would first fail the
     # normal lookup (an AttributeError raised and caught in C) before reaching the cursor.
@@ -136,7 +127,7 @@ class ProfiledConnection:
             else:
                 result = raw.execute(operation, parameters)
             return cursor if result is raw else result
-        # the same frames under the walk's start as through cursor.execute (see _record)
+        # the same frames under the walk's start as through cursor.execute (see _run)
         return cursor._run(raw.execute, False, operation, parameters, (), {})
 
     def executemany(self, operation: Any, seq_of_parameters: Any) -> Any:
