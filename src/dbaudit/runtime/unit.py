@@ -271,7 +271,6 @@ def record_positional(
         else:
             hashes = hash_values(params)
         task = _task_of(_get_running_loop())
-        keep = duration >= unit.keep_s
         event = _new_event(
             QueryEvent,
             (
@@ -289,11 +288,13 @@ def record_positional(
                 source,
                 many,
                 type(error).__name__ if error is not None else None,
-                params if keep else None,
-                sql if keep else None,
+                None,  # params and statement: below, when kept
+                None,
                 relationship,  # the ORM's lazy load (capture/sqlalchemy_orm.py), else None
             ),
         )
+        if duration >= unit.keep_s:  # slow, or a unit that keeps values: rare
+            event = _with_values(event, params, sql)
         events = unit.events
         if len(events) < unit.direct:  # not nested, room left
             events.append(event)
@@ -307,6 +308,16 @@ def fingerprint_cache(dialect: str) -> dict[str, Fingerprint]:
     """The fingerprints of ``dialect``'s statements by SQL text (a hook of one dialect holds
     its own: one dict lookup per query); misses go through :func:`_fingerprint`."""
     return _fingerprints[dialect]
+
+
+assert QueryEvent._fields[-3:] == ("params", "statement", "relationship"), "see _with_values"
+
+
+def _with_values(event: QueryEvent, params: Any, sql: str) -> QueryEvent:
+    """``event`` with the parameters and SQL it was sent with (``params`` and ``statement``,
+    the two fields before the last): built with None in both, as most events are, then
+    rebuilt for the few that keep them."""
+    return _new_event(QueryEvent, (*event[:-3], params, sql, event[-1]))
 
 
 def _fingerprint(sql: str, dialect: str) -> Fingerprint:

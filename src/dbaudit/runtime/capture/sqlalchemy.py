@@ -54,6 +54,7 @@ from dbaudit.runtime.unit import (
     _sequence,
     _task_of,
     _thread_id,
+    _with_values,
     fingerprint_cache,
     hash_values,
     keep_rows,
@@ -353,7 +354,6 @@ def _single(
             else:
                 hashes = hash_values(parameters)
             task = _task_of(_get_running_loop())
-            keep = duration >= unit.keep_s
             event = _new_event(
                 QueryEvent,
                 (
@@ -372,11 +372,13 @@ def _single(
                     "sqlalchemy",
                     many,
                     None,  # error
-                    parameters if keep else None,
-                    statement if keep else None,
+                    None,  # params and statement: below, when kept
+                    None,
                     relationship,
                 ),
             )
+            if duration >= unit.keep_s:  # slow, or a unit that keeps values: rare
+                event = _with_values(event, parameters, statement)
             events = unit.events
             if len(events) < unit.direct:  # not nested, room left
                 events.append(event)
