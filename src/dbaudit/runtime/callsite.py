@@ -505,19 +505,15 @@ class StackAnchor:
         frames = self.frames
         suffixes = self.suffixes
         room = self.room
-        caller = frame.f_back
-        start = 4  # in ``key``, of the suffix of the frame at index 1 (as _derived)
-        end = start + 2 * count
-        while start < end and room and caller is not None:
+        # past the first frame, a cut key holds less than a whole suffix: it says where it ends
+        tail = _CUT if cut else ()
+        caller: Any = frame.f_back  # (``key`` says that ``count`` frames are there)
+        for start in range(4, 4 + 2 * min(count, room), 2):  # their suffixes in ``key``
             if not caller.f_code.co_flags & _CHANGING_CALLERS:
                 frames[caller] = {}
-                suffix = key[start : start + _SUFFIX_LENGTH]
-                if cut and len(suffix) < _SUFFIX_LENGTH:
-                    suffix += _CUT
-                suffixes[caller, hopped] = suffix
+                suffixes[caller, hopped] = key[start : start + _SUFFIX_LENGTH] + tail
                 room -= 1
             caller = caller.f_back
-            start += 2
         self.room = room
 
     def suffix(self, frame: FrameType, hopped: bool) -> tuple[int, ...]:
