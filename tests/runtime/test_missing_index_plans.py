@@ -109,3 +109,14 @@ def test_targets_come_from_postgresql_engines_urls_and_connections() -> None:
     assert "secret" not in repr(targets[1])
     raw = sqlite3.connect(":memory:")
     assert [t.source for t in find_targets([raw, instrument(raw)])] == ["sqlite3", "sqlite3"]
+    mysql = find_targets(["mysql+pymysql://root@127.0.0.1/test", "postgres_user", "x"])
+    assert [t.source for t in mysql] == ["sqlalchemy-mysql"]
+
+
+def test_a_value_that_raises_is_passed_over() -> None:
+    class Treacherous:
+        @property
+        def _connection(self) -> None:
+            raise RuntimeError("not a connection")
+
+    assert find_targets([Treacherous(), "postgresql://u@h/db"])[0].source == "sqlalchemy"

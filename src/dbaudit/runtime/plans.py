@@ -288,13 +288,18 @@ def alembic_call(scan: SeqScanFilter) -> str:
 
 
 def find_targets(values: Iterable[Any]) -> list[Target]:
-    """The PostgreSQL databases among ``values`` (a test's fixture values, or what the user's
-    ``dbaudit_explain_target`` fixture returned): SQLAlchemy engines, connections and sessions
-    (sync or asyncio), psycopg connections, SQLAlchemy URLs (strings too), and lists of these.
-    Anything else is passed over."""
+    """The databases among ``values`` (a test's fixture values, or what the user's
+    ``dbaudit_explain_target`` fixture returned) that statements can be planned on: SQLAlchemy
+    engines, connections and sessions (sync or asyncio; PostgreSQL, SQLite, MySQL/MariaDB),
+    psycopg, psycopg2, asyncpg, sqlite3 and PyMySQL connections, URLs (strings too), and lists
+    of these. Anything else is passed over, also a value that fails to say what it is."""
     targets: list[Target] = []
     for value in values:
-        for target in _targets_of(value, depth=0):
+        try:
+            found = list(_targets_of(value, depth=0))
+        except Exception:  # a fixture value with properties that raise: not a database
+            continue
+        for target in found:
             if target not in targets:
                 targets.append(target)
     return targets
@@ -308,12 +313,14 @@ def _targets_of(value: Any, depth: int) -> Iterator[Target]:
             yield from _targets_of(item, depth + 1)
         return
     module = type(value).__module__ or ""
-    if isinstance(value, str) and value.startswith("postgres"):
+    if isinstance(value, str) and value.startswith("postgres") and "://" in value:
         yield from _url_target(value)
         libpq = re.sub(r"^postgres(?:ql)?(?:\+\w+)?://", "postgresql://", value)
         yield Target("psycopg", connect_kwargs=(("conninfo", libpq),))
         yield Target("psycopg2", connect_kwargs=(("dsn", libpq),))
         yield Target("asyncpg", connect_kwargs=(("dsn", libpq),))
+    elif isinstance(value, str) and value.startswith(("mysql", "mariadb")) and "://" in value:
+        yield from _url_target(value)
     elif module.startswith("sqlalchemy"):
         engine = _engine_of(value)
         if engine is None:
