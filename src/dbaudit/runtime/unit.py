@@ -51,6 +51,8 @@ _STATE: ContextVar[_State | None] = ContextVar("dbaudit_unit", default=None)
 # The adapters' first read, bound once: ``_STATE.get()`` looks the method up (a new bound
 # method object) at every call, with or without a unit.
 _get_state = _STATE.get
+_set_state = _STATE.set  # and per unit opened and closed
+_reset_state = _STATE.reset
 # tuple.__new__ straight away: a NamedTuple's generated __new__ is one more Python call per query
 # (per event, and per unit for a _State)
 _new_event = tuple.__new__
@@ -415,13 +417,13 @@ class profile:  # lower case: it reads as a function, ``with dbaudit.profile():`
         parent = state[0] if state is not None else None
         unit = Unit(self.name or default_name, self.config, parent, self.keep_params)
         unit.anchor = StackAnchor.here(2)
-        token = _STATE.set(_new_event(_State, (unit, False)))
+        token = _set_state(_new_event(_State, (unit, False)))
         self._open.append((unit, token))
         return unit
 
     def _exit(self, failed: bool) -> None:
         unit, token = self._open.pop()
-        _STATE.reset(token)
+        _reset_state(token)
         unit.anchor = None  # unit.close(), without the call
         if unit.ended is None:
             unit.ended = _perf_counter()
