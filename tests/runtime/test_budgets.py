@@ -136,3 +136,12 @@ def test_bad_counts_are_refused(bad: object) -> None:
         assert_num_queries(bad),  # type: ignore[arg-type]
     ):
         pass
+
+
+def test_the_exact_count_assertion_is_exported_by_the_runtime_package() -> None:
+    import dbaudit.runtime as rt
+    from dbaudit.runtime import budgets
+
+    assert rt.assert_num_queries is budgets.assert_num_queries
+    assert rt.QueryCountMismatch is budgets.QueryCountMismatch
+    assert {"assert_num_queries", "QueryCountMismatch"} <= set(rt.__all__)

@@ -20,7 +20,12 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from dbaudit.runtime.budgets import DbTimeBudgetExceeded, assert_max_db_time
+    from dbaudit.runtime.budgets import (
+        DbTimeBudgetExceeded,
+        QueryCountMismatch,
+        assert_max_db_time,
+        assert_num_queries,
+    )
     from dbaudit.runtime.detect import DetectConfig, Detection, Suppressed, detect
     from dbaudit.runtime.events import CallSite, QueryEvent
     from dbaudit.runtime.unit import (
@@ -40,6 +45,8 @@ if TYPE_CHECKING:
 _EXPORTS = {
     "DbTimeBudgetExceeded": "budgets",
     "assert_max_db_time": "budgets",
+    "QueryCountMismatch": "budgets",
+    "assert_num_queries": "budgets",
     "DetectConfig": "detect",
     "Detection": "detect",
     "Suppressed": "detect",
@@ -73,12 +80,14 @@ __all__ = [
     "DetectConfig",
     "Detection",
     "QueryBudgetExceeded",
+    "QueryCountMismatch",
     "QueryEvent",
     "QueryProblem",
     "Suppressed",
     "Unit",
     "assert_max_db_time",
     "assert_max_queries",
+    "assert_num_queries",
     "current_unit",
     "detect",
     "ignore",
