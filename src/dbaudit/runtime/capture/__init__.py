@@ -2,8 +2,9 @@
 
 Every adapter follows the same shape: one ``ContextVar`` read (``unit.active()``) decides whether
 anything happens at all; when a unit is active the statement is timed and handed to
-``unit.record``, which never raises. Adapters never change the statement, its parameters or its
-result.
+``unit.record``, which never raises (SQLAlchemy's hook, the hottest, does ``record``'s work
+inline: the same event, one call of 13 arguments less per statement). Adapters never change the
+statement, its parameters or its result.
 
 SQLAlchemy's engine hook also labels the statements the ORM sent to lazily load a relationship
 or a column (``capture/sqlalchemy_orm.py``), from the execution context it already has: no
