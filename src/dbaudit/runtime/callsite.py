@@ -201,8 +201,8 @@ def capture_stack(
     # The application frames in a row up to an anchored one (a data access method, the helper
     # called per item, the loop or handler that the unit runs in): their codes and
     # instructions, then the anchored frame's and what lies above it (walked once per unit),
-    # are the key under which the full walk keeps the chain. Anything else on the way (a
-    # library frame, the bottom of a greenlet) takes the full walk.
+    # are the key under which the full walk keeps the chain. The bottom of the stack or of a
+    # task's ends the chain; a library frame on the way takes the full walk.
     key: tuple[int, ...] = (id(frame.f_code), frame.f_lasti)  # type: ignore[union-attr]
     caller: Any = frame.f_back  # type: ignore[union-attr]  # None: an AttributeError below
     try:
@@ -430,7 +430,7 @@ def _walk_application(
 
 _CHANGING_CALLERS = inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR
 _ANCHORED_CHAIN_LIMIT = 256  # chains kept per open unit by anchored frame and instruction
-_ADOPTED_LIMIT = 64  # application frames a unit holds besides those it opened in
+_ADOPTED_LIMIT = 64  # application frames a unit holds (each keeps its locals alive till it closes)
 # The suffix of an anchored frame whose walk above is not kept: code ids and instructions are
 # never negative, so no chain is kept under a key that holds it. _CUT ends a suffix known only
 # up to where a chain was cut at MAX_STACK frames.
