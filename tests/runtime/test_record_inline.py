@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from dbaudit.db import sqlalchemy_url
 from dbaudit.runtime import DetectConfig, ignore, instrument, profile, uninstrument
-from dbaudit.runtime.capture.sqlalchemy import _reads_directly
+from dbaudit.runtime.capture.sqlalchemy import _KEEPS_ROWS, _READ_SLOTS, _cursor_kind
 from dbaudit.runtime.events import QueryEvent
 from dbaudit.runtime.unit import _task_of, active, record_positional
 
@@ -137,9 +137,9 @@ def test_executemany_batches_and_nested_units(engine: Engine) -> None:
     assert inner.events == outer.events[:1] and inner.dropped == 1
 
 
-@pytest.fixture()
-async def async_engine(pg_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_async_engine(sqlalchemy_url(pg_url, "asyncpg"))
+@pytest.fixture(params=["asyncpg", "psycopg"])  # its cursor's slots read, its rowcount called
+async def async_engine(request: pytest.FixtureRequest, pg_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_async_engine(sqlalchemy_url(pg_url, request.param))
     instrument(engine)
     yield engine
     uninstrument(engine)
@@ -147,7 +147,7 @@ async def async_engine(pg_url: str) -> AsyncIterator[AsyncEngine]:
 
 
 @pytest.mark.parametrize("keep", [False, True])
-async def test_asyncpg_events_equal_record_positional(
+async def test_asyncio_events_equal_record_positional(
     async_engine: AsyncEngine, keep: bool
 ) -> None:
     statements = [
@@ -172,9 +172,11 @@ async def test_asyncpg_events_equal_record_positional(
 
 def test_the_asyncpg_cursor_is_read_directly() -> None:
     from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_cursor
+    from sqlalchemy.dialects.postgresql.psycopg import AsyncAdapt_psycopg_cursor
 
-    assert _reads_directly(AsyncAdapt_asyncpg_cursor)
-    assert not _reads_directly(type(create_engine("sqlite://").raw_connection().cursor()))
+    assert _cursor_kind(AsyncAdapt_asyncpg_cursor) == _READ_SLOTS
+    assert _cursor_kind(AsyncAdapt_psycopg_cursor) == _KEEPS_ROWS  # rowcount: its cursor's
+    assert _cursor_kind(type(create_engine("sqlite://").raw_connection().cursor())) == 0
 
     class Computed(AsyncAdapt_asyncpg_cursor):  # a rowcount that is not the slot's value
         __slots__ = ()
@@ -183,7 +185,7 @@ def test_the_asyncpg_cursor_is_read_directly() -> None:
         def rowcount(self) -> int:
             return self._rowcount + 1
 
-    assert not _reads_directly(Computed)
+    assert _cursor_kind(Computed) == _KEEPS_ROWS
 
 
 def test_task_lookup_is_current_task() -> None:

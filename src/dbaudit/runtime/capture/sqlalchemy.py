@@ -114,8 +114,9 @@ class _Hook:
 # is garbage collected takes its dialect along.
 _hooked_everywhere: weakref.WeakSet[DefaultDialect] = weakref.WeakSet()
 _hooking = threading.Lock()
-_buffering: dict[type, bool] = {}
-_direct_reads: dict[type, bool] = {}
+_cursor_kinds: dict[type, int] = {}  # see _cursor_kind
+_KEEPS_ROWS = 1
+_READ_SLOTS = 2
 
 
 def _register_library_callers() -> None:
@@ -276,7 +277,7 @@ def _single(
     fraction of a microsecond faster than an unhooked one)."""
 
     fingerprints = fingerprint_cache(dialect)
-    direct_cursor: Any = None  # the cursor class whose slots are read (_reads_directly)
+    direct_cursor: Any = None  # the cursor class whose slots are read (see _cursor_kind)
 
     def do_execute(cursor: Any, statement: str, parameters: Any, context: Any = None) -> Any:
         nonlocal direct_cursor
@@ -310,10 +311,16 @@ def _single(
                     rows = None
                 kept = cursor._rows
                 results = Results(kept) if len(kept) <= RESULT_ROWS_KEPT else None
-            else:
-                if _reads_directly(type(cursor)):
-                    direct_cursor = type(cursor)
-                rows, results = _rows_of(cursor)
+            else:  # another asyncio adapter's cursor, or this one's first statement
+                rows = cursor.rowcount
+                if rows is not None and rows < 0:
+                    rows = None
+                kind = _cursor_kinds.get(type(cursor))
+                if kind is None:
+                    kind = _cursor_kind(type(cursor))
+                if kind == _READ_SLOTS:
+                    direct_cursor = type(cursor)  # from its next statement on
+                results = keep_rows(cursor._rows, RESULT_ROWS_KEPT) if kind else None
             if context is None:
                 many, relationship, skip = False, None, _SKIP
             else:
@@ -475,43 +482,30 @@ def _failed(
     )
 
 
-def _rows_of(cursor: Any) -> tuple[int | None, Results | None]:
-    """The row count and the rows kept, from an asyncio adapter's cursor (sync cursors keep
-    none: they are never asked)."""
-    rows = cursor.rowcount
-    results = keep_rows(cursor._rows, RESULT_ROWS_KEPT) if _buffers_rows(type(cursor)) else None
-    return (rows if rows is None or rows >= 0 else None), results
-
-
-def _reads_directly(cursor_type: type) -> bool:
-    """Whether ``cursor_type`` keeps its rows in a ``_rows`` slot and its ``rowcount`` property
-    is ``return self._rowcount`` of a slot (SQLAlchemy's asyncpg adapter): the hook then reads
-    the two slots itself, one property call less per statement. Known per cursor class."""
-    known = _direct_reads.get(cursor_type)
+def _cursor_kind(cursor_type: type) -> int:
+    """What the hook reads from an asyncio adapter's cursor, per class (not per statement: a
+    failed getattr on a C cursor costs an exception): ``_KEEPS_ROWS`` when it buffers its rows
+    in ``_rows`` (SQLAlchemy's adapters, a slot), ``_READ_SLOTS`` when besides its
+    ``rowcount`` property is ``return self._rowcount`` of a slot (the asyncpg adapter): the
+    hook then reads the two slots itself, one property call less per statement; else 0."""
+    known = _cursor_kinds.get(cursor_type)
     if known is None:
-        known = _direct_reads[cursor_type] = _slots_say_it_all(cursor_type)
+        known = _cursor_kinds[cursor_type] = _kind_of(cursor_type)
     return known
 
 
-def _slots_say_it_all(cursor_type: type) -> bool:
+def _kind_of(cursor_type: type) -> int:
+    if not hasattr(cursor_type, "_rows"):  # a slot (a descriptor on the class)
+        return 0
     count = getattr(cursor_type, "rowcount", None)
-    function = getattr(count, "fget", None)
-    code = getattr(function, "__code__", None)
-    if code is None or not _buffers_rows(cursor_type):
-        return False
+    code = getattr(getattr(count, "fget", None), "__code__", None)
+    if type(count) is not property or code is None:
+        return _KEEPS_ROWS
     steps = [(i.opname, i.argval) for i in dis.get_instructions(code) if i.opname != "RESUME"]
     slot = getattr(cursor_type, "_rowcount", None)
-    return (
-        type(count) is property
-        and steps == [("LOAD_FAST", "self"), ("LOAD_ATTR", "_rowcount"), ("RETURN_VALUE", None)]
+    if (
+        steps == [("LOAD_FAST", "self"), ("LOAD_ATTR", "_rowcount"), ("RETURN_VALUE", None)]
         and type(slot).__name__ == "member_descriptor"
-    )
-
-
-def _buffers_rows(cursor_type: type) -> bool:
-    """Per cursor class, not per query: a failed getattr on a C cursor costs an exception."""
-    known = _buffering.get(cursor_type)
-    if known is None:
-        # a slot (a descriptor on the class): true for SQLAlchemy's asyncio cursor adapters
-        known = _buffering[cursor_type] = hasattr(cursor_type, "_rows")
-    return known
+    ):
+        return _READ_SLOTS
+    return _KEEPS_ROWS
