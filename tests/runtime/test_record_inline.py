@@ -203,3 +203,19 @@ def test_task_lookup_is_current_task() -> None:
     thread.start()
     thread.join()
     assert seen == [True, True, True]
+
+
+@pytest.mark.parametrize("driver", ["asyncpg", "psycopg"])
+async def test_first_connect_checks_are_not_recorded_asyncio(pg_url: str, driver: str) -> None:
+    """The dialect's checks on an engine's first connection run with no unit in their context
+    (they are SQLAlchemy's); the unit records again right after, in the same task."""
+    fresh = create_async_engine(sqlalchemy_url(pg_url, driver))
+    instrument(fresh)
+    try:
+        with profile() as unit:
+            async with fresh.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+    finally:
+        uninstrument(fresh)
+        await fresh.dispose()
+    assert [e.fingerprint.text for e in unit.events] == ["SELECT ?"]
