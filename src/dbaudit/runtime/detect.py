@@ -13,6 +13,20 @@ that one problem is reported once (an N+1 loop is not also a run of "sequential"
    loads are enough (``lazy_load_threshold``).
    **Per-item writes** (DBA103): the same INSERT, UPDATE or DELETE repeated the same way; one
    multi-row statement or one ``executemany`` would do.
+   **Batches are neither** (see :func:`_batched`): a loop of pages or of chunks already
+   batches, its statements grow with the rows over the batch size. What the executed
+   statements show decides, strictly (a real N+1 must never be hidden): *offset pages*, where
+   the one varying parameter is the OFFSET's ``?`` (by index in the fingerprint, whose ``?``
+   are the parameters when their count is the parameters'), growing by one step of at least
+   ``_BATCH_MIN`` (the LIMIT, when it is a parameter; the rows, when counted); *keyset pages*,
+   where only cursors (``?`` compared with ``<``/``>`` under ``ORDER BY ... LIMIT``) vary and
+   each is in the previous page's last row, or an integer one (``hash(n) == n``) moves by the
+   LIMIT at least; *chunks*, where the collapsed ``IN (?)``, ``ARRAY[?]`` or ``VALUES`` list
+   held at least ``_BATCH_MIN`` values (the parameters the fingerprint's ``?`` do not account
+   for), chunks of one size but the last and, for keys, none in two chunks (``= ANY(?)``: only
+   with kept values, an array being one hash). A LIMIT per parent key, one key per statement,
+   chunks or pages under ``_BATCH_MIN`` stay N+1s. Such groups are claimed: not "sequential"
+   queries either.
 2. **Duplicate queries** (DBA301): the same fingerprint with the same parameters, repeated.
 3. **Sequential independent queries** (DBA105): consecutive SELECTs in one asyncio task where no
    query's parameters can have come from another's result (see :func:`ready_levels`: parameter
@@ -31,7 +45,9 @@ Cost (issue #5): ``detect`` runs once per profiled unit, so it skips what a unit
 statement ran twice: no grouping for N+1 or duplicates; fewer than two SELECTs in any task: no
 dependency analysis; no query reached the threshold: no slow-query pass), reads the events'
 fields at C speed (``itemgetter``, ``map``, a stable sort and ``groupby``) rather than one Python
-step per event, and builds each finding once, with the unit's totals in its evidence.
+step per event, and builds each finding once, with the unit's totals in its evidence. The
+batch checks run only for a group about to be reported, from a shape cached per statement
+text (``None``, the usual answer, when it has no LIMIT, OFFSET or collapsed list).
 """
 
 from __future__ import annotations
@@ -131,7 +147,8 @@ class Suppressed:
 class Detection:
     findings: tuple[Finding, ...]
     suppressed: tuple[Suppressed, ...] = ()
-    claimed: frozenset[int] = frozenset()  # seq of every event some finding explains
+    # seq of every event some finding explains, or a page or chunk loop (no finding) does
+    claimed: frozenset[int] = frozenset()
 
 
 # (index of the loop's frame in the stack, the loop's first line) or None: see runtime/loops.py
@@ -169,7 +186,7 @@ def detect(
         if len(set(map(_DIGEST, judged))) < len(judged):
             plain = judged if selects_only else _plain(judged)
             for finding, explained in _n_plus_one_findings(
-                plain, config, unit, locate_loop, totals
+                plain, config, unit, locate_loop, totals, claimed
             ):
                 findings.append(finding)
                 claimed.update(explained)
@@ -221,7 +238,9 @@ def _n_plus_one_findings(
     unit: str,
     locate_loop: LocateLoop | None,
     totals: tuple[int, float],
+    batched: set[int] | None = None,
 ) -> list[tuple[Finding, set[int]]]:
+    """``batched`` collects the seq of the events of recognised batch loops."""
     found = []
     least = min(config.n_plus_one_threshold, config.lazy_load_threshold)
     for group in _repetition_groups(plain, locate_loop, repeated_only=True):
@@ -235,12 +254,199 @@ def _n_plus_one_findings(
             threshold = min(threshold, config.lazy_load_threshold)
         if len(group_events) < threshold or distinct_params < 2:
             continue  # the same parameters every time is a duplicate, not a loop over keys
+        if load is None and _batched(group_events):
+            if batched is not None:  # explained: not "sequential" queries either
+                batched.update(map(_SEQ, group_events))
+            continue  # pages or chunks: the queries grow with rows over the batch size
         if group_events[0].fingerprint.kind == "select":
             finding = _n_plus_one_finding(group, distinct_params, load, unit, totals)
         else:
             finding = _per_item_writes_finding(group, distinct_params, unit, totals)
         found.append((finding, set(map(_SEQ, group_events))))
     return found
+
+
+# --- Batched reads and writes: page loops and chunk loops are not N+1 ------------------------
+
+_BATCH_MIN = 3  # keys (or rows) per statement of a batch; fewer is still the per-item shape
+_INT_LIKE = 1 << 40  # hash(n) is n for an int: a hash this small is an int's, not a string's
+_PLACEHOLDER = re.compile(r"\?")
+_CURSOR_BEFORE = re.compile(r"(?<![<>=!-])(?:>=?|<=?) (?:CAST\()?$")
+_LIST_OPENERS = re.compile(r" IN \((?!SELECT )|\bANY\(|\bVALUES \(|\bARRAY\[")
+
+
+@dataclass(frozen=True, slots=True)
+class _BatchShape:
+    """What a statement's normalised text says about batching, by placeholder index."""
+
+    placeholders: int  # ``?`` in the text: parameters, and literals the fingerprint replaced
+    list_width: int  # ``?`` in the one collapsed list's item (IN, ANY, VALUES), 0: none or many
+    list_kind: str  # its opener: "IN (", "ANY(" (one parameter holds the keys), "VALUES (" ...
+    limit_at: int  # index of the last LIMIT's ``?``, -1 without
+    offset_at: int  # index of the last OFFSET's ``?``, -1 without
+    cursors: tuple[int, ...]  # ``?`` compared with < <= > >= under ORDER BY ... LIMIT
+
+
+@functools.lru_cache(maxsize=1024)
+def _batch_shape(text: str) -> _BatchShape | None:
+    """None when ``text`` can be no batch: no LIMIT or OFFSET, no collapsed list."""
+    openers = list(_LIST_OPENERS.finditer(text))
+    if not openers and " LIMIT " not in text and " OFFSET " not in text:
+        return None
+    marks = [m.start() for m in _PLACEHOLDER.finditer(text)]
+    width, kind = 0, ""
+    if len(openers) == 1:
+        opener = openers[0]
+        close = "]" if opener.group().endswith("[") else ")"
+        depth, end = 1, opener.end()
+        while end < len(text) and depth:
+            depth += {"(": 1, "[": 1, ")": -1, "]": -1}.get(text[end], 0)
+            end += 1
+        if close == text[end - 1 : end]:
+            width = text.count("?", opener.end(), end)
+            kind = opener.group().strip()
+    limit_at = offset_at = -1
+    cursors: list[int] = []
+    ordered = " ORDER BY " in text and " LIMIT " in text
+    for index, at in enumerate(marks):
+        before = text[max(0, at - 20) : at]
+        if before.endswith(("LIMIT ", "LIMIT CAST(")):
+            limit_at = index
+        elif before.endswith(("OFFSET ", "OFFSET CAST(")):
+            offset_at = index
+        elif ordered and _CURSOR_BEFORE.search(before):
+            cursors.append(index)
+    return _BatchShape(len(marks), width, kind, limit_at, offset_at, tuple(cursors))
+
+
+def _batched(events: Sequence[QueryEvent]) -> bool:
+    """True when a repetition group reads or writes in batches: pages of a table (by OFFSET or
+    by a cursor, keyset pagination) or chunks of many keys per statement. The number of such
+    statements grows with the rows over the page size, not with the rows: no N+1."""
+    shape = _batch_shape(events[0].fingerprint.text)
+    if shape is None:
+        return False
+    params = list(map(_PARAMS, events))
+    if shape.list_width:
+        return _chunks(events, params, shape)
+    sizes = set(map(len, params))
+    if len(sizes) != 1:
+        return False
+    (size,) = sizes
+    columns = list(zip(*params, strict=True))
+    varying = [i for i, column in enumerate(columns) if len(set(column)) > 1]
+    exact = size == shape.placeholders  # no literal among the ``?``: index i is parameter i
+    offset_pages = shape.offset_at >= 0 and len(varying) == 1
+    if offset_pages and _offset_pages(events, columns, varying[0], shape, exact):
+        return True
+    if shape.cursors and varying and (not exact or set(varying) <= set(shape.cursors)):
+        return _keyset_pages(events, columns, varying, shape, exact)
+    return False
+
+
+def _offset_pages(
+    events: Sequence[QueryEvent],
+    columns: list[tuple[int, ...]],
+    varying: int,
+    shape: _BatchShape,
+    exact: bool,
+) -> bool:
+    """The one varying parameter is the OFFSET, growing by a page (of at least _BATCH_MIN
+    rows) each time: ``LIMIT 100 OFFSET 0``, ``100``, ``200``..."""
+    offsets = columns[varying]
+    if exact:
+        if varying != shape.offset_at:
+            return False
+    elif varying != len(columns) - 1 - (shape.placeholders - 1 - shape.offset_at) or offsets[0]:
+        # literals among the ``?``: the last parameters are the OFFSET's only if nothing after
+        # it is a literal, and a first page at offset 0 is required as well
+        return False
+    step = offsets[1] - offsets[0]
+    if not _BATCH_MIN <= step < _INT_LIKE or not 0 <= offsets[0] < _INT_LIKE:
+        return False
+    moves = list(map(sub, offsets[1:], offsets))  # later - earlier
+    if any(move != step for move in moves[:-1]) or not 1 <= moves[-1] <= step:
+        return False  # a page each time; the move past a short last page may be shorter
+    if exact and shape.limit_at >= 0 and columns[shape.limit_at][0] != step:
+        return False  # the offset grows by the limit
+    rows = [e.rows for e in events[:-2]]
+    return None in rows or set(rows) <= {step}  # full pages, when counted
+
+
+def _keyset_pages(
+    events: Sequence[QueryEvent],
+    columns: list[tuple[int, ...]],
+    varying: list[int],
+    shape: _BatchShape,
+    exact: bool,
+) -> bool:
+    """Only the cursor (``WHERE id > ? ORDER BY id LIMIT ?``) varies, and each page starts
+    after the previous one: its cursor is in the previous page's last row (when the rows were
+    seen; then a literal LIMIT is fine too), or an integer cursor moves by at least the limit
+    each time (but after the last page, which may be short)."""
+    pages = [e.result_hashes for e in events[:-1]]  # each gives the next one its cursor
+    seen = [page for page in pages if isinstance(page, Results)]
+    if len(seen) == len(pages) and all(len(page) >= _BATCH_MIN for page in seen[:-1]) and seen[-1]:
+        for page, event in zip(seen, events[1:], strict=True):  # (the last page may be short)
+            try:
+                last_row = set(map(hash, page[-1]))
+            except TypeError:
+                return False
+            if not {event.param_hashes[i] for i in varying} <= last_row:
+                return False
+        return True
+    if not exact or len(varying) != 1 or shape.limit_at < 0:
+        return False
+    limit = columns[shape.limit_at][0]
+    cursor = columns[varying[0]]
+    if not _BATCH_MIN <= limit < _INT_LIKE or max(map(abs, cursor)) >= _INT_LIKE:
+        return False
+    moves = list(map(sub, cursor[1:], cursor))  # later - earlier
+    if moves[-1] < 0:  # descending (``id < ?``)
+        moves = [-m for m in moves]
+    return all(m >= limit for m in moves[:-1]) and moves[-1] > 0
+
+
+def _chunks(
+    events: Sequence[QueryEvent], params: list[tuple[int, ...]], shape: _BatchShape
+) -> bool:
+    """Each statement carries a different chunk of at least _BATCH_MIN keys (or rows), the
+    chunks of one size but the last, and no key in two chunks: ``WHERE id IN (?, ?, ...)``,
+    ``= ANY(?)`` with an array, ``VALUES (?), (?), ...``."""
+    if shape.list_kind == "ANY(":
+        sizes = _array_sizes(events)
+        if sizes is None:
+            return False  # the array's length is not in its one hash
+    else:  # the collapsed list holds what the text's ``?`` do not (literals only lower this)
+        sizes = [(len(p) - shape.placeholders) // shape.list_width + 1 for p in params]
+    full = sizes[0]
+    if full < _BATCH_MIN or any(s != full for s in sizes[1:-1]) or not 1 <= sizes[-1] <= full:
+        return False
+    if shape.list_kind == "ANY(":
+        return True  # different arrays (the group has distinct parameters)
+    if shape.list_kind == "VALUES (":
+        return True  # rows of many values (values of one column repeat across rows)
+    # no key in two chunks, once the values every statement has (the constants) are set aside
+    chunks = list(map(set, params))
+    constants = set.intersection(*chunks)
+    keys = [chunk - constants for chunk in chunks]
+    return len(set().union(*keys)) == sum(map(len, keys))
+
+
+def _array_sizes(events: Sequence[QueryEvent]) -> list[int] | None:
+    """The length of the array parameter of each event, when the values were kept."""
+    sizes = []
+    for event in events:
+        values = event.params
+        if isinstance(values, dict):
+            values = list(values.values())
+        if not isinstance(values, list | tuple):
+            return None
+        arrays = [len(v) for v in values if isinstance(v, list | tuple)]
+        if len(arrays) != 1:
+            return None
+        sizes.append(arrays[0])
+    return sizes
 
 
 @dataclass(frozen=True, slots=True)
