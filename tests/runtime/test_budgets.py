@@ -145,3 +145,33 @@ def test_the_exact_count_assertion_is_exported_by_the_runtime_package() -> None:
     assert rt.assert_num_queries is budgets.assert_num_queries
     assert rt.QueryCountMismatch is budgets.QueryCountMismatch
     assert {"assert_num_queries", "QueryCountMismatch"} <= set(rt.__all__)
+
+
+def test_budget_blocks_keep_their_default_names(db: sqlite3.Connection) -> None:
+    from dbaudit.runtime import assert_max_queries
+
+    with assert_max_queries(3) as most, assert_num_queries(0) as exact:
+        pass
+    with assert_max_db_time(50) as timed, assert_max_db_time(0.5, "named") as named:
+        pass
+    names = [unit.name for unit in (most, exact, timed, named)]
+    assert names == [
+        "assert_max_queries(3)",
+        "assert_num_queries(0)",
+        "assert_max_db_time(50 ms)",
+        "named",
+    ]
+
+
+def test_a_failing_block_closes_its_unit_and_nests_in_the_one_around(
+    db: sqlite3.Connection,
+) -> None:
+    from dbaudit.runtime import current_unit
+
+    with profile("around") as around:
+        with pytest.raises(KeyError), assert_num_queries(1) as block:
+            db.execute("SELECT 1")
+            raise KeyError("the test's own failure")
+        assert current_unit() is around
+    assert block.parent is around and block.ended is not None
+    assert around.query_count == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import sys
 import threading
 from collections.abc import Iterator
 
@@ -229,3 +230,34 @@ def test_top_level_package_exports() -> None:
     assert dbaudit.ignore is ignore
     with pytest.raises(AttributeError):
         _ = dbaudit.no_such_name  # type: ignore[attr-defined]
+
+
+def test_default_names_are_where_the_unit_opened() -> None:
+    line = sys._getframe().f_lineno
+    with profile() as unit:
+        pass
+
+    async def opened() -> Unit:
+        async with profile() as unit:
+            return unit
+
+    assert unit.name == f"{__file__}:{line + 1}"
+    assert asyncio.run(opened()).name == f"{__file__}:{line + 5}"
+
+
+def test_add_findings_joins_the_detectors_with_allow_patterns(db: sqlite3.Connection) -> None:
+    from dbaudit.findings import Finding, Severity
+
+    def finding(path: str) -> Finding:
+        return Finding("DBA401", Severity.HIGH, "m", path, 3, 3)
+
+    with profile(config=DetectConfig(allow=("skip/*",))) as unit:
+        for key in range(4):
+            load_item(db, key)
+        with pytest.raises(ValueError, match="still open"):
+            unit.add_findings([finding("app/a.py")])
+    detected = unit.findings
+    unit.add_findings([finding("app/a.py"), finding("skip/b.py")])
+    assert unit.findings == [*detected, finding("app/a.py")]
+    assert [s.finding.path for s in unit.detection.suppressed] == ["skip/b.py"]
+    assert "skip/*" in unit.detection.suppressed[0].reason

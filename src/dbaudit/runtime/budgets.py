@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from dbaudit.runtime.events import CallSite, QueryEvent
-from dbaudit.runtime.unit import Unit, _caller_name, profile
+from dbaudit.runtime.unit import Unit, budget_block
 
 WORST_LISTED = 5
 LISTED_STATEMENTS = 50  # statements a count failure lists, in the order they ran
@@ -94,18 +94,15 @@ def check_budget_ms(value: object, what: str = "max_db_time") -> float:
 
 
 @contextmanager
-def assert_max_db_time(budget_ms: float, name: str = "") -> Iterator[Unit]:
+def assert_max_db_time(
+    budget_ms: float, name: str = "", *, threads: bool | None = None
+) -> Iterator[Unit]:
     """Fail with the costliest statements when the block spends more than ``budget_ms``
-    milliseconds in the database (queries inside ``ignore()`` count too)."""
+    milliseconds in the database (queries inside ``ignore()`` count too). ``threads``: see
+    ``unit.budget_block`` (the pytest fixture passes True)."""
     budget = check_budget_ms(budget_ms)
-    scope = profile(name or f"assert_max_db_time({budget:g} ms)")
-    unit = scope._enter(_caller_name(3))
-    failed = True
-    try:
+    with budget_block(name or f"assert_max_db_time({budget:g} ms)", threads) as unit:
         yield unit
-        failed = False
-    finally:
-        scope._exit(failed)
     if unit.db_time_ms > budget:
         raise DbTimeBudgetExceeded(unit, budget)
 
@@ -146,18 +143,15 @@ def check_query_count(value: object, what: str = "num_queries") -> int:
 
 
 @contextmanager
-def assert_num_queries(expected: int, name: str = "") -> Iterator[Unit]:
+def assert_num_queries(
+    expected: int, name: str = "", *, threads: bool | None = None
+) -> Iterator[Unit]:
     """Fail, listing every statement with its call site, unless the block sends exactly
     ``expected`` statements (more or fewer). Counted as the budgets count: statements that
-    reached the driver, flushes included, an ``executemany`` as one, ``ignore()`` blocks too."""
+    reached the driver, flushes included, an ``executemany`` as one, ``ignore()`` blocks too.
+    ``threads``: see ``unit.budget_block`` (the pytest fixture passes True)."""
     count = check_query_count(expected, "assert_num_queries")
-    scope = profile(name or f"assert_num_queries({count})")
-    unit = scope._enter(_caller_name(3))
-    failed = True
-    try:
+    with budget_block(name or f"assert_num_queries({count})", threads) as unit:
         yield unit
-        failed = False
-    finally:
-        scope._exit(failed)
     if unit.query_count != count:
         raise QueryCountMismatch(unit, count)

@@ -32,6 +32,7 @@ import warnings
 from collections.abc import Callable, Generator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,6 +55,14 @@ BUDGET_FIXTURES = frozenset(
     ("assert_max_queries", "assert_num_queries", "assert_max_db_time", "dbaudit_unit")
 )
 RULE_ID = re.compile(r"^[A-Z]{3}\d{3}$")  # in a marker's allow=: a rule, else a pattern
+# The unit of a test (and the dbaudit_unit and budget fixtures' units) is opened with
+# ``profile(threads=True)``: it also takes the statements of every thread with no unit in its
+# own context while it is open (a threading.Thread or executor worker the test started, an
+# app's server thread under a test client, one started by a fixture), each at its own call
+# site. One test runs at a time in a process (xdist workers are processes), so those are the
+# test's; the unit closes at the end of the test's call, and a thread's statement after that
+# is in no unit. (A thread that a test leaves running and that queries while a later test
+# runs is counted in that test: nothing tells it from a server thread shared by the tests.)
 
 
 class DbauditWarning(UserWarning):
@@ -246,24 +255,26 @@ def _fixture_names(item: pytest.Item) -> list[str]:
 
 @pytest.fixture()
 def assert_max_queries() -> Callable[[int], AbstractContextManager[Unit]]:
-    """``with assert_max_queries(3): ...`` fails listing the queries when more than 3 run."""
+    """``with assert_max_queries(3): ...`` fails listing the queries when more than 3 run
+    (in the test's thread or in a thread with no unit of its own: see ``_THREADS``)."""
     from dbaudit.runtime import instrument
     from dbaudit.runtime.unit import assert_max_queries as budget
 
     instrument()  # every SQLAlchemy engine; other connections through instrument()
-    return budget
+    return partial(budget, threads=True)
 
 
 @pytest.fixture()
 def dbaudit_unit() -> Generator[Unit, None, None]:
     """The test as a unit of its own, to read while it runs or after: ``dbaudit_unit.query_count``,
     ``.events`` (statements, call sites, durations), ``.db_time_ms``, ``.findings``. Opened
-    when the fixture is set up, so it also sees the queries of fixtures set up after it."""
+    when the fixture is set up, so it also sees the queries of fixtures set up after it, and
+    those of threads with no unit of their own (see ``_THREADS``)."""
     from dbaudit.runtime import instrument
     from dbaudit.runtime.unit import profile
 
     instrument()
-    with profile("dbaudit_unit") as unit:
+    with profile("dbaudit_unit", threads=True) as unit:
         yield unit
 
 
@@ -274,7 +285,7 @@ def assert_num_queries() -> Callable[[int], AbstractContextManager[Unit]]:
     from dbaudit.runtime.budgets import assert_num_queries as budget
 
     instrument()
-    return budget
+    return partial(budget, threads=True)
 
 
 @pytest.fixture()
@@ -285,7 +296,7 @@ def assert_max_db_time() -> Callable[[float], AbstractContextManager[Unit]]:
     from dbaudit.runtime.budgets import assert_max_db_time as budget
 
     instrument()
-    return budget
+    return partial(budget, threads=True)
 
 
 def _settings(config: pytest.Config) -> Settings:
@@ -412,7 +423,9 @@ class DbauditPlugin:
         from dbaudit.runtime.unit import profile
 
         explain = self._explains(item)
-        scope = profile(item.nodeid, config=self._detect_config(item), keep_params=explain)
+        config = self._detect_config(item)
+        # threads=True: see _THREADS
+        scope = profile(item.nodeid, config=config, keep_params=explain, threads=True)
         unit = scope._enter(item.nodeid)
         try:
             result = yield
@@ -453,8 +466,8 @@ class DbauditPlugin:
             self.explained += outcome.explained
             for note in outcome.notes:
                 self.explain_notes.setdefault(note, item.nodeid)
-            if outcome.findings:
-                _add_findings(unit, outcome.findings)
+            if outcome.findings:  # joined to the detectors' (so every reader sees them)
+                unit.add_findings(outcome.findings)
         except Exception as error:  # the check must never break a test
             note = f"the missing-index check failed: {type(error).__name__}: {error}"
             self.explain_notes.setdefault(note, item.nodeid)
@@ -701,32 +714,6 @@ def _describe(finding: Finding) -> str:
     if finding.fix is not None:
         text += f"\n  fix: {finding.fix.code or finding.fix.summary}"
     return text
-
-
-def _add_findings(unit: Unit, findings: list[Finding]) -> None:
-    """Findings of the plugin's own checks join the detectors' (allow patterns applied), so
-    everything that reads ``unit.findings`` or ``unit.detection`` sees them.
-    TODO: a public ``Unit`` method for this (unit.py is not this module's)."""
-    from fnmatch import fnmatchcase
-
-    from dbaudit.runtime.detect import Suppressed
-
-    detection = unit.detection
-    kept, suppressed = list(detection.findings), list(detection.suppressed)
-    for finding in findings:
-        subjects = (
-            finding.problem,
-            f"{finding.path}:{finding.line}",
-            finding.path,
-            finding.function,
-        )
-        patterns = unit.config.allow
-        pattern = next((p for p in patterns if any(fnmatchcase(s, p) for s in subjects)), None)
-        if pattern is None:
-            kept.append(finding)
-        else:
-            suppressed.append(Suppressed(finding, f"allowed by pattern {pattern!r}"))
-    unit._detection = replace(detection, findings=tuple(kept), suppressed=tuple(suppressed))
 
 
 def _enforce_budgets(item: pytest.Item, unit: Unit, default_budget: int | None = None) -> None:

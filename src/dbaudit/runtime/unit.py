@@ -6,6 +6,16 @@ HTTP request. The active unit lives in one ``ContextVar`` (the only runtime stat
 inherits it, a thread does not (unless it runs in a copied context, as ``asyncio.to_thread``
 does). Units nest: an ``assert_max_queries`` block inside a profiled test records into both.
 
+Threads: a unit opened with ``profile(threads=True)`` (the pytest plugin's unit of a test, the
+budget fixtures' blocks) also takes, while it is open, the statements of every thread that has
+no unit in its own context (a ``threading.Thread`` or executor worker the test started, a test
+client's server thread): the process's one *fallback*, read by the capture hooks only when their
+context holds no unit (the ``ContextVar``'s default, see :func:`_take_threads`). Units opened
+with no flag keep strict context scoping: a request's unit (the middleware's) never collects
+another thread's statements. Events from several threads arrive out of ``seq`` order; a unit
+that took threads' statements puts its events (and its enclosing units') back in order when it
+closes.
+
 Capture adapters call :func:`active` first (one ``ContextVar.get``; nothing else happens when no
 unit is active) and :func:`record` after the statement ran. ``record`` never raises: a failure
 inside the profiler is counted (:func:`profiler_errors`) and logged once, and the application's
@@ -15,15 +25,17 @@ query goes on untouched.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import inspect
 import itertools
 import logging
 import math
+import operator
 import sys
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from time import perf_counter as _perf_counter
@@ -31,7 +43,7 @@ from typing import Any, NamedTuple, ParamSpec, TypeVar
 
 from dbaudit.findings import Finding
 from dbaudit.runtime.callsite import MAX_STACK, StackAnchor, capture_stack
-from dbaudit.runtime.detect import DetectConfig, Detection, detect
+from dbaudit.runtime.detect import DetectConfig, Detection, _apply_allowlist, detect
 from dbaudit.runtime.events import QueryEvent, Results
 from dbaudit.runtime.loops import loop_frame
 from dbaudit.sql import Fingerprint, fingerprint
@@ -49,14 +61,19 @@ class _State(NamedTuple):
 
 _STATE: ContextVar[_State | None] = ContextVar("dbaudit_unit", default=None)
 # The adapters' first read, bound once: ``_STATE.get()`` looks the method up (a new bound
-# method object) at every call, with or without a unit.
-_get_state = _STATE.get
+# method object) at every call, with or without a unit. While a unit takes other threads'
+# statements it is ``partial(_STATE.get, that unit's state)`` (see _take_threads): the adapters
+# read it as ``unit._get_state`` (a module attribute, never a copy imported once).
+_get_state: Callable[[], _State | None] = _STATE.get
+# the state of the unit that takes the statements of threads with no unit of their own, if any
+_threads_state: _State | None = None
 _set_state = _STATE.set  # and per unit opened and closed
 _reset_state = _STATE.reset
 # tuple.__new__ straight away: a NamedTuple's generated __new__ is one more Python call per query
 # (per event, and per unit for a _State)
 _new_event = tuple.__new__
 _sequence = itertools.count()  # process-wide order of events; next() is atomic in CPython
+_SEQ = operator.itemgetter(0)  # an event's ``seq``
 # Fingerprints by SQL text, one cache per dialect: the dialect is known per hook, so the key is
 # the string itself (its hash is cached), not a new (sql, dialect) tuple hashed per query.
 _fingerprints: defaultdict[str, dict[str, Fingerprint]] = defaultdict(dict)
@@ -97,6 +114,38 @@ def _default_config() -> DetectConfig:
     return DetectConfig()
 
 
+def _take_threads(state: _State | None) -> None:
+    """Make ``state`` the one the hooks get in a context that holds no unit (None: no such
+    state). ``ContextVar.get(default)`` returns the default only when the variable was never
+    set in that context (or was reset to that): a context that set it to None (SQLAlchemy's
+    own statements on a first connection, ``capture/sqlalchemy.py``) keeps None. Nothing
+    changes for a context that has a unit, nor per statement: one call either way."""
+    global _get_state, _threads_state
+    _threads_state = state
+    _get_state = _STATE.get if state is None else functools.partial(_STATE.get, state)
+
+
+def _release_threads(unit: Unit) -> None:
+    """``unit`` closed: when it (or a unit opened inside it) takes threads' statements, the
+    nearest enclosing unit still open that takes them takes them again (None when there is
+    none: a statement of such a thread is then in no unit). Then ``unit``'s events, and its
+    enclosing units', are put back in the order they ran (``seq``): threads append as they
+    finish. (A sort of ints in C holds the GIL: atomic against a thread still appending.)"""
+    taker = _threads_state
+    inner = taker[0] if taker is not None else None
+    while inner is not None and inner is not unit:
+        inner = inner.parent
+    if inner is not None:  # else another unit (not one of this one's) took over: left alone
+        heir = unit.parent
+        while heir is not None and not (heir.threads and heir.ended is None):
+            heir = heir.parent
+        _take_threads(_new_event(_State, (heir, False)) if heir is not None else None)
+    scope: Unit | None = unit
+    while scope is not None:
+        scope.events.sort(key=_SEQ)
+        scope = scope.parent
+
+
 def current_unit() -> Unit | None:
     state = _get_state()
     return state[0] if state is not None else None
@@ -124,6 +173,7 @@ class Unit:
         "name",
         "parent",
         "started",
+        "threads",
     )
 
     def __init__(
@@ -153,6 +203,9 @@ class Unit:
         self._detection: Detection | None = None
         # the stack when the unit opened (see StackAnchor); released when it closes
         self.anchor: StackAnchor | None = None
+        # it takes the statements of threads with no unit of their own while open (see
+        # profile's ``threads``)
+        self.threads = False
 
     def add(self, event: QueryEvent) -> None:
         unit: Unit | None = self
@@ -194,6 +247,22 @@ class Unit:
     @property
     def findings(self) -> list[Finding]:
         return list(self.detection.findings)
+
+    def add_findings(self, findings: Iterable[Finding]) -> None:
+        """Findings of a check other than the detectors (the pytest plugin's missing-index
+        check) join the detectors' in :attr:`detection` and :attr:`findings`, the unit's
+        ``allow`` patterns applied as the detectors apply them (a matching finding is
+        suppressed, with the pattern as its reason). For a closed unit: an open one runs its
+        detectors afresh at each read."""
+        if self.ended is None:
+            raise ValueError(f"add_findings on {self!r}, which is still open")
+        detection = self.detection
+        kept, suppressed = _apply_allowlist(list(findings), self.config.allow)
+        self._detection = dataclasses.replace(
+            detection,
+            findings=(*detection.findings, *kept),
+            suppressed=(*detection.suppressed, *suppressed),
+        )
 
     def __repr__(self) -> str:
         return f"<Unit {self.name!r}: {self.query_count} queries>"
@@ -394,6 +463,13 @@ class profile:  # lower case: it reads as a function, ``with dbaudit.profile():`
     at the end of the unit; ``on_finish(unit)`` is called with every closed unit (for a decorated
     function, the only way to see it). Events go to the engines and connections passed to
     ``dbaudit.runtime.instrument``.
+
+    ``threads=True``: this unit also collects statements of threads that have no unit of their
+    own while it is open (a worker thread or executor the block starts, a test client's server
+    thread), each with its own thread's call site, as the pytest plugin's unit of a test does.
+    One unit of the process at a time takes them: the innermost one opened (a unit opened with
+    it inside another hands them back when it closes). For one thing at a time, as a test:
+    two such units open at once in two threads would take each other's threads' statements.
     """
 
     def __init__(
@@ -404,21 +480,29 @@ class profile:  # lower case: it reads as a function, ``with dbaudit.profile():`
         keep_params: bool = False,
         raise_on: tuple[str, ...] = (),
         on_finish: Callable[[Unit], None] | None = None,
+        threads: bool = False,
     ) -> None:
         self.name = name
         self.config = config
         self.keep_params = keep_params
         self.raise_on = raise_on
         self.on_finish = on_finish
+        self.threads = threads
         self._open: list[tuple[Unit, Any]] = []
 
     def _enter(self, default_name: str) -> Unit:
-        state = _get_state()  # the enclosing unit's, if any
+        # the enclosing unit's, if any: this context's, else (in a thread with none) the one
+        # that takes threads' statements, which then gets this unit's too
+        state = _get_state()
         parent = state[0] if state is not None else None
         unit = Unit(self.name or default_name, self.config, parent, self.keep_params)
         unit.anchor = StackAnchor.here(2)
-        token = _set_state(_new_event(_State, (unit, False)))
+        state = _new_event(_State, (unit, False))
+        token = _set_state(state)
         self._open.append((unit, token))
+        if self.threads:
+            unit.threads = True
+            _take_threads(state)
         return unit
 
     def _exit(self, failed: bool) -> None:
@@ -427,6 +511,8 @@ class profile:  # lower case: it reads as a function, ``with dbaudit.profile():`
         unit.anchor = None  # unit.close(), without the call
         if unit.ended is None:
             unit.ended = _perf_counter()
+        if unit.threads:
+            _release_threads(unit)
         if self.on_finish is not None:
             self.on_finish(unit)
         if self.raise_on and not failed:
@@ -453,6 +539,7 @@ class profile:  # lower case: it reads as a function, ``with dbaudit.profile():`
             keep_params=self.keep_params,
             raise_on=self.raise_on,
             on_finish=self.on_finish,
+            threads=self.threads,
         )
 
     def __call__(self, function: Callable[P, R]) -> Callable[P, R]:
@@ -477,7 +564,7 @@ class profile:  # lower case: it reads as a function, ``with dbaudit.profile():`
 @contextmanager
 def ignore() -> Iterator[None]:
     """Queries inside still count (totals, budgets) but no detector judges them."""
-    state = _STATE.get()
+    state = _get_state()  # in a thread with no unit: the one that takes threads' statements
     if state is None:
         yield
         return
@@ -513,19 +600,37 @@ class QueryBudgetExceeded(AssertionError):
 
 
 @contextmanager
-def assert_max_queries(budget: int, name: str = "") -> Iterator[Unit]:
-    """Fail with the list of queries when the block runs more than ``budget`` of them
-    (queries inside ``ignore()`` count too: ignoring silences detectors, not budgets)."""
-    if budget < 0:
-        raise ValueError(f"query budget must be >= 0, got {budget}")
-    scope = profile(name or f"assert_max_queries({budget})")
-    unit = scope._enter(_caller_name(3))
+def budget_block(name: str, threads: bool | None = None) -> Iterator[Unit]:
+    """The unit of a budget's block (``assert_max_queries``, ``assert_num_queries``,
+    ``assert_max_db_time``): open for the block, closed when it ends (by an exception too,
+    which goes on), judged by the caller after. ``threads``: whether it takes the statements of
+    threads with no unit of their own (see ``profile``); None: when the unit enclosing it in
+    this context does (a block in a test run by the pytest plugin sees the statements of the
+    test's threads, as the test does)."""
+    if threads is None:
+        enclosing = _STATE.get()  # this context's own, never the threads' fallback
+        threads = enclosing is not None and enclosing[0].threads
+    scope = profile(name, threads=threads)
+    unit = scope._enter(name)
     failed = True
     try:
         yield unit
         failed = False
     finally:
         scope._exit(failed)
+
+
+@contextmanager
+def assert_max_queries(
+    budget: int, name: str = "", *, threads: bool | None = None
+) -> Iterator[Unit]:
+    """Fail with the list of queries when the block runs more than ``budget`` of them
+    (queries inside ``ignore()`` count too: ignoring silences detectors, not budgets).
+    ``threads``: see :func:`budget_block` (the pytest fixture passes True)."""
+    if budget < 0:
+        raise ValueError(f"query budget must be >= 0, got {budget}")
+    with budget_block(name or f"assert_max_queries({budget})", threads) as unit:
+        yield unit
     if unit.query_count > budget:
         raise QueryBudgetExceeded(unit, budget)
 

@@ -1,7 +1,9 @@
 """Capture adapters: each hooks one database API and only emits ``QueryEvent``s.
 
-Every adapter follows the same shape: one ``ContextVar`` read (``unit.active()``) decides whether
-anything happens at all; when a unit is active the statement is timed and handed to
+Every adapter follows the same shape: one ``ContextVar`` read (``unit._get_state()``, read as a
+module attribute: while a unit takes the statements of threads with no unit of their own it is
+rebound to return that unit where the context has none) decides whether anything happens at
+all; when a unit is active the statement is timed and handed to
 ``unit.record``, which never raises (SQLAlchemy's hook, the hottest, does ``record``'s work
 inline: the same event, one call of 13 arguments less per statement). Adapters never change the
 statement, its parameters or its result.

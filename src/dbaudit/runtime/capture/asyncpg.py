@@ -18,8 +18,9 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]
 from asyncpg.pool import Pool  # type: ignore[import-untyped]
 
+from dbaudit.runtime import unit as _units  # _units._get_state: rebound, never copied
 from dbaudit.runtime.events import Results
-from dbaudit.runtime.unit import _get_state, keep_rows, record
+from dbaudit.runtime.unit import keep_rows, record
 
 RESULT_ROWS_KEPT = 1000  # larger results are not kept (bounded memory): seen as unknown
 _ASYNCPG_DIR = os.path.dirname(asyncpg.__file__) + os.sep
@@ -50,7 +51,7 @@ def _profiled(base_class: type, name: str, kind: str) -> Any:
     original = getattr(base_class, name)
 
     async def method(self: Any, query: str, *args: Any, **kwargs: Any) -> Any:
-        state = _get_state()
+        state = _units._get_state()
         if state is None or _called_by_asyncpg():
             return await original(self, query, *args, **kwargs)
         started = perf_counter()
@@ -83,7 +84,7 @@ def _profiled_executemany(base_class: type) -> Any:
     original = base_class.executemany  # type: ignore[attr-defined]
 
     async def executemany(self: Any, command: str, args: Any, **kwargs: Any) -> Any:
-        state = _get_state()
+        state = _units._get_state()
         if state is None or _called_by_asyncpg():
             return await original(self, command, args, **kwargs)
         started = perf_counter()

@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from time import perf_counter
 from typing import Any
 
-from dbaudit.runtime.unit import _get_state, record_positional
+from dbaudit.runtime import unit as _units  # _units._get_state: rebound, never copied
+from dbaudit.runtime.unit import record_positional
 
 _new_object = object.__new__
 
@@ -26,7 +27,7 @@ class ProfiledCursor:
         self._dialect = dialect
 
     def execute(self, operation: Any, parameters: Any = None, *args: Any, **kwargs: Any) -> Any:
-        if _get_state() is None and not args and not kwargs:  # no unit: straight through
+        if _units._get_state() is None and not args and not kwargs:  # no unit: straight through
             cursor = self._cursor
             if parameters is None:
                 result = cursor.execute(operation)
@@ -42,7 +43,7 @@ class ProfiledCursor:
         self, method: Any, many: bool, operation: Any, params: Any, args: Any, kwargs: Any
     ) -> Any:
         call_args = (operation,) if params is None and not many else (operation, params)
-        state = _get_state()
+        state = _units._get_state()
         if state is None:
             result = method(*call_args, *args, **kwargs)
             return self if result is self._cursor else result
@@ -121,7 +122,7 @@ class ProfiledConnection:
         cursor._cursor = raw
         cursor._source = self._source
         cursor._dialect = self._dialect
-        if _get_state() is None:  # no unit: straight through
+        if _units._get_state() is None:  # no unit: straight through
             if parameters is None:
                 result = raw.execute(operation)
             else:

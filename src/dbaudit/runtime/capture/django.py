@@ -13,13 +13,14 @@ import importlib
 from time import perf_counter
 from typing import Any
 
-from dbaudit.runtime.unit import _get_state, record
+from dbaudit.runtime import unit as _units  # _units._get_state: rebound, never copied
+from dbaudit.runtime.unit import record
 
 _DIALECTS = {"postgresql": "postgres", "sqlite": "sqlite", "mysql": "mysql"}
 
 
 def _wrapper(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-    state = _get_state()
+    state = _units._get_state()
     if state is None:
         return execute(sql, params, many, context)
     started = perf_counter()

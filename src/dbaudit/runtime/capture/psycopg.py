@@ -7,7 +7,8 @@ from __future__ import annotations
 from time import perf_counter
 from typing import Any
 
-from dbaudit.runtime.unit import _get_state, record_positional
+from dbaudit.runtime import unit as _units  # _units._get_state: rebound, never copied
+from dbaudit.runtime.unit import record_positional
 
 _MARK = "__dbaudit_profiled__"
 
@@ -60,7 +61,7 @@ def _record(
 
 def _sync_cursor_class(base: Any) -> type:
     def execute(self: Any, query: Any, params: Any = None, **kwargs: Any) -> Any:
-        state = _get_state()
+        state = _units._get_state()
         if state is None:
             return base.execute(self, query, params, **kwargs)
         started = perf_counter()
@@ -73,7 +74,7 @@ def _sync_cursor_class(base: Any) -> type:
         return result
 
     def executemany(self: Any, query: Any, params_seq: Any, **kwargs: Any) -> Any:
-        state = _get_state()
+        state = _units._get_state()
         if state is None:
             return base.executemany(self, query, params_seq, **kwargs)
         started = perf_counter()
@@ -88,7 +89,7 @@ def _sync_cursor_class(base: Any) -> type:
 
 def _async_cursor_class(base: Any) -> type:
     async def execute(self: Any, query: Any, params: Any = None, **kwargs: Any) -> Any:
-        state = _get_state()
+        state = _units._get_state()
         if state is None:
             return await base.execute(self, query, params, **kwargs)
         started = perf_counter()
@@ -101,7 +102,7 @@ def _async_cursor_class(base: Any) -> type:
         return result
 
     async def executemany(self: Any, query: Any, params_seq: Any, **kwargs: Any) -> Any:
-        state = _get_state()
+        state = _units._get_state()
         if state is None:
             return await base.executemany(self, query, params_seq, **kwargs)
         started = perf_counter()

@@ -41,6 +41,7 @@ from sqlalchemy.engine.default import DefaultDialect
 from sqlalchemy.engine.interfaces import ExecuteStyle
 from sqlalchemy.pool import Pool
 
+from dbaudit.runtime import unit as _units  # _units._get_state: rebound, never copied
 from dbaudit.runtime.callsite import MAX_STACK, capture_stack, library_callers
 from dbaudit.runtime.capture.sqlalchemy_orm import orm_label
 from dbaudit.runtime.events import QueryEvent, Results
@@ -48,7 +49,6 @@ from dbaudit.runtime.unit import (
     _STATE,
     _fingerprint,
     _get_running_loop,
-    _get_state,
     _new_event,
     _note_failure,
     _sequence,
@@ -281,7 +281,7 @@ def _single(
 
     def do_execute(cursor: Any, statement: str, parameters: Any, context: Any = None) -> Any:
         nonlocal direct_cursor
-        state = _get_state()
+        state = _units._get_state()
         if state is None:
             if direct:
                 cursor.execute(statement, parameters)
@@ -400,7 +400,7 @@ def _single(
 
 def _many(original: Executor, dialect: str) -> Executor:
     def do_executemany(cursor: Any, statement: str, parameters: Any, context: Any = None) -> Any:
-        state = _get_state()
+        state = _units._get_state()
         if state is None:
             return original(cursor, statement, parameters, context)
         started = perf_counter()
@@ -442,7 +442,7 @@ def _no_params(original: Executor, dialect: str) -> Executor:
     )
 
     def do_execute_no_params(cursor: Any, statement: str, context: Any = None) -> Any:
-        if _get_state() is None:
+        if _units._get_state() is None:
             return original(cursor, statement, context)
         return single(cursor, statement, (), context)
 
