@@ -162,7 +162,12 @@ def test_chunks_that_share_keys_or_differ_in_size_are_still_reported(
         for size in (3, 7, 4, 5):
             chunk = IDS[size * 10 : size * 11]
             db.execute(f"SELECT id FROM t WHERE id IN ({marks(len(chunk))})", chunk).fetchall()
-    assert rules(overlapping) == rules(per_parent) == ["DBA101"]
+    with profile() as constant_list:  # a bound list of statuses, a parent key per query
+        for grp in range(7):
+            db.execute(
+                "SELECT id FROM t WHERE seen IN (?, ?, ?) AND grp = ?", (0, 1, 2, grp)
+            ).fetchall()
+    assert rules(overlapping) == rules(per_parent) == rules(constant_list) == ["DBA101"]
 
 
 # --- SQLAlchemy on sqlite --------------------------------------------------------------------

@@ -254,7 +254,8 @@ def _n_plus_one_findings(
             threshold = min(threshold, config.lazy_load_threshold)
         if len(group_events) < threshold or distinct_params < 2:
             continue  # the same parameters every time is a duplicate, not a loop over keys
-        if load is None and _batched(group_events):
+        shape = _batch_shape(group_events[0].fingerprint.text) if load is None else None
+        if shape is not None and _batched(group_events, shape):
             if batched is not None:  # explained: not "sequential" queries either
                 batched.update(map(_SEQ, group_events))
             continue  # pages or chunks: the queries grow with rows over the batch size
@@ -319,13 +320,11 @@ def _batch_shape(text: str) -> _BatchShape | None:
     return _BatchShape(len(marks), width, kind, limit_at, offset_at, tuple(cursors))
 
 
-def _batched(events: Sequence[QueryEvent]) -> bool:
+def _batched(events: Sequence[QueryEvent], shape: _BatchShape) -> bool:
     """True when a repetition group reads or writes in batches: pages of a table (by OFFSET or
     by a cursor, keyset pagination) or chunks of many keys per statement. The number of such
-    statements grows with the rows over the page size, not with the rows: no N+1."""
-    shape = _batch_shape(events[0].fingerprint.text)
-    if shape is None:
-        return False
+    statements grows with the rows over the page size, not with the rows: no N+1. ``shape``:
+    :func:`_batch_shape` of their statement (the caller skips the call when it is None)."""
     params = list(map(_PARAMS, events))
     if shape.list_width:
         return _chunks(events, params, shape)
@@ -426,10 +425,15 @@ def _chunks(
         return True  # different arrays (the group has distinct parameters)
     if shape.list_kind == "VALUES (":
         return True  # rows of many values (values of one column repeat across rows)
-    # no key in two chunks, once the values every statement has (the constants) are set aside
+    # Once the values every statement has (the constants) are set aside, no key is in two
+    # chunks, and the list's values are keys: a constant list beside a varying parent key
+    # (``status IN (?, ?, ?) AND user_id = ?`` per user) is a loop over that key. (A key may
+    # equal one of the values outside the list, hence the allowance.)
     chunks = list(map(set, params))
     constants = set.intersection(*chunks)
     keys = [chunk - constants for chunk in chunks]
+    if any(len(k) < 2 * size - len(p) for k, size, p in zip(keys, sizes, params, strict=True)):
+        return False
     return len(set().union(*keys)) == sum(map(len, keys))
 
 
