@@ -285,13 +285,17 @@ async def test_asyncpg_per_item_shapes_are_still_n_plus_one(pg: str) -> None:
         async with profile(keep_params=True) as any_of_one:
             for item in IDS[:10]:
                 await connection.fetch("SELECT id FROM rt_batch WHERE id = ANY($1::int[])", [item])
+        async with profile(keep_params=True) as any_overlapping:  # keys read twice
+            for start in range(0, 300, 50):
+                chunk = IDS[start : start + 100]
+                await connection.fetch("SELECT id FROM rt_batch WHERE id = ANY($1::int[])", chunk)
         async with profile() as any_unseen:
             # without kept values an array is one hash, its length unknown: still reported
             for chunk in chunks(100):
                 await connection.fetch("SELECT id FROM rt_batch WHERE id = ANY($1::int[])", chunk)
     finally:
         await connection.close()
-    for unit in (after_each, any_of_one, any_unseen):
+    for unit in (after_each, any_of_one, any_overlapping, any_unseen):
         assert rules(unit) == ["DBA101"], unit.events[0].fingerprint.text
 
 

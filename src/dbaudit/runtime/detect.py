@@ -412,17 +412,19 @@ def _chunks(
     """Each statement carries a different chunk of at least _BATCH_MIN keys (or rows), the
     chunks of one size but the last, and no key in two chunks: ``WHERE id IN (?, ?, ...)``,
     ``= ANY(?)`` with an array, ``VALUES (?), (?), ...``."""
-    if shape.list_kind == "ANY(":
-        sizes = _array_sizes(events)
-        if sizes is None:
-            return False  # the array's length is not in its one hash
+    arrays = _kept_arrays(events) if shape.list_kind == "ANY(" else None
+    if arrays is not None:  # kept values: an array parameter is one hash, its length here
+        sizes = list(map(len, arrays))
     else:  # the collapsed list holds what the text's ``?`` do not (literals only lower this)
         sizes = [(len(p) - shape.placeholders) // shape.list_width + 1 for p in params]
     full = sizes[0]
     if full < _BATCH_MIN or any(s != full for s in sizes[1:-1]) or not 1 <= sizes[-1] <= full:
         return False
-    if shape.list_kind == "ANY(":
-        return True  # different arrays (the group has distinct parameters)
+    if arrays is not None:  # no key in two arrays
+        try:
+            return len(set(itertools.chain.from_iterable(arrays))) == sum(sizes)
+        except TypeError:
+            return False
     if shape.list_kind == "VALUES (":
         return True  # rows of many values (values of one column repeat across rows)
     # Once the values every statement has (the constants) are set aside, no key is in two
@@ -437,20 +439,20 @@ def _chunks(
     return len(set().union(*keys)) == sum(map(len, keys))
 
 
-def _array_sizes(events: Sequence[QueryEvent]) -> list[int] | None:
-    """The length of the array parameter of each event, when the values were kept."""
-    sizes = []
+def _kept_arrays(events: Sequence[QueryEvent]) -> list[list[object] | tuple[object, ...]] | None:
+    """The array parameter of each event, when the unit kept the values (None otherwise)."""
+    arrays = []
     for event in events:
         values = event.params
         if isinstance(values, dict):
             values = list(values.values())
         if not isinstance(values, list | tuple):
             return None
-        arrays = [len(v) for v in values if isinstance(v, list | tuple)]
-        if len(arrays) != 1:
+        found = [v for v in values if isinstance(v, list | tuple)]
+        if len(found) != 1:
             return None
-        sizes.append(arrays[0])
-    return sizes
+        arrays.append(found[0])
+    return arrays
 
 
 @dataclass(frozen=True, slots=True)
