@@ -39,7 +39,8 @@ def db() -> Iterator[sqlite3.Connection]:
 
 @pytest.fixture(autouse=True)
 def _no_unit_takes_threads() -> Iterator[None]:
-    assert unit_module._threads_state is None
+    if unit_module._threads_state is not None:  # this suite run under ``pytest --dbaudit``
+        pytest.skip("a unit of the test run takes threads' statements")
     yield
     assert unit_module._threads_state is None  # every test leaves it as it found it
     assert unit_module._get_state == unit_module._STATE.get
