@@ -22,6 +22,15 @@ Under pytest-xdist (``-n``) every worker judges its own tests; at the end each w
 per-test records to the controller (``workeroutput``) and writes its events to a part file, and
 the controller prints one summary, merges the parts into the one ``--dbaudit-json`` file and
 writes the one baseline. Docs: docs/runtime.md.
+
+Threads: the unit of a test (and the ``dbaudit_unit`` and budget fixtures' units) is opened with
+``profile(threads=True)``: while it is open it also takes the statements of every thread with
+no unit in its own context (a ``threading.Thread`` or executor worker the test started, an app's
+server thread under a test client, one a fixture started), each at its own call site. One test
+runs at a time in a process (xdist workers are processes), so those are the test's; the unit
+closes at the end of the test's call, and a thread's statement after that is in no unit. (A
+thread that a test leaves running and that queries while a later test runs is counted in that
+test: nothing tells it from a server thread the tests share.)
 """
 
 from __future__ import annotations
@@ -55,14 +64,6 @@ BUDGET_FIXTURES = frozenset(
     ("assert_max_queries", "assert_num_queries", "assert_max_db_time", "dbaudit_unit")
 )
 RULE_ID = re.compile(r"^[A-Z]{3}\d{3}$")  # in a marker's allow=: a rule, else a pattern
-# The unit of a test (and the dbaudit_unit and budget fixtures' units) is opened with
-# ``profile(threads=True)``: it also takes the statements of every thread with no unit in its
-# own context while it is open (a threading.Thread or executor worker the test started, an
-# app's server thread under a test client, one started by a fixture), each at its own call
-# site. One test runs at a time in a process (xdist workers are processes), so those are the
-# test's; the unit closes at the end of the test's call, and a thread's statement after that
-# is in no unit. (A thread that a test leaves running and that queries while a later test
-# runs is counted in that test: nothing tells it from a server thread shared by the tests.)
 
 
 class DbauditWarning(UserWarning):
@@ -256,7 +257,7 @@ def _fixture_names(item: pytest.Item) -> list[str]:
 @pytest.fixture()
 def assert_max_queries() -> Callable[[int], AbstractContextManager[Unit]]:
     """``with assert_max_queries(3): ...`` fails listing the queries when more than 3 run
-    (in the test's thread or in a thread with no unit of its own: see ``_THREADS``)."""
+    (in the test's thread or in a thread with no unit of its own: see the module docstring)."""
     from dbaudit.runtime import instrument
     from dbaudit.runtime.unit import assert_max_queries as budget
 
@@ -269,7 +270,7 @@ def dbaudit_unit() -> Generator[Unit, None, None]:
     """The test as a unit of its own, to read while it runs or after: ``dbaudit_unit.query_count``,
     ``.events`` (statements, call sites, durations), ``.db_time_ms``, ``.findings``. Opened
     when the fixture is set up, so it also sees the queries of fixtures set up after it, and
-    those of threads with no unit of their own (see ``_THREADS``)."""
+    those of threads with no unit of their own (see the module docstring)."""
     from dbaudit.runtime import instrument
     from dbaudit.runtime.unit import profile
 
@@ -424,7 +425,7 @@ class DbauditPlugin:
 
         explain = self._explains(item)
         config = self._detect_config(item)
-        # threads=True: see _THREADS
+        # threads=True: see the module docstring
         scope = profile(item.nodeid, config=config, keep_params=explain, threads=True)
         unit = scope._enter(item.nodeid)
         try:
