@@ -272,7 +272,10 @@ def _n_plus_one_findings(
 _BATCH_MIN = 3  # keys (or rows) per statement of a batch; fewer is still the per-item shape
 _INT_LIKE = 1 << 40  # hash(n) is n for an int: a hash this small is an int's, not a string's
 _PLACEHOLDER = re.compile(r"\?")
-_CURSOR_BEFORE = re.compile(r"(?<![<>=!-])(?:>=?|<=?) (?:CAST\()?$")
+# a ``?`` compared with < <= > >=, alone or in a row value: ``id > ?``, ``(a, b) > (?, ?)``
+_CURSOR_BEFORE = re.compile(
+    r"(?<![<>=!-])(?:>=?|<=?) (?:(?:ROW)?\((?:(?:\?|CAST\(\? AS [\w ]+\)), )*)?(?:CAST\()?$"
+)
 _LIST_OPENERS = re.compile(r" IN \((?!SELECT )|\bANY\(|\bVALUES \(|\bARRAY\[")
 
 
@@ -310,7 +313,7 @@ def _batch_shape(text: str) -> _BatchShape | None:
     cursors: list[int] = []
     ordered = " ORDER BY " in text and " LIMIT " in text
     for index, at in enumerate(marks):
-        before = text[max(0, at - 20) : at]
+        before = text[max(0, at - 120) : at]
         if before.endswith(("LIMIT ", "LIMIT CAST(")):
             limit_at = index
         elif before.endswith(("OFFSET ", "OFFSET CAST(")):
