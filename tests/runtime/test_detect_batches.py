@@ -67,8 +67,13 @@ def test_offset_pages_are_not_n_plus_one(db: sqlite3.Connection) -> None:
             "SELECT id FROM t ORDER BY id LIMIT ? OFFSET ?", (100, offset)
         ).fetchall():
             offset += 100
-    assert literal_limit.query_count == bound_limit.query_count == 5
-    assert rules(literal_limit) == rules(bound_limit) == []
+    with profile() as of_a_list:  # pages of the rows of a constant IN list
+        offset = 0
+        sql = "SELECT id FROM t WHERE grp IN (?, ?, ?) ORDER BY id LIMIT 50 OFFSET ?"
+        while db.execute(sql, (0, 1, 2, offset)).fetchall():
+            offset += 50
+    assert [literal_limit.query_count, bound_limit.query_count, of_a_list.query_count] == [5, 5, 4]
+    assert rules(literal_limit) == rules(bound_limit) == rules(of_a_list) == []
 
 
 def test_keyset_pages_are_not_n_plus_one(db: sqlite3.Connection) -> None:

@@ -329,8 +329,8 @@ def _batched(events: Sequence[QueryEvent], shape: _BatchShape) -> bool:
     statements grows with the rows over the page size, not with the rows: no N+1. ``shape``:
     :func:`_batch_shape` of their statement (the caller skips the call when it is None)."""
     params = list(map(_PARAMS, events))
-    if shape.list_width:
-        return _chunks(events, params, shape)
+    if shape.list_width and _chunks(events, params, shape):
+        return True  # (else pages of a constant list, ``IN (?) ... LIMIT ? OFFSET ?``, may be)
     sizes = set(map(len, params))
     if len(sizes) != 1:
         return False
