@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import pickle
@@ -13,7 +12,6 @@ from collections.abc import Iterator
 from types import FrameType
 
 import dbaudit.runtime.unit as unit_module
-from dbaudit.runtime import callsite
 from dbaudit.runtime.callsite import MAX_STACK, StackAnchor, capture_stack, is_user_file
 from dbaudit.runtime.events import CallSite
 
@@ -75,10 +73,12 @@ def test_anchor_gives_the_same_chains_as_a_full_walk() -> None:
     # one call line for all three, so this frame's line is the same in every chain; the second
     # anchored pass reads what the first one kept
     with_anchor, again, without = [query_loop(a, depths) for a in (anchor, anchor, None)]
-    assert anchor.frames and anchor.suffixes  # frames adopted, the walk above them kept ...
-    assert with_anchor == again == without  # ... and changed no chain
+    assert anchor.opener is sys._getframe() and anchor.above[False] is not None  # the walk
+    assert with_anchor == again == without  # above the opener kept, and no chain changed
+    # anchored_query's frames, query_loop (its comprehension's entry), then this function's
+    # (its comprehension's) and what is above it: on every Python version
     assert [len(chain) for chain in without] == [  # type: ignore[arg-type]
-        min(MAX_STACK, depth + 3 + len(capture_stack(1))) for depth in depths
+        min(MAX_STACK, depth + 2 + len(capture_stack(1))) for depth in depths
     ]
 
 
@@ -104,8 +104,6 @@ def test_generator_frames_are_not_anchors() -> None:
     ]
     assert with_anchor == without
     assert len({chain[1] for chain in without}) == 2  # type: ignore[index]
-    assert anchor.frames  # the frames above were adopted, the generator's never
-    assert all(not frame.f_code.co_flags & inspect.CO_GENERATOR for frame in anchor.frames)
 
 
 def helper_query(anchor: StackAnchor | None) -> object:
@@ -126,34 +124,38 @@ def loop_over_helper(anchor: StackAnchor | None, calls: int) -> list[object]:
     return chains
 
 
-def test_adopted_frames_give_the_same_chains_as_a_full_walk() -> None:
-    """Frames a walk passes after the unit opened (a loop, a helper) are anchored from then on
-    (bounded, generators never): the chains stay those of a walk that reads every frame."""
+def test_frames_below_the_opener_give_the_same_chains_as_a_full_walk() -> None:
+    """Frames a walk passes below the unit's opener (a loop, a helper, new frames per call)
+    are read by code and instruction, never held: the chains stay those of a full walk."""
     anchor = StackAnchor.here(1)
-    opened_with = set(anchor.frames)
     with_anchor, again, without = [loop_over_helper(a, 3) for a in (anchor, anchor, None)]
     assert with_anchor == again == without
-    adopted = [frame for frame in anchor.frames if frame not in opened_with]
-    assert adopted and anchor.kept  # the loop's frame, its queries' chains kept by instruction
-    assert all(not frame.f_code.co_flags & inspect.CO_GENERATOR for frame in adopted)
     many, many_without = [loop_over_helper(a, 80) for a in (anchor, None)]
     assert many == many_without
 
 
-def frames_of(depth: int, into: list[FrameType]) -> None:
-    into.append(sys._getframe())
-    if depth:
-        frames_of(depth - 1, into)
+def opened_in_a_generator() -> Iterator[StackAnchor]:
+    yield StackAnchor.here(1)
 
 
-def test_a_unit_adopts_a_bounded_number_of_frames() -> None:
-    anchor = StackAnchor.here(1)
-    opened_with = len(anchor.frames)
-    frames: list[FrameType] = []
-    frames_of(callsite._ADOPTED_LIMIT + 10, frames)
-    for frame in frames:
-        anchor.adopt(frame)
-    assert len(anchor.frames) - opened_with == callsite._ADOPTED_LIMIT  # they keep their locals
+def test_only_an_opener_that_outlives_the_unit_is_held() -> None:
+    assert StackAnchor.here(1).opener is sys._getframe()
+    # a generator may be resumed under other callers: no opener, its queries walk in full
+    assert next(opened_in_a_generator()).opener is None
+    # a context manager's __enter__ called by hand (not by a with statement): nothing held
+    assert by_hand() is None
+    with unit_module.profile("held") as unit:
+        assert unit.anchor is not None and unit.anchor.opener is sys._getframe()
+    assert unit.anchor is None  # released when the unit closes
+
+
+def by_hand() -> FrameType | None:
+    scope = unit_module.profile("by hand")
+    unit = scope.__enter__()
+    try:
+        return unit.anchor.opener  # type: ignore[union-attr]
+    finally:
+        scope.__exit__(None, None, None)
 
 
 def test_call_sites_hash_by_value_in_every_process() -> None:

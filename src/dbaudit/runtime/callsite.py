@@ -7,11 +7,15 @@ by file name (a set lookup per frame), and the resulting ``CallSite`` chain by t
 instruction) pairs, so a query issued from a loop costs one frame walk and a dictionary lookup
 after the first time. The walk itself (materialising each frame object) is most of the cost.
 
-Inside a unit the walk stops early: at the first application frame the unit anchored (see
-:class:`StackAnchor`), whose chains, and the walk above it, are kept while the unit is open.
-A query's walk reads the library frames under its function, then the application frames up
-to the nearest anchored one (usually one or two: the data access method, a helper called per
-item), and their codes and instructions find the chain.
+Inside a unit the walk stops early, at the frame that opened the unit (see
+:class:`StackAnchor`): it runs until the unit closes, and so do its callers, so the walk above
+it is read once per unit. A query's walk reads the frames from its function up to the opener,
+each as its code and instruction; the unit holds no other frame (a frame object held after its
+function returned would keep the function's locals, the objects it loaded, alive).
+
+Before Python 3.12 a list, dict or set comprehension runs in a frame of its own; PEP 709
+inlines it into its function. A comprehension's frame is folded into its function's entry (the
+function's name, the comprehension's line), so that chains read the same on every version.
 
 SQLAlchemy's asyncio layer runs the synchronous ORM inside a greenlet whose stack starts fresh;
 the application's coroutine frames are in the parent greenlet, suspended in ``greenlet_spawn``.
@@ -21,6 +25,8 @@ The walk continues there when it runs off the bottom of such a greenlet.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dis
 import inspect
 import os
 import sys
@@ -122,9 +128,9 @@ def capture_stack(
     skip: int = 1, limit: int = MAX_STACK, anchor: StackAnchor | None = None
 ) -> tuple[CallSite, ...]:
     """Application frames of the current call, innermost first (``skip`` frames of the caller's
-    own are not looked at), at most ``limit`` of them. ``anchor``: the open unit's, which keeps
-    what the walks of its queries read (the frames they pass and the chains above them); with
-    one, chains are MAX_STACK frames long whatever ``limit`` says (a unit's always are)."""
+    own are not looked at), at most ``limit`` of them. ``anchor``: the open unit's, which holds
+    the frame that opened it and keeps the walk above that frame; with one, chains are
+    MAX_STACK frames long whatever ``limit`` says (a unit's always are)."""
     frame: FrameType | None
     try:
         frame = _getframe(skip)
@@ -188,119 +194,97 @@ def capture_stack(
             return ()
         hopped = True
     if anchor is None:
-        return _chain(frame, hopped, limit)[0]  # type: ignore[arg-type]  # not None: returned
-    # Inside a unit. A frame that is anchored (held by the unit) stays where it is for as long
-    # as it runs, and so does everything above it: its chain is the same for every query it
-    # issues from one instruction (a loop issuing queries: one dictionary lookup each).
-    anchored = anchor.frames
-    if frame in anchored:
-        chain = anchored[frame].get((frame.f_lasti, hopped))
+        return _chain(frame, hopped, limit)  # type: ignore[arg-type]  # not None: returned
+    # Inside a unit whose opener is known (see StackAnchor): every frame from this one up to
+    # the opener, read as its code and instruction (holding no frame: each may return before
+    # the unit closes), then the opener's instruction and the walk above it (read once per
+    # unit: the opener and its callers stay where they are while the unit is open) make a key
+    # that tells the chain. (Library frames on the way are in the key too: they say whether the
+    # chain goes on past them. Reading every frame's file here would cost more than keying it.)
+    # The bottom of a stack before the opener, or too many frames: the full walk.
+    opener = anchor.opener
+    if frame is opener:  # a query of the unit's own block: kept by its instruction
+        # (instructions are even numbers)
+        chain = anchor.own.get(frame.f_lasti + hopped)  # type: ignore[union-attr]
         if chain is not None:
             return chain
-        return _from_anchored(frame, hopped, anchor)
-    # The application frames in a row up to an anchored one (a data access method, the helper
-    # called per item, the loop or handler that the unit runs in): their codes and
-    # instructions, then the anchored frame's and what lies above it (walked once per unit),
-    # are the key under which the full walk keeps the chain. The bottom of the stack or of a
-    # task's ends the chain; a library frame on the way takes the full walk.
+        return _from_opener(frame, hopped, anchor)  # type: ignore[arg-type]
+    if not anchor.user:  # no opener, or one of library code
+        return _below_library_opener(frame, hopped, anchor)  # type: ignore[arg-type]
     key: tuple[int, ...] = (id(frame.f_code), frame.f_lasti)  # type: ignore[union-attr]
     caller: Any = frame.f_back  # type: ignore[union-attr]  # None: an AttributeError below
     try:
-        for passed in _PREFIX:  # noqa: B007 (read after the loop)
-            if caller in anchored:  # (anchored frames are application frames)
+        for _ in _PREFIX:
+            if caller is opener:
                 break
-            if caller.f_code.co_filename not in _user_files:
-                return _past_prefix(frame, caller, key, hopped, anchor)  # type: ignore[arg-type]
             key += (id(caller.f_code), caller.f_lasti)
             caller = caller.f_back
-        else:  # MAX_STACK application frames in a row, none anchored: the key is complete
-            return _complete(frame, key, hopped, anchor, True)  # type: ignore[arg-type]
-    except AttributeError:  # the bottom of this greenlet's stack
-        if hopped or _parent_greenlet_frame() is None:  # and of the walk: the key is complete
-            return _complete(frame, key, hopped, anchor, False)  # type: ignore[arg-type]
-        return _walked(frame, hopped, anchor)  # type: ignore[arg-type]
-    # The chains kept by the anchored frame, by the frames below it and its instruction: the
-    # unit's next queries from this site.
-    chain = anchored[caller].get(key + (caller.f_lasti, hopped))  # noqa: RUF005
-    if chain is not None:
-        return chain
-    return _below_anchored(frame, caller, key, passed, hopped, anchor)  # type: ignore[arg-type]
-
-
-def _below_anchored(
-    first: FrameType,
-    anchored: FrameType,
-    key: tuple[int, ...],
-    passed: int,
-    hopped: bool,
-    anchor: StackAnchor,
-) -> tuple[CallSite, ...]:
-    """The unit's first query from a site below an anchored frame: ``key`` holds the codes and
-    instructions of the application frames from ``first`` up to it (``passed`` of them above
-    ``first``); the anchored frame's suffix completes the chain's key. The chain is kept by the
-    anchored frame; the frames between, when there are several, are adopted."""
-    suffix = anchor.suffixes.get((anchored, hopped))
-    if suffix is None:
-        suffix = anchor.suffix(anchored, hopped)
-    # (a suffix that is not known to its end ends with a negative number: no chain's key holds
-    # one, but it is cut off with the rest when the frames below fill the chain)
-    lasti = anchored.f_lasti
-    full = key + (id(anchored.f_code), lasti) + suffix  # noqa: RUF005
-    chain = _chains.get(full[_KEY_LENGTH])
-    if chain is None:
-        return _walked(first, hopped, anchor)
-    if anchor.kept < _ANCHORED_CHAIN_LIMIT:
-        anchor.kept += 1
-        anchor.frames[anchored][key + (lasti, hopped)] = chain  # noqa: RUF005
-    if passed > 1:  # see adopt_callers
-        anchor.adopt_callers(first, passed, full, hopped, False)
-    # The second query in a row from one frame (first seen here, or in _complete) anchors it:
-    # a loop or a test function that issues its queries itself (its next ones are one lookup)
-    if first is anchor.last:
-        anchor.adopt(first, hopped, _derived(full, 0, False))
-    else:
-        anchor.last = first
-    return chain
-
-
-_ADOPTED_PER_WALK = 3  # callers adopted by a walk that met no anchored frame
-
-
-def _complete(
-    frame: FrameType, key: tuple[int, ...], hopped: bool, anchor: StackAnchor, cut: bool
-) -> tuple[CallSite, ...]:
-    """The chain under ``key``, every frame of it read from ``frame`` up with no anchored frame
-    among them (``cut``: at MAX_STACK frames, more above): the unit's first query from here.
-    Its first callers are adopted for the next ones, and ``frame`` too when it issued the last
-    query (a loop or a test function that issues its queries itself)."""
+        else:  # far below the opener
+            return _chain(frame, hopped, MAX_STACK)  # type: ignore[arg-type]
+    except AttributeError:  # the bottom of this greenlet's stack, before the opener
+        return _chain(frame, hopped, MAX_STACK)  # type: ignore[arg-type]
+    tail = anchor.tails.get(caller.f_lasti + hopped)  # type: ignore[union-attr]
+    if tail is None:
+        tail = anchor.tail(caller.f_lasti, hopped)  # type: ignore[union-attr]
+        if tail is None:  # the walk above the opener goes into the parent greenlet
+            return _chain(frame, hopped, MAX_STACK)  # type: ignore[arg-type]
+    key += tail
     chain = _chains.get(key)
     if chain is None:
-        return _walked(frame, hopped, anchor)
-    if frame is anchor.last:
-        anchor.adopt(frame, hopped, _derived(key, 0, cut))
-    else:
-        anchor.last = frame
-    anchor.adopt_callers(frame, min(len(key) // 2 - 1, _ADOPTED_PER_WALK), key, hopped, cut)
+        chain = _chain(frame, hopped, MAX_STACK, key)  # type: ignore[arg-type]
     return chain
 
 
-def _derived(key: tuple[int, ...], index: int, cut: bool) -> tuple[int, ...]:
-    """The suffix of the frame at ``index`` of a chain's ``key`` (``cut``: the key ends at
-    MAX_STACK frames, not where the chain does)."""
-    suffix = key[2 * index + 2 : 2 * index + 2 + _SUFFIX_LENGTH]
-    return suffix + _CUT if cut and len(suffix) < _SUFFIX_LENGTH else suffix
+def _from_opener(frame: FrameType, hopped: bool, anchor: StackAnchor) -> tuple[CallSite, ...]:
+    """The unit's first query from an instruction of its opener's: its chain, kept."""
+    lasti = frame.f_lasti
+    tail = anchor.tails.get(lasti + hopped)
+    if tail is None:
+        tail = anchor.tail(lasti, hopped)
+    if tail is None:  # the walk above the opener goes into the parent greenlet: each time
+        return _chain(frame, hopped, MAX_STACK)
+    chain = _chains.get(tail)
+    if chain is None:
+        chain = _chain(frame, hopped, MAX_STACK, tail)
+    anchor.own[lasti + hopped] = chain
+    return chain
 
 
-def _past_prefix(
-    first: FrameType, frame: FrameType, key: tuple[int, ...], hopped: bool, anchor: StackAnchor
+def _below_library_opener(
+    frame: FrameType, hopped: bool, anchor: StackAnchor
 ) -> tuple[CallSite, ...]:
-    """A walk from ``first`` that met ``frame``, no application frame, before an anchored one.
-    At the bottom of a task's stack (its coroutine run by the event loop: a task that the unit
-    started, as under ``asyncio.gather``) the chain ends there: ``key`` is complete. Anything
-    else: the full walk."""
-    if frame.f_code is _BOUNDARY and (hopped or _parent_greenlet_frame() is None):
-        return _complete(first, key, hopped, anchor, False)
-    return _walked(first, hopped, anchor)
+    """A query under an opener of library code (the decorator's wrapper, a middleware): the
+    application frames from ``frame`` up to it, in a row (then the walk above the opener goes
+    on from one library frame: its own), and the walk above it make the key. With no opener:
+    the full walk."""
+    opener = anchor.opener
+    if opener is None:
+        return _chain(frame, hopped, MAX_STACK)
+    key: tuple[int, ...] = (id(frame.f_code), frame.f_lasti)
+    caller: Any = frame.f_back
+    try:
+        for _ in _PREFIX:
+            if caller is opener:
+                break
+            code = caller.f_code
+            if code.co_filename not in _user_files:
+                return _chain(frame, hopped, MAX_STACK)
+            key += (id(code), caller.f_lasti)
+            caller = caller.f_back
+        else:
+            return _chain(frame, hopped, MAX_STACK)
+    except AttributeError:
+        return _chain(frame, hopped, MAX_STACK)
+    tail = anchor.tails.get(hopped)  # (the opener's instruction is no part of the chain)
+    if tail is None:
+        tail = anchor.tail(0, hopped)
+        if tail is None:
+            return _chain(frame, hopped, MAX_STACK)
+    key += tail
+    chain = _chains.get(key)
+    if chain is None:
+        chain = _chain(frame, hopped, MAX_STACK, key)
+    return chain
 
 
 def _parent_application_frame(frame: FrameType | None) -> FrameType | None:
@@ -322,85 +306,61 @@ def _parent_application_frame(frame: FrameType | None) -> FrameType | None:
     return None
 
 
-_PREFIX = range(MAX_STACK - 1)  # frames above the first one, read before giving up on anchors
-_KEY_LENGTH = slice(2 * MAX_STACK)  # a key holds two integers per frame
-_SUFFIX_LENGTH = 2 * (MAX_STACK - 1)  # the frames above one of a chain
+# Frames read below an opener before giving up on it (recursion, deep helpers): the full walk
+# stops at MAX_STACK application frames, and comprehension frames (folded, before Python 3.12)
+# may double that.
+_PREFIX = range(2 * MAX_STACK)
+# List, dict and set comprehensions run in frames of their own before Python 3.12 (PEP 709
+# inlines them: their lines belong to the enclosing function's frame). The walk folds such a
+# frame into its enclosing function's entry (the function's name, the comprehension's line),
+# so that a chain reads the same on every version. Generator expressions stay frames.
+_COMPREHENSIONS = (
+    frozenset({"<listcomp>", "<dictcomp>", "<setcomp>"})
+    if sys.version_info < (3, 12)
+    else frozenset()
+)
 
 
-def _from_anchored(frame: FrameType, hopped: bool, anchor: StackAnchor) -> tuple[CallSite, ...]:
-    """The chain of a query from an anchored frame, kept for its next ones from there."""
-    suffix = anchor.suffixes.get((frame, hopped))
-    if suffix is None:
-        suffix = anchor.suffix(frame, hopped)
-    if suffix is _NOT_KEPT:  # the walk above goes into the parent greenlet: walked each time
-        return _chain(frame, hopped, MAX_STACK)[0]
-    # (a suffix derived from a cut key may end with _CUT: then this misses, and the chain is
-    # walked once and kept by instruction)
-    lasti = frame.f_lasti
-    chain = _chains.get(((id(frame.f_code), lasti) + suffix)[_KEY_LENGTH])  # noqa: RUF005
-    if chain is None:
-        chain = _chain(frame, hopped, MAX_STACK)[0]
-    if anchor.kept < _ANCHORED_CHAIN_LIMIT:
-        anchor.kept += 1
-        anchor.frames[frame][lasti, hopped] = chain
-    return chain
-
-
-def _walked(first: FrameType, hopped: bool, anchor: StackAnchor) -> tuple[CallSite, ...]:
-    """The full walk from ``first``, for a query whose chain no anchor shortens (library frames
-    between application frames, a task's own stack, a chain seen for the first time). The
-    application frames it passes are adopted, so that the next walk stops at them."""
-    walked: list[int] = []
-    frames: list[FrameType] = []
-    hopped_after = _walk_application(first, walked, frames, 0, hopped, MAX_STACK)
-    key = tuple(walked)
-    chain = _chains.get(key)
-    if chain is None:
-        chain = _new_chain(key, frames)
-    # the suffixes of the frames adopted are known from the key when the walk stayed in one
-    # greenlet (else each is walked when first needed)
-    cut = len(frames) >= MAX_STACK
-    kept = hopped_after == hopped
-    if first is anchor.last:
-        anchor.adopt(first, hopped, _derived(key, 0, cut) if kept else None)
-    else:
-        anchor.last = first
-    anchored = anchor.frames
-    for index in range(1, len(frames)):
-        frame = frames[index]
-        if frame not in anchored:
-            anchor.adopt(frame, hopped, _derived(key, index, cut) if kept else None)
-    return chain
-
-
-def _chain(frame: FrameType, hopped: bool, limit: int) -> tuple[tuple[CallSite, ...], bool]:
-    """The chain of application frames from ``frame`` (the first one) up, and whether the walk
-    went into the parent greenlet on the way."""
+def _chain(
+    frame: FrameType, hopped: bool, limit: int, key: tuple[int, ...] | None = None
+) -> tuple[CallSite, ...]:
+    """The chain of application frames from ``frame`` (the first one) up, kept under the key
+    of the walk (and under ``key`` too: another key that gives the same chain)."""
     # id(code), instruction offset, ...: ``f_lasti`` is a plain read where ``f_lineno`` decodes
     # the line table; lines are computed only when a chain is seen for the first time.
-    key: list[int] = []
-    frames: list[FrameType] = []
-    hopped_after = _walk_application(frame, key, frames, 0, hopped, limit)
-    chain = _chains.get(tuple(key))
+    walked: list[int] = []
+    sites: list[tuple[FrameType, CodeType]] = []
+    _walk_application(frame, walked, sites, 0, hopped, limit)
+    own = tuple(walked)
+    chain = _chains.get(own)
     if chain is None:
-        chain = _new_chain(tuple(key), frames)
-    return chain, hopped_after
+        if len(_chains) > _CACHE_LIMIT:
+            _chains.clear()
+        chain = tuple(
+            CallSite(_display_path(site.f_code.co_filename), site.f_lineno, _qualname(code))
+            for site, code in sites
+        )
+        _chains[own] = chain
+    if key is not None:
+        _chains[key] = chain
+    return chain
 
 
 def _walk_application(
     frame: FrameType | None,
     key: list[int],
-    frames: list[FrameType],
+    sites: list[tuple[FrameType, CodeType]],
     gap: int,
     hopped: bool,
     limit: int,
 ) -> bool:
     """Append the application frames from ``frame`` up (``gap``: library frames since the last
-    one); returns whether the walk went into the parent greenlet."""
+    one), each as its frame and the code whose name it is given; returns whether the walk went
+    into the parent greenlet."""
     library = _library_files
     user = _user_files
     add_key = key.append
-    add_frame = frames.append
+    add_site = sites.append
     while True:
         while frame is not None:
             code = frame.f_code
@@ -408,8 +368,16 @@ def _walk_application(
             if filename in user:
                 add_key(id(code))
                 add_key(frame.f_lasti)
-                add_frame(frame)
-                if len(frames) >= limit:
+                if code.co_name in _COMPREHENSIONS:  # folded into its enclosing function's
+                    site = frame
+                    enclosing: Any = frame.f_back  # always there; never keyed
+                    while enclosing.f_code.co_name in _COMPREHENSIONS:
+                        enclosing = enclosing.f_back
+                    frame = enclosing
+                    add_site((site, enclosing.f_code))
+                else:
+                    add_site((frame, code))
+                if len(sites) >= limit:
                     return hopped
                 gap = 0
             elif filename in library or (filename == _BOUNDARY_FILE and code is not _BOUNDARY):
@@ -428,106 +396,148 @@ def _walk_application(
         hopped = True
 
 
+def _walk_keys(frame: FrameType | None, key: list[int], gap: int, hopped: bool, limit: int) -> bool:
+    """What :func:`_walk_application` appends to ``key``, and returns, without the sites."""
+    user = _user_files
+    count = 0
+    while True:
+        while frame is not None:
+            code = frame.f_code
+            filename = code.co_filename
+            if filename in user:
+                key += (id(code), frame.f_lasti)
+                count += 1
+                if count >= limit:
+                    return hopped
+                gap = 0
+                if code.co_name in _COMPREHENSIONS:  # folded: the enclosing frames are not keyed
+                    enclosing: Any = frame.f_back
+                    while enclosing.f_code.co_name in _COMPREHENSIONS:
+                        enclosing = enclosing.f_back
+                    frame = enclosing
+            elif filename in _library_files or (
+                filename == _BOUNDARY_FILE and code is not _BOUNDARY
+            ):
+                gap += 1
+                if gap >= MAX_LIBRARY_GAP:
+                    return hopped
+            elif code is _BOUNDARY:
+                break
+            else:
+                _classify(filename)
+                continue
+            frame = frame.f_back
+        if hopped or (frame := _parent_greenlet_frame()) is None:
+            return hopped
+        hopped = True
+
+
 _CHANGING_CALLERS = inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR
-_ANCHORED_CHAIN_LIMIT = 256  # chains kept per open unit by anchored frame and instruction
-_ADOPTED_LIMIT = 64  # application frames a unit holds (each keeps its locals alive till it closes)
-# The suffix of an anchored frame whose walk above is not kept: code ids and instructions are
-# never negative, so no chain is kept under a key that holds it. _CUT ends a suffix known only
-# up to where a chain was cut at MAX_STACK frames.
-_NOT_KEPT: tuple[int, ...] = (-1,)
-_CUT: tuple[int, ...] = (-2,)
+# A unit opened by a context manager: its __enter__ (or __aenter__) runs in a frame of its own,
+# called by the ``with`` statement's frame. A @contextmanager generator's is called by
+# contextlib's, called by the ``with`` statement's.
+_ENTERS = frozenset({"__enter__", "__aenter__"})
+_CONTEXTLIB_ENTERS = (
+    contextlib._GeneratorContextManager.__enter__.__code__,
+    contextlib._AsyncGeneratorContextManager.__aenter__.__code__,
+)
+_BEFORE_WITH = dis.opmap.get("BEFORE_WITH", -1)
+_BEFORE_ASYNC_WITH = dis.opmap.get("BEFORE_ASYNC_WITH", -1)
+_SEND = dis.opmap.get("SEND", -1)
 
 
 class StackAnchor:
-    """What the walks of an open unit's queries learnt: frames that stay put, and the chains
-    seen from them.
+    """The frame that opened a unit, and what the walks of the unit's queries read above it.
 
-    A walk adopts (anchors) application frames it passes: the handler, the service function,
-    the loop that issues the unit's queries. A frame that is on the stack stays there until it
-    returns, every frame above it suspended at the same instruction all that time: the walk
-    above it gives the same result for as long as it runs (its suffix, walked once, or known
-    from the walk that adopted it), and the chains of the queries below it can be kept by it.
-    Frames of generators are never adopted (a generator resumes under whichever frame calls it
-    next), and a walk above that went into another greenlet is not kept (that one switches).
-    The unit holds these frames (as keys, so they stay alive and their identities their own)
-    until it closes: nothing is ever kept under the identity of a frame that is not held.
+    The unit's opener (the frame of the ``with profile():`` statement, the decorator's wrapper,
+    a middleware's call) runs until the unit closes, and so do its callers, suspended at the
+    same instructions all that time: the walk above it is the same for every query of the
+    unit (walked once, kept as codes and instructions). A query's walk reads the application
+    frames from its function up to the opener, and stops there. Only the opener is held:
+    every frame below it may return before the unit closes, and a frame object held keeps the
+    function's locals alive (the objects a data access function loaded would outlive it). A
+    generator that opens a unit may be resumed under other callers: it has no opener (its
+    queries take the full walk), unless it is a @contextmanager's (the ``with`` statement's
+    frame is the opener then).
     """
 
-    __slots__ = ("frames", "kept", "last", "room", "suffixes")
+    __slots__ = ("above", "code_id", "opener", "own", "tails", "user")
 
-    def __init__(
-        self, frames: dict[FrameType, dict[tuple[object, ...], tuple[CallSite, ...]]]
-    ) -> None:
-        # Anchored frames (a dict: ``in`` at C speed), each with the chains kept by it: as the
-        # first application frame, by (instruction, hopped); as the nearest anchored frame
-        # above the first one, by the frames below (codes and instructions), its instruction
-        # and hopped. ``kept`` counts them all.
-        self.frames = frames
-        self.room = _ADOPTED_LIMIT  # application frames it may still adopt (see adopt)
-        # (anchored frame, hopped) -> the key of the application frames above it, as the full
-        # walk builds it (code ids and instructions), up to MAX_STACK - 1 frames
-        self.suffixes: dict[tuple[FrameType, bool], tuple[int, ...]] = {}
-        self.kept = 0
-        # the first application frame of the last query that no anchor shortened: a query from
-        # it again anchors it (a loop or a test function that issues its queries itself)
-        self.last: FrameType | None = None
+    def __init__(self, opener: FrameType | None) -> None:
+        self.opener = opener
+        # the key of the walk above the opener, by ``hopped`` (whether the query's walk came
+        # from a child greenlet): None until a query needs it
+        self.above: list[tuple[int, ...] | None] = [None, None]
+        # the opener's part of a key, then the walk above: by its instruction plus ``hopped``
+        self.tails: dict[int, tuple[int, ...]] = {}
+        # the chains of the queries of the opener itself, by instruction plus ``hopped``
+        self.own: dict[int, tuple[CallSite, ...]] = {}
+        self.code_id = 0
+        self.user = False  # the opener is application code: its own line is in the chains
+        if opener is not None:
+            code = opener.f_code
+            self.code_id = id(code)
+            filename = code.co_filename
+            if filename in _user_files:
+                self.user = True
+            elif filename not in _library_files:
+                _classify(filename)
+                self.user = filename in _user_files
 
     @classmethod
     def here(cls, skip: int = 1) -> StackAnchor:
-        """The anchor of a unit opening ``skip`` frames up. It starts empty: the frames above
-        the opener that a query passes are adopted by the walk that meets them first (reading
-        them all at every opening costs more than it saves in a unit of a few queries)."""
-        return cls({})
+        """The anchor of a unit opening ``skip`` frames up (from the caller of this method):
+        in a context manager's ``__enter__`` or ``__aenter__`` (its opener is the ``with``
+        statement's frame), or in a frame that opens and closes the unit itself."""
+        try:
+            frame: FrameType | None = _getframe(skip)
+        except ValueError:
+            return cls(None)
+        if frame.f_code.co_name in _ENTERS:  # type: ignore[union-attr]
+            frame = frame.f_back  # type: ignore[union-attr]
+            if frame is None or not _in_with(frame):  # a call of __enter__ by hand
+                return cls(None)
+        while frame.f_code.co_flags & _CHANGING_CALLERS:  # type: ignore[union-attr]
+            caller = frame.f_back  # type: ignore[union-attr]
+            if caller is None or caller.f_code not in _CONTEXTLIB_ENTERS:
+                return cls(None)
+            frame = caller.f_back
+            if frame is None or not _in_with(frame):
+                return cls(None)
+        if frame.f_code.co_name in _COMPREHENSIONS:  # type: ignore[union-attr]
+            return cls(None)  # folded into its enclosing frame's entry: no line of its own
+        return cls(frame)
 
-    def adopt(
-        self, frame: FrameType, hopped: bool = False, suffix: tuple[int, ...] | None = None
-    ) -> None:
-        """Anchor an application frame that a walk passed (a test function, a request handler,
-        the function looping over a helper that queries): it runs until it returns, its callers
-        suspended all that time, so the walk above it can be kept as for the frames the unit
-        opened in; holding it keeps its id its own. ``suffix``: the walk above it, when the walk
-        that passed it knows it. Generator frames are left out (a generator resumes under
-        whichever frame calls it next), and so is any frame past the first
-        ``_ADOPTED_LIMIT``: a frame held keeps its locals alive until the unit closes."""
-        if self.room > 0 and not frame.f_code.co_flags & _CHANGING_CALLERS:
-            self.frames[frame] = {}
-            self.room -= 1
-            if suffix is not None:
-                self.suffixes[frame, hopped] = suffix
-
-    def adopt_callers(
-        self, frame: FrameType, count: int, key: tuple[int, ...], hopped: bool, cut: bool
-    ) -> None:
-        """Adopt the first ``count`` callers of ``frame`` (application frames in a row, none
-        anchored, as in ``key``, the chain's key from ``frame`` up: their suffixes come from
-        it): the frames between a query's function and an anchored frame far above, the
-        service and handler frames that the unit's next queries will pass again."""
-        frames = self.frames
-        suffixes = self.suffixes
-        room = self.room
-        # past the first frame, a cut key holds less than a whole suffix: it says where it ends
-        tail = _CUT if cut else ()
-        caller: Any = frame.f_back  # (``key`` says that ``count`` frames are there)
-        for start in range(4, 4 + 2 * min(count, room), 2):  # their suffixes in ``key``
-            if not caller.f_code.co_flags & _CHANGING_CALLERS:
-                frames[caller] = {}
-                suffixes[caller, hopped] = key[start : start + _SUFFIX_LENGTH] + tail
-                room -= 1
-            caller = caller.f_back
-        self.room = room
-
-    def suffix(self, frame: FrameType, hopped: bool) -> tuple[int, ...]:
-        """The key of the application frames above an anchored application frame, walked now
-        and kept for the unit; ``_NOT_KEPT`` when the walk went into the parent greenlet (that
-        one switches: the walk above is made for each query)."""
-        key: list[int] = []
-        frames: list[FrameType] = []
-        if _walk_application(frame.f_back, key, frames, 0, hopped, MAX_STACK - 1) != hopped:
-            suffix = _NOT_KEPT
+    def tail(self, lasti: int, hopped: bool) -> tuple[int, ...] | None:
+        """The opener's part of a key (its code and instruction ``lasti``, when it is
+        application code) and the key of the application frames above it, kept for the unit;
+        None when the walk above goes into the parent greenlet (that one switches: the walk is
+        made for each query)."""
+        above = self.above[hopped]
+        if above is None:
+            key: list[int] = []
+            opener: FrameType = self.opener  # type: ignore[assignment]  # not None: a query's
+            gap = 0 if self.user else 1  # a library opener is one frame of a gap
+            if _walk_keys(opener.f_back, key, gap, hopped, MAX_STACK - 1) != hopped:
+                return None
+            above = self.above[hopped] = tuple(key)
+        if self.user:
+            tail = (self.code_id, lasti) + above  # noqa: RUF005
+            self.tails[lasti + hopped] = tail
         else:
-            suffix = tuple(key)
-        self.suffixes[frame, hopped] = suffix
-        return suffix
+            tail = self.tails[hopped] = above
+        return tail
+
+
+def _in_with(frame: FrameType) -> bool:
+    """Whether ``frame`` is entering a ``with`` (or ``async with``) statement's block: calling
+    its context manager's ``__enter__`` (``__aenter__``: awaiting it)."""
+    ops = frame.f_code.co_code  # (cached by the code object)
+    lasti = frame.f_lasti
+    op = ops[lasti]
+    return op == _BEFORE_WITH or (
+        op == _SEND and lasti >= 6 and ops[lasti - 6] == _BEFORE_ASYNC_WITH
+    )
 
 
 def _classify(filename: str) -> None:
@@ -547,17 +557,6 @@ def _parent_greenlet_frame() -> FrameType | None:
         return None
     frame: FrameType | None = getattr(parent, "gr_frame", None)
     return frame
-
-
-def _new_chain(key: tuple[int, ...], frames: list[FrameType]) -> tuple[CallSite, ...]:
-    if len(_chains) > _CACHE_LIMIT:
-        _chains.clear()
-    chain = tuple(
-        CallSite(_display_path(frame.f_code.co_filename), frame.f_lineno, _qualname(frame.f_code))
-        for frame in frames
-    )
-    _chains[key] = chain
-    return chain
 
 
 def _qualname(code: CodeType) -> str:
