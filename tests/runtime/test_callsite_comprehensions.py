@@ -28,10 +28,10 @@ def line() -> int:
 def owners(anchor: StackAnchor | None = None) -> dict[str, Chain]:
     here = line()
     return {
-        "list": [site(anchor) for _ in range(1)][0],  # here + 2
-        "dict": {0: site(anchor) for _ in range(1)}[0],  # here + 3
+        "list": [site(anchor) for _ in range(1)][0],  # noqa: RUF015  # here + 2
+        "dict": {0: site(anchor) for _ in range(1)}[0],  # noqa: B035  # here + 3
         "set": next(iter({site(anchor) for _ in range(1)})),  # here + 4
-        "nested": [[site(anchor) for _ in range(1)] for _ in range(1)][0][0],  # here + 5
+        "nested": [[site(anchor) for _ in range(1)] for _ in range(1)][0][0],  # noqa: RUF015  # here + 5
         "generator": next(site(anchor) for _ in range(1)),  # here + 6
         "line": here,  # type: ignore[dict-item]
     }
@@ -61,7 +61,7 @@ def test_comprehensions_are_folded_into_their_function() -> None:
 
 
 class Model:
-    chain: Chain = [site() for _ in range(1)][0]  # a class body's comprehension
+    chain: Chain = [site() for _ in range(1)][0]  # noqa: RUF015  # a class body's comprehension
 
 
 def test_a_class_bodys_comprehension_is_the_class_bodys_line() -> None:
