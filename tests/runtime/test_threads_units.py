@@ -5,6 +5,7 @@ thread's statement is in no unit."""
 
 from __future__ import annotations
 
+import contextvars
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -223,6 +224,12 @@ def test_events_of_several_threads_end_in_seq_order(db: sqlite3.Connection) -> N
 
 
 def test_nothing_breaks_when_units_close_out_of_order(db: sqlite3.Connection) -> None:
+    # in a context of its own: closing ``second`` last puts back the closed ``first`` as this
+    # context's unit, which must not leak into the tests that run after this one
+    contextvars.copy_context().run(_close_out_of_order, db)
+
+
+def _close_out_of_order(db: sqlite3.Connection) -> None:
     first = profile("first", threads=True)
     second = profile("second", threads=True)
     with first:
