@@ -107,7 +107,7 @@ def test_generator_frames_are_not_anchors() -> None:
 
 
 def helper_query(anchor: StackAnchor | None) -> object:
-    return capture_stack(1, MAX_STACK, anchor)  # a new frame per call: adopted, never reused
+    return capture_stack(1, MAX_STACK, anchor)  # a new frame per call, never held
 
 
 def middle(anchor: StackAnchor | None) -> object:
@@ -119,7 +119,7 @@ def loop_over_helper(anchor: StackAnchor | None, calls: int) -> list[object]:
     for _ in range(calls):
         chains.append(helper_query(anchor))
         chains.append(middle(anchor))
-        chains.append(capture_stack(1, MAX_STACK, anchor))  # from this (adopted) frame itself
+        chains.append(capture_stack(1, MAX_STACK, anchor))  # from this frame itself
     chains += list(capture_stack(1, MAX_STACK, anchor) for _ in range(2))  # a generator's frame
     return chains
 

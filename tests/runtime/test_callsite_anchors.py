@@ -1,10 +1,11 @@
 """Call-site chains inside units equal a walk that reads every frame, whatever the unit kept.
 
 Each "query" records two chains from the same frame: the one the unit's anchor gives (its
-caches: frames adopted, chains kept by anchored frame, suffixes) and a full walk's. Units open
-in a row from one frame, per-item helpers make new frames at every call (often at the address
-of the last one's, freed), coroutines suspend and resume, tasks run under ``asyncio.gather``,
-and SQLAlchemy's greenlet bridge sends the walk into the parent greenlet.
+caches: the opener, the walk above it, chains by the codes and instructions of the frames
+below it) and a full walk's. Units open in a row from one frame, per-item helpers make new
+frames at every call (often at the address of the last one's, freed), coroutines suspend and
+resume, tasks run under ``asyncio.gather``, and SQLAlchemy's greenlet bridge sends the walk
+into the parent greenlet.
 """
 
 from __future__ import annotations
@@ -112,8 +113,8 @@ def alternate(anchor: StackAnchor, pairs: Pairs, first: bool) -> None:
 
 
 def test_frames_at_reused_addresses_are_told_apart() -> None:
-    """Frames die and new ones take their memory (and their id): a chain kept by a frame is
-    kept only while the unit holds that frame."""
+    """Frames die and new ones take their memory (and their id): the frames below the opener
+    are keyed by code and instruction, never by identity."""
     pairs: Pairs = []
     anchor = StackAnchor.here(1)
     for index in range(40):
@@ -218,7 +219,7 @@ def test_a_loop_at_the_bottom_of_a_greenlet_gives_the_same_chains_as_a_full_walk
         pairs: Pairs = []
         for _ in range(2):
             # as under AsyncConnection.run_sync: the walk goes on into the parent greenlet,
-            # which switches, so nothing above the loop's frame is kept by it
+            # which switches: nothing above the loop's frame is kept
             await greenlet_spawn(loop_in_child, StackAnchor.here(1), pairs)
         return pairs
 
@@ -239,7 +240,7 @@ def test_a_loop_at_the_bottom_of_a_greenlet_gives_the_same_chains_as_a_full_walk
 
 def issue(anchor: StackAnchor, pairs: Pairs) -> None:
     from_below(anchor, pairs)  # first a query of a function it calls (the unit's first query)
-    query(anchor, pairs)  # then its own, from the frame that query adopted
+    query(anchor, pairs)  # then its own, from the frame that query passed
 
 
 def from_below(anchor: StackAnchor, pairs: Pairs) -> None:
@@ -259,7 +260,7 @@ def above_levels(anchor: StackAnchor, pairs: Pairs) -> None:
 
 def test_what_a_cut_chain_says_of_the_frames_above_is_not_taken_for_all_of_it() -> None:
     """The unit's first query comes from MAX_STACK frames with more above: the chain is cut
-    there, and so is what it tells of the frames it adopts. The same frames at the bottom of a
+    there, and so is what it tells of the frames it passed. The same frames at the bottom of a
     stack (a greenlet of their own) make shorter chains: never the one given for them here."""
     shallow: Pairs = []
     greenlet.greenlet(level).switch(MAX_STACK - 3, StackAnchor.here(1), shallow)

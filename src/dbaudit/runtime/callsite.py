@@ -535,9 +535,14 @@ def _in_with(frame: FrameType) -> bool:
     ops = frame.f_code.co_code  # (cached by the code object)
     lasti = frame.f_lasti
     op = ops[lasti]
-    return op == _BEFORE_WITH or (
-        op == _SEND and lasti >= 6 and ops[lasti - 6] == _BEFORE_ASYNC_WITH
-    )
+    if op == _BEFORE_WITH:
+        return True
+    if op != _SEND:  # 3.12: the instruction read last is SEND's inline cache entry
+        lasti -= 2
+        if lasti < 0 or ops[lasti] != _SEND:
+            return False
+    # BEFORE_ASYNC_WITH, GET_AWAITABLE, LOAD_CONST None, SEND
+    return lasti >= 6 and ops[lasti - 6] == _BEFORE_ASYNC_WITH
 
 
 def _classify(filename: str) -> None:
