@@ -18,7 +18,7 @@ from typing import Any
 
 import greenlet  # type: ignore[import-untyped]
 import pytest
-from sqlalchemy.util import greenlet_spawn
+from sqlalchemy.util import await_only, greenlet_spawn
 
 from dbaudit.runtime import callsite
 from dbaudit.runtime.callsite import MAX_STACK, StackAnchor, capture_stack
@@ -335,3 +335,50 @@ def test_a_units_queries_from_known_sites_take_no_full_walk(
     # (the counts include the full walks of assert_same's own queries: one per query)
     assert [walk.count("full") - len(pairs) // 3 for walk in walks[1:]] == [2, 2]  # the tasks'
     assert [walk.count("above") for walk in walks] == [1, 1, 1]
+
+
+class QueriesAfterAwaiting(QueriesWhenCopied):
+    """Copied in a bridge greenlet: awaits (the parent greenlet runs other tasks), then queries
+    under library frames only (skip 3: from copy.deepcopy)."""
+
+    def __deepcopy__(self, memo: object) -> QueriesAfterAwaiting:
+        await_only(asyncio.sleep(0))
+        query(self.anchor, self.pairs, 3)
+        return self
+
+
+async def several_in_one_greenlet(anchor: StackAnchor, pairs: Pairs) -> None:
+    # one greenlet_spawn, several statements in its greenlet (as an autoflush, eager loads)
+    await greenlet_spawn(copy.deepcopy, [QueriesAfterAwaiting(anchor, pairs) for _ in range(3)])
+
+
+async def several_below(anchor: StackAnchor, pairs: Pairs) -> None:
+    await several_in_one_greenlet(anchor, pairs)
+
+
+def test_statements_of_one_bridge_greenlet_give_the_same_chains_as_a_full_walk() -> None:
+    """A bridge greenlet's statements (under library frames only) share a chain while it
+    lives; greenlets of other tasks run in between, from other frames."""
+
+    async def main() -> Pairs:
+        pairs: Pairs = []
+        for _ in range(3):
+            anchor = StackAnchor.here(1)
+            await several_in_one_greenlet(anchor, pairs)
+            await asyncio.gather(
+                several_in_one_greenlet(anchor, pairs),
+                several_below(anchor, pairs),
+                several_in_one_greenlet(anchor, pairs),
+            )
+            await several_below(anchor, pairs)
+        return pairs
+
+    chains = assert_same(asyncio.run(main()))
+    assert {tuple(functions(chain)[:2]) for chain in chains} == {
+        (
+            "several_in_one_greenlet",
+            "test_statements_of_one_bridge_greenlet_give_the_same_chains_as_a_full_walk.<locals>.main",
+        ),
+        ("several_in_one_greenlet", "several_below"),
+        ("several_in_one_greenlet",),  # a task's (under gather): its stack ends at the loop
+    }
