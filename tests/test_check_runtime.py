@@ -16,27 +16,9 @@ import pytest
 
 from dbaudit.cli import main
 
-# One N+1 the static audit sees too (owners: the loop calls a helper that queries), and one
-# only the runtime sees (by_owner: the query is reached through getattr).
-DAL = """\
-def owner_of(conn, item_id):
-    return conn.execute("SELECT owner FROM items WHERE id = %s", (item_id,)).fetchone()[0]
-
-
-def owners(conn, ids):
-    found = []
-    for item_id in ids:
-        found.append(owner_of(conn, item_id))
-    return found
-
-
-def by_owner(conn, owner_ids):
-    run = getattr(conn, "execute")
-    found = []
-    for owner in owner_ids:
-        found.append(run("SELECT id FROM items WHERE owner = %s", (owner,)).fetchall())
-    return found
-"""
+# owners: an N+1 the static audit sees too (DBA102 at line 8: the loop calls a helper that
+# queries); by_owner: one only the runtime sees (line 16: the query is reached through getattr)
+DAL = (Path(__file__).parent / "fixtures" / "runtime_gate" / "dal.py").read_text()
 
 # A third N+1, only at runtime, added after a baseline was written.
 NEW_DAL = """
