@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import doctest
+import os
 import sys
 
 import pytest
@@ -95,6 +96,44 @@ def test_literal_values_never_survive() -> None:
     fp = fingerprint("SELECT * FROM users WHERE email = 'alice@example.com' AND pin = 4242")
     assert "alice" not in fp.text
     assert "4242" not in fp.text
+
+
+def test_literals_are_carried_hashed_and_never_compared() -> None:
+    """Literal values tell two texts of one shape apart (the runtime detectors compare them as
+    parameters), in the text's order with bound parameters as None; ``==`` ignores them."""
+    first = fingerprint("SELECT * FROM t WHERE a = %s ORDER BY id LIMIT 100 OFFSET 200")
+    second = fingerprint("SELECT * FROM t WHERE a = %s ORDER BY id LIMIT 100 OFFSET 300")
+    assert first == second and hash(first) == hash(second)
+    assert first.values == (None, 100, 200) and second.values == (None, 100, 300)
+    assert first.literals != second.literals != ""
+    assert "200" not in first.literals
+    listed = fingerprint("SELECT * FROM t WHERE s = 'x' AND id IN (1, -2, 3)", "sqlite")
+    assert listed.values == (hash("x"), 1, -2, 3)  # lists before they are collapsed
+    respelled = fingerprint("select * from t where s='x' and id in (1,-2,3)", "sqlite")
+    assert respelled.literals == listed.literals
+    bound = fingerprint("SELECT * FROM t WHERE id IN ($1, $2)")
+    assert (bound.values, bound.literals) == ((), "")  # no literal: nothing to carry
+    broken = fingerprint("SELECT * FROM t WHERE id = 7 AND <<<broken ?")
+    assert not broken.parsed and broken.values == (7, None) and broken.literals
+
+
+def test_literals_hash_is_stable_across_processes() -> None:
+    """The events file's ``literals`` is a digest of the values, not of their ``hash()``."""
+    import subprocess
+
+    sql = "SELECT * FROM t WHERE s = 'x' LIMIT 5"
+    code = f"from dbaudit.sql import fingerprint; print(fingerprint({sql!r}).literals)"
+    runs = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        ).stdout.strip()
+        for seed in ("1", "2")
+    }
+    assert runs == {fingerprint(sql).literals}
 
 
 def test_cached_by_text() -> None:

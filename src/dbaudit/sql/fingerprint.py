@@ -9,6 +9,11 @@ The normalisation is an ordered tuple of small passes over a sqlglot expression 
 optimizer's shape, STYLE.md section 3); statements sqlglot cannot parse fall back to a token-level
 normalisation with the same rules, so every input gets a fingerprint. Results are cached by
 (SQL text, dialect): applications send the same few statement strings over and over.
+
+The literal values a text holds are not part of its shape, but they are what tell two executions
+of it apart when the values were written into the SQL (an f-string, Django's ``qs[a:b]``): the
+Fingerprint of a text carries them hashed (``literals``, ``values``), computed with it, once per
+text, and never compared by ``==`` (two texts of one shape are still equal Fingerprints).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Literal
 
@@ -38,6 +43,14 @@ class Fingerprint:
     kind: StatementKind
     tables: tuple[str, ...]
     parsed: bool  # False when sqlglot could not parse it and the token fallback was used
+    # The literal values of this text, which the shape replaced by ``?``: ``literals`` a short
+    # stable hash of them (for an events file; "" when the text has none), ``values`` one entry
+    # per value of the text in order, before lists are collapsed: ``hash()`` of a literal (an
+    # integer's is itself), None for a bound parameter; () when the text has no literal (or
+    # they are unknown: a Fingerprint built by hand). The runtime detectors compare them as
+    # parameters (``SELECT ... OFFSET 200`` is not ``... OFFSET 100`` run again).
+    literals: str = field(default="", compare=False)
+    values: tuple[int | None, ...] = field(default=(), compare=False)
 
 
 def fingerprint(sql: str, dialect: str = "postgres") -> Fingerprint:
@@ -50,6 +63,8 @@ def fingerprint(sql: str, dialect: str = "postgres") -> Fingerprint:
     True
     >>> fp.kind, fp.tables
     ('select', ('renders',))
+    >>> fingerprint("SELECT * FROM t WHERE a = %s LIMIT 10 OFFSET -20").values
+    (None, 10, -20)
     """
     return _fingerprint_cached(sql, dialect)
 
@@ -68,11 +83,17 @@ def _fingerprint_cached(sql: str, dialect: str) -> Fingerprint:
     tree = _parse(_number_params_to_pyformat(sql), dialect)
     if tree is None:
         text = _normalize_tokens(sql)
-        return Fingerprint(_digest(text), text, _kind_from_text(text), (), parsed=False)
-    for normalization_pass in PASSES:
-        tree = normalization_pass(tree)
-    text = " ".join(tree.sql(dialect=dialect).split())
-    return Fingerprint(_digest(text), text, statement_kind(tree), _tables(tree), parsed=True)
+        literals = _token_literals(sql)
+        kind = _kind_from_text(text)
+        return Fingerprint(_digest(text), text, kind, (), False, *_hashed(literals))
+    if tree.find(exp.Literal):
+        text, literals = _normalize_marked(tree, dialect)
+    else:  # most statements an ORM sends: no literal to carry
+        for normalization_pass in PASSES:
+            tree = normalization_pass(tree)
+        text, literals = " ".join(tree.sql(dialect=dialect).split()), []
+    kind = statement_kind(tree)
+    return Fingerprint(_digest(text), text, kind, _tables(tree), True, *_hashed(literals))
 
 
 def _parse(sql: str, dialect: str) -> exp.Expression | None:
@@ -86,6 +107,89 @@ def _parse(sql: str, dialect: str) -> exp.Expression | None:
         if len(statements) == 1 and isinstance(statements[0], exp.Expression):
             return statements[0]
     return None
+
+
+# A value's mark while a text with literals is normalised: ``?V<n>`` renders where the ``?``
+# will be, ``n`` indexing the value (None for a placeholder) in the order the tree held them.
+_MARK = "?V"
+_MARKS = re.compile(r"\?V(\d+)")
+_Value = int | float | str | None  # a literal's value; None: a bound parameter
+
+
+def _normalize_marked(tree: exp.Expression, dialect: str) -> tuple[str, list[_Value]]:
+    """:data:`PASSES` for a tree holding literals, rendered once: the normalised text and the
+    values in the order of its ``?``, before lists are collapsed (the tree's order is not the
+    text's). Each value is marked instead of replaced, the lists are collapsed as
+    :func:`collapse_lists` does while the marks of the items dropped are kept beside the last
+    mark of the item kept, and the marks are read back from the rendering. ``[]`` (unknown)
+    when they cannot all be placed (a collapsed list inside the item of another)."""
+    found: list[_Value] = []
+
+    def mark(node: exp.Expression) -> exp.Expression:
+        # the nodes replace_values replaces, in the same way
+        negative = isinstance(node, exp.Neg) and isinstance(node.this, exp.Literal)
+        if negative or isinstance(node, exp.Literal):
+            value = _literal_value(node.this if negative else node)
+            found.append(-value if negative and not isinstance(value, str) else value)
+        elif isinstance(node, exp.Placeholder | exp.Parameter):
+            found.append(None)
+        else:
+            return node
+        return exp.var(f"{_MARK}{len(found) - 1}")
+
+    tree = tree.transform(mark, copy=False)
+    dropped: dict[str, list[str]] = {}
+    _collapse(tree, dropped)
+    marked = tree.sql(dialect=dialect)
+    order: list[str] = []
+    for match in _MARKS.finditer(marked):
+        name = match.group(0)
+        order.append(name)
+        order.extend(dropped.get(name, ()))
+    text = " ".join(_MARKS.sub(PLACEHOLDER, marked).split())
+    if sorted(order) != sorted(f"{_MARK}{n}" for n in range(len(found))):
+        return text, []
+    return text, [found[int(name[len(_MARK) :])] for name in order]
+
+
+def _literal_value(node: exp.Expression) -> int | float | str:
+    text = str(node.this)
+    if isinstance(node, exp.Literal) and node.is_string:
+        return text
+    return _number(text)
+
+
+def _number(text: str) -> int | float | str:
+    try:
+        return int(text)
+    except ValueError:
+        try:
+            return float(text)
+        except ValueError:
+            return text
+
+
+def _token_literals(sql: str) -> list[_Value]:
+    """The values of a text sqlglot could not parse, from its tokens."""
+    values: list[_Value] = []
+    for match in _TOKEN.finditer(sql):
+        if match.group("string"):
+            values.append(match.group("string")[1:-1].replace("''", "'"))
+        elif match.group("number"):
+            values.append(_number(match.group("number")))
+        elif match.group("param"):
+            values.append(None)
+    return values
+
+
+def _hashed(values: list[_Value]) -> tuple[str, tuple[int | None, ...]]:
+    """(``Fingerprint.literals``, ``Fingerprint.values``) of a text's values: ("", ()) when it
+    holds no literal. ``literals`` is stable across processes (a digest of the values, not of
+    their ``hash()``, which differs from one process to the next for a string)."""
+    if all(value is None for value in values):
+        return "", ()
+    hashes = tuple(None if value is None else hash(value) for value in values)
+    return _digest(repr(values)), hashes
 
 
 def replace_values(tree: exp.Expression) -> exp.Expression:
@@ -104,16 +208,33 @@ def replace_values(tree: exp.Expression) -> exp.Expression:
 def collapse_lists(tree: exp.Expression) -> exp.Expression:
     """``IN (?, ?, ?)`` becomes ``IN (?)``, ``ARRAY[?, ?]`` becomes ``ARRAY[?]`` and a multi-row
     ``VALUES`` keeps one row, so batch sizes do not split one query shape into many."""
+    return _collapse(tree, None)
+
+
+def _collapse(tree: exp.Expression, dropped: dict[str, list[str]] | None) -> exp.Expression:
+    """:func:`collapse_lists`; with ``dropped``, of a tree whose values are marked (``?V0``):
+    items of one shape but their marks, and the marks of the items dropped are recorded under
+    the last mark of the item kept."""
     for node in list(tree.find_all(exp.In, exp.Array, exp.Values)):
         key = "expressions"
         items = node.args.get(key) or []
-        if len(items) > 1 and all(_same_shape(items[0], item) for item in items[1:]):
+        if len(items) < 2:
+            continue
+        first = items[0].sql()
+        shape = first if dropped is None else _MARKS.sub(PLACEHOLDER, first)
+        others = []
+        for item in items[1:]:
+            other = item.sql()
+            if (other if dropped is None else _MARKS.sub(PLACEHOLDER, other)) != shape:
+                break
+            others.append(other)
+        else:
             node.set(key, [items[0]])
+            kept = _MARKS.findall(first) if dropped is not None else []
+            if kept and dropped is not None:
+                marks = [f"{_MARK}{n}" for other in others for n in _MARKS.findall(other)]
+                dropped[f"{_MARK}{kept[-1]}"] = marks
     return tree
-
-
-def _same_shape(first: exp.Expression, other: exp.Expression) -> bool:
-    return bool(first.sql() == other.sql())
 
 
 PASSES: tuple[Callable[[exp.Expression], exp.Expression], ...] = (replace_values, collapse_lists)
