@@ -36,6 +36,14 @@ that one problem is reported once (an N+1 loop is not also a run of "sequential"
    the longest.
 4. **Slow queries** (DBA302): any execution at or over ``slow_query_ms``.
 
+Literal values count as parameters wherever parameter sets are compared (duplicates, the N+1's
+distinct parameter sets, the batch checks): a statement written with its values in the SQL
+(an f-string, Django's ``qs[a:b]``) has the fingerprint of its bound form and no parameters,
+so ``Fingerprint.literals`` (a hash of the text's literals, computed once per text) tells
+``id = 1`` from ``id = 2``, and ``Fingerprint.values`` puts each literal at its place among the
+parameters for the batch checks. They are no parameter values for the sequential detector: a
+literal comes from no result, and a value of unknown origin there would silence it.
+
 Statements whose normalised SQL matches an ``ignore_sql`` pattern are treated like queries run
 inside ``dbaudit.ignore()``: counted, never judged. Findings matching an ``allow`` pattern
 (fnmatch, against the explanation (which quotes the normalised SQL), ``path:line``, the path or
@@ -89,6 +97,9 @@ _IGNORED_AND_ERROR = itemgetter(_FIELD("ignored"), _FIELD("error"))
 _RELATIONSHIP_FIELD = _FIELD("relationship")
 _RELATIONSHIP = itemgetter(_RELATIONSHIP_FIELD)
 _DIGEST = attrgetter("fingerprint.digest")
+# the literals of the text (a hash, "" for none) beside the digest or the parameters
+_DIGEST_AND_LITERALS = attrgetter("fingerprint.digest", "fingerprint.literals")
+_PARAMS_AND_LITERALS = attrgetter("param_hashes", "fingerprint.literals")
 _KIND = attrgetter("fingerprint.kind")
 _KIND_AND_MANY = attrgetter("fingerprint.kind", "many")
 _SELECTS_ONLY = {("select", False)}  # the (kind, many) of every event of most units
@@ -247,7 +258,8 @@ def _n_plus_one_findings(
         group_events = group.events
         if len(group_events) < least:
             continue  # below any threshold, whatever the ORM said
-        distinct_params = len(set(map(_PARAMS, group_events)))
+        # literals are parameters too (an f-string's ``id = 1``, ``id = 2``)
+        distinct_params = len(set(map(_PARAMS_AND_LITERALS, group_events)))
         load = orm_load(group_events)
         threshold = config.n_plus_one_threshold
         if load is not None:  # the ORM said so: already the N+1 shape at two parents
@@ -328,7 +340,7 @@ def _batched(events: Sequence[QueryEvent], shape: _BatchShape) -> bool:
     by a cursor, keyset pagination) or chunks of many keys per statement. The number of such
     statements grows with the rows over the page size, not with the rows: no N+1. ``shape``:
     :func:`_batch_shape` of their statement (the caller skips the call when it is None)."""
-    params = list(map(_PARAMS, events))
+    params = list(map(_values, events))
     if shape.list_width and _chunks(events, params, shape):
         return True  # (else pages of a constant list, ``IN (?) ... LIMIT ? OFFSET ?``, may be)
     sizes = set(map(len, params))
@@ -342,7 +354,7 @@ def _batched(events: Sequence[QueryEvent], shape: _BatchShape) -> bool:
     if offset_pages and _offset_pages(events, columns, varying[0], shape, exact):
         return True
     if shape.cursors and varying and (not exact or set(varying) <= set(shape.cursors)):
-        return _keyset_pages(events, columns, varying, shape, exact)
+        return _keyset_pages(events, params, columns, varying, shape, exact)
     return False
 
 
@@ -377,6 +389,7 @@ def _offset_pages(
 
 def _keyset_pages(
     events: Sequence[QueryEvent],
+    params: list[tuple[int, ...]],
     columns: list[tuple[int, ...]],
     varying: list[int],
     shape: _BatchShape,
@@ -389,12 +402,12 @@ def _keyset_pages(
     pages = [e.result_hashes for e in events[:-1]]  # each gives the next one its cursor
     seen = [page for page in pages if isinstance(page, Results)]
     if len(seen) == len(pages) and all(len(page) >= _BATCH_MIN for page in seen[:-1]) and seen[-1]:
-        for page, event in zip(seen, events[1:], strict=True):  # (the last page may be short)
+        for page, values in zip(seen, params[1:], strict=True):  # (the last may be short)
             try:
                 last_row = set(map(hash, page[-1]))
             except TypeError:
                 return False
-            if not {event.param_hashes[i] for i in varying} <= last_row:
+            if not {values[i] for i in varying} <= last_row:
                 return False
         return True
     if not exact or len(varying) != 1 or shape.limit_at < 0:
@@ -407,6 +420,25 @@ def _keyset_pages(
     if moves[-1] < 0:  # descending (``id < ?``)
         moves = [-m for m in moves]
     return all(m >= limit for m in moves[:-1]) and moves[-1] > 0
+
+
+def _values(event: QueryEvent) -> tuple[int, ...]:
+    """``event``'s parameters with its literals among them, in the order of the text's values
+    (:attr:`Fingerprint.values`): what the batch checks index by ``?``. Its parameters alone
+    when its text holds no literal, or when they cannot be placed (fewer or more than the
+    text's placeholders: a ``$1`` used twice, a mapping)."""
+    params = event.param_hashes
+    slots = event.fingerprint.values
+    if not slots:
+        return params
+    if not params:
+        if None in slots:
+            return params
+        return slots  # type: ignore[return-value]  # (no None in it)
+    if slots.count(None) != len(params):
+        return params
+    bound = iter(params)
+    return tuple(next(bound) if slot is None else slot for slot in slots)
 
 
 def _chunks(
@@ -788,8 +820,9 @@ def find_duplicates(
 def _duplicate_findings(
     plain: Sequence[QueryEvent], config: DetectConfig, unit: str, totals: tuple[int, float]
 ) -> list[tuple[Finding, set[int]]]:
-    # (fingerprint, QueryEvent.params_key) per event, at C speed; executemany is not plain
-    keys = list(zip(map(_DIGEST, plain), map(hash, map(_PARAMS, plain)), strict=True))
+    # ((fingerprint, literals), QueryEvent.params_key) per event, at C speed; executemany is
+    # not plain; statements that differ in their literals only (an f-string's) are no duplicates
+    keys = list(zip(map(_DIGEST_AND_LITERALS, plain), map(hash, map(_PARAMS, plain)), strict=True))
     if len(set(keys)) == len(keys):
         return []  # nothing ran twice with the same parameters
     found = []
