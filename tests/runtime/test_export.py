@@ -164,3 +164,28 @@ def test_unit_totals_survive_the_file_and_to_audit_takes_them_from_the_unit(
     del data["evidence"]["unit_queries"], data["evidence"]["unit_ms"]
     old = finding_from_dict(data)
     assert old.evidence is not None and old.evidence.unit_queries == 0
+
+
+def test_events_carry_a_hash_of_their_literals_and_older_files_still_load(
+    tmp_path: Path,
+) -> None:
+    connection = instrument(sqlite3.connect(":memory:"))
+    with profile("pages") as unit:
+        for offset in (0, 100, 100):
+            connection.execute(f"SELECT 1 LIMIT 100 OFFSET {offset}").fetchall()
+        connection.execute("SELECT ?", (1,)).fetchall()
+    path = tmp_path / "events.json"
+    write(path, [unit])
+    assert "OFFSET 100" not in path.read_text()  # a hash, not the values
+    [record] = load(path)
+    literals = [e["literals"] for e in record.events]
+    assert literals == [e.fingerprint.literals for e in unit.events]
+    assert literals[0] != literals[1] == literals[2] != "" and literals[3] == ""
+    # files written before the field: the events load, their literals not known
+    document = json.loads(path.read_text())
+    for event in document["units"][0]["events"]:
+        del event["literals"]
+    path.write_text(json.dumps(document))
+    [old] = load(path)
+    assert [e.get("literals") for e in old.events] == [None] * 4
+    assert old.findings == record.findings
