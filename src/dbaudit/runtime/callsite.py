@@ -31,7 +31,6 @@ import inspect
 import os
 import sys
 import sysconfig
-import weakref
 from collections.abc import Callable
 from types import CodeType, FrameType
 from typing import Any
@@ -128,7 +127,6 @@ def is_user_file(filename: str) -> bool:
 def capture_stack(
     skip: int = 1, limit: int = MAX_STACK, anchor: StackAnchor | None = None
 ) -> tuple[CallSite, ...]:
-    global _last_bridged
     """Application frames of the current call, innermost first (``skip`` frames of the caller's
     own are not looked at), at most ``limit`` of them. ``anchor``: the open unit's, which holds
     the frame that opened it and keeps the walk above that frame; with one, chains are
@@ -181,9 +179,6 @@ def capture_stack(
         try:
             if not current.__sqlalchemy_greenlet_provider__:
                 return ()
-            bridged = _last_bridged
-            if bridged[0]() is current and anchor is not None:
-                return bridged[1]
             frame = current.parent.gr_frame
             # ``greenlet_spawn``, the asyncio extension's methods
             while frame.f_code.co_filename in _library_files:  # type: ignore[union-attr]
@@ -237,17 +232,7 @@ def capture_stack(
     chain = _chains.get(key)
     if chain is None:
         chain = _chain(frame, hopped, MAX_STACK, key)  # type: ignore[arg-type]
-    if hopped:  # the next statements of this bridge greenlet: the same chain (see below)
-        _last_bridged = (_weakref(current), chain)
     return chain
-
-
-# The chain of the last statement that a SQLAlchemy bridge greenlet ran under library frames
-# only, in a unit: the greenlet (weakly) and the chain. Its next statements under library
-# frames only have the same chain: all the while the greenlet lives, its parent greenlet's
-# coroutines wait in the same ``greenlet_spawn`` call (the ORM's autoflush, its eager loads).
-_last_bridged: tuple[Callable[[], object], tuple[CallSite, ...]] = (lambda: None, ())
-_weakref = weakref.ref
 
 
 def _from_opener(frame: FrameType, hopped: bool, anchor: StackAnchor) -> tuple[CallSite, ...]:
