@@ -18,9 +18,10 @@ Format ``dbaudit.runtime.events``, version 1. One JSON object::
               "seq": 0,                            # process-wide order
               "fingerprint": "0d3f7185ba9974c2",   # dbaudit.sql.fingerprint digest
               "sql": "SELECT * FROM renders WHERE id = ?",   # normalised: no literal values
-              "literals": "5d1c2a0e9b7f3a41",      # a hash of the SQL's literals ("" for none);
-                                                   # two events of one fingerprint ran the same
-                                                   # text when equal (absent: not known)
+              "literals": "5d1c2a0e9b7f3a41",      # a hash of the SQL's literal values, keyed
+                                                   # per process ("" for none, absent: not known):
+                                                   # equal in two events of a unit, they ran the
+                                                   # same values
               "kind": "select",                    # select | insert | update | delete | other
               "start_ms": 0.42,                    # from the unit's start
               "duration_ms": 0.21,
@@ -106,7 +107,7 @@ def _event_to_dict(event: QueryEvent, origin: float, keep_params: bool) -> dict[
         "seq": event.seq,
         "fingerprint": event.fingerprint.digest,
         "sql": event.fingerprint.text,
-        "literals": event.fingerprint.literals,  # a stable hash: no literal value in the file
+        "literals": event.fingerprint.literals,  # keyed hash: no literal value in the file
         "kind": event.fingerprint.kind,
         "start_ms": round((event.started - origin) * 1000, 3),
         "duration_ms": round(event.duration * 1000, 3),

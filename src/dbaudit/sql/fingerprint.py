@@ -19,6 +19,7 @@ text, and never compared by ``==`` (two texts of one shape are still equal Finge
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,7 +45,7 @@ class Fingerprint:
     tables: tuple[str, ...]
     parsed: bool  # False when sqlglot could not parse it and the token fallback was used
     # The literal values of this text, which the shape replaced by ``?``: ``literals`` a short
-    # stable hash of them (for an events file; "" when the text has none), ``values`` one entry
+    # hash of them, keyed per process (for an events file; "" when none), ``values`` one entry
     # per value of the text in order, before lists are collapsed: ``hash()`` of a literal (an
     # integer's is itself), None for a bound parameter; () when the text has no literal (or
     # they are unknown: a Fingerprint built by hand). The runtime detectors compare them as
@@ -184,12 +185,17 @@ def _token_literals(sql: str) -> list[_Value]:
 
 def _hashed(values: list[_Value]) -> tuple[str, tuple[int | None, ...]]:
     """(``Fingerprint.literals``, ``Fingerprint.values``) of a text's values: ("", ()) when it
-    holds no literal. ``literals`` is stable across processes (a digest of the values, not of
-    their ``hash()``, which differs from one process to the next for a string)."""
+    holds no literal. ``literals`` is a digest keyed with a secret of this process: an integer's
+    ``hash()`` is itself and a plain digest of a small value can be guessed back by trying
+    values, yet literal values never appear in output (an events file)."""
     if all(value is None for value in values):
         return "", ()
     hashes = tuple(None if value is None else hash(value) for value in values)
-    return _digest(repr(values)), hashes
+    keyed = hashlib.blake2b(repr(values).encode(), digest_size=8, key=_LITERALS_KEY)
+    return keyed.hexdigest(), hashes
+
+
+_LITERALS_KEY = os.urandom(16)  # never written anywhere
 
 
 def replace_values(tree: exp.Expression) -> exp.Expression:
