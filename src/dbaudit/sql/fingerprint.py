@@ -87,12 +87,17 @@ def _fingerprint_cached(sql: str, dialect: str) -> Fingerprint:
         literals = _token_literals(sql)
         kind = _kind_from_text(text)
         return Fingerprint(_digest(text), text, kind, (), False, *_hashed(literals))
-    if tree.find(exp.Literal):
-        text, literals = _normalize_marked(tree, dialect)
-    else:  # most statements an ORM sends: no literal to carry
+    marked: tuple[str, list[_Value]] | None = None
+    if tree.find(exp.Literal):  # most statements an ORM sends have none: nothing to carry
+        try:
+            marked = _normalize_marked(tree, dialect)
+        except Exception:  # never worse than no literals: the plain passes on a fresh tree
+            tree = _parse(_number_params_to_pyformat(sql), dialect) or tree
+    if marked is None:
         for normalization_pass in PASSES:
             tree = normalization_pass(tree)
-        text, literals = " ".join(tree.sql(dialect=dialect).split()), []
+        marked = " ".join(tree.sql(dialect=dialect).split()), []
+    text, literals = marked
     kind = statement_kind(tree)
     return Fingerprint(_digest(text), text, kind, _tables(tree), True, *_hashed(literals))
 
