@@ -50,8 +50,8 @@ class Fingerprint:
     # integer's is itself), None for a bound parameter; () when the text has no literal (or
     # they are unknown: a Fingerprint built by hand). The runtime detectors compare them as
     # parameters (``SELECT ... OFFSET 200`` is not ``... OFFSET 100`` run again).
-    literals: str = field(default="", compare=False)
-    values: tuple[int | None, ...] = field(default=(), compare=False)
+    literals: str = field(default="", compare=False, repr=False)
+    values: tuple[int | None, ...] = field(default=(), compare=False, repr=False)
 
 
 def fingerprint(sql: str, dialect: str = "postgres") -> Fingerprint:
