@@ -27,7 +27,9 @@ that one problem is reported once (an N+1 loop is not also a run of "sequential"
    with kept values, an array being one hash). A LIMIT per parent key, one key per statement,
    chunks or pages under ``_BATCH_MIN`` stay N+1s. Such groups are claimed: not "sequential"
    queries either.
-2. **Duplicate queries** (DBA301): the same fingerprint with the same parameters, repeated.
+2. **Duplicate queries** (DBA301): the same fingerprint with the same parameters, repeated
+   with no write to a table it reads in between (see :func:`_between_writes`: ``exists()``,
+   ``add()``, ``exists()`` again reads what the write changed).
 3. **Sequential independent queries** (DBA105): consecutive SELECTs in one asyncio task where no
    query's parameters can have come from another's result (see :func:`ready_levels`: parameter
    values are traced to the task's inputs or to earlier results, which the asyncpg adapters
@@ -81,6 +83,7 @@ SLOW = "DBA302"
 RULES = (N_PLUS_ONE, PER_ITEM_WRITES, SEQUENTIAL, DUPLICATE, SLOW)
 
 _JUDGED_KINDS = frozenset({"select", "insert", "update", "delete"})
+_WRITE_KINDS = frozenset({"insert", "update", "delete"})
 
 # Fields of a QueryEvent (a named tuple) read at C speed: the detectors run once per unit, and
 # a Python step per event (a generator, a comprehension) was most of their cost.
@@ -203,7 +206,9 @@ def detect(
                 claimed.update(explained)
             remaining = _unclaimed(plain, claimed) if claimed else plain
             if len(remaining) >= config.duplicate_threshold:
-                for finding, explained in _duplicate_findings(remaining, config, unit, totals):
+                for finding, explained in _duplicate_findings(
+                    remaining, config, unit, totals, events
+                ):
                     findings.append(finding)
                     claimed.update(explained)
         findings += _sequential_findings(judged, config, unit, claimed, totals, selects_only)
@@ -814,48 +819,92 @@ def find_duplicates(
     *,
     totals: tuple[int, float] = (0, 0.0),
 ) -> Iterable[tuple[Finding, set[int]]]:
-    return _duplicate_findings(_plain(events), config, unit, totals)
+    return _duplicate_findings(_plain(events), config, unit, totals, events)
 
 
 def _duplicate_findings(
-    plain: Sequence[QueryEvent], config: DetectConfig, unit: str, totals: tuple[int, float]
+    plain: Sequence[QueryEvent],
+    config: DetectConfig,
+    unit: str,
+    totals: tuple[int, float],
+    events: Sequence[QueryEvent] = (),
 ) -> list[tuple[Finding, set[int]]]:
+    """``events``: all the unit's events, for the writes between two runs of a statement."""
     # ((fingerprint, literals), QueryEvent.params_key) per event, at C speed; executemany is
     # not plain; statements that differ in their literals only (an f-string's) are no duplicates
     keys = list(zip(map(_DIGEST_AND_LITERALS, plain), map(hash, map(_PARAMS, plain)), strict=True))
     if len(set(keys)) == len(keys):
         return []  # nothing ran twice with the same parameters
     found = []
+    writes: list[QueryEvent] | None = None
     for key, count in Counter(keys).items():  # in order of first appearance
         if count < config.duplicate_threshold:
             continue
-        group = list(compress(plain, map(eq, keys, repeat(key))))
-        first = group[0]
-        total_ms = _total_ms(group)
-        sites = _call_sites(group)
-        finding = _finding(
-            rule=DUPLICATE,
-            severity=Severity.MEDIUM if len(group) >= 5 else Severity.LOW,
-            message=(
-                f"Duplicate query: the same statement with the same parameters ran "
-                f"{len(group)} times ({total_ms:.1f} ms)"
-            ),
-            stack=first.stack,
-            extra_sites=sites[1:],
-            problem=(
-                f"`{first.fingerprint.text}` returned the same rows {len(group) - 1} more "
-                f"time(s) than needed, from {len(sites) or 'an unknown number of'} call site(s)."
-            ),
-            fix=_DUPLICATE_FIX,
-            evidence=RuntimeEvidence(
-                len(group), round(total_ms, 3), unit, first.fingerprint.digest, *totals
-            ),
-            query_cost=str(len(group)),
-            fixed_query_cost="1",
-            confidence="high",
-        )
-        found.append((finding, set(map(_SEQ, group))))
+        if writes is None:
+            writes = [e for e in events if e.fingerprint.kind in _WRITE_KINDS and e.error is None]
+        for group in _between_writes(list(compress(plain, map(eq, keys, repeat(key)))), writes):
+            if len(group) >= config.duplicate_threshold:
+                found.append(_duplicate_finding(group, unit, totals))
     return found
+
+
+def _between_writes(
+    group: list[QueryEvent], writes: Sequence[QueryEvent]
+) -> list[list[QueryEvent]]:
+    """``group`` (one statement run again with the same parameters, in order) cut wherever a
+    write to a table it reads ran between two of its runs: the second run may read what the
+    write changed (``exists()``, ``add()``, ``exists()`` again), a re-read, not a duplicate.
+    A statement or a write whose tables are unknown overlaps everything."""
+    if group[0].fingerprint.kind != "select":
+        return [group]
+    tables = {t.lower() for t in group[0].fingerprint.tables}
+    cuts = [
+        w.seq
+        for w in writes
+        if not tables
+        or not w.fingerprint.tables
+        or not tables.isdisjoint([t.lower() for t in w.fingerprint.tables])
+    ]
+    if not cuts:
+        return [group]
+    runs = [[group[0]]]
+    for event in group[1:]:
+        previous = runs[-1][-1].seq
+        if any(previous < cut < event.seq for cut in cuts):
+            runs.append([event])
+        else:
+            runs[-1].append(event)
+    return runs
+
+
+def _duplicate_finding(
+    group: list[QueryEvent], unit: str, totals: tuple[int, float]
+) -> tuple[Finding, set[int]]:
+    first = group[0]
+    total_ms = _total_ms(group)
+    sites = _call_sites(group)
+    finding = _finding(
+        rule=DUPLICATE,
+        severity=Severity.MEDIUM if len(group) >= 5 else Severity.LOW,
+        message=(
+            f"Duplicate query: the same statement with the same parameters ran "
+            f"{len(group)} times ({total_ms:.1f} ms)"
+        ),
+        stack=first.stack,
+        extra_sites=sites[1:],
+        problem=(
+            f"`{first.fingerprint.text}` returned the same rows {len(group) - 1} more "
+            f"time(s) than needed, from {len(sites) or 'an unknown number of'} call site(s)."
+        ),
+        fix=_DUPLICATE_FIX,
+        evidence=RuntimeEvidence(
+            len(group), round(total_ms, 3), unit, first.fingerprint.digest, *totals
+        ),
+        query_cost=str(len(group)),
+        fixed_query_cost="1",
+        confidence="high",
+    )
+    return finding, set(map(_SEQ, group))
 
 
 _DUPLICATE_FIX = Fix(
