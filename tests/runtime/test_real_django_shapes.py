@@ -77,3 +77,25 @@ def test_reads_again_after_the_write_are_still_duplicates(db: tuple[Any, str]) -
     # the check before the write is no duplicate; the two after it are
     assert _run(db, _EXISTS, _FOLLOW, _EXISTS, _EXISTS) == ["DBA301"]
     assert _run(db, _EXISTS, _EXISTS, _UNFOLLOW, _EXISTS) == ["DBA301"]
+
+
+def test_a_row_by_row_insert_fix_repeats_the_whole_row_and_keeps_what_follows(
+    db: tuple[Any, str],
+) -> None:
+    # TagViewSet.setUp: article.tags.add(Tag.objects.create(name=...)) for three names; Django
+    # writes the join row with ON CONFLICT DO NOTHING, which the one-statement fix must keep
+    connection, placeholder = db
+    cursor = connection.cursor()
+    insert = (
+        'INSERT INTO "accounts_user_followers" ("from_user_id", "to_user_id") '
+        f"VALUES ({placeholder}, {placeholder}) ON CONFLICT DO NOTHING"
+    )
+    with profile() as unit:
+        for user in (1, 2, 3):
+            cursor.execute(insert, (user, 2))
+    [finding] = unit.findings
+    assert finding.rule == "DBA103"
+    assert finding.fix.code.startswith(
+        'INSERT INTO "accounts_user_followers" ("from_user_id", "to_user_id") '
+        "VALUES (?, ?), (?, ?), ... ON CONFLICT DO NOTHING -- "
+    )

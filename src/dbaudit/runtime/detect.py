@@ -1299,11 +1299,25 @@ _batch_for = functools.lru_cache(maxsize=1024)(suggest_batch)  # a unit's statem
 
 
 def _batch_insert(text: str) -> str:
+    """The row repeated whole (``(?, ?), (?, ?), ...``), what follows it kept (``ON CONFLICT DO
+    NOTHING``, ``RETURNING id``: dropping them would change what the statement does).
+
+    >>> _batch_insert("INSERT INTO t (a, b) VALUES (?, f(?)) RETURNING t.id").split(" -- ")[0]
+    'INSERT INTO t (a, b) VALUES (?, f(?)), (?, f(?)), ... RETURNING t.id'
+    """
     values = text.rfind("VALUES (")
-    row_end = text.find(")", values)
-    if values < 0 or row_end < 0:
+    if values < 0:
         return ""
-    return f"{text[: row_end + 1]}, (?), ... -- one statement for all rows"
+    start = values + len("VALUES ")
+    depth = 0
+    for end in range(start, len(text)):  # the row's closing parenthesis
+        depth += (text[end] == "(") - (text[end] == ")")
+        if depth == 0:
+            break
+    else:
+        return ""
+    row, rest = text[start : end + 1], text[end + 1 :]
+    return f"{text[: end + 1]}, {row}, ...{rest} -- one statement for all rows"
 
 
 def _finding(
