@@ -28,8 +28,9 @@ that one problem is reported once (an N+1 loop is not also a run of "sequential"
    chunks or pages under ``_BATCH_MIN`` stay N+1s. Such groups are claimed: not "sequential"
    queries either.
 2. **Duplicate queries** (DBA301): the same fingerprint with the same parameters, repeated
-   with no write to a table it reads in between (see :func:`_between_writes`: ``exists()``,
-   ``add()``, ``exists()`` again reads what the write changed).
+   in one thread with no write to a table it reads in between (see :func:`_between_writes`:
+   ``exists()``, ``add()``, ``exists()`` again reads what the write changed; threads: see
+   :func:`_duplicate_findings`).
 3. **Sequential independent queries** (DBA105): consecutive SELECTs in one asyncio task where no
    query's parameters can have come from another's result (see :func:`ready_levels`: parameter
    values are traced to the task's inputs or to earlier results, which the asyncpg adapters
@@ -93,6 +94,7 @@ _STARTED = itemgetter(_FIELD("started"))
 _DURATION = itemgetter(_FIELD("duration"))
 _STACK = itemgetter(_FIELD("stack"))
 _TASK = itemgetter(_FIELD("task_id"))
+_THREAD = itemgetter(_FIELD("thread_id"))
 _PARAMS = itemgetter(_FIELD("param_hashes"))
 _RESULTS = itemgetter(_FIELD("result_hashes"))
 _MANY = itemgetter(_FIELD("many"))
@@ -829,10 +831,25 @@ def _duplicate_findings(
     totals: tuple[int, float],
     events: Sequence[QueryEvent] = (),
 ) -> list[tuple[Finding, set[int]]]:
-    """``events``: all the unit's events, for the writes between two runs of a statement."""
-    # ((fingerprint, literals), QueryEvent.params_key) per event, at C speed; executemany is
-    # not plain; statements that differ in their literals only (an f-string's) are no duplicates
-    keys = list(zip(map(_DIGEST_AND_LITERALS, plain), map(hash, map(_PARAMS, plain)), strict=True))
+    """``events``: all the unit's events, for the writes between two runs of a statement.
+
+    Runs in two threads are no duplicate of each other: one flow of control does not hold
+    both results, so "pass the result along" does not apply (a miss at worst). Under a test
+    client the test's thread arranges and checks (``session.refresh(item)`` after creating
+    it, a re-read after the request) while the app's thread serves the request
+    (``session.get(Item, id)``): the same statement and parameters, in two sessions, neither
+    redundant (full-stack-fastapi-template's ``test_read_item``)."""
+    # ((fingerprint, literals), QueryEvent.params_key, thread) per event, at C speed;
+    # executemany is not plain; statements that differ in their literals only (an f-string's)
+    # are no duplicates
+    keys = list(
+        zip(
+            map(_DIGEST_AND_LITERALS, plain),
+            map(hash, map(_PARAMS, plain)),
+            map(_THREAD, plain),
+            strict=True,
+        )
+    )
     if len(set(keys)) == len(keys):
         return []  # nothing ran twice with the same parameters
     found = []
