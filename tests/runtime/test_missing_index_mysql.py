@@ -113,7 +113,7 @@ def test_pymysql(my):
         [
             f"*dbaudit DBA401 at test_my.py:7 (test_engine): missing index on {TABLE}: no index "
             "can serve the filter on customer_id (a full table scan in the plan, no index "
-            "possible; 1 queries)",
+            "possible; 1 query)",
             f"*fix: CREATE INDEX ON {TABLE} (customer_id);",
         ]
     )

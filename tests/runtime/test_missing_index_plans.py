@@ -120,3 +120,15 @@ def test_a_value_that_raises_is_passed_over() -> None:
             raise RuntimeError("not a connection")
 
     assert find_targets([Treacherous(), "postgresql://u@h/db"])[0].source == "sqlalchemy"
+
+
+def test_a_session_of_a_library_built_on_sqlalchemy_is_a_target() -> None:
+    """SQLModel's Session subclasses SQLAlchemy's in a module of its own: the class, not its
+    module, says what it is."""
+    from sqlalchemy.orm import Session
+
+    foreign = type("Session", (Session,), {"__module__": "sqlmodel.orm.session"})
+    engine = create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    with foreign(engine) as session:
+        targets = find_targets([session])
+    assert [(t.source, t.url.drivername) for t in targets] == [("sqlalchemy", "postgresql+psycopg")]

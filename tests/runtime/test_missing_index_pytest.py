@@ -173,7 +173,7 @@ def test_a_filter_no_index_serves_fails_at_the_statements_call_site(
     result.stdout.fnmatch_lines(
         [
             f"*dbaudit DBA401 at app.py:40 (orders_of): missing index on {ORDERS}: no index "
-            "can serve the filter on customer_id (*1 queries)",
+            "can serve the filter on customer_id (*1 query)",
             f"*fix: CREATE INDEX ON {ORDERS} (customer_id);",
         ]
     )

@@ -31,6 +31,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from dbaudit.findings import Finding, Fix, RuntimeEvidence, Severity
+from dbaudit.runtime.detect import plural
 from dbaudit.runtime.events import QueryEvent
 from dbaudit.runtime.explain import explain_statement
 
@@ -229,7 +230,7 @@ def finding(
         severity=Severity.MEDIUM,
         message=(
             f"missing index on {scan.table}: no index can serve the filter on {columns} "
-            f"({_how(scan)}; {len(executions)} queries)"
+            f"({_how(scan)}; {len(executions)} {plural('query', len(executions))})"
         ),
         path=site.path if site is not None else "<unknown>",
         line=site.line if site is not None else 0,
@@ -321,7 +322,7 @@ def _targets_of(value: Any, depth: int) -> Iterator[Target]:
         yield Target("asyncpg", connect_kwargs=(("dsn", libpq),))
     elif isinstance(value, str) and value.startswith(("mysql", "mariadb")) and "://" in value:
         yield from _url_target(value)
-    elif module.startswith("sqlalchemy"):
+    elif _is_sqlalchemy(value):
         engine = _engine_of(value)
         if engine is None:
             return
@@ -363,6 +364,12 @@ def _targets_of(value: Any, depth: int) -> Iterator[Target]:
 
 # what a psycopg2 connection reports of itself that psycopg2.connect takes back
 _LIBPQ_KEYS = frozenset(("host", "port", "user", "dbname", "sslmode", "options", "hostaddr"))
+
+
+def _is_sqlalchemy(value: Any) -> bool:
+    """A SQLAlchemy engine, connection, session or URL, also of a library's subclass (SQLModel's
+    ``Session`` lives in ``sqlmodel.orm.session``)."""
+    return any(c.__module__.startswith("sqlalchemy") for c in type(value).__mro__)
 
 
 def _is_asyncpg(value: Any) -> bool:
