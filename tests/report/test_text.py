@@ -26,7 +26,8 @@ def test_call_chain_and_runtime_evidence_are_printed(sample_audit: Audit) -> Non
         "via RenderChainService.delete_chain (app/services/render_chain.py:15)"
         " -> RenderChainsDAL.remove_render (app/dal/render_chains.py:31)" in output
     )
-    assert "confirmed at runtime: 52 queries (412 ms in the database) in test_delete_chain" in output
+    confirmed = "confirmed at runtime: 52 queries (412 ms in the database) in test_delete_chain"
+    assert confirmed in output
     assert "source: runtime" in output
 
 
@@ -115,3 +116,20 @@ def test_many_files_analyzed_in_part_are_one_line() -> None:
     assert output.splitlines()[-1].endswith(
         "audited 8 files (80 lines); 0 operations already optimized; 8 files partly analyzed."
     )
+
+
+def test_a_one_line_sql_fix_is_printed_under_its_summary(sample_audit: Audit) -> None:
+    """A missing index's fix is its DDL: the line to run, printed as the summary's next line."""
+    from dataclasses import replace
+
+    from dbaudit.findings import Fix
+
+    finding = replace(
+        sample_audit.findings[0],
+        fix=Fix("Index the filter.", "CREATE INDEX ON item (owner_id);", "sql"),
+    )
+    output = text_report.render(replace(sample_audit, findings=[finding]))
+    assert "    fix: Index the filter.\n    CREATE INDEX ON item (owner_id);\n" in output
+    python_fix = replace(finding, fix=Fix("Batch it.", "rows = load(ids)", "python"))
+    output = text_report.render(replace(sample_audit, findings=[python_fix]))
+    assert "rows = load(ids)" not in output

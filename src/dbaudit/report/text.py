@@ -105,6 +105,8 @@ def _finding(out: Text, finding: Finding) -> None:
         out.append(f"    {evidence_text(finding)}\n", style="magenta")
     if finding.fix is not None and finding.fix.summary:
         out.append(f"    fix: {finding.fix.summary}\n", style="green")
+        if finding.fix.language == "sql" and finding.fix.code and "\n" not in finding.fix.code:
+            out.append(f"    {finding.fix.code}\n", style="green")  # an index's DDL: one line
 
 
 def _practices(out: Text, audit: Audit) -> None:
