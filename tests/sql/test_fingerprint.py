@@ -149,3 +149,51 @@ def test_doctests() -> None:
     result = doctest.testmod(sys.modules["dbaudit.sql.fingerprint"])
     assert result.attempted >= 3
     assert result.failed == 0
+
+
+@pytest.mark.parametrize(
+    ("sql", "text"),
+    [
+        ('SAVEPOINT "s140_x1"', "SAVEPOINT ?"),
+        ("savepoint s140_x2", "SAVEPOINT ?"),
+        ('RELEASE SAVEPOINT "s140_x1"', "RELEASE SAVEPOINT ?"),
+        ("RELEASE `sp1`", "RELEASE SAVEPOINT ?"),
+        ('ROLLBACK TO SAVEPOINT "s140_x1"', "ROLLBACK TO SAVEPOINT ?"),
+        ('ROLLBACK TO "s140_x1"', "ROLLBACK TO SAVEPOINT ?"),
+        ("SET CONSTRAINTS ALL IMMEDIATE", "SET CONSTRAINTS ALL IMMEDIATE"),
+        ("set constraints all  deferred;", "SET CONSTRAINTS ALL DEFERRED"),
+    ],
+)
+def test_transaction_control_text_and_savepoint_names_collapsed(sql: str, text: str) -> None:
+    """Django's TestCase sends these around every test: ``SAVEPOINT "x"`` was rendered as
+    ``SAVEPOINT AS "x"``, and each savepoint name made a text of its own."""
+    fp = fingerprint(sql, "postgres")
+    assert (fp.text, fp.kind, fp.tables) == (text, "other", ())
+    assert fp == fingerprint(sql.replace("140", "9"), "sqlite")
+
+
+def test_transaction_control_is_read_without_sqlglot(monkeypatch: pytest.MonkeyPatch) -> None:
+    def parse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("sqlglot parsed a savepoint")
+
+    monkeypatch.setattr(sys.modules["dbaudit.sql.fingerprint"].sqlglot, "parse", parse)
+    assert fingerprint('SAVEPOINT "s1_x77"').text == "SAVEPOINT ?"
+    assert fingerprint("ROLLBACK TO SAVEPOINT s1_x78").text == "ROLLBACK TO SAVEPOINT ?"
+
+
+def test_sqlglot_warnings_do_not_leak_from_dbaudit_parses(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """sqlglot logs a WARNING for a statement it reads as a bare command (SET CONSTRAINTS was
+    one): it showed in the captured log of the first test that sent one."""
+    import logging
+
+    import sqlglot
+
+    with caplog.at_level(logging.DEBUG):
+        fingerprint("SET CONSTRAINTS some_fk, other_fk IMMEDIATE")
+        fingerprint("ALTER SYSTEM SET work_mem TO '64MB'")  # a Command for sqlglot
+        assert not [r for r in caplog.records if r.name.startswith("sqlglot")]
+        sqlglot.parse("ALTER SYSTEM SET work_mem TO '128MB'", read="postgres")
+    # sqlglot's own callers still get its warnings
+    assert [r for r in caplog.records if r.name == "sqlglot"]
