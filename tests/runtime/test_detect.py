@@ -471,3 +471,18 @@ def test_every_finding_carries_the_whole_units_queries_and_time() -> None:
     assert n1.evidence is not None
     assert (n1.evidence.queries, n1.evidence.unit_queries) == (50, 51)
     assert n1.evidence.unit_ms == pytest.approx(53.0)
+
+
+def test_the_fix_is_written_for_the_library_that_sent_the_statements() -> None:
+    """Django's statements get Django's batch APIs; a per-row DELETE by ``pk IN (?)`` (how
+    Django deletes one object) gets the one-list statement."""
+    c = Clock()
+    reads = [ev(c, "SELECT * FROM tag WHERE tag.name = ?", (f"t{i}",)) for i in range(4)]
+    deletes = [ev(c, 'DELETE FROM "c" WHERE "c"."id" IN (?)', (i,)) for i in range(4)]
+    found = detect([e._replace(source="django") for e in reads + deletes], CONFIG).findings
+    by_rule = {f.rule: f for f in found}
+    assert "prefetch_related" in by_rule["DBA101"].fix.summary  # type: ignore[union-attr]
+    assert "bulk_create" in by_rule["DBA103"].fix.summary  # type: ignore[union-attr]
+    assert by_rule["DBA103"].fix.code.endswith("-- every key in one IN list")  # type: ignore[union-attr]
+    other = detect(reads, CONFIG).findings[0].fix
+    assert other is not None and "prefetch_related" not in other.summary

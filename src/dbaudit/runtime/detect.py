@@ -694,10 +694,7 @@ def _n_plus_one_finding(
             "grows with the number of rows the loop walks over."
         )
         fix = Fix(
-            summary=(
-                "Fetch all keys in one query (or eager-load the relationship) before the "
-                "loop, then group the rows in Python."
-            ),
+            summary=_BATCH_READ_ADVICE.get(first.source, _BATCH_READ_ADVICE[""]),
             code=_batch_for(text),
             language="sql",
         )
@@ -758,6 +755,30 @@ def _n_plus_one_finding(
     )
 
 
+# The fix in the words of the library that sent the statements (``QueryEvent.source``).
+_BATCH_READ_ADVICE = {
+    "": (
+        "Fetch all keys in one query (or eager-load the relationship) before the loop, then "
+        "group the rows in Python."
+    ),
+    "django": (
+        "Fetch all keys in one query before the loop (select_related for a foreign key, "
+        "prefetch_related for a reverse or many-to-many relation, or filter(key__in=keys)), "
+        "then group the rows in Python."
+    ),
+}
+_BATCH_WRITE_ADVICE = {
+    "": (
+        "Write all rows at once: cursor.executemany / session.execute(insert(Model), rows) / "
+        "update(Model).where(Model.id.in_(ids)), in one transaction."
+    ),
+    "django": (
+        "Write all rows at once: Model.objects.bulk_create(objs) / bulk_update(objs, fields) / "
+        "Model.objects.filter(pk__in=ids).update(...) or .delete(), in one transaction."
+    ),
+}
+
+
 def _per_item_writes_finding(
     group: RepetitionGroup, distinct_params: int, unit: str, totals: tuple[int, float]
 ) -> Finding:
@@ -782,10 +803,7 @@ def _per_item_writes_finding(
             "executemany) would write them all."
         ),
         fix=Fix(
-            summary=(
-                "Write all rows at once: cursor.executemany / session.execute(insert(Model), "
-                "rows) / update(Model).where(Model.id.in_(ids)), in one transaction."
-            ),
+            summary=_BATCH_WRITE_ADVICE.get(first.source, _BATCH_WRITE_ADVICE[""]),
             code=batch,
             language="sql" if batch else "python",
         ),
@@ -1293,6 +1311,8 @@ def suggest_batch(text: str) -> str:
 
     >>> suggest_batch("SELECT * FROM renders WHERE renders.chain_id = ? ORDER BY renders.id")
     'SELECT * FROM renders WHERE renders.chain_id IN (?) ORDER BY renders.id'
+    >>> suggest_batch('DELETE FROM "c" WHERE "c"."id" IN (?)')
+    'DELETE FROM "c" WHERE "c"."id" IN (?) -- every key in one IN list'
     >>> suggest_batch("INSERT INTO t (a) VALUES (?)")
     'INSERT INTO t (a) VALUES (?), (?), ... -- one statement for all rows'
     """
@@ -1302,6 +1322,9 @@ def suggest_batch(text: str) -> str:
     if not separator:
         return ""
     matches = _EQUALS_PARAM.findall(tail)
+    if not matches and tail.count(" IN (?)") == 1 and " IN (SELECT " not in tail:
+        # already a list per statement (Django deletes by ``pk IN (...)``): one list for all
+        return f"{text} -- every key in one IN list"
     if len(matches) != 1:
         return ""  # zero or several keys: no single obvious batch column
     key = matches[0][0]
