@@ -14,9 +14,14 @@ filtered Seq Scan is a DBA401 finding at the statement's call site. The database
 ``dbaudit_explain_target`` fixture when the project defines one, otherwise from the test's own
 fixture values (a PostgreSQL SQLAlchemy engine, connection or session, or a psycopg connection).
 
-Every SQLAlchemy engine (and the ORM's lazy-load labels) is profiled automatically; for sqlite3,
-psycopg, psycopg2, PyMySQL and asyncpg connections created by the application, pass them through
-``dbaudit.runtime.instrument`` in a fixture.
+Every SQLAlchemy engine (and the ORM's lazy-load labels) is profiled automatically, and so is
+every Django connection once Django's settings are configured (pytest-django, a conftest's
+``django.setup()``, or ``DJANGO_SETTINGS_MODULE``): looked at when the plugin starts and again
+before each test until then, through ``sys.modules`` (a run that never imported Django does not
+import it). For sqlite3, psycopg, psycopg2, PyMySQL and asyncpg connections created by the
+application, pass them through ``dbaudit.runtime.instrument`` in a fixture; a run that profiled
+tests and recorded no statement at all says so in its summary. Django's ``TestCase`` harness
+statements (its savepoints around each test) are not counted: see ``capture/django.py``.
 
 Under pytest-xdist (``-n``) every worker judges its own tests; at the end each worker sends its
 per-test records to the controller (``workeroutput``) and writes its events to a part file, and
@@ -36,7 +41,9 @@ test: nothing tells it from a server thread the tests share.)
 from __future__ import annotations
 
 import json
+import os
 import re
+import sys
 import warnings
 from collections.abc import Callable, Generator
 from contextlib import AbstractContextManager
@@ -244,9 +251,52 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         # hooked before any fixture runs: instrument() with no engine hooks an engine at its
         # next connection checkout, so one a fixture checked out before the budget fixture
         # was set up would go unseen until it returned to the pool
-        from dbaudit.runtime import instrument
+        _instrument()
 
-        instrument()
+
+NO_STATEMENTS_HINT = (
+    "dbaudit: no statement was recorded. Profiled automatically: SQLAlchemy engines and "
+    "Django's connections; for other drivers (sqlite3, psycopg, psycopg2, PyMySQL, asyncpg), "
+    "pass the application's connection to dbaudit.runtime.instrument(...) in a fixture "
+    "(docs/runtime.md)"
+)
+_django_instrumented = False
+
+
+def _instrument_django() -> bool:
+    """Hook Django's connections (``capture/django.py``'s ``instrument_all``) once Django is
+    imported and its settings are configured or named by ``DJANGO_SETTINGS_MODULE``; True once
+    done. Never imports Django itself: a run that does not use it pays one dict lookup."""
+    global _django_instrumented
+    if _django_instrumented:
+        return True
+    conf = sys.modules.get("django.conf")
+    if conf is None:
+        return False
+    settings = getattr(conf, "settings", None)
+    if settings is None:  # django.conf still being imported
+        return False
+    if not (settings.configured or os.environ.get("DJANGO_SETTINGS_MODULE")):
+        return False
+    try:
+        from dbaudit.runtime.capture.django import instrument_all
+
+        instrument_all()
+    except Exception as error:  # settings that do not load: the tests will say so themselves
+        warnings.warn(
+            f"dbaudit: Django's connections are not profiled: {type(error).__name__}: {error}",
+            stacklevel=1,
+        )
+    _django_instrumented = True  # tried once: a settings error is not repeated per test
+    return True
+
+
+def _instrument() -> None:
+    """Every SQLAlchemy engine, and Django's connections when Django is in use."""
+    from dbaudit.runtime import instrument
+
+    instrument()
+    _instrument_django()
 
 
 def _fixture_names(item: pytest.Item) -> list[str]:
@@ -258,10 +308,9 @@ def _fixture_names(item: pytest.Item) -> list[str]:
 def assert_max_queries() -> Callable[[int], AbstractContextManager[Unit]]:
     """``with assert_max_queries(3): ...`` fails listing the queries when more than 3 run
     (in the test's thread or in a thread with no unit of its own: see the module docstring)."""
-    from dbaudit.runtime import instrument
     from dbaudit.runtime.unit import assert_max_queries as budget
 
-    instrument()  # every SQLAlchemy engine; other connections through instrument()
+    _instrument()  # SQLAlchemy and Django; other connections through instrument()
     return partial(budget, threads=True)
 
 
@@ -271,10 +320,9 @@ def dbaudit_unit() -> Generator[Unit, None, None]:
     ``.events`` (statements, call sites, durations), ``.db_time_ms``, ``.findings``. Opened
     when the fixture is set up, so it also sees the queries of fixtures set up after it, and
     those of threads with no unit of their own (see the module docstring)."""
-    from dbaudit.runtime import instrument
     from dbaudit.runtime.unit import profile
 
-    instrument()
+    _instrument()
     with profile("dbaudit_unit", threads=True) as unit:
         yield unit
 
@@ -282,10 +330,9 @@ def dbaudit_unit() -> Generator[Unit, None, None]:
 @pytest.fixture()
 def assert_num_queries() -> Callable[[int], AbstractContextManager[Unit]]:
     """``with assert_num_queries(2): ...`` fails listing the queries unless exactly 2 run."""
-    from dbaudit.runtime import instrument
     from dbaudit.runtime.budgets import assert_num_queries as budget
 
-    instrument()
+    _instrument()
     return partial(budget, threads=True)
 
 
@@ -293,10 +340,9 @@ def assert_num_queries() -> Callable[[int], AbstractContextManager[Unit]]:
 def assert_max_db_time() -> Callable[[float], AbstractContextManager[Unit]]:
     """``with assert_max_db_time(50): ...`` fails naming the costliest statements when the
     block spends more than 50 ms in the database."""
-    from dbaudit.runtime import instrument
     from dbaudit.runtime.budgets import assert_max_db_time as budget
 
-    instrument()
+    _instrument()
     return partial(budget, threads=True)
 
 
@@ -398,9 +444,9 @@ class DbauditPlugin:
     marker_stale: list[tuple[str, str]] = field(default_factory=list)  # (test, pattern)
 
     def __post_init__(self) -> None:
-        from dbaudit.runtime import instrument
-
-        instrument()  # every SQLAlchemy engine, existing or future
+        # every SQLAlchemy engine, existing or future; Django's connections if it is set up
+        # already (else before a test, see pytest_runtest_call)
+        _instrument()
         if self.settings.baseline_path:
             from dbaudit.runtime.baseline import BaselineFileError, load
 
@@ -423,6 +469,8 @@ class DbauditPlugin:
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, object, object]:
         from dbaudit.runtime.unit import profile
 
+        if not _django_instrumented:  # Django set up since (a conftest, a test module)
+            _instrument_django()
         explain = self._explains(item)
         config = self._detect_config(item)
         # threads=True: see the module docstring
@@ -500,7 +548,9 @@ class DbauditPlugin:
         for event in unit.events:
             if event.fingerprint.digest in sql:
                 sql[event.fingerprint.digest] = event.fingerprint.text
-        self.records.append(TestRecord(unit.name, unit.query_count, unit.db_time_ms, findings, sql))
+        from dbaudit.runtime.budgets import counted
+
+        self.records.append(TestRecord(unit.name, counted(unit), unit.db_time_ms, findings, sql))
         if self.settings.json_path:
             self.units.append(unit)
 
@@ -524,9 +574,10 @@ class DbauditPlugin:
             return  # a recording run: it never fails on findings
         if self.settings.baseline_path:
             from dbaudit.runtime.baseline import compare
+            from dbaudit.runtime.budgets import counted
 
             recorded = self.baseline.get(item.nodeid)
-            verdict = compare(recorded, unit.query_count, findings, fail_on)
+            verdict = compare(recorded, counted(unit), findings, fail_on)
             self.stale[item.nodeid] = verdict.stale
             if not verdict.regressions:
                 return
@@ -641,6 +692,8 @@ class DbauditPlugin:
             f"{queries} queries in {len(self.records)} tests ({db_ms:.1f} ms in the database); "
             f"{len(with_findings)} tests with findings"
         )
+        if self.records and not any(r.queries for r in self.records):
+            write(NO_STATEMENTS_HINT)
         worst = sorted(self.records, key=lambda r: -r.queries)[:SUMMARY_LINES]
         if worst and worst[0].queries:
             write("most queries:")
@@ -722,13 +775,16 @@ def _enforce_budgets(item: pytest.Item, unit: Unit, default_budget: int | None =
     exact = item.get_closest_marker("num_queries")
     # a test's own marker wins over the suite's budget (dbaudit_max_queries)
     budget = _budget(marker) if marker is not None else None if exact else default_budget
-    if budget is not None and unit.query_count > budget:
+    from dbaudit.runtime.budgets import counted
+
+    ran = counted(unit)  # a test harness' own statements left out
+    if budget is not None and ran > budget:
         from dbaudit.runtime.budgets import statement_listing
 
         name = "max_queries" if marker is not None else "dbaudit_max_queries"
         listing = "\n".join(statement_listing(unit))
         pytest.fail(
-            f"{name}({budget}): {unit.query_count} queries ran\n{listing}",
+            f"{name}({budget}): {ran} queries ran\n{listing}",
             pytrace=False,
         )
     marker = exact
@@ -740,7 +796,7 @@ def _enforce_budgets(item: pytest.Item, unit: Unit, default_budget: int | None =
             expected = check_query_count(value)
         except ValueError as error:
             raise pytest.UsageError(str(error)) from None
-        if unit.query_count != expected:
+        if ran != expected:
             label = f"num_queries({expected}): expected exactly {expected} queries"
             pytest.fail(count_mismatch_message(unit, expected, label), pytrace=False)
     marker = item.get_closest_marker("max_db_time")

@@ -83,7 +83,7 @@ def normalize(sql: str, dialect: str = "postgres") -> str:
 
 @lru_cache(maxsize=CACHE_SIZE)
 def _fingerprint_cached(sql: str, dialect: str) -> Fingerprint:
-    if sql[:1] in _CONTROL_FIRST or sql.lstrip()[:1] in _CONTROL_FIRST:
+    if sql[:1] in CONTROL_FIRST or sql.lstrip()[:1] in CONTROL_FIRST:
         control = _transaction_control(sql)
         if control is not None:
             return control
@@ -114,7 +114,7 @@ def _fingerprint_cached(sql: str, dialect: str) -> Fingerprint:
 # ``?`` (Django names one per atomic block: ``s140_x1``, ``s140_x2``, ...), so that they are one
 # text each, not one text (and one parse) per name. The first character is checked before the
 # pattern: most statements start with none of these letters.
-_CONTROL_FIRST = frozenset("SsRr")
+CONTROL_FIRST = frozenset("SsRr")
 _SAVEPOINT_NAME = r'(?:"(?:[^"]|"")*"|`(?:[^`]|``)*`|\w+)'
 _CONTROL = re.compile(
     rf"""\s*(?:
@@ -125,6 +125,12 @@ _CONTROL = re.compile(
     re.IGNORECASE | re.VERBOSE | re.DOTALL,
 )
 _CONTROL_VERBS = {"SAV": "SAVEPOINT", "REL": "RELEASE SAVEPOINT", "ROL": "ROLLBACK TO SAVEPOINT"}
+
+
+def is_transaction_control(sql: str) -> bool:
+    """A savepoint (``SAVEPOINT``, ``RELEASE``, ``ROLLBACK TO``) or ``SET CONSTRAINTS``
+    statement."""
+    return _CONTROL.match(sql) is not None
 
 
 def _transaction_control(sql: str) -> Fingerprint | None:

@@ -4,17 +4,36 @@
 documented hook is a context manager; keeping it installed is what ``execute_wrapper`` does
 inside its ``with`` block). ``instrument_all()`` does it for every alias in
 ``django.db.connections`` and for connections created later through the
-``connection_created`` signal.
+``connection_created`` signal: Django creates a connection object per thread (and per alias)
+when it is first used there, and connects it when it first runs a statement, so a thread started
+later (a live server's, a test client's) is covered when it connects. (A connection another
+thread opened before ``instrument_all()`` ran is not: ``connections.all()`` lists the calling
+thread's.) The pytest plugin calls ``instrument_all()`` itself once Django's settings are
+configured (``pytest_plugin._instrument_django``).
+
+The test harness' own statements: Django's ``TestCase`` wraps each test in a savepoint, and
+before rolling back to it checks deferred constraints (``SET CONSTRAINTS ALL IMMEDIATE``, then
+``DEFERRED``, on PostgreSQL; ``PRAGMA foreign_key_check`` on sqlite): three to five statements
+per test, in the test's call, that ``assertNumQueries`` never sees (it counts inside its block).
+A savepoint, ``SET CONSTRAINTS`` or ``PRAGMA foreign_key_check`` statement with no application
+frame in its call chain is the harness': it is recorded as ignored (never judged) with the
+source ``django-harness``, and the budgets do not count it (``budgets.counted``). The same
+statements sent from application code (a test's or a view's ``transaction.atomic()``) count,
+as ``assertNumQueries`` counts them.
 """
 
 from __future__ import annotations
 
 import importlib
+import sys
 from time import perf_counter
 from typing import Any
 
 from dbaudit.runtime import unit as _units  # _units._get_state: rebound, never copied
+from dbaudit.runtime.budgets import HARNESS_SOURCE
+from dbaudit.runtime.callsite import is_user_file
 from dbaudit.runtime.unit import record
+from dbaudit.sql.fingerprint import CONTROL_FIRST, is_transaction_control
 
 _DIALECTS = {"postgresql": "postgres", "sqlite": "sqlite", "mysql": "mysql"}
 
@@ -23,6 +42,10 @@ def _wrapper(execute: Any, sql: str, params: Any, many: bool, context: Any) -> A
     state = _units._get_state()
     if state is None:
         return execute(sql, params, many, context)
+    source = "django"
+    if sql[:1] in _HARNESS_FIRST and _from_harness(sql):  # one set lookup for other statements
+        state = _units._State(state.unit, True)
+        source = HARNESS_SOURCE
     started = perf_counter()
     try:
         result = execute(sql, params, many, context)
@@ -33,7 +56,7 @@ def _wrapper(execute: Any, sql: str, params: Any, many: bool, context: Any) -> A
             None if many else params,
             started,
             perf_counter() - started,
-            source="django",
+            source=source,
             dialect=_dialect(context),
             many=many,
             error=error,
@@ -48,11 +71,34 @@ def _wrapper(execute: Any, sql: str, params: Any, many: bool, context: Any) -> A
         started,
         perf_counter() - started,
         rows=rows if isinstance(rows, int) else None,
-        source="django",
+        source=source,
         dialect=_dialect(context),
         many=many,
     )
     return result
+
+
+_user_file: dict[str, bool] = {}  # filename -> application code (is_user_file, cached)
+_HARNESS_FIRST = CONTROL_FIRST | {"P"}
+_CONSTRAINT_CHECK = "PRAGMA foreign_key_check"  # sqlite's check_constraints()
+
+
+def _from_harness(sql: str) -> bool:
+    """A savepoint, ``SET CONSTRAINTS`` or ``PRAGMA foreign_key_check`` statement sent with no
+    application frame in its call chain: a test framework's (Django's ``TestCase``), not the
+    test's or the application's."""
+    if not (is_transaction_control(sql) or sql.startswith(_CONSTRAINT_CHECK)):
+        return False
+    frame = sys._getframe(2)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        user = _user_file.get(filename)
+        if user is None:
+            user = _user_file[filename] = is_user_file(filename)
+        if user:
+            return False
+        frame = frame.f_back  # type: ignore[assignment]
+    return True
 
 
 def _dialect(context: Any) -> str:
