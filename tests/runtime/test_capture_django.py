@@ -71,3 +71,62 @@ def test_django_nothing_outside_a_unit_and_errors_still_raise(connections: Any) 
     with profile() as unit, pytest.raises(DatabaseError), connection.cursor() as cursor:
         cursor.execute("SELECT * FROM no_such_table")
     assert [e.error for e in unit.events] == ["OperationalError"]
+
+
+# A function of "library" code (its file is under the standard library's directory), as
+# Django's TestCase machinery is: the savepoints it sends have no application frame above them.
+HARNESS = """
+from django.db import transaction
+
+
+def run(connections, alias):
+    connection = connections[alias]
+    try:
+        with transaction.atomic(using=alias), connection.cursor() as cursor:
+            cursor.execute('SAVEPOINT "s1_x1"')
+            cursor.execute('ROLLBACK TO SAVEPOINT "s1_x1"')
+            cursor.execute('RELEASE SAVEPOINT "s1_x1"')
+            cursor.execute("SELECT 1")
+    finally:
+        connection.close()
+"""
+
+
+@pytest.mark.parametrize("alias", ["default", "pg"])
+def test_harness_savepoints_are_ignored_and_not_counted(connections: Any, alias: str) -> None:
+    """Savepoints sent with no application frame in their call chain (Django's TestCase around
+    each test) are recorded ignored, as ``django-harness``, and budgets do not count them; the
+    same statements from application code count, as Django's assertNumQueries counts them. The
+    harness runs in a thread of its own here: its connection is one Django creates there, hooked
+    through the connection_created signal."""
+    import os
+    import sysconfig
+    import threading
+
+    from django.db.transaction import atomic
+
+    from dbaudit.runtime import profile
+    from dbaudit.runtime.budgets import HARNESS_SOURCE, counted
+
+    filename = os.path.join(sysconfig.get_paths()["stdlib"], "dbaudit_test_harness.py")
+    namespace: dict[str, Any] = {}
+    exec(compile(HARNESS, filename, "exec"), namespace)
+    connection = connections[alias]
+    with profile(threads=True) as unit:
+        thread = threading.Thread(target=namespace["run"], args=(connections, alias))
+        thread.start()
+        thread.join()
+        with atomic(using=alias), connection.cursor() as cursor:  # the test's own: counted
+            cursor.execute('SAVEPOINT "s1_x2"')
+            cursor.execute('RELEASE SAVEPOINT "s1_x2"')
+    events = [e for e in unit.events if not e.fingerprint.text.startswith("BEGIN")]  # sqlite
+    seen = [(e.fingerprint.text, e.source, e.ignored) for e in events]
+    assert seen == [
+        ("SAVEPOINT ?", HARNESS_SOURCE, True),
+        ("ROLLBACK TO SAVEPOINT ?", HARNESS_SOURCE, True),
+        ("RELEASE SAVEPOINT ?", HARNESS_SOURCE, True),
+        ("SELECT ?", "django", False),  # only transaction control is the harness'
+        ("SAVEPOINT ?", "django", False),
+        ("RELEASE SAVEPOINT ?", "django", False),
+    ]
+    assert (len(events), counted(unit)) == (6, unit.query_count - 3)
