@@ -83,7 +83,7 @@ def normalize(sql: str, dialect: str = "postgres") -> str:
 
 @lru_cache(maxsize=CACHE_SIZE)
 def _fingerprint_cached(sql: str, dialect: str) -> Fingerprint:
-    if sql[:1] in CONTROL_FIRST or sql.lstrip()[:1] in CONTROL_FIRST:
+    if sql.lstrip()[:4].upper() in _CONTROL_HEADS:
         control = _transaction_control(sql)
         if control is not None:
             return control
@@ -112,9 +112,9 @@ def _fingerprint_cached(sql: str, dialect: str) -> Fingerprint:
 # without sqlglot (which renders ``SAVEPOINT "x"`` as ``SAVEPOINT AS "x"``, drops ROLLBACK TO's
 # SAVEPOINT keyword, and logs a warning for SET CONSTRAINTS), their savepoint name collapsed to
 # ``?`` (Django names one per atomic block: ``s140_x1``, ``s140_x2``, ...), so that they are one
-# text each, not one text (and one parse) per name. The first character is checked before the
-# pattern: most statements start with none of these letters.
-CONTROL_FIRST = frozenset("SsRr")
+# text each, not one text (and one parse) per name. The first word's start is checked before the
+# pattern: most statements start otherwise.
+_CONTROL_HEADS = frozenset(("SAVE", "RELE", "ROLL", "SET "))
 _SAVEPOINT_NAME = r'(?:"(?:[^"]|"")*"|`(?:[^`]|``)*`|\w+)'
 _CONTROL = re.compile(
     rf"""\s*(?:

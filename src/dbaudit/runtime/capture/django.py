@@ -33,7 +33,7 @@ from dbaudit.runtime import unit as _units  # _units._get_state: rebound, never 
 from dbaudit.runtime.budgets import HARNESS_SOURCE
 from dbaudit.runtime.callsite import is_user_file
 from dbaudit.runtime.unit import record
-from dbaudit.sql.fingerprint import CONTROL_FIRST, is_transaction_control
+from dbaudit.sql.fingerprint import is_transaction_control
 
 _DIALECTS = {"postgresql": "postgres", "sqlite": "sqlite", "mysql": "mysql"}
 
@@ -43,7 +43,7 @@ def _wrapper(execute: Any, sql: str, params: Any, many: bool, context: Any) -> A
     if state is None:
         return execute(sql, params, many, context)
     source = "django"
-    if sql[:1] in _HARNESS_FIRST and _from_harness(sql):  # one set lookup for other statements
+    if sql[:4] in _HARNESS_HEADS and _from_harness(sql):  # a slice and a set lookup for others
         state = _units._State(state.unit, True)
         source = HARNESS_SOURCE
     started = perf_counter()
@@ -79,7 +79,10 @@ def _wrapper(execute: Any, sql: str, params: Any, many: bool, context: Any) -> A
 
 
 _user_file: dict[str, bool] = {}  # filename -> application code (is_user_file, cached)
-_HARNESS_FIRST = CONTROL_FIRST | {"P"}
+# how the harness' statements start (Django spells them in capitals; lower case too, cheaply)
+_HARNESS_HEADS = frozenset(
+    head for word in ("SAVE", "RELE", "ROLL", "SET ", "PRAG") for head in (word, word.lower())
+)
 _CONSTRAINT_CHECK = "PRAGMA foreign_key_check"  # sqlite's check_constraints()
 
 
