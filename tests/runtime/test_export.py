@@ -189,3 +189,18 @@ def test_events_carry_a_hash_of_their_literals_and_older_files_still_load(
     [old] = load(path)
     assert [e.get("literals") for e in old.events] == [None] * 4
     assert old.findings == record.findings
+
+
+def test_a_units_query_count_leaves_out_a_test_harness_statements() -> None:
+    """The events file's ``queries`` is what budgets and the plugin's summary count: a Django
+    TestCase's own savepoints are recorded (ignored) but not counted."""
+    from dbaudit.runtime.budgets import HARNESS_SOURCE
+    from dbaudit.runtime.export import unit_to_dict
+
+    connection = instrument(sqlite3.connect(":memory:"))
+    connection.execute("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+    with profile("harness") as unit:
+        connection.execute("SELECT id FROM t WHERE id = ?", (1,)).fetchall()
+    unit.events.append(unit.events[0]._replace(source=HARNESS_SOURCE, ignored=True))
+    written = unit_to_dict(unit)
+    assert (written["queries"], len(written["events"])) == (1, 2)
