@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
-from collections.abc import Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
@@ -618,7 +618,6 @@ def _plan_sync(target: Target, events: Sequence[QueryEvent]) -> list[Any]:
     from sqlalchemy.pool import NullPool
 
     engine = create_engine(target.url, poolclass=NullPool)
-    plans: list[Any] = []
     try:
         with engine.connect() as connection:
 
@@ -626,15 +625,26 @@ def _plan_sync(target: Target, events: Sequence[QueryEvent]) -> list[Any]:
                 result = connection.exec_driver_sql(sql, *(() if params is None else (params,)))
                 return list(result.all()) if result.returns_rows else []
 
-            for event in events:
-                try:
-                    plans.append(_pump(_procedure(event), run))
-                except Exception as error:
-                    plans.append(error)
-                finally:
-                    connection.rollback()
+            return _plan_each(events, run, connection.rollback)
     finally:
         engine.dispose()
+
+
+def _plan_each(
+    events: Sequence[QueryEvent],
+    run: Callable[[str, Any], list[Any]],
+    rollback: Callable[[], object],
+) -> list[Any]:
+    """Each event's plan (or the exception that stopped it), on one blocking connection that
+    ``rollback`` puts back after every statement, whatever happened."""
+    plans: list[Any] = []
+    for event in events:
+        try:
+            plans.append(_pump(_procedure(event), run))
+        except Exception as error:
+            plans.append(error)
+        finally:
+            rollback()
     return plans
 
 
@@ -689,18 +699,10 @@ def _plan_psycopg(target: Target, events: Sequence[QueryEvent]) -> list[Any]:
         finally:
             cursor.close()
 
-    plans: list[Any] = []
     try:
-        for event in events:
-            try:
-                plans.append(_pump(_procedure(event), run))
-            except Exception as error:
-                plans.append(error)
-            finally:
-                connection.rollback()
+        return _plan_each(events, run, connection.rollback)
     finally:
         connection.close()
-    return plans
 
 
 async def _plan_asyncpg(target: Target, events: Sequence[QueryEvent]) -> list[Any]:
