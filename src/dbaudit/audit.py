@@ -110,7 +110,9 @@ def scan(paths: Sequence[str], options: AuditOptions) -> StaticAuditRun:
     register_static_model()  # before the pool forks, so the workers inherit it
     _forget_tsconfigs()
     cwd = os.path.abspath(options.cwd or os.getcwd())
-    config = _load_config(paths, options, cwd)
+    config = load_config(
+        os.path.join(cwd, paths[0]), options.config_file, options.use_project_config
+    )
     select = options.select if options.select is not None else config.select
     ignore = tuple(dict.fromkeys((*config.ignore, *options.ignore)))
     _check_codes(select or (), "select")
@@ -195,14 +197,16 @@ def is_error(skipped: SkippedFile) -> bool:
 # --- configuration ---------------------------------------------------------------------------
 
 
-def _load_config(paths: Sequence[str], options: AuditOptions, cwd: str) -> ProjectConfig:
+def load_config(start: str, config_file: str | None, use_project_config: bool) -> ProjectConfig:
+    """``[tool.dbaudit]``: from ``config_file`` when given, else from the nearest
+    pyproject.toml at or above ``start`` that has the table (none with ``use_project_config``
+    false)."""
     try:
-        if options.config_file is not None:
-            return project_config.load(options.config_file)
-        if not options.use_project_config:
+        if config_file is not None:
+            return project_config.load(config_file)
+        if not use_project_config:
             return ProjectConfig()
-        first = os.path.join(cwd, paths[0])
-        found = project_config.find_pyproject(first)
+        found = project_config.find_pyproject(start)
         return ProjectConfig() if found is None else project_config.load(found)
     except ConfigError as error:
         raise AuditError(str(error)) from None

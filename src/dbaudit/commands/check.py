@@ -37,6 +37,7 @@ from dataclasses import replace
 from rich.console import Console
 
 from dbaudit import baseline as baseline_module
+from dbaudit.audit import AuditError, load_config
 from dbaudit.cli import EXIT_FINDINGS, UsageError
 from dbaudit.commands._static_options import (
     add_scan_arguments,
@@ -51,8 +52,7 @@ from dbaudit.report import FORMATS, render
 from dbaudit.report import json as json_report
 from dbaudit.report import sarif as sarif_report
 from dbaudit.report import text as text_report
-from dbaudit.scan import project_config
-from dbaudit.scan.project_config import ConfigError, ProjectConfig
+from dbaudit.scan.project_config import ProjectConfig
 
 HELP = "CI gate: exit 1 when code or a test run has new database performance findings."
 
@@ -217,13 +217,8 @@ def _refuse_scan_options(args: argparse.Namespace) -> None:
 def _project_config(args: argparse.Namespace) -> ProjectConfig:
     """``[tool.dbaudit]`` when there is no PATH to search from: from the working directory."""
     try:
-        if args.config is not None:
-            return project_config.load(args.config)
-        if args.isolated:
-            return ProjectConfig()
-        found = project_config.find_pyproject(os.getcwd())
-        return ProjectConfig() if found is None else project_config.load(found)
-    except ConfigError as error:
+        return load_config(os.getcwd(), args.config, not args.isolated)
+    except AuditError as error:
         raise UsageError(str(error)) from None
 
 
