@@ -68,7 +68,7 @@ import itertools
 import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from fnmatch import fnmatchcase
 from itertools import compress, groupby, repeat, takewhile
 from operator import add, attrgetter, eq, ge, is_, itemgetter, mul, not_, sub, truth
@@ -223,17 +223,6 @@ def detect(
 
 
 _NOTHING_FOUND = Detection(())
-
-
-def with_unit_totals(findings: Iterable[Finding], queries: int, ms: float) -> list[Finding]:
-    """``findings`` with their evidence carrying the whole unit's queries and time: a report
-    compares the function's measured total with its fixed total, not one loop's share with it."""
-    return [
-        replace(f, evidence=replace(f.evidence, unit_queries=queries, unit_ms=round(ms, 3)))
-        if f.evidence is not None
-        else f
-        for f in findings
-    ]
 
 
 def find_n_plus_one(
