@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import re
 import threading
-from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
@@ -653,30 +653,56 @@ async def _plan_async(target: Target, events: Sequence[QueryEvent]) -> list[Any]
     from sqlalchemy.pool import NullPool
 
     engine = create_async_engine(target.url, poolclass=NullPool)
-    plans: list[Any] = []
     try:
         async with engine.connect() as connection:
-            for event in events:
-                procedure = _procedure(event)
-                try:
-                    sql, params = next(procedure)
-                    while True:
-                        args = () if params is None else (params,)
-                        try:
-                            result = await connection.exec_driver_sql(sql, *args)
-                            rows = list(result.all()) if result.returns_rows else []
-                        except Exception as error:
-                            sql, params = procedure.throw(error)
-                        else:
-                            sql, params = procedure.send(rows)
-                except StopIteration as done:
-                    plans.append(done.value)
-                except Exception as error:
-                    plans.append(error)
-                finally:
-                    await connection.rollback()
+
+            async def run(sql: str, params: Any) -> list[Any]:
+                args = () if params is None else (params,)
+                result = await connection.exec_driver_sql(sql, *args)
+                return list(result.all()) if result.returns_rows else []
+
+            return await _plan_each_async(events, run, None, connection.rollback)
     finally:
         await engine.dispose()
+
+
+async def _pump_async(
+    procedure: Generator[Step, list[Any], Planned],
+    run: Callable[[str, Any], Awaitable[list[Any]]],
+) -> Planned:
+    """:func:`_pump` on an asyncio connection."""
+    try:
+        step = next(procedure)
+        while True:
+            try:
+                rows = await run(*step)
+            except Exception as error:
+                step = procedure.throw(error)
+            else:
+                step = procedure.send(rows)
+    except StopIteration as done:
+        planned: Planned = done.value
+        return planned
+
+
+async def _plan_each_async(
+    events: Sequence[QueryEvent],
+    run: Callable[[str, Any], Awaitable[list[Any]]],
+    begin: Callable[[], Awaitable[object]] | None,
+    rollback: Callable[[], Awaitable[object]],
+) -> list[Any]:
+    """:func:`_plan_each` on an asyncio connection; ``begin`` (if any) opens each statement's
+    transaction."""
+    plans: list[Any] = []
+    for event in events:
+        if begin is not None:
+            await begin()
+        try:
+            plans.append(await _pump_async(_procedure(event), run))
+        except Exception as error:
+            plans.append(error)
+        finally:
+            await rollback()
     return plans
 
 
@@ -710,30 +736,19 @@ async def _plan_asyncpg(target: Target, events: Sequence[QueryEvent]) -> list[An
     import asyncpg  # type: ignore[import-untyped]
 
     connection = await asyncpg.connect(**dict(target.connect_kwargs))
-    plans: list[Any] = []
+
+    async def run(sql: str, params: Any) -> list[Any]:
+        return [tuple(row) for row in await connection.fetch(sql, *(params or ()))]
+
     try:
-        for event in events:
-            procedure = _procedure(event)
-            await connection.execute("BEGIN")
-            try:
-                sql, params = next(procedure)
-                while True:
-                    try:
-                        rows = await connection.fetch(sql, *(params or ()))
-                        sent: list[Any] = [tuple(row) for row in rows]
-                    except Exception as error:
-                        sql, params = procedure.throw(error)
-                    else:
-                        sql, params = procedure.send(sent)
-            except StopIteration as done:
-                plans.append(done.value)
-            except Exception as error:
-                plans.append(error)
-            finally:
-                await connection.execute("ROLLBACK")
+        return await _plan_each_async(
+            events,
+            run,
+            lambda: connection.execute("BEGIN"),
+            lambda: connection.execute("ROLLBACK"),
+        )
     finally:
         await connection.close()
-    return plans
 
 
 def _plan_sqlite(target: Target, events: Sequence[QueryEvent]) -> list[Any]:
