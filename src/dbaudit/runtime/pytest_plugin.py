@@ -467,6 +467,7 @@ class DbauditPlugin:
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, object, object]:
+        from dbaudit.runtime.budgets import counted
         from dbaudit.runtime.unit import profile
 
         if not _django_instrumented:  # Django set up since (a conftest, a test module)
@@ -482,8 +483,9 @@ class DbauditPlugin:
             scope._exit(True)  # judged below, never by raising from inside the unit
             if explain:
                 self._check_indexes(item, unit)
-            self._keep(unit)
-        self._judge(item, unit)
+            queries = counted(unit)  # a test harness' own statements left out
+            self._keep(unit, queries)
+        self._judge(item, unit, queries)
         return result
 
     def _explains(self, item: pytest.Item) -> bool:
@@ -537,7 +539,7 @@ class DbauditPlugin:
         except (ValueError, TypeError) as error:
             raise pytest.UsageError(f"dbaudit marker on {item.nodeid}: {error}") from None
 
-    def _keep(self, unit: Unit) -> None:
+    def _keep(self, unit: Unit, queries: int) -> None:
         findings = tuple(unit.findings) if self.settings.enabled else ()
         if self.settings.enabled and self.settings.detect.allow:
             for suppressed in unit.detection.suppressed:
@@ -548,14 +550,12 @@ class DbauditPlugin:
         for event in unit.events:
             if event.fingerprint.digest in sql:
                 sql[event.fingerprint.digest] = event.fingerprint.text
-        from dbaudit.runtime.budgets import counted
-
-        self.records.append(TestRecord(unit.name, counted(unit), unit.db_time_ms, findings, sql))
+        self.records.append(TestRecord(unit.name, queries, unit.db_time_ms, findings, sql))
         if self.settings.json_path:
             self.units.append(unit)
 
-    def _judge(self, item: pytest.Item, unit: Unit) -> None:
-        _enforce_budgets(item, unit, self.settings.max_queries)
+    def _judge(self, item: pytest.Item, unit: Unit, queries: int) -> None:
+        _enforce_budgets(item, unit, queries, self.settings.max_queries)
         if not self.settings.enabled:
             return
         marker = item.get_closest_marker("dbaudit")
@@ -574,10 +574,9 @@ class DbauditPlugin:
             return  # a recording run: it never fails on findings
         if self.settings.baseline_path:
             from dbaudit.runtime.baseline import compare
-            from dbaudit.runtime.budgets import counted
 
             recorded = self.baseline.get(item.nodeid)
-            verdict = compare(recorded, counted(unit), findings, fail_on)
+            verdict = compare(recorded, queries, findings, fail_on)
             self.stale[item.nodeid] = verdict.stale
             if not verdict.regressions:
                 return
@@ -770,14 +769,14 @@ def _describe(finding: Finding) -> str:
     return text
 
 
-def _enforce_budgets(item: pytest.Item, unit: Unit, default_budget: int | None = None) -> None:
+def _enforce_budgets(
+    item: pytest.Item, unit: Unit, ran: int, default_budget: int | None = None
+) -> None:
+    """``ran``: the statements the budgets count (``budgets.counted``)."""
     marker = item.get_closest_marker("max_queries")
     exact = item.get_closest_marker("num_queries")
     # a test's own marker wins over the suite's budget (dbaudit_max_queries)
     budget = _budget(marker) if marker is not None else None if exact else default_budget
-    from dbaudit.runtime.budgets import counted
-
-    ran = counted(unit)  # a test harness' own statements left out
     if budget is not None and ran > budget:
         from dbaudit.runtime.budgets import statement_listing
 
