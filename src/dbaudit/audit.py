@@ -115,8 +115,8 @@ def scan(paths: Sequence[str], options: AuditOptions) -> StaticAuditRun:
     )
     select = options.select if options.select is not None else config.select
     ignore = tuple(dict.fromkeys((*config.ignore, *options.ignore)))
-    _check_codes(select or (), "select")
-    _check_codes(ignore, "ignore")
+    check_rule_codes(select or (), "select")
+    check_rule_codes(ignore, "ignore")
     min_severity = options.min_severity or config.min_severity or Severity.INFO
     max_bytes = options.max_file_bytes or config.max_file_size or DEFAULT_MAX_FILE_BYTES
 
@@ -229,12 +229,29 @@ def known_rule_codes() -> tuple[str, ...]:
     return tuple(sorted(REGISTRY))
 
 
-def _check_codes(codes: Iterable[str], option: str) -> None:
-    """Codes of the static rules or the runtime's: ``[tool.dbaudit]`` selects and ignores both
-    (a runtime code selects no static finding)."""
-    from dbaudit.complete_audit import check_rule_codes  # the runtime's codes, imported lazily
+def runtime_rule_codes() -> tuple[str, ...]:
+    """The rules whose findings an events file can hold: the detectors' and the pytest
+    plugin's missing-index check (``--dbaudit-explain``)."""
+    from dbaudit.runtime.detect import RULES
+    from dbaudit.runtime.plans import RULE as MISSING_INDEX
 
-    check_rule_codes(codes, option)
+    return tuple(sorted({*RULES, MISSING_INDEX}))
+
+
+def check_rule_codes(codes: Iterable[str], option: str) -> None:
+    """``AuditError`` for a code or prefix that names no rule of the static audit's nor of the
+    runtime's (DBA301 duplicate and DBA302 slow queries, DBA401 missing index):
+    ``[tool.dbaudit]`` selects and ignores both (a runtime code selects no static finding)."""
+    static = known_rule_codes()
+    for code in codes:
+        if any(rule.startswith(code.upper()) for rule in static):
+            continue
+        runtime = runtime_rule_codes()  # imported only for a code the static audit lacks
+        if not any(rule.startswith(code.upper()) for rule in runtime):
+            raise AuditError(
+                f"unknown rule code {code!r} in {option} (see `dbaudit rules`; the runtime's "
+                f"rules are {', '.join(runtime)})"
+            )
 
 
 def _job_count(requested: int | None) -> int:

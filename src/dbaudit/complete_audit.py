@@ -25,11 +25,11 @@ from __future__ import annotations
 
 import ast
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from dbaudit.audit import AuditError, StaticAuditRun, known_rule_codes, rule_selected
+from dbaudit.audit import StaticAuditRun, check_rule_codes, rule_selected
 from dbaudit.findings import (
     Audit,
     DatabaseReview,
@@ -192,30 +192,6 @@ def _position(finding: Finding) -> tuple[str, int, int, str]:
 
 
 # -- runtime findings: rule selection and inline suppressions ---------------------------------
-
-
-def runtime_rule_codes() -> tuple[str, ...]:
-    """The rules whose findings an events file can hold: the detectors' and the pytest
-    plugin's missing-index check (``--dbaudit-explain``)."""
-    from dbaudit.runtime.detect import RULES
-    from dbaudit.runtime.plans import RULE as MISSING_INDEX
-
-    return tuple(sorted({*RULES, MISSING_INDEX}))
-
-
-def check_rule_codes(codes: Iterable[str], option: str) -> None:
-    """``AuditError`` for a code or prefix that names no rule of the static audit's nor of the
-    runtime's (DBA301 duplicate and DBA302 slow queries, DBA401 missing index)."""
-    static = known_rule_codes()
-    for code in codes:
-        if any(rule.startswith(code.upper()) for rule in static):
-            continue
-        runtime = runtime_rule_codes()  # imported only for a code the static audit lacks
-        if not any(rule.startswith(code.upper()) for rule in runtime):
-            raise AuditError(
-                f"unknown rule code {code!r} in {option} (see `dbaudit rules`; the runtime's "
-                f"rules are {', '.join(runtime)})"
-            )
 
 
 @dataclass(frozen=True, slots=True)

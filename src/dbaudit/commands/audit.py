@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from dbaudit.audit import AuditError
+from dbaudit.audit import AuditError, check_rule_codes
 from dbaudit.cli import UsageError
 from dbaudit.commands._review_options import (
     add_review_arguments,
@@ -45,11 +45,7 @@ from dbaudit.commands._static_options import (
     parse_severity,
     run_scan,
 )
-from dbaudit.complete_audit import (
-    RuleSelection,
-    RuntimeFold,
-    check_rule_codes,
-)
+from dbaudit.complete_audit import RuleSelection, RuntimeFold
 from dbaudit.findings import Audit
 from dbaudit.report import FORMATS, render
 from dbaudit.report import text as text_report
