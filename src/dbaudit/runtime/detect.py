@@ -115,8 +115,8 @@ _PATH_LINE_FUNCTION = attrgetter("path", "line", "function")
 _SITE_VALUE = attrgetter(*(f.name for f in fields(CallSite) if f.compare))  # what == compares
 _NOTHING_TO_SKIP = {(False, None)}  # (ignored, error) of an event every detector judges
 # A CallSite's hash is computed once and kept in ``_hash`` (events.py): read it at C speed,
-# not through a Python ``__hash__`` call per frame.
-_site_hash: Callable[[CallSite], int] = attrgetter("_hash") if hasattr(CallSite, "_hash") else hash
+# not through a Python ``__hash__`` call per frame (a slot: every CallSite has it).
+_site_hash: Callable[[CallSite], int] = attrgetter("_hash")
 
 
 @dataclass(frozen=True, slots=True)
