@@ -29,9 +29,9 @@ import sys
 from time import perf_counter
 from typing import Any
 
+from dbaudit.runtime import callsite
 from dbaudit.runtime import unit as _units  # _units._get_state: rebound, never copied
 from dbaudit.runtime.budgets import HARNESS_SOURCE
-from dbaudit.runtime.callsite import is_user_file
 from dbaudit.runtime.unit import record
 from dbaudit.sql.fingerprint import is_transaction_control
 
@@ -78,7 +78,6 @@ def _wrapper(execute: Any, sql: str, params: Any, many: bool, context: Any) -> A
     return result
 
 
-_user_file: dict[str, bool] = {}  # filename -> application code (is_user_file, cached)
 # how the harness' statements start (Django spells them in capitals; lower case too, cheaply)
 _HARNESS_HEADS = frozenset(
     head for word in ("SAVE", "RELE", "ROLL", "SET ", "PRAG") for head in (word, word.lower())
@@ -92,14 +91,15 @@ def _from_harness(sql: str) -> bool:
     test's or the application's."""
     if not (is_transaction_control(sql) or sql.startswith(_CONSTRAINT_CHECK)):
         return False
+    user, library = callsite._user_files, callsite._library_files  # the walk's verdicts
     frame = sys._getframe(2)
     while frame is not None:
         filename = frame.f_code.co_filename
-        user = _user_file.get(filename)
-        if user is None:
-            user = _user_file[filename] = is_user_file(filename)
-        if user:
-            return False
+        if filename not in library:
+            if filename not in user:
+                callsite._classify(filename)  # is_user_file, kept for the walk too
+            if filename in user:
+                return False
         frame = frame.f_back  # type: ignore[assignment]
     return True
 
