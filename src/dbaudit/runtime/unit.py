@@ -169,7 +169,6 @@ class Unit:
         "events",
         "keep_params",
         "keep_s",
-        "max_events",
         "name",
         "parent",
         "started",
@@ -187,11 +186,10 @@ class Unit:
         if config is None:
             config = _default_config()
         self.config = config
-        self.max_events = max_events = config.max_events
         self.parent = parent
         # record appends straight to ``events`` while fewer than this are kept (one test per
         # query); a nested unit has 0: its events go through add(), to every enclosing unit
-        self.direct = max_events if parent is None else 0
+        self.direct = config.max_events if parent is None else 0
         self.keep_params = keep_params
         # an event keeps its parameters and SQL when its duration is at least this (read per
         # query: precomputed): always with ``keep_params``, else when slow (EXPLAIN material)
