@@ -225,20 +225,6 @@ def detect(
 _NOTHING_FOUND = Detection(())
 
 
-def find_n_plus_one(
-    events: Sequence[QueryEvent],
-    config: DetectConfig,
-    unit: str = "",
-    locate_loop: LocateLoop | None = None,
-    *,
-    totals: tuple[int, float] = (0, 0.0),
-) -> Iterable[tuple[Finding, set[int]]]:
-    """Repeated statements from one place: reads are N+1 (DBA101), writes are per-item writes
-    (DBA103). See :func:`repetition_groups` for what "one place" means. ``totals``: the whole
-    unit's queries and milliseconds, for the evidence."""
-    return _n_plus_one_findings(_plain(events), config, unit, locate_loop, totals)
-
-
 def _n_plus_one_findings(
     plain: Sequence[QueryEvent],
     config: DetectConfig,
@@ -247,7 +233,10 @@ def _n_plus_one_findings(
     totals: tuple[int, float],
     batched: set[int] | None = None,
 ) -> list[tuple[Finding, set[int]]]:
-    """``batched`` collects the seq of the events of recognised batch loops."""
+    """Repeated statements from one place among ``plain`` (:func:`_plain`) events: reads are
+    N+1 (DBA101), writes are per-item writes (DBA103). See :func:`repetition_groups` for what
+    "one place" means. ``totals``: the whole unit's queries and milliseconds, for the evidence.
+    ``batched`` collects the seq of the events of recognised batch loops."""
     found = []
     least = min(config.n_plus_one_threshold, config.lazy_load_threshold)
     for group in _repetition_groups(plain, locate_loop, repeated_only=True):
@@ -821,16 +810,6 @@ def plural(noun: str, count: int) -> str:
     return word + "s"
 
 
-def find_duplicates(
-    events: Sequence[QueryEvent],
-    config: DetectConfig,
-    unit: str = "",
-    *,
-    totals: tuple[int, float] = (0, 0.0),
-) -> Iterable[tuple[Finding, set[int]]]:
-    return _duplicate_findings(_plain(events), config, unit, totals, events)
-
-
 def _duplicate_findings(
     plain: Sequence[QueryEvent],
     config: DetectConfig,
@@ -942,18 +921,6 @@ def _call_sites(events: Sequence[QueryEvent]) -> list[CallSite]:
     stacks = list(map(_STACK, events))
     distinct = dict(zip(map(id, stacks), stacks, strict=True)).values()
     return list(dict.fromkeys(map(_FIRST, filter(None, distinct))))
-
-
-def find_sequential(
-    events: Sequence[QueryEvent],
-    config: DetectConfig,
-    unit: str = "",
-    claimed: frozenset[int] | set[int] = frozenset(),
-    *,
-    totals: tuple[int, float] = (0, 0.0),
-) -> list[Finding]:
-    selects_only = set(map(_KIND_AND_MANY, events)) == _SELECTS_ONLY
-    return _sequential_findings(events, config, unit, claimed, totals, selects_only)
 
 
 def _sequential_findings(
