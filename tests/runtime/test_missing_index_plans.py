@@ -132,3 +132,12 @@ def test_a_session_of_a_library_built_on_sqlalchemy_is_a_target() -> None:
     with foreign(engine) as session:
         targets = find_targets([session])
     assert [(t.source, t.url.drivername) for t in targets] == [("sqlalchemy", "postgresql+psycopg")]
+
+
+def test_a_sqlalchemy_url_object_is_a_target() -> None:
+    """``make_url(...)`` is a NamedTuple: it is read as one database, not walked as a tuple."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url("postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    targets = find_targets([url])
+    assert [(t.source, t.url.drivername) for t in targets] == [("sqlalchemy", "postgresql+psycopg")]

@@ -309,7 +309,8 @@ def find_targets(values: Iterable[Any]) -> list[Target]:
 def _targets_of(value: Any, depth: int) -> Iterator[Target]:
     if value is None or depth > 2:
         return
-    if isinstance(value, list | tuple | set | frozenset):
+    # a SQLAlchemy URL is a NamedTuple: a database, not a list of them
+    if isinstance(value, list | tuple | set | frozenset) and not _is_sqlalchemy(value):
         for item in value:
             yield from _targets_of(item, depth + 1)
         return
