@@ -449,8 +449,10 @@ def _note_failure(failure: Exception) -> None:
         log.warning("dbaudit: a capture hook failed and was skipped: %r", failure)
 
 
-def _caller_name(depth: int = 2) -> str:
-    frame = sys._getframe(depth)
+def _caller_name() -> str:
+    """``file:line`` of the ``with`` statement of a unit with no name (this function's caller's
+    caller: ``__enter__`` or ``__aenter__``'s)."""
+    frame = sys._getframe(2)
     return f"{frame.f_code.co_filename}:{frame.f_lineno}"
 
 
