@@ -103,7 +103,10 @@ def _signature(event: QueryEvent) -> tuple[object, ...] | None:
     if event.call is not None and event.target is not None:
         if any(_cut(arg) for arg in event.call.args):
             return None
-        return ("call", event.target.id, event.call.args)
+        # the object a method is called on is one of its arguments: ``u1.follow(u4)`` and
+        # ``u3.follow(u4)`` ask two questions
+        receiver = event.call.callee.rpartition(".")[0]
+        return ("call", event.target.id, receiver, event.call.args)
     return None
 
 
