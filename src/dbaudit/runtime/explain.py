@@ -14,6 +14,7 @@ default, STYLE.md rule 9); plain ``EXPLAIN`` never executes it.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from dbaudit.runtime.events import QueryEvent
@@ -38,11 +39,24 @@ def explain_statement(event: QueryEvent, dialect: str, analyze: bool = False) ->
     return f"EXPLAIN ({options}) {event.statement}"
 
 
-def _plan(rows: list[Any], dialect: str) -> Any:
+def read_plan(rows: Sequence[Any], dialect: str) -> Any:
+    """What the EXPLAIN's rows say (pure): ``EXPLAIN QUERY PLAN``'s rows as tuples on sqlite,
+    the decoded ``FORMAT JSON`` document otherwise (a string with some drivers, already
+    decoded with others)."""
     if dialect == "sqlite":
         return [tuple(row) for row in rows]
     value = rows[0][0]
     return json.loads(value) if isinstance(value, str) else value
+
+
+def driver_params(event: QueryEvent) -> Any:
+    """The parameters ``event`` ran with, as its driver takes them back: a dict or a tuple;
+    None when it ran with none (a DB-API cursor given None leaves a ``%`` in the statement
+    alone, and SQLAlchemy's ``exec_driver_sql`` takes None as no parameters)."""
+    params = event.params
+    if params is None:
+        return None
+    return params if isinstance(params, dict) else tuple(params)
 
 
 def explain(engine: Any, event: QueryEvent, analyze: bool = False) -> Any:
@@ -53,10 +67,10 @@ def explain(engine: Any, event: QueryEvent, analyze: bool = False) -> Any:
     statement = explain_statement(event, dialect, analyze)
     with engine.connect() as connection:
         try:
-            rows = connection.exec_driver_sql(statement, _driver_params(event)).all()
+            rows = connection.exec_driver_sql(statement, driver_params(event)).all()
         finally:
             connection.rollback()
-    return _plan(rows, dialect)
+    return read_plan(rows, dialect)
 
 
 async def explain_async(engine: Any, event: QueryEvent, analyze: bool = False) -> Any:
@@ -65,15 +79,8 @@ async def explain_async(engine: Any, event: QueryEvent, analyze: bool = False) -
     statement = explain_statement(event, dialect, analyze)
     async with engine.connect() as connection:
         try:
-            result = await connection.exec_driver_sql(statement, _driver_params(event))
+            result = await connection.exec_driver_sql(statement, driver_params(event))
             rows = result.all()
         finally:
             await connection.rollback()
-    return _plan(rows, dialect)
-
-
-def _driver_params(event: QueryEvent) -> Any:
-    params = event.params
-    if params is None:
-        return ()
-    return params if isinstance(params, dict) else tuple(params)
+    return read_plan(rows, dialect)

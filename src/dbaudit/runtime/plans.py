@@ -33,7 +33,7 @@ from typing import Any
 from dbaudit.findings import Finding, Fix, RuntimeEvidence, Severity
 from dbaudit.runtime.detect import plural
 from dbaudit.runtime.events import QueryEvent
-from dbaudit.runtime.explain import explain_statement
+from dbaudit.runtime.explain import driver_params, explain_statement, read_plan
 
 RULE = "DBA401"
 # run before every EXPLAIN, in the transaction that is rolled back after it
@@ -542,7 +542,7 @@ def _procedure(event: QueryEvent) -> Generator[Step, list[Any], Planned]:
     for setting in SETTINGS:
         yield setting, None
     statement = explain_statement(event, "postgresql")
-    plan = _json((yield statement, _params(event)))
+    plan = read_plan((yield statement, driver_params(event)), "postgresql")
     scans = filtered_seq_scans(plan)
     if not scans:
         return Planned(plan)
@@ -558,9 +558,10 @@ def _procedure(event: QueryEvent) -> Generator[Step, list[Any], Planned]:
         yield "SAVEPOINT dbaudit_hypopg", None
         try:
             yield f"SELECT 1 FROM {schema}.hypopg_create_index({_literal(ddl)})", None
-            again = filtered_seq_scans(_json((yield statement, _params(event))))
+            replanned = read_plan((yield statement, driver_params(event)), "postgresql")
             hypothetical[(scan.table, scan.columns)] = all(
-                (s.table, s.columns) != (scan.table, scan.columns) for s in again
+                (s.table, s.columns) != (scan.table, scan.columns)
+                for s in filtered_seq_scans(replanned)
             )
             yield reset, None
             yield "RELEASE SAVEPOINT dbaudit_hypopg", None
@@ -769,9 +770,9 @@ def _plan_sqlite(target: Target, events: Sequence[QueryEvent]) -> list[Any]:
                 statement = explain_statement(event, "sqlite")
                 cursor = connection.cursor()
                 try:
-                    params = _params(event)
+                    params = driver_params(event)
                     cursor.execute(statement, () if params is None else params)
-                    rows = [tuple(row) for row in cursor.fetchall()]
+                    rows = read_plan(cursor.fetchall(), "sqlite")
                 finally:
                     cursor.close()
                 scans = sqlite_full_scans(rows, event.statement or "")
@@ -839,7 +840,7 @@ def _plan_mysql(target: Target, events: Sequence[QueryEvent]) -> list[Any]:
                 if event.statement is None:
                     raise ValueError("no statement kept")
                 cursor.execute("START TRANSACTION READ ONLY")
-                params = _params(event)
+                params = driver_params(event)
                 cursor.execute(f"EXPLAIN {event.statement}", params)
                 names = [d[0].lower() for d in cursor.description]
                 rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
@@ -923,17 +924,3 @@ def _in_own_thread(work: Any) -> Any:
     if isinstance(box[0], BaseException):
         raise box[0]
     return box[0]
-
-
-def _params(event: QueryEvent) -> Any:
-    params = event.params
-    if params is None:
-        return None
-    return params if isinstance(params, dict) else tuple(params)
-
-
-def _json(rows: Sequence[Any]) -> Any:
-    import json
-
-    value = rows[0][0]
-    return json.loads(value) if isinstance(value, str) else value
