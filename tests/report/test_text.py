@@ -133,3 +133,28 @@ def test_a_one_line_sql_fix_is_printed_under_its_summary(sample_audit: Audit) ->
     python_fix = replace(finding, fix=Fix("Batch it.", "rows = load(ids)", "python"))
     output = text_report.render(replace(sample_audit, findings=[python_fix]))
     assert "rows = load(ids)" not in output
+
+
+def test_a_runtime_findings_other_call_sites_are_not_printed_as_hops_h6() -> None:
+    # microblog's test_follow: one duplicate statement sent from the test (line 45) and from
+    # User.is_following; "via test_follow -> User.is_following" would read as a call
+    from dbaudit.findings import CallHop, Finding, Severity
+
+    finding = Finding(
+        rule="DBA301",
+        severity=Severity.LOW,
+        message="Duplicate query",
+        path="tests.py",
+        line=45,
+        end_line=45,
+        function="UserModelCase.test_follow",
+        call_chain=(
+            CallHop("tests.py", 45, "UserModelCase.test_follow"),
+            CallHop("app/models.py", 154, "User.is_following", text_report.ALSO_FROM_HERE),
+        ),
+        source="runtime",
+    )
+    output = render(Audit(findings=[finding]), "text")
+    assert "    via UserModelCase.test_follow (tests.py:45)\n" in output
+    assert "    also from User.is_following (app/models.py:154)\n" in output
+    assert "-> User.is_following" not in output

@@ -37,6 +37,9 @@ SEVERITY_STYLES: dict[Severity, str] = {
 
 MAX_LISTED = 20  # good practices and skipped files; JSON lists them all
 MAX_PARTLY_LISTED = 5  # more files analyzed in part are one line
+# the detail runtime.detect gives the other call sites of a runtime finding's statements, which
+# it appends to the call chain (Markdown and HTML print each hop's detail; one line cannot)
+ALSO_FROM_HERE = "also from here"
 
 
 def render(audit: Audit, *, note: str = "") -> str:
@@ -98,9 +101,14 @@ def _finding(out: Text, finding: Finding) -> None:
     if finding.source != "static":
         details.append(f"source: {finding.source}")
     out.append("    " + " · ".join(details) + "\n", style="dim")
-    if finding.call_chain:
-        hops = " -> ".join(f"{h.function} ({h.path}:{h.line})" for h in finding.call_chain)
+    chain = [h for h in finding.call_chain if h.detail != ALSO_FROM_HERE]
+    also = [h for h in finding.call_chain if h.detail == ALSO_FROM_HERE]
+    if chain:
+        hops = " -> ".join(f"{h.function} ({h.path}:{h.line})" for h in chain)
         out.append(f"    via {hops}\n", style="dim")
+    if also:  # other places the same statements ran from: not further hops of the chain
+        sites = ", ".join(f"{h.function} ({h.path}:{h.line})" for h in also)
+        out.append(f"    also from {sites}\n", style="dim")
     if finding.evidence is not None:
         out.append(f"    {evidence_text(finding)}\n", style="magenta")
     if finding.fix is not None and finding.fix.summary:
