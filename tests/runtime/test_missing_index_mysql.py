@@ -114,7 +114,7 @@ def test_pymysql(my):
             f"*dbaudit DBA401 at test_my.py:7 (test_engine): missing index on {TABLE}: no index "
             "can serve the filter on customer_id (a full table scan in the plan, no index "
             "possible; 1 query)",
-            f"*fix: CREATE INDEX ON {TABLE} (customer_id);",
+            f"*fix: CREATE INDEX {TABLE}_customer_id_idx ON {TABLE} (customer_id);",
         ]
     )
     result.stdout.fnmatch_lines([f"*DBA401 at test_my.py:13 (test_pymysql): *{TABLE}*"])

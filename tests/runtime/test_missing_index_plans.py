@@ -11,10 +11,13 @@ from sqlalchemy import create_engine
 import dbaudit.runtime.plans as plans
 from dbaudit.runtime import instrument, profile
 from dbaudit.runtime.plans import (
+    SeqScanFilter,
+    alembic_call,
     filter_columns,
     filter_shape,
     filtered_seq_scans,
     find_targets,
+    finding,
     statements_to_explain,
 )
 
@@ -141,3 +144,22 @@ def test_a_sqlalchemy_url_object_is_a_target() -> None:
     url = make_url("postgresql+psycopg://postgres@127.0.0.1:5432/test")
     targets = find_targets([url])
     assert [(t.source, t.url.drivername) for t in targets] == [("sqlalchemy", "postgresql+psycopg")]
+
+
+def test_the_suggested_index_is_named_as_the_index_advisor_names_it() -> None:
+    """One convention across the product: PostgreSQL's own ``<table>_<columns>_idx``, in the
+    DDL (which SQLite and MySQL cannot take without a name) and in the Alembic line."""
+    from dbaudit.indexes.candidates import Candidate
+    from dbaudit.schema.model import IndexKey
+
+    connection = instrument(sqlite3.connect(":memory:"))
+    connection.execute("CREATE TABLE item (id INTEGER PRIMARY KEY, owner_id INTEGER, title TEXT)")
+    with profile(keep_params=True) as unit:
+        connection.execute("SELECT id FROM item WHERE owner_id = ? AND title = ?", (1, "a"))
+    scan = SeqScanFilter("item", ("owner_id", "title"), "", "sqlite")
+    advised = Candidate("item", tuple(IndexKey(c, c) for c in scan.columns)).name()
+    assert advised == "item_owner_id_title_idx"
+    fix = finding(scan, unit.events[0], unit.events, unit).fix
+    assert fix is not None and fix.code == f"CREATE INDEX {advised} ON item (owner_id, title);"
+    assert alembic_call(scan) == f'op.create_index("{advised}", "item", ["owner_id", "title"])'
+    connection.execute(fix.code)  # valid SQLite, as it is on PostgreSQL and MySQL

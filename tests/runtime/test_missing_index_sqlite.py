@@ -101,7 +101,7 @@ def test_a_full_scan_with_a_filter_is_a_missing_index(project: pytest.Pytester) 
         [
             "*dbaudit DBA401 at app.py:*(by_customer): missing index on orders: no index can "
             "serve the filter on customer_id (a full SCAN in SQLite's query plan; 1 query)",
-            "*fix: CREATE INDEX ON orders (customer_id);",
+            "*fix: CREATE INDEX orders_customer_id_idx ON orders (customer_id);",
         ]
     )
     result.stdout.fnmatch_lines(

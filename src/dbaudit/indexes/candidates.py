@@ -61,8 +61,7 @@ class Candidate:
 
     def name(self) -> str:
         suffix = ("_covering" if self.include else "") + ("_partial" if self.predicate else "")
-        base = f"{self.table.split('.')[-1]}_{'_'.join(self.columns)}{suffix}_idx"
-        return base[:63]
+        return index_name(self.table, self.columns, suffix)
 
     def keys_text(self) -> str:
         """``table (keys)``: what a plan reads through this index, whatever its name, its
@@ -87,6 +86,19 @@ class Candidate:
         """``CREATE INDEX ON ...`` as HypoPG takes it."""
         target = ".".join(quote_identifier(part) for part in self.table.split("."))
         return f"CREATE INDEX ON {target} {self._body()}"
+
+
+def index_name(table: str, columns: Sequence[str], suffix: str = "") -> str:
+    """The name dbaudit gives an index it suggests, the index advisor and the runtime check
+    alike: ``<table>_<columns>[suffix]_idx``, PostgreSQL's own name for an index created with
+    none, without the schema, cut at PostgreSQL's 63 characters (pure).
+
+    >>> index_name("shop.orders", ("customer_id", "status"))
+    'orders_customer_id_status_idx'
+    >>> index_name("renders", ("chain_id",), "_partial")
+    'renders_chain_id_partial_idx'
+    """
+    return f"{table.split('.')[-1]}_{'_'.join(columns)}{suffix}_idx"[:63]
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,7 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from dbaudit.findings import Finding, Fix, RuntimeEvidence, Severity
+from dbaudit.indexes.candidates import index_name
 from dbaudit.runtime.detect import plural
 from dbaudit.runtime.events import QueryEvent
 from dbaudit.runtime.explain import driver_params, explain_statement, read_plan
@@ -210,6 +211,7 @@ def finding(
     HypoPG said of an index on the filter's columns (None: not asked)."""
     site = event.call_site
     columns = ", ".join(scan.columns)
+    create = f"CREATE INDEX {index_name(scan.table, scan.columns)} ON {scan.table} ({columns});"
     total_ms = sum(e.duration for e in executions) * 1000
     if served is None:
         verdict, summary = (
@@ -236,7 +238,7 @@ def finding(
         line=site.line if site is not None else 0,
         end_line=site.line if site is not None else 0,
         function=site.function if site is not None else "",
-        fix=Fix(summary, f"CREATE INDEX ON {scan.table} ({columns});", "sql"),
+        fix=Fix(summary, create, "sql"),
         confidence="high" if served is not False else "medium",
         source="runtime",
         code=event.fingerprint.text,
@@ -275,12 +277,13 @@ def _evidence(scan: SeqScanFilter) -> str:
 
 
 def alembic_call(scan: SeqScanFilter) -> str:
-    """The migration line that creates the index (pure).
+    """The migration line that creates the index, named as the index advisor names its
+    suggestions (pure).
 
     >>> alembic_call(SeqScanFilter("orders", ("customer_id", "status"), ""))
-    'op.create_index("ix_orders_customer_id_status", "orders", ["customer_id", "status"])'
+    'op.create_index("orders_customer_id_status_idx", "orders", ["customer_id", "status"])'
     """
-    name = "_".join(("ix", scan.table, *scan.columns))[:63]  # PostgreSQL's identifier limit
+    name = index_name(scan.table, scan.columns)
     columns = ", ".join(f'"{c}"' for c in scan.columns)
     return f'op.create_index("{name}", "{scan.table}", [{columns}])'
 
