@@ -70,22 +70,35 @@ def test_filters_lose_their_values_and_keep_their_columns(
     assert "2024" not in filter_shape(text) and "42" not in filter_shape(text)
 
 
-def test_each_select_once_writes_and_ignored_never() -> None:
+def test_each_select_update_and_delete_once_other_writes_and_ignored_never() -> None:
     connection = instrument(sqlite3.connect(":memory:"))
     connection.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v INTEGER)")
     with profile(keep_params=True) as unit:
         for key in range(3):
             connection.execute("SELECT v FROM t WHERE id = ?", (key,)).fetchall()
         connection.execute("UPDATE t SET v = 1 WHERE id = ?", (1,))
+        connection.execute("DELETE FROM t WHERE v = ?", (5,))
+        connection.execute("DELETE FROM t WHERE v = ?", (6,))
+        # its only WHERE is in a subquery, which runs for every row it writes
+        connection.execute("UPDATE t SET v = (SELECT max(u.id) FROM t AS u WHERE u.v = t.v)")
+        connection.execute("UPDATE t SET v = 0")  # every row: read in full by design
+        connection.execute("DELETE FROM t")
+        connection.execute("INSERT INTO t (v) SELECT v FROM t WHERE v = ?", (1,))
+        connection.executemany("DELETE FROM t WHERE v = ?", [(1,), (2,)])
         connection.execute("SELECT count(*) FROM t").fetchall()
         from dbaudit.runtime import ignore
 
         with ignore():
             connection.execute("SELECT v FROM t WHERE v = ?", (2,)).fetchall()
+            connection.execute("DELETE FROM t WHERE id = ?", (2,))
     chosen = statements_to_explain(unit.events, ignore_sql=("select count(*)*",))
     assert [(e.fingerprint.text, len(runs)) for e, runs in chosen] == [
-        ("SELECT v FROM t WHERE id = ?", 3)
+        ("SELECT v FROM t WHERE id = ?", 3),
+        ("UPDATE t SET v = ? WHERE id = ?", 1),
+        ("DELETE FROM t WHERE v = ?", 2),
+        ("UPDATE t SET v = (SELECT MAX(u.id) FROM t AS u WHERE u.v = t.v)", 1),
     ]
+    assert chosen[2][0].params == (5,)
     assert chosen[0][0].params == (0,)  # the first execution, with its kept values
     with profile() as plain:  # values not kept: nothing can be planned
         connection.execute("SELECT v FROM t WHERE id = ?", (1,)).fetchall()

@@ -71,11 +71,15 @@ def pg():
 def orders_of(conn, customer_id):
     sql = text(f"SELECT id, status FROM {ORDERS} WHERE customer_id = :c")
     return conn.execute(sql, {"c": customer_id}).all()
+
+
+def delete_orders_of(conn, customer_id):
+    conn.execute(text(f"DELETE FROM {ORDERS} WHERE customer_id = :c"), {"c": customer_id})
 """
 
 TESTS = """
 from sqlalchemy import text
-from app import NOTES, ORDERS, orders_of
+from app import NOTES, ORDERS, delete_orders_of, orders_of
 
 
 def test_filter_without_index(engine):
@@ -90,9 +94,14 @@ def test_filters_an_index_serves(engine):
         conn.execute(text(f"SELECT count(*) FROM {NOTES}")).all()  # no filter: nothing to index
 
 
-def test_writes_are_never_planned(engine):
+def test_writes_an_index_serves_or_with_no_filter(engine):
     with engine.begin() as conn:
-        conn.execute(text(f"UPDATE {ORDERS} SET status = status WHERE customer_id = :c"), {"c": 99})
+        update = f"UPDATE {ORDERS} SET status = :s WHERE indexed_ref = :r"
+        conn.execute(text(update), {"s": "x", "r": 9})
+        conn.execute(text(f"DELETE FROM {ORDERS} WHERE id = :i"), {"i": 4})
+        conn.execute(text(f"UPDATE {NOTES} SET body = body"))  # every row: not planned
+        copy = f"INSERT INTO {NOTES} (body) SELECT status FROM {ORDERS} WHERE customer_id = :c"
+        conn.execute(text(copy), {"c": 1})  # not planned: a bulk copy reads in full
         conn.rollback()
 
 
@@ -105,6 +114,17 @@ async def test_async_engine(async_engine):
 
 def test_psycopg_connection(pg):
     pg.execute(f"SELECT id FROM {NOTES} WHERE body = %s", ("note 3",)).fetchall()
+
+
+def test_delete_filter_without_index(engine):
+    with engine.begin() as conn:
+        delete_orders_of(conn, 3)
+        conn.rollback()
+
+
+def test_update_filter_without_index(pg):
+    pg.execute(f"UPDATE {NOTES} SET body = %s WHERE body = %s", ("new", "note 3"))
+    pg.rollback()
 """
 
 
@@ -169,7 +189,7 @@ def test_a_filter_no_index_serves_fails_at_the_statements_call_site(
     result = project.runpytest_subprocess("--dbaudit-explain", "-p", "no:cacheprovider")
     after = _snapshot(database)
     assert after == before  # catalog, rows and settings: nothing changed
-    result.assert_outcomes(passed=2, failed=3)
+    result.assert_outcomes(passed=2, failed=5)
     result.stdout.fnmatch_lines(
         [
             f"*dbaudit DBA401 at app.py:40 (orders_of): missing index on {ORDERS}: no index "
@@ -179,21 +199,39 @@ def test_a_filter_no_index_serves_fails_at_the_statements_call_site(
     )
     result.stdout.fnmatch_lines(
         [
-            f"*dbaudit DBA401 at test_app.py:26 (test_async_engine): missing index on {ORDERS}: "
+            f"*dbaudit DBA401 at test_app.py:31 (test_async_engine): missing index on {ORDERS}: "
             "no index can serve the filter on status, customer_id*",
         ]
     )
     result.stdout.fnmatch_lines(
-        [f"*dbaudit DBA401 at test_app.py:31 (test_psycopg_connection): missing index on {NOTES}*"]
+        [f"*dbaudit DBA401 at test_app.py:36 (test_psycopg_connection): missing index on {NOTES}*"]
+    )
+    # a write finds its rows as a SELECT does: planned, never run (the snapshot above)
+    result.stdout.fnmatch_lines(
+        [
+            f"*dbaudit DBA401 at app.py:44 (delete_orders_of): missing index on {ORDERS}: no "
+            "index can serve the filter on customer_id (*1 query)",
+            f"*fix: CREATE INDEX {ORDERS}_customer_id_idx ON {ORDERS} (customer_id);",
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            f"*dbaudit DBA401 at test_app.py:46 (test_update_filter_without_index): missing index "
+            f"on {NOTES}: no index can serve the filter on body*",
+        ]
     )
     result.stdout.fnmatch_lines(
         [
             "FAILED test_app.py::test_filter_without_index*",
             "FAILED test_app.py::test_async_engine*",
             "FAILED test_app.py::test_psycopg_connection*",
+            "FAILED test_app.py::test_delete_filter_without_index*",
+            "FAILED test_app.py::test_update_filter_without_index*",
         ]
     )
-    result.stdout.fnmatch_lines(["missing-index check: 6 statements planned"])
+    # 4 SELECTs, the two writes an index serves and the two it does not; not the UPDATE of
+    # every row nor the INSERT ... SELECT
+    result.stdout.fnmatch_lines(["missing-index check: 10 statements planned"])
     result.stdout.no_fnmatch_line("*note:*")
     result.stdout.no_fnmatch_line("*test_filters_an_index_serves*DBA401*")
 
@@ -201,9 +239,44 @@ def test_a_filter_no_index_serves_fails_at_the_statements_call_site(
 def test_without_the_option_nothing_is_planned(project: pytest.Pytester) -> None:
     project.makepyfile(test_app=TESTS)
     result = project.runpytest_subprocess("--dbaudit", "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=5)
+    result.assert_outcomes(passed=7)
     result.stdout.no_fnmatch_line("*DBA401*")
     result.stdout.no_fnmatch_line("*missing-index check*")
+
+
+def test_the_suggested_index_ends_a_delete_finding(project: pytest.Pytester, database: str) -> None:
+    """The fix of a DELETE's finding, run as printed, is an index the planner then uses: the
+    same DELETE is no longer a finding."""
+    project.makepyfile(
+        test_delete="""
+from app import delete_orders_of
+
+
+def test_delete(engine):
+    with engine.begin() as conn:
+        delete_orders_of(conn, 3)
+        conn.rollback()
+"""
+    )
+    before = _snapshot(database)
+    found = project.runpytest_subprocess(
+        "--dbaudit-explain", "--dbaudit-json", "ev.json", "-p", "no:cacheprovider"
+    )
+    assert _snapshot(database) == before
+    found.assert_outcomes(failed=1)
+    (unit,) = load(project.path / "ev.json")
+    (finding,) = unit.findings
+    assert finding.rule == "DBA401" and finding.code.startswith(f"DELETE FROM {ORDERS} WHERE")
+    assert finding.fix is not None
+    with psycopg.connect(database, autocommit=True) as conn:
+        conn.execute(finding.fix.code)  # type: ignore[arg-type]
+    before = _snapshot(database)
+    assert f"{ORDERS}_customer_id_idx" in [name for name, _ in before["indexes"]]
+    fixed = project.runpytest_subprocess("--dbaudit-explain", "-p", "no:cacheprovider")
+    assert _snapshot(database) == before
+    fixed.assert_outcomes(passed=1)
+    fixed.stdout.fnmatch_lines(["missing-index check: 1 statements planned"])
+    fixed.stdout.no_fnmatch_line("*DBA401*")
 
 
 def test_allowed_ignored_and_skipped_tests(project: pytest.Pytester) -> None:

@@ -1,6 +1,8 @@
-"""The missing-index check of a profiled unit: each distinct SELECT planned with sequential scans
-switched off, so a table still read by a ``Seq Scan`` with a ``Filter`` has no index that can
-serve that filter, however few rows the test database holds (DBA401).
+"""The missing-index check of a profiled unit: each distinct SELECT, and each UPDATE and DELETE
+with a WHERE, planned with sequential scans switched off, so a table still read by a ``Seq Scan``
+with a ``Filter`` has no index that can serve that filter, however few rows the test database
+holds (DBA401). An UPDATE or DELETE finds its rows as a SELECT does: ``DELETE FROM item WHERE
+owner_id = $1`` reads all of ``item`` when no index leads with ``owner_id``.
 
 A test database is small: a query that reads a whole table is as fast there as one that uses an
 index, so timing never shows the problem. The planner does: with ``enable_seqscan = off`` a
@@ -8,9 +10,14 @@ sequential scan costs 10^10 more, and the planner still picks one only when no i
 
 Read-only by construction (STYLE.md rule 9): every statement is planned on a connection of its
 own (never the application's), in a ``READ ONLY`` transaction that is always rolled back, with
-``SET LOCAL`` settings only, plain ``EXPLAIN`` (never ``ANALYZE``: the statement is never run),
-SELECTs only, and a lock timeout, so a table locked by the test's own open transaction makes the
-EXPLAIN fail (a note) instead of waiting for ever.
+``SET LOCAL`` settings only, plain ``EXPLAIN`` (never ``ANALYZE``: the statement is never run,
+an UPDATE or DELETE no more than a SELECT), and a lock timeout, so a table locked by the test's
+own open transaction makes the EXPLAIN fail (a note) instead of waiting for ever (planning an
+UPDATE or DELETE takes the ROW EXCLUSIVE lock that running it would, until the rollback: it
+waits on a test's open transaction that holds the table in SHARE mode or stronger, a CREATE
+INDEX say). MariaDB and MySQL refuse to EXPLAIN an UPDATE or DELETE in a ``READ ONLY``
+transaction: there the SELECT that finds the same rows is planned instead
+(:func:`reading_select`), never the write.
 
 PostgreSQL 16's ``EXPLAIN (GENERIC_PLAN)`` would plan a statement without its parameter values;
 before 16 the statement is planned with the values it ran with, so the unit must keep them
@@ -34,7 +41,8 @@ from dbaudit.findings import Finding, Fix, RuntimeEvidence, Severity
 from dbaudit.indexes.candidates import index_name
 from dbaudit.runtime.detect import plural
 from dbaudit.runtime.events import QueryEvent
-from dbaudit.runtime.explain import driver_params, explain_statement, read_plan
+from dbaudit.runtime.explain import CannotExplain, driver_params, explain_statement, read_plan
+from dbaudit.sql.fingerprint import Fingerprint
 
 RULE = "DBA401"
 # run before every EXPLAIN, in the transaction that is rolled back after it
@@ -53,6 +61,14 @@ SOURCES = {
     "psycopg2": ("psycopg2",),
     "asyncpg": ("asyncpg",),
 }
+# The writes that are planned: an UPDATE or DELETE finds its rows as a SELECT does, and plain
+# EXPLAIN plans it without running it (PostgreSQL, SQLite; MySQL/MariaDB plan the SELECT that
+# finds the same rows, see _plan_mysql). Only one with a WHERE: with none it writes every row,
+# so reading the table in full is what it asks for and no index could spare that. An INSERT is
+# never planned, INSERT ... SELECT neither: it has no filter on the table it writes, and the
+# SELECT feeding it is usually a bulk copy (a backfill, an archive) meant to read its source in
+# full, so a full read there would be reported as a missing index that nobody should create.
+PLANNED_WRITES = frozenset(("update", "delete"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,13 +194,14 @@ def filter_columns(text: str) -> tuple[str, ...]:
 def statements_to_explain(
     events: Iterable[QueryEvent], ignore_sql: Sequence[str] = ()
 ) -> list[tuple[QueryEvent, list[QueryEvent]]]:
-    """Each distinct SELECT of a unit once: (the first execution that kept its statement, every
-    execution of that fingerprint). Writes, failed statements, statements inside ``ignore()``
-    and those matching ``ignore_sql`` (fnmatch on the normalised SQL) are left out (pure)."""
+    """Each distinct SELECT, and UPDATE or DELETE with a WHERE, of a unit once: (the first
+    execution that kept its statement, every execution of that fingerprint). Other writes,
+    failed statements, executemany batches, statements inside ``ignore()`` and those matching
+    ``ignore_sql`` (fnmatch on the normalised SQL) are left out (pure)."""
     groups: dict[str, list[QueryEvent]] = {}
     for event in events:
         fp = event.fingerprint
-        if fp.kind != "select" or event.ignored or event.error is not None or event.many:
+        if not _plannable(fp) or event.ignored or event.error is not None or event.many:
             continue
         if fp.digest not in groups:
             text = fp.text.lower()
@@ -198,6 +215,26 @@ def statements_to_explain(
         if kept is not None:
             chosen.append((kept, executions))
     return chosen
+
+
+def _plannable(fp: Fingerprint) -> bool:
+    return fp.kind == "select" or (fp.kind in PLANNED_WRITES and has_where(fp.text))
+
+
+# a quoted identifier is skipped whole: a column named "where" is no WHERE
+_WHERE = re.compile(r'"(?:[^"]|"")*"|`(?:[^`]|``)*`|\b(where)\b', re.IGNORECASE)
+
+
+def has_where(text: str) -> bool:
+    """Whether a normalised statement has a WHERE anywhere, a subquery's too (pure): an UPDATE
+    whose only WHERE is in a subquery of its SET runs that subquery for each row it writes.
+
+    >>> has_where("DELETE FROM item WHERE owner_id = ?"), has_where('UPDATE t SET "where" = ?')
+    (True, False)
+    >>> has_where("UPDATE t SET total = (SELECT sum(v) FROM u WHERE u.t_id = t.id)")
+    True
+    """
+    return any(match.group(1) for match in _WHERE.finditer(text))
 
 
 def finding(
@@ -444,7 +481,8 @@ def check_unit(
     ignore_tables: Sequence[str] = (),
     ignore_sql: Sequence[str] = (),
 ) -> Outcome:
-    """Plan each distinct SELECT of ``unit`` once on the target of its source, and turn every
+    """Plan each distinct SELECT, UPDATE and DELETE of ``unit`` that
+    :func:`statements_to_explain` chooses once on the target of its source, and turn every
     table read by a filtered Seq Scan into a DBA401 finding. Never raises for a statement that
     cannot be planned: that is a note."""
     outcome = Outcome()
@@ -758,9 +796,11 @@ async def _plan_asyncpg(target: Target, events: Sequence[QueryEvent]) -> list[An
 
 def _plan_sqlite(target: Target, events: Sequence[QueryEvent]) -> list[Any]:
     """``EXPLAIN QUERY PLAN`` on the test's own SQLite database (an in-memory one cannot be
-    opened twice): it plans, never runs, and opens no transaction. A SQLAlchemy engine lends
-    its DB-API connection (``raw_connection``), never rolled back by us: on a pool of one
-    shared connection that would undo the test's own open transaction."""
+    opened twice): it plans, never runs, and opens no transaction, for an UPDATE or DELETE too
+    (Python's sqlite3 opens one before a statement that starts with INSERT, UPDATE, DELETE or
+    REPLACE, and this one starts with EXPLAIN). A SQLAlchemy engine lends its DB-API
+    connection (``raw_connection``), never rolled back by us: on a pool of one shared
+    connection that would undo the test's own open transaction."""
     if target.source == "sqlite3":
         connection, release = target.url, None
     else:
@@ -791,7 +831,7 @@ def _plan_sqlite(target: Target, events: Sequence[QueryEvent]) -> list[Any]:
 def sqlite_full_scans(rows: Sequence[Sequence[Any]], sql: str) -> list[SeqScanFilter]:
     """The tables an ``EXPLAIN QUERY PLAN`` reads with a ``SCAN`` (no index serves any of its
     constraints) while the statement's WHERE filters them (pure). Columns a join compares are
-    not counted: only a table's own filters, in the SELECT that reads it.
+    not counted: only a table's own filters, in the SELECT (UPDATE, DELETE) that reads it.
 
     >>> rows = [(2, 0, 0, "SCAN orders"), (5, 0, 0, "SEARCH c USING INTEGER PRIMARY KEY")]
     >>> [(s.table, s.columns) for s in sqlite_full_scans(
@@ -818,7 +858,14 @@ def _plan_mysql(target: Target, events: Sequence[QueryEvent]) -> list[Any]:
     that is rolled back. MySQL has no switch that forbids full scans, so a table is reported
     only when the plan reads it in full (``type`` ALL) to apply a WHERE with no index even
     *possible* (``possible_keys`` empty): less than PostgreSQL tells, never a false alarm of a
-    small table read in full although an index exists."""
+    small table read in full although an index exists.
+
+    MariaDB and MySQL refuse ``EXPLAIN UPDATE`` and ``EXPLAIN DELETE`` in a ``READ ONLY``
+    transaction (error 1792), and the transaction stays read-only: a stored function that the
+    optimizer evaluates while planning cannot write either. So an UPDATE or DELETE is planned
+    as the SELECT that finds the same rows (:func:`reading_select`), with its values already in
+    the text as the driver would send it (``mogrify``: PyMySQL and mysqlclient interpolate on
+    the client, so no SET value's placeholder is left to drop from the parameters)."""
     if target.source == "pymysql":
         import pymysql  # type: ignore[import-untyped]
 
@@ -843,11 +890,13 @@ def _plan_mysql(target: Target, events: Sequence[QueryEvent]) -> list[Any]:
                 if event.statement is None:
                     raise ValueError("no statement kept")
                 cursor.execute("START TRANSACTION READ ONLY")
-                params = driver_params(event)
-                cursor.execute(f"EXPLAIN {event.statement}", params)
+                statement, params = event.statement, driver_params(event)
+                if event.fingerprint.kind in PLANNED_WRITES:
+                    statement, params = reading_select(_mogrify(cursor, event), "mysql"), None
+                cursor.execute(f"EXPLAIN {statement}", params)
                 names = [d[0].lower() for d in cursor.description]
                 rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-                plans.append(Planned(rows, scans=tuple(mysql_full_scans(rows, event.statement))))
+                plans.append(Planned(rows, scans=tuple(mysql_full_scans(rows, statement))))
             except Exception as error:
                 plans.append(error)
             finally:
@@ -856,6 +905,54 @@ def _plan_mysql(target: Target, events: Sequence[QueryEvent]) -> list[Any]:
     finally:
         close()
     return plans
+
+
+def _mogrify(cursor: Any, event: QueryEvent) -> str:
+    """The statement with its values in, as the driver sends it (no round trip)."""
+    mogrify = getattr(cursor, "mogrify", None)
+    if mogrify is None:
+        driver = type(cursor).__module__
+        raise CannotExplain(
+            f"an {event.fingerprint.kind.upper()} on MySQL is planned through a driver that "
+            f"puts the values in on the client (PyMySQL, mysqlclient), not {driver}"
+        )
+    text: str = mogrify(event.statement, driver_params(event))
+    return text
+
+
+def reading_select(sql: str, dialect: str) -> str:
+    """The SELECT that finds the rows an UPDATE or DELETE writes: its tables and joins, WHERE,
+    ORDER BY and LIMIT; not its SET, which decides what is written, not which rows (pure).
+
+    >>> reading_select("UPDATE item SET title = 'x' WHERE owner_id = 7 LIMIT 5", "mysql")
+    'SELECT 1 FROM item WHERE owner_id = 7 LIMIT 5'
+    >>> reading_select("DELETE i FROM item AS i JOIN owner AS o ON o.id = i.owner_id "
+    ...                "WHERE o.name = 'a'", "mysql")
+    "SELECT 1 FROM item AS i JOIN owner AS o ON o.id = i.owner_id WHERE o.name = 'a'"
+    """
+    import sqlglot
+    from sqlglot import exp
+
+    try:
+        tree = sqlglot.parse_one(sql, read=dialect)
+    except sqlglot.errors.SqlglotError:  # its message quotes the statement, values and all
+        raise CannotExplain("sqlglot cannot read this statement to plan its rows") from None
+    if isinstance(tree, exp.Delete):
+        # DELETE FROM t1 USING t1 JOIN t2 ...: the rows come from USING's tables
+        sources = list(tree.args.get("using") or [tree.this])
+    elif isinstance(tree, exp.Update):
+        extra = tree.args.get("from_")
+        sources = [tree.this, *([extra.this] if extra is not None else [])]
+    else:
+        raise CannotExplain("not an UPDATE or DELETE")
+    select = exp.select("1").from_(sources[0].copy())
+    for other in sources[1:]:
+        select = select.join(other.copy(), join_type="cross")
+    for part in ("with_", "where", "order", "limit"):
+        value = tree.args.get(part)
+        if value is not None:
+            select.set(part, value.copy())
+    return select.sql(dialect=dialect)
 
 
 def mysql_full_scans(rows: Sequence[dict[str, Any]], sql: str) -> list[SeqScanFilter]:
@@ -882,7 +979,8 @@ def mysql_full_scans(rows: Sequence[dict[str, Any]], sql: str) -> list[SeqScanFi
 
 
 def _where_columns(sql: str, dialect: str = "sqlite") -> dict[str, tuple[str, tuple[str, ...]]]:
-    """alias or table name -> (table, the columns its SELECT's own WHERE reads of it)."""
+    """alias or table name -> (table, the columns the WHERE of its own SELECT, UPDATE or
+    DELETE reads of it)."""
     import sqlglot
     from sqlglot import exp
 
@@ -890,16 +988,17 @@ def _where_columns(sql: str, dialect: str = "sqlite") -> dict[str, tuple[str, tu
         tree = sqlglot.parse_one(_PLACEHOLDER.sub("?", sql), read=dialect)
     except Exception:
         return {}
+    kinds = (exp.Select, exp.Update, exp.Delete)
     found: dict[str, tuple[str, tuple[str, ...]]] = {}
-    for select in tree.find_all(exp.Select):
-        tables = [t for t in select.find_all(exp.Table) if t.find_ancestor(exp.Select) is select]
+    for statement in tree.find_all(*kinds):
+        tables = [t for t in statement.find_all(exp.Table) if t.find_ancestor(*kinds) is statement]
         names = {(t.alias_or_name): t.name for t in tables}
-        where = select.args.get("where")
+        where = statement.args.get("where")
         if where is None or not names:
             continue
         columns: dict[str, list[str]] = {}
         for column in where.find_all(exp.Column):
-            if column.find_ancestor(exp.Select) is not select:
+            if column.find_ancestor(*kinds) is not statement:
                 continue  # a subquery's own column
             owner = column.table or (next(iter(names)) if len(names) == 1 else "")
             if owner in names and column.name not in columns.setdefault(owner, []):
