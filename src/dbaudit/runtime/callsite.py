@@ -337,7 +337,12 @@ def _chain(
         if len(_chains) > _CACHE_LIMIT:
             _chains.clear()
         chain = tuple(
-            CallSite(_display_path(site.f_code.co_filename), site.f_lineno, _qualname(code))
+            CallSite(
+                _display_path(site.f_code.co_filename),
+                site.f_lineno,
+                _qualname(code),
+                _position(site.f_code, site.f_lasti),
+            )
             for site, code in sites
         )
         _chains[own] = chain
@@ -562,6 +567,27 @@ def _parent_greenlet_frame() -> FrameType | None:
         return None
     frame: FrameType | None = getattr(parent, "gr_frame", None)
     return frame
+
+
+def _position(code: CodeType, lasti: int) -> tuple[int, int, int, int] | None:
+    """The source span of the instruction at byte offset ``lasti`` of ``code``, or None where
+    the interpreter keeps none (``-X no_debug_ranges``, generated code)."""
+    positions = _positions.get(code)
+    if positions is None:
+        if len(_positions) > _CACHE_LIMIT:
+            _positions.clear()
+        positions = _positions[code] = tuple(code.co_positions())
+    try:
+        line, end_line, column, end_column = positions[lasti // 2]  # one entry per code unit
+    except IndexError:
+        return None
+    if line is None or end_line is None or column is None or end_column is None:
+        return None
+    return line, end_line, column, end_column
+
+
+# Instruction positions per code object, read when a chain is first built (never per query).
+_positions: dict[CodeType, tuple[tuple[int | None, ...], ...]] = {}
 
 
 def _qualname(code: CodeType) -> str:

@@ -30,6 +30,12 @@ class CallSite:
     path: str
     line: int
     function: str
+    # The source span (line, end line, column, end column; columns in UTF-8 bytes, as ``ast``
+    # gives them) of the instruction the frame was running, when the interpreter keeps it: on a
+    # line holding a comprehension it tells the first iterable (evaluated once) from the element
+    # (once per item), which the line alone cannot (runtime/loops.py). Not part of equality: the
+    # chain is the same call site whichever instruction of the line called.
+    position: tuple[int, int, int, int] | None = field(default=None, compare=False, repr=False)
     # The detectors group events by whole stacks (tuples of CallSites) and hash them per unit:
     # computed once here, not as a new tuple of the three fields at every hash.
     _hash: int = field(init=False, repr=False, compare=False)
@@ -40,9 +46,11 @@ class CallSite:
     def __hash__(self) -> int:
         return self._hash
 
-    def __reduce__(self) -> tuple[type[CallSite], tuple[str, int, str]]:
+    def __reduce__(
+        self,
+    ) -> tuple[type[CallSite], tuple[str, int, str, tuple[int, int, int, int] | None]]:
         # rebuilt, not restored: a string's hash differs from one process to the next
-        return CallSite, (self.path, self.line, self.function)
+        return CallSite, (self.path, self.line, self.function, self.position)
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line} in {self.function}"
