@@ -1803,7 +1803,15 @@ class FunctionWalker(FunctionEvents):
             self.module._engine(node, name, P.ENGINE_APIS[last], self.qualname, ctx.targets)
         for arg in args:
             self.expr(arg, ctx.plain())
-        if ctx.in_query or not name or name.split(".")[0] in P.GLOBAL_OBJECTS:
+        # ``return new Promise((resolve) => conn.exec(cmd, ...))`` awaits a callback API (a
+        # process, a socket, a timer): kept as an awaited call no function of the tree answers,
+        # so a helper that does it is not taken for one that only reads rows
+        wraps_callbacks = name == "Promise" and ctx.awaited
+        if (
+            ctx.in_query
+            or not name
+            or (name.split(".")[0] in P.GLOBAL_OBJECTS and not wraps_callbacks)
+        ):
             return
         self.calls.append(
             Call(
