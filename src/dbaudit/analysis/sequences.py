@@ -394,8 +394,19 @@ def _shared_key(
 def _tables_of(program: Program, event: QueryEvent) -> set[str] | None:
     """Every table the event's queries touch, through helpers; None when one is unknown."""
     if event.target is None:
-        return set(event.tables) or None
+        return _op_tables(event.op) if event.op is not None else set(event.tables) or None
     return _tables_reached(program, event.target, 0)
+
+
+def _op_tables(op: DbOp) -> set[str] | None:
+    """The tables one statement touches; None when it reaches some by relation name (Prisma's
+    ``recipients: { every: ... }`` or ``include``, Drizzle's ``with``), whose tables the name
+    does not give: ``envelope.findFirst`` filtered on its recipients reads ``recipient`` too."""
+    if not op.tables or "<dynamic>" in op.tables or op.eager_loads:
+        return None
+    if op.joins and op.library == "prisma":
+        return None
+    return {*op.tables, *op.joins}
 
 
 def _tables_reached(program: Program, ref: FunctionRef, depth: int) -> set[str] | None:
@@ -411,9 +422,10 @@ def _tables_reached(program: Program, ref: FunctionRef, depth: int) -> set[str] 
 def _tables_found(program: Program, ref: FunctionRef, depth: int) -> set[str] | None:
     found: set[str] = set()
     for op in ref.function.db_ops:
-        if not op.tables or "<dynamic>" in op.tables:
+        tables = _op_tables(op)
+        if tables is None:
             return None
-        found.update(op.tables)
+        found |= tables
     for _, target in program.graph.callees(ref):
         sub = _tables_reached(program, target, depth + 1) if depth < 6 else None
         if sub is None:

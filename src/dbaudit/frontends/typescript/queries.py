@@ -385,6 +385,9 @@ def _selection(node: Node, src: Source, facts: Facts) -> None:
                 facts.aggregate.append(P.AGGREGATE_HELPERS[name])
 
 
+# Prisma's filters on a relation: ``where: { recipients: { some: {...} } }``
+_RELATION_FILTERS = frozenset({"some", "every", "none", "is", "isNot"})
+
 _NEGATED = {
     "==": "!=",
     "!=": "==",
@@ -487,7 +490,10 @@ def _object_filter(
                 "isNotNull": "is not",
             }.get(op_name)
             if op is None:
-                continue  # a relation filter (some/every/is) or an option
+                if op_name in _RELATION_FILTERS and column not in facts.joins:
+                    # ``recipients: { every: {...} }``: the statement reads the related table
+                    facts.joins.append(column)
+                continue  # an option (``mode: "insensitive"``)
             if op in {"in", "any"}:
                 facts.batched = True
             facts.filters.append(Filter(column, op, short(src.text(value)), table))
