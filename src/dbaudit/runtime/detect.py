@@ -715,6 +715,8 @@ def _n_plus_one_finding(
             summary=f"Load {load.attribute} with the {load.owner} query ({how}).",
             code=load.fix_code,
         )
+    if load is not None and first.source == "django":  # labelled by capture/django_orm.py
+        fix = _django_load_fix(load)
     return _finding(
         rule=N_PLUS_ONE,
         at=group.loop_at,
@@ -730,6 +732,36 @@ def _n_plus_one_finding(
         query_cost=str(len(events)),
         fixed_query_cost="2" if load is not None and load.kind == "collection" else "1",
         confidence="high" if first.stack else "low",
+    )
+
+
+def _django_load_fix(load: OrmLoad) -> Fix:
+    """A Django lazy load's fix, in Django's words (its labels name the attribute as
+    SQLAlchemy's do; Django has no expired attributes, only deferred fields).
+
+    >>> _django_load_fix(OrmLoad.parse("Article.author (many-to-one)")).code
+    'Article.objects.select_related("author")'
+    >>> _django_load_fix(OrmLoad.parse("Article.tags")).code
+    'Article.objects.prefetch_related("tags")'
+    """
+    owner, _, name = load.attribute.partition(".")
+    if load.is_column:
+        return Fix(
+            summary=f"Load {name} with the {owner} query: drop it from defer(), add it to only().",
+            code=f'{owner}.objects.defer(None)  # or .only(..., "{name}")',
+        )
+    if load.kind == "collection":
+        return Fix(
+            summary=(
+                f"Load {load.attribute} with the {owner} query (prefetch_related: one more "
+                "query for all of them, which count() and exists() read too; for counts "
+                f'alone, annotate(Count("{name}"))).'
+            ),
+            code=f'{owner}.objects.prefetch_related("{name}")',
+        )
+    return Fix(
+        summary=f"Load {load.attribute} with the {owner} query (select_related: the same query).",
+        code=f'{owner}.objects.select_related("{name}")',
     )
 
 

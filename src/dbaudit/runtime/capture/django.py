@@ -11,6 +11,12 @@ thread opened before ``instrument_all()`` ran is not: ``connections.all()`` list
 thread's.) The pytest plugin calls ``instrument_all()`` itself once Django's settings are
 configured (``pytest_plugin._instrument_django``).
 
+A SELECT that Django sent to load a relation or a deferred field on first access carries that
+attribute in ``QueryEvent.relationship`` (``"Article.author (many-to-one)"``, ``"Article.tags"``,
+``"Article.body (deferred)"``), read from the frames above the statement by
+``capture/django_orm.py``: the detector names it and flags it from two parents on, as it does
+SQLAlchemy's lazy loads.
+
 The test harness' own statements: Django's ``TestCase`` wraps each test in a savepoint, and
 before rolling back to it checks deferred constraints (``SET CONSTRAINTS ALL IMMEDIATE``, then
 ``DEFERRED``, on PostgreSQL; ``PRAGMA foreign_key_check`` on sqlite): three to five statements
@@ -32,6 +38,7 @@ from typing import Any
 from dbaudit.runtime import callsite
 from dbaudit.runtime import unit as _units  # _units._get_state: rebound, never copied
 from dbaudit.runtime.budgets import HARNESS_SOURCE
+from dbaudit.runtime.capture.django_orm import lazy_load_label
 from dbaudit.runtime.unit import record
 from dbaudit.sql.fingerprint import is_transaction_control
 
@@ -43,7 +50,12 @@ def _wrapper(execute: Any, sql: str, params: Any, many: bool, context: Any) -> A
     if state is None:
         return execute(sql, params, many, context)
     source = "django"
-    if sql[:4] in _HARNESS_HEADS and _from_harness(sql):  # a slice and a set lookup for others
+    relationship = None
+    if sql[:6] == "SELECT":  # Django's ORM spells it so; a lazy load is never anything else
+        # from three frames up: Django's _execute_with_wrappers and CursorWrapper.execute tell
+        # nothing (sys._getframe skips them in C, the walk's costliest steps are its frames)
+        relationship = lazy_load_label(sys._getframe(3))
+    elif sql[:4] in _HARNESS_HEADS and _from_harness(sql):  # a slice and a set lookup for others
         state = _units._State(state.unit, True)
         source = HARNESS_SOURCE
     started = perf_counter()
@@ -60,6 +72,7 @@ def _wrapper(execute: Any, sql: str, params: Any, many: bool, context: Any) -> A
             dialect=_dialect(context),
             many=many,
             error=error,
+            relationship=relationship,
         )
         raise
     cursor = context.get("cursor") if isinstance(context, dict) else None
@@ -74,6 +87,7 @@ def _wrapper(execute: Any, sql: str, params: Any, many: bool, context: Any) -> A
         source=source,
         dialect=_dialect(context),
         many=many,
+        relationship=relationship,
     )
     return result
 
