@@ -38,3 +38,20 @@ def test_shape_flags_exactly_the_expected_lines(path: Path) -> None:
     found = {(f.line, f.rule) for f in findings if f.severity in AT_LEAST_LOW}
     assert found == expected(path)
     assert expected(path), "each shape keeps a case that must still be flagged"
+
+
+def test_a_count_fix_keeps_every_condition_of_the_query() -> None:
+    path = SHAPES / "count_with_other_conditions.ts"
+    findings = analyze([parse(path.name, path.read_text()).module], select=["DBA108"]).findings
+    fixes = {f.function: f.fix.code for f in findings}
+    assert "subscription: { is: null }" in fixes["assertFreePlanLimit"]
+    assert fixes["assertFreePlanLimit"].startswith("const unpaidCount = await prisma.team.count(")
+    assert "isNull(monitors.deletedAt)" in fixes["liveMonitorCount"]
+    # the excerpt cut the long where short: the equalities, and a note for what is missing
+    assert "workspaceId, acceptedAt: null" in fixes["pendingInvites"]
+    assert "gte" not in fixes["pendingInvites"]
+    assert "/* and the query's other conditions */" in fixes["pendingInvites"]
+    assert (
+        fixes["membersOf"]
+        == "const membersCount = await prisma.member.count({ where: { workspaceId } });"
+    )

@@ -362,14 +362,61 @@ def combined_row_code(
     )
 
 
+_WHERE = re.compile(r"[.\s{,]where\s*([(:])")
+_CLOSERS = {"(": ")", "[": "]", "{": "}"}
+
+
+def where_text(op: DbOp) -> str:
+    """The query's condition as written (``.where(and(eq(...), isNull(...)))``'s argument,
+    Prisma's ``where: {...}``), when the excerpt holds it whole; "" otherwise."""
+    match = _WHERE.search(op.text)
+    if match is None:
+        return ""
+    start = match.end()
+    stack: list[str] = []
+    quote = ""
+    for index in range(start, len(op.text)):
+        char = op.text[index]
+        if quote:
+            if char == quote and op.text[index - 1] != "\\":
+                quote = ""
+            continue
+        if char in "'\"`":
+            quote = char
+        elif char in _CLOSERS:
+            stack.append(_CLOSERS[char])
+        elif stack and char == stack[-1]:
+            stack.pop()
+        elif not stack and (char in ")}" or (char == "," and match.group(1) == ":")):
+            found = op.text[start:index].strip().rstrip(",").strip()
+            # a callback (``where: (t, { eq }) => ...``) does not go into ``.where()``
+            return "" if "=>" in found.split("(", 1)[0] or found.startswith("(") else found
+    return ""
+
+
+def _dropped_conditions(op: DbOp) -> bool:
+    """Conditions the ``==`` filters alone leave out (``isNull``, ``inArray``, relations)."""
+    return bool(op.joins and op.library == "prisma") or any(
+        f.op != "==" or not f.value for f in op.filters
+    )
+
+
 def count_code(op: DbOp, name: str, aggregate: str, language: str = "typescript") -> str:
-    """``rows.length`` only: ``count()`` in SQL (Drizzle), ``.count`` (Prisma), ``count(*)``."""
+    """``rows.length`` only: ``count()`` in SQL (Drizzle), ``.count`` (Prisma), ``count(*)``.
+    The count keeps every condition of the query it replaces: the condition as written when
+    the excerpt holds it, else the equality filters and a note that others are missing."""
     table = main_table(op)
+    written = where_text(op)
     conditions = [
         f"eq({flt.table or table}.{flt.column}, {flt.value})"
         for flt in op.filters
         if flt.op == "==" and flt.value
     ]
+    rest = "/* and the query's other conditions */"
+    if written:
+        conditions = [written]
+    elif _dropped_conditions(op):
+        conditions.append(rest)
     library = op.library
     total = f"{name}{'Count' if aggregate == 'count' else 'Total'}"
     if library == "prisma":
@@ -378,6 +425,10 @@ def count_code(op: DbOp, name: str, aggregate: str, language: str = "typescript"
             for f in op.filters
             if f.op == "=="
         )
+        if _dropped_conditions(op):
+            where = f"{where}, {rest}" if where else rest
+        if written.startswith("{") and written.endswith("}"):
+            where = written[1:-1].strip().rstrip(",").strip()
         call = "count" if aggregate == "count" else "aggregate"
         argument = (
             f"{{ where: {{ {where} }} }}"
