@@ -17,7 +17,9 @@ def tables(path: Path):  # type: ignore[no-untyped-def]
     data = path.read_bytes()
     return {
         t.name: t
-        for t in drizzle_schema_tables(parse_tree(data, "typescript").root_node.named_children, Source(data))
+        for t in drizzle_schema_tables(
+            parse_tree(data, "typescript").root_node.named_children, Source(data)
+        )
     }
 
 
@@ -112,3 +114,26 @@ def test_index_review_sees_unindexed_foreign_keys_without_a_database() -> None:
         "render_chains",
         "project_id",
     ) not in optimized
+
+
+def test_expression_and_partial_indexes_keep_their_sql() -> None:
+    # openstatus: ``.on(sql`LOWER(${t.email})`)`` was read as a column named "email})`"
+    path = (
+        Path(__file__).parents[2]
+        / "fixtures"
+        / "ts_real_shapes"
+        / "schema"
+        / "drizzle_expression_index.ts"
+    )
+    indexes = {i.name: i for i in tables(path)["subscribers"].indexes}
+    active = indexes["subscribers_email_page_active"]
+    assert [(k.expression, k.column) for k in active.keys] == [
+        ("LOWER(email)", None),
+        ("page_id", "page_id"),
+    ]
+    assert active.unique and active.predicate == "unsubscribed_at IS NULL"
+    lower = indexes["subscribers_lower_email_idx"]
+    assert [(k.expression, k.column) for k in lower.keys] == [("lower(email)", None)]
+    assert lower.predicate is None
+    plain = indexes["subscribers_pageId_idx"]
+    assert [k.column for k in plain.keys] == ["page_id"] and plain.predicate is None

@@ -12,6 +12,7 @@ so they carry ``lazy="noload"``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -44,7 +45,9 @@ class DrizzleTable:
     name: str
     span: Span
     columns: list[_Column] = field(default_factory=list)
-    indexes: list[tuple[str, tuple[str, ...], bool]] = field(default_factory=list)
+    # (name, keys, unique, predicate): a key is a property, or an expression from ``sql``
+    # with ``{prop}`` where it reads a column; the predicate is written the same way
+    indexes: list[tuple[str, tuple[str, ...], bool, str]] = field(default_factory=list)
     relationships: list[Relationship] = field(default_factory=list)
 
 
@@ -123,9 +126,15 @@ def drizzle_schema_tables(statements: Sequence[Node], src: Source) -> tuple[Tabl
                         unique=True,
                     )
                 )
-        for name, props, unique in table.indexes:
-            keys = tuple(IndexKey(sql_of.get(p, p), sql_of.get(p, p)) for p in props)
-            indexes.append(Index(name, table.name, keys, unique=unique))
+        for name, props, unique, predicate in table.indexes:
+            keys = tuple(
+                IndexKey(_columns_in(p[1:], sql_of), None)
+                if p.startswith(_EXPRESSION)
+                else IndexKey(sql_of.get(p, p), sql_of.get(p, p))
+                for p in props
+            )
+            where = _columns_in(predicate, sql_of) if predicate else None
+            indexes.append(Index(name, table.name, keys, unique=unique, predicate=where))
         fks = []
         for column in table.columns:
             if column.references is None:
@@ -281,12 +290,45 @@ def _extras(node: Node, src: Source, table: DrizzleTable) -> None:
             continue
         name = _string(links[0][1][0], src) if links[0][1] else ""
         props: list[str] = []
+        predicate = ""
         for method, args in links[1:]:
             if method == "on":
-                props.extend(src.text(a).rsplit(".", 1)[-1] for a in args)
+                for arg in args:
+                    expression = _sql_template(unwrap(arg), src)
+                    props.append(
+                        _EXPRESSION + expression if expression else src.text(arg).rsplit(".", 1)[-1]
+                    )
+            elif method == "where" and args:
+                predicate = _sql_template(unwrap(args[0]), src)
         if props:
-            index_name = name or f"{table.name}_{'_'.join(props)}_idx"
-            table.indexes.append((index_name, tuple(props), INDEX_FACTORIES[links[0][0]]))
+            plain = [p for p in props if not p.startswith(_EXPRESSION)]
+            index_name = name or f"{table.name}_{'_'.join(plain)}_idx"
+            table.indexes.append(
+                (index_name, tuple(props), INDEX_FACTORIES[links[0][0]], predicate)
+            )
+
+
+_EXPRESSION = "="  # marks an index key that is an expression, not a property
+_INTERPOLATED_COLUMN = re.compile(r"\$\{\s*[\w$]+\.([\w$]+)\s*\}")
+_PLACEHOLDER = re.compile(r"\{([\w$]+)\}")
+
+
+def _sql_template(node: Node, src: Source) -> str:
+    """``sql`LOWER(${t.email})` `` -> ``LOWER({email})``; "" for anything else."""
+    if node.type != "call_expression":
+        return ""
+    function = node.child_by_field_name("function")
+    template = node.child_by_field_name("arguments")
+    if function is None or src.text(function) != "sql" or template is None:
+        return ""
+    if template.type != "template_string":
+        return ""
+    return _INTERPOLATED_COLUMN.sub(r"{\1}", src.text(template)[1:-1])
+
+
+def _columns_in(expression: str, sql_of: dict[str, str]) -> str:
+    """``LOWER({email})`` with the property's SQL column name: ``LOWER(email)``."""
+    return _PLACEHOLDER.sub(lambda m: sql_of.get(m.group(1), m.group(1)), expression)
 
 
 def _relations(builder: Node, src: Source) -> Iterator[Relationship]:
