@@ -196,7 +196,7 @@ def _writes_in_loops(program: Program, ref: FunctionRef) -> list[tuple[int, set[
             found.append((op.seq, set(op.tables) or None))
     for call, target in program.graph.callees(ref):
         if call.loops and not call.in_gather and program.reach(target).writes:
-            found.append((call.seq, _tables_reached(program, target, 0)))
+            found.append((call.seq, _tables_reached(program, target, 0, reading=False)))
     found.sort(key=lambda item: item[0])
     return found
 
@@ -391,43 +391,50 @@ def _shared_key(
     return None
 
 
-def _tables_of(program: Program, event: QueryEvent) -> set[str] | None:
-    """Every table the event's queries touch, through helpers; None when one is unknown."""
+def _tables_of(program: Program, event: QueryEvent, reading: bool) -> set[str] | None:
+    """Every table the event's queries touch (``reading``: read, else write), through
+    helpers; None when one is unknown."""
     if event.target is None:
-        return _op_tables(event.op) if event.op is not None else set(event.tables) or None
-    return _tables_reached(program, event.target, 0)
+        if event.op is not None:
+            return _op_tables(event.op, reading)
+        return set(event.tables) or None
+    return _tables_reached(program, event.target, 0, reading)
 
 
-def _op_tables(op: DbOp) -> set[str] | None:
-    """The tables one statement touches; None when it reaches some by relation name (Prisma's
-    ``recipients: { every: ... }`` or ``include``, Drizzle's ``with``), whose tables the name
-    does not give: ``envelope.findFirst`` filtered on its recipients reads ``recipient`` too."""
-    if not op.tables or "<dynamic>" in op.tables or op.eager_loads:
+def _op_tables(op: DbOp, reading: bool) -> set[str] | None:
+    """The tables one statement touches; read, None when it reaches some by relation name
+    (Prisma's ``recipients: { every: ... }`` or ``include``, Drizzle's ``with``), whose tables
+    the name does not give: ``envelope.findFirst`` on its recipients reads ``recipient`` too."""
+    if not op.tables or "<dynamic>" in op.tables:
         return None
-    if op.joins and op.library == "prisma":
+    if not reading:
+        return set(op.tables)
+    if op.eager_loads or (op.joins and op.library == "prisma"):
         return None
     return {*op.tables, *op.joins}
 
 
-def _tables_reached(program: Program, ref: FunctionRef, depth: int) -> set[str] | None:
-    key = ("tables_reached", ref.id)
+def _tables_reached(
+    program: Program, ref: FunctionRef, depth: int, reading: bool
+) -> set[str] | None:
+    key = ("tables_read" if reading else "tables_reached", ref.id)
     if key in program.memo:
         return cast("set[str] | None", program.memo[key])
     program.memo[key] = None  # a cycle: unknown
-    found = _tables_found(program, ref, depth)
+    found = _tables_found(program, ref, depth, reading)
     program.memo[key] = found
     return found
 
 
-def _tables_found(program: Program, ref: FunctionRef, depth: int) -> set[str] | None:
+def _tables_found(program: Program, ref: FunctionRef, depth: int, reading: bool) -> set[str] | None:
     found: set[str] = set()
     for op in ref.function.db_ops:
-        tables = _op_tables(op)
+        tables = _op_tables(op, reading)
         if tables is None:
             return None
         found |= tables
     for _, target in program.graph.callees(ref):
-        sub = _tables_reached(program, target, depth + 1) if depth < 6 else None
+        sub = _tables_reached(program, target, depth + 1, reading) if depth < 6 else None
         if sub is None:
             return None
         found |= sub
@@ -470,7 +477,7 @@ def sequential_groups(program: Program, ref: FunctionRef) -> list[Sequential]:
             current, written = [], set()
             continue
         if event.awaited and not event.in_gather and not event.pure:
-            written |= _tables_of(program, event) or {"*"}
+            written |= _tables_of(program, event, reading=False) or {"*"}
             continue
         if (
             not event.awaited
@@ -480,7 +487,7 @@ def sequential_groups(program: Program, ref: FunctionRef) -> list[Sequential]:
         ):
             continue
         if written:
-            read = _tables_of(program, event)
+            read = _tables_of(program, event, reading=True)
             if "*" in written or read is None or read & written:
                 groups.append(current)
                 current = []
