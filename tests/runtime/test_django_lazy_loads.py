@@ -202,6 +202,13 @@ def test_related_managers_evaluated(db: Any) -> None:
             (a.comments.filter(text="nice").first(), a.tags.get(name="db")) for a in articles()
         ]
     ) == [None, *["Article.comments", "Article.tags"] * 2]
+    tags = db.Tag.objects.using(db.alias)
+    assert relationships(
+        lambda: [
+            (list(a.tags.values_list("name", flat=True)), list(tags.values_list("name")))
+            for a in articles()
+        ]
+    ) == [None, *["Article.tags", None] * 2]
 
 
 def test_many_to_many_sides_are_told_apart(db: Any) -> None:
