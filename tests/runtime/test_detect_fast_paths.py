@@ -474,13 +474,13 @@ EXPECTED: dict[str, Pinned] = {
     "unseen_results": ([], [], [], "1391876e63685b7d"),
     "repeats_below_threshold": (
         [
-            "DBA105 MEDIUM app/dal.py:10 RendersDAL.by_chain: 3 independent queries ran one after"
-            " another in one task; running them concurrently would save 2.0 ms of 3.0 ms [3 q, "
-            "3.0 ms; unit 3 q, 3.0 ms]",
+            "DBA105 MEDIUM app/dal.py:10 RendersDAL.by_chain: 2 independent queries ran one after"
+            " another in one task; running them concurrently would save 1.0 ms of 2.0 ms [2 q, "
+            "2.0 ms; unit 3 q, 3.0 ms]",
         ],
         [],
         [],
-        "48783509aa697ff2",
+        "e671c4f504f8691a",
     ),
     "repeats_from_different_chains": (
         [
@@ -604,8 +604,8 @@ EXPECTED: dict[str, Pinned] = {
             "DBA105 MEDIUM app/dal.py:20 UsersDAL.get: 2 independent queries ran one after "
             "another in one task; running them concurrently would save 1.0 ms of 2.0 ms [2 q, 2.0"
             " ms; unit 10 q, 10.0 ms]",
-            "DBA105 MEDIUM app/dal.py:20 UsersDAL.get: 3 independent queries ran one after "
-            "another in one task; running them concurrently would save 2.0 ms of 3.0 ms [3 q, 3.0"
+            "DBA105 MEDIUM app/dal.py:20 UsersDAL.get: 2 independent queries ran one after "
+            "another in one task; running them concurrently would save 1.0 ms of 2.0 ms [2 q, 2.0"
             " ms; unit 10 q, 10.0 ms]",
             "DBA105 MEDIUM app/dal.py:20 UsersDAL.get: 2 independent queries ran one after "
             "another in one task; running them concurrently would save 1.0 ms of 2.0 ms [2 q, 2.0"
@@ -613,7 +613,7 @@ EXPECTED: dict[str, Pinned] = {
         ],
         [],
         [],
-        "43204ee6309e0734",
+        "799da9cf45ae8a46",
     ),
     "many_busy_tasks": (
         [

@@ -10,9 +10,7 @@
 - miguelgrinberg/microblog (Flask-SQLAlchemy on sqlite): its tests commit between reads, so
   SQLAlchemy reloads the same expired ``User`` row after each commit.
 
-The fixes belong to ``runtime/detect.py``, which other engineers are editing: the tests that
-fail on it today are marked ``xfail(strict=True)``, and the proposed patch is kept outside the
-repository (see the reply of helper h6). Each has a control that passes today.
+Each has a control that passed before the fix in ``runtime/detect.py`` too.
 """
 
 from __future__ import annotations
@@ -69,14 +67,6 @@ async def create_article(connection: asyncpg.Connection, slug: str) -> None:
     await connection.fetchrow(_CREATE_ARTICLE, "alice", slug, "tmp")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "runtime/detect.py suggest_batch reads a WITH ... INSERT as a SELECT (it tests "
-        "startswith('INSERT')) and rewrites the CTE's `username = ?` to `IN (?)`: "
-        "that fix still inserts one row per statement"
-    ),
-)
 async def test_row_by_row_insert_behind_a_cte_gets_no_in_list_fix(
     connection: asyncpg.Connection,
 ) -> None:
@@ -145,14 +135,6 @@ async def get_article(app: Starlette, slug: str) -> str:
     return response.text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "runtime/detect.py _sequential_findings reports a run whose queries share no "
-        "application frame: the framework awaited the authentication, then the endpoint, "
-        "and no line of the application could gather them"
-    ),
-)
 async def test_authentication_then_endpoint_is_not_sequential(
     connection: asyncpg.Connection,
 ) -> None:
@@ -206,14 +188,6 @@ def follow_twice(session: Session, author: Author) -> None:
     assert author.name == "john"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "runtime/detect.py _duplicate_finding advises 'run it once and pass the result along' "
-        "for reloads SQLAlchemy made after a commit expired the row (labelled 'Author "
-        "(expired)'): the fix is expire_on_commit=False"
-    ),
-)
 def test_reloads_after_commits_are_a_duplicate_with_the_expire_on_commit_fix() -> None:
     engine = instrument(create_engine("sqlite://"))
     Base.metadata.create_all(engine)
@@ -253,13 +227,6 @@ def log_visits(session: Session, author: Author) -> None:
     session.flush()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "runtime/detect.py _duplicate_findings takes INSERTs too: the same INSERT with the "
-        "same values writes a second row, it 'returned the same rows' of nothing"
-    ),
-)
 def test_the_same_insert_twice_is_no_duplicate_query() -> None:
     engine = instrument(create_engine("sqlite://"))
     Base.metadata.create_all(engine)

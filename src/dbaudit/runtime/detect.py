@@ -74,6 +74,7 @@ from itertools import compress, groupby, repeat, takewhile
 from operator import add, attrgetter, eq, ge, is_, itemgetter, mul, not_, sub, truth
 
 from dbaudit.findings import CallHop, Finding, Fix, RuntimeEvidence, Severity
+from dbaudit.runtime.callsite import MAX_STACK
 from dbaudit.runtime.events import CallSite, QueryEvent, Results
 
 N_PLUS_ONE = "DBA101"
@@ -875,11 +876,14 @@ def _duplicate_findings(
     for key, count in Counter(keys).items():  # in order of first appearance
         if count < config.duplicate_threshold:
             continue
+        group = list(compress(plain, map(eq, keys, repeat(key))))
+        if group[0].fingerprint.kind == "insert":
+            continue  # the same values inserted twice are two rows, neither one redundant
         if writes is None:
             writes = [e for e in events if e.fingerprint.kind in _WRITE_KINDS and e.error is None]
-        for group in _between_writes(list(compress(plain, map(eq, keys, repeat(key)))), writes):
-            if len(group) >= config.duplicate_threshold:
-                found.append(_duplicate_finding(group, unit, totals))
+        for run in _between_writes(group, writes):
+            if len(run) >= config.duplicate_threshold:
+                found.append(_duplicate_finding(run, unit, totals))
     return found
 
 
@@ -931,7 +935,7 @@ def _duplicate_finding(
             f"`{first.fingerprint.text}` returned the same rows {len(group) - 1} more "
             f"time(s) than needed, from {len(sites) or 'an unknown number of'} call site(s)."
         ),
-        fix=_DUPLICATE_FIX,
+        fix=_duplicate_fix(group),
         evidence=RuntimeEvidence(
             len(group), round(total_ms, 3), unit, first.fingerprint.digest, *totals
         ),
@@ -940,6 +944,23 @@ def _duplicate_finding(
         confidence="high",
     )
     return finding, set(map(_SEQ, group))
+
+
+def _duplicate_fix(group: Sequence[QueryEvent]) -> Fix:
+    """The SQLAlchemy reloads of an object a commit expired (labelled ``"User (expired)"``)
+    repeat because of the commit, not because code asked twice: no result to pass along."""
+    load = orm_load(group)
+    if load is None or load.kind != "expired":
+        return _DUPLICATE_FIX
+    return Fix(
+        summary=(
+            f"SQLAlchemy reloaded {load.owner} after each commit expired it: keep loaded "
+            "objects across commits with expire_on_commit=False (or commit once, after "
+            "the reads)."
+        ),
+        code=load.fix_code,
+        language="python",
+    )
 
 
 _DUPLICATE_FIX = Fix(
@@ -983,12 +1004,13 @@ def _sequential_findings(
         if eligible < least:
             continue  # no run possible: skip the dependency analysis (an N+1 claimed them all)
         ordered = sorted(task_events, key=_STARTED)
-        for run in _independent_runs(ordered, claimed, selects_only):
-            if len(run) < least:
-                continue
-            if _saving_ms(run) < config.sequential_min_saving_ms:
-                continue
-            found.append(run)
+        for independent in _independent_runs(ordered, claimed, selects_only):
+            for run in _awaited_together(independent) if len(independent) >= least else ():
+                if len(run) < least:
+                    continue
+                if _saving_ms(run) < config.sequential_min_saving_ms:
+                    continue
+                found.append(run)
     if not found:
         return []
     if len(found) == 1:
@@ -1042,6 +1064,34 @@ _SEQUENTIAL_FIX = Fix(
     language="python",
 )
 _MANY_TASKS = 8  # above this many busy tasks, one Python pass groups the events by task
+
+
+def _awaited_together(run: list[QueryEvent]) -> list[list[QueryEvent]]:
+    """``run`` cut before each query whose chain of application frames and the previous
+    query's share no function at their outer end (neither chain holds the function the other
+    starts in): nothing of the application awaited both, a framework did (FastAPI's
+    dependencies, then the endpoint; an authentication middleware, then the view), so no line
+    of it could gather them. A chain of ``MAX_STACK`` frames may have been cut short of the
+    function they share: it is never cut there."""
+    parts = [[run[0]]]
+    for previous, event in itertools.pairwise(run):
+        if _apart(previous.stack, event.stack):
+            parts.append([event])
+        else:
+            parts[-1].append(event)
+    return parts
+
+
+def _apart(first: tuple[CallSite, ...], second: tuple[CallSite, ...]) -> bool:
+    if not first or not second or len(first) >= MAX_STACK or len(second) >= MAX_STACK:
+        return False  # no application frame, or a chain that may go on: cannot be told
+    # functions by path and name: their lines differ from query to query
+    first_functions = {(site.path, site.function) for site in first}
+    second_functions = {(site.path, site.function) for site in second}
+    return (first[-1].path, first[-1].function) not in second_functions and (
+        second[-1].path,
+        second[-1].function,
+    ) not in first_functions
 
 
 def _per_task(
@@ -1303,9 +1353,18 @@ def suggest_batch(text: str) -> str:
     'DELETE FROM "c" WHERE "c"."id" IN (?) -- every key in one IN list'
     >>> suggest_batch("INSERT INTO t (a) VALUES (?)")
     'INSERT INTO t (a) VALUES (?), (?), ... -- one statement for all rows'
+    >>> suggest_batch("WITH a AS (SELECT id FROM u WHERE name = ?) INSERT INTO t (a) VALUES (?)")
+    ''
     """
-    if text.upper().startswith("INSERT"):
+    upper = text.upper()
+    if upper.startswith("INSERT"):
         return _batch_insert(text)
+    if upper.startswith("WITH ") and " INSERT INTO " in upper:
+        # the row's values come through a CTE: with a parameter of its own (the author looked
+        # up by name) the CTE is per row, so no one statement repeats the row; the summary's
+        # executemany advice stands alone
+        cte = text[: upper.index(" INSERT INTO ")]
+        return "" if "?" in cte else _batch_insert(text)
     head, separator, tail = text.partition(" WHERE ")
     if not separator:
         return ""
