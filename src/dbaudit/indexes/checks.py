@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 
 from dbaudit.findings import Finding, Fix, Severity
+from dbaudit.indexes.candidates import index_name
 from dbaudit.schema.model import quote_identifier
 from dbaudit.sizes import human_bytes
 
@@ -297,7 +298,7 @@ def foreign_keys_without_index(conn: Connection) -> list[Finding]:
         name = _table(nsp, table)
         keys = ", ".join(quote_identifier(c) for c in columns)
         target = quote_identifier(table) if nsp == "public" else f"{nsp}.{table}"
-        index_name = quote_identifier(f"{table}_{'_'.join(columns)}_idx"[:63])
+        index = quote_identifier(index_name(table, columns))
         findings.append(
             _live(
                 "DBA402",
@@ -307,7 +308,7 @@ def foreign_keys_without_index(conn: Connection) -> list[Finding]:
                 _path(conn, name),
                 Fix(
                     f"index {name}({', '.join(columns)})",
-                    f"CREATE INDEX CONCURRENTLY {index_name} ON {target} ({keys});",
+                    f"CREATE INDEX CONCURRENTLY {index} ON {target} ({keys});",
                     "sql",
                 ),
                 f"Lookups and joins by {', '.join(columns)} scan {name}, and every delete or "
