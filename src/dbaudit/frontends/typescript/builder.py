@@ -873,6 +873,9 @@ class FunctionWalker(FunctionEvents):
         # ``const batches = chunk(ids, 100)``: names holding chunks of a list
         self.chunk_names: set[str] = set()
         self.branch_ids = 0
+        # handlers of a ts-pattern ``match(x).with(...)`` chain: node id -> (branch id, arm)
+        self.match_arms: dict[int, tuple[int, int]] = {}
+        self.match_links: set[int] = set()
         # ``const ranked = db.select()....as("ranked")``: a subquery the next query reads from
         self.subqueries: dict[str, Facts] = {}
         # builders bound to a name and not run yet: name -> (facts, node, ctx, reserved seq)
@@ -1859,6 +1862,8 @@ class FunctionWalker(FunctionEvents):
                             self.pending[name] = (kept[0], started, kept[2], kept[3])
                     return
         is_member = function.type == "member_expression"
+        if is_member and last in P.PATTERN_MATCH_METHODS and node.id not in self.match_links:
+            self._pattern_match_arms(node)
         # ``last`` is the method's name: most calls end with one no query chain ends with
         facts = (
             recognise(node, self.src, self.handle_of)
@@ -1930,7 +1935,8 @@ class FunctionWalker(FunctionEvents):
             if registrar and unwrap(arg).type in FUNCTION_TYPES:
                 self._register(node, callee, args, unwrap(arg))
                 continue
-            self.expr(arg, arg_ctx)
+            arm = self.match_arms.get(unwrap(arg).id) if self.match_arms else None
+            self.expr(arg, arg_ctx if arm is None else arg_ctx.but(branch=(*ctx.branch, arm)))
         if last == "push" and is_member and "." in callee:
             # ``jobs.push(load(item))``: the promise is kept for later
             self._collect_promises(callee.rsplit(".", 1)[0], calls_from, ops_from)
@@ -1981,6 +1987,50 @@ class FunctionWalker(FunctionEvents):
                 receiver_type=receiver_type,
             )
         )
+
+    def _pattern_match_arms(self, node: Node) -> None:
+        """``match(kind).with("a", async () => ...).otherwise(async () => ...)``: one handler
+        runs, the first whose pattern matches, so each handler is an arm of one branch (as the
+        functions of a dispatch table are); patterns and guards are tested in turn, outside."""
+        links: list[tuple[Node, str]] = []  # (call, method), the outermost first
+        current = node
+        while True:
+            function = current.child_by_field_name("function")
+            if function is None:
+                return
+            function = unwrap(function)
+            if function.type == "identifier":
+                name = self.src.text(function)
+                imported = self.ctx.imported.get(name)
+                if imported != P.PATTERN_MATCH_MODULE and (imported or name != "match"):
+                    return
+                break
+            prop = function.child_by_field_name("property")
+            obj = function.child_by_field_name("object")
+            if (
+                function.type != "member_expression"
+                or prop is None
+                or obj is None
+                or self.src.text(prop) not in P.PATTERN_MATCH_METHODS
+                or unwrap(obj).type != "call_expression"
+            ):
+                return
+            links.append((current, self.src.text(prop)))
+            current = unwrap(obj)
+        self.branch_ids += 1
+        arm = 0
+        for link, method in reversed(links):  # evaluation order: the first ``.with`` first
+            self.match_links.add(link.id)
+            if method not in P.PATTERN_MATCH_ARMS:
+                continue
+            handlers = [
+                unwrap(a)
+                for a in arguments(link.child_by_field_name("arguments"))
+                if unwrap(a).type in FUNCTION_TYPES
+            ]
+            if handlers:
+                self.match_arms[handlers[-1].id] = (self.branch_ids, arm)
+                arm += 1
 
     def _grown(self, callee: str, last: str, is_member: bool, args: tuple[Node, ...]) -> str:
         """The local a call adds to in place (``xs.push(x)``, ``Object.assign(o, x)``)."""

@@ -353,6 +353,12 @@ LOOP_FUNCTIONS: dict[str, bool] = {
     "async.eachSeries": False,
     "async.mapSeries": False,
 }
+# ts-pattern: ``match(x).with(p, handler).otherwise(handler).exhaustive()`` runs the handler
+# of the first arm that matches, so the handlers are exclusive arms of one branch (``with``
+# takes patterns and guards before its handler, ``when`` a predicate, ``otherwise`` only it).
+PATTERN_MATCH_MODULE = "ts-pattern"
+PATTERN_MATCH_ARMS = frozenset({"with", "when", "otherwise"})
+PATTERN_MATCH_METHODS = PATTERN_MATCH_ARMS | {"exhaustive", "run", "returnType", "narrow"}
 CONCURRENT_APIS = frozenset({"Promise.all", "Promise.allSettled", "Promise.any", "Promise.race"})
 # Work queued elsewhere: no query runs in this function's time.
 DEFERRED_CALLS = frozenset(
