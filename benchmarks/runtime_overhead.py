@@ -56,6 +56,7 @@ shared venv. Install them into a directory of their own and point ``--competitor
 Run: ``.venv/bin/python benchmarks/runtime_overhead.py [--queries 20000] [--rounds N]`` (N: 8,
 and 32 for ``reference``, by default). ``--breakdown WORKLOAD [--functions N]`` counts bytecodes
 instead of timing (see ``Bytecodes``), and lists the N functions that add the most.
+``--ablate`` times the reference workload with parts of the profiler switched off instead.
 """
 
 from __future__ import annotations
@@ -776,6 +777,12 @@ def main() -> int:
         metavar="N",
         help="with --breakdown: then the N functions that add the most bytecodes",
     )
+    parser.add_argument(
+        "--ablate",
+        action="store_true",
+        help="instead: time the reference workload with parts of the profiler switched off "
+        "(detection, the call-site walk), alternating in one process",
+    )
     parser.add_argument("--child", nargs=2, metavar=("WORKLOAD", "TOOL"), help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -784,6 +791,8 @@ def main() -> int:
         return 0
     if args.breakdown:
         return breakdown(args.breakdown, args.functions)
+    if args.ablate:
+        return ablate(args.rounds or REFERENCE_ROUNDS)
 
     workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
     unknown = [w for w in workloads if w not in WORKLOADS]
@@ -853,6 +862,87 @@ def breakdown(workload: str, functions: int = 0) -> int:
     if functions:
         print_functions(BYTECODES, functions, per, per_what)
     return 0
+
+
+# --ablate: the profiler with a part switched off, by the module attribute that part is
+ABLATIONS = {
+    "on": (),
+    "on, no detection": ("detect",),
+    "on, no call sites": ("capture_stack",),
+    "on, neither": ("detect", "capture_stack"),
+}
+
+
+def ablate(rounds: int) -> int:
+    """Where the reference workload's added time goes, in time rather than bytecodes: the
+    modes of ``ABLATIONS`` and ``bare`` alternate pass by pass in this one process (their
+    hooks and parts switched between passes), so each part's share is the difference of two
+    medians measured side by side. Detection off: every unit finds nothing; call sites off:
+    every statement has an empty chain (so detection has less to group, too)."""
+    with contextlib.ExitStack() as stack:
+        from dbaudit.db import resolve_server, temporary_database
+
+        url = stack.enter_context(temporary_database(stack.enter_context(resolve_server())))
+        stack.callback(_remove, dataset_marker(url))
+        timings = asyncio.run(_ablate_reference(url, load_reference_dataset(url), rounds))
+    run = ToolRun(timings, 0)
+    bare = cpu_spread(timings["bare"]).median
+    print(
+        f"reference, ms of client CPU per pass, median of {rounds} passes alternating in one "
+        f"process; load average {os.getloadavg()[0]:.1f}:"
+    )
+    print(f"  {'bare':20s} {bare * 1e3:8.1f}")
+    for mode in ABLATIONS:
+        extra, noise = added(run, mode)
+        print(
+            f"  {mode:20s} {cpu_spread(timings[mode]).median * 1e3:8.1f}"
+            f"  {100 * extra / bare:+5.1f}% ± {100 * noise / bare:.1f}%"
+        )
+    return 0
+
+
+async def _ablate_reference(url: str, dataset: Any, rounds: int) -> dict[str, list[Timing]]:
+    from dbaudit.reference.render_platform import naive, optimized
+    from dbaudit.reference.render_platform.operations import OPERATIONS
+    from dbaudit.runtime import instrument, uninstrument
+    from dbaudit.runtime import unit as units
+    from dbaudit.runtime.capture import sqlalchemy as hooks
+    from dbaudit.runtime.detect import Detection
+
+    owners = {"detect": units, "capture_stack": hooks}  # the module each part is looked up in
+    real = {name: getattr(owner, name) for name, owner in owners.items()}
+    stand_ins: dict[str, Callable[..., Any]] = {
+        "detect": lambda *args, **kwargs: Detection(()),
+        "capture_stack": lambda *args, **kwargs: (),
+    }
+    engines = [variant.create_engine(url) for variant in (naive, optimized)]
+    platforms = [v.RenderPlatform(e) for v, e in zip((naive, optimized), engines, strict=True)]
+    reads = [op for op in OPERATIONS if not op.writes]
+    block = recording_block("dbaudit")
+    modes = ("bare", *ABLATIONS)
+    timings: dict[str, list[Timing]] = {mode: [] for mode in modes}
+    try:
+        for round_index in range(rounds + 1):
+            for mode in modes if round_index % 2 else modes[::-1]:
+                off = ABLATIONS.get(mode, ())
+                for name, owner in owners.items():
+                    setattr(owner, name, stand_ins[name] if name in off else real[name])
+                for engine in engines:
+                    (uninstrument if mode == "bare" else instrument)(engine)
+                chosen = contextlib.nullcontext if mode == "bare" else block
+                clock = Clock()
+                for platform in platforms:
+                    for op in reads:
+                        with chosen():
+                            await op.call(platform, dataset)
+                if round_index:  # round 0 warms the caches
+                    timings[mode].append(clock.per(1))
+    finally:
+        for name, owner in owners.items():
+            setattr(owner, name, real[name])
+        for engine in engines:
+            await engine.dispose()
+    return timings
 
 
 def _remove(path: str) -> None:

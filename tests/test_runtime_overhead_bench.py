@@ -249,3 +249,19 @@ def test_breakdown_accepts_the_asyncpg_workload_and_a_function_count() -> None:
     assert done.returncode == 0
     assert "pg-orm-asyncpg" in done.stdout
     assert "--functions N" in done.stdout
+
+
+def test_ablate_times_each_part_switched_off_and_puts_it_back() -> None:
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--ablate", "--rounds", "2"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "median of 2 passes alternating in one process" in lines[0]
+    labels = [line[2:22].strip() for line in lines[1:]]
+    assert labels == ["bare", "on", "on, no detection", "on, no call sites", "on, neither"]
+    assert all("% ± " in line for line in lines[2:])
