@@ -55,3 +55,26 @@ def test_a_count_fix_keeps_every_condition_of_the_query() -> None:
         fixes["membersOf"]
         == "const membersCount = await prisma.member.count({ where: { workspaceId } });"
     )
+
+
+def test_an_upsert_per_row_gets_a_bulk_upsert_not_create_many() -> None:
+    path = SHAPES / "upsert_per_row.ts"
+    findings = analyze([parse(path.name, path.read_text()).module], select=["DBA103"]).findings
+    fixes = {f.function: f.fix for f in findings}
+    prisma_upsert = fixes["savePrefs"]
+    assert "Prisma has no bulk upsert" in prisma_upsert.summary
+    assert "skipDuplicates: true" in prisma_upsert.summary
+    assert not prisma_upsert.code.startswith("await tx.pref.createMany")
+    assert "await tx.$executeRaw`" in prisma_upsert.code
+    assert 'ON CONFLICT ("userId", "key") DO UPDATE SET "value" = EXCLUDED."value"' in (
+        prisma_upsert.code
+    )
+    assert "Prisma.join(entries.map((e) => Prisma.sql`(${userId}, ${e.key}, ${e.value})`))" in (
+        prisma_upsert.code
+    )
+    # a plain create per row: createMany is the bulk form
+    assert fixes["logPrefs"].code.startswith("await prisma.prefLog.createMany(")
+    drizzle_upsert = fixes["syncPrefs"].code
+    assert ".values(entries.map((e) => ({ key: e.key, value: e.value })))" in drizzle_upsert
+    assert "target: prefs.key," in drizzle_upsert
+    assert "value: sql.raw(`excluded.${prefs.value.name}`)" in drizzle_upsert

@@ -251,6 +251,114 @@ def bulk_write_code(op: DbOp | None, loop: Loop, flt: Filter | None) -> str:
     return "\n".join(lines)
 
 
+def upsert_library(op: DbOp | None) -> str:
+    """The library of a per-row upsert: Prisma's ``upsert``, Drizzle's ``onConflictDoUpdate``
+    (PostgreSQL, SQLite) or ``onDuplicateKeyUpdate`` (MySQL); "" for any other write."""
+    if op is None or op.kind != "insert":
+        return ""
+    if op.library == "prisma" and op.api.endswith(".upsert"):
+        return "prisma"
+    if op.library == "drizzle" and (
+        "onConflictDoUpdate" in op.api or "onDuplicateKeyUpdate" in op.api
+    ):
+        return "drizzle"
+    return ""
+
+
+def _object_pairs(literal: str) -> list[tuple[str, str]]:
+    """``{ userId, key: entry.key }`` -> [("userId", "userId"), ("key", "entry.key")]; [] when
+    the literal is not there whole or holds a spread (its keys are not known)."""
+    inner = literal.strip()
+    if not (inner.startswith("{") and inner.endswith("}")) or inner == "{ ... }":
+        return []
+    pieces: list[str] = []
+    depth, start = 0, 1
+    for index, char in enumerate(inner[1:-1], start=1):
+        depth += {"{": 1, "(": 1, "[": 1, "}": -1, ")": -1, "]": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            pieces.append(inner[start:index])
+            start = index + 1
+    pieces.append(inner[start:-1])
+    pairs: list[tuple[str, str]] = []
+    for piece in (p.strip() for p in pieces):
+        if not piece:
+            continue
+        key, colon, value = piece.partition(":")
+        key = key.strip().strip("'\"")
+        if not re.fullmatch(r"[A-Za-z_$][\w$]*", key):
+            return []  # a spread, a computed key, a method
+        pairs.append((key, value.strip() if colon else key))
+    return pairs
+
+
+def _conflict_columns(where: str) -> list[str]:
+    """The unique key a Prisma ``upsert`` matches on: ``{ userId_key: { userId, key } }``
+    (a compound unique) names its fields inside, ``{ email }`` its one field."""
+    pairs = _object_pairs(where)
+    if len(pairs) == 1 and pairs[0][1].startswith("{"):
+        return [key for key, _ in _object_pairs(pairs[0][1])]
+    return [key for key, _ in pairs]
+
+
+def bulk_upsert_code(op: DbOp, loop: Loop) -> str:
+    """A per-row upsert loop as one statement for every row.
+
+    Prisma has no bulk upsert (``createMany`` only inserts, ``upsert`` takes one row): one
+    ``INSERT ... ON CONFLICT ... DO UPDATE`` through ``$executeRaw``, its rows joined by
+    ``Prisma.join``. Drizzle inserts every row with one ``onConflictDoUpdate`` whose ``set``
+    reads each row's own values from ``excluded``.
+    """
+    item = item_name(loop)
+    items, lines = _items_and_prelude(loop)
+    table = main_table(op, "table")
+    if upsert_library(op) == "prisma":
+        created = _object_pairs(_written_values(op, "create:"))
+        updated = [key for key, _ in _object_pairs(_written_values(op, "update:"))]
+        target = _conflict_columns(_written_values(op, "where:"))
+        columns = ", ".join(f'"{key}"' for key, _ in created) or "..."
+        values = ", ".join(f"${{{value}}}" for _, value in created) or "..."
+        conflict = ", ".join(f'"{key}"' for key in target) or "..."
+        assignments = ", ".join(f'"{key}" = EXCLUDED."{key}"' for key in updated) or "..."
+        handle = _handle(op, "prisma")
+        model = table[:1].upper() + table[1:]  # the model's name, the table's unless @@map
+        lines += [
+            "// Prisma has no bulk upsert: one INSERT ... ON CONFLICT for every row (table and",
+            "// column names as mapped in schema.prisma; MySQL: ON DUPLICATE KEY UPDATE)",
+            f"await {handle}.$executeRaw`",
+            f'  INSERT INTO "{model}" ({columns})',
+            f"  VALUES ${{Prisma.join({items}.map(({item}) => Prisma.sql`({values})`))}}",
+            f"  ON CONFLICT ({conflict}) DO UPDATE SET {assignments}`;",
+            "// or, when most rows are new: createMany({ data, skipDuplicates: true }) inserts",
+            "// them in one statement, and the rows that existed are updated in one batch",
+            "// (prisma.$transaction([...updates]), outside an interactive transaction)",
+        ]
+        return "\n".join(lines)
+    handle = _handle(op, "db")
+    row = _written_values(op, ".values(")
+    found = re.search(r"target:\s*(\[[^\]]*\]|[\w$.]+)", op.text)
+    conflict_target = found.group(1) if found else "..."
+    updated = [key for key, _ in _object_pairs(_written_values(op, "set:"))]
+    mysql = "onDuplicateKeyUpdate" in op.api
+    if mysql:
+        fresh = [f"{key}: sql`values(${{{table}.{key}}})`" for key in updated]
+        conflict = f"  .onDuplicateKeyUpdate({{ set: {{ {', '.join(fresh) or '...'} }} }})"
+    else:
+        fresh = [f"{key}: sql.raw(`excluded.${{{table}.{key}.name}}`)" for key in updated]
+        each = f"column: sql.raw(`excluded.${{{table}.column.name}}`)"
+        conflict = (
+            f"  .onConflictDoUpdate({{\n    target: {conflict_target},\n"
+            + (f"    set: {{ {', '.join(fresh)} }}," if fresh else f"    set: {{ /* {each} */ }},")
+            + " // each row's own new values\n  })"
+        )
+    lines += [
+        f"await {handle}",
+        f"  .insert({table})",
+        f"  .values({items}.map(({item}) => ({row})))",
+        f"{conflict}; // one statement for every {item}",
+    ]
+    return "\n".join(lines)
+
+
 def promise_all_code(targets: list[tuple[str, ...]], calls: list[str]) -> str:
     """``const [a, b] = await Promise.all([qa, qb]);``: destructured results keep their shape."""
     names = []

@@ -113,6 +113,27 @@ def _fix(op: DbOp | None, loop: Loop, item: str, lang: str) -> Fix:
             "bulk_create/bulk_update) inside one transaction.",
             _bulk_code(op, loop),
         )
+    upsert = ts.upsert_library(op)
+    if op is not None and upsert:
+        if upsert == "prisma":
+            summary = (
+                "Prisma has no bulk upsert (`createMany` only inserts). Upsert every "
+                f"{item} with one `INSERT ... ON CONFLICT ... DO UPDATE` through `$executeRaw` "
+                "(the rows joined with `Prisma.join`), or insert the new rows with one "
+                "`createMany({ data, skipDuplicates: true })` and batch the updates of the "
+                "others"
+            )
+        else:
+            summary = (
+                f"Upsert every {item} with one statement: `insert(...).values(rows)` takes "
+                "every row, and one `onConflictDoUpdate` whose `set` reads each row's own "
+                "values from `excluded` (`onDuplicateKeyUpdate` with `values(column)` on MySQL)"
+            )
+        return Fix(
+            f"{summary}: one round trip instead of one per {item}.",
+            ts.bulk_upsert_code(op, loop),
+            lang,
+        )
     library = ts.library_of(op)
     how = {
         "prisma": "`updateMany` / `deleteMany` with `{ in: ids }`, or `createMany`",

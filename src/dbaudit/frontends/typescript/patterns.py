@@ -95,6 +95,7 @@ DRIZZLE_BUILDER_STEPS = frozenset(
         "returning",
         "onConflictDoNothing",
         "onConflictDoUpdate",
+        "onDuplicateKeyUpdate",
         "for",
         "then",
         "catch",
