@@ -78,3 +78,13 @@ def test_an_upsert_per_row_gets_a_bulk_upsert_not_create_many() -> None:
     assert ".values(entries.map((e) => ({ key: e.key, value: e.value })))" in drizzle_upsert
     assert "target: prefs.key," in drizzle_upsert
     assert "value: sql.raw(`excluded.${prefs.value.name}`)" in drizzle_upsert
+
+
+def test_a_batched_fix_collects_the_key_the_query_filters_on() -> None:
+    path = SHAPES / "query_key_computed_from_item.ts"
+    findings = analyze([parse(path.name, path.read_text()).module], select=["DBA101"]).findings
+    (fix,) = [f.fix.code for f in findings if f.function == "recipientsOf"]
+    assert fix.startswith("const keys = links.map((link) => Number(link.recipientId));\n")
+    assert "prisma.recipient.findMany({ where: { id: { in: keys } } })" in fix
+    assert "byKey.get(Number(link.recipientId))" in fix
+    assert "link.id" not in fix

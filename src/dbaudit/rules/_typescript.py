@@ -75,14 +75,21 @@ def _looks_like_key(name: str) -> bool:
     return name == "id" or name.endswith(("Id", "_id", "Ids", "_ids"))
 
 
+def _free_names(expression: str) -> set[str]:
+    """Names an expression reads (``Number(link.recipientId)`` -> Number, link): not the
+    properties after a dot, nor the words of a string."""
+    unquoted = re.sub(r"'[^']*'|\"[^\"]*\"", "", expression)
+    return set(re.findall(r"(?<![\w$.])[A-Za-z_$][\w$]*", unquoted))
+
+
 def key_expression(flt: Filter | None, loop: Loop) -> str:
-    """The per-item key as written in the loop body (``project.id``), falling back to the
-    loop variable's ``id`` when the query's value is a placeholder or a helper's parameter."""
+    """The per-item key as the query computes it in the loop body (``project.id``,
+    ``Number(link.recipientId)``), falling back to the loop variable's ``id`` when the query's
+    value is a placeholder or a helper's parameter."""
     item = item_name(loop)
     value = flt.value if flt is not None else ""
-    base = value.split(".")[0].split("[")[0]
     placeholder = bool(_PLACEHOLDER.match(value))
-    if value and not placeholder and _IDENTIFIER_PATH.match(value) and base in loop.targets:
+    if value and not placeholder and _free_names(value) & set(loop.targets):
         return value
     return item if _looks_like_key(item) else f"{item}.id"
 
@@ -101,12 +108,18 @@ def _items_and_prelude(loop: Loop) -> tuple[str, list[str]]:
     return iterable, []
 
 
+def _item_parameter(loop: Loop) -> str:
+    """The loop variable as a callback parameter (``[id, name]`` when it destructures)."""
+    if len(loop.targets) > 1:
+        return "[" + ", ".join(loop.targets) + "]"
+    return item_name(loop)
+
+
 def _keys(items: str, loop: Loop, key: str, name: str, lines: list[str]) -> str:
     """The name holding every key: the collection itself when it holds the keys (``ids``)."""
-    item = item_name(loop)
-    if key == item:
+    if key == item_name(loop) and len(loop.targets) <= 1:
         return items
-    lines.append(f"const {name} = {items}.map(({item}) => {key});")
+    lines.append(f"const {name} = {items}.map(({_item_parameter(loop)}) => {key});")
     return name
 
 
@@ -136,7 +149,6 @@ def batched_select_code(
 ) -> str:
     """``for (const p of projects) { <query keyed by p.id> }`` as one IN query and a Map."""
     table = main_table(op)
-    item = item_name(loop)
     column = flt.column if flt else "id"
     value = key_expression(flt, loop)
     items, lines = _items_and_prelude(loop)
@@ -169,7 +181,7 @@ def batched_select_code(
         "  group.push(row);",
         f"  byKey.set(row.{column}, group);",
         "}",
-        f"for (const {item} of {items}) {{",
+        f"for (const {_item_parameter(loop)} of {items}) {{",
         f"  const related = byKey.get({value}) ?? [];",
         "  // ...",
         "}",
