@@ -88,3 +88,16 @@ def test_a_batched_fix_collects_the_key_the_query_filters_on() -> None:
     assert "prisma.recipient.findMany({ where: { id: { in: keys } } })" in fix
     assert "byKey.get(Number(link.recipientId))" in fix
     assert "link.id" not in fix
+
+
+def test_a_raw_select_of_no_table_is_no_unbounded_list() -> None:
+    path = SHAPES / "info" / "raw_select_without_table.ts"
+    findings = analyze([parse(path.name, path.read_text()).module], select=["DBA110"]).findings
+    assert {(f.line, f.rule) for f in findings} == expected(path)
+    fixes = {f.function: f.fix.code for f in findings}
+    assert fixes["activeUsers"] == (
+        'prisma.$queryRaw`SELECT ... FROM "User" WHERE ... AND id > ${after} ORDER BY id '
+        "LIMIT ${pageSize}`"
+    )
+    assert fixes["auditTrail"].startswith("db.execute(sql`SELECT ... FROM audit_log WHERE")
+    assert all("rows rows" not in f.message for f in findings)

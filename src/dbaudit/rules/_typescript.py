@@ -578,6 +578,15 @@ def bounded_list_code(op: DbOp) -> str:
     """A list query with a page size and keyset pagination on the primary key."""
     table = main_table(op)
     library = op.library
+    if op.sql and library in {"prisma", "drizzle"}:
+        # a raw statement (``$queryRaw```, ``db.execute(sql`...`)``) keeps its SQL, given a page
+        name = table if table == table.lower() else f'"{table}"'  # Prisma's "User"
+        statement = (
+            f"SELECT ... FROM {name} WHERE ... AND id > ${{after}} ORDER BY id LIMIT ${{pageSize}}"
+        )
+        if library == "prisma":
+            return f"{_handle(op, 'prisma')}.$queryRaw`{statement}`"
+        return f"{_handle(op, 'db')}.execute(sql`{statement}`)"
     if library == "prisma":
         return (
             f"{_model(op)}.findMany({{ where: {{ ... }}, orderBy: {{ id: 'asc' }}, "

@@ -30,15 +30,20 @@ query = select(Render).where(Render.user_id == user_id).order_by(Render.id).limi
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from dbaudit.analysis.program import Program
 from dbaudit.findings import Finding, Fix, Severity
+from dbaudit.model import DbOp
 from dbaudit.rules import _typescript as ts
 
 CODE = "DBA110"
 NAME = "unbounded-list-query"
 CATEGORY = "queries"
+
+_FROM = re.compile(r"\bFROM\b", re.IGNORECASE)
+_DRIVERS = frozenset({"asyncpg", "psycopg", "psycopg2", "sqlite3", "dbapi"})
 
 
 def check(program: Program) -> Iterator[Finding]:
@@ -53,10 +58,14 @@ def check(program: Program) -> Iterator[Finding]:
                 continue
             if not op.tables and not op.sql:
                 continue  # nothing says what it lists (a driver call on a statement variable)
+            if _reads_no_table(op):
+                continue  # ``SELECT 1``, ``SELECT now()``: one row, whatever the data
             table = op.tables[0] if op.tables else "rows"
             lang = ts.module_language(ref.module)
             if ts.is_typescript(lang):
                 code = ts.bounded_list_code(op)
+            elif op.sql and op.library in _DRIVERS:
+                code = _bounded_sql(op, table)
             elif op.library == "django":
                 code = f"{op.api}(...).order_by('id')[:page_size]"
             else:
@@ -64,7 +73,8 @@ def check(program: Program) -> Iterator[Finding]:
             yield program.finding(
                 rule=CODE,
                 severity=Severity.INFO,
-                message=f"`{op.api}` lists {table} rows without a LIMIT in request-serving code",
+                message=f"`{op.api}` lists {table if op.tables else 'its'} rows without a LIMIT "
+                "in request-serving code",
                 ref=ref,
                 span=op.span,
                 query_cost="1 (rows grow with the data)",
@@ -76,7 +86,27 @@ def check(program: Program) -> Iterator[Finding]:
                 ),
                 problem=(
                     f"`{ref.function.qualname}` serves a request and returns every matching "
-                    f"{table} row; the response grows with the data."
+                    f"{table + ' ' if op.tables else ''}row; the response grows with the data."
                 ),
                 confidence="low",
             )
+
+
+def _reads_no_table(op: DbOp) -> bool:
+    """SQL text, whole, with no FROM: it computes one row (a health check's ``SELECT 1``)
+    instead of listing a table's rows, however the driver call returns it."""
+    return bool(op.sql) and not op.sql.endswith("…") and not _FROM.search(op.sql)
+
+
+def _bounded_sql(op: DbOp, table: str) -> str:
+    """The driver's own statement, given a keyset page (asyncpg, psycopg, sqlite3, DB-API)."""
+    placeholder = ("$1", "$2") if op.library == "asyncpg" else ("%s", "%s")
+    if op.library == "sqlite3":
+        placeholder = ("?", "?")
+    statement = (
+        f'"SELECT ... FROM {table} WHERE ... AND id > {placeholder[0]} '
+        f'ORDER BY id LIMIT {placeholder[1]}"'
+    )
+    if op.library == "asyncpg":
+        return f"await {op.receiver or 'conn'}.fetch({statement}, after, page_size)"
+    return f"{op.receiver or 'cursor'}.execute({statement}, (after, page_size))"
