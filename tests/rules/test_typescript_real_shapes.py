@@ -101,3 +101,12 @@ def test_a_raw_select_of_no_table_is_no_unbounded_list() -> None:
     )
     assert fixes["auditTrail"].startswith("db.execute(sql`SELECT ... FROM audit_log WHERE")
     assert all("rows rows" not in f.message for f in findings)
+
+
+def test_a_count_fix_names_a_computed_column_once() -> None:
+    path = SHAPES / "count_with_computed_column.ts"
+    findings = analyze([parse(path.name, path.read_text()).module], select=["DBA108"]).findings
+    (fix,) = [f.fix.code for f in findings]
+    assert "eq(snapshots[`${kind}Id`], serviceId)" in fix
+    assert "snapshots.snapshots" not in fix
+    assert 'eq(snapshots.status, "done")' in fix

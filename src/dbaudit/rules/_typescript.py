@@ -71,6 +71,12 @@ def loop_header(loop: Loop) -> str:
     return f"{keyword} (const {target} of {loop.iterable})"
 
 
+def column_of(table: str, column: str) -> str:
+    """A Drizzle column of a table: ``users.email``, or ``backups[`${kind}Id`]`` when the
+    column is picked at run time (the frontend keeps it as its subscript)."""
+    return f"{table}{column}" if column.startswith("[") else f"{table}.{column}"
+
+
 def _looks_like_key(name: str) -> bool:
     return name == "id" or name.endswith(("Id", "_id", "Ids", "_ids"))
 
@@ -169,7 +175,7 @@ def batched_select_code(
     else:
         query = (
             f"await {_handle(op, 'db')}.select().from({table})"
-            f".where(inArray({table}.{column}, {keys}))"
+            f".where(inArray({column_of(table, column)}, {keys}))"
         )
     lines.append(f"const rows = {query}; // one query for all of them")
     lines += [
@@ -258,7 +264,7 @@ def bulk_write_code(op: DbOp | None, loop: Loop, flt: Filter | None) -> str:
             if delete
             else f"{handle}\n  .update({table})\n  .set({_written_values(op, '.set(')})"
         )
-        statement = f"await {head}\n  .where(inArray({table}.{column}, {ids}));"
+        statement = f"await {head}\n  .where(inArray({column_of(table, column)}, {ids}));"
     lines.append(f"{statement} // one statement for every {item}")
     return "\n".join(lines)
 
@@ -528,7 +534,7 @@ def count_code(op: DbOp, name: str, aggregate: str, language: str = "typescript"
     table = main_table(op)
     written = where_text(op)
     conditions = [
-        f"eq({flt.table or table}.{flt.column}, {flt.value})"
+        f"eq({column_of(flt.table or table, flt.column)}, {flt.value})"
         for flt in op.filters
         if flt.op == "==" and flt.value
     ]

@@ -527,6 +527,17 @@ def _column_ref(node: Node, src: Source, default_table: str) -> tuple[str, str]:
             # ``(t, { eq }) => eq(t.id, x)``: the callback's parameter stands for the table
             return (default_table if len(owner) <= 2 else owner), column
         return owner, column
+    if node.type == "subscript_expression":
+        # ``t["name"]`` is column ``name``; ``t[`${kind}Id`]`` a column picked at run time,
+        # kept as its subscript (``[`${kind}Id`]``) apart from the table it is read from
+        obj = node.child_by_field_name("object")
+        index = node.child_by_field_name("index")
+        if obj is not None and index is not None:
+            owner = src.text(obj).rsplit(".", 1)[-1]
+            index = unwrap(index)
+            if index.type == "string":
+                return owner, _string_text(index, src)
+            return owner, f"[{short(src.text(index))}]"
     return default_table, short(src.text(node))
 
 
