@@ -8,31 +8,10 @@ import pytest
 
 django = pytest.importorskip("django")
 
-from django.conf import settings  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def connections(pg_url: str) -> Any:
-    from sqlalchemy.engine import make_url
-
-    pg = make_url(pg_url)
-    if not settings.configured:
-        settings.configure(
-            DATABASES={
-                "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"},
-                "pg": {
-                    "ENGINE": "django.db.backends.postgresql",
-                    "NAME": pg.database,
-                    "USER": pg.username or "",
-                    "PASSWORD": pg.password or "",
-                    "HOST": pg.host or pg.query.get("host", ""),
-                    "PORT": str(pg.port or ""),
-                },
-            },
-            INSTALLED_APPS=[],
-            USE_TZ=True,
-        )
-        django.setup()
+def connections(django_databases: None) -> Any:
     from django.db import connections as django_connections
 
     from dbaudit.runtime.capture.django import instrument_all

@@ -67,27 +67,7 @@ def _models() -> types.SimpleNamespace:
 
 
 @pytest.fixture(scope="module")
-def blog(pg_url: str) -> Iterator[types.SimpleNamespace]:
-    from sqlalchemy.engine import make_url
-
-    pg = make_url(pg_url)
-    if not settings.configured:
-        settings.configure(
-            DATABASES={
-                "default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"},
-                "pg": {
-                    "ENGINE": "django.db.backends.postgresql",
-                    "NAME": pg.database,
-                    "USER": pg.username or "",
-                    "PASSWORD": pg.password or "",
-                    "HOST": pg.host or pg.query.get("host", ""),
-                    "PORT": str(pg.port or ""),
-                },
-            },
-            INSTALLED_APPS=[],
-            USE_TZ=True,
-        )
-        django.setup()
+def blog(django_databases: None) -> Iterator[types.SimpleNamespace]:
     from django.apps import apps
     from django.db import connections
 
