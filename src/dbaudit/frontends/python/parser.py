@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from dbaudit.frontends.events import UNIQUE_KEY, FunctionEvents, LoopExit, weaker_exit
 from dbaudit.frontends.python import patterns as P
+from dbaudit.frontends.python.aiosql import ModuleQueries
 from dbaudit.frontends.python.sql_text import looks_like_sql, sql_facts
 from dbaudit.model import (
     Assign,
@@ -741,6 +742,7 @@ class _ModuleContext:
     driver: str = "dbapi"  # the DB-API driver this module imports, for connection/cursor calls
     statements: dict[str, _Stmt] = field(default_factory=dict)  # module-level statement constants
     constant_sizes: dict[str, int] = field(default_factory=dict)  # ``CONFIGS = (...)``: 3
+    aiosql: ModuleQueries | None = None  # queries objects aiosql loads from .sql files
 
 
 class _ModuleWalker:
@@ -756,6 +758,7 @@ class _ModuleWalker:
         module_level: list[ast.stmt] = []
         for node in tree.body:
             self._collect_imports(node)
+        self.ctx.aiosql = ModuleQueries(tree, self.ctx.path, self.imports)
         modules = {i.module.split(".")[0] for i in self.imports}
         for driver in ("asyncpg", "psycopg", "psycopg2", "sqlite3", "aiosqlite", "pymysql"):
             if driver in modules:
@@ -1934,56 +1937,14 @@ class _FunctionWalker(FunctionEvents):
             and _is_orm_entity(first_call.args[0])
         ):
             return self._query_op(node, receiver, links, awaited)
-        patterns = P.PATTERNS_BY_METHOD.get(first)
-        if patterns is None:
-            return None
-        argument = first_call.args[0] if first_call.args else None
-        statement = self._statement(argument) if argument is not None else None
-        if statement is None and argument is not None:
-            literal = _string_value(argument)
-            if literal is not None and not looks_like_sql(literal):
-                # ``KILL 12``, ``PRAGMA ...``, ``LISTEN x``: administration, not a query per row
-                statement = _Stmt(kind="ddl", library="dbapi", sql=_short(literal))
-        if statement is not None and statement.is_subquery:
-            statement = None
-        chosen: P.MethodPattern | None = None
-        for pattern in patterns:
-            if role != pattern.role:
-                continue
-            if pattern.needs_statement and statement is None:
-                continue
-            if pattern.needs_model_arg and not (argument is not None and _is_class_name(argument)):
-                continue
-            chosen = pattern
-            break
-        if chosen is None:
-            if statement is None or first not in P.SQL_ARGUMENT_METHODS:
+        aiosql_call = self._aiosql_call(root, first, first_call)
+        if aiosql_call is not None:
+            statement, chosen, receiver = aiosql_call
+        else:
+            found = self._pattern_call(first, first_call, role)
+            if found is None:
                 return None
-            if role is not None and role not in {"session", "connection", "cursor", "pool"}:
-                return None
-            library = "asyncpg" if first.startswith("fetch") else statement.library
-            chosen = P.MethodPattern(
-                library, role or "connection", first, "raw", "rows", batched=first == "executemany"
-            )
-        if statement is None and chosen.method in {
-            "execute",
-            "scalars",
-            "scalar",
-            "stream",
-            "stream_scalars",
-            "fetch",
-            "fetchrow",
-            "fetchval",
-            "exec_driver_sql",
-            "callproc",
-        }:
-            statement = _Stmt(kind=chosen.kind, library=chosen.library)
-        elif statement is None:
-            statement = _Stmt(kind=chosen.kind, library=chosen.library)
-            if chosen.needs_model_arg and argument is not None:
-                statement.tables.append(_last(_dotted(argument) or ""))
-                if len(first_call.args) > 1:
-                    statement.filters.append(Filter("id", "==", _unparse(first_call.args[1])))
+            statement, chosen = found
         kind: DbOpKind = statement.kind if chosen.kind == "raw" else chosen.kind
         if chosen.method in {"scalars", "scalar"} and statement.kind != "raw":
             kind = statement.kind
@@ -2053,6 +2014,88 @@ class _FunctionWalker(FunctionEvents):
             sql=statement.sql,
             text=self._text(node),
         )
+
+    def _pattern_call(
+        self, first: str, first_call: ast.Call, role: str | None
+    ) -> tuple[_Stmt, P.MethodPattern] | None:
+        """The statement and the API pattern of ``<receiver>.<first>(...)``, if it is a query."""
+        patterns = P.PATTERNS_BY_METHOD.get(first)
+        if patterns is None:
+            return None
+        argument = first_call.args[0] if first_call.args else None
+        statement = self._statement(argument) if argument is not None else None
+        if statement is None and argument is not None:
+            literal = _string_value(argument)
+            if literal is not None and not looks_like_sql(literal):
+                # ``KILL 12``, ``PRAGMA ...``, ``LISTEN x``: administration, not a query per row
+                statement = _Stmt(kind="ddl", library="dbapi", sql=_short(literal))
+        if statement is not None and statement.is_subquery:
+            statement = None
+        chosen: P.MethodPattern | None = None
+        for pattern in patterns:
+            if role != pattern.role:
+                continue
+            if pattern.needs_statement and statement is None:
+                continue
+            if pattern.needs_model_arg and not (argument is not None and _is_class_name(argument)):
+                continue
+            chosen = pattern
+            break
+        if chosen is None:
+            if statement is None or first not in P.SQL_ARGUMENT_METHODS:
+                return None
+            if role is not None and role not in {"session", "connection", "cursor", "pool"}:
+                return None
+            library = "asyncpg" if first.startswith("fetch") else statement.library
+            chosen = P.MethodPattern(
+                library, role or "connection", first, "raw", "rows", batched=first == "executemany"
+            )
+        if statement is None and chosen.method in {
+            "execute",
+            "scalars",
+            "scalar",
+            "stream",
+            "stream_scalars",
+            "fetch",
+            "fetchrow",
+            "fetchval",
+            "exec_driver_sql",
+            "callproc",
+        }:
+            statement = _Stmt(kind=chosen.kind, library=chosen.library)
+        elif statement is None:
+            statement = _Stmt(kind=chosen.kind, library=chosen.library)
+            if chosen.needs_model_arg and argument is not None:
+                statement.tables.append(_last(_dotted(argument) or ""))
+                if len(first_call.args) > 1:
+                    statement.filters.append(Filter("id", "==", _unparse(first_call.args[1])))
+        return statement, chosen
+
+    def _aiosql_call(
+        self, root: ast.AST, method: str, call: ast.Call
+    ) -> tuple[_Stmt, P.MethodPattern, ast.AST] | None:
+        """``queries.get_x(conn, ...)``: a query aiosql loaded from a .sql file, sent on the
+        connection passed first (the receiver of the operation)."""
+        owner = _dotted(root)
+        if self.ctx.aiosql is None or owner is None or not call.args:
+            return None
+        name = owner.split(".")[0]
+        if name in self.types or not self.ctx.aiosql.knows(name):
+            return None  # a local or parameter of that name is not the module's queries
+        connection = call.args[0]
+        # an imported name is read from its module only when a connection is passed
+        query = self.ctx.aiosql.query(
+            owner, method, look_in_imports=self._role(connection) is not None
+        )
+        if query is None:
+            return None
+        statement = self._sql_statement(query.sql, "dbapi")
+        statement.kind = query.kind
+        statement.tables = list(query.tables)
+        pattern = P.MethodPattern(
+            query.library, "connection", method, "raw", query.result_shape, query.batched
+        )
+        return statement, pattern, connection
 
     def _bind(self, flt: Filter, params: list[str], call: ast.Call) -> Filter:
         value = flt.value
