@@ -353,9 +353,17 @@ def articles():
         editor.delete_model(Author)
 """
 
+PROJECT_VIEWS = """
+def author_names(articles):
+    return [article.author.name for article in articles]
+"""
+
 PROJECT_TESTS = """
+from blog.views import author_names
+
+
 def test_list(articles):
-    assert [article.author.name for article in articles] == ["ann", "bob"]
+    assert author_names(articles) == ["ann", "bob"]
 
 
 def test_list_joined(articles):
@@ -369,15 +377,14 @@ def test_one(articles):
 
 def test_pytest_plugin_fails_the_n_plus_one_over_two_articles(pytester: pytest.Pytester) -> None:
     pytester.mkpydir("blog")
-    pytester.makepyfile(**{"blog/models": PROJECT_MODELS})
+    pytester.makepyfile(**{"blog/models": PROJECT_MODELS, "blog/views": PROJECT_VIEWS})
     pytester.makepyfile(conftest=PROJECT_CONFTEST, test_articles=PROJECT_TESTS)
     pytester.makeini("[pytest]\ndbaudit_slow_query_ms = 60000\n")
     result = pytester.runpytest_subprocess("--dbaudit", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(
         [
-            "*dbaudit DBA101 at test_articles.py:2 *N+1: Article.author lazy-loaded for 2 "
-            "articles*",
+            "*dbaudit DBA101 at blog/views.py:2 *N+1: Article.author lazy-loaded for 2 articles*",
             '*fix: Article.objects.select_related("author")*',
         ]
     )

@@ -30,7 +30,8 @@ settings.configure(DATABASES={{"default": {database}}}, INSTALLED_APPS=[], USE_T
 django.setup()
 """
 
-LOOP = """
+# the application's loop (a loop in the test module is the test's own setup: not failing)
+APP = """
 from django.db import connection
 
 
@@ -40,8 +41,16 @@ def value_of(i):
         return cursor.fetchone()[0]
 
 
+def values_of(ids):
+    return [value_of(i) for i in ids]
+"""
+
+LOOP = """
+from app import values_of
+
+
 def test_loop():
-    assert [value_of(i) for i in range(4)] == [1, 2, 3, 4]
+    assert values_of(range(4)) == [1, 2, 3, 4]
 """
 
 TESTCASE = """
@@ -100,10 +109,10 @@ def django_project(request: pytest.FixtureRequest, pytester: pytest.Pytester) ->
 
 def test_django_connections_are_profiled_without_a_fixture(django_project: pytest.Pytester) -> None:
     """The plugin used to hook SQLAlchemy only: this run recorded 0 queries and passed."""
-    django_project.makepyfile(test_loop=LOOP)
+    django_project.makepyfile(app=APP, test_loop=LOOP)
     result = django_project.runpytest_subprocess("--dbaudit", "-p", "no:cacheprovider")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*DBA101*", "*4 queries in 1 tests*"])
+    result.stdout.fnmatch_lines(["*DBA101 at app.py:*", "*4 queries in 1 tests*"])
     result.stdout.no_fnmatch_line("*no statement was recorded*")
 
 
@@ -114,6 +123,7 @@ def test_django_set_up_by_the_settings_module_and_imported_by_the_tests(
     collected (after the plugin started)."""
     pytester.makepyfile(
         project_settings=f"DATABASES = {{'default': {SQLITE}}}\nUSE_TZ = True\n",
+        app=APP,
         test_loop=LOOP,
     )
     pytester.makeini(INI)
@@ -121,7 +131,7 @@ def test_django_set_up_by_the_settings_module_and_imported_by_the_tests(
         patch.setenv("DJANGO_SETTINGS_MODULE", "project_settings")
         result = pytester.runpytest_subprocess("--dbaudit", "-p", "no:cacheprovider")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*DBA101*", "*4 queries in 1 tests*"])
+    result.stdout.fnmatch_lines(["*DBA101 at app.py:*", "*4 queries in 1 tests*"])
 
 
 def test_testcase_harness_statements_are_not_counted(django_project: pytest.Pytester) -> None:

@@ -186,7 +186,10 @@ def test_a_filter_no_index_serves_fails_at_the_statements_call_site(
 ) -> None:
     project.makepyfile(test_app=TESTS)
     before = _snapshot(database)
-    result = project.runpytest_subprocess("--dbaudit-explain", "-p", "no:cacheprovider")
+    # several statements are sent from the test module itself: judged as the application's
+    result = project.runpytest_subprocess(
+        "--dbaudit-explain", "--dbaudit-judge-test-code", "-p", "no:cacheprovider"
+    )
     after = _snapshot(database)
     assert after == before  # catalog, rows and settings: nothing changed
     result.assert_outcomes(passed=2, failed=5)
@@ -234,6 +237,19 @@ def test_a_filter_no_index_serves_fails_at_the_statements_call_site(
     result.stdout.fnmatch_lines(["missing-index check: 10 statements planned"])
     result.stdout.no_fnmatch_line("*note:*")
     result.stdout.no_fnmatch_line("*test_filters_an_index_serves*DBA401*")
+
+    # by default a statement the test module sends itself is the test's: reported, not failing
+    default = project.runpytest_subprocess("--dbaudit-explain", "-p", "no:cacheprovider")
+    default.assert_outcomes(passed=5, failed=2)
+    default.stdout.fnmatch_lines(
+        [
+            "FAILED test_app.py::test_filter_without_index*",
+            "FAILED test_app.py::test_delete_filter_without_index*",
+        ]
+    )
+    default.stdout.fnmatch_lines(
+        [f"  DBA401 test_app.py:36 missing index on {NOTES}: * (in test code, not failing)"]
+    )
 
 
 def test_without_the_option_nothing_is_planned(project: pytest.Pytester) -> None:
@@ -436,7 +452,12 @@ def test_expression(pg):
     )
     before = _snapshot(fresh_pg_url)
     result = pytester.runpytest_subprocess(
-        "--dbaudit-explain", "--dbaudit-json", "ev.json", "-p", "no:cacheprovider"
+        "--dbaudit-explain",
+        "--dbaudit-judge-test-code",  # test_expression's statement is in the test module
+        "--dbaudit-json",
+        "ev.json",
+        "-p",
+        "no:cacheprovider",
     )
     assert _snapshot(fresh_pg_url) == before
     result.assert_outcomes(failed=2)
@@ -478,7 +499,9 @@ def test_both(lite, engine):
         conn.execute(text("SELECT id FROM things WHERE kind = :k"), {"k": "x"}).all()
 """
     )
-    result = project.runpytest_subprocess("--dbaudit-explain", "-p", "no:cacheprovider")
+    result = project.runpytest_subprocess(  # the sqlite statement is in the test module
+        "--dbaudit-explain", "--dbaudit-judge-test-code", "-p", "no:cacheprovider"
+    )
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines([f"*DBA401 at app.py:40 (orders_of): missing index on {ORDERS}*"])
     result.stdout.fnmatch_lines(["*DBA401 at test_two.py:*(test_both): missing index on things*"])
@@ -521,7 +544,9 @@ async def test_asyncpg(apg):
     await apg.fetch(f"SELECT id FROM {ORDERS} WHERE status = $1", "new")
 """
     )
-    result = project.runpytest_subprocess("--dbaudit-explain", "-p", "no:cacheprovider")
+    result = project.runpytest_subprocess(  # statements sent from the test module
+        "--dbaudit-explain", "--dbaudit-judge-test-code", "-p", "no:cacheprovider"
+    )
     result.assert_outcomes(failed=2)
     result.stdout.fnmatch_lines(
         [f"*DBA401 at test_raw.py:*(test_psycopg2): missing index on {NOTES}*"]

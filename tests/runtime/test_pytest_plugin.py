@@ -48,16 +48,31 @@ def slow_db():
 
 def owner_of(conn, item_id):
     return conn.execute(text("SELECT owner FROM items WHERE id = :i"), {"i": item_id}).scalar()
+
+
+def owners_of(conn, ids):
+    return [owner_of(conn, i) for i in ids]
+
+
+def rows_of(db, ids):
+    return [db.execute("SELECT id FROM t WHERE id = ?", (i,)).fetchone() for i in ids]
+
+
+def add_rows(db, ids):
+    for i in ids:
+        db.execute("INSERT INTO t (id) VALUES (?)", (i,))
 """
 
+# The application's loops (where an N+1's fix goes): a finding there fails the test. A loop
+# written in a test module is the test's own data setup: see test_findings_in_test_code_*.
 TESTS = """
 from sqlalchemy import text
-from app import owner_of
+from app import owners_of
 
 
 def test_loop(engine):
     with engine.connect() as conn:
-        owners = [owner_of(conn, i) for i in range(6)]
+        owners = owners_of(conn, range(6))
     assert owners == [i % 4 for i in range(6)]
 
 
@@ -70,6 +85,16 @@ def test_batched(engine):
 def test_no_database():
     assert True
 """
+
+
+def line_of(text: str, snippet: str) -> int:
+    """The line of ``text`` (a file's contents) where ``snippet`` is."""
+    text = text.strip()  # as makepyfile writes it
+    return text[: text.index(snippet)].count("\n") + 1
+
+
+LOOP_LINE = line_of(APP, "return [owner_of(")  # owners_of's loop: the N+1
+WRITE_LINE = line_of(APP, 'db.execute("INSERT')  # add_rows' statement: row-by-row writes
 
 
 # A loaded machine can make any statement "slow" (DBA302, counted in the summary): not here.
@@ -100,12 +125,12 @@ def test_flag_fails_the_n_plus_one_and_prints_a_summary(project: pytest.Pytester
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(
         [
-            "*dbaudit DBA101 at test_app.py:7 (test_loop*): N+1: the same query ran 6 times*",
+            f"*dbaudit DBA101 at app.py:{LOOP_LINE} (owners_of*): N+1: the same query ran 6 times*",
             "*fix: SELECT owner FROM items WHERE id IN (?)*",
             "*= dbaudit =*",
             "7 queries in 3 tests*; 1 tests with findings",
             "*worst offenders:*",
-            "*DBA101 test_app.py:7 *",  # the loop, not the helper that queries
+            f"  DBA101 app.py:{LOOP_LINE} N+1: *",  # the loop, not the helper that queries
             "*in test_app.py::test_loop",
         ]
     )
@@ -125,7 +150,7 @@ def test_budgets_marker_and_fixture_work_without_the_flag(project: pytest.Pytest
     project.makepyfile(
         test_budget="""
 import pytest
-from app import owner_of
+from app import owner_of, rows_of
 
 
 @pytest.mark.max_queries(2)
@@ -152,8 +177,7 @@ def test_fixture_budget(engine, assert_max_queries):
 
 
 async def test_async_test_is_a_unit_too(db):
-    for i in range(4):
-        db.execute("SELECT id FROM t WHERE id = ?", (i,)).fetchone()
+    rows_of(db, range(4))
 """
     )
     result = project.runpytest_subprocess()
@@ -255,27 +279,24 @@ def test_dbaudit_marker_allows_rules_and_sets_the_threshold(project: pytest.Pyte
     project.makepyfile(
         test_marker="""
 import pytest
-from app import owner_of
+from app import owners_of
 
 
 @pytest.mark.dbaudit(allow="DBA101")
 def test_deliberate_loop(engine):
     with engine.connect() as conn:
-        for i in range(5):
-            owner_of(conn, i)
+        owners_of(conn, range(5))
 
 
 @pytest.mark.dbaudit(threshold=6)
 def test_lenient_loop(engine):
     with engine.connect() as conn:
-        for i in range(5):
-            owner_of(conn, i)
+        owners_of(conn, range(5))
 
 
 def test_strict_loop(engine):
     with engine.connect() as conn:
-        for i in range(5):
-            owner_of(conn, i)
+        owners_of(conn, range(5))
 """
     )
     result = project.runpytest_subprocess("--dbaudit", "-p", "no:cacheprovider")
@@ -288,14 +309,15 @@ def test_strict_loop(engine):
 def test_ignore_sql_and_row_by_row_writes(project: pytest.Pytester) -> None:
     project.makepyfile(
         test_writes="""
+from app import add_rows, rows_of
+
+
 def test_writes_one_by_one(db):
-    for i in range(100, 110):
-        db.execute("INSERT INTO t (id) VALUES (?)", (i,))
+    add_rows(db, range(100, 110))
 
 
 def test_audit_lookups(db):
-    for i in range(5):
-        db.execute("SELECT id FROM t WHERE id = ?", (i,)).fetchone()
+    rows_of(db, range(5))
 """
     )
     project.makeini(INI + "dbaudit_ignore_sql =\n    select id from t where *\n")
@@ -303,7 +325,8 @@ def test_audit_lookups(db):
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
         [
-            "*dbaudit DBA103 at test_writes.py:3 *Row-by-row writes: the same INSERT ran 10 times*",
+            f"*dbaudit DBA103 at app.py:{WRITE_LINE} *Row-by-row writes: the same INSERT ran 10 "
+            "times*",
             "*fix: INSERT INTO t (id) VALUES (?), (?), ... -- one statement for all rows",
         ]
     )
@@ -332,13 +355,11 @@ def test_baseline_records_then_fails_only_on_new_or_worse(project: pytest.Pytest
     same.assert_outcomes(passed=3)  # the known N+1 is tolerated
 
     # lines move (no line numbers in keys), the loop grows (worse), a new loop appears (new)
-    worse = "# three lines\n# above the\n# tests" + TESTS.replace("range(6)", "range(8)").replace(
-        "[i % 4 for i in range(6)]", "[i % 4 for i in range(8)]"
-    )
-    worse = worse.replace(
+    project.makepyfile(app="# three lines\n# above the\n# loop\n" + APP.strip())
+    worse = TESTS.replace("range(6)", "range(8)").replace(
         "def test_no_database():\n    assert True",
         "def test_no_database(engine):\n    with engine.connect() as conn:\n"
-        "        [owner_of(conn, i) for i in range(3)]",
+        "        owners_of(conn, range(3))",
     )
     project.makepyfile(test_app=worse)
     result = project.runpytest_subprocess(
@@ -348,12 +369,12 @@ def test_baseline_records_then_fails_only_on_new_or_worse(project: pytest.Pytest
     result.stdout.fnmatch_lines(
         [
             "*dbaudit: new or worse than the baseline:",
-            "*DBA101 at test_app.py:10 (worse: 8 queries, baseline 6): N+1*",
+            f"*DBA101 at app.py:{LOOP_LINE + 3} (worse: 8 queries, baseline 6): N+1*",
             "*8 queries, baseline 6",
         ]
     )
     result.stdout.fnmatch_lines(
-        ["*DBA101 at test_app.py:* (new): N+1: the same query ran 3 times*"]
+        [f"*DBA101 at app.py:{LOOP_LINE + 3} (new): N+1: the same query ran 3 times*"]
     )
 
 
@@ -363,7 +384,7 @@ def test_baseline_lists_entries_that_no_longer_occur(project: pytest.Pytester) -
         "--dbaudit-baseline", "base.json", "--dbaudit-baseline-update", "-p", "no:cacheprovider"
     ).assert_outcomes(passed=3)
     fixed = TESTS.replace(
-        "owners = [owner_of(conn, i) for i in range(6)]",
+        "owners = owners_of(conn, range(6))",
         "owners = [r[0] for r in conn.execute(text("
         "'SELECT owner FROM items WHERE id IN (0, 1, 2, 3, 4, 5) ORDER BY id')).all()]",
     )
@@ -528,8 +549,9 @@ def test_sarif_file_from_the_run(project: pytest.Pytester) -> None:
     (sarif_result,) = run["results"]
     assert sarif_result["ruleId"] == "DBA101"
     location = sarif_result["locations"][0]["physicalLocation"]
-    assert location["artifactLocation"]["uri"].endswith("test_app.py")
-    assert location["region"]["startLine"] == 7
+    assert location["artifactLocation"]["uri"] == "app.py"
+    assert location["region"]["startLine"] == LOOP_LINE
+    assert "testCode" not in sarif_result["properties"]
 
 
 def test_dbaudit_unit_fixture_reads_the_tests_queries(project: pytest.Pytester) -> None:
@@ -573,13 +595,12 @@ def test_marker_allow_patterns_and_stale_patterns_in_the_summary(project: pytest
     project.makepyfile(
         test_patterns="""
 import pytest
-from app import owner_of
+from app import owners_of, rows_of
 
 
 def _loop(engine):
     with engine.connect() as conn:
-        for i in range(5):
-            owner_of(conn, i)
+        owners_of(conn, range(5))
 
 
 @pytest.mark.dbaudit(allow="*FROM items WHERE id*")
@@ -593,8 +614,7 @@ def test_pattern_matches_nothing(engine):
 
 
 def test_ini_pattern(db):
-    for i in range(4):
-        db.execute("SELECT id FROM t WHERE id = ?", (i,)).fetchone()
+    rows_of(db, range(4))
 """
     )
     project.makeini(INI + "dbaudit_allow =\n    *FROM t WHERE*\n    *FROM stale_table*\n")
@@ -639,3 +659,184 @@ def test_held(held, assert_num_queries):
 """
     )
     project.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
+
+
+# -- findings located in test code ---------------------------------------------------------------
+
+# A suite's own data setup, written where real suites write it: a loop in a test's body (as
+# fastapi-realworld-example-app's `for i in range(5): await articles_repo.create_article(...)`),
+# a factory fixture of conftest.py, a helper in a file named like a test module that this run
+# does not collect. And a helper module the tests import: judged as the application's code.
+SETUP_CONFTEST = """
+import pytest
+
+from app import db, engine, slow_db  # noqa: F401
+
+
+@pytest.fixture()
+def add_rows_one_by_one(db):
+    def add(ids):
+        for i in ids:
+            db.execute("INSERT INTO t (id) VALUES (?)", (i,))
+
+    return add
+"""
+
+SETUP_HELPERS = """
+def lookup_each(db, ids):
+    return [db.execute("SELECT id FROM t WHERE id = ?", (i,)).fetchone() for i in ids]
+"""
+
+SETUP_FACTORIES = """
+def insert_each(db, ids):
+    for i in ids:
+        db.execute("INSERT INTO t (id) VALUES (?)", (i,))
+"""
+
+SETUP_TESTS = """
+import pytest
+from app import owner_of
+from factories import insert_each
+from test_helpers import lookup_each
+
+
+def test_loop_in_the_test(engine):
+    with engine.connect() as conn:
+        owners = [owner_of(conn, i) for i in range(6)]
+    assert owners == [i % 4 for i in range(6)]
+
+
+def test_conftest_factory(add_rows_one_by_one):
+    add_rows_one_by_one(range(100, 110))
+
+
+def test_helper_named_like_a_test_module(db):
+    lookup_each(db, range(5))
+
+
+def test_helper_module(db):
+    insert_each(db, range(200, 210))
+
+
+@pytest.mark.max_queries(5)
+def test_budget_counts_the_setup_too(engine):
+    with engine.connect() as conn:
+        [owner_of(conn, i) for i in range(6)]
+"""
+
+TEST_LOOP_LINE = line_of(SETUP_TESTS, "owners = [owner_of(")
+CONFTEST_WRITE_LINE = line_of(SETUP_CONFTEST, 'db.execute("INSERT')
+HELPER_LOOP_LINE = line_of(SETUP_HELPERS, "return [db.execute(")
+FACTORY_WRITE_LINE = line_of(SETUP_FACTORIES, 'db.execute("INSERT')
+
+
+@pytest.fixture()
+def setup_project(project: pytest.Pytester) -> pytest.Pytester:
+    project.makeconftest(SETUP_CONFTEST)
+    project.makepyfile(
+        test_setup=SETUP_TESTS, test_helpers=SETUP_HELPERS, factories=SETUP_FACTORIES
+    )
+    return project
+
+
+def test_findings_in_test_code_are_reported_not_failing(setup_project: pytest.Pytester) -> None:
+    result = setup_project.runpytest_subprocess(
+        "--dbaudit",
+        "--dbaudit-json",
+        "events.json",
+        "--dbaudit-sarif",
+        "out.sarif",
+        "-p",
+        "no:cacheprovider",
+        "test_setup.py",  # test_helpers.py is not collected: its name says it is test code
+    )
+    result.assert_outcomes(passed=3, failed=2)
+    result.stdout.fnmatch_lines(
+        [
+            f"dbaudit DBA103 at factories.py:{FACTORY_WRITE_LINE} (insert_each): Row-by-row *",
+            "max_queries(5): 6 queries ran",
+            "FAILED test_setup.py::test_helper_module - *",
+            "FAILED test_setup.py::test_budget_counts_the_setup_too - *",
+        ]
+    )
+    mark = "(in test code, not failing)"
+    result.stdout.fnmatch_lines(["*; 5 tests with findings (4 findings in test code, not failing)"])
+    worst = result.stdout.str().split("worst offenders:")[1].splitlines()
+    # the one that fails comes first, whatever the counts
+    assert worst[1].startswith(f"  DBA103 factories.py:{FACTORY_WRITE_LINE} Row-by-row")
+    assert worst[1].endswith(" ms)")
+    for where, rule in (
+        (f"test_setup.py:{TEST_LOOP_LINE}", "DBA101"),
+        (f"conftest.py:{CONFTEST_WRITE_LINE}", "DBA103"),
+        (f"test_helpers.py:{HELPER_LOOP_LINE}", "DBA101"),
+    ):
+        assert any(
+            line.startswith(f"  {rule} {where} ") and line.endswith(mark) for line in worst
+        ), where
+
+    document = json.loads((setup_project.path / "events.json").read_text())
+    marks = {
+        unit["name"].rsplit("::", 1)[1]: [f.get("test_code") for f in unit["findings"]]
+        for unit in document["units"]
+    }
+    assert marks == {
+        "test_loop_in_the_test": ["a collected test module"],
+        "test_conftest_factory": ["a conftest.py"],
+        "test_helper_named_like_a_test_module": [
+            "named like a test module (python_files: test_*.py)"
+        ],
+        "test_helper_module": [None],
+        "test_budget_counts_the_setup_too": ["a collected test module"],
+    }
+    (run,) = json.loads((setup_project.path / "out.sarif").read_text())["runs"]
+    sarif_marks = {
+        r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]: r["properties"].get(
+            "testCode"
+        )
+        for r in run["results"]
+    }
+    assert sarif_marks == {
+        "test_setup.py": "a collected test module",
+        "conftest.py": "a conftest.py",
+        "test_helpers.py": "named like a test module (python_files: test_*.py)",
+        "factories.py": None,
+    }
+
+
+def test_findings_in_test_code_and_the_baseline(setup_project: pytest.Pytester) -> None:
+    """Recorded like any finding; never a regression; not stale while they still occur."""
+    args = ("--dbaudit-baseline", "base.json", "-p", "no:cacheprovider", "test_setup.py")
+    first = setup_project.runpytest_subprocess(*args)  # no file yet: every finding is new
+    first.assert_outcomes(passed=3, failed=2)
+    first.stdout.fnmatch_lines(
+        [
+            "dbaudit: new or worse than the baseline:",
+            f"  DBA103 at factories.py:{FACTORY_WRITE_LINE} (new): Row-by-row writes*",
+            "max_queries(5): 6 queries ran",
+        ]
+    )
+    first.stdout.no_fnmatch_line("*(new)*N+1*")
+    first.stdout.no_fnmatch_line("*at conftest.py*")
+    recorded = setup_project.runpytest_subprocess(*args, "--dbaudit-baseline-update")
+    recorded.assert_outcomes(passed=4, failed=1)  # budgets still apply
+    recorded.stdout.fnmatch_lines(["baseline: wrote 5 findings of 5 tests to *base.json"])
+    checked = setup_project.runpytest_subprocess(*args)
+    checked.assert_outcomes(passed=4, failed=1)
+    checked.stdout.no_fnmatch_line("*no longer occur*")
+
+
+def test_judge_test_code_restores_the_failures(setup_project: pytest.Pytester) -> None:
+    flag = setup_project.runpytest_subprocess(
+        "--dbaudit", "--dbaudit-judge-test-code", "-p", "no:cacheprovider", "test_setup.py"
+    )
+    flag.assert_outcomes(failed=5)
+    flag.stdout.fnmatch_lines(
+        [
+            f"*dbaudit DBA101 at test_setup.py:{TEST_LOOP_LINE} (test_loop_in_the_test*): N+1*",
+            "*; 5 tests with findings (4 findings in test code)",
+        ]
+    )
+    flag.stdout.no_fnmatch_line("*not failing*")
+    setup_project.makeini(INI + "dbaudit_judge_test_code = true\n")
+    ini = setup_project.runpytest_subprocess("--dbaudit", "-p", "no:cacheprovider", "test_setup.py")
+    ini.assert_outcomes(failed=5)

@@ -23,6 +23,11 @@ application, pass them through ``dbaudit.runtime.instrument`` in a fixture; a ru
 tests and recorded no statement at all says so in its summary. Django's ``TestCase`` harness
 statements (its savepoints around each test) are not counted: see ``capture/django.py``.
 
+A finding located in test code (``finding.path``: a collected test module, a conftest.py, or a
+file named by ``python_files``) is the test's own data setup, not the application's: it is
+reported (summary, events file, SARIF, baseline) and fails no test, unless
+``--dbaudit-judge-test-code`` (``dbaudit_judge_test_code = true``). Budgets count everything.
+
 Under pytest-xdist (``-n``) every worker judges its own tests; at the end each worker sends its
 per-test records to the controller (``workeroutput``) and writes its events to a part file, and
 the controller prints one summary, merges the parts into the one ``--dbaudit-json`` file and
@@ -90,6 +95,8 @@ class Settings:
     explain_ignore_tables: tuple[str, ...] = ()
     sarif_path: str | None = None
     max_queries: int | None = None  # every test's budget, unless a marker sets its own
+    judge_test_code: bool = False  # a finding located in test code fails the test too
+    test_file_patterns: tuple[str, ...] = ()  # python_files: what pytest collects as tests
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +108,9 @@ class TestRecord:
     db_time_ms: float
     findings: tuple[Finding, ...]
     sql: dict[str, str] = field(default_factory=dict)  # fingerprint digest -> normalised SQL
+    # per finding: why its location is test code ("" when it is not); the xdist controller
+    # collects no tests, so a worker sends what it decided
+    test_code: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         from dbaudit.runtime.export import finding_to_dict
@@ -111,6 +121,7 @@ class TestRecord:
             "db_time_ms": self.db_time_ms,
             "findings": [finding_to_dict(f) for f in self.findings],
             "sql": self.sql,
+            "test_code": list(self.test_code),
         }
 
     @classmethod
@@ -123,7 +134,11 @@ class TestRecord:
             float(data["db_time_ms"]),
             tuple(finding_from_dict(f) for f in data["findings"]),
             dict(data.get("sql", {})),
+            tuple(str(reason) for reason in data.get("test_code", ())),
         )
+
+    def test_code_reason(self, index: int) -> str:
+        return self.test_code[index] if index < len(self.test_code) else ""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -172,6 +187,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "rolled back); a filter no index can serve is a DBA401 finding (implies --dbaudit)",
     )
     group.addoption(
+        "--dbaudit-judge-test-code",
+        action="store_true",
+        default=None,
+        help="fail tests on findings located in test code too (test modules, conftest.py); "
+        "by default those are reported, not failing",
+    )
+    group.addoption(
         "--no-dbaudit-explain",
         dest="dbaudit_explain",
         action="store_const",
@@ -209,6 +231,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="",
     )
     parser.addini("dbaudit_explain", "the missing-index check, like --dbaudit-explain", type="bool")
+    parser.addini(
+        "dbaudit_judge_test_code",
+        "findings located in test code fail tests too, like --dbaudit-judge-test-code",
+        type="bool",
+        default=False,
+    )
     parser.addini(
         "dbaudit_explain_ignore_tables",
         "tables (fnmatch patterns) the missing-index check never reports",
@@ -395,6 +423,7 @@ def _settings(config: pytest.Config) -> Settings:
     except ValueError as error:
         raise pytest.UsageError(f"dbaudit: {error}") from None
     json_path = config.getoption("dbaudit_json")
+    judge_test_code = config.getoption("dbaudit_judge_test_code")
     return Settings(
         enabled=enabled,
         mode=mode,
@@ -407,6 +436,8 @@ def _settings(config: pytest.Config) -> Settings:
         explain_ignore_tables=tuple(config.getini("dbaudit_explain_ignore_tables")),
         sarif_path=str(Path(sarif_path).resolve()) if sarif_path else None,
         max_queries=budget,
+        judge_test_code=bool(judge_test_code or config.getini("dbaudit_judge_test_code")),
+        test_file_patterns=tuple(config.getini("python_files")),
     )
 
 
@@ -442,6 +473,8 @@ class DbauditPlugin:
     explained: int = 0  # statements the missing-index check planned
     allow_used: set[str] = field(default_factory=set)  # dbaudit_allow patterns that matched
     marker_stale: list[tuple[str, str]] = field(default_factory=list)  # (test, pattern)
+    test_modules: set[str] = field(default_factory=set)  # real paths of collected test modules
+    test_code_reasons: dict[str, str] = field(default_factory=dict)  # finding path -> reason
 
     def __post_init__(self) -> None:
         # every SQLAlchemy engine, existing or future; Django's connections if it is set up
@@ -464,6 +497,33 @@ class DbauditPlugin:
     @property
     def is_xdist_controller(self) -> bool:
         return self.worker_id is None and self.config.pluginmanager.has_plugin("dsession")
+
+    def pytest_itemcollected(self, item: pytest.Item) -> None:
+        # test functions only: a doctest item's path is an application module
+        if isinstance(item, pytest.Function):
+            self.test_modules.add(os.path.realpath(item.path))
+
+    def test_code_reason(self, path: str) -> str:
+        """Why a finding's file is test code ("" when it is application code): a collected
+        test module, a conftest.py, or a file pytest would collect as tests (``python_files``).
+        A helper module the tests import is application code here: see docs/runtime.md."""
+        reason = self.test_code_reasons.get(path)
+        if reason is None:
+            reason = self.test_code_reasons[path] = self._classify(path)
+        return reason
+
+    def _classify(self, path: str) -> str:
+        real = os.path.realpath(path)  # relative paths are relative to the working directory
+        if real in self.test_modules:
+            return "a collected test module"
+        name = os.path.basename(real)
+        if name == "conftest.py":
+            return "a conftest.py"
+        if name.endswith(".py"):
+            for pattern in self.settings.test_file_patterns:
+                if _test_file_pattern_matches(pattern, real):
+                    return f"named like a test module (python_files: {pattern})"
+        return ""
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, object, object]:
@@ -550,7 +610,10 @@ class DbauditPlugin:
         for event in unit.events:
             if event.fingerprint.digest in sql:
                 sql[event.fingerprint.digest] = event.fingerprint.text
-        self.records.append(TestRecord(unit.name, queries, unit.db_time_ms, findings, sql))
+        test_code = tuple(self.test_code_reason(f.path) for f in findings)
+        self.records.append(
+            TestRecord(unit.name, queries, unit.db_time_ms, findings, sql, test_code)
+        )
         if self.settings.json_path:
             self.units.append(unit)
 
@@ -570,21 +633,28 @@ class DbauditPlugin:
             matched = {p: [f for f in findings if _matches(f, p)] for p in patterns}
             self.marker_stale += [(item.nodeid, p) for p, hits in matched.items() if not hits]
             findings = [f for f in findings if not any(f in hits for hits in matched.values())]
+        # a test's own data setup (a loop of inserts in its body) is not the application's
+        # problem: reported, never failing, unless the suite asks for the old strictness
+        judged = findings
+        if not self.settings.judge_test_code:
+            judged = [f for f in findings if not self.test_code_reason(f.path)]
         if self.settings.baseline_update:
             return  # a recording run: it never fails on findings
         if self.settings.baseline_path:
             from dbaudit.runtime.baseline import compare
 
             recorded = self.baseline.get(item.nodeid)
-            verdict = compare(recorded, queries, findings, fail_on)
-            self.stale[item.nodeid] = verdict.stale
+            verdict = compare(recorded, queries, judged, fail_on)
+            # a finding in test code still occurs: its entry is not stale
+            everything = compare(recorded, queries, findings, fail_on)
+            self.stale[item.nodeid] = everything.stale
             if not verdict.regressions:
                 return
             text = "dbaudit: new or worse than the baseline:\n" + "\n".join(
                 f"  {line}" for line in verdict.regressions
             )
         else:
-            problems = [f for f in findings if f.rule in fail_on]
+            problems = [f for f in judged if f.rule in fail_on]
             if not problems:
                 return
             text = "\n".join(_describe(f) for f in problems)
@@ -626,34 +696,55 @@ class DbauditPlugin:
 
                 merge_parts(sorted(self.worker_parts), self.settings.json_path)
             else:
-                from dbaudit.runtime.export import write
-
-                write(self.settings.json_path, self.units)
+                self._write_events(self.settings.json_path)
         if self.settings.baseline_update and self.settings.baseline_path:
             self._update_baseline(self.settings.baseline_path)
         if self.settings.sarif_path:
             self._write_sarif(self.settings.sarif_path)
 
+    def _write_events(self, path: str) -> None:
+        """As ``export.write``, with ``"test_code"`` (why) on each finding located in test code."""
+        from dbaudit.runtime import export
+
+        units = [export.unit_to_dict(unit) for unit in self.units]
+        for unit in units:
+            for finding in unit["findings"]:
+                reason = self.test_code_reason(finding["path"])
+                if reason:
+                    finding["test_code"] = reason
+        # export's own document writer: the file differs from export.write's by this key only
+        Path(path).write_text(export._dumps_units(units) + "\n", encoding="utf-8")
+
     def _write_sarif(self, path: str) -> None:
         """Every finding of the run (a problem seen in several tests once, with the evidence of
-        its worst test), as ``dbaudit report -f sarif`` writes an events file's."""
+        its worst test), as ``dbaudit report -f sarif`` writes an events file's; a result in
+        test code carries ``properties.testCode`` (why)."""
         from dbaudit.report import sarif
         from dbaudit.runtime.export import UnitRecord, to_audit
 
         units = [
             UnitRecord(r.nodeid, r.queries, r.db_time_ms, (), r.findings, ()) for r in self.records
         ]
-        document = sarif.render(to_audit(units), source_root=str(self.config.rootpath))
+        # from the records, not test_code_reason: an xdist controller collects no tests
+        reasons = {
+            finding.path: record.test_code_reason(index)
+            for record in self.records
+            for index, finding in enumerate(record.findings)
+        }
+        audit = to_audit(units)
+        document = sarif.to_dict(audit, source_root=str(self.config.rootpath))
+        for finding, result in zip(audit.findings, document["runs"][0]["results"], strict=True):
+            if reasons.get(finding.path):
+                result["properties"]["testCode"] = reasons[finding.path]
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(document, encoding="utf-8")
+        text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"  # as sarif.render
+        Path(path).write_text(text, encoding="utf-8")
 
     def _send_to_controller(self, worker: str) -> None:
         part = None
         if self.settings.json_path:
-            from dbaudit.runtime.export import write
-
             part = f"{self.settings.json_path}.{worker}.part"
-            write(part, self.units)
+            self._write_events(part)
         from dbaudit.runtime.baseline import entry_to_dict
 
         payload = {
@@ -687,9 +778,12 @@ class DbauditPlugin:
         queries = sum(r.queries for r in self.records)
         db_ms = sum(r.db_time_ms for r in self.records)
         with_findings = [r for r in self.records if r.findings]
+        in_test_code = sum(1 for r in with_findings for reason in r.test_code if reason)
+        mark = "in test code" if self.settings.judge_test_code else "in test code, not failing"
         write(
             f"{queries} queries in {len(self.records)} tests ({db_ms:.1f} ms in the database); "
             f"{len(with_findings)} tests with findings"
+            + (f" ({in_test_code} findings {mark})" if in_test_code else "")
         )
         if self.records and not any(r.queries for r in self.records):
             write(NO_STATEMENTS_HINT)
@@ -699,12 +793,23 @@ class DbauditPlugin:
             for record in worst:
                 if record.queries:
                     write(f"  {record.queries:6d}  {record.nodeid}")
-        findings = [(r.nodeid, f) for r in with_findings for f in r.findings]
-        findings.sort(key=lambda pair: -(pair[1].evidence.queries if pair[1].evidence else 0))
+        findings = [
+            (r.nodeid, f, r.test_code_reason(i))
+            for r in with_findings
+            for i, f in enumerate(r.findings)
+        ]
+        # what fails comes first: a suite's setup loops must not push the application's out
+        findings.sort(
+            key=lambda row: (
+                bool(row[2]) and not self.settings.judge_test_code,
+                -(row[1].evidence.queries if row[1].evidence else 0),
+            )
+        )
         if findings:
             write("worst offenders:")
-            for nodeid, finding in findings[:SUMMARY_LINES]:
-                write(f"  {finding.rule} {finding.path}:{finding.line} {finding.message}")
+            for nodeid, finding, reason in findings[:SUMMARY_LINES]:
+                where = f" ({mark})" if reason else ""
+                write(f"  {finding.rule} {finding.path}:{finding.line} {finding.message}{where}")
                 write(f"         in {nodeid}")
         self._summarise_baseline(write)
         self._summarise_explain(write)
@@ -750,6 +855,19 @@ class DbauditPlugin:
             for test, entry in stale[:SUMMARY_LINES]:
                 write(f"  {entry.rule} {entry.sql or entry.fingerprint}")
                 write(f"         in {test}")
+
+
+def _test_file_pattern_matches(pattern: str, path: str) -> bool:
+    """A ``python_files`` pattern against a file, as pytest matches it: the file name for a
+    pattern without a directory, else the path's end."""
+    from fnmatch import fnmatch
+
+    if os.sep not in pattern and "/" not in pattern:
+        return fnmatch(os.path.basename(path), pattern)
+    pattern = pattern.replace("/", os.sep)
+    if not os.path.isabs(pattern):
+        pattern = f"*{os.sep}{pattern}"
+    return fnmatch(path, pattern)
 
 
 def _matches(finding: Finding, pattern: str) -> bool:
