@@ -110,3 +110,81 @@ def test_a_count_fix_names_a_computed_column_once() -> None:
     assert "eq(snapshots[`${kind}Id`], serviceId)" in fix
     assert "snapshots.snapshots" not in fix
     assert 'eq(snapshots.status, "done")' in fix
+
+
+def _fixes(path: Path, rule: str) -> dict[str, str]:
+    with contextlib.chdir(SHAPES):
+        findings = analyze([parse(path.name, path.read_text()).module], select=[rule]).findings
+    return {f.function: f.fix.code for f in findings if f.fix is not None}
+
+
+_BY_KEY = """const byKey = new Map<unknown, typeof {rows}>();
+for (const row of {rows}) {{
+  const group = byKey.get(row.{column}) ?? [];
+  group.push(row);
+  byKey.set(row.{column}, group);
+}}
+"""
+
+
+def test_a_batched_fix_maps_the_items_with_the_loops_own_destructuring() -> None:
+    fixes = _fixes(SHAPES / "destructured_loop_items.ts", "DBA101")
+    assert fixes["recipientsOf"] == (
+        "const keys = links.map(({ recipientId }) => Number(recipientId));\n"
+        "const rows = await prisma.recipient.findMany({ where: { id: { in: keys } } }); "
+        "// one query for all of them\n"
+        + _BY_KEY.format(rows="rows", column="id")
+        + "for (const { recipientId } of links) {\n"
+        "  const related = byKey.get(Number(recipientId)) ?? [];\n"
+        "  // ...\n"
+        "}"
+    )
+    # a renamed field is kept as written; the items are objects, not the keys themselves
+    assert fixes["labelsOf"] == (
+        "const keys = tags.map(({ id, name: label }) => id);\n"
+        "const rows = await prisma.tagOwner.findMany({ where: { tagId: { in: keys } } }); "
+        "// one query for all of them\n"
+        + _BY_KEY.format(rows="rows", column="tagId")
+        + "for (const { id, name: label } of tags) {\n"
+        "  const related = byKey.get(id) ?? [];\n"
+        "  // ...\n"
+        "}"
+    )
+    # nested with a default; the fetched rows do not take the name of the items (`rows`)
+    assert fixes["seatsOf"] == (
+        'const keys = rows.map(({ member: { seatId, role = "viewer" } }) => seatId);\n'
+        "const found = await db.select().from(seats).where(inArray(seats.id, keys)); "
+        "// one query for all of them\n"
+        + _BY_KEY.format(rows="found", column="id")
+        + 'for (const { member: { seatId, role = "viewer" } } of rows) {\n'
+        "  const related = byKey.get(seatId) ?? [];\n"
+        "  // ...\n"
+        "}"
+    )
+
+
+def test_a_bulk_write_fix_maps_the_items_with_the_loops_own_destructuring() -> None:
+    fixes = _fixes(SHAPES / "destructured_loop_items.ts", "DBA103")
+    assert fixes["moveTeams"] == (
+        "const items = Object.entries(byTeam);\n"
+        "const ids = items.map(([teamId, memberIds]) => teamId);\n"
+        "await db\n"
+        "  .update(members)\n"
+        "  .set({ moved: true })\n"
+        "  .where(inArray(members.id, ids)); // one statement for every teamId"
+    )
+    # the callback's type annotation is not part of the binding
+    assert fixes["markEach"] == (
+        "const ids = entries.map(({ memberId }) => memberId);\n"
+        "await prisma.member.updateMany({ where: { id: { in: ids } }, data: { seen: true } }); "
+        "// one statement for every memberId"
+    )
+
+
+def test_a_loop_header_shows_the_binding_as_written() -> None:
+    path = SHAPES / "destructured_loop_items.ts"
+    with contextlib.chdir(SHAPES):
+        findings = analyze([parse(path.name, path.read_text()).module]).findings
+    messages = {f.function: f.message for f in findings}
+    assert "inside `for (const { recipientId } of links)`" in messages["recipientsOf"]
+    assert "over `tags.map(({ id, name: label }) => ...)`" in messages["labelsOf"]

@@ -123,6 +123,12 @@ class Loop:
     constant_size: int | None = None  # a literal tuple/list/range of known small size
     is_async: bool = False
     branch_depth: int = 0  # how many conditional arms enclose the loop itself
+    # the loop variable's binding as written, without type annotations: ``{ recipientId }``,
+    # ``[id, name]``, ``user_id, name``, ``i, (a, b)``. ``targets`` only lists the names it
+    # binds; a fix that maps over the iterable needs the shape too (a list of objects is
+    # not a list of ids). "" when the frontend kept none: the one name in ``targets``, or a
+    # flat tuple of them.
+    pattern: str = ""
 
 
 @dataclass(frozen=True, slots=True)

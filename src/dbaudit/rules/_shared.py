@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import keyword
+import re
+
 from dbaudit.analysis.callgraph import FunctionRef
 from dbaudit.analysis.cost import Cost
 from dbaudit.model import DbOp, Filter, Function, Loop
@@ -14,15 +17,89 @@ def loop_header(loop: Loop, language: str = "python") -> str:
     """The loop as its language writes it, for messages and call-chain hops."""
     if ts.is_typescript(language):
         return ts.loop_header(loop)
-    target = ", ".join(loop.targets) or "_"
     if loop.kind == "while":
         return f"while {loop.iterable}"
-    keyword = "async for" if loop.is_async else "for"
-    return f"{keyword} {target} in {loop.iterable}"
+    opener = "async for" if loop.is_async else "for"
+    return f"{opener} {_binding(loop)} in {loop.iterable}"
 
 
 def noun(loop: Loop) -> str:
-    return loop.targets[0].split(".")[-1] if loop.targets else "iteration"
+    if not loop.targets:
+        return "iteration"
+    if _ENUMERATE.match(loop.iterable) and len(loop.targets) > 1:
+        return loop.targets[1].split(".")[-1]  # ``for i, user in enumerate(users)``: a user
+    return loop.targets[0].split(".")[-1]
+
+
+# ``enumerate(items)`` / ``enumerate(items, start=1)``: the items, each behind its position
+_ENUMERATE = re.compile(r"^enumerate\((?P<items>.+?)(?P<start>,\s*(?:start\s*=\s*)?[^,()]+)?\)$")
+# builtins that hand out a one-pass iterator: the fix walks the items twice, so keeps a list
+_ONE_PASS = re.compile(r"^(zip|map|filter|reversed|enumerate|iter)\(")
+_PYTHON_NAMES = re.compile(r"(?<![\w.])[A-Za-z_]\w*")
+
+
+def _binding(loop: Loop) -> str:
+    """The Python loop target as written: ``user``, ``user_id, name``, ``i, (a, b)``."""
+    return loop.pattern or ", ".join(loop.targets) or "_"
+
+
+def _top_level_parts(binding: str) -> list[str]:
+    """``i, (a, b)`` -> ["i", "(a, b)"]: the elements of a tuple target, nested ones whole."""
+    parts, depth, start = [], 0, 0
+    for index, char in enumerate(binding):
+        depth += {"(": 1, "[": 1, ")": -1, "]": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            parts.append(binding[start:index].strip())
+            start = index + 1
+    parts.append(binding[start:].strip())
+    return [p for p in parts if p]
+
+
+def _reads(expression: str) -> set[str]:
+    """Names an expression reads (``str(row.user_id)`` -> str, row), not its attributes."""
+    return set(_PYTHON_NAMES.findall(re.sub(r"'[^']*'|\"[^\"]*\"", "", expression)))
+
+
+def _python_item(loop: Loop, value: str) -> tuple[str, str, str, str]:
+    """(binding, iterable, key, walk) of a comprehension over the loop's items that computes
+    each item's key as the loop body does, and how the loop walks them again (``{}`` stands
+    for the items): ``for i, user in enumerate(users)`` keyed by ``user.id`` maps ``user``
+    over ``users`` and walks ``enumerate({})``; a tuple target keeps its shape
+    (``[user_id for user_id, name in rows]``)."""
+    binding, iterable, walk = _binding(loop), loop.iterable, "{}"
+    parts = _top_level_parts(binding)
+    enumerated = _ENUMERATE.match(iterable)
+    if enumerated and len(parts) == 2 and not (value and parts[0] in _reads(value)):
+        binding, iterable = parts[1], enumerated["items"]
+        if binding.startswith("(") and binding.endswith(")"):
+            binding = binding[1:-1]
+        walk = "enumerate({}" + (enumerated["start"] or "") + ")"
+        parts = _top_level_parts(binding)
+    names = [n for n in _PYTHON_NAMES.findall(binding) if n != "_"]
+    if value:
+        return binding, iterable, value, walk
+    if len(parts) > 1:
+        named_key = next((n for n in names if n == "id" or n.endswith("_id")), "")
+        return binding, iterable, named_key or f"{names[0] if names else 'item'}.id", walk
+    return binding, iterable, f"{names[0] if names else 'item'}.id", walk
+
+
+def python_items_clause(loop: Loop, value: str = "") -> tuple[str, str]:
+    """``for <binding> in <items>`` of a comprehension over the loop's items, and the key it
+    computes for each (``value`` as the loop body writes it, else a guess from the names)."""
+    binding, iterable, key, _ = _python_item(loop, value)
+    return f"for {binding} in {iterable}", key
+
+
+def _collection_name(binding: str) -> str:
+    """A name for the loop's items once they are kept in a list."""
+    parts = _top_level_parts(binding)
+    if len(parts) > 1:
+        return "pairs" if len(parts) == 2 else "entries"
+    name = binding.strip("()[] ")
+    name = name if re.fullmatch(r"[A-Za-z_]\w*", name) else "item"
+    plural = f"{name}s" if not name.endswith("s") else f"{name}_list"
+    return plural if not keyword.iskeyword(plural) else f"{name}_items"
 
 
 def fixed_cost(cost: Cost) -> str:
@@ -87,38 +164,42 @@ def batched_select_code(
     if ts.is_typescript(language):
         return ts.batched_select_code(op, loop, key or key_filter(op, loop), language)
     table = main_table(op)
-    item = noun(loop)
     flt = key or key_filter(op, loop)
     column = flt.column if flt else "id"
-    value = flt.value if flt and flt.value else f"{item}.id"
+    binding, iterable, value, walk = _python_item(loop, flt.value if flt else "")
     library = library or (op.library if op else "sqlalchemy")
     lines = []
-    items = loop.iterable
+    items = iterable
     if "(" in items or "await" in items:
-        items = f"{item}s" if not item.endswith("s") else f"{item}_list"
-        lines.append(f"{items} = {loop.iterable}")
-    lines.append(f"keys = [{value} for {item} in {items}]")
+        items = _collection_name(binding)
+        kept = f"list({iterable})" if _ONE_PASS.match(iterable) else iterable
+        lines.append(f"{items} = {kept}")
+    # the fetched rows must not take the name of the items the loop walks again
+    taken = {items, *_PYTHON_NAMES.findall(binding)}
+    rows = "rows" if "rows" not in taken else "found"
+    row = "row" if "row" not in taken else "found_row"
+    lines.append(f"keys = [{value} for {binding} in {items}]")
     if library == "django":
-        lines.append(f"rows = list({table}.objects.filter({column}__in=keys))")
+        lines.append(f"{rows} = list({table}.objects.filter({column}__in=keys))")
     elif library == "asyncpg":
         sql = f"SELECT * FROM {table} WHERE {column} = ANY($1)"
-        lines.append(f'rows = await conn.fetch("{sql}", keys)')
+        lines.append(f'{rows} = await conn.fetch("{sql}", keys)')
     elif library in {"psycopg", "psycopg2", "sqlite3", "dbapi"}:
         sql = f"SELECT * FROM {table} WHERE {column} = ANY(%s)"
         lines.append(f'cursor.execute("{sql}", (keys,))')
-        lines.append("rows = cursor.fetchall()")
+        lines.append(f"{rows} = cursor.fetchall()")
     else:
         query = f"select({table}).where({table}.{column}.in_(keys))"
         if op is not None and not op.awaited:
-            lines.append(f"rows = session.scalars({query}).all()")
+            lines.append(f"{rows} = session.scalars({query}).all()")
         else:
-            lines.append(f"rows = (await session.scalars({query})).all()")
+            lines.append(f"{rows} = (await session.scalars({query})).all()")
     lines[-1] += "  # one query for all of them"
     lines += [
         "by_key: dict = {}",
-        "for row in rows:",
-        f"    by_key.setdefault(row.{column}, []).append(row)",
-        f"for {item} in {items}:",
+        f"for {row} in {rows}:",
+        f"    by_key.setdefault({row}.{column}, []).append({row})",
+        f"for {_binding(loop)} in {walk.replace('{}', items)}:",
         f"    ...  # use by_key.get({value}, [])",
     ]
     return "\n".join(lines)

@@ -57,14 +57,26 @@ def item_name(loop: Loop) -> str:
     return loop.targets[0].split(".")[-1] if loop.targets else "item"
 
 
+def item_parameter(loop: Loop) -> str:
+    """The loop variable as the loop binds it, ready to be a callback's parameter or a
+    ``for ... of`` target again: ``project``, ``{ recipientId }``, ``[id, name]``."""
+    if loop.pattern:
+        return loop.pattern
+    if len(loop.targets) > 1:
+        return "[" + ", ".join(loop.targets) + "]"
+    return item_name(loop)
+
+
+def destructures(loop: Loop) -> bool:
+    """The items are taken apart by the binding: the item itself has no name."""
+    return item_parameter(loop)[:1] in {"{", "["}
+
+
 def loop_header(loop: Loop) -> str:
-    """``for (const project of projects)``, ``projects.map((project) => ...)``."""
+    """``for (const project of projects)``, ``projects.map(({ id }) => ...)``."""
     if loop.kind == "while":
         return f"while ({loop.iterable})"
-    if len(loop.targets) > 1:
-        target = "[" + ", ".join(loop.targets) + "]"
-    else:
-        target = loop.targets[0] if loop.targets else "_"
+    target = item_parameter(loop) if loop.targets else "_"
     if loop.kind == "comprehension":
         return f"{loop.iterable}.map(({target}) => ...)"
     keyword = "for await" if loop.is_async or loop.kind == "async for" else "for"
@@ -88,16 +100,24 @@ def _free_names(expression: str) -> set[str]:
     return set(re.findall(r"(?<![\w$.])[A-Za-z_$][\w$]*", unquoted))
 
 
-def key_expression(flt: Filter | None, loop: Loop) -> str:
-    """The per-item key as the query computes it in the loop body (``project.id``,
-    ``Number(link.recipientId)``), falling back to the loop variable's ``id`` when the query's
-    value is a placeholder or a helper's parameter."""
-    item = item_name(loop)
+def item_key(flt: Filter | None, loop: Loop) -> tuple[str, str]:
+    """The callback parameter that takes one item and the per-item key computed from it.
+
+    The key is the query's value as the loop body computes it (``project.id``,
+    ``Number(recipientId)``), read through the loop's own binding (``{ recipientId }``). When
+    the query's value is a placeholder or a helper's parameter, the key is a destructured
+    name that looks like one, else the item's ``id`` (the whole item then gets a name).
+    """
+    parameter = item_parameter(loop)
     value = flt.value if flt is not None else ""
     placeholder = bool(_PLACEHOLDER.match(value))
     if value and not placeholder and _free_names(value) & set(loop.targets):
-        return value
-    return item if _looks_like_key(item) else f"{item}.id"
+        return parameter, value
+    if destructures(loop):
+        named_key = next((t for t in loop.targets if _looks_like_key(t)), "")
+        return (parameter, named_key) if named_key else ("item", "item.id")
+    item = item_name(loop)
+    return parameter, item if _looks_like_key(item) else f"{item}.id"
 
 
 def _plural(item: str) -> str:
@@ -106,7 +126,8 @@ def _plural(item: str) -> str:
 
 def _items_and_prelude(loop: Loop) -> tuple[str, list[str]]:
     """The collection the loop walks, bound to a const when it is a call (``await f()``)."""
-    item = item_name(loop)
+    # a list of objects taken apart is no list of its first field's values
+    item = "item" if destructures(loop) else item_name(loop)
     iterable = loop.iterable
     if "(" in iterable or "await" in iterable or not _IDENTIFIER_PATH.match(iterable):
         name = _plural(item)
@@ -114,18 +135,11 @@ def _items_and_prelude(loop: Loop) -> tuple[str, list[str]]:
     return iterable, []
 
 
-def _item_parameter(loop: Loop) -> str:
-    """The loop variable as a callback parameter (``[id, name]`` when it destructures)."""
-    if len(loop.targets) > 1:
-        return "[" + ", ".join(loop.targets) + "]"
-    return item_name(loop)
-
-
-def _keys(items: str, loop: Loop, key: str, name: str, lines: list[str]) -> str:
+def _keys(items: str, parameter: str, key: str, name: str, lines: list[str]) -> str:
     """The name holding every key: the collection itself when it holds the keys (``ids``)."""
-    if key == item_name(loop) and len(loop.targets) <= 1:
+    if key == parameter:
         return items
-    lines.append(f"const {name} = {items}.map(({_item_parameter(loop)}) => {key});")
+    lines.append(f"const {name} = {items}.map(({parameter}) => {key});")
     return name
 
 
@@ -156,9 +170,13 @@ def batched_select_code(
     """``for (const p of projects) { <query keyed by p.id> }`` as one IN query and a Map."""
     table = main_table(op)
     column = flt.column if flt else "id"
-    value = key_expression(flt, loop)
+    parameter, value = item_key(flt, loop)
     items, lines = _items_and_prelude(loop)
-    keys = _keys(items, loop, value, "keys", lines)
+    # names the fix declares must not shadow the items or the loop's own bindings
+    taken = {items, *_free_names(parameter)}
+    keys = _keys(items, parameter, value, "keys" if "keys" not in taken else "itemKeys", lines)
+    rows = "rows" if "rows" not in taken else "found"
+    row = "row" if "row" not in taken else "foundRow"
     library = library_of(op)
     if library == "prisma":
         model = _model(op) if op else f"prisma.{table}"
@@ -177,17 +195,17 @@ def batched_select_code(
             f"await {_handle(op, 'db')}.select().from({table})"
             f".where(inArray({column_of(table, column)}, {keys}))"
         )
-    lines.append(f"const rows = {query}; // one query for all of them")
+    lines.append(f"const {rows} = {query}; // one query for all of them")
     lines += [
-        "const byKey = new Map<unknown, typeof rows>();"
+        f"const byKey = new Map<unknown, typeof {rows}>();"
         if language == "typescript"
         else "const byKey = new Map();",
-        "for (const row of rows) {",
-        f"  const group = byKey.get(row.{column}) ?? [];",
-        "  group.push(row);",
-        f"  byKey.set(row.{column}, group);",
+        f"for (const {row} of {rows}) {{",
+        f"  const group = byKey.get({row}.{column}) ?? [];",
+        f"  group.push({row});",
+        f"  byKey.set({row}.{column}, group);",
         "}",
-        f"for (const {_item_parameter(loop)} of {items}) {{",
+        f"for (const {parameter} of {items}) {{",
         f"  const related = byKey.get({value}) ?? [];",
         "  // ...",
         "}",
@@ -220,11 +238,11 @@ def bulk_write_code(op: DbOp | None, loop: Loop, flt: Filter | None) -> str:
     item = item_name(loop)
     kind = op.kind if op is not None else "update"
     column = flt.column if flt else "id"
-    value = key_expression(flt, loop)
+    parameter, value = item_key(flt, loop)
     items, lines = _items_and_prelude(loop)
     library = library_of(op)
     if kind == "insert":
-        rows = f"{items}.map(({item}) => ({{ ... }}))"
+        rows = f"{items}.map(({item_parameter(loop)}) => ({{ ... }}))"
         if library == "prisma":
             lines.append(
                 f"await {_model(op) if op else 'prisma.' + table}.createMany({{ data: {rows} }});"
@@ -240,7 +258,7 @@ def bulk_write_code(op: DbOp | None, loop: Loop, flt: Filter | None) -> str:
             lines.append(f"await {_handle(op, 'db')}.insert({table}).values({rows});")
         lines[-1] += " // one statement for every row"
         return "\n".join(lines)
-    ids = _keys(items, loop, value, "ids", lines)
+    ids = _keys(items, parameter, value, "ids", lines)
     delete = kind == "delete"
     if library == "prisma":
         model = _model(op) if op else f"prisma.{table}"
@@ -327,6 +345,7 @@ def bulk_upsert_code(op: DbOp, loop: Loop) -> str:
     reads each row's own values from ``excluded``.
     """
     item = item_name(loop)
+    parameter = item_parameter(loop)
     items, lines = _items_and_prelude(loop)
     table = main_table(op, "table")
     if upsert_library(op) == "prisma":
@@ -344,7 +363,7 @@ def bulk_upsert_code(op: DbOp, loop: Loop) -> str:
             "// column names as mapped in schema.prisma; MySQL: ON DUPLICATE KEY UPDATE)",
             f"await {handle}.$executeRaw`",
             f'  INSERT INTO "{model}" ({columns})',
-            f"  VALUES ${{Prisma.join({items}.map(({item}) => Prisma.sql`({values})`))}}",
+            f"  VALUES ${{Prisma.join({items}.map(({parameter}) => Prisma.sql`({values})`))}}",
             f"  ON CONFLICT ({conflict}) DO UPDATE SET {assignments}`;",
             "// or, when most rows are new: createMany({ data, skipDuplicates: true }) inserts",
             "// them in one statement, and the rows that existed are updated in one batch",
@@ -371,7 +390,7 @@ def bulk_upsert_code(op: DbOp, loop: Loop) -> str:
     lines += [
         f"await {handle}",
         f"  .insert({table})",
-        f"  .values({items}.map(({item}) => ({row})))",
+        f"  .values({items}.map(({parameter}) => ({row})))",
         f"{conflict}; // one statement for every {item}",
     ]
     return "\n".join(lines)

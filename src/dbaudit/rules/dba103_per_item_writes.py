@@ -57,7 +57,15 @@ from dbaudit.analysis.program import (
 from dbaudit.findings import CallHop, Finding, Fix, Severity
 from dbaudit.model import DbOp, Function, Loop, Span
 from dbaudit.rules import _typescript as ts
-from dbaudit.rules._shared import fixed_cost, is_write, key_filter, language, loop_header, noun
+from dbaudit.rules._shared import (
+    fixed_cost,
+    is_write,
+    key_filter,
+    language,
+    loop_header,
+    noun,
+    python_items_clause,
+)
 
 CODE = "DBA103"
 NAME = "per-item-writes"
@@ -66,30 +74,26 @@ CATEGORY = "queries"
 
 def _bulk_code(op: DbOp | None, loop: Loop) -> str:
     table = op.tables[0] if op is not None and op.tables else "Model"
-    item = noun(loop)
     library = op.library if op is not None else "sqlalchemy"
     kind = op.kind if op is not None else "update"
     flt = key_filter(op, loop)
-    value = flt.value if flt and flt.value else f"{item}.id"
+    each, value = python_items_clause(loop, flt.value if flt else "")
     column = flt.column if flt else "id"
     if library == "django":
         if kind == "insert":
-            return f"{table}.objects.bulk_create([{table}(...) for {item} in {loop.iterable}])"
+            return f"{table}.objects.bulk_create([{table}(...) {each}])"
         return (
-            f"{table}.objects.filter({column}__in=[{value} for {item} in {loop.iterable}])"
+            f"{table}.objects.filter({column}__in=[{value} {each}])"
             ".update(...)  # or bulk_update(objs, fields) when values differ per row"
         )
     wait = "await " if op is None or op.awaited else ""
     if library == "asyncpg":
-        return (
-            f"await conn.executemany(sql, [(...) for {item} in {loop.iterable}])"
-            "  # or one statement with = ANY($1)"
-        )
+        return f"await conn.executemany(sql, [(...) {each}])  # or one statement with = ANY($1)"
     if library in {"psycopg", "psycopg2", "sqlite3", "dbapi"}:
-        return f"cursor.executemany(sql, [(...) for {item} in {loop.iterable}])"
+        return f"cursor.executemany(sql, [(...) {each}])"
     if kind == "insert":
         return (
-            f"{wait}session.execute(insert({table}), [{{...}} for {item} in {loop.iterable}])\n"
+            f"{wait}session.execute(insert({table}), [{{...}} {each}])\n"
             f"{wait}session.commit()  # once, after the loop"
         )
     verb = "delete" if kind == "delete" else "update"
@@ -99,7 +103,7 @@ def _bulk_code(op: DbOp | None, loop: Loop) -> str:
         f"{begin}:  # one transaction: atomic\n"
         f"    {wait}session.execute(\n"
         f"        {verb}({table})\n"
-        f"        .where({table}.{column}.in_([{value} for {item} in {loop.iterable}]))"
+        f"        .where({table}.{column}.in_([{value} {each}]))"
         f"{values}\n"
         "    )"
     )

@@ -1417,7 +1417,8 @@ class FunctionWalker(FunctionEvents):
                 self.expr(right, ctx.plain())
             targets = _pattern_names(left, self.src) if left is not None else ()
             loop_kind: LoopKind = "async for" if is_await else "for"
-            loop_id = self._open_loop(loop_kind, node, right, targets, ctx)
+            pattern = _binding_text(left, self.src) if left is not None else ""
+            loop_id = self._open_loop(loop_kind, node, right, targets, ctx, pattern)
             inner = ctx.but(loops=(*ctx.loops, loop_id), targets=())
             self.locals.update(targets)
             self.assigns.append(
@@ -1460,6 +1461,7 @@ class FunctionWalker(FunctionEvents):
         iterable: Node | None,
         targets: tuple[str, ...],
         ctx: Ctx,
+        pattern: str = "",
     ) -> int:
         loop_id = len(self.loops)
         chunked = False
@@ -1492,6 +1494,7 @@ class FunctionWalker(FunctionEvents):
                 chunked=chunked,
                 constant_size=constant_size,
                 is_async=kind == "async for",
+                pattern=pattern,
             )
         )
         for target in targets:
@@ -2143,9 +2146,14 @@ class FunctionWalker(FunctionEvents):
         if function is not None and unwrap(function).type == "member_expression":
             prop = unwrap(function).child_by_field_name("property")
             method = self.src.text(prop) if prop is not None else ""
-        targets = params[1:2] if method in {"reduce", "reduceRight"} else params[:1]
+        position = 1 if method in {"reduce", "reduceRight"} else 0
+        declared = _parameters(callback)
+        item = declared[position] if len(declared) > position else None
+        # every name the item's parameter binds (``({ id, name }) =>`` binds two), as written
+        targets = _param_names(item, self.src)[0] if item is not None else ()
+        pattern = _binding_text(item, self.src) if item is not None else ""
         loop_kind: LoopKind = "comprehension" if kind == "comprehension" else "for"
-        loop_id = self._open_loop(loop_kind, node, iterable, targets, ctx)
+        loop_id = self._open_loop(loop_kind, node, iterable, targets, ctx, pattern)
         self.callback_loops.add(loop_id)
         inner = ctx.but(loops=(*ctx.loops, loop_id), targets=(), awaited=False)
         if method == "forEach" and _is_async(callback, self.src):
@@ -2402,6 +2410,25 @@ def _param_names(param: Node, src: Source) -> tuple[tuple[str, ...], str]:
         type_text = src.text(annotation).lstrip(":").strip() if annotation is not None else ""
         return names, type_text
     return _pattern_names(param, src), ""
+
+
+def _binding_text(node: Node, src: Source) -> str:
+    """A loop variable's binding as written (``{ id, name: label }``, ``[key, value]``), on
+    one line, without its type annotation or a default of the whole parameter, so that it
+    reads the same as a ``for (const ... of ...)`` target and as a callback's parameter."""
+    if node.type in {"required_parameter", "optional_parameter"}:
+        inner = node.child_by_field_name("pattern")
+        if inner is None:
+            return ""
+        node = inner
+    if node.type == "assignment_pattern":
+        left = node.child_by_field_name("left")
+        if left is None:
+            return ""
+        node = left
+    if node.type not in {"identifier", "object_pattern", "array_pattern"}:
+        return ""
+    return re.sub(r"\s+", " ", src.text(node))
 
 
 def _pattern_names(node: Node, src: Source) -> tuple[str, ...]:
