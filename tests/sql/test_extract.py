@@ -106,3 +106,11 @@ def test_bad_sql_is_one_line() -> None:
     assert "\n" not in str(error.value)
     with pytest.raises(ExtractError, match="one statement"):
         extract("SELECT 1; SELECT 2")
+
+
+def test_text_sqlglot_cannot_even_tokenize_is_an_extract_error() -> None:
+    # Django's cache backend builds "DELETE FROM %s WHERE %s IN (%s)" with %-formatting: read
+    # statically, placeholders stand where names go and sqlglot's tokenizer gives up
+    with pytest.raises(ExtractError) as error:
+        extract("DELETE FROM $1 WHERE $2 IN ($3)$")
+    assert "\n" not in str(error.value)

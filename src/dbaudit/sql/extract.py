@@ -20,7 +20,7 @@ from typing import Literal, cast
 
 import sqlglot
 from sqlglot import exp
-from sqlglot.errors import ParseError
+from sqlglot.errors import SqlglotError
 
 from dbaudit.sql.fingerprint import StatementKind, statement_kind
 
@@ -121,7 +121,7 @@ class StatementShape:
 def parse(sql: str) -> exp.Expression:
     try:
         statements = [s for s in sqlglot.parse(sql, read="postgres") if s is not None]
-    except ParseError as error:
+    except SqlglotError as error:  # ParseError, and TokenError for text that is no SQL at all
         raise ExtractError(f"cannot parse SQL: {str(error).splitlines()[0][:200]}") from None
     if len(statements) != 1:
         raise ExtractError(f"expected one statement, found {len(statements)}")
