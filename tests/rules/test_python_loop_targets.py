@@ -124,3 +124,54 @@ def test_a_key_read_from_the_position_keeps_enumerate() -> None:
         "keys = [ids[i] for i, seat in pairs]",
     ]
     assert code[-2] == "for i, seat in pairs:"
+
+
+def _in_query(keys: str, query: str, column: str, loop: str, value: str) -> str:
+    return (
+        f"keys = {keys}\n"
+        f"rows = session.scalars({query}).all()  # one query for all of them\n"
+        "by_key: dict = {}\n"
+        "for row in rows:\n"
+        f"    by_key.setdefault(row.{column}, []).append(row)\n"
+        f"{loop}\n"
+        f"    ...  # use by_key.get({value}, [])"
+    )
+
+
+def test_an_in_query_fix_keys_on_the_filter_that_reads_the_loop_variable() -> None:
+    found = fixes("DBA101_key_among_filters.py", "DBA101")
+    # the constant ``kind == "label"`` comes first; the key is computed from the owner
+    assert found["labelled_tags"] == _in_query(
+        "[str(owner.id) for owner in owners]",
+        "select(Tag).where(Tag.owner_id.in_(keys))",
+        "owner_id",
+        "for owner in owners:",
+        "str(owner.id)",
+    )
+    # ``tenant_id`` is the function's, the same for every member
+    assert found["tenant_members"] == _in_query(
+        "[int(member.key) for member in members]",
+        "select(Seat).where(Seat.member_id.in_(keys))",
+        "member_id",
+        "for member in members:",
+        "int(member.key)",
+    )
+
+
+def test_an_in_query_fix_prefers_the_tables_key_when_several_filters_read_the_item() -> None:
+    found = fixes("DBA101_key_among_filters.py", "DBA101")
+    assert found["tags_of_refs"] == _in_query(
+        "[ref.tag_id for ref in refs]",
+        "select(Tag).where(Tag.id.in_(keys))",
+        "id",
+        "for ref in refs:",
+        "ref.tag_id",
+    )
+    # none of them is the key: the first as written
+    assert found["seats_by_name_and_owner"] == _in_query(
+        "[name for name, owner in entries]",
+        "select(Seat).where(Seat.name.in_(keys))",
+        "name",
+        "for name, owner in entries:",
+        "name",
+    )

@@ -188,3 +188,29 @@ def test_a_loop_header_shows_the_binding_as_written() -> None:
     messages = {f.function: f.message for f in findings}
     assert "inside `for (const { recipientId } of links)`" in messages["recipientsOf"]
     assert "over `tags.map(({ id, name: label }) => ...)`" in messages["labelsOf"]
+
+
+def test_a_batched_fix_keys_on_the_filter_that_reads_the_loop_variable() -> None:
+    fixes = _fixes(SHAPES / "query_key_among_filters.ts", "DBA101")
+    # `teamId` comes first but is the function's; `id: Number(recipientId)` is per item
+    assert fixes["recipientsOfTeam"] == (
+        "const keys = links.map(({ recipientId }) => Number(recipientId));\n"
+        "const rows = await prisma.recipient.findMany({ where: { id: { in: keys } } }); "
+        "// one query for all of them\n"
+        + _BY_KEY.format(rows="rows", column="id")
+        + "for (const { recipientId } of links) {\n"
+        "  const related = byKey.get(Number(recipientId)) ?? [];\n"
+        "  // ...\n"
+        "}"
+    )
+    # both read the item: the row's id wins over the first written (`ownerId`)
+    assert fixes["documentsOf"].startswith(
+        "const keys = rows.map((row) => row.documentId);\n"
+        "const found = await prisma.document.findMany({ where: { id: { in: keys } } }); "
+    )
+    assert "byKey.get(row.documentId)" in fixes["documentsOf"]
+    # several read the item and none is the id: the first written, every time
+    assert fixes["invitesOf"].startswith(
+        "const keys = emails.map(({ address, team }) => team);\n"
+        "const rows = await db.select().from(invites).where(inArray(invites.team, keys)); "
+    )

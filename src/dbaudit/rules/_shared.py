@@ -108,15 +108,27 @@ def fixed_cost(cost: Cost) -> str:
     return str(max(total, 1))
 
 
+# columns that are the table's own key whatever the schema says (Django's ``pk`` alias)
+_KEY_COLUMNS = frozenset({"id", "pk"})
+
+
 def key_filter(op: DbOp | None, loop: Loop | None = None) -> Filter | None:
-    """The filter that ties a per-item query to the loop variable (``project_id == p.id``)."""
+    """The filter that ties a per-item query to the loop variable (``project_id == p.id``).
+
+    Of the equality / ``IN`` filters, the one whose value reads a name the loop binds
+    (``Number(recipientId)``, ``str(owner.id)``, not only a value that starts with it); when
+    several do, the one on the table's key, else the first as written. With no loop, or no
+    filter reading it, the first such filter.
+    """
     if op is None:
         return None
-    targets = set(loop.targets) if loop is not None else set()
-    for flt in op.filters:
-        base = flt.value.split(".")[0].split("[")[0]
-        if flt.op in {"==", "in"} and (not targets or base in targets):
-            return flt
+    keyed = [f for f in op.filters if f.op in {"==", "in"}]
+    names = set(loop.targets) if loop is not None else set()
+    readers = [f for f in keyed if ts.free_names(f.value) & names]
+    if readers:
+        return next((f for f in readers if f.column in _KEY_COLUMNS), readers[0])
+    if not names and keyed:
+        return keyed[0]
     return next((f for f in op.filters if f.op == "=="), None)
 
 

@@ -93,9 +93,9 @@ def _looks_like_key(name: str) -> bool:
     return name == "id" or name.endswith(("Id", "_id", "Ids", "_ids"))
 
 
-def _free_names(expression: str) -> set[str]:
+def free_names(expression: str) -> set[str]:
     """Names an expression reads (``Number(link.recipientId)`` -> Number, link): not the
-    properties after a dot, nor the words of a string."""
+    properties after a dot, nor the words of a string. Python's expressions read the same."""
     unquoted = re.sub(r"'[^']*'|\"[^\"]*\"", "", expression)
     return set(re.findall(r"(?<![\w$.])[A-Za-z_$][\w$]*", unquoted))
 
@@ -111,7 +111,7 @@ def item_key(flt: Filter | None, loop: Loop) -> tuple[str, str]:
     parameter = item_parameter(loop)
     value = flt.value if flt is not None else ""
     placeholder = bool(_PLACEHOLDER.match(value))
-    if value and not placeholder and _free_names(value) & set(loop.targets):
+    if value and not placeholder and free_names(value) & set(loop.targets):
         return parameter, value
     if destructures(loop):
         named_key = next((t for t in loop.targets if _looks_like_key(t)), "")
@@ -173,7 +173,7 @@ def batched_select_code(
     parameter, value = item_key(flt, loop)
     items, lines = _items_and_prelude(loop)
     # names the fix declares must not shadow the items or the loop's own bindings
-    taken = {items, *_free_names(parameter)}
+    taken = {items, *free_names(parameter)}
     keys = _keys(items, parameter, value, "keys" if "keys" not in taken else "itemKeys", lines)
     rows = "rows" if "rows" not in taken else "found"
     row = "row" if "row" not in taken else "foundRow"
