@@ -98,7 +98,12 @@ def project(pytester: pytest.Pytester) -> pytest.Pytester:
 def test_a_full_scan_with_a_filter_is_a_missing_index(project: pytest.Pytester) -> None:
     project.makepyfile(test_app=TESTS)
     result = project.runpytest_subprocess(
-        "--dbaudit-explain", "--dbaudit-json", "ev.json", "-p", "no:cacheprovider"
+        "--dbaudit-explain",
+        "--dbaudit-judge-test-code",  # the statements are sent from the test modules
+        "--dbaudit-json",
+        "ev.json",
+        "-p",
+        "no:cacheprovider",
     )
     result.assert_outcomes(passed=1, failed=3)
     result.stdout.fnmatch_lines(
@@ -187,7 +192,12 @@ def test_an_update_or_delete_is_planned_never_run_and_its_fix_ends_it(
     pytester.makepyfile(test_writes=WRITES)
     before = _file_snapshot(path)
     found = pytester.runpytest_subprocess(
-        "--dbaudit-explain", "--dbaudit-json", "ev.json", "-p", "no:cacheprovider"
+        "--dbaudit-explain",
+        "--dbaudit-judge-test-code",  # the statements are sent from the test modules
+        "--dbaudit-json",
+        "ev.json",
+        "-p",
+        "no:cacheprovider",
     )
     assert _file_snapshot(path) == before  # rows and catalog as they were
     found.assert_outcomes(passed=1, failed=2)

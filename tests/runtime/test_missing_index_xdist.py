@@ -45,7 +45,14 @@ def test_workers_send_counts_notes_and_findings(pytester: pytest.Pytester) -> No
     pytester.makeini("[pytest]\ndbaudit_slow_query_ms = 60000\n")
     pytester.makepyfile(**{f"test_m{n}": MODULE.format(n=n) for n in range(4)})
     result = pytester.runpytest_subprocess(
-        "-n", "2", "--dbaudit-explain", "--dbaudit-sarif", "out.sarif", "-p", "no:cacheprovider"
+        "-n",
+        "2",
+        "--dbaudit-explain",
+        "--dbaudit-judge-test-code",  # the statements are sent from the test modules
+        "--dbaudit-sarif",
+        "out.sarif",
+        "-p",
+        "no:cacheprovider",
     )
     result.assert_outcomes(passed=8, failed=4)
     result.stdout.fnmatch_lines(
