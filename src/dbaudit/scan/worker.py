@@ -39,7 +39,8 @@ class FileMeta:
     touches_db: bool = False
     skip_reason: str = ""
     suppressions: Suppressions = NO_SUPPRESSIONS
-    # analyzed, with a caveat the report lists (TypeScript syntax errors tree-sitter recovered)
+    # analyzed, with a caveat the report lists (TypeScript syntax errors tree-sitter recovered,
+    # aiosql .sql files a Python module loads that could not be read)
     notes: tuple[str, ...] = ()
     language: str = "python"
 
@@ -106,7 +107,7 @@ def analyze_bytes(display_path: str, data: bytes) -> tuple[FileMeta, Any]:
     try:
         if not frontend.might_touch_database(text):
             return FileMeta(lines=lines), None
-        module = frontend.parse_module(display_path, text)
+        outcome = frontend.parse(display_path, text)
     except frontend.ParseError as error:
         return FileMeta(lines=lines, skip_reason=str(error) or "cannot parse"), None
     except SyntaxError as error:
@@ -120,9 +121,11 @@ def analyze_bytes(display_path: str, data: bytes) -> tuple[FileMeta, Any]:
     except Exception as error:  # one bad file never stops the audit of the others
         reason = f"internal error while analyzing: {type(error).__name__}: {error}"
         return FileMeta(lines=lines, skip_reason=reason[:300]), None
+    module = outcome.module
     comments = comment_lines(text)
     suppressions = Suppressions(comments, _blocks(module)) if comments else NO_SUPPRESSIONS
-    return FileMeta(lines=lines, touches_db=True, suppressions=suppressions), module
+    meta = FileMeta(lines=lines, touches_db=True, suppressions=suppressions, notes=outcome.notes)
+    return meta, module
 
 
 def _analyze_script(display_path: str, data: bytes) -> tuple[FileMeta, Any]:

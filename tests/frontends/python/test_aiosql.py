@@ -298,3 +298,19 @@ def test_unparsable_sql_and_missing_paths_are_problems_not_errors(tmp_path: Path
     with contextlib.chdir(tmp_path):
         binding = ModuleQueries(ast.parse((tmp_path / "m.py").read_text()), "m.py", [])
     assert binding.problems == ("m.py: aiosql path missing not found",)
+
+
+def test_sql_files_the_audit_could_not_read_are_listed_in_the_report() -> None:
+    # the module whose queries object loads them is audited in part: its calls of the refused
+    # or unreadable queries are not seen, and the report has to say so
+    with contextlib.chdir(SHOP):
+        audit = run_static_audit(["."], AuditOptions(cwd=str(SHOP), use_cache=False, jobs=1))
+    reasons = {s.path: s.reason for s in audit.skipped if s.reason != "empty file"}
+    assert reasons == {
+        "shop/services/broken.py": "partly analyzed (aiosql: "
+        "shop/db/broken/bad.sql:1: aiosql refuses the query name '1st-query'; "
+        "shop/db/broken/bad.sql:7: query no_sql_here has no SQL; "
+        "shop/db/broken/latin1.sql: not valid UTF-8 (byte 23))"
+    }
+    assert "shop/services/broken.py" in {f.path for f in audit.files}
+

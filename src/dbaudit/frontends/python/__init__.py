@@ -1,5 +1,12 @@
-"""The Python frontend: ``parse_module(path, source)`` and the cheap pre-check."""
+"""The Python frontend: ``parse_module(path, source)`` (``parse`` adds the notes the report
+lists for the file) and the cheap pre-check."""
 
-from dbaudit.frontends.python.parser import ParseError, might_touch_database, parse_module
+from dbaudit.frontends.python.parser import (
+    ParseError,
+    ParseOutcome,
+    might_touch_database,
+    parse,
+    parse_module,
+)
 
-__all__ = ["ParseError", "might_touch_database", "parse_module"]
+__all__ = ["ParseError", "ParseOutcome", "might_touch_database", "parse", "parse_module"]

@@ -90,8 +90,38 @@ def might_touch_database(source: str) -> bool:
     return False
 
 
+# problems of a module's aiosql .sql files named in its note; the rest are counted
+MAX_NOTED_PROBLEMS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class ParseOutcome:
+    module: ModuleModel
+    # what the module was audited without, one line each: the .sql files its aiosql queries
+    # object loads that could not be read, so the calls of those queries are not seen
+    notes: tuple[str, ...] = ()
+
+
+def parse(path: str, source: str) -> ParseOutcome:
+    """``parse_module`` with the caveats the report lists for the file."""
+    tree = _syntax_tree(path, source)
+    walker = _ModuleWalker(path, source.splitlines())
+    module = walker.walk(tree)
+    problems = walker.ctx.aiosql.problems if walker.ctx.aiosql is not None else ()
+    if not problems:
+        return ParseOutcome(module)
+    shown = "; ".join(problems[:MAX_NOTED_PROBLEMS])
+    if len(problems) > MAX_NOTED_PROBLEMS:
+        shown += f"; {len(problems) - MAX_NOTED_PROBLEMS} more"
+    return ParseOutcome(module, (f"aiosql: {shown}",))
+
+
 def parse_module(path: str, source: str) -> ModuleModel:
     """Build the program model of one file. Raises ``ParseError`` on invalid Python."""
+    return parse(path, source).module
+
+
+def _syntax_tree(path: str, source: str) -> ast.Module:
     try:
         tree = ast.parse(source, filename=path)
     except (SyntaxError, ValueError) as error:  # ValueError: NUL bytes
@@ -101,8 +131,7 @@ def parse_module(path: str, source: str) -> ModuleModel:
         raise ParseError(f"syntax error{where}: {message}", (path, line or 0, 0, "")) from None
     except RecursionError:
         raise ParseError("too deeply nested to parse") from None
-    lines = source.splitlines()
-    return _ModuleWalker(path, lines).walk(tree)
+    return tree
 
 
 # --------------------------------------------------------------------------- helpers
@@ -1369,7 +1398,9 @@ class _FunctionWalker(FunctionEvents):
         self._fetches(node.iter)
         targets = _target_names(node.target)
         kind: LoopKind = "async for" if isinstance(node, ast.AsyncFor) else "for"
-        loop_id = self._open_loop(kind, node, node.iter, targets, iter_reads)
+        loop_id = self._open_loop(
+            kind, node, node.iter, targets, iter_reads, self._text(node.target)
+        )
         self.assigns.append(
             Assign(
                 targets,
@@ -1445,6 +1476,7 @@ class _FunctionWalker(FunctionEvents):
         iterable: ast.AST,
         targets: tuple[str, ...],
         reads: frozenset[str],
+        pattern: str = "",
     ) -> int:
         loop_id = len(self.loops)
         chunked = False
@@ -1469,6 +1501,7 @@ class _FunctionWalker(FunctionEvents):
                 constant_size=constant_size,
                 is_async=kind == "async for",
                 branch_depth=len(self.branch),
+                pattern=pattern,
             )
         )
         self.loop_stack.append(loop_id)
@@ -1562,6 +1595,7 @@ class _FunctionWalker(FunctionEvents):
                 generator.iter,
                 targets,
                 iter_names,
+                self._text(generator.target),
             )
             self.assigns.append(
                 Assign(
