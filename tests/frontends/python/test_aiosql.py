@@ -314,3 +314,23 @@ def test_sql_files_the_audit_could_not_read_are_listed_in_the_report() -> None:
     }
     assert "shop/services/broken.py" in {f.path for f in audit.files}
 
+
+def test_a_sql_file_outside_the_working_directory_is_named_by_its_absolute_path(
+    tmp_path: Path,
+) -> None:
+    # as the audit names the files it reads: relative only under the working directory
+    (tmp_path / "sql").mkdir()
+    (tmp_path / "sql" / "q.sql").write_text("-- name: 1st\nSELECT 1;\n")
+    (tmp_path / "m.py").write_text("import aiosql\nq = aiosql.from_path('sql', 'asyncpg')\n")
+    with contextlib.chdir(SHOP):
+        (problem,) = load_path(str(tmp_path / "sql")).problems
+        binding = ModuleQueries(
+            ast.parse("import aiosql\nq = aiosql.from_path('x', 'asyncpg')\n"),
+            str(tmp_path / "m.py"),
+            [],
+        )
+    assert (
+        problem
+        == f"{(tmp_path / 'sql' / 'q.sql').as_posix()}:1: aiosql refuses the query name '1st'"
+    )
+    assert binding.problems == (f"{(tmp_path / 'm.py').as_posix()}: aiosql path x not found",)

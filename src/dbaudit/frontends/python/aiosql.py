@@ -40,6 +40,7 @@ from sqlglot import exp
 
 from dbaudit.frontends.python.sql_text import looks_like_sql, sql_facts
 from dbaudit.model import DbOpKind, Import
+from dbaudit.scan.discovery import display_path
 from dbaudit.sql.extract import ExtractError
 from dbaudit.sql.extract import parse as parse_sql
 from dbaudit.sql.fingerprint import statement_kind
@@ -253,7 +254,7 @@ def _load_path(
     problems: list[str] = []
     root = path if os.path.isdir(path) else os.path.dirname(path)
     for file, _, size in stamp:
-        shown = os.path.relpath(file, cwd) if os.path.isabs(file) else file
+        shown = display_path(file, cwd)
         if size > _MAX_FILE_BYTES:
             problems.append(f"{shown}: too large to read ({size} bytes)")
             continue
@@ -515,7 +516,7 @@ def _dotted(node: ast.AST) -> str | None:
 
 
 def _shown(path: str) -> str:
-    return os.path.relpath(path) if os.path.isabs(path) else path
+    return display_path(path, os.getcwd())
 
 
 # ---------------------------------------------------------------------- following imports
