@@ -105,6 +105,41 @@ def test_each_select_update_and_delete_once_other_writes_and_ignored_never() -> 
     assert statements_to_explain(plain.events) == []
 
 
+def test_a_string_of_several_statements_is_never_planned(pg_url: str) -> None:
+    # psycopg2 sends a string with no parameters bound by the server as one simple query: after
+    # "EXPLAIN <the first>", a COMMIT in it would end the read-only transaction and the
+    # statements after it would run for real, on the user's database
+    import psycopg2
+
+    owner = psycopg2.connect(pg_url)
+    owner.autocommit = True
+    owner.cursor().execute(
+        "CREATE TABLE several (id int, v int); "
+        "INSERT INTO several SELECT g, g FROM generate_series(1, 10) AS g"
+    )
+    connection = instrument(psycopg2.connect(pg_url))
+    try:
+        with profile(keep_params=True) as unit:
+            connection.cursor().execute(
+                "UPDATE several SET v = 0 WHERE v = %s; COMMIT; DELETE FROM several WHERE id > %s",
+                (1, 5),
+            )
+            connection.cursor().execute("SELECT v FROM several WHERE id = %s; SELECT 1", (1,))
+        connection.rollback()
+        owner.cursor().execute(
+            "TRUNCATE several; INSERT INTO several SELECT g, g FROM generate_series(1, 10) AS g"
+        )
+        assert statements_to_explain(unit.events) == []
+        plans.check_unit(unit, find_targets([connection]))
+        cursor = owner.cursor()
+        cursor.execute("SELECT count(*), sum(v) FROM several")
+        assert cursor.fetchone() == (10, 55)
+    finally:
+        connection.close()
+        owner.cursor().execute("DROP TABLE several")
+        owner.close()
+
+
 def test_targets_come_from_postgresql_engines_urls_and_connections() -> None:
     sqlite_engine = create_engine("sqlite://")
     pg_engine = create_engine("postgresql+psycopg://postgres:secret@127.0.0.1:5432/test")

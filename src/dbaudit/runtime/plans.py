@@ -196,8 +196,9 @@ def statements_to_explain(
 ) -> list[tuple[QueryEvent, list[QueryEvent]]]:
     """Each distinct SELECT, and UPDATE or DELETE with a WHERE, of a unit once: (the first
     execution that kept its statement, every execution of that fingerprint). Other writes,
-    failed statements, executemany batches, statements inside ``ignore()`` and those matching
-    ``ignore_sql`` (fnmatch on the normalised SQL) are left out (pure)."""
+    strings of several statements, failed statements, executemany batches, statements inside
+    ``ignore()`` and those matching ``ignore_sql`` (fnmatch on the normalised SQL) are left out
+    (pure)."""
     groups: dict[str, list[QueryEvent]] = {}
     for event in events:
         fp = event.fingerprint
@@ -218,6 +219,11 @@ def statements_to_explain(
 
 
 def _plannable(fp: Fingerprint) -> bool:
+    if ";" in fp.text:  # literals are "?" there: a ";" separates statements
+        # EXPLAIN covers the first statement only: the rest would run for real (a simple-query
+        # driver, psycopg2, sends them all), and a COMMIT among them would end the read-only
+        # transaction before a write that follows it
+        return False
     return fp.kind == "select" or (fp.kind in PLANNED_WRITES and has_where(fp.text))
 
 
