@@ -175,3 +175,18 @@ def test_an_in_query_fix_prefers_the_tables_key_when_several_filters_read_the_it
         "for name, owner in entries:",
         "name",
     )
+
+
+def test_a_nested_tuple_target_is_written_as_the_loop_wrote_it() -> None:
+    found = fixes("DBA101_tuple_loop_targets.py", "DBA101")
+    # enumerate's position is not the key: the keys walk the pairs themselves
+    assert found["seats_of_nested_pairs"] == (
+        "keys = [seat_id for seat_id, row in grid]\n"
+        "rows = session.scalars(select(Seat).where(Seat.id.in_(keys))).all()"
+        "  # one query for all of them\n"
+        "by_key: dict = {}\n"
+        "for found_row in rows:\n"
+        "    by_key.setdefault(found_row.id, []).append(found_row)\n"
+        "for i, (seat_id, row) in enumerate(grid):\n"
+        "    ...  # use by_key.get(seat_id, [])"
+    )

@@ -39,8 +39,22 @@ _PYTHON_NAMES = re.compile(r"(?<![\w.])[A-Za-z_]\w*")
 
 
 def _binding(loop: Loop) -> str:
-    """The Python loop target as written: ``user``, ``user_id, name``, ``i, (a, b)``."""
-    return loop.pattern or ", ".join(loop.targets) or "_"
+    """The Python loop target as written: ``user``, ``user_id, name``, ``i, (a, b)``; a tuple
+    written in parentheses whole (``for (book, copy) in ...``) without them."""
+    binding = loop.pattern or ", ".join(loop.targets) or "_"
+    if binding.startswith("(") and binding.endswith(")") and _closes_at_end(binding):
+        return binding[1:-1].strip() or "_"
+    return binding
+
+
+def _closes_at_end(text: str) -> bool:
+    """Whether the bracket that opens ``text`` closes at its last character."""
+    depth = 0
+    for index, char in enumerate(text):
+        depth += {"(": 1, "[": 1, ")": -1, "]": -1}.get(char, 0)
+        if depth == 0:
+            return index == len(text) - 1
+    return False
 
 
 def _top_level_parts(binding: str) -> list[str]:
