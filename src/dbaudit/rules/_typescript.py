@@ -514,7 +514,7 @@ _CLOSERS = {"(": ")", "[": "]", "{": "}"}
 def where_text(op: DbOp) -> str:
     """The query's condition as written (``.where(and(eq(...), isNull(...)))``'s argument,
     Prisma's ``where: {...}``), when the excerpt holds it whole; "" otherwise."""
-    match = _WHERE.search(op.text)
+    match = next((m for m in _WHERE.finditer(op.text) if _own_where(op.text, m)), None)
     if match is None:
         return ""
     start = match.end()
@@ -537,6 +537,25 @@ def where_text(op: DbOp) -> str:
             # a callback (``where: (t, { eq }) => ...``) does not go into ``.where()``
             return "" if "=>" in found.split("(", 1)[0] or found.startswith("(") else found
     return ""
+
+
+def _own_where(text: str, match: re.Match[str]) -> bool:
+    """Whether a ``where`` is the query's own: a step of the chain (``.where(``, outside any
+    bracket) or a key of the options object (``findMany({ where:``), not the ``where`` of an
+    include, a ``with`` or a subquery, which picks other rows."""
+    depth = 0
+    quote = ""
+    for index, char in enumerate(text[: match.start() + 1]):
+        if quote:
+            if char == quote and text[index - 1] != "\\":
+                quote = ""
+        elif char in "'\"`":
+            quote = char
+        elif char in _CLOSERS:
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+    return depth == (0 if match.group(1) == "(" else 2)
 
 
 def _dropped_conditions(op: DbOp) -> bool:
