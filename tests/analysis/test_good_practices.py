@@ -57,3 +57,30 @@ def test_per_item_queries_are_not_good_practice() -> None:
         """
     )
     assert found == set()
+
+
+def test_prisma_relation_filters_are_no_joined_lookup() -> None:
+    # ``recipients: { some: ... }`` filters envelopes by their recipients: no related row is
+    # fetched, so it is no "related rows fetched with JOINs" (the relations are in DbOp.joins
+    # for DBA105, which must know the tables the query reads)
+    from dbaudit.frontends.typescript import parse
+
+    source = textwrap.dedent(
+        """
+        import { PrismaClient } from "@prisma/client";
+        const prisma = new PrismaClient();
+
+        export async function pending(teamId: number) {
+          return prisma.envelope.findMany({
+            where: {
+              teamId,
+              recipients: { some: { signedAt: null } },
+              team: { is: { disabled: false } },
+            },
+            take: 20,
+          });
+        }
+        """
+    )
+    program = Program([parse("app.ts", source).module])
+    assert [p.kind for p in good_practices(program)] == []

@@ -88,13 +88,16 @@ def _op_practices(program: Program, ref: FunctionRef) -> Iterator[GoodPractice]:
                 f"relationships {', '.join(op.eager_loads)} of {table} loaded eagerly",
                 f"{1 + len(op.eager_loads)} queries for N rows",
             )
-        if len(op.joins) >= 2 and op.kind in READ_KINDS and not op.window:
+        # a Prisma op's joins are its relation filters (``recipients: { some: ... }``): they
+        # pick the rows, they fetch no related one
+        joined = op.joins if op.library != "prisma" else ()
+        if len(joined) >= 2 and op.kind in READ_KINDS and not op.window:
             yield _practice(
                 program,
                 ref,
                 op,
                 "joined lookup",
-                f"{table} and {len(op.joins)} related rows fetched with JOINs in one query",
+                f"{table} and {len(joined)} related rows fetched with JOINs in one query",
                 "1 query",
             )
 
