@@ -9,7 +9,6 @@ import pytest
 django = pytest.importorskip("django")
 
 
-
 @pytest.fixture(scope="module")
 def connections(django_databases: None) -> Any:
     from django.db import connections as django_connections
@@ -109,3 +108,33 @@ def test_harness_savepoints_are_ignored_and_not_counted(connections: Any, alias:
         ("RELEASE SAVEPOINT ?", "django", False),
     ]
     assert (len(events), counted(unit)) == (6, unit.query_count - 3)
+
+
+def test_a_statement_with_no_python_frame_above_the_cursor_runs(
+    connections: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A thread whose target is the cursor's own ``execute`` (started from C, so no Python
+    frame calls it): the label's look above the cursor's frames finds nothing there, and the
+    statement runs and is recorded as any other."""
+    import _thread
+    import sys
+    import time
+
+    from dbaudit.runtime import profile
+
+    connection = connections["default"]
+    failures: list[Any] = []
+    monkeypatch.setattr(sys, "unraisablehook", failures.append)
+    connection.inc_thread_sharing()
+    try:
+        with profile(threads=True) as unit, connection.cursor() as cursor:
+            _thread.start_new_thread(cursor.execute, ("SELECT 41 + 1",))
+            deadline = time.monotonic() + 30  # the thread's end, or its failure, is awaited
+            while not (unit.events or failures) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            row = cursor.fetchone()
+    finally:
+        connection.dec_thread_sharing()
+    assert [failure.exc_value for failure in failures] == []
+    assert row == (42,)
+    assert [e.fingerprint.text for e in unit.events] == ["SELECT ? + ?"]

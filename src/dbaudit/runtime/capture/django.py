@@ -54,7 +54,10 @@ def _wrapper(execute: Any, sql: str, params: Any, many: bool, context: Any) -> A
     if sql[:6] == "SELECT":  # Django's ORM spells it so; a lazy load is never anything else
         # from three frames up: Django's _execute_with_wrappers and CursorWrapper.execute tell
         # nothing (sys._getframe skips them in C, the walk's costliest steps are its frames)
-        relationship = lazy_load_label(sys._getframe(3))
+        try:
+            relationship = lazy_load_label(sys._getframe(3))
+        except ValueError:  # no Python frame called the cursor (a thread started on execute)
+            relationship = None
     elif sql[:4] in _HARNESS_HEADS and _from_harness(sql):  # a slice and a set lookup for others
         state = _units._State(state.unit, True)
         source = HARNESS_SOURCE
