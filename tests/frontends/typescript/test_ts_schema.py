@@ -137,3 +137,5 @@ def test_expression_and_partial_indexes_keep_their_sql() -> None:
     assert lower.predicate is None
     plain = indexes["subscribers_pageId_idx"]
     assert [k.column for k in plain.keys] == ["page_id"] and plain.predicate is None
+    vip = indexes["subscribers_vip_idx"]
+    assert vip.predicate == "tags @> '{vip}'"

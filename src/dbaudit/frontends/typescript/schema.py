@@ -46,7 +46,7 @@ class DrizzleTable:
     span: Span
     columns: list[_Column] = field(default_factory=list)
     # (name, keys, unique, predicate): a key is a property, or an expression from ``sql``
-    # with ``{prop}`` where it reads a column; the predicate is written the same way
+    # with ``${.prop}`` where it reads a column; the predicate is written the same way
     indexes: list[tuple[str, tuple[str, ...], bool, str]] = field(default_factory=list)
     relationships: list[Relationship] = field(default_factory=list)
 
@@ -310,11 +310,12 @@ def _extras(node: Node, src: Source, table: DrizzleTable) -> None:
 
 _EXPRESSION = "="  # marks an index key that is an expression, not a property
 _INTERPOLATED_COLUMN = re.compile(r"\$\{\s*[\w$]+\.([\w$]+)\s*\}")
-_PLACEHOLDER = re.compile(r"\{([\w$]+)\}")
+# ``${.email}``: no JavaScript interpolation reads so, and no SQL braces (``'{vip}'``) look so
+_PLACEHOLDER = re.compile(r"\$\{\.([\w$]+)\}")
 
 
 def _sql_template(node: Node, src: Source) -> str:
-    """``sql`LOWER(${t.email})` `` -> ``LOWER({email})``; "" for anything else."""
+    """``sql`LOWER(${t.email})` `` -> ``LOWER(${.email})``; "" for anything else."""
     if node.type != "call_expression":
         return ""
     function = node.child_by_field_name("function")
@@ -323,11 +324,11 @@ def _sql_template(node: Node, src: Source) -> str:
         return ""
     if template.type != "template_string":
         return ""
-    return _INTERPOLATED_COLUMN.sub(r"{\1}", src.text(template)[1:-1])
+    return _INTERPOLATED_COLUMN.sub(r"${.\1}", src.text(template)[1:-1])
 
 
 def _columns_in(expression: str, sql_of: dict[str, str]) -> str:
-    """``LOWER({email})`` with the property's SQL column name: ``LOWER(email)``."""
+    """``LOWER(${.email})`` with the property's SQL column name: ``LOWER(email)``."""
     return _PLACEHOLDER.sub(lambda m: sql_of.get(m.group(1), m.group(1)), expression)
 
 
