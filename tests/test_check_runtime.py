@@ -295,9 +295,17 @@ def test_several_events_files_and_a_suite_run_from_a_subfolder(
         assert code == 0 and document["findings"] == []
 
 
+# the slow statement is the application's (one a test sends itself is test code: advisory)
+SLOW_APP = """\
+def count_slowly(conn):
+    return conn.execute("SELECT pg_sleep(0.02), count(*) FROM items").fetchone()
+"""
+
 SLOW_TESTS = """\
 def test_slow(conn):
-    conn.execute("SELECT pg_sleep(0.02), count(*) FROM items").fetchone()
+    from app.slow import count_slowly
+
+    count_slowly(conn)
 """
 
 
@@ -306,12 +314,13 @@ def test_slow_queries_gate_unless_ignored(
 ) -> None:
     """DBA302 depends on the machine's speed; a check can leave it out by its runtime code."""
     (project / "app" / "dal.py").write_text('"""Nothing here yet."""\n')
+    (project / "app" / "slow.py").write_text(SLOW_APP)
     (project / "tests" / "test_app.py").write_text(SLOW_TESTS)
     (project / "pytest.ini").write_text(INI.replace("60000", "1"))  # 20 ms sleep: always over
     run_suite(project, pg_url, "events.json")
     code, document = check_json(capsys, "--runtime", "events.json")
     assert code == 1
-    assert findings_of(document) == [("DBA302", "test_slow", "runtime", True)]
+    assert findings_of(document) == [("DBA302", "count_slowly", "runtime", True)]
     assert main(["check", "--runtime", "events.json", "--ignore", "DBA302"]) == 0
     assert main(["check", "app", "--runtime", "events.json", "--ignore", "DBA3", "--no-cache"]) == 0
     # a runtime-only code in --select keeps the static audit's findings out too
@@ -322,7 +331,7 @@ def test_slow_queries_gate_unless_ignored(
         capsys, "app", "--runtime", "events.json", "--select", "DBA302", "--no-cache"
     )
     assert code == 1
-    assert findings_of(document) == [("DBA302", "test_slow", "runtime", True)]
+    assert findings_of(document) == [("DBA302", "count_slowly", "runtime", True)]
 
 
 SARIF_SCHEMA = Path(__file__).parent / "report" / "schemas" / "sarif-schema-2.1.0.json"
@@ -445,3 +454,37 @@ def test_check_help_documents_the_runtime_gate(capsys: pytest.CaptureFixture[str
     assert "pytest --dbaudit-json dbaudit-events.json" in out
     assert "dbaudit check app --runtime dbaudit-events.json --baseline" in out
     assert "2  usage error, or an events file that cannot be read" in out
+
+
+# A test's own setup loop: the plugin reports it, located in test code, and does not fail it.
+SETUP_LOOP_TEST = """\
+import os
+
+ITEMS = int(os.environ["DBAUDIT_TEST_ITEMS"])
+
+
+def test_reads_each_item_itself(conn):
+    for item_id in range(ITEMS):
+        conn.execute("SELECT id, owner FROM items WHERE id = %s", (item_id,)).fetchone()
+"""
+
+
+def test_findings_the_plugin_located_in_test_code_are_advisory_in_the_gate(
+    project: Path, pg_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (project / "tests" / "test_app.py").write_text(SETUP_LOOP_TEST)
+    events = run_suite(project, pg_url, "events.json")  # the suite passes: test code
+    marked = [
+        finding
+        for unit in json.loads(events.read_text())["units"]
+        for finding in unit["findings"]
+    ]
+    assert [f["rule"] for f in marked] == ["DBA101"] and marked[0]["test_code"]
+    code, document = check_json(capsys, "--runtime", "events.json")
+    assert code == 0  # as the static audit's findings in tests: info, never failing
+    assert document["findings"] == []  # a check lists what fails it
+    assert main(["report", "events.json", "--format", "json"]) == 0
+    findings = json.loads(capsys.readouterr().out)["findings"]
+    assert isinstance(findings, list)
+    assert [(f["rule"], f["severity"]) for f in findings] == [("DBA101", "info")]
+    assert "located in test code" in findings[0]["problem"]

@@ -8,7 +8,7 @@ dataclasses, so one ``Audit`` object can carry everything a report shows (DESIGN
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import IntEnum
 from typing import Literal
 
@@ -108,6 +108,14 @@ class Finding:
     problem: str = ""  # the longer explanation a report prints under the message
     evidence: RuntimeEvidence | None = None
     signature: CallSignature | None = None  # None when not known (runtime and live findings)
+
+    def advisory(self, why: str) -> Finding:
+        """This finding reported as info, with ``why`` added to its problem: code that runs
+        once (tests, migrations) is no place where a repeated query costs a user anything.
+        Info never fails ``dbaudit check``."""
+        if self.severity <= Severity.INFO:
+            return self
+        return replace(self, severity=Severity.INFO, problem=f"{self.problem} {why}".strip())
 
     def baseline_key(self) -> str:
         """Stable across moves: rule, file, function and the code's shape, never line numbers."""

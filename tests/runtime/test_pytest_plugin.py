@@ -827,9 +827,18 @@ def test_findings_in_test_code_and_the_baseline(setup_project: pytest.Pytester) 
 
 def test_judge_test_code_restores_the_failures(setup_project: pytest.Pytester) -> None:
     flag = setup_project.runpytest_subprocess(
-        "--dbaudit", "--dbaudit-judge-test-code", "-p", "no:cacheprovider", "test_setup.py"
+        "--dbaudit",
+        "--dbaudit-judge-test-code",
+        "--dbaudit-json",
+        "judged.json",
+        "-p",
+        "no:cacheprovider",
+        "test_setup.py",
     )
     flag.assert_outcomes(failed=5)
+    # judged here, so judged by ``dbaudit check --runtime`` too: no finding carries the mark
+    judged = json.loads((setup_project.path / "judged.json").read_text())
+    assert not [f for unit in judged["units"] for f in unit["findings"] if "test_code" in f]
     flag.stdout.fnmatch_lines(
         [
             f"*dbaudit DBA101 at test_setup.py:{TEST_LOOP_LINE} (test_loop_in_the_test*): N+1*",

@@ -6,11 +6,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from dbaudit.analysis.cost import Cost
 from dbaudit.analysis.program import Program, Reach, is_one_off_module
-from dbaudit.findings import Finding, GoodPractice, Severity
+from dbaudit.findings import Finding, GoodPractice
 from dbaudit.model import ModuleModel
 
 __all__ = ["AnalysisResult", "Cost", "Program", "Reach", "analyze"]
@@ -45,10 +45,10 @@ def analyze(
 
 def _one_off(finding: Finding) -> Finding:
     """Tests and migrations run once, not per request: their findings are advisory."""
-    if finding.severity <= Severity.INFO:
-        return finding
-    note = " Reported as info: this is test or migration code, which runs once, not per request."
-    return replace(finding, severity=Severity.INFO, problem=finding.problem + note)
+    return finding.advisory(ONE_OFF_NOTE)
+
+
+ONE_OFF_NOTE = "Reported as info: this is test or migration code, which runs once, not per request."
 
 
 def _deduplicate(findings: list[Finding]) -> list[Finding]:

@@ -177,6 +177,17 @@ def finding_to_dict(finding: Finding) -> dict[str, Any]:
 
 
 def finding_from_dict(data: Mapping[str, Any]) -> Finding:
+    """A finding of an events file; one the pytest plugin located in test code (``"test_code"``:
+    why) is advisory, as the static audit's findings in tests are: reported, never failing
+    ``dbaudit check``."""
+    finding = _finding_from_dict(data)
+    reason = data.get("test_code")
+    if reason:
+        return finding.advisory(f"Reported as info: it is located in test code ({reason}).")
+    return finding
+
+
+def _finding_from_dict(data: Mapping[str, Any]) -> Finding:
     fix = data.get("fix")
     evidence = data.get("evidence")
     return Finding(

@@ -703,11 +703,13 @@ class DbauditPlugin:
             self._write_sarif(self.settings.sarif_path)
 
     def _write_events(self, path: str) -> None:
-        """As ``export.write``, with ``"test_code"`` (why) on each finding located in test code."""
+        """As ``export.write``, with ``"test_code"`` (why) on each finding located in test code
+        that the run did not judge (which ``dbaudit check --runtime`` then takes as info; a run
+        with ``--dbaudit-judge-test-code`` marks none, so the gate fails where the tests did)."""
         from dbaudit.runtime import export
 
         units = [export.unit_to_dict(unit) for unit in self.units]
-        for unit in units:
+        for unit in units if not self.settings.judge_test_code else ():
             for finding in unit["findings"]:
                 reason = self.test_code_reason(finding["path"])
                 if reason:
