@@ -475,9 +475,7 @@ def test_findings_the_plugin_located_in_test_code_are_advisory_in_the_gate(
     (project / "tests" / "test_app.py").write_text(SETUP_LOOP_TEST)
     events = run_suite(project, pg_url, "events.json")  # the suite passes: test code
     marked = [
-        finding
-        for unit in json.loads(events.read_text())["units"]
-        for finding in unit["findings"]
+        finding for unit in json.loads(events.read_text())["units"] for finding in unit["findings"]
     ]
     assert [f["rule"] for f in marked] == ["DBA101"] and marked[0]["test_code"]
     code, document = check_json(capsys, "--runtime", "events.json")
