@@ -190,3 +190,16 @@ def test_a_nested_tuple_target_is_written_as_the_loop_wrote_it() -> None:
         "for i, (seat_id, row) in enumerate(grid):\n"
         "    ...  # use by_key.get(seat_id, [])"
     )
+
+
+def test_a_helpers_write_is_keyed_by_what_the_loop_passes_for_its_parameter() -> None:
+    found = fixes("DBA103_helper_parameter_key.py", "DBA103")
+    assert found["detach_renders"] == (
+        "with session.begin():  # one transaction: atomic\n"
+        "    session.execute(\n"
+        "        update(Render)\n"
+        "        .where(Render.id.in_([render.id for render in renders])).values(...)\n"
+        "    )"
+    )
+    assert "in_([owner.account_id for owner in owners])" in found["purge_owners"]
+    assert "in_([member_id for member_id in member_ids])" in found["reset_each"]

@@ -55,7 +55,7 @@ from dbaudit.analysis.program import (
     through,
 )
 from dbaudit.findings import CallHop, Finding, Fix, Severity
-from dbaudit.model import DbOp, Function, Loop, Span
+from dbaudit.model import DbOp, Filter, Function, Loop, Span
 from dbaudit.rules import _typescript as ts
 from dbaudit.rules._shared import (
     fixed_cost,
@@ -72,11 +72,11 @@ NAME = "per-item-writes"
 CATEGORY = "queries"
 
 
-def _bulk_code(op: DbOp | None, loop: Loop) -> str:
+def _bulk_code(op: DbOp | None, loop: Loop, key: Filter | None = None) -> str:
     table = op.tables[0] if op is not None and op.tables else "Model"
     library = op.library if op is not None else "sqlalchemy"
     kind = op.kind if op is not None else "update"
-    flt = key_filter(op, loop)
+    flt = key or key_filter(op, loop)
     each, value = python_items_clause(loop, flt.value if flt else "")
     column = flt.column if flt else "id"
     if library == "django":
@@ -109,13 +109,15 @@ def _bulk_code(op: DbOp | None, loop: Loop) -> str:
     )
 
 
-def _fix(op: DbOp | None, loop: Loop, item: str, lang: str) -> Fix:
+def _fix(op: DbOp | None, loop: Loop, item: str, lang: str, key: Filter | None = None) -> Fix:
+    """``key``: the write's key filter in the loop's own terms, when the write is a helper's
+    (whose filter reads its parameter, a name the loop does not have)."""
     if not ts.is_typescript(lang):
         return Fix(
             f"Collect the keys of every {item} and write them with one statement "
             "(UPDATE/DELETE ... WHERE id IN (...), INSERT of a list of rows, executemany, "
             "bulk_create/bulk_update) inside one transaction.",
-            _bulk_code(op, loop),
+            _bulk_code(op, loop, key),
         )
     upsert = ts.upsert_library(op)
     if op is not None and upsert:
@@ -148,7 +150,7 @@ def _fix(op: DbOp | None, loop: Loop, item: str, lang: str) -> Fix:
     return Fix(
         f"Collect the keys of every {item} and write them with one statement ({how}): one "
         "round trip, and atomic without a transaction.",
-        ts.bulk_write_code(op, loop, key_filter(op, loop)),
+        ts.bulk_write_code(op, loop, key or key_filter(op, loop)),
         lang,
     )
 
@@ -162,6 +164,7 @@ def _finding(
     chain: tuple[CallHop, ...],
     what: str,
     commits: bool,
+    key: Filter | None = None,
 ) -> Finding:
     inner = loops[-1]
     cost = program.reach(ref).cost
@@ -186,7 +189,7 @@ def _finding(
         query_cost=str(cost),
         fixed_query_cost=fixed_cost(cost),
         call_chain=chain,
-        fix=_fix(op, inner, item, language(ref)),
+        fix=_fix(op, inner, item, language(ref), key),
         problem=(
             f"`{fn_name(ref)}` writes {table} row by row{commit_note}. That is one round trip "
             f"per {item} ({cost} in total) where a single bulk statement needs one."
@@ -256,8 +259,17 @@ def check(program: Program) -> Iterator[Finding]:
                 *reach.chain,
             )
             commits = _commits(program, target)
+            key = program.key_in_caller(call, target)  # the helper's parameter, as passed
             yield _finding(
-                program, ref, reach.first_op, loops, call.span, chain, f"`{call.callee}`", commits
+                program,
+                ref,
+                reach.first_op,
+                loops,
+                call.span,
+                chain,
+                f"`{call.callee}`",
+                commits,
+                key,
             )
         yield from _django_saves(program, ref)
 
