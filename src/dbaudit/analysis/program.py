@@ -103,6 +103,9 @@ class Reach:
     # only reads rows: no writes, no refresh/flush of session state, and no awaited call that
     # leaves the tree (HTTP, queues, caches): safe to reorder or run concurrently
     pure_reads: bool = False
+    # some query runs on every call: one outside any conditional branch, in the function or in
+    # a helper it calls outside one (``cost.conditional`` says only that some query may not)
+    certain: bool = False
 
     @property
     def queries(self) -> bool:
@@ -196,7 +199,10 @@ class Program:
         awaited_events = 0
         first_call: Call | None = None
         first_target: FunctionRef | None = None
+        certain = False
         for op in fn.db_ops:
+            if op.kind != "flush" and not op.branch:
+                certain = True
             if op.kind in WRITE_KINDS:
                 writes = True
             else:
@@ -233,6 +239,7 @@ class Program:
             reads |= sub.reads
             writes |= sub.writes
             batched_only &= sub.batched_only
+            certain |= sub.certain and not call.branch
             monomial, multiplier = loop_levels(fn, call.loops)
             term = sub.cost.shifted(monomial, multiplier)
             if call.branch:
@@ -290,6 +297,7 @@ class Program:
             first_call,
             first_target,
             pure_reads,
+            certain,
         )
 
     def reads_by_its_sql(self, call: Call, target: FunctionRef) -> bool:

@@ -84,8 +84,8 @@ def check(program: Program) -> Iterator[Finding]:
             reach = program.reach(target)
             if not reach.queries or not reach.reads:
                 continue  # write-only helpers: DBA103
-            if reach.cost.conditional and len(reach.chain) >= 3:
-                continue  # a query three calls down behind a condition: too weak to report
+            if reach.cost.conditional and not reach.certain and len(reach.chain) >= 3:
+                continue  # every query three calls down is behind a condition: too weak
             inner = loops[-1]
             header = loop_header(inner, language(ref))
             if reach.batched_only and any(loop.chunked for loop in loops):
