@@ -43,7 +43,7 @@ counts, credits, recent = await asyncio.gather(
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from dbaudit.analysis.program import Program
 from dbaudit.analysis.sequences import QueryEvent, sequential_groups
@@ -87,7 +87,7 @@ def check(program: Program) -> Iterator[Finding]:
                     for e in events
                 ]
             else:
-                session_note = "They use separate sessions/connections, so they can overlap."
+                session_note = _separate_note(events)
                 wrapper = ""
                 calls = [f"    {_call_text(e)}," for e in events]
             if not ts.is_typescript(lang):
@@ -159,3 +159,17 @@ def _typescript_fix(handle: str, events: tuple[QueryEvent, ...], lang: str) -> t
         summary = f"Run them concurrently with Promise.all. {note}"
     code = ts.promise_all_code([e.targets for e in events], calls)
     return Fix(summary, code, lang), note
+
+
+def _separate_note(events: Sequence[QueryEvent]) -> str:
+    """What running them at once needs, when they do not all name one session: each names a
+    session or connection of its own (they can overlap as they are), or some go through an
+    object (``self._profiles_repo``, a repository) that may hold the very connection the others
+    use, which is common (repositories built on the request's one connection)."""
+    if all(e.session and not e.session.startswith("self") for e in events):
+        return "They use separate sessions/connections, so they can overlap."
+    return (
+        "One session or connection runs one statement at a time: if these share one (objects "
+        "such as repositories built on the request's connection often do), give each query its "
+        "own session or pool connection before gathering, or join them into one query."
+    )
