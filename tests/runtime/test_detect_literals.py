@@ -26,7 +26,10 @@ IDS = list(range(1, ROWS + 1))
 
 
 def rules(unit: Unit) -> list[str]:
-    return sorted(f.rule for f in unit.findings)
+    # what the loops do, not how fast the machine ran them: a first asyncpg statement (type
+    # introspection) can pass the 100 ms slow-query threshold on a busy machine (DBA302 has
+    # tests of its own)
+    return sorted(f.rule for f in unit.findings if f.rule != "DBA302")
 
 
 def chunks(size: int) -> Iterator[list[int]]:
