@@ -74,7 +74,7 @@ import sys
 import sysconfig
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from types import CodeType, FrameType
 from typing import Any
@@ -457,41 +457,67 @@ def run_pg_psycopg(tool: str, queries: int, rounds: int, url: str) -> Measured:
 def run_reference(tool: str, queries: int, rounds: int, url: str) -> Measured:
     """Timing per pass (not per query) over every read operation, naive and optimized, each
     operation one unit. Writes are left out: they need a restore between passes."""
-    from dbaudit.reference.render_platform import naive, optimized
-    from dbaudit.reference.render_platform.operations import OPERATIONS
-
     dataset = load_reference_dataset(url)
 
     async def main() -> Measured:
+        async with ReferenceApp.opened(url, dataset) as app:
+            passes = reference_passes(queries)
+            switches = [engine_switch(tool, engine) for engine in app.engines]
+
+            def switch(mode: str) -> None:
+                for each in switches:
+                    each(mode)
+
+            async def one_pass(mode: str, block: Block) -> Timing:
+                clock = Clock()
+                for _ in range(passes):
+                    await app.run_once(block)
+                return clock.per(passes)
+
+            return await alternate_async(
+                tool, rounds, one_pass, switch, passes * app.statements_per_run
+            )
+
+    return asyncio.run(main())
+
+
+@dataclass
+class ReferenceApp:
+    """The reference app's read operations on both variants, each operation one unit (a test
+    or a request): what ``run_reference`` times tool by tool and ``--ablate`` part by part."""
+
+    engines: list[Any]
+    platforms: list[Any]
+    reads: list[Any]
+    dataset: Any
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def opened(cls, url: str, dataset: Any) -> AsyncIterator[ReferenceApp]:
+        from dbaudit.reference.render_platform import naive, optimized
+        from dbaudit.reference.render_platform.operations import OPERATIONS
+
         variants = (naive, optimized)
         engines = [variant.create_engine(url) for variant in variants]
         platforms = [v.RenderPlatform(e) for v, e in zip(variants, engines, strict=True)]
+        # writes are left out: they would need a restore between passes
         reads = [op for op in OPERATIONS if not op.writes]
-        passes = reference_passes(queries)
-        # the statements a pass runs, as the operations declare them (tests hold them exact)
-        statements = sum(op.naive_round_trips + op.optimized_round_trips for op in reads)
-        switches = [engine_switch(tool, engine) for engine in engines]
-
-        def switch(mode: str) -> None:
-            for each in switches:
-                each(mode)
-
-        async def one_pass(mode: str, block: Block) -> Timing:
-            clock = Clock()
-            for _ in range(passes):
-                for platform in platforms:
-                    for op in reads:
-                        with block():
-                            await op.call(platform, dataset)
-            return clock.per(passes)
-
         try:
-            return await alternate_async(tool, rounds, one_pass, switch, passes * statements)
+            yield cls(engines, platforms, reads, dataset)
         finally:
             for engine in engines:
                 await engine.dispose()
 
-    return asyncio.run(main())
+    @property
+    def statements_per_run(self) -> int:
+        """As the operations declare them (tests hold them exact)."""
+        return sum(op.naive_round_trips + op.optimized_round_trips for op in self.reads)
+
+    async def run_once(self, block: Block) -> None:
+        for platform in self.platforms:
+            for op in self.reads:
+                with block():
+                    await op.call(platform, self.dataset)
 
 
 def reference_passes(queries: int) -> int:
@@ -902,8 +928,6 @@ def ablate(rounds: int) -> int:
 
 
 async def _ablate_reference(url: str, dataset: Any, rounds: int) -> dict[str, list[Timing]]:
-    from dbaudit.reference.render_platform import naive, optimized
-    from dbaudit.reference.render_platform.operations import OPERATIONS
     from dbaudit.runtime import instrument, uninstrument
     from dbaudit.runtime import unit as units
     from dbaudit.runtime.capture import sqlalchemy as hooks
@@ -915,33 +939,25 @@ async def _ablate_reference(url: str, dataset: Any, rounds: int) -> dict[str, li
         "detect": lambda *args, **kwargs: Detection(()),
         "capture_stack": lambda *args, **kwargs: (),
     }
-    engines = [variant.create_engine(url) for variant in (naive, optimized)]
-    platforms = [v.RenderPlatform(e) for v, e in zip((naive, optimized), engines, strict=True)]
-    reads = [op for op in OPERATIONS if not op.writes]
     block = recording_block("dbaudit")
     modes = ("bare", *ABLATIONS)
     timings: dict[str, list[Timing]] = {mode: [] for mode in modes}
-    try:
-        for round_index in range(rounds + 1):
-            for mode in modes if round_index % 2 else modes[::-1]:
-                off = ABLATIONS.get(mode, ())
-                for name, owner in owners.items():
-                    setattr(owner, name, stand_ins[name] if name in off else real[name])
-                for engine in engines:
-                    (uninstrument if mode == "bare" else instrument)(engine)
-                chosen = contextlib.nullcontext if mode == "bare" else block
-                clock = Clock()
-                for platform in platforms:
-                    for op in reads:
-                        with chosen():
-                            await op.call(platform, dataset)
-                if round_index:  # round 0 warms the caches
-                    timings[mode].append(clock.per(1))
-    finally:
-        for name, owner in owners.items():
-            setattr(owner, name, real[name])
-        for engine in engines:
-            await engine.dispose()
+    async with ReferenceApp.opened(url, dataset) as app:
+        try:
+            for round_index in range(rounds + 1):
+                for mode in modes if round_index % 2 else modes[::-1]:
+                    off = ABLATIONS.get(mode, ())
+                    for name, owner in owners.items():
+                        setattr(owner, name, stand_ins[name] if name in off else real[name])
+                    for engine in app.engines:
+                        (uninstrument if mode == "bare" else instrument)(engine)
+                    clock = Clock()
+                    await app.run_once(contextlib.nullcontext if mode == "bare" else block)
+                    if round_index:  # round 0 warms the caches
+                        timings[mode].append(clock.per(1))
+        finally:
+            for name, owner in owners.items():
+                setattr(owner, name, real[name])
     return timings
 
 
