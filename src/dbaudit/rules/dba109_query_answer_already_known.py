@@ -33,6 +33,7 @@ from collections.abc import Iterator
 from dbaudit.analysis.program import WRITE_KINDS, Program
 from dbaudit.analysis.sequences import QueryEvent, exclusive, query_events
 from dbaudit.findings import Finding, Fix, Severity
+from dbaudit.model import Function
 from dbaudit.rules import _typescript as ts
 
 CODE = "DBA109"
@@ -63,8 +64,6 @@ def check(program: Program) -> Iterator[Finding]:
                 first.seq < a.seq < event.seq and set(a.targets) & event.reads for a in fn.assigns
             ):
                 continue  # an argument changed in between
-            reuse = next((t for t in first.targets if t != "<return>"), "")
-            targets = ", ".join(event.targets) or "result"
             yield program.finding(
                 rule=CODE,
                 severity=Severity.LOW,
@@ -74,13 +73,7 @@ def check(program: Program) -> Iterator[Finding]:
                 span=event.span,
                 query_cost="2",
                 fixed_query_cost="1",
-                fix=Fix(
-                    f"Reuse the result of line {first.span.line}"
-                    + (f" (`{reuse}`)" if reuse else "")
-                    + " instead of querying again.",
-                    _reuse_code(targets, reuse, ts.module_language(ref.module)) if reuse else "",
-                    ts.module_language(ref.module),
-                ),
+                fix=_fix(fn, first, event, ts.module_language(ref.module)),
                 problem=(
                     f"`{fn.qualname}` runs the same query twice with nothing written in between;"
                     " the second round trip returns what the function already holds."
@@ -124,7 +117,66 @@ def _lazy(program: Program, event: QueryEvent) -> bool:
     return False
 
 
-def _reuse_code(targets: str, reuse: str, language: str) -> str:
+def _fix(fn: Function, first: QueryEvent, event: QueryEvent, language: str) -> Fix:
+    """Reuse the name the first query's result was bound to, when that name still holds it
+    at the repeat; else run the query once, before the first, and use its result in both
+    places."""
+    line = first.span.line
+    reuse = _holding_name(fn, first, event)
+    names = [t for t in event.targets if not t.startswith("<")]
+    if reuse and names == [reuse]:
+        # ``user = get_user()`` twice: the name already holds the answer
+        return Fix(
+            f"`{reuse}` already holds the result of line {line}: drop this query.", "", language
+        )
+    if reuse:
+        return Fix(
+            f"Reuse the result of line {line} (`{reuse}`) instead of querying again.",
+            _assign_code(", ".join(names) or "result", reuse, language),
+            language,
+        )
+    # the first result is not kept, or kept only on some paths to the repeat
+    name = names[0] if len(names) == 1 else next(_bound_names(first), "result")
+    return Fix(
+        f"Run the query once, before line {line}, keep its result in `{name}` and use it "
+        "there and here instead of querying again.",
+        _assign_code(name, _query_text(event), language)
+        + _comment(f"once, before line {line}", language),
+        language,
+    )
+
+
+def _bound_names(event: QueryEvent) -> Iterator[str]:
+    """Names the query's result is bound to (not its use in a condition or a return)."""
+    return (t for t in event.targets if not t.startswith("<"))
+
+
+def _holding_name(fn: Function, first: QueryEvent, event: QueryEvent) -> str:
+    """The name bound to the first result that still holds it where the repeat runs: the
+    first query ran on every path to the repeat (its branch arms are among the repeat's),
+    and nothing assigned the name in between."""
+    if not set(first.branch) <= set(event.branch):
+        return ""  # ``if visible: user = get_user()`` ... ``user = get_user()``
+    # by line: the assignment of a call's result is numbered before the call itself
+    between = range(first.span.end_line + 1, event.span.line)
+    for name in _bound_names(first):
+        if not any(a.span.line in between and name in a.targets for a in fn.assigns):
+            return name
+    return ""
+
+
+def _query_text(event: QueryEvent) -> str:
+    wait = "await " if event.awaited else ""
+    if event.call is not None:
+        return f"{wait}{event.call.callee}({', '.join(event.call.args)})"
+    return f"{wait}{event.text}"
+
+
+def _comment(text: str, language: str) -> str:
+    return f"  // {text}" if ts.is_typescript(language) else f"  # {text}"
+
+
+def _assign_code(targets: str, value: str, language: str) -> str:
     if ts.is_typescript(language):
-        return f"const {targets} = {reuse};"
-    return f"{targets} = {reuse}"
+        return f"const {targets} = {value};"
+    return f"{targets} = {value}"
