@@ -265,3 +265,11 @@ def test_ablate_times_each_part_switched_off_and_puts_it_back() -> None:
     labels = [line[2:22].strip() for line in lines[1:]]
     assert labels == ["bare", "on", "on, no detection", "on, no call sites", "on, neither"]
     assert all("% ± " in line for line in lines[2:])
+
+
+def test_a_target_inside_the_noise_is_neither_met_nor_missed() -> None:
+    assert ro.verdict(2.0, 0.5, 3.0) == "met"
+    assert ro.verdict(4.0, 0.5, 3.0) == "NOT met"
+    assert ro.verdict(2.0, 16.0, 3.0).startswith("at the noise (the median is under")
+    assert ro.verdict(9.6, 1.0, 10.0).startswith("at the noise (the median is under")
+    assert ro.verdict(10.3, 1.0, 10.0).startswith("at the noise (the median is over")
