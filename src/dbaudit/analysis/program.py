@@ -16,6 +16,7 @@ from dbaudit.analysis.callgraph import CallGraph, FunctionId, FunctionRef
 from dbaudit.analysis.cost import ZERO, Cost
 from dbaudit.findings import CallHop, CallSignature, Confidence, Finding, Fix, Severity
 from dbaudit.model import Branch, Call, DbOp, Filter, Function, Loop, ModelClass, ModuleModel, Span
+from dbaudit.rules._typescript import free_names
 
 ROW_SHAPES = frozenset({"rows", "queryset"})  # many rows, fetched now or when iterated
 PURE_READ_KINDS = frozenset({"select", "count"})
@@ -332,29 +333,40 @@ class Program:
                 return False
         return True
 
-    def key_in_caller(self, call: Call, target: FunctionRef, depth: int = 0) -> Filter | None:
+    def key_in_caller(
+        self, call: Call, target: FunctionRef, loop_names: Iterable[str] = ()
+    ) -> Filter | None:
         """The key filter of the first query ``call`` leads to, written in the caller's terms.
 
         ``for p in projects: overview(session, p)`` -> ``RendersDAL.list_for_project(session,
-        p.id)`` -> ``Render.project_id == project_id`` gives ``project_id == p.id``.
+        p.id)`` -> ``Render.project_id == project_id`` gives ``project_id == p.id``. Only an
+        equality / ``IN`` filter whose value reads a parameter the call passes can be one: a
+        helper's constant filter (``tenant_id == TENANT``, ``kind == "draft"``) is the same for
+        every item, and with no filter reading a parameter there is no key. Of several, the
+        one whose value reads ``loop_names`` (what the loop binds, as key_filter picks), then
+        the one on the row's own key, then the first as written.
         """
+        found = self._keys_in_caller(call, target, 0)
+        names = set(loop_names)
+        per_item = [f for f in found if free_names(f.value) & names] or found
+        on_row_key = [f for f in per_item if f.column in _ROW_KEY_COLUMNS]
+        return (on_row_key or per_item)[0] if per_item else None
+
+    def _keys_in_caller(self, call: Call, target: FunctionRef, depth: int) -> list[Filter]:
+        """Every filter of the first query ``call`` leads to whose value reads what the call
+        passes, rewritten with the arguments in place of the parameters."""
         reach = self.reach(target)
+        candidates: list[Filter] = []
         if reach.first_call is not None and reach.first_target is not None and depth < 8:
-            inner = self.key_in_caller(reach.first_call, reach.first_target, depth + 1)
+            candidates = self._keys_in_caller(reach.first_call, reach.first_target, depth + 1)
         elif reach.first_op is not None:
-            inner = next((f for f in reach.first_op.filters if f.op in {"==", "in"}), None)
-        else:
-            inner = None
-        if inner is None:
-            return None
-        params = list(target.function.params)
-        if target.function.class_name and not target.function.is_staticmethod and params:
-            params = params[1:]  # self / cls are bound by the call
-        base, dot, rest = inner.value.partition(".")
-        if base in params and params.index(base) < len(call.args):
-            arg = call.args[params.index(base)]
-            return Filter(inner.column, inner.op, f"{arg}{dot}{rest}", inner.table)
-        return None
+            candidates = [f for f in reach.first_op.filters if f.op in {"==", "in"}]
+        passed = _passed_arguments(call, target.function)
+        return [
+            Filter(f.column, f.op, _substitute(f.value, passed), f.table)
+            for f in candidates
+            if free_names(f.value) & passed.keys()
+        ]
 
     # ---- data flow inside one function
 
@@ -499,6 +511,56 @@ class Program:
             problem=problem,
             signature=call_signature(ref.function, ref.module.language),
         )
+
+
+# columns that are a table's own key whatever its schema says (Django's ``pk`` alias)
+_ROW_KEY_COLUMNS = frozenset({"id", "pk"})
+# ``project_id=p.id``: a keyword argument (not ``a == b`` nor an arrow function)
+_KEYWORD_ARGUMENT = re.compile(r"^([A-Za-z_]\w*)=(?![=>])(.*)$", re.S)
+# a name as ``free_names`` reads it, or a string literal to step over
+_NAME_OR_STRING = re.compile(r"'[^']*'|\"[^\"]*\"|(?<![\w$.])([A-Za-z_$][\w$]*)")
+# an argument that stays one operand when an attribute or subscript follows it
+_ATOM = re.compile(r"^[\w$.]+(?:\([^()]*\)|\[[^\[\]]*\])?$")
+
+
+def _passed_arguments(call: Call, fn: Function) -> dict[str, str]:
+    """The callee's parameters the call gives a value, and that value as the caller writes it:
+    positional arguments in order (up to a ``*args``), keyword arguments by name; ``self`` /
+    ``cls`` are bound by the call. An argument the frontend shortened is left out."""
+    params = list(fn.params)
+    if fn.class_name and not fn.is_staticmethod and params:
+        params = params[1:]
+    passed: dict[str, str] = {}
+    positional = True
+    for position, arg in enumerate(call.args):
+        if arg.endswith("…"):
+            continue  # cut short by the frontend: not code the fix can repeat
+        keyword = _KEYWORD_ARGUMENT.match(arg)
+        if keyword is not None:
+            positional = False
+            if keyword.group(1) in params:
+                passed[keyword.group(1)] = keyword.group(2).strip()
+        elif arg.startswith("*") or arg.startswith("..."):
+            positional = False  # ``*rest`` / ``...rest``: later positions are unknown
+        elif positional and position < len(params):
+            passed[params[position]] = arg
+    return passed
+
+
+def _substitute(value: str, passed: dict[str, str]) -> str:
+    """``value`` with each parameter it reads replaced by the argument passed for it:
+    ``int(project_id)`` -> ``int(p.id)``, ``project.id`` -> ``p.id``; an argument that is an
+    expression keeps its parentheses before an attribute (``(a or b).id``)."""
+
+    def replace(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name is None or name not in passed:
+            return match.group(0)
+        arg = passed[name]
+        followed = value[match.end() : match.end() + 1]
+        return arg if _ATOM.match(arg) or followed not in {".", "["} else f"({arg})"
+
+    return _NAME_OR_STRING.sub(replace, value)
 
 
 def call_signature(fn: Function, language: str) -> CallSignature:

@@ -130,7 +130,10 @@ def check(program: Program) -> Iterator[Finding]:
                     "it once before the loop and group the rows in a "
                     f"{'Map' if lang != 'python' else 'dict'}.",
                     batched_select_code(
-                        op, inner, key=program.key_in_caller(call, target), language=lang
+                        op,
+                        inner,
+                        key=program.key_in_caller(call, target, inner.targets),
+                        language=lang,
                     ),
                     lang,
                 ),

@@ -259,7 +259,8 @@ def check(program: Program) -> Iterator[Finding]:
                 *reach.chain,
             )
             commits = _commits(program, target)
-            key = program.key_in_caller(call, target)  # the helper's parameter, as passed
+            # the helper's parameter, as the loop passes it
+            key = program.key_in_caller(call, target, loops[-1].targets)
             yield _finding(
                 program,
                 ref,
