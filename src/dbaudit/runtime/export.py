@@ -34,7 +34,8 @@ Format ``dbaudit.runtime.events``, version 1. One JSON object::
               # "params": ["1"]                    # only when the unit kept values (keep_params)
             }
           ],
-          "findings": [ <Finding> ],
+          "findings": [ <Finding> ],                # the pytest plugin adds "test_code" to
+                                                   # one located in test code: see below
           "suppressed": [ {"reason": "allowed by pattern '*'", "finding": <Finding>} ]
         }
       ]
@@ -45,7 +46,11 @@ Under pytest-xdist (``pytest -n 2 --dbaudit-json FILE``) each worker writes its 
 FILE is always one complete document.
 
 ``<Finding>`` is ``dbaudit.findings.Finding`` field for field, with ``severity`` as its lower-case
-name and ``call_chain``, ``fix`` and ``evidence`` as nested objects. A reader must refuse a
+name and ``call_chain``, ``fix`` and ``evidence`` as nested objects. A finding the pytest plugin
+located in test code and did not judge (no ``--dbaudit-judge-test-code``) also has
+``"test_code"``: why its file is test code ("a conftest.py"); :func:`finding_from_dict` reads
+such a finding as advisory. A writer that adds keys of its own to the units builds them with
+:func:`unit_to_dict` and writes them with :func:`dumps_units`. A reader must refuse a
 different ``format`` and a ``version`` newer than it knows; new optional keys may appear
 without a version change.
 """
@@ -226,10 +231,12 @@ def _finding_from_dict(data: Mapping[str, Any]) -> Finding:
 
 
 def dumps(units: Iterable[Unit]) -> str:
-    return _dumps_units([unit_to_dict(unit) for unit in units])
+    return dumps_units([unit_to_dict(unit) for unit in units])
 
 
-def _dumps_units(units: list[dict[str, Any]]) -> str:
+def dumps_units(units: list[dict[str, Any]]) -> str:
+    """The events document holding ``units`` (:func:`unit_to_dict`'s, or read from a file),
+    stamped with this format, version and the time of writing."""
     document = {
         "format": FORMAT,
         "version": VERSION,
@@ -251,7 +258,7 @@ def merge_parts(parts: Iterable[str | Path], path: str | Path) -> int:
     units: list[dict[str, Any]] = []
     for part in parts:
         units.extend(_read_document(part).get("units", []))
-    Path(path).write_text(_dumps_units(units) + "\n", encoding="utf-8")
+    Path(path).write_text(dumps_units(units) + "\n", encoding="utf-8")
     for part in parts:
         Path(part).unlink(missing_ok=True)
     return len(units)

@@ -714,8 +714,8 @@ class DbauditPlugin:
                 reason = self.test_code_reason(finding["path"])
                 if reason:
                     finding["test_code"] = reason
-        # export's own document writer: the file differs from export.write's by this key only
-        Path(path).write_text(export._dumps_units(units) + "\n", encoding="utf-8")
+        # the file differs from export.write's by this key only
+        Path(path).write_text(export.dumps_units(units) + "\n", encoding="utf-8")
 
     def _write_sarif(self, path: str) -> None:
         """Every finding of the run (a problem seen in several tests once, with the evidence of
@@ -861,7 +861,10 @@ class DbauditPlugin:
 
 def _test_file_pattern_matches(pattern: str, path: str) -> bool:
     """A ``python_files`` pattern against a file, as pytest matches it: the file name for a
-    pattern without a directory, else the path's end."""
+    pattern without a directory, else the path's end. pytest's own matcher
+    (``_pytest.pathlib.fnmatch_ex``) is private, and no public API says whether a path is one
+    pytest would collect (the ``pytest_collect_file`` hook builds nodes and runs every plugin's
+    collectors); tests/runtime/test_pytest_plugin_python_files.py holds this one to pytest's."""
     from fnmatch import fnmatch
 
     if os.sep not in pattern and "/" not in pattern:
