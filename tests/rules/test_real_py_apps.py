@@ -74,3 +74,65 @@ def show_topic(topic_id):
     )
     assert finding.fix is not None
     assert finding.fix.code == "member = current_member()  # once, before line 8"
+
+
+_LIBRARY_MODELS = """
+class Shelf(db.Model):
+    id = db.Column(db.Integer, primary_key=True)
+    books = db.relationship("Book", backref="shelf")
+
+
+class Author(db.Model):
+    id = db.Column(db.Integer, primary_key=True)
+    books = db.relationship("Book", backref="author", foreign_keys="Book.author_id", lazy="joined")
+
+
+class Book(db.Model):
+    id = db.Column(db.Integer, primary_key=True)
+    shelf_id = db.Column(db.Integer, db.ForeignKey("shelf.id"))
+    author_id = db.Column(db.Integer, db.ForeignKey("author.id"))
+    editor_id = db.Column(db.Integer, db.ForeignKey("author.id"))
+    editor = db.relationship("Author", foreign_keys="Book.editor_id", lazy="select")
+"""
+
+
+def _lazy_load_fixes(loop: str) -> dict[str, str]:
+    return {
+        f.message.split("`")[1]: f.fix.code
+        for f in findings(_LIBRARY_MODELS + loop, "DBA104")
+        if f.fix is not None
+    }
+
+
+def test_dba104_one_to_many_of_a_legacy_query_gets_selectinload_in_that_query() -> None:
+    fixes = _lazy_load_fixes(
+        """
+def shelf_sizes():
+    return {shelf.id: len(shelf.books) for shelf in Shelf.query.all()}
+"""
+    )
+    assert fixes == {"shelf.books": "Shelf.query.options(selectinload(Shelf.books)).all()"}
+
+
+def test_dba104_backref_and_foreign_key_sides_load_one_row_each() -> None:
+    fixes = _lazy_load_fixes(
+        """
+def catalogue(shelf_id):
+    books = Book.query.filter_by(shelf_id=shelf_id).all()
+    return [(book.shelf.id, book.author.id, book.editor.id) for book in books]
+"""
+    )
+    query = "Book.query.filter_by(shelf_id=shelf_id).options(joinedload(Book.{})).all()"
+    # book.author: a backref is lazy whatever the forward side's lazy= says
+    assert fixes == {f"book.{name}": query.format(name) for name in ("shelf", "author", "editor")}
+
+
+def test_dba104_statement_style_query_keeps_the_select_fix() -> None:
+    fixes = _lazy_load_fixes(
+        """
+def shelf_sizes(session):
+    shelves = session.scalars(select(Shelf)).all()
+    return {shelf.id: len(shelf.books) for shelf in shelves}
+"""
+    )
+    assert fixes == {"shelf.books": "select(Shelf).where(...).options(selectinload(Shelf.books))"}

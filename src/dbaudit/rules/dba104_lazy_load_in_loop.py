@@ -142,7 +142,8 @@ def _finding(
         summary = f'Add `.{method}("{relationship.name}")` to the queryset that feeds the loop.'
     else:
         loader = "selectinload" if relationship.uselist else "joinedload"
-        fix_code = f"select({model}).where(...).options({loader}({model}.{relationship.name}))"
+        option = f".options({loader}({model}.{relationship.name}))"
+        fix_code = _legacy_query_fix(op, option) or f"select({model}).where(...){option}"
         summary = (
             f"Load `{model}.{relationship.name}` eagerly in the query that feeds the loop with "
             f"`.options({loader}({model}.{relationship.name}))`."
@@ -165,3 +166,26 @@ def _finding(
         confidence="high",
         code_span=loop.span,
     )
+
+
+# the calls that run a legacy ``Query`` (``Model.query...``, ``session.query(...)``, a name
+# holding one): the loader option goes before them
+_QUERY_RUNS = re.compile(
+    r"\.(all|first|one|one_or_none|first_or_404|one_or_404|get|get_or_404|paginate)\((?:[^()]*)\)$"
+)
+
+
+def _legacy_query_fix(op: DbOp, option: str) -> str:
+    """The loop's own legacy ``Query`` with the loader option added (``Pages.query.all()`` ->
+    ``Pages.query.options(selectinload(Pages.files)).all()``): Flask-SQLAlchemy's
+    ``Model.query`` and ``session.query()`` take ``.options()``, and have no ``select()``
+    to rewrite. Empty when the loop's rows come from a 2.0-style statement."""
+    text = op.text.strip()
+    legacy = ".query" in op.api or op.api.startswith("query") or "query(" in text
+    held = re.fullmatch(r"[A-Za-z_]\w*\.(all|first|one|one_or_none|paginate)", op.api)
+    if not (legacy or held) or text.endswith("…"):
+        return ""
+    runs = _QUERY_RUNS.search(text)
+    if runs is None:
+        return f"{text}{option}"
+    return f"{text[: runs.start()]}{option}{runs.group(0)}"

@@ -2342,6 +2342,71 @@ def _keyword(call: ast.Call, name: str) -> ast.AST | None:
     return None
 
 
+def _foreign_key_columns(node: ast.ClassDef) -> dict[str, str]:
+    """The class's columns that hold a foreign key, and the table each one points to."""
+    found: dict[str, str] = {}
+    for item in node.body:
+        target = item.targets[0] if isinstance(item, ast.Assign) and item.targets else None
+        target = item.target if isinstance(item, ast.AnnAssign) else target
+        if not isinstance(target, ast.Name) or not isinstance(item, (ast.Assign, ast.AnnAssign)):
+            continue
+        for sub in _walk(item.value) if item.value is not None else ():
+            if isinstance(sub, ast.Call) and _last(_callee_text(sub.func)) == "ForeignKey":
+                ref = (_string_value(sub.args[0]) or _unparse(sub.args[0])) if sub.args else ""
+                found[target.id] = ref.rpartition(".")[0] or ref
+    return found
+
+
+def _holds_the_key(
+    call: ast.Call, own_class: str, target: str, own_keys: dict[str, str]
+) -> bool | None:
+    """Whether a SQLAlchemy ``relationship()`` is many-to-one (this class holds the foreign
+    key, so it loads one row) rather than one-to-many; None when the code does not tell.
+
+    ``foreign_keys="Solves.challenge_id"`` names this class's column, ``foreign_keys=
+    "Users.team_id"`` on Teams the target's; without it, a foreign key column of this class
+    that points to the target's table. A link through ``secondary`` is many-to-many.
+    """
+    if _keyword(call, "secondary") is not None:
+        return False
+    named = _keyword(call, "foreign_keys")
+    if named is not None:
+        text = _string_value(named) or _unparse(named)
+        for owner, column in re.findall(r"(?:(\w+)\.)?(\w+)", text.strip("[]")):
+            if owner == own_class or (not owner and column in own_keys):
+                return True
+            if owner == target and owner != own_class:
+                return False
+    if target == own_class:
+        return None  # self-referential: ``remote_side`` decides, which we do not read
+    singular = re.sub(r"(?<!^)(?=[A-Z])", "_", target).lower()
+    tables = {singular, f"{singular}s", f"{singular}es", target.lower(), f"{target.lower()}s"}
+    if any(table.rpartition(".")[2] in tables for table in own_keys.values()):
+        return True
+    return None
+
+
+def _backref(
+    backref: ast.Call | None,
+    name: str,
+    owner: str,
+    forward_uselist: bool,
+    many_to_one: bool | None,
+    span: Span,
+) -> Relationship:
+    """The relationship a ``backref=`` declares on the target: lazy unless ``backref(name,
+    lazy=...)`` says otherwise, a list when the forward side holds the key (or is a list only
+    through ``secondary``), else one row."""
+    lazy, uselist = "select", many_to_one if many_to_one is not None else not forward_uselist
+    if backref is not None:
+        lazy_node, uselist_node = _keyword(backref, "lazy"), _keyword(backref, "uselist")
+        if isinstance(lazy_node, ast.Constant):
+            lazy = str(lazy_node.value)
+        if isinstance(uselist_node, ast.Constant):
+            uselist = bool(uselist_node.value)
+    return Relationship(name, owner, lazy, uselist, span)
+
+
 def _model_class(node: ast.ClassDef) -> ModelClass | None:
     bases = [_callee_text(b) for b in node.bases]
     table = ""
@@ -2372,6 +2437,7 @@ def _model_class(node: ast.ClassDef) -> ModelClass | None:
             for item in node.body
         )
     library = "django" if is_django and not table else "sqlalchemy"
+    own_keys = _foreign_key_columns(node)
     columns: list[str] = []
     fks: list[ForeignKey] = []
     relationships: list[Relationship] = []
@@ -2406,15 +2472,16 @@ def _model_class(node: ast.ClassDef) -> ModelClass | None:
                 target_name = candidates[-1] if candidates else (found[-1] if found else "")
             lazy_node = _keyword(value, "lazy")
             lazy = str(lazy_node.value) if isinstance(lazy_node, ast.Constant) else "select"
+            many_to_one = _holds_the_key(value, node.name, _last(target_name), own_keys)
             uselist_node = _keyword(value, "uselist")
             if isinstance(uselist_node, ast.Constant):
                 uselist = bool(uselist_node.value)
+            elif annotation_text:
+                uselist = bool(re.search(r"\b(list|List|set|Set)\[", annotation_text))
+            elif many_to_one is not None:
+                uselist = not many_to_one
             else:
-                uselist = bool(re.search(r"\b(list|List|set|Set)\[", annotation_text)) or (
-                    not annotation_text
-                    and _keyword(value, "back_populates") is not None
-                    and name.endswith("s")
-                )
+                uselist = name.endswith("s")
             relationships.append(Relationship(name, _last(target_name), lazy, uselist, span))
             backref = _keyword(value, "backref")
             backref_name = _string_value(backref) if backref is not None else None
@@ -2424,7 +2491,14 @@ def _model_class(node: ast.ClassDef) -> ModelClass | None:
                 reverse.append(
                     (
                         _last(target_name),
-                        Relationship(backref_name, node.name, "select", True, span),
+                        _backref(
+                            backref if isinstance(backref, ast.Call) else None,
+                            backref_name,
+                            node.name,
+                            uselist,
+                            True if _keyword(value, "secondary") is not None else many_to_one,
+                            span,
+                        ),
                     )
                 )
         elif isinstance(value, ast.Call) and func in _DJANGO_FK | _DJANGO_M2M:
