@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from urllib.parse import unquote
 
 import psycopg
@@ -44,6 +45,7 @@ def test_temporary_database_is_dropped_with_open_connections(pg_server: Postgres
 
 
 def test_embedded_server_is_used_when_forced(monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("pgserver", reason="pgserver has no build for this Python")
     monkeypatch.setenv("DBAUDIT_DATABASE", "embedded")
     with resolve_server() as server:
         assert server.source == "embedded"
@@ -55,6 +57,18 @@ def test_embedded_server_is_used_when_forced(monkeypatch: pytest.MonkeyPatch) ->
     assert not os.path.exists(socket_dir)
     with pytest.raises(psycopg.OperationalError):
         psycopg.connect(server.url, connect_timeout=2)
+
+
+def test_embedded_server_not_installed_is_one_clear_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    # as on Python 3.13+, where pgserver has no build and is not installed with dbaudit
+    monkeypatch.setitem(sys.modules, "pgserver", None)
+    monkeypatch.setitem(sys.modules, "pgserver.postgres_server", None)
+    with pytest.raises(DatabaseUnavailable) as raised:
+        resolve_server("embedded")
+    message = str(raised.value)
+    assert message.startswith("no PostgreSQL server available; tried embedded (pgserver): ")
+    assert "not installed" in message
+    assert "\n" not in message
 
 
 def test_env_url_wins_and_failure_names_every_attempt(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -118,10 +119,18 @@ def _try_local(attempts: list[Attempt]) -> PostgresServer | None:
 
 
 def _try_embedded(attempts: list[Attempt]) -> PostgresServer | None:
-    stack = contextlib.ExitStack()
     try:
         from pgserver.postgres_server import get_server
-
+    except ImportError:
+        why = (
+            f"not installed (no build of it for Python {sys.version_info[0]}.{sys.version_info[1]})"
+        )
+        if sys.version_info < (3, 13):
+            why = "not installed (pip install pgserver)"
+        attempts.append(Attempt("embedded", "pgserver", why))
+        return None
+    stack = contextlib.ExitStack()
+    try:
         data_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="dbaudit-pg-"))
         # pgserver drops to a 'pgserver' system user when run as root; that user must be able
         # to reach the data directory.
@@ -158,7 +167,10 @@ def resolve_server(prefer: str | None = None) -> PostgresServer:
         if server is not None:
             server.attempts = tuple(attempts)
             return server
-    tried = "; ".join(f"{a.source} ({redact(a.target)}): {a.error}" for a in attempts)
+    tried = "; ".join(
+        f"{a.source} ({redact(a.target) if '://' in a.target else a.target}): {a.error}"
+        for a in attempts
+    )
     raise DatabaseUnavailable(f"no PostgreSQL server available; tried {tried}")
 
 
