@@ -195,7 +195,7 @@ def test_a_batched_fix_keys_on_the_filter_that_reads_the_loop_variable() -> None
     # `teamId` comes first but is the function's; `id: Number(recipientId)` is per item
     assert fixes["recipientsOfTeam"] == (
         "const keys = links.map(({ recipientId }) => Number(recipientId));\n"
-        "const rows = await prisma.recipient.findMany({ where: { id: { in: keys } } }); "
+        "const rows = await prisma.recipient.findMany({ where: { id: { in: keys }, teamId } }); "
         "// one query for all of them\n"
         + _BY_KEY.format(rows="rows", column="id")
         + "for (const { recipientId } of links) {\n"
@@ -203,14 +203,17 @@ def test_a_batched_fix_keys_on_the_filter_that_reads_the_loop_variable() -> None
         "  // ...\n"
         "}"
     )
-    # both read the item: the row's id wins over the first written (`ownerId`)
+    # both read the item: the row's id wins over the first written (`ownerId`), and each
+    # item's owner stays its own (an OR over the items, not an IN that drops it)
     assert fixes["documentsOf"].startswith(
-        "const keys = rows.map((row) => row.documentId);\n"
-        "const found = await prisma.document.findMany({ where: { id: { in: keys } } }); "
+        "const found = await prisma.document.findMany({ where: { OR: rows.map((row) => "
+        "({ id: row.documentId, ownerId: row.ownerId })) } }); "
     )
     assert "byKey.get(row.documentId)" in fixes["documentsOf"]
-    # several read the item and none is the id: the first written, every time
+    # several read the item and none is the id: the first written is the key, every time
     assert fixes["invitesOf"].startswith(
-        "const keys = emails.map(({ address, team }) => team);\n"
-        "const rows = await db.select().from(invites).where(inArray(invites.team, keys)); "
+        "const rows = await db.select().from(invites).where(and(or(...emails.map(("
+        "{ address, team }) => and(eq(invites.team, team), eq(invites.email, address)))), "
+        "eq(invites.workspaceId, workspaceId))); "
     )
+    assert "byKey.get(team)" in fixes["invitesOf"]

@@ -85,6 +85,11 @@ class DbOp:
     result_shape: str = ""  # "rows", "row", "scalar", "count", "" when unknown
     sql: str = ""  # SQL text when it was a string literal (shortened)
     text: str = ""  # the source excerpt of the call (one line, shortened)
+    # the statement's own WHERE as written, one entry per condition it ANDs together, whole
+    # (Drizzle ``eq(renders.tenantId, tenantId)``, Prisma ``tenantId: t.id`` / ``...filters``):
+    # a batched fix keeps them. A condition the frontend could not take apart stays one entry
+    # (``or(...)``, ``sql`...```). () when there is none or the frontend keeps none (Python)
+    where: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ node-postgres ``= ANY($1)``. Names (tables, columns, loop variables, keys) come 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from dbaudit.model import DbOp, Filter, Loop, ModuleModel
 
@@ -120,6 +121,91 @@ def item_key(flt: Filter | None, loop: Loop) -> tuple[str, str]:
     return parameter, item if _looks_like_key(item) else f"{item}.id"
 
 
+@dataclass(frozen=True, slots=True)
+class Conditions:
+    """A per-item query's WHERE split for a batched fix: the key condition, the conditions
+    every item shares (the batched query keeps them as written), the ones that read the
+    item besides its key, and the filters the frontend found but could not write back."""
+
+    key: str  # the key condition as written; "" when no condition is the key alone
+    kept: tuple[str, ...] = ()
+    per_item: tuple[str, ...] = ()
+    unread: tuple[str, ...] = ()
+
+
+_EQUALITY_CALL = re.compile(r"^(?:[\w$]+\.)?(?:eq|inArray)\(")
+_KNEX_KEY_STEP = re.compile(r"^(?:where|andWhere|whereIn)\(")
+
+
+def _entry_key(part: str) -> str:
+    """The key of an object entry (``tenantId: t.id`` / ``tenantId`` -> tenantId), "" for a
+    spread or anything that is no entry."""
+    found = re.match(r"^[\"']?([A-Za-z_$][\w$]*)[\"']?\s*(?::|$)", part)
+    return found.group(1) if found else ""
+
+
+def condition_reads(part: str, library: str) -> set[str]:
+    """Names a written condition reads: an object entry's value (its key is a column), or
+    the shorthand name itself."""
+    if library in {"prisma", "drizzle"} and not part.startswith("..."):
+        key = _entry_key(part)
+        if key and ":" not in part:
+            return {key}
+        if key:
+            return free_names(part.split(":", 1)[1])
+    return free_names(part.removeprefix("..."))
+
+
+def _is_key_part(part: str, flt: Filter, library: str) -> bool:
+    """Whether ``part`` is the key condition and nothing more: ``eq(t.projectId, p.id)``,
+    ``projectId: p.id``, ``where({ project_id: p.id })``, not ``or(eq(...), ...)``."""
+    column = re.escape(flt.column.removeprefix("[").removesuffix("]"))
+    if library == "prisma" or (library == "drizzle" and _entry_key(part)):
+        if _entry_key(part) != flt.column:
+            return False
+        value = part.split(":", 1)[1].strip() if ":" in part else part
+        return not value.startswith("{") or bool(re.match(r"^\{\s*(equals|in)\s*:", value))
+    if library == "knex":
+        return (
+            bool(_KNEX_KEY_STEP.match(part))
+            and "." not in part.split("(", 1)[0]
+            and bool(re.search(rf"(?<![\w$]){column}(?![\w$])", part))
+        )
+    return bool(_EQUALITY_CALL.match(part)) and bool(
+        re.search(rf"(?<![\w$]){column}(?![\w$])", part.split(",", 1)[0])
+    )
+
+
+def split_conditions(
+    op: DbOp | None, flt: Filter | None, loop: Loop, per_item: frozenset[str] = frozenset()
+) -> Conditions:
+    """The query's conditions (``DbOp.where``) sorted for a batched fix. ``per_item`` are the
+    names that change from item to item: the loop's own, and those computed from them."""
+    if op is None:
+        return Conditions("")
+    library = library_of(op)
+    names = set(loop.targets) | per_item
+    parts = op.where
+    if not parts:
+        # the frontend kept no condition as written: the ones it read must still be seen
+        sql = library in {"pg", "mysql2", "knex"}
+        unread = tuple(
+            f"{f.column} {'=' if sql and f.op == '==' else f.op} {f.value}".strip()
+            for f in op.filters
+            if flt is None or not (f.column == flt.column and f.value == flt.value)
+        )
+        return Conditions("", unread=unread)
+    keys = [p for p in parts if flt is not None and _is_key_part(p, flt, library)]
+    key = next((p for p in keys if flt and flt.value and flt.value in p), keys[0] if keys else "")
+    kept: list[str] = []
+    others: list[str] = []
+    for part in parts:
+        if part == key:
+            continue
+        (others if condition_reads(part, library) & names else kept).append(part)
+    return Conditions(key, tuple(kept), tuple(others))
+
+
 def _plural(item: str) -> str:
     return f"{item}List" if item.endswith("s") else f"{item}s"
 
@@ -164,25 +250,95 @@ def library_of(op: DbOp | None) -> str:
     return op.library if op is not None and op.library else "drizzle"
 
 
+def _per_item_match(cond: Conditions, library: str, items: str, parameter: str) -> str:
+    """Each item's own conditions as one condition over every item, in the library's syntax:
+    ``or(...projects.map((p) => and(eq(...), gt(...))))``, Prisma's ``OR: projects.map((p) =>
+    ({ projectId: p.id, since: ... }))``; "" for a library that has none written here."""
+    own = ([cond.key] if cond.key else []) + list(cond.per_item)
+    if not own:
+        return ""
+    if library == "prisma" or (library == "drizzle" and all(_entry_key(p) for p in own)):
+        if any(p.startswith("...") or not _entry_key(p) for p in own):
+            return ""
+        return f"OR: {items}.map(({parameter}) => ({{ {', '.join(own)} }}))"
+    if library == "drizzle":
+        each = own[0] if len(own) == 1 else f"and({', '.join(own)})"
+        return f"or(...{items}.map(({parameter}) => {each}))"
+    return ""
+
+
+def _where_drizzle(conditions: list[str]) -> str:
+    return conditions[0] if len(conditions) == 1 else f"and({', '.join(conditions)})"
+
+
+def _where_prisma(conditions: list[str]) -> str:
+    """The entries of one where object; a second ``OR`` key goes into ``AND: [...]``, as one
+    object literal cannot hold two."""
+    ors = [c for c in conditions if _entry_key(c) == "OR"]
+    if len(ors) < 2:
+        return ", ".join(conditions)
+    rest = [c for c in conditions if _entry_key(c) != "OR"]
+    return ", ".join([*rest, f"AND: [{', '.join('{ ' + c + ' }' for c in ors)}]"])
+
+
+def _notes(cond: Conditions, composite: bool) -> list[str]:
+    """Comment lines for what the batched statement could not carry over as written."""
+    lines = []
+    if cond.per_item and not composite:
+        lines.append(
+            "// each item's own conditions are not in the batched statement: apply them per "
+            f"item: {'; '.join(cond.per_item)}"
+        )
+    if cond.unread:
+        lines.append(
+            "// and the loop query's other conditions, which dbaudit could not read as "
+            f"written: {'; '.join(cond.unread)}"
+        )
+    return lines
+
+
 def batched_select_code(
-    op: DbOp | None, loop: Loop, flt: Filter | None, language: str = "typescript"
+    op: DbOp | None,
+    loop: Loop,
+    flt: Filter | None,
+    language: str = "typescript",
+    per_item: frozenset[str] = frozenset(),
 ) -> str:
-    """``for (const p of projects) { <query keyed by p.id> }`` as one IN query and a Map."""
+    """``for (const p of projects) { <query keyed by p.id> }`` as one IN query and a Map.
+
+    The batched query keeps every condition of the per-item one (``DbOp.where``): those every
+    item shares as written, the key as ``inArray``/``{ in }``/``whereIn``; conditions that
+    read the item besides its key make each item's own match (an ``or`` over the items) where
+    the library can say so, else a note tells to apply them per item. Filters the frontend
+    read but could not write back are named in a comment, never dropped silently.
+    """
     table = main_table(op)
     column = flt.column if flt else "id"
     parameter, value = item_key(flt, loop)
     items, lines = _items_and_prelude(loop)
     # names the fix declares must not shadow the items or the loop's own bindings
     taken = {items, *free_names(parameter)}
-    keys = _keys(items, parameter, value, "keys" if "keys" not in taken else "itemKeys", lines)
     rows = "rows" if "rows" not in taken else "found"
     row = "row" if "row" not in taken else "foundRow"
     library = library_of(op)
+    cond = split_conditions(op, flt, loop, per_item)
+    match = _per_item_match(cond, library, items, item_parameter(loop))
+    # each item's own match when conditions read the item besides its key, or no condition
+    # is the key alone (``or(eq(t.ownerId, p.id), ...)``)
+    composite = bool(match) and (bool(cond.per_item) or not cond.key)
+    keys = (
+        ""
+        if composite
+        else _keys(items, parameter, value, "keys" if "keys" not in taken else "itemKeys", lines)
+    )
     if library == "prisma":
         model = _model(op) if op else f"prisma.{table}"
-        query = f"await {model}.findMany({{ where: {{ {column}: {{ in: {keys} }} }} }})"
+        batched = match if composite else f"{column}: {{ in: {keys} }}"
+        where = _where_prisma([batched, *cond.kept])
+        query = f"await {model}.findMany({{ where: {{ {where} }} }})"
     elif library == "knex":
-        query = f'await {_handle(op, "knex")}("{table}").whereIn("{column}", {keys})'
+        shared = "".join(f".{part}" for part in cond.kept)
+        query = f'await {_handle(op, "knex")}("{table}").whereIn("{column}", {keys}){shared}'
     elif library in {"pg", "mysql2"}:
         placeholder = "ANY($1)" if library == "pg" else "IN (?)"
         condition = f"{column} = {placeholder}" if library == "pg" else f"{column} {placeholder}"
@@ -191,10 +347,12 @@ def batched_select_code(
             f"[{keys}])).rows"
         )
     else:
+        batched = match if composite else f"inArray({column_of(table, column)}, {keys})"
         query = (
             f"await {_handle(op, 'db')}.select().from({table})"
-            f".where(inArray({column_of(table, column)}, {keys}))"
+            f".where({_where_drizzle([batched, *cond.kept])})"
         )
+    lines += _notes(cond, composite)
     lines.append(f"const {rows} = {query}; // one query for all of them")
     lines += [
         f"const byKey = new Map<unknown, typeof {rows}>();"
@@ -206,6 +364,13 @@ def batched_select_code(
         f"  byKey.set({row}.{column}, group);",
         "}",
         f"for (const {parameter} of {items}) {{",
+    ]
+    if composite and cond.per_item:
+        lines.append(
+            "  // each row matched the conditions of an item with its key; when items share a "
+            f"key, check: {'; '.join(cond.per_item)}"
+        )
+    lines += [
         f"  const related = byKey.get({value}) ?? [];",
         "  // ...",
         "}",
@@ -258,11 +423,20 @@ def bulk_write_code(op: DbOp | None, loop: Loop, flt: Filter | None) -> str:
             lines.append(f"await {_handle(op, 'db')}.insert({table}).values({rows});")
         lines[-1] += " // one statement for every row"
         return "\n".join(lines)
-    ids = _keys(items, parameter, value, "ids", lines)
+    # a write cannot be filtered afterwards: conditions that read the item besides its key
+    # go into each item's own match (an ``or`` over the items), never into a note only
+    cond = split_conditions(op, flt, loop)
+    match = _per_item_match(cond, library, items, item_parameter(loop))
+    composite = bool(match) and (bool(cond.per_item) or not cond.key)
+    # the name holding the keys must not be the items' own (``for (const item of ids)``)
+    name = next(n for n in ("ids", "keys", "itemIds") if n not in {items, *free_names(parameter)})
+    ids = "" if composite else _keys(items, parameter, value, name, lines)
+    lines += _notes(cond, composite)
     delete = kind == "delete"
     if library == "prisma":
         model = _model(op) if op else f"prisma.{table}"
-        where = f"where: {{ {column}: {{ in: {ids} }} }}"
+        batched = match if composite else f"{column}: {{ in: {ids} }}"
+        where = f"where: {{ {_where_prisma([batched, *cond.kept])} }}"
         if delete:
             statement = f"await {model}.deleteMany({{ {where} }});"
         else:
@@ -270,7 +444,10 @@ def bulk_write_code(op: DbOp | None, loop: Loop, flt: Filter | None) -> str:
             statement = f"await {model}.updateMany({{ {where}, data: {data} }});"
     elif library == "knex":
         tail = ".del()" if delete else ".update({ ... })"
-        statement = f'await {_handle(op, "knex")}("{table}").whereIn("{column}", {ids}){tail};'
+        shared = "".join(f".{part}" for part in cond.kept)
+        statement = (
+            f'await {_handle(op, "knex")}("{table}").whereIn("{column}", {ids}){shared}{tail};'
+        )
     elif library in {"pg", "mysql2"}:
         condition = f"{column} = ANY($1)" if library == "pg" else f"{column} IN (?)"
         verb = f"DELETE FROM {table}" if delete else f"UPDATE {table} SET ..."
@@ -282,7 +459,8 @@ def bulk_write_code(op: DbOp | None, loop: Loop, flt: Filter | None) -> str:
             if delete
             else f"{handle}\n  .update({table})\n  .set({_written_values(op, '.set(')})"
         )
-        statement = f"await {head}\n  .where(inArray({column_of(table, column)}, {ids}));"
+        batched = match if composite else f"inArray({column_of(table, column)}, {ids})"
+        statement = f"await {head}\n  .where({_where_drizzle([batched, *cond.kept])});"
     lines.append(f"{statement} // one statement for every {item}")
     return "\n".join(lines)
 

@@ -2284,6 +2284,7 @@ class FunctionWalker(FunctionEvents):
                 tables=tables,
                 columns=tuple(dict.fromkeys(facts.columns)),
                 filters=tuple(facts.filters),
+                where=tuple(facts.where),
                 order_by=tuple(facts.order_by),
                 has_limit=facts.has_limit,
                 batched=facts.batched,

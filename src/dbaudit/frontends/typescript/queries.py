@@ -72,6 +72,7 @@ class Facts:
     paged: bool = False  # OFFSET / cursor / skip: one page of a larger result
     sql: str = ""
     callbacks: list[Node] = field(default_factory=list)  # transaction bodies to walk inline
+    where: list[str] = field(default_factory=list)  # DbOp.where: the AND-ed conditions, whole
 
 
 class Source:
@@ -275,6 +276,7 @@ def _drizzle_steps(steps: tuple[Step, ...], src: Source, facts: Facts) -> None:
                 _conditions(args[1], src, facts, join=True)
         elif step.name == "where" and args:
             _conditions(args[0], src, facts)
+            facts.where = list(_and_parts(args[0], src))
         elif step.name == "limit" and args:
             facts.has_limit = True
             if src.text(args[0]).strip() == "1":
@@ -319,6 +321,7 @@ def extend(facts: Facts, call: Node, src: Source) -> Facts | None:
     merged.joins = list(facts.joins)
     merged.aggregate = list(facts.aggregate)
     merged.columns = list(facts.columns)
+    merged.where = list(facts.where)
     merged.callbacks = []
     merged.runs = not any(s.name in P.DRIZZLE_NOT_RUN for s in steps)
     if facts.library == "drizzle":
@@ -342,11 +345,14 @@ def _drizzle_relational_options(node: Node, src: Source, facts: Facts, table: st
                 body = value.child_by_field_name("body")
                 if body is not None:
                     _conditions(body, src, facts, default_table=table)
+                facts.where = list(_callback_parts(value, src, table))
             elif value.type == "object":
                 for column, expr in _pairs(value, src):
                     _object_filter(column, expr, src, facts, table)
+                facts.where = list(_object_parts(value, src))
             else:
                 _conditions(value, src, facts, default_table=table)
+                facts.where = list(_and_parts(value, src))
         elif key == "with":
             facts.eager_loads.extend(_with_keys(value, src, ""))
         elif key == "limit":
@@ -501,6 +507,92 @@ def _object_filter(
     facts.filters.append(Filter(column, "==", short(src.text(expr)), table))
 
 
+def _written(node: Node, src: Source) -> str:
+    """A condition as written, on one line (no cut: a fix pastes it back)."""
+    return " ".join(src.text(node).split())
+
+
+def _and_parts(
+    node: Node, src: Source, write: Callable[[Node, Source], str] = _written
+) -> Iterator[str]:
+    """``and(eq(a, x), and(b, c), undefined)`` -> ``eq(a, x)``, ``b``, ``c``: the conditions a
+    Drizzle where ANDs together; anything else (``or(...)``, ``sql`...```) is one, whole."""
+    node = unwrap(node)
+    if node.type in {"undefined", "comment"}:
+        return
+    function = node.child_by_field_name("function") if node.type == "call_expression" else None
+    if function is not None and src.text(function).rsplit(".", 1)[-1] == "and":
+        for arg in arguments(node.child_by_field_name("arguments")):
+            yield from _and_parts(arg, src, write)
+        return
+    yield write(node, src)
+
+
+def _callback_parts(callback: Node, src: Source, table: str) -> Iterator[str]:
+    """``(t, { eq }) => and(eq(t.tenantId, id), ...)``'s conditions with the table's own name
+    for its parameter (``eq(renders.tenantId, id)``), so they read like ``.where()``'s. A
+    body of statements is one condition, the callback whole."""
+    body = callback.child_by_field_name("body")
+    parameters = callback.child_by_field_name("parameters")
+    first = (
+        parameters.named_children[0]
+        if parameters is not None and parameters.named_children
+        else None
+    )
+    if first is not None and first.type == "required_parameter":
+        first = first.child_by_field_name("pattern")
+    if body is None or body.type == "statement_block" or first is None or not table:
+        yield _written(callback, src)
+        return
+    name = src.text(first) if first.type == "identifier" else ""
+    renamed = [
+        (n.start_byte, n.end_byte)
+        for n in _walk(body)
+        if name
+        and n.type == "identifier"
+        and src.text(n) == name
+        and n.parent is not None
+        and n.parent.type == "member_expression"
+        and n.parent.child_by_field_name("object") == n
+    ]
+
+    def write(node: Node, src: Source) -> str:
+        data = src.data[node.start_byte : node.end_byte]
+        for start, end in sorted(renamed, reverse=True):
+            if node.start_byte <= start and end <= node.end_byte:
+                offset = node.start_byte
+                data = data[: start - offset] + table.encode() + data[end - offset :]
+        return " ".join(data.decode("utf-8", "replace").split())
+
+    yield from _and_parts(body, src, write)
+
+
+def _object_parts(where: Node, src: Source) -> Iterator[str]:
+    """The entries of a Prisma / Drizzle-relational where object, each an AND-ed condition
+    as written (``tenantId: t.id``, ``tenantId``, ``...filters``); ``AND: [{...}, {...}]``
+    gives its objects' entries. A where that is no object literal (``where: filters``) is
+    spread, so it stays one condition that reads the same."""
+    where = unwrap(where)
+    if where.type != "object":
+        text = _written(where, src)
+        yield f"...{text}" if where.type in {"identifier", "member_expression"} else f"...({text})"
+        return
+    for child in where.named_children:
+        if child.type == "comment":
+            continue
+        key = child.child_by_field_name("key") if child.type == "pair" else None
+        value = child.child_by_field_name("value") if child.type == "pair" else None
+        if key is not None and value is not None and _string_text(key, src) == "AND":
+            items = unwrap(value)
+            if items.type == "array" and all(
+                unwrap(i).type == "object" for i in items.named_children
+            ):
+                for item in items.named_children:
+                    yield from _object_parts(item, src)
+                continue
+        yield _written(child, src)
+
+
 def _built_per_item(expr: Node, src: Source) -> bool:
     """``xs.map(...)`` / ``xs.flatMap(...)``, or ``[...xs.map(...)]``: a list built from another."""
     if expr.type == "array":
@@ -622,6 +714,7 @@ def _prisma_options(node: Node, src: Source, facts: Facts, table: str, many: boo
             if value.type == "object":
                 for column, expr in _pairs(value, src):
                     _object_filter(column, expr, src, facts, table)
+            facts.where = list(_object_parts(value, src))
         elif key == "include":
             facts.eager_loads.extend(_prisma_relations(value, src, "", include=True))
             if any(k == "_count" for k, _ in _pairs(unwrap(value), src)):
@@ -738,6 +831,7 @@ def _knex_steps(steps: tuple[Step, ...], src: Source, facts: Facts) -> None:
                 facts.filters.append(Filter(column, op, written))
             if op == "in":
                 facts.batched = True
+            facts.where.extend(_knex_where_parts(step, src))
         elif step.name in {"join", "leftJoin", "innerJoin", "rightJoin", "leftOuterJoin"} and args:
             facts.joins.append(_table_name(args[0], src))
         elif step.name == "limit":
@@ -762,10 +856,26 @@ def _knex_steps(steps: tuple[Step, ...], src: Source, facts: Facts) -> None:
                     first.type == "identifier" and _PLURAL.search(src.text(first))
                 ):
                     facts.batched = True
+    if any(s.name.startswith("or") and s.name in P.KNEX_WHERE for s in steps):
+        # ``.where(a).orWhere(b)``: an OR of everything before, no part stands alone
+        facts.where = [".".join(facts.where)] if facts.where else []
     if facts.kind == "count" and facts.group_by:
         facts.kind = "select"
         facts.result_shape = "rows"
     _finish(facts)
+
+
+def _knex_where_parts(step: Step, src: Source) -> Iterator[str]:
+    """A Knex where step as its conditions, each a step of its own: ``where({ a: x, b })``
+    -> ``where({ a: x })``, ``where({ b })``; ``whereNull("deleted_at")`` whole."""
+    args = step.args or ()
+    first = unwrap(args[0]) if args else None
+    if first is not None and first.type == "object" and step.name in {"where", "andWhere"}:
+        for child in first.named_children:
+            if child.type != "comment":
+                yield f"{step.name}({{ {_written(child, src)} }})"
+        return
+    yield f"{step.name}({', '.join(_written(a, src) for a in args)})"
 
 
 # ------------------------------------------------------------------- node-postgres & co.
