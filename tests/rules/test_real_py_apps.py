@@ -136,3 +136,85 @@ def shelf_sizes(session):
 """
     )
     assert fixes == {"shelf.books": "select(Shelf).where(...).options(selectinload(Shelf.books))"}
+
+
+def _batched_fixes(source: str) -> dict[int, str]:
+    return {f.line: f.fix.code for f in findings(source, "DBA101") if f.fix is not None}
+
+
+def test_dba101_key_assigned_in_the_loop_body_is_written_with_its_value() -> None:
+    fixes = _batched_fixes(
+        """
+def save_answers(answers, sheet):
+    for answer in answers:
+        question_id = answer.get("question_id")
+        question = Question.query.filter_by(id=question_id).first_or_404()
+        given = Reply.query.filter_by(question_id=question.id, sheet_id=sheet.id).first()
+        store(question, given, answer)
+"""
+    )
+    assert set(fixes) == {5, 6}
+    assert 'keys = [answer.get("question_id") for answer in answers]' in fixes[5]
+    assert 'by_key.get(answer.get("question_id"), [])' in fixes[5]
+    assert "question_id" not in fixes[5].replace('"question_id"', "")
+    # keyed by the row the query before it fetched in the same turn: no IN list before the loop
+    assert fixes[6] == ""
+
+
+def test_dba101_query_on_a_model_chosen_at_run_time_has_no_made_up_table() -> None:
+    fixes = _batched_fixes(
+        """
+def match_existing(session, model, attr, items):
+    found = []
+    for item in items:
+        stmt = select(model).filter_by(**{attr: item})
+        found.append(session.execute(stmt).scalars().one_or_none())
+    return found
+"""
+    )
+    assert list(fixes.values()) == [""]
+
+
+def test_dba101_refresh_per_object_is_told_to_keep_or_reload_them_at_once() -> None:
+    (finding,) = findings(
+        """
+def create_all(session, rows):
+    made = [Tag(**row) for row in rows]
+    session.add_all(made)
+    session.commit()
+    for tag in made:
+        session.refresh(tag)
+    return made
+""",
+        "DBA101",
+    )
+    assert finding.fix is not None and finding.fix.code == ""
+    assert "populate_existing=True" in finding.fix.summary
+    assert "expire_on_commit=False" in finding.fix.summary
+
+
+def test_dba101_key_taken_out_of_the_item_is_not_computed_twice() -> None:
+    fixes = _batched_fixes(
+        """
+def import_rows(reader):
+    for row in reader:
+        club_name = row.pop("club", "").strip()
+        club = Club.query.filter_by(name=club_name).first()
+        save(Member(club=club, **row))
+"""
+    )
+    # the key is written only where running it again leaves the row as the loop finds it
+    assert fixes == {5: ""}
+
+
+def test_dba101_key_that_is_a_whole_local_value_needs_no_parentheses() -> None:
+    fixes = _batched_fixes(
+        """
+def club_members(rows):
+    for row in rows:
+        club_name = (row.get("club") or "").strip()
+        club = Club.query.filter_by(name=club_name).first()
+        show(club)
+"""
+    )
+    assert 'keys = [(row.get("club") or "").strip() for row in rows]' in fixes[5]
