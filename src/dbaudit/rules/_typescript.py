@@ -77,6 +77,9 @@ def loop_header(loop: Loop) -> str:
     """``for (const project of projects)``, ``projects.map(({ id }) => ...)``."""
     if loop.kind == "while":
         return f"while ({loop.iterable})"
+    if loop.kind == "for" and not loop.targets:
+        # ``for (let i = 0; i < n; i++)``: the frontend keeps its condition, no item
+        return f"for (...; {loop.iterable}; ...)"
     target = item_parameter(loop) if loop.targets else "_"
     if loop.kind == "comprehension":
         return f"{loop.iterable}.map(({target}) => ...)"
