@@ -23,3 +23,30 @@ def test_a_counted_for_loop_is_named_as_written() -> None:
     assert rule == "DBA101"
     assert "inside `for (...; attempt < total; ...)`" in message
     assert " of attempt < total" not in message
+
+
+def _fixes(name: str) -> dict[str, str]:
+    path = FIXTURES / name
+    with contextlib.chdir(FIXTURES):
+        findings = analyze([parse(path.name, path.read_text()).module]).findings
+    return {f.function: f.fix.code for f in findings if f.fix is not None}
+
+
+def test_a_bulk_update_says_when_each_item_sets_its_own_values() -> None:
+    fixes = _fixes("per_item_writes.ts")
+    assert fixes["renameEach"].startswith("// each item sets values of its own: ")
+    assert "values of its own" not in fixes["archiveAll"]
+
+
+def test_a_bulk_write_says_when_the_loop_writes_only_some_items() -> None:
+    fixes = _fixes("per_item_writes.ts")
+    assert fixes["resetMonthly"].startswith(
+        "// the loop runs it only for the items its condition lets through (it reads entry)"
+    )
+    assert "condition lets through" not in fixes["archiveAll"]
+
+
+def test_the_fetched_rows_do_not_take_the_name_the_items_are_read_from() -> None:
+    fix = _fixes("per_item_writes.ts")["firstOfEach"]
+    assert "const found = await db.select().from(owners)" in fix
+    assert "const rows =" not in fix

@@ -284,6 +284,20 @@ def _where_prisma(conditions: list[str]) -> str:
     return ", ".join([*rest, f"AND: [{', '.join('{ ' + c + ' }' for c in ors)}]"])
 
 
+def _guarded(op: DbOp | None, loop: Loop, per_item: frozenset[str]) -> list[str]:
+    """A note when the statement runs only for some items: an ``if`` around it in the loop
+    reads the item, and a batch over every item would also touch the others."""
+    if op is None or not op.branch:
+        return []
+    reads = op.control_reads & (set(loop.targets) | per_item)
+    if not reads:
+        return []
+    return [
+        "// the loop runs it only for the items its condition lets through (it reads "
+        f"{', '.join(sorted(reads))}): filter the items by that condition first"
+    ]
+
+
 def _notes(cond: Conditions, composite: bool) -> list[str]:
     """Comment lines for what the batched statement could not carry over as written."""
     lines = []
@@ -319,12 +333,14 @@ def batched_select_code(
     column = flt.column if flt else "id"
     parameter, value = item_key(flt, loop)
     items, lines = _items_and_prelude(loop)
-    # names the fix declares must not shadow the items or the loop's own bindings
-    taken = {items, *free_names(parameter)}
+    # names the fix declares must not shadow the items (``rows`` of ``rows.val``) or the
+    # loop's own bindings
+    taken = {items, *free_names(items), *free_names(parameter)}
     rows = "rows" if "rows" not in taken else "found"
     row = "row" if "row" not in taken else "foundRow"
     library = library_of(op)
     cond = split_conditions(op, flt, loop, per_item)
+    lines += _guarded(op, loop, per_item)
     match = _per_item_match(cond, library, items, item_parameter(loop))
     # each item's own match when conditions read the item besides its key, or no condition
     # is the key alone (``or(eq(t.ownerId, p.id), ...)``)
@@ -400,8 +416,11 @@ def _written_values(op: DbOp | None, marker: str) -> str:
     return values or "{ ... }"
 
 
-def bulk_write_code(op: DbOp | None, loop: Loop, flt: Filter | None) -> str:
-    """A per-item UPDATE/DELETE/INSERT loop as one statement over every key."""
+def bulk_write_code(
+    op: DbOp | None, loop: Loop, flt: Filter | None, per_item: frozenset[str] = frozenset()
+) -> str:
+    """A per-item UPDATE/DELETE/INSERT loop as one statement over every key. ``per_item``
+    are the names computed from the item in the loop (``newMeta``), as the loop's own."""
     table = main_table(op, "table")
     item = item_name(loop)
     kind = op.kind if op is not None else "update"
@@ -428,7 +447,15 @@ def bulk_write_code(op: DbOp | None, loop: Loop, flt: Filter | None) -> str:
         return "\n".join(lines)
     # a write cannot be filtered afterwards: conditions that read the item besides its key
     # go into each item's own match (an ``or`` over the items), never into a note only
-    cond = split_conditions(op, flt, loop)
+    cond = split_conditions(op, flt, loop, per_item)
+    lines += _guarded(op, loop, per_item)
+    values = _written_values(op, "data:" if library == "prisma" else ".set(")
+    if kind == "update" and condition_reads(values, "") & (set(loop.targets) | per_item):
+        lines.append(
+            "// each item sets values of its own: one statement needs them joined in "
+            "(UPDATE ... FROM (VALUES ...) through sql`` / $executeRaw), or keep one "
+            "statement per item inside a single transaction"
+        )
     match = _per_item_match(cond, library, items, item_parameter(loop))
     composite = bool(match) and (bool(cond.per_item) or not cond.key)
     # the name holding the keys must not be the items' own (``for (const item of ids)``)
