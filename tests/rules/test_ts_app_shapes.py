@@ -50,3 +50,9 @@ def test_the_fetched_rows_do_not_take_the_name_the_items_are_read_from() -> None
     fix = _fixes("per_item_writes.ts")["firstOfEach"]
     assert "const found = await db.select().from(owners)" in fix
     assert "const rows =" not in fix
+
+
+def test_a_compound_unique_selector_is_batched_on_its_fields() -> None:
+    fix = _fixes("compound_unique_lookup.ts")["rulesOfKinds"]
+    assert "await prisma.rule.findMany({ where: { kind: { in: kinds }, ownerId } })" in fix
+    assert "ownerId_kind" not in fix

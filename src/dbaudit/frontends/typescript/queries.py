@@ -475,6 +475,11 @@ def _object_filter(
             for f in facts.filters[before:]
         ]
         return
+    if _compound_unique(column, expr, src):
+        # ``userId_key: { userId, key }``: Prisma's compound unique, one filter per field
+        for field_name, value in _pairs(expr, src):
+            _object_filter(field_name, value, src, facts, table)
+        return
     if expr.type == "object":
         for op_name, value in _pairs(expr, src):
             op = {
@@ -582,6 +587,13 @@ def _object_parts(where: Node, src: Source) -> Iterator[str]:
             continue
         key = child.child_by_field_name("key") if child.type == "pair" else None
         value = child.child_by_field_name("value") if child.type == "pair" else None
+        if (
+            key is not None
+            and value is not None
+            and _compound_unique(_string_text(key, src), unwrap(value), src)
+        ):
+            yield from _object_parts(value, src)
+            continue
         if key is not None and value is not None and _string_text(key, src) == "AND":
             items = unwrap(value)
             if items.type == "array" and all(
@@ -591,6 +603,13 @@ def _object_parts(where: Node, src: Source) -> Iterator[str]:
                     yield from _object_parts(item, src)
                 continue
         yield _written(child, src)
+
+
+def _compound_unique(column: str, expr: Node, src: Source) -> bool:
+    """``emailAccountId_systemType: { emailAccountId, systemType }``: the key names its
+    fields joined by ``_``, as Prisma names a compound unique (findMany takes the fields)."""
+    fields = [name for name, _ in _pairs(expr, src)] if expr.type == "object" else []
+    return len(fields) > 1 and column == "_".join(fields)
 
 
 def _built_per_item(expr: Node, src: Source) -> bool:
