@@ -42,6 +42,7 @@ from dbaudit.indexes.candidates import index_name
 from dbaudit.runtime.detect import plural
 from dbaudit.runtime.events import QueryEvent
 from dbaudit.runtime.explain import CannotExplain, driver_params, explain_statement, read_plan
+from dbaudit.schema.model import quote_identifier
 from dbaudit.sql.fingerprint import Fingerprint
 
 RULE = "DBA401"
@@ -254,7 +255,7 @@ def finding(
     HypoPG said of an index on the filter's columns (None: not asked)."""
     site = event.call_site
     columns = ", ".join(scan.columns)
-    create = f"CREATE INDEX {index_name(scan.table, scan.columns)} ON {scan.table} ({columns});"
+    create = create_index(scan)
     total_ms = sum(e.duration for e in executions) * 1000
     if served is None:
         verdict, summary = (
@@ -298,6 +299,54 @@ def finding(
             unit_ms=round(getattr(unit, "db_time_ms", 0.0), 3),
         ),
     )
+
+
+def create_index(scan: SeqScanFilter) -> str:
+    """The ``CREATE INDEX`` of a finding, its names quoted as the engine needs (pure):
+    PostgreSQL folds an unquoted name to lower case, so a Prisma/Drizzle table ``"UserProfile"``
+    written bare is ``userprofile``, a table that does not exist; MySQL/MariaDB quote with
+    backticks (double quotes are strings there); SQLite reads double quotes, and refuses more
+    keywords as bare names than PostgreSQL does (``index``, ``values``, ``set``).
+
+    >>> create_index(SeqScanFilter("UserProfile", ("createdAt", "kind"), ""))
+    'CREATE INDEX "UserProfile_createdAt_kind_idx" ON "UserProfile" ("createdAt", kind);'
+    >>> create_index(SeqScanFilter("orders", ("key",), "", "mysql"))
+    'CREATE INDEX orders_key_idx ON orders (`key`);'
+    >>> create_index(SeqScanFilter("orders", ("index",), "", "sqlite"))
+    'CREATE INDEX orders_index_idx ON orders ("index");'
+    """
+    columns = ", ".join(_ddl_name(c, scan.engine) for c in scan.columns)
+    name = _ddl_name(index_name(scan.table, scan.columns), scan.engine)
+    return f"CREATE INDEX {name} ON {_ddl_name(scan.table, scan.engine)} ({columns});"
+
+
+def _ddl_name(name: str, engine: str) -> str:
+    if engine == "mysql":
+        from sqlglot import exp
+
+        return exp.to_identifier(name).sql(dialect="mysql")
+    quoted = quote_identifier(name)
+    if engine == "sqlite" and quoted == name and name.upper() in _SQLITE_KEYWORDS:
+        return f'"{name}"'
+    return quoted
+
+
+# https://www.sqlite.org/lang_keywords.html
+_SQLITE_KEYWORDS_TEXT = """
+    ABORT ACTION ADD AFTER ALL ALTER ALWAYS ANALYZE AND AS ASC ATTACH AUTOINCREMENT BEFORE BEGIN
+    BETWEEN BY CASCADE CASE CAST CHECK COLLATE COLUMN COMMIT CONFLICT CONSTRAINT CREATE CROSS
+    CURRENT CURRENT_DATE CURRENT_TIME CURRENT_TIMESTAMP DATABASE DEFAULT DEFERRABLE DEFERRED
+    DELETE DESC DETACH DISTINCT DO DROP EACH ELSE END ESCAPE EXCEPT EXCLUDE EXCLUSIVE EXISTS
+    EXPLAIN FAIL FILTER FIRST FOLLOWING FOR FOREIGN FROM FULL GENERATED GLOB GROUP GROUPS HAVING
+    IF IGNORE IMMEDIATE IN INDEX INDEXED INITIALLY INNER INSERT INSTEAD INTERSECT INTO IS ISNULL
+    JOIN KEY LAST LEFT LIKE LIMIT MATCH MATERIALIZED NATURAL NO NOT NOTHING NOTNULL NULL NULLS
+    OF OFFSET ON OR ORDER OTHERS OUTER OVER PARTITION PLAN PRAGMA PRECEDING PRIMARY QUERY RAISE
+    RANGE RECURSIVE REFERENCES REGEXP REINDEX RELEASE RENAME REPLACE RESTRICT RETURNING RIGHT
+    ROLLBACK ROW ROWS SAVEPOINT SELECT SET TABLE TEMP TEMPORARY THEN TIES TO TRANSACTION TRIGGER
+    UNBOUNDED UNION UNIQUE UPDATE USING VACUUM VALUES VIEW VIRTUAL WHEN WHERE WINDOW WITH
+    WITHOUT
+"""
+_SQLITE_KEYWORDS = frozenset(_SQLITE_KEYWORDS_TEXT.split())
 
 
 def _how(scan: SeqScanFilter) -> str:
