@@ -126,7 +126,9 @@ def test_a_key_read_from_the_position_keeps_enumerate() -> None:
     assert code[-2] == "for i, seat in pairs:"
 
 
-def _in_query(keys: str, query: str, column: str, loop: str, value: str) -> str:
+def _in_query(keys: str, query: str, column: str, loop: str, value: str, check: str = "") -> str:
+    found = f"by_key.get({value}, [])"
+    use = f"[row for row in {found} if {check}]" if check else found
     return (
         f"keys = {keys}\n"
         f"rows = session.scalars({query}).all()  # one query for all of them\n"
@@ -134,7 +136,7 @@ def _in_query(keys: str, query: str, column: str, loop: str, value: str) -> str:
         "for row in rows:\n"
         f"    by_key.setdefault(row.{column}, []).append(row)\n"
         f"{loop}\n"
-        f"    ...  # use by_key.get({value}, [])"
+        f"    ...  # use {use}"
     )
 
 
@@ -143,15 +145,15 @@ def test_an_in_query_fix_keys_on_the_filter_that_reads_the_loop_variable() -> No
     # the constant ``kind == "label"`` comes first; the key is computed from the owner
     assert found["labelled_tags"] == _in_query(
         "[str(owner.id) for owner in owners]",
-        "select(Tag).where(Tag.owner_id.in_(keys))",
+        "select(Tag).where(Tag.owner_id.in_(keys), Tag.kind == 'label')",  # kept: same for all
         "owner_id",
         "for owner in owners:",
         "str(owner.id)",
     )
-    # ``tenant_id`` is the function's, the same for every member
+    # ``tenant_id`` is the function's, the same for every member: kept in the one query
     assert found["tenant_members"] == _in_query(
         "[int(member.key) for member in members]",
-        "select(Seat).where(Seat.member_id.in_(keys))",
+        "select(Seat).where(Seat.member_id.in_(keys), Seat.tenant_id == tenant_id)",
         "member_id",
         "for member in members:",
         "int(member.key)",
@@ -166,6 +168,7 @@ def test_an_in_query_fix_prefers_the_tables_key_when_several_filters_read_the_it
         "id",
         "for ref in refs:",
         "ref.tag_id",
+        "row.name == ref.name",  # the other per-item condition, checked on each row
     )
     # none of them is the key: the first as written
     assert found["seats_by_name_and_owner"] == _in_query(
@@ -174,6 +177,7 @@ def test_an_in_query_fix_prefers_the_tables_key_when_several_filters_read_the_it
         "name",
         "for name, owner in entries:",
         "name",
+        "row.owner_id == owner.id",
     )
 
 

@@ -51,6 +51,9 @@ class Filter:
     op: str  # "==", "in", "any", "<", ">", "like", "is", "raw", ...
     value: str = ""  # the value expression as written (never a literal's content in reports)
     table: str = ""
+    # the condition it comes from is in ``DbOp.unread_conditions`` (an arm of an OR, a NOT, a
+    # Django ``exclude``, a BETWEEN's low bound): a fix keeps that text, never this filter alone
+    part_of_unread: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +69,10 @@ class DbOp:
     tables: tuple[str, ...] = ()  # model class names or SQL table names, first is the main one
     columns: tuple[str, ...] = ()
     filters: tuple[Filter, ...] = ()
+    # conditions of the query, as written, that are not plain ANDed ``filters``: an OR / NOT
+    # group, ``*clauses``, a name or a helper's call that builds the filter. A fix that rewrites
+    # the query must carry them over; () when the frontend read every condition
+    unread_conditions: tuple[str, ...] = ()
     order_by: tuple[str, ...] = ()
     has_limit: bool = False
     batched: bool = False  # IN / ANY / executemany / insert of a list: one statement, many rows

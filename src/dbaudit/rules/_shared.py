@@ -9,6 +9,7 @@ from dbaudit.analysis.callgraph import FunctionRef
 from dbaudit.analysis.cost import Cost
 from dbaudit.model import DbOp, Filter, Function, Loop
 from dbaudit.rules import _typescript as ts
+from dbaudit.sql.batch import where_conditions
 
 _NESTED_BY_DEPTH = {1: "a query per {noun}", 2: "queries per {noun} of each outer item"}
 
@@ -136,14 +137,77 @@ def key_filter(op: DbOp | None, loop: Loop | None = None) -> Filter | None:
     """
     if op is None:
         return None
-    keyed = [f for f in op.filters if f.op in {"==", "in"}]
+    # an arm of an OR is no key: an IN list on it would drop the other arms' rows
+    keyed = [f for f in op.filters if f.op in {"==", "in"} and not f.part_of_unread]
     names = set(loop.targets) if loop is not None else set()
     readers = [f for f in keyed if ts.free_names(f.value) & names]
     if readers:
         return next((f for f in readers if f.column in _KEY_COLUMNS), readers[0])
     if not names and keyed:
         return keyed[0]
-    return next((f for f in op.filters if f.op == "=="), None)
+    return next((f for f in op.filters if f.op == "==" and not f.part_of_unread), None)
+
+
+_COMPARISONS = frozenset({"==", "!=", "<", "<=", ">", ">="})
+_DJANGO_LOOKUPS = {"==": "", "in": "__in", ">": "__gt", ">=": "__gte", "<": "__lt", "<=": "__lte"}
+_SQL_LIBRARIES = frozenset({"asyncpg", "psycopg", "psycopg2", "sqlite3", "dbapi"})
+# a value the SQL text frontend could not bind to the call's arguments
+_UNBOUND = re.compile(r"^(\$\d+|%s|\?|:\w+|%\(\w+\)s)?$")
+
+
+def _sqlalchemy_condition(table: str, flt: Filter) -> str:
+    column = f"{flt.table or table}.{flt.column}"
+    if flt.op in _COMPARISONS:
+        return f"{column} {flt.op} {flt.value}"
+    method = {"in": "in_", "is": "is_", "is not": "is_not", "like": "like", "ilike": "ilike"}
+    return f"{column}.{method[flt.op]}({flt.value})" if flt.op in method else ""
+
+
+def _django_condition(flt: Filter) -> str:
+    if flt.op in _DJANGO_LOOKUPS:
+        return f"{flt.column}{_DJANGO_LOOKUPS[flt.op]}={flt.value}"
+    return f"{flt.column}={flt.value}" if "__" in flt.column else ""  # the keyword as written
+
+
+def _sql_condition(flt: Filter) -> str:
+    if flt.op not in _COMPARISONS or _UNBOUND.match(flt.value):
+        return ""
+    return f"{flt.column} {'=' if flt.op == '==' else flt.op}"
+
+
+def _row_check(row: str, flt: Filter) -> str:
+    """The per-item condition checked on a fetched row (``row.owner_id == p.owner_id``)."""
+    if flt.op in _COMPARISONS:
+        return f"{row}.{flt.column} {flt.op} {flt.value}"
+    return f"{row}.{flt.column} in {flt.value}" if flt.op == "in" else ""
+
+
+def _other_conditions(
+    op: DbOp | None, key: Filter | None, loop: Loop
+) -> tuple[list[Filter], list[Filter], list[str]]:
+    """The per-item query's conditions besides its key: (the same for every item, the ones
+    that read the loop's item too, the ones the frontend could not read, as written)."""
+    if op is None:
+        return [], [], []
+    unread = list(op.unread_conditions)
+    if key is not None and key not in op.filters:
+        # a helper's query, its key given in the caller's terms (DBA102): its other filters
+        # read the helper's parameters, which may be per item in the caller; named as written
+        table = main_table(op)
+        unread += [
+            f"{f.table or table}.{f.column} {f.op} {f.value} (as the helper writes it)"
+            for f in op.filters
+            if not f.part_of_unread and (f.column, f.op) != (key.column, key.op)
+        ]
+        return [], [], unread
+    names = set(loop.targets)
+    same: list[Filter] = []
+    per_item: list[Filter] = []
+    for flt in op.filters:
+        if flt == key or flt.part_of_unread:
+            continue
+        (per_item if ts.free_names(flt.value) & names else same).append(flt)
+    return same, per_item, unread
 
 
 def main_table(op: DbOp | None, fallback: str = "Row") -> str:
@@ -205,30 +269,85 @@ def batched_select_code(
     rows = "rows" if "rows" not in taken else "found"
     row = "row" if "row" not in taken else "found_row"
     lines.append(f"keys = [{value} for {binding} in {items}]")
+    same, per_item, unread = _other_conditions(op, flt, loop)
+    checks = [_row_check(row, f) for f in per_item]
+    # a condition on the item besides the key cannot go into the one query: the rows it keeps
+    # are picked out per item below; one no code here can write is named for the reader
+    unread += [
+        f"{f.column} {f.op} {f.value} (per item)"
+        for f, c in zip(per_item, checks, strict=True)
+        if not c
+    ]
+    checks = [c for c in checks if c]
     if library == "django":
-        lines.append(f"{rows} = list({table}.objects.filter({column}__in=keys))")
-    elif library == "asyncpg":
-        sql = f"SELECT * FROM {table} WHERE {column} = ANY($1)"
-        lines.append(f'{rows} = await conn.fetch("{sql}", keys)')
-    elif library in {"psycopg", "psycopg2", "sqlite3", "dbapi"}:
-        sql = f"SELECT * FROM {table} WHERE {column} = ANY(%s)"
-        lines.append(f'cursor.execute("{sql}", (keys,))')
-        lines.append(f"{rows} = cursor.fetchall()")
-    else:
-        query = f"select({table}).where({table}.{column}.in_(keys))"
-        if op is not None and not op.awaited:
-            lines.append(f"{rows} = session.scalars({query}).all()")
+        written = [_django_condition(f) for f in same]
+        unread += [
+            f"{f.column} {f.op} {f.value}" for f, c in zip(same, written, strict=True) if not c
+        ]
+        keywords = ", ".join([f"{column}__in=keys", *filter(None, written)])
+        query_lines = [f"{rows} = list({table}.objects.filter({keywords}))"]
+    elif library in _SQL_LIBRARIES:
+        written = [_sql_condition(f) for f in same]
+        if not all(written):  # a value not bound to the call's arguments: the text says it
+            unread.append(_WHOLE_WHERE)
+        unread += [u for u in _sql_unread(op, len(same) + len(per_item) + 1) if u not in unread]
+        conditions = [(c, f.value) for f, c in zip(same, written, strict=True) if c]
+        if library == "asyncpg":
+            where = " AND ".join(
+                [f"{column} = ANY($1)", *(f"{c} ${n}" for n, (c, _) in enumerate(conditions, 2))]
+            )
+            arguments = ", ".join(["keys", *(v for _, v in conditions)])
+            sql = f"SELECT * FROM {table} WHERE {where}"
+            query_lines = [f'{rows} = await conn.fetch("{sql}", {arguments})']
         else:
-            lines.append(f"{rows} = (await session.scalars({query})).all()")
-    lines[-1] += "  # one query for all of them"
+            where = " AND ".join([f"{column} = ANY(%s)", *(f"{c} %s" for c, _ in conditions)])
+            arguments = ", ".join(["keys", *(v for _, v in conditions)])
+            sql = f"SELECT * FROM {table} WHERE {where}"
+            query_lines = [
+                f'cursor.execute("{sql}", ({arguments},))',
+                f"{rows} = cursor.fetchall()",
+            ]
+    else:
+        written = [_sqlalchemy_condition(table, f) for f in same]
+        unread += [
+            f"{f.column} {f.op} {f.value}" for f, c in zip(same, written, strict=True) if not c
+        ]
+        where = ", ".join([f"{table}.{column}.in_(keys)", *filter(None, written)])
+        query = f"select({table}).where({where})"
+        if op is not None and not op.awaited:
+            query_lines = [f"{rows} = session.scalars({query}).all()"]
+        else:
+            query_lines = [f"{rows} = (await session.scalars({query})).all()"]
+    if unread:
+        # never a complete-looking query that drops what the original one filters on
+        lines.append(f"# keep the query's other conditions: {'; '.join(unread)}")
+    query_lines[-1] += "  # one query for all of them"
+    lines += query_lines
+    found = f"by_key.get({value}, [])"
+    if checks:
+        found = f"[{row} for {row} in {found} if {' and '.join(checks)}]"
     lines += [
         "by_key: dict = {}",
         f"for {row} in {rows}:",
         f"    by_key.setdefault({row}.{column}, []).append({row})",
         f"for {_binding(loop)} in {walk.replace('{}', items)}:",
-        f"    ...  # use by_key.get({value}, [])",
+        f"    ...  # use {found}",
     ]
     return "\n".join(lines)
+
+
+_WHOLE_WHERE = "those of the statement's WHERE"
+
+
+def _sql_unread(op: DbOp | None, known: int) -> list[str]:
+    """The WHERE of a SQL text when its conditions are more than its ``known`` filters (an OR,
+    a subquery, a function), or when the text was cut short: then no filter list is whole."""
+    text = op.sql if op is not None else ""
+    if not text:
+        return []
+    if text.endswith("…") or where_conditions(text) != known:
+        return [_WHOLE_WHERE]
+    return []
 
 
 def loops_of(fn: Function, ids: tuple[int, ...]) -> list[Loop]:

@@ -107,6 +107,34 @@ def suggest_batch(text: str, varying: Set[int] | None = None) -> str:
     return suggestion
 
 
+_COMPARISON = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.In)
+_PARAMETERS = re.compile(r"\$\d+|%\(\w+\)s|%s|(?<![:\w]):\w+")
+
+
+def where_conditions(sql: str) -> int | None:
+    """How many plain comparisons the outer WHERE's AND chain holds, when it holds nothing
+    else (no OR, subquery or function around a column); None when it does or does not parse.
+    A fix that rewrites a statement from its filters is whole only when they are all of it.
+
+    >>> where_conditions("SELECT * FROM r WHERE (r.a = $1 AND r.b > %s) ORDER BY r.id")
+    2
+    >>> where_conditions("SELECT * FROM r WHERE r.a = :a OR r.b IN (SELECT id FROM u)") is None
+    True
+    """
+    parsed = _parse(_PARAMETERS.sub("?", sql))
+    where = parsed[0].args.get("where") if parsed else None
+    if where is None:
+        return 0 if parsed else None
+    terms = list(_and_chain(where.this))
+    plain = all(
+        isinstance(term, _COMPARISON)
+        and isinstance(term.this, exp.Column)
+        and not term.find(exp.Select, exp.Func, exp.Or)
+        for term in terms
+    )
+    return len(terms) if plain else None
+
+
 def _parse(text: str) -> tuple[exp.Expression, str] | None:
     """The statement's tree and the dialect that reads it back as written, or None."""
     for dialect in _DIALECTS:

@@ -620,6 +620,7 @@ class _Stmt:
     sql: str = ""
     positional: list[str] = field(default_factory=list)  # $1.. / %s parameters, bound later
     is_subquery: bool = False
+    unread: list[str] = field(default_factory=list)  # DbOp.unread_conditions
 
     def merge_from(self, other: _Stmt) -> None:
         self.tables.extend(t for t in other.tables if t not in self.tables)
@@ -662,16 +663,31 @@ def _column_of(node: ast.AST) -> tuple[str, str] | None:
     return None
 
 
-def _conditions(node: ast.AST, out: list[Filter], stmt: _Stmt) -> None:
+def _conditions(node: ast.AST, out: list[Filter], stmt: _Stmt, unread: bool = False) -> None:
+    """The filters of one WHERE argument. ``unread``: inside a condition already listed in
+    ``stmt.unread`` (an OR / NOT group): its filters still describe the columns read (the index
+    advisor's workload), marked ``part_of_unread``. A condition this cannot read (a helper's
+    call, a name holding a clause, ``*clauses``) is listed as written."""
+
+    def not_read() -> None:
+        if not unread and not isinstance(node, ast.Constant):
+            stmt.unread.append(_unparse(node))
+
     if isinstance(node, ast.BoolOp):
+        grouped = unread or isinstance(node.op, ast.Or)
+        if grouped and not unread:
+            stmt.unread.append(_unparse(node))
         for value in node.values:
-            _conditions(value, out, stmt)
+            _conditions(value, out, stmt, grouped)
         return
     if isinstance(node, ast.Call):
         name = _last(_callee_text(node.func))
         if name in {"and_", "or_", "not_"}:
+            grouped = unread or name != "and_"
+            if grouped and not unread:
+                stmt.unread.append(_unparse(node))
             for arg in node.args:
-                _conditions(arg, out, stmt)
+                _conditions(arg, out, stmt, grouped)
             return
         if isinstance(node.func, ast.Attribute):
             column = _column_of(node.func.value)
@@ -685,28 +701,37 @@ def _conditions(node: ast.AST, out: list[Filter], stmt: _Stmt) -> None:
                 )
                 if not single:
                     stmt.batched = True
-                out.append(Filter(column[1], "in", text, column[0]))
+                out.append(Filter(column[1], "in", text, column[0], unread))
                 return
             if column and method in {"is_", "isnot", "is_not", "like", "ilike", "between"}:
                 text = _unparse(node.args[0]) if node.args else ""
-                out.append(Filter(column[1], method.rstrip("_"), text, column[0]))
+                whole = method == "between"  # the Filter keeps the low bound only
+                if whole:
+                    not_read()
+                out.append(Filter(column[1], method.rstrip("_"), text, column[0], unread or whole))
                 return
+        not_read()
         return
     if isinstance(node, ast.Compare) and len(node.ops) == 1:
         column = _column_of(node.left)
         right = node.comparators[0]
         if column is None:
+            not_read()  # ``func.lower(User.email) == email``
             return
         op = _COMPARE_OPS.get(type(node.ops[0]), "?")
         if isinstance(right, ast.Call) and _last(_callee_text(right.func)) in {"any_", "any"}:
             stmt.batched = True
             text = _unparse(right.args[0]) if right.args else ""
-            out.append(Filter(column[1], "in", text, column[0]))
+            out.append(Filter(column[1], "in", text, column[0], unread))
             return
-        out.append(Filter(column[1], op, _unparse(right), column[0]))
+        out.append(Filter(column[1], op, _unparse(right), column[0], unread))
         return
     if isinstance(node, ast.UnaryOp):
-        _conditions(node.operand, out, stmt)
+        if not unread:
+            stmt.unread.append(_unparse(node))
+        _conditions(node.operand, out, stmt, True)
+        return
+    not_read()
 
 
 def _expression_features(node: ast.AST, stmt: _Stmt) -> None:
@@ -742,7 +767,17 @@ def _column_expression(node: ast.AST) -> _Stmt | None:
     return fragment if fragment.window or fragment.aggregate else None
 
 
-def _django_filters(call: ast.Call, stmt: _Stmt) -> None:
+def _django_filters(call: ast.Call, stmt: _Stmt, negated: bool = False) -> None:
+    """``negated``: an ``exclude()``, whose keywords are rows left out, listed whole."""
+    if negated and (call.args or call.keywords):
+        stmt.unread.append(
+            f".exclude({', '.join(_unparse(a) for a in call.args)}"
+            f"{', ' if call.args and call.keywords else ''}"
+            f"{', '.join(_unparse(k) for k in call.keywords)})"
+        )
+    elif not negated:
+        stmt.unread.extend(_unparse(a) for a in call.args)  # Q objects, expressions
+        stmt.unread.extend(f"**{_unparse(k.value)}" for k in call.keywords if k.arg is None)
     for kw in call.keywords:
         if kw.arg is None:
             continue
@@ -754,7 +789,7 @@ def _django_filters(call: ast.Call, stmt: _Stmt) -> None:
         if op == "in":
             stmt.batched = True
         column = parts[0] if lookup in {"in", "exact", "gt", "gte", "lt", "lte"} else kw.arg
-        stmt.filters.append(Filter(column, op, _unparse(kw.value)))
+        stmt.filters.append(Filter(column, op, _unparse(kw.value), "", negated))
 
 
 # ---------------------------------------------------------------------- the walkers
@@ -1874,6 +1909,8 @@ class _FunctionWalker(FunctionEvents):
                 for kw in call.keywords:
                     if kw.arg:
                         statement.filters.append(Filter(kw.arg, "==", _unparse(kw.value)))
+                    else:
+                        statement.unread.append(f"**{_unparse(kw.value)}")
             elif name in {"join", "outerjoin", "join_from", "select_from"}:
                 for arg in call.args[:1]:
                     statement.joins.append(_unparse(arg))
@@ -2028,6 +2065,7 @@ class _FunctionWalker(FunctionEvents):
             seq=self._next(),
             tables=tuple(dict.fromkeys(statement.tables)),
             filters=tuple(filters),
+            unread_conditions=tuple(statement.unread),
             order_by=tuple(statement.order_by),
             has_limit=has_limit,
             batched=batched,
@@ -2202,6 +2240,7 @@ class _FunctionWalker(FunctionEvents):
             seq=self._next(),
             tables=tuple(dict.fromkeys(statement.tables)),
             filters=tuple(statement.filters),
+            unread_conditions=tuple(statement.unread),
             order_by=tuple(statement.order_by),
             has_limit=statement.has_limit,
             batched=statement.batched,
@@ -2270,7 +2309,7 @@ class _FunctionWalker(FunctionEvents):
                 "update",
             }:
                 if name in {"filter", "get", "exclude", "aget", "get_or_create"}:
-                    _django_filters(call, statement)
+                    _django_filters(call, statement, negated=name == "exclude")
             elif name in P.DJANGO_EAGER:
                 statement.eager.extend(_unparse(a).strip("'\"") for a in call.args)
             elif name in {"annotate", "aggregate", "aaggregate"}:
@@ -2305,6 +2344,7 @@ class _FunctionWalker(FunctionEvents):
             seq=self._next(),
             tables=(model,),
             filters=tuple(statement.filters),
+            unread_conditions=tuple(statement.unread),
             order_by=tuple(statement.order_by),
             has_limit=statement.has_limit,
             batched=statement.batched,
