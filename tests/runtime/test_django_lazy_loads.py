@@ -20,8 +20,10 @@ import pytest
 django = pytest.importorskip("django")
 
 from django.conf import settings  # noqa: E402
+from django.db.models import Count, Prefetch, Q  # noqa: E402
 
 from dbaudit.runtime import profile  # noqa: E402
+from dbaudit.runtime.capture.django_orm import PARENT_MARK  # noqa: E402
 
 pytest_plugins = ["pytester"]
 
@@ -119,10 +121,24 @@ def db(request: pytest.FixtureRequest, blog: types.SimpleNamespace) -> Iterator[
 
 
 def labels_of(run: Any) -> list[tuple[str | None, str]]:
-    """(label, statement head) of each statement ``run()`` sends, in order."""
+    """(label without its parent's digest, statement head) of each statement ``run()`` sends,
+    in order."""
     with profile() as unit:
         run()
-    return [(e.relationship, e.fingerprint.text.split(" FROM ")[0][:24]) for e in unit.events]
+    return [
+        (load_of(e.relationship), e.fingerprint.text.split(" FROM ")[0][:24]) for e in unit.events
+    ]
+
+
+def load_of(label: str | None) -> str | None:
+    return None if label is None else label.partition(PARENT_MARK)[0]
+
+
+def parents_of(run: Any) -> list[str]:
+    """The parent digest of each labelled statement ``run()`` sends, in order."""
+    with profile() as unit:
+        run()
+    return [e.relationship.partition(PARENT_MARK)[2] for e in unit.events if e.relationship]
 
 
 def relationships(run: Any) -> list[str | None]:
@@ -181,7 +197,10 @@ def test_related_managers_evaluated(db: Any) -> None:
         lambda: [
             (a.comments.filter(text="nice").first(), a.tags.get(name="db")) for a in articles()
         ]
-    ) == [None, *["Article.comments", "Article.tags"] * 2]
+    ) == [
+        None,
+        *["Article.comments (filtered Comment: text)", "Article.tags (filtered Tag: name)"] * 2,
+    ]
     tags = db.Tag.objects.using(db.alias)
     assert relationships(
         lambda: [
@@ -189,6 +208,23 @@ def test_related_managers_evaluated(db: Any) -> None:
             for a in articles()
         ]
     ) == [None, *["Article.tags", None] * 2]
+
+
+def test_each_label_names_its_parent(db: Any) -> None:
+    """A digest of the parent's key ends each label: one per article, the same for the same
+    article whatever reads its relations, and no key value in it."""
+    articles = list(db.Article.objects.using(db.alias).order_by("id"))
+    first, second = articles
+    digests = parents_of(
+        lambda: [
+            (a.comments.count(), a.comments.filter(text="x").count(), list(a.tags.all()))
+            for a in articles
+        ]
+    )
+    assert len(set(digests[:3])) == 1 and len(set(digests[3:])) == 1
+    assert digests[0] != digests[3]
+    assert all(len(digest) == 12 and int(digest, 16) >= 0 for digest in digests)
+    assert [digest == str(a.pk) for digest in digests[::3] for a in (first, second)] == [0] * 4
 
 
 def test_many_to_many_sides_are_told_apart(db: Any) -> None:
@@ -389,3 +425,67 @@ def test_pytest_plugin_fails_the_n_plus_one_over_two_articles(pytester: pytest.P
         ]
     )
     result.stdout.no_fnmatch_line("*test_list_joined*DBA101*")
+
+
+# --- Parents counted by parent: a related manager's queryset filtered further --------------
+
+
+def test_one_article_counted_with_two_filters_is_no_n_plus_one(db: Any) -> None:
+    """Two reads of one article's comments with two filters: one parent, not the N+1 shape
+    (its two parameter sets were counted as two parents)."""
+    article = db.Article.objects.using(db.alias).order_by("id").first()
+    with profile() as unit:
+        counts = [article.comments.filter(text=text).count() for text in ("nice", "bad")]
+    assert counts == [1, 0]
+    assert (unit.query_count, unit.findings) == (2, [])
+
+
+def test_filtered_comments_counted_per_article_is_an_n_plus_one(db: Any) -> None:
+    articles = db.Article.objects.using(db.alias).order_by("id")
+    with profile() as unit:
+        counts = [article.comments.filter(text="nice").count() for article in articles]
+    assert counts == [1, 1]
+    [finding] = unit.findings
+    assert finding.message.startswith("N+1: Article.comments lazy-loaded for 2 articles")
+    assert finding.fix.code == (
+        'Article.objects.annotate(comments_count=Count("comments", filter=Q(comments__text=...)))'
+    )
+    with profile() as fixed:
+        annotated = articles.annotate(
+            comments_count=Count("comments", filter=Q(comments__text="nice"))
+        )
+        assert [a.comments_count for a in annotated] == [1, 1]
+    assert (fixed.query_count, fixed.findings) == (1, [])
+
+
+def test_filtered_tags_fetched_per_article_fixed_with_a_prefetch(db: Any) -> None:
+    articles = db.Article.objects.using(db.alias).order_by("id")
+    with profile() as unit:
+        names = [[t.name for t in article.tags.filter(name="db")] for article in articles]
+    assert names == [["db"], ["db"]]
+    [finding] = unit.findings
+    assert finding.message.startswith("N+1: Article.tags lazy-loaded for 2 articles")
+    assert finding.fix.code == (
+        'Article.objects.prefetch_related(Prefetch("tags", '
+        'queryset=Tag.objects.filter(name=...), to_attr="filtered_tags"))'
+    )
+    with profile() as fixed:
+        tags = db.Tag.objects.using(db.alias).filter(name="db")
+        prefetched = articles.prefetch_related(
+            Prefetch("tags", queryset=tags, to_attr="filtered_tags")
+        )
+        assert [[t.name for t in a.filtered_tags] for a in prefetched] == [["db"], ["db"]]
+    assert (fixed.query_count, fixed.findings) == (2, [])
+
+
+def test_author_shared_by_two_articles_is_loaded_for_two_articles(db: Any) -> None:
+    """Two articles by one author: the same parameters twice, but two parents (was a
+    duplicate query, DBA301, whose fix is no select_related)."""
+    ann = db.Author.objects.using(db.alias).get(name="ann")
+    db.Article.objects.using(db.alias).create(author=ann, title="t2")
+    articles = db.Article.objects.using(db.alias).filter(author=ann).order_by("id")
+    with profile() as unit:
+        assert [a.author.name for a in articles] == ["ann", "ann"]
+    [finding] = unit.findings
+    assert finding.rule == "DBA101"
+    assert finding.message.startswith("N+1: Article.author lazy-loaded for 2 articles")

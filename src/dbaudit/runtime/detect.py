@@ -103,6 +103,7 @@ _MANY = itemgetter(_FIELD("many"))
 _IGNORED_AND_ERROR = itemgetter(_FIELD("ignored"), _FIELD("error"))
 _RELATIONSHIP_FIELD = _FIELD("relationship")
 _RELATIONSHIP = itemgetter(_RELATIONSHIP_FIELD)
+_PARENT_MARK = " @"  # capture/django_orm.py's PARENT_MARK: a label ends with its parent's digest
 _DIGEST = attrgetter("fingerprint.digest")
 # the literals of the text (a hash, "" for none) beside the digest or the parameters
 _DIGEST_AND_LITERALS = attrgetter("fingerprint.digest", "fingerprint.literals")
@@ -248,10 +249,15 @@ def _n_plus_one_findings(
         # literals are parameters too (an f-string's ``id = 1``, ``id = 2``)
         distinct_params = len(set(map(_PARAMS_AND_LITERALS, group_events)))
         load = orm_load(group_events)
+        parents = distinct_params
+        if load is not None:
+            parents = orm_parents(group_events) or distinct_params
+            if parents < 2:  # one parent's loads, told by the ORM: not the lazy-load N+1
+                load, parents = None, distinct_params
         threshold = config.n_plus_one_threshold
         if load is not None:  # the ORM said so: already the N+1 shape at two parents
             threshold = min(threshold, config.lazy_load_threshold)
-        if len(group_events) < threshold or distinct_params < 2:
+        if len(group_events) < threshold or parents < 2:
             continue  # the same parameters every time is a duplicate, not a loop over keys
         shape = _batch_shape(group_events[0].fingerprint.text) if load is None else None
         if shape is not None and _batched(group_events, shape):
@@ -259,7 +265,7 @@ def _n_plus_one_findings(
                 batched.update(map(_SEQ, group_events))
             continue  # pages or chunks: the queries grow with rows over the batch size
         if group_events[0].fingerprint.kind == "select":
-            finding = _n_plus_one_finding(group, distinct_params, load, unit, totals)
+            finding = _n_plus_one_finding(group, parents, load, unit, totals)
         else:
             finding = _per_item_writes_finding(group, distinct_params, unit, totals)
         found.append((finding, set(map(_SEQ, group_events))))
@@ -603,9 +609,29 @@ def _merge_interleaved(members: list[tuple[list[QueryEvent], int]]) -> list[Repe
 def orm_load(events: Sequence[QueryEvent]) -> OrmLoad | None:
     """What the ORM lazily loaded for every event of a group (None unless they all agree)."""
     label = events[0].relationship if len(events[0]) > _RELATIONSHIP_FIELD else None
-    if label is None or len(set(map(_RELATIONSHIP, events))) != 1:
-        return None  # not all of them (or not all the same relationship)
-    return OrmLoad.parse(label)
+    if label is None:
+        return None
+    labels = set(map(_RELATIONSHIP, events))
+    if None in labels:
+        return None  # not all of them
+    loads = {label.partition(_PARENT_MARK)[0] for label in labels}
+    if len(loads) != 1:
+        return None  # not all the same relationship
+    return OrmLoad.parse(loads.pop())
+
+
+def orm_parents(events: Sequence[QueryEvent]) -> int | None:
+    """How many parent objects a group of lazy loads loaded for, when every label names its
+    parent (Django's end in ``" @<digest of the parent's key>"``, capture/django_orm.py);
+    None otherwise (SQLAlchemy's: the parameter sets count). One parent's related rows read
+    with two filters (``article.comments.filter(text=t)`` for two ``t``) is one parent."""
+    parents: set[str] = set()
+    for label in map(_RELATIONSHIP, events):
+        _, mark, parent = label.partition(_PARENT_MARK)
+        if not mark:
+            return None
+        parents.add(parent)
+    return len(parents)
 
 
 @dataclass(frozen=True, slots=True)
@@ -718,7 +744,7 @@ def _n_plus_one_finding(
             code=load.fix_code,
         )
     if load is not None and first.source == "django":  # labelled by capture/django_orm.py
-        fix = _django_load_fix(load)
+        fix = _django_load_fix(load, counts=text.startswith(_DJANGO_COUNTS))
     return _finding(
         rule=N_PLUS_ONE,
         at=group.loop_at,
@@ -737,7 +763,7 @@ def _n_plus_one_finding(
     )
 
 
-def _django_load_fix(load: OrmLoad) -> Fix:
+def _django_load_fix(load: OrmLoad, counts: bool = False) -> Fix:
     """A Django lazy load's fix, in Django's words (its labels name the attribute as
     SQLAlchemy's do; Django has no expired attributes, only deferred fields).
 
@@ -752,6 +778,8 @@ def _django_load_fix(load: OrmLoad) -> Fix:
             summary=f"Load {name} with the {owner} query: drop it from defer(), add it to only().",
             code=f'{owner}.objects.defer(None)  # or .only(..., "{name}")',
         )
+    if load.kind.startswith("filtered"):
+        return _django_filtered_fix(load, counts)
     if load.kind == "collection":
         return Fix(
             summary=(
@@ -766,6 +794,44 @@ def _django_load_fix(load: OrmLoad) -> Fix:
         code=f'{owner}.objects.select_related("{name}")',
     )
 
+
+def _django_filtered_fix(load: OrmLoad, counts: bool) -> Fix:
+    """A related manager's queryset filtered further (``article.comments.filter(text=t)``),
+    whose rows ``prefetch_related("comments")`` does not serve: a ``Prefetch`` with that
+    filtered queryset, or for ``count()``/``exists()`` a ``Count`` with that filter.
+
+    >>> _django_filtered_fix(OrmLoad.parse("Article.comments (filtered Comment: text)"), True).code
+    'Article.objects.annotate(comments_count=Count("comments", filter=Q(comments__text=...)))'
+    """
+    owner, _, name = load.attribute.partition(".")
+    related, _, lookups = load.kind.removeprefix("filtered").strip().partition(": ")
+    names = lookups.split(", ") if lookups else []
+    if counts:
+        condition = ", ".join(f"{name}__{lookup}=..." for lookup in names) or "..."
+        return Fix(
+            summary=(
+                f"Count {load.attribute} with the {owner} query: annotate() a Count with the "
+                "same filter (filter=Q(...)), one query for all of them; exists() is a count "
+                "over 0."
+            ),
+            code=f'{owner}.objects.annotate({name}_count=Count("{name}", filter=Q({condition})))',
+        )
+    condition = ", ".join(f"{lookup}=..." for lookup in names) or "..."
+    return Fix(
+        summary=(
+            f"Load {load.attribute} with the {owner} query, filtered as the loop filters them: "
+            "prefetch_related with a Prefetch of that queryset (one more query for all of "
+            "them), read from to_attr."
+        ),
+        code=(
+            f'{owner}.objects.prefetch_related(Prefetch("{name}", '
+            f'queryset={related or "..."}.objects.filter({condition}), to_attr="filtered_{name}"))'
+        ),
+    )
+
+
+# count() and exists() as Django sends them, normalised: what annotate(Count(...)) replaces
+_DJANGO_COUNTS = ('SELECT COUNT(*) AS "__count" ', 'SELECT ? AS "a" ')
 
 # The fix in the words of the library that sent the statements (``QueryEvent.source``).
 _BATCH_READ_ADVICE = {
