@@ -6,6 +6,7 @@ so the rule set stays linear in the size of the tree.
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -368,6 +369,59 @@ class Program:
             if free_names(f.value) & passed.keys()
         ]
 
+    def key_before_loop(
+        self, ref: FunctionRef, key: Filter | None, loop: Loop, line: int
+    ) -> tuple[Filter | None, bool]:
+        """``key`` (the per-item key filter of a query or call at ``line`` in ``loop``) written
+        with what the loop binds, and whether it can be.
+
+        ``for f in fields: field_id = f.get("field_id"); X.filter_by(id=field_id)`` is keyed by
+        ``f.get("field_id")``: names the loop body assigns before ``line`` are replaced by their
+        values. A name that holds the result of an earlier query of the same turn (directly or
+        through a helper that queries) cannot be: its value is only known once that query ran;
+        nor one the body assigns after ``line`` (carried from the turn before), nor a value that
+        is no Python expression (a raw SQL ``:group_id`` a helper's query binds).
+        """
+        if key is None:
+            return None, True
+        fn = ref.function
+        if ref.module.language == "python" and not _is_python_expression(key.value):
+            return None, False
+        value = key.value
+        bound = set(loop.targets)
+        queried = {t for other in fn.db_ops if loop.id in other.loops for t in other.targets}
+        queried |= {
+            t
+            for call, target in self.graph.callees(ref)
+            if loop.id in call.loops and self.reach(target).queries
+            for t in call.targets
+        }
+        turn = [a for a in fn.assigns if loop.id in a.loops and a.span.line < line]
+        for _ in range(4):
+            local = [
+                name for name in free_names(value) - bound if any(name in a.targets for a in turn)
+            ]
+            if not local:
+                later = {
+                    t.split(".")[0].split("[")[0]
+                    for a in fn.assigns
+                    if loop.id in a.loops and a.span.line >= line
+                    for t in a.targets
+                }
+                if (later - bound) & free_names(value):
+                    return None, False
+                return Filter(key.column, key.op, value, key.table), True
+            for name in local:
+                assign = [a for a in turn if name in a.targets][-1]
+                if name in queried or assign.targets != (name,) or assign.kind != "assign":
+                    return None, False
+                if not assign.value or assign.value.endswith("…") or _CHANGES.search(assign.value):
+                    return None, False  # cut short, or run twice it would change the item
+                whole = value == name or _WHOLE_OPERAND.match(assign.value)
+                replacement = assign.value if whole else f"({assign.value})"
+                value = re.sub(rf"(?<![\w.]){re.escape(name)}\b", replacement, value)
+        return None, False
+
     # ---- data flow inside one function
 
     def derived(self, fn: Function, sources: Iterable[str], until: int | None = None) -> set[str]:
@@ -521,6 +575,24 @@ _KEYWORD_ARGUMENT = re.compile(r"^([A-Za-z_]\w*)=(?![=>])(.*)$", re.S)
 _NAME_OR_STRING = re.compile(r"'[^']*'|\"[^\"]*\"|(?<![\w$.])([A-Za-z_$][\w$]*)")
 # an argument that stays one operand when an attribute or subscript follows it
 _ATOM = re.compile(r"^[\w$.]+(?:\([^()]*\)|\[[^\[\]]*\])?$")
+
+
+# calls that change what they read (``line.pop("team")``): computing the keys before the loop
+# would run them twice, and the loop would find the item changed
+_CHANGES = re.compile(
+    r"\b(?:next|\w+\.(?:pop|popitem|popleft|setdefault|update|append|extend|insert|remove|"
+    r"clear|read|readline|send))\("
+)
+# an expression that stays one operand wherever it is put (``f.get("id")``, ``row["id"]``)
+_WHOLE_OPERAND = re.compile(r"^[\w.]+(?:\([^()]*\)|\[[^\[\]]*\])*$")
+
+
+def _is_python_expression(value: str) -> bool:
+    try:
+        ast.parse(value, mode="eval")
+    except SyntaxError:
+        return False
+    return True
 
 
 def _passed_arguments(call: Call, fn: Function) -> dict[str, str]:

@@ -44,6 +44,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+from dbaudit.analysis.callgraph import FunctionRef
 from dbaudit.analysis.program import (
     Program,
     per_item_connections,
@@ -55,7 +56,7 @@ from dbaudit.analysis.program import (
     through,
 )
 from dbaudit.findings import Finding, Fix, Severity
-from dbaudit.model import Assign, DbOp, Filter, Function, Loop
+from dbaudit.model import DbOp, Function, Loop
 from dbaudit.rules._shared import (
     batched_in,
     batched_select_code,
@@ -67,7 +68,7 @@ from dbaudit.rules._shared import (
     loop_header,
     noun,
 )
-from dbaudit.rules._typescript import free_names, is_typescript
+from dbaudit.rules._typescript import is_typescript
 
 CODE = "DBA101"
 NAME = "query-in-loop"
@@ -142,7 +143,7 @@ def check(program: Program) -> Iterator[Finding]:
                 span=op.span,
                 query_cost=str(cost),
                 fixed_query_cost=fixed_cost(cost),
-                fix=_fix(fn, op, inner, item, table, lang),
+                fix=_fix(program, ref, op, inner, item, table, lang),
                 problem=(
                     f"`{op.text}` sits inside `{header}` (line {inner.span.line}), so "
                     f"`{fn.qualname}` makes one round trip per {item}: {cost} queries in total. "
@@ -153,7 +154,9 @@ def check(program: Program) -> Iterator[Finding]:
             )
 
 
-def _fix(fn: Function, op: DbOp, loop: Loop, item: str, table: str, lang: str) -> Fix:
+def _fix(
+    program: Program, ref: FunctionRef, op: DbOp, loop: Loop, item: str, table: str, lang: str
+) -> Fix:
     summary = (
         f"Fetch {table or 'the rows'} for every {item} in one query before the loop "
         f"({batched_in(op, lang)}, or a JOIN / GROUP BY), then look rows up in a "
@@ -170,61 +173,13 @@ def _fix(fn: Function, op: DbOp, loop: Loop, item: str, table: str, lang: str) -
         )
     if is_typescript(lang):
         return Fix(summary, batched_select_code(op, loop, language=lang), lang)
-    key, known = _key_before_loop(fn, op, loop)
+    key, known = program.key_before_loop(ref, key_filter(op, loop), loop, op.span.line)
     if not op.tables or not known:
         # the table is chosen at run time, or the key is only known once an earlier query of
         # the same turn has run (``field = get(f["id"]); entry = get(field_id=field.id)``):
         # no IN list can be written before the loop
         return Fix(summary, "", lang)
     return Fix(summary, batched_select_code(op, loop, key=key, language=lang), lang)
-
-
-def _key_before_loop(fn: Function, op: DbOp, loop: Loop) -> tuple[Filter | None, bool]:
-    """The per-item key filter written with what the loop binds, and whether it can be.
-
-    ``for f in fields: field_id = f.get("field_id"); X.filter_by(id=field_id)`` is keyed by
-    ``f.get("field_id")``: names the loop body assigns before the query are replaced by their
-    values. A name that holds an earlier query's result of the same turn cannot be.
-    """
-    flt = key_filter(op, loop)
-    if flt is None:
-        return None, True
-    value = flt.value
-    bound = set(loop.targets)
-    queried = {t for other in fn.db_ops if loop.id in other.loops for t in other.targets}
-    for _ in range(4):
-        local = [
-            name
-            for name in free_names(value) - bound
-            if any(_in_turn(a, loop, op) and name in a.targets for a in fn.assigns)
-        ]
-        if not local:
-            return Filter(flt.column, flt.op, value, flt.table), True
-        for name in local:
-            assign = [a for a in fn.assigns if _in_turn(a, loop, op) and name in a.targets][-1]
-            if name in queried or assign.targets != (name,) or assign.kind != "assign":
-                return None, False
-            if assign.value.endswith("…") or not assign.value or _CHANGES.search(assign.value):
-                return None, False  # cut short, or run twice it would change the item
-            whole = value == name or _ATOM.match(assign.value)
-            replacement = assign.value if whole else f"({assign.value})"
-            value = re.sub(rf"(?<![\w.]){re.escape(name)}\b", replacement, value)
-    return None, False
-
-
-# calls that change what they read (``line.pop("team")``): computing the keys before the loop
-# would run them twice, and the loop would find the item changed
-_CHANGES = re.compile(
-    r"\b(?:next|\w+\.(?:pop|popitem|popleft|setdefault|update|append|extend|insert|remove|"
-    r"clear|read|readline|send))\("
-)
-# an expression that stays one operand wherever it is put (``f.get("id")``, ``row["id"]``)
-_ATOM = re.compile(r"^[\w.]+(?:\([^()]*\)|\[[^\[\]]*\])*$")
-
-
-def _in_turn(assign: Assign, loop: Loop, op: DbOp) -> bool:
-    """Assigned inside the loop's body, before the query."""
-    return loop.id in assign.loops and assign.span.line < op.span.line
 
 
 # what a loop item hands a query builder when it is a rule, not a key: ``f.expression``

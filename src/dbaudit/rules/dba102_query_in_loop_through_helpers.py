@@ -40,6 +40,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from dbaudit.analysis.callgraph import FunctionRef
 from dbaudit.analysis.program import (
     Program,
     per_item_connections,
@@ -48,6 +49,7 @@ from dbaudit.analysis.program import (
     significant_loops,
 )
 from dbaudit.findings import Finding, Fix, Severity
+from dbaudit.model import Call, Filter, Loop
 from dbaudit.rules._shared import (
     batched_in,
     batched_select_code,
@@ -57,6 +59,7 @@ from dbaudit.rules._shared import (
     loop_header,
     noun,
 )
+from dbaudit.rules._typescript import free_names, is_typescript
 
 CODE = "DBA102"
 NAME = "query-in-loop-through-helpers"
@@ -105,38 +108,66 @@ def check(program: Program) -> Iterator[Finding]:
             )
             per_item = str(reach.cost)
             lang = language(ref)
+            key, code = _batch_key(program, ref, call, target, inner, lang)
+            summary = (
+                f"Give the data layer a batched variant of `{call.callee}` that takes every "
+                f"{item}'s key at once ({batched_in(op, lang).removesuffix(' on the keys')}"
+                f", or GROUP BY / a window function for per-{item} counts and top-k), call "
+                "it once before the loop and group the rows in a "
+                f"{'Map' if lang != 'python' else 'dict'}."
+            )
+            severity = (
+                Severity.MEDIUM if concurrent else (Severity.CRITICAL if nested else Severity.HIGH)
+            )
+            message = (
+                f"`{call.callee}` queries {table} once per {item}, fanned out concurrently "
+                f"over `{header}` (N round trips and N connections)"
+                if concurrent
+                else f"`{call.callee}` queries {table} once per {item} inside "
+                f"`{header}` (N+1 through {len(chain) - 1} call"
+                f"{'s' if len(chain) > 2 else ''})"
+            )
+            if key is not None and not free_names(key.value) & set(inner.targets):
+                # every item hands the helper the same key: one row asked N times, not N rows
+                if reach.writes:
+                    severity = Severity.LOW
+                    message = (
+                        f"`{call.callee}` reads and writes the same {table} row (key "
+                        f"`{key.value}`) once per {item} inside `{header}`: one row written "
+                        "N times, not N rows to batch"
+                    )
+                    summary = (
+                        f"No IN list applies: every {item} uses the same key. If only the last "
+                        f"value matters, call `{call.callee}` once after the loop; when each "
+                        "call records progress (a checkpoint after each step, so a failure "
+                        "resumes there), the writes are deliberate."
+                    )
+                else:
+                    message = (
+                        f"`{call.callee}` runs the same query on {table} (key `{key.value}`) "
+                        f"once per {item} inside `{header}`: N round trips for one answer"
+                    )
+                    summary = (
+                        f"Every {item} asks for the same key: call `{call.callee}` once before "
+                        "the loop and reuse its result, unless the loop changes those rows."
+                    )
+                code = ""
+            elif (own := _own_loop(program, target)) is not None:
+                helper, loop = own
+                summary += (
+                    f" `{helper}` runs that query inside `{loop_header(loop, lang)}`, once per "
+                    f"{noun(loop)} of its own: keys batched here would leave those calls in place."
+                )
             yield program.finding(
                 rule=CODE,
-                severity=Severity.MEDIUM
-                if concurrent
-                else (Severity.CRITICAL if nested else Severity.HIGH),
-                message=(
-                    f"`{call.callee}` queries {table} once per {item}, fanned out concurrently "
-                    f"over `{header}` (N round trips and N connections)"
-                    if concurrent
-                    else f"`{call.callee}` queries {table} once per {item} inside "
-                    f"`{header}` (N+1 through {len(chain) - 1} call"
-                    f"{'s' if len(chain) > 2 else ''})"
-                ),
+                severity=severity,
+                message=message,
                 ref=ref,
                 span=call.span,
                 query_cost=str(cost),
                 fixed_query_cost=fixed_cost(cost),
                 call_chain=chain,
-                fix=Fix(
-                    f"Give the data layer a batched variant of `{call.callee}` that takes every "
-                    f"{item}'s key at once ({batched_in(op, lang).removesuffix(' on the keys')}"
-                    f", or GROUP BY / a window function for per-{item} counts and top-k), call "
-                    "it once before the loop and group the rows in a "
-                    f"{'Map' if lang != 'python' else 'dict'}.",
-                    batched_select_code(
-                        op,
-                        inner,
-                        key=program.key_in_caller(call, target, inner.targets),
-                        language=lang,
-                    ),
-                    lang,
-                ),
+                fix=Fix(summary, code, lang),
                 problem=(
                     f"`{fn.qualname}` calls `{call.callee}` for every {item} of "
                     f"`{inner.iterable}`; that helper issues {per_item} "
@@ -146,3 +177,45 @@ def check(program: Program) -> Iterator[Finding]:
                 confidence="high" if program.reach(target).chain else "medium",
                 code_span=inner.span,
             )
+
+
+def _batch_key(
+    program: Program, ref: FunctionRef, call: Call, target: FunctionRef, loop: Loop, lang: str
+) -> tuple[Filter | None, str]:
+    """The key of the helper's query in the loop's terms, and the batched code, "" when none
+    can be written: with no key the helper's own filter would name its parameters or locals
+    (CTFd's ``upload_file(**form_args)`` filtering on its local ``location``), a table chosen at
+    run time has no model to select, and a key that is no Python expression (a raw SQL
+    ``:group_id``) or only known once the same turn queried cannot be computed before the loop."""
+    op = program.reach(target).first_op
+    key = program.key_in_caller(call, target, loop.targets)
+    if is_typescript(lang):
+        return key, batched_select_code(op, loop, key=key, language=lang)
+    key, known = program.key_before_loop(ref, key, loop, call.span.line)
+    if key is None or not known:
+        return None, ""
+    if op is None or not op.tables or _own_loop(program, target) is not None:
+        return key, ""
+    return key, batched_select_code(op, loop, key=key, language=lang)
+
+
+def _own_loop(program: Program, target: FunctionRef) -> tuple[str, Loop] | None:
+    """The helper, or the one it calls on the way to its first query, that runs that query in
+    a loop of its own (CTFd's plugin ``upgrade`` calls ``set_config`` once per migration step):
+    its name and that loop."""
+    ref = target
+    for _ in range(8):
+        reach = program.reach(ref)
+        fn = ref.function
+        at: tuple[int, ...] = ()
+        if reach.first_call is not None and reach.first_target is not None:
+            at = reach.first_call.loops
+        elif reach.first_op is not None:
+            at = reach.first_op.loops
+        loops = significant_loops(fn, at)
+        if loops:
+            return fn.qualname, loops[-1]
+        if reach.first_call is None or reach.first_target is None:
+            return None
+        ref = reach.first_target
+    return None
