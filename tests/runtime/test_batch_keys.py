@@ -82,6 +82,17 @@ def test_sqlalchemy_loop_batches_on_the_project_and_keeps_tenant_and_status(
     )  # as psycopg 3 renders it: the key's CAST goes, one ? stands for the list
 
 
+def test_the_n_plus_one_finding_batches_on_the_key_that_varied(session: Session) -> None:
+    with profile("finding", config=QUIET) as unit:
+        renders_per_project(session, 1, [0, 1, 2])
+    (finding,) = [f for f in unit.findings if f.rule == "DBA101"]
+    assert finding.fix.code == (
+        f"SELECT {TABLE}.id, {TABLE}.tenant_id, {TABLE}.project_id, {TABLE}.status "
+        f"FROM {TABLE} WHERE {TABLE}.tenant_id = CAST(? AS INT) AND {TABLE}.project_id IN (?) "
+        f"AND {TABLE}.status = CAST(? AS VARCHAR)"
+    )
+
+
 def test_sqlalchemy_same_parameters_every_time_has_no_key(session: Session) -> None:
     with profile("same", config=QUIET) as unit:
         renders_per_project(session, 1, [2, 2, 2])

@@ -74,6 +74,7 @@ from itertools import compress, groupby, repeat, takewhile
 from operator import add, attrgetter, eq, ge, is_, itemgetter, mul, not_, sub, truth
 
 from dbaudit.findings import CallHop, Finding, Fix, RuntimeEvidence, Severity
+from dbaudit.runtime.batch_keys import varying_parameters
 from dbaudit.runtime.callsite import MAX_STACK
 from dbaudit.runtime.events import CallSite, QueryEvent, Results
 from dbaudit.sql.batch import suggest_batch
@@ -701,7 +702,7 @@ def _n_plus_one_finding(
         )
         fix = Fix(
             summary=_BATCH_READ_ADVICE.get(first.source, _BATCH_READ_ADVICE[""]),
-            code=_batch_for(text),
+            code=_batch_for(text, varying_parameters(events)),
             language="sql",
         )
     elif load.is_column:
@@ -865,7 +866,7 @@ def _per_item_writes_finding(
     total_ms = _total_ms(events)
     text = first.fingerprint.text
     statement = first.fingerprint.kind.upper()
-    batch = _batch_for(text)
+    batch = _batch_for(text, varying_parameters(events))
     return _finding(
         rule=PER_ITEM_WRITES,
         at=group.loop_at,
