@@ -5,11 +5,18 @@ produced, and per tree (keyed by every analyzed file's key) the whole analysis r
 also carries the analyzer's fingerprint (a hash of the frontend, model, analysis and rules source),
 so upgrading dbaudit or editing a rule can never serve a stale answer. A cache that cannot be
 opened or written is switched off for the run; it never fails an audit.
+
+A file whose model is also built from other files (the ``.sql`` files a Python module loads with
+aiosql) declares them in its meta as glob patterns (``inputs``), with a digest of what they held
+(``inputs_digest``). Its cached meta and model are served only while those files still hold the
+same, and the tree's key carries what they hold, so editing one re-analyzes the module and the
+tree.
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import os
 import pickle
@@ -51,6 +58,22 @@ def analyzer_fingerprint() -> str:
     return digest.hexdigest()
 
 
+def inputs_digest(patterns: Iterable[str]) -> str:
+    """What the files matching ``patterns`` hold now: their paths and contents (a file added,
+    removed or edited changes it)."""
+    digest = hashlib.blake2b(digest_size=16)
+    for pattern in patterns:
+        digest.update(pattern.encode("utf-8", "surrogateescape") + b"\0")
+        for path in sorted(glob.glob(pattern, recursive=True)):
+            digest.update(path.encode("utf-8", "surrogateescape") + b"\0")
+            try:
+                with open(path, "rb") as handle:
+                    digest.update(hashlib.blake2b(handle.read(), digest_size=16).digest())
+            except OSError as error:
+                digest.update(f"unreadable: {error.errno}".encode())
+    return digest.hexdigest()
+
+
 def file_key(display_path: str, content_digest: str) -> str:
     return f"{display_path}\x1f{content_digest}"
 
@@ -75,6 +98,9 @@ class Cache:
         self.problem = ""  # why the cache is off, for --verbose output
         self._db: sqlite3.Connection | None = None
         self._fingerprint = analyzer_fingerprint()
+        # the input files the run's modules declared (patterns -> digest): the tree's key
+        # carries them, and a meta is served only while its own still match
+        self._inputs: dict[tuple[str, ...], str] = {}
         if directory is not None:
             self._open(directory)
 
@@ -103,8 +129,28 @@ class Cache:
         return f"{self._fingerprint}\x1e{key}"
 
     def get_metas(self, keys: Iterable[str]) -> dict[str, Any]:
-        """Per-file results (without their models) for the keys present in the cache."""
-        return self._load_column("meta", keys)
+        """Per-file results (without their models) for the keys present in the cache whose
+        declared input files still hold what they held when the file was analyzed."""
+        found = self._load_column("meta", keys)
+        return {key: meta for key, meta in found.items() if self._inputs_unchanged(meta)}
+
+    def _inputs_unchanged(self, meta: Any) -> bool:
+        patterns = tuple(getattr(meta, "inputs", ()))
+        if not patterns:
+            return True
+        current = self._inputs.get(patterns)
+        if current is None:
+            current = self._inputs[patterns] = inputs_digest(patterns)
+        return bool(getattr(meta, "inputs_digest", "") == current)
+
+    def _tree_key(self, key: str) -> str:
+        if not self._inputs:
+            return self._key(key)
+        digest = hashlib.blake2b(digest_size=16)
+        for patterns, value in sorted(self._inputs.items()):
+            digest.update("\x1f".join(patterns).encode("utf-8", "surrogateescape"))
+            digest.update(value.encode())
+        return self._key(f"{key}\x1d{digest.hexdigest()}")
 
     def get_modules(self, keys: Iterable[str]) -> dict[str, Any]:
         return self._load_column("module", keys)
@@ -139,6 +185,10 @@ class Cache:
         Older contents of the same paths are dropped, so editing a file over and over does not
         grow the cache (a range on the primary key: ``path\x1f`` then a hex digest).
         """
+        for meta, _ in entries.values():
+            patterns = tuple(getattr(meta, "inputs", ()))
+            if patterns:
+                self._inputs[patterns] = getattr(meta, "inputs_digest", "")
         if self._db is None or not entries:
             return
         try:
@@ -165,7 +215,7 @@ class Cache:
             return None
         try:
             row = self._db.execute(
-                "SELECT result FROM analyses WHERE key = ?", (self._key(key),)
+                "SELECT result FROM analyses WHERE key = ?", (self._tree_key(key),)
             ).fetchone()
             return None if row is None else pickle.loads(row[0])
         except (sqlite3.Error, pickle.UnpicklingError, EOFError, AttributeError) as error:
@@ -178,7 +228,7 @@ class Cache:
         try:
             blob = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
             self._db.execute(
-                "INSERT OR REPLACE INTO analyses VALUES (?, ?)", (self._key(key), blob)
+                "INSERT OR REPLACE INTO analyses VALUES (?, ?)", (self._tree_key(key), blob)
             )
             # the newest few trees are enough: a re-scan hits the last one
             self._db.execute(

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
+from dbaudit.scan.cache import inputs_digest
 from dbaudit.scan.collection import paused_collection
 from dbaudit.scan.discovery import is_script
 from dbaudit.scan.reading import Unreadable, count_lines, decode, read_bytes
@@ -43,6 +44,10 @@ class FileMeta:
     # aiosql .sql files a Python module loads that could not be read)
     notes: tuple[str, ...] = ()
     language: str = "python"
+    # other files the model was built from, as glob patterns (the .sql files aiosql loads), and
+    # what they held then: the cache serves this file again only while they hold the same
+    inputs: tuple[str, ...] = ()
+    inputs_digest: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +129,14 @@ def analyze_bytes(display_path: str, data: bytes) -> tuple[FileMeta, Any]:
     module = outcome.module
     comments = comment_lines(text)
     suppressions = Suppressions(comments, _blocks(module)) if comments else NO_SUPPRESSIONS
-    meta = FileMeta(lines=lines, touches_db=True, suppressions=suppressions, notes=outcome.notes)
+    meta = FileMeta(
+        lines=lines,
+        touches_db=True,
+        suppressions=suppressions,
+        notes=outcome.notes,
+        inputs=outcome.inputs,
+        inputs_digest=inputs_digest(outcome.inputs) if outcome.inputs else "",
+    )
     return meta, module
 
 

@@ -30,10 +30,11 @@ parse are each one line in :attr:`QueryCatalog.problems`, never an exception.
 from __future__ import annotations
 
 import ast
+import glob
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 from sqlglot import exp
@@ -103,6 +104,9 @@ class QueryCatalog:
 
     queries: Mapping[tuple[str, str], AiosqlQuery] = field(default_factory=dict)
     problems: tuple[str, ...] = ()  # one line each: unreadable files, refused blocks, bad SQL
+    # the files it was read from, as glob patterns (a folder's ``**/*.sql``, a module that
+    # binds it): a module's model depends on their content as much as on its own
+    sources: tuple[str, ...] = ()
 
     def find(self, namespace: str, method: str) -> AiosqlQuery | None:
         """The query a method call runs; ``<name>_cursor`` is the plain select's cursor form."""
@@ -252,7 +256,10 @@ def _load_path(
 ) -> QueryCatalog:
     queries: dict[tuple[str, str], AiosqlQuery] = {}
     problems: list[str] = []
-    root = path if os.path.isdir(path) else os.path.dirname(path)
+    is_folder = os.path.isdir(path)
+    root = path if is_folder else os.path.dirname(path)
+    # a folder's pattern also matches a .sql file added to it later
+    source = os.path.join(glob.escape(path), "**", "*.sql") if is_folder else glob.escape(path)
     for file, _, size in stamp:
         shown = display_path(file, cwd)
         if size > _MAX_FILE_BYTES:
@@ -270,7 +277,7 @@ def _load_path(
         relative = os.path.relpath(os.path.dirname(file), root)
         namespace = "" if relative == "." else relative.replace(os.sep, ".")
         _read_blocks(text, shown, namespace, library, queries, problems)
-    return QueryCatalog(queries, tuple(problems))
+    return QueryCatalog(queries, tuple(problems), (source,))
 
 
 # ------------------------------------------------------------------ bindings in Python modules
@@ -285,6 +292,13 @@ class ModuleQueries:
         self._imports = {i.local: i for i in imports if i.local != "*"}
         self._bound = _bindings(tree, self.path)
         self._resolved: dict[str, QueryCatalog | None] = {}
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """Glob patterns of the other files the queries it names were read from: the .sql
+        files of those bound here, and of those it imported, with the modules binding them."""
+        catalogs = [*self._bound.values(), *self._resolved.values()]
+        return tuple(dict.fromkeys(p for c in catalogs if c is not None for p in c.sources))
 
     @property
     def problems(self) -> tuple[str, ...]:
@@ -539,15 +553,23 @@ def _module_catalog(module: str, name: str, depth: int) -> QueryCatalog | None:
     tree = _module_tree(module, *_file_stamp(module))
     if tree is None:
         return None
-    bound = _bindings(tree, module).get(name)
-    if bound is not None or depth >= _MAX_REEXPORTS:
-        return bound
+    found = _bindings(tree, module).get(name)
+    if found is None and depth < _MAX_REEXPORTS:
+        target = _import_of(tree, name)
+        found = _imported(module, target, depth + 1) if target is not None else None
+    if found is None:
+        return None
+    # the module that binds (or re-exports) it decides which files are read
+    return replace(found, sources=(glob.escape(module), *found.sources))
+
+
+def _import_of(tree: ast.Module, name: str) -> Import | None:
+    """``from .queries import name`` in a module: where it takes ``name`` from."""
     for statement in _module_statements(tree.body):
         if isinstance(statement, ast.ImportFrom):
             for alias in statement.names:
                 if (alias.asname or alias.name) == name:
-                    target = Import(name, statement.module or "", alias.name, statement.level)
-                    return _imported(module, target, depth + 1)
+                    return Import(name, statement.module or "", alias.name, statement.level)
     return None
 
 

@@ -100,6 +100,9 @@ class ParseOutcome:
     # what the module was audited without, one line each: the .sql files its aiosql queries
     # object loads that could not be read, so the calls of those queries are not seen
     notes: tuple[str, ...] = ()
+    # glob patterns of the other files the model was built from (the .sql files aiosql loads):
+    # the scan cache keeps the model only while they stay as they were
+    inputs: tuple[str, ...] = ()
 
 
 def parse(path: str, source: str) -> ParseOutcome:
@@ -107,13 +110,15 @@ def parse(path: str, source: str) -> ParseOutcome:
     tree = _syntax_tree(path, source)
     walker = _ModuleWalker(path, source.splitlines())
     module = walker.walk(tree)
-    problems = walker.ctx.aiosql.problems if walker.ctx.aiosql is not None else ()
+    queries = walker.ctx.aiosql
+    problems = queries.problems if queries is not None else ()
+    inputs = queries.inputs if queries is not None else ()
     if not problems:
-        return ParseOutcome(module)
+        return ParseOutcome(module, inputs=inputs)
     shown = "; ".join(problems[:MAX_NOTED_PROBLEMS])
     if len(problems) > MAX_NOTED_PROBLEMS:
         shown += f"; {len(problems) - MAX_NOTED_PROBLEMS} more"
-    return ParseOutcome(module, (f"aiosql: {shown}",))
+    return ParseOutcome(module, (f"aiosql: {shown}",), inputs)
 
 
 def parse_module(path: str, source: str) -> ModuleModel:
