@@ -457,7 +457,10 @@ class ExplainTarget:
         return None
 
 
-@dataclass
+# eq=False: hashed by identity, as pytest 8 keeps every registered plugin object in a set
+# (FixtureManager._holderobjseen) when it looks for fixtures in it; a dataclass's __eq__
+# leaves it unhashable, and pytest 8.x ended the session with an INTERNALERROR
+@dataclass(eq=False)
 class DbauditPlugin:
     """Registered only when enabled: opens one unit per test call and judges it."""
 
