@@ -361,7 +361,47 @@ def _bindings(tree: ast.Module, path: str) -> dict[str, QueryCatalog]:
         resolved = static_path(value, path, paths)
         if resolved is not None:
             paths.update(dict.fromkeys(names, resolved))
+    _bind_in_functions(tree, loaders, path, paths, strings, bound)
     return bound
+
+
+def _bind_in_functions(
+    tree: ast.Module,
+    loaders: Mapping[str, str],
+    path: str,
+    paths: Mapping[str, str],
+    strings: Mapping[str, str],
+    bound: dict[str, QueryCatalog],
+) -> None:
+    """Queries objects loaded inside a function: ``queries = aiosql.from_path(...)`` in an app
+    factory (its routes use it as a closure), and ``def get_queries(): return
+    aiosql.from_path(...)`` with ``queries = get_queries()`` wherever it is called. A name
+    bound at module level keeps that binding; a method the catalog lacks is no query, so a
+    name bound to something else elsewhere is never read as one."""
+    functions = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
+    returning: dict[str, QueryCatalog] = {}
+    for function in functions:
+        for node in ast.walk(function):
+            if isinstance(node, ast.Return) and node.value is not None:
+                catalog = _loaded(node.value, loaders, path, paths, strings)
+                if catalog is not None:
+                    returning.setdefault(function.name, catalog)
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Assign | ast.AnnAssign) or node.value is None:
+            continue
+        value = node.value
+        if isinstance(value, ast.Call) and isinstance(value.func, ast.Name):
+            catalog = returning.get(value.func.id)
+        else:
+            catalog = None
+        if catalog is None:
+            catalog = _loaded(value, loaders, path, paths, strings)
+        if catalog is None:
+            continue
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        for target in targets:
+            if isinstance(target, ast.Name):
+                bound.setdefault(target.id, catalog)
 
 
 def _loader_names(tree: ast.Module) -> dict[str, str]:
