@@ -22,7 +22,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
-from dbaudit.sql.fingerprint import StatementKind, statement_kind
+from dbaudit.sql.fingerprint import StatementKind, quiet_parsing, statement_kind
 
 ValueKind = Literal["parameter", "constant", "column", "expression", "subquery"]
 
@@ -120,7 +120,10 @@ class StatementShape:
 
 def parse(sql: str) -> exp.Expression:
     try:
-        statements = [s for s in sqlglot.parse(sql, read="postgres") if s is not None]
+        # a statement sqlglot only reads as a command (``CREATE EXTENSION ...``) is logged as
+        # unsupported syntax: the audit's stderr is no place for it
+        with quiet_parsing():
+            statements = [s for s in sqlglot.parse(sql, read="postgres") if s is not None]
     except SqlglotError as error:  # ParseError, and TokenError for text that is no SQL at all
         raise ExtractError(f"cannot parse SQL: {str(error).splitlines()[0][:200]}") from None
     if len(statements) != 1:

@@ -23,7 +23,8 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Literal
@@ -168,12 +169,22 @@ _QUIET = _WhileParsing()
 logging.getLogger("sqlglot").addFilter(_QUIET)
 
 
-def _parse(sql: str, dialect: str) -> exp.Expression | None:
+@contextmanager
+def quiet_parsing() -> Iterator[None]:
+    """sqlglot's log records dropped inside the block, in this thread only: a library user's
+    own sqlglot calls, and other threads, still log. Nests (an inner block leaves the outer
+    one quiet)."""
+    previous = getattr(_QUIET.active, "parsing", False)
     _QUIET.active.parsing = True
     try:
-        return _parse_quietly(sql, dialect)
+        yield
     finally:
-        _QUIET.active.parsing = False
+        _QUIET.active.parsing = previous
+
+
+def _parse(sql: str, dialect: str) -> exp.Expression | None:
+    with quiet_parsing():
+        return _parse_quietly(sql, dialect)
 
 
 def _parse_quietly(sql: str, dialect: str) -> exp.Expression | None:
