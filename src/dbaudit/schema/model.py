@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from pglast.keywords import RESERVED_KEYWORDS, TYPE_FUNC_NAME_KEYWORDS
+
 SchemaSource = Literal["live", "sqlalchemy", "django", "ddl"]
 
 
@@ -131,15 +133,10 @@ class Schema:
 
 
 # Reserved words that appear as column names in real schemas ("user", "order", ...).
-_RESERVED_WORDS = """
-    all analyse analyze and any array as asc authorization between both case cast check collate
-    column constraint create current_date current_time current_user default desc distinct do else
-    end except false fetch for foreign from grant group having in initially intersect into is join
-    leading limit localtime not null offset on only or order placing primary references returning
-    select session_user some symmetric table then to trailing true union unique user using
-    variadic when where window with
-"""
-_RESERVED = frozenset(_RESERVED_WORDS.split())
+# Words PostgreSQL's grammar takes only quoted as a table or column name (ColId): its reserved
+# keywords and the type/function-name ones (``join``, ``left``, ``like``, ``verbose``), as
+# pglast carries them from the server's own keyword list.
+_RESERVED = frozenset(RESERVED_KEYWORDS | TYPE_FUNC_NAME_KEYWORDS)
 
 
 def _quote(identifier: str) -> str:
