@@ -174,3 +174,63 @@ def render_pages(session, site, pages):
     assert "same query on Setting (key `site.id`)" in finding.message
     assert code_of(finding) == ""
     assert finding.fix is not None and "once before the loop" in finding.fix.summary
+
+
+_IMPORT_ROWS = """
+def load_members(reader):
+    schema = MemberSchema()
+    errors = []
+    for i, line in enumerate(reader):
+        loaded = schema.load(line)
+        if loaded.errors:
+            errors.append((i, loaded.errors))
+        else:
+            db.session.add(loaded.data)
+            db.session.commit()
+    return errors or True
+"""
+
+
+def test_dba103_add_and_commit_per_row_is_told_to_commit_once_after_the_loop() -> None:
+    finding = findings(_IMPORT_ROWS, "DBA103")["load_members"]
+    code = code_of(finding)
+    assert "update(" not in code and "Model" not in code
+    assert code == (
+        "for i, line in enumerate(reader):\n"
+        "    ...  # the loop's body as it is, without db.session.commit()\n"
+        "db.session.commit()  # once, after the loop: one transaction for every line"
+    )
+    assert finding.fix is not None
+    assert "rolls back every other" in finding.fix.summary
+    assert "begin_nested" in finding.fix.summary
+    assert "one COMMIT after the loop would do" in finding.message
+    # an INSERT and a COMMIT per row the loop does not skip: N, not 0
+    assert (finding.query_cost, finding.fixed_query_cost) == ("≤ N", "1")
+
+
+def test_dba103_helper_write_without_a_key_in_the_loops_terms_gets_no_code() -> None:
+    finding = findings(
+        """
+class Channel(models.Model):
+    def notify(self, event):
+        n = Notice(channel=self)
+        send(n, event)
+        Notice.objects.filter(id=n.id).update(error="")
+
+
+class NotifyTests(TestCase):
+    def setUp(self):
+        self.channel = Channel(kind="shell")
+        self.channel.save()
+
+    def test_escapes_names(self):
+        samples = {"a&b": "'a&b'", "a'b": "'a'\\''b'"}
+        for name, expected in samples.items():
+            self.event.name = name
+            self.channel.notify(self.event)
+""",
+        "DBA103",
+        "app/tests/test_notify.py",
+    )["NotifyTests.test_escapes_names"]
+    # ``n`` is the helper's local: ``[n.id for name, expected in ...]`` would not run
+    assert code_of(finding) == ""

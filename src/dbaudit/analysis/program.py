@@ -209,7 +209,7 @@ class Program:
                 writes = True
             else:
                 reads = True
-            if op.kind != "flush":
+            if op.kind != "flush" or _sends_the_loops_writes(fn, op):
                 monomial, multiplier = loop_levels(fn, op.loops)
                 term = Cost.term(monomial, multiplier) if monomial else Cost.constant(multiplier)
                 if op.branch:
@@ -585,6 +585,15 @@ _CHANGES = re.compile(
 )
 # an expression that stays one operand wherever it is put (``f.get("id")``, ``row["id"]``)
 _WHOLE_OPERAND = re.compile(r"^[\w.]+(?:\([^()]*\)|\[[^\[\]]*\])*$")
+
+
+def _sends_the_loops_writes(fn: Function, flush: DbOp) -> bool:
+    """A commit or flush in a loop with no other statement of its own there
+    (``db.session.add(row); db.session.commit()``): it sends the row the unit of work holds,
+    one round trip per item, which a cost of 0 left out."""
+    return bool(flush.loops) and not any(
+        op.kind != "flush" and op.loops == flush.loops for op in fn.db_ops
+    )
 
 
 def _is_python_expression(value: str) -> bool:

@@ -109,16 +109,28 @@ def _bulk_code(op: DbOp | None, loop: Loop, key: Filter | None = None) -> str:
     )
 
 
-def _fix(op: DbOp | None, loop: Loop, item: str, lang: str, key: Filter | None = None) -> Fix:
+def _fix(
+    op: DbOp | None,
+    loop: Loop,
+    item: str,
+    lang: str,
+    key: Filter | None = None,
+    helper: str = "",
+) -> Fix:
     """``key``: the write's key filter in the loop's own terms, when the write is a helper's
-    (whose filter reads its parameter, a name the loop does not have)."""
+    (whose filter reads its parameter, a name the loop does not have); ``helper``: the
+    helper's name, whose own filter must then never stand in for a missing key."""
     if not ts.is_typescript(lang):
-        return Fix(
+        if op is not None and op.kind == "flush":
+            return _commit_once_fix(op, loop, item, helper)
+        summary = (
             f"Collect the keys of every {item} and write them with one statement "
             "(UPDATE/DELETE ... WHERE id IN (...), INSERT of a list of rows, executemany, "
-            "bulk_create/bulk_update) inside one transaction.",
-            _bulk_code(op, loop, key),
+            "bulk_create/bulk_update) inside one transaction."
         )
+        if helper and key is None and (op is None or op.kind in {"update", "delete"}):
+            return Fix(summary, "")  # no key in the loop's terms: the helper's would leak
+        return Fix(summary, _bulk_code(op, loop, key))
     upsert = ts.upsert_library(op)
     if op is not None and upsert:
         if upsert == "prisma":
@@ -155,6 +167,38 @@ def _fix(op: DbOp | None, loop: Loop, item: str, lang: str, key: Filter | None =
     )
 
 
+def _commit_once_fix(op: DbOp, loop: Loop, item: str, helper: str) -> Fix:
+    """A commit (or flush) per item: the rows the loop adds or changes are one unit of work,
+    sent at one commit after the loop (SQLAlchemy batches the INSERTs of one table), instead
+    of an INSERT and a COMMIT per item with a WAL flush each."""
+    verb = "flush" if op.api.endswith("flush") else "commit"
+    caveat = (
+        f"One commit makes the loop one transaction: a bad {item} then rolls back every "
+        "other, so validate them all first, or give each its own savepoint "
+        "(session.begin_nested()) if one failure must not undo the rest. If the loop needs "
+        "an added row's generated id, session.flush() there sends its INSERT in the same "
+        "transaction."
+    )
+    if helper:
+        return Fix(
+            f"`{helper}` {verb}s on every call: let it leave the {verb} to its caller (a "
+            f"parameter, or a variant that takes every {item}), add every {item}'s rows and "
+            f"{verb} once after the loop. {caveat}",
+            "",
+        )
+    wait = "await " if op.awaited else ""
+    code = (
+        f"{loop_header(loop)}:\n"
+        f"    ...  # the loop's body as it is, without {op.api}()\n"
+        f"{wait}{op.api}()  # once, after the loop: one transaction for every {item}"
+    )
+    return Fix(
+        f"Add (or change) every {item}'s rows in the loop and {verb} once after it "
+        f"(session.add_all, or one insert of every row, works too). {caveat}",
+        code,
+    )
+
+
 def _finding(
     program: Program,
     ref: FunctionRef,
@@ -165,6 +209,7 @@ def _finding(
     what: str,
     commits: bool,
     key: Filter | None = None,
+    helper: str = "",
 ) -> Finding:
     inner = loops[-1]
     cost = program.reach(ref).cost
@@ -183,13 +228,18 @@ def _finding(
         rule=CODE,
         severity=Severity.HIGH,
         message=f"{what} issues one {kind} on {table} per {item} inside "
-        f"`{loop_header(inner, language(ref))}`; one bulk statement would do",
+        f"`{loop_header(inner, language(ref))}`; "
+        + (
+            f"one {kind} after the loop would do"
+            if kind in {"COMMIT", "FLUSH"} and not chain
+            else "one bulk statement would do"
+        ),
         ref=ref,
         span=span,
         query_cost=str(cost),
         fixed_query_cost=fixed_cost(cost),
         call_chain=chain,
-        fix=_fix(op, inner, item, language(ref), key),
+        fix=_fix(op, inner, item, language(ref), key, helper),
         problem=(
             f"`{fn_name(ref)}` writes {table} row by row{commit_note}. That is one round trip "
             f"per {item} ({cost} in total) where a single bulk statement needs one."
@@ -259,8 +309,13 @@ def check(program: Program) -> Iterator[Finding]:
                 *reach.chain,
             )
             commits = _commits(program, target)
-            # the helper's parameter, as the loop passes it
-            key = program.key_in_caller(call, target, loops[-1].targets)
+            # the helper's parameter, as the loop passes it, in what the loop binds
+            key, _ = program.key_before_loop(
+                ref,
+                program.key_in_caller(call, target, loops[-1].targets),
+                loops[-1],
+                call.span.line,
+            )
             yield _finding(
                 program,
                 ref,
@@ -271,6 +326,7 @@ def check(program: Program) -> Iterator[Finding]:
                 f"`{call.callee}`",
                 commits,
                 key,
+                call.callee,
             )
         yield from _django_saves(program, ref)
 
