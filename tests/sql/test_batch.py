@@ -4,11 +4,13 @@ WHERE's top-level equality with a parameter can become the IN list."""
 from __future__ import annotations
 
 import doctest
+import logging
 
 import pytest
+import sqlglot
 
 from dbaudit.sql import batch
-from dbaudit.sql.batch import suggest_batch
+from dbaudit.sql.batch import suggest_batch, where_conditions
 
 
 def test_doctests() -> None:
@@ -106,3 +108,18 @@ def test_real_shapes(text: str, varying: frozenset[int] | None, expected: str) -
 )
 def test_no_suggestion(text: str, varying: frozenset[int] | None) -> None:
     assert suggest_batch(text, varying) == ""
+
+
+def test_a_statement_sqlglot_reads_as_a_command_logs_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # a runtime loop of a migration's statement, or DBA101 on one in the code: sqlglot's
+    # "contains unsupported syntax" warning went to the user's stderr through the root logger
+    extension = "CREATE EXTENSION IF NOT EXISTS pg_trgm"
+    with caplog.at_level(logging.DEBUG, logger="sqlglot"):
+        assert suggest_batch(extension) == ""
+        assert where_conditions(extension) == 0
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("sqlglot")] == []
+    with caplog.at_level(logging.WARNING, logger="sqlglot"):
+        sqlglot.parse(extension, read="postgres")  # the quiet block ended with dbaudit's parse
+    assert any("unsupported syntax" in r.getMessage() for r in caplog.records)

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import sqlglot
 from sqlglot import exp
 
+from dbaudit.sql.fingerprint import quiet_parsing
+
 # the dialects a normalised text is rendered in (sql/fingerprint.py renders each in the dialect
 # of its driver): PostgreSQL's first, MySQL's backquotes next, then the generic one
 _DIALECTS = ("postgres", "mysql", "")
@@ -34,6 +36,9 @@ class _Condition:
     is_list: bool
 
 
+# sqlglot warns on its logger when it parses a statement as a bare command or renders one it
+# cannot write: the user's stderr is not the place for what only tells dbaudit to give up
+@quiet_parsing()
 def suggest_batch(text: str, varying: Set[int] | None = None) -> str:
     """The one query that replaces a loop of ``text`` (a normalised statement).
 
@@ -111,6 +116,7 @@ _COMPARISON = (exp.EQ, exp.NEQ, exp.GT, exp.GTE, exp.LT, exp.LTE, exp.In)
 _PARAMETERS = re.compile(r"\$\d+|%\(\w+\)s|%s|(?<![:\w]):\w+")
 
 
+@quiet_parsing()
 def where_conditions(sql: str) -> int | None:
     """How many plain comparisons the outer WHERE's AND chain holds, when it holds nothing
     else (no OR, subquery or function around a column); None when it does or does not parse.
