@@ -72,6 +72,7 @@ from dataclasses import dataclass, field, fields
 from fnmatch import fnmatchcase
 from itertools import compress, groupby, repeat, takewhile
 from operator import add, attrgetter, eq, ge, is_, itemgetter, mul, not_, sub, truth
+from typing import Any
 
 from dbaudit.findings import CallHop, Finding, Fix, RuntimeEvidence, Severity
 from dbaudit.runtime.batch_keys import varying_parameters
@@ -104,6 +105,8 @@ _MANY = itemgetter(_FIELD("many"))
 _IGNORED_AND_ERROR = itemgetter(_FIELD("ignored"), _FIELD("error"))
 _RELATIONSHIP_FIELD = _FIELD("relationship")
 _RELATIONSHIP = itemgetter(_RELATIONSHIP_FIELD)
+_REQUEST_FIELD = _FIELD("request")
+_REQUEST = itemgetter(_REQUEST_FIELD)
 _PARENT_MARK = " @"  # capture/django_orm.py's PARENT_MARK: a label ends with its parent's digest
 _DIGEST = attrgetter("fingerprint.digest")
 # the literals of the text (a hash, "" for none) beside the digest or the parameters
@@ -201,23 +204,26 @@ def detect(
     totals = (len(events), round(sum(map(_DURATION, events)) * 1000, 3))
     if len(judged) > 1:
         selects_only = set(map(_KIND_AND_MANY, judged)) == _SELECTS_ONLY
+        by_request = _per_request(judged) is not None
         # No statement ran twice: no repetition, so neither an N+1 nor a duplicate (every
         # threshold is at least 2). One C-speed pass over the digests tells.
         if len(set(map(_DIGEST, judged))) < len(judged):
             plain = judged if selects_only else _plain(judged)
-            for finding, explained in _n_plus_one_findings(
-                plain, config, unit, locate_loop, totals, claimed
-            ):
-                findings.append(finding)
-                claimed.update(explained)
-            remaining = _unclaimed(plain, claimed) if claimed else plain
-            if len(remaining) >= config.duplicate_threshold:
-                for finding, explained in _duplicate_findings(
-                    remaining, config, unit, totals, events
+            seen: set[tuple[str, str, int, str]] = set()
+            for part in (_per_request(plain) or (plain,)) if by_request else (plain,):
+                for finding, explained in _repetition_findings(
+                    part, config, unit, locate_loop, totals, claimed, events
                 ):
-                    findings.append(finding)
                     claimed.update(explained)
-        findings += _sequential_findings(judged, config, unit, claimed, totals, selects_only)
+                    # the same problem in several requests of one test: reported once, as
+                    # the one request's unit reports it in production
+                    key = (finding.rule, finding.path, finding.line, _finding_digest(finding))
+                    if key not in seen:
+                        seen.add(key)
+                        findings.append(finding)
+        findings += _sequential_findings(
+            judged, config, unit, claimed, totals, selects_only, by_request
+        )
     if max(map(_DURATION, judged)) >= config.slow_query_ms / 1000:
         findings += find_slow(judged, config, unit, totals=totals)
     if not findings:
@@ -227,6 +233,48 @@ def detect(
 
 
 _NOTHING_FOUND = Detection(())
+
+
+def _repetition_findings(
+    plain: Sequence[QueryEvent],
+    config: DetectConfig,
+    unit: str,
+    locate_loop: LocateLoop | None,
+    totals: tuple[int, float],
+    claimed: set[int],
+    events: Sequence[QueryEvent],
+) -> list[tuple[Finding, set[int]]]:
+    """N+1s and per-item writes, then duplicates among what they left, in ``plain`` (one
+    request's events, or the unit's); ``claimed`` collects the batch loops' events."""
+    found = _n_plus_one_findings(plain, config, unit, locate_loop, totals, claimed)
+    for _, explained in found:
+        claimed.update(explained)
+    remaining = _unclaimed(plain, claimed) if claimed else plain
+    if len(remaining) >= config.duplicate_threshold:
+        found += _duplicate_findings(remaining, config, unit, totals, events)
+    return found
+
+
+def _per_request(events: Sequence[QueryEvent]) -> list[list[QueryEvent]] | None:
+    """``events`` split by the HTTP request that sent them (``QueryEvent.request``: a request
+    a test made through a test client, inside its unit), those outside any request together,
+    each part in the events' order; None when they are all of one request or of none (the
+    usual unit: one C-speed pass tells). A test that repeats a request repeats the view's
+    statements once per request: each request is judged as its own unit is in production,
+    and the test body's own statements as before."""
+    if not events or len(events[0]) <= _REQUEST_FIELD:
+        return None
+    requests = list(map(_REQUEST, events))
+    if requests.count(requests[0]) == len(requests):
+        return None
+    parts: dict[int | None, list[QueryEvent]] = defaultdict(list)
+    for event, request in zip(events, requests, strict=True):
+        parts[request].append(event)
+    return list(parts.values())
+
+
+def _finding_digest(finding: Finding) -> str:
+    return finding.evidence.fingerprint if finding.evidence is not None else ""
 
 
 def _n_plus_one_findings(
@@ -1051,12 +1099,19 @@ def _sequential_findings(
     claimed: frozenset[int] | set[int],
     totals: tuple[int, float],
     selects_only: bool,
+    by_request: bool = False,
 ) -> list[Finding]:
-    """``selects_only``: every event is a single-statement SELECT (not executemany)."""
+    """``selects_only``: every event is a single-statement SELECT (not executemany).
+    ``by_request``: ``events`` hold several requests (:func:`_per_request`): a task
+    that made requests in its own task (an ASGI transport in the test's) runs each request's
+    statements after the previous request's, which no line of the application could gather."""
     least = config.sequential_min_queries
     if len(events) < least:
         return []
-    tasks = list(map(_TASK, events))
+    tasks: list[Any] = list(map(_TASK, events))
+    if by_request:
+        requests = map(_REQUEST, events)
+        tasks = [None if t is None else (t, r) for t, r in zip(tasks, requests, strict=True)]
     if tasks.count(tasks[0]) == len(tasks):  # one task (or none) for the whole unit: the usual
         per_task = [events] if tasks[0] is not None else []
     else:
@@ -1163,14 +1218,14 @@ def _apart(first: tuple[CallSite, ...], second: tuple[CallSite, ...]) -> bool:
 
 
 def _per_task(
-    events: Sequence[QueryEvent], tasks: list[int | None], least: int
+    events: Sequence[QueryEvent], tasks: list[Any], least: int
 ) -> list[Sequence[QueryEvent]]:
     """Each asyncio task's events (in the events' order, tasks in order of first appearance)
     for the tasks that ran at least ``least`` of them; events outside a task are left out."""
     busy = [t for t, n in Counter(tasks).items() if n >= least and t is not None]
     if len(busy) <= _MANY_TASKS:
         return [list(compress(events, map(eq, tasks, repeat(t)))) for t in busy]
-    by_task: dict[int | None, list[QueryEvent]] = defaultdict(list)
+    by_task: dict[Any, list[QueryEvent]] = defaultdict(list)
     for event, task in zip(events, tasks, strict=True):
         by_task[task].append(event)
     return [by_task[t] for t in busy]

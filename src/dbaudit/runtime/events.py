@@ -114,6 +114,9 @@ class QueryEvent(NamedTuple):
     statement: str | None = None  # the SQL as sent, kept with ``params`` (for EXPLAIN)
     # the ORM relationship this statement lazy-loaded ("Project.renders"), when the ORM said so
     relationship: str | None = None
+    # the HTTP request inside its unit that sent it (a process-wide number, see
+    # ``unit.request_started``), None outside any: a test's unit judges repetition per request
+    request: int | None = None
 
     @property
     def call_site(self) -> CallSite | None:

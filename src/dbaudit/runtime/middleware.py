@@ -11,6 +11,11 @@ connections must be instrumented once at startup (``dbaudit.runtime.instrument``
     app = DbauditASGIMiddleware(app, debug=settings.DEBUG, max_queries=20)
     application = DbauditWSGIMiddleware(application)
 
+A request served inside a unit already open (a test's, under the pytest plugin, through a test
+client) is a unit nested in it, as it is one of its own in production: the enclosing unit judges
+repetition within each request, never across the requests of the test's loop
+(``QueryEvent.request``).
+
 ``on_unit`` receives every closed unit, for tests or to collect events for ``dbaudit report``.
 ``panel=True`` keeps the last ``history`` requests and serves them as one HTML page at
 ``panel_path`` (``/__dbaudit__``; ``runtime/panel.py``): for development, off by default.
@@ -147,7 +152,7 @@ class DbauditASGIMiddleware(_Middleware):
                     message = {**message, "headers": headers}
             await send(message)
 
-        unit = scope_profile._enter(endpoint)
+        unit = scope_profile._enter(endpoint, request=True)
         try:
             await self.app(scope, receive, send_with_count)
         finally:
@@ -169,7 +174,7 @@ class DbauditWSGIMiddleware(_Middleware):
         endpoint = f"{environ.get('REQUEST_METHOD', '')} {environ.get('PATH_INFO', '')}".strip()
         status: list[int] = []
         scope_profile = profile(endpoint, config=self.config)
-        unit = scope_profile._enter(endpoint)
+        unit = scope_profile._enter(endpoint, request=True)
 
         def start_with_count(
             status_line: str, headers: list[tuple[str, str]], exc_info: Any = None

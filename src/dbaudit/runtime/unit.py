@@ -37,7 +37,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from time import perf_counter as _perf_counter
 from typing import Any, NamedTuple, ParamSpec, TypeVar
 
@@ -57,6 +57,8 @@ R = TypeVar("R")
 class _State(NamedTuple):
     unit: Unit
     ignored: bool
+    # the HTTP request being served inside ``unit`` (see request_started), None outside any
+    request: int | None
 
 
 _STATE: ContextVar[_State | None] = ContextVar("dbaudit_unit", default=None)
@@ -139,7 +141,7 @@ def _release_threads(unit: Unit) -> None:
         heir = unit.parent
         while heir is not None and not (heir.threads and heir.ended is None):
             heir = heir.parent
-        _take_threads(_new_event(_State, (heir, False)) if heir is not None else None)
+        _take_threads(_new_event(_State, (heir, False, None)) if heir is not None else None)
     scope: Unit | None = unit
     while scope is not None:
         scope.events.sort(key=_SEQ)
@@ -319,7 +321,8 @@ def record_positional(
     caller): an adapter skips the frames of its own and of the library known to be no call site
     (:func:`record` passes 3, its caller's frame)."""
     try:
-        unit, ignored = state  # unpacked: a NamedTuple field is an unspecialisable attribute read
+        # unpacked: a NamedTuple field is an unspecialisable attribute read
+        unit, ignored, request = state
         fp = _fingerprints[dialect].get(sql)
         if fp is None:
             fp = _fingerprint(sql, dialect)
@@ -360,6 +363,7 @@ def record_positional(
                 None,  # params and statement: below, when kept
                 None,
                 relationship,  # the ORM's lazy load (capture/sqlalchemy_orm.py), else None
+                request,
             ),
         )
         if duration >= unit.keep_s:  # slow, or a unit that keeps values: rare
@@ -379,14 +383,16 @@ def fingerprint_cache(dialect: str) -> dict[str, Fingerprint]:
     return _fingerprints[dialect]
 
 
-assert QueryEvent._fields[-3:] == ("params", "statement", "relationship"), "see _with_values"
+assert QueryEvent._fields[-4:] == ("params", "statement", "relationship", "request"), (
+    "see _with_values"
+)
 
 
 def _with_values(event: QueryEvent, params: Any, sql: str) -> QueryEvent:
     """``event`` with the parameters and SQL it was sent with (``params`` and ``statement``,
-    the two fields before the last): built with None in both, as most events are, then
+    the two fields before the last two): built with None in both, as most events are, then
     rebuilt for the few that keep them."""
-    return _new_event(QueryEvent, (*event[:-3], params, sql, event[-1]))
+    return _new_event(QueryEvent, (*event[:-4], params, sql, *event[-2:]))
 
 
 def _fingerprint(sql: str, dialect: str) -> Fingerprint:
@@ -490,14 +496,21 @@ class profile:  # lower case: it reads as a function, ``with dbaudit.profile():`
         self.threads = threads
         self._open: list[tuple[Unit, Any]] = []
 
-    def _enter(self, default_name: str) -> Unit:
+    def _enter(self, default_name: str, request: bool = False) -> Unit:
+        """``request``: the unit is one HTTP request's (the middleware's), so the units
+        enclosing it judge its statements apart from their others (see request_started);
+        otherwise it is part of the enclosing request, if any."""
         # the enclosing unit's, if any: this context's, else (in a thread with none) the one
         # that takes threads' statements, which then gets this unit's too
         state = _get_state()
         parent = state[0] if state is not None else None
         unit = Unit(self.name or default_name, self.config, parent, self.keep_params)
         unit.anchor = StackAnchor.here(2)
-        state = _new_event(_State, (unit, False))
+        if request:
+            index: int | None = next(_requests)
+        else:
+            index = state[2] if state is not None else None
+        state = _new_event(_State, (unit, False, index))
         token = _set_state(state)
         self._open.append((unit, token))
         if self.threads:
@@ -561,6 +574,50 @@ class profile:  # lower case: it reads as a function, ``with dbaudit.profile():`
         return run
 
 
+_requests = itertools.count(1)  # numbers of requests served inside units, process-wide
+# request number -> (the token of its state, the state it replaced): see request_finished
+_open_requests: dict[int, tuple[Token[_State | None], _State | None]] = {}
+_OPEN_REQUESTS_LIMIT = 1024  # requests whose end never came (a streamed body never read)
+
+
+def request_started() -> None:
+    """An HTTP request starts in this context (Django's ``request_started`` signal, which its
+    handlers and its test clients send): when a unit is active, its statements until
+    :func:`request_finished` carry a number of their own (``QueryEvent.request``), and the unit
+    judges repetition within each request, never across requests (a test's loop of requests
+    through a test client repeats the view's one query once per request: in production each
+    is a unit of its own, and the test's loop is out of the call-site walk's reach, behind the
+    client's and the framework's frames). No unit: nothing (one ``ContextVar`` read)."""
+    state = _get_state()  # in a thread with no unit (a live server's): the threads' unit's
+    if state is None:
+        return
+    index = next(_requests)
+    previous = _STATE.get()
+    token = _set_state(_new_event(_State, (state[0], state[1], index)))
+    if len(_open_requests) >= _OPEN_REQUESTS_LIMIT:
+        _open_requests.clear()  # their ends are not coming: bounded, not kept forever
+    _open_requests[index] = (token, previous)
+
+
+def request_finished() -> None:
+    """The request :func:`request_started` marked in this context ended: the context gets back
+    the state it had before (unset again in a thread that had none: it goes back to the
+    threads' unit, if any, and to no unit after). Django's ``AsyncClient`` sends the two
+    signals in other threads (``sync_to_async``), whose context changes asgiref copies back:
+    there the token is of another context, and the previous state is set instead."""
+    state = _STATE.get()
+    if state is None or state[2] is None:
+        return
+    opened = _open_requests.pop(state[2], None)
+    if opened is None:  # a middleware's unit, or a request started before a unit opened
+        return
+    token, previous = opened
+    try:
+        _reset_state(token)
+    except (ValueError, RuntimeError):  # made in another context (see above), or used
+        _set_state(previous)
+
+
 @contextmanager
 def ignore() -> Iterator[None]:
     """Queries inside still count (totals, budgets) but no detector judges them."""
@@ -568,7 +625,7 @@ def ignore() -> Iterator[None]:
     if state is None:
         yield
         return
-    token = _STATE.set(_State(state.unit, True))
+    token = _STATE.set(_State(state.unit, True, state.request))
     try:
         yield
     finally:

@@ -26,6 +26,14 @@ frame in its call chain is the harness': it is recorded as ignored (never judged
 source ``django-harness``, and the budgets do not count it (``budgets.counted``). The same
 statements sent from application code (a test's or a view's ``transaction.atomic()``) count,
 as ``assertNumQueries`` counts them.
+
+Requests: ``instrument_all()`` also listens to ``request_started`` and ``request_finished``,
+which Django's handlers and test clients send around each request. Inside a unit (a test's)
+each request's statements carry its number (``QueryEvent.request``) and are judged apart from
+the other requests' (``unit.request_started``): a test that posts three times in a loop runs the
+view's one lazy load once per request, which is no N+1 (each request is a unit of its own in
+production, and the test's loop is behind more framework frames than the call-site walk
+crosses).
 """
 
 from __future__ import annotations
@@ -59,7 +67,7 @@ def _wrapper(execute: Any, sql: str, params: Any, many: bool, context: Any) -> A
         except ValueError:  # no Python frame called the cursor (a thread started on execute)
             relationship = None
     elif sql[:4] in _HARNESS_HEADS and _from_harness(sql):  # a slice and a set lookup for others
-        state = _units._State(state.unit, True)
+        state = _units._State(state.unit, True, state.request)
         source = HARNESS_SOURCE
     started = perf_counter()
     try:
@@ -134,13 +142,47 @@ def instrument_connection(connection: Any) -> Any:
     return connection
 
 
+_UID = "dbaudit.runtime"
+
+
 def instrument_all() -> None:
     connections = importlib.import_module("django.db").connections
     connection_created = importlib.import_module("django.db.backends.signals").connection_created
+    requests = importlib.import_module("django.core.signals")
     for connection in connections.all():
         instrument_connection(connection)
-    connection_created.connect(_on_created, dispatch_uid="dbaudit.runtime")
+    connection_created.connect(_on_created, dispatch_uid=_UID)
+    requests.request_started.connect(_on_request_started, dispatch_uid=_UID)
+    requests.request_finished.connect(_on_request_finished, dispatch_uid=_UID)
+
+
+def uninstrument_all() -> None:
+    """Undo :func:`instrument_all`'s signal receivers (connections keep their wrapper, which
+    costs one ``ContextVar`` read outside units). Django is imported only if it already was."""
+    if "django.core.signals" not in sys.modules:
+        return
+    connection_created = importlib.import_module("django.db.backends.signals").connection_created
+    requests = importlib.import_module("django.core.signals")
+    connection_created.disconnect(dispatch_uid=_UID)
+    requests.request_started.disconnect(dispatch_uid=_UID)
+    requests.request_finished.disconnect(dispatch_uid=_UID)
 
 
 def _on_created(sender: Any, connection: Any, **kwargs: Any) -> None:
     instrument_connection(connection)
+
+
+# Django's handlers (WSGI, ASGI) and its test clients send these around every request: inside a
+# unit (a test's), each request's statements are judged apart (see unit.request_started)
+def _on_request_started(sender: Any, **kwargs: Any) -> None:
+    try:
+        _units.request_started()
+    except Exception as failure:  # never the request's problem
+        _units._note_failure(failure)
+
+
+def _on_request_finished(sender: Any, **kwargs: Any) -> None:
+    try:
+        _units.request_finished()
+    except Exception as failure:
+        _units._note_failure(failure)

@@ -345,7 +345,7 @@ def _single(
         # same event, field by field, without a call of 13 arguments per statement. Keep the
         # two in step (tests/runtime/test_record_inline.py compares them).
         try:
-            unit, ignored = state
+            unit, ignored, request = state
             if many:
                 hashes: tuple[int, ...] = ()
             elif type(parameters) is tuple:
@@ -382,6 +382,7 @@ def _single(
                     None,  # params and statement: below, when kept
                     None,
                     relationship,
+                    request,
                 ),
             )
             if duration >= unit.keep_s:  # slow, or a unit that keeps values: rare
