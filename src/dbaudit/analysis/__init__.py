@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from dbaudit.analysis.cost import Cost
-from dbaudit.analysis.program import Program, Reach, is_one_off_module
+from dbaudit.analysis.program import Program, Reach, is_one_off_module, one_off_functions
 from dbaudit.findings import Finding, GoodPractice
 from dbaudit.model import ModuleModel
 
@@ -37,7 +37,14 @@ def analyze(
             continue
         findings.extend(rule.check(program))
     one_off = {m.path for m in program.modules if is_one_off_module(m)}
-    findings = [_one_off(f) if f.path in one_off else f for f in _deduplicate(findings)]
+    reached_from_one_off = {
+        (ref.module.path, ref.function.qualname)
+        for ref in map(program.graph.functions.__getitem__, one_off_functions(program, one_off))
+    }
+    findings = [
+        _one_off(f) if f.path in one_off or (f.path, f.function) in reached_from_one_off else f
+        for f in _deduplicate(findings)
+    ]
     findings.sort(key=lambda f: (f.path, f.line, f.col, f.rule))
     practices = sorted(good_practices(program), key=lambda p: (p.path, p.line, p.kind))
     return AnalysisResult(findings, practices)
@@ -48,7 +55,10 @@ def _one_off(finding: Finding) -> Finding:
     return finding.advisory(ONE_OFF_NOTE)
 
 
-ONE_OFF_NOTE = "Reported as info: this is test or migration code, which runs once, not per request."
+ONE_OFF_NOTE = (
+    "Reported as info: this is test, migration or management-command code (or only they call "
+    "it), which runs once, not per request."
+)
 
 
 def _deduplicate(findings: list[Finding]) -> list[Finding]:

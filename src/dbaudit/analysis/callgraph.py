@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from dbaudit.model import Call, ClassInfo, Function, ModelClass, ModuleModel
+from dbaudit.model import Call, ClassInfo, Function, Import, ModelClass, ModuleModel
 
 FunctionId = str  # "<path>::<qualname>"
 _SOURCE_SUFFIX = re.compile(r"\.(?:py|pyi|ts|tsx|js|jsx|mjs|cjs|mts|cts)$")
@@ -94,6 +94,17 @@ class CallGraph:
         self._module_cache: dict[tuple[str, int, str], ModuleModel | None] = {}
 
     # ---- modules and names
+
+    def imported(self, importer: ModuleModel, imp: Import) -> tuple[ModuleModel | None, str]:
+        """The module of the tree an import statement reads and the name it takes from it:
+        ``from .utils import random_data`` is (utils/random_data.py, "") when that file
+        exists, else (utils/__init__.py, "random_data"); (None, "") when outside the tree."""
+        if imp.name:
+            submodule = self._module(f"{imp.module}.{imp.name}", imp.level, importer)
+            if submodule is not None:
+                return submodule, ""
+            return self._module(imp.module, imp.level, importer), imp.name
+        return self._module(imp.module, imp.level, importer), ""
 
     def _module(self, name: str, level: int, importer: ModuleModel) -> ModuleModel | None:
         key = (name, level, importer.path)

@@ -803,6 +803,72 @@ def is_one_off_module(module: ModuleModel) -> bool:
     return _ALEMBIC_REVISION.issubset(top_level) or bool(_ALEMBIC_ENV & top_level)
 
 
+# decorators that only wrap a function: any other (``@app.task``, ``@receiver``, a route)
+# registers it with a framework that calls it where no call graph sees
+_PLAIN_DECORATORS = re.compile(
+    r"(^|\.)(staticmethod|classmethod|property|cached_property|lru_cache|cache|wraps|"
+    r"override|overload|contextmanager|asynccontextmanager|transaction\.atomic|atomic)$"
+)
+
+
+def one_off_functions(program: Program, one_off_modules: set[str]) -> set[FunctionId]:
+    """Functions outside one-off modules that only one-off code reaches: saleor's
+    ``core/utils/random_data.py`` seeds a demo shop for the ``populatedb`` management command
+    and its tests, so its loops of ``update_or_create`` run once by an operator's hand.
+
+    A function counts when the call graph finds at least one caller and every caller is
+    one-off, and nothing else can reach it: no production module imports it by name (or its
+    class, for a method) or imports its module whole (``from . import views`` for a urlconf
+    that references views without calling them), and it has no registering decorator."""
+    imported_by_production: dict[str, set[str]] = {}  # module path -> names ("" = whole)
+    for module in program.modules:
+        if module.path in one_off_modules:
+            continue
+        for imp in module.imports:
+            target, name = program.graph.imported(module, imp)
+            if target is not None and target.path != module.path:
+                imported_by_production.setdefault(target.path, set()).add(name)
+    callers: dict[FunctionId, set[FunctionId]] = {}
+    # names production code calls without the graph knowing what they are: an import inside
+    # a function (saleor's ``from ..giftcard.gateway import charge_gift_card_transactions``
+    # in order/actions.py) is not followed, so its only resolved callers are tests
+    unresolved: set[str] = set()
+    for ref in program.functions:
+        resolved = {call.seq: callee for call, callee in program.graph.callees(ref)}
+        for callee in resolved.values():
+            callers.setdefault(callee.id, set()).add(ref.id)
+        if ref.module.path not in one_off_modules:
+            unresolved.update(
+                call.callee.split(".")[-1]
+                for call in ref.function.calls
+                if call.seq not in resolved
+            )
+    by_id = {ref.id: ref for ref in program.functions}
+
+    def closed(ref: FunctionRef) -> bool:
+        names = imported_by_production.get(ref.module.path, set())
+        top = ref.function.qualname.split(".")[0]
+        return not (
+            "" in names
+            or top in names
+            or ref.function.name in unresolved
+            or "*" in names
+            or any(not _PLAIN_DECORATORS.search(d.split("(")[0]) for d in ref.function.decorators)
+        )
+
+    one_off = {ref.id for ref in program.functions if ref.module.path in one_off_modules}
+    changed = True
+    while changed:
+        changed = False
+        for callee_id, caller_ids in callers.items():
+            if callee_id in one_off or not caller_ids <= one_off:
+                continue
+            if closed(by_id[callee_id]):
+                one_off.add(callee_id)
+                changed = True
+    return {f for f in one_off if by_id[f].module.path not in one_off_modules}
+
+
 def is_single_row(op: DbOp) -> bool:
     return op.result_shape in {"row", "scalar"} or op.single_key
 
