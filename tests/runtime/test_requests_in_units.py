@@ -222,3 +222,34 @@ def test_requests_in_the_tests_task_are_not_sequential_queries(db: Any) -> None:
     assert unit.query_count == 2
     assert len({e.task_id for e in unit.events}) == 1
     assert rules(unit) == []
+
+
+def test_djangos_request_signals_mark_requests_until_uninstrumented(
+    db: Any, django_databases: None
+) -> None:
+    from django.core.signals import request_finished as finished
+    from django.core.signals import request_started as started
+    from django.db.backends.signals import connection_created
+
+    from dbaudit.runtime.capture.django import instrument_all, uninstrument_all
+
+    # the process's other tests may count on it: put back as found
+    was_on = any(key[0] == "dbaudit.runtime" for key, *_ in connection_created.receivers)
+    instrument_all()
+    try:
+        with profile("test") as unit:
+            started.send(sender=None)
+            author_of(db, 1)
+            finished.send(sender=None)
+            author_of(db, 2)
+        uninstrument_all()
+        with profile("test") as after:
+            started.send(sender=None)
+            author_of(db, 3)
+            finished.send(sender=None)
+    finally:
+        if was_on:
+            instrument_all()
+    inside, outside = (e.request for e in unit.events)
+    assert inside is not None and outside is None
+    assert [e.request for e in after.events] == [None]
