@@ -249,10 +249,13 @@ def batched_select_code(
     library: str = "",
     key: Filter | None = None,
     language: str = "python",
+    per_item: frozenset[str] = frozenset(),
 ) -> str:
-    """``for p in projects: <query keyed by p.id>`` rewritten as one IN query and a dict."""
+    """``for p in projects: <query keyed by p.id>`` rewritten as one IN query and a dict.
+    ``per_item``: the names the loop body computes from the item before the query
+    (``const { sessionId } = data``), which no condition shared by every item may read."""
     if ts.is_typescript(language):
-        return ts.batched_select_code(op, loop, key or key_filter(op, loop), language)
+        return ts.batched_select_code(op, loop, key or key_filter(op, loop), language, per_item)
     table = main_table(op)
     flt = key or key_filter(op, loop)
     column = flt.column if flt else "id"
@@ -269,13 +272,13 @@ def batched_select_code(
     rows = "rows" if "rows" not in taken else "found"
     row = "row" if "row" not in taken else "found_row"
     lines.append(f"keys = [{value} for {binding} in {items}]")
-    same, per_item, unread = _other_conditions(op, flt, loop)
-    checks = [_row_check(row, f) for f in per_item]
+    same, item_filters, unread = _other_conditions(op, flt, loop)
+    checks = [_row_check(row, f) for f in item_filters]
     # a condition on the item besides the key cannot go into the one query: the rows it keeps
     # are picked out per item below; one no code here can write is named for the reader
     unread += [
         f"{f.column} {f.op} {f.value} (per item)"
-        for f, c in zip(per_item, checks, strict=True)
+        for f, c in zip(item_filters, checks, strict=True)
         if not c
     ]
     checks = [c for c in checks if c]
@@ -290,7 +293,7 @@ def batched_select_code(
         written = [_sql_condition(f) for f in same]
         if not all(written):  # a value not bound to the call's arguments: the text says it
             unread.append(_WHOLE_WHERE)
-        unread += [u for u in _sql_unread(op, len(same) + len(per_item) + 1) if u not in unread]
+        unread += [u for u in _sql_unread(op, len(same) + len(item_filters) + 1) if u not in unread]
         conditions = [(c, f.value) for f, c in zip(same, written, strict=True) if c]
         if library == "asyncpg":
             where = " AND ".join(

@@ -180,10 +180,16 @@ def _is_key_part(part: str, flt: Filter, library: str) -> bool:
 
 
 def split_conditions(
-    op: DbOp | None, flt: Filter | None, loop: Loop, per_item: frozenset[str] = frozenset()
+    op: DbOp | None,
+    flt: Filter | None,
+    loop: Loop,
+    per_item: frozenset[str] = frozenset(),
+    helper: bool = False,
 ) -> Conditions:
     """The query's conditions (``DbOp.where``) sorted for a batched fix. ``per_item`` are the
-    names that change from item to item: the loop's own, and those computed from them."""
+    names that change from item to item: the loop's own, and those computed from them. A
+    ``helper``'s conditions read its parameters and locals, names the loop does not have:
+    only those that read no name at all are kept, the others are named as it writes them."""
     if op is None:
         return Conditions("")
     library = library_of(op)
@@ -202,11 +208,16 @@ def split_conditions(
     key = next((p for p in keys if flt and flt.value and flt.value in p), keys[0] if keys else "")
     kept: list[str] = []
     others: list[str] = []
+    foreign: list[str] = []
     for part in parts:
         if part == key:
             continue
-        (others if condition_reads(part, library) & names else kept).append(part)
-    return Conditions(key, tuple(kept), tuple(others))
+        reads = condition_reads(part, library)
+        if helper and reads:
+            foreign.append(f"{part} (as the helper writes it)")
+            continue
+        (others if reads & names else kept).append(part)
+    return Conditions(key, tuple(kept), tuple(others), tuple(foreign))
 
 
 def _plural(item: str) -> str:
@@ -241,6 +252,38 @@ def main_table(op: DbOp | None, fallback: str = "rows") -> str:
     if op is not None and op.tables:
         return op.tables[0]
     return fallback
+
+
+def table_ref(op: DbOp | None, fallback: str = "rows") -> str:
+    """The table as the statement names it: ``schema.keys`` stays ``schema.keys``, as the
+    bare ``keys`` may be another name in that scope (unkey's loop over a ``keys`` array)."""
+    table = main_table(op, fallback)
+    if op is None or op.library != "drizzle":
+        return table
+    # an argument (``.update(schema.keys)``, ``eq(schema.keys.id, ...)``), not the relational
+    # API's ``db.query.renders.findFirst``, which names no table object
+    found = re.search(rf"[(,]\s*((?:[A-Za-z_$][\w$]*\.)+{re.escape(table)})(?![\w$])", op.text)
+    return found.group(1) if found else table
+
+
+def _unwritable_key(flt: Filter | None) -> bool:
+    """A key the fix cannot map each item to: the whole object a helper's destructured
+    parameter was given (``{ id: kind }`` for ``removeTag({ id: kind })``), not its field."""
+    return flt is not None and flt.value.lstrip("( ").startswith("{")
+
+
+def _computed_in_loop(
+    cond: Conditions, flt: Filter | None, loop: Loop, per_item: frozenset[str], library: str
+) -> set[str]:
+    """Names the batched statement would read per item that the loop body computes from the
+    item (``const { sessionId, dataKey } = data``): a callback over the items has no such
+    name, and the shared conditions must not take them for values every item shares."""
+    computed = per_item - set(loop.targets)
+    reads = free_names(flt.value) if flt is not None else set()
+    for part in (cond.key, *cond.per_item):
+        if part:
+            reads |= condition_reads(part, library)
+    return reads & computed
 
 
 def _handle(op: DbOp | None, default: str) -> str:
@@ -329,17 +372,21 @@ def batched_select_code(
     the library can say so, else a note tells to apply them per item. Filters the frontend
     read but could not write back are named in a comment, never dropped silently.
     """
-    table = main_table(op)
-    column = flt.column if flt else "id"
+    if flt is None or _unwritable_key(flt):
+        return ""  # no condition ties the query to the item: an IN list on a guessed id is no fix
+    table = table_ref(op)
+    column = flt.column
     parameter, value = item_key(flt, loop)
     items, lines = _items_and_prelude(loop)
-    # names the fix declares must not shadow the items (``rows`` of ``rows.val``) or the
-    # loop's own bindings
-    taken = {items, *free_names(items), *free_names(parameter)}
+    # names the fix declares must not shadow the items (``rows`` of ``rows.val``), the
+    # loop's own bindings or the table
+    taken = {items, *free_names(items), *free_names(parameter), *free_names(table)}
     rows = "rows" if "rows" not in taken else "found"
     row = "row" if "row" not in taken else "foundRow"
     library = library_of(op)
     cond = split_conditions(op, flt, loop, per_item)
+    if _computed_in_loop(cond, flt, loop, per_item, library):
+        return ""
     lines += _guarded(op, loop, per_item)
     match = _per_item_match(cond, library, items, item_parameter(loop))
     # each item's own match when conditions read the item besides its key, or no condition
@@ -417,13 +464,20 @@ def _written_values(op: DbOp | None, marker: str) -> str:
 
 
 def bulk_write_code(
-    op: DbOp | None, loop: Loop, flt: Filter | None, per_item: frozenset[str] = frozenset()
+    op: DbOp | None,
+    loop: Loop,
+    flt: Filter | None,
+    per_item: frozenset[str] = frozenset(),
+    helper: bool = False,
 ) -> str:
     """A per-item UPDATE/DELETE/INSERT loop as one statement over every key. ``per_item``
-    are the names computed from the item in the loop (``newMeta``), as the loop's own."""
-    table = main_table(op, "table")
+    are the names computed from the item in the loop (``newMeta``), as the loop's own;
+    ``helper``: the statement is a helper's, ``flt`` its key in the loop's terms."""
+    table = table_ref(op, "table")
     item = item_name(loop)
     kind = op.kind if op is not None else "update"
+    if (flt is None or _unwritable_key(flt)) and kind != "insert":
+        return ""  # no condition ties the statement to the item: nothing to put in an IN list
     column = flt.column if flt else "id"
     parameter, value = item_key(flt, loop)
     items, lines = _items_and_prelude(loop)
@@ -447,10 +501,19 @@ def bulk_write_code(
         return "\n".join(lines)
     # a write cannot be filtered afterwards: conditions that read the item besides its key
     # go into each item's own match (an ``or`` over the items), never into a note only
-    cond = split_conditions(op, flt, loop, per_item)
-    lines += _guarded(op, loop, per_item)
+    cond = split_conditions(op, flt, loop, per_item, helper)
+    if _computed_in_loop(cond, flt, loop, per_item, library):
+        return ""
+    if not helper:
+        lines += _guarded(op, loop, per_item)
     values = _written_values(op, "data:" if library == "prisma" else ".set(")
-    if kind == "update" and condition_reads(values, "") & (set(loop.targets) | per_item):
+    if helper and kind == "update" and condition_reads(values, ""):
+        lines.append(
+            f"// the helper computes the values it sets ({values}) on every call: one "
+            "statement needs each item's own values joined in, or one statement per item "
+            "inside a single transaction"
+        )
+    elif kind == "update" and condition_reads(values, "") & (set(loop.targets) | per_item):
         lines.append(
             "// each item sets values of its own: one statement needs them joined in "
             "(UPDATE ... FROM (VALUES ...) through sql`` / $executeRaw), or keep one "
@@ -459,7 +522,9 @@ def bulk_write_code(
     match = _per_item_match(cond, library, items, item_parameter(loop))
     composite = bool(match) and (bool(cond.per_item) or not cond.key)
     # the name holding the keys must not be the items' own (``for (const item of ids)``)
-    name = next(n for n in ("ids", "keys", "itemIds") if n not in {items, *free_names(parameter)})
+    # nor the table's
+    taken = {items, *free_names(parameter), *free_names(table)}
+    name = next(n for n in ("ids", "keys", "itemIds") if n not in taken)
     ids = "" if composite else _keys(items, parameter, value, name, lines)
     lines += _notes(cond, composite)
     delete = kind == "delete"
@@ -602,6 +667,54 @@ def bulk_upsert_code(op: DbOp, loop: Loop) -> str:
         f"{conflict}; // one statement for every {item}",
     ]
     return "\n".join(lines)
+
+
+def update_or_create_code(
+    update: DbOp, create: DbOp, loop: Loop, per_item: frozenset[str] = frozenset()
+) -> str:
+    """An UPDATE per item, then an INSERT when it matched no row, as one upsert of every
+    item. ``ON CONFLICT`` needs a unique index on what the UPDATE matches, which the schema
+    may not have (the pair is often written because it has none): the fix says so."""
+    parameter = item_parameter(loop)
+    items, lines = _items_and_prelude(loop)
+    columns = [f.column for f in update.filters if f.op == "==" and not f.part_of_unread]
+    if update.library == "prisma":
+        where = _written_values(update, "where:")
+        conflict = _conflict_columns(where) or columns
+        created = _object_pairs(_written_values(create, "data:"))
+        updated = [key for key, _ in _object_pairs(_written_values(update, "data:"))]
+        table = main_table(update, "table")
+        model = table[:1].upper() + table[1:]
+        names = ", ".join(f'"{key}"' for key, _ in created) or "..."
+        values = ", ".join(f"${{{value}}}" for _, value in created) or "..."
+        assignments = ", ".join(f'"{key}" = EXCLUDED."{key}"' for key in updated) or "..."
+        lines += [
+            "// one INSERT ... ON CONFLICT for every item; it needs a unique index on what the",
+            f"// update matches (@@unique([{', '.join(conflict)}]) in schema.prisma, and its",
+            "// migration) when there is none. Table and column names as mapped in schema.prisma",
+            f"await {_handle(update, 'prisma')}.$executeRaw`",
+            f'  INSERT INTO "{model}" ({names})',
+            f"  VALUES ${{Prisma.join({items}.map(({parameter}) => Prisma.sql`({values})`))}}",
+            f"  ON CONFLICT ({', '.join(f'{chr(34)}{c}{chr(34)}' for c in conflict)}) "
+            f"DO UPDATE SET {assignments}`;",
+        ]
+        return "\n".join(lines)
+    if update.library == "drizzle" and columns:
+        table = table_ref(update, "table")
+        target = ", ".join(column_of(table, c) for c in columns)
+        row = _written_values(create, ".values(")
+        if condition_reads(row, "") & (per_item - set(loop.targets)):
+            row = "{ ... }"  # values the loop body computes: the callback has no such names
+        lines += [
+            "// it needs a unique index on the columns the update matches when there is none",
+            f"await {_handle(create, 'db')}",
+            f"  .insert({table})",
+            f"  .values({items}.map(({parameter}) => ({row})))",
+            f"  .onConflictDoUpdate({{ target: [{target}], set: {{ /* each column: "
+            f"sql.raw(`excluded.${{{table}.column.name}}`) */ }} }});",
+        ]
+        return "\n".join(lines)
+    return ""
 
 
 def promise_all_code(targets: list[tuple[str, ...]], calls: list[str]) -> str:

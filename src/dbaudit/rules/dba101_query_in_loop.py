@@ -172,7 +172,8 @@ def _fix(
             lang,
         )
     if is_typescript(lang):
-        return Fix(summary, batched_select_code(op, loop, language=lang), lang)
+        computed = frozenset(program.derived(ref.function, loop.targets, until=op.seq))
+        return Fix(summary, batched_select_code(op, loop, language=lang, per_item=computed), lang)
     key, known = program.key_before_loop(ref, key_filter(op, loop), loop, op.span.line)
     if not op.tables or not known:
         # the table is chosen at run time, or the key is only known once an earlier query of

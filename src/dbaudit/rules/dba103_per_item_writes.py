@@ -41,6 +41,7 @@ async with session.begin():
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from dbaudit.analysis.callgraph import FunctionRef
@@ -116,10 +117,14 @@ def _fix(
     lang: str,
     key: Filter | None = None,
     helper: str = "",
+    per_item: frozenset[str] = frozenset(),
+    created: DbOp | None = None,
 ) -> Fix:
     """``key``: the write's key filter in the loop's own terms, when the write is a helper's
     (whose filter reads its parameter, a name the loop does not have); ``helper``: the
-    helper's name, whose own filter must then never stand in for a missing key."""
+    helper's name, whose own filter must then never stand in for a missing key;
+    ``per_item``: names the loop body computes from the item before the write; ``created``:
+    the INSERT the loop runs when this UPDATE matched no row (an upsert by hand)."""
     if not ts.is_typescript(lang):
         if op is not None and op.kind == "flush":
             return _commit_once_fix(op, loop, item, helper)
@@ -131,6 +136,16 @@ def _fix(
         if helper and key is None and (op is None or op.kind in {"update", "delete"}):
             return Fix(summary, "")  # no key in the loop's terms: the helper's would leak
         return Fix(summary, _bulk_code(op, loop, key))
+    if op is not None and created is not None:
+        return Fix(
+            f"Each {item} is an UPDATE, then an INSERT when it matched no row: an upsert. "
+            f"Write every {item} with one INSERT ... ON CONFLICT ... DO UPDATE on the columns "
+            "the update matches, which needs a unique index on them (add it if the schema has "
+            "none); without one, find the existing rows with one query, insert the new ones "
+            "with one createMany/insert and update the others in one transaction.",
+            ts.update_or_create_code(op, created, loop, per_item),
+            lang,
+        )
     upsert = ts.upsert_library(op)
     if op is not None and upsert:
         if upsert == "prisma":
@@ -159,10 +174,16 @@ def _fix(
         "pg": "UPDATE/DELETE ... WHERE id = ANY($1), or one INSERT of every row",
         "mysql2": "UPDATE/DELETE ... WHERE id IN (?), or one INSERT of every row",
     }.get(library, "`db.update(t).set(...).where(inArray(t.id, ids))`, or one `insert` of an array")
+    if helper and key is None and (op is None or op.kind in {"update", "delete"}):
+        code = ""  # no key in the loop's terms: the helper's own would name its parameters
+    else:
+        code = ts.bulk_write_code(
+            op, loop, key or key_filter(op, loop), per_item, helper=bool(helper)
+        )
     return Fix(
         f"Collect the keys of every {item} and write them with one statement ({how}): one "
         "round trip, and atomic without a transaction.",
-        ts.bulk_write_code(op, loop, key or key_filter(op, loop)),
+        code,
         lang,
     )
 
@@ -210,8 +231,14 @@ def _finding(
     commits: bool,
     key: Filter | None = None,
     helper: str = "",
+    created: DbOp | None = None,
 ) -> Finding:
     inner = loops[-1]
+    per_item = (
+        frozenset(program.derived(ref.function, inner.targets, until=op.seq))
+        if op is not None and not helper
+        else frozenset()
+    )
     cost = program.reach(ref).cost
     item = noun(inner)
     table = op.tables[0] if op is not None and op.tables else (op.receiver if op else "rows")
@@ -224,6 +251,9 @@ def _finding(
         if commits
         else ""
     )
+    if created is not None:
+        what += f" (then `{created.api}` when it matched no row)"
+        kind = "UPDATE or INSERT"
     return program.finding(
         rule=CODE,
         severity=Severity.HIGH,
@@ -239,7 +269,7 @@ def _finding(
         query_cost=str(cost),
         fixed_query_cost=fixed_cost(cost),
         call_chain=chain,
-        fix=_fix(op, inner, item, language(ref), key, helper),
+        fix=_fix(op, inner, item, language(ref), key, helper, per_item, created),
         problem=(
             f"`{fn_name(ref)}` writes {table} row by row{commit_note}. That is one round trip "
             f"per {item} ({cost} in total) where a single bulk statement needs one."
@@ -283,18 +313,23 @@ def check(program: Program) -> Iterator[Finding]:
                 continue  # one finding per loop for its commits
             if op.kind == "flush" and (_rolls_back_per_item(fn, op) or _isolated_per_item(fn, op)):
                 continue  # a transaction per item by design: one failure undoes one item
+            if _created_when_missing(program, fn, op, before=True) is not None:
+                continue  # the INSERT of an update-or-create pair: reported with its UPDATE
+            created = _created_when_missing(program, fn, op)
             commits = any(o.kind == "flush" and o.loops == op.loops for o in fn.db_ops)
             what = f"`{op.api}`"
             if op.kind == "flush":
                 verb = "commit" if op.api.endswith("commit") else "flush"
                 what = f"`{op.api}` (a {verb} per item)"
-            yield _finding(program, ref, op, loops, op.span, (), what, commits)
+            yield _finding(program, ref, op, loops, op.span, (), what, commits, created=created)
         for call, target in program.graph.callees(ref):
             if not call.loops or call.in_gather or runs_once_in_loop(call.targets):
                 continue
             reach = program.reach(target)
             if not reach.writes or reach.reads or reach.batched_only:
                 continue
+            if _transaction_per_call(target.function):
+                continue  # each call is one atomic unit of several statements, by design
             loops = significant_loops(fn, call.loops)
             if not loops or any(loop.chunked for loop in loops):
                 continue
@@ -329,6 +364,54 @@ def check(program: Program) -> Iterator[Finding]:
                 call.callee,
             )
         yield from _django_saves(program, ref)
+
+
+def _created_when_missing(
+    program: Program, fn: Function, op: DbOp, before: bool = False
+) -> DbOp | None:
+    """The other half of an update-or-create pair in one loop: the INSERT into the same
+    table that runs only on what the UPDATE answered (``if (result.count === 0) create``).
+    ``before``: ``op`` is the INSERT, and the UPDATE it depends on is returned."""
+    if before:
+        if op.kind != "insert":
+            return None
+        return next((u for u in fn.db_ops if _created_when_missing(program, fn, u) is op), None)
+    if op.kind != "update" or not op.targets or not op.tables:
+        return None
+    answered = program.derived(fn, op.targets)
+    return next(
+        (
+            other
+            for other in fn.db_ops
+            if other.kind == "insert"
+            and other.seq > op.seq
+            and other.loops == op.loops
+            and other.tables[:1] == op.tables[:1]
+            and other.control_reads & answered
+        ),
+        None,
+    )
+
+
+_TRANSACTION_OPENED = re.compile(r"(?:^|\.)\$?(?:transaction|begin)\(")
+
+
+def _transaction_per_call(fn: Function) -> bool:
+    """The helper opens a transaction of its own, outside any loop, around several
+    statements with a write among them (a claim and the row it creates): every call is one
+    atomic unit, as a transaction per item in the loop itself is."""
+    for assign in fn.assigns:
+        if (
+            assign.loops
+            or assign.kind != "with-target"
+            or not _TRANSACTION_OPENED.search(assign.value)
+        ):
+            continue
+        for name in assign.targets:
+            through_it = [o for o in fn.db_ops if o.receiver.split(".", 1)[0] == name]
+            if len(through_it) >= 2 and any(is_write(o) for o in through_it):
+                return True
+    return False
 
 
 def _keyed_by_item(program: Program, fn: Function, op: DbOp) -> bool:

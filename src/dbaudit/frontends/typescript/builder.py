@@ -107,6 +107,8 @@ _INERT = frozenset(
 )
 _NOTHING_TO_WALK = _SKIP | _INERT | {"this"}
 _JSX = frozenset({"jsx_element", "jsx_self_closing_element", "jsx_opening_element", "jsx_fragment"})
+# a React event prop (``onClick``, ``onCheckedChange``): its function runs on the event
+_EVENT_PROP = re.compile(r"^on[A-Z]\w*$")
 
 
 _SELF_PREFIX = re.compile(r"^(self|cls)\.")
@@ -1684,8 +1686,27 @@ class FunctionWalker(FunctionEvents):
             if current.type == "jsx_expression":
                 for child in current.named_children:
                     self.expr(child, ctx)
+            elif current.type == "jsx_attribute" and self._event_handler(current):
+                continue
             elif current.type in _JSX or current.type == "jsx_attribute":
                 stack.extend(reversed(current.named_children))
+
+    def _event_handler(self, attribute: Node) -> bool:
+        """``onClick={async () => deleteItem(item.id)}``: React calls the function when the
+        event fires, once per click, not while it renders the list the markup is in. It is a
+        function of its own (registered), never a statement of the enclosing loop."""
+        name = attribute.named_children[0] if attribute.named_children else None
+        if name is None or not _EVENT_PROP.match(self.src.text(name)):
+            return False
+        value = attribute.named_children[-1]
+        if value.type != "jsx_expression" or not value.named_children:
+            return False
+        function = unwrap(value.named_children[0])
+        if function.type not in FUNCTION_TYPES:
+            return False
+        line = attribute.start_point[0] + 1
+        self.registered.append((f"{self.src.text(name)}@{line}", function, ()))
+        return True
 
     def _ternary(self, node: Node, ctx: Ctx) -> None:
         condition = node.child_by_field_name("condition")

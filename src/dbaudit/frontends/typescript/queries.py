@@ -1183,7 +1183,10 @@ def _sql_text_facts(text: str, facts: Facts) -> None:
         return
     found = sql_facts(text)
     facts.sql = short(text)
-    if found.kind != "raw" and facts.kind == "raw":
+    # ``$executeRaw`SELECT pg_advisory_xact_lock(...)```: Prisma's execute runs a statement
+    # for its effect (a lock, a setting), never to read rows, so a SELECT there stays raw
+    executes = facts.api.rsplit(".", 1)[-1] in {"$executeRaw", "$executeRawUnsafe"}
+    if found.kind != "raw" and facts.kind == "raw" and not (executes and found.kind == "select"):
         facts.kind = found.kind  # type: ignore[assignment]
     facts.tables.extend(found.tables)
     facts.filters.extend(Filter(c, "==" if o == "=" else o, v) for c, o, v in found.filters)
