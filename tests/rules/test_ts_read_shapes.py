@@ -90,3 +90,9 @@ def test_a_query_with_no_key_filter_gets_no_guessed_id() -> None:
 
 def test_a_helper_claiming_each_item_in_its_own_transaction_is_no_per_item_write() -> None:
     assert _in("claimAll") == []
+
+
+def test_a_lock_taken_through_a_raw_select_is_no_list() -> None:
+    assert _in("lockAccount") == []
+    [finding] = _in("listSenders")
+    assert finding.rule == "DBA110"

@@ -33,6 +33,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+import pglast
+import pglast.parser
+import pglast.visitors
+
 from dbaudit.analysis.program import Program
 from dbaudit.findings import Finding, Fix, Severity
 from dbaudit.model import DbOp
@@ -94,8 +98,29 @@ def check(program: Program) -> Iterator[Finding]:
 
 def _reads_no_table(op: DbOp) -> bool:
     """SQL text, whole, with no FROM: it computes one row (a health check's ``SELECT 1``)
-    instead of listing a table's rows, however the driver call returns it."""
-    return bool(op.sql) and not op.sql.endswith("…") and not _FROM.search(op.sql)
+    instead of listing a table's rows, however the driver call returns it. A FROM of
+    subqueries that read no table either (``SELECT true FROM (SELECT
+    pg_advisory_xact_lock(...)) lock``, a lock taken through ``$queryRaw``) is one row too;
+    a set-returning function (``generate_series``) is a source of rows like a table."""
+    if not op.sql or op.sql.endswith("…"):
+        return False
+    if not _FROM.search(op.sql):
+        return True
+    try:
+        tree = pglast.parse_sql(op.sql)
+    except pglast.parser.ParseError:
+        return False  # not PostgreSQL's syntax, or not whole: nothing known
+    sources: list[object] = []
+
+    class _Sources(pglast.visitors.Visitor):
+        def visit_RangeVar(self, parent: object, node: object) -> None:
+            sources.append(node)
+
+        def visit_RangeFunction(self, parent: object, node: object) -> None:
+            sources.append(node)
+
+    _Sources()(tree)
+    return not sources
 
 
 def _bounded_sql(op: DbOp, table: str) -> str:
