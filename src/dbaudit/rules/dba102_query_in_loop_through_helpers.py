@@ -49,7 +49,7 @@ from dbaudit.analysis.program import (
     significant_loops,
 )
 from dbaudit.findings import Finding, Fix, Severity
-from dbaudit.model import Call, Filter, Loop
+from dbaudit.model import Call, Filter, Function, Loop
 from dbaudit.rules._shared import (
     batched_in,
     batched_select_code,
@@ -127,7 +127,20 @@ def check(program: Program) -> Iterator[Finding]:
                 f"`{header}` (N+1 through {len(chain) - 1} call"
                 f"{'s' if len(chain) > 2 else ''})"
             )
-            if key is not None and not free_names(key.value) & set(inner.targets):
+            if key is None and not reach.writes and _same_every_item(program, fn, call, inner):
+                # no filter reads what the call passes, and it passes the same on every item
+                # (all_drafts(session, 10)): no key to batch on, one answer asked N times
+                message = (
+                    f"`{call.callee}` runs the same query on {table} once per {item} inside "
+                    f"`{header}`: it is passed nothing that changes with the {item}, N round "
+                    "trips for one answer"
+                )
+                summary = (
+                    f"The query does not depend on the {item}: call `{call.callee}` once before "
+                    "the loop and reuse its result, unless the loop changes those rows."
+                )
+                code = ""
+            elif key is not None and not free_names(key.value) & set(inner.targets):
                 # every item hands the helper the same key: one row asked N times, not N rows
                 if reach.writes:
                     severity = Severity.LOW
@@ -197,6 +210,25 @@ def _batch_key(
     if op is None or not op.tables or _own_loop(program, target) is not None:
         return key, ""
     return key, batched_select_code(op, loop, key=key, language=lang)
+
+
+def _same_every_item(program: Program, fn: Function, call: Call, loop: Loop) -> bool:
+    """The call is passed the same values on every item of ``loop``: it reads, receiver
+    included, no name the loop binds or its body assigns (``self.current = p`` changes what
+    ``self.helper()`` reads), and no argument is computed by a call. A ``while`` loop, or one
+    that binds only ``_``, repeats a call that may take the next row each time (a queue, a
+    retry): never one answer asked N times."""
+    if loop.kind != "for" or not set(loop.targets) - {"_"}:
+        return False
+    if any("(" in argument for argument in call.args):
+        return False  # a value computed per call (now(), random.choice(...)) may differ
+    changed = program.derived(fn, loop.targets)
+    changed |= {_root(t) for a in fn.assigns if loop.id in a.loops for t in a.targets}
+    return not (call.reads | {_root(call.callee)}) & changed
+
+
+def _root(expression: str) -> str:
+    return expression.split(".")[0].split("[")[0]
 
 
 def _own_loop(program: Program, target: FunctionRef) -> tuple[str, Loop] | None:
