@@ -47,6 +47,15 @@ def check(program: Program) -> Iterator[Finding]:
         if len(fn.db_ops) + len(fn.calls) < 2:
             continue
         writes = [op.seq for op in fn.db_ops if op.kind in WRITE_KINDS]
+        # a helper that writes, or an awaited call dbaudit cannot see into (a lock taken in
+        # Redis, the action a test checks, an insert that failed on a concurrent one): what
+        # the second query sees may have changed, as after a write of the function's own
+        resolved = set()
+        for call, target in program.graph.callees(ref):
+            resolved.add(call.seq)
+            if program.reach(target).writes:
+                writes.append(call.seq)
+        writes += [c.seq for c in fn.calls if c.awaited and c.seq not in resolved]
         seen: dict[tuple[object, ...], QueryEvent] = {}
         for event in query_events(program, ref):
             if not event.reads_only or _lazy(program, event):
