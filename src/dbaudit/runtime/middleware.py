@@ -16,6 +16,13 @@ client) is a unit nested in it, as it is one of its own in production: the enclo
 repetition within each request, never across the requests of the test's loop
 (``QueryEvent.request``).
 
+Without this middleware, :func:`mark_requests` (any ASGI app) and :func:`instrument_starlette`
+(every Starlette or FastAPI app, hooked by the pytest plugin) only mark where each request
+starts and ends (``unit.request_started``): a test's unit then judges each request it sent
+apart, as Django's request signals make it do for Django's test clients. The statements of a
+test's loop of requests run in the test client's server threads, out of reach of the call-site
+walk, which would otherwise blame the view's one query for the test's loop.
+
 ``on_unit`` receives every closed unit, for tests or to collect events for ``dbaudit report``.
 ``panel=True`` keeps the last ``history`` requests and serves them as one HTML page at
 ``panel_path`` (``/__dbaudit__``; ``runtime/panel.py``): for development, off by default.
@@ -24,15 +31,18 @@ repetition within each request, never across the requests of the test's loop
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
+import sys
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from contextvars import ContextVar
 from typing import Any
 
 from dbaudit.runtime.detect import DetectConfig
 from dbaudit.runtime.panel import RequestView, render, view
-from dbaudit.runtime.unit import Unit, profile
+from dbaudit.runtime.unit import Unit, profile, request_finished, request_started
 
 HEADER = "X-DB-Query-Count"
 FINDINGS_HEADER = "X-DB-Findings"
@@ -190,3 +200,48 @@ class DbauditWSGIMiddleware(_Middleware):
         finally:
             scope_profile._exit(True)
             self._finish(endpoint, status[0] if status else None, unit)
+
+
+_REQUEST_TYPES = frozenset({"http", "websocket"})
+# a request marked already in this context: a mounted sub-application's call is the same request
+_marking: ContextVar[bool] = ContextVar("dbaudit_marking_request", default=False)
+
+
+async def _marked(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    if scope.get("type") not in _REQUEST_TYPES or _marking.get():
+        await app(scope, receive, send)
+        return
+    marking = _marking.set(True)
+    request_started()  # no unit open: nothing
+    try:
+        await app(scope, receive, send)
+    finally:
+        request_finished()
+        _marking.reset(marking)
+
+
+def mark_requests(app: ASGIApp) -> ASGIApp:
+    """``app`` with each HTTP or WebSocket request it serves marked for the unit open around it
+    (see the module docstring); what the app does is unchanged."""
+    return functools.partial(_marked, app)
+
+
+def instrument_starlette() -> bool:
+    """Mark every request of every Starlette application (FastAPI's too: its ``__call__`` calls
+    Starlette's), once Starlette is imported; True once done. Never imports Starlette itself: a
+    run that does not use it pays one dict lookup."""
+    applications = sys.modules.get("starlette.applications")
+    starlette = getattr(applications, "Starlette", None)
+    if starlette is None:
+        return False
+    call = starlette.__call__
+    if getattr(call, "__dbaudit_marks_requests__", False):
+        return True
+
+    @functools.wraps(call)
+    async def marked_call(self: Any, scope: Scope, receive: Receive, send: Send) -> None:
+        await _marked(functools.partial(call, self), scope, receive, send)
+
+    marked_call.__dbaudit_marks_requests__ = True  # type: ignore[attr-defined]
+    starlette.__call__ = marked_call
+    return True

@@ -21,7 +21,10 @@ before each test until then, through ``sys.modules`` (a run that never imported 
 import it). For sqlite3, psycopg, psycopg2, PyMySQL and asyncpg connections created by the
 application, pass them through ``dbaudit.runtime.instrument`` in a fixture; a run that profiled
 tests and recorded no statement at all says so in its summary. Django's ``TestCase`` harness
-statements (its savepoints around each test) are not counted: see ``capture/django.py``.
+statements (its savepoints around each test) are not counted: see ``capture/django.py``. The
+requests of Starlette and FastAPI apps (a test client's, a live server's) are marked the same
+way once Starlette is imported (``middleware.instrument_starlette``), so each request a test
+sends is judged apart, never a test's loop of requests as the view's N+1.
 
 A finding located in test code (``finding.path``: a collected test module, a conftest.py, or a
 file named by ``python_files``) is the test's own data setup, not the application's: it is
@@ -319,12 +322,33 @@ def _instrument_django() -> bool:
     return True
 
 
+_starlette_instrumented = False
+
+
+def _instrument_starlette() -> bool:
+    """Mark the requests of Starlette and FastAPI apps (``middleware.instrument_starlette``) once
+    Starlette is imported; True once done. A test's loop of requests through a test client runs
+    each in the client's server threads, behind the frames the call-site walk reads: marked,
+    each request is judged apart, as Django's are."""
+    global _starlette_instrumented
+    if _starlette_instrumented:
+        return True
+    if "starlette.applications" not in sys.modules:
+        return False
+    from dbaudit.runtime.middleware import instrument_starlette
+
+    _starlette_instrumented = instrument_starlette()
+    return _starlette_instrumented
+
+
 def _instrument() -> None:
-    """Every SQLAlchemy engine, and Django's connections when Django is in use."""
+    """Every SQLAlchemy engine, Django's connections when Django is in use, and the requests of
+    Starlette apps when Starlette is."""
     from dbaudit.runtime import instrument
 
     instrument()
     _instrument_django()
+    _instrument_starlette()
 
 
 def _fixture_names(item: pytest.Item) -> list[str]:
@@ -535,6 +559,8 @@ class DbauditPlugin:
 
         if not _django_instrumented:  # Django set up since (a conftest, a test module)
             _instrument_django()
+        if not _starlette_instrumented:  # imported since, by a conftest or a test module
+            _instrument_starlette()
         explain = self._explains(item)
         config = self._detect_config(item)
         # threads=True: see the module docstring
