@@ -219,7 +219,7 @@ class Program:
                 cost = cost + term
                 if op.awaited and not op.in_gather and not op.loops:
                     awaited_events += 1
-                if not op.batched:
+                if not _batched(op):
                     batched_only = False
             if first is None or (first.kind == "flush" and op.kind != "flush"):
                 first = op
@@ -867,6 +867,50 @@ def one_off_functions(program: Program, one_off_modules: set[str]) -> set[Functi
                 one_off.add(callee_id)
                 changed = True
     return {f for f in one_off if by_id[f].module.path not in one_off_modules}
+
+
+_GROUP_VIEW = re.compile(r"^(\w+)\.(items|keys)\(\)$")
+
+
+def per_group_of_keys(program: Program, fn: Function, loop: Loop, reads: frozenset[str]) -> bool:
+    """``for channel, ids in by_channel.items(): load(channel, ids)`` over ``by_channel =
+    defaultdict(list)``: saleor's DataLoaders split a batch of (product, channel) keys by
+    channel ("a typical query will only touch a handful of unique channels but may access
+    thousands of variants"), then run one query per channel for all of its products. Each
+    turn is handed both the group's key and its members, so the query needs the key as a
+    condition of its own and one IN over the members: a query per group, not per key. A
+    turn handed only the members (``for order, lines in ...: load(lines)``) could be one IN
+    over every member and stays reported."""
+    match = _GROUP_VIEW.match(loop.iterable)
+    if match is None or not loop.targets:
+        return False
+    name, view = match.groups()
+    grouped = any(
+        call.callee in {"defaultdict", "collections.defaultdict"}
+        and name in call.targets
+        and call.args[:1] in {("list",), ("set",)}
+        for call in fn.calls
+        if not call.loops
+    )
+    if not grouped:
+        return False
+    key = program.derived(fn, loop.targets if view == "keys" else loop.targets[:-1])
+    if view == "keys":  # ``ids = by_channel[channel]``: the members are looked up by the key
+        members = {
+            t
+            for a in fn.assigns
+            if a.reads >= {name} and a.reads & set(loop.targets)
+            for t in a.targets
+        }
+    else:
+        members = program.derived(fn, loop.targets[-1:])
+    return bool(reads & key) and bool(reads & program.derived(fn, members))
+
+
+def _batched(op: DbOp) -> bool:
+    """``qs = X.objects.filter(id__in=ids)`` then ``qs.iterator()``: the evaluation inherits
+    the queryset's filters, not the flag the ``__in`` set on the ``filter`` call."""
+    return op.batched or (op.library == "django" and any(f.op == "in" for f in op.filters))
 
 
 def is_single_row(op: DbOp) -> bool:

@@ -43,6 +43,7 @@ from collections.abc import Iterator
 from dbaudit.analysis.callgraph import FunctionRef
 from dbaudit.analysis.program import (
     Program,
+    per_group_of_keys,
     per_item_connections,
     per_item_loops,
     runs_once_in_loop,
@@ -95,6 +96,8 @@ def check(program: Program) -> Iterator[Finding]:
                 continue
             if loops[-1].chunked and call.reads & program.derived(fn, loops[-1].targets):
                 continue  # one call per chunk of items, handed that chunk: batching by design
+            if reach.batched_only and per_group_of_keys(program, fn, inner, call.reads):
+                continue  # one batched call per group of keys (per channel): by design
             if inner.kind == "while" and reach.first_op is not None and reach.first_op.has_limit:
                 continue
             cost = program.reach(ref).cost
