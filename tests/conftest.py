@@ -6,11 +6,27 @@ The server comes from ``dbaudit.db.resolve_server`` (``DBAUDIT_DATABASE_URL``, t
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Iterator
 
 import pytest
 
 from dbaudit.db import PostgresServer, resolve_server, temporary_database
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "embedded_server: needs pgserver, the embedded PostgreSQL (none for 3.13+)"
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if importlib.util.find_spec("pgserver") is not None:
+        return
+    skip = pytest.mark.skip(reason="pgserver, the embedded PostgreSQL, has no build here")
+    for item in items:
+        if item.get_closest_marker("embedded_server") is not None:
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")

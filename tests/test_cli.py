@@ -66,6 +66,7 @@ def test_database_error_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.embedded_server
 def test_sigterm_stops_the_embedded_server(tmp_path: Path) -> None:
     env = {**os.environ, "DBAUDIT_DATABASE": "embedded"}
     process = subprocess.Popen(

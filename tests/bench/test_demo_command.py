@@ -265,6 +265,7 @@ def test_no_database_gives_one_line_and_exit_2(tmp_path: Path) -> None:
     assert completed.stdout == ""
 
 
+@pytest.mark.embedded_server
 def test_demo_on_the_embedded_server_prints_plain_text_and_writes_the_reports(
     tmp_path: Path,
 ) -> None:
@@ -372,6 +373,7 @@ def test_no_right_to_create_a_database_gives_one_line_and_exit_2(
     assert "permission denied" in lines[0]
 
 
+@pytest.mark.embedded_server
 def test_ctrl_c_stops_the_embedded_server_and_removes_its_directory(tmp_path: Path) -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "dbaudit", "demo", "--repeat", "500"],

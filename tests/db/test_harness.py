@@ -44,8 +44,8 @@ def test_temporary_database_is_dropped_with_open_connections(pg_server: Postgres
     leaked.close()
 
 
+@pytest.mark.embedded_server
 def test_embedded_server_is_used_when_forced(monkeypatch: pytest.MonkeyPatch) -> None:
-    pytest.importorskip("pgserver", reason="pgserver has no build for this Python")
     monkeypatch.setenv("DBAUDIT_DATABASE", "embedded")
     with resolve_server() as server:
         assert server.source == "embedded"
