@@ -57,3 +57,32 @@ def test_dba102_helper_with_only_constant_filters_is_run_once_before_the_loop() 
         assert "same query" not in found[name].message
         assert found[name].fix is not None
         assert "once before the loop and reuse" not in found[name].fix.summary
+
+
+_PER_ITEM_CHANNEL = """
+from django.db import models
+
+
+class Channel(models.Model):
+    def project_checks(self):
+        return list(Check.objects.filter(project=self.project))
+
+
+def add_channels(project, doc):
+    for item in doc["keys"]:
+        channel = Channel(kind="pd", project=project)
+        channel.name = item["name"]
+        channel.save()
+        show(channel.project_checks())
+"""
+
+
+def test_dba102_a_methods_self_is_the_calls_receiver() -> None:
+    # healthchecks' pd add_complete: a channel made per item, each on the same project; the
+    # method's self.project was no key (self was not bound), so the finding asked for "a
+    # batched variant that takes every item's key" where one query before the loop does
+    finding = findings(_PER_ITEM_CHANNEL, "DBA102")["add_channels"]
+    assert "runs the same query on Check (key `Channel(" in finding.message
+    assert ").project`)" in finding.message
+    assert finding.fix is not None and "once before the loop" in finding.fix.summary
+    assert code_of(finding) == ""

@@ -606,12 +606,19 @@ def _is_python_expression(value: str) -> bool:
 
 def _passed_arguments(call: Call, fn: Function) -> dict[str, str]:
     """The callee's parameters the call gives a value, and that value as the caller writes it:
-    positional arguments in order (up to a ``*args``), keyword arguments by name; ``self`` /
-    ``cls`` are bound by the call. An argument the frontend shortened is left out."""
+    positional arguments in order (up to a ``*args``), keyword arguments by name; a method's
+    ``self`` is the instance the call is made on. An argument the frontend shortened is left
+    out."""
     params = list(fn.params)
-    if fn.class_name and not fn.is_staticmethod and params:
-        params = params[1:]
     passed: dict[str, str] = {}
+    if fn.class_name and not fn.is_staticmethod and params:
+        receiver = call.callee.rpartition(".")[0]
+        if receiver and not fn.is_classmethod and not receiver.split(".")[-1][:1].isupper():
+            # ``channel.assign_all_checks()``: the method's ``self.project`` is the caller's
+            # ``channel.project``; a class written as the receiver (``Channel.check(c)``, or a
+            # classmethod's ``cls``) is no instance of this call
+            passed[params[0]] = "self" if receiver == "super()" else receiver
+        params = params[1:]
     positional = True
     for position, arg in enumerate(call.args):
         if arg.endswith("…"):
