@@ -104,3 +104,9 @@ def test_a_read_repeated_after_a_lock_or_a_failed_write_is_no_repeat() -> None:
     assert _in("cardAfterConflict") == []
     [finding] = [f for f in _in("cardTwice") if f.rule == "DBA109"]
     assert finding.line == 36
+
+
+def test_rows_handed_to_deferred_work_are_not_only_counted() -> None:
+    assert [f for f in _findings() if f.function == "POST"] == []
+    [finding] = [f for f in _findings() if f.function == "GET"]
+    assert finding.rule == "DBA108"

@@ -1197,6 +1197,7 @@ class FunctionWalker(FunctionEvents):
             if name is not None:
                 self.nested.append((self.src.text(name), node))
                 self.locals.add(self.src.text(name))
+                self._closure_reads(node)
         elif kind in {
             "class_declaration",
             "comment",
@@ -1255,6 +1256,7 @@ class FunctionWalker(FunctionEvents):
                 self.chunk_names.add(targets[0])
         if inner.type in FUNCTION_TYPES and name_node.type == "identifier":
             self.nested.append((targets[0], inner))
+            self._closure_reads(inner)
             return
         calls_from, ops_from = len(self.calls), len(self.ops)
         self.expr(value, ctx.but(targets=targets))
@@ -1706,6 +1708,7 @@ class FunctionWalker(FunctionEvents):
             return False
         line = attribute.start_point[0] + 1
         self.registered.append((f"{self.src.text(name)}@{line}", function, ()))
+        self._closure_reads(function)
         return True
 
     def _ternary(self, node: Node, ctx: Ctx) -> None:
@@ -2078,6 +2081,13 @@ class FunctionWalker(FunctionEvents):
         label = f"{callee}({described})@{line}" if described else f"{callee}@{line}"
         decorators = (callee,) if callee.rsplit(".", 1)[-1] in P.ROUTE_METHODS else ()
         self.registered.append((label, callback, decorators))
+        self._closure_reads(callback)
+
+    def _closure_reads(self, function: Node) -> None:
+        """A function walked on its own still reads this one's names when it runs
+        (``after(() => dispatch(ids))``): they are used, not only counted here."""
+        for name in self.names(function):
+            self.loads[name] += 1
 
     def _worth_recording(self, function: Node, callee: str, last: str) -> bool:
         if "<expr>" in callee or not callee:
