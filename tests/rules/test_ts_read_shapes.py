@@ -110,3 +110,23 @@ def test_rows_handed_to_deferred_work_are_not_only_counted() -> None:
     assert [f for f in _findings() if f.function == "POST"] == []
     [finding] = [f for f in _findings() if f.function == "GET"]
     assert finding.rule == "DBA108"
+
+
+def test_each_item_setting_its_own_values_keeps_a_statement_per_item_in_one_batch() -> None:
+    [finding] = _in("saveNotes")
+    assert finding.fix is not None
+    code = finding.fix.code
+    assert code.startswith("// each item sets values of its own: ")
+    assert "await prisma.$transaction(\n  notes.map((note) => prisma.note.updateMany(" in code
+    assert "data: { body: note.body }" in code
+    # never one updateMany whose data reads an item outside the loop
+    assert not any(line.startswith("await prisma.note.updateMany") for line in code.splitlines())
+
+
+def test_an_update_statement_is_keyed_by_its_where_not_its_set() -> None:
+    [finding] = _in("restoreFlags")
+    assert finding.fix is not None
+    code = finding.fix.code
+    assert 'pool.query("UPDATE \\"Flag\\" SET ... WHERE id = ANY($1)", [ids]);' in code
+    assert "WHERE on = ANY" not in code and "WHERE enabled" not in code
+    assert '"ownerId" = $3' in code or "ownerId = $3" in code

@@ -220,6 +220,14 @@ def split_conditions(
     return Conditions(key, tuple(kept), tuple(others), tuple(foreign))
 
 
+def _sql_name(name: str, library: str) -> str:
+    """A table or column as PostgreSQL must be told it: ``"Flag"``, as the statement wrote it
+    (a bare ``Flag`` folds to ``flag``, another table), escaped for a double-quoted JS string."""
+    if library == "pg" and name != name.lower() and re.fullmatch(r"[A-Za-z_]\w*", name):
+        return f'\\"{name}\\"'
+    return name
+
+
 def _plural(item: str) -> str:
     return f"{item}List" if item.endswith("s") else f"{item}s"
 
@@ -407,9 +415,10 @@ def batched_select_code(
         query = f'await {_handle(op, "knex")}("{table}").whereIn("{column}", {keys}){shared}'
     elif library in {"pg", "mysql2"}:
         placeholder = "ANY($1)" if library == "pg" else "IN (?)"
-        condition = f"{column} = {placeholder}" if library == "pg" else f"{column} {placeholder}"
+        name, col = _sql_name(table, library), _sql_name(column, library)
+        condition = f"{col} = {placeholder}" if library == "pg" else f"{col} {placeholder}"
         query = (
-            f'(await {_handle(op, "pool")}.query("SELECT * FROM {table} WHERE {condition}", '
+            f'(await {_handle(op, "pool")}.query("SELECT * FROM {name} WHERE {condition}", '
             f"[{keys}])).rows"
         )
     else:
@@ -519,6 +528,25 @@ def bulk_write_code(
             "(UPDATE ... FROM (VALUES ...) through sql`` / $executeRaw), or keep one "
             "statement per item inside a single transaction"
         )
+        # one updateMany would write the values of an item that is not there (``data: {
+        # content: operation.content }`` after the loop): the statements stay per item,
+        # sent as one batch where the library has one
+        computed = condition_reads(values, "") & (per_item - set(loop.targets))
+        if (
+            library == "prisma"
+            and op is not None
+            and not computed
+            and not transaction_handle(_handle(op, ""))
+        ):
+            call = op.text.strip().removeprefix("await ").strip()
+            if not call.endswith("…"):
+                lines += [
+                    f"await {_handle(op, 'prisma')}.$transaction(",
+                    f"  {items}.map(({item_parameter(loop)}) => {call}),",
+                    f"); // one batch in one transaction for every {item}",
+                ]
+                return "\n".join(lines)
+        return "\n".join(lines)
     match = _per_item_match(cond, library, items, item_parameter(loop))
     composite = bool(match) and (bool(cond.per_item) or not cond.key)
     # the name holding the keys must not be the items' own (``for (const item of ids)``)
@@ -544,8 +572,9 @@ def bulk_write_code(
             f'await {_handle(op, "knex")}("{table}").whereIn("{column}", {ids}){shared}{tail};'
         )
     elif library in {"pg", "mysql2"}:
-        condition = f"{column} = ANY($1)" if library == "pg" else f"{column} IN (?)"
-        verb = f"DELETE FROM {table}" if delete else f"UPDATE {table} SET ..."
+        name, col = _sql_name(table, library), _sql_name(column, library)
+        condition = f"{col} = ANY($1)" if library == "pg" else f"{col} IN (?)"
+        verb = f"DELETE FROM {name}" if delete else f"UPDATE {name} SET ..."
         statement = f'await {_handle(op, "pool")}.query("{verb} WHERE {condition}", [{ids}]);'
     else:
         handle = _handle(op, "db")

@@ -28,8 +28,11 @@ _START = re.compile(
 )
 _TABLE = re.compile(r"\b(?:from|join|into|update)\s+((?:\"?\w+\"?\.)?\"?\w+\"?)", re.I)
 _FILTER = re.compile(
-    r"\b(?:\w+\.)?(\w+)\s*(=|<=|>=|<|>|\bin\b|=\s*any)\s*\(?\s*(\$\d+|%s|\?|:\w+|%\(\w+\)s)", re.I
+    r"\b(?:\w+\.|\"\w+\"\.)?\"?(\w+)\"?\s*(=|<=|>=|<|>|\bin\b|=\s*any)\s*\(?\s*"
+    r"(\$\d+|%s|\?|:\w+|%\(\w+\)s)",
+    re.I,
 )
+_WHERE = re.compile(r"\bwhere\b", re.I)
 _MAIN_VERB = re.compile(r"\)\s*(select|insert|update|delete)\b", re.I)
 _AGGREGATE = re.compile(r"\b(count|sum|avg|min|max|array_agg|json_agg|jsonb_agg)\s*\(", re.I)
 _DDL = frozenset(
@@ -75,7 +78,10 @@ def sql_facts(text: str) -> SqlFacts:
     )
     filters = []
     batched = False
-    for column, op, value in _FILTER.findall(text):
+    # an UPDATE's SET assigns (``SET enabled = $2``): only its WHERE filters rows
+    where = _WHERE.search(text) if kind == "update" else None
+    searched = text if kind != "update" else (text[where.end() :] if where else "")
+    for column, op, value in _FILTER.findall(searched):
         normalized = " ".join(op.lower().split())
         if normalized in {"in", "= any", "=any"}:
             batched = True
