@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from dbaudit.frontends.events import UNIQUE_KEY, FunctionEvents, LoopExit, weaker_exit
 from dbaudit.frontends.python import patterns as P
 from dbaudit.frontends.python.aiosql import ModuleQueries
+from dbaudit.frontends.python.newer_syntax import parse_python
 from dbaudit.frontends.python.sql_text import looks_like_sql, sql_facts
 from dbaudit.model import (
     Assign,
@@ -128,7 +129,7 @@ def parse_module(path: str, source: str) -> ModuleModel:
 
 def _syntax_tree(path: str, source: str) -> ast.Module:
     try:
-        tree = ast.parse(source, filename=path)
+        tree = parse_python(source, path)
     except (SyntaxError, ValueError) as error:  # ValueError: NUL bytes
         line = getattr(error, "lineno", None)
         where = f" (line {line})" if line else ""
