@@ -130,3 +130,13 @@ def test_an_update_statement_is_keyed_by_its_where_not_its_set() -> None:
     assert 'pool.query("UPDATE \\"Flag\\" SET ... WHERE id = ANY($1)", [ids]);' in code
     assert "WHERE on = ANY" not in code and "WHERE enabled" not in code
     assert '"ownerId" = $3' in code or "ownerId = $3" in code
+
+
+def test_a_helpers_conditions_are_named_as_it_writes_them_never_pasted() -> None:
+    [finding] = _in("cleanAll")
+    assert finding.fix is not None
+    code = finding.fix.code
+    assert "accountId: { in: keys }, sent: false" in code
+    assert "createdAt: { lt: cutoff } (as the helper writes it)" in code
+    # cutoff is the helper's local: never a condition of the caller's query
+    assert "findMany({ where: { accountId: { in: keys }, sent: false } })" in code

@@ -255,7 +255,12 @@ def batched_select_code(
     ``per_item``: the names the loop body computes from the item before the query
     (``const { sessionId } = data``), which no condition shared by every item may read."""
     if ts.is_typescript(language):
-        return ts.batched_select_code(op, loop, key or key_filter(op, loop), language, per_item)
+        # a helper's query (DBA102): its key comes in the caller's terms, its other
+        # conditions read the helper's parameters and are named as it writes them
+        helper = key is not None and op is not None and key not in op.filters
+        return ts.batched_select_code(
+            op, loop, key or key_filter(op, loop), language, per_item, helper=helper
+        )
     table = main_table(op)
     flt = key or key_filter(op, loop)
     column = flt.column if flt else "id"

@@ -147,6 +147,10 @@ def _entry_key(part: str) -> str:
     return found.group(1) if found else ""
 
 
+# words that are values, not names a condition reads (``sent: false``)
+_LITERALS = frozenset({"true", "false", "null", "undefined", "NaN", "Infinity"})
+
+
 def condition_reads(part: str, library: str) -> set[str]:
     """Names a written condition reads: an object entry's value (its key is a column), or
     the shorthand name itself."""
@@ -155,8 +159,8 @@ def condition_reads(part: str, library: str) -> set[str]:
         if key and ":" not in part:
             return {key}
         if key:
-            return free_names(part.split(":", 1)[1])
-    return free_names(part.removeprefix("..."))
+            return free_names(part.split(":", 1)[1]) - _LITERALS
+    return free_names(part.removeprefix("...")) - _LITERALS
 
 
 def _is_key_part(part: str, flt: Filter, library: str) -> bool:
@@ -371,8 +375,10 @@ def batched_select_code(
     flt: Filter | None,
     language: str = "typescript",
     per_item: frozenset[str] = frozenset(),
+    helper: bool = False,
 ) -> str:
     """``for (const p of projects) { <query keyed by p.id> }`` as one IN query and a Map.
+    ``helper``: the query is a helper's, ``flt`` its key in the loop's terms.
 
     The batched query keeps every condition of the per-item one (``DbOp.where``): those every
     item shares as written, the key as ``inArray``/``{ in }``/``whereIn``; conditions that
@@ -392,10 +398,11 @@ def batched_select_code(
     rows = "rows" if "rows" not in taken else "found"
     row = "row" if "row" not in taken else "foundRow"
     library = library_of(op)
-    cond = split_conditions(op, flt, loop, per_item)
+    cond = split_conditions(op, flt, loop, per_item, helper)
     if _computed_in_loop(cond, flt, loop, per_item, library):
         return ""
-    lines += _guarded(op, loop, per_item)
+    if not helper:
+        lines += _guarded(op, loop, per_item)
     match = _per_item_match(cond, library, items, item_parameter(loop))
     # each item's own match when conditions read the item besides its key, or no condition
     # is the key alone (``or(eq(t.ownerId, p.id), ...)``)

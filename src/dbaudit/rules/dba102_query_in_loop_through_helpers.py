@@ -206,6 +206,8 @@ def _batch_key(
     op = program.reach(target).first_op
     key = program.key_in_caller(call, target, loop.targets)
     if is_typescript(lang):
+        if key is None:
+            return None, ""  # the helper's own filter would name its parameters and locals
         return key, batched_select_code(op, loop, key=key, language=lang)
     key, known = program.key_before_loop(ref, key, loop, call.span.line)
     if key is None or not known:
