@@ -140,3 +140,7 @@ def test_a_helpers_conditions_are_named_as_it_writes_them_never_pasted() -> None
     assert "createdAt: { lt: cutoff } (as the helper writes it)" in code
     # cutoff is the helper's local: never a condition of the caller's query
     assert "findMany({ where: { accountId: { in: keys }, sent: false } })" in code
+
+
+def test_keys_spread_into_an_in_list_bound_the_rows() -> None:
+    assert _in("ownedSpaces") == []

@@ -291,6 +291,7 @@ def _drizzle_steps(steps: tuple[Step, ...], src: Source, facts: Facts) -> None:
             value = unwrap(args[0])
             if (
                 (value.type == "array" and len(value.named_children) != 1)
+                or (value.type == "array" and value.named_children[0].type == "spread_element")
                 or value.type == "call_expression"
                 or (value.type == "identifier" and _PLURAL.search(src.text(value)))
             ):
@@ -438,8 +439,12 @@ def _conditions(
         value = short(src.text(args[1])) if len(args) > 1 else ""
         if op in {"in", "any"}:
             literal = unwrap(args[1]) if len(args) > 1 else None
+            # ``[id]`` is one key; ``[...ids]`` spreads a list of any length into it
             if not (
-                literal is not None and literal.type == "array" and len(literal.named_children) <= 1
+                literal is not None
+                and literal.type == "array"
+                and len(literal.named_children) <= 1
+                and not any(c.type == "spread_element" for c in literal.named_children)
             ):
                 facts.batched = True
         facts.filters.append(Filter(column, op, value, table))
