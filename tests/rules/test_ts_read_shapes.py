@@ -144,3 +144,9 @@ def test_a_helpers_conditions_are_named_as_it_writes_them_never_pasted() -> None
 
 def test_keys_spread_into_an_in_list_bound_the_rows() -> None:
     assert _in("ownedSpaces") == []
+
+
+def test_a_write_in_a_catch_block_runs_per_failure_not_per_item() -> None:
+    assert _in("runAll") == []
+    [finding] = _in("startAll")
+    assert finding.rule == "DBA103"

@@ -293,6 +293,8 @@ def check(program: Program) -> Iterator[Finding]:
                 continue
             if op.batched and not _keyed_by_item(program, fn, op):
                 continue
+            if _ERROR_PATH in op.control_reads:
+                continue  # a catch block's write: once per item that failed, not per item
             loops = significant_loops(fn, op.loops)
             if not loops or any(loop.chunked for loop in loops):
                 continue  # one statement per chunk of rows is batching, not per-item writes
@@ -324,6 +326,8 @@ def check(program: Program) -> Iterator[Finding]:
             yield _finding(program, ref, op, loops, op.span, (), what, commits, created=created)
         for call, target in program.graph.callees(ref):
             if not call.loops or call.in_gather or runs_once_in_loop(call.targets):
+                continue
+            if _ERROR_PATH in call.control_reads:
                 continue
             reach = program.reach(target)
             if not reach.writes or reach.reads or reach.batched_only:
@@ -393,6 +397,8 @@ def _created_when_missing(
     )
 
 
+# the TypeScript frontend's mark for code in a ``catch`` block (the error path)
+_ERROR_PATH = "<catch>"
 _TRANSACTION_OPENED = re.compile(r"(?:^|\.)\$?(?:transaction|begin)\(")
 
 

@@ -107,6 +107,8 @@ _INERT = frozenset(
 )
 _NOTHING_TO_WALK = _SKIP | _INERT | {"this"}
 _JSX = frozenset({"jsx_element", "jsx_self_closing_element", "jsx_opening_element", "jsx_fragment"})
+# what a statement in a ``catch`` block runs under: the error of the try block
+CATCH = "<catch>"
 # a React event prop (``onClick``, ``onCheckedChange``): its function runs on the event
 _EVENT_PROP = re.compile(r"^on[A-Z]\w*$")
 
@@ -1175,7 +1177,18 @@ class FunctionWalker(FunctionEvents):
                     body = child.child_by_field_name("body") or next(
                         (c for c in child.named_children if c.type == "statement_block"), None
                     )
-                    if body is not None:
+                    if body is None:
+                        continue
+                    if child.type == "catch_clause":
+                        # runs only when the try block threw: an arm of its own, taken on the
+                        # error path (``<catch>`` among what it runs under)
+                        self.branch_ids += 1
+                        arm = ctx.but(
+                            branch=(*ctx.branch, (self.branch_ids, 0)),
+                            control=ctx.control | {CATCH},
+                        )
+                        self.block(body, arm)
+                    else:
                         self.block(body, ctx)
         elif kind == "switch_statement":
             value = node.child_by_field_name("value")
