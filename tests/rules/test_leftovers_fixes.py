@@ -86,3 +86,39 @@ def test_dba102_a_methods_self_is_the_calls_receiver() -> None:
     assert ").project`)" in finding.message
     assert finding.fix is not None and "once before the loop" in finding.fix.summary
     assert code_of(finding) == ""
+
+
+_KEYS_AND_RELATIONS = """
+from sqlalchemy import select
+
+
+def by_owner(owners):
+    for owner in owners:
+        show(list(Render.objects.filter(project__owner_id=owner.id, status="done")))
+
+
+def per_key(session, keys):
+    for key in keys:
+        show(session.scalars(select(Render).where(Render.project_id == key)).all())
+"""
+
+
+def test_dba101_django_keyword_across_a_relation_is_the_key() -> None:
+    # project__owner_id was a filter with op 'owner_id': no key, and the fix batched on the
+    # constant status (keys = ['done' for owner in owners])
+    code = code_of(findings(_KEYS_AND_RELATIONS, "DBA101")["by_owner"]).splitlines()
+    assert code[:3] == [
+        "from django.db.models import F",
+        "keys = [owner.id for owner in owners]",
+        "rows = list(Render.objects.filter(project__owner_id__in=keys, status='done')"
+        '.annotate(batch_key=F("project__owner_id")))  # one query for all of them',
+    ]
+    assert "    by_key.setdefault(row.batch_key, []).append(row)" in code
+
+
+def test_batched_fix_names_no_list_after_what_the_loop_walks() -> None:
+    code = code_of(findings(_KEYS_AND_RELATIONS, "DBA101")["per_key"]).splitlines()
+    # ``keys = [key for key in keys]`` made the last ``for key in keys`` walk the new list
+    assert code[0] == "batch_keys = [key for key in keys]"
+    assert "Render.project_id.in_(batch_keys)" in code[1]
+    assert code[-2] == "for key in keys:"

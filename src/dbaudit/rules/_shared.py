@@ -106,6 +106,14 @@ def python_items_clause(loop: Loop, value: str = "") -> tuple[str, str]:
     return f"for {binding} in {iterable}", key
 
 
+def _free_name(name: str, fallback: str, taken: set[str]) -> str:
+    """``name``, else ``fallback``, else ``fallback`` numbered: the first that is not taken."""
+    for candidate in (name, fallback, *(f"{fallback}_{n}" for n in range(2, 10))):
+        if candidate not in taken:
+            return candidate
+    return f"{fallback}_{len(taken)}"
+
+
 def _collection_name(binding: str) -> str:
     """A name for the loop's items once they are kept in a list."""
     parts = _top_level_parts(binding)
@@ -176,7 +184,10 @@ def _sql_condition(flt: Filter) -> str:
 
 
 def _row_check(row: str, flt: Filter) -> str:
-    """The per-item condition checked on a fetched row (``row.owner_id == p.owner_id``)."""
+    """The per-item condition checked on a fetched row (``row.owner_id == p.owner_id``); none
+    for a Django field across a relation (``project__owner_id``), no attribute of the row."""
+    if "__" in flt.column:
+        return ""
     if flt.op in _COMPARISONS:
         return f"{row}.{flt.column} {flt.op} {flt.value}"
     return f"{row}.{flt.column} in {flt.value}" if flt.op == "in" else ""
@@ -272,11 +283,20 @@ def batched_select_code(
         items = _collection_name(binding)
         kept = f"list({iterable})" if _ONE_PASS.match(iterable) else iterable
         lines.append(f"{items} = {kept}")
-    # the fetched rows must not take the name of the items the loop walks again
-    taken = {items, *_PYTHON_NAMES.findall(binding)}
-    rows = "rows" if "rows" not in taken else "found"
-    row = "row" if "row" not in taken else "found_row"
-    lines.append(f"keys = [{value} for {binding} in {items}]")
+    # the fix's names must not take one the code it keeps reads: ``for key in keys`` walked
+    # the new list of keys instead of the items, ``rows`` the fetched rows
+    taken = {items, *_reads(iterable), *_reads(binding), *_reads(value)}
+    taken |= {n for f in (op.filters if op is not None else ()) for n in _reads(f.value)}
+    keys, rows, row, by_key = (
+        _free_name(n, fallback, taken)
+        for n, fallback in (
+            ("keys", "batch_keys"),
+            ("rows", "found"),
+            ("row", "found_row"),
+            ("by_key", "rows_by_key"),
+        )
+    )
+    lines.append(f"{keys} = [{value} for {binding} in {items}]")
     same, item_filters, unread = _other_conditions(op, flt, loop)
     checks = [_row_check(row, f) for f in item_filters]
     # a condition on the item besides the key cannot go into the one query: the rows it keeps
@@ -292,8 +312,15 @@ def batched_select_code(
         unread += [
             f"{f.column} {f.op} {f.value}" for f, c in zip(same, written, strict=True) if not c
         ]
-        keywords = ", ".join([f"{column}__in=keys", *filter(None, written)])
-        query_lines = [f"{rows} = list({table}.objects.filter({keywords}))"]
+        keywords = ", ".join([f"{column}__in={keys}", *filter(None, written)])
+        query = f"{table}.objects.filter({keywords})"
+        if "__" in column:
+            # a field across a relation (``project__owner_id``) is no attribute of the row:
+            # the query hands each row the key it matched
+            lines.insert(0, "from django.db.models import F")
+            query += f'.annotate(batch_key=F("{column}"))'
+            column = "batch_key"
+        query_lines = [f"{rows} = list({query})"]
     elif library in _SQL_LIBRARIES:
         written = [_sql_condition(f) for f in same]
         if not all(written):  # a value not bound to the call's arguments: the text says it
@@ -304,12 +331,12 @@ def batched_select_code(
             where = " AND ".join(
                 [f"{column} = ANY($1)", *(f"{c} ${n}" for n, (c, _) in enumerate(conditions, 2))]
             )
-            arguments = ", ".join(["keys", *(v for _, v in conditions)])
+            arguments = ", ".join([keys, *(v for _, v in conditions)])
             sql = f"SELECT * FROM {table} WHERE {where}"
             query_lines = [f'{rows} = await conn.fetch("{sql}", {arguments})']
         else:
             where = " AND ".join([f"{column} = ANY(%s)", *(f"{c} %s" for c, _ in conditions)])
-            arguments = ", ".join(["keys", *(v for _, v in conditions)])
+            arguments = ", ".join([keys, *(v for _, v in conditions)])
             sql = f"SELECT * FROM {table} WHERE {where}"
             query_lines = [
                 f'cursor.execute("{sql}", ({arguments},))',
@@ -320,7 +347,7 @@ def batched_select_code(
         unread += [
             f"{f.column} {f.op} {f.value}" for f, c in zip(same, written, strict=True) if not c
         ]
-        where = ", ".join([f"{table}.{column}.in_(keys)", *filter(None, written)])
+        where = ", ".join([f"{table}.{column}.in_({keys})", *filter(None, written)])
         query = f"select({table}).where({where})"
         if op is not None and not op.awaited:
             query_lines = [f"{rows} = session.scalars({query}).all()"]
@@ -331,13 +358,13 @@ def batched_select_code(
         lines.append(f"# keep the query's other conditions: {'; '.join(unread)}")
     query_lines[-1] += "  # one query for all of them"
     lines += query_lines
-    found = f"by_key.get({value}, [])"
+    found = f"{by_key}.get({value}, [])"
     if checks:
         found = f"[{row} for {row} in {found} if {' and '.join(checks)}]"
     lines += [
-        "by_key: dict = {}",
+        f"{by_key}: dict = {{}}",
         f"for {row} in {rows}:",
-        f"    by_key.setdefault({row}.{column}, []).append({row})",
+        f"    {by_key}.setdefault({row}.{column}, []).append({row})",
         f"for {_binding(loop)} in {walk.replace('{}', items)}:",
         f"    ...  # use {found}",
     ]

@@ -773,6 +773,22 @@ def _column_expression(node: ast.AST) -> _Stmt | None:
     return fragment if fragment.window or fragment.aggregate else None
 
 
+# Django's built-in lookups and transforms (and contrib.postgres'): only one of these ends a
+# keyword as its lookup; any other last part is a field, reached across the relations before it
+_DJANGO_LOOKUPS = frozenset(
+    {
+        *("exact", "iexact", "in", "gt", "gte", "lt", "lte", "isnull", "range"),
+        *("contains", "icontains", "startswith", "istartswith", "endswith", "iendswith"),
+        *("regex", "iregex", "date", "time", "year", "iso_year", "quarter", "month", "week"),
+        *("week_day", "iso_week_day", "day", "hour", "minute", "second"),
+        *("contained_by", "overlap", "has_key", "has_keys", "has_any_keys", "len", "search"),
+        *("trigram_similar", "trigram_word_similar", "trigram_strict_word_similar"),
+        *("unaccent", "keys", "values", "isempty", "lower", "upper", "lower_inc", "upper_inc"),
+    }
+)
+_DJANGO_OPERATORS = {"in": "in", "exact": "==", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+
+
 def _django_filters(call: ast.Call, stmt: _Stmt, negated: bool = False) -> None:
     """``negated``: an ``exclude()``, whose keywords are rows left out, listed whole."""
     if negated and (call.args or call.keywords):
@@ -787,14 +803,15 @@ def _django_filters(call: ast.Call, stmt: _Stmt, negated: bool = False) -> None:
     for kw in call.keywords:
         if kw.arg is None:
             continue
-        parts = kw.arg.split("__")
-        lookup = parts[-1] if len(parts) > 1 else "exact"
-        op = {"in": "in", "exact": "==", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}.get(
-            lookup, lookup
-        )
+        path, _, lookup = kw.arg.rpartition("__")
+        if lookup not in _DJANGO_LOOKUPS:  # ``project__owner_id``: a field across a relation
+            path, lookup = kw.arg, "exact"
+        op = _DJANGO_OPERATORS.get(lookup, lookup)
         if op == "in":
             stmt.batched = True
-        column = parts[0] if lookup in {"in", "exact", "gt", "gte", "lt", "lte"} else kw.arg
+        # the field path without a comparison lookup (``project__owner_id__in`` is
+        # ``project__owner_id``); with any other lookup the keyword whole, as written
+        column = path if lookup in _DJANGO_OPERATORS else kw.arg
         stmt.filters.append(Filter(column, op, _unparse(kw.value), "", negated))
 
 
