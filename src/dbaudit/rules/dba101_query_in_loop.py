@@ -47,6 +47,7 @@ from collections.abc import Iterator
 from dbaudit.analysis.callgraph import FunctionRef
 from dbaudit.analysis.program import (
     Program,
+    per_group_of_keys,
     per_item_connections,
     per_item_loops,
     per_item_transactions,
@@ -115,6 +116,8 @@ def check(program: Program) -> Iterator[Finding]:
                 continue  # gathered with other work inside a loop body: reported by the loop
             if op.batched and any(loop.chunked for loop in loops):
                 continue  # chunked batching: one IN query per batch of keys
+            if op.batched and per_group_of_keys(program, fn, inner, op.reads):
+                continue  # one IN query per group of keys (a DataLoader's keys by channel)
             if inner.kind == "while" and op.has_limit:
                 continue  # pagination: each page is one bounded query
             cost = program.reach(ref).cost
