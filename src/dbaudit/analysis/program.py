@@ -17,7 +17,7 @@ from dbaudit.analysis.callgraph import CallGraph, FunctionId, FunctionRef
 from dbaudit.analysis.cost import ZERO, Cost
 from dbaudit.findings import CallHop, CallSignature, Confidence, Finding, Fix, Severity
 from dbaudit.model import Branch, Call, DbOp, Filter, Function, Loop, ModelClass, ModuleModel, Span
-from dbaudit.rules._typescript import free_names
+from dbaudit.model.expressions import free_names
 
 ROW_SHAPES = frozenset({"rows", "queryset"})  # many rows, fetched now or when iterated
 PURE_READ_KINDS = frozenset({"select", "count"})

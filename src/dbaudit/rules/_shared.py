@@ -8,6 +8,7 @@ import re
 from dbaudit.analysis.callgraph import FunctionRef
 from dbaudit.analysis.cost import Cost
 from dbaudit.model import DbOp, Filter, Function, Loop
+from dbaudit.model.expressions import free_names
 from dbaudit.rules import _typescript as ts
 from dbaudit.sql.batch import where_conditions
 
@@ -148,7 +149,7 @@ def key_filter(op: DbOp | None, loop: Loop | None = None) -> Filter | None:
     # an arm of an OR is no key: an IN list on it would drop the other arms' rows
     keyed = [f for f in op.filters if f.op in {"==", "in"} and not f.part_of_unread]
     names = set(loop.targets) if loop is not None else set()
-    readers = [f for f in keyed if ts.free_names(f.value) & names]
+    readers = [f for f in keyed if free_names(f.value) & names]
     if readers:
         return next((f for f in readers if f.column in _KEY_COLUMNS), readers[0])
     if not names and keyed:
@@ -217,7 +218,7 @@ def _other_conditions(
     for flt in op.filters:
         if flt == key or flt.part_of_unread:
             continue
-        (per_item if ts.free_names(flt.value) & names else same).append(flt)
+        (per_item if free_names(flt.value) & names else same).append(flt)
     return same, per_item, unread
 
 

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from dbaudit.model import DbOp, Filter, Loop, ModuleModel
+from dbaudit.model.expressions import free_names
 
 TS_LANGUAGES = frozenset({"typescript", "javascript"})
 # a transaction handle or one checked-out pg client is a single connection: one statement at
@@ -95,13 +96,6 @@ def column_of(table: str, column: str) -> str:
 
 def _looks_like_key(name: str) -> bool:
     return name == "id" or name.endswith(("Id", "_id", "Ids", "_ids"))
-
-
-def free_names(expression: str) -> set[str]:
-    """Names an expression reads (``Number(link.recipientId)`` -> Number, link): not the
-    properties after a dot, nor the words of a string. Python's expressions read the same."""
-    unquoted = re.sub(r"'[^']*'|\"[^\"]*\"", "", expression)
-    return set(re.findall(r"(?<![\w$.])[A-Za-z_$][\w$]*", unquoted))
 
 
 def item_key(flt: Filter | None, loop: Loop) -> tuple[str, str]:

@@ -51,6 +51,7 @@ from dbaudit.analysis.program import (
 )
 from dbaudit.findings import Finding, Fix, Severity
 from dbaudit.model import Call, Filter, Function, Loop
+from dbaudit.model.expressions import free_names
 from dbaudit.rules._shared import (
     batched_in,
     batched_select_code,
@@ -60,7 +61,7 @@ from dbaudit.rules._shared import (
     loop_header,
     noun,
 )
-from dbaudit.rules._typescript import free_names, is_typescript
+from dbaudit.rules._typescript import is_typescript
 
 CODE = "DBA102"
 NAME = "query-in-loop-through-helpers"
