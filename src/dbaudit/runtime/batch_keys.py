@@ -9,6 +9,7 @@ its fingerprint's literal hashes. Parameter values are never read, only their ha
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import attrgetter
 
 from dbaudit.runtime.events import QueryEvent
 
@@ -17,6 +18,11 @@ from dbaudit.runtime.events import QueryEvent
 # compiler wrote the binds), Django's lists, asyncpg's positional ``$n``. A raw DB-API
 # driver's dict (``%(name)s``, ``:name``) is in the order its caller wrote the dict.
 _TEXT_ORDER = frozenset({"sqlalchemy", "django", "asyncpg"})
+_TEXT = attrgetter("fingerprint.text")
+_LITERALS = attrgetter("fingerprint.values")
+_MANY = attrgetter("many")
+_SOURCE = attrgetter("source")
+_PARAMETERS = attrgetter("param_hashes")
 
 
 def varying_parameters(events: Sequence[QueryEvent]) -> frozenset[int] | None:
@@ -26,10 +32,18 @@ def varying_parameters(events: Sequence[QueryEvent]) -> frozenset[int] | None:
     text's, or values that do not map one to one on the text's ``?`` (a collapsed IN list)."""
     if len(events) < 2:
         return None
-    text = events[0].fingerprint.text
-    if any(event.fingerprint.text != text for event in events):
+    if len(set(map(_TEXT, events))) != 1 or any(map(_MANY, events)):
         return None
-    width = text.count("?")
+    width = events[0].fingerprint.text.count("?")
+    if not any(map(_LITERALS, events)) and set(map(_SOURCE, events)) <= _TEXT_ORDER:
+        # the usual loop: bound parameters only, from a driver that keeps their order; one
+        # C-speed pass per position (this runs for every N+1 finding, over all its events)
+        parameters = list(map(_PARAMETERS, events))
+        if set(map(len, parameters)) != {width}:
+            return None
+        return frozenset(
+            i for i, column in enumerate(zip(*parameters, strict=True)) if len(set(column)) > 1
+        )
     columns: list[set[int | None]] = [set() for _ in range(width)]
     for event in events:
         values = _values_in_text_order(event)
