@@ -12,6 +12,12 @@ element, the conditions, the inner ``for`` clauses) once per item, often on the 
 ``sorted(t.name for t in article.tags.all())`` queries once per call, not once per tag. Where
 the frame's instruction span is known (``CallSite.position``) it decides; a generator
 expression's own frame runs per item whatever its instruction. Without a span, the line does.
+
+A call inside a ``return`` or ``raise`` statement of a loop's body ends the function: its loop
+goes round again only when the call raised, a retry (``for attempt in range(10): try: return
+create(doc) except IntegrityError: ...``). Such a frame runs the call once per call of its
+function, so it is not the loop of an N+1: the frame that calls it from a loop is (a comprehension
+inside the ``return`` still runs per item).
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ from dbaudit.runtime.events import CallSite
 
 _LOOPS = (ast.For, ast.AsyncFor, ast.While)
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+_EXITS = (ast.Return, ast.Raise)
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)  # their own returns
 _GENERATOR_FRAME = "<genexpr>"
 
 Span = tuple[int, int, int, int]  # line, column, end line, end column (ast's order)
@@ -35,6 +43,7 @@ class _Loop(NamedTuple):
     whole: Span  # the statement or comprehension
     per_item: tuple[Span, ...]  # what runs once per iteration
     generator: bool  # a generator expression: a frame of its own on every Python version
+    exits: tuple[Span, ...] = ()  # the body's return and raise statements: they end the function
 
 
 def loop_frame(stack: tuple[CallSite, ...]) -> tuple[int, int] | None:
@@ -79,6 +88,8 @@ def _header_of(site: CallSite) -> int | None:
             if loop.generator and _within(instruction, loop.whole):
                 return loop.header
     for loop in loops:
+        if any(_within(instruction, span) for span in loop.exits):
+            return None  # it ends the function (the loops around it: see the module docstring)
         if any(_within(instruction, span) for span in loop.per_item):
             return loop.header
     return None
@@ -97,7 +108,14 @@ def loop_lines(path: str) -> frozenset[int]:
 def loop_headers(path: str) -> dict[int, int]:
     """Each line of ``path`` that runs once per iteration -> the first line of the innermost
     loop (or comprehension) it runs in."""
-    return {line: loops[0].header for line, loops in _loops_by_line(path).items()}
+    headers = {}
+    for line, loops in _loops_by_line(path).items():
+        for loop in loops:
+            if any(first <= line <= last for first, _, last, _ in loop.exits):
+                break  # a line of a return or raise statement: see the module docstring
+            headers[line] = loop.header
+            break
+    return headers
 
 
 @functools.lru_cache(maxsize=1024)
@@ -115,7 +133,8 @@ def _loops_by_line(path: str) -> dict[int, tuple[_Loop, ...]]:
     for node in ast.walk(tree):
         if isinstance(node, _LOOPS) and node.body:
             body = _span(node.body[0], node.body[-1])
-            found.append((_Loop(node.lineno, body, (body,), False), body[0], body[2]))
+            exits = tuple(_span(exit, exit) for exit in _exits(node.body))
+            found.append((_Loop(node.lineno, body, (body,), False, exits), body[0], body[2]))
         elif isinstance(node, _COMPREHENSIONS):
             whole = _span(node, node)
             generator = isinstance(node, ast.GeneratorExp)
@@ -130,6 +149,20 @@ def _loops_by_line(path: str) -> dict[int, tuple[_Loop, ...]]:
         line: tuple(sorted(loops, key=lambda loop: _size(loop.whole)))
         for line, loops in by_line.items()
     }
+
+
+def _exits(body: list[ast.stmt]) -> list[ast.Return | ast.Raise]:
+    """The return and raise statements of a loop's body that end its function (not those of a
+    function or class defined in it)."""
+    found: list[ast.Return | ast.Raise] = []
+    pending: list[ast.AST] = list(body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, _EXITS):
+            found.append(node)
+        elif not isinstance(node, _SCOPES):
+            pending.extend(ast.iter_child_nodes(node))
+    return found
 
 
 def _per_item(
