@@ -46,9 +46,11 @@ def test_an_event_handler_in_a_list_runs_per_click_not_per_item() -> None:
     assert "per kind inside `for (const kind of kinds)`" in finding.message
 
 
-def test_a_key_that_is_the_whole_object_a_helper_was_given_gets_no_code() -> None:
+def test_an_object_a_helper_was_given_keys_by_the_property_its_pattern_binds() -> None:
+    # ``removeTagAction({ id: kind })`` into ``removeTagAction({ id })``: the key is ``kind``
     [finding] = _in("EnableAll")
-    assert finding.fix is not None and finding.fix.code == ""
+    assert finding.fix is not None
+    assert "prisma.tag.deleteMany({ where: { id: { in: kinds } } })" in finding.fix.code
 
 
 def test_a_statement_run_for_its_lock_is_never_regrouped() -> None:

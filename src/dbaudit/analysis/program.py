@@ -17,7 +17,7 @@ from dbaudit.analysis.callgraph import CallGraph, FunctionId, FunctionRef
 from dbaudit.analysis.cost import ZERO, Cost
 from dbaudit.findings import CallHop, CallSignature, Confidence, Finding, Fix, Severity
 from dbaudit.model import Branch, Call, DbOp, Filter, Function, Loop, ModelClass, ModuleModel, Span
-from dbaudit.model.expressions import free_names
+from dbaudit.model.expressions import free_names, object_pairs
 
 ROW_SHAPES = frozenset({"rows", "queryset"})  # many rows, fetched now or when iterated
 PURE_READ_KINDS = frozenset({"select", "count"})
@@ -364,9 +364,10 @@ class Program:
             candidates = [f for f in reach.first_op.filters if f.op in {"==", "in"}]
         passed = _passed_arguments(call, target.function)
         return [
-            Filter(f.column, f.op, _substitute(f.value, passed), f.table)
+            Filter(f.column, f.op, value, f.table)
             for f in candidates
             if free_names(f.value) & passed.keys()
+            and (value := _substitute(f.value, passed)) is not None
         ]
 
     def key_before_loop(
@@ -573,6 +574,9 @@ _ROW_KEY_COLUMNS = frozenset({"id", "pk"})
 _KEYWORD_ARGUMENT = re.compile(r"^([A-Za-z_]\w*)=(?![=>])(.*)$", re.S)
 # a name as ``free_names`` reads it, or a string literal to step over
 _NAME_OR_STRING = re.compile(r"'[^']*'|\"[^\"]*\"|(?<![\w$.])([A-Za-z_$][\w$]*)")
+# ``where.email`` / ``where?.email``: a parameter's property, which an object literal
+# passed for it gives outright
+_LITERAL_FIELD = re.compile(r"(?<![\w$.])([A-Za-z_$][\w$]*)\??\.([A-Za-z_$][\w$]*)")
 # an argument that stays one operand when an attribute or subscript follows it
 _ATOM = re.compile(r"^[\w$.]+(?:\([^()]*\)|\[[^\[\]]*\])?$")
 
@@ -608,12 +612,20 @@ def _passed_arguments(call: Call, fn: Function) -> dict[str, str]:
     """The callee's parameters the call gives a value, and that value as the caller writes it:
     positional arguments in order (up to a ``*args``), keyword arguments by name; a method's
     ``self`` is the instance the call is made on. An argument the frontend shortened is left
-    out."""
-    params = list(fn.params)
+    out. An object literal given to a parameter written as an object pattern (``handle({ id:
+    n.subscriptionId })`` to ``handle({ id }: Args)``) gives each name the pattern binds its
+    property's value; a property the literal lacks is left out (``undefined``: no key), and
+    any other argument there gives ``arg.property``."""
+    params: list[str | tuple[tuple[str, str], ...]] = list(fn.param_positions or fn.params)
     passed: dict[str, str] = {}
     if fn.class_name and not fn.is_staticmethod and params:
         receiver = call.callee.rpartition(".")[0]
-        if receiver and not fn.is_classmethod and not receiver.split(".")[-1][:1].isupper():
+        if (
+            receiver
+            and not fn.is_classmethod
+            and not receiver.split(".")[-1][:1].isupper()
+            and isinstance(params[0], str)
+        ):
             # ``channel.assign_all_checks()``: the method's ``self.project`` is the caller's
             # ``channel.project``; a class written as the receiver (``Channel.check(c)``, or a
             # classmethod's ``cls``) is no instance of this call
@@ -631,14 +643,42 @@ def _passed_arguments(call: Call, fn: Function) -> dict[str, str]:
         elif arg.startswith("*") or arg.startswith("..."):
             positional = False  # ``*rest`` / ``...rest``: later positions are unknown
         elif positional and position < len(params):
-            passed[params[position]] = arg
+            param = params[position]
+            if isinstance(param, str):
+                passed[param] = arg
+                continue
+            given = dict(object_pairs(arg)) if arg.lstrip().startswith("{") else None
+            for prop, name in param:
+                if given is None:
+                    passed[name] = f"{arg}.{prop}" if _ATOM.match(arg) else f"({arg}).{prop}"
+                elif prop in given:
+                    passed[name] = given[prop]
     return passed
 
 
-def _substitute(value: str, passed: dict[str, str]) -> str:
+def _substitute(value: str, passed: dict[str, str]) -> str | None:
     """``value`` with each parameter it reads replaced by the argument passed for it:
     ``int(project_id)`` -> ``int(p.id)``, ``project.id`` -> ``p.id``; an argument that is an
-    expression keeps its parentheses before an attribute (``(a or b).id``)."""
+    expression keeps its parentheses before an attribute (``(a or b).id``). A property read
+    from an object literal passed whole is that property's value (``where.id`` given ``{ id:
+    n.key }`` is ``n.key``); None when the literal lacks it: the value is ``undefined`` on
+    this call, no key (``getAccount({ subscriptionId })`` reaching ``where.email``)."""
+    missing = False
+
+    def field(match: re.Match[str]) -> str:
+        nonlocal missing
+        arg = passed.get(match.group(1))
+        pairs = dict(object_pairs(arg)) if arg and arg.lstrip().startswith("{") else {}
+        if not pairs:
+            return match.group(0)
+        if match.group(2) not in pairs:
+            missing = True
+            return match.group(0)
+        return pairs[match.group(2)]
+
+    value = _LITERAL_FIELD.sub(field, value)
+    if missing:
+        return None
 
     def replace(match: re.Match[str]) -> str:
         name = match.group(1)

@@ -198,6 +198,11 @@ class Function:
     is_async: bool = False
     params: tuple[str, ...] = ()
     param_annotations: tuple[tuple[str, str], ...] = ()  # (param, annotation as written)
+    # TypeScript parameters in call order when one is a pattern (``handle({ id, name: label
+    # }: Args, logger)``), whose names ``params`` lists flat, out of the call's positions: per
+    # position its name, or for an object pattern the (property, name) pairs it binds; an
+    # array pattern or a rest parameter is () (what it binds is not one argument's property)
+    param_positions: tuple[str | tuple[tuple[str, str], ...], ...] = ()
     is_staticmethod: bool = False
     is_classmethod: bool = False
     db_ops: tuple[DbOp, ...] = ()

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 from dbaudit.model import DbOp, Filter, Loop, ModuleModel
-from dbaudit.model.expressions import free_names
+from dbaudit.model.expressions import free_names, object_pairs
 
 TS_LANGUAGES = frozenset({"typescript", "javascript"})
 # a transaction handle or one checked-out pg client is a single connection: one statement at
@@ -604,38 +604,12 @@ def upsert_library(op: DbOp | None) -> str:
     return ""
 
 
-def _object_pairs(literal: str) -> list[tuple[str, str]]:
-    """``{ userId, key: entry.key }`` -> [("userId", "userId"), ("key", "entry.key")]; [] when
-    the literal is not there whole or holds a spread (its keys are not known)."""
-    inner = literal.strip()
-    if not (inner.startswith("{") and inner.endswith("}")) or inner == "{ ... }":
-        return []
-    pieces: list[str] = []
-    depth, start = 0, 1
-    for index, char in enumerate(inner[1:-1], start=1):
-        depth += {"{": 1, "(": 1, "[": 1, "}": -1, ")": -1, "]": -1}.get(char, 0)
-        if char == "," and depth == 0:
-            pieces.append(inner[start:index])
-            start = index + 1
-    pieces.append(inner[start:-1])
-    pairs: list[tuple[str, str]] = []
-    for piece in (p.strip() for p in pieces):
-        if not piece:
-            continue
-        key, colon, value = piece.partition(":")
-        key = key.strip().strip("'\"")
-        if not re.fullmatch(r"[A-Za-z_$][\w$]*", key):
-            return []  # a spread, a computed key, a method
-        pairs.append((key, value.strip() if colon else key))
-    return pairs
-
-
 def _conflict_columns(where: str) -> list[str]:
     """The unique key a Prisma ``upsert`` matches on: ``{ userId_key: { userId, key } }``
     (a compound unique) names its fields inside, ``{ email }`` its one field."""
-    pairs = _object_pairs(where)
+    pairs = object_pairs(where)
     if len(pairs) == 1 and pairs[0][1].startswith("{"):
-        return [key for key, _ in _object_pairs(pairs[0][1])]
+        return [key for key, _ in object_pairs(pairs[0][1])]
     return [key for key, _ in pairs]
 
 
@@ -652,8 +626,8 @@ def bulk_upsert_code(op: DbOp, loop: Loop) -> str:
     items, lines = _items_and_prelude(loop)
     table = main_table(op, "table")
     if upsert_library(op) == "prisma":
-        created = _object_pairs(_written_values(op, "create:"))
-        updated = [key for key, _ in _object_pairs(_written_values(op, "update:"))]
+        created = object_pairs(_written_values(op, "create:"))
+        updated = [key for key, _ in object_pairs(_written_values(op, "update:"))]
         target = _conflict_columns(_written_values(op, "where:"))
         columns = ", ".join(f'"{key}"' for key, _ in created) or "..."
         values = ", ".join(f"${{{value}}}" for _, value in created) or "..."
@@ -677,7 +651,7 @@ def bulk_upsert_code(op: DbOp, loop: Loop) -> str:
     row = _written_values(op, ".values(")
     found = re.search(r"target:\s*(\[[^\]]*\]|[\w$.]+)", op.text)
     conflict_target = found.group(1) if found else "..."
-    updated = [key for key, _ in _object_pairs(_written_values(op, "set:"))]
+    updated = [key for key, _ in object_pairs(_written_values(op, "set:"))]
     mysql = "onDuplicateKeyUpdate" in op.api
     if mysql:
         fresh = [f"{key}: sql`values(${{{table}.{key}}})`" for key in updated]
@@ -711,8 +685,8 @@ def update_or_create_code(
     if update.library == "prisma":
         where = _written_values(update, "where:")
         conflict = _conflict_columns(where) or columns
-        created = _object_pairs(_written_values(create, "data:"))
-        updated = [key for key, _ in _object_pairs(_written_values(update, "data:"))]
+        created = object_pairs(_written_values(create, "data:"))
+        updated = [key for key, _ in object_pairs(_written_values(update, "data:"))]
         table = main_table(update, "table")
         model = table[:1].upper() + table[1:]
         names = ", ".join(f'"{key}"' for key, _ in created) or "..."

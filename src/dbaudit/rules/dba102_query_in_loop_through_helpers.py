@@ -55,11 +55,13 @@ from dbaudit.model.expressions import free_names
 from dbaudit.rules._shared import (
     batched_in,
     batched_select_code,
+    builds_lazy_queryset,
     fanned_out,
     fixed_cost,
     language,
     loop_header,
     noun,
+    stays_lazy,
 )
 from dbaudit.rules._typescript import is_typescript
 
@@ -91,6 +93,10 @@ def check(program: Program) -> Iterator[Finding]:
                 continue  # write-only helpers: DBA103
             if reach.cost.conditional and not reach.certain and len(reach.chain) >= 3:
                 continue  # every query three calls down is behind a condition: too weak
+            if builds_lazy_queryset(program, target) and stays_lazy(
+                program, ref, call.seq, call.span, call.targets
+            ):
+                continue  # a queryset built per item, combined into one query run later
             inner = loops[-1]
             header = loop_header(inner, language(ref))
             if reach.batched_only and any(loop.chunked for loop in loops):
@@ -144,7 +150,7 @@ def check(program: Program) -> Iterator[Finding]:
                     "the loop and reuse its result, unless the loop changes those rows."
                 )
                 code = ""
-            elif key is not None and not free_names(key.value) & set(inner.targets):
+            elif key is not None and not free_names(key.value) & _per_item(program, fn, inner):
                 # every item hands the helper the same key: one row asked N times, not N rows
                 if reach.writes:
                     severity = Severity.LOW
@@ -209,6 +215,11 @@ def _batch_key(
     if is_typescript(lang):
         if key is None:
             return None, ""  # the helper's own filter would name its parameters and locals
+        if not free_names(key.value) & set(loop.targets):
+            # a name the loop body computes (``const { subscriptionId } = notification``):
+            # the model keeps no way to write it from the item, and the item's own id
+            # would be another key
+            return key, ""
         return key, batched_select_code(op, loop, key=key, language=lang)
     key, known = program.key_before_loop(ref, key, loop, call.span.line)
     if key is None or not known:
@@ -228,9 +239,15 @@ def _same_every_item(program: Program, fn: Function, call: Call, loop: Loop) -> 
         return False
     if any("(" in argument for argument in call.args):
         return False  # a value computed per call (now(), random.choice(...)) may differ
+    return not (call.reads | {_root(call.callee)}) & _per_item(program, fn, loop)
+
+
+def _per_item(program: Program, fn: Function, loop: Loop) -> set[str]:
+    """Names that may hold another value on each item: what the loop binds, what is derived
+    from it, and whatever its body assigns (``const { subscriptionId } = notification``)."""
     changed = program.derived(fn, loop.targets)
     changed |= {_root(t) for a in fn.assigns if loop.id in a.loops for t in a.targets}
-    return not (call.reads | {_root(call.callee)}) & changed
+    return changed
 
 
 def _root(expression: str) -> str:

@@ -770,9 +770,11 @@ class ModuleBuilder:
         walker = FunctionWalker(self, qualname, class_name, is_static=is_static, is_async=is_async)
         params: list[str] = []
         annotations: list[tuple[str, str]] = []
+        positions: list[str | tuple[tuple[str, str], ...]] = []
         for param in _parameters(node):
             names, annotation = _param_names(param, src)
             params.extend(names)
+            positions.append(_param_position(param, src))
             if annotation:
                 for param_name in names:
                     annotations.append((param_name, annotation))
@@ -786,9 +788,10 @@ class ModuleBuilder:
                 walker.block(body)
             else:
                 walker.returned(body)
-        self.functions.append(
-            walker.build(qualname, name, node, decorators, tuple(params), tuple(annotations))
-        )
+        built = walker.build(qualname, name, node, decorators, tuple(params), tuple(annotations))
+        if any(not isinstance(position, str) for position in positions):
+            built = replace(built, param_positions=tuple(positions))
+        self.functions.append(built)
         for nested_name, nested in walker.nested:
             self.function(nested, f"{qualname}.<locals>.{nested_name}", nested_name)
         for label, callback, marks in walker.registered:
@@ -2455,6 +2458,37 @@ def _param_names(param: Node, src: Source) -> tuple[tuple[str, ...], str]:
         type_text = src.text(annotation).lstrip(":").strip() if annotation is not None else ""
         return names, type_text
     return _pattern_names(param, src), ""
+
+
+def _param_position(param: Node, src: Source) -> str | tuple[tuple[str, str], ...]:
+    """A parameter as ``Function.param_positions`` records it: its name, or the (property,
+    name) pairs of an object pattern (``{ id, name: label = "", ...rest }``: ("id", "id"),
+    ("name", "label"); a rest takes no one property), () for any other pattern."""
+    node = param.child_by_field_name("pattern") if param.type.endswith("_parameter") else param
+    if node is not None and node.type == "assignment_pattern":
+        node = node.child_by_field_name("left")
+    if node is None:
+        return ()
+    if node.type == "identifier":
+        return src.text(node)
+    if node.type != "object_pattern":
+        return ()
+    pairs: list[tuple[str, str]] = []
+    for child in node.named_children:
+        if child.type == "shorthand_property_identifier_pattern":
+            pairs.append((src.text(child), src.text(child)))
+        elif child.type == "object_assignment_pattern":  # ``{ limit = 10 }``
+            left = child.child_by_field_name("left")
+            if left is not None and left.type == "shorthand_property_identifier_pattern":
+                pairs.append((src.text(left), src.text(left)))
+        elif child.type == "pair_pattern":
+            key = child.child_by_field_name("key")
+            value = child.child_by_field_name("value")
+            if value is not None and value.type == "assignment_pattern":
+                value = value.child_by_field_name("left")
+            if key is not None and value is not None and value.type == "identifier":
+                pairs.append((src.text(key).strip("'\""), src.text(value)))
+    return tuple(pairs)
 
 
 def _binding_text(node: Node, src: Source) -> str:

@@ -1,0 +1,67 @@
+"""TypeScript shapes read in real apps' findings (written anew here, not copied): object
+literals handed to helpers."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+from dbaudit.analysis import analyze
+from dbaudit.findings import Finding
+from dbaudit.frontends.typescript import parse
+
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "ts_fixes_2"
+
+
+def _findings() -> list[Finding]:
+    with contextlib.chdir(FIXTURES):
+        modules = [parse(p.name, p.read_text()).module for p in sorted(FIXTURES.iterdir())]
+        return list(analyze(modules).findings)
+
+
+def _in(function: str) -> list[Finding]:
+    return [f for f in _findings() if f.function.split(".<locals>.")[0] == function]
+
+
+def _expected() -> set[tuple[str, int, str]]:
+    marked = set()
+    for path in FIXTURES.iterdir():
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            if "// expect: " in line:
+                rule = line.rsplit("// expect: ", 1)[1].split()[0]
+                marked.add((path.name, number, rule))
+    return marked
+
+
+def test_findings_are_the_marked_lines() -> None:
+    found = {(Path(f.path).name, f.line, f.rule) for f in _findings()}
+    assert found == _expected()
+
+
+def test_an_object_literal_fills_the_helpers_destructured_parameter() -> None:
+    [finding] = _in("processNotifications")
+    assert "once per n inside" in finding.message
+    assert finding.fix is not None
+    assert "notifications.map((n) => n.subscriptionId)" in finding.fix.code
+    assert "watchEmailsSubscriptionId: { in: keys }" in finding.fix.code
+
+
+def test_a_field_the_literal_lacks_is_no_key() -> None:
+    # ``where.email`` given ``{ accountKey: key }`` is undefined: a query per account, no key
+    [finding] = _in("syncAccounts")
+    assert "once per account inside" in finding.message
+    assert "same query" not in finding.message and ".email" not in finding.message
+    assert finding.fix is not None and finding.fix.code == ""
+
+
+def test_a_key_the_loop_body_computes_changes_with_the_item() -> None:
+    [finding] = _in("processEach")
+    assert "once per notification inside" in finding.message
+    assert "same query" not in finding.message
+    # ``subscriptionId`` is the body's own name: no code that would key on notification.id
+    assert finding.fix is not None and finding.fix.code == ""
+
+
+def test_a_key_from_outside_the_loop_is_one_answer() -> None:
+    [finding] = _in("processOne")
+    assert "runs the same query on emailAccount (key `id`)" in finding.message
