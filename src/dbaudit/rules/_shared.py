@@ -7,7 +7,8 @@ import re
 
 from dbaudit.analysis.callgraph import FunctionRef
 from dbaudit.analysis.cost import Cost
-from dbaudit.model import DbOp, Filter, Function, Loop
+from dbaudit.analysis.program import Program, _passed_arguments
+from dbaudit.model import Call, DbOp, Filter, Function, Loop, Span
 from dbaudit.model.expressions import free_names
 from dbaudit.rules import _typescript as ts
 from dbaudit.sql.batch import where_conditions
@@ -396,3 +397,140 @@ def fanned_out(fn: Function, loop: Loop) -> bool:
     return any(
         g.span.line <= loop.span.line and loop.span.end_line <= g.span.end_line for g in fn.gathers
     )
+
+
+# Django expressions and queryset methods that give back another unevaluated queryset (or an
+# expression over one): a queryset handed only to these has run no query yet
+_LAZY_BUILDERS = frozenset(
+    {
+        "Q",
+        "Exists",
+        "Subquery",
+        "filter",
+        "exclude",
+        "annotate",
+        "alias",
+        "union",
+        "intersection",
+        "difference",
+        "order_by",
+        "distinct",
+        "values",
+        "values_list",
+        "select_related",
+        "prefetch_related",
+        "only",
+        "defer",
+        "using",
+        "none",
+        "all",
+    }
+)
+_LAZY_SHAPES = frozenset({"queryset", "subquery"})
+
+
+def builds_lazy_queryset(program: Program, ref: FunctionRef) -> bool:
+    """Every query ``ref`` reaches is a Django queryset it builds and hands back unevaluated
+    (``return Checkout.objects.filter(...)``, ``result_qs &= checkouts``, ``Q(Exists(qs))``):
+    calling it runs no query; whoever evaluates what it returns does. A queryset it iterates,
+    counts, passes to a helper it cannot see as lazy, or keeps for later is a query."""
+    key = ("lazy-queryset", ref.id)
+    if key not in program.memo:
+        program.memo[key] = False  # a cycle of helpers: not shown to be lazy
+        program.memo[key] = _builds_lazy_queryset(program, ref)
+    return bool(program.memo[key])
+
+
+def _builds_lazy_queryset(program: Program, ref: FunctionRef) -> bool:
+    reach = program.reach(ref)
+    if not reach.queries or reach.writes:
+        return False
+    fn = ref.function
+    for op in fn.db_ops:
+        if op.result_shape == "subquery":
+            continue
+        if op.result_shape != "queryset" or not stays_lazy(
+            program, ref, op.seq, op.span, op.targets
+        ):
+            return False
+    for call, target in program.graph.callees(ref):
+        sub = program.reach(target)
+        if not sub.queries and not sub.writes:
+            continue
+        if not builds_lazy_queryset(program, target):
+            return False
+        if not stays_lazy(program, ref, call.seq, call.span, call.targets):
+            return False
+    return True
+
+
+def stays_lazy(
+    program: Program,
+    ref: FunctionRef,
+    seq: int,
+    span: Span | None,
+    targets: tuple[str, ...],
+    depth: int = 0,
+) -> bool:
+    """The queryset made by the event at ``seq`` of ``ref`` (or, with no span, held by the
+    parameters ``targets``) is only refined, combined (``&=``, ``|=``), embedded (``Q``,
+    ``Exists``, ``.filter(...)``), handed to a helper that does no more with it, or returned:
+    never iterated, counted or handed to a call that may evaluate it. A condition reading it
+    is not taken for an evaluation: the model keeps no condition's text, and ``if qs is not
+    None`` around a lazy queryset (saleor's filters) is far more common than ``if qs:``."""
+    fn = ref.function
+    names = set(targets) - {"<return>"}
+    if span is not None:
+        enclosing = [c for c in fn.calls if c.seq != seq and _encloses(c.span, span)]
+        if not all(_lazy_builder(c.callee) for c in enclosing):
+            return False  # ``list(helper())``, ``show(helper())``, ``helper().count()``
+        if not names and "<return>" not in targets and not enclosing:
+            return False  # ``rows.append(helper())``: kept, to be evaluated later
+        if any(
+            a.kind == "for-target" and a.span.line <= span.line <= a.span.end_line
+            for a in fn.assigns
+        ):
+            return False  # ``for row in helper():``
+    for assign in sorted(fn.assigns, key=lambda a: a.seq):
+        if assign.seq > seq and assign.reads & names:
+            names |= set(assign.targets) - {"<return>"}  # ``qs2 = qs``, ``result &= qs``
+    if not names:
+        return True
+    if any(loop.reads & names for loop in fn.loops):
+        return False  # iterated
+    for op in fn.db_ops:
+        if op.seq != seq and op.reads & names and op.result_shape not in _LAZY_SHAPES:
+            return False  # ``qs.count()``, ``qs.first()``
+    for call in fn.calls:
+        if call.seq == seq or not call.reads & names or _lazy_builder(call.callee):
+            continue
+        if not _hands_on_lazily(program, ref, call, names, depth):
+            return False
+    return True
+
+
+def _hands_on_lazily(
+    program: Program, ref: FunctionRef, call: Call, names: set[str], depth: int
+) -> bool:
+    """``call`` passes a queryset held in ``names`` to a helper of the tree that only builds
+    on it (``where_filter_qs(qs, ...)``, ``_handle_predicate(result_qs, ...)``)."""
+    target = program.resolve(ref, call)
+    if target is None or depth >= 4:
+        return False  # outside the tree: it may evaluate what it is given
+    if program.reach(target).queries and not builds_lazy_queryset(program, target):
+        return False
+    passed = _passed_arguments(call, target.function)
+    given = tuple(p for p, value in passed.items() if free_names(value) & names)
+    if any(free_names(arg) & names for arg in call.args) and not given:
+        return False  # handed through ``*args``/``**kwargs``: cannot follow it
+    return stays_lazy(program, target, -1, None, given, depth + 1)
+
+
+def _lazy_builder(callee: str) -> bool:
+    return callee.rsplit(".", 1)[-1] in _LAZY_BUILDERS
+
+
+def _encloses(outer: Span, inner: Span) -> bool:
+    """The call at ``outer`` contains the event at ``inner`` (an argument, or the start of its
+    chain: ``helper(x).count()`` starts where ``helper(x)`` does)."""
+    return (outer.line, outer.col) <= (inner.line, inner.col) and outer.end_line >= inner.end_line

@@ -88,6 +88,7 @@ def check(program: Program) -> Iterator[Finding]:
                 or op.kind == "ddl"
                 or runs_once_in_loop(op.targets)
                 or per_table(op)
+                or op.result_shape == "subquery"  # SQL of the query it is embedded in
             ):
                 continue
             loops = per_item_loops(

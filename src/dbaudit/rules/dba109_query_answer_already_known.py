@@ -116,13 +116,17 @@ def _cut(text: str) -> bool:
     return text.endswith("…")
 
 
+# a queryset not evaluated where it is built, and one embedded in another query's SQL
+_LAZY_SHAPES = frozenset({"queryset", "subquery"})
+
+
 def _lazy(program: Program, event: QueryEvent) -> bool:
     """A Django queryset that is built but not evaluated here runs no query by itself."""
     if event.op is not None:
-        return event.op.result_shape == "queryset"
+        return event.op.result_shape in _LAZY_SHAPES
     if event.target is not None:
         returned = program.reach(event.target).returned_op
-        return returned is not None and returned.result_shape == "queryset"
+        return returned is not None and returned.result_shape in _LAZY_SHAPES
     return False
 
 

@@ -47,6 +47,8 @@ DYNAMIC_TABLE = "<dynamic>"  # the statement's table is a variable (a loop over 
 _IGNORED_READS = frozenset({"self", "cls"})
 _EMPTY: frozenset[str] = frozenset()
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)
+# Django expressions that embed a queryset as a subquery of the query they are used in
+_SUBQUERY_WRAPPERS = frozenset({"Exists", "Subquery"})
 _EVALUATORS = frozenset({"list", "tuple", "set", "sorted", "len", "bool", "sum", "any", "all"})
 # Django answers these from a queryset's result cache once its rows were fetched
 _ANSWERED_BY_CACHE = frozenset({"count", "exists", "acount", "aexists"})
@@ -204,6 +206,21 @@ def _children(node: ast.AST) -> list[ast.AST]:
                 if isinstance(item, ast.AST):
                     children.append(item)
     return children
+
+
+def _reads_outer_ref(call: ast.Call) -> bool:
+    """An argument of this call (not of a subquery nested in it) reads ``OuterRef(...)``."""
+    todo: deque[ast.AST] = deque((*call.args, *(k.value for k in call.keywords)))
+    while todo:
+        node = todo.popleft()
+        if isinstance(node, ast.Call):
+            name = _last(_callee_text(node.func))
+            if name == "OuterRef":
+                return True
+            if name in _SUBQUERY_WRAPPERS:
+                continue  # the nested queryset's own outer reference
+        todo.extend(_children(node))
+    return False
 
 
 def _walk(node: ast.AST) -> Iterator[ast.AST]:
@@ -1062,6 +1079,8 @@ class _FunctionWalker(FunctionEvents):
         ] = {}
         # expressions whose lazy queryset is evaluated right there (iterated, list(), len())
         self.evaluated: set[int] = set()
+        # querysets handed to ``Exists(...)``/``Subquery(...)``: part of the outer query's SQL
+        self.subquery_args: set[int] = set()
         # local names bound to a literal collection: ``classes = [A, B, C]`` has 3 items
         self.literal_sizes: dict[str, int] = {}
         # Django queryset names whose rows this function fetched (``len(qs)``, ``for x in qs``)
@@ -1704,6 +1723,8 @@ class _FunctionWalker(FunctionEvents):
         if callee in _EVALUATORS and node.args:
             self.evaluated.add(id(node.args[0]))
             self._fetches(node.args[0])
+        if last in _SUBQUERY_WRAPPERS:
+            self.subquery_args.update(id(arg) for arg in node.args)
         root, links = _unchain(node)
         if isinstance(root, ast.Await) and isinstance(root.value, ast.Call):
             # ``(await session.scalars(q)).one_or_none()``: how the result is consumed
@@ -2354,8 +2375,16 @@ class _FunctionWalker(FunctionEvents):
             statement.batched = True
         if terminal in {"get", "first", "last", "earliest", "latest", "aget", "afirst"}:
             statement.has_limit = True
+        if shape == "queryset" and (
+            id(node) in self.subquery_args
+            or any(f.value.startswith("OuterRef(") for f in statement.filters)
+            or any(_reads_outer_ref(call) for _, call in links)
+        ):
+            # ``Exists(qs.filter(product_id=OuterRef("pk")))``: SQL inside the outer query,
+            # never a round trip of its own (a queryset reading OuterRef cannot even run alone)
+            shape = "subquery"
         for target in self.targets:
-            if kind == "select" and shape == "queryset":
+            if kind == "select" and shape in {"queryset", "subquery"}:
                 self.types[target] = f"queryset:{model}"
                 self.queryset_filters[target] = list(statement.filters)
         return DbOp(

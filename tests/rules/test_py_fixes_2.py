@@ -1,0 +1,133 @@
+"""Django querysets that run no query of their own, read on saleor: one embedded in
+``Exists(...)``/``Subquery(...)`` or reading ``OuterRef`` is SQL of the outer query, and a
+helper that only builds a lazy queryset, which its caller combines (``&=``, ``|=``) or embeds,
+is no query per item. Helpers whose queryset is iterated, counted or kept stay reported."""
+
+from __future__ import annotations
+
+import textwrap
+
+from dbaudit.analysis import analyze
+from dbaudit.findings import Finding
+from dbaudit.frontends.python import parse_module
+
+
+def findings(source: str, rule: str, path: str = "app/filters.py") -> dict[str, Finding]:
+    module = parse_module(path, textwrap.dedent(source))
+    return {f.function: f for f in analyze([module], select=[rule]).findings}
+
+
+_SUBQUERIES = """
+from django.db.models import Exists, OuterRef, Q, Subquery
+
+
+def filter_by_values(qs, queries):
+    filters = []
+    for values in queries.values():
+        assigned = AssignedValue.objects.using(qs.db).filter(value_id__in=values)
+        filters.append(Q(Exists(assigned.filter(product_id=OuterRef("pk")))))
+    return qs.filter(*filters)
+
+
+def latest_per_group(qs, groups):
+    for group in groups:
+        newest = Render.objects.filter(project_id=OuterRef("pk"), kind=group.kind)
+        qs = qs.annotate(**{group.name: Subquery(newest.values("id")[:1])})
+    return qs
+
+
+def values_per_group(queries):
+    out = []
+    for values in queries.values():
+        assigned = AssignedValue.objects.filter(value_id__in=values)
+        out.append(list(assigned))
+    return out
+"""
+
+
+def test_dba101_a_queryset_used_as_a_subquery_is_no_query_of_its_own() -> None:
+    found = findings(_SUBQUERIES, "DBA101")
+    # ``Exists(assigned.filter(product_id=OuterRef("pk")))`` was a query per values
+    assert "filter_by_values" not in found
+    assert "latest_per_group" not in found
+    # the same queryset evaluated per item is the N+1 it was
+    assert "AssignedValue" in found["values_per_group"].message
+
+
+_LAZY_HELPERS = """
+from django.db.models import Exists, OuterRef, Q
+
+
+def checkouts_of(predicate):
+    return Checkout.objects.filter(total__gt=predicate["gt"])
+
+
+def narrowed(result_qs, base_qs, predicate):
+    checkouts = Checkout.objects.filter(pk__in=base_qs.values("pk"), total__gt=predicate["gt"])
+    result_qs &= checkouts
+    return result_qs
+
+
+def and_all(result_qs, base_qs, data):
+    for predicate in data:
+        result_qs = narrowed(result_qs, base_qs, predicate)
+    return result_qs
+
+
+def or_all(result_qs, data):
+    for predicate in data:
+        result_qs |= checkouts_of(predicate)
+    return result_qs
+
+
+def embedded_all(qs, data):
+    lookup = Q()
+    for predicate in data:
+        matching = checkouts_of(predicate)
+        if matching is not None:
+            lookup &= Q(Exists(matching.filter(customer_id=OuterRef("id"))))
+    return qs.filter(lookup)
+
+
+def listed_all(data):
+    out = []
+    for predicate in data:
+        out.append(checkouts_of(predicate))
+    return out
+
+
+def iterated_all(data):
+    for predicate in data:
+        for checkout in checkouts_of(predicate):
+            show(checkout)
+
+
+def counted_all(data):
+    for predicate in data:
+        show(checkouts_of(predicate).count())
+
+
+def shown_all(data):
+    for predicate in data:
+        qs = checkouts_of(predicate)
+        show(qs)
+
+
+def count_matching(predicate):
+    return Checkout.objects.filter(total__gt=predicate["gt"]).count()
+
+
+def counted_in_helper(data):
+    for predicate in data:
+        show(count_matching(predicate))
+"""
+
+
+def test_dba102_a_helper_building_a_lazy_queryset_combined_by_the_caller_is_no_query() -> None:
+    found = findings(_LAZY_HELPERS, "DBA102")
+    for combined in ("and_all", "or_all", "embedded_all"):
+        assert combined not in found, combined
+    # iterated, counted, kept in a list or handed to an unknown call: a query per item
+    for evaluated in ("listed_all", "iterated_all", "counted_all", "shown_all"):
+        assert "queries Checkout once per predicate" in found[evaluated].message, evaluated
+    assert "counted_in_helper" in found
