@@ -1,5 +1,5 @@
 """TypeScript shapes read in real apps' findings (written anew here, not copied): object
-literals handed to helpers."""
+literals handed to helpers, the first row kept of a query."""
 
 from __future__ import annotations
 
@@ -65,3 +65,24 @@ def test_a_key_the_loop_body_computes_changes_with_the_item() -> None:
 def test_a_key_from_outside_the_loop_is_one_answer() -> None:
     [finding] = _in("processOne")
     assert "runs the same query on emailAccount (key `id`)" in finding.message
+
+
+def test_a_lock_keyed_by_id_through_a_spread_filter_array_is_one_row() -> None:
+    assert _in("rerollKey") == []
+
+
+def test_a_first_row_kept_of_a_query_with_no_limit_asks_for_a_limit_of_one() -> None:
+    [finding] = _in("firstKeyOf")
+    assert finding.rule == "DBA110"
+    assert "fetches every matching keys row to keep only the first" in finding.message
+    assert "lists" not in finding.message
+    assert finding.fix is not None
+    assert finding.fix.code == (
+        "db.select().from(schema.keys).where(eq(schema.keys.workspaceId, workspaceId)).limit(1)"
+    )
+    assert _in("firstKeyBounded") == []
+
+
+def test_a_returned_list_stays_an_unbounded_list() -> None:
+    [finding] = _in("keysOf")
+    assert "lists keys rows without a LIMIT" in finding.message

@@ -97,6 +97,9 @@ class DbOp:
     # a batched fix keeps them. A condition the frontend could not take apart stays one entry
     # (``or(...)``, ``sql`...```). () when there is none or the frontend keeps none (Python)
     where: tuple[str, ...] = ()
+    # the caller keeps only the first row (``const [row] = await db.select()...``): without
+    # a LIMIT every matching row is still fetched (and, with FOR UPDATE, locked)
+    first_row_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)

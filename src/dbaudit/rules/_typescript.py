@@ -943,6 +943,22 @@ def count_code(op: DbOp, name: str, aggregate: str, language: str = "typescript"
     )
 
 
+def first_row_code(op: DbOp) -> str:
+    """The query as written, asking the database for the one row the caller keeps: Drizzle's
+    and Knex's ``.limit(1)`` (before a ``.for("update")``, where SQL puts LIMIT), Prisma's
+    ``findFirst``; "" for a statement whose text is not there whole."""
+    text = op.text
+    if not text or text.endswith("…"):
+        return ""
+    if op.library == "prisma":
+        return re.sub(r"\.findMany\(", ".findFirst(", text, count=1) if ".findMany(" in text else ""
+    if op.library in {"drizzle", "knex"} and not op.sql:
+        lock = re.search(r"\.for(?:Update|Share)?\(", text)
+        at = lock.start() if lock else len(text)
+        return f"{text[:at]}.limit(1){text[at:]}"
+    return ""
+
+
 def bounded_list_code(op: DbOp) -> str:
     """A list query with a page size and keyset pagination on the primary key."""
     table = main_table(op)

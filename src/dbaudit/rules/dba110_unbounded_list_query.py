@@ -6,6 +6,11 @@ no aggregate and no batched key list, in a function that serves a request: a rou
 (``@app.get``, ``@router.post``, ``@api_view``, ...), code under ``views``/``handlers``/
 ``routes``/``api``/``actions``, or anything they call.
 
+A TypeScript query whose first row only is kept (``const [row] = await db.select()...``),
+with no LIMIT and no key, is no list returned but still fetches every matching row: the
+finding asks for a LIMIT 1 (``.limit(1)``, Prisma's ``findFirst``) instead. Keyed by the row's
+id (written in place, or in an array of conditions the where spreads), it is one row.
+
 It is ``info``: many such lists are bounded by the data model (a user's few projects), which a
 static tool cannot know. It never fails ``dbaudit check``.
 
@@ -37,6 +42,7 @@ import pglast
 import pglast.parser
 import pglast.visitors
 
+from dbaudit.analysis.callgraph import FunctionRef
 from dbaudit.analysis.program import Program
 from dbaudit.findings import Finding, Fix, Severity
 from dbaudit.model import DbOp
@@ -66,6 +72,9 @@ def check(program: Program) -> Iterator[Finding]:
                 continue  # ``SELECT 1``, ``SELECT now()``: one row, whatever the data
             table = op.tables[0] if op.tables else "rows"
             lang = ts.module_language(ref.module)
+            if op.first_row_only and ts.is_typescript(lang):
+                yield _first_row_finding(program, ref, op, table, lang)
+                continue
             if ts.is_typescript(lang):
                 code = ts.bounded_list_code(op)
             elif op.sql and op.library in _DRIVERS:
@@ -94,6 +103,42 @@ def check(program: Program) -> Iterator[Finding]:
                 ),
                 confidence="low",
             )
+
+
+def _first_row_finding(
+    program: Program, ref: FunctionRef, op: DbOp, table: str, lang: str
+) -> Finding:
+    """``const [row] = await db.select()...`` with no LIMIT and no key: the list is not
+    returned, but every matching row still crosses the wire for the first to be kept (and,
+    under FOR UPDATE, is locked). A LIMIT 1 says what the code means."""
+    locks = ".for(" in op.text or "forUpdate(" in op.text
+    return program.finding(
+        rule=CODE,
+        severity=Severity.INFO,
+        message=f"`{op.api}` fetches every matching {table} row to keep only the first: "
+        "add a LIMIT 1",
+        ref=ref,
+        span=op.span,
+        query_cost="1 (every matching row fetched, one kept)",
+        fixed_query_cost="1 (one row)",
+        fix=Fix(
+            "Ask for the one row the code keeps (LIMIT 1), with an ORDER BY if which one "
+            "matters."
+            + (
+                " Under FOR UPDATE a LIMIT 1 also locks only that row: keep every matching "
+                "row locked only if that is the point."
+                if locks
+                else ""
+            ),
+            ts.first_row_code(op),
+            lang,
+        ),
+        problem=(
+            f"`{ref.function.qualname}` keeps the first row of a query on {table} with no "
+            "LIMIT and no key: the database sends every row the filter matches."
+        ),
+        confidence="medium",
+    )
 
 
 def _reads_no_table(op: DbOp) -> bool:

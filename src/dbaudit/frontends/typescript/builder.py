@@ -34,6 +34,7 @@ from dbaudit.frontends.typescript.queries import (
     extend,
     recognise,
     short,
+    spread_conditions,
 )
 from dbaudit.frontends.typescript.resolution import TsConfig, module_key, resolve_specifier
 from dbaudit.frontends.typescript.syntax import TRANSPARENT, IdentifierIndex, unwrap
@@ -902,6 +903,9 @@ class FunctionWalker(FunctionEvents):
         # arms that end in return/throw, and in break (``Function.exiting_arms``/``breaking_arms``)
         self.exiting_arms: list[tuple[int, int]] = []
         self.breaking_arms: list[tuple[int, int]] = []
+        # ``const filters = [eq(keys.id, keyId), ...]``: the conditions a where spreads
+        # (``and(...filters)``), read as its own would be
+        self.condition_arrays: dict[str, tuple[Node, ...]] = {}
 
     def build(
         self,
@@ -1274,8 +1278,18 @@ class FunctionWalker(FunctionEvents):
             self.nested.append((targets[0], inner))
             self._closure_reads(inner)
             return
+        self.condition_arrays.pop(targets[0] if len(targets) == 1 else "", None)
+        if name_node.type == "identifier" and _condition_array(inner):
+            self.condition_arrays[targets[0]] = tuple(inner.named_children)
         calls_from, ops_from = len(self.calls), len(self.ops)
         self.expr(value, ctx.but(targets=targets))
+        if _first_element(name_node):
+            self.ops[ops_from:] = [
+                replace(op, first_row_only=True)
+                if op.kind == "select" and op.targets == targets
+                else op
+                for op in self.ops[ops_from:]
+            ]
         if ctx.loops:
             self._derive(targets, value)
         if len(targets) == 1 and inner.type == "call_expression":
@@ -1805,6 +1819,8 @@ class FunctionWalker(FunctionEvents):
         if left_inner.type in {"identifier", "array_pattern", "object_pattern"}:
             targets = _pattern_names(left_inner, self.src)
             self._rebound(targets)
+            for target in targets:
+                self.condition_arrays.pop(target, None)
         else:
             targets = (
                 (self.callee_text(left_inner),) if left_inner.type == "member_expression" else ()
@@ -2318,6 +2334,14 @@ class FunctionWalker(FunctionEvents):
                 facts.batched |= inner.batched
                 facts.window |= inner.window
                 facts.group_by |= inner.group_by
+        spread = [
+            element
+            for part in facts.where
+            if part.startswith("...")
+            for element in self.condition_arrays.get(part[3:], ())
+        ]
+        if spread:
+            spread_conditions(spread, self.src, facts)
         tables = tuple(self.ctx.aliases.get(t, t) for t in facts.tables)
         joins = tuple(self.ctx.aliases.get(t, t) for t in facts.joins)
         self.ops.append(
@@ -2458,6 +2482,24 @@ def _param_names(param: Node, src: Source) -> tuple[tuple[str, ...], str]:
         type_text = src.text(annotation).lstrip(":").strip() if annotation is not None else ""
         return names, type_text
     return _pattern_names(param, src), ""
+
+
+def _condition_array(value: Node) -> bool:
+    """``[eq(t.a, x), isNull(t.b)]``: an array literal of calls only, conditions maybe."""
+    return (
+        value.type == "array"
+        and bool(value.named_children)
+        and all(unwrap(c).type == "call_expression" for c in value.named_children)
+    )
+
+
+def _first_element(pattern: Node) -> bool:
+    """``const [row] = ...``: one name for the first element, nothing after it."""
+    return (
+        pattern.type == "array_pattern"
+        and len(pattern.named_children) == 1
+        and pattern.named_children[0].type == "identifier"
+    )
 
 
 def _param_position(param: Node, src: Source) -> str | tuple[tuple[str, str], ...]:

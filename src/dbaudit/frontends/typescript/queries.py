@@ -10,7 +10,7 @@ builder asks about that one and treats everything inside it as part of the state
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from copy import copy
 from dataclasses import dataclass, field
 
@@ -1164,6 +1164,16 @@ def _tail(steps: tuple[Step, ...], facts: Facts) -> None:
     for step in steps:
         if step.name in {"then", "catch", "finally"} and step.args:
             facts.callbacks.extend(step.args)
+
+
+def spread_conditions(elements: Iterable[Node], src: Source, facts: Facts) -> None:
+    """The conditions of an array a Drizzle where spreads (``and(...filters)`` over ``const
+    filters = [eq(keys.id, keyId), ...]``), added as the where's own: each element is ANDed,
+    so a key among them makes the statement one row's, as it would written in place. An
+    element pushed later only narrows it further."""
+    for element in elements:
+        _conditions(element, src, facts)
+    _finish(facts)
 
 
 def _finish(facts: Facts) -> None:
