@@ -1,5 +1,5 @@
 """TypeScript shapes read in real apps' findings (written anew here, not copied): object
-literals handed to helpers, the first row kept of a query."""
+literals handed to helpers, the first row kept of a query, a helper writing on a rare path."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import contextlib
 from pathlib import Path
 
 from dbaudit.analysis import analyze
-from dbaudit.findings import Finding
+from dbaudit.findings import Finding, Severity
 from dbaudit.frontends.typescript import parse
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "ts_fixes_2"
@@ -86,3 +86,26 @@ def test_a_first_row_kept_of_a_query_with_no_limit_asks_for_a_limit_of_one() -> 
 def test_a_returned_list_stays_an_unbounded_list() -> None:
     [finding] = _in("keysOf")
     assert "lists keys rows without a LIMIT" in finding.message
+
+
+def test_a_helpers_write_in_a_catch_block_runs_per_item_only_on_that_path() -> None:
+    [finding] = _in("GET")
+    assert finding.severity == Severity.MEDIUM
+    assert "one UPDATE" not in finding.message
+    assert (
+        "can issue an UPDATE on driveConnection per connection inside `for (const connection "
+        "of connections)`, but only on an error path (a catch block in `refreshToken`, line 15)"
+    ) in finding.message
+    assert finding.fix is not None and finding.fix.summary.startswith("The write runs only on")
+
+
+def test_a_helpers_write_under_a_condition_runs_per_item_only_when_it_holds() -> None:
+    [finding] = _in("POST")
+    assert finding.severity == Severity.MEDIUM
+    assert "but only when a condition holds (in `touch`, line 35)" in finding.message
+
+
+def test_a_helpers_write_on_every_call_stays_one_per_item() -> None:
+    [finding] = _in("DELETE")
+    assert finding.severity == Severity.HIGH
+    assert "issues one UPDATE on driveConnection per connection" in finding.message

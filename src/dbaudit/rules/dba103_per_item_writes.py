@@ -12,6 +12,9 @@ inside a loop over chunks of rows that are already bulk statements, loops over s
 collections, and writes that run at most once per loop: followed by a ``break``, ``return``
 or ``raise`` that leaves it (``if seat.free: claim(seat); break``), or in an arm taken for
 one item only (``if version.slug == slug:``; a status or a foreign key is not such a key).
+A helper that writes only behind a condition or in a catch block (marking a connection
+disconnected when its token refresh failed) is reported one step lower, as a write per item
+that takes that path.
 
 ## Why is this bad?
 Each statement is a round trip, and a commit per item is also a transaction per item: the
@@ -56,7 +59,7 @@ from dbaudit.analysis.program import (
     through,
 )
 from dbaudit.findings import CallHop, Finding, Fix, Severity
-from dbaudit.model import DbOp, Filter, Function, Loop, Span
+from dbaudit.model import Call, DbOp, Filter, Function, Loop, Span
 from dbaudit.rules import _typescript as ts
 from dbaudit.rules._shared import (
     fixed_cost,
@@ -232,6 +235,7 @@ def _finding(
     key: Filter | None = None,
     helper: str = "",
     created: DbOp | None = None,
+    only_when: str = "",
 ) -> Finding:
     inner = loops[-1]
     per_item = (
@@ -254,11 +258,40 @@ def _finding(
     if created is not None:
         what += f" (then `{created.api}` when it matched no row)"
         kind = "UPDATE or INSERT"
+    header = loop_header(inner, language(ref))
+    fix = _fix(op, inner, item, language(ref), key, helper, per_item, created)
+    if only_when:
+        # the helper writes on a rare path only (a failed token refresh): per item for the
+        # items that take it, not for every one, and maybe for none
+        return program.finding(
+            rule=CODE,
+            severity=Severity.MEDIUM,
+            message=f"{what} can issue {'an' if kind[0] in 'AEIOU' else 'a'} {kind} on {table} "
+            f"per {item} inside `{header}`, "
+            f"but only {only_when}; if many items take that path, one bulk statement would do",
+            ref=ref,
+            span=span,
+            query_cost=str(cost),
+            fixed_query_cost=fixed_cost(cost),
+            call_chain=chain,
+            fix=Fix(
+                f"The write runs only {only_when}: if that is rare, one statement per item "
+                f"that takes it costs little. If it is common: {fix.summary}",
+                fix.code,
+                fix.language,
+            ),
+            problem=(
+                f"`{fn_name(ref)}` writes {table} row by row{commit_note} for each {item} "
+                f"on which that path is taken: up to one round trip per {item} ({cost} in "
+                "total) where a single bulk statement needs one."
+            ),
+            confidence="medium",
+            code_span=inner.span,
+        )
     return program.finding(
         rule=CODE,
         severity=Severity.HIGH,
-        message=f"{what} issues one {kind} on {table} per {item} inside "
-        f"`{loop_header(inner, language(ref))}`; "
+        message=f"{what} issues one {kind} on {table} per {item} inside `{header}`; "
         + (
             f"one {kind} after the loop would do"
             if kind in {"COMMIT", "FLUSH"} and not chain
@@ -269,7 +302,7 @@ def _finding(
         query_cost=str(cost),
         fixed_query_cost=fixed_cost(cost),
         call_chain=chain,
-        fix=_fix(op, inner, item, language(ref), key, helper, per_item, created),
+        fix=fix,
         problem=(
             f"`{fn_name(ref)}` writes {table} row by row{commit_note}. That is one round trip "
             f"per {item} ({cost} in total) where a single bulk statement needs one."
@@ -366,8 +399,31 @@ def check(program: Program) -> Iterator[Finding]:
                 commits,
                 key,
                 call.callee,
+                only_when="" if reach.certain else _rare_path(program, target),
             )
         yield from _django_saves(program, ref)
+
+
+def _rare_path(program: Program, target: FunctionRef) -> str:
+    """Where a helper whose every write is behind a condition (``Reach.certain`` false) takes
+    its first write's path: the catch block on the way (a write when a token refresh failed),
+    else the first condition; "" when the chain shows none (a helper that only commits)."""
+    ref = target
+    condition = ""
+    for _ in range(8):
+        reach = program.reach(ref)
+        event: Call | DbOp | None = reach.first_call or reach.first_op
+        if event is None:
+            break
+        where = f"`{ref.function.qualname}`, line {event.span.line}"
+        if _ERROR_PATH in event.control_reads:
+            return f"on an error path (a catch block in {where})"
+        if event.branch and not condition:
+            condition = f"when a condition holds (in {where})"
+        if reach.first_call is None or reach.first_target is None:
+            break
+        ref = reach.first_target
+    return condition
 
 
 def _created_when_missing(
