@@ -131,3 +131,82 @@ def test_dba102_a_helper_building_a_lazy_queryset_combined_by_the_caller_is_no_q
     for evaluated in ("listed_all", "iterated_all", "counted_all", "shown_all"):
         assert "queries Checkout once per predicate" in found[evaluated].message, evaluated
     assert "counted_in_helper" in found
+
+
+_INVARIANT = """
+import random
+from sqlalchemy import select
+
+
+def tag_things(session, things):
+    for t in things:
+        site = session.scalars(select(Site).where(Site.name == "site_name")).first()
+        show(t, site)
+
+
+def per_thing(session, things):
+    for t in things:
+        site = session.scalars(select(Site).where(Site.id == t.site_id)).first()
+        show(t, site)
+
+
+def named_in_body(session, things):
+    for t in things:
+        name = t.site_name
+        site = session.scalars(select(Site).where(Site.name == name)).first()
+        show(t, site)
+
+
+def random_users(things):
+    for t in things:
+        user = Users.query.filter_by(id=random.randint(1, 100)).first()
+        show(t, user)
+
+
+def get_or_create(session, names):
+    for name in names:
+        site = session.scalars(select(Site).where(Site.name == "default")).first()
+        if site is None:
+            session.add(Site(name="default"))
+            session.flush()
+        show(name, site)
+"""
+
+
+def test_dba101_a_query_the_same_on_every_item_is_run_once_not_batched_on_a_constant() -> None:
+    found = findings(_INVARIANT, "DBA101", path="app/views.py")
+    same = found["tag_things"]
+    # it got keys = ['site_name' for t in things] and an IN over one constant
+    assert "runs the same query on Site once per t" in same.message
+    assert same.fix is not None and "run it once before the loop" in same.fix.summary
+    assert same.fix.code == ""
+    # keyed by the item, by a name the body assigns, or by a value drawn per call: per item
+    for name in ("per_thing", "named_in_body", "random_users"):
+        assert "same query" not in found[name].message, name
+    assert "keys = [t.site_id for t in things]" in (found["per_thing"].fix or same.fix).code
+    # the loop adds the row the next item finds: no "once before the loop", no IN on 'default'
+    created = found["get_or_create"]
+    assert "same query" not in created.message
+    assert created.fix is not None and created.fix.code == ""
+
+
+_WALRUS = """
+def clear(deliveries):
+    for delivery in deliveries:
+        if payload_id := delivery.payload_id:
+            payload = EventPayload.objects.filter(pk=payload_id, deliveries__isnull=True).first()
+            show(payload)
+"""
+
+
+def test_dba101_a_name_bound_by_a_walrus_in_the_loop_is_per_item() -> None:
+    # ``payload_id := delivery.payload_id`` was no assignment: "the same query on every item"
+    found = findings(_WALRUS, "DBA101", path="app/tasks.py")
+    assert "runs a query on EventPayload per delivery" in found["clear"].message
+    # keyed by what the walrus reads, the query's other condition kept in the one query
+    code = found["clear"].fix.code if found["clear"].fix else ""
+    assert "keys = [delivery.payload_id for delivery in deliveries]" in code
+    assert "EventPayload.objects.filter(pk__in=keys, deliveries__isnull=True)" in code
+    module = parse_module("app/tasks.py", textwrap.dedent(_WALRUS))
+    (bound,) = [a for a in module.functions[0].assigns if a.targets == ("payload_id",)]
+    assert bound.loops == (0,) and bound.reads == {"delivery"}

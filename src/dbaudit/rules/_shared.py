@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keyword
 import re
+from collections.abc import Iterable
 
 from dbaudit.analysis.callgraph import FunctionRef
 from dbaudit.analysis.cost import Cost
@@ -196,13 +197,19 @@ def _row_check(row: str, flt: Filter) -> str:
 
 
 def _other_conditions(
-    op: DbOp | None, key: Filter | None, loop: Loop
+    op: DbOp | None, key: Filter | None, loop: Loop, own_query: bool = False
 ) -> tuple[list[Filter], list[Filter], list[str]]:
     """The per-item query's conditions besides its key: (the same for every item, the ones
     that read the loop's item too, the ones the frontend could not read, as written)."""
     if op is None:
         return [], [], []
     unread = list(op.unread_conditions)
+    if key is not None and own_query and key not in op.filters:
+        # the query's own key, its value written with what the loop binds: the filter it was
+        own = [
+            f for f in op.filters if (f.column, f.op, f.table) == (key.column, key.op, key.table)
+        ]
+        key = own[0] if len(own) == 1 else key
     if key is not None and key not in op.filters:
         # a helper's query, its key given in the caller's terms (DBA102): its other filters
         # read the helper's parameters, which may be per item in the caller; named as written
@@ -263,10 +270,13 @@ def batched_select_code(
     key: Filter | None = None,
     language: str = "python",
     per_item: frozenset[str] = frozenset(),
+    own_query: bool = False,
 ) -> str:
     """``for p in projects: <query keyed by p.id>`` rewritten as one IN query and a dict.
     ``per_item``: the names the loop body computes from the item before the query
-    (``const { sessionId } = data``), which no condition shared by every item may read."""
+    (``const { sessionId } = data``), which no condition shared by every item may read.
+    ``own_query``: ``op`` is the loop's own query and ``key`` its key filter written with
+    what the loop binds (``payload_id`` as ``delivery.payload_id``), not a helper's query."""
     if ts.is_typescript(language):
         # a helper's query (DBA102): its key comes in the caller's terms, its other
         # conditions read the helper's parameters and are named as it writes them
@@ -299,7 +309,7 @@ def batched_select_code(
         )
     )
     lines.append(f"{keys} = [{value} for {binding} in {items}]")
-    same, item_filters, unread = _other_conditions(op, flt, loop)
+    same, item_filters, unread = _other_conditions(op, flt, loop, own_query)
     checks = [_row_check(row, f) for f in item_filters]
     # a condition on the item besides the key cannot go into the one query: the rows it keeps
     # are picked out per item below; one no code here can write is named for the reader
@@ -534,3 +544,32 @@ def _encloses(outer: Span, inner: Span) -> bool:
     """The call at ``outer`` contains the event at ``inner`` (an argument, or the start of its
     chain: ``helper(x).count()`` starts where ``helper(x)`` does)."""
     return (outer.line, outer.col) <= (inner.line, inner.col) and outer.end_line >= inner.end_line
+
+
+def same_every_item(
+    program: Program, fn: Function, loop: Loop, reads: Iterable[str], values: Iterable[str]
+) -> bool:
+    """A query (or a helper's call) reading ``reads``, with the filter values or arguments
+    ``values``, is the same on every item of ``loop``: it reads, receiver included, no name
+    the loop binds or its body assigns (``self.current = p`` changes what ``self.helper()``
+    reads), and no value is computed by a call (``now()``, ``random.randint(...)`` may differ
+    each time). A ``while`` loop, or one that binds only ``_``, repeats a call that may take
+    the next row each time (a queue, a retry): never one answer asked N times."""
+    if loop.kind != "for" or not set(loop.targets) - {"_"}:
+        return False
+    if any("(" in value for value in values):
+        return False
+    return not set(reads) & per_item_names(program, fn, loop)
+
+
+def per_item_names(program: Program, fn: Function, loop: Loop) -> set[str]:
+    """Names that may hold another value on each item: what the loop binds, what is derived
+    from it, and whatever its body assigns (``const { subscriptionId } = notification``)."""
+    changed = program.derived(fn, loop.targets)
+    changed |= {root_name(t) for a in fn.assigns if loop.id in a.loops for t in a.targets}
+    return changed
+
+
+def root_name(expression: str) -> str:
+    """The name an expression starts from: ``self`` of ``self.dal.get``, ``rows`` of ``rows[0]``."""
+    return expression.split(".")[0].split("[")[0]

@@ -68,6 +68,8 @@ from dbaudit.rules._shared import (
     language,
     loop_header,
     noun,
+    root_name,
+    same_every_item,
 )
 from dbaudit.rules._typescript import is_typescript
 
@@ -132,22 +134,47 @@ def check(program: Program) -> Iterator[Finding]:
                 for other in fn.db_ops
                 if other.seq < op.seq and not other.loops
             )
+            message = (
+                f"`{op.api}` runs a query{on_table} per {item}, fanned out concurrently "
+                f"over `{header}` (N round trips and N connections)"
+                if concurrent
+                else f"`{op.api}` runs a query{on_table} per {item} inside `{header}` (N+1)"
+            )
+            fix = _fix(program, ref, op, inner, item, table, lang)
+            if lang == "python" and same_every_item(
+                program,
+                fn,
+                inner,
+                op.reads | {root_name(op.receiver)},
+                (*(f.value for f in op.filters), *op.unread_conditions),
+            ):
+                if _loop_writes(program, ref, inner):
+                    # a get-or-create: the row the first item adds is the next item's answer
+                    fix = Fix(fix.summary, "", lang)
+                else:
+                    # no IN list over a constant (``keys = ['site_name' for t in things]``)
+                    message = (
+                        f"`{op.api}` runs the same query{on_table} once per {item} inside "
+                        f"`{header}`: it reads nothing that changes with the {item}, N round "
+                        "trips for one answer"
+                    )
+                    fix = Fix(
+                        f"The query does not depend on the {item}: run it once before the "
+                        "loop and reuse its result, unless the loop changes those rows.",
+                        "",
+                        lang,
+                    )
             yield program.finding(
                 rule=CODE,
                 severity=Severity.MEDIUM
                 if concurrent
                 else (Severity.CRITICAL if nested else Severity.HIGH),
-                message=(
-                    f"`{op.api}` runs a query{on_table} per {item}, fanned out concurrently "
-                    f"over `{header}` (N round trips and N connections)"
-                    if concurrent
-                    else f"`{op.api}` runs a query{on_table} per {item} inside `{header}` (N+1)"
-                ),
+                message=message,
                 ref=ref,
                 span=op.span,
                 query_cost=str(cost),
                 fixed_query_cost=fixed_cost(cost),
-                fix=_fix(program, ref, op, inner, item, table, lang),
+                fix=fix,
                 problem=(
                     f"`{op.text}` sits inside `{header}` (line {inner.span.line}), so "
                     f"`{fn.qualname}` makes one round trip per {item}: {cost} queries in total. "
@@ -184,7 +211,18 @@ def _fix(
         # the same turn has run (``field = get(f["id"]); entry = get(field_id=field.id)``):
         # no IN list can be written before the loop
         return Fix(summary, "", lang)
-    return Fix(summary, batched_select_code(op, loop, key=key, language=lang), lang)
+    return Fix(summary, batched_select_code(op, loop, key=key, language=lang, own_query=True), lang)
+
+
+def _loop_writes(program: Program, ref: FunctionRef, loop: Loop) -> bool:
+    """The loop's body writes, itself or through a helper it calls."""
+    fn = ref.function
+    if any(loop.id in op.loops and is_write(op) for op in fn.db_ops):
+        return True
+    return any(
+        loop.id in call.loops and program.reach(target).writes
+        for call, target in program.graph.callees(ref)
+    )
 
 
 # what a loop item hands a query builder when it is a rule, not a key: ``f.expression``

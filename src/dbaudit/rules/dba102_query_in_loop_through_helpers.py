@@ -50,7 +50,7 @@ from dbaudit.analysis.program import (
     significant_loops,
 )
 from dbaudit.findings import Finding, Fix, Severity
-from dbaudit.model import Call, Filter, Function, Loop
+from dbaudit.model import Call, Filter, Loop
 from dbaudit.model.expressions import free_names
 from dbaudit.rules._shared import (
     batched_in,
@@ -61,6 +61,9 @@ from dbaudit.rules._shared import (
     language,
     loop_header,
     noun,
+    per_item_names,
+    root_name,
+    same_every_item,
     stays_lazy,
 )
 from dbaudit.rules._typescript import is_typescript
@@ -137,7 +140,13 @@ def check(program: Program) -> Iterator[Finding]:
                 f"`{header}` (N+1 through {len(chain) - 1} call"
                 f"{'s' if len(chain) > 2 else ''})"
             )
-            if key is None and not reach.writes and _same_every_item(program, fn, call, inner):
+            if (
+                key is None
+                and not reach.writes
+                and same_every_item(
+                    program, fn, inner, call.reads | {root_name(call.callee)}, call.args
+                )
+            ):
                 # no filter reads what the call passes, and it passes the same on every item
                 # (all_drafts(session, 10)): no key to batch on, one answer asked N times
                 message = (
@@ -150,7 +159,7 @@ def check(program: Program) -> Iterator[Finding]:
                     "the loop and reuse its result, unless the loop changes those rows."
                 )
                 code = ""
-            elif key is not None and not free_names(key.value) & _per_item(program, fn, inner):
+            elif key is not None and not free_names(key.value) & per_item_names(program, fn, inner):
                 # every item hands the helper the same key: one row asked N times, not N rows
                 if reach.writes:
                     severity = Severity.LOW
@@ -227,31 +236,6 @@ def _batch_key(
     if op is None or not op.tables or _own_loop(program, target) is not None:
         return key, ""
     return key, batched_select_code(op, loop, key=key, language=lang)
-
-
-def _same_every_item(program: Program, fn: Function, call: Call, loop: Loop) -> bool:
-    """The call is passed the same values on every item of ``loop``: it reads, receiver
-    included, no name the loop binds or its body assigns (``self.current = p`` changes what
-    ``self.helper()`` reads), and no argument is computed by a call. A ``while`` loop, or one
-    that binds only ``_``, repeats a call that may take the next row each time (a queue, a
-    retry): never one answer asked N times."""
-    if loop.kind != "for" or not set(loop.targets) - {"_"}:
-        return False
-    if any("(" in argument for argument in call.args):
-        return False  # a value computed per call (now(), random.choice(...)) may differ
-    return not (call.reads | {_root(call.callee)}) & _per_item(program, fn, loop)
-
-
-def _per_item(program: Program, fn: Function, loop: Loop) -> set[str]:
-    """Names that may hold another value on each item: what the loop binds, what is derived
-    from it, and whatever its body assigns (``const { subscriptionId } = notification``)."""
-    changed = program.derived(fn, loop.targets)
-    changed |= {_root(t) for a in fn.assigns if loop.id in a.loops for t in a.targets}
-    return changed
-
-
-def _root(expression: str) -> str:
-    return expression.split(".")[0].split("[")[0]
 
 
 def _own_loop(program: Program, target: FunctionRef) -> tuple[str, Loop] | None:

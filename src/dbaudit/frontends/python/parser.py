@@ -1388,7 +1388,7 @@ class _FunctionWalker(FunctionEvents):
         self.exited_branch = None
         return branch_id
 
-    def _assign(self, targets: tuple[str, ...], value: ast.AST, node: ast.stmt) -> None:
+    def _assign(self, targets: tuple[str, ...], value: ast.AST, node: ast.AST) -> None:
         self.targets = targets
         types_before = {t: self.types.get(t) for t in targets}
         reads = self.expr(value)
@@ -1618,6 +1618,13 @@ class _FunctionWalker(FunctionEvents):
             return self._comprehension(node)
         if isinstance(node, ast.Lambda):
             return self.expr(node.body)
+        if isinstance(node, ast.NamedExpr):
+            # ``if payload_id := delivery.payload_id:`` binds a name per item as ``=`` does
+            outer = self.targets
+            before = len(self.assigns)
+            self._assign((node.target.id,), node.value, node)
+            self.targets = outer
+            return self.assigns[before].reads if len(self.assigns) > before else _EMPTY
         names: frozenset[str] = _EMPTY
         for child in _children(node):
             found = self.expr(child)
