@@ -12,9 +12,8 @@ inside a loop over chunks of rows that are already bulk statements, loops over s
 collections, and writes that run at most once per loop: followed by a ``break``, ``return``
 or ``raise`` that leaves it (``if seat.free: claim(seat); break``), or in an arm taken for
 one item only (``if version.slug == slug:``; a status or a foreign key is not such a key).
-A helper that writes only behind a condition or in a catch block (marking a connection
-disconnected when its token refresh failed) is reported one step lower, as a write per item
-that takes that path.
+A helper that writes only in catch blocks (marking a connection disconnected when its token
+refresh failed) is reported one step lower, as a write per item that takes that error path.
 
 ## Why is this bad?
 Each statement is a round trip, and a commit per item is also a transaction per item: the
@@ -59,7 +58,7 @@ from dbaudit.analysis.program import (
     through,
 )
 from dbaudit.findings import CallHop, Finding, Fix, Severity
-from dbaudit.model import Call, DbOp, Filter, Function, Loop, Span
+from dbaudit.model import DbOp, Filter, Function, Loop, Span
 from dbaudit.rules import _typescript as ts
 from dbaudit.rules._shared import (
     fixed_cost,
@@ -405,25 +404,36 @@ def check(program: Program) -> Iterator[Finding]:
 
 
 def _rare_path(program: Program, target: FunctionRef) -> str:
-    """Where a helper whose every write is behind a condition (``Reach.certain`` false) takes
-    its first write's path: the catch block on the way (a write when a token refresh failed),
-    else the first condition; "" when the chain shows none (a helper that only commits)."""
-    ref = target
-    condition = ""
-    for _ in range(8):
-        reach = program.reach(ref)
-        event: Call | DbOp | None = reach.first_call or reach.first_op
-        if event is None:
-            break
-        where = f"`{ref.function.qualname}`, line {event.span.line}"
-        if _ERROR_PATH in event.control_reads:
-            return f"on an error path (a catch block in {where})"
-        if event.branch and not condition:
-            condition = f"when a condition holds (in {where})"
-        if reach.first_call is None or reach.first_target is None:
-            break
-        ref = reach.first_target
-    return condition
+    """Where a helper writes when it writes only on an error path: every write it reaches,
+    down its calls, is in a catch block (a connection marked disconnected when its token
+    refresh failed). "" otherwise: a write after a guard that returns early, or in both arms
+    of an if/else, runs on nearly every call, which ``Reach.certain`` does not tell apart
+    from a rare arm, so no weaker claim is made for a mere condition."""
+    catches: list[str] = []
+    if not _writes_only_in_catch(program, target, catches, 0):
+        return ""
+    return f"on an error path (a catch block in {catches[0]})" if catches else ""
+
+
+def _writes_only_in_catch(
+    program: Program, ref: FunctionRef, catches: list[str], depth: int
+) -> bool:
+    if depth > 8:
+        return False
+    fn = ref.function
+    for op in fn.db_ops:
+        if is_write(op) and _ERROR_PATH not in op.control_reads:
+            return False
+        if is_write(op):
+            catches.append(f"`{fn.qualname}`, line {op.span.line}")
+    for call, target in program.graph.callees(ref):
+        if not program.reach(target).writes:
+            continue
+        if _ERROR_PATH in call.control_reads:
+            catches.append(f"`{fn.qualname}`, line {call.span.line}")
+        elif not _writes_only_in_catch(program, target, catches, depth + 1):
+            return False
+    return True
 
 
 def _created_when_missing(
