@@ -210,3 +210,84 @@ def test_dba101_a_name_bound_by_a_walrus_in_the_loop_is_per_item() -> None:
     module = parse_module("app/tasks.py", textwrap.dedent(_WALRUS))
     (bound,) = [a for a in module.functions[0].assigns if a.targets == ("payload_id",)]
     assert bound.loops == (0,) and bound.reads == {"delivery"}
+
+
+_BULK_WRITES = """
+from sqlalchemy import update, delete
+
+
+def mark_rendered(session, projects, tenant):
+    for p in projects:
+        session.execute(
+            update(Render)
+            .where(Render.project_id == p.id, Render.tenant_id == tenant)
+            .values(status="x")
+        )
+
+
+def mark_own_kind(session, projects):
+    for p in projects:
+        session.execute(
+            update(Render)
+            .where(Render.project_id == p.id, Render.kind == p.kind)
+            .values(status="x")
+        )
+
+
+def drop_old(session, projects, cutoff):
+    for p in projects:
+        session.execute(delete(Render).where(Render.project_id == p.id, Render.created < cutoff))
+
+
+def close_django(projects, tenant):
+    for p in projects:
+        Render.objects.filter(project_id=p.id, tenant_id=tenant).update(status="x")
+
+
+def delete_django(projects, tenant):
+    for p in projects:
+        Render.objects.filter(project_id=p.id, tenant_id=tenant).delete()
+
+
+def close_either(projects, tenant):
+    either = Q(tenant_id=tenant) | Q(public=True)
+    for p in projects:
+        Render.objects.filter(either, project_id=p.id).update(status="x")
+
+
+def prune_links(listings):
+    for listing in listings:
+        rule_id = None
+        if listing.discount:
+            rule_id = listing.discount.rule_id
+        Link.objects.filter(listing_id=listing.id).exclude(rule_id=rule_id).delete()
+"""
+
+
+def test_dba103_a_bulk_write_keeps_the_statements_other_conditions() -> None:
+    found = findings(_BULK_WRITES, "DBA103", path="app/tasks.py")
+
+    def code(name: str) -> str:
+        fix = found[name].fix
+        assert fix is not None
+        return fix.code
+
+    # the bulk UPDATE wrote every render of the projects, of every tenant
+    assert (
+        ".where(Render.project_id.in_([p.id for p in projects]), Render.tenant_id == tenant)"
+        in code("mark_rendered")
+    )
+    assert "Render.created < cutoff" in code("drop_old")
+    assert (
+        "Render.objects.filter(project_id__in=[p.id for p in projects], tenant_id=tenant)"
+        ".update(" in code("close_django")
+    )
+    # a DELETE stays a DELETE (it was written .update(...))
+    assert code("delete_django").endswith(
+        "Render.objects.filter(project_id__in=[p.id for p in projects], tenant_id=tenant).delete()"
+    )
+    # a second condition per item: no one IN over the keys says it
+    assert code("mark_own_kind") == ""
+    assert code("prune_links") == ""  # it deleted every link but the ones of no rule
+    # a condition the frontend keeps whole (a Q built before) is named, never dropped
+    assert "# keep the query's other conditions: either" in code("close_either")

@@ -230,6 +230,28 @@ def _other_conditions(
     return same, per_item, unread
 
 
+def bulk_write_conditions(
+    op: DbOp | None, key: Filter | None, loop: Loop, per_item: Iterable[str] = ()
+) -> tuple[list[str], list[str]] | None:
+    """The per-item write's conditions besides its key, written for the one bulk statement
+    (Django keywords, SQLAlchemy expressions), and those no code here can write, as written
+    (for the ``# keep the query's other conditions`` line). None when a condition besides the
+    key reads the item, or a name the loop body sets (``per_item``): one IN over the keys
+    would also write the rows that condition leaves out for some items."""
+    same, item_filters, unread = _other_conditions(op, key, loop)
+    names = set(per_item) | set(loop.targets)
+    if item_filters or any(free_names(f.value) & names for f in same):
+        return None
+    if any(_reads(condition) & names for condition in unread):
+        return None  # ``.exclude(promotion_rule_id=rule_id)``, ``rule_id`` set per item
+    if op is not None and op.library == "django":
+        written = [_django_condition(f) for f in same]
+    else:
+        written = [_sqlalchemy_condition(main_table(op), f) for f in same]
+    unread += [f"{f.column} {f.op} {f.value}" for f, c in zip(same, written, strict=True) if not c]
+    return [c for c in written if c], unread
+
+
 def main_table(op: DbOp | None, fallback: str = "Row") -> str:
     if op is not None and op.tables:
         return op.tables[0]

@@ -61,6 +61,7 @@ from dbaudit.findings import CallHop, Finding, Fix, Severity
 from dbaudit.model import DbOp, Filter, Function, Loop, Span
 from dbaudit.rules import _typescript as ts
 from dbaudit.rules._shared import (
+    bulk_write_conditions,
     fixed_cost,
     is_write,
     key_filter,
@@ -68,6 +69,7 @@ from dbaudit.rules._shared import (
     loop_header,
     noun,
     python_items_clause,
+    root_name,
 )
 
 CODE = "DBA103"
@@ -75,24 +77,43 @@ NAME = "per-item-writes"
 CATEGORY = "queries"
 
 
-def _bulk_code(op: DbOp | None, loop: Loop, key: Filter | None = None) -> str:
+# each row's statement as written, run once per row by the driver: its conditions stay
+_EXECUTEMANY = frozenset({"asyncpg", "psycopg", "psycopg2", "sqlite3", "dbapi"})
+
+
+def _bulk_code(
+    op: DbOp | None, loop: Loop, key: Filter | None = None, per_item: frozenset[str] = frozenset()
+) -> str:
     table = op.tables[0] if op is not None and op.tables else "Model"
     library = op.library if op is not None else "sqlalchemy"
     kind = op.kind if op is not None else "update"
     flt = key or key_filter(op, loop)
     each, value = python_items_clause(loop, flt.value if flt else "")
     column = flt.column if flt else "id"
+    written: list[str] = []
+    kept = ""
+    if kind in {"update", "delete"} and library not in _EXECUTEMANY:
+        # the statement's other conditions go into the bulk one: without them it would write
+        # every row of the keys (``tenant_id == tenant`` dropped), not the rows it wrote
+        conditions = bulk_write_conditions(op, flt, loop, per_item)
+        if conditions is None:
+            return ""  # another condition per item: no one IN over the keys says it
+        written, unread = conditions
+        kept = f"# keep the query's other conditions: {'; '.join(unread)}\n" if unread else ""
     if library == "django":
         if kind == "insert":
             return f"{table}.objects.bulk_create([{table}(...) {each}])"
+        keywords = ", ".join([f"{column}__in=[{value} {each}]", *written])
+        if kind == "delete":
+            return f"{kept}{table}.objects.filter({keywords}).delete()"
         return (
-            f"{table}.objects.filter({column}__in=[{value} {each}])"
+            f"{kept}{table}.objects.filter({keywords})"
             ".update(...)  # or bulk_update(objs, fields) when values differ per row"
         )
     wait = "await " if op is None or op.awaited else ""
     if library == "asyncpg":
         return f"await conn.executemany(sql, [(...) {each}])  # or one statement with = ANY($1)"
-    if library in {"psycopg", "psycopg2", "sqlite3", "dbapi"}:
+    if library in _EXECUTEMANY:
         return f"cursor.executemany(sql, [(...) {each}])"
     if kind == "insert":
         return (
@@ -102,11 +123,12 @@ def _bulk_code(op: DbOp | None, loop: Loop, key: Filter | None = None) -> str:
     verb = "delete" if kind == "delete" else "update"
     values = "" if verb == "delete" else ".values(...)"
     begin = "async with session.begin()" if wait else "with session.begin()"
+    where = ", ".join([f"{table}.{column}.in_([{value} {each}])", *written])
     return (
-        f"{begin}:  # one transaction: atomic\n"
+        f"{kept}{begin}:  # one transaction: atomic\n"
         f"    {wait}session.execute(\n"
         f"        {verb}({table})\n"
-        f"        .where({table}.{column}.in_([{value} {each}]))"
+        f"        .where({where})"
         f"{values}\n"
         "    )"
     )
@@ -137,7 +159,7 @@ def _fix(
         )
         if helper and key is None and (op is None or op.kind in {"update", "delete"}):
             return Fix(summary, "")  # no key in the loop's terms: the helper's would leak
-        return Fix(summary, _bulk_code(op, loop, key))
+        return Fix(summary, _bulk_code(op, loop, key, per_item))
     if op is not None and created is not None:
         return Fix(
             f"Each {item} is an UPDATE, then an INSERT when it matched no row: an upsert. "
@@ -242,6 +264,12 @@ def _finding(
         if op is not None and not helper
         else frozenset()
     )
+    if op is not None and not helper and not ts.is_typescript(language(ref)):
+        # a condition reading what the body sets (``rule_id = None``, then per discount) is
+        # per item too, derived from the item or not: no one bulk statement says it
+        per_item |= {
+            root_name(t) for a in ref.function.assigns if inner.id in a.loops for t in a.targets
+        }
     cost = program.reach(ref).cost
     item = noun(inner)
     table = op.tables[0] if op is not None and op.tables else (op.receiver if op else "rows")
