@@ -363,6 +363,21 @@ async def test_async_sequential_independent_detected(async_engine: AsyncEngine) 
     assert unit.findings[0].evidence is not None and unit.findings[0].evidence.queries == 3
 
 
+async def test_a_sync_session_inside_async_code_is_no_sequential_await(engine: Engine) -> None:
+    # the same three independent reads, from a blocking engine inside a coroutine (a sync
+    # repository called from an async endpoint): nothing awaits them, no gather could help
+    with Session(engine) as session, profile("blocking") as unit:
+        author = session.get(Author, 2)
+        books = session.scalars(select(Book).where(Book.author_id == 2)).all()
+        count = session.scalar(
+            select(text("count(*)")).select_from(Book).where(Book.author_id == 2)
+        )
+    assert (author is not None, len(books), count) == (True, 3, 3)
+    assert unit.query_count == 3
+    assert {e.task_id for e in unit.events} == {None}
+    assert unit.findings == []
+
+
 async def test_async_ignore_and_nothing_outside_units(async_engine: AsyncEngine) -> None:
     async with AsyncSession(async_engine) as session:
         await titles_in_loop(session)  # no unit: nothing recorded, nothing raised

@@ -103,7 +103,7 @@ class QueryEvent(NamedTuple):
     rows: int | None  # rows returned or affected when the driver says so
     stack: tuple[CallSite, ...]  # application frames, innermost first; empty if none found
     thread_id: int
-    task_id: int | None  # id() of the asyncio task, None outside a task
+    task_id: int | None  # id() of the asyncio task awaiting it; None outside one, or blocking
     param_hashes: tuple[int, ...]  # hash() of each parameter value, in order
     result_hashes: frozenset[int] | Results | None  # result values, when the adapter saw them
     ignored: bool  # issued inside ``dbaudit.ignore()``: counted, never judged

@@ -360,7 +360,9 @@ def _single(
                     hashes = hash_values(parameters)
             else:
                 hashes = hash_values(parameters)
-            task = _task_of(_get_running_loop())
+            # a sync dialect's statement blocks whatever task it runs in: no task awaited it,
+            # so no gather could overlap it (DBA105 judges awaited statements only)
+            task = _task_of(_get_running_loop()) if buffering else None
             event = _new_event(
                 QueryEvent,
                 (
