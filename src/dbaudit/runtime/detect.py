@@ -995,8 +995,8 @@ def _duplicate_findings(
         group = list(compress(plain, map(eq, keys, repeat(key))))
         if group[0].fingerprint.kind == "insert":
             continue  # the same values inserted twice are two rows, neither one redundant
-        if writes is None:
-            writes = [e for e in events if e.fingerprint.kind in _WRITE_KINDS and e.error is None]
+        if writes is None:  # DDL that names a table (CREATE, DROP, ALTER) changes it too
+            writes = [e for e in events if e.error is None and _changes_tables(e)]
         for run in _between_writes(group, writes):
             if len(run) >= config.duplicate_threshold:
                 found.append(_duplicate_finding(run, unit, totals))
@@ -1009,9 +1009,9 @@ def _between_writes(
     """``group`` (one statement run again with the same parameters, in order) cut wherever a
     write to a table it reads ran between two of its runs: the second run may read what the
     write changed (``exists()``, ``add()``, ``exists()`` again), a re-read, not a duplicate.
-    A statement or a write whose tables are unknown overlaps everything."""
-    if group[0].fingerprint.kind != "select":
-        return [group]
+    A statement or a write whose tables are unknown overlaps everything. The same UPDATE or
+    DELETE run again after another write to its tables (the rows were recreated: a test that
+    restores a backup twice migrates the same tables twice) is no duplicate either."""
     tables = {t.lower() for t in group[0].fingerprint.tables}
     cuts = [
         w.seq
@@ -1030,6 +1030,11 @@ def _between_writes(
         else:
             runs[-1].append(event)
     return runs
+
+
+def _changes_tables(event: QueryEvent) -> bool:
+    kind = event.fingerprint.kind
+    return kind in _WRITE_KINDS or (kind == "other" and bool(event.fingerprint.tables))
 
 
 def _duplicate_finding(
