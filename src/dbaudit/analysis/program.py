@@ -362,7 +362,7 @@ class Program:
             candidates = self._keys_in_caller(reach.first_call, reach.first_target, depth + 1)
         elif reach.first_op is not None:
             candidates = [f for f in reach.first_op.filters if f.op in {"==", "in"}]
-        passed = _passed_arguments(call, target.function)
+        passed = passed_arguments(call, target.function)
         return [
             Filter(f.column, f.op, value, f.table)
             for f in candidates
@@ -608,7 +608,7 @@ def _is_python_expression(value: str) -> bool:
     return True
 
 
-def _passed_arguments(call: Call, fn: Function) -> dict[str, str]:
+def passed_arguments(call: Call, fn: Function) -> dict[str, str]:
     """The callee's parameters the call gives a value, and that value as the caller writes it:
     positional arguments in order (up to a ``*args``), keyword arguments by name; a method's
     ``self`` is the instance the call is made on. An argument the frontend shortened is left

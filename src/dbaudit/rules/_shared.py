@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 from dbaudit.analysis.callgraph import FunctionRef
 from dbaudit.analysis.cost import Cost
-from dbaudit.analysis.program import Program, _passed_arguments
+from dbaudit.analysis.program import Program, passed_arguments
 from dbaudit.model import Call, DbOp, Filter, Function, Loop, Span
 from dbaudit.model.expressions import free_names
 from dbaudit.rules import _typescript as ts
@@ -551,7 +551,7 @@ def _hands_on_lazily(
         return False  # outside the tree: it may evaluate what it is given
     if program.reach(target).queries and not builds_lazy_queryset(program, target):
         return False
-    passed = _passed_arguments(call, target.function)
+    passed = passed_arguments(call, target.function)
     given = tuple(p for p, value in passed.items() if free_names(value) & names)
     if any(free_names(arg) & names for arg in call.args) and not given:
         return False  # handed through ``*args``/``**kwargs``: cannot follow it

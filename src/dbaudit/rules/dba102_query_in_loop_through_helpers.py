@@ -38,11 +38,13 @@ for render in renders:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from dbaudit.analysis.callgraph import FunctionRef
 from dbaudit.analysis.program import (
     Program,
+    passed_arguments,
     per_group_of_keys,
     per_item_connections,
     per_item_loops,
@@ -159,7 +161,11 @@ def check(program: Program) -> Iterator[Finding]:
                     "the loop and reuse its result, unless the loop changes those rows."
                 )
                 code = ""
-            elif key is not None and not free_names(key.value) & per_item_names(program, fn, inner):
+            elif (
+                key is not None
+                and not free_names(key.value) & (changing := per_item_names(program, fn, inner))
+                and not _conditions_vary(program, call, target, key, changing)
+            ):
                 # every item hands the helper the same key: one row asked N times, not N rows
                 if reach.writes:
                     severity = Severity.LOW
@@ -209,6 +215,33 @@ def check(program: Program) -> Iterator[Finding]:
                 confidence="high" if program.reach(target).chain else "medium",
                 code_span=inner.span,
             )
+
+
+def _conditions_vary(
+    program: Program, call: Call, target: FunctionRef, key: Filter, changing: set[str]
+) -> bool:
+    """A value that changes with the item reaches a condition of the query ``call`` leads to,
+    besides its key: ``token_for({ provider: c.provider.name, account_id })`` filters on the
+    provider too, so the same account key does not make it the same row. A value the helper
+    only writes (``set_config(key, r.revision)``) does not count. Through a further call, any
+    changing value the call passes does."""
+    reach = program.reach(target)
+    op = reach.first_op
+    if reach.first_call is not None or op is None:
+        return bool((call.reads | free_names(" ".join(call.args))) & changing)
+    others = [text for text in (*op.where, *op.unread_conditions) if _column(text) != key.column]
+    read = set().union(
+        *(free_names(f.value) for f in op.filters if f.column != key.column),
+        *map(free_names, others),
+    )
+    passed = passed_arguments(call, target.function)
+    return any(free_names(value) & changing for name, value in passed.items() if name in read)
+
+
+def _column(condition: str) -> str:
+    """The column a written condition starts with: ``accountId`` of ``accountId: id`` (or of
+    the shorthand ``accountId``), ``Render.project_id`` of ``Render.project_id == p``."""
+    return re.split(r"[\s:=<>!(]", condition.strip(), maxsplit=1)[0].split(".")[-1]
 
 
 def _batch_key(
