@@ -89,7 +89,9 @@ class DbOp:
     control_reads: frozenset[str] = frozenset()
     branch: Branch = ()
     in_gather: bool = False  # an argument of asyncio.gather / TaskGroup.create_task
-    result_shape: str = ""  # "rows", "row", "scalar", "count", "" when unknown
+    # "rows", "row", "scalar", "count"; "queryset" (Django's, run where it is evaluated);
+    # "subquery" (SQL of an enclosing query: Exists(...), OuterRef: no round trip); "" unknown
+    result_shape: str = ""
     sql: str = ""  # SQL text when it was a string literal (shortened)
     text: str = ""  # the source excerpt of the call (one line, shortened)
     # the statement's own WHERE as written, one entry per condition it ANDs together, whole
