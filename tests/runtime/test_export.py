@@ -204,3 +204,21 @@ def test_a_units_query_count_leaves_out_a_test_harness_statements() -> None:
     unit.events.append(unit.events[0]._replace(source=HARNESS_SOURCE, ignored=True))
     written = unit_to_dict(unit)
     assert (written["queries"], len(written["events"])) == (1, 2)
+
+
+def test_events_say_which_request_of_a_unit_they_served(tmp_path: Path) -> None:
+    from dbaudit.runtime.unit import request_finished, request_started
+
+    connection = instrument(sqlite3.connect(":memory:"))
+    with profile("test with requests") as unit:
+        connection.execute("SELECT 1").fetchone()  # the test body: no request
+        for _ in range(2):
+            request_started()
+            connection.execute("SELECT 2").fetchone()
+            request_finished()
+    path = tmp_path / "events.json"
+    write(path, [unit])
+    [written] = json.loads(path.read_text())["units"]
+    requests = [event["request"] for event in written["events"]]
+    assert requests[0] is None
+    assert None not in requests[1:] and requests[1] != requests[2]

@@ -27,9 +27,13 @@ Format ``dbaudit.runtime.events``, version 1. One JSON object::
               "duration_ms": 0.21,
               "rows": 1,                           # null when the driver does not say
               "source": "sqlalchemy",              # or sqlite3, psycopg, asyncpg, django, dbapi
-              "thread": 140234, "task": 140567,    # task is null outside asyncio
+              "thread": 140234, "task": 140567,    # task is null outside asyncio, or for a
+                                                   # blocking driver's statement
               "ignored": false, "many": false, "error": null,
               "relationship": "Project.renders",  # the ORM lazy load it was, else null
+                                                   # (Django's end in " @<digest of the parent>")
+              "request": 3,                        # the HTTP request it served inside the
+                                                   # unit (a test's requests), else null
               "stack": [{"path": "app/dal.py", "line": 10, "function": "get"}]   # innermost first
               # "params": ["1"]                    # only when the unit kept values (keep_params)
             }
@@ -125,6 +129,7 @@ def _event_to_dict(event: QueryEvent, origin: float, keep_params: bool) -> dict[
         "many": event.many,
         "error": event.error,
         "relationship": event.relationship if len(event) > _RELATIONSHIP_FIELD else None,
+        "request": event.request if len(event) > _REQUEST_FIELD else None,
         "stack": [{"path": s.path, "line": s.line, "function": s.function} for s in event.stack],
     }
     # Slow queries keep their values in memory for EXPLAIN; only a unit that asked writes them.
@@ -135,6 +140,7 @@ def _event_to_dict(event: QueryEvent, origin: float, keep_params: bool) -> dict[
 
 
 _RELATIONSHIP_FIELD = QueryEvent._fields.index("relationship")
+_REQUEST_FIELD = QueryEvent._fields.index("request")
 
 
 def finding_to_dict(finding: Finding) -> dict[str, Any]:
