@@ -409,8 +409,8 @@ class Program:
                     if loop.id in a.loops and a.span.line >= line
                     for t in a.targets
                 }
-                if (later - bound) & free_names(value):
-                    return None, False
+                if (later - bound) & free_names(value) or _DRAWS.search(value):
+                    return None, False  # assigned after the call, or a new value at each draw
                 return Filter(key.column, key.op, value, key.table), True
             for name in local:
                 assign = [a for a in turn if name in a.targets][-1]
@@ -586,6 +586,12 @@ _ATOM = re.compile(r"^[\w$.]+(?:\([^()]*\)|\[[^\[\]]*\])?$")
 _CHANGES = re.compile(
     r"\b(?:next|\w+\.(?:pop|popitem|popleft|setdefault|update|append|extend|insert|remove|"
     r"clear|read|readline|send))\("
+)
+# calls that give another value each time (``random.randint(1, n)``, ``uuid4()``, ``now()``):
+# keys drawn before the loop are not the ones a lookup by the same expression draws again
+_DRAWS = re.compile(
+    r"\b(?:random|secrets|uuid|Math)\.\w+\(|\b(?:uuid[14]|randint|randrange|token_hex|"
+    r"token_urlsafe|randomUUID)\(|\b(?:now|utcnow|time|monotonic)\(\)"
 )
 # an expression that stays one operand wherever it is put (``f.get("id")``, ``row["id"]``)
 _WHOLE_OPERAND = re.compile(r"^[\w.]+(?:\([^()]*\)|\[[^\[\]]*\])*$")
