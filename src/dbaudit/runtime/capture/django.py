@@ -25,7 +25,9 @@ A savepoint, ``SET CONSTRAINTS`` or ``PRAGMA foreign_key_check`` statement with 
 frame in its call chain is the harness': it is recorded as ignored (never judged) with the
 source ``django-harness``, and the budgets do not count it (``budgets.counted``). The same
 statements sent from application code (a test's or a view's ``transaction.atomic()``) count,
-as ``assertNumQueries`` counts them.
+as ``assertNumQueries`` counts them. A ``TransactionTestCase``'s fixture setup and teardown
+(the flush after each test, which recreates content types and permissions row by row) are the
+harness' too, whatever they send (``_mark_fixtures``).
 
 Requests: ``instrument_all()`` also listens to ``request_started`` and ``request_finished``,
 which Django's handlers and test clients send around each request. Inside a unit (a test's)
@@ -38,8 +40,10 @@ crosses).
 
 from __future__ import annotations
 
+import functools
 import importlib
 import sys
+from contextvars import ContextVar
 from time import perf_counter
 from typing import Any
 
@@ -51,6 +55,8 @@ from dbaudit.runtime.unit import record
 from dbaudit.sql.fingerprint import is_transaction_control
 
 _DIALECTS = {"postgresql": "postgres", "sqlite": "sqlite", "mysql": "mysql"}
+# inside a TransactionTestCase's fixture setup or teardown (see _mark_fixtures): the harness'
+_IN_FIXTURES: ContextVar[bool] = ContextVar("dbaudit_django_fixtures", default=False)
 
 
 def _wrapper(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
@@ -69,6 +75,9 @@ def _wrapper(execute: Any, sql: str, params: Any, many: bool, context: Any) -> A
     elif sql[:4] in _HARNESS_HEADS and _from_harness(sql):  # a slice and a set lookup for others
         state = _units._State(state.unit, True, state.request)
         source = HARNESS_SOURCE
+    if _IN_FIXTURES.get():
+        state = _units._State(state.unit, True, state.request)
+        source, relationship = HARNESS_SOURCE, None
     started = perf_counter()
     try:
         result = execute(sql, params, many, context)
@@ -154,6 +163,39 @@ def instrument_all() -> None:
     connection_created.connect(_on_created, dispatch_uid=_UID)
     requests.request_started.connect(_on_request_started, dispatch_uid=_UID)
     requests.request_finished.connect(_on_request_finished, dispatch_uid=_UID)
+    _mark_fixtures()
+
+
+def _mark_fixtures() -> None:
+    """Statements of a ``TransactionTestCase``'s fixture setup and teardown are the harness':
+    the teardown flushes every table and, through ``post_migrate``, recreates the content
+    types and permissions row by row (an N+1 and row-by-row INSERTs with no application
+    frame, which failed every such test under ``--dbaudit``); the setup loads ``fixtures``.
+    ``TestCase`` (a subclass) loads its fixtures once per class, in ``setUpClass``: outside the
+    test's unit. Wrapped once, on the class; a Django without these methods is left alone."""
+    try:
+        testcases = importlib.import_module("django.test.testcases")
+        case = testcases.TransactionTestCase
+    except Exception:
+        return
+    for name in ("_fixture_setup", "_fixture_teardown"):
+        method = getattr(case, name, None)
+        if method is None or getattr(method, "__dbaudit_harness__", False):
+            continue
+        setattr(case, name, _as_harness(method))
+
+
+def _as_harness(method: Any) -> Any:
+    @functools.wraps(method)
+    def harness(*args: Any, **kwargs: Any) -> Any:
+        token = _IN_FIXTURES.set(True)
+        try:
+            return method(*args, **kwargs)
+        finally:
+            _IN_FIXTURES.reset(token)
+
+    harness.__dbaudit_harness__ = True  # type: ignore[attr-defined]
+    return harness
 
 
 def uninstrument_all() -> None:
