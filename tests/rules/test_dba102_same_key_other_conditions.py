@@ -40,6 +40,17 @@ export async function tokensForAll(accountId: string) {
   return tokens;
 }
 
+export async function fileMessage(accountId: string, messageId: string) {
+  const drives = await prisma.driveConnection.findMany({ where: { accountId }, take: 5 });
+  await prisma.filing.create({ data: { messageId, driveId: drives[0].id } });
+}
+
+export async function fileAll(accountId: string, messageIds: string[]) {
+  for (const messageId of messageIds) {
+    await fileMessage(accountId, messageId);
+  }
+}
+
 export async function migrate(accountId: string, steps: string[]) {
   for (const step of steps) {
     await saveProgress(accountId, step);
@@ -61,3 +72,8 @@ def test_a_per_item_value_in_the_helpers_conditions_is_a_query_per_item(tmp_path
     checkpoint = found["migrate"]
     assert checkpoint.severity == Severity.LOW
     assert "reads and writes the same progress row" in checkpoint.message
+    # its writes go to another table: the read of the account's drives repeats, and the fix
+    # says to read them once and pass them in (no "row written N times")
+    filing = found["fileAll"]
+    assert "runs the same query on driveConnection (key `accountId`)" in filing.message
+    assert "pass its result in" in filing.fix.summary

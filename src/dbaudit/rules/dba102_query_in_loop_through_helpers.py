@@ -60,6 +60,7 @@ from dbaudit.rules._shared import (
     builds_lazy_queryset,
     fanned_out,
     fixed_cost,
+    is_write,
     language,
     loop_header,
     noun,
@@ -167,7 +168,7 @@ def check(program: Program) -> Iterator[Finding]:
                 and not _conditions_vary(program, call, target, key, changing)
             ):
                 # every item hands the helper the same key: one row asked N times, not N rows
-                if reach.writes:
+                if reach.writes and _writes_what_it_reads(program, target):
                     severity = Severity.LOW
                     message = (
                         f"`{call.callee}` reads and writes the same {table} row (key "
@@ -179,6 +180,16 @@ def check(program: Program) -> Iterator[Finding]:
                         f"value matters, call `{call.callee}` once after the loop; when each "
                         "call records progress (a checkpoint after each step, so a failure "
                         "resumes there), the writes are deliberate."
+                    )
+                elif reach.writes:  # its writes go elsewhere: the read alone repeats
+                    message = (
+                        f"`{call.callee}` runs the same query on {table} (key `{key.value}`) "
+                        f"once per {item} inside `{header}`: N round trips for one answer"
+                    )
+                    summary = (
+                        f"Every {item} asks for the same key, and `{call.callee}` does more "
+                        f"than read it: run that query once before the loop and pass its "
+                        f"result in, unless the loop changes those rows."
                     )
                 else:
                     message = (
@@ -236,6 +247,37 @@ def _conditions_vary(
     )
     passed = passed_arguments(call, target.function)
     return any(free_names(value) & changing for name, value in passed.items() if name in read)
+
+
+def _writes_what_it_reads(program: Program, target: FunctionRef) -> bool:
+    """The helper writes the table its first query reads (a setting read then written back),
+    or writes where dbaudit cannot tell the table: then the same key is one row read and
+    written N times. A helper whose writes all go to other tables (a filing recorded per
+    message, the account's drive connections read each time) only repeats the read."""
+    op = program.reach(target).first_op
+    read = set(op.tables) if op is not None else set()
+    written = _written_tables(program, target, 0)
+    return not read or written is None or bool(written & read)
+
+
+def _written_tables(program: Program, ref: FunctionRef, depth: int) -> set[str] | None:
+    """The tables ``ref`` and the helpers it calls write; None when one write names none."""
+    tables: set[str] = set()
+    for op in ref.function.db_ops:
+        if is_write(op):
+            if not op.tables:
+                return None
+            tables.update(op.tables)
+    for _, callee in program.graph.callees(ref):
+        if not program.reach(callee).writes:
+            continue
+        if depth >= 6:
+            return None
+        deeper = _written_tables(program, callee, depth + 1)
+        if deeper is None:
+            return None
+        tables |= deeper
+    return tables
 
 
 def _column(condition: str) -> str:
