@@ -157,7 +157,7 @@ def condition_reads(part: str, library: str) -> set[str]:
     return free_names(part.removeprefix("...")) - _LITERALS
 
 
-def _is_key_part(part: str, flt: Filter, library: str) -> bool:
+def is_key_part(part: str, flt: Filter, library: str) -> bool:
     """Whether ``part`` is the key condition and nothing more: ``eq(t.projectId, p.id)``,
     ``projectId: p.id``, ``where({ project_id: p.id })``, not ``or(eq(...), ...)``."""
     column = re.escape(flt.column.removeprefix("[").removesuffix("]"))
@@ -202,7 +202,7 @@ def split_conditions(
             if flt is None or not (f.column == flt.column and f.value == flt.value)
         )
         return Conditions("", unread=unread)
-    keys = [p for p in parts if flt is not None and _is_key_part(p, flt, library)]
+    keys = [p for p in parts if flt is not None and is_key_part(p, flt, library)]
     key = next((p for p in keys if flt and flt.value and flt.value in p), keys[0] if keys else "")
     kept: list[str] = []
     others: list[str] = []

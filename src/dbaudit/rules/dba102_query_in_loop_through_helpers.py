@@ -38,7 +38,6 @@ for render in renders:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 from dbaudit.analysis.callgraph import FunctionRef
@@ -69,7 +68,7 @@ from dbaudit.rules._shared import (
     same_every_item,
     stays_lazy,
 )
-from dbaudit.rules._typescript import is_typescript
+from dbaudit.rules._typescript import condition_reads, is_key_part, is_typescript, library_of
 
 CODE = "DBA102"
 NAME = "query-in-loop-through-helpers"
@@ -240,10 +239,11 @@ def _conditions_vary(
     op = reach.first_op
     if reach.first_call is not None or op is None:
         return bool((call.reads | free_names(" ".join(call.args))) & changing)
-    others = [text for text in (*op.where, *op.unread_conditions) if _column(text) != key.column]
+    library = library_of(op)
+    others = [c for c in (*op.where, *op.unread_conditions) if not is_key_part(c, key, library)]
     read = set().union(
         *(free_names(f.value) for f in op.filters if f.column != key.column),
-        *map(free_names, others),
+        *(condition_reads(condition, library) for condition in others),
     )
     passed = passed_arguments(call, target.function)
     return any(free_names(value) & changing for name, value in passed.items() if name in read)
@@ -278,12 +278,6 @@ def _written_tables(program: Program, ref: FunctionRef, depth: int) -> set[str] 
             return None
         tables |= deeper
     return tables
-
-
-def _column(condition: str) -> str:
-    """The column a written condition starts with: ``accountId`` of ``accountId: id`` (or of
-    the shorthand ``accountId``), ``Render.project_id`` of ``Render.project_id == p``."""
-    return re.split(r"[\s:=<>!(]", condition.strip(), maxsplit=1)[0].split(".")[-1]
 
 
 def _batch_key(
