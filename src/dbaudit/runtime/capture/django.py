@@ -55,7 +55,8 @@ from dbaudit.runtime.unit import record
 from dbaudit.sql.fingerprint import is_transaction_control
 
 _DIALECTS = {"postgresql": "postgres", "sqlite": "sqlite", "mysql": "mysql"}
-# inside a TransactionTestCase's fixture setup or teardown (see _mark_fixtures): the harness'
+# inside a TransactionTestCase's fixture setup or teardown (see _mark_fixtures), which run
+# under ignore(): read only for statements already ignored, never on the usual path
 _IN_FIXTURES: ContextVar[bool] = ContextVar("dbaudit_django_fixtures", default=False)
 
 
@@ -75,8 +76,7 @@ def _wrapper(execute: Any, sql: str, params: Any, many: bool, context: Any) -> A
     elif sql[:4] in _HARNESS_HEADS and _from_harness(sql):  # a slice and a set lookup for others
         state = _units._State(state.unit, True, state.request)
         source = HARNESS_SOURCE
-    if _IN_FIXTURES.get():
-        state = _units._State(state.unit, True, state.request)
+    if state.ignored and _IN_FIXTURES.get():  # the fixtures run under ignore(): see _as_harness
         source, relationship = HARNESS_SOURCE, None
     started = perf_counter()
     try:
@@ -188,9 +188,12 @@ def _mark_fixtures() -> None:
 def _as_harness(method: Any) -> Any:
     @functools.wraps(method)
     def harness(*args: Any, **kwargs: Any) -> Any:
+        # ignored (never judged) by the unit's state, as ignore() marks it; the flag, read only
+        # for ignored statements, makes them the harness' (not counted by the budgets either)
         token = _IN_FIXTURES.set(True)
         try:
-            return method(*args, **kwargs)
+            with _units.ignore():
+                return method(*args, **kwargs)
         finally:
             _IN_FIXTURES.reset(token)
 
