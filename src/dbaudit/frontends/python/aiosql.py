@@ -39,6 +39,7 @@ from functools import lru_cache
 
 from sqlglot import exp
 
+from dbaudit.frontends.python.ast_names import dotted as _dotted
 from dbaudit.frontends.python.sql_text import looks_like_sql, sql_facts
 from dbaudit.model import DbOpKind, Import
 from dbaudit.scan.discovery import display_path
@@ -555,17 +556,6 @@ def static_path(node: ast.expr, module_path: str, names: Mapping[str, str]) -> s
         if last == "with_name":
             return os.path.join(os.path.dirname(base), known[0])
         return os.path.splitext(base)[0] + known[0]
-    return None
-
-
-def _dotted(node: ast.AST) -> str | None:
-    parts: list[str] = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if isinstance(node, ast.Name):
-        parts.append(node.id)
-        return ".".join(reversed(parts))
     return None
 
 

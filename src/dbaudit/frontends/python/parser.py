@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from dbaudit.frontends.events import UNIQUE_KEY, FunctionEvents, LoopExit, weaker_exit
 from dbaudit.frontends.python import patterns as P
 from dbaudit.frontends.python.aiosql import ModuleQueries
+from dbaudit.frontends.python.ast_names import dotted as _dotted
 from dbaudit.frontends.python.newer_syntax import parse_python
 from dbaudit.frontends.python.sql_text import looks_like_sql, sql_facts
 from dbaudit.model import (
@@ -143,18 +144,6 @@ def _syntax_tree(path: str, source: str) -> ast.Module:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _dotted(node: ast.AST) -> str | None:
-    """``a.b.c`` for Name/Attribute chains, None otherwise."""
-    parts: list[str] = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if isinstance(node, ast.Name):
-        parts.append(node.id)
-        return ".".join(reversed(parts))
-    return None
 
 
 def _callee_text(node: ast.AST) -> str:
