@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Literal
@@ -420,7 +420,8 @@ class Program:
                     return None, False  # cut short, or run twice it would change the item
                 whole = value == name or _WHOLE_OPERAND.match(assign.value)
                 replacement = assign.value if whole else f"({assign.value})"
-                value = re.sub(rf"(?<![\w.]){re.escape(name)}\b", replacement, value)
+                # a function, not a template: the value is code (r"\d+" is no group reference)
+                value = re.sub(rf"(?<![\w.]){re.escape(name)}\b", _constant(replacement), value)
         return None, False
 
     # ---- data flow inside one function
@@ -975,3 +976,8 @@ def loop_noun(loop: Loop) -> str:
     if loop.targets:
         return loop.targets[0].split(".")[-1]
     return "iteration"
+
+
+def _constant(text: str) -> Callable[[re.Match[str]], str]:
+    """A ``re.sub`` replacement that inserts ``text`` as it is (no template escapes)."""
+    return lambda _match: text
