@@ -10,7 +10,11 @@ from pathlib import Path
 import pytest
 
 from dbaudit.audit import AuditOptions, run_static_audit
-from dbaudit.frontends.python.newer_syntax import parse_python, without_type_parameters
+from dbaudit.frontends.python.newer_syntax import (
+    parse_python,
+    with_bracketed_exceptions,
+    without_type_parameters,
+)
 
 LOADERS = textwrap.dedent(
     """\
@@ -68,3 +72,57 @@ def test_a_real_syntax_error_is_still_one() -> None:
         parse_python(broken, "broken.py")
     assert raised.value.lineno == 2
     assert without_type_parameters("def f(:\n") == "def f(:\n"  # does not tokenize: as it was
+
+
+# PEP 758 (Python 3.14): an exception list without brackets
+HANDLERS = textwrap.dedent(
+    """\
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from app.models import Render
+
+
+    def render_ids(session: Session, projects: list[int]) -> list[int]:
+        found = []
+        for project in projects:
+            try:
+                found += session.scalars(select(Render.id).filter_by(project_id=project)).all()
+            except ValueError, TypeError:
+                continue
+            try:
+                found.append(session.scalar(select(Render.id).where(Render.id == project)))
+            except* KeyError, LookupError: found.append(session.scalar(select(Render.id)))
+        return found
+    """
+)
+
+
+def test_an_exception_list_without_brackets_gets_them_and_columns_stay() -> None:
+    rewritten = with_bracketed_exceptions(HANDLERS)
+    assert rewritten.count("\n") == HANDLERS.count("\n")
+    assert "except(ValueError,TypeError):" in rewritten
+    assert "except*(KeyError,LookupError): found" in rewritten
+    tree = parse_python(HANDLERS, "handlers.py")
+    calls = [
+        n
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Call) and ast.unparse(n.func) == "found.append"
+    ]
+    source_line = HANDLERS.splitlines()[15]
+    assert calls[-1].col_offset == source_line.index("found.append")
+    # brackets already there, a single exception and ``as`` are left as they are
+    for kept in ("try: f()\nexcept (A, B): pass\n", "try: f()\nexcept A as e: pass\n"):
+        assert with_bracketed_exceptions(kept) == kept
+
+
+def test_the_audit_reads_a_module_with_an_exception_list_without_brackets(tmp_path: Path) -> None:
+    (tmp_path / "handlers.py").write_text(HANDLERS)
+    with contextlib.chdir(tmp_path):
+        audit = run_static_audit(["."], AuditOptions(cwd=str(tmp_path), use_cache=False, jobs=1))
+    assert [s.reason for s in audit.skipped if "syntax" in s.reason] == []
+    assert [(f.line, f.rule) for f in audit.findings] == [
+        (11, "DBA101"),
+        (15, "DBA101"),
+        (16, "DBA101"),
+    ]

@@ -5,6 +5,11 @@ dbaudit runs on Python 3.11, whose ``ast`` refuses PEP 695's type parameters (3.
 only declare types; what dbaudit reads (calls, loops, queries) is the same without them. So a
 module that fails to parse is read again with them blanked out by the tokenizer, every line and
 the columns of everything the frontend reports kept where they were.
+
+It also refuses PEP 758's exception lists without brackets (3.14: ``except ValueError,
+TypeError:``, ``except* A, B:``), which mean what ``except (ValueError, TypeError):`` means: they
+are given their brackets, in the spaces of the clause where it has them (the columns after the
+clause stay where they were; without a space to take, the line's rest moves two columns).
 """
 
 from __future__ import annotations
@@ -20,17 +25,91 @@ _STATEMENT_START = frozenset({tokenize.NEWLINE, tokenize.NL, tokenize.INDENT, to
 
 def parse_python(source: str, path: str = "<unknown>") -> ast.Module:
     """``ast.parse(source)``; on an interpreter older than 3.12, a module using PEP 695 type
-    parameters parses with them blanked out. When it is still invalid, the ``SyntaxError`` is
-    the one past the type parameters (the error 3.12 would report)."""
+    parameters parses with them blanked out, and on one older than 3.14 PEP 758's exception
+    lists get their brackets. When it is still invalid, the ``SyntaxError`` is the one past
+    those (the error the newer interpreter would report)."""
     try:
         return ast.parse(source, filename=path)
     except SyntaxError:
-        if sys.version_info >= (3, 12):
+        if sys.version_info >= (3, 14):
             raise
-        rewritten = without_type_parameters(source)
+        rewritten = source
+        if sys.version_info < (3, 12):
+            rewritten = without_type_parameters(rewritten)
+        rewritten = with_bracketed_exceptions(rewritten)
         if rewritten == source:
             raise
     return ast.parse(rewritten, filename=path)
+
+
+def with_bracketed_exceptions(source: str) -> str:
+    """``source`` with each PEP 758 ``except A, B:`` (and ``except* A, B:``) written
+    ``except (A, B):``, lines kept (pure; ``source`` unchanged when it has none or does not
+    tokenize). The brackets take the clause's spaces, so what follows the colon keeps its
+    column when there are two to take.
+
+    >>> with_bracketed_exceptions("try: f()\\nexcept ValueError, TypeError: pass\\n")
+    'try: f()\\nexcept(ValueError,TypeError): pass\\n'
+    >>> with_bracketed_exceptions("try: f()\\nexcept* A, B as e: pass\\n")  # invalid: kept
+    'try: f()\\nexcept* A, B as e: pass\\n'
+    """
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    except (tokenize.TokenError, SyntaxError):
+        return source
+    lines = source.splitlines(keepends=True)
+    edits: list[tuple[int, int, int, str]] = []  # row, first column, end column, new text
+    for index, token in enumerate(tokens):
+        if token.type != tokenize.NAME or token.string != "except":
+            continue
+        if index and tokens[index - 1].type not in _STATEMENT_START:
+            continue
+        start = index + 1
+        if start < len(tokens) and tokens[start].string == "*":
+            start += 1
+        clause = _exception_list(tokens, start)
+        if clause is None:
+            continue
+        first, colon = tokens[start], tokens[clause]
+        if first.start[0] != colon.start[0]:
+            continue  # a list continued over lines: rare, left as it is
+        row = first.start[0]
+        begin = tokens[start - 1].end[1]  # just after ``except`` / ``*``
+        text = lines[row - 1][first.start[1] : colon.start[1]].rstrip()
+        room = colon.start[1] - begin
+        bracketed = f"({text})"
+        while len(bracketed) > room and ", " in bracketed:
+            bracketed = bracketed.replace(", ", ",", 1)
+        edits.append((row, begin, colon.start[1], bracketed.rjust(room)))
+    if not edits:
+        return source
+    for row, begin, end, text in reversed(edits):  # right to left: columns stay valid
+        line = lines[row - 1]
+        lines[row - 1] = line[:begin] + text + line[end:]
+    return "".join(lines)
+
+
+def _exception_list(tokens: list[tokenize.TokenInfo], start: int) -> int | None:
+    """The index of the colon ending an ``except`` clause that starts at ``start`` when the
+    clause is a list of exceptions without brackets (a comma outside any bracket, no ``as``);
+    else None."""
+    depth = 0
+    comma = False
+    for index in range(start, len(tokens)):
+        token = tokens[index]
+        if token.type == tokenize.OP and token.string in "([{":
+            depth += 1
+        elif token.type == tokenize.OP and token.string in ")]}":
+            depth -= 1
+        elif depth == 0 and token.type == tokenize.OP and token.string == ",":
+            comma = True
+        elif depth == 0 and token.type == tokenize.NAME and token.string == "as":
+            return None
+        elif depth == 0 and token.type == tokenize.OP and token.string == ":":
+            return index if comma else None
+        elif token.type in {tokenize.NEWLINE, tokenize.ENDMARKER}:
+            return None
+    return None
 
 
 def without_type_parameters(source: str) -> str:
