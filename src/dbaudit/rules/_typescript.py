@@ -77,9 +77,10 @@ def destructures(loop: Loop) -> bool:
 def loop_header(loop: Loop) -> str:
     """``for (const project of projects)``, ``projects.map(({ id }) => ...)``."""
     if loop.kind == "while":
-        return f"while ({loop.iterable})"
-    if loop.kind == "for" and not loop.targets:
-        # ``for (let i = 0; i < n; i++)``: the frontend keeps its condition, no item
+        return f"while ({loop.iterable})" if loop.iterable else "for (;;)"
+    if loop.kind == "for" and (not loop.targets or not loop.pattern):
+        # ``for (let i = 0; i < n; i++)``: the frontend keeps its condition, no item (a
+        # loop over chunks keeps its counter as the item, with no binding written)
         return f"for (...; {loop.iterable}; ...)"
     target = item_parameter(loop) if loop.targets else "_"
     if loop.kind == "comprehension":

@@ -880,6 +880,8 @@ class FunctionWalker(FunctionEvents):
         self.discriminants: dict[tuple[str, Branch], tuple[int, frozenset[str], int]] = {}
         # ``const batches = chunk(ids, 100)``: names holding chunks of a list
         self.chunk_names: set[str] = set()
+        # ``const MAX_ATTEMPTS = 2`` in the function: a bound a loop's condition can read
+        self.local_constants: dict[str, int] = {}
         self.branch_ids = 0
         # handlers of a ts-pattern ``match(x).with(...)`` chain: node id -> (branch id, arm)
         self.match_arms: dict[int, tuple[int, int]] = {}
@@ -1262,6 +1264,18 @@ class FunctionWalker(FunctionEvents):
         self.locals.update(targets)
         self._rebound(targets)
         for target in targets:
+            self.local_constants.pop(target, None)
+        if (
+            value is not None
+            and name_node.type == "identifier"
+            and unwrap(value).type == "number"
+            and self.src.text(unwrap(value)).isdigit()
+            and declarator.parent is not None
+            and declarator.parent.type == "lexical_declaration"
+            and self.src.text(declarator.parent).startswith("const")
+        ):
+            self.local_constants[targets[0]] = int(self.src.text(unwrap(value)))
+        for target in targets:
             self.members.pop(target, None)
         if value is None:
             return
@@ -1474,7 +1488,17 @@ class FunctionWalker(FunctionEvents):
                 ) if initializer.type in _DECLARATIONS else self.expr(initializer, ctx)
             condition = node.child_by_field_name("condition")
             loop_kind = "for" if kind == "for_statement" else "while"
-            loop_id = self._open_loop(loop_kind, node, condition, (), ctx)
+            if kind == "for_statement" and (
+                condition is None or condition.type == "empty_statement"
+            ):
+                # ``for (;;)``: runs until a break, as ``while (true)`` does
+                loop_kind, condition = "while", None
+            counter = self._chunk_counter(node) if kind == "for_statement" else ""
+            loop_id = self._open_loop(
+                loop_kind, node, condition, (counter,) if counter else (), ctx
+            )
+            if counter:
+                self.loops[loop_id] = replace(self.loops[loop_id], chunked=True)
             inner = ctx.but(
                 loops=(*ctx.loops, loop_id), targets=(), control=ctx.control | self.names(condition)
             )
@@ -1487,6 +1511,44 @@ class FunctionWalker(FunctionEvents):
             loop_body = body
             self._own_body(lambda: self.statements(_body_statements(loop_body), inner), 0)
         self._close_loop(loop_id)
+
+    def _chunk_counter(self, node: Node) -> str:
+        """``for (let i = 0; i < ids.length; i += BATCH) { const batch = ids.slice(i, i +
+        BATCH); ... }``: the counter of a loop that walks a list one chunk at a time (a step
+        other than 1, and the body slicing the list at the counter), "" for any other loop.
+        The counter is the loop's item: what the body derives from it is the chunk."""
+        increment = node.child_by_field_name("increment")
+        body = node.child_by_field_name("body")
+        if increment is None or body is None:
+            return ""
+        increment = unwrap(increment)
+        if increment.type != "augmented_assignment_expression":
+            return ""
+        left = increment.child_by_field_name("left")
+        right = increment.child_by_field_name("right")
+        operator = increment.child_by_field_name("operator")
+        if (
+            left is None
+            or right is None
+            or left.type != "identifier"
+            or (operator is not None and self.src.text(operator) != "+=")
+            or (unwrap(right).type == "number" and self.src.text(unwrap(right)) in {"1", "2"})
+        ):
+            return ""
+        counter = self.src.text(left)
+        for sub in _walk(body):
+            if sub.type != "call_expression":
+                continue
+            function = sub.child_by_field_name("function")
+            if function is None or function.type != "member_expression":
+                continue
+            prop = function.child_by_field_name("property")
+            if prop is None or self.src.text(prop) not in {"slice", "subarray"}:
+                continue
+            first = next(iter(arguments(sub.child_by_field_name("arguments"))), None)
+            if first is not None and self.src.text(unwrap(first)) == counter:
+                return counter
+        return ""
 
     def _open_loop(
         self,
@@ -1558,6 +1620,15 @@ class FunctionWalker(FunctionEvents):
             operator = iterable.child_by_field_name("operator")
             right = iterable.child_by_field_name("right")
             op = self.src.text(operator) if operator is not None else ""
+            left = iterable.child_by_field_name("left")
+            if op == "&&" and left is not None and right is not None:
+                # ``attempt <= MAX_ATTEMPTS && !assigned``: the loop stops at the first bound
+                sizes = [
+                    size
+                    for side in (left, right)
+                    if (size := self._constant_size(unwrap(side))) is not None
+                ]
+                return min(sizes) if sizes else None
             bound = self._constant_value(unwrap(right)) if right is not None else None
             if bound is not None and op in {"<", "<="}:
                 return bound + (op == "<=")
@@ -1567,6 +1638,8 @@ class FunctionWalker(FunctionEvents):
         text = self.src.text(node)
         if node.type == "number":
             return int(text) if text.isdigit() else None
+        if node.type == "identifier" and text in self.local_constants:
+            return self.local_constants[text]
         if node.type == "identifier" and text not in self.locals:
             return self.ctx.constants.get(text)
         if node.type == "ternary_expression":

@@ -1,0 +1,63 @@
+"""TypeScript shapes read in formbricks' findings (written anew here, not copied): loops over
+chunks, pages and retries; a query shaped per item; counts of bounded queries; callbacks
+handed to a tool registry."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+from dbaudit.analysis import analyze
+from dbaudit.findings import Finding
+from dbaudit.frontends.typescript import parse
+
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "ts_fixes_3"
+
+
+def _findings() -> list[Finding]:
+    with contextlib.chdir(FIXTURES):
+        modules = [parse(p.name, p.read_text()).module for p in sorted(FIXTURES.iterdir())]
+        return list(analyze(modules).findings)
+
+
+def _in(function: str) -> list[Finding]:
+    return [f for f in _findings() if f.function.split(".<locals>.")[0] == function]
+
+
+def _expected() -> set[tuple[str, int, str]]:
+    marked = set()
+    for path in FIXTURES.iterdir():
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            if "// expect: " in line:
+                rule = line.rsplit("// expect: ", 1)[1].split()[0]
+                marked.add((path.name, number, rule))
+    return marked
+
+
+def test_findings_are_the_marked_lines() -> None:
+    found = {(Path(f.path).name, f.line, f.rule) for f in _findings()}
+    assert found == _expected()
+
+
+def test_a_chunk_loop_is_recognised_as_batching() -> None:
+    module = parse("x.ts", (FIXTURES / "loops_that_are_not_per_item.ts").read_text()).module
+    fn = module.function("workspaceIdsBySurvey")
+    assert fn is not None
+    [loop, _] = fn.loops
+    assert loop.chunked and loop.targets == ("i",)
+    pair = module.function("everyOther")
+    assert pair is not None and not pair.loops[0].chunked
+
+
+def test_an_endless_for_is_a_while() -> None:
+    module = parse("x.ts", (FIXTURES / "loops_that_are_not_per_item.ts").read_text()).module
+    fn = module.function("fileUrlsOfSurvey")
+    assert fn is not None
+    assert fn.loops[0].kind == "while"
+
+
+def test_a_retry_bound_by_a_local_constant_is_small() -> None:
+    module = parse("x.ts", (FIXTURES / "loops_that_are_not_per_item.ts").read_text()).module
+    fn = module.function("assignMembership")
+    assert fn is not None
+    assert fn.loops[0].constant_size is not None and fn.loops[0].constant_size <= 3
