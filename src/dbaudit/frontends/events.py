@@ -70,6 +70,7 @@ class FunctionEvents:
         is_classmethod: bool = False,
         exiting_arms: tuple[tuple[int, int], ...] = (),
         breaking_arms: tuple[tuple[int, int], ...] = (),
+        conditions: tuple[tuple[int, str], ...] = (),
     ) -> Function:
         # the source is kept only where a finding can point, so reports quote code without
         # re-reading files and models of functions that never query stay small
@@ -96,6 +97,7 @@ class FunctionEvents:
             returns_reads=frozenset(self.returns),
             exiting_arms=exiting_arms,
             breaking_arms=breaking_arms,
+            conditions=conditions,
             once_in_loop=tuple(self.once_in_loop),
             name_loads=tuple(sorted(self.loads.items())),
             source_lines=source_lines,

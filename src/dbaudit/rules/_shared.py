@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import keyword
 import re
 from collections.abc import Iterable
@@ -9,7 +10,7 @@ from collections.abc import Iterable
 from dbaudit.analysis.callgraph import FunctionRef
 from dbaudit.analysis.cost import Cost
 from dbaudit.analysis.program import Program, passed_arguments
-from dbaudit.model import Call, DbOp, Filter, Function, Loop, Span
+from dbaudit.model import Branch, Call, DbOp, Filter, Function, Loop, Span
 from dbaudit.model.expressions import free_names
 from dbaudit.rules import _typescript as ts
 from dbaudit.sql.batch import where_conditions
@@ -78,7 +79,7 @@ def _reads(expression: str) -> set[str]:
     return set(_PYTHON_NAMES.findall(re.sub(r"'[^']*'|\"[^\"]*\"", "", expression)))
 
 
-def _python_item(loop: Loop, value: str) -> tuple[str, str, str, str]:
+def _python_item(loop: Loop, value: str, condition: str = "") -> tuple[str, str, str, str]:
     """(binding, iterable, key, walk) of a comprehension over the loop's items that computes
     each item's key as the loop body does, and how the loop walks them again (``{}`` stands
     for the items): ``for i, user in enumerate(users)`` keyed by ``user.id`` maps ``user``
@@ -87,7 +88,8 @@ def _python_item(loop: Loop, value: str) -> tuple[str, str, str, str]:
     binding, iterable, walk = _binding(loop), loop.iterable, "{}"
     parts = _top_level_parts(binding)
     enumerated = _ENUMERATE.match(iterable)
-    if enumerated and len(parts) == 2 and not (value and parts[0] in _reads(value)):
+    position_read = parts[0] in _reads(value) | _reads(condition) if parts else False
+    if enumerated and len(parts) == 2 and not position_read:
         binding, iterable = parts[1], enumerated["items"]
         if binding.startswith("(") and binding.endswith(")"):
             binding = binding[1:-1]
@@ -102,11 +104,185 @@ def _python_item(loop: Loop, value: str) -> tuple[str, str, str, str]:
     return binding, iterable, f"{names[0] if names else 'item'}.id", walk
 
 
-def python_items_clause(loop: Loop, value: str = "") -> tuple[str, str]:
+def python_items_clause(loop: Loop, value: str = "", condition: str = "") -> tuple[str, str]:
     """``for <binding> in <items>`` of a comprehension over the loop's items, and the key it
-    computes for each (``value`` as the loop body writes it, else a guess from the names)."""
-    binding, iterable, key, _ = _python_item(loop, value)
-    return f"for {binding} in {iterable}", key
+    computes for each (``value`` as the loop body writes it, else a guess from the names).
+    ``condition``: the items the loop body takes only (``if u.active``), kept as the
+    comprehension's ``if``. A multi-line iterable is written on one line."""
+    binding, iterable, key, _ = _python_item(loop, value, condition)
+    clause = f"for {binding} in {iterable}"
+    return (f"{clause} if {condition}" if condition else clause), key
+
+
+def arm_conditions(
+    fn: Function, branch: Branch, loop: Loop, per_item: Iterable[str], seq: int
+) -> tuple[list[str], str]:
+    """The conditions, as Python writes them, under which the event at ``branch`` (and
+    ``seq``) of the body of ``loop`` runs for an item: the ``if`` arms between the loop and
+    it (an ``else`` arm's test negated, a ``continue`` guard's too), leaving out those that
+    read nothing that changes with the item. ([], reason) when no condition can be said
+    for the items: an ``except`` or ``case`` arm, a test reading a name the loop body
+    computes or an attribute it sets, or a guard that stops the loop (``break``, ``return``,
+    ``raise``: the items after it are never reached)."""
+    known = dict(fn.conditions)
+    exits = set(fn.exiting_arms) | set(fn.breaking_arms)
+    targets = set(loop.targets)
+    computed = set(per_item) - targets
+    item = noun(loop)
+    # ``u.count += 1`` before ``if u.count > 3``: the test reads what the loop sets
+    changed = {
+        t
+        for a in fn.assigns
+        if loop.id in a.loops and a.seq < seq and a.kind != "for-target"
+        for t in a.targets
+        if "." in t and root_name(t) in targets
+    }
+    # ``seen.add(u.email)`` after ``if u.email not in seen``: the set grows item by item
+    changed |= {
+        c.callee.rsplit(".", 1)[0]
+        for c in fn.calls
+        if loop.id in c.loops
+        and c.callee.rsplit(".", 1)[-1] in _MUTATORS
+        and root_name(c.callee) not in targets
+    }
+    tests: list[str] = []
+    for branch_id, arm in branch[loop.branch_depth :]:
+        test = known.get(branch_id)
+        if test is None:
+            return [], (
+                f"the write runs only for each {item} that takes an except or case arm (or "
+                "passes a test too long to repeat), which no filter here can say"
+            )
+        reads = _reads(test)
+        if not reads & (targets | computed) and "(" not in test:
+            continue  # the same for every item: the loop writes all of them or none
+        if reads & computed:
+            name = sorted(reads & computed)[0]
+            return [], (
+                f"the write runs only when `{test}` holds, and `{name}` is computed in the "
+                f"loop for each {item}: filter the keys by it first"
+            )
+        touched = sorted(t for t in changed if re.search(rf"(?<![\w.]){re.escape(t)}\b", test))
+        if touched:
+            return [], (
+                f"the write runs only when `{test}` holds, and the loop changes "
+                f"`{touched[0]}` as it goes: filter the keys by what it holds at each {item}"
+            )
+        if any((branch_id, other) in exits for other in (0, 1) if other != arm):
+            return [], (
+                f"the loop stops at the first {item} for which "
+                f"`{test if arm else _negated(test)}` holds, so one statement over every "
+                f"{item} would also write each {item} after it"
+            )
+        tests.append(test if arm == 0 else _negated(test))
+    return tests, ""
+
+
+# methods that change a collection in place
+_MUTATORS = frozenset(
+    {"append", "extend", "insert", "add", "update", "setdefault", "pop", "remove", "discard"}
+    | {"clear", "popitem"}
+)
+
+
+def _negated(test: str) -> str:
+    """``not (<test>)`` as Python writes it: ``u.active`` -> ``not u.active``, ``not x`` ->
+    ``x``, ``a is None`` -> ``a is not None``."""
+    try:
+        tree = ast.parse(test, mode="eval").body
+    except SyntaxError:
+        return f"not ({test})"
+    if isinstance(tree, ast.UnaryOp) and isinstance(tree.op, ast.Not):
+        return ast.unparse(tree.operand)
+    if isinstance(tree, ast.Compare) and len(tree.ops) == 1:
+        flipped = {ast.Is: ast.IsNot, ast.IsNot: ast.Is, ast.In: ast.NotIn, ast.NotIn: ast.In}
+        kind = flipped.get(type(tree.ops[0]))
+        if kind is not None:
+            return ast.unparse(ast.Compare(tree.left, [kind()], tree.comparators))
+    return ast.unparse(ast.UnaryOp(ast.Not(), tree))
+
+
+def all_of(tests: Iterable[str]) -> str:
+    """The tests joined with ``and``, each in parentheses where Python needs them."""
+    parts = list(tests)
+    if len(parts) <= 1:
+        return parts[0] if parts else ""
+    try:
+        trees = [ast.parse(t, mode="eval").body for t in parts]
+    except SyntaxError:
+        return " and ".join(f"({t})" for t in parts)
+    return ast.unparse(ast.BoolOp(ast.And(), trees))
+
+
+_WHERE_OPS: dict[type[ast.cmpop], str] = {
+    ast.Eq: "==",
+    ast.Lt: "<",
+    ast.LtE: "<=",
+    ast.Gt: ">",
+    ast.GtE: ">=",
+    ast.In: "in",
+}
+
+
+def conditions_as_filters(
+    tests: Iterable[str], item: str, per_item: Iterable[str]
+) -> list[Filter] | None:
+    """The tests as column conditions of the item's own row (``u.plan == "free"`` ->
+    ``plan == "free"``, ``u.deleted_at is None``), when every one is such a comparison with
+    a value that is the same for every item; None otherwise (``u.active``, whose truth is
+    not SQL's; ``!=``, which a NULL column answers otherwise; a call; another name's
+    attribute), and the fix filters the keys in Python instead."""
+    changing = set(per_item) | {item}
+    filters: list[Filter] = []
+    for test in tests:
+        try:
+            tree = ast.parse(test, mode="eval").body
+        except SyntaxError:
+            return None
+        parts = (
+            tree.values if isinstance(tree, ast.BoolOp) and isinstance(tree.op, ast.And) else [tree]
+        )
+        for part in parts:
+            if not (isinstance(part, ast.Compare) and len(part.ops) == 1):
+                return None
+            left, right, op = part.left, part.comparators[0], part.ops[0]
+            if not (
+                isinstance(left, ast.Attribute)
+                and isinstance(left.value, ast.Name)
+                and left.value.id == item
+            ):
+                return None
+            if not all(
+                isinstance(
+                    n, (ast.Constant, ast.Name, ast.Attribute, ast.Tuple, ast.List, ast.Load)
+                )
+                for n in ast.walk(right)
+            ):
+                return None  # a call, an operation: the loop's value may not be SQL's
+            value = ast.unparse(right)
+            if _reads(value) & changing:
+                return None
+            if isinstance(op, (ast.Is, ast.IsNot)):
+                if not (isinstance(right, ast.Constant) and right.value is None):
+                    return None
+                filters.append(
+                    Filter(left.attr, "is" if isinstance(op, ast.Is) else "is not", "None")
+                )
+                continue
+            symbol = _WHERE_OPS.get(type(op))
+            if symbol is None:
+                return None
+            filters.append(Filter(left.attr, symbol, value))
+    return filters
+
+
+def condition_code(flt: Filter, table: str, library: str) -> str:
+    """One condition of the item's row as the bulk statement writes it."""
+    if library == "django":
+        if flt.op in {"is", "is not"}:
+            return f"{flt.column}__isnull={flt.op == 'is'}"
+        return _django_condition(flt)
+    return _sqlalchemy_condition(table, flt)
 
 
 def _free_name(name: str, fallback: str, taken: set[str]) -> str:
@@ -135,7 +311,7 @@ def fixed_cost(cost: Cost) -> str:
 
 
 # columns that are the table's own key whatever the schema says (Django's ``pk`` alias)
-_KEY_COLUMNS = frozenset({"id", "pk"})
+KEY_COLUMNS = frozenset({"id", "pk"})
 
 
 def key_filter(op: DbOp | None, loop: Loop | None = None) -> Filter | None:
@@ -153,7 +329,7 @@ def key_filter(op: DbOp | None, loop: Loop | None = None) -> Filter | None:
     names = set(loop.targets) if loop is not None else set()
     readers = [f for f in keyed if free_names(f.value) & names]
     if readers:
-        return next((f for f in readers if f.column in _KEY_COLUMNS), readers[0])
+        return next((f for f in readers if f.column in KEY_COLUMNS), readers[0])
     if not names and keyed:
         return keyed[0]
     return next((f for f in op.filters if f.op == "==" and not f.part_of_unread), None)

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from dbaudit.analysis.callgraph import FunctionRef
 from dbaudit.analysis.program import (
@@ -58,16 +59,22 @@ from dbaudit.analysis.program import (
     through,
 )
 from dbaudit.findings import CallHop, Finding, Fix, Severity
-from dbaudit.model import DbOp, Filter, Function, Loop, Span
+from dbaudit.model import Branch, DbOp, Filter, Function, Loop, Span
 from dbaudit.rules import _typescript as ts
 from dbaudit.rules._shared import (
+    KEY_COLUMNS,
+    all_of,
+    arm_conditions,
     bulk_write_conditions,
+    condition_code,
+    conditions_as_filters,
     fixed_cost,
     is_write,
     key_filter,
     language,
     loop_header,
     noun,
+    per_item_names,
     python_items_clause,
     root_name,
 )
@@ -82,14 +89,20 @@ _EXECUTEMANY = frozenset({"asyncpg", "psycopg", "psycopg2", "sqlite3", "dbapi"})
 
 
 def _bulk_code(
-    op: DbOp | None, loop: Loop, key: Filter | None = None, per_item: frozenset[str] = frozenset()
+    op: DbOp | None,
+    loop: Loop,
+    key: Filter | None = None,
+    per_item: frozenset[str] = frozenset(),
+    guard: _Guard | None = None,
 ) -> str:
+    """``guard``: the conditions under which the loop body reaches the write, and whether
+    the loop's item is a row of the table written (then a comparison of its columns is
+    the bulk statement's own condition)."""
     table = op.tables[0] if op is not None and op.tables else "Model"
     library = op.library if op is not None else "sqlalchemy"
     kind = op.kind if op is not None else "update"
     flt = key or key_filter(op, loop)
-    each, value = python_items_clause(loop, flt.value if flt else "")
-    column = flt.column if flt else "id"
+    tests = list(guard.tests) if guard is not None else []
     written: list[str] = []
     kept = ""
     if kind in {"update", "delete"} and library not in _EXECUTEMANY:
@@ -100,6 +113,18 @@ def _bulk_code(
             return ""  # another condition per item: no one IN over the keys says it
         written, unread = conditions
         kept = f"# keep the query's other conditions: {'; '.join(unread)}\n" if unread else ""
+        # ``if u.plan == "free":`` around the write of ``u``'s own row: the statement's WHERE
+        on_row = (
+            conditions_as_filters(tests, loop.targets[0], per_item)
+            if tests and guard is not None and guard.item_is_row and len(loop.targets) == 1
+            else None
+        )
+        if on_row is not None:
+            written += [condition_code(f, table, library) for f in on_row]
+            tests = []
+    # else the items the loop writes are picked out before the statement
+    each, value = python_items_clause(loop, flt.value if flt else "", all_of(tests))
+    column = flt.column if flt else "id"
     if library == "django":
         if kind == "insert":
             return f"{table}.objects.bulk_create([{table}(...) {each}])"
@@ -134,6 +159,55 @@ def _bulk_code(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Guard:
+    """The ``if`` arms in the loop around a per-item write: the tests an item passes to be
+    written (Python), why no filter can say them ("" when one can), and whether the item is
+    a row of the table written (``for u in session.scalars(select(User))``, keyed by
+    ``u.id``)."""
+
+    tests: tuple[str, ...] = ()
+    why_no_code: str = ""
+    item_is_row: bool = False
+
+
+def _guard(
+    program: Program,
+    ref: FunctionRef,
+    op: DbOp | None,
+    loop: Loop,
+    at: tuple[Branch, int],
+    key: Filter | None,
+    helper: str,
+    helper_certain: bool,
+) -> _Guard:
+    fn = ref.function
+    branch, seq = at
+    tests, why = arm_conditions(fn, branch, loop, per_item_names(program, fn, loop), seq)
+    if why:
+        return _Guard(why_no_code=why)
+    if helper and not helper_certain:
+        return _Guard(
+            why_no_code=f"`{helper}` writes only when a condition in it holds (or past a "
+            "guard that returns early), which one statement over every key would not keep: "
+            "filter the keys by that condition first"
+        )
+    flt = key or key_filter(op, loop)
+    names = set(loop.targets)
+    keyed_by_row = flt is None or (
+        flt.column in KEY_COLUMNS
+        and any(flt.value == f"{t}.{c}" for t in names for c in (flt.column, *KEY_COLUMNS))
+    )
+    source = program.loop_source(ref, loop) if tests and keyed_by_row and not helper else None
+    same_table = (
+        source is not None
+        and op is not None
+        and bool(op.tables)
+        and source.tables[:1] == op.tables[:1]
+    )
+    return _Guard(tuple(tests), "", same_table)
+
+
 def _fix(
     op: DbOp | None,
     loop: Loop,
@@ -143,6 +217,7 @@ def _fix(
     helper: str = "",
     per_item: frozenset[str] = frozenset(),
     created: DbOp | None = None,
+    guard: _Guard | None = None,
 ) -> Fix:
     """``key``: the write's key filter in the loop's own terms, when the write is a helper's
     (whose filter reads its parameter, a name the loop does not have); ``helper``: the
@@ -159,7 +234,10 @@ def _fix(
         )
         if helper and key is None and (op is None or op.kind in {"update", "delete"}):
             return Fix(summary, "")  # no key in the loop's terms: the helper's would leak
-        return Fix(summary, _bulk_code(op, loop, key, per_item))
+        if guard is not None and guard.why_no_code:
+            # a bulk statement over every item would write the rows the loop leaves alone
+            return Fix(f"{summary} Not every {item} is written here: {guard.why_no_code}.", "")
+        return Fix(summary, _bulk_code(op, loop, key, per_item, guard))
     if op is not None and created is not None:
         return Fix(
             f"Each {item} is an UPDATE, then an INSERT when it matched no row: an upsert. "
@@ -257,6 +335,8 @@ def _finding(
     helper: str = "",
     created: DbOp | None = None,
     only_when: str = "",
+    at: tuple[Branch, int] = ((), 0),
+    helper_certain: bool = True,
 ) -> Finding:
     inner = loops[-1]
     per_item = (
@@ -286,7 +366,12 @@ def _finding(
         what += f" (then `{created.api}` when it matched no row)"
         kind = "UPDATE or INSERT"
     header = loop_header(inner, language(ref))
-    fix = _fix(op, inner, item, language(ref), key, helper, per_item, created)
+    guard = (
+        None
+        if ts.is_typescript(language(ref))
+        else _guard(program, ref, op, inner, at, key, helper, helper_certain)
+    )
+    fix = _fix(op, inner, item, language(ref), key, helper, per_item, created, guard)
     if only_when:
         # the helper writes on a rare path only (a failed token refresh): per item for the
         # items that take it, not for every one, and maybe for none
@@ -383,7 +468,18 @@ def check(program: Program) -> Iterator[Finding]:
             if op.kind == "flush":
                 verb = "commit" if op.api.endswith("commit") else "flush"
                 what = f"`{op.api}` (a {verb} per item)"
-            yield _finding(program, ref, op, loops, op.span, (), what, commits, created=created)
+            yield _finding(
+                program,
+                ref,
+                op,
+                loops,
+                op.span,
+                (),
+                what,
+                commits,
+                created=created,
+                at=(op.branch, op.seq),
+            )
         for call, target in program.graph.callees(ref):
             if not call.loops or call.in_gather or runs_once_in_loop(call.targets):
                 continue
@@ -427,6 +523,8 @@ def check(program: Program) -> Iterator[Finding]:
                 key,
                 call.callee,
                 only_when="" if reach.certain else _rare_path(program, target),
+                at=(call.branch, call.seq),
+                helper_certain=reach.certain,
             )
         yield from _django_saves(program, ref)
 
@@ -578,5 +676,13 @@ def _django_saves(program: Program, ref: FunctionRef) -> Iterator[Finding]:
             tables=source.tables,
         )
         yield _finding(
-            program, ref, fake, loops, access.span, (), f"`{access.base}.{access.attr}()`", False
+            program,
+            ref,
+            fake,
+            loops,
+            access.span,
+            (),
+            f"`{access.base}.{access.attr}()`",
+            False,
+            at=(access.branch, access.seq),
         )

@@ -43,6 +43,8 @@ from dbaudit.model import (
 )
 
 _MAX_TEXT = 160
+# an ``if`` test kept whole for fixes that keep it (longer ones are not kept: no fix says them)
+_MAX_CONDITION = 240
 RETURN = "<return>"  # the target of events whose value is returned directly
 DYNAMIC_TABLE = "<dynamic>"  # the statement's table is a variable (a loop over tables)
 _IGNORED_READS = frozenset({"self", "cls"})
@@ -1062,6 +1064,7 @@ class _FunctionWalker(FunctionEvents):
         self.exited_branch: int | None = None  # set by an ``if`` whose body returns/raises
         self.exiting_arms: list[tuple[int, int]] = []
         self.breaking_arms: list[tuple[int, int]] = []
+        self.conditions: list[tuple[int, str]] = []  # an ``if``'s test in a loop, by branch
         self.queryset_filters: dict[str, list[Filter]] = {}
         self._control_cache: dict[
             tuple[frozenset[str], tuple[frozenset[str], ...]], frozenset[str]
@@ -1119,6 +1122,7 @@ class _FunctionWalker(FunctionEvents):
             is_classmethod="classmethod" in decorator_names,
             exiting_arms=tuple(self.exiting_arms),
             breaking_arms=tuple(self.breaking_arms),
+            conditions=tuple(self.conditions),
         )
 
     # ---- shared event context
@@ -1300,6 +1304,10 @@ class _FunctionWalker(FunctionEvents):
             self.targets = ()
             one_item = self._one_item_arm(node.test)
             branch_id = self._branches(test_reads, [node.body, node.orelse], one_item)
+            if self.loop_stack:
+                test = ast.unparse(node.test)
+                if len(test) <= _MAX_CONDITION:
+                    self.conditions.append((branch_id, test))
             if _is_early_exit(node.body) and not node.orelse:
                 self.guards |= test_reads
                 self.exited_branch = branch_id
@@ -1643,6 +1651,7 @@ class _FunctionWalker(FunctionEvents):
                         tuple(self.loop_stack),
                         called,
                         self._text(node),
+                        tuple(self.branch),
                     )
                 )
         return self.expr(node.value)
