@@ -26,12 +26,17 @@ a tripwire for a regression of several times, not a benchmark).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import functools
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import ParamSpec, TypeVar
 
 from dbaudit.runtime.events import CallSite, QueryEvent
-from dbaudit.runtime.unit import Unit, budget_block
+from dbaudit.runtime.unit import Unit, budget_block, ignore
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 WORST_LISTED = 5
 HARNESS_SOURCE = "django-harness"  # an event's source: a test harness' statement, not counted
@@ -117,6 +122,25 @@ def counted(unit: Unit) -> int:
     """The statements a query budget counts: every one the unit sent (``ignore()`` blocks
     too), but a test harness' own (see the module docstring)."""
     return unit.query_count - sum(1 for event in unit.events if event.source == HARNESS_SOURCE)
+
+
+NOT_JUDGED = "__dbaudit_not_judged__"  # set on a function :func:`not_judged` wrapped
+
+
+def not_judged(function: Callable[P, R]) -> Callable[P, R]:
+    """``function`` with the statements it sends inside a unit counted (budgets, totals) and
+    never judged, as inside ``ignore()``: a migration tool's run (Django's ``migrate``,
+    Alembic's ``MigrationContext.run_migrations``), which the pytest plugin wraps so a data
+    migration's loop over rows is not an N+1 of the test that migrated. Outside a unit it
+    costs one ``ContextVar`` read."""
+
+    @functools.wraps(function)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        with ignore():
+            return function(*args, **kwargs)
+
+    setattr(run, NOT_JUDGED, True)
+    return run
 
 
 def statement_listing(unit: Unit, limit: int = LISTED_STATEMENTS) -> list[str]:

@@ -24,7 +24,10 @@ tests and recorded no statement at all says so in its summary. Django's ``TestCa
 statements (its savepoints around each test) are not counted: see ``capture/django.py``. The
 requests of Starlette and FastAPI apps (a test client's, a live server's) are marked the same
 way once Starlette is imported (``middleware.instrument_starlette``), so each request a test
-sends is judged apart, never a test's loop of requests as the view's N+1.
+sends is judged apart, never a test's loop of requests as the view's N+1. Migration runs
+(Django's ``migrate``, Alembic's ``MigrationContext.run_migrations``, hooked once Alembic is
+imported, inside a test too: ``_AfterImport``) are counted, never judged: a data migration's
+loop is no N+1 of the test that migrated.
 
 A finding located in test code (``finding.path``: a collected test module, a conftest.py, or a
 file named by ``python_files``) is the test's own data setup, not the application's: it is
@@ -48,6 +51,7 @@ test: nothing tells it from a server thread the tests share.)
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -355,14 +359,97 @@ def _instrument_starlette() -> bool:
     return _starlette_instrumented
 
 
+_alembic_instrumented = False
+ALEMBIC_MIGRATION = "alembic.runtime.migration"
+
+
+def _instrument_alembic() -> bool:
+    """Alembic's migration runs (``MigrationContext.run_migrations``, which every ``command``
+    ends in and which runs each revision's ``upgrade()``/``downgrade()``) counted, never judged,
+    once Alembic is imported; True once done. A test that migrates (pytest-alembic's, a
+    backup restore, an app whose startup upgrades the database) ran a revision's loop over
+    rows as the test's N+1. Never imports Alembic itself."""
+    global _alembic_instrumented
+    if _alembic_instrumented:
+        return True
+    context = getattr(sys.modules.get(ALEMBIC_MIGRATION), "MigrationContext", None)
+    if context is None:
+        return False
+    from dbaudit.runtime.budgets import NOT_JUDGED, not_judged
+
+    run = context.__dict__.get("run_migrations")
+    if run is not None and not getattr(run, NOT_JUDGED, False):
+        context.run_migrations = not_judged(run)
+    _alembic_instrumented = True
+    return True
+
+
 def _instrument() -> None:
-    """Every SQLAlchemy engine, Django's connections when Django is in use, and the requests of
-    Starlette apps when Starlette is."""
+    """Every SQLAlchemy engine, Django's connections when Django is in use, the requests of
+    Starlette apps when Starlette is, and Alembic's migration runs when Alembic is."""
     from dbaudit.runtime import instrument
 
     instrument()
     _instrument_django()
     _instrument_starlette()
+    _instrument_alembic()
+
+
+class _AfterImport:
+    """A ``sys.meta_path`` entry that calls ``then()`` right after the module ``name`` is first
+    imported (executed), wherever: a test's body that imports Alembic to migrate is in its unit
+    already, after the plugin's check before the test. It finds nothing itself: for ``name``
+    only it asks the other finders and wraps the loader's ``exec_module``; every other import
+    costs one string comparison. Removed at the end of the run (``unwatch``)."""
+
+    def __init__(self, name: str, then: Callable[[], object]) -> None:
+        self.name = name
+        self.then = then
+        self.busy = False  # finding the spec through the other finders, which ask this one
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname != self.name or self.busy:
+            return None
+        import importlib.util
+
+        self.busy = True
+        try:
+            spec = importlib.util.find_spec(fullname)
+        except Exception:  # the import goes on as if this finder were not there
+            return None
+        finally:
+            self.busy = False
+        loader: Any = getattr(spec, "loader", None)
+        exec_module = getattr(loader, "exec_module", None)
+        if exec_module is None:
+            return None
+        then = self.then
+
+        def exec_then(module: Any) -> None:
+            exec_module(module)
+            try:
+                then()
+            except Exception as failure:  # the import succeeded: it must not fail now
+                from dbaudit.runtime.unit import _note_failure
+
+                _note_failure(failure)
+
+        try:
+            loader.exec_module = exec_then  # this module's loader only
+        except (AttributeError, TypeError):  # a loader that takes no attribute: left alone
+            return None
+        # once. The import system is iterating sys.meta_path: removing an entry would skip
+        # the next finder, harmless only because it stops at the spec returned here
+        self.unwatch()
+        return spec
+
+    def watch(self) -> None:
+        if self not in sys.meta_path:
+            sys.meta_path.insert(0, self)
+
+    def unwatch(self) -> None:
+        with contextlib.suppress(ValueError):
+            sys.meta_path.remove(self)
 
 
 def _fixture_names(item: pytest.Item) -> list[str]:
@@ -516,11 +603,16 @@ class DbauditPlugin:
     marker_stale: list[tuple[str, str]] = field(default_factory=list)  # (test, pattern)
     test_modules: set[str] = field(default_factory=set)  # real paths of collected test modules
     test_code_reasons: dict[str, str] = field(default_factory=dict)  # finding path -> reason
+    watchers: list[_AfterImport] = field(default_factory=list)  # until what they watch loads
 
     def __post_init__(self) -> None:
         # every SQLAlchemy engine, existing or future; Django's connections if it is set up
         # already (else before a test, see pytest_runtest_call)
         _instrument()
+        if not _alembic_instrumented:  # imported later: as soon as it is, a test's body too
+            self.watchers.append(_AfterImport(ALEMBIC_MIGRATION, _instrument_alembic))
+        for watcher in self.watchers:
+            watcher.watch()
         if self.settings.baseline_path:
             from dbaudit.runtime.baseline import BaselineFileError, load
 
@@ -528,6 +620,10 @@ class DbauditPlugin:
                 self.baseline = load(self.settings.baseline_path)
             except BaselineFileError as error:
                 raise pytest.UsageError(f"dbaudit: {error}") from None
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        for watcher in self.watchers:
+            watcher.unwatch()
 
     @property
     def worker_id(self) -> str | None:
@@ -575,6 +671,8 @@ class DbauditPlugin:
             _instrument_django()
         if not _starlette_instrumented:  # imported since, by a conftest or a test module
             _instrument_starlette()
+        if not _alembic_instrumented:
+            _instrument_alembic()
         explain = self._explains(item)
         config = self._detect_config(item)
         # threads=True: see the module docstring

@@ -29,6 +29,13 @@ as ``assertNumQueries`` counts them. A ``TransactionTestCase``'s fixture setup a
 (the flush after each test, which recreates content types and permissions row by row) are the
 harness' too, whatever they send (``_mark_fixtures``).
 
+Migrations: a ``migrate`` run inside a unit (a test that migrates back and forth to test a data
+migration, as django-test-migrations does, or ``call_command("migrate")`` in a test or a
+fixture the ``dbaudit_unit`` fixture sees) runs the migrations' own code: a ``RunPython`` data
+migration that loops over rows, the django_migrations rows, and ``post_migrate``'s content
+types and permissions, app by app. That is no code the test exercises: its statements are
+counted (budgets, totals), never judged, as ``ignore()`` makes them (``_mark_migrations``).
+
 Requests: ``instrument_all()`` also listens to ``request_started`` and ``request_finished``,
 which Django's handlers and test clients send around each request. Inside a unit (a test's)
 each request's statements carry its number (``QueryEvent.request``) and are judged apart from
@@ -49,7 +56,7 @@ from typing import Any
 
 from dbaudit.runtime import callsite
 from dbaudit.runtime import unit as _units  # _units._get_state: rebound, never copied
-from dbaudit.runtime.budgets import HARNESS_SOURCE
+from dbaudit.runtime.budgets import HARNESS_SOURCE, NOT_JUDGED, not_judged
 from dbaudit.runtime.capture.django_orm import lazy_load_label
 from dbaudit.runtime.unit import record
 from dbaudit.sql.fingerprint import is_transaction_control
@@ -164,6 +171,31 @@ def instrument_all() -> None:
     requests.request_started.connect(_on_request_started, dispatch_uid=_UID)
     requests.request_finished.connect(_on_request_finished, dispatch_uid=_UID)
     _mark_fixtures()
+    _mark_migrations()
+
+
+# what runs migrations: the migrate command (its signals too: post_migrate recreates content
+# types and permissions per app) and the executor it drives, which other tools call directly
+_MIGRATION_RUNNERS = (
+    ("django.core.management.commands.migrate", "Command", "handle"),
+    ("django.db.migrations.executor", "MigrationExecutor", "migrate"),
+)
+
+
+def _mark_migrations() -> None:
+    """Statements a migration run sends are counted, never judged (``ignore()``): a data
+    migration's loop over rows is no N+1 of the code under test. Wrapped once, on the classes;
+    a Django without them is left alone. Imports the migrate command's module (Django is set
+    up by then), as it is imported only when the command first runs, inside a test maybe."""
+    for module_name, class_name, name in _MIGRATION_RUNNERS:
+        try:
+            owner = getattr(importlib.import_module(module_name), class_name)
+        except Exception:
+            continue
+        method = owner.__dict__.get(name)
+        if method is None or getattr(method, NOT_JUDGED, False):
+            continue
+        setattr(owner, name, not_judged(method))
 
 
 def _mark_fixtures() -> None:
