@@ -1196,6 +1196,10 @@ class FunctionWalker(FunctionEvents):
                             branch=(*ctx.branch, (self.branch_ids, 0)),
                             control=ctx.control | {CATCH},
                         )
+                        if _exit_of(body) == "return":
+                            # ``catch (e) { audit(...); throw e; }``: nothing after the try
+                            # runs once this arm did
+                            self.exiting_arms.append((self.branch_ids, 0))
                         self.block(body, arm)
                     else:
                         self.block(body, ctx)
@@ -2055,7 +2059,11 @@ class FunctionWalker(FunctionEvents):
                 loop_ctx = ctx.but(in_gather=True) if concurrent else ctx
                 self._callback_loop(node, args[0], callback, "comprehension", loop_ctx)
                 return
-        registrar = last in P.CALLBACK_REGISTRARS or callee in P.CALLBACK_REGISTRARS
+        registrar = (
+            last in P.CALLBACK_REGISTRARS
+            or callee in P.CALLBACK_REGISTRARS
+            or P.REGISTRAR_NAME.match(last) is not None
+        )
         calls_from, ops_from = len(self.calls), len(self.ops)
         # the called expression itself (``foo().bar()`` runs ``foo()`` first)
         if is_member:
@@ -2107,7 +2115,8 @@ class FunctionWalker(FunctionEvents):
                 callee=aliased,
                 span=span_of(node),
                 seq=self._next(),
-                args=tuple(self.text(a) for a in args[:4]) if (ctx.loops or ctx.awaited) else (),
+                # kept for every call: two calls with no arguments kept would look alike
+                args=tuple(self.text(a) for a in args[:4]),
                 awaited=ctx.awaited,
                 loops=ctx.loops,
                 reads=self.names(node),

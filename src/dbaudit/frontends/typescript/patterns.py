@@ -407,8 +407,16 @@ CALLBACK_REGISTRARS = frozenset(
         "unstable_after",
         "waitUntil",
         "before",
+        # an MCP server's tools, resources and prompts: each handler runs on its own request
+        "tool",
+        "resource",
+        "prompt",
     }
 )
+# ``registerTool(...)``, ``registerScopedTool(server, name, ..., handler)``,
+# ``registerWebhookHandler(...)``: a function handed to a register* call runs when what it
+# was registered for happens, not in the registering function's sequence
+REGISTRAR_NAME = re.compile(r"^register[A-Z]\w*$")
 # Calls that never return (Next.js navigation helpers throw; process.exit ends the process).
 EXIT_CALLS = frozenset({"notFound", "redirect", "permanentRedirect", "forbidden", "unauthorized"})
 CHUNK_FUNCTIONS = re.compile(

@@ -25,6 +25,8 @@ _MAX_TEXT = 160
 _WINDOW = re.compile(r"\bover\s*\(", re.I)
 _AGGREGATE = re.compile(r"\b(count|sum|avg|min|max|array_agg|json_agg|jsonb_agg)\s*\(", re.I)
 _GROUP_BY = re.compile(r"\bgroup\s+by\b", re.I)
+# ``SELECT ... FOR UPDATE`` (``FOR SHARE``, ``FOR NO KEY UPDATE``, ``FOR KEY SHARE``): a lock
+_LOCKING_READ = re.compile(r"\bfor\s+(?:no\s+key\s+update|update|key\s+share|share)\b", re.I)
 _PLURAL = re.compile(r"(s|rows|list|items|values|batch|array|records|entries|data)$", re.I)
 
 
@@ -1201,7 +1203,10 @@ def _sql_text_facts(text: str, facts: Facts) -> None:
     # ``$executeRaw`SELECT pg_advisory_xact_lock(...)```: Prisma's execute runs a statement
     # for its effect (a lock, a setting), never to read rows, so a SELECT there stays raw
     executes = facts.api.rsplit(".", 1)[-1] in {"$executeRaw", "$executeRawUnsafe"}
-    if found.kind != "raw" and facts.kind == "raw" and not (executes and found.kind == "select"):
+    # ``SELECT id FROM "Survey" WHERE id = ${id} FOR UPDATE`` locks the row for what follows in
+    # the transaction: run for its effect too, so no later read moves before it
+    effect = executes or _LOCKING_READ.search(text) is not None
+    if found.kind != "raw" and facts.kind == "raw" and not (effect and found.kind == "select"):
         facts.kind = found.kind  # type: ignore[assignment]
     facts.tables.extend(found.tables)
     facts.filters.extend(Filter(c, "==" if o == "=" else o, v) for c, o, v in found.filters)
