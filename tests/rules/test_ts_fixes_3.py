@@ -61,3 +61,10 @@ def test_a_retry_bound_by_a_local_constant_is_small() -> None:
     fn = module.function("assignMembership")
     assert fn is not None
     assert fn.loops[0].constant_size is not None and fn.loops[0].constant_size <= 3
+
+
+def test_a_count_keeps_a_where_written_as_a_call() -> None:
+    [finding] = _in("countDone")
+    assert finding.fix is not None
+    assert 'prisma.survey.count({ where: baseWhere(workspaceId, "done") })' in finding.fix.code
+    assert "{  }" not in finding.fix.code

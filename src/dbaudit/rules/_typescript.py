@@ -919,11 +919,16 @@ def count_code(op: DbOp, name: str, aggregate: str, language: str = "typescript"
             where = f"{where}, {rest}" if where else rest
         if written.startswith("{") and written.endswith("}"):
             where = written[1:-1].strip().rstrip(",").strip()
+        elif written:
+            where = ""  # ``where: buildBaseWhere(...)``: an expression, kept whole below
+        elif not where and _WHERE.search(op.text):
+            where = rest  # a where dbaudit could not read: never an empty one (every row)
+        condition = f"{{ {where} }}" if where or not written else written
         call = "count" if aggregate == "count" else "aggregate"
         argument = (
-            f"{{ where: {{ {where} }} }}"
+            f"{{ where: {condition} }}"
             if aggregate == "count"
-            else f"{{ where: {{ {where} }}, _sum: {{ ... }} }}"
+            else f"{{ where: {condition}, _sum: {{ ... }} }}"
         )
         return f"const {total} = await {_model(op)}.{call}({argument});"
     if library == "knex":
