@@ -43,12 +43,15 @@ counts, credits, recent = await asyncio.gather(
 
 from __future__ import annotations
 
+import ast
+import io
+import tokenize
 from collections.abc import Iterator, Sequence
 
 from dbaudit.analysis.program import Program
 from dbaudit.analysis.sequences import QueryEvent, sequential_groups
 from dbaudit.findings import Finding, Fix, Severity
-from dbaudit.model import Span
+from dbaudit.model import Function, Span
 from dbaudit.rules import _typescript as ts
 from dbaudit.rules._shared import language
 
@@ -67,8 +70,15 @@ def check(program: Program) -> Iterator[Finding]:
             names = [e.name for e in events]
             span = Span(events[0].span.line, events[-1].span.end_line, events[0].span.col)
             count = len(events)
-            targets = [", ".join(e.targets) or "_" for e in events]
+            # a call whose result is unpacked (``a, b = await stats()``) is one item of what
+            # gather returns: ``(a, b), c = await asyncio.gather(stats(), ...)``
+            targets = [
+                f"({', '.join(e.targets)})" if len(e.targets) > 1 else (e.targets or ("_",))[0]
+                for e in events
+            ]
             lang = language(ref)
+            texts = {} if ts.is_typescript(lang) else {e.seq: _source_text(fn, e) for e in events}
+            conditional = len({e.branch for e in events}) > 1
             if ts.is_typescript(lang):
                 fix, session_note = _typescript_fix(group.shared_session, events, lang)
             elif group.shared_session:
@@ -83,24 +93,41 @@ def check(program: Program) -> Iterator[Finding]:
                     "        return await query(s)\n\n"
                 )
                 calls = [
-                    f"    in_own_session(lambda s: {_with_session(e, group.shared_session)}),"
+                    f"    in_own_session(lambda s: "
+                    f"{_with_session(texts[e.seq], group.shared_session)}),"
                     for e in events
                 ]
             else:
                 session_note = _separate_note(events)
                 wrapper = ""
-                calls = [f"    {_call_text(e)}," for e in events]
+                calls = [f"    {texts[e.seq]}," for e in events]
             if not ts.is_typescript(lang):
+                summary = (
+                    "Run them with asyncio.gather (or a TaskGroup), each on its own session or "
+                    f"pool connection. {session_note}"
+                )
                 code = (
                     wrapper
                     + f"{', '.join(targets)} = await asyncio.gather(\n"
                     + "\n".join(calls)
                     + "\n)"
                 )
+                elided = [str(e.span.line) for e in events if texts[e.seq].endswith("(...)")]
+                if elided:
+                    summary += (
+                        " `(...)`: the arguments as written at line"
+                        f"{'s' if len(elided) > 1 else ''} {', '.join(elided)}."
+                    )
+                fix = Fix(summary, code)
+            if conditional:
+                # one gather of every query would run those an ``if`` skips (with the values
+                # that made it skip them): the code to write keeps each condition
                 fix = Fix(
-                    "Run them with asyncio.gather (or a TaskGroup), each on its own session or "
-                    f"pool connection. {session_note}",
-                    code,
+                    f"{fix.summary} Not all of them run on every call: some sit under a "
+                    "condition of their own (an if, or after an early return), so run at once "
+                    "only those whose conditions hold, and keep each condition.",
+                    "",
+                    fix.language,
                 )
             yield program.finding(
                 rule=CODE,
@@ -117,7 +144,9 @@ def check(program: Program) -> Iterator[Finding]:
                     f"waits for each before starting the next, so its latency is the sum of "
                     f"{count} round trips instead of the slowest one. {session_note}"
                 ),
-                confidence="high" if all(e.call is None or e.target for e in events) else "medium",
+                confidence="high"
+                if all(e.call is None or e.target for e in events) and not conditional
+                else "medium",
             )
 
 
@@ -127,9 +156,68 @@ def _call_text(event: QueryEvent) -> str:
     return event.text
 
 
-def _with_session(event: QueryEvent, session: str) -> str:
-    call = _call_text(event)
+def _with_session(call: str, session: str) -> str:
     return call.replace(f"({session},", "(s,").replace(f"{session}.", "s.", 1)
+
+
+def _source_text(fn: Function, event: QueryEvent) -> str:
+    """The query's call as one line of code, read whole from the source: the model's text of
+    a call or of its arguments is cut short (at 160 characters, or the first 4 lines of a
+    statement written over more), and a query cut there is another query (``.where(`` lost
+    its conditions). When the source gives no whole call, the call with ``...`` for its
+    arguments (the fix says where they are written)."""
+    callee = event.call.callee if event.call is not None else (event.op.api if event.op else "")
+    whole = _whole_call(fn, event.span, callee) if callee else None
+    if whole is not None:
+        return whole
+    text = _call_text(event)
+    if "…" not in text:
+        try:
+            ast.parse(text, mode="eval")
+            return text
+        except SyntaxError:
+            pass
+    return f"{callee or 'query'}(...)"
+
+
+def _whole_call(fn: Function, span: Span, callee: str) -> str | None:
+    """The call to ``callee`` starting at ``span``, unparsed to one line (its meaning kept:
+    string literals as they are), or None."""
+    first = span.line - fn.span.line
+    lines = fn.source_lines[first : first + span.end_line - span.line + 1]
+    if first < 0 or not lines:
+        return None
+    text = "\n".join([lines[0][span.col :], *lines[1:]])
+    depth = 0
+    reader = io.StringIO(text).readline
+    try:
+        for token in tokenize.generate_tokens(reader):
+            if token.type != tokenize.OP:
+                continue
+            if token.string in "([{":
+                depth += 1
+            elif token.string in ")]}":
+                depth -= 1
+                if depth < 0:
+                    return None
+                if depth == 0:
+                    row, column = token.end
+                    candidate = "\n".join(
+                        [*text.split("\n")[: row - 1], text.split("\n")[row - 1][:column]]
+                    )
+                    node = _parsed(candidate)
+                    if isinstance(node, ast.Call) and ast.unparse(node.func) == callee:
+                        return ast.unparse(node)
+    except (tokenize.TokenError, SyntaxError):
+        return None
+    return None
+
+
+def _parsed(text: str) -> ast.expr | None:
+    try:
+        return ast.parse(f"(\n{text}\n)", mode="eval").body
+    except SyntaxError:
+        return None
 
 
 def _typescript_fix(handle: str, events: tuple[QueryEvent, ...], lang: str) -> tuple[Fix, str]:
