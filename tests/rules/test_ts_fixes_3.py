@@ -68,3 +68,11 @@ def test_a_count_keeps_a_where_written_as_a_call() -> None:
     assert finding.fix is not None
     assert 'prisma.survey.count({ where: baseWhere(workspaceId, "done") })' in finding.fix.code
     assert "{  }" not in finding.fix.code
+
+
+def test_a_key_the_same_on_every_turn_gets_no_in_list_of_guessed_ids() -> None:
+    [finding] = _in("matchingSegments")
+    assert finding.fix is not None and finding.fix.code == ""
+    [keyed] = _in("contactsOfSegments")
+    assert keyed.fix is not None
+    assert "segments.map((segment) => segment.contactId)" in keyed.fix.code

@@ -383,6 +383,16 @@ def batched_select_code(
     """
     if flt is None or _unwritable_key(flt):
         return ""  # no condition ties the query to the item: an IN list on a guessed id is no fix
+    if (
+        not helper
+        and flt.value
+        and not _PLACEHOLDER.match(flt.value)
+        and not free_names(flt.value) & (set(loop.targets) | per_item)
+    ):
+        # ``checks.map(({ whereClause }) => findFirst({ where: { id: contactId,
+        # ...whereClause } }))``: the key is the same on every turn, the item changes the
+        # rest; an IN list over the items' ids would ask another question
+        return ""
     table = table_ref(op)
     column = flt.column
     parameter, value = item_key(flt, loop)
