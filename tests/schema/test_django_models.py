@@ -110,3 +110,29 @@ def test_errors(tmp_path: Path) -> None:
         load_django_source(("models.py", "class ("))
     with pytest.raises(ModelSourceError, match="cannot read"):
         load_django_files([tmp_path / "models.py"])
+
+
+def test_models_written_for_a_newer_python_load() -> None:
+    # a PEP 695 alias and a PEP 758 except list (Python 3.12 / 3.14) are read on 3.11
+    schema = load_django_source(
+        (
+            "shop/models.py",
+            """
+from django.db import models
+
+type Cents = int
+
+class Order(models.Model):
+    total = models.IntegerField(db_index=True)
+
+    def parsed(self, value):
+        try:
+            return int(value)
+        except ValueError, TypeError:
+            return 0
+""",
+        )
+    )
+    order = schema.table("shop_order")
+    assert order is not None
+    assert ("total",) in [i.columns for i in order.indexes]

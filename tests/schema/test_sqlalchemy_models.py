@@ -109,3 +109,31 @@ def test_syntax_error_is_one_line(tmp_path: Path) -> None:
         load_sqlalchemy_source(("models.py", "class (:"))
     with pytest.raises(ModelSourceError, match="cannot read"):
         load_sqlalchemy_files([tmp_path / "missing.py"])
+
+
+def test_models_written_for_a_newer_python_load() -> None:
+    # polar's models/account.py (Python 3.14): PEP 695 aliases and a PEP 758 except list
+    # made the whole static schema review fail on 3.11 ("invalid syntax"): 3 tables of ~100
+    schema = load_sqlalchemy_source(
+        (
+            "account.py",
+            """
+type FeeBasisPoints = int
+type Fees[T] = tuple[T, FeeBasisPoints]
+
+class Account(Base):
+    __tablename__ = "accounts"
+    id = Column(Integer, primary_key=True)
+    fee = Column(Integer, index=True)
+
+    def parsed(self, value: str) -> int:
+        try:
+            return int(value)
+        except ValueError, TypeError:
+            return 0
+""",
+        )
+    )
+    accounts = schema.table("accounts")
+    assert accounts is not None
+    assert [c.name for c in accounts.columns] == ["id", "fee"]

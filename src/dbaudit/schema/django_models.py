@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dbaudit.frontends.python.newer_syntax import parse_python
 from dbaudit.schema.model import Column, ForeignKey, Index, IndexKey, Schema, Table
 from dbaudit.schema.sqlalchemy_models import ModelSourceError, read_model_sources
 
@@ -326,7 +327,7 @@ def _build(sources: tuple[tuple[str, str], ...]) -> _Builder:
     models: list[_Model] = []
     for filename, text in sources:
         try:
-            tree = ast.parse(text, filename=filename)
+            tree = parse_python(text, filename)
         except SyntaxError as error:
             raise ModelSourceError(f"{filename}:{error.lineno}: {error.msg}") from None
         models.extend(_collect(tree, _app_label(Path(filename))))

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dbaudit.frontends.python.newer_syntax import parse_python
 from dbaudit.schema.model import Column, ForeignKey, Index, IndexKey, Schema, Table
 
 _COLUMN_CALLS = frozenset({"Column", "mapped_column"})
@@ -336,7 +337,7 @@ def load_sqlalchemy_source(*sources: tuple[str, str] | str) -> Schema:
     for source in sources:
         filename, text = ("<models>", source) if isinstance(source, str) else source
         try:
-            trees.append(ast.parse(text, filename=filename))
+            trees.append(parse_python(text, filename))
         except SyntaxError as error:
             raise ModelSourceError(f"{filename}:{error.lineno}: {error.msg}") from None
     classes = {
