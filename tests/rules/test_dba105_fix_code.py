@@ -44,6 +44,11 @@ async def detail(session, organization_id):
     return disputes, amount, sales
 
 
+async def summary(session, account_id):
+    totals = await session.scalar(select(func.sum(Order.total)).filter_by(account_id=account_id))
+    return await session.scalar(select(func.count(Order.id)).filter_by(account_id=account_id))
+
+
 async def resolve_filters(session, org_ids, billing_type, external_ids):
     product_ids = None
     if billing_type is not None:
@@ -85,3 +90,11 @@ def test_queries_under_conditions_of_their_own_get_no_gather_code() -> None:
     assert finding.fix is not None and finding.fix.code == ""
     assert "keep each condition" in finding.fix.summary
     assert finding.confidence == "medium"
+
+
+def test_a_returned_query_is_gathered_under_a_name() -> None:
+    fix = _findings()["summary"].fix
+    assert fix is not None
+    assert "totals, returned = await asyncio.gather(" in fix.code
+    assert "<return>" not in fix.code
+    ast.parse(fix.code)

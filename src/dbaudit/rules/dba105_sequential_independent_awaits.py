@@ -72,10 +72,7 @@ def check(program: Program) -> Iterator[Finding]:
             count = len(events)
             # a call whose result is unpacked (``a, b = await stats()``) is one item of what
             # gather returns: ``(a, b), c = await asyncio.gather(stats(), ...)``
-            targets = [
-                f"({', '.join(e.targets)})" if len(e.targets) > 1 else (e.targets or ("_",))[0]
-                for e in events
-            ]
+            targets = [_target_text(e.targets) for e in events]
             lang = language(ref)
             texts = {} if ts.is_typescript(lang) else {e.seq: _source_text(fn, e) for e in events}
             conditional = len({e.branch for e in events}) > 1
@@ -112,6 +109,13 @@ def check(program: Program) -> Iterator[Finding]:
                     + "\n".join(calls)
                     + "\n)"
                 )
+                returned = [e for e in events if "<return>" in e.targets]
+                if returned:
+                    # ``return await q()``: its value is gathered, then returned as it was
+                    code += (
+                        f"\n...  # line {returned[0].span.line} returns what it made of "
+                        f"`{RETURNED}`"
+                    )
                 elided = [str(e.span.line) for e in events if texts[e.seq].endswith("(...)")]
                 if elided:
                     summary += (
@@ -148,6 +152,21 @@ def check(program: Program) -> Iterator[Finding]:
                 if all(e.call is None or e.target for e in events) and not conditional
                 else "medium",
             )
+
+
+RETURNED = "returned"  # the name a gathered ``return await q()`` gets
+
+
+def _target_text(targets: tuple[str, ...]) -> str:
+    """What a query's result is assigned to, as the left of the gather: a result unpacked
+    (``a, b = await stats()``) is one item of what gather returns, ``(a, b)``; a result
+    returned (the model's ``<return>``) or given to no name (``<guard>``) is named here."""
+    names = [
+        RETURNED if t == "<return>" else t for t in targets if t.isidentifier() or t == "<return>"
+    ]
+    if not names:
+        return "_"
+    return names[0] if len(names) == 1 else f"({', '.join(names)})"
 
 
 def _call_text(event: QueryEvent) -> str:
