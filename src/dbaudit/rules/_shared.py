@@ -85,11 +85,17 @@ def _python_item(loop: Loop, value: str, condition: str = "") -> tuple[str, str,
     for the items): ``for i, user in enumerate(users)`` keyed by ``user.id`` maps ``user``
     over ``users`` and walks ``enumerate({})``; a tuple target keeps its shape
     (``[user_id for user_id, name in rows]``)."""
-    binding, iterable, walk = _binding(loop), loop.iterable, "{}"
+    binding, walk = _binding(loop), "{}"
+    iterable, _ = python_items(loop)
     parts = _top_level_parts(binding)
     enumerated = _ENUMERATE.match(iterable)
     position_read = parts[0] in _reads(value) | _reads(condition) if parts else False
-    if enumerated and len(parts) == 2 and not position_read:
+    if (
+        enumerated
+        and len(parts) == 2
+        and not position_read
+        and whole_expression(enumerated["items"])
+    ):
         binding, iterable = parts[1], enumerated["items"]
         if binding.startswith("(") and binding.endswith(")"):
             binding = binding[1:-1]
@@ -104,11 +110,60 @@ def _python_item(loop: Loop, value: str, condition: str = "") -> tuple[str, str,
     return binding, iterable, f"{names[0] if names else 'item'}.id", walk
 
 
+def whole_expression(text: str) -> bool:
+    """``text`` is one whole Python expression: not cut short (``…``), nor a piece of one."""
+    if not text or text.endswith("…"):
+        return False
+    try:
+        ast.parse(text, mode="eval")
+    except (SyntaxError, ValueError):
+        return False
+    return True
+
+
+def valid_python(code: str) -> bool:
+    """Fix code parses as Python (``...`` placeholders and ``await`` outside a function
+    included): a fix that does not is never shown."""
+    try:
+        ast.parse(code)
+    except (SyntaxError, ValueError):
+        return False
+    return True
+
+
+def python_items(loop: Loop) -> tuple[str, str]:
+    """What the loop iterates, as fix code writes it, and a line to put before the fix when
+    the model keeps no whole expression of it (one longer than the frontend keeps: the fix
+    names the items, ``users = ...``, and the comment says which they are)."""
+    if whole_expression(loop.iterable):
+        return loop.iterable, ""
+    name = _collection_name(_binding(loop))
+    return name, f"{name} = ...  # the items of `{loop_header(loop)}`"
+
+
+def python_loop_code(loop: Loop) -> str:
+    """The loop's header as fix code writes it (``for user in users``, without the colon),
+    after the line that names its items when ``python_items`` needs one."""
+    if loop.kind == "while":
+        return loop_header(loop)
+    items, prelude = python_items(loop)
+    opener = "async for" if loop.is_async else "for"
+    header = f"{opener} {_binding(loop)} in {items}"
+    return f"{prelude}\n{header}" if prelude else header
+
+
+def python_items_prelude(loop: Loop) -> str:
+    """The line ``python_items`` puts before a fix, with its newline; "" when none."""
+    line = python_items(loop)[1]
+    return f"{line}\n" if line else ""
+
+
 def python_items_clause(loop: Loop, value: str = "", condition: str = "") -> tuple[str, str]:
     """``for <binding> in <items>`` of a comprehension over the loop's items, and the key it
     computes for each (``value`` as the loop body writes it, else a guess from the names).
     ``condition``: the items the loop body takes only (``if u.active``), kept as the
-    comprehension's ``if``. A multi-line iterable is written on one line."""
+    comprehension's ``if``. An iterable the model keeps no whole expression of is named
+    (``python_items_prelude`` gives the line that binds it)."""
     binding, iterable, key, _ = _python_item(loop, value, condition)
     clause = f"for {binding} in {iterable}"
     return (f"{clause} if {condition}" if condition else clause), key
@@ -282,7 +337,7 @@ def condition_code(flt: Filter, table: str, library: str) -> str:
         if flt.op in {"is", "is not"}:
             return f"{flt.column}__isnull={flt.op == 'is'}"
         return _django_condition(flt)
-    return _sqlalchemy_condition(table, flt)
+    return sqlalchemy_condition(table, flt)
 
 
 def _free_name(name: str, fallback: str, taken: set[str]) -> str:
@@ -342,12 +397,28 @@ _SQL_LIBRARIES = frozenset({"asyncpg", "psycopg", "psycopg2", "sqlite3", "dbapi"
 _UNBOUND = re.compile(r"^(\$\d+|%s|\?|:\w+|%\(\w+\)s)?$")
 
 
-def _sqlalchemy_condition(table: str, flt: Filter) -> str:
+def sqlalchemy_condition(table: str, flt: Filter) -> str:
+    """One filter as a SQLAlchemy expression (``Render.user_id == user_id``,
+    ``Grant.deleted_at.is_not(None)``); "" for one no code here writes (a BETWEEN, a
+    filter the frontend kept as part of a group)."""
+    if flt.part_of_unread:
+        return ""
     column = f"{flt.table or table}.{flt.column}"
     if flt.op in _COMPARISONS:
         return f"{column} {flt.op} {flt.value}"
-    method = {"in": "in_", "is": "is_", "is not": "is_not", "like": "like", "ilike": "ilike"}
-    return f"{column}.{method[flt.op]}({flt.value})" if flt.op in method else ""
+    method = _SQLALCHEMY_METHODS.get(flt.op)
+    return f"{column}.{method}({flt.value})" if method else ""
+
+
+_SQLALCHEMY_METHODS = {
+    "in": "in_",
+    "is": "is_",
+    "is not": "is_not",
+    "is_not": "is_not",
+    "isnot": "is_not",
+    "like": "like",
+    "ilike": "ilike",
+}
 
 
 def _django_condition(flt: Filter) -> str:
@@ -423,7 +494,7 @@ def bulk_write_conditions(
     if op is not None and op.library == "django":
         written = [_django_condition(f) for f in same]
     else:
-        written = [_sqlalchemy_condition(main_table(op), f) for f in same]
+        written = [sqlalchemy_condition(main_table(op), f) for f in same]
     unread += [f"{f.column} {f.op} {f.value}" for f, c in zip(same, written, strict=True) if not c]
     return [c for c in written if c], unread
 
@@ -487,7 +558,7 @@ def batched_select_code(
     column = flt.column if flt else "id"
     binding, iterable, value, walk = _python_item(loop, flt.value if flt else "")
     library = library or (op.library if op else "sqlalchemy")
-    lines = []
+    lines = [line for line in (python_items(loop)[1],) if line]
     items = iterable
     if "(" in items or "await" in items:
         items = _collection_name(binding)
@@ -553,7 +624,7 @@ def batched_select_code(
                 f"{rows} = cursor.fetchall()",
             ]
     else:
-        written = [_sqlalchemy_condition(table, f) for f in same]
+        written = [sqlalchemy_condition(table, f) for f in same]
         unread += [
             f"{f.column} {f.op} {f.value}" for f, c in zip(same, written, strict=True) if not c
         ]
@@ -578,7 +649,8 @@ def batched_select_code(
         f"for {_binding(loop)} in {walk.replace('{}', items)}:",
         f"    ...  # use {found}",
     ]
-    return "\n".join(lines)
+    code = "\n".join(lines)
+    return code if valid_python(code) else ""  # a value the model keeps cut short
 
 
 _WHOLE_WHERE = "those of the statement's WHERE"

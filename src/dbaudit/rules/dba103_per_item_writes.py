@@ -76,7 +76,10 @@ from dbaudit.rules._shared import (
     noun,
     per_item_names,
     python_items_clause,
+    python_items_prelude,
+    python_loop_code,
     root_name,
+    valid_python,
 )
 
 CODE = "DBA103"
@@ -237,7 +240,11 @@ def _fix(
         if guard is not None and guard.why_no_code:
             # a bulk statement over every item would write the rows the loop leaves alone
             return Fix(f"{summary} Not every {item} is written here: {guard.why_no_code}.", "")
-        return Fix(summary, _bulk_code(op, loop, key, per_item, guard))
+        code = _bulk_code(op, loop, key, per_item, guard)
+        if code:
+            code = python_items_prelude(loop) + code
+        # a value the model keeps cut short (a long filter value) makes no code
+        return Fix(summary, code if valid_python(code) else "")
     if op is not None and created is not None:
         return Fix(
             f"Each {item} is an UPDATE, then an INSERT when it matched no row: an upsert. "
@@ -311,10 +318,12 @@ def _commit_once_fix(op: DbOp, loop: Loop, item: str, helper: str) -> Fix:
         )
     wait = "await " if op.awaited else ""
     code = (
-        f"{loop_header(loop)}:\n"
+        f"{python_loop_code(loop)}:\n"
         f"    ...  # the loop's body as it is, without {op.api}()\n"
         f"{wait}{op.api}()  # once, after the loop: one transaction for every {item}"
     )
+    if not valid_python(code):
+        code = ""
     return Fix(
         f"Add (or change) every {item}'s rows in the loop and {verb} once after it "
         f"(session.add_all, or one insert of every row, works too). {caveat}",

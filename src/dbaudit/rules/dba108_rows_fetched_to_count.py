@@ -30,6 +30,7 @@ total = await session.scalar(
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from dbaudit.analysis.callgraph import FunctionRef
@@ -37,7 +38,7 @@ from dbaudit.analysis.program import ROW_SHAPES, Program
 from dbaudit.findings import CallHop, Finding, Fix, Severity
 from dbaudit.model import Call, DbOp, Span
 from dbaudit.rules import _typescript as ts
-from dbaudit.rules._shared import language
+from dbaudit.rules._shared import language, sqlalchemy_condition
 
 CODE = "DBA108"
 NAME = "rows-fetched-to-count"
@@ -53,6 +54,17 @@ def _only_counted(program: Program, ref: FunctionRef, name: str) -> list[Call]:
     if len(counters) != uses:
         return []
     return counters
+
+
+# ``sum(t.amount for t in rows)``: the column the rows are summed on
+_SUMMED = re.compile(r"^[(\[]?\s*(\w+)\.(\w+)\s+for\s+(\w+)\s+in\s")
+
+
+def _summed_column(counter: Call) -> str:
+    """The column ``sum(...)`` adds up, when it is one attribute of each row; ""
+    otherwise (``sum(r.amount * 2 for r in rows)``: the fix names no column)."""
+    match = _SUMMED.match(counter.args[0]) if counter.args else None
+    return match[2] if match and match[1] == match[3] else ""
 
 
 def check(program: Program) -> Iterator[Finding]:
@@ -85,10 +97,22 @@ def check(program: Program) -> Iterator[Finding]:
             how = counters[0].callee
             table = op.tables[0] if op.tables else "rows"
             aggregate = "count" if how == "len" else "sum"
-            where = ", ".join(f"{f.table or table}.{f.column} {f.op} {f.value}" for f in op.filters)
-            code = (
-                f"{name}_{aggregate} = await session.scalar(\n"
-                f"    select(func.{aggregate}({table}.{'id' if how == 'len' else '<column>'}))"
+            written = [sqlalchemy_condition(table, f) for f in op.filters]
+            where = ", ".join(c for c in written if c)
+            # the conditions no expression here says (an OR group, a BETWEEN, ``!= ANY``)
+            # are named as written: a count without them counts other rows
+            unread = [*op.unread_conditions]
+            unread += [
+                f"{f.column} {f.op} {f.value}"
+                for f, c in zip(op.filters, written, strict=True)
+                if not c and not f.part_of_unread
+            ]
+            kept = f"# keep the query's other conditions: {'; '.join(unread)}\n" if unread else ""
+            summed = "id" if how == "len" else _summed_column(counters[0])
+            column = f"{table}.{summed}" if summed else "..."  # the column it adds up
+            code = kept + (
+                f"{name}_{aggregate} = {'await ' if op.awaited else ''}session.scalar(\n"
+                f"    select(func.{aggregate}({column}))"
                 + "".join(f".join({j})" for j in op.joins)
                 + (f".where({where})" if where else "")
                 + "\n)"

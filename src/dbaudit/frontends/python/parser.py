@@ -1566,7 +1566,7 @@ class _FunctionWalker(FunctionEvents):
             Loop(
                 id=loop_id,
                 kind=kind,
-                iterable=self._text(iterable) if not isinstance(iterable, ast.Constant) else "",
+                iterable=self._iterable_text(iterable),
                 span=self._span(node),
                 parent=self.loop_stack[-1] if self.loop_stack else None,
                 targets=targets,
@@ -1582,6 +1582,17 @@ class _FunctionWalker(FunctionEvents):
         for target in targets:
             self.loop_targets[target] = loop_id
         return loop_id
+
+    def _iterable_text(self, iterable: ast.AST) -> str:
+        """What a loop iterates, on one line: as written when it is on one line, else
+        unparsed (the lines it spans end in the header's ``):`` and may hold comments);
+        fixes write it back into code, so a multi-line text is no excerpt of lines."""
+        if isinstance(iterable, ast.Constant):
+            return ""
+        line = getattr(iterable, "lineno", 0)
+        if line and (getattr(iterable, "end_lineno", None) or line) == line:
+            return self._text(iterable)
+        return _unparse(iterable)
 
     def _close_loop(self, loop_id: int) -> None:
         self.loop_stack.pop()
