@@ -57,7 +57,8 @@ from dbaudit.analysis.program import (
     through,
 )
 from dbaudit.findings import Finding, Fix, Severity
-from dbaudit.model import DbOp, Function, Loop
+from dbaudit.model import DbOp, Filter, Function, Loop
+from dbaudit.model.expressions import free_names
 from dbaudit.rules._shared import (
     batched_in,
     batched_select_code,
@@ -211,7 +212,37 @@ def _fix(
         # the same turn has run (``field = get(f["id"]); entry = get(field_id=field.id)``):
         # no IN list can be written before the loop
         return Fix(summary, "", lang)
+    set_per_item = _set_in_body(ref.function, loop, op, key)
+    if set_per_item:
+        # ``BenefitGrant.member_id == target_member_id``, ``target_member_id`` worked out per
+        # item in the body: written into the one query before the loop, it would be another
+        # value (or no name yet), and the rows it picks other rows
+        names = ", ".join(f"`{n}`" for n in sorted(set_per_item))
+        return Fix(
+            f"{summary} A condition besides the key reads {names}, which the loop body sets "
+            f"for each {item}: fetch by the key alone and check that condition on each "
+            f"{item}'s rows in the loop.",
+            "",
+            lang,
+        )
     return Fix(summary, batched_select_code(op, loop, key=key, language=lang, own_query=True), lang)
+
+
+def _set_in_body(fn: Function, loop: Loop, op: DbOp, key: Filter | None) -> set[str]:
+    """The names a condition of ``op`` besides its key reads that the loop body assigns
+    (not the names the loop header binds, whose conditions become checks on each row)."""
+    assigned = {root_name(t) for a in fn.assigns if loop.id in a.loops for t in a.targets}
+    assigned -= set(loop.targets)
+    if not assigned:
+        return set()
+    read: set[str] = set()
+    for flt in op.filters:
+        if key is not None and (flt.column, flt.op, flt.table) == (key.column, key.op, key.table):
+            continue
+        read |= free_names(flt.value)
+    for condition in op.unread_conditions:
+        read |= free_names(condition)
+    return read & assigned
 
 
 def _loop_writes(program: Program, ref: FunctionRef, loop: Loop) -> bool:
