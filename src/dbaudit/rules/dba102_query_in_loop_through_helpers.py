@@ -38,6 +38,7 @@ for render in renders:
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Iterator
 
 from dbaudit.analysis.callgraph import FunctionRef
@@ -180,7 +181,10 @@ def check(program: Program) -> Iterator[Finding]:
                         "call records progress (a checkpoint after each step, so a failure "
                         "resumes there), the writes are deliberate."
                     )
-                elif reach.writes:  # its writes go elsewhere: the read alone repeats
+                elif reach.writes or (call.reads | free_names(" ".join(call.args))) & changing:
+                    # its writes go elsewhere, or it is handed values that change with the item
+                    # (``dispute_amount=-dispute.amount``) besides the query's: the read alone
+                    # repeats, the call's result differs per item and cannot be reused
                     message = (
                         f"`{call.callee}` runs the same query on {table} (key `{key.value}`) "
                         f"once per {item} inside `{header}`: N round trips for one answer"
@@ -228,15 +232,31 @@ def check(program: Program) -> Iterator[Finding]:
 
 
 def _conditions_vary(
-    program: Program, call: Call, target: FunctionRef, key: Filter, changing: set[str]
+    program: Program,
+    call: Call,
+    target: FunctionRef,
+    key: Filter,
+    changing: set[str],
+    depth: int = 0,
 ) -> bool:
     """A value that changes with the item reaches a condition of the query ``call`` leads to,
     besides its key: ``token_for({ provider: c.provider.name, account_id })`` filters on the
     provider too, so the same account key does not make it the same row. A value the helper
     only writes (``set_config(key, r.revision)``) does not count. Through a further call, any
-    changing value the call passes does."""
+    changing value the call passes does, when it reaches that call: a value the helper only
+    uses after its query (``dispute_amount`` scaling the balances it read) does not."""
     reach = program.reach(target)
     op = reach.first_op
+    if reach.first_call is not None and reach.first_target is not None and depth < 8:
+        passed = passed_arguments(call, target.function)
+        if any(a.endswith("…") and free_names(a) & changing for a in call.args):
+            return True  # an argument cut short: what it gives is unknown
+        varying = {name for name, value in passed.items() if free_names(value) & changing}
+        if not varying:
+            return False
+        return _conditions_vary(
+            program, reach.first_call, reach.first_target, key, varying, depth + 1
+        )
     if reach.first_call is not None or op is None:
         return bool((call.reads | free_names(" ".join(call.args))) & changing)
     library = library_of(op)
@@ -302,9 +322,32 @@ def _batch_key(
     key, known = program.key_before_loop(ref, key, loop, call.span.line)
     if key is None or not known:
         return None, ""
+    if key.op == "in":
+        # the helper takes a collection of keys (``benefit_id.in_(benefit_ids)``): handed one
+        # key in a literal (``{grant.benefit_id}``) it is that key; handed a collection per
+        # item, the keys would be lists of keys, no values to put in one IN
+        element = _only_element(key.value)
+        if element is None:
+            return key, ""
+        key = Filter(key.column, key.op, element, key.table, key.part_of_unread)
     if op is None or not op.tables or _own_loop(program, target) is not None:
         return key, ""
     return key, batched_select_code(op, loop, key=key, language=lang)
+
+
+def _only_element(value: str) -> str | None:
+    """``x`` of a literal ``{x}``, ``[x]`` or ``(x,)`` (Python); None otherwise."""
+    try:
+        node = ast.parse(value.strip(), mode="eval").body
+    except SyntaxError:
+        return None
+    if (
+        isinstance(node, (ast.Set, ast.List, ast.Tuple))
+        and len(node.elts) == 1
+        and not isinstance(node.elts[0], ast.Starred)
+    ):
+        return ast.unparse(node.elts[0])
+    return None
 
 
 def _own_loop(program: Program, target: FunctionRef) -> tuple[str, Loop] | None:
