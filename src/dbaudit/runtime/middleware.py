@@ -21,7 +21,11 @@ Without this middleware, :func:`mark_requests` (any ASGI app) and :func:`instrum
 starts and ends (``unit.request_started``): a test's unit then judges each request it sent
 apart, as Django's request signals make it do for Django's test clients. The statements of a
 test's loop of requests run in the test client's server threads, out of reach of the call-site
-walk, which would otherwise blame the view's one query for the test's loop.
+walk, which would otherwise blame the view's one query for the test's loop. They change
+nothing the app does: outside a unit, or inside a request already (a mounted sub-application,
+an app inside this middleware's unit), they pass the call on; a failure of their own is
+counted (``profiler_errors``), never raised into the app. The plugin takes the Starlette hook
+off when its run ends (:func:`uninstrument_starlette`).
 
 ``on_unit`` receives every closed unit, for tests or to collect events for ``dbaudit report``.
 ``panel=True`` keeps the last ``history`` requests and serves them as one HTML page at
@@ -37,9 +41,9 @@ import logging
 import sys
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
-from contextvars import ContextVar
 from typing import Any
 
+from dbaudit.runtime import unit as _units  # _units._get_state: rebound, never copied
 from dbaudit.runtime.detect import DetectConfig
 from dbaudit.runtime.panel import RequestView, render, view
 from dbaudit.runtime.unit import Unit, profile, request_finished, request_started
@@ -203,21 +207,39 @@ class DbauditWSGIMiddleware(_Middleware):
 
 
 _REQUEST_TYPES = frozenset({"http", "websocket"})
-# a request marked already in this context: a mounted sub-application's call is the same request
-_marking: ContextVar[bool] = ContextVar("dbaudit_marking_request", default=False)
+
+
+def _start_request() -> bool:
+    """Mark a request's start for the unit open around it; True when marked. Never raises: a
+    failure inside the profiler is counted (``profiler_errors``), the request goes on."""
+    try:
+        state = _units._get_state()  # in a thread with no unit: the threads' unit's, if any
+        # no unit: nothing to mark. A request already: a mounted sub-application's call, or
+        # an app inside a middleware's unit of the request, is the same request
+        if state is None or state[2] is not None:
+            return False
+        request_started()
+        return True
+    except Exception as failure:
+        _units._note_failure(failure)
+        return False
+
+
+def _finish_request() -> None:
+    try:
+        request_finished()
+    except Exception as failure:  # never in place of the application's own exception
+        _units._note_failure(failure)
 
 
 async def _marked(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
-    if scope.get("type") not in _REQUEST_TYPES or _marking.get():
+    if scope.get("type") not in _REQUEST_TYPES or not _start_request():
         await app(scope, receive, send)
         return
-    marking = _marking.set(True)
-    request_started()  # no unit open: nothing
     try:
         await app(scope, receive, send)
     finally:
-        request_finished()
-        _marking.reset(marking)
+        _finish_request()
 
 
 def mark_requests(app: ASGIApp) -> ASGIApp:
@@ -226,22 +248,49 @@ def mark_requests(app: ASGIApp) -> ASGIApp:
     return functools.partial(_marked, app)
 
 
+MARKS_REQUESTS = "__dbaudit_marks_requests__"  # on the Starlette.__call__ that marks requests
+# (instrument_starlette's wrapper, the Starlette.__call__ it wrapped), and whether the wrapper
+# marks (off after uninstrument_starlette when another library wrapped it since: it cannot be
+# taken out from under that library's wrapper)
+_starlette_call: tuple[Any, Any] | None = None
+_starlette_marking = False
+
+
 def instrument_starlette() -> bool:
     """Mark every request of every Starlette application (FastAPI's too: its ``__call__`` calls
     Starlette's), once Starlette is imported; True once done. Never imports Starlette itself: a
-    run that does not use it pays one dict lookup."""
+    run that does not use it pays one dict lookup. :func:`uninstrument_starlette` undoes it."""
+    global _starlette_call, _starlette_marking
     applications = sys.modules.get("starlette.applications")
     starlette = getattr(applications, "Starlette", None)
     if starlette is None:
         return False
     call = starlette.__call__
-    if getattr(call, "__dbaudit_marks_requests__", False):
+    if getattr(call, MARKS_REQUESTS, False):  # ours, or another library's wrapper around it
+        _starlette_marking = True
         return True
 
     @functools.wraps(call)
     async def marked_call(self: Any, scope: Scope, receive: Receive, send: Send) -> None:
-        await _marked(functools.partial(call, self), scope, receive, send)
+        if _starlette_marking:
+            await _marked(functools.partial(call, self), scope, receive, send)
+        else:
+            await call(self, scope, receive, send)
 
-    marked_call.__dbaudit_marks_requests__ = True  # type: ignore[attr-defined]
+    setattr(marked_call, MARKS_REQUESTS, True)
+    _starlette_call = (marked_call, call)
+    _starlette_marking = True
     starlette.__call__ = marked_call
     return True
+
+
+def uninstrument_starlette() -> None:
+    """``Starlette.__call__`` as it was before :func:`instrument_starlette`; when another
+    library wrapped it since (ours inside its wrapper), ours stays, marking nothing."""
+    global _starlette_call, _starlette_marking
+    _starlette_marking = False
+    starlette: Any = getattr(sys.modules.get("starlette.applications"), "Starlette", None)
+    ours, original = _starlette_call if _starlette_call is not None else (None, None)
+    if starlette is not None and ours is not None and starlette.__dict__.get("__call__") is ours:
+        starlette.__call__ = original
+        _starlette_call = None

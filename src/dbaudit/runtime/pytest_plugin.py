@@ -290,6 +290,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(ExplainTarget(), f"{PLUGIN_NAME}-explain-target")
 
 
+@pytest.hookimpl(trylast=True)  # the tests that will run: after -k, -m and others deselect
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if config.pluginmanager.has_plugin(PLUGIN_NAME):
         return
@@ -300,7 +301,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         # hooked before any fixture runs: instrument() with no engine hooks an engine at its
         # next connection checkout, so one a fixture checked out before the budget fixture
         # was set up would go unseen until it returned to the pool
-        _instrument()
+        _instrument(config)
 
 
 NO_STATEMENTS_HINT = (
@@ -379,16 +380,57 @@ def _instrument_alembic() -> bool:
 
     run = context.__dict__.get("run_migrations")
     if run is not None and not getattr(run, NOT_JUDGED, False):
-        context.run_migrations = not_judged(run)
+        context.run_migrations = wrapped = not_judged(run)
+        _undo.append(partial(_restore, context, "run_migrations", wrapped, run))
     _alembic_instrumented = True
     return True
 
 
-def _instrument() -> None:
+# what _uninstrument undoes, besides Starlette's hook (middleware.uninstrument_starlette)
+_undo: list[Callable[[], None]] = []
+
+
+def _restore(owner: Any, name: str, ours: Any, original: Any) -> None:
+    """``owner.name`` back to ``original`` when it is still ``ours`` (another library may have
+    wrapped it since: then it stays)."""
+    if owner.__dict__.get(name) is ours:
+        setattr(owner, name, original)
+
+
+def _uninstrument() -> None:
+    """Take off the hooks ``_instrument`` put on libraries' classes (the end of the last run
+    that used them). Engines and Django's connections keep theirs, which cost one
+    ``ContextVar`` read outside a unit and mark or judge nothing there."""
+    global _starlette_instrumented, _alembic_instrumented
+    if _starlette_instrumented:
+        from dbaudit.runtime.middleware import uninstrument_starlette
+
+        uninstrument_starlette()
+        _starlette_instrumented = False
+    while _undo:
+        _undo.pop()()
+    _alembic_instrumented = False
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if id(config) in _hooked_by:
+        _hooked_by.discard(id(config))
+        if not _hooked_by:
+            _uninstrument()
+
+
+# the runs (pytest configs, by id) that hooked libraries through _instrument: the hooks put on a
+# library's classes (Starlette's __call__, Alembic's run_migrations) are taken off when the last
+# of them ends (pytest_unconfigure), so no code the process runs after it carries them
+_hooked_by: set[int] = set()
+
+
+def _instrument(config: pytest.Config) -> None:
     """Every SQLAlchemy engine, Django's connections when Django is in use, the requests of
     Starlette apps when Starlette is, and Alembic's migration runs when Alembic is."""
     from dbaudit.runtime import instrument
 
+    _hooked_by.add(id(config))
     instrument()
     _instrument_django()
     _instrument_starlette()
@@ -458,44 +500,50 @@ def _fixture_names(item: pytest.Item) -> list[str]:
 
 
 @pytest.fixture()
-def assert_max_queries() -> Callable[[int], AbstractContextManager[Unit]]:
+def assert_max_queries(
+    pytestconfig: pytest.Config,
+) -> Callable[[int], AbstractContextManager[Unit]]:
     """``with assert_max_queries(3): ...`` fails listing the queries when more than 3 run
     (in the test's thread or in a thread with no unit of its own: see the module docstring)."""
     from dbaudit.runtime.unit import assert_max_queries as budget
 
-    _instrument()  # SQLAlchemy and Django; other connections through instrument()
+    _instrument(pytestconfig)  # SQLAlchemy and Django; others through instrument()
     return partial(budget, threads=True)
 
 
 @pytest.fixture()
-def dbaudit_unit() -> Generator[Unit, None, None]:
+def dbaudit_unit(pytestconfig: pytest.Config) -> Generator[Unit, None, None]:
     """The test as a unit of its own, to read while it runs or after: ``dbaudit_unit.query_count``,
     ``.events`` (statements, call sites, durations), ``.db_time_ms``, ``.findings``. Opened
     when the fixture is set up, so it also sees the queries of fixtures set up after it, and
     those of threads with no unit of their own (see the module docstring)."""
     from dbaudit.runtime.unit import profile
 
-    _instrument()
+    _instrument(pytestconfig)
     with profile("dbaudit_unit", threads=True) as unit:
         yield unit
 
 
 @pytest.fixture()
-def assert_num_queries() -> Callable[[int], AbstractContextManager[Unit]]:
+def assert_num_queries(
+    pytestconfig: pytest.Config,
+) -> Callable[[int], AbstractContextManager[Unit]]:
     """``with assert_num_queries(2): ...`` fails listing the queries unless exactly 2 run."""
     from dbaudit.runtime.budgets import assert_num_queries as budget
 
-    _instrument()
+    _instrument(pytestconfig)
     return partial(budget, threads=True)
 
 
 @pytest.fixture()
-def assert_max_db_time() -> Callable[[float], AbstractContextManager[Unit]]:
+def assert_max_db_time(
+    pytestconfig: pytest.Config,
+) -> Callable[[float], AbstractContextManager[Unit]]:
     """``with assert_max_db_time(50): ...`` fails naming the costliest statements when the
     block spends more than 50 ms in the database."""
     from dbaudit.runtime.budgets import assert_max_db_time as budget
 
-    _instrument()
+    _instrument(pytestconfig)
     return partial(budget, threads=True)
 
 
@@ -608,7 +656,7 @@ class DbauditPlugin:
     def __post_init__(self) -> None:
         # every SQLAlchemy engine, existing or future; Django's connections if it is set up
         # already (else before a test, see pytest_runtest_call)
-        _instrument()
+        _instrument(self.config)
         if not _alembic_instrumented:  # imported later: as soon as it is, a test's body too
             self.watchers.append(_AfterImport(ALEMBIC_MIGRATION, _instrument_alembic))
         for watcher in self.watchers:
