@@ -76,3 +76,11 @@ def test_a_key_the_same_on_every_turn_gets_no_in_list_of_guessed_ids() -> None:
     [keyed] = _in("contactsOfSegments")
     assert keyed.fix is not None
     assert "segments.map((segment) => segment.contactId)" in keyed.fix.code
+
+
+def test_a_limit_taken_only_for_a_page_is_no_limit() -> None:
+    module = parse("x.ts", (FIXTURES / "optional_page.ts").read_text()).module
+    fn = module.function("membershipsOf")
+    assert fn is not None
+    [op] = fn.db_ops
+    assert not op.has_limit

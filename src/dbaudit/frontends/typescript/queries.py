@@ -749,7 +749,7 @@ def _prisma_options(node: Node, src: Source, facts: Facts, table: str, many: boo
             facts.eager_loads.extend(_prisma_relations(value, src, "", include=False))
             facts.columns.extend(k for k, _ in _pairs(unwrap(value), src))
         elif key == "take":
-            facts.has_limit = True
+            facts.has_limit = not _maybe_absent(value, src)
         elif key in {"skip", "cursor"}:
             facts.paged = True
         elif key == "orderBy":
@@ -996,7 +996,7 @@ def _typeorm(receiver: str, rest: tuple[Step, ...], src: Source, library: str) -
                 elif key == "relations":
                     facts.eager_loads.extend(_typeorm_relations(unwrap(value), src))
                 elif key == "take":
-                    facts.has_limit = True
+                    facts.has_limit = not _maybe_absent(value, src)
                 elif key == "skip":
                     facts.paged = True
                 elif key == "order":
@@ -1193,6 +1193,21 @@ def _finish(facts: Facts) -> None:
         facts.kind = "count"
         facts.result_shape = "count"
     facts.tables = [t for t in dict.fromkeys(facts.tables) if t]
+
+
+def _maybe_absent(value: Node, src: Source) -> bool:
+    """``take: page ? ITEMS_PER_PAGE : undefined``: a limit only on some calls (a page
+    asked for); without it every matching row comes back."""
+    node = unwrap(value)
+    if node.type != "ternary_expression":
+        return node.type in {"undefined", "null"} or src.text(node) == "undefined"
+    return any(
+        arm is not None and _maybe_absent(arm, src)
+        for arm in (
+            node.child_by_field_name("consequence"),
+            node.child_by_field_name("alternative"),
+        )
+    )
 
 
 def _sql_text_facts(text: str, facts: Facts) -> None:
