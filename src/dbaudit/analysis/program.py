@@ -362,7 +362,7 @@ class Program:
             candidates = self._keys_in_caller(reach.first_call, reach.first_target, depth + 1)
         elif reach.first_op is not None:
             candidates = [f for f in reach.first_op.filters if f.op in {"==", "in"}]
-        passed = passed_arguments(call, target.function)
+        passed = _still_passed(passed_arguments(call, target.function), target.function)
         return [
             Filter(f.column, f.op, value, f.table)
             for f in candidates
@@ -661,6 +661,18 @@ def passed_arguments(call: Call, fn: Function) -> dict[str, str]:
                 elif prop in given:
                     passed[name] = given[prop]
     return passed
+
+
+# Assign kinds that bind their target anew (``append`` and ``len`` only read it)
+_REBINDING = frozenset({"assign", "for-target", "with-target", "augassign"})
+
+
+def _still_passed(passed: dict[str, str], fn: Function) -> dict[str, str]:
+    """``passed`` without the parameters ``fn`` binds anew: after ``instance =
+    instance.document`` the helper's ``instance.pk`` is no longer the caller's ``cf.pk``
+    (paperless-ngx's ``update_filename_and_move_files``), so no key can be written with it."""
+    rebound = {t for a in fn.assigns if a.kind in _REBINDING for t in a.targets}
+    return {name: arg for name, arg in passed.items() if name not in rebound}
 
 
 def _substitute(value: str, passed: dict[str, str]) -> str | None:
