@@ -70,6 +70,8 @@ def check(program: Program) -> Iterator[Finding]:
                 continue  # nothing says what it lists (a driver call on a statement variable)
             if _reads_no_table(op):
                 continue  # ``SELECT 1``, ``SELECT now()``: one row, whatever the data
+            if _read_as_one_row(ref, op):
+                continue  # ``result = await s.execute(q); row = result.scalar_one_or_none()``
             table = op.tables[0] if op.tables else "rows"
             lang = ts.module_language(ref.module)
             if op.first_row_only and ts.is_typescript(lang):
@@ -103,6 +105,47 @@ def check(program: Program) -> Iterator[Finding]:
                 ),
                 confidence="low",
             )
+
+
+# Result methods that read one row (SQLAlchemy's ``Result``/``ScalarResult``, DB-API cursors):
+# the same the frontend takes as a bound when chained on the call itself
+_ONE_ROW_METHODS = frozenset(
+    {
+        "first",
+        "one",
+        "one_or_none",
+        "scalar",
+        "scalar_one",
+        "scalar_one_or_none",
+        "fetchone",
+    }
+)
+
+
+# Result methods that give the same rows in another form
+_SAME_ROWS = frozenset({"unique()", "scalars()", "tuples()", "mappings()"})
+
+
+def _read_as_one_row(ref: FunctionRef, op: DbOp) -> bool:
+    """The query's result, kept in one name, is read only as one row after it
+    (``result.scalar_one_or_none()``): what ``(await s.execute(q)).scalar_one_or_none()``
+    says in one expression, which the frontend already takes as no list. Any other read of
+    the name (iterated, returned, handed on, ``.scalars().all()``) keeps it a list."""
+    if len(op.targets) != 1 or not op.targets[0].isidentifier():
+        return False
+    name = op.targets[0]
+    fn = ref.function
+    calls = [c.callee for c in fn.calls if c.seq > op.seq and c.callee.startswith(f"{name}.")]
+    # each read of the name is one chain: ``result.unique().scalar_one_or_none()`` is the
+    # calls ``result.unique`` and ``result.unique().scalar_one_or_none``, its last one
+    chains = [c for c in calls if not any(o != c and o.startswith(f"{c}().") for o in calls)]
+    if not chains:
+        return False
+    for chain in chains:
+        *between, last = chain.removeprefix(f"{name}.").split(".")
+        if last not in _ONE_ROW_METHODS or any(p not in _SAME_ROWS for p in between):
+            return False
+    return dict(fn.name_loads).get(name, 0) == len(chains)
 
 
 def _first_row_finding(
