@@ -381,10 +381,14 @@ class Program:
         values. A name that holds the result of an earlier query of the same turn (directly or
         through a helper that queries) cannot be: its value is only known once that query ran;
         nor one the body assigns after ``line`` (carried from the turn before), nor a value that
-        is no Python expression (a raw SQL ``:group_id`` a helper's query binds).
+        is no Python expression (a raw SQL ``:group_id`` a helper's query binds). With no key
+        (no equality or ``IN`` filter ties the query to the item: ``~Q(tags__id=t.id)``, a
+        range on a value the body computes) there is nothing to write: the item's own id would
+        be another key (paperless-ngx's ``add_tag`` got ``Document.objects.filter(id__in=[t.id
+        for t in tags])``, tag ids as document ids).
         """
         if key is None:
-            return None, True
+            return None, False
         fn = ref.function
         if ref.module.language == "python" and not _is_python_expression(key.value):
             return None, False
