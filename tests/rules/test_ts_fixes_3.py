@@ -84,3 +84,11 @@ def test_a_limit_taken_only_for_a_page_is_no_limit() -> None:
     assert fn is not None
     [op] = fn.db_ops
     assert not op.has_limit
+
+
+def test_a_count_over_a_join_per_item_gets_no_plain_rows_fix() -> None:
+    [finding] = _in("soleOwnedWorkspaces")
+    assert finding.fix is not None and finding.fix.code == ""
+    [plain] = _in("pagesOf")
+    assert plain.fix is not None
+    assert "inArray(page.workspaceId, keys)" in plain.fix.code

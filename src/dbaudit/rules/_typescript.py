@@ -393,6 +393,16 @@ def batched_select_code(
         # ...whereClause } }))``: the key is the same on every turn, the item changes the
         # rest; an IN list over the items' ids would ask another question
         return ""
+    if op is not None and (
+        op.kind == "count"
+        or (op.aggregate and library_of(op) != "prisma")
+        or (op.joins and library_of(op) != "prisma")
+    ):
+        # ``tx.select({ c: count() }).from(members).innerJoin(user, ...).where(...)`` per
+        # item: one row per item needs the joins and a GROUP BY on the key, which a Map of
+        # the table's plain rows does not give (it kept ``isNull(user.deletedAt)`` without
+        # the join of ``user``, and fetched the rows the count was counting)
+        return ""
     table = table_ref(op)
     column = flt.column
     parameter, value = item_key(flt, loop)
