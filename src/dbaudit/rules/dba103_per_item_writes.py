@@ -309,6 +309,16 @@ def _commit_once_fix(op: DbOp, loop: Loop, item: str, helper: str) -> Fix:
         "an added row's generated id, session.flush() there sends its INSERT in the same "
         "transaction."
     )
+    after = f"one transaction for every {item}"
+    if verb == "flush":
+        # a flush commits nothing: the loop is one transaction either way
+        caveat = (
+            "A flush commits nothing: the rows go in the same transaction either way, one "
+            "flush sends them together (SQLAlchemy batches one table's INSERTs, and UPDATEs "
+            "of the same columns). If the loop uses an added row's generated id (to enqueue "
+            "a job with it), do that in a second loop after the one flush."
+        )
+        after = f"every {item}'s changes sent at once"
     if helper:
         return Fix(
             f"`{helper}` {verb}s on every call: let it leave the {verb} to its caller (a "
@@ -320,7 +330,7 @@ def _commit_once_fix(op: DbOp, loop: Loop, item: str, helper: str) -> Fix:
     code = (
         f"{python_loop_code(loop)}:\n"
         f"    ...  # the loop's body as it is, without {op.api}()\n"
-        f"{wait}{op.api}()  # once, after the loop: one transaction for every {item}"
+        f"{wait}{op.api}()  # once, after the loop: {after}"
     )
     if not valid_python(code):
         code = ""
@@ -469,10 +479,12 @@ def check(program: Program) -> Iterator[Finding]:
                 continue  # one finding per loop for its commits
             if op.kind == "flush" and (_rolls_back_per_item(fn, op) or _isolated_per_item(fn, op)):
                 continue  # a transaction per item by design: one failure undoes one item
+            if _every_nth_item(fn, op.branch):
+                continue  # ``if count % BATCH == 0: session.flush()``: once per batch of items
             if _created_when_missing(program, fn, op, before=True) is not None:
                 continue  # the INSERT of an update-or-create pair: reported with its UPDATE
             created = _created_when_missing(program, fn, op)
-            commits = any(o.kind == "flush" and o.loops == op.loops for o in fn.db_ops)
+            commits = any(_is_commit(o) and o.loops == op.loops for o in fn.db_ops)
             what = f"`{op.api}`"
             if op.kind == "flush":
                 verb = "commit" if op.api.endswith("commit") else "flush"
@@ -651,8 +663,30 @@ def _isolated_per_item(fn: Function, commit: DbOp) -> bool:
     return False
 
 
+def _is_commit(op: DbOp) -> bool:
+    """A COMMIT (``op.kind`` "flush" is a commit or a flush): a flush sends the session's
+    pending changes inside the transaction it is in, and commits nothing."""
+    return op.kind == "flush" and not op.api.endswith("flush")
+
+
+# an ``if`` taken once every N items: ``count % BATCH == 0``, ``not i % 100``, a batch
+# grown to its size (``len(pending) >= 500``)
+_EVERY_NTH = re.compile(
+    r"%\s*[\w.]+\)?\s*==\s*\w+|^not\b.*%|\blen\([^()]*\)\s*(?:>=|==|>)\s*(?!0\b|1\b)[\w.]+"
+)
+
+
+def _every_nth_item(fn: Function, branch: Branch) -> bool:
+    """The write runs under an ``if`` of the loop that holds once every N items: batching
+    by design (a flush or commit per batch of rows), not a write per item."""
+    tests = dict(fn.conditions)
+    return any(
+        arm == 0 and _EVERY_NTH.search(tests.get(statement, "")) for statement, arm in branch
+    )
+
+
 def _commits(program: Program, ref: FunctionRef) -> bool:
-    if any(op.kind == "flush" for op in ref.function.db_ops):
+    if any(_is_commit(op) for op in ref.function.db_ops):
         return True
     return any(_commits(program, t) for _, t in program.graph.callees(ref) if t.id != ref.id)
 
