@@ -10,7 +10,12 @@ A file whose model is also built from other files (the ``.sql`` files a Python m
 aiosql) declares them in its meta as glob patterns (``inputs``), with a digest of what they held
 (``inputs_digest``). Its cached meta and model are served only while those files still hold the
 same, and the tree's key carries what they hold, so editing one re-analyzes the module and the
-tree.
+tree. A pattern matching nothing yet (a ``from_path`` folder not created, a module an import
+names that does not exist) is declared too: creating the file changes the digest. A module read
+only for whether it binds one name (``from app.db import queries`` where app/db.py binds none)
+is declared with ``binding_probe``: only what could bind that name counts (its whole text when
+it uses aiosql, else its import statements naming it), so editing a repository class that is
+no queries object leaves its importers cached.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import glob
 import hashlib
 import os
 import pickle
+import re
 import sqlite3
 import sys
 from collections.abc import Iterable, Mapping
@@ -58,20 +64,73 @@ def analyzer_fingerprint() -> str:
     return digest.hexdigest()
 
 
-def inputs_digest(patterns: Iterable[str]) -> str:
+# ``<_PROBE><name><_PROBE_END><glob pattern>``: see ``binding_probe``
+_PROBE = "\0binds:"
+_PROBE_END = "\0"
+
+
+def binding_probe(name: str, pattern: str) -> str:
+    """An input pattern for a Python module read only for whether it binds ``name`` as an
+    aiosql queries object, itself or by importing it from elsewhere: its digest is the
+    module's whole text when it uses aiosql, else its import statements that name ``name``
+    (and, as for any pattern, the paths it matches: creating or deleting the file counts)."""
+    return f"{_PROBE}{name}{_PROBE_END}{pattern}"
+
+
+def inputs_digest(patterns: Iterable[str], seen: dict[str, bytes] | None = None) -> str:
     """What the files matching ``patterns`` hold now: their paths and contents (a file added,
-    removed or edited changes it)."""
+    removed or edited changes it). ``seen``: each pattern's digest already taken in this run
+    (many modules declare the same one: a repository most services import)."""
     digest = hashlib.blake2b(digest_size=16)
     for pattern in patterns:
-        digest.update(pattern.encode("utf-8", "surrogateescape") + b"\0")
-        for path in sorted(glob.glob(pattern, recursive=True)):
-            digest.update(path.encode("utf-8", "surrogateescape") + b"\0")
-            try:
-                with open(path, "rb") as handle:
-                    digest.update(hashlib.blake2b(handle.read(), digest_size=16).digest())
-            except OSError as error:
-                digest.update(f"unreadable: {error.errno}".encode())
+        found = seen.get(pattern) if seen is not None else None
+        if found is None:
+            found = _pattern_digest(pattern)
+            if seen is not None:
+                seen[pattern] = found
+        digest.update(found)
     return digest.hexdigest()
+
+
+def _pattern_digest(pattern: str) -> bytes:
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(pattern.encode("utf-8", "surrogateescape") + b"\0")
+    name = ""
+    if pattern.startswith(_PROBE):
+        name, _, pattern = pattern[len(_PROBE) :].partition(_PROBE_END)
+    if glob.has_magic(pattern):
+        paths = sorted(glob.glob(pattern, recursive=True))
+    else:  # one path, most often one that is not there (a folder looked for first)
+        paths = [pattern] if os.path.lexists(pattern) else []
+    for path in paths:
+        digest.update(path.encode("utf-8", "surrogateescape") + b"\0")
+        try:
+            with open(path, "rb") as handle:
+                data = handle.read()
+        except OSError as error:
+            digest.update(f"unreadable: {error.errno}".encode())
+            continue
+        if name:
+            data = _what_binds(data, name)
+        digest.update(hashlib.blake2b(data, digest_size=16).digest())
+    return digest.digest()
+
+
+# an import statement: ``from x import a, b``, ``from x import (\n a,\n b,\n)``, ``import x``
+_IMPORT = re.compile(
+    r"^[ \t]*(?:from[ \t]+[\w.]+[ \t]+import[ \t]*(?:\([^)]*\)|[^\n]*)|import[ \t][^\n]*)", re.M
+)
+
+
+def _what_binds(data: bytes, name: str) -> bytes:
+    """The part of a module that could bind ``name`` as aiosql queries: all of it when it
+    names aiosql at all, else its import statements that name ``name`` (a re-export)."""
+    if b"aiosql" in data:
+        return data
+    text = data.decode("utf-8", "replace").replace("\\\n", " ")
+    word = re.compile(rf"\b{re.escape(name)}\b")
+    kept = sorted(" ".join(s.split()) for s in _IMPORT.findall(text) if word.search(s))
+    return "\n".join(kept).encode("utf-8", "surrogateescape")
 
 
 def file_key(display_path: str, content_digest: str) -> str:
@@ -101,6 +160,7 @@ class Cache:
         # the input files the run's modules declared (patterns -> digest): the tree's key
         # carries them, and a meta is served only while its own still match
         self._inputs: dict[tuple[str, ...], str] = {}
+        self._patterns: dict[str, bytes] = {}  # each input pattern's digest, this run
         if directory is not None:
             self._open(directory)
 
@@ -140,7 +200,7 @@ class Cache:
             return True
         current = self._inputs.get(patterns)
         if current is None:
-            current = self._inputs[patterns] = inputs_digest(patterns)
+            current = self._inputs[patterns] = inputs_digest(patterns, self._patterns)
         return bool(getattr(meta, "inputs_digest", "") == current)
 
     def _tree_key(self, key: str) -> str:

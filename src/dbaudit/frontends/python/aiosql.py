@@ -42,6 +42,7 @@ from sqlglot import exp
 from dbaudit.frontends.python.ast_names import dotted as _dotted
 from dbaudit.frontends.python.sql_text import looks_like_sql, sql_facts
 from dbaudit.model import DbOpKind, Import
+from dbaudit.scan.cache import binding_probe
 from dbaudit.scan.discovery import display_path
 from dbaudit.sql.extract import ExtractError
 from dbaudit.sql.extract import parse as parse_sql
@@ -312,7 +313,8 @@ class ModuleQueries:
         return name in self._bound or name in self._imports
 
     def imported(self, name: str) -> QueryCatalog | None:
-        """The catalog ``from pkg.mod import name`` refers to."""
+        """The catalog ``from pkg.mod import name`` refers to (an empty one, naming the files
+        looked for, when no module binds it yet)."""
         if name not in self._resolved:
             found = self._imports.get(name)
             self._resolved[name] = _imported(self.path, found, 0) if found else None
@@ -328,8 +330,15 @@ class ModuleQueries:
             if target is not None and not target.name and namespace:
                 # ``import app.db.queries as q`` then ``q.queries.get_x(conn)``
                 binding, _, namespace = namespace.partition(".")
-                module = _module_file(self.path, target.module, target.level)
-                catalog = _module_catalog(module, binding, 0) if module else None
+                key = f"{name}.{binding}"
+                if key not in self._resolved:
+                    module, looked = _module_file(self.path, target.module, target.level)
+                    self._resolved[key] = (
+                        _module_catalog(module, binding, 0)
+                        if module
+                        else QueryCatalog(sources=_watched_modules(looked, binding))
+                    )
+                catalog = self._resolved[key]
             else:
                 catalog = self.imported(name)
         return catalog.find(namespace, method) if catalog is not None else None
@@ -461,10 +470,18 @@ def _loaded(
     resolved = static_path(source, path, paths)
     if resolved is None:
         return None
-    found = _existing(resolved, path)
+    candidates = _candidates(resolved, path)
+    found = next((c for c in candidates if os.path.exists(c)), None)
+    # a path looked for before the one found (every one, when none is) may be created later,
+    # and a run then reads it: the module's model depends on it not being there
+    missing = candidates[: candidates.index(found)] if found is not None else candidates
+    watched = tuple(p for c in missing for p in _watched(c))
     if found is None:
-        return QueryCatalog(problems=(f"{_shown(path)}: aiosql path {resolved} not found",))
-    return load_path(found, library)
+        return QueryCatalog(
+            problems=(f"{_shown(path)}: aiosql path {resolved} not found",), sources=watched
+        )
+    catalog = load_path(found, library)
+    return replace(catalog, sources=(*watched, *catalog.sources)) if watched else catalog
 
 
 def _keyword(call: ast.Call, *names: str) -> ast.expr | None:
@@ -474,20 +491,28 @@ def _keyword(call: ast.Call, *names: str) -> ast.expr | None:
     return None
 
 
-def _existing(resolved: str, module_path: str) -> str | None:
+def _candidates(resolved: str, module_path: str) -> list[str]:
+    """Where ``from_path(resolved)`` is looked for, in order: an absolute path is itself;
+    aiosql reads a relative path from the process's working directory, unknown here, and an
+    app usually runs from its root, one of the module's folders: the nearest one holding it
+    wins."""
     if os.path.isabs(resolved):
-        return resolved if os.path.exists(resolved) else None
-    # aiosql reads a relative path from the process's working directory, unknown here; an app
-    # usually runs from its root, one of the module's folders: the nearest one holding it wins
+        return [resolved]
+    candidates = []
     folder = os.path.dirname(module_path)
     while True:
-        candidate = os.path.join(folder, resolved)
-        if os.path.exists(candidate):
-            return candidate
+        candidates.append(os.path.join(folder, resolved))
         parent = os.path.dirname(folder)
         if parent == folder:
-            return None
+            return candidates
         folder = parent
+
+
+def _watched(path: str) -> tuple[str, ...]:
+    """Glob patterns that match ``path`` once it exists, as a file or as a folder of .sql
+    files (the cache digests what they match: nothing now, something once it is created)."""
+    escaped = glob.escape(path)
+    return (escaped, os.path.join(escaped, "**", "*.sql"))
 
 
 def static_path(node: ast.expr, module_path: str, names: Mapping[str, str]) -> str | None:
@@ -567,30 +592,42 @@ def _shown(path: str) -> str:
 
 
 def _imported(importer: str, target: Import, depth: int) -> QueryCatalog | None:
+    """The catalog an import names; an empty one, with the files looked for as its sources,
+    when no module binds it (yet: a module created later would, and a run then reads it)."""
     if not target.name:
         return None  # a module, not a queries object
-    module = _module_file(importer, target.module, target.level)
+    module, looked = _module_file(importer, target.module, target.level)
     if module is None:
         # ``from app.db.queries import queries`` where queries.py is the module that binds it
         package = f"{target.module}.{target.name}" if target.module else target.name
-        module = _module_file(importer, package, target.level)
-        return _module_catalog(module, target.name, depth) if module else None
-    return _module_catalog(module, target.name, depth)
+        module, looked_too = _module_file(importer, package, target.level)
+        looked = (*looked, *looked_too)
+        if module is None:
+            return QueryCatalog(sources=_watched_modules(looked, target.name))
+    catalog = _module_catalog(module, target.name, depth)
+    return replace(catalog, sources=(*_watched_modules(looked, target.name), *catalog.sources))
 
 
-def _module_catalog(module: str, name: str, depth: int) -> QueryCatalog | None:
-    """The catalog ``name`` is bound to in ``module``, following its own imports of it."""
+def _module_catalog(module: str, name: str, depth: int) -> QueryCatalog:
+    """The catalog ``name`` is bound to in ``module``, following its own imports of it; an
+    empty one when it binds none. Either way its sources name the module: an edit that
+    binds it, or binds it otherwise, changes what the importer's calls run."""
     tree = _module_tree(module, *_file_stamp(module))
-    if tree is None:
-        return None
-    found = _bindings(tree, module).get(name)
-    if found is None and depth < _MAX_REEXPORTS:
+    found = _bindings(tree, module).get(name) if tree is not None else None
+    if found is None and tree is not None and depth < _MAX_REEXPORTS:
         target = _import_of(tree, name)
         found = _imported(module, target, depth + 1) if target is not None else None
     if found is None:
-        return None
+        # a module that binds no such queries object (a repository class of that name):
+        # only an edit that could make it bind one counts, not every edit
+        return QueryCatalog(sources=_watched_modules((module,), name))
     # the module that binds (or re-exports) it decides which files are read
     return replace(found, sources=(glob.escape(module), *found.sources))
+
+
+def _watched_modules(paths: Iterable[str], name: str) -> tuple[str, ...]:
+    """Input patterns for modules read (or looked for) only for whether they bind ``name``."""
+    return tuple(dict.fromkeys(binding_probe(name, glob.escape(p)) for p in paths))
 
 
 def _import_of(tree: ast.Module, name: str) -> Import | None:
@@ -624,8 +661,10 @@ def _module_tree(path: str, mtime: int, size: int) -> ast.Module | None:
         return None
 
 
-def _module_file(importer: str, module: str, level: int) -> str | None:
-    """The file of ``module`` as the importing file's package layout finds it."""
+def _module_file(importer: str, module: str, level: int) -> tuple[str | None, tuple[str, ...]]:
+    """The file of ``module`` as the importing file's package layout finds it, and the files
+    looked for before it (every one, when none is found): created later, one of them would
+    be the module instead."""
     parts = [p for p in module.split(".") if p]
     if level:
         base = os.path.dirname(importer)
@@ -633,24 +672,34 @@ def _module_file(importer: str, module: str, level: int) -> str | None:
             base = os.path.dirname(base)
         return _package_file(os.path.join(base, *parts))
     if not parts:
-        return None
+        return None, ()
     # absolute: the first folder above the importer that holds the top package
+    looked: list[str] = []
     folder = os.path.dirname(importer)
     while True:
-        if os.path.isdir(os.path.join(folder, parts[0])) or os.path.isfile(
-            os.path.join(folder, parts[0] + ".py")
+        found, tried = _package_file(os.path.join(folder, *parts))
+        if found is not None and (
+            os.path.isdir(os.path.join(folder, parts[0]))
+            or os.path.isfile(os.path.join(folder, parts[0] + ".py"))
         ):
-            found = _package_file(os.path.join(folder, *parts))
-            if found is not None:
-                return found
+            return found, (*looked, *tried)
+        looked += _package_stems(os.path.join(folder, *parts))
         parent = os.path.dirname(folder)
         if parent == folder:
-            return None
+            return None, tuple(looked)
         folder = parent
 
 
-def _package_file(stem: str) -> str | None:
-    for candidate in (stem + ".py", os.path.join(stem, "__init__.py")):
-        if os.path.isfile(candidate):
-            return candidate
-    return None
+def _package_stems(stem: str) -> tuple[str, str]:
+    return stem + ".py", os.path.join(stem, "__init__.py")
+
+
+def _package_file(stem: str) -> tuple[str | None, tuple[str, ...]]:
+    """The module file of ``stem`` and the candidates tried before it (both, when neither
+    is there)."""
+    first, second = _package_stems(stem)
+    if os.path.isfile(first):
+        return first, ()
+    if os.path.isfile(second):
+        return second, (first,)
+    return None, (first, second)
