@@ -103,6 +103,28 @@ def _task_lookup() -> Callable[[asyncio.AbstractEventLoop | None], Any]:
 
 
 _task_of = _task_lookup()
+# The event loop each thread ran last, by thread id. CPython 3.11's ``_get_running_loop`` makes a
+# getpid() system call at every call (its check for a forked child), once per statement when
+# the hooks called it. A thread runs one loop at a time: when the loop a thread ran last has a
+# current task while that thread sends a statement, the loop is running that task in this
+# thread (a loop moved to another thread aside), and the statement is the task's. The running
+# loop is looked up only when it has none: another loop now, or no task at all (which a
+# thread outside any loop pays at each statement, as before).
+_loops: dict[int, Any] = {}
+_LOOPS_LIMIT = 1_000  # threads that ran a loop; forgotten all at once past this
+
+
+def _task_now(thread: int) -> Any:
+    """The current task of the loop running in ``thread`` (this one), looked up afresh and
+    that loop remembered for the thread's next statements (see ``_loops``); None outside a
+    task."""
+    loop = _get_running_loop()
+    if loop is None:
+        return None
+    if len(_loops) >= _LOOPS_LIMIT:
+        _loops.clear()
+    _loops[thread] = loop
+    return _task_of(loop)
 
 
 def active() -> _State | None:
@@ -342,7 +364,8 @@ def record_positional(
                 hashes = hash_values(params)
         else:
             hashes = hash_values(params)
-        task = _task_of(_get_running_loop())
+        thread = _thread_id()
+        task = _task_of(_loops.get(thread)) or _task_now(thread)
         event = _new_event(
             QueryEvent,
             (
@@ -352,7 +375,7 @@ def record_positional(
                 duration,
                 rows if rows is None or rows >= 0 else None,
                 capture_stack(skip, MAX_STACK, unit.anchor),
-                _thread_id(),
+                thread,
                 id(task) if task is not None else None,
                 hashes,
                 result_hashes,

@@ -48,10 +48,11 @@ from dbaudit.runtime.events import QueryEvent, Results
 from dbaudit.runtime.unit import (
     _STATE,
     _fingerprint,
-    _get_running_loop,
+    _loops,
     _new_event,
     _note_failure,
     _sequence,
+    _task_now,
     _task_of,
     _thread_id,
     _with_values,
@@ -362,7 +363,8 @@ def _single(
                 hashes = hash_values(parameters)
             # a sync dialect's statement blocks whatever task it runs in: no task awaited it,
             # so no gather could overlap it (DBA105 judges awaited statements only)
-            task = _task_of(_get_running_loop()) if buffering else None
+            thread = _thread_id()
+            task = (_task_of(_loops.get(thread)) or _task_now(thread)) if buffering else None
             event = _new_event(
                 QueryEvent,
                 (
@@ -373,7 +375,7 @@ def _single(
                     rows,
                     # one frame less than under record_positional: the skips count it
                     capture_stack(skip - 1, MAX_STACK, unit.anchor),
-                    _thread_id(),
+                    thread,
                     id(task) if task is not None else None,
                     hashes,
                     results,
