@@ -92,3 +92,14 @@ def test_a_count_over_a_join_per_item_gets_no_plain_rows_fix() -> None:
     [plain] = _in("pagesOf")
     assert plain.fix is not None
     assert "inArray(page.workspaceId, keys)" in plain.fix.code
+
+
+def test_drizzle_count_names_its_table_and_filter() -> None:
+    module = parse("x.ts", (FIXTURES / "drizzle_count_helper.ts").read_text()).module
+    fn = module.function("runningMonitors")
+    assert fn is not None
+    [op] = fn.db_ops
+    assert op.tables == ("monitor",) and op.kind == "count"
+    assert [f.column for f in op.filters] == ["workspaceId", "active"]
+    [finding] = _in("startAll")
+    assert "queries monitor once per user" in finding.message

@@ -257,6 +257,13 @@ def _drizzle(receiver: str, rest: tuple[Step, ...], src: Source, library: str) -
     )
     if entry_step.name in {"insert", "update", "delete"} and entry_step.args:
         facts.tables.append(_table_name(entry_step.args[0], src))
+    if entry_step.name == "$count" and entry_step.args:
+        # ``db.$count(monitor, and(eq(monitor.workspaceId, id), ...))``: the table, the filter
+        facts.tables.append(_table_name(entry_step.args[0], src))
+        facts.aggregate.append("count")
+        if len(entry_step.args) > 1:
+            _conditions(entry_step.args[1], src, facts)
+            facts.where = list(_and_parts(entry_step.args[1], src))
     if entry_step.name in {"select", "selectDistinct", "selectDistinctOn"} and entry_step.args:
         _selection(entry_step.args[-1], src, facts)
     if entry_step.name in {"execute", "run", "all", "get"} and entry_step.args:
