@@ -593,8 +593,16 @@ def batched_select_code(
         unread += [
             f"{f.column} {f.op} {f.value}" for f, c in zip(same, written, strict=True) if not c
         ]
-        keywords = ", ".join([f"{column}__in={keys}", *filter(None, written)])
-        query = f"{table}.objects.filter({keywords})"
+        # a keyword given twice (the key's ``id__in`` and a queryset's own ``id__in=allowed``)
+        # is a SyntaxError in one call: a later one goes into a filter() of its own, as the
+        # code had it (its queryset filtered before the per-item lookup)
+        first: list[str] = []
+        chained: list[str] = []
+        for keyword in [f"{column}__in={keys}", *filter(None, written)]:
+            name = keyword.split("=", 1)[0]
+            (chained if any(k.split("=", 1)[0] == name for k in first) else first).append(keyword)
+        query = f"{table}.objects.filter({', '.join(first)})"
+        query += "".join(f".filter({keyword})" for keyword in chained)
         if "__" in column:
             # a field across a relation (``project__owner_id``) is no attribute of the row:
             # the query hands each row the key it matched
@@ -843,3 +851,38 @@ def per_item_names(program: Program, fn: Function, loop: Loop) -> set[str]:
 def root_name(expression: str) -> str:
     """The name an expression starts from: ``self`` of ``self.dal.get``, ``rows`` of ``rows[0]``."""
     return expression.split(".")[0].split("[")[0]
+
+
+def only_element(value: str) -> str | None:
+    """``x`` of a literal ``{x}``, ``[x]`` or ``(x,)`` (Python); None otherwise."""
+    try:
+        node = ast.parse(value.strip(), mode="eval").body
+    except SyntaxError:
+        return None
+    if (
+        isinstance(node, (ast.Set, ast.List, ast.Tuple))
+        and len(node.elts) == 1
+        and not isinstance(node.elts[0], ast.Starred)
+    ):
+        return ast.unparse(node.elts[0])
+    return None
+
+
+def written_tables(program: Program, ref: FunctionRef, depth: int = 0) -> set[str] | None:
+    """The tables ``ref`` and the helpers it calls write; None when one write names none."""
+    tables: set[str] = set()
+    for op in ref.function.db_ops:
+        if is_write(op):
+            if not op.tables:
+                return None
+            tables.update(op.tables)
+    for _, callee in program.graph.callees(ref):
+        if not program.reach(callee).writes:
+            continue
+        if depth >= 6:
+            return None
+        deeper = written_tables(program, callee, depth + 1)
+        if deeper is None:
+            return None
+        tables |= deeper
+    return tables

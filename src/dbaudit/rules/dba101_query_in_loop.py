@@ -69,8 +69,10 @@ from dbaudit.rules._shared import (
     language,
     loop_header,
     noun,
+    only_element,
     root_name,
     same_every_item,
+    written_tables,
 )
 from dbaudit.rules._typescript import is_typescript
 
@@ -147,9 +149,9 @@ def check(program: Program) -> Iterator[Finding]:
                 fn,
                 inner,
                 op.reads | {root_name(op.receiver)},
-                (*(f.value for f in op.filters), *op.unread_conditions),
+                _built_in_loop(fn, inner, op),
             ):
-                if _loop_writes(program, ref, inner):
+                if _loop_writes(program, ref, inner, op.tables):
                     # a get-or-create: the row the first item adds is the next item's answer
                     fix = Fix(fix.summary, "", lang)
                 else:
@@ -212,6 +214,20 @@ def _fix(
         # the same turn has run (``field = get(f["id"]); entry = get(field_id=field.id)``):
         # no IN list can be written before the loop
         return Fix(summary, "", lang)
+    if key is not None and key.op == "in":
+        # ``User.objects.filter(id__in=entry["users"])``: each item's key is a collection;
+        # one key in a literal (``[entry["user"]]``) is that key, anything else would make
+        # the fix's keys lists of keys, no values one IN can take
+        element = only_element(key.value)
+        if element is None:
+            return Fix(
+                f"{summary} Each {item} brings a collection of keys (`{key.value}`): fetch "
+                f"the rows of all of them with one IN over their union and pick each {item}'s "
+                "rows by membership.",
+                "",
+                lang,
+            )
+        key = Filter(key.column, key.op, element, key.table, key.part_of_unread)
     set_per_item = _set_in_body(ref.function, loop, op, key)
     if set_per_item:
         # ``BenefitGrant.member_id == target_member_id``, ``target_member_id`` worked out per
@@ -245,15 +261,41 @@ def _set_in_body(fn: Function, loop: Loop, op: DbOp, key: Filter | None) -> set[
     return read & assigned
 
 
-def _loop_writes(program: Program, ref: FunctionRef, loop: Loop) -> bool:
-    """The loop's body writes, itself or through a helper it calls."""
+def _built_in_loop(fn: Function, loop: Loop, op: DbOp) -> tuple[str, ...]:
+    """The filter values of ``op`` computed on each item: not those of the queryset it refines
+    when that was built before the loop and not again in it (``custom_fields =
+    CustomField.objects.filter(id__in=[int(f) for f, _ in fields])``, then
+    ``custom_fields.get(id=field_id)`` per item), computed once however many calls they hold."""
+    values = (*(f.value for f in op.filters), *op.unread_conditions)
+    receiver = root_name(op.receiver)
+    assigned = [a for a in fn.assigns if receiver in a.targets]
+    if not assigned or any(loop.id in a.loops for a in assigned):
+        return values
+    return tuple(v for v in values if v in op.text)
+
+
+def _loop_writes(program: Program, ref: FunctionRef, loop: Loop, read: tuple[str, ...]) -> bool:
+    """The loop's body writes the tables ``read`` (the query's), itself or through a helper it
+    calls, or writes where the table is unknown. Writes that all go to other tables do not
+    change the query's answer (paperless-ngx's ``custom_fields.get(id=field_id)`` per document,
+    the loop writing ``CustomFieldInstance`` rows): the same query, N round trips for one
+    answer, as DBA102 says of a helper that reads one table and writes another."""
     fn = ref.function
-    if any(loop.id in op.loops and is_write(op) for op in fn.db_ops):
-        return True
-    return any(
-        loop.id in call.loops and program.reach(target).writes
-        for call, target in program.graph.callees(ref)
-    )
+    tables = set(read)
+    for op in fn.db_ops:
+        if (
+            loop.id in op.loops
+            and is_write(op)
+            and (not op.tables or not tables or tables & set(op.tables))
+        ):
+            return True
+    for call, target in program.graph.callees(ref):
+        if loop.id not in call.loops or not program.reach(target).writes:
+            continue
+        written = written_tables(program, target)
+        if written is None or not tables or written & tables:
+            return True
+    return False
 
 
 # what a loop item hands a query builder when it is a rule, not a key: ``f.expression``

@@ -38,7 +38,6 @@ for render in renders:
 
 from __future__ import annotations
 
-import ast
 from collections.abc import Iterator
 
 from dbaudit.analysis.callgraph import FunctionRef
@@ -60,14 +59,15 @@ from dbaudit.rules._shared import (
     builds_lazy_queryset,
     fanned_out,
     fixed_cost,
-    is_write,
     language,
     loop_header,
     noun,
+    only_element,
     per_item_names,
     root_name,
     same_every_item,
     stays_lazy,
+    written_tables,
 )
 from dbaudit.rules._typescript import condition_reads, is_key_part, is_typescript, library_of
 
@@ -276,28 +276,8 @@ def _writes_what_it_reads(program: Program, target: FunctionRef) -> bool:
     message, the account's drive connections read each time) only repeats the read."""
     op = program.reach(target).first_op
     read = set(op.tables) if op is not None else set()
-    written = _written_tables(program, target, 0)
+    written = written_tables(program, target)
     return not read or written is None or bool(written & read)
-
-
-def _written_tables(program: Program, ref: FunctionRef, depth: int) -> set[str] | None:
-    """The tables ``ref`` and the helpers it calls write; None when one write names none."""
-    tables: set[str] = set()
-    for op in ref.function.db_ops:
-        if is_write(op):
-            if not op.tables:
-                return None
-            tables.update(op.tables)
-    for _, callee in program.graph.callees(ref):
-        if not program.reach(callee).writes:
-            continue
-        if depth >= 6:
-            return None
-        deeper = _written_tables(program, callee, depth + 1)
-        if deeper is None:
-            return None
-        tables |= deeper
-    return tables
 
 
 def _batch_key(
@@ -326,28 +306,13 @@ def _batch_key(
         # the helper takes a collection of keys (``benefit_id.in_(benefit_ids)``): handed one
         # key in a literal (``{grant.benefit_id}``) it is that key; handed a collection per
         # item, the keys would be lists of keys, no values to put in one IN
-        element = _only_element(key.value)
+        element = only_element(key.value)
         if element is None:
             return key, ""
         key = Filter(key.column, key.op, element, key.table, key.part_of_unread)
     if op is None or not op.tables or _own_loop(program, target) is not None:
         return key, ""
     return key, batched_select_code(op, loop, key=key, language=lang)
-
-
-def _only_element(value: str) -> str | None:
-    """``x`` of a literal ``{x}``, ``[x]`` or ``(x,)`` (Python); None otherwise."""
-    try:
-        node = ast.parse(value.strip(), mode="eval").body
-    except SyntaxError:
-        return None
-    if (
-        isinstance(node, (ast.Set, ast.List, ast.Tuple))
-        and len(node.elts) == 1
-        and not isinstance(node.elts[0], ast.Starred)
-    ):
-        return ast.unparse(node.elts[0])
-    return None
 
 
 def _own_loop(program: Program, target: FunctionRef) -> tuple[str, Loop] | None:
