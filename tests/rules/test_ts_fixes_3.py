@@ -103,3 +103,11 @@ def test_drizzle_count_names_its_table_and_filter() -> None:
     assert [f.column for f in op.filters] == ["workspaceId", "active"]
     [finding] = _in("startAll")
     assert "queries monitor once per user" in finding.message
+
+
+def test_a_generic_call_after_await_is_the_awaited_query() -> None:
+    module = parse("x.ts", (FIXTURES / "generic_awaited_calls.ts").read_text()).module
+    fn = module.function("reserveRun")
+    assert fn is not None
+    assert [op.kind for op in fn.db_ops] == ["insert"]
+    assert fn.db_ops[0].awaited and fn.db_ops[0].tables == ("monitor_run",)

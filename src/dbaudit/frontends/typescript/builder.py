@@ -18,6 +18,7 @@ reads, awaits, ``Promise.all``) with the same conventions (see ``dbaudit.model.p
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -31,6 +32,8 @@ from dbaudit.frontends.typescript.queries import (
     Facts,
     Source,
     arguments,
+    awaited_generic,
+    call_function,
     extend,
     recognise,
     short,
@@ -147,6 +150,10 @@ class ModuleContext:
     members: dict[str, str] = field(default_factory=dict)
     engines: list[EngineCreation] = field(default_factory=list)
     class_attribute_types: dict[str, dict[str, str]] = field(default_factory=dict)
+    # files an import was looked for in and not found, before the one it resolved to (every
+    # one, when none was): created later, one of them is what the import means, so the
+    # cached model depends on them not being there
+    looked_for: list[str] = field(default_factory=list)
     use_server: bool = False
     # ``const MAX_ATTEMPTS = 3`` at module level: bounds of ``for (...; i < MAX_ATTEMPTS; ...)``
     constants: dict[str, int] = field(default_factory=dict)
@@ -273,8 +280,16 @@ class ModuleBuilder:
     def _module_key(self, specifier: str) -> str:
         if not self.ctx.resolve_files:
             return specifier
-        resolved = resolve_specifier(self.ctx.path, specifier, config=self.ctx.config)
+        resolved = resolve_specifier(
+            self.ctx.path, specifier, config=self.ctx.config, exists=self._exists
+        )
         return specifier if resolved == specifier else module_key(resolved)
+
+    def _exists(self, path: str) -> bool:
+        if os.path.isfile(path):
+            return True
+        self.ctx.looked_for.append(path)
+        return False
 
     def _collect(self, node: Node) -> None:
         """Imports, re-exports, ``require`` bindings and database handles."""
@@ -1682,6 +1697,13 @@ class FunctionWalker(FunctionEvents):
             return
         # the most frequent kinds first (each branch below tests kinds no other one does)
         if kind == "call_expression":
+            if awaited_generic(node) and not ctx.awaited:
+                # ``await db.get<Row>(sql`...`)``, read as a call of ``await db.get``
+                if not ctx.in_query:
+                    self.awaits.append(
+                        Await(span_of(node), self._next(), ctx.loops, self.text(node))
+                    )
+                ctx = ctx.but(awaited=True)
             self._call(node, ctx)
             return
         if kind == "member_expression":
@@ -1969,7 +1991,7 @@ class FunctionWalker(FunctionEvents):
         )
 
     def _call(self, node: Node, ctx: Ctx) -> None:
-        function = node.child_by_field_name("function")
+        function = call_function(node)
         args = arguments(node.child_by_field_name("arguments"))
         if function is None:
             return

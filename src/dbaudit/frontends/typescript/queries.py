@@ -98,12 +98,33 @@ def arguments(node: Node | None) -> tuple[Node, ...]:
     return tuple([c for c in node.named_children if c.type != "comment"])
 
 
+def awaited_generic(call: Node) -> bool:
+    """``await db.get<Row>(sql`...`)``: tree-sitter-typescript reads a generic call after
+    ``await`` as ``(await db.get)<Row>(...)``, a call of an await. It is the call that is
+    awaited."""
+    function = call.child_by_field_name("function")
+    return (
+        function is not None
+        and function.type == "await_expression"
+        and bool(function.named_children)
+        and call.child_by_field_name("type_arguments") is not None
+    )
+
+
+def call_function(call: Node) -> Node | None:
+    """The called expression of ``call``, the awaited one for ``await f<T>(...)``."""
+    function = call.child_by_field_name("function")
+    if function is not None and awaited_generic(call):
+        return function.named_children[-1]
+    return function
+
+
 def flatten(call: Node, src: Source) -> Chain:
     steps: list[Step] = []
     current = unwrap(call)
     while True:
         if current.type == "call_expression":
-            function = current.child_by_field_name("function")
+            function = call_function(current)
             args = arguments(current.child_by_field_name("arguments"))
             function = unwrap(function) if function is not None else None
             if function is not None and function.type == "member_expression":
@@ -151,7 +172,7 @@ Handles = Callable[[str], str]  # receiver text -> library it is a handle of (""
 
 def recognise(call: Node, src: Source, handle_of: Handles) -> Facts | None:
     """Facts of the database statement ``call`` runs, or None when it is not one."""
-    function = call.child_by_field_name("function")
+    function = call_function(call)
     if function is None:
         return None
     function = unwrap(function)
