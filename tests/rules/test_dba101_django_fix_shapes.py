@@ -99,3 +99,70 @@ def test_a_lookup_the_inner_loop_does_not_change_is_the_same_query() -> None:
     # the loop writes the table the lookup reads: each item may add the next one's answer
     assert "runs the same query" not in found["ensure"].message
     assert found["ensure"].fix.code == ""
+
+
+FOREIGN_KEYS = textwrap.dedent(
+    """\
+    from django.db import models
+
+
+    class MailAccount(models.Model):
+        name = models.CharField(max_length=10)
+
+
+    class MailRule(models.Model):
+        account = models.ForeignKey(MailAccount, on_delete=models.CASCADE)
+        enabled = models.BooleanField()
+        name = models.CharField(max_length=10)
+
+
+    def process(accounts):
+        for account in MailAccount.objects.all():
+            if MailRule.objects.filter(account=account, enabled=True).exists():
+                print(account)
+
+
+    def process_ids(rules):
+        for r in rules:
+            print(MailRule.objects.filter(account=r.account_id).first())
+
+
+    def by_name(names):
+        for n in names:
+            print(MailRule.objects.filter(name=n).first())
+    """
+)
+
+
+def test_a_foreign_key_key_groups_rows_by_its_id_column() -> None:
+    # paperless_mail/tasks.py:22 MailRule.objects.filter(account=account, ...) per account:
+    # the fix grouped by row.account, one query per row to load each account
+    module = parse_module("app/models.py", FOREIGN_KEYS)
+    found = {f.function: f.fix.code for f in analyze([module], select=["DBA101"]).findings}
+    assert "keys = [account.pk for account in accounts]" in found["process"]
+    assert "by_key.setdefault(row.account_id, []).append(row)" in found["process"]
+    assert "by_key.get(account.pk, [])" in found["process"]
+    assert "keys = [r.account_id for r in rules]" in found["process_ids"]
+    assert "by_key.setdefault(row.account_id, []).append(row)" in found["process_ids"]
+    assert "by_key.setdefault(row.name, []).append(row)" in found["by_name"]
+
+
+def test_a_helper_keyed_by_a_foreign_key_groups_rows_by_its_id_column() -> None:
+    source = FOREIGN_KEYS + textwrap.dedent(
+        """\
+
+
+        def has_rules(account):
+            return MailRule.objects.filter(account=account, enabled=True).exists()
+
+
+        def through_helper():
+            for account in MailAccount.objects.all():
+                if has_rules(account):
+                    print(account)
+        """
+    )
+    module = parse_module("app/models.py", source)
+    found = {f.function: f.fix.code for f in analyze([module], select=["DBA102"]).findings}
+    assert "by_key.setdefault(row.account_id, []).append(row)" in found["through_helper"]
+    assert "by_key.get(account.pk, [])" in found["through_helper"]

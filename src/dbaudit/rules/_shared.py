@@ -540,8 +540,12 @@ def batched_select_code(
     language: str = "python",
     per_item: frozenset[str] = frozenset(),
     own_query: bool = False,
+    row_attribute: str = "",
 ) -> str:
     """``for p in projects: <query keyed by p.id>`` rewritten as one IN query and a dict.
+    ``row_attribute``: the row's attribute that holds the key when it is not the key's column
+    (a Django foreign key ``account`` is ``row.account_id``: ``row.account`` would load each
+    row's account, one query per row, in the fix itself).
     ``per_item``: the names the loop body computes from the item before the query
     (``const { sessionId } = data``), which no condition shared by every item may read.
     ``own_query``: ``op`` is the loop's own query and ``key`` its key filter written with
@@ -558,6 +562,8 @@ def batched_select_code(
     column = flt.column if flt else "id"
     binding, iterable, value, walk = _python_item(loop, flt.value if flt else "")
     library = library or (op.library if op else "sqlalchemy")
+    if row_attribute and not _ID_VALUE.search(value):
+        value = f"{value}.pk"  # ``account=account``: the row's ``account_id`` is its pk
     lines = [line for line in (python_items(loop)[1],) if line]
     items = iterable
     if "(" in items or "await" in items:
@@ -653,7 +659,7 @@ def batched_select_code(
     lines += [
         f"{by_key}: dict = {{}}",
         f"for {row} in {rows}:",
-        f"    {by_key}.setdefault({row}.{column}, []).append({row})",
+        f"    {by_key}.setdefault({row}.{row_attribute or column}, []).append({row})",
         f"for {_binding(loop)} in {walk.replace('{}', items)}:",
         f"    ...  # use {found}",
     ]
@@ -662,6 +668,20 @@ def batched_select_code(
 
 
 _WHOLE_WHERE = "those of the statement's WHERE"
+# a key value that is already an id, not a model instance (``doc_id``, ``t.pk``, ``row["id"]``)
+_ID_VALUE = re.compile(r"(?:\bid|_id|\.pk|\bpk|[\"']id[\"']\])\)?$")
+
+
+def foreign_key_attribute(program: Program, op: DbOp | None, key: Filter | None) -> str:
+    """``account_id`` when ``key`` filters a Django model's foreign key by its name
+    (``MailRule.objects.filter(account=account)``); "" otherwise."""
+    if op is None or key is None or op.library != "django" or "__" in key.column:
+        return ""
+    model = program.models.get(main_table(op))
+    attribute = f"{key.column}_id"
+    if model is None or not any(fk.column == attribute for fk in model.foreign_keys):
+        return ""
+    return attribute
 
 
 def _sql_unread(op: DbOp | None, known: int) -> list[str]:

@@ -64,6 +64,7 @@ from dbaudit.rules._shared import (
     batched_select_code,
     fanned_out,
     fixed_cost,
+    foreign_key_attribute,
     is_write,
     key_filter,
     language,
@@ -241,7 +242,15 @@ def _fix(
             "",
             lang,
         )
-    return Fix(summary, batched_select_code(op, loop, key=key, language=lang, own_query=True), lang)
+    code = batched_select_code(
+        op,
+        loop,
+        key=key,
+        language=lang,
+        own_query=True,
+        row_attribute=foreign_key_attribute(program, op, key),
+    )
+    return Fix(summary, code, lang)
 
 
 def _set_in_body(fn: Function, loop: Loop, op: DbOp, key: Filter | None) -> set[str]:

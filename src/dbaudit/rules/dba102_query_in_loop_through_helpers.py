@@ -59,6 +59,7 @@ from dbaudit.rules._shared import (
     builds_lazy_queryset,
     fanned_out,
     fixed_cost,
+    foreign_key_attribute,
     language,
     loop_header,
     noun,
@@ -312,7 +313,8 @@ def _batch_key(
         key = Filter(key.column, key.op, element, key.table, key.part_of_unread)
     if op is None or not op.tables or _own_loop(program, target) is not None:
         return key, ""
-    return key, batched_select_code(op, loop, key=key, language=lang)
+    row_attribute = foreign_key_attribute(program, op, key)
+    return key, batched_select_code(op, loop, key=key, language=lang, row_attribute=row_attribute)
 
 
 def _own_loop(program: Program, target: FunctionRef) -> tuple[str, Loop] | None:
