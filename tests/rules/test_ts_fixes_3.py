@@ -111,3 +111,11 @@ def test_a_generic_call_after_await_is_the_awaited_query() -> None:
     assert fn is not None
     assert [op.kind for op in fn.db_ops] == ["insert"]
     assert fn.db_ops[0].awaited and fn.db_ops[0].tables == ("monitor_run",)
+
+
+def test_sqlite_get_keeps_one_row_and_is_no_list() -> None:
+    found = {f.line: f for f in _findings() if Path(f.path).name == "sqlite_get.ts"}
+    assert "to keep only the first: add a LIMIT 1" in found[10].message
+    assert found[10].fix is not None
+    assert found[10].fix.code.endswith(".limit(1).get()")
+    assert "lists apiKey rows without a LIMIT" in found[15].message

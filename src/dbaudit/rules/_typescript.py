@@ -979,8 +979,9 @@ def first_row_code(op: DbOp) -> str:
     if op.library == "prisma":
         return re.sub(r"\.findMany\(", ".findFirst(", text, count=1) if ".findMany(" in text else ""
     if op.library in {"drizzle", "knex"} and not op.sql:
-        lock = re.search(r"\.for(?:Update|Share)?\(", text)
-        at = lock.start() if lock else len(text)
+        # before a ``.for("update")`` (SQL puts LIMIT there) or the SQLite runner ``.get()``
+        end = re.search(r"\.for(?:Update|Share)?\(|\s*\.(?:get|all)\(\)\s*$", text)
+        at = end.start() if end else len(text)
         return f"{text[:at]}.limit(1){text[at:]}"
     return ""
 

@@ -2479,6 +2479,7 @@ class FunctionWalker(FunctionEvents):
                 result_shape=facts.result_shape,
                 sql=facts.sql,
                 text=self.text(built if built is not None else node),
+                first_row_only=facts.first_row_only,
             )
         )
         for callback in facts.callbacks:

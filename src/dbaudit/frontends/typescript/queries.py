@@ -75,6 +75,7 @@ class Facts:
     sql: str = ""
     callbacks: list[Node] = field(default_factory=list)  # transaction bodies to walk inline
     where: list[str] = field(default_factory=list)  # DbOp.where: the AND-ed conditions, whole
+    first_row_only: bool = False  # DbOp.first_row_only: Drizzle's ``.get()`` keeps one row
 
 
 class Source:
@@ -328,6 +329,10 @@ def _drizzle_steps(steps: tuple[Step, ...], src: Source, facts: Facts) -> None:
                 facts.batched = True
         elif step.name == "returning":
             facts.result_shape = "rows"
+        elif step.name == "get" and step.args == () and facts.kind == "select":
+            # SQLite's ``db.select().from(t).where(...).get()``: the first row, or undefined;
+            # no LIMIT is added, so every matching row is still read for it
+            facts.first_row_only = True
         elif step.name == "set" and args:
             pass
 
