@@ -180,3 +180,59 @@ def test_editing_a_module_that_binds_no_queries_object_keeps_its_importers_cache
         },
     )
     assert _agree(project) == {("DBA103", "app/services.py", "refresh")}
+
+
+ROUTE = """\
+import { touchUser } from "@/dal";
+
+export async function refresh(users: { id: string }[]) {
+  for (const user of users) {
+    await touchUser(user.id);
+  }
+}
+"""
+DAL = """\
+import { db } from "./db";
+import { users } from "./schema";
+import { eq } from "drizzle-orm";
+
+export async function touchUser(id: string) {
+  await db.update(users).set({ seen: true }).where(eq(users.id, id));
+}
+"""
+
+
+def _found_in(root: Path, paths: list[str], *, cached: bool) -> set[tuple[str, str, str]]:
+    options = AuditOptions(cwd=str(root), cache_dir=str(root / ".cache"), use_cache=cached, jobs=1)
+    return {(f.rule, f.path, f.function) for f in scan(paths, options).audit.findings}
+
+
+def test_a_typescript_import_target_created_later(project: Path) -> None:
+    # ``@/*`` maps to src/* then lib/*: the import resolves to the first that exists
+    _write(
+        project,
+        {
+            "tsconfig.json": '{ "compilerOptions": { "baseUrl": ".", '
+            '"paths": { "@/*": ["src/*", "lib/*"] } } }',
+            "src/app/route.ts": ROUTE,
+            "lib/.keep": "",
+        },
+    )
+
+    def agree() -> set[tuple[str, str, str]]:
+        cached = _found_in(project, ["src", "lib"], cached=True)
+        assert cached == _found_in(project, ["src", "lib"], cached=False)
+        return cached
+
+    assert agree() == set()
+    _write(project, {"lib/dal.ts": DAL})  # resolved nowhere, now in lib/
+    assert agree() == {("DBA103", "src/app/route.ts", "refresh")}
+    # one in src/ comes first: the import means it now
+    _write(
+        project,
+        {
+            "src/dal.ts": DAL.split("export")[0]
+            + "export async function touchUser(id: string) {\n  return id;\n}\n"
+        },
+    )
+    assert agree() == set()

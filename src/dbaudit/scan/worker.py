@@ -180,6 +180,8 @@ def _analyze_script(display_path: str, data: bytes) -> tuple[FileMeta, Any]:
         suppressions=suppressions,
         notes=outcome.notes,
         language=language,
+        inputs=outcome.inputs,
+        inputs_digest=inputs_digest(outcome.inputs) if outcome.inputs else "",
     )
     return meta, module
 

@@ -9,6 +9,7 @@ recovered from). ``skip_reason(path, source)`` says why a file is not analyzed a
 
 from __future__ import annotations
 
+import glob
 from dataclasses import dataclass
 
 from dbaudit.frontends.typescript import patterns as P
@@ -35,6 +36,9 @@ class SkippedSource(ValueError):
 class ParseOutcome:
     module: ModuleModel
     notes: tuple[str, ...] = ()  # one line each, e.g. "syntax errors at lines 3, 9 (recovered)"
+    # glob patterns of files the model depends on not being there: an import's candidates
+    # looked for before the file it resolved to (the scan cache re-reads it once one exists)
+    inputs: tuple[str, ...] = ()
 
 
 def handles(path: str) -> bool:
@@ -96,7 +100,8 @@ def parse(path: str, source: str, *, resolve_files: bool = True) -> ParseOutcome
     if parsed.has_error:
         where = ", ".join(str(line) for line in error_lines(parsed))
         notes = (f"syntax errors near line {where}: modeled what tree-sitter could recover",)
-    return ParseOutcome(module, notes)
+    inputs = tuple(dict.fromkeys(glob.escape(p) for p in ctx.looked_for))
+    return ParseOutcome(module, notes, inputs)
 
 
 def parse_module(path: str, source: str) -> ModuleModel:
