@@ -107,3 +107,81 @@ def test_star_imports_and_dotted_file_names() -> None:
     graph = CallGraph(modules)
     assert targets(graph, "pkg/svc.py", "run") == {"get_user": "get_user"}
     assert module_dotted("app/users.service.ts") == ("app", "users", "service")
+
+
+REPOSITORIES = """
+class RepositoryBase:
+    def __init__(self, session):
+        self.session = session
+
+    @classmethod
+    def from_session(cls, session):
+        return cls(session)
+
+    @classmethod
+    def describe(cls):
+        return cls.__name__
+
+    async def get_one_or_none(self, statement):
+        return (await self.session.execute(statement)).scalar_one_or_none()
+
+
+class IDMixin:
+    async def get_by_id(self, id):
+        return await self.get_one_or_none(self.select_by_id(id))
+
+
+class CachedBase:
+    async def get_one_or_none(self, statement):
+        return self.cache.get(statement)
+
+
+class CustomerRepository(IDMixin, RepositoryBase):
+    pass
+
+
+class OrderRepository(IDMixin, RepositoryBase):
+    pass
+
+
+class TokenRepository(IDMixin, CachedBase):
+    pass
+
+
+class Unused:
+    def lookup(self):
+        return self.get_one_or_none(1)
+
+
+async def cleanup(session, ids):
+    customers = CustomerRepository.from_session(session)
+    name = CustomerRepository.describe()
+    for customer_id in ids:
+        await customers.get_by_id(customer_id)
+        name.get_by_id(customer_id)
+"""
+
+
+def test_a_mixin_calls_what_the_classes_built_on_it_define() -> None:
+    # polar's RepositoryIDMixin.get_by_id calls self.get_one_or_none, defined by the
+    # RepositoryBase every repository derives from too
+    graph = CallGraph([mod("app/repos.py", REPOSITORIES)])
+    assert targets(graph, "app/repos.py", "Unused.lookup") == {}
+    # two different get_one_or_none among the classes built on IDMixin: none is chosen
+    assert targets(graph, "app/repos.py", "IDMixin.get_by_id") == {}
+    only_base = REPOSITORIES.replace("class TokenRepository(IDMixin, CachedBase):", "class X:")
+    graph = CallGraph([mod("app/repos.py", only_base)])
+    assert targets(graph, "app/repos.py", "IDMixin.get_by_id") == {
+        "self.get_one_or_none": "RepositoryBase.get_one_or_none"
+    }
+
+
+def test_an_instance_made_by_a_classmethod_factory_has_its_class() -> None:
+    # customers = CustomerRepository.from_session(session), from_session returning cls(...);
+    # a classmethod returning something else (describe) makes no instance
+    graph = CallGraph([mod("app/repos.py", REPOSITORIES)])
+    assert targets(graph, "app/repos.py", "cleanup") == {
+        "CustomerRepository.from_session": "RepositoryBase.from_session",
+        "CustomerRepository.describe": "RepositoryBase.describe",
+        "customers.get_by_id": "IDMixin.get_by_id",
+    }

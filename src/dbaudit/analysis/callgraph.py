@@ -49,6 +49,9 @@ class _ClassRef:
 
 _Target = FunctionRef | _ClassRef | ModuleModel
 
+# ``CustomerRepository.from_session(session)`` (awaited or not): a class's method called
+_FACTORY_CALL = re.compile(r"^(?:await\s+)?(?P<cls>[A-Z][\w.]*)\.(?P<method>\w+)\(")
+
 
 class CallGraph:
     def __init__(self, modules: Sequence[ModuleModel]) -> None:
@@ -92,6 +95,7 @@ class CallGraph:
         self._resolved: dict[tuple[FunctionId, int], FunctionRef | None] = {}
         self._callees: dict[FunctionId, list[tuple[Call, FunctionRef]]] = {}
         self._module_cache: dict[tuple[str, int, str], ModuleModel | None] = {}
+        self._subclass_index: dict[tuple[str, str], list[_ClassRef]] | None = None
 
     # ---- modules and names
 
@@ -205,6 +209,71 @@ class CallGraph:
                     return found
         return None
 
+    def _made_by_factory(self, caller: FunctionRef, name: str, seq: int) -> _ClassRef | None:
+        """The class of ``name`` when the caller last bound it, before ``seq``, to what a
+        classmethod of that class returns built with ``cls(...)``: ``customer_repo =
+        CustomerRepository.from_session(session)`` is a CustomerRepository (polar's
+        repositories are all made so)."""
+        bound = [
+            a
+            for a in caller.function.assigns
+            if a.targets == (name,) and a.seq < seq and a.kind == "assign"
+        ]
+        if not bound:
+            return None
+        match = _FACTORY_CALL.match(bound[-1].value)
+        if match is None:
+            return None
+        cls = self.class_named(caller.module, match["cls"])
+        if cls is None:
+            return None
+        factory = self.method(cls, match["method"])
+        if factory is None or not factory.function.is_classmethod:
+            return None
+        made = any(c.callee == "cls" and "<return>" in c.targets for c in factory.function.calls)
+        return cls if made else None
+
+    def _mixed_in(self, cls: _ClassRef, name: str) -> FunctionRef | None:
+        """``self.<name>()`` in a mixin that does not define ``name`` itself: the classes
+        built on the mixin get it from another base (polar's ``RepositoryIDMixin.get_by_id``
+        calls ``self.get_one_or_none``, which ``RepositoryBase`` defines, and every repository
+        class derives from both). The method those classes have, when it is the same one for
+        all of them; None when they have none, or different ones."""
+        found: dict[FunctionId, FunctionRef] = {}
+        for sub in self._subclasses().get((cls.module.path, cls.info.name), ()):
+            method = self.method(sub, name)
+            if method is not None:
+                found[method.id] = method
+        return next(iter(found.values())) if len(found) == 1 else None
+
+    def _subclasses(self) -> dict[tuple[str, str], list[_ClassRef]]:
+        """Every class of the tree by the classes it derives from, at any depth (built once,
+        on the first mixin call that needs it)."""
+        if self._subclass_index is not None:
+            return self._subclass_index
+        direct: dict[tuple[str, str], list[_ClassRef]] = {}
+        for module in self.modules:
+            for info in module.classes:
+                for base in info.bases:
+                    resolved = self._resolve_dotted(module, base)
+                    if isinstance(resolved, _ClassRef):
+                        key = (resolved.module.path, resolved.info.name)
+                        direct.setdefault(key, []).append(_ClassRef(module, info))
+        index: dict[tuple[str, str], list[_ClassRef]] = {}
+        for key in direct:
+            seen: dict[tuple[str, str], _ClassRef] = {}
+            todo = list(direct[key])
+            while todo:
+                sub = todo.pop()
+                sub_key = (sub.module.path, sub.info.name)
+                if sub_key in seen or sub_key == key:
+                    continue
+                seen[sub_key] = sub
+                todo.extend(direct.get(sub_key, ()))
+            index[key] = list(seen.values())
+        self._subclass_index = index
+        return index
+
     def _resolve_dotted(self, module: ModuleModel, dotted: str) -> _Target | None:
         parts = dotted.split(".")
         target = self.lookup(module, parts[0])
@@ -253,7 +322,7 @@ class CallGraph:
                 return None
             owner = _ClassRef(module, owner_info)
             if len(parts) == 2:
-                return self.method(owner, parts[1])
+                return self.method(owner, parts[1]) or self._mixed_in(owner, parts[1])
             if len(parts) == 3:
                 attr_type = dict(owner_info.attribute_types).get(parts[1])
                 if attr_type:
@@ -266,6 +335,10 @@ class CallGraph:
             if cls is not None:
                 return self.method(cls, parts[1])
             return None
+        if len(parts) == 2:
+            made = self._made_by_factory(caller, parts[0], call.seq)
+            if made is not None:
+                return self.method(made, parts[1])
         if "<locals>" not in fn.qualname:
             nested = self._by_module[module.path].get(f"{fn.qualname}.<locals>.{callee}")
             if nested is not None:
