@@ -7,7 +7,10 @@ query had no ``selectinload(Project.renders)``/``joinedload`` and the relationsh
 declared ``lazy="selectin"``/``"joined"``; Django ``book.author`` without ``select_related``
 and ``author.books.all()`` without ``prefetch_related``. The model classes (SQLAlchemy
 declarative and Django models, including ``backref``/``related_name`` reverse relations) are
-read from the tree, so only real relationships are reported.
+read from the tree, so only real relationships are reported. A Django to-many relation
+queried with a queryset method in the loop (``workflow.actions.order_by(...)``, ``.filter``,
+``.values_list``) runs a query per item even when ``prefetch_related`` loaded it: only
+``.all()`` reads prefetched rows, so the method belongs in a ``Prefetch``'s queryset.
 
 ## Why is this bad?
 The loop looks like plain attribute access, but each first access to an unloaded relationship
@@ -43,7 +46,7 @@ from collections.abc import Iterator
 from dbaudit.analysis.callgraph import FunctionRef
 from dbaudit.analysis.program import Program, significant_loops
 from dbaudit.findings import Finding, Fix, Severity
-from dbaudit.model import DbOp, Loop, Relationship, Span
+from dbaudit.model import DbOp, Function, Loop, Relationship, Span
 from dbaudit.rules._shared import fixed_cost, loop_header, noun
 
 CODE = "DBA104"
@@ -85,8 +88,51 @@ def _element_model(program: Program, model: str, loop: Loop) -> str:
     return model
 
 
-def _eager(op: DbOp, name: str) -> bool:
+# a Django ``Prefetch("actions", queryset=...)`` object written in place
+_PREFETCH_OBJECT = re.compile(r"""^Prefetch\(\s*(?:lookup\s*=\s*)?['"]([\w.]+)['"]""")
+# Django queryset methods that run a query of their own on a related manager, even when
+# prefetch_related loaded the relation: only ``all()`` (and what reads it) uses those rows
+_BYPASS = frozenset(
+    {
+        "filter",
+        "exclude",
+        "order_by",
+        "values",
+        "values_list",
+        "annotate",
+        "select_related",
+        "prefetch_related",
+        "distinct",
+        "only",
+        "defer",
+        "get",
+        "latest",
+        "earliest",
+        "aggregate",
+        "in_bulk",
+        "iterator",
+        "reverse",
+    }
+)
+
+
+def _eager(op: DbOp, name: str, relationships: dict[str, Relationship] | None = None) -> bool:
+    """``op`` loads ``name`` eagerly, or may: a Django ``prefetch_related`` argument held by a
+    variable (``action_prefetch``, a ``Prefetch`` built elsewhere; a bare name that is no
+    relationship of the model) or spread (``*lookups``) may load any relationship."""
     for loaded in op.eager_loads:
+        prefetch = _PREFETCH_OBJECT.match(loaded)
+        if prefetch is not None:
+            loaded = prefetch.group(1)
+        elif (
+            op.library == "django"
+            and relationships is not None
+            and (
+                loaded.startswith("*")
+                or (re.fullmatch(r"[A-Za-z_]\w*", loaded) and loaded not in relationships)
+            )
+        ):
+            return True
         first = loaded.split("__")[0].split(".")[-1]
         if first == name or loaded.endswith(f".{name}") or loaded == name:
             return True
@@ -113,15 +159,41 @@ def check(program: Program) -> Iterator[Finding]:
             if op is None:
                 continue
             model = _element_model(program, op.tables[0], loop)
-            relationship = relationships_of(program, model).get(access.attr)
-            if relationship is None or relationship.lazy in EAGER_STRATEGIES:
+            relationships = relationships_of(program, model)
+            relationship = relationships.get(access.attr)
+            if relationship is None or (loop.id, access.attr) in reported:
                 continue
-            if _eager(op, access.attr) or (loop.id, access.attr) in reported:
+            bypass = _bypassing_call(fn, loop, access.base, access.attr, op, relationship)
+            if not bypass and relationship.lazy in EAGER_STRATEGIES:
+                continue
+            if not bypass and _eager(op, access.attr, relationships):
                 continue
             if not significant_loops(fn, access.loops):
                 continue
             reported.add((loop.id, access.attr))
-            yield _finding(program, ref, loop, op, model, relationship, access.span)
+            if bypass:
+                yield _bypass_finding(
+                    program, ref, loop, op, model, relationship, access.span, bypass
+                )
+            else:
+                yield _finding(program, ref, loop, op, model, relationship, access.span)
+
+
+def _bypassing_call(
+    fn: Function, loop: Loop, base: str, attr: str, op: DbOp, relationship: Relationship
+) -> str:
+    """The queryset method (``order_by``) called on a Django to-many relation of the loop's
+    item in the loop, which queries whatever prefetch_related loaded; "" when none."""
+    if op.library != "django" or not relationship.uselist:
+        return ""
+    return next(
+        (
+            a.call
+            for a in fn.attr_accesses
+            if loop.id in a.loops and a.base == base and a.attr == attr and a.call in _BYPASS
+        ),
+        "",
+    )
 
 
 def _finding(
@@ -162,6 +234,54 @@ def _finding(
             f"The rows of `{loop.iterable}` come from `{op.text or op.api}` (line {op.span.line}), "
             f"which does not load `{model}.{relationship.name}` eagerly, so the first access in "
             f"each iteration runs a SELECT: one query per {item}."
+        ),
+        confidence="high",
+        code_span=loop.span,
+    )
+
+
+def _bypass_finding(
+    program: Program,
+    ref: FunctionRef,
+    loop: Loop,
+    op: DbOp,
+    model: str,
+    relationship: Relationship,
+    span: Span,
+    call: str,
+) -> Finding:
+    """``workflow.actions.order_by(...)`` per workflow: a query each time, prefetched or not
+    (paperless-ngx's run_workflows, whose workflows come with a ``Prefetch("actions",
+    queryset=....order_by("order", "pk"))`` the loop never reads)."""
+    item = noun(loop)
+    cost = program.reach(ref).cost
+    name = relationship.name
+    target = relationship.target or "the related model"
+    loaded = _eager(op, name, relationships_of(program, model))
+    owner = op.api.split(".")[0]
+    verb = "prefetches" if _eager(op, name) else "may prefetch"  # a variable's Prefetch: may
+    prefetched = f"`{op.text or op.api}` (line {op.span.line}) {verb} `{name}`, but "
+    prefetched = prefetched if loaded else ""
+    return program.finding(
+        rule=CODE,
+        severity=Severity.HIGH,
+        message=f"`{item}.{name}.{call}()` queries {target} once per {item} inside "
+        f"`{loop_header(loop)}`" + (": prefetched rows are read only by .all()" if loaded else ""),
+        ref=ref,
+        span=span,
+        query_cost=f"{cost} + N (one per {item})",
+        fixed_query_cost=fixed_cost(cost) if cost.terms else "2",
+        fix=Fix(
+            f"Prefetch `{model}.{name}` with the {call}() in the Prefetch's queryset and read "
+            f"it with `{item}.{name}.all()` in the loop: one more query for all of them. "
+            f"`.{call}()` on a related manager always runs a query of its own.",
+            f'{owner}.objects.filter(...).prefetch_related(Prefetch("{name}", '
+            f"queryset={target}.objects.{call}(...)))  # then {item}.{name}.all()",
+        ),
+        problem=(
+            f"{prefetched}`{item}.{name}.{call}(...)` builds a new queryset, which never "
+            f"reads prefetched rows: every iteration runs a SELECT on {target}, one query per "
+            f"{item}."
         ),
         confidence="high",
         code_span=loop.span,
