@@ -121,7 +121,9 @@ def check(program: Program) -> Iterator[Finding]:
             concurrent = op.in_gather and fanned_out(fn, inner)
             if op.in_gather and not concurrent:
                 continue  # gathered with other work inside a loop body: reported by the loop
-            if op.batched and any(loop.chunked for loop in loops):
+            if any(loop.chunked for loop in loops) and (
+                op.batched or _in_list_per_chunk(program, fn, op, loops)
+            ):
                 continue  # chunked batching: one IN query per batch of keys
             if op.batched and per_group_of_keys(program, fn, inner, op.reads):
                 continue  # one IN query per group of keys (a DataLoader's keys by channel)
@@ -281,6 +283,15 @@ def _built_in_loop(fn: Function, loop: Loop, op: DbOp) -> tuple[str, ...]:
     if not assigned or any(loop.id in a.loops for a in assigned):
         return values
     return tuple(v for v in values if v in op.text)
+
+
+def _in_list_per_chunk(program: Program, fn: Function, op: DbOp, loops: list[Loop]) -> bool:
+    """An ``IN`` filter of ``op`` reads the batch a chunked loop cuts (``uid_chunk =
+    uids[i : i + BATCH]`` in ``for i in range(0, len(uids), BATCH)``, the queryset refined
+    before it is run): paperless-ngx's ProcessedMail lookups by chunks of uids were an N+1."""
+    chunked = [loop for loop in loops if loop.chunked]
+    per_chunk = {n for loop in chunked for n in program.derived(fn, loop.targets)}
+    return any(f.op == "in" and free_names(f.value) & per_chunk for f in op.filters)
 
 
 def _loop_writes(program: Program, ref: FunctionRef, loop: Loop, read: tuple[str, ...]) -> bool:
