@@ -119,3 +119,20 @@ def test_sqlite_get_keeps_one_row_and_is_no_list() -> None:
     assert found[10].fix is not None
     assert found[10].fix.code.endswith(".limit(1).get()")
     assert "lists apiKey rows without a LIMIT" in found[15].message
+
+
+def test_the_arms_of_an_or_are_not_anded_into_a_count() -> None:
+    [finding] = _in("canSeeDocument")
+    assert finding.fix is not None
+    code = finding.fix.code
+    assert "canView: true, canDownload: true" not in code
+    assert "OR: [{ canView: true }, { canDownload: true }]" in code
+    module = parse("x.ts", (FIXTURES / "or_conditions.ts").read_text()).module
+    fn = module.function("canSeeDocument")
+    assert fn is not None
+    ops = {f.column: f.op for f in fn.db_ops[0].filters}
+    assert ops == {"groupId": "==", "itemId": "==", "canView": "or ==", "canDownload": "or =="}
+    [cut] = _in("canSeeDocumentInGroup")
+    assert cut.fix is not None
+    assert "canView: true" not in cut.fix.code
+    assert "other conditions" in cut.fix.code

@@ -501,11 +501,19 @@ def _object_filter(
             facts.filters.append(Filter(column, "in", short(src.text(expr)), table))
             return
         items = expr.named_children if expr.type == "array" else (expr,)
+        before = len(facts.filters)
         for item in items:
             item = unwrap(item)
             if item.type == "object":
                 for sub, value in _pairs(item, src):
                     _object_filter(sub, value, src, facts, table, inner_negate)
+        if (column in {"OR", "or"}) != negate and len(items) > 1:
+            # ``OR: [{ canView: true }, { canDownload: true }]``: alternatives, not conditions
+            # that all hold; as ``==`` filters a count or an IN fix ANDed them (and took one
+            # for the key). Kept as ``or ==``, which no fix writes as a condition of its own
+            facts.filters[before:] = [
+                Filter(f.column, f"or {f.op}", f.value, f.table) for f in facts.filters[before:]
+            ]
         return
     if negate:
         before = len(facts.filters)
