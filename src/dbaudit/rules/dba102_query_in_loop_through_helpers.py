@@ -267,7 +267,16 @@ def _conditions_vary(
         *(condition_reads(condition, library) for condition in others),
     )
     passed = passed_arguments(call, target.function)
-    return any(free_names(value) & changing for name, value in passed.items() if name in read)
+    helper = target.function
+    # a parameter reaches a condition through what the helper computes from it before the
+    # query (``custom_field_q, annotations = parser.parse(trigger.filter_custom_field_query)``
+    # then ``.annotate(**annotations).filter(custom_field_q)``, paperless-ngx's
+    # existing_document_matches_workflow per trigger: another query each trigger)
+    return any(
+        free_names(value) & changing
+        for name, value in passed.items()
+        if name in read or program.derived(helper, {name}, until=op.seq) & read
+    )
 
 
 def _writes_what_it_reads(program: Program, target: FunctionRef) -> bool:
@@ -303,6 +312,10 @@ def _batch_key(
     key, known = program.key_before_loop(ref, key, loop, call.span.line)
     if key is None or not known:
         return None, ""
+    if not free_names(key.value) & per_item_names(program, ref.function, loop):
+        # the same key on every item, another condition per item (a query the helper builds
+        # from the item): keys = [document.id for trigger in triggers] is no batch
+        return key, ""
     if key.op == "in":
         # the helper takes a collection of keys (``benefit_id.in_(benefit_ids)``): handed one
         # key in a literal (``{grant.benefit_id}``) it is that key; handed a collection per
