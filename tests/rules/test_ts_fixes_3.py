@@ -136,3 +136,8 @@ def test_the_arms_of_an_or_are_not_anded_into_a_count() -> None:
     assert cut.fix is not None
     assert "canView: true" not in cut.fix.code
     assert "other conditions" in cut.fix.code
+
+
+def test_a_drizzle_or_is_no_key() -> None:
+    [finding] = _in("visibleDocs")
+    assert finding.fix is not None and finding.fix.code == ""

@@ -460,10 +460,17 @@ def _conditions(
         if name in P.DRIZZLE_CONNECTIVES:
             # ``not(eq(t.id, x))`` is ``id != x``: never a lookup by key
             inner_negate = negate != (name == "not")
+            before = len(facts.filters)
             for arg in args:
                 _conditions(
                     arg, src, facts, join=join, default_table=default_table, negate=inner_negate
                 )
+            if name in {"or", "and"} and (name == "or") != negate and len(args) > 1:
+                # ``or(eq(page.slug, s), eq(page.customDomain, s))``: alternatives (see
+                # ``_object_filter``), never a key or conditions that all hold
+                facts.filters[before:] = [
+                    Filter(f.column, f"or {f.op}", f.value, f.table) for f in facts.filters[before:]
+                ]
             return
         op = P.DRIZZLE_OPERATORS.get(name)
         if op is None or not args or join:
