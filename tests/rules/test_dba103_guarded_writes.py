@@ -252,3 +252,74 @@ def test_every_fix_here_is_valid_python() -> None:
         for finding in _findings(source):
             if finding.fix is not None and finding.fix.code:
                 ast.parse(finding.fix.code.replace("await ", ""))
+
+
+_TYPESCRIPT = """\
+import { db } from "./db";
+import { users, logs } from "./schema";
+import { eq } from "drizzle-orm";
+import { prisma } from "./prisma";
+
+export async function arms(list: { id: string; active: boolean }[]) {
+  for (const u of list) {
+    if (u.active) {
+      await db.update(users).set({ status: "x" }).where(eq(users.id, u.id));
+    } else {
+      await db.delete(users).where(eq(users.id, u.id));
+    }
+  }
+}
+
+export async function skips(list: { id: string; locked: boolean; plan: string }[]) {
+  for (const { id, locked, plan } of list) {
+    if (locked || plan === "free") continue;
+    await prisma.user.delete({ where: { id } });
+  }
+}
+
+export async function inserts(list: { id: string; active: boolean }[]) {
+  for (const u of list) {
+    if (u.active) {
+      await db.insert(logs).values({ userId: u.id });
+    }
+  }
+}
+
+export async function stops(list: { id: string; locked: boolean }[]) {
+  for (const u of list) {
+    if (u.locked) break;
+    await prisma.user.delete({ where: { id: u.id } });
+  }
+}
+
+export async function awaited(list: { id: string }[]) {
+  for (const u of list) {
+    if (await isStale(u.id)) {
+      await prisma.user.delete({ where: { id: u.id } });
+    }
+  }
+}
+"""
+
+
+def test_typescript_writes_keep_the_arm() -> None:
+    from dbaudit.frontends.typescript import parse
+
+    module = parse("app/jobs.ts", _TYPESCRIPT, resolve_files=False).module
+    found: dict[str, list[Finding]] = {}
+    for finding in analyze([module], select=["DBA103"]).findings:
+        found.setdefault(finding.function, []).append(finding)
+    update, delete = sorted(found["arms"], key=lambda f: "DELETE" in f.message)
+    assert "list.filter((u) => u.active).map((u) => u.id)" in _code(update)
+    assert "list.filter((u) => !u.active).map((u) => u.id)" in _code(delete)
+    assert 'list.filter(({ id, locked, plan }) => !(locked || plan === "free"))' in _code(
+        found["skips"][0]
+    )
+    assert "values(list.filter((u) => u.active).map(" in _code(found["inserts"][0])
+    for function, reason in {
+        "stops": "the loop stops at the first u for which `u.locked` holds",
+        "awaited": "a filter callback cannot wait for it",
+    }.items():
+        (finding,) = found[function]
+        assert finding.fix is not None and finding.fix.code == ""
+        assert reason in finding.fix.summary

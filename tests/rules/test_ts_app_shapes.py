@@ -38,12 +38,15 @@ def test_a_bulk_update_says_when_each_item_sets_its_own_values() -> None:
     assert "values of its own" not in fixes["archiveAll"]
 
 
-def test_a_bulk_write_says_when_the_loop_writes_only_some_items() -> None:
+def test_a_bulk_write_keeps_only_the_items_the_loop_writes() -> None:
     fixes = _fixes("per_item_writes.ts")
+    # the if around the write filters the keys (a note above code over every item was not
+    # the fix: applied as written it wrote the rows the loop leaves alone)
     assert fixes["resetMonthly"].startswith(
-        "// the loop runs it only for the items its condition lets through (it reads entry)"
+        'const ids = entries.filter((entry) => entry.period === "monthly").map('
     )
-    assert "condition lets through" not in fixes["archiveAll"]
+    assert "condition lets through" not in fixes["resetMonthly"]
+    assert ".filter(" not in fixes["archiveAll"]
 
 
 def test_the_fetched_rows_do_not_take_the_name_the_items_are_read_from() -> None:

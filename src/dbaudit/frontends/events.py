@@ -70,7 +70,7 @@ class FunctionEvents:
         is_classmethod: bool = False,
         exiting_arms: tuple[tuple[int, int], ...] = (),
         breaking_arms: tuple[tuple[int, int], ...] = (),
-        conditions: tuple[tuple[int, str], ...] = (),
+        conditions: tuple[tuple[int, int, str], ...] = (),
     ) -> Function:
         # the source is kept only where a finding can point, so reports quote code without
         # re-reading files and models of functions that never query stay small

@@ -224,11 +224,12 @@ class Function:
     exiting_arms: tuple[tuple[int, int], ...] = ()
     # arms that end in ``break``: inside a loop, what they run happens once, not per item
     breaking_arms: tuple[tuple[int, int], ...] = ()
-    # the test of each ``if`` inside a loop, by its branch id, as the language writes it: arm 0
-    # runs when it holds, arm 1 when it does not (a fix that writes every item at once keeps
-    # the items the arm is taken for). A branch not listed (a catch, a match case, a test too
-    # long to keep) has no condition a fix can say
-    conditions: tuple[tuple[int, str], ...] = ()
+    # (branch id, arm, the condition under which that arm runs, as the language writes it) for
+    # each ``if`` inside a loop: ``u.active`` for its first arm, ``not u.active`` (Python) or
+    # ``!u.active`` (TypeScript) for its else arm, a ``continue`` guard's rest included (a fix
+    # that writes every item at once keeps the items the arm is taken for). An arm not listed
+    # (a catch, a match case, a test too long to keep) has no condition a fix can say
+    conditions: tuple[tuple[int, int, str], ...] = ()
     # events that run at most once per run of a loop, as (first seq, last seq, loop id): each
     # is followed, before that loop's next iteration, by a return, raise or break that leaves
     # it, or sits in an arm taken for one item only (``if item.slug == slug:``)

@@ -172,14 +172,14 @@ def python_items_clause(loop: Loop, value: str = "", condition: str = "") -> tup
 def arm_conditions(
     fn: Function, branch: Branch, loop: Loop, per_item: Iterable[str], seq: int
 ) -> tuple[list[str], str]:
-    """The conditions, as Python writes them, under which the event at ``branch`` (and
-    ``seq``) of the body of ``loop`` runs for an item: the ``if`` arms between the loop and
-    it (an ``else`` arm's test negated, a ``continue`` guard's too), leaving out those that
-    read nothing that changes with the item. ([], reason) when no condition can be said
-    for the items: an ``except`` or ``case`` arm, a test reading a name the loop body
-    computes or an attribute it sets, or a guard that stops the loop (``break``, ``return``,
-    ``raise``: the items after it are never reached)."""
-    known = dict(fn.conditions)
+    """The conditions, as the function's language writes them, under which the event at
+    ``branch`` (and ``seq``) of the body of ``loop`` runs for an item: those of the ``if``
+    arms between the loop and it (an ``else`` arm's negated test, a ``continue`` guard's
+    too), leaving out those that read nothing that changes with the item. ([], reason) when
+    no condition can be said for the items: an ``except`` or ``case`` arm, a test reading a
+    name the loop body computes or an attribute it sets, or a guard that stops the loop
+    (``break``, ``return``, ``raise``: the items after it are never reached)."""
+    known = {(branch_id, arm): test for branch_id, arm, test in fn.conditions}
     exits = set(fn.exiting_arms) | set(fn.breaking_arms)
     targets = set(loop.targets)
     computed = set(per_item) - targets
@@ -202,11 +202,11 @@ def arm_conditions(
     }
     tests: list[str] = []
     for branch_id, arm in branch[loop.branch_depth :]:
-        test = known.get(branch_id)
+        test = known.get((branch_id, arm))
         if test is None:
             return [], (
-                f"the write runs only for each {item} that takes an except or case arm (or "
-                "passes a test too long to repeat), which no filter here can say"
+                f"the write runs only for each {item} that takes a catch, except or case "
+                "arm (or passes a test too long to repeat), which no filter here can say"
             )
         reads = _reads(test)
         if not reads & (targets | computed) and "(" not in test:
@@ -217,44 +217,43 @@ def arm_conditions(
                 f"the write runs only when `{test}` holds, and `{name}` is computed in the "
                 f"loop for each {item}: filter the keys by it first"
             )
-        touched = sorted(t for t in changed if re.search(rf"(?<![\w.]){re.escape(t)}\b", test))
+        touched = sorted(t for t in changed if re.search(rf"(?<![\w.$]){re.escape(t)}\b", test))
         if touched:
             return [], (
                 f"the write runs only when `{test}` holds, and the loop changes "
                 f"`{touched[0]}` as it goes: filter the keys by what it holds at each {item}"
             )
-        if any((branch_id, other) in exits for other in (0, 1) if other != arm):
+        stop = next(
+            (
+                known.get((b, a), "")
+                for b, a in sorted(exits)
+                if b == branch_id and a != arm and (b, a) in known
+            ),
+            None,
+        )
+        if stop is not None:
             return [], (
-                f"the loop stops at the first {item} for which "
-                f"`{test if arm else _negated(test)}` holds, so one statement over every "
-                f"{item} would also write each {item} after it"
+                f"the loop stops at the first {item} for which `{stop}` holds, so one "
+                f"statement over every {item} would also write each {item} after it"
             )
-        tests.append(test if arm == 0 else _negated(test))
+        tests.append(test)
     return tests, ""
 
 
-# methods that change a collection in place
+# methods that change a collection in place (Python's, and JavaScript's push/set/delete)
 _MUTATORS = frozenset(
     {"append", "extend", "insert", "add", "update", "setdefault", "pop", "remove", "discard"}
-    | {"clear", "popitem"}
+    | {"clear", "popitem", "push", "unshift", "splice", "set", "delete"}
 )
 
 
-def _negated(test: str) -> str:
-    """``not (<test>)`` as Python writes it: ``u.active`` -> ``not u.active``, ``not x`` ->
-    ``x``, ``a is None`` -> ``a is not None``."""
-    try:
-        tree = ast.parse(test, mode="eval").body
-    except SyntaxError:
-        return f"not ({test})"
-    if isinstance(tree, ast.UnaryOp) and isinstance(tree.op, ast.Not):
-        return ast.unparse(tree.operand)
-    if isinstance(tree, ast.Compare) and len(tree.ops) == 1:
-        flipped = {ast.Is: ast.IsNot, ast.IsNot: ast.Is, ast.In: ast.NotIn, ast.NotIn: ast.In}
-        kind = flipped.get(type(tree.ops[0]))
-        if kind is not None:
-            return ast.unparse(ast.Compare(tree.left, [kind()], tree.comparators))
-    return ast.unparse(ast.UnaryOp(ast.Not(), tree))
+def ts_all_of(tests: Iterable[str]) -> str:
+    """TypeScript tests joined with ``&&``, each in parentheses unless it is one operand."""
+    parts = list(tests)
+    if len(parts) <= 1:
+        return parts[0] if parts else ""
+    simple = re.compile(r"!?[\w$.?]+(?:\([^()]*\))?")
+    return " && ".join(p if simple.fullmatch(p) else f"({p})" for p in parts)
 
 
 def all_of(tests: Iterable[str]) -> str:

@@ -500,10 +500,13 @@ def bulk_write_code(
     flt: Filter | None,
     per_item: frozenset[str] = frozenset(),
     helper: bool = False,
+    keep: str = "",
 ) -> str:
     """A per-item UPDATE/DELETE/INSERT loop as one statement over every key. ``per_item``
     are the names computed from the item in the loop (``newMeta``), as the loop's own;
-    ``helper``: the statement is a helper's, ``flt`` its key in the loop's terms."""
+    ``helper``: the statement is a helper's, ``flt`` its key in the loop's terms; ``keep``:
+    the test an item passes for the loop to write it (``u.active``, in an ``if`` arm), by
+    which the items are filtered first."""
     table = table_ref(op, "table")
     item = item_name(loop)
     kind = op.kind if op is not None else "update"
@@ -512,6 +515,8 @@ def bulk_write_code(
     column = flt.column if flt else "id"
     parameter, value = item_key(flt, loop)
     items, lines = _items_and_prelude(loop)
+    if keep:
+        items = f"{items}.filter(({item_parameter(loop)}) => {keep})"
     library = library_of(op)
     if kind == "insert":
         rows = f"{items}.map(({item_parameter(loop)}) => ({{ ... }}))"
@@ -535,7 +540,7 @@ def bulk_write_code(
     cond = split_conditions(op, flt, loop, per_item, helper)
     if _computed_in_loop(cond, flt, loop, per_item, library):
         return ""
-    if not helper:
+    if not helper and not keep:
         lines += _guarded(op, loop, per_item)
     values = _written_values(op, "data:" if library == "prisma" else ".set(")
     if helper and kind == "update" and condition_reads(values, ""):

@@ -79,6 +79,7 @@ from dbaudit.rules._shared import (
     python_items_prelude,
     python_loop_code,
     root_name,
+    ts_all_of,
     valid_python,
 )
 
@@ -189,6 +190,15 @@ def _guard(
     tests, why = arm_conditions(fn, branch, loop, per_item_names(program, fn, loop), seq)
     if why:
         return _Guard(why_no_code=why)
+    if ts.is_typescript(language(ref)):
+        awaited = next((t for t in tests if "await" in t.split()), "")
+        if awaited:
+            return _Guard(
+                why_no_code=f"the write runs only when `{awaited}` holds, and a filter "
+                "callback cannot wait for it: compute those values first (one Promise.all) "
+                "and filter the items by them"
+            )
+        return _Guard(tuple(tests))  # kept as a filter over the items, never a WHERE
     if helper and not helper_certain:
         return _Guard(
             why_no_code=f"`{helper}` writes only when a condition in it holds (or past a "
@@ -245,6 +255,21 @@ def _fix(
             code = python_items_prelude(loop) + code
         # a value the model keeps cut short (a long filter value) makes no code
         return Fix(summary, code if valid_python(code) else "")
+    if guard is not None and guard.why_no_code:
+        return Fix(
+            f"Collect the keys of every {item} and write them with one statement. Not every "
+            f"{item} is written here: {guard.why_no_code}.",
+            "",
+            lang,
+        )
+    keep = ts_all_of(guard.tests) if guard is not None else ""
+    if keep and (created is not None or ts.upsert_library(op)):
+        return Fix(
+            f"Upsert every {item} the loop writes with one statement: only those for which "
+            f"`{keep}` holds are written here, so filter the items by it first.",
+            "",
+            lang,
+        )
     if op is not None and created is not None:
         return Fix(
             f"Each {item} is an UPDATE, then an INSERT when it matched no row: an upsert. "
@@ -287,7 +312,7 @@ def _fix(
         code = ""  # no key in the loop's terms: the helper's own would name its parameters
     else:
         code = ts.bulk_write_code(
-            op, loop, key or key_filter(op, loop), per_item, helper=bool(helper)
+            op, loop, key or key_filter(op, loop), per_item, helper=bool(helper), keep=keep
         )
     return Fix(
         f"Collect the keys of every {item} and write them with one statement ({how}): one "
@@ -385,11 +410,7 @@ def _finding(
         what += f" (then `{created.api}` when it matched no row)"
         kind = "UPDATE or INSERT"
     header = loop_header(inner, language(ref))
-    guard = (
-        None
-        if ts.is_typescript(language(ref))
-        else _guard(program, ref, op, inner, at, key, helper, helper_certain)
-    )
+    guard = _guard(program, ref, op, inner, at, key, helper, helper_certain)
     fix = _fix(op, inner, item, language(ref), key, helper, per_item, created, guard)
     if only_when:
         # the helper writes on a rare path only (a failed token refresh): per item for the
@@ -679,9 +700,9 @@ _EVERY_NTH = re.compile(
 def _every_nth_item(fn: Function, branch: Branch) -> bool:
     """The write runs under an ``if`` of the loop that holds once every N items: batching
     by design (a flush or commit per batch of rows), not a write per item."""
-    tests = dict(fn.conditions)
+    tests = {(statement, arm): test for statement, arm, test in fn.conditions}
     return any(
-        arm == 0 and _EVERY_NTH.search(tests.get(statement, "")) for statement, arm in branch
+        arm == 0 and _EVERY_NTH.search(tests.get((statement, arm), "")) for statement, arm in branch
     )
 
 

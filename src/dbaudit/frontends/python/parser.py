@@ -223,6 +223,19 @@ def _walk(node: ast.AST) -> Iterator[ast.AST]:
         yield node
 
 
+def _negated(test: ast.expr) -> str:
+    """``not (<test>)`` as Python writes it: ``u.active`` -> ``not u.active``, ``not x`` ->
+    ``x``, ``a is None`` -> ``a is not None``."""
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        return ast.unparse(test.operand)
+    if isinstance(test, ast.Compare) and len(test.ops) == 1:
+        flipped = {ast.Is: ast.IsNot, ast.IsNot: ast.Is, ast.In: ast.NotIn, ast.NotIn: ast.In}
+        kind = flipped.get(type(test.ops[0]))
+        if kind is not None:
+            return ast.unparse(ast.Compare(test.left, [kind()], test.comparators))
+    return ast.unparse(ast.UnaryOp(ast.Not(), test))
+
+
 def _unparse(node: ast.AST) -> str:
     try:
         return _short(ast.unparse(node))
@@ -1064,7 +1077,7 @@ class _FunctionWalker(FunctionEvents):
         self.exited_branch: int | None = None  # set by an ``if`` whose body returns/raises
         self.exiting_arms: list[tuple[int, int]] = []
         self.breaking_arms: list[tuple[int, int]] = []
-        self.conditions: list[tuple[int, str]] = []  # an ``if``'s test in a loop, by branch
+        self.conditions: list[tuple[int, int, str]] = []  # (branch, arm, test) in a loop
         self.queryset_filters: dict[str, list[Filter]] = {}
         self._control_cache: dict[
             tuple[frozenset[str], tuple[frozenset[str], ...]], frozenset[str]
@@ -1307,7 +1320,8 @@ class _FunctionWalker(FunctionEvents):
             if self.loop_stack:
                 test = ast.unparse(node.test)
                 if len(test) <= _MAX_CONDITION:
-                    self.conditions.append((branch_id, test))
+                    self.conditions.append((branch_id, 0, test))
+                    self.conditions.append((branch_id, 1, _negated(node.test)))
             if _is_early_exit(node.body) and not node.orelse:
                 self.guards |= test_reads
                 self.exited_branch = branch_id

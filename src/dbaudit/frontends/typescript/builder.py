@@ -814,6 +814,36 @@ class ModuleBuilder:
             self.function(callback, f"{qualname}.<locals>.{label}", label, decorators=marks)
 
 
+# an ``if`` test kept whole for fixes that keep it (``items.filter((u) => <test>)``)
+_MAX_CONDITION = 240
+_MEMBER_CHAIN = re.compile(r"[A-Za-z_$][\w$]*(?:\??\.[A-Za-z_$][\w$]*)*")
+
+
+def _condition_text(src: Source, condition: Node | None) -> str:
+    """An ``if``'s test as written, on one line, without its parentheses; "" when it holds
+    a comment or a template literal (no safe single line) or is too long to keep."""
+    if condition is None:
+        return ""
+    node = condition
+    if node.type == "parenthesized_expression" and node.named_children:
+        node = node.named_children[0]
+    text = src.text(node)
+    if "//" in text or "/*" in text or "`" in text:
+        return ""
+    text = " ".join(text.split())
+    return text if len(text) <= _MAX_CONDITION else ""
+
+
+def _negated(test: str) -> str:
+    """``!test`` as TypeScript writes it: ``u.active`` -> ``!u.active``, ``!x`` -> ``x``,
+    anything else in parentheses."""
+    if _MEMBER_CHAIN.fullmatch(test):
+        return f"!{test}"
+    if test.startswith("!") and _MEMBER_CHAIN.fullmatch(test[1:]):
+        return test[1:]
+    return f"!({test})"
+
+
 @dataclass(slots=True)
 class Ctx:
     loops: tuple[int, ...] = ()
@@ -920,6 +950,9 @@ class FunctionWalker(FunctionEvents):
         # arms that end in return/throw, and in break (``Function.exiting_arms``/``breaking_arms``)
         self.exiting_arms: list[tuple[int, int]] = []
         self.breaking_arms: list[tuple[int, int]] = []
+        # (branch, arm, the condition it runs under) of each ``if`` in a loop
+        # (``Function.conditions``)
+        self.conditions: list[tuple[int, int, str]] = []
         # ``const filters = [eq(keys.id, keyId), ...]``: the conditions a where spreads
         # (``and(...filters)``), read as its own would be
         self.condition_arrays: dict[str, tuple[Node, ...]] = {}
@@ -954,6 +987,7 @@ class FunctionWalker(FunctionEvents):
             is_staticmethod=self.is_static,
             exiting_arms=tuple(self.exiting_arms),
             breaking_arms=tuple(self.breaking_arms),
+            conditions=tuple(self.conditions),
         )
 
     # ------------------------------------------------------------------ helpers
@@ -1194,9 +1228,12 @@ class FunctionWalker(FunctionEvents):
         elif kind == "statement_block":
             self.block(node, ctx)
         elif kind == "try_statement":
+            passed: frozenset[str] = frozenset()
             for child in node.named_children:
                 if child.type == "statement_block":
-                    self.block(child, ctx)
+                    # ``try { team = await ...; if (!member(team)) return 403 } catch ...``:
+                    # what follows the try runs once the guards inside it passed
+                    passed = self.block(child, ctx).control - ctx.control
                 elif child.type in {"catch_clause", "finally_clause"}:
                     body = child.child_by_field_name("body") or next(
                         (c for c in child.named_children if c.type == "statement_block"), None
@@ -1218,6 +1255,8 @@ class FunctionWalker(FunctionEvents):
                         self.block(body, arm)
                     else:
                         self.block(body, ctx)
+            if passed:
+                return ctx.but(control=ctx.control | passed)
         elif kind == "switch_statement":
             value = node.child_by_field_name("value")
             reads = self.names(value)
@@ -1410,6 +1449,10 @@ class FunctionWalker(FunctionEvents):
         if alternative is not None:
             inner = next((c for c in alternative.named_children), None)
             arms.append(inner)
+        test = _condition_text(self.src, condition) if ctx.loops else ""
+        if test:
+            self.conditions.append((branch_id, first_arm, test))
+            self.conditions.append((branch_id, first_arm + 1, _negated(test)))
         one_item = self._one_item_arm(condition, ctx)
         # guards passed inside an arm that goes on (``if (cursorId) { const link = await ...;
         # if (!link) throw ... }``): what follows the ``if`` runs only once they held
@@ -1609,6 +1652,7 @@ class FunctionWalker(FunctionEvents):
                 chunked=chunked,
                 constant_size=constant_size,
                 is_async=kind == "async for",
+                branch_depth=len(ctx.branch),
                 pattern=pattern,
             )
         )
