@@ -15,6 +15,13 @@ one item only (``if version.slug == slug:``; a status or a foreign key is not su
 A helper that writes only in catch blocks (marking a connection disconnected when its token
 refresh failed) is reported one step lower, as a write per item that takes that error path.
 
+A write in one arm of an ``if`` (``if u.active: ... else: session.delete(u)``, a ``continue``
+guard) is fixed for the items that take that arm: the test filters the keys
+(``[u.id for u in users if u.active]``, ``list.filter((u) => u.active)``), or, when it compares
+the written row's own columns, goes into the statement's WHERE. When no filter can say it (a
+value the loop computes, a guard that stops the loop, an ``except`` arm) the finding says so and
+gives no code.
+
 ## Why is this bad?
 Each statement is a round trip, and a commit per item is also a transaction per item: the
 work is not atomic (a failure half way leaves half the rows changed) and every commit waits
