@@ -12,9 +12,30 @@ def free_names(expression: str) -> set[str]:
 
     >>> sorted(free_names("Number(link.recipientId) + 'a b'"))
     ['Number', 'link']
+    >>> sorted(free_names('f"{action}_{obj.__class__.__name__.lower()}"'))
+    ['action', 'obj']
     """
-    unquoted = re.sub(r"'[^']*'|\"[^\"]*\"", "", expression)
+    unquoted = _STRING.sub(_string_reads, expression)
     return set(re.findall(r"(?<![\w$.])[A-Za-z_$][\w$]*", unquoted))
+
+
+# a string literal and the letters written before it (a Python prefix: f, rb, ...)
+_STRING = re.compile(r"""(?<![\w$])([A-Za-z_$][\w$]*)?('[^']*'|"[^"]*")""")
+_PREFIX = frozenset("rRbBuUfF")
+
+
+def _string_reads(match: re.Match[str]) -> str:
+    """A string literal as the names it reads: none, but a Python f-string reads what its
+    replacement fields hold (``f"{action}_{obj.kind}"`` reads action and obj); a string's
+    prefix is no name, anything else written before it is."""
+    prefix = match.group(1) or ""
+    if prefix and not set(prefix) <= _PREFIX:
+        return f"{prefix} "
+    if "f" not in prefix.lower():
+        return " "
+    body = match.group(2)[1:-1].replace("{{", "").replace("}}", "")
+    fields = re.findall(r"\{([^{}]*)\}", body)
+    return " " + " ".join(re.split(r"[!:]", field, maxsplit=1)[0] for field in fields) + " "
 
 
 def object_pairs(literal: str) -> list[tuple[str, str]]:
