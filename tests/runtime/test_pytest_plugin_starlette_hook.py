@@ -8,6 +8,8 @@ carries it.
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 pytest_plugins = ["pytester"]
@@ -156,17 +158,29 @@ def test_without_the_plugin_there_is_no_hook(kitchen: pytest.Pytester) -> None:
 
 
 def test_the_hook_is_removed_when_the_run_ends(pytester: pytest.Pytester) -> None:
-    from starlette.applications import Starlette
-
-    before = Starlette.__call__
+    # pytest.main in a process of its own: a run in this one would leave SQLAlchemy's engines
+    # instrumented (for good, by design) in the tests that come after it
     pytester.makepyfile(
         test_one="""
         from starlette.applications import Starlette
 
         def test_marked():
             assert getattr(Starlette.__call__, "__dbaudit_marks_requests__", False)
-        """
+        """,
+        run_twice="""
+        import sys
+
+        import pytest
+        from starlette.applications import Starlette
+
+        before = Starlette.__call__
+        for _ in range(2):
+            code = pytest.main(["--dbaudit", "-p", "no:cacheprovider", "-q", "test_one.py"])
+            assert code == 0, code
+            assert Starlette.__call__ is before, Starlette.__call__
+        print("restored after each run")
+        """,
     )
-    result = pytester.runpytest_inprocess("--dbaudit", "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=1)
-    assert Starlette.__call__ is before
+    result = pytester.run(sys.executable, "run_twice.py")
+    assert result.ret == 0, result.stdout.str() + result.stderr.str()
+    result.stdout.fnmatch_lines(["restored after each run"])
