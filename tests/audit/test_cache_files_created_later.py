@@ -236,3 +236,12 @@ def test_a_typescript_import_target_created_later(project: Path) -> None:
         },
     )
     assert agree() == set()
+
+
+def test_a_project_file_created_later_ends_the_search_there(project: Path) -> None:
+    # from_path("sql") is looked for up to the project's root (the nearest folder with a
+    # project file): one created later between the module and the folder found moves the end
+    _write(project, {"app/db/queries.py": BINDS.format("sql") + LOOP, "sql/users.sql": TOUCH})
+    assert _agree(project) == {("DBA103", "app/db/queries.py", "refresh")}
+    _write(project, {"app/pyproject.toml": ""})
+    assert [f[0] for f in _agree(project)] == ["skipped"]  # "aiosql path sql not found"

@@ -241,6 +241,28 @@ def test_a_relative_literal_path_is_looked_for_above_the_module(tmp_path: Path) 
     assert (op.kind, op.tables, op.awaited) == ("update", ("t",), True)
 
 
+def test_a_relative_path_is_not_looked_for_above_the_projects_root(tmp_path: Path) -> None:
+    # a folder of that name outside the project (/tmp/sql on a shared machine) is no part of it
+    (tmp_path / "sql").mkdir()
+    (tmp_path / "sql" / "q.sql").write_text("-- name: touch!\nUPDATE t SET n = n + 1;\n")
+    project = tmp_path / "project"
+    (project / "pkg").mkdir(parents=True)
+    (project / "pyproject.toml").write_text("[project]\nname = 'p'\n")
+    (project / "pkg" / "jobs.py").write_text(
+        "import aiosql\nqueries = aiosql.from_path('sql/q.sql', 'asyncpg')\n\n"
+        "async def run(conn, times):\n"
+        "    for _ in range(times):\n"
+        "        await queries.touch(conn)\n"
+    )
+    module = parse_in(project, "pkg/jobs.py")
+    assert ops(module, "run") == ()
+    # inside the project, the nearest of the module's folders holding it still wins
+    (project / "sql").mkdir()
+    (project / "sql" / "q.sql").write_text("-- name: touch\nSELECT 1 FROM t;\n")
+    (op,) = ops(parse_in(project, "pkg/jobs.py"), "run")
+    assert op.kind == "select"
+
+
 @pytest.mark.parametrize(
     ("expression", "expected_path"),
     [
@@ -319,6 +341,7 @@ def test_a_sql_file_outside_the_working_directory_is_named_by_its_absolute_path(
     tmp_path: Path,
 ) -> None:
     # as the audit names the files it reads: relative only under the working directory
+    (tmp_path / "pyproject.toml").write_text("")  # the project's root: 'x' is not looked for above
     (tmp_path / "sql").mkdir()
     (tmp_path / "sql" / "q.sql").write_text("-- name: 1st\nSELECT 1;\n")
     (tmp_path / "m.py").write_text("import aiosql\nq = aiosql.from_path('sql', 'asyncpg')\n")

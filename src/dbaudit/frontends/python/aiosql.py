@@ -470,12 +470,13 @@ def _loaded(
     resolved = static_path(source, path, paths)
     if resolved is None:
         return None
-    candidates = _candidates(resolved, path)
+    candidates, bounds = _candidates(resolved, path)
     found = next((c for c in candidates if os.path.exists(c)), None)
     # a path looked for before the one found (every one, when none is) may be created later,
-    # and a run then reads it: the module's model depends on it not being there
+    # and a run then reads it: the module's model depends on it not being there (and on the
+    # files that would have moved where the search stops)
     missing = candidates[: candidates.index(found)] if found is not None else candidates
-    watched = tuple(p for c in missing for p in _watched(c))
+    watched = (*(p for c in missing for p in _watched(c)), *map(glob.escape, bounds))
     if found is None:
         return QueryCatalog(
             problems=(f"{_shown(path)}: aiosql path {resolved} not found",), sources=watched
@@ -491,20 +492,39 @@ def _keyword(call: ast.Call, *names: str) -> ast.expr | None:
     return None
 
 
-def _candidates(resolved: str, module_path: str) -> list[str]:
-    """Where ``from_path(resolved)`` is looked for, in order: an absolute path is itself;
-    aiosql reads a relative path from the process's working directory, unknown here, and an
-    app usually runs from its root, one of the module's folders: the nearest one holding it
-    wins."""
+# Files that mark a project's root folder, where an app is usually run from
+_PROJECT_MARKERS = (
+    "pyproject.toml",
+    "setup.py",
+    "setup.cfg",
+    "requirements.txt",
+    "manage.py",
+    ".git",
+)
+
+
+def _candidates(resolved: str, module_path: str) -> tuple[list[str], list[str]]:
+    """Where ``from_path(resolved)`` is looked for, in order, and the project files whose
+    absence let the search go higher. An absolute path is itself; aiosql reads a relative path
+    from the process's working directory, unknown here, and an app usually runs from its root,
+    one of the module's folders: the nearest one holding it wins, up to the nearest folder
+    with a project file (``pyproject.toml``, ``.git``, ...), never above it (a folder of that
+    name elsewhere on the machine, ``/tmp/sql``, is no part of the app). With no project file
+    above the module, every folder up to the filesystem's root."""
     if os.path.isabs(resolved):
-        return [resolved]
-    candidates = []
+        return [resolved], []
+    candidates: list[str] = []
+    absent: list[str] = []
     folder = os.path.dirname(module_path)
     while True:
         candidates.append(os.path.join(folder, resolved))
+        markers = [os.path.join(folder, name) for name in _PROJECT_MARKERS]
+        if any(map(os.path.exists, markers)):
+            return candidates, absent
+        absent += markers
         parent = os.path.dirname(folder)
         if parent == folder:
-            return candidates
+            return candidates, absent
         folder = parent
 
 
