@@ -57,6 +57,10 @@ Run: ``.venv/bin/python benchmarks/runtime_overhead.py [--queries 20000] [--roun
 and 32 for ``reference``, by default). ``--breakdown WORKLOAD [--functions N]`` counts bytecodes
 instead of timing (see ``Bytecodes``), and lists the N functions that add the most.
 ``--ablate`` times the reference workload with parts of the profiler switched off instead.
+``--instructions`` counts the same modes' machine instructions under valgrind's callgrind
+instead: a figure that does not move with the machine's load and, unlike ``--breakdown``'s
+bytecodes, includes what C does for the profiler (frame objects built, memory, garbage
+collection); it is no time (a cache miss counts nothing), and takes minutes.
 """
 
 from __future__ import annotations
@@ -64,14 +68,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import importlib
 import json
 import math
 import os
+import re
+import shutil
 import statistics
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -809,16 +817,32 @@ def main() -> int:
         help="instead: time the reference workload with parts of the profiler switched off "
         "(detection, the call-site walk), alternating in one process",
     )
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="instead: count the machine instructions of the reference workload in the modes "
+        f"of --ablate, under valgrind's callgrind ({INSTRUCTION_PASSES} passes per mode by "
+        "default; minutes)",
+    )
+    parser.add_argument(
+        "--keep", metavar="DIR", help="with --instructions: keep callgrind's files in DIR"
+    )
     parser.add_argument("--child", nargs=2, metavar=("WORKLOAD", "TOOL"), help=argparse.SUPPRESS)
+    parser.add_argument("--instructions-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child[0], args.child[1], args.queries, args.rounds or DEFAULT_ROUNDS, args.url)
         return 0
+    if args.instructions_child:
+        instructions_child(str(args.url), args.rounds or INSTRUCTION_PASSES)
+        return 0
     if args.breakdown:
         return breakdown(args.breakdown, args.functions)
     if args.ablate:
         return ablate(args.rounds or REFERENCE_ROUNDS)
+    if args.instructions:
+        return instructions(args.rounds or INSTRUCTION_PASSES, args.keep)
 
     workloads = [w.strip() for w in args.workloads.split(",") if w.strip()]
     unknown = [w for w in workloads if w not in WORKLOADS]
@@ -928,6 +952,25 @@ def ablate(rounds: int) -> int:
 
 
 async def _ablate_reference(url: str, dataset: Any, rounds: int) -> dict[str, list[Timing]]:
+    modes = ("bare", *ABLATIONS)
+    timings: dict[str, list[Timing]] = {mode: [] for mode in modes}
+    async with ReferenceApp.opened(url, dataset) as app:
+        with parts_switch(app) as switch:
+            for round_index in range(rounds + 1):
+                for mode in modes if round_index % 2 else modes[::-1]:
+                    block = switch(mode)
+                    clock = Clock()
+                    await app.run_once(block)
+                    if round_index:  # round 0 warms the caches
+                        timings[mode].append(clock.per(1))
+    return timings
+
+
+@contextlib.contextmanager
+def parts_switch(app: ReferenceApp) -> Iterator[Callable[[str], Block]]:
+    """A switch of the reference app to ``bare`` (no hooks) or a mode of ``ABLATIONS`` (hooks
+    on, the parts it names swapped for stand-ins: each part's module attribute, as the hooks
+    look it up), returning the block of that mode's passes; everything is put back after."""
     from dbaudit.runtime import instrument, uninstrument
     from dbaudit.runtime import unit as units
     from dbaudit.runtime.capture import sqlalchemy as hooks
@@ -940,25 +983,134 @@ async def _ablate_reference(url: str, dataset: Any, rounds: int) -> dict[str, li
         "capture_stack": lambda *args, **kwargs: (),
     }
     block = recording_block("dbaudit")
-    modes = ("bare", *ABLATIONS)
-    timings: dict[str, list[Timing]] = {mode: [] for mode in modes}
-    async with ReferenceApp.opened(url, dataset) as app:
-        try:
-            for round_index in range(rounds + 1):
-                for mode in modes if round_index % 2 else modes[::-1]:
-                    off = ABLATIONS.get(mode, ())
-                    for name, owner in owners.items():
-                        setattr(owner, name, stand_ins[name] if name in off else real[name])
-                    for engine in app.engines:
-                        (uninstrument if mode == "bare" else instrument)(engine)
-                    clock = Clock()
-                    await app.run_once(contextlib.nullcontext if mode == "bare" else block)
-                    if round_index:  # round 0 warms the caches
-                        timings[mode].append(clock.per(1))
-        finally:
-            for name, owner in owners.items():
-                setattr(owner, name, real[name])
-    return timings
+
+    def switch(mode: str) -> Block:
+        off = ABLATIONS.get(mode, ())
+        for name, owner in owners.items():
+            setattr(owner, name, stand_ins[name] if name in off else real[name])
+        for engine in app.engines:
+            (uninstrument if mode == "bare" else instrument)(engine)
+        return contextlib.nullcontext if mode == "bare" else block
+
+    try:
+        yield switch
+    finally:
+        for name, owner in owners.items():
+            setattr(owner, name, real[name])
+
+
+# --instructions: the modes of --ablate, and bare again at the end (the two bare counts differ
+# by what the count itself moves: the asyncio loop's turns, caches growing)
+INSTRUCTION_MODES = ("bare", *ABLATIONS, "bare again")
+INSTRUCTION_PASSES = 10
+_DUMP_PREFIX = "callgrind.out"
+
+
+def instructions(passes: int, keep: str | None) -> int:
+    """The reference workload's instructions per pass in each mode, counted by callgrind in one
+    process (``PYTHONHASHSEED=0``: the same dict layouts in every run): the child runs each
+    mode's passes between two dumps of callgrind's counters (``callgrind_control -d``), which
+    this parent reads back."""
+    valgrind, control = shutil.which("valgrind"), shutil.which("callgrind_control")
+    if valgrind is None or control is None:
+        print(
+            "runtime_overhead: --instructions needs valgrind and callgrind_control on PATH "
+            "(Debian: apt-get install valgrind)",
+            file=sys.stderr,
+        )
+        return 2
+    with contextlib.ExitStack() as stack:
+        from dbaudit.db import resolve_server, temporary_database
+
+        url = stack.enter_context(temporary_database(stack.enter_context(resolve_server())))
+        stack.callback(_remove, dataset_marker(url))
+        load_reference_dataset(url)  # generated here, not under valgrind (50x slower there)
+        directory = keep or stack.enter_context(tempfile.TemporaryDirectory())
+        os.makedirs(directory, exist_ok=True)
+        command = [valgrind, "--tool=callgrind"]
+        command += [f"--callgrind-out-file={os.path.join(directory, _DUMP_PREFIX)}"]
+        command += [sys.executable, __file__, "--instructions-child", "--rounds", str(passes)]
+        command += ["--url", url]
+        load = os.getloadavg()[0]
+        env = dict(os.environ, PYTHONHASHSEED="0")
+        done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            lines = [line for line in done.stderr.splitlines() if line.strip()]
+            print(f"runtime_overhead: the callgrind run failed: {lines[-1] if lines else ''}")
+            return 1
+        counts = read_dumps(directory)
+    missing = [mode for mode in INSTRUCTION_MODES if mode not in counts]
+    if missing:
+        print(f"runtime_overhead: callgrind wrote no count for {', '.join(missing)}")
+        return 1
+    print_instructions({mode: counts[mode] / passes for mode in INSTRUCTION_MODES}, passes, load)
+    return 0
+
+
+def print_instructions(per_pass: dict[str, float], passes: int, load: float) -> None:
+    bare = per_pass["bare"]
+    print(
+        f"reference, millions of instructions per pass (callgrind, {passes} passes per mode "
+        f"in one process, PYTHONHASHSEED=0; load average {load:.1f}, which moves no count):"
+    )
+    for mode, count in per_pass.items():
+        share = f"  {100 * (count / bare - 1):+6.2f}%" if mode != "bare" else ""
+        print(f"  {mode:20s} {count / 1e6:9.2f}{share}")
+    on = per_pass["on"]
+    parts = (
+        ("detection", on - per_pass["on, no detection"]),
+        ("the call-site walk", on - per_pass["on, no call sites"]),
+        ("the rest (hooks, events, units)", per_pass["on, neither"] - bare),
+    )
+    print("  added by (each part switched off alone, so the parts overlap a little):")
+    for part, count in parts:
+        print(f"    {part:32s} {count / 1e6:+8.2f}  {100 * count / bare:+6.2f}%")
+
+
+_TRIGGER = re.compile(r"^desc: Trigger: dump (.+)$")
+
+
+def read_dumps(directory: str) -> dict[str, int]:
+    """Instructions of each dump callgrind wrote in ``directory``, by the label the child gave
+    it (``callgrind_control -d LABEL``); the warm-up dumps are left out."""
+    counts: dict[str, int] = {}
+    for name in sorted(os.listdir(directory)):
+        if not name.startswith(_DUMP_PREFIX + "."):
+            continue
+        label = None
+        with open(os.path.join(directory, name), encoding="utf-8", errors="replace") as dump:
+            for line in dump:
+                trigger = _TRIGGER.match(line.rstrip("\n"))
+                if trigger:
+                    label = trigger.group(1).strip()
+                elif line.startswith("summary:"):
+                    if label is not None and not label.startswith("warm-up"):
+                        counts[label] = int(line.split(":", 1)[1])
+                    break
+    return counts
+
+
+def instructions_child(url: str, passes: int) -> None:
+    """Under callgrind: each mode's warm-up passes, a dump, its counted passes, a dump."""
+    control = shutil.which("callgrind_control") or "callgrind_control"
+
+    def dump(label: str) -> None:
+        subprocess.run([control, "-d", label, str(os.getpid())], capture_output=True, check=True)
+
+    async def run(dataset: Any) -> None:
+        async with ReferenceApp.opened(url, dataset) as app:
+            with parts_switch(app) as switch:
+                for mode in INSTRUCTION_MODES:
+                    block = switch("bare" if mode == "bare again" else mode)
+                    # warm-up and counted passes from one line: the same call-site chains
+                    for label, count in ((f"warm-up {mode}", 2), (mode, passes)):
+                        for _ in range(count):
+                            await app.run_once(block)
+                        if label != mode:
+                            gc.collect()  # each mode counted from a collected heap
+                        dump(label)
+
+    asyncio.run(run(load_reference_dataset(url)))
 
 
 def _remove(path: str) -> None:

@@ -273,3 +273,58 @@ def test_a_target_inside_the_noise_is_neither_met_nor_missed() -> None:
     assert ro.verdict(2.0, 16.0, 3.0).startswith("at the noise (the median is under")
     assert ro.verdict(9.6, 1.0, 10.0).startswith("at the noise (the median is under")
     assert ro.verdict(10.3, 1.0, 10.0).startswith("at the noise (the median is over")
+
+
+def _callgrind_dump(path: Path, label: str, instructions: int) -> None:
+    # the header callgrind writes at a ``callgrind_control -d LABEL`` (then the cost lines)
+    path.write_text(
+        "# callgrind format\nversion: 1\ncreator: callgrind-3.19.0\npid: 42\npart: 2\n\n"
+        f"desc: I1 cache: \ndesc: Timerange: Basic block 0 - 9\ndesc: Trigger: dump {label}\n\n"
+        f"positions: line\nevents: Ir\nsummary: {instructions}\n\nob=(1) /lib/x.so\n0 12\n"
+        f"totals: {instructions}\n"
+    )
+
+
+def test_instruction_counts_are_read_back_by_the_label_of_each_dump(tmp_path: Path) -> None:
+    _callgrind_dump(tmp_path / "callgrind.out.1", "warm-up bare", 900)
+    _callgrind_dump(tmp_path / "callgrind.out.2", "bare", 2_500_000)
+    _callgrind_dump(tmp_path / "callgrind.out.3", "on, no call sites", 2_600_000)
+    _callgrind_dump(tmp_path / "unrelated.txt", "on", 1)
+    (tmp_path / "callgrind.out").write_text("")  # the file of the end of the run
+    assert ro.read_dumps(str(tmp_path)) == {"bare": 2_500_000, "on, no call sites": 2_600_000}
+
+
+def test_instruction_counts_print_each_mode_and_each_part(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    per_pass = {
+        "bare": 200e6,
+        "on": 208e6,
+        "on, no detection": 206e6,
+        "on, no call sites": 205e6,
+        "on, neither": 203e6,
+        "bare again": 200.2e6,
+    }
+    ro.print_instructions(per_pass, 10, 0.5)
+    out = capsys.readouterr().out.splitlines()
+    assert "10 passes per mode in one process" in out[0]
+    assert out[2].split() == ["on", "208.00", "+4.00%"]
+    assert out[6].split() == ["bare", "again", "200.20", "+0.10%"]
+    assert out[8].split()[-2:] == ["+2.00", "+1.00%"]  # detection: on minus on without it
+    assert out[9].split()[-2:] == ["+3.00", "+1.50%"]  # the walk
+    assert out[10].split()[-2:] == ["+3.00", "+1.50%"]  # the rest: on, neither minus bare
+
+
+def test_instructions_without_valgrind_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--instructions"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PATH": str(tmp_path)},  # no valgrind there
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "runtime_overhead: --instructions needs valgrind and callgrind_control on PATH "
+        "(Debian: apt-get install valgrind)"
+    ]
