@@ -22,6 +22,12 @@ the written row's own columns, goes into the statement's WHERE. When no filter c
 value the loop computes, a guard that stops the loop, an ``except`` arm) the finding says so and
 gives no code.
 
+A Django ``get_or_create`` / ``update_or_create`` per item is an upsert: its fix is
+``bulk_create`` with ``ignore_conflicts`` / ``update_conflicts`` (which need a unique constraint
+on the lookup's fields; a lookup such as ``name__iexact`` gets no code). A model that overrides
+``save()`` or ``delete()`` gets no queryset ``.update()`` / ``.delete()`` code: those never call
+the override.
+
 ## Why is this bad?
 Each statement is a round trip, and a commit per item is also a transaction per item: the
 work is not atomic (a failure half way leaves half the rows changed) and every commit waits
@@ -52,7 +58,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from dbaudit.analysis.callgraph import FunctionRef
 from dbaudit.analysis.program import (
@@ -138,7 +144,22 @@ def _bulk_code(
     column = flt.column if flt else "id"
     if library == "django":
         if kind == "insert":
-            return f"{table}.objects.bulk_create([{table}(...) {each}])"
+            objects = f"[{table}(...) {each}]"
+            method = op.api.rsplit(".", 1)[-1] if op is not None else ""
+            if method in {"update_or_create", "aupdate_or_create"}:
+                # an upsert: a plain bulk_create would insert rows that exist (or fail)
+                return (
+                    f"{table}.objects.bulk_create({objects}, update_conflicts=True, "
+                    "unique_fields=[...], update_fields=[...])  # unique_fields: the "
+                    "lookup's fields, which need a unique constraint"
+                )
+            if method in {"get_or_create", "aget_or_create"}:
+                return (
+                    f"{table}.objects.bulk_create({objects}, ignore_conflicts=True)  # the "
+                    "lookup's fields need a unique constraint; read the rows back with one "
+                    "filter(<field>__in=...)"
+                )
+            return f"{table}.objects.bulk_create({objects})"
         keywords = ", ".join([f"{column}__in=[{value} {each}]", *written])
         if kind == "delete":
             return f"{kept}{table}.objects.filter({keywords}).delete()"
@@ -257,6 +278,17 @@ def _fix(
         if guard is not None and guard.why_no_code:
             # a bulk statement over every item would write the rows the loop leaves alone
             return Fix(f"{summary} Not every {item} is written here: {guard.why_no_code}.", "")
+        inexact = _inexact_upsert_lookup(op)
+        if op is not None and inexact:
+            method = op.api.rsplit(".", 1)[-1]
+            return Fix(
+                f"{summary} `{method}` looks rows up by `{inexact}`, which no unique "
+                "constraint matches (it compares equal values only), so bulk_create with "
+                "ignore_conflicts/update_conflicts would add a row beside one the lookup "
+                f"finds: read the rows of every {item} with one query by that lookup, then "
+                "bulk_create the missing ones (and bulk_update the others).",
+                "",
+            )
         code = _bulk_code(op, loop, key, per_item, guard)
         if code:
             code = python_items_prelude(loop) + code
@@ -746,7 +778,7 @@ def _django_saves(program: Program, ref: FunctionRef) -> Iterator[Finding]:
             seq=access.seq,
             tables=source.tables,
         )
-        yield _finding(
+        finding = _finding(
             program,
             ref,
             fake,
@@ -757,3 +789,46 @@ def _django_saves(program: Program, ref: FunctionRef) -> Iterator[Finding]:
             False,
             at=(access.branch, access.seq),
         )
+        model = source.tables[0] if source.tables else ""
+        if finding.fix is not None and _overrides(program, model, access.attr):
+            # ``ShareLinkBundle.delete`` removes the bundle's file first: a queryset
+            # ``.delete()``/``.update()`` never calls the model's own method
+            finding = replace(
+                finding,
+                fix=Fix(
+                    f"{finding.fix.summary} `{model}.{access.attr}()` is overridden, and a "
+                    f"queryset's bulk .{'update' if access.attr == 'save' else 'delete'}() "
+                    "does not call it: do what it does for every row first (one pass), "
+                    "then write them with one statement.",
+                    "",
+                    finding.fix.language,
+                ),
+            )
+        yield finding
+
+
+_UPSERTS = frozenset({"update_or_create", "aupdate_or_create", "get_or_create", "aget_or_create"})
+
+
+def _inexact_upsert_lookup(op: DbOp | None) -> str:
+    """The first lookup of a Django get_or_create/update_or_create that is not an exact
+    match (``name__iexact=part``), "" when there is none: a unique constraint, which
+    bulk_create's conflict handling needs, compares equal values only."""
+    if op is None or op.library != "django" or op.api.rsplit(".", 1)[-1] not in _UPSERTS:
+        return ""
+    return next(
+        (
+            f.column
+            for f in op.filters
+            if f.column not in {"defaults", "create_defaults"} and f.op not in {"==", "="}
+        ),
+        "",
+    )
+
+
+def _overrides(program: Program, model: str, method: str) -> bool:
+    """The audited code defines ``model.method`` (a Django model's own save/delete)."""
+    return bool(model) and any(
+        ref.function.class_name == model and ref.function.name == method
+        for ref in program.functions
+    )
