@@ -151,3 +151,11 @@ def test_alembic_files_are_one_off_wherever_they_are() -> None:
     assert is_one_off_module(parse_module("app/database/revisions/versions/2021_ab.py", revision))
     assert is_one_off_module(parse_module("app/database/revisions/env.py", env))
     assert not is_one_off_module(parse_module("app/service.py", "def upgrade(plan):\n    pass\n"))
+
+
+def test_timestamped_data_migration_folders_are_one_off_code() -> None:
+    from dbaudit.analysis.program import is_one_off_code
+
+    assert is_one_off_code("packages/database/migration/20250326111101_move_api_keys/migration.ts")
+    for path in ("src/migration/importer.ts", "app/lib/migration.ts", "src/migration/2fa.ts"):
+        assert not is_one_off_code(path), path

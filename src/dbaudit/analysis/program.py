@@ -843,6 +843,9 @@ def per_item_loops(
 
 _ONE_OFF_PATH = re.compile(
     r"(^|/)(tests?|testing|migrations|alembic|fixtures|scripts|management/commands|"
+    # a data migration kept in a timestamped folder of its own (formbricks'
+    # ``packages/database/migration/20250326111101_move_api_keys/migration.ts``)
+    r"migration/\d{8,}[\w.-]*|"
     # data seeding: ``prisma/seed.ts``, ``seeds/``, Flask apps' ``populate.py``
     r"(?:seeds?|seeders?|seeding|populate)(?:\.py|\.[cm]?[jt]sx?)?|"
     r"conftest\.py|test_[^/]*\.py|"
