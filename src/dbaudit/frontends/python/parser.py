@@ -997,7 +997,10 @@ class _ModuleWalker:
         self.classes.append(
             ClassInfo(
                 name=name,
-                bases=tuple(_callee_text(b) for b in node.bases),
+                # ``RepositoryBase[Customer]``: a generic base is the class it subscripts
+                bases=tuple(
+                    _callee_text(b.value if isinstance(b, ast.Subscript) else b) for b in node.bases
+                ),
                 span=Span(node.lineno, node.end_lineno or node.lineno, node.col_offset),
                 methods=tuple(methods),
                 attribute_types=tuple(sorted(attribute_types.items())),
@@ -1969,6 +1972,12 @@ class _FunctionWalker(FunctionEvents):
         for name in names:
             fragment = self.statements.get(name) or self.ctx.statements.get(name)
             if fragment is not None and fragment.is_subquery and fragment is not statement:
+                if fragment.kind in {"insert", "update", "delete"} and statement.kind == "select":
+                    # ``select(func.count()).select_from(updated)`` over ``updated =
+                    # update(X)...returning(...).cte()``: a data-modifying CTE makes the
+                    # statement that reads it that write (one round trip that writes X)
+                    statement.kind = fragment.kind
+                    statement.tables[:0] = [t for t in fragment.tables if t not in statement.tables]
                 statement.merge_from(fragment)
         statement.reads = statement.reads | names
         return statement
