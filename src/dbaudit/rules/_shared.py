@@ -531,6 +531,16 @@ def batched_in(op: DbOp | None, language: str) -> str:
     return "`inArray` on the keys"
 
 
+# an ``async for`` walks a database stream, a CSV reader (aiocsv), an API's pages (Stripe's
+# auto-paging lists) or a generator of the app's own: chunks are for all of them, and
+# ``partitions`` is only a SQLAlchemy result's way to cut them
+ASYNC_STREAM_NOTE = (
+    " The loop walks an async iterable, which can be read only once: batch per chunk of it "
+    "(collect `size` items in a list, one IN query per list; a SQLAlchemy streamed result "
+    "gives such chunks with `async for chunk in result.partitions(size)`)."
+)
+
+
 def batched_select_code(
     op: DbOp | None,
     loop: Loop,
@@ -556,6 +566,11 @@ def batched_select_code(
         return ts.batched_select_code(
             op, loop, key or key_filter(op, loop), language, per_item, helper=helper
         )
+    if loop.is_async:
+        # ``async for grant in results`` (a server-side stream, ``stream_scalars``): read
+        # once, it has no second pass for the keys, and reading it whole first undoes the
+        # streaming: the fix batches per chunk (``ASYNC_STREAM_NOTE``), in words
+        return ""
     table = main_table(op)
     flt = key or key_filter(op, loop)
     column = flt.column if flt else "id"

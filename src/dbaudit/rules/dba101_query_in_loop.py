@@ -60,6 +60,7 @@ from dbaudit.findings import Finding, Fix, Severity
 from dbaudit.model import DbOp, Filter, Function, Loop
 from dbaudit.model.expressions import free_names
 from dbaudit.rules._shared import (
+    ASYNC_STREAM_NOTE,
     batched_in,
     batched_select_code,
     fanned_out,
@@ -199,6 +200,8 @@ def _fix(
         f"({batched_in(op, lang)}, or a JOIN / GROUP BY), then look rows up in a "
         f"{'Map' if lang != 'python' else 'dict'}."
     )
+    if loop.is_async and not is_typescript(lang):
+        summary += ASYNC_STREAM_NOTE
     if op.api.endswith(".refresh"):
         return Fix(
             f"`{op.api}` reloads each {item} with a SELECT of its own. Keep the state the "

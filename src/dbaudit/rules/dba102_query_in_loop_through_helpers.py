@@ -54,6 +54,7 @@ from dbaudit.findings import Finding, Fix, Severity
 from dbaudit.model import Call, Filter, Loop
 from dbaudit.model.expressions import free_names
 from dbaudit.rules._shared import (
+    ASYNC_STREAM_NOTE,
     batched_in,
     batched_select_code,
     builds_lazy_queryset,
@@ -133,6 +134,8 @@ def check(program: Program) -> Iterator[Finding]:
                 "it once before the loop and group the rows in a "
                 f"{'Map' if lang != 'python' else 'dict'}."
             )
+            if inner.is_async and not is_typescript(lang):
+                summary += ASYNC_STREAM_NOTE
             severity = (
                 Severity.MEDIUM if concurrent else (Severity.CRITICAL if nested else Severity.HIGH)
             )
@@ -326,8 +329,34 @@ def _batch_key(
         key = Filter(key.column, key.op, element, key.table, key.part_of_unread)
     if op is None or not op.tables or _own_loop(program, target) is not None:
         return key, ""
+    if _other_condition_per_item(program, ref, call, target, key, loop):
+        return key, ""
     row_attribute = foreign_key_attribute(program, op, key)
     return key, batched_select_code(op, loop, key=key, language=lang, row_attribute=row_attribute)
+
+
+def _other_condition_per_item(
+    program: Program, ref: FunctionRef, call: Call, target: FunctionRef, key: Filter, loop: Loop
+) -> bool:
+    """A condition of the helper's own query besides its key reads a parameter the loop
+    hands a value that changes with the item: polar's ``_transfer_benefit_records(session,
+    old_customer_id, ..., {grant.benefit_id})`` filters on ``LicenseKey.customer_id ==
+    old_customer_id`` too, ``old_customer_id`` worked out per grant. One IN query over the
+    keys cannot say that condition, and a fix that names it 'as the helper writes it' reads as
+    if it could."""
+    reach = program.reach(target)
+    op = reach.first_op
+    if op is None or reach.first_call is not None:
+        return False
+    read = {
+        name
+        for f in op.filters
+        if (f.column, f.op) != (key.column, key.op)
+        for name in free_names(f.value)
+    }
+    changing = per_item_names(program, ref.function, loop)
+    passed = passed_arguments(call, target.function)
+    return any(free_names(value) & changing for name, value in passed.items() if name in read)
 
 
 def _own_loop(program: Program, target: FunctionRef) -> tuple[str, Loop] | None:
