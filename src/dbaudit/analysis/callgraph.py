@@ -310,10 +310,15 @@ class CallGraph:
                 if current is None:
                     return None
                 name = callee.split(".", 1)[1]
+                # the next class along the bases that has the method: ``class
+                # CustomerRepository(SoftDeletionIDMixin[C, UUID], RepositoryBase[C])``'s
+                # ``super().create`` is RepositoryBase's, the mixin having none
                 for base in current.bases:
                     resolved = self._resolve_dotted(module, base)
                     if isinstance(resolved, _ClassRef):
-                        return self.method(resolved, name)
+                        found = self.method(resolved, name)
+                        if found is not None:
+                            return found
             return None
         parts = callee.split(".")
         if parts[0] in {"self", "cls"} and fn.class_name:
