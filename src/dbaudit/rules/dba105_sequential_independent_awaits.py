@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import ast
 import io
+import re
 import tokenize
 from collections.abc import Iterator, Sequence
 
@@ -73,6 +74,9 @@ def check(program: Program) -> Iterator[Finding]:
             # a call whose result is unpacked (``a, b = await stats()``) is one item of what
             # gather returns: ``(a, b), c = await asyncio.gather(stats(), ...)``
             targets = [_target_text(e.targets) for e in events]
+            # two results that reach one name (``return f(await a(), await b())``, ``x =
+            # f(await a(), await b())``) are named each after its query
+            targets, renamed = _distinct(targets, events)
             lang = language(ref)
             texts = {} if ts.is_typescript(lang) else {e.seq: _source_text(fn, e) for e in events}
             conditional = len({e.branch for e in events}) > 1
@@ -110,7 +114,13 @@ def check(program: Program) -> Iterator[Finding]:
                     + "\n)"
                 )
                 returned = [e for e in events if "<return>" in e.targets]
-                if returned:
+                if renamed:
+                    line, names_used = renamed
+                    code += (
+                        f"\n...  # line {line} uses {', '.join(f'`{n}`' for n in names_used)} "
+                        "where it awaited each query"
+                    )
+                elif returned:
                     # ``return await q()``: its value is gathered, then returned as it was
                     code += (
                         f"\n...  # line {returned[0].span.line} returns what it made of "
@@ -167,6 +177,72 @@ def _target_text(targets: tuple[str, ...]) -> str:
     if not names:
         return "_"
     return names[0] if len(names) == 1 else f"({', '.join(names)})"
+
+
+def _distinct(
+    targets: list[str], events: Sequence[QueryEvent]
+) -> tuple[list[str], tuple[int, list[str]] | None]:
+    """The gather's targets with no name twice: ``counts, breakdown, breakdown = await
+    asyncio.gather(...)`` kept one result of two. A name bound to several results (they are
+    arguments of one call) is replaced, for each, by a name made from its query's method
+    (``list_product_canonicals`` -> ``product_canonicals``); returned with the first line
+    that used them and the new names, or None when no name repeated."""
+    repeated = {t for t in targets if t != "_" and targets.count(t) > 1}
+    if not repeated:
+        return targets, None
+    taken = set(targets) - repeated
+    out: list[str] = []
+    made: list[str] = []
+    line = 0
+    for target, event in zip(targets, events, strict=True):
+        if target not in repeated:
+            out.append(target)
+            continue
+        base = _method_name(event.name)
+        if base in _GENERIC_METHODS:
+            # ``result = await session.execute(a)`` ... ``result = await session.execute(b)``
+            base = target if target != RETURNED else "result"
+        name = base
+        suffix = 2
+        while name in taken or not name.isidentifier():
+            name = f"{base}_{suffix}" if base.isidentifier() else f"result_{suffix}"
+            suffix += 1
+        taken.add(name)
+        out.append(name)
+        made.append(name)
+        line = line or event.span.line
+    return out, (line, made)
+
+
+# methods named after what they do, not what they return: the result keeps the name it had
+_GENERIC_METHODS = frozenset(
+    {
+        "execute",
+        "scalar",
+        "scalars",
+        "scalar_one",
+        "fetch",
+        "fetchrow",
+        "fetchval",
+        "fetchall",
+        "fetchone",
+        "all",
+        "first",
+        "one",
+        "get",
+        "run",
+        "stream",
+        "stream_scalars",
+        "result",
+    }
+)
+_VERB = re.compile(r"^(?:get|list|fetch|find|load|read|select|query)_(?=\w)")
+
+
+def _method_name(name: str) -> str:
+    """``repository.list_product_canonicals`` -> ``product_canonicals``."""
+    method = name.rsplit(".", 1)[-1].strip("_")
+    return _VERB.sub("", method) or "result"
 
 
 def _call_text(event: QueryEvent) -> str:
