@@ -74,13 +74,26 @@ def check(program: Program) -> Iterator[Finding]:
             continue
         candidates: list[tuple[DbOp, Span, str, tuple[CallHop, ...], str]] = []
         for op in fn.db_ops:
-            if op.kind == "select" and op.result_shape in ROW_SHAPES and not op.aggregate:
+            # a LIMIT bounds what is fetched, and a count of it is no COUNT of the table:
+            # ``findMany({ ..., take: limit + 1 })`` then ``rows.length > 0`` is an existence
+            # check of at most a page (formbricks hasMoreRelevanceRowsInOtherBucket)
+            if (
+                op.kind == "select"
+                and op.result_shape in ROW_SHAPES
+                and not op.aggregate
+                and not op.has_limit
+            ):
                 for target in op.targets:
                     candidates.append((op, op.span, target, (), op.text))
         for call, target_ref in program.graph.callees(ref):
             reach = program.reach(target_ref)
             returned = reach.returned_op
-            if returned is None or returned.aggregate or not reach.cost.is_constant:
+            if (
+                returned is None
+                or returned.aggregate
+                or returned.has_limit
+                or not reach.cost.is_constant
+            ):
                 continue
             if len(call.targets) > 1:
                 continue  # ``const { created, skipped } = await helper()``: fields, not rows
