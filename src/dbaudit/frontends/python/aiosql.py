@@ -470,13 +470,16 @@ def _loaded(
     resolved = static_path(source, path, paths)
     if resolved is None:
         return None
-    candidates, bounds = _candidates(resolved, path)
+    candidates, absent = _candidates(resolved, path)
     found = next((c for c in candidates if os.path.exists(c)), None)
     # a path looked for before the one found (every one, when none is) may be created later,
-    # and a run then reads it: the module's model depends on it not being there (and on the
-    # files that would have moved where the search stops)
-    missing = candidates[: candidates.index(found)] if found is not None else candidates
-    watched = (*(p for c in missing for p in _watched(c)), *map(glob.escape, bounds))
+    # and a run then reads it: the module's model depends on it not being there, and on no
+    # project file ending the search before it
+    passed = candidates.index(found) if found is not None else len(candidates)
+    watched = (
+        *(p for c in candidates[:passed] for p in _watched(c)),
+        *(glob.escape(m) for markers in absent[:passed] for m in markers),
+    )
     if found is None:
         return QueryCatalog(
             problems=(f"{_shown(path)}: aiosql path {resolved} not found",), sources=watched
@@ -503,25 +506,26 @@ _PROJECT_MARKERS = (
 )
 
 
-def _candidates(resolved: str, module_path: str) -> tuple[list[str], list[str]]:
-    """Where ``from_path(resolved)`` is looked for, in order, and the project files whose
-    absence let the search go higher. An absolute path is itself; aiosql reads a relative path
-    from the process's working directory, unknown here, and an app usually runs from its root,
-    one of the module's folders: the nearest one holding it wins, up to the nearest folder
-    with a project file (``pyproject.toml``, ``.git``, ...), never above it (a folder of that
-    name elsewhere on the machine, ``/tmp/sql``, is no part of the app). With no project file
-    above the module, every folder up to the filesystem's root."""
+def _candidates(resolved: str, module_path: str) -> tuple[list[str], list[list[str]]]:
+    """Where ``from_path(resolved)`` is looked for, in order, and for each place the project
+    files whose absence let the search go on past it. An absolute path is itself; aiosql reads
+    a relative path from the process's working directory, unknown here, and an app usually runs
+    from its root, one of the module's folders: the nearest one holding it wins, up to the
+    nearest folder with a project file (``pyproject.toml``, ``.git``, ...), never above it (a
+    folder of that name elsewhere on the machine, ``/tmp/sql``, is no part of the app). With
+    no project file above the module, every folder up to the filesystem's root."""
     if os.path.isabs(resolved):
-        return [resolved], []
+        return [resolved], [[]]
     candidates: list[str] = []
-    absent: list[str] = []
+    absent: list[list[str]] = []
     folder = os.path.dirname(module_path)
     while True:
         candidates.append(os.path.join(folder, resolved))
         markers = [os.path.join(folder, name) for name in _PROJECT_MARKERS]
         if any(map(os.path.exists, markers)):
+            absent.append([])
             return candidates, absent
-        absent += markers
+        absent.append(markers)
         parent = os.path.dirname(folder)
         if parent == folder:
             return candidates, absent
