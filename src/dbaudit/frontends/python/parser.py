@@ -2370,7 +2370,7 @@ class _FunctionWalker(FunctionEvents):
             statement.filters.extend(self.queryset_filters[root.id])
         terminal = links[-1][0]
         # a queryset without a terminal method is lazy: it runs when iterated, counted, ...
-        kind, shape = P.DJANGO_TERMINALS.get(terminal, ("select", "queryset"))
+        kind, shape = P.django_terminal(terminal, [name for name, _ in links[:-1]])
         if terminal in {"save", "asave"} and len(links) > 1:
             # ``Model.objects.create(...).save()``: a write of the row just made or fetched
             created = any(name in {"create", "acreate", "get_or_create"} for name, _ in links)

@@ -12,6 +12,7 @@ recognised by their ``<Model>.objects`` root instead.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from dbaudit.model import DbOpKind
@@ -246,6 +247,31 @@ DJANGO_TERMINALS: dict[str, tuple[DbOpKind, str]] = {
     "abulk_create": ("insert", ""),
     "aaggregate": ("select", "scalar"),
 }
+# A custom manager method (``LogEntry.objects.log_create(...)``, ``User.objects.create_user``)
+# whose name says it writes: the verb as a word of its snake_case name.
+_CUSTOM_WRITE: tuple[tuple[DbOpKind, re.Pattern[str]], ...] = (
+    ("delete", re.compile(r"(?:^|_)(?:delete|remove|purge)(?:_|$)")),
+    ("update", re.compile(r"(?:^|_)(?:update|set|save|increment|decrement)(?:_|$)")),
+    ("insert", re.compile(r"(?:^|_)(?:create|insert|add|log)(?:_|$)")),
+)
+
+
+def django_terminal(name: str, before: Iterable[str] = ()) -> tuple[DbOpKind, str]:
+    """(kind, result shape) of a Django manager or queryset method: a known one from
+    DJANGO_TERMINALS; a custom one that names a write (``log_create``) that write; any other
+    a lazy queryset (``for_user(...)``), run where it is evaluated. ``before``: the chain's
+    earlier methods; past one that returns rows (``.get(pk=...).add_nested_tags(...)``) a
+    method is the model instance's own, not the manager's: the chain stays that read."""
+    known = DJANGO_TERMINALS.get(name)
+    if known is not None:
+        return known
+    if not any(b in DJANGO_TERMINALS for b in before):
+        for kind, verb in _CUSTOM_WRITE:
+            if verb.search(name):
+                return kind, ""
+    return "select", "queryset"
+
+
 # Manager/queryset methods that never run a query (an empty queryset, a cached lookup)
 DJANGO_NO_QUERY = frozenset({"none", "get_for_model", "get_for_models", "get_for_id", "using"})
 DJANGO_BATCHED = frozenset({"bulk_create", "bulk_update", "in_bulk", "abulk_create"})
