@@ -54,6 +54,19 @@ def test_no_confirmation_for_another_place_or_another_pattern() -> None:
     ]
 
 
+def test_a_read_repeated_on_the_line_of_a_per_item_write_confirms_no_write() -> None:
+    # paperless views.py:3019: LogEntry written per document (static DBA103) with the
+    # document's correspondent lazy-loaded in its arguments (runtime DBA101, a read)
+    write = static("DBA103", "app/views.py", 3019, 3019)
+    lazy_load = runtime("DBA101", "app/views.py", 3019, (("app/views.py", 3019),))
+    assert not confirms(lazy_load, write)
+    [kept_write, kept_read] = merge(Audit(findings=[write]), Audit(findings=[lazy_load])).findings
+    assert (kept_write.evidence, kept_read.source) == (None, "runtime")
+    # the write repeated at runtime does confirm it, and a read confirms a read
+    assert confirms(runtime("DBA103", "app/views.py", 3019, ()), write)
+    assert confirms(lazy_load, static("DBA104", "app/views.py", 3018, 3020))
+
+
 def test_paths_from_different_working_directories() -> None:
     assert same_file("src/app/dal.py", "/home/ci/project/src/app/dal.py")
     assert not same_file("src/app/dal.py", "src/other/dal.py")

@@ -17,10 +17,12 @@ from dataclasses import replace
 
 from dbaudit.findings import Audit, Finding, RuntimeEvidence
 
-# runtime rule -> the static rules that describe the same problem
+# runtime rule -> the static rules that describe the same problem. A runtime DBA101 is a
+# repeated read, a runtime DBA103 a repeated write: a read repeated on the line of a loop's
+# per-item write (a lazy load in the write's arguments) is another problem than the write.
 CONFIRMS: dict[str, frozenset[str]] = {
-    "DBA101": frozenset({"DBA101", "DBA102", "DBA103", "DBA104"}),  # N+1 / per-item loops
-    "DBA103": frozenset({"DBA103", "DBA101", "DBA102"}),  # the same write once per item
+    "DBA101": frozenset({"DBA101", "DBA102", "DBA104"}),  # N+1: a read per item
+    "DBA103": frozenset({"DBA103", "DBA102"}),  # the same write once per item
     "DBA105": frozenset({"DBA105", "DBA106", "DBA107"}),  # sequential, could overlap or join
     "DBA301": frozenset({"DBA109"}),  # the same query twice
 }
