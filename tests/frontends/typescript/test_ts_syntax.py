@@ -166,3 +166,17 @@ def test_a_file_the_text_repairs_mend_is_parsed_once(monkeypatch: pytest.MonkeyP
     counting.parses = 0
     quoted = b'const s = "<in A, out B>";\n' + AFTER
     assert parse_recovering(quoted, "typescript").data == quoted and counting.parses == 2
+
+
+def test_an_ampersand_in_a_jsx_attribute_string_is_no_error() -> None:
+    # tree-sitter-typescript reads ``&utm_medium`` as a character reference missing its ``;``
+    source = (
+        b'const a = <Link href="https://x.com?utm_source=app&utm_medium=survey">x</Link>;\n'
+        b'const b = <a title="Tom &amp; Jerry">y</a>;\nconst c = "a&b";\n'
+    )
+    assert count_errors(parse(source, "tsx").root_node) > 0
+    parsed = parse_recovering(source, "tsx")
+    assert parsed.errors == 0
+    assert len(parsed.data) == len(source)
+    assert b"utm_source=app utm_medium=survey" in parsed.data
+    assert b"Tom &amp; Jerry" in parsed.data and b'"a&b"' in parsed.data

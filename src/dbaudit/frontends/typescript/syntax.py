@@ -345,10 +345,30 @@ def _closed_early(node: Node | None) -> bool:
     return False
 
 
+def _jsx_attribute_ampersands(root: Node, data: bytes) -> Iterator[tuple[int, int, bytes]]:
+    """``<Link href="https://x.com?a=b&utm_medium=survey">``: the grammar reads ``&`` in a JSX
+    attribute string as the start of a character reference (``&amp;``) and fails on one with
+    no ``;``. Blanking the ``&`` leaves the string a string."""
+    for error in _error_nodes(root):
+        string = error.parent
+        if (
+            error.type != "ERROR"
+            or string is None
+            or string.type != "string"
+            or string.parent is None
+            or string.parent.type != "jsx_attribute"
+        ):
+            continue
+        for offset in range(error.start_byte, error.end_byte):
+            if data[offset : offset + 1] == b"&":
+                yield _blank(data, offset, offset + 1)
+
+
 _REPAIRS: tuple[Repair, ...] = (
     _newer_keywords,
     _tagged_template_type_arguments,
     _generic_signature_lines,
+    _jsx_attribute_ampersands,
 )
 
 
