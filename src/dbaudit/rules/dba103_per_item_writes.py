@@ -520,8 +520,11 @@ def check(program: Program) -> Iterator[Finding]:
             if _ERROR_PATH in op.control_reads:
                 continue  # a catch block's write: once per item that failed, not per item
             loops = significant_loops(fn, op.loops)
-            if not loops or any(loop.chunked for loop in loops):
-                continue  # one statement per chunk of rows is batching, not per-item writes
+            if not loops or loops[-1].chunked:
+                # one statement per chunk of rows is batching, not per-item writes; a loop
+                # over one chunk's items inside it (``batch.map((u) => tx.$executeRaw(...))``)
+                # still writes per item
+                continue
             loops = per_item_loops(fn, loops, op.targets, op.branch, op.seq)
             if not loops:
                 continue
@@ -572,7 +575,7 @@ def check(program: Program) -> Iterator[Finding]:
             if _transaction_per_call(target.function):
                 continue  # each call is one atomic unit of several statements, by design
             loops = significant_loops(fn, call.loops)
-            if not loops or any(loop.chunked for loop in loops):
+            if not loops or loops[-1].chunked:
                 continue
             loops = per_item_loops(fn, loops, call.targets, call.branch, call.seq)
             if not loops:
