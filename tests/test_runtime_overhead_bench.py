@@ -8,6 +8,7 @@ import contextlib
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -238,8 +239,9 @@ def test_the_reference_workload_runs_all_three_tools() -> None:
     counts = [part.split()[-1] for part in recorded.split(": ", 1)[1].split(", ")]
     assert len(counts) == 3 and len(set(counts)) == 1, recorded
     assert "reference, a unit per operation, detection included:" in out
-    assert "pytest-queryguard 0.4.1 on the same workload: +" in out
-    assert "queryspy 0.6.0 on the same workload: +" in out
+    # a figure with its sign either way: one pass on a busy machine can put a tool under bare
+    for tool in ("pytest-queryguard 0.4.1", "queryspy 0.6.0"):
+        assert re.search(rf"{tool} on the same workload: [+-]\d+\.\d% ± ", out), out
 
 
 def test_breakdown_accepts_the_asyncpg_workload_and_a_function_count() -> None:
