@@ -94,5 +94,7 @@ def test_sigterm_stops_the_embedded_server(tmp_path: Path) -> None:
 
 
 def _postgres_running_in(data_dir: str) -> bool:
-    listing = subprocess.run(["ps", "-ww", "-eo", "args"], capture_output=True, text=True, check=True)
+    listing = subprocess.run(
+        ["ps", "-ww", "-eo", "args"], capture_output=True, text=True, check=True
+    )
     return any("postgres" in line and data_dir in line for line in listing.stdout.splitlines())

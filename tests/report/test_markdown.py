@@ -59,7 +59,9 @@ def test_finding_block_has_lines_code_problem_fix_and_counts(sample_audit: Audit
     assert "**Solution:**" in block and "update(Render).where(Render.id.in_(render_ids))" in block
     assert "- Before: 52 queries measured" in block
     assert "- After: 3 queries" in block
-    assert "*confirmed at runtime: 52 queries (412 ms in the database) in test_delete_chain*" in block
+    assert (
+        "*confirmed at runtime: 52 queries (412 ms in the database) in test_delete_chain*" in block
+    )
     assert "1. `app/services/render_chain.py:15` `RenderChainService.delete_chain`" in block
 
 
