@@ -63,6 +63,36 @@ class ItemTests(TransactionTestCase):
 """
 
 
+FIXTURE_TESTS = """
+from django.test import TransactionTestCase
+
+from shop.models import Item
+
+
+class LoadedItems(TransactionTestCase):
+    fixtures = ["items"]
+
+    def test_the_class_fixtures_are_loaded(self):
+        assert sorted(Item.objects.values_list("name", flat=True)) == ["x", "y"]
+"""
+
+ITEMS = (
+    '[{"model": "shop.item", "pk": 1, "fields": {"name": "x"}},'
+    ' {"model": "shop.item", "pk": 2, "fields": {"name": "y"}}]'
+)
+
+
+def test_a_subclass_loads_its_own_fixtures(shop: pytest.Pytester) -> None:
+    # Django 5's _fixture_setup is a classmethod: wrapped as a plain function, it was called
+    # as TransactionTestCase's, with no fixtures, whatever the subclass declared
+    (shop.path / "shop" / "fixtures").mkdir()
+    (shop.path / "shop" / "fixtures" / "items.json").write_text(ITEMS)
+    shop.makepyfile(test_fixtures=FIXTURE_TESTS)
+    for flags in ((), ("--dbaudit",)):
+        result = shop.runpytest_subprocess("-p", "no:cacheprovider", *flags, "test_fixtures.py")
+        result.assert_outcomes(passed=1)
+
+
 @pytest.fixture()
 def shop(pytester: pytest.Pytester) -> pytest.Pytester:
     pytester.mkpydir("shop")

@@ -398,15 +398,20 @@ def _restore(owner: Any, name: str, ours: Any, original: Any) -> None:
 
 
 def _uninstrument() -> None:
-    """Take off the hooks ``_instrument`` put on libraries' classes (the end of the last run
-    that used them). Engines and Django's connections keep theirs, which cost one
+    """Take off the hooks ``_instrument`` put on libraries' classes and signals (the end of the
+    last run that used them). Engines and Django's connections keep theirs, which cost one
     ``ContextVar`` read outside a unit and mark or judge nothing there."""
-    global _starlette_instrumented, _alembic_instrumented
+    global _starlette_instrumented, _alembic_instrumented, _django_instrumented
     if _starlette_instrumented:
         from dbaudit.runtime.middleware import uninstrument_starlette
 
         uninstrument_starlette()
         _starlette_instrumented = False
+    if _django_instrumented:
+        from dbaudit.runtime.capture.django import uninstrument_all
+
+        uninstrument_all()
+        _django_instrumented = False
     while _undo:
         _undo.pop()()
     _alembic_instrumented = False

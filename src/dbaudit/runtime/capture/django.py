@@ -182,6 +182,16 @@ _MIGRATION_RUNNERS = (
 )
 
 
+# what _mark_fixtures and _mark_migrations put on Django's classes, undone by uninstrument_all:
+# (class, attribute, our wrapper, the method it wraps)
+_wrapped: list[tuple[Any, str, Any, Any]] = []
+
+
+def _wrap(owner: Any, name: str, method: Any, wrapper: Any) -> None:
+    setattr(owner, name, wrapper)
+    _wrapped.append((owner, name, wrapper, method))
+
+
 def _mark_migrations() -> None:
     """Statements a migration run sends are counted, never judged (``ignore()``): a data
     migration's loop over rows is no N+1 of the code under test. Wrapped once, on the classes;
@@ -195,7 +205,7 @@ def _mark_migrations() -> None:
         method = owner.__dict__.get(name)
         if method is None or getattr(method, NOT_JUDGED, False):
             continue
-        setattr(owner, name, not_judged(method))
+        _wrap(owner, name, method, not_judged(method))
 
 
 def _mark_fixtures() -> None:
@@ -211,10 +221,15 @@ def _mark_fixtures() -> None:
     except Exception:
         return
     for name in ("_fixture_setup", "_fixture_teardown"):
-        method = getattr(case, name, None)
+        # the attribute as the class holds it: Django 5's _fixture_setup is a classmethod, and
+        # its wrapper must be one too, or a subclass's call binds to TransactionTestCase (whose
+        # fixtures, databases and options it would then load: none)
+        held = case.__dict__.get(name)
+        method = held.__func__ if isinstance(held, classmethod) else held
         if method is None or getattr(method, "__dbaudit_harness__", False):
             continue
-        setattr(case, name, _as_harness(method))
+        harness = _as_harness(method)
+        _wrap(case, name, held, classmethod(harness) if isinstance(held, classmethod) else harness)
 
 
 def _as_harness(method: Any) -> Any:
@@ -234,8 +249,14 @@ def _as_harness(method: Any) -> Any:
 
 
 def uninstrument_all() -> None:
-    """Undo :func:`instrument_all`'s signal receivers (connections keep their wrapper, which
-    costs one ``ContextVar`` read outside units). Django is imported only if it already was."""
+    """Undo :func:`instrument_all`: its signal receivers, and its wrappers on Django's classes
+    (each put back unless another library wrapped it since: then it stays). Connections keep
+    their wrapper, which costs one ``ContextVar`` read outside units. Django is imported only
+    if it already was."""
+    while _wrapped:
+        owner, name, wrapper, method = _wrapped.pop()
+        if owner.__dict__.get(name) is wrapper:
+            setattr(owner, name, method)
     if "django.core.signals" not in sys.modules:
         return
     connection_created = importlib.import_module("django.db.backends.signals").connection_created
