@@ -98,6 +98,12 @@ def test_a_thread_with_a_loop_of_its_own_and_one_without(
 
         asyncio.run(statements())
 
+    def locked() -> None:
+        # each statement and its place in sent_by together: the event's seq is taken after the
+        # statement ran, and the threads' statements interleave
+        with lock:
+            _one_statement(db, sent_by)
+
     async def main() -> None:
         other = threading.Thread(target=in_own_loop)
         other.start()
@@ -105,7 +111,7 @@ def test_a_thread_with_a_loop_of_its_own_and_one_without(
             with lock:
                 _one_statement(db, sent_by)
             await asyncio.sleep(0)
-        await asyncio.to_thread(_one_statement, db, sent_by)  # a worker thread: no loop
+        await asyncio.to_thread(locked)  # a worker thread: no loop
         other.join()
 
     with profile(threads=True) as unit:
