@@ -87,8 +87,10 @@ def test_sigterm_stops_the_embedded_server(tmp_path: Path) -> None:
     assert data_dir, "the demo never said which embedded server it started"
     assert _postgres_running_in(data_dir)
     process.send_signal(signal.SIGTERM)
-    process.communicate(timeout=60)
-    assert process.returncode == 128 + signal.SIGTERM
+    _, errors = process.communicate(timeout=60)
+    # what the demo wrote once signalled says why, if it did not exit as SIGTERM asks (one
+    # fresh-clone CI run under load exited 1 here, and no output was kept to tell why)
+    assert process.returncode == 128 + signal.SIGTERM, errors[-3000:]
     assert not _postgres_running_in(data_dir)
     assert not os.path.exists(data_dir)
 
