@@ -27,7 +27,7 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from dbaudit.commands.demo import _ctrl_c_deferred
+from dbaudit.commands.demo import _signals_deferred
 from dbaudit.db import PostgresServer
 from dbaudit.db.harness import libpq_url
 from dbaudit.reference.render_platform.operations import OPERATIONS
@@ -416,7 +416,7 @@ def _processes_mentioning(text: str) -> list[str]:
 
 def test_a_ctrl_c_while_the_event_loop_is_built_waits_until_it_is_whole() -> None:
     finished = []
-    with pytest.raises(KeyboardInterrupt), _ctrl_c_deferred():
+    with pytest.raises(KeyboardInterrupt), _signals_deferred():
         os.kill(os.getpid(), signal.SIGINT)
         for _ in range(1000):  # the interpreter handles signals between bytecodes
             pass
@@ -425,7 +425,25 @@ def test_a_ctrl_c_while_the_event_loop_is_built_waits_until_it_is_whole() -> Non
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+def test_a_sigterm_while_the_event_loop_is_built_exits_once_it_is_whole() -> None:
+    from dbaudit.cli import _exit_on_sigterm
+
+    before = signal.signal(signal.SIGTERM, _exit_on_sigterm)  # as the CLI installs it
+    try:
+        finished = []
+        with pytest.raises(SystemExit) as exited, _signals_deferred():
+            os.kill(os.getpid(), signal.SIGTERM)
+            for _ in range(1000):  # the interpreter handles signals between bytecodes
+                pass
+            finished.append(True)
+        assert finished == [True]
+        assert exited.value.code == 128 + signal.SIGTERM
+        assert signal.getsignal(signal.SIGTERM) is _exit_on_sigterm
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
 def test_no_ctrl_c_no_interrupt() -> None:
-    with _ctrl_c_deferred():
+    with _signals_deferred():
         pass
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -43,6 +43,7 @@ import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import psycopg
@@ -201,22 +202,34 @@ def _server() -> Iterator[PostgresServer]:
 
 
 @contextlib.contextmanager
-def _ctrl_c_deferred() -> Iterator[None]:
-    """Hold a Ctrl-C back until the block is done, then raise it.
+def _signals_deferred() -> Iterator[None]:
+    """Hold a Ctrl-C or a SIGTERM back until the block is done, then act on it.
 
     An event loop interrupted half-built cannot be closed, and its ``__del__`` prints a
-    traceback at exit. A signal the interpreter received but has not handled yet is handled
-    by the handler installed when it gets to it, so swapping handlers leaves no gap.
+    traceback at exit (a SIGTERM there, whose handler raises SystemExit, made the demo exit 1
+    instead of 143). A signal the interpreter received but has not handled yet is handled by
+    the handler installed when it gets to it, so swapping handlers leaves no gap.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     received: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+
+    def hold(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+
+    previous = {held: signal.signal(held, hold) for held in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for held, handler in previous.items():
+            signal.signal(held, handler)
+    if signal.SIGTERM in received:
+        handler = previous[signal.SIGTERM]
+        if callable(handler):  # the CLI's: SystemExit(128 + SIGTERM), which unwinds
+            handler(signal.SIGTERM, None)
+        else:
+            signal.raise_signal(signal.SIGTERM)
     if received:
         raise KeyboardInterrupt
 
@@ -301,7 +314,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             runner = asyncio.Runner()
             try:
-                with _ctrl_c_deferred():
+                with _signals_deferred():
                     runner.get_loop()  # builds the event loop
                 reference, units = runner.run(measuring)
             except asyncio.CancelledError:
