@@ -377,24 +377,18 @@ def _instrument_alembic() -> bool:
     if context is None:
         return False
     from dbaudit.runtime.budgets import NOT_JUDGED, not_judged
+    from dbaudit.runtime.capture import put_back
 
     run = context.__dict__.get("run_migrations")
     if run is not None and not getattr(run, NOT_JUDGED, False):
         context.run_migrations = wrapped = not_judged(run)
-        _undo.append(partial(_restore, context, "run_migrations", wrapped, run))
+        _undo.append(partial(put_back, context, "run_migrations", wrapped, run))
     _alembic_instrumented = True
     return True
 
 
 # what _uninstrument undoes, besides Starlette's hook (middleware.uninstrument_starlette)
 _undo: list[Callable[[], None]] = []
-
-
-def _restore(owner: Any, name: str, ours: Any, original: Any) -> None:
-    """``owner.name`` back to ``original`` when it is still ``ours`` (another library may have
-    wrapped it since: then it stays)."""
-    if owner.__dict__.get(name) is ours:
-        setattr(owner, name, original)
 
 
 def _uninstrument() -> None:

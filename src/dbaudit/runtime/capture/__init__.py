@@ -36,3 +36,10 @@ def uninstrument_sqlalchemy(engine: Any = None) -> None:
         sqlalchemy.uninstrument_all_engines()
     else:
         sqlalchemy.uninstrument_engine(engine)
+
+
+def put_back(owner: Any, name: str, ours: Any, original: Any) -> None:
+    """``owner.name`` back to ``original`` where a hook had put ``ours`` (a wrapper on a
+    library's class): when another library has wrapped it since, ours stays inside theirs."""
+    if owner.__dict__.get(name) is ours:
+        setattr(owner, name, original)

@@ -57,6 +57,7 @@ from typing import Any
 from dbaudit.runtime import callsite
 from dbaudit.runtime import unit as _units  # _units._get_state: rebound, never copied
 from dbaudit.runtime.budgets import HARNESS_SOURCE, NOT_JUDGED, not_judged
+from dbaudit.runtime.capture import put_back
 from dbaudit.runtime.capture.django_orm import lazy_load_label
 from dbaudit.runtime.unit import record
 from dbaudit.sql.fingerprint import is_transaction_control
@@ -254,9 +255,7 @@ def uninstrument_all() -> None:
     their wrapper, which costs one ``ContextVar`` read outside units. Django is imported only
     if it already was."""
     while _wrapped:
-        owner, name, wrapper, method = _wrapped.pop()
-        if owner.__dict__.get(name) is wrapper:
-            setattr(owner, name, method)
+        put_back(*_wrapped.pop())
     if "django.core.signals" not in sys.modules:
         return
     connection_created = importlib.import_module("django.db.backends.signals").connection_created
